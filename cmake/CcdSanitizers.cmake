@@ -1,0 +1,10 @@
+# Sanitizer builds are whole-tree: every target, tests and benchmarks included.
+if(CCD_SANITIZE STREQUAL "asan")
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+elseif(CCD_SANITIZE STREQUAL "tsan")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT CCD_SANITIZE STREQUAL "none")
+  message(FATAL_ERROR "CCD_SANITIZE must be none, asan or tsan (got ${CCD_SANITIZE})")
+endif()

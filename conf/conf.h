@@ -1,0 +1,123 @@
+/*
+ * conf: ccdialer.conf, parsed once at startup into an immutable conf_t.
+ *
+ * The file is INI: [section] headers, "key = value" lines, '#' or ';'
+ * comments.  Every directive comes from one table (name, type, default,
+ * validator) in conf_table.c; unknown sections or keys and bad values are
+ * errors reported as "file:line: message".  After conf_load() returns, the
+ * conf_t is never written again, so any thread may read it without a lock.
+ *
+ * Secrets (AMI secret, database password) may be given as
+ *   secret = plain-text
+ *   secret = env:VARNAME      (read from the environment at load time)
+ *   secret = file:/path       (first line of the file, for systemd credentials)
+ */
+#ifndef CCD_CONF_CONF_H
+#define CCD_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+#define CONF_MAX_AMI_SERVERS 16
+#define CONF_MAX_NETS 64
+#define CONF_STR_LEN 256
+
+typedef struct conf_ami_server {
+    char name[64]; /* from [ami] (name "default") or [ami NAME] sections */
+    char host[CONF_STR_LEN];
+    uint16_t port;          /* default 5038 */
+    char username[CONF_STR_LEN];
+    char secret[CONF_STR_LEN]; /* never logged */
+    bool md5_login;            /* challenge/response login instead of plain secret */
+    int ping_interval_s;       /* keepalive Ping; default 20 */
+    int action_timeout_ms;     /* default 10000 */
+    int reconnect_min_ms;      /* back-off start, default 500 */
+    int reconnect_max_ms;      /* back-off cap, default 30000 */
+} conf_ami_server_t;
+
+typedef struct conf_net {
+    uint8_t addr[16]; /* IPv4 stored as v4-mapped IPv6 */
+    int prefix;       /* in IPv6 bits (v4 /24 is stored as /120) */
+} conf_net_t;
+
+typedef struct conf_database {
+    char host[CONF_STR_LEN]; /* ignored when socket is set */
+    uint16_t port;           /* default 3306 */
+    char socket[CONF_STR_LEN];
+    char user[CONF_STR_LEN];
+    char password[CONF_STR_LEN]; /* never logged */
+    char name[CONF_STR_LEN];     /* default call_center */
+    int writer_threads;          /* default 1 */
+    int write_queue_max;         /* bounded write queue, default 100000 */
+    int write_batch_max;         /* rows per transaction, default 500 */
+    int connect_timeout_s;       /* default 5 */
+} conf_database_t;
+
+typedef struct conf_eccp {
+    bool enabled;
+    char bind[CONF_STR_LEN]; /* default 0.0.0.0 */
+    uint16_t port;           /* default 20005 */
+    conf_net_t allowed[CONF_MAX_NETS];
+    int nallowed;            /* 0 = allow everyone (a warning is logged) */
+    int max_sessions;        /* default 10000 */
+    int idle_timeout_s;      /* default 300 */
+    int workers;             /* session worker threads, default 2 */
+    int max_request_bytes;   /* default 65536 */
+    int max_output_bytes;    /* per-session output bound, default 4 MiB */
+} conf_eccp_t;
+
+typedef struct conf_agi {
+    bool enabled;
+    char bind[CONF_STR_LEN]; /* default 127.0.0.1 */
+    uint16_t port;           /* default 4573 */
+    int max_sessions;        /* default 1000 */
+} conf_agi_t;
+
+typedef struct conf_dialer {
+    int cycle_ms;              /* pacing cycle, default 3000 */
+    double abandon_rate_max;   /* predictive cap, default 0.03 */
+    int max_channels;          /* global cap on concurrent originates, default 0 = none */
+    int originate_timeout_s;   /* ring time before giving up, default 30 */
+    char default_context[CONF_STR_LEN]; /* default from-internal */
+    int retry_backoff_s;       /* default 300 */
+} conf_dialer_t;
+
+typedef struct conf_log {
+    log_level_e level;         /* default info */
+    char target[CONF_STR_LEN]; /* "stderr" (default), "syslog" or a file path */
+} conf_log_t;
+
+typedef struct conf {
+    conf_ami_server_t ami[CONF_MAX_AMI_SERVERS];
+    int nami;
+    conf_database_t database;
+    conf_eccp_t eccp;
+    conf_agi_t agi;
+    conf_dialer_t dialer;
+    conf_log_t log;
+    char pid_file[CONF_STR_LEN]; /* [general] pid_file, default empty = none */
+} conf_t;
+
+/* Fills c with every default (one AMI server at 127.0.0.1:5038). */
+void conf_defaults(conf_t *c);
+
+/*
+ * Parses path into *out (defaults first, then the file).  Returns 0, or a
+ * negative code with "file:line: message" in err (size CCD_ERR_LEN); on
+ * error *out is unspecified.
+ */
+int conf_load(const char *path, conf_t *out, char *err, size_t errlen);
+
+/* Same as conf_load for text already in memory; name is used in messages. */
+int conf_load_string(const char *name, const char *text, size_t len, conf_t *out, char *err,
+                     size_t errlen);
+
+/* True when addr (16 bytes, v4-mapped for IPv4) is inside one of the allowed
+ * nets, or when the list is empty. */
+bool conf_net_allows(const conf_net_t *nets, int nnets, const uint8_t addr[16]);
+
+#endif

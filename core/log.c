@@ -1,0 +1,185 @@
+/*
+ * Logging; see log.h.
+ *
+ * The target (fd or syslog) and the level are read by every thread and changed
+ * only by the main thread (startup, SIGHUP).  They are atomics so that a line
+ * racing a reopen uses either the old or the new fd; the old fd is closed
+ * only after the new one is installed, and a write to a just-closed fd fails
+ * harmlessly (EBADF) rather than corrupting anything.  The sink is for tests
+ * and is installed before threads start.
+ */
+#include "core/log.h"
+#include "core/err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int log_level = LOG_LVL_INFO;
+static atomic_int log_fd = STDERR_FILENO;
+static atomic_int log_target = LOG_TARGET_STDERR;
+static char log_path[4096]; /* owned by the main thread */
+static _Atomic(log_sink_fn) log_sink;
+static void *_Atomic log_sink_ctx;
+
+static _Thread_local char thread_name[16] = "-";
+
+static const char *const level_names[] = {"ERROR", "WARN", "NOTICE", "INFO", "DEBUG"};
+
+static int open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return fd < 0 ? -errno : fd;
+}
+
+int log_open(log_target_e target, const char *path, log_level_e level)
+{
+    atomic_store(&log_level, (int)level);
+    if (target == LOG_TARGET_SYSLOG) {
+        openlog("ccdialerd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        atomic_store(&log_target, LOG_TARGET_SYSLOG);
+        return 0;
+    }
+    if (target == LOG_TARGET_FILE) {
+        int fd = open_file(path);
+        if (fd < 0)
+            return fd;
+        snprintf(log_path, sizeof(log_path), "%s", path);
+        int old = atomic_exchange(&log_fd, fd);
+        if (old != STDERR_FILENO)
+            close(old);
+        atomic_store(&log_target, LOG_TARGET_FILE);
+        return 0;
+    }
+    atomic_store(&log_target, LOG_TARGET_STDERR);
+    return 0;
+}
+
+int log_reopen(void)
+{
+    if (atomic_load(&log_target) != LOG_TARGET_FILE)
+        return 0;
+    int fd = open_file(log_path);
+    if (fd < 0)
+        return fd;
+    int old = atomic_exchange(&log_fd, fd);
+    if (old != STDERR_FILENO)
+        close(old);
+    return 0;
+}
+
+void log_close(void)
+{
+    int target = atomic_exchange(&log_target, LOG_TARGET_STDERR);
+    if (target == LOG_TARGET_SYSLOG)
+        closelog();
+    int old = atomic_exchange(&log_fd, STDERR_FILENO);
+    if (old != STDERR_FILENO)
+        close(old);
+}
+
+void log_set_level(log_level_e level)
+{
+    atomic_store(&log_level, (int)level);
+}
+
+log_level_e log_get_level(void)
+{
+    return (log_level_e)atomic_load(&log_level);
+}
+
+int log_level_parse(const char *name, log_level_e *out)
+{
+    static const struct {
+        const char *name;
+        log_level_e level;
+    } names[] = {
+        {"error", LOG_LVL_ERR}, {"err", LOG_LVL_ERR},       {"warning", LOG_LVL_WARN},
+        {"warn", LOG_LVL_WARN}, {"notice", LOG_LVL_NOTICE}, {"info", LOG_LVL_INFO},
+        {"debug", LOG_LVL_DEBUG},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(name, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return CCD_EINVAL;
+}
+
+void log_set_thread_name(const char *name)
+{
+    snprintf(thread_name, sizeof(thread_name), "%s", name);
+}
+
+void log_set_sink(log_sink_fn sink, void *ctx)
+{
+    atomic_store(&log_sink_ctx, ctx);
+    atomic_store(&log_sink, sink);
+}
+
+void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap)
+{
+    if ((int)level > atomic_load(&log_level))
+        return;
+    int saved_errno = errno;
+    char line[LOG_LINE_MAX + 1];
+    size_t n = 0;
+
+    int target = atomic_load(&log_target);
+    log_sink_fn sink = atomic_load(&log_sink);
+    if (target != LOG_TARGET_SYSLOG || sink) {
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld ", ts.tv_nsec / 1000000);
+    }
+    int w = snprintf(line + n, sizeof(line) - n, "%s [%s] %s: ", level_names[level], thread_name,
+                     module);
+    if (w > 0)
+        n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
+    w = vsnprintf(line + n, LOG_LINE_MAX - n, fmt, ap);
+    if (w < 0)
+        w = 0;
+    if ((size_t)w >= LOG_LINE_MAX - n) {
+        n = LOG_LINE_MAX;
+        memcpy(line + LOG_LINE_MAX - 3, "...", 3);
+    } else {
+        n += (size_t)w;
+    }
+    /* Control characters from peer data must not forge extra log lines. */
+    for (size_t i = 0; i < n; i++) {
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    }
+    line[n] = '\0';
+
+    if (sink) {
+        sink(level, module, line, atomic_load(&log_sink_ctx));
+    } else if (target == LOG_TARGET_SYSLOG) {
+        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
+        syslog(prio[level], "%s", line);
+    } else {
+        line[n] = '\n';
+        ssize_t r = write(atomic_load(&log_fd), line, n + 1);
+        (void)r; /* nowhere left to report a failed log write */
+    }
+    errno = saved_errno;
+}
+
+void log_msg(log_level_e level, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(level, module, fmt, ap);
+    va_end(ap);
+}

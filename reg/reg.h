@@ -1,0 +1,201 @@
+/*
+ * reg: the central call/agent registry.
+ *
+ * DESIGN
+ * - One registry holds every agent and every call the engine tracks, across
+ *   all Asterisk servers (each record says which server it lives on).
+ * - Ownership: the registry thread (reg_run) is the only writer.  Other
+ *   threads change it by posting work to its inbox with reg_post(): a
+ *   function that runs on the registry thread with write access (reg_txn_t).
+ *   AMI events, dialer decisions and ECCP requests all arrive this way, so
+ *   changes are applied one at a time in arrival order.
+ * - Readers on any thread take a copy under the read lock (reg_agent_get,
+ *   reg_call_get, the *_list functions).  They never get pointers into the
+ *   registry and never hold the lock across I/O.
+ * - Subscribers (ECCP workers, the dialer) register an mq; after each applied
+ *   change the registry thread pushes a reg_change_t per changed record
+ *   (a full copy) to every subscriber, after dropping the lock.
+ * - Lock: reg->lock is a rwlock and a leaf lock; nothing else is locked while
+ *   it is held (apply functions must not post to queues or do I/O: they mark
+ *   records changed and the registry thread publishes afterwards).
+ */
+#ifndef CCD_REG_REG_H
+#define CCD_REG_REG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/mq.h"
+
+#define REG_ID_LEN 80    /* agent numbers "Agent/9000", "PJSIP/1064", queue names */
+#define REG_CHAN_LEN 128 /* Asterisk channel names */
+#define REG_UID_LEN 64   /* Asterisk uniqueids / our ChannelIds */
+#define REG_NAME_LEN 128
+#define REG_PHONE_LEN 64
+#define REG_MAX_QUEUES 32
+
+typedef enum reg_login {
+    REG_LOGGED_OUT = 0,
+    REG_LOGGING = 1, /* login requested, waiting for Asterisk to confirm */
+    REG_LOGGED_IN = 2,
+} reg_login_e;
+
+typedef struct reg_agent {
+    char number[REG_ID_LEN]; /* key: "Agent/9000", "SIP/1064", "PJSIP/1064" */
+    char name[REG_NAME_LEN];
+    int server;              /* index into conf_t.ami */
+    bool active;             /* agent.estatus = 'A' */
+    int64_t db_id;           /* agent.id */
+    reg_login_e login;
+    char channel[REG_CHAN_LEN];  /* login channel (the agent's phone leg) */
+    char extension[REG_ID_LEN];  /* the phone extension used to log in */
+    int64_t login_time_ms;       /* wall clock; 0 when logged out */
+    int64_t audit_id;            /* audit row of the current session, 0 if none */
+    int break_id;                /* 0 = not on break */
+    char break_name[REG_NAME_LEN];
+    int64_t break_start_ms;
+    int64_t break_audit_id;
+    bool on_hold;
+    int64_t hold_start_ms;
+    uint64_t call_id;            /* registry id of the current call, 0 = none */
+    char queues[REG_MAX_QUEUES][REG_ID_LEN]; /* queues the agent is a member of now */
+    int nqueues;
+    uint64_t version;            /* bumped on every change */
+} reg_agent_t;
+
+typedef enum reg_call_type {
+    REG_CALL_OUTGOING = 0,
+    REG_CALL_INCOMING = 1,
+} reg_call_type_e;
+
+/* Outgoing statuses follow calls.status in call_center; incoming ones map to
+ * call_entry.status (en-cola, activa, hold, abandonada, terminada, fin-monitoreo). */
+typedef enum reg_call_status {
+    REG_CS_PLACING = 0,
+    REG_CS_DIALING,
+    REG_CS_RINGING,
+    REG_CS_ONQUEUE,
+    REG_CS_SUCCESS, /* linked to an agent */
+    REG_CS_ONHOLD,
+    REG_CS_FAILURE,
+    REG_CS_NOANSWER,
+    REG_CS_ABANDONED,
+    REG_CS_SHORTCALL,
+    REG_CS_HANGUP,  /* finished after being linked */
+    REG_CS_LOST,    /* vanished (Asterisk restart, lost connection) */
+} reg_call_status_e;
+
+typedef struct reg_call {
+    uint64_t id; /* key: registry id, never reused within a process */
+    reg_call_type_e type;
+    reg_call_status_e status;
+    int server;
+    int64_t campaign_id;          /* 0 = none */
+    int64_t db_call_id;           /* calls.id / call_entry.id, 0 until known */
+    char phone[REG_PHONE_LEN];
+    char queue[REG_ID_LEN];
+    char action_id[REG_UID_LEN];  /* ActionID of the Originate */
+    char uniqueid[REG_UID_LEN];   /* customer leg uniqueid (our ChannelId when we originate) */
+    char channel[REG_CHAN_LEN];   /* customer leg channel */
+    char agent_channel[REG_CHAN_LEN];
+    char agent[REG_ID_LEN];       /* agent number once linked */
+    char trunk[REG_ID_LEN];
+    int failure_cause;
+    int64_t t_originate_ms, t_answer_ms, t_queue_ms, t_link_ms, t_end_ms;
+    uint64_t version;
+} reg_call_t;
+
+typedef struct reg reg_t;
+typedef struct reg_txn reg_txn_t;
+
+/* Creates an empty registry with its inbox (bounded at inbox_max). NULL on ENOMEM. */
+reg_t *reg_new(size_t inbox_max);
+/* Frees everything; the registry thread must have stopped. NULL is a no-op. */
+void reg_free(reg_t *r);
+
+/* The registry thread's loop: applies posted work until MSG_QUIT. */
+void *reg_run(void *reg);
+/* Posts MSG_QUIT to the inbox (bypassing its bound). */
+int reg_stop(reg_t *r);
+/* Applies everything queued now, on the calling thread (tests, single-threaded tools).
+ * Returns the number of items applied. */
+size_t reg_drain(reg_t *r);
+
+/*
+ * Work posted to the registry thread.  fn runs there with write access and
+ * the lock held; it must not block.  arg is owned by the registry from a
+ * successful post on and released with arg_free (may be NULL) after fn.
+ * Returns 0, CCD_EFULL (inbox full; the caller still owns arg) or CCD_ECLOSED.
+ */
+typedef void (*reg_apply_fn)(reg_txn_t *tx, void *arg);
+int reg_post(reg_t *r, reg_apply_fn fn, void *arg, void (*arg_free)(void *));
+
+/* ---- inside an apply function (registry thread, lock held) ---- */
+
+/* The agent, or NULL.  With create, a logged-out agent is made when absent. */
+reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create);
+/* Removes an agent (a change is published with removed=true). */
+void reg_txn_agent_remove(reg_txn_t *tx, const char *number);
+/* Marks an agent changed: it is published after the apply function returns. */
+void reg_txn_agent_touch(reg_txn_t *tx, reg_agent_t *a);
+
+/* A new call with a fresh id, or NULL on ENOMEM. */
+reg_call_t *reg_txn_call_new(reg_txn_t *tx);
+reg_call_t *reg_txn_call(reg_txn_t *tx, uint64_t id);
+reg_call_t *reg_txn_call_by_uniqueid(reg_txn_t *tx, const char *uniqueid);
+/* Re-indexes a call after its uniqueid field was changed. */
+void reg_txn_call_set_uniqueid(reg_txn_t *tx, reg_call_t *c, const char *uniqueid);
+void reg_txn_call_touch(reg_txn_t *tx, reg_call_t *c);
+/* Removes a finished call (published with removed=true). */
+void reg_txn_call_remove(reg_txn_t *tx, uint64_t id);
+/* Walks every call / agent; stop early by returning false. */
+void reg_txn_foreach_call(reg_txn_t *tx, bool (*fn)(reg_txn_t *tx, reg_call_t *c, void *ctx),
+                          void *ctx);
+void reg_txn_foreach_agent(reg_txn_t *tx, bool (*fn)(reg_txn_t *tx, reg_agent_t *a, void *ctx),
+                           void *ctx);
+
+/* ---- readers, any thread: copies taken under the read lock ---- */
+
+int reg_agent_get(reg_t *r, const char *number, reg_agent_t *out); /* 0 or CCD_ENOTFOUND */
+int reg_call_get(reg_t *r, uint64_t id, reg_call_t *out);           /* 0 or CCD_ENOTFOUND */
+/* malloc'ed arrays the caller frees; *n gets the count. 0 or CCD_ENOMEM. */
+int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n);
+int reg_call_list(reg_t *r, reg_call_t **out, size_t *n);
+size_t reg_agent_count(reg_t *r);
+size_t reg_call_count(reg_t *r);
+
+/* ---- change notifications ---- */
+
+enum {
+    MSG_REG_APPLY = MSG_REG_BASE + 0, /* internal: work for the registry thread */
+    MSG_REG_AGENT_CHANGED = MSG_REG_BASE + 1,
+    MSG_REG_CALL_CHANGED = MSG_REG_BASE + 2,
+};
+
+#define REG_SUB_AGENTS 0x1
+#define REG_SUB_CALLS 0x2
+
+/* Pushed to subscribers; the receiver frees it with msg.free. */
+typedef struct reg_change {
+    mq_msg_t msg;
+    bool removed;
+    int64_t at_us; /* monotonic time of the change, for fan-out latency figures */
+    union {
+        reg_agent_t agent;
+        reg_call_t call;
+    } u;
+} reg_change_t;
+
+/*
+ * Registers q to receive changes (mask of REG_SUB_*).  Call before reg_run
+ * starts or from the registry thread.  A full subscriber queue loses the
+ * notification (counted and logged once per episode): subscribers that must
+ * not miss a change re-read the record with reg_*_get.
+ */
+int reg_subscribe(reg_t *r, mq_t *q, int mask);
+
+/* Names for logs and the ECCP wire ("Placing", "OnQueue", ...). */
+const char *reg_call_status_name(reg_call_status_e s);
+
+#endif
