@@ -1,0 +1,523 @@
+/*
+ * The registry; see reg.h for the design.
+ *
+ * State: agents (by number) and calls (by id, and by uniqueid when known)
+ * live in hmaps guarded by r->lock.  Only the registry thread writes them,
+ * always with the write lock held; readers copy under the read lock.  The
+ * per-transaction "touched" lists are owned by the registry thread alone.
+ */
+#include "reg/reg.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/hmap.h"
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REG_MAX_SUBSCRIBERS 64
+
+typedef struct reg_work {
+    mq_msg_t msg;
+    reg_apply_fn fn;
+    void *arg;
+    void (*arg_free)(void *);
+} reg_work_t;
+
+typedef struct reg_sub {
+    mq_t *q;
+    int mask;
+    uint64_t lost;     /* notifications dropped because q was full */
+    bool lost_warned;  /* logged for the current full episode */
+} reg_sub_t;
+
+/* A record changed in the current transaction, to publish after unlock. */
+typedef struct touched {
+    bool is_call;
+    bool removed;
+    void *gone;           /* a removed record, kept so subscribers see its last state */
+    char key[REG_ID_LEN]; /* agent number, or the call id in decimal */
+} touched_t;
+
+struct reg_txn {
+    reg_t *r;
+    touched_t *items; /* owned by the registry thread */
+    size_t n, cap;
+};
+
+struct reg {
+    pthread_rwlock_t lock; /* guards agents, calls, by_uid, next_call_id */
+    hmap_t *agents;        /* number -> reg_agent_t* */
+    hmap_t *calls;         /* decimal id -> reg_call_t* */
+    hmap_t *by_uid;        /* uniqueid -> reg_call_t* (calls whose uniqueid is set) */
+    uint64_t next_call_id;
+
+    mq_t *inbox;                          /* thread-safe by itself */
+    reg_sub_t subs[REG_MAX_SUBSCRIBERS];  /* set up before reg_run or on the registry thread */
+    int nsubs;
+    reg_txn_t tx;                         /* registry thread only */
+};
+
+static void txn_reset(reg_txn_t *tx);
+
+static void work_free(mq_msg_t *m)
+{
+    reg_work_t *w = (reg_work_t *)m;
+    if (w->arg_free)
+        w->arg_free(w->arg);
+    free(w);
+}
+
+reg_t *reg_new(size_t inbox_max)
+{
+    reg_t *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    pthread_rwlock_init(&r->lock, NULL);
+    r->agents = hmap_new(256);
+    r->calls = hmap_new(1024);
+    r->by_uid = hmap_new(1024);
+    r->inbox = mq_new("reg", inbox_max, 0);
+    if (!r->agents || !r->calls || !r->by_uid || !r->inbox) {
+        reg_free(r);
+        return NULL;
+    }
+    r->next_call_id = 1;
+    r->tx.r = r;
+    return r;
+}
+
+static void free_values(hmap_t *m)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(m, &it, &k, &v))
+        free(v);
+}
+
+void reg_free(reg_t *r)
+{
+    if (!r)
+        return;
+    if (r->agents) {
+        free_values(r->agents);
+        hmap_free(r->agents);
+    }
+    if (r->calls) {
+        free_values(r->calls);
+        hmap_free(r->calls);
+    }
+    hmap_free(r->by_uid); /* values belong to calls */
+    mq_free(r->inbox);
+    txn_reset(&r->tx);
+    free(r->tx.items);
+    pthread_rwlock_destroy(&r->lock);
+    free(r);
+}
+
+int reg_post(reg_t *r, reg_apply_fn fn, void *arg, void (*arg_free)(void *))
+{
+    reg_work_t *w = malloc(sizeof(*w));
+    if (!w)
+        return CCD_ENOMEM;
+    w->msg.type = MSG_REG_APPLY;
+    w->msg.free = work_free;
+    w->fn = fn;
+    w->arg = arg;
+    w->arg_free = arg_free;
+    int rc = mq_push(r->inbox, &w->msg);
+    if (rc != 0)
+        free(w); /* the caller keeps arg */
+    return rc;
+}
+
+int reg_stop(reg_t *r)
+{
+    mq_msg_t *q = mq_msg_quit_new();
+    if (!q)
+        return CCD_ENOMEM;
+    int rc = mq_push_force(r->inbox, q);
+    if (rc != 0)
+        q->free(q);
+    return rc;
+}
+
+int reg_subscribe(reg_t *r, mq_t *q, int mask)
+{
+    if (r->nsubs >= REG_MAX_SUBSCRIBERS)
+        return CCD_EFULL;
+    r->subs[r->nsubs++] = (reg_sub_t){.q = q, .mask = mask};
+    return 0;
+}
+
+/* ---- transactions ---- */
+
+/* Records that key changed; gone (a removed record, or NULL) is then owned by tx. */
+static void touch(reg_txn_t *tx, bool is_call, const char *key, void *gone)
+{
+    for (size_t i = 0; i < tx->n; i++) {
+        touched_t *t = &tx->items[i];
+        if (t->is_call == is_call && strcmp(t->key, key) == 0) {
+            free(t->gone); /* removed then re-created within one transaction */
+            t->removed = gone != NULL;
+            t->gone = gone;
+            return;
+        }
+    }
+    if (tx->n == tx->cap) {
+        size_t ncap = tx->cap ? tx->cap * 2 : 16;
+        touched_t *n = realloc(tx->items, ncap * sizeof(*n));
+        if (!n) {
+            LOG_ERR("reg", "out of memory recording a change; subscribers miss it");
+            free(gone);
+            return;
+        }
+        tx->items = n;
+        tx->cap = ncap;
+    }
+    touched_t *t = &tx->items[tx->n++];
+    t->is_call = is_call;
+    t->removed = gone != NULL;
+    t->gone = gone;
+    snprintf(t->key, sizeof(t->key), "%s", key);
+}
+
+reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create)
+{
+    reg_agent_t *a = hmap_get(tx->r->agents, number);
+    if (a || !create)
+        return a;
+    if (strlen(number) >= REG_ID_LEN)
+        return NULL;
+    a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    snprintf(a->number, sizeof(a->number), "%s", number);
+    if (hmap_put(tx->r->agents, a->number, a, NULL) != 0) {
+        free(a);
+        return NULL;
+    }
+    touch(tx, false, a->number, NULL);
+    return a;
+}
+
+void reg_txn_agent_touch(reg_txn_t *tx, reg_agent_t *a)
+{
+    a->version++;
+    touch(tx, false, a->number, NULL);
+}
+
+void reg_txn_agent_remove(reg_txn_t *tx, const char *number)
+{
+    reg_agent_t *a = hmap_del(tx->r->agents, number);
+    if (a)
+        touch(tx, false, a->number, a);
+}
+
+static void call_key(uint64_t id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIu64, id);
+}
+
+reg_call_t *reg_txn_call_new(reg_txn_t *tx)
+{
+    reg_call_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->id = tx->r->next_call_id++;
+    char key[32];
+    call_key(c->id, key, sizeof(key));
+    if (hmap_put(tx->r->calls, key, c, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    touch(tx, true, key, NULL);
+    return c;
+}
+
+reg_call_t *reg_txn_call(reg_txn_t *tx, uint64_t id)
+{
+    char key[32];
+    call_key(id, key, sizeof(key));
+    return hmap_get(tx->r->calls, key);
+}
+
+reg_call_t *reg_txn_call_by_uniqueid(reg_txn_t *tx, const char *uniqueid)
+{
+    return hmap_get(tx->r->by_uid, uniqueid);
+}
+
+void reg_txn_call_set_uniqueid(reg_txn_t *tx, reg_call_t *c, const char *uniqueid)
+{
+    if (c->uniqueid[0] && hmap_get(tx->r->by_uid, c->uniqueid) == c)
+        hmap_del(tx->r->by_uid, c->uniqueid);
+    snprintf(c->uniqueid, sizeof(c->uniqueid), "%s", uniqueid);
+    if (c->uniqueid[0] && hmap_put(tx->r->by_uid, c->uniqueid, c, NULL) != 0)
+        LOG_ERR("reg", "out of memory indexing call %" PRIu64 " by uniqueid", c->id);
+    reg_txn_call_touch(tx, c);
+}
+
+void reg_txn_call_touch(reg_txn_t *tx, reg_call_t *c)
+{
+    char key[32];
+    c->version++;
+    call_key(c->id, key, sizeof(key));
+    touch(tx, true, key, NULL);
+}
+
+void reg_txn_call_remove(reg_txn_t *tx, uint64_t id)
+{
+    char key[32];
+    call_key(id, key, sizeof(key));
+    reg_call_t *c = hmap_del(tx->r->calls, key);
+    if (!c)
+        return;
+    if (c->uniqueid[0] && hmap_get(tx->r->by_uid, c->uniqueid) == c)
+        hmap_del(tx->r->by_uid, c->uniqueid);
+    touch(tx, true, key, c);
+}
+
+void reg_txn_foreach_call(reg_txn_t *tx, bool (*fn)(reg_txn_t *, reg_call_t *, void *), void *ctx)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(tx->r->calls, &it, &k, &v)) {
+        if (!fn(tx, v, ctx))
+            break;
+    }
+}
+
+void reg_txn_foreach_agent(reg_txn_t *tx, bool (*fn)(reg_txn_t *, reg_agent_t *, void *),
+                           void *ctx)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(tx->r->agents, &it, &k, &v)) {
+        if (!fn(tx, v, ctx))
+            break;
+    }
+}
+
+/* ---- publishing ---- */
+
+static void change_free(mq_msg_t *m)
+{
+    free(m);
+}
+
+/* Pushes one copy of proto to every subscriber that wants its kind.  Runs
+ * without the registry lock (mq locks are leaves, but the rule is simpler:
+ * never two locks at once). */
+static void publish_one(reg_t *r, const reg_change_t *proto)
+{
+    int need = proto->msg.type == MSG_REG_AGENT_CHANGED ? REG_SUB_AGENTS : REG_SUB_CALLS;
+    for (int i = 0; i < r->nsubs; i++) {
+        reg_sub_t *s = &r->subs[i];
+        if (!(s->mask & need))
+            continue;
+        reg_change_t *c = malloc(sizeof(*c));
+        if (c) {
+            memcpy(c, proto, sizeof(*c));
+            c->msg.free = change_free;
+            if (mq_push(s->q, &c->msg) == 0) {
+                s->lost_warned = false;
+                continue;
+            }
+            free(c);
+        }
+        s->lost++;
+        if (!s->lost_warned) {
+            s->lost_warned = true;
+            LOG_WARN("reg", "subscriber %d is not keeping up; change notifications dropped", i);
+        }
+    }
+}
+
+/* Forgets the touched list and frees the records removed in the transaction. */
+static void txn_reset(reg_txn_t *tx)
+{
+    for (size_t i = 0; i < tx->n; i++)
+        free(tx->items[i].gone);
+    tx->n = 0;
+}
+
+/*
+ * Snapshot of the touched records, taken under the write lock right after the
+ * apply function, so subscribers see the state as of that change.
+ */
+static reg_change_t *snapshot_touched(reg_t *r, size_t *n)
+{
+    reg_txn_t *tx = &r->tx;
+    *n = 0;
+    if (tx->n == 0 || r->nsubs == 0) {
+        txn_reset(tx);
+        return NULL;
+    }
+    reg_change_t *out = malloc(tx->n * sizeof(*out));
+    if (!out) {
+        LOG_ERR("reg", "out of memory publishing %zu changes", tx->n);
+        txn_reset(tx);
+        return NULL;
+    }
+    int64_t now = clk_mono_us();
+    for (size_t i = 0; i < tx->n; i++) {
+        touched_t *t = &tx->items[i];
+        reg_change_t *c = &out[*n];
+        memset(&c->msg, 0, sizeof(c->msg));
+        c->removed = t->removed;
+        c->at_us = now;
+        if (t->is_call) {
+            c->msg.type = MSG_REG_CALL_CHANGED;
+            const reg_call_t *call = t->gone ? t->gone : hmap_get(r->calls, t->key);
+            c->u.call = *call;
+        } else {
+            c->msg.type = MSG_REG_AGENT_CHANGED;
+            const reg_agent_t *a = t->gone ? t->gone : hmap_get(r->agents, t->key);
+            c->u.agent = *a;
+        }
+        (*n)++;
+    }
+    txn_reset(tx);
+    return out;
+}
+
+static void apply(reg_t *r, reg_work_t *w)
+{
+    pthread_rwlock_wrlock(&r->lock);
+    w->fn(&r->tx, w->arg);
+    size_t n;
+    reg_change_t *changes = snapshot_touched(r, &n);
+    pthread_rwlock_unlock(&r->lock);
+    for (size_t i = 0; i < n; i++)
+        publish_one(r, &changes[i]);
+    free(changes);
+}
+
+size_t reg_drain(reg_t *r)
+{
+    size_t done = 0;
+    mq_msg_t *m;
+    while ((m = mq_pop(r->inbox, 0)) != NULL) {
+        if (m->type == MSG_REG_APPLY) {
+            apply(r, (reg_work_t *)m);
+            done++;
+        }
+        m->free(m);
+    }
+    return done;
+}
+
+void *reg_run(void *arg)
+{
+    reg_t *r = arg;
+    log_set_thread_name("reg");
+    for (;;) {
+        mq_msg_t *m = mq_pop(r->inbox, -1);
+        if (!m)
+            break; /* closed and empty */
+        if (m->type == MSG_QUIT) {
+            m->free(m);
+            /* Drain what arrived before the quit so no posted change is lost. */
+            mq_close(r->inbox);
+            reg_drain(r);
+            break;
+        }
+        if (m->type == MSG_REG_APPLY)
+            apply(r, (reg_work_t *)m);
+        else
+            LOG_WARN("reg", "unexpected message type %d in the registry inbox", m->type);
+        m->free(m);
+    }
+    return NULL;
+}
+
+/* ---- readers ---- */
+
+int reg_agent_get(reg_t *r, const char *number, reg_agent_t *out)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    reg_agent_t *a = hmap_get(r->agents, number);
+    if (a)
+        *out = *a;
+    pthread_rwlock_unlock(&r->lock);
+    return a ? 0 : CCD_ENOTFOUND;
+}
+
+int reg_call_get(reg_t *r, uint64_t id, reg_call_t *out)
+{
+    char key[32];
+    call_key(id, key, sizeof(key));
+    pthread_rwlock_rdlock(&r->lock);
+    reg_call_t *c = hmap_get(r->calls, key);
+    if (c)
+        *out = *c;
+    pthread_rwlock_unlock(&r->lock);
+    return c ? 0 : CCD_ENOTFOUND;
+}
+
+static int copy_all(reg_t *r, hmap_t *m, size_t elem, void **out, size_t *n)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t count = hmap_count(m);
+    char *arr = malloc(count ? count * elem : 1);
+    if (!arr) {
+        pthread_rwlock_unlock(&r->lock);
+        return CCD_ENOMEM;
+    }
+    size_t it = 0, i = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(m, &it, &k, &v))
+        memcpy(arr + elem * i++, v, elem);
+    pthread_rwlock_unlock(&r->lock);
+    *out = arr;
+    *n = i;
+    return 0;
+}
+
+int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n)
+{
+    return copy_all(r, r->agents, sizeof(reg_agent_t), (void **)out, n);
+}
+
+int reg_call_list(reg_t *r, reg_call_t **out, size_t *n)
+{
+    return copy_all(r, r->calls, sizeof(reg_call_t), (void **)out, n);
+}
+
+size_t reg_agent_count(reg_t *r)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t n = hmap_count(r->agents);
+    pthread_rwlock_unlock(&r->lock);
+    return n;
+}
+
+size_t reg_call_count(reg_t *r)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t n = hmap_count(r->calls);
+    pthread_rwlock_unlock(&r->lock);
+    return n;
+}
+
+const char *reg_call_status_name(reg_call_status_e s)
+{
+    static const char *const names[] = {
+        [REG_CS_PLACING] = "Placing",   [REG_CS_DIALING] = "Dialing",
+        [REG_CS_RINGING] = "Ringing",   [REG_CS_ONQUEUE] = "OnQueue",
+        [REG_CS_SUCCESS] = "Success",   [REG_CS_ONHOLD] = "OnHold",
+        [REG_CS_FAILURE] = "Failure",   [REG_CS_NOANSWER] = "NoAnswer",
+        [REG_CS_ABANDONED] = "Abandoned", [REG_CS_SHORTCALL] = "ShortCall",
+        [REG_CS_HANGUP] = "Hangup",     [REG_CS_LOST] = "Lost",
+    };
+    if ((unsigned)s < sizeof(names) / sizeof(names[0]) && names[s])
+        return names[s];
+    return "Unknown";
+}

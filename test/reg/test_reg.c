@@ -1,0 +1,242 @@
+/* Registry: apply/publish semantics, readers, and a threaded stress for TSan. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "reg/reg.h"
+
+static void login_agent(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *a = reg_txn_agent(tx, arg, true);
+    a->login = REG_LOGGED_IN;
+    snprintf(a->channel, sizeof(a->channel), "Local/1001@phones-00000001;1");
+    reg_txn_agent_touch(tx, a);
+}
+
+static void remove_agent(reg_txn_t *tx, void *arg)
+{
+    reg_txn_agent_remove(tx, arg);
+}
+
+static void test_post_and_read(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(16);
+    assert_non_null(r);
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(r, "Agent/9000", &a), CCD_ENOTFOUND);
+    assert_int_equal(reg_post(r, login_agent, "Agent/9000", NULL), 0);
+    /* Nothing is applied until the registry thread (here: drain) runs it. */
+    assert_int_equal(reg_agent_get(r, "Agent/9000", &a), CCD_ENOTFOUND);
+    assert_int_equal(reg_drain(r), 1);
+    assert_int_equal(reg_agent_get(r, "Agent/9000", &a), 0);
+    assert_int_equal(a.login, REG_LOGGED_IN);
+    assert_string_equal(a.channel, "Local/1001@phones-00000001;1");
+    assert_int_equal(reg_agent_count(r), 1);
+    reg_free(r);
+}
+
+static void test_inbox_bound(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(2);
+    assert_int_equal(reg_post(r, login_agent, "Agent/1", NULL), 0);
+    assert_int_equal(reg_post(r, login_agent, "Agent/2", NULL), 0);
+    char *owned = strdup("Agent/3");
+    /* Full: the caller keeps its argument, so arg_free must not have run. */
+    assert_int_equal(reg_post(r, login_agent, owned, free), CCD_EFULL);
+    assert_string_equal(owned, "Agent/3");
+    free(owned);
+    assert_int_equal(reg_drain(r), 2);
+    reg_free(r);
+}
+
+static void make_call(reg_txn_t *tx, void *arg)
+{
+    reg_call_t *c = reg_txn_call_new(tx);
+    c->status = REG_CS_PLACING;
+    snprintf(c->phone, sizeof(c->phone), "5001");
+    reg_txn_call_set_uniqueid(tx, c, arg);
+}
+
+static void end_call(reg_txn_t *tx, void *arg)
+{
+    reg_call_t *c = reg_txn_call_by_uniqueid(tx, arg);
+    assert_non_null(c);
+    c->status = REG_CS_HANGUP;
+    reg_txn_call_remove(tx, c->id);
+}
+
+static void test_subscribers_see_changes_and_removals(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(16);
+    mq_t *calls_q = mq_new("calls", 16, 0);
+    mq_t *agents_q = mq_new("agents", 16, 0);
+    assert_int_equal(reg_subscribe(r, calls_q, REG_SUB_CALLS), 0);
+    assert_int_equal(reg_subscribe(r, agents_q, REG_SUB_AGENTS), 0);
+
+    reg_post(r, make_call, "dlr-5001-a", NULL);
+    reg_post(r, login_agent, "Agent/9000", NULL);
+    reg_drain(r);
+
+    reg_change_t *c = (reg_change_t *)mq_pop(calls_q, 0);
+    assert_non_null(c);
+    assert_int_equal(c->msg.type, MSG_REG_CALL_CHANGED);
+    assert_false(c->removed);
+    assert_string_equal(c->u.call.uniqueid, "dlr-5001-a");
+    uint64_t id = c->u.call.id;
+    c->msg.free(&c->msg);
+    assert_null(mq_pop(calls_q, 0)); /* one change per touched record per transaction */
+
+    reg_change_t *a = (reg_change_t *)mq_pop(agents_q, 0);
+    assert_non_null(a);
+    assert_string_equal(a->u.agent.number, "Agent/9000");
+    a->msg.free(&a->msg);
+
+    reg_call_t copy;
+    assert_int_equal(reg_call_get(r, id, &copy), 0);
+    assert_string_equal(copy.phone, "5001");
+
+    reg_post(r, end_call, "dlr-5001-a", NULL);
+    reg_post(r, remove_agent, "Agent/9000", NULL);
+    reg_drain(r);
+    c = (reg_change_t *)mq_pop(calls_q, 0);
+    assert_non_null(c);
+    assert_true(c->removed);
+    /* The last state travels with the removal. */
+    assert_int_equal(c->u.call.status, REG_CS_HANGUP);
+    assert_string_equal(c->u.call.phone, "5001");
+    c->msg.free(&c->msg);
+    a = (reg_change_t *)mq_pop(agents_q, 0);
+    assert_non_null(a);
+    assert_true(a->removed);
+    assert_int_equal(a->u.agent.login, REG_LOGGED_IN);
+    a->msg.free(&a->msg);
+    assert_int_equal(reg_call_get(r, id, &copy), CCD_ENOTFOUND);
+    assert_int_equal(reg_call_count(r), 0);
+
+    reg_free(r);
+    mq_free(calls_q);
+    mq_free(agents_q);
+}
+
+static void test_full_subscriber_loses_notifications_not_state(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(64);
+    mq_t *q = mq_new("slow", 1, 0);
+    reg_subscribe(r, q, REG_SUB_AGENTS);
+    reg_post(r, login_agent, "Agent/1", NULL);
+    reg_post(r, login_agent, "Agent/2", NULL);
+    reg_drain(r);
+    assert_int_equal(mq_depth(q), 1);
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(r, "Agent/2", &a), 0);
+    reg_free(r);
+    mq_free(q);
+}
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(reg_call_status_name(REG_CS_ONQUEUE), "OnQueue");
+    assert_string_equal(reg_call_status_name(REG_CS_NOANSWER), "NoAnswer");
+    assert_string_equal(reg_call_status_name((reg_call_status_e)99), "Unknown");
+}
+
+/* ---- threaded: one registry thread, posters and readers racing ---- */
+
+#define POSTERS 4
+#define POSTS 2000
+
+static void bump(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *a = reg_txn_agent(tx, arg, true);
+    a->nqueues = (a->nqueues + 1) % REG_MAX_QUEUES;
+    reg_txn_agent_touch(tx, a);
+}
+
+typedef struct {
+    reg_t *r;
+    int idx;
+} poster_arg_t;
+
+static void *poster(void *p)
+{
+    poster_arg_t *pa = p;
+    char *name = malloc(32);
+    snprintf(name, 32, "Agent/%d", pa->idx);
+    for (int i = 0; i < POSTS; i++) {
+        while (reg_post(pa->r, bump, name, NULL) == CCD_EFULL)
+            sched_yield();
+    }
+    return name; /* freed by the test after the registry has applied everything */
+}
+
+static void *reader(void *p)
+{
+    reg_t *r = p;
+    for (int i = 0; i < 2000; i++) {
+        reg_agent_t *list;
+        size_t n;
+        assert_int_equal(reg_agent_list(r, &list, &n), 0);
+        assert_true(n <= POSTERS);
+        free(list);
+    }
+    return NULL;
+}
+
+static void test_threaded(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(256);
+    mq_t *sub = mq_new("sub", POSTERS * POSTS + 16, 0);
+    reg_subscribe(r, sub, REG_SUB_AGENTS);
+    pthread_t rt, pt[POSTERS], rd;
+    pthread_create(&rt, NULL, reg_run, r);
+    pthread_create(&rd, NULL, reader, r);
+    poster_arg_t pa[POSTERS];
+    for (int i = 0; i < POSTERS; i++) {
+        pa[i] = (poster_arg_t){r, i};
+        pthread_create(&pt[i], NULL, poster, &pa[i]);
+    }
+    void *names[POSTERS];
+    for (int i = 0; i < POSTERS; i++)
+        pthread_join(pt[i], &names[i]);
+    pthread_join(rd, NULL);
+    reg_stop(r);
+    pthread_join(rt, NULL);
+    for (int i = 0; i < POSTERS; i++) {
+        reg_agent_t a;
+        char name[32];
+        snprintf(name, sizeof(name), "Agent/%d", i);
+        assert_int_equal(reg_agent_get(r, name, &a), 0);
+        assert_int_equal(a.version, POSTS); /* every post applied exactly once */
+        free(names[i]);
+    }
+    assert_int_equal(mq_depth(sub), POSTERS * POSTS);
+    reg_free(r);
+    mq_free(sub);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_post_and_read),
+        cmocka_unit_test(test_inbox_bound),
+        cmocka_unit_test(test_subscribers_see_changes_and_removals),
+        cmocka_unit_test(test_full_subscriber_loses_notifications_not_state),
+        cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_threaded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
