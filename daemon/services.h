@@ -1,0 +1,25 @@
+/*
+ * services: starts and stops the engine's threads in dependency order.
+ * Kept apart from main.c so integration tests can run the whole engine
+ * in-process against the simulator.
+ */
+#ifndef CCD_DAEMON_SERVICES_H
+#define CCD_DAEMON_SERVICES_H
+
+#include <stddef.h>
+
+#include "conf/conf.h"
+
+typedef struct svc svc_t;
+
+/* Starts every configured service; NULL with a reason in err on failure
+ * (whatever had started is stopped again). cf must outlive the services. */
+svc_t *svc_start(const conf_t *cf, char *err, size_t errlen);
+
+/* Stops everything in reverse order, draining queues; frees svc. NULL is a no-op. */
+void svc_stop(svc_t *svc);
+
+/* Creates or upgrades the database schema (ccdialerd --init-db). */
+int svc_init_db(const conf_t *cf, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs the whole ccdialer test suite, the way CI does:
+#   1. installs missing packages (scripts/setup.sh),
+#   2. starts a private MariaDB server in a temporary directory,
+#   3. builds and runs every ctest test (unit + integration) in a plain build,
+#   4. rebuilds with ASan+UBSan and runs the whole suite again,
+#   5. rebuilds with TSan and runs the threaded tests,
+#   6. stops the server; exits non-zero if anything failed.
+# Usage: scripts/test.sh [--quick]   (--quick: plain build only)
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+jobs=${CCD_JOBS:-2}
+start_all=$(date +%s)
+
+bash scripts/setup.sh || { echo "test.sh: setup failed" >&2; exit 1; }
+
+# A short path: the unix socket path must stay under 108 bytes.
+tmp=$(mktemp -d /tmp/ccdt.XXXXXX)
+db_dir="$tmp/db"
+cleanup() {
+    bash scripts/mariadb-private.sh stop "$db_dir" >/dev/null 2>&1 || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== starting a private MariaDB in $db_dir"
+if ! bash scripts/mariadb-private.sh start "$db_dir"; then
+    echo "test.sh: could not start the private MariaDB server" >&2
+    exit 1
+fi
+eval "$(bash scripts/mariadb-private.sh env "$db_dir")"
+export CCD_TEST_DB_DIR="$db_dir"
+
+failed=()
+timings=()
+
+# run_variant NAME SANITIZE CTEST_ARGS...
+run_variant() {
+    local name=$1 san=$2
+    shift 2
+    local bdir="$root/build/ci-$name" t0 t1
+    t0=$(date +%s)
+    echo "== [$name] configure + build (CCD_SANITIZE=$san)"
+    if ! cmake -S "$root" -B "$bdir" -DCCD_SANITIZE="$san" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$tmp/cmake-$name.log" 2>&1; then
+        cat "$tmp/cmake-$name.log"
+        failed+=("$name: configure")
+        return
+    fi
+    if ! cmake --build "$bdir" -j"$jobs" >"$tmp/build-$name.log" 2>&1; then
+        tail -n 60 "$tmp/build-$name.log"
+        failed+=("$name: build")
+        return
+    fi
+    echo "== [$name] ctest $*"
+    # Integration tests share the one database server, so they run one at a time.
+    if ! (cd "$bdir" && ctest --output-on-failure -j"$jobs" -LE integration "$@"); then
+        failed+=("$name: unit tests")
+    fi
+    if ! (cd "$bdir" && ctest --output-on-failure -j1 -L integration "$@"); then
+        failed+=("$name: integration tests")
+    fi
+    t1=$(date +%s)
+    timings+=("$name: $((t1 - t0)) s")
+}
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/test/lsan.supp:print_suppressions=0"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/test/tsan.supp"
+
+run_variant plain none
+if [ $quick -eq 0 ]; then
+    run_variant asan asan
+    run_variant tsan tsan -L threaded
+fi
+
+end_all=$(date +%s)
+echo
+echo "== timings"
+for t in "${timings[@]}"; do echo "   $t"; done
+echo "   total: $((end_all - start_all)) s"
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "== FAILED:"
+    for f in "${failed[@]}"; do echo "   $f"; done
+    exit 1
+fi
+echo "== all test variants passed"
