@@ -120,4 +120,18 @@ int conf_load_string(const char *name, const char *text, size_t len, conf_t *out
  * nets, or when the list is empty. */
 bool conf_net_allows(const conf_net_t *nets, int nnets, const uint8_t addr[16]);
 
+/* Parses a numeric IPv4 or IPv6 address into 16 bytes (IPv4 as v4-mapped
+ * ::ffff:a.b.c.d).  Returns 0 or CCD_EINVAL. */
+int conf_addr_parse(const char *s, uint8_t out[16]);
+
+/* Parses "addr" or "addr/prefix" (IPv4 prefix 0-32, IPv6 0-128) into *out,
+ * host bits cleared.  Returns 0 or CCD_EINVAL.  Note that 0.0.0.0/0 covers
+ * every IPv4 client but no IPv6 one; ::/0 covers both. */
+int conf_net_parse(const char *s, conf_net_t *out);
+
+/* Fills out from an AF_INET or AF_INET6 socket address (what accept() gives),
+ * so conf_net_allows() can check it.  Returns 0 or CCD_EINVAL for other families. */
+struct sockaddr;
+int conf_addr_from_sockaddr(const struct sockaddr *sa, uint8_t out[16]);
+
 #endif
