@@ -874,6 +874,42 @@ static void test_net_parse_api(void **state)
     assert_int_equal(conf_addr_parse("nope", a), CCD_EINVAL);
 }
 
+/* Random text built from config-ish fragments: every outcome is either a clean
+ * load or an error with the "t.conf:" prefix, never a crash (ASan checks the
+ * memory side). */
+static void test_random_text(void **state)
+{
+    (void)state;
+    static const char *frag[] = {"[", "]", "ami", "eccp", "log", " ", "\t", "=", "port", "host",
+                                 "secret", "env:", "file:", "\n", "\r\n", "#", ";", "\"", "10.0.0.0/8",
+                                 ",", "::", "/", "999999999999", "-", "yes", "level", "x", "\0", "\xff"};
+    size_t nf = sizeof(frag) / sizeof(frag[0]);
+    unsigned seed = 7;
+    char text[512];
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t n = 0;
+        seed = seed * 1103515245u + 12345u;
+        int parts = (int)((seed >> 8) % 40);
+        for (int p = 0; p < parts; p++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *f = frag[(seed >> 8) % nf];
+            size_t fl = f[0] == '\0' ? 1 : strlen(f);
+            if (n + fl >= sizeof(text))
+                break;
+            memcpy(text + n, f, fl);
+            n += fl;
+        }
+        err[0] = '\0';
+        int rc = conf_load_string("t.conf", text, n, C, err, sizeof(err));
+        if (rc != 0 && strncmp(err, "t.conf:", 7) != 0)
+            fail_msg("error without location: '%s'", err);
+        if (rc == 0)
+            assert_true(C->nami >= 1 && C->nami <= CONF_MAX_AMI_SERVERS);
+    }
+    /* A NULL error buffer is allowed. */
+    assert_int_not_equal(conf_load_string("t.conf", "[x]\n", 4, C, NULL, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -907,6 +943,7 @@ int main(void)
         T(test_load_file),
         T(test_cidr_match),
         T(test_net_parse_api),
+        T(test_random_text),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
