@@ -1,0 +1,114 @@
+/*
+ * eccp: the ECCP server (TCP 20005), wire-compatible with Issabel's dialerd.
+ *
+ * DESIGN
+ * - One acceptor thread accepts, applies the IP allow-list and the session
+ *   cap, and hands each socket to one of N session workers round-robin
+ *   through the worker's mq (whose eventfd wakes the worker's epoll).
+ * - A session worker owns its sessions outright (sockets, buffers, login
+ *   state): nothing else ever touches them, so sessions need no lock.  It
+ *   multiplexes thousands of them with one epoll set.
+ * - Requests that need only session or registry state are answered on the
+ *   worker (registry reads are copies taken under the registry's read lock).
+ *   Requests that need the database become read jobs submitted through
+ *   deps.db_submit; the finished job comes back on the worker's mq and the
+ *   response is written then, so responses may be out of order (matched by
+ *   id, as with Issabel).  A worker never blocks on SQL or Asterisk.
+ * - Each worker subscribes its mq to registry changes and turns them into
+ *   ECCP events for its own logged-in sessions (agent filter, callprogress
+ *   flag).  Events the registry cannot express (recording mute, scheduled
+ *   call start/failure) are published with eccp_server_publish().
+ * - Slow readers: each session's output is bounded (conf max_output_bytes);
+ *   a session over the bound is logged and disconnected, so no client can make
+ *   the engine or other clients wait.
+ */
+#ifndef CCD_ECCP_ECCP_H
+#define CCD_ECCP_ECCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "core/mq.h"
+#include "db/db.h"
+#include "reg/reg.h"
+
+enum {
+    MSG_ECCP_CONN = MSG_ECCP_BASE + 0,  /* internal: accepted socket for a worker */
+    MSG_ECCP_JOB = MSG_ECCP_BASE + 1,   /* internal: unused (jobs return as MSG_DB_READ_DONE) */
+    MSG_ECCP_EVENT = MSG_ECCP_BASE + 2, /* internal: a published event for a worker */
+};
+
+typedef struct eccp_server eccp_server_t;
+
+typedef struct eccp_deps {
+    reg_t *reg; /* required: agent/call state and change notifications */
+    /*
+     * Runs a read job on a database thread (production: a one-line wrapper
+     * calling db_read_submit((db_t *)ctx, job)).  NULL = no database: requests that need it answer
+     * 500 "Server error - database failure".  Same ownership rules as
+     * db_read_submit: 0 means the job will come back on job->reply.
+     */
+    int (*db_submit)(void *ctx, db_read_job_t *job);
+    void *db_ctx;
+    /*
+     * Optional login check used instead of eccp_authorized_clients (benchmarks
+     * and tests without a database).  Runs on a session worker: must not block.
+     * Returns true when the user/password pair is accepted.
+     */
+    bool (*login_check)(void *ctx, const char *user, const char *password);
+    void *login_ctx;
+    /* Idle timeout in ms overriding conf idle_timeout_s when > 0 (tests). */
+    int idle_timeout_ms;
+    /* Largest element depth accepted in a request (default 32). */
+    int max_depth;
+} eccp_deps_t;
+
+/*
+ * Binds cfg->bind:cfg->port (port 0 = ephemeral, see eccp_server_port), creates
+ * the workers and subscribes them to registry changes: call it before the
+ * registry thread starts (reg_subscribe's rule).  NULL + err on failure.
+ */
+eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, char *err,
+                               size_t errlen);
+/* Starts the acceptor and worker threads. 0 or negative code. */
+int eccp_server_start(eccp_server_t *s);
+/* Stops threads, closes every session and frees everything. NULL is a no-op. */
+void eccp_server_free(eccp_server_t *s);
+uint16_t eccp_server_port(const eccp_server_t *s);
+
+typedef struct eccp_stats {
+    uint64_t accepted, refused_acl, refused_full;
+    uint64_t requests, responses, events_sent;
+    uint64_t closed_idle, closed_slow, closed_bad;
+    int sessions; /* open now */
+} eccp_stats_t;
+void eccp_server_stats(eccp_server_t *s, eccp_stats_t *out);
+
+/* ---- events the registry cannot express ---- */
+
+typedef enum eccp_event_kind {
+    ECCP_EV_RECORDINGMUTE = 0,
+    ECCP_EV_RECORDINGUNMUTE,
+    ECCP_EV_SCHEDULECALLSTART,
+    ECCP_EV_SCHEDULECALLFAILED,
+} eccp_event_kind_e;
+
+typedef struct eccp_event {
+    eccp_event_kind_e kind;
+    char agent_number[REG_ID_LEN];
+    bool incoming;        /* calltype */
+    int64_t campaign_id;  /* 0 = omitted */
+    int64_t call_id;
+} eccp_event_t;
+
+/* Sends ev to every worker (copied). 0, CCD_EFULL (some worker's inbox full) or CCD_ENOMEM. */
+int eccp_server_publish(eccp_server_t *s, const eccp_event_t *ev);
+
+/* Computes the agent_hash a client sends: lower-case hex MD5 of
+ * cookie + agent_number + password into out[33].  Used by the CLI. */
+void eccp_agent_hash(const char *cookie, const char *agent_number, const char *password,
+                     char out[33]);
+
+#endif

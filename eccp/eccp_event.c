@@ -1,0 +1,435 @@
+/*
+ * ECCP events from registry change notifications.
+ *
+ * Each worker receives every agent/call change (a full copy) and keeps the
+ * last copy it saw per record (its shadows, owned by the worker thread).
+ * Comparing the new copy with the shadow gives the transitions Issabel
+ * reports: login, failed login, logout, break and hold start/end, link and
+ * unlink, queue membership and call progress.  Each event is formatted once
+ * and written to every logged-in session of this worker that wants it:
+ * agent events honour filterbyagent, callprogress needs callprogress enabled
+ * and ignores the agent filter (Issabel's rules).
+ *
+ * Removed calls stay in the shadow for CALL_GRACE_MS so an agent's unlink
+ * that arrives after the call's removal still has the call's data.
+ */
+#include "eccp/eccp_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+
+#define MOD "eccp"
+#define CALL_GRACE_MS 10000
+
+typedef struct shadow_call {
+    reg_call_t c;
+    int64_t removed_ms; /* 0 = live */
+    reg_call_status_e prev_status;
+} shadow_call_t;
+
+static void call_key(uint64_t id, char out[24])
+{
+    snprintf(out, 24, "%llu", (unsigned long long)id);
+}
+
+/* Writes the finished message in w->wbuf to the sessions that want it. */
+static void fan_out(eccp_worker_t *w, const char *agent, bool progress)
+{
+    buf_t *b = &w->wbuf;
+    if (b->len == 0)
+        return;
+    uint64_t sent = 0;
+    eccp_sess_t *next;
+    for (eccp_sess_t *s = w->head; s; s = next) {
+        next = s->next; /* eccp__send may close s */
+        if (!s->logged_in || s->closing)
+            continue;
+        if (progress) {
+            if (!s->progress)
+                continue;
+        } else if (s->filter[0] && (!agent || strcmp(s->filter, agent) != 0)) {
+            continue;
+        }
+        eccp__send(w, s, buf_data(b), b->len);
+        sent++;
+    }
+    atomic_fetch_add(&w->srv->st_events, sent);
+}
+
+static void ev_begin(xw_t *x, eccp_worker_t *w, const char *name)
+{
+    buf_reset(&w->wbuf);
+    xw_init(x, &w->wbuf);
+    xw_decl(x);
+    xw_open(x, "event");
+    xw_open(x, name);
+}
+
+static void ev_end(xw_t *x, eccp_worker_t *w, const char *name, const char *agent, bool progress)
+{
+    xw_close(x, name);
+    xw_close(x, "event");
+    xw_end_msg(x);
+    if (x->err) {
+        LOG_ERR(MOD, "event %s could not be built", name);
+        return;
+    }
+    fan_out(w, agent, progress);
+}
+
+static void leaf_time(xw_t *x, const char *k, int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    char t[32];
+    eccp__fmt_time(ms, false, t);
+    xw_leaf(x, k, t);
+}
+
+static void ev_agent_simple(eccp_worker_t *w, const char *name, const char *agent)
+{
+    xw_t x;
+    ev_begin(&x, w, name);
+    xw_leaf(&x, "agent", agent);
+    ev_end(&x, w, name, agent, false);
+}
+
+static void ev_pausestart(eccp_worker_t *w, const reg_agent_t *a, bool hold)
+{
+    xw_t x;
+    ev_begin(&x, w, "pausestart");
+    xw_leaf(&x, "pause_class", hold ? "hold" : "break");
+    if (!hold) {
+        xw_leaf_int(&x, "pause_type", a->break_id);
+        xw_leaf(&x, "pause_name", a->break_name);
+    }
+    leaf_time(&x, "pause_start", hold ? a->hold_start_ms : a->break_start_ms);
+    xw_leaf(&x, "agent_number", a->number);
+    ev_end(&x, w, "pausestart", a->number, false);
+}
+
+/* old holds the pause being ended. */
+static void ev_pauseend(eccp_worker_t *w, const reg_agent_t *old, bool hold)
+{
+    int64_t start = hold ? old->hold_start_ms : old->break_start_ms;
+    int64_t end = clk_wall_ms();
+    xw_t x;
+    ev_begin(&x, w, "pauseend");
+    xw_leaf(&x, "pause_class", hold ? "hold" : "break");
+    leaf_time(&x, "pause_start", start);
+    leaf_time(&x, "pause_end", end);
+    xw_leaf_int(&x, "pause_duration", start > 0 && end > start ? (end - start) / 1000 : 0);
+    if (!hold) {
+        xw_leaf_int(&x, "pause_type", old->break_id);
+        xw_leaf(&x, "pause_name", old->break_name);
+    }
+    xw_leaf(&x, "agent_number", old->number);
+    ev_end(&x, w, "pauseend", old->number, false);
+}
+
+static const reg_call_t *find_call(eccp_worker_t *w, uint64_t id, reg_call_t *tmp)
+{
+    char k[24];
+    call_key(id, k);
+    shadow_call_t *sc = hmap_get(w->calls, k);
+    if (sc)
+        return &sc->c;
+    if (reg_call_get(w->srv->deps.reg, id, tmp) == 0)
+        return tmp;
+    return NULL;
+}
+
+static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a)
+{
+    reg_call_t tmp;
+    /* The registry's current copy is the freshest: prefer it over the shadow. */
+    const reg_call_t *c = reg_call_get(w->srv->deps.reg, a->call_id, &tmp) == 0
+                              ? &tmp
+                              : find_call(w, a->call_id, &tmp);
+    bool in = c && c->type == REG_CALL_INCOMING;
+    xw_t x;
+    ev_begin(&x, w, "agentlinked");
+    xw_leaf(&x, "calltype", in ? "incoming" : "outgoing");
+    if (c) {
+        if (c->db_call_id)
+            xw_leaf_int(&x, "call_id", c->db_call_id);
+        if (c->campaign_id)
+            xw_leaf_int(&x, "campaign_id", c->campaign_id);
+        xw_leaf(&x, "phone", c->phone);
+        xw_leaf(&x, "status", in ? "activa" : "Success");
+        if (c->uniqueid[0])
+            xw_leaf(&x, "uniqueid", c->uniqueid);
+        if (!in) {
+            leaf_time(&x, "datetime_originate", c->t_originate_ms);
+            leaf_time(&x, "datetime_originateresponse", c->t_answer_ms);
+        }
+        leaf_time(&x, "datetime_join", c->t_queue_ms);
+        leaf_time(&x, "datetime_linkstart", c->t_link_ms > 0 ? c->t_link_ms : clk_wall_ms());
+        if (in) {
+            if (c->trunk[0])
+                xw_leaf(&x, "trunk", c->trunk);
+            if (c->queue[0])
+                xw_leaf(&x, "queue", c->queue);
+            xw_leaf(&x, "agent_number", a->number);
+            xw_leaf(&x, "call_attributes", NULL);
+            xw_leaf(&x, "matching_contacts", NULL);
+            xw_leaf(&x, "call_survey", NULL);
+        } else {
+            xw_leaf(&x, "agent_number", a->number);
+            if (c->trunk[0])
+                xw_leaf(&x, "trunk", c->trunk);
+            xw_leaf(&x, "call_attributes", NULL);
+            xw_leaf(&x, "call_survey", NULL);
+            if (c->queue[0])
+                xw_leaf(&x, "queue", c->queue);
+        }
+        if (c->channel[0])
+            xw_leaf(&x, "remote_channel", c->channel);
+    } else {
+        xw_leaf(&x, "agent_number", a->number);
+    }
+    ev_end(&x, w, "agentlinked", a->number, false);
+}
+
+static void ev_agentunlinked(eccp_worker_t *w, const reg_agent_t *old)
+{
+    reg_call_t tmp;
+    const reg_call_t *c = find_call(w, old->call_id, &tmp);
+    int64_t end = c && c->t_end_ms > 0 ? c->t_end_ms : clk_wall_ms();
+    xw_t x;
+    ev_begin(&x, w, "agentunlinked");
+    xw_leaf(&x, "calltype", c && c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
+    if (c && c->campaign_id)
+        xw_leaf_int(&x, "campaign_id", c->campaign_id);
+    if (c && c->db_call_id)
+        xw_leaf_int(&x, "call_id", c->db_call_id);
+    if (c)
+        xw_leaf(&x, "phone", c->phone);
+    leaf_time(&x, "datetime_linkend", end);
+    if (c && c->t_link_ms > 0)
+        xw_leaf_int(&x, "duration", end > c->t_link_ms ? (end - c->t_link_ms) / 1000 : 0);
+    xw_leaf_int(&x, "shortcall", c && c->status == REG_CS_SHORTCALL ? 1 : 0);
+    if (c && c->queue[0])
+        xw_leaf(&x, "queue", c->queue);
+    xw_leaf(&x, "agent_number", old->number);
+    ev_end(&x, w, "agentunlinked", old->number, false);
+}
+
+static void ev_queuemembership(eccp_worker_t *w, const reg_agent_t *a)
+{
+    reg_call_t tmp;
+    const reg_call_t *c = a->call_id ? find_call(w, a->call_id, &tmp) : NULL;
+    xw_t x;
+    ev_begin(&x, w, "queuemembership");
+    xw_leaf(&x, "agent_number", a->number);
+    eccp__agent_status(&x, a, c, true);
+    xw_open(&x, "queues");
+    for (int i = 0; i < a->nqueues && i < REG_MAX_QUEUES; i++)
+        xw_leaf(&x, "queue", a->queues[i]);
+    xw_close(&x, "queues");
+    ev_end(&x, w, "queuemembership", a->number, false);
+}
+
+static bool queues_differ(const reg_agent_t *a, const reg_agent_t *b)
+{
+    if (a->nqueues != b->nqueues)
+        return true;
+    for (int i = 0; i < a->nqueues && i < REG_MAX_QUEUES; i++) {
+        bool found = false;
+        for (int k = 0; k < b->nqueues && k < REG_MAX_QUEUES && !found; k++)
+            found = strcmp(a->queues[i], b->queues[k]) == 0;
+        if (!found)
+            return true;
+    }
+    return false;
+}
+
+static void agent_change(eccp_worker_t *w, const reg_change_t *ch)
+{
+    const reg_agent_t *nw = &ch->u.agent;
+    reg_agent_t *old = hmap_get(w->agents, nw->number);
+    reg_agent_t gone;
+    const reg_agent_t *cur = nw;
+    if (ch->removed) {
+        /* A removed agent is reported as logged out of everything. */
+        memset(&gone, 0, sizeof(gone));
+        memcpy(gone.number, nw->number, sizeof(gone.number));
+        cur = &gone;
+    }
+    reg_agent_t zero;
+    if (!old) {
+        memset(&zero, 0, sizeof(zero));
+        memcpy(zero.number, nw->number, sizeof(zero.number));
+    }
+    const reg_agent_t *prev = old ? old : &zero;
+
+    if (prev->login != REG_LOGGED_IN && cur->login == REG_LOGGED_IN)
+        ev_agent_simple(w, "agentloggedin", cur->number);
+    if (prev->call_id && prev->call_id != cur->call_id)
+        ev_agentunlinked(w, prev);
+    if (prev->break_id && prev->break_id != cur->break_id)
+        ev_pauseend(w, prev, false);
+    if (prev->on_hold && !cur->on_hold)
+        ev_pauseend(w, prev, true);
+    if (cur->break_id && prev->break_id != cur->break_id)
+        ev_pausestart(w, cur, false);
+    if (cur->on_hold && !prev->on_hold)
+        ev_pausestart(w, cur, true);
+    if (cur->call_id && prev->call_id != cur->call_id)
+        ev_agentlinked(w, cur);
+    if (queues_differ(prev, cur))
+        ev_queuemembership(w, cur);
+    if (prev->login == REG_LOGGING && cur->login == REG_LOGGED_OUT)
+        ev_agent_simple(w, "agentfailedlogin", cur->number);
+    if (prev->login == REG_LOGGED_IN && cur->login == REG_LOGGED_OUT)
+        ev_agent_simple(w, "agentloggedout", cur->number);
+
+    if (ch->removed) {
+        free(hmap_del(w->agents, nw->number));
+    } else if (old) {
+        *old = *nw;
+    } else {
+        reg_agent_t *copy = malloc(sizeof(*copy));
+        if (copy) {
+            *copy = *nw;
+            if (hmap_put(w->agents, copy->number, copy, NULL) != 0)
+                free(copy);
+        }
+    }
+}
+
+static bool progress_status(reg_call_status_e st, reg_call_status_e prev, bool had_prev,
+                            const char **name)
+{
+    switch (st) {
+    case REG_CS_SUCCESS:
+        if (had_prev && prev == REG_CS_ONHOLD) {
+            *name = "OffHold";
+            return true;
+        }
+        return false;
+    case REG_CS_HANGUP:
+    case REG_CS_SHORTCALL:
+    case REG_CS_LOST:
+        return false;
+    case REG_CS_ONHOLD:
+        *name = "OnHold";
+        return true;
+    default:
+        *name = reg_call_status_name(st);
+        return true;
+    }
+}
+
+static void ev_callprogress(eccp_worker_t *w, const reg_call_t *c, const char *status)
+{
+    xw_t x;
+    ev_begin(&x, w, "callprogress");
+    if (c->uniqueid[0])
+        xw_leaf(&x, "uniqueid", c->uniqueid);
+    if (c->trunk[0])
+        xw_leaf(&x, "trunk", c->trunk);
+    leaf_time(&x, "datetime_entry", clk_wall_ms());
+    xw_leaf(&x, "new_status", status);
+    xw_leaf(&x, "campaign_type", c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
+    if (c->campaign_id)
+        xw_leaf_int(&x, "campaign_id", c->campaign_id);
+    if (c->db_call_id)
+        xw_leaf_int(&x, "call_id", c->db_call_id);
+    xw_leaf(&x, "phone", c->phone);
+    if (c->queue[0])
+        xw_leaf(&x, "queue", c->queue);
+    ev_end(&x, w, "callprogress", NULL, true);
+}
+
+static void sweep_calls(eccp_worker_t *w, int64_t now)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    char dead[64][24];
+    int nd = 0;
+    while (nd < 64 && hmap_next(w->calls, &it, &k, &v)) {
+        shadow_call_t *sc = v;
+        if (sc->removed_ms && now - sc->removed_ms > CALL_GRACE_MS)
+            snprintf(dead[nd++], 24, "%s", k);
+    }
+    for (int i = 0; i < nd; i++)
+        free(hmap_del(w->calls, dead[i]));
+}
+
+static void call_change(eccp_worker_t *w, const reg_change_t *ch)
+{
+    const reg_call_t *c = &ch->u.call;
+    char k[24];
+    call_key(c->id, k);
+    shadow_call_t *sc = hmap_get(w->calls, k);
+    bool had = sc && !sc->removed_ms;
+    reg_call_status_e prev = sc ? sc->c.status : REG_CS_PLACING;
+    if (!ch->removed && (!had || prev != c->status)) {
+        const char *name;
+        if (progress_status(c->status, prev, had, &name))
+            ev_callprogress(w, c, name);
+    }
+    if (!sc) {
+        sc = calloc(1, sizeof(*sc));
+        if (!sc || hmap_put(w->calls, k, sc, NULL) != 0) {
+            free(sc);
+            return;
+        }
+    }
+    sc->c = *c;
+    if (ch->removed) {
+        int64_t now = clk_mono_ms();
+        sc->removed_ms = now;
+        sweep_calls(w, now);
+    }
+}
+
+void eccp__event_reg_change(eccp_worker_t *w, reg_change_t *ch)
+{
+    if (ch->msg.type == MSG_REG_AGENT_CHANGED)
+        agent_change(w, ch);
+    else
+        call_change(w, ch);
+}
+
+void eccp__event_published(eccp_worker_t *w, const eccp_event_t *ev)
+{
+    static const char *const names[] = {"recordingmute", "recordingunmute", "schedulecallstart",
+                                        "schedulecallfailed"};
+    if ((unsigned)ev->kind >= sizeof(names) / sizeof(names[0]))
+        return;
+    const char *name = names[ev->kind];
+    xw_t x;
+    ev_begin(&x, w, name);
+    xw_leaf(&x, "agent_number", ev->agent_number);
+    xw_leaf(&x, "calltype", ev->incoming ? "incoming" : "outgoing");
+    if (ev->campaign_id)
+        xw_leaf_int(&x, "campaign_id", ev->campaign_id);
+    xw_leaf_int(&x, "call_id", ev->call_id);
+    ev_end(&x, w, name, ev->agent_number, false);
+}
+
+void eccp__event_worker_free(eccp_worker_t *w)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    if (w->agents) {
+        while (hmap_next(w->agents, &it, &k, &v))
+            free(v);
+        hmap_free(w->agents);
+    }
+    it = 0;
+    if (w->calls) {
+        while (hmap_next(w->calls, &it, &k, &v))
+            free(v);
+        hmap_free(w->calls);
+    }
+    w->agents = w->calls = NULL;
+}

@@ -1,0 +1,273 @@
+/*
+ * eccp internals shared by the files of the module (not for other modules).
+ *
+ * eccp_frame.c  stream -> packets (pure)
+ * eccp_xml.c    packet -> request (libxml2, hardened) and the output writer (pure)
+ * eccp_auth.c   cookies, agent hashes (libcrypto)
+ * eccp_server.c acceptor + session workers (epoll), session I/O, limits
+ * eccp_req.c    the request table, validation and registry-backed answers
+ * eccp_sql.c    the requests that read/write call_center (run on DB threads)
+ * eccp_event.c  events from registry changes
+ */
+#ifndef CCD_ECCP_INT_H
+#define CCD_ECCP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libxml/tree.h>
+
+#include "core/buf.h"
+#include "eccp/eccp.h"
+
+/* ---------------- framing (eccp_frame.c) ---------------- */
+
+typedef struct eccp_frame {
+    size_t max_bytes;
+    int max_depth;
+    int state;
+    size_t pos;   /* bytes of the current data already scanned */
+    size_t start; /* where the current packet began in data */
+    int depth;
+    int match;    /* progress through a multi-byte delimiter */
+    unsigned char quote, prev;
+    bool root_seen;
+} eccp_frame_t;
+
+void eccp_frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth);
+void eccp_frame_reset(eccp_frame_t *f);
+
+/*
+ * Scans data[0..len): every byte not yet consumed, the same prefix as on the
+ * previous call plus what arrived since (the caller drops *consumed bytes
+ * after each call).  Returns 1 with *pkt = one whole document (pointing into
+ * data), CCD_EAGAIN when more bytes are needed, CCD_EPROTO for bytes that
+ * cannot be XML or a DTD construct, CCD_ETOOBIG past max_bytes / max_depth.
+ */
+int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt,
+                    size_t *consumed);
+
+/* ---------------- requests (eccp_xml.c) ---------------- */
+
+#define ECCP_NAME_MAX 64
+#define ECCP_ID_MAX 256
+
+typedef struct eccp_req {
+    xmlDoc *doc;
+    xmlNode *cmd;            /* the single child of <request>, NULL if not exactly one */
+    bool has_id;
+    char id[ECCP_ID_MAX];    /* id attribute (cut at ECCP_ID_MAX-1 bytes) */
+    char name[ECCP_NAME_MAX];
+    int nchildren;           /* element children of <request> */
+} eccp_req_t;
+
+void eccp_xml_init(void);
+
+/*
+ * Parses one packet.  0: a <request> (check has_id / cmd for the 400 that keeps
+ * the connection); CCD_EPROTO: malformed, DTD, or another root (400 and close).
+ * On 0 the caller frees with eccp_req_free().
+ */
+int eccp_req_parse(const char *p, size_t len, eccp_req_t *out);
+void eccp_req_free(eccp_req_t *r);
+
+/* First element child of parent called name, or NULL. */
+xmlNode *eccp_child(xmlNode *parent, const char *name);
+/*
+ * Text of the first child element `name` of parent copied into out.  Returns
+ * 1 when present, 0 when absent, CCD_ETOOBIG when longer than outsz-1.
+ */
+int eccp_arg(xmlNode *parent, const char *name, char *out, size_t outsz);
+/* Text content of node itself (same returns, 1 = ok). */
+int eccp_node_text(xmlNode *n, char *out, size_t outsz);
+/* PHP (int) cast semantics: leading blanks, sign, digits; anything else stops; junk = 0. */
+long long eccp_intval(const char *s);
+/* "Agent/9000": ^(\w+)/(\w+)$ */
+bool eccp_agent_valid(const char *s);
+bool eccp_is_date(const char *s);   /* ^\d{4}-\d{2}-\d{2}$ */
+bool eccp_is_time(const char *s);   /* ^\d{2}:\d{2}:\d{2}$ */
+bool eccp_is_digits(const char *s); /* ^\d+$ */
+
+/* ---------------- output writer (eccp_xml.c) ---------------- */
+
+/* Writes into a buf_t; the first failed append sets err and later calls do nothing. */
+typedef struct xw {
+    buf_t *b;
+    bool open_tag; /* "<name" written, '>' not yet */
+    int err;
+} xw_t;
+
+void xw_init(xw_t *w, buf_t *b);
+void xw_decl(xw_t *w);                         /* <?xml version="1.0"?>\n */
+void xw_open(xw_t *w, const char *name);       /* <name  */
+void xw_attr(xw_t *w, const char *k, const char *v);
+void xw_attr_int(xw_t *w, const char *k, long long v);
+void xw_close(xw_t *w, const char *name);      /* /> or </name> */
+void xw_text(xw_t *w, const char *s, size_t n);
+void xw_leaf(xw_t *w, const char *name, const char *text); /* NULL or "" -> <name/> */
+void xw_leaf_int(xw_t *w, const char *name, long long v);
+void xw_leaf_n(xw_t *w, const char *name, const char *text, size_t n);
+void xw_raw(xw_t *w, const char *s, size_t n);
+void xw_end_msg(xw_t *w);                      /* the trailing \n */
+/* <failure><code>N</code><message>M</message></failure> */
+void xw_failure(xw_t *w, int code, const char *msg);
+
+/* Whole messages. id may be NULL (no id attribute). */
+int eccp_msg_failure(buf_t *b, const char *id, int code, const char *msg);
+/* <response id><NAME_response><failure/></NAME_response></response>, with an optional
+ * leading <status>status</status> (loginagent/logoutagent/getagentstatus shapes). */
+int eccp_msg_req_failure(buf_t *b, const char *id, const char *name, const char *status,
+                         int code, const char *msg);
+/* Opens <?xml?>\n<response id="..."><NAME_response  (caller writes children, then
+ * eccp_msg_resp_end). */
+void eccp_msg_resp_begin(xw_t *w, const char *id, const char *name);
+void eccp_msg_resp_end(xw_t *w, const char *name);
+
+/* ---------------- sessions and workers (eccp_server.c) ---------------- */
+
+#include <mysql.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/hmap.h"
+
+typedef struct eccp_worker eccp_worker_t;
+
+/* One client connection.  Owned by exactly one worker thread; never locked. */
+typedef struct eccp_sess {
+    struct eccp_sess *prev, *next; /* the worker's session list */
+    int fd;                        /* -1 once closed */
+    eccp_frame_t fr;
+    buf_t in;                      /* unconsumed input (empty most of the time, memory freed) */
+    buf_t out;                     /* output the kernel did not take yet (bounded) */
+    int64_t last_ms;               /* last request (idle timeout) */
+    int pending;                   /* DB jobs in flight that point at this session */
+    bool closing;                  /* close once out drains (logout, fatal 400) */
+    bool want_out;                 /* EPOLLOUT armed */
+    bool logged_in;
+    bool progress;                 /* callprogress events wanted */
+    char cookie[33];
+    char user[64];
+    char filter[REG_ID_LEN];       /* filterbyagent, "" = none */
+    char peer[80];
+} eccp_sess_t;
+
+typedef enum { ECCP_AUTH_NONE = 0, ECCP_AUTH_ECCP, ECCP_AUTH_AGENT } eccp_auth_e;
+
+typedef struct eccp_call eccp_call_t;
+typedef struct eccp_reqdef {
+    const char *name;
+    eccp_auth_e auth;
+    void (*fn)(eccp_call_t *c);
+} eccp_reqdef_t;
+
+struct eccp_call {
+    eccp_worker_t *w;
+    eccp_sess_t *s;
+    const eccp_reqdef_t *def;
+    const char *id;
+    xmlNode *cmd;
+};
+
+typedef struct eccp_job eccp_job_t;
+struct eccp_job {
+    db_read_job_t base;             /* first: the job is an mq message */
+    eccp_sess_t *s;                 /* touched on the worker only */
+    const eccp_reqdef_t *def;
+    char id[ECCP_ID_MAX];
+    /* DB thread: the request's own SQL; runs after the agent check passed. */
+    int (*sql)(MYSQL *my, eccp_job_t *j);
+    /* Worker: finishes the answer; NULL = send j->out as it is. */
+    void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
+    /* Agent check (agentauth, loginagent, logoutagent) done on the DB thread. */
+    bool agentauth;
+    bool auth_status;               /* failures carry <status>logged-out</status> */
+    char agent[REG_ID_LEN];
+    char hash[80];
+    char cookie[33];
+    int auth_code;                  /* 0 = passed */
+    const char *auth_msg;
+    int64_t agent_db_id;
+    /* Arguments (meaning per request) and small results. */
+    char a[6][256];
+    bool has[6];
+    long long n[6];
+    char res[4][256];
+    void *extra;
+    void (*extra_free)(void *);
+    buf_t out;                      /* the response or a fragment of it */
+    buf_t out2;
+};
+
+struct eccp_worker {
+    eccp_server_t *srv;
+    int idx;
+    pthread_t th;
+    mq_t *mq;          /* inbox: sockets, finished jobs, registry changes, events */
+    int ep;            /* epoll set: the mq wake fd + every session */
+    eccp_sess_t *head; /* sessions of this worker */
+    eccp_sess_t *dead; /* closed sessions freed at the end of the loop round */
+    int nsess;
+    char *rbuf;        /* read scratch */
+    buf_t wbuf;        /* response scratch */
+    hmap_t *agents;    /* agent number -> reg_agent_t copy: last state seen (events) */
+    hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
+    int64_t next_sweep_ms;
+};
+
+struct eccp_server {
+    conf_eccp_t cfg;
+    eccp_deps_t deps;
+    int lfd;
+    int stopfd;
+    uint16_t port;
+    int idle_ms;
+    pthread_t acc;
+    bool acc_started;
+    int nworkers;
+    int nstarted;
+    eccp_worker_t *w;
+    hmap_t *reqs;      /* name -> eccp_reqdef_t (read-only after new) */
+    atomic_int nsess;
+    atomic_uint_fast64_t st_accepted, st_refused_acl, st_refused_full, st_requests, st_responses,
+        st_events, st_idle, st_slow, st_bad;
+};
+
+/* Worker-side helpers (worker thread only). */
+buf_t *eccp__wbuf(eccp_worker_t *w);
+void eccp__send(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n);
+void eccp__send_buf(eccp_worker_t *w, eccp_sess_t *s, buf_t *b);
+void eccp__failure(eccp_call_t *c, int code, const char *msg);          /* top level */
+void eccp__req_failure(eccp_call_t *c, int code, const char *msg);      /* in NAME_response */
+void eccp__success(eccp_call_t *c);                                     /* <success/> */
+/* New job for c (copies id, session); NULL on ENOMEM (a 500 was sent). */
+eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+                          void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *));
+/* Submits; on failure answers 500 and frees the job. */
+void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j);
+void eccp__job_free(eccp_job_t *j);
+/* Stand-in for eccp_call_t when a job finishes. */
+void eccp__call_from_job(eccp_call_t *c, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
+
+/* eccp_req.c */
+extern const eccp_reqdef_t eccp_reqs[];
+extern const size_t eccp_nreqs;
+void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t len);
+
+/* eccp_sql.c: DB-thread run function shared by every job. */
+int eccp__job_run(MYSQL *my, db_read_job_t *job);
+int eccp__sql_login(MYSQL *my, eccp_job_t *j);
+
+/* eccp_status.c: the agent status block (nested for getagentstatus, flattened otherwise). */
+void eccp__agent_status(xw_t *w, const reg_agent_t *a, const reg_call_t *call, bool flattened);
+void eccp__call_info_short(xw_t *w, const reg_call_t *c); /* callinfo keys */
+/* "Y-m-d H:i:s" of a wall-clock ms time; strip_today drops today's date like Issabel. */
+void eccp__fmt_time(int64_t wall_ms, bool strip_today, char out[32]);
+
+/* eccp_event.c */
+void eccp__event_reg_change(eccp_worker_t *w, reg_change_t *ch);
+void eccp__event_published(eccp_worker_t *w, const eccp_event_t *ev);
+void eccp__event_worker_free(eccp_worker_t *w);
+
+#endif

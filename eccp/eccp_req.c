@@ -1,0 +1,974 @@
+/*
+ * ECCP requests: the dispatch table, the authentication decorators, and the
+ * requests answered from session or registry state.
+ *
+ * The table order is Issabel's (getrequestlist lists names in that order),
+ * plus the two Issabel 5 additions at the end.  Decorators follow Issabel:
+ *   none       getrequestlist, login, logout
+ *   eccpauth   the session must have logged in, else top-level 401 Unauthorized
+ *   agentauth  eccpauth + agent_number (else top-level 400), its format (417),
+ *              its existence (404) and agent_hash (401) inside NAME_response;
+ *              existence and hash need the database and are checked on a DB
+ *              thread before the request's own work (eccp_sql.c).
+ *
+ * Requests that act on Asterisk through the agent module (pause, hangup,
+ * transfers, ...) validate everything Issabel validates and then answer
+ * NAME_response/failure 501 "Not Implemented: ..." until that module lands;
+ * docs/eccp.md lists them.
+ *
+ * Runs on session workers only.
+ */
+#include "eccp/eccp_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "eccp/eccp_auth.h"
+#include "eccp/eccp_sql.h"
+
+#define MOD "eccp"
+
+/* The answer for the action part of requests whose module has not landed. */
+#define NOT_YET_AGENT "Not Implemented: needs the agent module (not available yet)"
+#define NOT_YET_AMI "Not Implemented: needs the AMI action path (not available yet)"
+
+/* ---------------- reply helpers ---------------- */
+
+void eccp__failure(eccp_call_t *c, int code, const char *msg)
+{
+    buf_t *b = eccp__wbuf(c->w);
+    eccp_msg_failure(b, c->id, code, msg);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+void eccp__req_failure(eccp_call_t *c, int code, const char *msg)
+{
+    buf_t *b = eccp__wbuf(c->w);
+    eccp_msg_req_failure(b, c->id, c->def->name, NULL, code, msg);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+static void status_failure(eccp_call_t *c, const char *status, int code, const char *msg)
+{
+    buf_t *b = eccp__wbuf(c->w);
+    eccp_msg_req_failure(b, c->id, c->def->name, status, code, msg);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+void eccp__success(eccp_call_t *c)
+{
+    buf_t *b = eccp__wbuf(c->w);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    xw_open(&w, "success");
+    xw_close(&w, "success");
+    eccp_msg_resp_end(&w, c->def->name);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+/* Required text argument: 1 present, 0 absent or too long (a top-level 400 was sent). */
+static int need_arg(eccp_call_t *c, const char *name, char *out, size_t outsz)
+{
+    int rc = eccp_arg(c->cmd, name, out, outsz);
+    if (rc == 1)
+        return 1;
+    eccp__failure(c, 400, "Bad request");
+    return 0;
+}
+
+/* ---------------- session requests ---------------- */
+
+static void rq_getrequestlist(eccp_call_t *c)
+{
+    buf_t *b = eccp__wbuf(c->w);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    xw_open(&w, "requests");
+    for (size_t i = 0; i < eccp_nreqs; i++)
+        xw_leaf(&w, "request", eccp_reqs[i].name);
+    xw_close(&w, "requests");
+    eccp_msg_resp_end(&w, c->def->name);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const char *name,
+                     const char *user)
+{
+    char cookie[33];
+    buf_t *b = eccp__wbuf(wk);
+    if (eccp_cookie_new(cookie) != 0) {
+        eccp_msg_failure(b, id, 500, "Internal server error");
+        eccp__send_buf(wk, s, b);
+        return;
+    }
+    s->logged_in = true;
+    memcpy(s->cookie, cookie, sizeof(cookie));
+    snprintf(s->user, sizeof(s->user), "%s", user);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, id, name);
+    xw_open(&w, "success");
+    xw_close(&w, "success");
+    xw_leaf(&w, "app_cookie", cookie);
+    eccp_msg_resp_end(&w, name);
+    eccp__send_buf(wk, s, b);
+    LOG_INFO(MOD, "session %s logged in as %s", s->peer, user);
+}
+
+static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    if (j->n[0] > 0) {
+        login_ok(w, s, j->id, j->def->name, j->a[0]);
+    } else {
+        LOG_NOTICE(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
+        buf_t *b = eccp__wbuf(w);
+        eccp_msg_req_failure(b, j->id, j->def->name, NULL, 401, "Invalid username or password");
+        eccp__send_buf(w, s, b);
+    }
+}
+
+static void rq_login(eccp_call_t *c)
+{
+    char user[256], pass[256];
+    if (eccp_arg(c->cmd, "username", user, sizeof(user)) != 1 ||
+        eccp_arg(c->cmd, "password", pass, sizeof(pass)) != 1) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    const eccp_deps_t *d = &c->w->srv->deps;
+    if (d->login_check) {
+        if (d->login_check(d->login_ctx, user, pass)) {
+            login_ok(c->w, c->s, c->id, c->def->name, user);
+        } else {
+            LOG_NOTICE(MOD, "session %s: login refused for user %s", c->s->peer, user);
+            eccp__req_failure(c, 401, "Invalid username or password");
+        }
+        return;
+    }
+    eccp_job_t *j = eccp__job_new(c, eccp__sql_login, login_done);
+    if (!j)
+        return;
+    memcpy(j->a[0], user, sizeof(j->a[0]));
+    memcpy(j->a[1], pass, sizeof(j->a[1]));
+    eccp__job_submit(c->w, j);
+}
+
+static void rq_logout(eccp_call_t *c)
+{
+    c->s->logged_in = false;
+    c->s->cookie[0] = '\0';
+    c->s->closing = true;
+    eccp__success(c);
+}
+
+static void rq_filterbyagent(eccp_call_t *c)
+{
+    char agent[REG_ID_LEN];
+    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+        return;
+    if (strcmp(agent, "any") == 0) {
+        c->s->filter[0] = '\0';
+    } else if (!eccp_agent_valid(agent)) {
+        eccp__req_failure(c, 417, "Invalid agent number");
+        return;
+    } else {
+        memcpy(c->s->filter, agent, sizeof(c->s->filter));
+    }
+    eccp__success(c);
+}
+
+static void rq_callprogress(eccp_call_t *c)
+{
+    char v[64];
+    /* PHP: (int)$comando->enable != 0; an absent element reads as 0. */
+    c->s->progress = eccp_arg(c->cmd, "enable", v, sizeof(v)) == 1 && eccp_intval(v) != 0;
+    eccp__success(c);
+}
+
+static void rq_dumpstatus(eccp_call_t *c)
+{
+    reg_t *r = c->w->srv->deps.reg;
+    eccp_stats_t st;
+    eccp_server_stats(c->w->srv, &st);
+    LOG_NOTICE(MOD, "dumpstatus: %zu agents, %zu calls tracked; %d ECCP sessions, %llu requests, "
+                    "%llu events sent",
+               reg_agent_count(r), reg_call_count(r), st.sessions, (unsigned long long)st.requests,
+               (unsigned long long)st.events_sent);
+    eccp__success(c);
+}
+
+/* ---------------- registry-backed requests ---------------- */
+
+static bool agent_tracked(eccp_call_t *c, const char *number, reg_agent_t *a)
+{
+    return reg_agent_get(c->w->srv->deps.reg, number, a) == 0;
+}
+
+/* The agent's current call (out filled) or false. */
+static bool agent_call(eccp_call_t *c, const reg_agent_t *a, reg_call_t *call)
+{
+    return a->call_id && reg_call_get(c->w->srv->deps.reg, a->call_id, call) == 0;
+}
+
+static void rq_getagentstatus(eccp_call_t *c)
+{
+    char agent[REG_ID_LEN];
+    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+        return;
+    reg_agent_t a;
+    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a)) {
+        status_failure(c, "offline", 404, "Invalid agent number");
+        return;
+    }
+    reg_call_t call;
+    bool has_call = agent_call(c, &a, &call);
+    buf_t *b = eccp__wbuf(c->w);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    eccp__agent_status(&w, &a, has_call ? &call : NULL, false);
+    eccp_msg_resp_end(&w, c->def->name);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+#define MULTI_MAX 1024
+
+/* Collects <agents><agent_number/>...</agents>; false when an answer was sent. */
+static bool collect_agents(eccp_call_t *c, char (**list)[REG_ID_LEN], size_t *n)
+{
+    xmlNode *agents = eccp_child(c->cmd, "agents");
+    if (!agents) {
+        eccp__failure(c, 400, "Bad request");
+        return false;
+    }
+    size_t cnt = 0;
+    for (xmlNode *x = agents->children; x; x = x->next)
+        if (x->type == XML_ELEMENT_NODE && strcmp((const char *)x->name, "agent_number") == 0)
+            cnt++;
+    if (cnt > MULTI_MAX) {
+        eccp__failure(c, 400, "Bad request");
+        return false;
+    }
+    char(*l)[REG_ID_LEN] = calloc(cnt ? cnt : 1, REG_ID_LEN);
+    if (!l) {
+        eccp__failure(c, 500, "Internal server error");
+        return false;
+    }
+    size_t i = 0;
+    for (xmlNode *x = agents->children; x; x = x->next) {
+        if (x->type != XML_ELEMENT_NODE || strcmp((const char *)x->name, "agent_number") != 0)
+            continue;
+        if (eccp_node_text(x, l[i], REG_ID_LEN) != 1 || !eccp_agent_valid(l[i])) {
+            free(l);
+            eccp__req_failure(c, 417, "Invalid agent number");
+            return false;
+        }
+        i++;
+    }
+    *list = l;
+    *n = cnt;
+    return true;
+}
+
+static void rq_getmultipleagentstatus(eccp_call_t *c)
+{
+    char(*list)[REG_ID_LEN];
+    size_t n;
+    if (!collect_agents(c, &list, &n))
+        return;
+    reg_agent_t *as = calloc(n ? n : 1, sizeof(*as));
+    if (!as) {
+        free(list);
+        eccp__failure(c, 500, "Internal server error");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!agent_tracked(c, list[i], &as[i]) || !as[i].active) {
+            free(as);
+            free(list);
+            eccp__req_failure(c, 404, "Specified agent not found");
+            return;
+        }
+    }
+    buf_t *b = eccp__wbuf(c->w);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    xw_open(&w, "agents");
+    for (size_t i = 0; i < n; i++) {
+        reg_call_t call;
+        bool has_call = agent_call(c, &as[i], &call);
+        xw_open(&w, "agent");
+        xw_leaf(&w, "agent_number", list[i]);
+        eccp__agent_status(&w, &as[i], has_call ? &call : NULL, false);
+        xw_close(&w, "agent");
+    }
+    xw_close(&w, "agents");
+    eccp_msg_resp_end(&w, c->def->name);
+    free(as);
+    free(list);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+static void write_queues(xw_t *w, const reg_agent_t *a)
+{
+    xw_open(w, "queues");
+    for (int q = 0; q < a->nqueues && q < REG_MAX_QUEUES; q++)
+        xw_leaf(w, "queue", a->queues[q]);
+    xw_close(w, "queues");
+}
+
+static void rq_getagentqueues(eccp_call_t *c)
+{
+    char agent[REG_ID_LEN];
+    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+        return;
+    reg_agent_t a;
+    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a) || !a.active) {
+        eccp__req_failure(c, 404, "Specified agent not found");
+        return;
+    }
+    buf_t *b = eccp__wbuf(c->w);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    write_queues(&w, &a);
+    eccp_msg_resp_end(&w, c->def->name);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+static void rq_getmultipleagentqueues(eccp_call_t *c)
+{
+    char(*list)[REG_ID_LEN];
+    size_t n;
+    if (!collect_agents(c, &list, &n))
+        return;
+    reg_agent_t *as = calloc(n ? n : 1, sizeof(*as));
+    if (!as) {
+        free(list);
+        eccp__failure(c, 500, "Internal server error");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!agent_tracked(c, list[i], &as[i]) || !as[i].active) {
+            free(as);
+            free(list);
+            eccp__req_failure(c, 404, "Specified agent not found");
+            return;
+        }
+    }
+    buf_t *b = eccp__wbuf(c->w);
+    xw_t w;
+    xw_init(&w, b);
+    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    xw_open(&w, "agents");
+    for (size_t i = 0; i < n; i++) {
+        xw_open(&w, "agent");
+        xw_leaf(&w, "agent_number", list[i]);
+        write_queues(&w, &as[i]);
+        xw_close(&w, "agent");
+    }
+    xw_close(&w, "agents");
+    eccp_msg_resp_end(&w, c->def->name);
+    free(as);
+    free(list);
+    eccp__send_buf(c->w, c->s, b);
+}
+
+static void rq_getextensionstatus(eccp_call_t *c)
+{
+    char ext[REG_ID_LEN];
+    if (!need_arg(c, "extension", ext, sizeof(ext)))
+        return;
+    if (!eccp_is_digits(ext)) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AMI);
+}
+
+/* ---------------- agent requests: checks after the DB-side agent check ---------------- */
+
+/*
+ * Each *_done runs on the worker once the agent exists and its hash matched;
+ * c->cmd is gone by then, so the arguments travel in the job (a[], has[]).
+ */
+
+static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+                             void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
+{
+    eccp_job_t *j = eccp__job_new(c, sql, done);
+    if (!j)
+        return NULL;
+    j->agentauth = true;
+    eccp_arg(c->cmd, "agent_number", j->agent, sizeof(j->agent));
+    if (eccp_arg(c->cmd, "agent_hash", j->hash, sizeof(j->hash)) != 1)
+        j->hash[0] = '\0';
+    return j;
+}
+
+/* Copies optional argument names[i] into j->a[i] / j->has[i]; false (400 sent) if too long. */
+static bool copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int rc = eccp_arg(c->cmd, names[i], j->a[i], sizeof(j->a[i]));
+        if (rc < 0) {
+            eccp__failure(c, 400, "Bad request");
+            eccp__job_free(j);
+            return false;
+        }
+        j->has[i] = rc == 1;
+    }
+    return true;
+}
+
+#define DONE_PROLOGUE                                                                              \
+    eccp_call_t cc, *c = &cc;                                                                      \
+    eccp__call_from_job(c, w, s, j);                                                               \
+    reg_agent_t a;                                                                                 \
+    bool tracked = agent_tracked(c, j->agent, &a);                                                 \
+    reg_call_t call;                                                                               \
+    bool in_call = tracked && agent_call(c, &a, &call);                                            \
+    (void)in_call
+
+static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Specified agent not found");
+        return;
+    }
+    /* The session's idle timer was reset when the request arrived. */
+    eccp__success(c);
+}
+
+static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!j->has[0]) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    if (j->n[0] == 0) { /* set by the SQL part: break row active? */
+        eccp__req_failure(c, 404, "Break ID not found or not active");
+        return;
+    }
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+        return;
+    }
+    if (a.login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return;
+    }
+    if (a.break_id) {
+        if (a.break_id != (int)eccp_intval(j->a[0]))
+            eccp__req_failure(c, 417, "Agent already in incompatible break");
+        else
+            eccp__success(c);
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+        return;
+    }
+    if (a.login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return;
+    }
+    if (!a.break_id) {
+        eccp__success(c);
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (j->has[0] && eccp_intval(j->a[0]) <= 0) {
+        eccp__req_failure(c, 417, "Invalid timeout");
+        return;
+    }
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AMI);
+}
+
+static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AMI);
+}
+
+static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!j->has[0] || !eccp_is_digits(j->a[0])) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Specified agent not found");
+        return;
+    }
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!j->has[0]) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    reg_agent_t target;
+    if (!eccp_agent_valid(j->a[0])) {
+        eccp__req_failure(c, 417, "Invalid agent number");
+        return;
+    }
+    if (!tracked || !agent_tracked(c, j->a[0], &target)) {
+        eccp__req_failure(c, 404, "Specified agent not found");
+        return;
+    }
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+        return;
+    }
+    if (a.login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return;
+    }
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    if (a.on_hold) {
+        eccp__req_failure(c, 417, "Agent already in hold");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Specified agent not found");
+        return;
+    }
+    if (a.login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return;
+    }
+    if (!in_call) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    if (!a.on_hold) {
+        eccp__success(c);
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Specified agent not found");
+        return;
+    }
+    if (a.login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return;
+    }
+    if (!in_call || !call.channel[0]) {
+        eccp__req_failure(c, 417, "Agent not in call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AMI);
+}
+
+static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    /* a: 0 campaign_type 1 call_id 2 sameagent 3 newphone; n[0] = schedule state */
+    if (j->has[0] && j->has[1] && strcmp(j->a[0], "outgoing") != 0) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    if (!tracked) {
+        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+        return;
+    }
+    if (a.login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return;
+    }
+    bool same = j->has[2] && eccp_intval(j->a[2]) != 0;
+    if (j->n[0] == 2) {
+        eccp__req_failure(c, 400, "Bad request: incomplete schedule");
+        return;
+    }
+    if (same && j->n[0] == 0) {
+        eccp__req_failure(c, 400, "Bad request: same-agent requires schedule");
+        return;
+    }
+    if (j->has[3] && !eccp_is_digits(j->a[3])) {
+        eccp__req_failure(c, 400, "Bad request: invalid new phone");
+        return;
+    }
+    if (j->n[0] == 1) {
+        static const char *const k[4] = {"date_init", "date_end", "time_init", "time_end"};
+        const char *v[4] = {j->res[0], j->res[1], j->res[2], j->res[3]};
+        for (int i = 0; i < 4; i++) {
+            bool ok = i < 2 ? eccp_is_date(v[i]) : eccp_is_time(v[i]);
+            if (!ok) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "Bad request: invalid %s", k[i]);
+                eccp__req_failure(c, 400, msg);
+                return;
+            }
+        }
+        const char *lo = strcmp(v[0], v[1]) <= 0 ? v[0] : v[1];
+        char today[32];
+        eccp__fmt_time(clk_wall_ms(), false, today);
+        today[10] = '\0';
+        if (strcmp(lo, today) < 0) {
+            eccp__req_failure(c, 400, "Bad request: date_init before current date");
+            return;
+        }
+    }
+    if (!(j->has[0] && j->has[1]) && !(in_call && call.type == REG_CALL_OUTGOING)) {
+        eccp__req_failure(c, 417, "Not in outgoing call");
+        return;
+    }
+    eccp__req_failure(c, 501, NOT_YET_AGENT);
+}
+
+static void start_agent(eccp_call_t *c, void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *),
+                        int (*sql)(MYSQL *, eccp_job_t *), const char *const *names, int n)
+{
+    eccp_job_t *j = agent_job(c, sql, done);
+    if (!j)
+        return;
+    if (!copy_args(c, j, names, n))
+        return;
+    eccp__job_submit(c->w, j);
+}
+
+static void rq_pingagent(eccp_call_t *c)
+{
+    start_agent(c, pingagent_done, NULL, NULL, 0);
+}
+
+static void rq_pauseagent(eccp_call_t *c)
+{
+    static const char *const k[] = {"pause_type"};
+    start_agent(c, pauseagent_done, eccp__sql_break_check, k, 1);
+}
+
+static void rq_unpauseagent(eccp_call_t *c)
+{
+    start_agent(c, unpauseagent_done, NULL, NULL, 0);
+}
+
+static void rq_hangup(eccp_call_t *c)
+{
+    start_agent(c, hangup_done, NULL, NULL, 0);
+}
+
+static void rq_mixmonitormute(eccp_call_t *c)
+{
+    static const char *const k[] = {"timeout"};
+    start_agent(c, mixmonitormute_done, NULL, k, 1);
+}
+
+static void rq_mixmonitorunmute(eccp_call_t *c)
+{
+    start_agent(c, mixmonitorunmute_done, NULL, NULL, 0);
+}
+
+static void rq_transfercall(eccp_call_t *c)
+{
+    static const char *const k[] = {"extension"};
+    start_agent(c, transfer_done, NULL, k, 1);
+}
+
+static void rq_transfercallagent(eccp_call_t *c)
+{
+    static const char *const k[] = {"target_agent_number"};
+    start_agent(c, transfercallagent_done, NULL, k, 1);
+}
+
+static void rq_hold(eccp_call_t *c)
+{
+    start_agent(c, hold_done, NULL, NULL, 0);
+}
+
+static void rq_unhold(eccp_call_t *c)
+{
+    start_agent(c, unhold_done, NULL, NULL, 0);
+}
+
+static void rq_getchanvars(eccp_call_t *c)
+{
+    start_agent(c, getchanvars_done, NULL, NULL, 0);
+}
+
+static void rq_schedulecall(eccp_call_t *c)
+{
+    static const char *const k[] = {"campaign_type", "call_id", "sameagent", "newphone"};
+    eccp_job_t *j = agent_job(c, NULL, schedulecall_done);
+    if (!j || !copy_args(c, j, k, 4))
+        return;
+    xmlNode *sch = eccp_child(c->cmd, "schedule");
+    if (sch) {
+        static const char *const f[4] = {"date_init", "date_end", "time_init", "time_end"};
+        j->n[0] = 1;
+        for (int i = 0; i < 4; i++)
+            if (eccp_arg(sch, f[i], j->res[i], sizeof(j->res[i])) != 1)
+                j->n[0] = 2;
+    }
+    eccp__job_submit(c->w, j);
+}
+
+/* loginagent / logoutagent: eccpauth; they check the agent themselves and carry a status. */
+
+static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked) {
+        status_failure(c, "logged-out", 404, "Specified agent not found");
+        return;
+    }
+    if (a.login != REG_LOGGED_OUT && a.extension[0]) {
+        if (strcmp(a.extension, j->a[0]) == 0) {
+            buf_t *b = eccp__wbuf(w);
+            xw_t x;
+            xw_init(&x, b);
+            eccp_msg_resp_begin(&x, j->id, j->def->name);
+            xw_leaf(&x, "status", a.login == REG_LOGGED_IN ? "logged-in" : "logging");
+            eccp_msg_resp_end(&x, j->def->name);
+            eccp__send_buf(w, s, b);
+        } else {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "Specified agent already connected to extension: %s",
+                     a.extension);
+            status_failure(c, "logged-out", 409, msg);
+        }
+        return;
+    }
+    status_failure(c, "logged-out", 501, NOT_YET_AGENT);
+}
+
+static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    DONE_PROLOGUE;
+    if (!tracked || a.login == REG_LOGGED_OUT) {
+        buf_t *b = eccp__wbuf(w);
+        xw_t x;
+        xw_init(&x, b);
+        eccp_msg_resp_begin(&x, j->id, j->def->name);
+        xw_leaf(&x, "status", "logged-out");
+        eccp_msg_resp_end(&x, j->def->name);
+        eccp__send_buf(w, s, b);
+        return;
+    }
+    status_failure(c, "logged-out", 501, NOT_YET_AGENT);
+}
+
+static void rq_loginagent(eccp_call_t *c)
+{
+    char agent[REG_ID_LEN], ext[REG_ID_LEN], tmo[64];
+    if (eccp_arg(c->cmd, "agent_number", agent, sizeof(agent)) != 1 ||
+        eccp_arg(c->cmd, "extension", ext, sizeof(ext)) != 1) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    int rc = eccp_arg(c->cmd, "timeout", tmo, sizeof(tmo));
+    if (rc < 0 || (rc == 1 && (!(tmo[0] >= '0' && tmo[0] <= '9') || eccp_intval(tmo) <= 0))) {
+        eccp__failure(c, 400, "Bad request");
+        return;
+    }
+    if (!eccp_agent_valid(agent)) {
+        status_failure(c, "logged-out", 404, "Specified agent not found");
+        return;
+    }
+    eccp_job_t *j = agent_job(c, NULL, loginagent_done);
+    if (!j)
+        return;
+    j->auth_status = true;
+    snprintf(j->a[0], sizeof(j->a[0]), "%s", ext);
+    eccp__job_submit(c->w, j);
+}
+
+static void rq_logoutagent(eccp_call_t *c)
+{
+    char agent[REG_ID_LEN];
+    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+        return;
+    if (!eccp_agent_valid(agent)) {
+        status_failure(c, "logged-out", 404, "Specified agent not found");
+        return;
+    }
+    eccp_job_t *j = agent_job(c, NULL, logoutagent_done);
+    if (!j)
+        return;
+    j->auth_status = true;
+    eccp__job_submit(c->w, j);
+}
+
+static void rq_setcontact(eccp_call_t *c)
+{
+    static const char *const k[] = {"call_id", "contact_id"};
+    eccp_job_t *j = agent_job(c, eccp__sql_setcontact, NULL);
+    if (!j || !copy_args(c, j, k, 2))
+        return;
+    eccp__job_submit(c->w, j);
+}
+
+static void rq_saveformdata(eccp_call_t *c)
+{
+    eccp_job_t *j = agent_job(c, eccp__sql_saveformdata, NULL);
+    if (!j)
+        return;
+    if (eccp__saveformdata_args(c, j) != 0) {
+        eccp__job_free(j);
+        return;
+    }
+    eccp__job_submit(c->w, j);
+}
+
+/* ---------------- table ---------------- */
+
+const eccp_reqdef_t eccp_reqs[] = {
+    {"getrequestlist", ECCP_AUTH_NONE, rq_getrequestlist},
+    {"filterbyagent", ECCP_AUTH_ECCP, rq_filterbyagent},
+    {"login", ECCP_AUTH_NONE, rq_login},
+    {"logout", ECCP_AUTH_NONE, rq_logout},
+    {"getqueuescript", ECCP_AUTH_ECCP, eccp__rq_getqueuescript},
+    {"getcampaignlist", ECCP_AUTH_ECCP, eccp__rq_getcampaignlist},
+    {"getincomingqueuelist", ECCP_AUTH_ECCP, eccp__rq_getincomingqueuelist},
+    {"getcampaignqueuewait", ECCP_AUTH_ECCP, eccp__rq_getcampaignqueuewait},
+    {"getcampaigninfo", ECCP_AUTH_ECCP, eccp__rq_getcampaigninfo},
+    {"getcallinfo", ECCP_AUTH_ECCP, eccp__rq_getcallinfo},
+    {"setcontact", ECCP_AUTH_AGENT, rq_setcontact},
+    {"saveformdata", ECCP_AUTH_AGENT, rq_saveformdata},
+    {"getpauses", ECCP_AUTH_ECCP, eccp__rq_getpauses},
+    {"loginagent", ECCP_AUTH_ECCP, rq_loginagent},
+    {"logoutagent", ECCP_AUTH_ECCP, rq_logoutagent},
+    {"pauseagent", ECCP_AUTH_AGENT, rq_pauseagent},
+    {"pingagent", ECCP_AUTH_AGENT, rq_pingagent},
+    {"unpauseagent", ECCP_AUTH_AGENT, rq_unpauseagent},
+    {"getagentstatus", ECCP_AUTH_ECCP, rq_getagentstatus},
+    {"getmultipleagentstatus", ECCP_AUTH_ECCP, rq_getmultipleagentstatus},
+    {"mixmonitormute", ECCP_AUTH_AGENT, rq_mixmonitormute},
+    {"mixmonitorunmute", ECCP_AUTH_AGENT, rq_mixmonitorunmute},
+    {"hangup", ECCP_AUTH_AGENT, rq_hangup},
+    {"getcampaignstatus", ECCP_AUTH_ECCP, eccp__rq_getcampaignstatus},
+    {"getincomingqueuestatus", ECCP_AUTH_ECCP, eccp__rq_getincomingqueuestatus},
+    {"schedulecall", ECCP_AUTH_AGENT, rq_schedulecall},
+    {"transfercall", ECCP_AUTH_AGENT, rq_transfercall},
+    {"atxfercall", ECCP_AUTH_AGENT, rq_transfercall},
+    {"hold", ECCP_AUTH_AGENT, rq_hold},
+    {"unhold", ECCP_AUTH_AGENT, rq_unhold},
+    {"getagentqueues", ECCP_AUTH_ECCP, rq_getagentqueues},
+    {"getmultipleagentqueues", ECCP_AUTH_ECCP, rq_getmultipleagentqueues},
+    {"getagentactivitysummary", ECCP_AUTH_ECCP, eccp__rq_getagentactivitysummary},
+    {"getchanvars", ECCP_AUTH_AGENT, rq_getchanvars},
+    {"callprogress", ECCP_AUTH_ECCP, rq_callprogress},
+    {"campaignlog", ECCP_AUTH_ECCP, eccp__rq_campaignlog},
+    {"dumpstatus", ECCP_AUTH_ECCP, rq_dumpstatus},
+    {"refreshagents", ECCP_AUTH_ECCP, eccp__rq_refreshagents},
+    {"transfercallagent", ECCP_AUTH_AGENT, rq_transfercallagent},
+    {"getextensionstatus", ECCP_AUTH_ECCP, rq_getextensionstatus},
+};
+const size_t eccp_nreqs = sizeof(eccp_reqs) / sizeof(eccp_reqs[0]);
+
+/* ---------------- dispatch ---------------- */
+
+void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t len)
+{
+    atomic_fetch_add(&w->srv->st_requests, 1);
+    eccp_req_t r;
+    if (eccp_req_parse(pkt, len, &r) != 0) {
+        atomic_fetch_add(&w->srv->st_bad, 1);
+        LOG_INFO(MOD, "session %s: malformed packet or wrong root element, closing", s->peer);
+        buf_t *b = eccp__wbuf(w);
+        eccp_msg_failure(b, NULL, 400, "Bad request");
+        s->closing = true;
+        eccp__send_buf(w, s, b);
+        return;
+    }
+    s->last_ms = clk_mono_ms();
+    if (!r.cmd || !r.has_id) {
+        buf_t *b = eccp__wbuf(w);
+        eccp_msg_failure(b, NULL, 400, "Bad request");
+        eccp__send_buf(w, s, b);
+        eccp_req_free(&r);
+        return;
+    }
+    eccp_call_t c = {.w = w, .s = s, .def = NULL, .id = r.id, .cmd = r.cmd};
+    c.def = r.name[0] ? hmap_get(w->srv->reqs, r.name) : NULL;
+    if (!c.def) {
+        LOG_DEBUG(MOD, "session %s: unknown request '%s'", s->peer, r.name);
+        eccp__failure(&c, 501, "Not Implemented");
+    } else if (c.def->auth != ECCP_AUTH_NONE && !s->logged_in) {
+        eccp__failure(&c, 401, "Unauthorized");
+    } else if (c.def->auth == ECCP_AUTH_AGENT) {
+        char agent[REG_ID_LEN];
+        if (eccp_arg(r.cmd, "agent_number", agent, sizeof(agent)) != 1)
+            eccp__failure(&c, 400, "Bad request");
+        else if (!eccp_agent_valid(agent))
+            eccp__req_failure(&c, 417, "Invalid agent number");
+        else
+            c.def->fn(&c);
+    } else {
+        c.def->fn(&c);
+    }
+    eccp_req_free(&r);
+}

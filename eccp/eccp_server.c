@@ -1,0 +1,820 @@
+/*
+ * ECCP server: the acceptor thread and the session workers.
+ *
+ * Threads and ownership (see eccp.h DESIGN):
+ * - acceptor: owns the listening socket; reads only immutable config and the
+ *   atomic session counter.  Accepted sockets travel to a worker inside an
+ *   mq message and belong to that worker from then on.
+ * - worker k: owns its epoll set, its sessions (sockets, buffers, login
+ *   state), its scratch buffers and its event shadows.  Nothing is locked:
+ *   other threads only push messages into its mq.
+ * - The server struct is immutable after eccp_server_new() except the atomic
+ *   counters.
+ * Locks: none here; the only locks taken are inside mq and the registry's
+ *   read lock (leaf locks, never held across I/O).
+ *
+ * Output: every message is handed to the kernel in one send() when the
+ * session has nothing queued; what the kernel does not take waits in the
+ * session's bounded out buffer (EPOLLOUT armed).  Going over the bound
+ * disconnects that client only.
+ */
+#include "eccp/eccp_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#define MOD "eccp"
+#define RBUF_SIZE 65536
+#define WORKER_MQ_MAX 65536
+#define DEFAULT_MAX_DEPTH 32
+
+typedef struct conn_msg {
+    mq_msg_t msg;
+    int fd;
+    char peer[80];
+} conn_msg_t;
+
+typedef struct event_msg {
+    mq_msg_t msg;
+    eccp_event_t ev;
+} event_msg_t;
+
+static void free_plain(mq_msg_t *m)
+{
+    free(m);
+}
+
+static void free_conn(mq_msg_t *m)
+{
+    conn_msg_t *c = (conn_msg_t *)m;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+}
+
+/* ---------------- sessions ---------------- */
+
+static void sess_free(eccp_sess_t *s)
+{
+    buf_free(&s->in);
+    buf_free(&s->out);
+    free(s);
+}
+
+/* Freed at the end of the worker's loop round, so a later epoll event of the
+ * same round can still look at it (fd < 0 says it is closed). */
+static void sess_bury(eccp_worker_t *w, eccp_sess_t *s)
+{
+    s->next = w->dead;
+    w->dead = s;
+}
+
+static void free_dead(eccp_worker_t *w)
+{
+    while (w->dead) {
+        eccp_sess_t *s = w->dead;
+        w->dead = s->next;
+        sess_free(s);
+    }
+}
+
+/* Closes the socket now; the memory goes when no job points at it any more. */
+static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
+{
+    if (s->fd < 0)
+        return;
+    LOG_DEBUG(MOD, "session %s closed: %s", s->peer, why);
+    epoll_ctl(w->ep, EPOLL_CTL_DEL, s->fd, NULL);
+    close(s->fd);
+    s->fd = -1;
+    atomic_fetch_sub(&w->srv->nsess, 1);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    w->nsess--;
+    buf_free(&s->in);
+    buf_free(&s->out);
+    if (s->pending == 0)
+        sess_bury(w, s);
+}
+
+static void sess_arm(eccp_worker_t *w, eccp_sess_t *s, bool want_out)
+{
+    if (s->want_out == want_out || s->fd < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = s};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, s->fd, &ev);
+    s->want_out = want_out;
+}
+
+static void sess_flush(eccp_worker_t *w, eccp_sess_t *s)
+{
+    while (s->out.len > 0) {
+        ssize_t n = send(s->fd, buf_data(&s->out), s->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            sess_close(w, s, "write error");
+            return;
+        }
+        buf_consume(&s->out, (size_t)n);
+    }
+    if (s->out.len == 0) {
+        buf_free(&s->out);
+        buf_init(&s->out, (size_t)w->srv->cfg.max_output_bytes);
+        if (s->closing) {
+            sess_close(w, s, "closing");
+            return;
+        }
+        sess_arm(w, s, false);
+    } else {
+        sess_arm(w, s, true);
+    }
+}
+
+void eccp__send(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n)
+{
+    if (s->fd < 0)
+        return;
+    if (s->out.len == 0) {
+        /* The usual case: the whole message in one send(). */
+        ssize_t k;
+        do {
+            k = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } while (k < 0 && errno == EINTR);
+        if (k < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                sess_close(w, s, "write error");
+                return;
+            }
+            k = 0;
+        }
+        p += k;
+        n -= (size_t)k;
+        if (n == 0) {
+            if (s->closing)
+                sess_close(w, s, "closing");
+            return;
+        }
+    }
+    if (buf_append(&s->out, p, n) != 0) {
+        atomic_fetch_add(&w->srv->st_slow, 1);
+        LOG_WARN(MOD, "session %s: client not reading, %zu bytes queued (limit %d): disconnected",
+                 s->peer, s->out.len, w->srv->cfg.max_output_bytes);
+        sess_close(w, s, "output limit");
+        return;
+    }
+    sess_arm(w, s, true);
+}
+
+void eccp__send_buf(eccp_worker_t *w, eccp_sess_t *s, buf_t *b)
+{
+    if (b->len)
+        eccp__send(w, s, buf_data(b), b->len);
+    atomic_fetch_add(&w->srv->st_responses, 1);
+}
+
+buf_t *eccp__wbuf(eccp_worker_t *w)
+{
+    buf_reset(&w->wbuf);
+    return &w->wbuf;
+}
+
+static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_t len)
+{
+    /* Scan straight from the read scratch when nothing is pending (no copy). */
+    bool direct = s->in.len == 0;
+    const char *p = data;
+    size_t n = len;
+    if (!direct) {
+        if (buf_append(&s->in, data, len) != 0) {
+            sess_close(w, s, "input too large");
+            return;
+        }
+        p = buf_data(&s->in);
+        n = s->in.len;
+    }
+    size_t off = 0;
+    while (s->fd >= 0 && !s->closing) {
+        ccd_str_t pkt;
+        size_t used = 0;
+        int rc = eccp_frame_scan(&s->fr, p + off, n - off, &pkt, &used);
+        off += used;
+        if (rc == 1) {
+            eccp__dispatch(w, s, pkt.p, pkt.len);
+            continue;
+        }
+        if (rc == CCD_EAGAIN)
+            break;
+        /* Malformed or over the limits: Issabel's answer, then close. */
+        atomic_fetch_add(&w->srv->st_bad, 1);
+        LOG_INFO(MOD, "session %s: %s packet, closing", s->peer,
+                 rc == CCD_ETOOBIG ? "oversized or too deep" : "malformed");
+        buf_t *b = eccp__wbuf(w);
+        eccp_msg_failure(b, NULL, 400, "Bad request");
+        s->closing = true;
+        eccp__send_buf(w, s, b);
+        return;
+    }
+    if (s->fd < 0 || s->closing)
+        return;
+    if (direct) {
+        if (off < n && buf_append(&s->in, p + off, n - off) != 0)
+            sess_close(w, s, "input too large");
+    } else {
+        buf_consume(&s->in, off);
+        if (s->in.len == 0) {
+            buf_free(&s->in);
+            buf_init(&s->in, (size_t)w->srv->cfg.max_request_bytes + RBUF_SIZE);
+        }
+    }
+}
+
+static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
+{
+    ssize_t n;
+    do {
+        n = recv(s->fd, w->rbuf, RBUF_SIZE, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) {
+        sess_close(w, s, "peer closed");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            sess_close(w, s, "read error");
+        return;
+    }
+    if (s->closing)
+        return; /* input after logout or a fatal error is ignored */
+    sess_input(w, s, w->rbuf, (size_t)n);
+}
+
+static void sess_add(eccp_worker_t *w, int fd, const char *peer)
+{
+    eccp_sess_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        atomic_fetch_sub(&w->srv->nsess, 1);
+        return;
+    }
+    s->fd = fd;
+    snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    eccp_frame_init(&s->fr, (size_t)w->srv->cfg.max_request_bytes, w->srv->deps.max_depth);
+    buf_init(&s->in, (size_t)w->srv->cfg.max_request_bytes + RBUF_SIZE);
+    buf_init(&s->out, (size_t)w->srv->cfg.max_output_bytes);
+    s->last_ms = clk_mono_ms();
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        LOG_ERR(MOD, "epoll_ctl: %s", strerror(errno));
+        close(fd);
+        atomic_fetch_sub(&w->srv->nsess, 1);
+        free(s);
+        return;
+    }
+    s->next = w->head;
+    if (w->head)
+        w->head->prev = s;
+    w->head = s;
+    w->nsess++;
+}
+
+static void sweep_idle(eccp_worker_t *w, int64_t now)
+{
+    int64_t idle = w->srv->idle_ms;
+    eccp_sess_t *next;
+    for (eccp_sess_t *s = w->head; s; s = next) {
+        next = s->next;
+        if (now - s->last_ms > idle) {
+            atomic_fetch_add(&w->srv->st_idle, 1);
+            LOG_INFO(MOD, "session %s idle for %lld ms, closing", s->peer, (long long)(now - s->last_ms));
+            sess_close(w, s, "idle");
+        }
+    }
+}
+
+/* ---------------- jobs ---------------- */
+
+static void job_free_msg(mq_msg_t *m)
+{
+    eccp__job_free((eccp_job_t *)m);
+}
+
+void eccp__job_free(eccp_job_t *j)
+{
+    if (!j)
+        return;
+    buf_free(&j->out);
+    buf_free(&j->out2);
+    if (j->extra && j->extra_free)
+        j->extra_free(j->extra);
+    free(j);
+}
+
+eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+                          void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
+{
+    if (!c->w->srv->deps.db_submit) {
+        eccp__failure(c, 500, "Server error - database failure");
+        return NULL;
+    }
+    eccp_job_t *j = calloc(1, sizeof(*j));
+    if (!j) {
+        eccp__failure(c, 500, "Internal server error");
+        return NULL;
+    }
+    j->base.msg.free = job_free_msg;
+    j->base.run = eccp__job_run;
+    j->base.reply = c->w->mq;
+    j->s = c->s;
+    j->def = c->def;
+    snprintf(j->id, sizeof(j->id), "%s", c->id);
+    j->sql = sql;
+    j->done = done;
+    snprintf(j->cookie, sizeof(j->cookie), "%s", c->s->cookie);
+    buf_init(&j->out, 0);
+    buf_init(&j->out2, 0);
+    return j;
+}
+
+void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
+{
+    eccp_sess_t *s = j->s;
+    int rc = w->srv->deps.db_submit(w->srv->deps.db_ctx, &j->base);
+    if (rc != 0) {
+        LOG_WARN(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
+        buf_t *b = eccp__wbuf(w);
+        eccp_msg_failure(b, j->id, 500, "Server error - database failure");
+        eccp__send_buf(w, s, b);
+        eccp__job_free(j);
+        return;
+    }
+    s->pending++;
+}
+
+void eccp__call_from_job(eccp_call_t *c, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    c->w = w;
+    c->s = s;
+    c->def = j->def;
+    c->id = j->id;
+    c->cmd = NULL;
+}
+
+static void job_finished(eccp_worker_t *w, eccp_job_t *j)
+{
+    eccp_sess_t *s = j->s;
+    s->pending--;
+    if (s->fd < 0) {
+        if (s->pending == 0)
+            sess_bury(w, s);
+        eccp__job_free(j);
+        return;
+    }
+    eccp_call_t c;
+    eccp__call_from_job(&c, w, s, j);
+    if (j->base.status == CCD_EIO) {
+        eccp__failure(&c, 500, "Server error - database failure");
+    } else if (j->base.status < 0) {
+        eccp__failure(&c, 503, "Internal server error - database failure");
+    } else if (j->agentauth && j->auth_code) {
+        buf_t *b = eccp__wbuf(w);
+        eccp_msg_req_failure(b, j->id, j->def->name, j->auth_status ? "logged-out" : NULL,
+                             j->auth_code, j->auth_msg);
+        eccp__send_buf(w, s, b);
+    } else if (j->done) {
+        j->done(w, s, j);
+    } else {
+        eccp__send_buf(w, s, &j->out);
+    }
+    eccp__job_free(j);
+}
+
+/* ---------------- worker loop ---------------- */
+
+static void worker_inbox(eccp_worker_t *w, bool *quit)
+{
+    mq_msg_t *m = mq_pop_all(w->mq);
+    while (m) {
+        mq_msg_t *next = m->next;
+        m->next = NULL;
+        switch (m->type) {
+        case MSG_QUIT:
+            *quit = true;
+            m->free(m);
+            break;
+        case MSG_ECCP_CONN: {
+            conn_msg_t *c = (conn_msg_t *)m;
+            sess_add(w, c->fd, c->peer);
+            c->fd = -1;
+            m->free(m);
+            break;
+        }
+        case MSG_DB_READ_DONE:
+            job_finished(w, (eccp_job_t *)m);
+            break;
+        case MSG_REG_AGENT_CHANGED:
+        case MSG_REG_CALL_CHANGED:
+            eccp__event_reg_change(w, (reg_change_t *)m);
+            m->free(m);
+            break;
+        case MSG_ECCP_EVENT:
+            eccp__event_published(w, &((event_msg_t *)m)->ev);
+            m->free(m);
+            break;
+        default:
+            LOG_WARN(MOD, "worker %d: unexpected message type %d", w->idx, m->type);
+            m->free(m);
+            break;
+        }
+        m = next;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    eccp_worker_t *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "eccp-w%d", w->idx);
+    log_set_thread_name(name);
+    struct epoll_event evs[256];
+    bool quit = false;
+    int sweep_every = w->srv->idle_ms / 4;
+    if (sweep_every > 1000)
+        sweep_every = 1000;
+    if (sweep_every < 10)
+        sweep_every = 10;
+    w->next_sweep_ms = clk_mono_ms() + sweep_every;
+    while (!quit) {
+        int64_t now = clk_mono_ms();
+        int timeout = (int)(w->next_sweep_ms - now);
+        if (timeout < 0)
+            timeout = 0;
+        int n = epoll_wait(w->ep, evs, 256, timeout);
+        if (n < 0 && errno != EINTR) {
+            LOG_ERR(MOD, "epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            eccp_sess_t *s = evs[i].data.ptr;
+            if (!s) {
+                uint64_t v;
+                if (read(mq_wake_fd(w->mq), &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    LOG_DEBUG(MOD, "wake fd read: %s", strerror(errno));
+                worker_inbox(w, &quit);
+                continue;
+            }
+            if (s->fd < 0)
+                continue;
+            if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                if (!(evs[i].events & EPOLLIN)) {
+                    sess_close(w, s, "hangup");
+                    continue;
+                }
+            }
+            if (evs[i].events & EPOLLOUT)
+                sess_flush(w, s);
+            if (s->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                sess_readable(w, s);
+        }
+        free_dead(w);
+        now = clk_mono_ms();
+        if (now >= w->next_sweep_ms) {
+            sweep_idle(w, now);
+            free_dead(w);
+            w->next_sweep_ms = now + sweep_every;
+        }
+    }
+    while (w->head)
+        sess_close(w, w->head, "shutdown");
+    free_dead(w);
+    return NULL;
+}
+
+/* ---------------- acceptor ---------------- */
+
+static void peer_addr(const struct sockaddr_storage *ss, uint8_t addr[16], char *txt, size_t txtsz)
+{
+    memset(addr, 0, 16);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        addr[10] = addr[11] = 0xff;
+        memcpy(addr + 12, &in->sin_addr, 4);
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(txt, txtsz, "%s:%u", ip, ntohs(in->sin_port));
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        memcpy(addr, &in6->sin6_addr, 16);
+        char ip[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(txt, txtsz, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    }
+}
+
+static void *acceptor_main(void *arg)
+{
+    eccp_server_t *srv = arg;
+    log_set_thread_name("eccp-acc");
+    unsigned rr = 0;
+    struct pollfd pf[2] = {{.fd = srv->lfd, .events = POLLIN}, {.fd = srv->stopfd, .events = POLLIN}};
+    for (;;) {
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            LOG_ERR(MOD, "poll: %s", strerror(errno));
+            break;
+        }
+        if (pf[1].revents)
+            break;
+        if (!(pf[0].revents & POLLIN))
+            continue;
+        for (int k = 0; k < 64; k++) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            int fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE) {
+                    LOG_WARN(MOD, "accept: %s", strerror(errno));
+                    usleep(10000);
+                }
+                break;
+            }
+            uint8_t addr[16];
+            char peer[80];
+            peer_addr(&ss, addr, peer, sizeof(peer));
+            if (!conf_net_allows(srv->cfg.allowed, srv->cfg.nallowed, addr)) {
+                /* The protocol promises "Connection refused": close at once, say nothing. */
+                atomic_fetch_add(&srv->st_refused_acl, 1);
+                LOG_NOTICE(MOD, "connection from %s refused: not in the allow-list", peer);
+                close(fd);
+                continue;
+            }
+            if (atomic_fetch_add(&srv->nsess, 1) >= srv->cfg.max_sessions) {
+                atomic_fetch_sub(&srv->nsess, 1);
+                atomic_fetch_add(&srv->st_refused_full, 1);
+                LOG_WARN(MOD, "connection from %s refused: %d sessions open (max_sessions)", peer,
+                         srv->cfg.max_sessions);
+                close(fd);
+                continue;
+            }
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            conn_msg_t *cm = calloc(1, sizeof(*cm));
+            if (!cm) {
+                atomic_fetch_sub(&srv->nsess, 1);
+                close(fd);
+                continue;
+            }
+            cm->msg.type = MSG_ECCP_CONN;
+            cm->msg.free = free_conn;
+            cm->fd = fd;
+            snprintf(cm->peer, sizeof(cm->peer), "%s", peer);
+            eccp_worker_t *w = &srv->w[rr++ % (unsigned)srv->nworkers];
+            if (mq_push(w->mq, &cm->msg) != 0) {
+                atomic_fetch_sub(&srv->nsess, 1);
+                free_conn(&cm->msg);
+                continue;
+            }
+            atomic_fetch_add(&srv->st_accepted, 1);
+        }
+    }
+    return NULL;
+}
+
+/* ---------------- lifecycle ---------------- */
+
+static int listen_on(const char *bind_addr, uint16_t port, uint16_t *bound, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl;
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, bind_addr, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        sl = sizeof(*in);
+    } else if (inet_pton(AF_INET6, bind_addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(port);
+        sl = sizeof(*in6);
+    } else {
+        snprintf(err, errlen, "eccp: bad bind address '%s'", bind_addr);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "eccp: socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0) {
+        snprintf(err, errlen, "eccp: bind/listen %s:%u: %s", bind_addr, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound = ntohs(ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
+    return fd;
+}
+
+eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, char *err,
+                               size_t errlen)
+{
+    if (!deps || !deps->reg) {
+        snprintf(err, errlen, "eccp: a registry is required");
+        return NULL;
+    }
+    eccp_xml_init();
+    eccp_server_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "eccp: out of memory");
+        return NULL;
+    }
+    s->cfg = *cfg;
+    s->deps = *deps;
+    if (s->deps.max_depth <= 0)
+        s->deps.max_depth = DEFAULT_MAX_DEPTH;
+    if (s->cfg.max_request_bytes <= 0)
+        s->cfg.max_request_bytes = 65536;
+    if (s->cfg.max_output_bytes <= 0)
+        s->cfg.max_output_bytes = 4 << 20;
+    if (s->cfg.max_sessions <= 0)
+        s->cfg.max_sessions = 10000;
+    s->idle_ms = deps->idle_timeout_ms > 0 ? deps->idle_timeout_ms
+                                            : (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 300) * 1000;
+    s->nworkers = cfg->workers > 0 ? cfg->workers : 2;
+    s->lfd = -1;
+    s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    s->reqs = hmap_new(64);
+    s->w = calloc((size_t)s->nworkers, sizeof(*s->w));
+    if (s->stopfd < 0 || !s->reqs || !s->w) {
+        snprintf(err, errlen, "eccp: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < eccp_nreqs; i++)
+        if (hmap_put(s->reqs, eccp_reqs[i].name, (void *)&eccp_reqs[i], NULL) != 0) {
+            snprintf(err, errlen, "eccp: out of memory");
+            goto fail;
+        }
+    for (int i = 0; i < s->nworkers; i++) {
+        eccp_worker_t *w = &s->w[i];
+        w->srv = s;
+        w->idx = i;
+        w->ep = -1;
+        char qn[32];
+        snprintf(qn, sizeof(qn), "eccp-w%d", i);
+        w->mq = mq_new(qn, WORKER_MQ_MAX, MQ_WAKEFD);
+        w->ep = epoll_create1(EPOLL_CLOEXEC);
+        w->rbuf = malloc(RBUF_SIZE);
+        w->agents = hmap_new(256);
+        w->calls = hmap_new(256);
+        buf_init(&w->wbuf, 0);
+        if (!w->mq || w->ep < 0 || !w->rbuf || !w->agents || !w->calls) {
+            snprintf(err, errlen, "eccp: worker setup failed");
+            goto fail;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, mq_wake_fd(w->mq), &ev) != 0 ||
+            reg_subscribe(deps->reg, w->mq, REG_SUB_AGENTS | REG_SUB_CALLS) != 0) {
+            snprintf(err, errlen, "eccp: worker setup failed (epoll/subscribe)");
+            goto fail;
+        }
+    }
+    s->lfd = listen_on(cfg->bind[0] ? cfg->bind : "0.0.0.0", cfg->port, &s->port, err, errlen);
+    if (s->lfd < 0)
+        goto fail;
+    if (cfg->nallowed == 0)
+        LOG_WARN(MOD, "no allow-list configured: ECCP accepts connections from any address");
+    return s;
+fail:
+    eccp_server_free(s);
+    return NULL;
+}
+
+int eccp_server_start(eccp_server_t *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->w[i].th, NULL, worker_main, &s->w[i]) != 0) {
+            LOG_ERR(MOD, "cannot start worker %d", i);
+            return CCD_ERR;
+        }
+        s->nstarted++;
+    }
+    if (pthread_create(&s->acc, NULL, acceptor_main, s) != 0) {
+        LOG_ERR(MOD, "cannot start the acceptor");
+        return CCD_ERR;
+    }
+    s->acc_started = true;
+    LOG_INFO(MOD, "listening on %s:%u with %d workers", s->cfg.bind[0] ? s->cfg.bind : "0.0.0.0",
+             s->port, s->nworkers);
+    return 0;
+}
+
+void eccp_server_free(eccp_server_t *s)
+{
+    if (!s)
+        return;
+    if (s->acc_started) {
+        uint64_t one = 1;
+        if (write(s->stopfd, &one, sizeof(one)) < 0)
+            LOG_ERR(MOD, "stop: %s", strerror(errno));
+        pthread_join(s->acc, NULL);
+    }
+    for (int i = 0; i < s->nstarted; i++) {
+        mq_msg_t *q = mq_msg_quit_new();
+        if (q && mq_push_force(s->w[i].mq, q) != 0)
+            q->free(q);
+        pthread_join(s->w[i].th, NULL);
+    }
+    for (int i = 0; s->w && i < s->nworkers; i++) {
+        eccp_worker_t *w = &s->w[i];
+        if (w->mq) {
+            mq_close(w->mq);
+            /* Finished jobs still queued point at sessions already closed. */
+            mq_msg_t *m;
+            while ((m = mq_pop(w->mq, 0)) != NULL) {
+                if (m->type == MSG_DB_READ_DONE) {
+                    eccp_job_t *j = (eccp_job_t *)m;
+                    if (--j->s->pending == 0 && j->s->fd < 0)
+                        sess_free(j->s);
+                }
+                m->free(m);
+            }
+            mq_free(w->mq);
+        }
+        if (w->ep >= 0)
+            close(w->ep);
+        free(w->rbuf);
+        buf_free(&w->wbuf);
+        eccp__event_worker_free(w);
+    }
+    free(s->w);
+    hmap_free(s->reqs);
+    if (s->lfd >= 0)
+        close(s->lfd);
+    if (s->stopfd >= 0)
+        close(s->stopfd);
+    free(s);
+}
+
+uint16_t eccp_server_port(const eccp_server_t *s)
+{
+    return s->port;
+}
+
+void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->accepted = atomic_load(&s->st_accepted);
+    o->refused_acl = atomic_load(&s->st_refused_acl);
+    o->refused_full = atomic_load(&s->st_refused_full);
+    o->requests = atomic_load(&s->st_requests);
+    o->responses = atomic_load(&s->st_responses);
+    o->events_sent = atomic_load(&s->st_events);
+    o->closed_idle = atomic_load(&s->st_idle);
+    o->closed_slow = atomic_load(&s->st_slow);
+    o->closed_bad = atomic_load(&s->st_bad);
+    o->sessions = atomic_load(&s->nsess);
+}
+
+int eccp_server_publish(eccp_server_t *s, const eccp_event_t *ev)
+{
+    int rc = 0;
+    for (int i = 0; i < s->nworkers; i++) {
+        event_msg_t *m = calloc(1, sizeof(*m));
+        if (!m)
+            return CCD_ENOMEM;
+        m->msg.type = MSG_ECCP_EVENT;
+        m->msg.free = free_plain;
+        m->ev = *ev;
+        int r = mq_push(s->w[i].mq, &m->msg);
+        if (r != 0) {
+            free(m);
+            rc = r;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,28 @@
+/* ECCP requests backed by call_center (eccp_sql.c); internal to the eccp module. */
+#ifndef CCD_ECCP_SQL_H
+#define CCD_ECCP_SQL_H
+
+#include "eccp/eccp_int.h"
+
+/* Request starters (worker): validate, copy arguments into a job, submit. */
+void eccp__rq_getqueuescript(eccp_call_t *c);
+void eccp__rq_getcampaignlist(eccp_call_t *c);
+void eccp__rq_getincomingqueuelist(eccp_call_t *c);
+void eccp__rq_getcampaignqueuewait(eccp_call_t *c);
+void eccp__rq_getcampaigninfo(eccp_call_t *c);
+void eccp__rq_getcallinfo(eccp_call_t *c);
+void eccp__rq_getpauses(eccp_call_t *c);
+void eccp__rq_getcampaignstatus(eccp_call_t *c);
+void eccp__rq_getincomingqueuestatus(eccp_call_t *c);
+void eccp__rq_getagentactivitysummary(eccp_call_t *c);
+void eccp__rq_campaignlog(eccp_call_t *c);
+void eccp__rq_refreshagents(eccp_call_t *c);
+
+/* DB-thread parts of agent requests. */
+int eccp__sql_break_check(MYSQL *my, eccp_job_t *j);
+int eccp__sql_setcontact(MYSQL *my, eccp_job_t *j);
+int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j);
+/* Copies <forms> into j (0), or answers 400 and returns < 0. */
+int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j);
+
+#endif
