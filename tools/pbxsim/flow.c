@@ -1,0 +1,1251 @@
+/*
+ * The call flows: Originate outcomes, queues, app_agent_pool agents and the
+ * ways calls end.  Each function emits events in the order the recordings in
+ * ../shared/asterisk/transcripts show for that step.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "tools/pbxsim/pbxsim_int.h"
+
+#define Q_TIMEOUT_MS 15000 /* queues.conf timeout = 15 */
+#define Q_RETRY_MS 2000    /* retry = 2 */
+#define AGENT_ANSWER_MS 300
+
+static int64_t wall_s(pbx_t *s)
+{
+    return (s->wall0_ms + pbx_vnow(s)) / 1000;
+}
+
+/* ---------------- call objects ---------------- */
+
+pcall_t *pbx_call_new(pbx_t *s)
+{
+    pcall_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->id = ++s->call_seq;
+    c->refs = 1;
+    c->agi_fd = -1;
+    buf_init(&c->agi_in, 16384);
+    buf_init(&c->agi_out, 65536);
+    c->next = s->calls;
+    if (s->calls)
+        s->calls->prev = c;
+    s->calls = c;
+    return c;
+}
+
+void pbx_call_ref(pcall_t *c)
+{
+    c->refs++;
+}
+
+void pbx_call_unref(pbx_t *s, pcall_t *c)
+{
+    if (--c->refs > 0)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    buf_free(&c->agi_in);
+    buf_free(&c->agi_out);
+    free(c);
+}
+
+void pbx_call_finish(pbx_t *s, pcall_t *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    pbx_agi_close(s, c);
+    pbx_call_unref(s, c);
+}
+
+/* Frees a channel the flow still points to. */
+static void drop_chan(pbx_t *s, pcall_t *c, pchan_t **pp)
+{
+    (void)c;
+    if (*pp) {
+        pbx_chan_free(s, *pp);
+        *pp = NULL;
+    }
+}
+
+/* ---------------- queues and members ---------------- */
+
+pqueue_t *pbx_queue_find(pbx_t *s, const char *name)
+{
+    for (int i = 0; i < s->nqueues; i++)
+        if (strcmp(s->queues[i].name, name) == 0)
+            return &s->queues[i];
+    return NULL;
+}
+
+pagent_t *pbx_agent_find(pbx_t *s, const char *id)
+{
+    for (int i = 0; i < s->nagents; i++)
+        if (strcmp(s->agents[i].id, id) == 0)
+            return &s->agents[i];
+    return NULL;
+}
+
+int pbx_member_status(const pmember_t *m)
+{
+    if (m->agent) {
+        if (!m->agent->logged_in || !m->agent->ready)
+            return 5;
+        return m->agent->busy_call ? 2 : 1;
+    }
+    return m->busy ? 2 : 1;
+}
+
+static void member_status_all(pbx_t *s, pagent_t *a, pmember_t *only)
+{
+    for (int i = 0; i < s->nqueues; i++)
+        for (int j = 0; j < s->queues[i].nmembers; j++) {
+            pmember_t *m = s->queues[i].members[j];
+            if ((a && m->agent == a) || m == only)
+                pbx_e_member(s, "QueueMemberStatus", &s->queues[i], m);
+        }
+}
+
+static bool member_free(pbx_t *s, pmember_t *m)
+{
+    if (m->paused || m->busy || pbx_vnow(s) < m->next_try_vms)
+        return false;
+    if (m->agent && m->agent->busy_call)
+        return false;
+    return pbx_member_status(m) == 1;
+}
+
+static int caller_index(pqueue_t *q, pcall_t *c)
+{
+    for (int i = 0; i < q->ncallers; i++)
+        if (q->callers[i] == c)
+            return i;
+    return -1;
+}
+
+static void queue_remove_caller(pqueue_t *q, pcall_t *c)
+{
+    int i = caller_index(q, c);
+    if (i < 0)
+        return;
+    memmove(&q->callers[i], &q->callers[i + 1], (size_t)(q->ncallers - i - 1) * sizeof q->callers[0]);
+    q->ncallers--;
+}
+
+static void caller_leave_event(pbx_t *s, pcall_t *c, const char *event)
+{
+    pqueue_t *q = c->queue;
+    int pos = caller_index(q, c) + 1;
+    pbx_ev_begin(s, event, "agent,all");
+    pbx_ev_chan(s, "", c->a);
+    pbx_ev_kv(s, "Queue", "%s", q->name);
+    pbx_ev_kv(s, "Position", "%d", pos);
+    if (strcmp(event, "QueueCallerAbandon") == 0) {
+        pbx_ev_kv(s, "OriginalPosition", "%d", c->orig_pos);
+        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((pbx_vnow(s) - c->join_vms) / 1000));
+    } else {
+        pbx_ev_kv(s, "Count", "%d", q->ncallers - 1);
+    }
+    pbx_ev_end(s);
+}
+
+static void agent_event(pbx_t *s, const char *event, pcall_t *c, bool caller_block, bool dest_block)
+{
+    pmember_t *m = c->member;
+    pbx_ev_begin(s, event, "agent,all");
+    if (caller_block && c->a)
+        pbx_ev_chan(s, "", c->a);
+    if (dest_block && c->m1)
+        pbx_ev_chan(s, "Dest", c->m1);
+    pbx_ev_kv(s, "Queue", "%s", c->queue->name);
+    pbx_ev_kv(s, "Interface", "%s", m->interface);
+    pbx_ev_kv(s, "MemberName", "%s", m->name);
+}
+
+static void split_iface(const char *iface, char *exten, size_t en, char *ctx, size_t cn)
+{
+    const char *p = strchr(iface, '/');
+    p = p ? p + 1 : iface;
+    const char *at = strchr(p, '@');
+    size_t el = at ? (size_t)(at - p) : strlen(p);
+    snprintf(exten, en, "%.*s", (int)el, p);
+    snprintf(ctx, cn, "%s", at ? at + 1 : "default");
+}
+
+static void set_cid_pair(pchan_t *one, pchan_t *two, const char *num, const char *name, bool one_con)
+{
+    snprintf(one->cid_num, sizeof one->cid_num, "%s", num);
+    snprintf(one->cid_name, sizeof one->cid_name, "%s", name);
+    snprintf(two->cid_num, sizeof two->cid_num, "%s", num);
+    snprintf(two->cid_name, sizeof two->cid_name, "%s", name);
+    snprintf(two->con_num, sizeof two->con_num, "%s", num);
+    snprintf(two->con_name, sizeof two->con_name, "%s", name);
+    if (one_con) {
+        snprintf(one->con_num, sizeof one->con_num, "%s", num);
+        snprintf(one->con_name, sizeof one->con_name, "%s", name);
+    }
+}
+
+static void connect_call(pbx_t *s, pcall_t *c);
+static void ring_noanswer(pbx_t *s, pcall_t *c, uint64_t gen);
+static void agent_answer(pbx_t *s, pcall_t *c, uint64_t gen);
+static void retry_kick(pbx_t *s, pcall_t *c, uint64_t arg);
+
+static void ring_member(pbx_t *s, pcall_t *c, pmember_t *m)
+{
+    char exten[32], ctx[32];
+    split_iface(m->interface, exten, sizeof exten, ctx, sizeof ctx);
+    pchan_t *m1, *m2;
+    if (pbx_local_pair(s, exten, ctx, "", "", c->a->linkedid, c, &m1, &m2) != 0)
+        return;
+    c->m1 = m1;
+    c->m2 = m2;
+    c->member = m;
+    m->busy = c;
+    c->ringing = true;
+    c->ring_vms = pbx_vnow(s);
+    c->ring_gen++;
+    pbx_e_newchannel(s, m1);
+    pbx_e_newchannel(s, m2);
+    set_cid_pair(m1, m2, c->cid_num, c->cid_name, false);
+    pbx_e_localbridge(s, m1, m2);
+    snprintf(m1->con_num, sizeof m1->con_num, "%s", c->cid_num);
+    snprintf(m1->con_name, sizeof m1->con_name, "%s", c->cid_name);
+    bool is_agent = m->agent && strcmp(ctx, "agents") == 0;
+    bool auto_answer = !is_agent && strcmp(ctx, "phones") == 0 && strncmp(exten, "19", 2) != 0;
+    char dialstr[80];
+    snprintf(dialstr, sizeof dialstr, "%s", m->interface);
+    if (!is_agent && !auto_answer)
+        pbx_e_newstate(s, m1, 5);
+    /* app_queue shows the queue's exten on the member leg once it is called */
+    snprintf(m1->exten, sizeof m1->exten, "%s", c->queue->name);
+    agent_event(s, "AgentCalled", c, true, true);
+    pbx_ev_end(s);
+    snprintf(m1->exten, sizeof m1->exten, "%s", exten);
+    pbx_e_dial(s, "DialBegin", c->a, m1, "DialString", dialstr);
+    snprintf(m1->exten, sizeof m1->exten, "%s", c->queue->name);
+    if (is_agent) {
+        pagent_t *ag = m->agent;
+        ag->busy_call = c;
+        c->br_agent = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+        m2->prio = 2;
+        pbx_bridge_put(s, c->br_agent, m2);
+        pbx_e_newstate(s, m1, 5);
+        if (ag->p1)
+            pbx_e_moh(s, ag->p1, false);
+        pbx_e_dial(s, "DialState", c->a, m1, "DialStatus", "RINGING");
+        member_status_all(s, ag, NULL);
+        pbx_timer_add(s, AGENT_ANSWER_MS, agent_answer, c, c->ring_gen);
+    } else if (auto_answer) {
+        pbx_e_newstate(s, m2, 6);
+        member_status_all(s, NULL, m);
+        pbx_e_newstate(s, m1, 6);
+        pbx_e_dial(s, "DialEnd", c->a, m1, "DialStatus", "ANSWER");
+        connect_call(s, c);
+    } else {
+        member_status_all(s, NULL, m);
+        pbx_e_dial(s, "DialState", c->a, m1, "DialStatus", "RINGING");
+        pbx_timer_add(s, Q_TIMEOUT_MS, ring_noanswer, c, c->ring_gen);
+    }
+}
+
+static void agent_answer(pbx_t *s, pcall_t *c, uint64_t gen)
+{
+    if (!c->ringing || gen != c->ring_gen || !c->member || !c->member->agent)
+        return;
+    pagent_t *ag = c->member->agent;
+    if (ag->p1) {
+        pbx_bridge_put(s, c->br_agent, ag->p1); /* leaves agent_hold first */
+        snprintf(c->m2->linkedid, sizeof c->m2->linkedid, "%s", ag->p1->linkedid);
+    }
+    pbx_e_newstate(s, c->m2, 6);
+    pbx_e_newstate(s, c->m1, 6);
+    pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", "ANSWER");
+    connect_call(s, c);
+}
+
+static void connect_call(pbx_t *s, pcall_t *c)
+{
+    pqueue_t *q = c->queue;
+    c->ringing = false;
+    c->connected = true;
+    c->connect_vms = pbx_vnow(s);
+    pbx_e_moh(s, c->a, false);
+    caller_leave_event(s, c, "QueueCallerLeave");
+    queue_remove_caller(q, c);
+    agent_event(s, "AgentConnect", c, true, true);
+    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+    pbx_ev_kv(s, "RingTime", "%lld", (long long)((c->connect_vms - c->ring_vms) / 1000));
+    pbx_ev_end(s);
+    c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    pbx_bridge_put(s, c->br_call, c->m1);
+    pbx_bridge_put(s, c->br_call, c->a);
+}
+
+/* Tears down the member legs after a ring that ended without answer. */
+static void drop_member_legs(pbx_t *s, pcall_t *c, bool cancel_twice)
+{
+    pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", cancel_twice ? "CANCEL" : "NOANSWER");
+    pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", "CANCEL");
+    pbx_e_hangup_req(s, "HangupRequest", c->m2, 0);
+    pbx_e_hangup(s, c->m1, 0);
+    pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
+    pbx_e_hangup(s, c->m2, 0);
+    drop_chan(s, c, &c->m1);
+    drop_chan(s, c, &c->m2);
+}
+
+static void release_member(pbx_t *s, pcall_t *c, bool status_event)
+{
+    pmember_t *m = c->member;
+    if (!m)
+        return;
+    if (m->agent && m->agent->busy_call == c)
+        m->agent->busy_call = NULL;
+    if (m->busy == c)
+        m->busy = NULL;
+    c->member = NULL;
+    if (status_event) {
+        if (m->agent)
+            member_status_all(s, m->agent, NULL);
+        else
+            member_status_all(s, NULL, m);
+    }
+}
+
+static void ring_noanswer(pbx_t *s, pcall_t *c, uint64_t gen)
+{
+    if (!c->ringing || gen != c->ring_gen || !c->member)
+        return;
+    pmember_t *m = c->member;
+    agent_event(s, "AgentRingNoAnswer", c, true, true);
+    pbx_ev_kv(s, "RingTime", "%lld", (long long)(pbx_vnow(s) - c->ring_vms));
+    pbx_ev_end(s);
+    drop_member_legs(s, c, false);
+    c->ringing = false;
+    m->next_try_vms = pbx_vnow(s) + Q_RETRY_MS;
+    release_member(s, c, true);
+    pbx_timer_add(s, Q_RETRY_MS, retry_kick, c, 0);
+}
+
+static void retry_kick(pbx_t *s, pcall_t *c, uint64_t arg)
+{
+    (void)arg;
+    if (c->queue)
+        pbx_queue_kick(s, c->queue);
+}
+
+void pbx_queue_kick(pbx_t *s, pqueue_t *q)
+{
+    for (int i = 0; i < q->ncallers; i++) {
+        pcall_t *c = q->callers[i];
+        if (c->ringing || c->connected || c->dead)
+            continue;
+        if (q->nmembers == 0)
+            return;
+        pmember_t *pick = NULL;
+        for (int k = 0; k < q->nmembers; k++) {
+            pmember_t *m = q->members[(q->rr + (unsigned)k) % (unsigned)q->nmembers];
+            if (member_free(s, m)) {
+                pick = m;
+                q->rr = (q->rr + (unsigned)k + 1) % (unsigned)q->nmembers;
+                break;
+            }
+        }
+        if (!pick)
+            return;
+        ring_member(s, c, pick);
+        if (c->dead || !c->queue)
+            return; /* the list may have changed under us */
+    }
+}
+
+static void kick_all(pbx_t *s)
+{
+    for (int i = 0; i < s->nqueues; i++)
+        pbx_queue_kick(s, &s->queues[i]);
+}
+
+static void queue_join(pbx_t *s, pcall_t *c, pqueue_t *q)
+{
+    pchan_t *a = c->a;
+    if (q->ncallers >= PQ_CALLERS) {
+        pbx_hangup_channel(s, a, 16);
+        return;
+    }
+    a->prio = 3;
+    snprintf(a->app, sizeof a->app, "Queue");
+    snprintf(a->appdata, sizeof a->appdata, "%s,,,,300", q->name);
+    pbx_e_newexten(s, a, "Queue", a->appdata);
+    c->queue = q;
+    c->join_vms = pbx_vnow(s);
+    q->callers[q->ncallers++] = c;
+    c->orig_pos = q->ncallers;
+    pbx_ev_begin(s, "QueueCallerJoin", "agent,all");
+    pbx_ev_chan(s, "", a);
+    pbx_ev_kv(s, "Queue", "%s", q->name);
+    pbx_ev_kv(s, "Position", "%d", q->ncallers);
+    pbx_ev_kv(s, "Count", "%d", q->ncallers);
+    pbx_ev_end(s);
+    pbx_e_moh(s, a, true);
+    pbx_queue_kick(s, q);
+}
+
+/* ---------------- agents ---------------- */
+
+static void agent_ready(pbx_t *s, pcall_t *c, uint64_t gen)
+{
+    pagent_t *ag = c->agent;
+    if (!ag || !ag->logged_in || ag->login_gen != gen || ag->ready)
+        return;
+    ag->ready = true;
+    if (!s->o.quiet_noise) {
+        pbx_ev_begin(s, "DeviceStateChange", "call,all");
+        pbx_ev_kv(s, "Device", "Agent:%s", ag->id);
+        pbx_ev_kv(s, "State", "NOT_INUSE");
+        pbx_ev_end(s);
+    }
+    member_status_all(s, ag, NULL);
+    kick_all(s);
+}
+
+static void agent_login(pbx_t *s, pcall_t *c)
+{
+    pagent_t *ag = pbx_agent_find(s, c->dest_exten);
+    pchan_t *a = c->a;
+    a->prio = 2;
+    snprintf(a->app, sizeof a->app, "AgentLogin");
+    snprintf(a->appdata, sizeof a->appdata, "%s,s", c->dest_exten);
+    pbx_e_newexten(s, a, "AgentLogin", a->appdata);
+    if (!ag || ag->logged_in) {
+        /* AgentLogin fails and the dialplan hangs up */
+        pbx_hangup_channel(s, a, 16);
+        return;
+    }
+    if (!s->hold_bridge)
+        s->hold_bridge = pbx_bridge_new(s, "agent_hold", "holding_bridge", "AgentPool");
+    ag->logged_in = true;
+    ag->ready = false;
+    ag->p1 = a;
+    ag->p2 = c->b;
+    ag->login_call = c;
+    ag->login_wall = wall_s(s);
+    ag->login_gen++;
+    c->agent = ag;
+    pbx_ev_begin(s, "AgentLogin", "agent,all");
+    pbx_ev_chan(s, "", a);
+    pbx_ev_kv(s, "Agent", "%s", ag->id);
+    pbx_ev_end(s);
+    pbx_bridge_put(s, s->hold_bridge, a);
+    pbx_e_moh(s, a, true);
+    uint32_t wait = s->o.agent_login_wait_ms ? s->o.agent_login_wait_ms : 5000;
+    pbx_timer_add(s, wait, agent_ready, c, ag->login_gen);
+}
+
+static void agent_off_common(pbx_t *s, pagent_t *ag)
+{
+    pbx_ev_begin(s, "AgentLogoff", "agent,all");
+    pbx_ev_chan(s, "", ag->p1);
+    pbx_ev_kv(s, "Agent", "%s", ag->id);
+    pbx_ev_kv(s, "Logintime", "%lld", (long long)(wall_s(s) - ag->login_wall));
+    pbx_ev_end(s);
+    ag->logged_in = false;
+    ag->ready = false;
+}
+
+static void queue_call_end(pbx_t *s, pcall_t *c, int who);
+
+/* by_action: AgentLogoff; otherwise the phone hung up (Hangup action on a phone leg). */
+void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
+{
+    if (!ag->logged_in)
+        return;
+    if (ag->busy_call)
+        queue_call_end(s, ag->busy_call, 4);
+    pcall_t *c = ag->login_call;
+    pchan_t *p1 = ag->p1, *p2 = ag->p2;
+    if (by_action)
+        pbx_e_hangup_req(s, "SoftHangupRequest", p1, 32);
+    pbx_e_moh(s, p1, false);
+    pbx_bridge_take(s, p1);
+    agent_off_common(s, ag);
+    if (by_action) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", p1, 16);
+        member_status_all(s, ag, NULL);
+    } else {
+        member_status_all(s, ag, NULL);
+        pbx_e_hangup_req(s, "SoftHangupRequest", p1, 16);
+    }
+    pbx_e_hangup_req(s, "HangupRequest", p2, 16);
+    pbx_e_cdr(s, p2, "ANSWERED");
+    pbx_e_hangup_req(s, "SoftHangupRequest", p2, 16);
+    pbx_e_hangup(s, p2, 16);
+    pbx_e_hangup(s, p1, 16);
+    pbx_e_cdr(s, p1, "ANSWERED");
+    ag->p1 = ag->p2 = NULL;
+    ag->login_call = NULL;
+    if (c) {
+        drop_chan(s, c, &c->a);
+        drop_chan(s, c, &c->b);
+        c->agent = NULL;
+        pbx_call_finish(s, c);
+    }
+}
+
+/* ---------------- ends of calls ---------------- */
+
+/* Hangs up both legs of the originated pair, ;1 running plain dialplan. */
+static void end_plain(pbx_t *s, pcall_t *c, bool far_end, bool soft_a)
+{
+    if (c->agi_fd >= 0 && !c->agi_hangup_sent) {
+        /* The AGI script learns of the hangup; ;1 goes when the script ends. */
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
+        pbx_e_hangup(s, c->b, 16);
+        drop_chan(s, c, &c->b);
+        pbx_agi_hangup(s, c);
+        return;
+    }
+    if (far_end) {
+        if (c->b) {
+            pbx_e_cdr(s, c->b, "ANSWERED");
+            pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        }
+        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
+        if (c->b)
+            pbx_e_hangup(s, c->b, 16);
+        if (soft_a)
+            pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+        pbx_e_hangup(s, c->a, 16);
+        pbx_e_cdr(s, c->a, "ANSWERED");
+    } else {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+        if (c->b)
+            pbx_e_hangup_req(s, "HangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->a, 16);
+        if (c->b) {
+            pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+            pbx_e_hangup(s, c->b, 16);
+        }
+    }
+    drop_chan(s, c, &c->a);
+    drop_chan(s, c, &c->b);
+    pbx_call_finish(s, c);
+}
+
+static void agent_back_to_hold(pbx_t *s, pcall_t *c, bool moh)
+{
+    pmember_t *m = c->member;
+    if (!m || !m->agent || !m->agent->p1 || !m->agent->logged_in)
+        return;
+    pchan_t *p1 = m->agent->p1;
+    snprintf(p1->linkedid, sizeof p1->linkedid, "%s", p1->uniqueid);
+    if (s->hold_bridge)
+        pbx_bridge_put(s, s->hold_bridge, p1);
+    else
+        pbx_bridge_take(s, p1);
+    if (moh)
+        pbx_e_moh(s, p1, true);
+}
+
+static void member_done(pbx_t *s, pcall_t *c, bool completed)
+{
+    pmember_t *m = c->member;
+    if (m && completed) {
+        m->calls_taken++;
+        m->last_call = wall_s(s);
+        c->queue->completed++;
+        c->queue->talk_total += (pbx_vnow(s) - c->connect_vms) / 1000;
+    }
+    release_member(s, c, true);
+}
+
+static void unref_call_bridges(pbx_t *s, pcall_t *c)
+{
+    pbridge_t *b1 = c->br_call, *b2 = c->br_agent;
+    c->br_call = c->br_agent = NULL;
+    pbx_bridge_unref(s, b1);
+    pbx_bridge_unref(s, b2);
+}
+
+/*
+ * A connected queue call ends.  who: 0 customer far end (;2 of the customer,
+ * the normal end of talk), 1 customer ;1 (AMI Hangup), 2 member ;1,
+ * 3 member ;2 (the agent side), 4 the agent logs off / restart.
+ */
+static void queue_call_end(pbx_t *s, pcall_t *c, int who)
+{
+    if (!c->connected)
+        return;
+    c->connected = false;
+    int64_t talk = (pbx_vnow(s) - c->connect_vms) / 1000;
+    int64_t hold = (c->connect_vms - c->join_vms) / 1000;
+    const char *reason = (who == 3 || who == 4) ? "agent" : "caller";
+    bool cblock = who != 1 && who != 2;
+    bool dblock = who != 2 && who != 3;
+    switch (who) {
+    case 0:
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
+        pbx_e_hangup(s, c->b, 16);
+        break;
+    case 1:
+        pbx_bridge_take(s, c->a);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->a, 16);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->b, 16);
+        break;
+    case 2:
+        pbx_bridge_take(s, c->m1);
+        pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
+        pbx_e_hangup(s, c->m1, 16);
+        pbx_bridge_take(s, c->a);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->a, 16);
+        break;
+    case 3:
+        pbx_bridge_take(s, c->m2);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->m1, 16);
+        pbx_e_hangup(s, c->m2, 16);
+        pbx_bridge_take(s, c->m1);
+        pbx_e_hangup(s, c->m1, 16);
+        agent_back_to_hold(s, c, false);
+        break;
+    default:
+        break;
+    }
+    agent_event(s, "AgentComplete", c, cblock, dblock);
+    pbx_ev_kv(s, "HoldTime", "%lld", (long long)hold);
+    pbx_ev_kv(s, "TalkTime", "%lld", (long long)talk);
+    pbx_ev_kv(s, "Reason", "%s", reason);
+    pbx_ev_end(s);
+    /* what is still up goes down */
+    if (c->a) {
+        pbx_bridge_take(s, c->a);
+        if (who == 0 || who == 3 || who == 4) {
+            pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+            if (who != 0 && c->b)
+                pbx_e_hangup_req(s, "HangupRequest", c->b, 16);
+            pbx_e_hangup(s, c->a, 16);
+        }
+    }
+    if (c->m1) {
+        pbx_bridge_take(s, c->m1);
+        if (c->m2)
+            pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
+        if (who != 2 && who != 3)
+            pbx_e_hangup(s, c->m1, 16);
+    }
+    if (c->m2 && who != 3) {
+        pbx_bridge_take(s, c->m2);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
+        pbx_e_hangup(s, c->m2, 16);
+    }
+    if (c->b && who != 0 && who != 1) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    if (who != 3 && who != 4)
+        agent_back_to_hold(s, c, true);
+    pchan_t *p1 = (who == 3 && c->member && c->member->agent) ? c->member->agent->p1 : NULL;
+    drop_chan(s, c, &c->m1);
+    drop_chan(s, c, &c->m2);
+    unref_call_bridges(s, c);
+    member_done(s, c, true);
+    if (p1) /* the agent phone's MOH resumes after the customer is gone */
+        pbx_e_moh(s, p1, true);
+    drop_chan(s, c, &c->a);
+    drop_chan(s, c, &c->b);
+    c->queue = NULL;
+    pbx_call_finish(s, c);
+    kick_all(s);
+}
+
+/* The caller leaves a queue before being connected. */
+static void queue_abandon(pbx_t *s, pcall_t *c, bool far_end)
+{
+    pqueue_t *q = c->queue;
+    if (far_end) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    pbx_e_moh(s, c->a, false);
+    if (c->ringing && c->m1) {
+        drop_member_legs(s, c, true);
+        c->ringing = false;
+    }
+    caller_leave_event(s, c, "QueueCallerAbandon");
+    caller_leave_event(s, c, "QueueCallerLeave");
+    queue_remove_caller(q, c);
+    q->abandoned++;
+    pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+    if (!far_end && c->b)
+        pbx_e_hangup_req(s, "HangupRequest", c->b, 16);
+    pbx_e_hangup(s, c->a, 16);
+    if (!far_end && c->b) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    unref_call_bridges(s, c);
+    release_member(s, c, c->member != NULL);
+    drop_chan(s, c, &c->a);
+    drop_chan(s, c, &c->b);
+    c->queue = NULL;
+    pbx_call_finish(s, c);
+    kick_all(s);
+}
+
+/* The customer (;2, the "PSTN" side) hangs up after TALK seconds. */
+static void customer_hangup(pbx_t *s, pcall_t *c, uint64_t arg)
+{
+    (void)arg;
+    if (!c->b || !c->a)
+        return;
+    if (c->connected) {
+        queue_call_end(s, c, 0);
+    } else if (c->queue) {
+        queue_abandon(s, c, true);
+    } else if (c->agent) {
+        pbx_agent_logoff(s, c->agent, false);
+    } else {
+        end_plain(s, c, true, !c->use_app);
+    }
+}
+
+int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
+{
+    (void)cause;
+    pcall_t *c = ch->call;
+    if (!c) {
+        pbx_e_hangup(s, ch, 16);
+        pbx_chan_free(s, ch);
+        return 0;
+    }
+    if (c->agent && (ch == c->a || ch == c->b)) {
+        pbx_agent_logoff(s, c->agent, false);
+        return 0;
+    }
+    if (c->connected) {
+        int who = ch == c->b ? 0 : ch == c->a ? 1 : ch == c->m1 ? 2 : 3;
+        queue_call_end(s, c, who);
+        return 0;
+    }
+    if (c->queue && (ch == c->a || ch == c->b)) {
+        queue_abandon(s, c, ch == c->b);
+        return 0;
+    }
+    if (c->queue && c->ringing && (ch == c->m1 || ch == c->m2)) {
+        ring_noanswer(s, c, c->ring_gen);
+        return 0;
+    }
+    if (!c->answered) {
+        /* hangup while the originate still rings: a failed originate */
+        if (!c->orig_sent) {
+            pbx_ev_begin(s, "OriginateResponse", "call,all");
+            pbx_ev_kv(s, "ActionID", "%s", c->action_id);
+            pbx_ev_kv(s, "Response", "Failure");
+            pbx_ev_kv(s, "Channel", "%s", c->dialstr);
+            pbx_ev_kv(s, c->use_app ? "Application" : "Context", "%s", c->use_app ? c->dest_app : c->dest_ctx);
+            pbx_ev_kv(s, c->use_app ? "Data" : "Exten", "%s", c->use_app ? c->dest_data : c->dest_exten);
+            pbx_ev_kv(s, "Reason", "1");
+            pbx_ev_kv(s, "Uniqueid", "%s", c->chan_id[0] ? c->chan_id : "<unknown>");
+            pbx_ev_kv(s, "CallerIDNum", "%s", c->cid_num);
+            pbx_ev_kv(s, "CallerIDName", "%s", c->cid_name);
+            pbx_ev_end(s);
+            c->orig_sent = true;
+        }
+        if (c->b)
+            pbx_e_hangup(s, c->b, 16);
+        if (c->a)
+            pbx_e_hangup(s, c->a, 16);
+        drop_chan(s, c, &c->a);
+        drop_chan(s, c, &c->b);
+        pbx_call_finish(s, c);
+        return 0;
+    }
+    end_plain(s, c, ch == c->b, !c->use_app);
+    return 0;
+}
+
+/* ---------------- Originate ---------------- */
+
+static void orig_response(pbx_t *s, pcall_t *c, bool ok, int reason)
+{
+    if (c->orig_sent)
+        return;
+    c->orig_sent = true;
+    pbx_ev_begin(s, "OriginateResponse", "call,all");
+    pbx_ev_kv(s, "ActionID", "%s", c->action_id);
+    pbx_ev_kv(s, "Response", "%s", ok ? "Success" : "Failure");
+    pbx_ev_kv(s, "Channel", "%s", ok ? c->a->name : c->dialstr);
+    if (c->use_app) {
+        pbx_ev_kv(s, "Application", "%s", c->dest_app);
+        pbx_ev_kv(s, "Data", "%s", c->dest_data);
+    } else {
+        pbx_ev_kv(s, "Context", "%s", c->dest_ctx);
+        pbx_ev_kv(s, "Exten", "%s", c->dest_exten);
+    }
+    pbx_ev_kv(s, "Reason", "%d", reason);
+    pbx_ev_kv(s, "Uniqueid", "%s", ok ? c->a->uniqueid : (c->chan_id[0] ? c->chan_id : "<unknown>"));
+    pbx_ev_kv(s, "CallerIDNum", "%s", c->cid_num);
+    pbx_ev_kv(s, "CallerIDName", "%s", c->cid_name);
+    pbx_ev_end(s);
+}
+
+static void orig_answer(pbx_t *s, pcall_t *c, uint64_t arg)
+{
+    (void)arg;
+    if (c->answered || !c->a)
+        return;
+    c->answered = true;
+    s->processed_calls++;
+    pbx_e_newstate(s, c->b, 6);
+    pbx_e_newstate(s, c->a, 6);
+    pbx_e_dial(s, "DialEnd", NULL, c->a, "DialStatus", "ANSWER");
+    pchan_t *a = c->a;
+    if (c->use_app) {
+        snprintf(a->app, sizeof a->app, "%s", c->dest_app);
+        snprintf(a->appdata, sizeof a->appdata, "%s", c->dest_data);
+    } else {
+        snprintf(a->context, sizeof a->context, "%s", c->dest_ctx);
+        snprintf(a->exten, sizeof a->exten, "%s", c->dest_exten);
+        a->prio = 1;
+        pbx_e_newexten(s, a, "NoOp", "");
+    }
+    orig_response(s, c, true, 4);
+    if (c->talk_ms > 0)
+        pbx_timer_add(s, c->talk_ms, customer_hangup, c, 0);
+    switch (c->dest) {
+    case DEST_QUEUE: {
+        pqueue_t *q = pbx_queue_find(s, c->dest_exten);
+        if (q)
+            queue_join(s, c, q);
+        break;
+    }
+    case DEST_AGENTLOGIN:
+        agent_login(s, c);
+        break;
+    case DEST_AGI:
+        a->prio = 4;
+        pbx_agi_start(s, c);
+        break;
+    default:
+        break;
+    }
+}
+
+static void orig_fail(pbx_t *s, pcall_t *c, uint64_t outcome)
+{
+    if (c->answered || !c->a)
+        return;
+    pchan_t *a = c->a, *b = c->b;
+    switch (outcome) {
+    case OUT_NOANSWER:
+    case OUT_PHONE_NEVER:
+        pbx_e_hangup_req(s, "HangupRequest", b, 19);
+        orig_response(s, c, false, 3);
+        pbx_e_cdr(s, a, "NO ANSWER");
+        pbx_e_cdr(s, b, "NO ANSWER");
+        pbx_e_hangup_req(s, "SoftHangupRequest", b, 16);
+        pbx_e_hangup(s, b, 19);
+        pbx_e_hangup(s, a, 19);
+        break;
+    case OUT_BUSY:
+    case OUT_CONGESTION: {
+        bool busy = outcome == OUT_BUSY;
+        pbx_e_newstate(s, b, 7);
+        pbx_e_dial(s, "DialEnd", NULL, a, "DialStatus", busy ? "BUSY" : "CONGESTION");
+        pbx_e_hangup_req(s, "HangupRequest", b, 0);
+        orig_response(s, c, false, busy ? 5 : 8);
+        pbx_e_cdr(s, a, busy ? "BUSY" : "FAILED");
+        pbx_e_hangup(s, a, 0);
+        pbx_e_hangup_req(s, "SoftHangupRequest", b, 16);
+        pbx_e_hangup(s, b, busy ? 17 : 34);
+        pbx_e_cdr(s, b, busy ? "BUSY" : "FAILED");
+        break;
+    }
+    default: /* OUT_UNALLOC */
+        pbx_e_hangup_req(s, "SoftHangupRequest", b, 16);
+        pbx_e_hangup_req(s, "HangupRequest", a, 1);
+        pbx_e_cdr(s, a, "NO ANSWER");
+        pbx_e_cdr(s, b, "NO ANSWER");
+        pbx_e_hangup(s, b, 1);
+        pbx_e_dial(s, "DialEnd", NULL, a, "DialStatus", "NOANSWER");
+        pbx_e_hangup(s, a, 1);
+        orig_response(s, c, false, 0);
+        break;
+    }
+    drop_chan(s, c, &c->a);
+    drop_chan(s, c, &c->b);
+    pbx_call_finish(s, c);
+}
+
+static uint32_t dist(pbx_t *s, pbxsim_dist_t d)
+{
+    if (d.max_ms <= d.min_ms)
+        return d.min_ms;
+    return d.min_ms + (uint32_t)(pbx_rand(s) % (uint64_t)(d.max_ms - d.min_ms + 1));
+}
+
+static uint32_t var_secs(pcall_t *c, const char *name, uint32_t dflt)
+{
+    const char *v = c->a ? pbx_chan_getvar(c->a, name) : NULL;
+    if (!v || !*v)
+        return dflt;
+    return (uint32_t)(atof(v) * 1000.0);
+}
+
+static void decide_outcome(pbx_t *s, pcall_t *c)
+{
+    const char *n = c->callee;
+    bool four = strlen(n) == 4;
+    c->talk_ms = 0;
+    c->ring_ms = 0;
+    if (strcmp(c->callee_ctx, "customers") == 0 && four) {
+        switch (n[0]) {
+        case '5':
+            c->outcome = OUT_ANSWER;
+            c->ring_ms = var_secs(c, "RING", 2000);
+            c->talk_ms = var_secs(c, "TALK", 10000);
+            return;
+        case '6': c->outcome = OUT_NOANSWER; return;
+        case '7': c->outcome = OUT_BUSY; return;
+        case '3': c->outcome = OUT_CONGESTION; return;
+        case '2': c->outcome = OUT_UNALLOC; return;
+        case '4': c->outcome = OUT_ANSWER; return;
+        default: break;
+        }
+    } else if (strcmp(c->callee_ctx, "phones") == 0) {
+        c->outcome = strncmp(n, "19", 2) == 0 ? OUT_PHONE_NEVER : OUT_ANSWER;
+        return;
+    } else if (strcmp(c->callee_ctx, "customers") != 0) {
+        c->outcome = OUT_ANSWER;
+        return;
+    }
+    /* Anything else: the configured load mix. */
+    double r = (double)(pbx_rand(s) >> 11) / 9007199254740992.0;
+    if (r < s->o.answer_rate) {
+        c->outcome = OUT_ANSWER;
+        c->ring_ms = dist(s, s->o.ring);
+        c->talk_ms = dist(s, s->o.talk);
+    } else {
+        double r2 = (double)(pbx_rand(s) >> 11) / 9007199254740992.0;
+        c->outcome = r2 < s->o.busy_rate ? OUT_BUSY : OUT_NOANSWER;
+        c->ring_ms = dist(s, s->o.ring);
+    }
+}
+
+void pbx_originate_start(pbx_t *s, pcall_t *c)
+{
+    pchan_t *a, *b;
+    if (pbx_local_pair(s, c->callee, c->callee_ctx, c->chan_id, c->other_id, "", c, &a, &b) != 0) {
+        orig_response(s, c, false, 0);
+        pbx_call_finish(s, c);
+        return;
+    }
+    c->a = a;
+    c->b = b;
+    pbx_e_newchannel(s, a);
+    pbx_e_newchannel(s, b);
+    pbx_e_newexten(s, a, "AppDial2", "(Outgoing Line)");
+    for (int i = 0; i < c->nvars; i++)
+        pbx_chan_setvar(a, c->vars[i].name, c->vars[i].value);
+    for (int i = 0; i < a->nvars; i++) {
+        pbx_e_varset(s, a, a->vars[i].name, a->vars[i].value);
+        pbx_chan_setvar(b, a->vars[i].name, a->vars[i].value);
+    }
+    set_cid_pair(a, b, c->cid_num, c->cid_name, true);
+    for (int i = 0; i < b->nvars; i++)
+        pbx_e_varset(s, b, b->vars[i].name, b->vars[i].value);
+    pbx_e_localbridge(s, a, b);
+    char ds[80];
+    snprintf(ds, sizeof ds, "%s@%s", c->callee, c->callee_ctx);
+    pbx_e_dial(s, "DialBegin", NULL, a, "DialString", ds);
+    decide_outcome(s, c);
+    uint32_t timeout = c->timeout_ms ? c->timeout_ms : 30000;
+    switch (c->outcome) {
+    case OUT_ANSWER:
+        if (c->ring_ms == 0) {
+            orig_answer(s, c, 0);
+            return;
+        }
+        pbx_e_newstate(s, a, 5);
+        pbx_e_dial(s, "DialState", NULL, a, "DialStatus", "RINGING");
+        if (c->ring_ms < timeout)
+            pbx_timer_add(s, c->ring_ms, orig_answer, c, 0);
+        else
+            pbx_timer_add(s, timeout, orig_fail, c, OUT_NOANSWER);
+        return;
+    case OUT_NOANSWER:
+    case OUT_PHONE_NEVER:
+        pbx_e_newstate(s, a, 5);
+        pbx_e_dial(s, "DialState", NULL, a, "DialStatus", "RINGING");
+        pbx_timer_add(s, timeout, orig_fail, c, (uint64_t)c->outcome);
+        return;
+    default:
+        pbx_timer_add(s, c->ring_ms, orig_fail, c, (uint64_t)c->outcome);
+        return;
+    }
+}
+
+/* ---------------- Redirect / Park (simplified) ---------------- */
+
+int pbx_redirect(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten)
+{
+    pcall_t *c = ch->call;
+    if (c && c->connected && ch == c->a) {
+        /* the customer leaves the agent: the member leg is hung up, agent freed */
+        pbx_bridge_take(s, c->a);
+        pbx_bridge_take(s, c->m1);
+        pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
+        pbx_e_hangup(s, c->m1, 16);
+        pbx_bridge_take(s, c->m2);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
+        pbx_e_hangup(s, c->m2, 16);
+        agent_back_to_hold(s, c, true);
+        drop_chan(s, c, &c->m1);
+        drop_chan(s, c, &c->m2);
+        unref_call_bridges(s, c);
+        c->connected = false;
+        release_member(s, c, true);
+        c->queue = NULL;
+        kick_all(s);
+    } else if (c && c->queue && ch == c->a) {
+        pbx_e_moh(s, c->a, false);
+        if (c->ringing && c->m1) {
+            drop_member_legs(s, c, true);
+            c->ringing = false;
+            release_member(s, c, true);
+        }
+        caller_leave_event(s, c, "QueueCallerLeave");
+        queue_remove_caller(c->queue, c);
+        c->queue = NULL;
+    }
+    snprintf(ch->context, sizeof ch->context, "%s", ctx);
+    snprintf(ch->exten, sizeof ch->exten, "%s", exten);
+    ch->prio = 1;
+    pbx_e_newexten(s, ch, "NoOp", "");
+    if (c && ch == c->a && strcmp(ctx, "dialer-queue") == 0) {
+        pqueue_t *q = pbx_queue_find(s, exten);
+        if (q)
+            queue_join(s, c, q);
+    }
+    return 0;
+}
+
+int pbx_park(pbx_t *s, pchan_t *ch, pchan_t *timeout_chan, int *space)
+{
+    (void)timeout_chan;
+    pcall_t *c = ch->call;
+    int sp = 701 + (s->parking_space++ % 20);
+    pbx_bridge_take(s, ch);
+    pbx_ev_begin(s, "ParkedCall", "call,all");
+    pbx_ev_chan(s, "Parkee", ch);
+    pbx_ev_kv(s, "ParkerDialString", "%s", c && c->member ? c->member->interface : "");
+    pbx_ev_kv(s, "Parkinglot", "default");
+    pbx_ev_kv(s, "ParkingSpace", "%d", sp);
+    pbx_ev_kv(s, "ParkingTimeout", "45");
+    pbx_ev_kv(s, "ParkingDuration", "0");
+    pbx_ev_end(s);
+    pbx_e_moh(s, ch, true);
+    if (c && c->connected && ch == c->a) {
+        /* the member leg goes, the agent is free; no AgentComplete yet */
+        pbx_bridge_take(s, c->m1);
+        pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
+        pbx_e_hangup(s, c->m1, 16);
+        pbx_bridge_take(s, c->m2);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
+        pbx_e_hangup(s, c->m2, 16);
+        agent_back_to_hold(s, c, true);
+        drop_chan(s, c, &c->m1);
+        drop_chan(s, c, &c->m2);
+        unref_call_bridges(s, c);
+        c->connected = false;
+        release_member(s, c, true);
+        c->queue = NULL;
+        kick_all(s);
+    }
+    *space = sp;
+    return 0;
+}
+
+/* ---------------- restart ---------------- */
+
+void pbx_restart_teardown(pbx_t *s)
+{
+    for (pchan_t *ch = s->chans; ch; ch = ch->next)
+        pbx_e_hangup_req(s, "SoftHangupRequest", ch, 4);
+    for (pcall_t *c = s->calls; c; c = c->next)
+        if (!c->dead && c->connected) {
+            c->connected = false;
+            agent_event(s, "AgentComplete", c, true, true);
+            pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+            pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
+            pbx_ev_kv(s, "Reason", "agent");
+            pbx_ev_end(s);
+        }
+    for (int i = 0; i < s->nagents; i++) {
+        pagent_t *ag = &s->agents[i];
+        if (!ag->logged_in)
+            continue;
+        ag->busy_call = NULL;
+        if (ag->p1)
+            pbx_bridge_take(s, ag->p1);
+        agent_off_common(s, ag);
+        member_status_all(s, ag, NULL);
+    }
+    for (pchan_t *ch = s->chans; ch; ch = ch->next)
+        pbx_bridge_take(s, ch);
+    while (s->chans) {
+        pchan_t *ch = s->chans;
+        bool far = ch->leg == 2 && ch->call && (ch == ch->call->b);
+        pbx_e_hangup(s, ch, far ? 0 : 16);
+        pbx_chan_free(s, ch);
+    }
+    for (pcall_t *c = s->calls; c; c = c->next) {
+        c->a = c->b = c->m1 = c->m2 = NULL;
+        c->queue = NULL;
+        c->member = NULL;
+        c->agent = NULL;
+        pbridge_t *b1 = c->br_call, *b2 = c->br_agent;
+        c->br_call = c->br_agent = NULL;
+        pbx_bridge_unref(s, b1);
+        pbx_bridge_unref(s, b2);
+    }
+    pcall_t *c = s->calls;
+    while (c) {
+        pcall_t *next = c->next;
+        pbx_call_finish(s, c);
+        c = next;
+    }
+    pbx_timer_clear(s);
+    if (s->hold_bridge) {
+        pbx_bridge_unref(s, s->hold_bridge);
+        s->hold_bridge = NULL;
+    }
+    for (int i = 0; i < s->nagents; i++) {
+        pagent_t *ag = &s->agents[i];
+        ag->logged_in = ag->ready = false;
+        ag->p1 = ag->p2 = NULL;
+        ag->login_call = ag->busy_call = NULL;
+    }
+    for (int i = 0; i < s->nqueues; i++) {
+        pqueue_t *q = &s->queues[i];
+        q->ncallers = 0;
+        q->completed = q->abandoned = 0;
+        q->talk_total = q->hold_total = 0;
+        for (int j = 0; j < q->nmembers; j++) {
+            q->members[j]->busy = NULL;
+            q->members[j]->calls_taken = 0;
+            q->members[j]->last_call = 0;
+        }
+    }
+}
+
+/* ---------------- flood ---------------- */
+
+/* One event of a repeating queue-call pattern, with fresh names each cycle. */
+void pbx_flood_step(pbx_t *s, int budget)
+{
+    static const char *const pattern[] = {"Newchannel", "VarSet", "Newstate", "DialBegin", "VarSet",
+                                          "QueueCallerJoin", "AgentCalled", "VarSet", "AgentConnect",
+                                          "Newexten", "AgentComplete", "Hangup"};
+    const int plen = (int)(sizeof pattern / sizeof pattern[0]);
+    pchan_t fake;
+    memset(&fake, 0, sizeof fake);
+    for (int i = 0; i < budget && s->flood_left > 0; i++, s->flood_left--) {
+        uint64_t k = s->flood_seq++;
+        uint64_t cyc = k / (uint64_t)plen;
+        const char *ev = pattern[k % (uint64_t)plen];
+        snprintf(fake.name, sizeof fake.name, "Local/5%03u@customers-%08x;1", (unsigned)(cyc % 1000),
+                 (unsigned)cyc);
+        snprintf(fake.uniqueid, sizeof fake.uniqueid, "flood-%llu", (unsigned long long)cyc);
+        snprintf(fake.linkedid, sizeof fake.linkedid, "flood-%llu", (unsigned long long)cyc);
+        strcpy(fake.cid_num, "0215550100");
+        strcpy(fake.cid_name, "Dialer");
+        strcpy(fake.con_num, "0215550100");
+        strcpy(fake.con_name, "Dialer");
+        strcpy(fake.context, "dialer-queue");
+        strcpy(fake.exten, "8000");
+        fake.prio = 3;
+        fake.state = 6;
+        const char *priv = strncmp(ev, "Agent", 5) == 0 || strncmp(ev, "Queue", 5) == 0 ? "agent,all"
+                           : strcmp(ev, "VarSet") == 0 || strcmp(ev, "Newexten") == 0 ? "dialplan,all"
+                                                                                      : "call,all";
+        pbx_ev_begin(s, ev, priv);
+        pbx_ev_chan(s, "", &fake);
+        if (strcmp(ev, "VarSet") == 0) {
+            pbx_ev_kv(s, "Variable", "QUEUEPOSITION");
+            pbx_ev_kv(s, "Value", "1");
+        } else if (strcmp(ev, "Hangup") == 0) {
+            pbx_ev_kv(s, "Cause", "16");
+            pbx_ev_kv(s, "Cause-txt", "Normal Clearing");
+        } else if (strncmp(ev, "Agent", 5) == 0) {
+            pbx_ev_chan(s, "Dest", &fake);
+            pbx_ev_kv(s, "Queue", "8000");
+            pbx_ev_kv(s, "Interface", "Local/9000@agents");
+            pbx_ev_kv(s, "MemberName", "Agent 9000");
+            if (strcmp(ev, "AgentComplete") == 0) {
+                pbx_ev_kv(s, "HoldTime", "1");
+                pbx_ev_kv(s, "TalkTime", "30");
+                pbx_ev_kv(s, "Reason", "caller");
+            }
+        } else if (strcmp(ev, "QueueCallerJoin") == 0) {
+            pbx_ev_kv(s, "Queue", "8000");
+            pbx_ev_kv(s, "Position", "1");
+            pbx_ev_kv(s, "Count", "1");
+        } else if (strcmp(ev, "Newexten") == 0) {
+            pbx_ev_kv(s, "Extension", "8000");
+            pbx_ev_kv(s, "Application", "Queue");
+            pbx_ev_kv(s, "AppData", "8000,,,,300");
+        } else if (strcmp(ev, "DialBegin") == 0) {
+            pbx_ev_chan(s, "Dest", &fake);
+            pbx_ev_kv(s, "DialString", "Local/9000@agents");
+        }
+        pbx_ev_end(s);
+    }
+}
+
+/* The FastAGI script ended (the server closed, or the connect failed). */
+void pbx_agi_finished(pbx_t *s, pcall_t *c)
+{
+    if (!c->a) {
+        pbx_call_finish(s, c);
+        return;
+    }
+    pchan_t *a = c->a;
+    const char *next = pbx_chan_getvar(a, "NEXT");
+    a->prio = 5;
+    if (c->b && next && strcmp(next, "queue") == 0) {
+        pqueue_t *q = pbx_queue_find(s, "8000");
+        snprintf(a->context, sizeof a->context, "dialer-queue");
+        snprintf(a->exten, sizeof a->exten, "8000");
+        if (q) {
+            queue_join(s, c, q);
+            return;
+        }
+    }
+    if (!c->b) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", a, 16);
+        pbx_e_hangup(s, a, 16);
+        drop_chan(s, c, &c->a);
+        pbx_call_finish(s, c);
+        return;
+    }
+    end_plain(s, c, false, true);
+}
