@@ -68,7 +68,7 @@ char *buf_reserve(buf_t *b, size_t n)
     /* One byte of slack past max so a NUL terminator always fits after full data. */
     if (b->max && b->len + n > b->max + 1)
         return NULL;
-    if (b->off + b->len + n <= b->cap)
+    if (b->data && b->off + b->len + n <= b->cap)
         return b->data + b->off + b->len;
     /* Compact first: most connections consume what they read, so this avoids growth. */
     if (b->off) {

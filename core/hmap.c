@@ -24,7 +24,7 @@ struct hmap {
 
 uint64_t hmap_hash(const char *key, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL;
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)key[i];
         h *= 1099511628211ULL;

@@ -39,6 +39,24 @@ static int open_file(const char *path)
     return fd < 0 ? -errno : fd;
 }
 
+/*
+ * Makes the log fd refer to the file open on fd (then closes fd).  dup3 swaps
+ * the open file behind the number other threads already hold in one step: a
+ * concurrent write() goes to the old or the new file, never to a closed or
+ * recycled descriptor.
+ */
+static int swap_fd(int fd)
+{
+    int cur = atomic_load(&log_fd);
+    if (cur == STDERR_FILENO) {
+        atomic_store(&log_fd, fd);
+        return 0;
+    }
+    int rc = dup3(fd, cur, O_CLOEXEC) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
 int log_open(log_target_e target, const char *path, log_level_e level)
 {
     atomic_store(&log_level, (int)level);
@@ -52,13 +70,15 @@ int log_open(log_target_e target, const char *path, log_level_e level)
         if (fd < 0)
             return fd;
         snprintf(log_path, sizeof(log_path), "%s", path);
-        int old = atomic_exchange(&log_fd, fd);
-        if (old != STDERR_FILENO)
-            close(old);
-        atomic_store(&log_target, LOG_TARGET_FILE);
-        return 0;
+        int rc = swap_fd(fd);
+        if (rc == 0)
+            atomic_store(&log_target, LOG_TARGET_FILE);
+        return rc;
     }
     atomic_store(&log_target, LOG_TARGET_STDERR);
+    int old = atomic_exchange(&log_fd, STDERR_FILENO);
+    if (old != STDERR_FILENO)
+        close(old);
     return 0;
 }
 
@@ -69,10 +89,7 @@ int log_reopen(void)
     int fd = open_file(log_path);
     if (fd < 0)
         return fd;
-    int old = atomic_exchange(&log_fd, fd);
-    if (old != STDERR_FILENO)
-        close(old);
-    return 0;
+    return swap_fd(fd);
 }
 
 void log_close(void)
@@ -147,10 +164,10 @@ void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap
                      module);
     if (w > 0)
         n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
-    w = vsnprintf(line + n, LOG_LINE_MAX - n, fmt, ap);
+    w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     if (w < 0)
         w = 0;
-    if ((size_t)w >= LOG_LINE_MAX - n) {
+    if ((size_t)w > LOG_LINE_MAX - n) {
         n = LOG_LINE_MAX;
         memcpy(line + LOG_LINE_MAX - 3, "...", 3);
     } else {

@@ -216,16 +216,13 @@ static void test_truncation(void **state)
 /*
  * A line of exactly LOG_LINE_MAX characters is within the documented bound
  * ("longer messages are cut") and should be written whole.
- * SKIPPED: core/log.c bug: log_vmsg() passes LOG_LINE_MAX - n to vsnprintf
+ * Regression (fixed): core/log.c bug: log_vmsg() passes LOG_LINE_MAX - n to vsnprintf
  * although line[] has LOG_LINE_MAX + 1 bytes, so a line of exactly
  * LOG_LINE_MAX characters loses its last 3 characters to "...".
  */
 static void test_truncation_exact_bound(void **state)
 {
     (void)state;
-#ifndef CCD_RUN_KNOWN_BUGS /* build with -DCCD_RUN_KNOWN_BUGS to check a fix */
-    skip();
-#endif
     char *big = malloc(LOG_LINE_MAX + 1);
     assert_non_null(big);
     LOG_INFO("cut", "short");
@@ -342,16 +339,13 @@ static void test_file_target_and_reopen(void **state)
 
 /*
  * Switching from a file back to stderr must stop writing to the file.
- * SKIPPED: core/log.c bug: log_open(LOG_TARGET_STDERR, ...) only sets
+ * Regression (fixed): core/log.c bug: log_open(LOG_TARGET_STDERR, ...) only sets
  * log_target and leaves log_fd on the old file, so lines keep going to the
  * file (and the fd leaks until log_close()).
  */
 static void test_file_then_stderr(void **state)
 {
     (void)state;
-#ifndef CCD_RUN_KNOWN_BUGS /* build with -DCCD_RUN_KNOWN_BUGS to check a fix */
-    skip();
-#endif
     char dir[] = "/tmp/ccd_log_test2.XXXXXX";
     assert_non_null(mkdtemp(dir));
     char path[128], errpath[128];
@@ -482,7 +476,7 @@ static void test_concurrent_whole_lines(void **state)
 
 /*
  * SIGHUP while threads log: lines stay whole and none is lost.
- * SKIPPED: core/log.c bug (TSan reports it as a data race on the fd):
+ * Regression (fixed): core/log.c bug (TSan reports it as a data race on the fd):
  * log_reopen() installs the new fd and close()s the old one while other
  * threads may have just loaded the old number and not yet called write().
  * The write then hits a closed descriptor (line lost) or, worse, a number the
@@ -493,9 +487,6 @@ static void test_concurrent_whole_lines(void **state)
 static void test_concurrent_reopen(void **state)
 {
     (void)state;
-#ifndef CCD_RUN_KNOWN_BUGS /* build with -DCCD_RUN_KNOWN_BUGS to check a fix */
-    skip();
-#endif
     run_concurrent(true);
 }
 
