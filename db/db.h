@@ -1,0 +1,443 @@
+/*
+ * db: the call_center MariaDB database (MariaDB Connector/C).
+ *
+ * DESIGN
+ * - No event or session thread ever waits on SQL.  Reads are jobs run on DB
+ *   reader threads; writes go through bounded queues to writer thread(s).
+ *   Every DB thread owns exactly one MYSQL connection and reconnects it
+ *   itself, with a back-off, when the server goes away.
+ * - A read job is an mq message.  db_read_submit() hands it to a reader
+ *   thread, which calls job->run(mysql, job) with a live connection and then
+ *   pushes the job to job->reply, so ownership goes back to the submitter
+ *   together with the result the run function stored in the job's own
+ *   (larger) struct.  job->status holds run's return value, or CCD_EIO when
+ *   the database was unreachable.  The blocking db_load_*() and
+ *   db_claim_numbers() functions below are meant to be called from run.
+ * - A write is a db_write_t message (a kind plus that kind's fields).  The
+ *   writer applies up to write_batch_max of them per transaction, with
+ *   MariaDB bulk execution (one round trip per run of same-kind rows), and
+ *   retries on deadlock (1213), lock-wait timeout (1205) and lost connection
+ *   (2002/2006/2013).  A write accepted by db_write_submit() is never dropped:
+ *   the writer keeps the batch until it has committed.  Each transaction
+ *   first inserts a marker row (writer id, batch sequence) into
+ *   ccd_write_batch; when a commit's outcome is unknown (connection lost) the
+ *   retry hits a duplicate marker if the first attempt committed, and the
+ *   batch is then not applied twice.
+ * - Backpressure: db_write_submit() fails with CCD_EFULL when the writer's
+ *   queue holds write_queue_max messages; db_writes_backpressured() turns
+ *   true at 3/4 of that (or while a writer has no connection) and false again
+ *   below 1/2.  The dialer places no new call while it is true; writes about
+ *   calls already placed use db_write_submit_force(), whose overshoot is
+ *   bounded by the number of calls in flight.
+ * - Number selection (db_claim_numbers) is safe across cycles and engine
+ *   instances sharing one database: SELECT ... FOR UPDATE SKIP LOCKED in a
+ *   short READ COMMITTED transaction that stamps ccd_claim_owner/time on the
+ *   rows it hands out; claims of an engine whose heartbeat stopped are
+ *   released by db_claims_recover().
+ *
+ * Thread rules: db_t functions are safe from any thread.  A MYSQL* given to
+ * a run function belongs to that reader thread for the duration of the call
+ * and must not be kept.
+ */
+#ifndef CCD_DB_DB_H
+#define CCD_DB_DB_H
+
+#include <mysql.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "core/mq.h"
+
+typedef struct db db_t;
+
+enum {
+    MSG_DB_READ_DONE = MSG_DB_BASE + 0, /* a finished read job coming back to its submitter */
+    MSG_DB_WRITE = MSG_DB_BASE + 1,
+};
+
+/* ------------------------------------------------------------------ */
+/* Threads and read jobs                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct db_read_job db_read_job_t;
+struct db_read_job {
+    mq_msg_t msg;  /* msg.type is set to MSG_DB_READ_DONE before the reply push */
+    int (*run)(MYSQL *my, db_read_job_t *job); /* on a reader thread; 0 or negative code */
+    mq_t *reply;   /* where the finished job is pushed (force-pushed: never lost) */
+    int status;    /* run's result, or CCD_EIO if no connection could be had */
+};
+
+/* Connects the pools described by cfg and starts reader/writer threads. NULL + err on failure. */
+db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen);
+/* Drains the write queue (waiting for the database up to drain_ms), stops threads, frees. */
+void db_stop(db_t *db, int drain_ms);
+
+/* 0 (the reader owns job until it pushes it to job->reply), CCD_EFULL or CCD_ECLOSED. */
+int db_read_submit(db_t *db, db_read_job_t *job);
+
+/* This engine instance's id (32 hex chars), the owner stamped on its claims. */
+const char *db_instance_id(const db_t *db);
+
+/* ------------------------------------------------------------------ */
+/* Schema                                                              */
+/* ------------------------------------------------------------------ */
+
+#define DB_SCHEMA_VERSION 2
+
+/*
+ * Creates database cfg->name if needed and brings it to DB_SCHEMA_VERSION:
+ * a fresh database, one of ours at an older version, or an Issabel
+ * call_center (no ccd_schema_version table) which is upgraded in place
+ * without losing rows.  Idempotent; concurrent callers serialise on a named
+ * lock.  Returns 0 or a negative code with a message in err.
+ */
+int db_migrate(const conf_database_t *cfg, char *err, size_t errlen);
+
+/* The same on an open connection (the database need not exist yet). */
+int db_migrate_conn(MYSQL *my, const char *dbname, char *err, size_t errlen);
+
+/* Highest applied version in *out (0 = none / no version table). */
+int db_schema_version(MYSQL *my, int *out);
+
+/*
+ * Opens one connection described by cfg (socket when set, else host:port),
+ * with our session settings (utf8mb4, autocommit on, READ COMMITTED).  When
+ * use_db is false no database is selected.  The caller owns *out and closes
+ * it with mysql_close().  0 or CCD_EIO + err.
+ */
+int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen);
+
+/* Runs a script of ';'-terminated statements (the seed files).  0 or CCD_EIO + err. */
+int db_exec_script(MYSQL *my, const char *sql, size_t len, char *err, size_t errlen);
+int db_exec_script_file(MYSQL *my, const char *path, char *err, size_t errlen);
+
+/* True for the client/server errors after which the connection is unusable. */
+bool db_errno_conn_lost(unsigned int my_errno);
+/* True for errors where retrying the whole transaction is the fix (1213, 1205 and lost conn). */
+bool db_errno_retryable(unsigned int my_errno);
+
+/* ------------------------------------------------------------------ */
+/* Reads (blocking; call them from a read job's run function)          */
+/* Each fills a malloc'd array the caller frees with free() unless a    */
+/* dedicated _free is given.  0, CCD_ENOMEM or CCD_EIO.                 */
+/* ------------------------------------------------------------------ */
+
+typedef enum db_pacing_mode {
+    DB_PACING_PREDICTIVE = 0, /* Issabel's behaviour; the default */
+    DB_PACING_PROGRESSIVE = 1,
+} db_pacing_mode_e;
+
+typedef struct db_campaign {
+    uint32_t id;
+    char name[65];
+    char trunk[256];    /* "" = NULL (dial through Local/..@from-internal) */
+    char context[33];
+    char queue[17];
+    char callerid[16];
+    uint32_t retries;   /* attempts allowed per number */
+    uint32_t max_canales;
+    int64_t num_completadas; /* -1 = NULL */
+    int64_t promedio;        /* seconds, -1 = NULL */
+    int64_t desviacion;      /* -1 = NULL */
+    char daytime_init[9];    /* HH:MM:SS */
+    char daytime_end[9];
+    char datetime_init[11];  /* YYYY-MM-DD */
+    char datetime_end[11];
+    uint32_t id_url;         /* 0 = none */
+    /* ccd_campaign_pacing, or its defaults when the campaign has no row */
+    db_pacing_mode_e mode;
+    double abandon_rate_max;  /* < 0: use [dialer] abandon_rate_max */
+    int max_channels;         /* concurrent cap, 0 = none */
+    int retry_backoff_s;      /* < 0: use [dialer] retry_backoff_s */
+    int retry_backoff_max_s;  /* cap of the doubling back-off, 0 = no cap */
+} db_campaign_t;
+
+/* Sets estatus='I' on campaigns (outgoing and incoming) whose end date has passed. */
+int db_expire_campaigns(MYSQL *my, int *nexpired);
+/* Outgoing campaigns active now: estatus A, today within the dates, now within the daily window
+ * (an overnight window wraps midnight). */
+int db_load_active_campaigns(MYSQL *my, db_campaign_t **out, size_t *n);
+
+typedef struct db_agent {
+    uint32_t id;
+    char type[8];        /* Agent, SIP, IAX2, PJSIP */
+    char number[41];
+    char name[251];
+    char estatus;        /* 'A' or 'I' */
+    bool has_eccp_password;
+    char eccp_password[129];
+} db_agent_t;
+/* Every agent row (active and inactive), ordered by number, type. */
+int db_load_agents(MYSQL *my, db_agent_t **out, size_t *n);
+
+typedef struct db_agent_queue {
+    uint32_t id_agent;
+    char queue[51];
+    int penalty;
+} db_agent_queue_t;
+/* Dynamic agents' queue memberships (ccd_agent_queue), ordered by agent, queue. */
+int db_load_agent_queues(MYSQL *my, db_agent_queue_t **out, size_t *n);
+
+typedef struct db_break {
+    uint32_t id;
+    char name[251];
+    char description[251];
+    char status; /* 'A' or 'I' */
+    char tipo;   /* 'B' break, 'H' hold */
+} db_break_t;
+int db_load_breaks(MYSQL *my, db_break_t **out, size_t *n);
+
+typedef struct db_form_field {
+    uint32_t id;
+    char *etiqueta; /* malloc'd */
+    char *value;    /* malloc'd */
+    char tipo[26];
+    uint32_t orden;
+} db_form_field_t;
+typedef struct db_form {
+    uint32_t id;
+    char nombre[41];
+    char descripcion[151];
+    char estatus;
+    db_form_field_t *fields; /* malloc'd, ordered by orden */
+    size_t nfields;
+} db_form_t;
+/* Every form with its fields.  Free with db_forms_free(). */
+int db_load_forms(MYSQL *my, db_form_t **out, size_t *n);
+void db_forms_free(db_form_t *forms, size_t n);
+
+typedef struct db_eccp_client {
+    char username[65];
+    char md5_password[33];
+} db_eccp_client_t;
+int db_load_eccp_clients(MYSQL *my, db_eccp_client_t **out, size_t *n);
+
+/* ------------------------------------------------------------------ */
+/* Number selection and crash recovery                                 */
+/* ------------------------------------------------------------------ */
+
+#define DB_CLAIM_MAX 1000 /* most numbers one claim hands out */
+
+typedef struct db_claim_req {
+    uint32_t id_campaign;
+    int n;                  /* how many numbers are wanted (1..DB_CLAIM_MAX) */
+    const char *owner;      /* engine instance id (db_instance_id) */
+    uint32_t max_retries;   /* campaign.retries: numbers with retries >= this are done */
+    const char *callerid;   /* written to calls.callerid when mark_placing; NULL keeps it */
+    bool mark_placing;      /* also write Issabel's Placing state + progress log row */
+} db_claim_req_t;
+
+typedef struct db_claimed_call {
+    uint32_t id;
+    uint32_t id_list;
+    char phone[33];
+    uint32_t retries;     /* after the increment when mark_placing */
+    char agent[33];       /* calls.agent (scheduled for this agent) or "" */
+    bool windowed;        /* had its own date/time window (scheduled call) */
+    char tz[65];          /* ccd_tz or "" */
+} db_claimed_call_t;
+
+/*
+ * Hands out up to req->n numbers of the campaign to dial now, at most one
+ * per phone number, in Issabel's order (numbers with a due window first,
+ * then by retries, id).  Eligible: status NULL or a finished-unsuccessful
+ * one, dnc=0, agent NULL, retries < max_retries, not claimed, back-off
+ * (ccd_next_attempt) passed, its own window (date/time_init..end) open when
+ * it has one, and the campaign's daily window open in the number's time
+ * zone (ccd_tz) when it has one.  Numbers on the active dont_call list are
+ * marked dnc=1 and skipped.  Returns 0 with *nout rows in out (max entries),
+ * or CCD_EIO (the transaction was rolled back; nothing was claimed).
+ */
+int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *out, int max,
+                     int *nout);
+
+/* Gives back one claimed number without dialing it (status untouched). */
+int db_claim_release(MYSQL *my, uint32_t id_call, const char *owner);
+
+/* Registers/refreshes this engine instance's heartbeat in ccd_engine. */
+int db_engine_heartbeat(MYSQL *my, const char *owner);
+
+/*
+ * Releases claims whose owner's heartbeat is older than lease_s or whose
+ * owner is not registered (a restarted engine has a new id, so its previous
+ * incarnation's claims are released this way too).  Rows left in flight
+ * (Placing/Ringing/OnQueue) become Failure with failure_cause_txt
+ * 'ccd-recovered', so they are retried under the normal retry rules;
+ * Success/OnHold rows without end_time get end_time = NOW().  Stale owners'
+ * rows in ccd_engine and ccd_write_batch are deleted.  *nreleased may be NULL.
+ */
+int db_claims_recover(MYSQL *my, int lease_s, int *nreleased);
+
+/* ------------------------------------------------------------------ */
+/* Writes                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef enum db_write_kind {
+    DB_W_CALL_UPDATE = 1,   /* calls (outgoing) row by id: fields chosen by a mask */
+    DB_W_PROGRESS_LOG,      /* call_progress_log insert */
+    DB_W_AUDIT_OPEN,        /* audit insert (session when id_break = 0, else break/hold) */
+    DB_W_AUDIT_CLOSE,       /* closes the open audit row(s) of (agent, break) */
+    DB_W_CURRENT_CALL_ADD,  /* current_calls insert */
+    DB_W_CURRENT_CALL_DEL,  /* current_calls delete by id_call */
+    DB_W_CALL_ENTRY_ADD,    /* call_entry (incoming) insert */
+    DB_W_CALL_ENTRY_UPDATE, /* call_entry update by uniqueid */
+    DB_W_RECORDING_ADD,     /* call_recording insert */
+    DB_W_CAMPAIGN_UPDATE,   /* campaign estatus and/or running stats */
+    DB_W_KIND_MAX
+} db_write_kind_e;
+
+/* DB_W_CALL_UPDATE field mask */
+enum {
+    DB_CALL_F_STATUS = 1u << 0,
+    DB_CALL_F_UNIQUEID = 1u << 1,
+    DB_CALL_F_FECHA_LLAMADA = 1u << 2,
+    DB_CALL_F_START_TIME = 1u << 3,
+    DB_CALL_F_END_TIME = 1u << 4,
+    DB_CALL_F_DURATION = 1u << 5,
+    DB_CALL_F_ID_AGENT = 1u << 6,
+    DB_CALL_F_TRANSFER = 1u << 7,
+    DB_CALL_F_ENTRY_QUEUE = 1u << 8,
+    DB_CALL_F_DURATION_WAIT = 1u << 9,
+    DB_CALL_F_FAILURE_CAUSE = 1u << 10, /* failure_cause and failure_cause_txt */
+    DB_CALL_F_TRUNK = 1u << 11,
+    DB_CALL_F_NEXT_ATTEMPT = 1u << 12, /* ccd_next_attempt = NOW() + next_attempt_delay_s */
+    DB_CALL_F_RELEASE = 1u << 13,      /* clears ccd_claim_owner/time */
+    DB_CALL_F_DNC = 1u << 14,
+};
+
+/* Times are Unix seconds written as server-local DATETIME; 0 means NULL. */
+typedef struct db_w_call {
+    uint32_t id_call;
+    uint32_t set;               /* DB_CALL_F_* */
+    char status[33];            /* "" writes NULL */
+    char uniqueid[33];
+    time_t fecha_llamada, start_time, end_time, datetime_entry_queue;
+    int64_t duration, duration_wait; /* < 0 writes NULL */
+    uint32_t id_agent;          /* 0 writes NULL */
+    char transfer[7];
+    int64_t failure_cause;      /* < 0 writes NULL */
+    char failure_cause_txt[33];
+    char trunk[21];
+    int32_t next_attempt_delay_s;
+    int32_t dnc;
+} db_w_call_t;
+
+typedef struct db_w_progress {
+    time_t datetime_entry;
+    uint32_t id_campaign_incoming, id_call_incoming;  /* 0 = NULL */
+    uint32_t id_campaign_outgoing, id_call_outgoing;  /* 0 = NULL */
+    char new_status[33];
+    int64_t retry;          /* < 0 = NULL */
+    char uniqueid[33];
+    char trunk[21];
+    uint32_t id_agent;      /* 0 = NULL */
+    int64_t duration;       /* < 0 = NULL */
+} db_w_progress_t;
+
+typedef struct db_w_audit {
+    uint32_t id_agent;
+    uint32_t id_break;      /* 0 = NULL: the login session row */
+    time_t when;            /* datetime_init (open) or datetime_end (close) */
+    char ext_parked[11];    /* open only; "" = NULL */
+} db_w_audit_t;
+
+typedef struct db_w_current_call {
+    uint32_t id_call;
+    time_t fecha_inicio;
+    char uniqueid[33];
+    char queue[17];
+    char agentnum[17];
+    char event[33];
+    char channel[33];
+    char channel_client[33];
+} db_w_current_call_t;
+
+typedef struct db_w_call_entry {
+    /* add: every field; update: uniqueid is the key, set chooses the rest */
+    char uniqueid[33];
+    uint32_t set; /* update: DB_CALL_F_STATUS | ID_AGENT | START_TIME(=datetime_init) |
+                     END_TIME(=datetime_end) | DURATION | DURATION_WAIT | TRANSFER */
+    uint32_t id_agent;            /* 0 = NULL */
+    uint32_t id_queue_call_entry;
+    uint32_t id_contact;          /* 0 = NULL */
+    uint32_t id_campaign;         /* 0 = NULL */
+    char callerid[16];
+    char status[33];
+    char transfer[7];
+    char trunk[21];
+    time_t datetime_init, datetime_end, datetime_entry_queue;
+    int64_t duration, duration_wait; /* < 0 = NULL */
+} db_w_call_entry_t;
+
+typedef struct db_w_recording {
+    time_t datetime_entry;
+    uint32_t id_call_incoming, id_call_outgoing; /* 0 = NULL */
+    char uniqueid[33];
+    char channel[81];
+    char recordingfile[256];
+} db_w_recording_t;
+
+typedef struct db_w_campaign {
+    uint32_t id_campaign;
+    char estatus;                /* 0 = unchanged */
+    bool set_stats;
+    uint32_t num_completadas;
+    uint32_t promedio, desviacion;
+} db_w_campaign_t;
+
+typedef struct db_write {
+    mq_msg_t msg;          /* type MSG_DB_WRITE; free = free() of the whole struct */
+    db_write_kind_e kind;
+    uint32_t shard;        /* routing key with several writers: writes with equal keys keep order */
+    int64_t submit_us;     /* set by db_write_submit (latency accounting) */
+    union {
+        db_w_call_t call;
+        db_w_progress_t progress;
+        db_w_audit_t audit;
+        db_w_current_call_t current;
+        db_w_call_entry_t entry;
+        db_w_recording_t recording;
+        db_w_campaign_t campaign;
+    } u;
+} db_write_t;
+
+/* A zeroed write of the given kind (shard 0); NULL on ENOMEM.  Numeric "NULL
+ * means < 0" fields are preset to -1. */
+db_write_t *db_write_new(db_write_kind_e kind);
+
+/* 0 (the writer owns w), CCD_EFULL (queue full: caller keeps w) or CCD_ECLOSED. */
+int db_write_submit(db_t *db, db_write_t *w);
+/* As db_write_submit, ignoring the bound (for writes about calls already placed). */
+int db_write_submit_force(db_t *db, db_write_t *w);
+
+/* True while the dialer must place no new calls (see DESIGN). */
+bool db_writes_backpressured(db_t *db);
+
+/* Blocks until every write submitted before the call has committed, or timeout_ms
+ * passes (< 0: forever).  0 or CCD_ETIMEDOUT.  For tests and orderly shutdown. */
+int db_write_flush(db_t *db, int timeout_ms);
+
+typedef struct db_stats {
+    size_t write_queue_depth;       /* summed over writers */
+    size_t write_queue_high_water;
+    uint64_t write_rejected_full;   /* CCD_EFULL returned to producers */
+    uint64_t writes_submitted;
+    uint64_t rows_committed;
+    uint64_t batches_committed;
+    uint64_t batches_deduplicated;  /* retried batches found already committed */
+    uint64_t retries;               /* transaction retries (deadlock, timeout, lost conn) */
+    uint64_t reconnects;
+    uint64_t rows_rejected;         /* rows the server refused permanently (logged) */
+    uint64_t latency_us_sum;        /* submit -> commit, summed over committed rows */
+    uint64_t latency_us_max;
+    uint64_t reads_done;
+    uint64_t reads_failed;
+    bool backpressured;
+    bool writer_connected;
+} db_stats_t;
+void db_get_stats(db_t *db, db_stats_t *out);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * db internals shared by the db/ sources files (not part of the module API).
+ *
+ * The pure parts (schema tables, SQL builders, batch planning, back-off)
+ * have no I/O and no globals so unit tests link them without a server.
+ */
+#ifndef CCD_DB_DB_INT_H
+#define CCD_DB_DB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/db.h"
+
+/* ---- schema description (db_schema.c) ---- */
+
+typedef struct db_col {
+    const char *name;
+    const char *def; /* type, nullability, default, as in CREATE TABLE */
+} db_col_t;
+
+typedef struct db_table {
+    const char *name;
+    const db_col_t *cols;       /* terminated by {NULL, NULL} */
+    const char *const *keys;    /* PRIMARY KEY / KEY / CONSTRAINT clauses, NULL-terminated */
+    const char *options;        /* ENGINE=... */
+} db_table_t;
+
+/* One migration step: SQL to run, or a C function for what SQL alone cannot decide. */
+typedef struct db_step {
+    const char *sql;                                     /* NULL when fn is set */
+    const db_table_t *table;                             /* create + conform this table */
+    int (*fn)(MYSQL *my, char *err, size_t errlen);      /* conditional/data steps */
+} db_step_t;
+
+typedef struct db_migration {
+    int version;
+    const char *name;
+    const db_step_t *steps; /* terminated by an all-NULL step */
+} db_migration_t;
+
+/* Every migration in version order; *n gets the count. */
+const db_migration_t *db__migrations(size_t *n);
+/* Issabel's tables as migration 1 creates them (NULL-terminated array). */
+const db_table_t *const *db__issabel_tables(void);
+
+/* ---- SQL builders (db_sql.c, pure) ---- */
+
+/* "CREATE TABLE IF NOT EXISTS `t` (...) options".  Returns length, or CCD_ETOOBIG. */
+int db__sql_create_table(const db_table_t *t, char *buf, size_t len);
+/* "ALTER TABLE `t` ADD COLUMN IF NOT EXISTS `c` def, ..." for every column.  Length or CCD_ETOOBIG. */
+int db__sql_add_columns(const db_table_t *t, char *buf, size_t len);
+/* Splits a script into statements at ';' outside quotes and comments.  Calls fn for each
+ * non-empty statement (not NUL-terminated: p,len).  Returns 0 or fn's first non-zero result. */
+int db__sql_split(const char *sql, size_t len, int (*fn)(const char *p, size_t n, void *ctx),
+                  void *ctx);
+
+/* ---- batching (db_sql.c, pure) ---- */
+
+/* Tables a kind writes; kinds of different families commute inside a transaction. */
+int db__write_family(db_write_kind_e kind);
+
+typedef struct db_run {
+    db_write_kind_e kind;
+    int first; /* index into the order[] array */
+    int count;
+} db_run_t;
+
+/*
+ * Plans a batch: order[] gets the indexes of ws[] grouped by family with each
+ * family's writes in submission order, and runs[] the maximal stretches of one
+ * kind in that order (each becomes one bulk execution).  Returns the number
+ * of runs (<= n).
+ */
+int db__batch_plan(db_write_t *const *ws, int n, int *order, db_run_t *runs);
+
+/* Reconnect back-off: min_ms doubled per failed attempt (attempt 0 = min_ms), capped at max_ms. */
+int db__backoff_ms(int attempt, int min_ms, int max_ms);
+
+/* Retry back-off for a number: base_s * 2^(retries-1), capped by max_s (0 = no cap). */
+int64_t db__retry_delay_s(int base_s, int max_s, uint32_t retries);
+
+/* ---- connections (db_conn.c) ---- */
+
+/* A DB thread's connection with reconnect back-off.  Owned by one thread. */
+typedef struct db_conn {
+    const conf_database_t *cfg;
+    MYSQL *my;            /* NULL while disconnected */
+    int failures;         /* consecutive failed connects (back-off exponent) */
+    int64_t next_try_ms;  /* monotonic: no connect attempt before this */
+    bool was_up;          /* log transitions only */
+    const char *who;      /* thread role, for logs */
+} db_conn_t;
+
+/* Returns a live connection or NULL when the server is unreachable (back-off respected:
+ * returns NULL at once while the back-off runs).  *reconnected is set when a new one was made. */
+MYSQL *db__conn_get(db_conn_t *c, bool *reconnected);
+/* Closes after an error that made the connection unusable. */
+void db__conn_drop(db_conn_t *c);
+/* Milliseconds until the next connect attempt is allowed (0 = now). */
+int64_t db__conn_wait_ms(const db_conn_t *c);
+
+/* Runs one statement; on error logs nothing and fills err.  0 or CCD_EIO. */
+int db__exec(MYSQL *my, const char *sql, char *err, size_t errlen);
+
+/* Unix seconds -> MYSQL_TIME (server-local, like Issabel's PHP date()). */
+void db__time_to_my(time_t t, MYSQL_TIME *out);
+
+/* ---- the running module (db.c, db_write.c, db_read.c) ---- */
+
+#define DB_READERS 2
+
+typedef struct db_writer db_writer_t;
+
+struct db {
+    conf_database_t cfg;        /* copy; immutable after db_start */
+    char instance[33];          /* immutable after db_start */
+    mq_t *readq;
+    pthread_t readers[DB_READERS];
+    int nreaders;
+    db_writer_t **writers;
+    int nwriters;
+    atomic_bool backpressured;  /* see db.h */
+    atomic_uint_fast64_t writes_submitted;
+    atomic_uint_fast64_t write_rejected_full;
+    atomic_uint_fast64_t reads_done;
+    atomic_uint_fast64_t reads_failed;
+    atomic_uint_fast64_t reader_reconnects;
+    atomic_bool stopping;
+};
+
+int db__writers_start(db_t *db, char *err, size_t errlen);
+void db__writers_stop(db_t *db, int drain_ms);
+void db__writers_stats(db_t *db, db_stats_t *out);
+void db__update_backpressure(db_t *db);
+
+int db__readers_start(db_t *db, char *err, size_t errlen);
+void db__readers_stop(db_t *db);
+
+/* Logging module name. */
+#define DB_LOG "db"
+
+#endif

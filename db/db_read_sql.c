@@ -1,0 +1,271 @@
+/*
+ * Blocking reads on a MYSQL* (run from read jobs): campaigns, agents,
+ * queues, breaks, forms, ECCP clients.  Number claims live in db_claim.c.
+ *
+ * These run a handful of times per cycle or on reload, never per call, so
+ * they use the text protocol without parameters; nothing from outside is
+ * interpolated into them.
+ */
+#include "db/db_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+static void cp(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
+
+static uint32_t u32(const char *s)
+{
+    return s ? (uint32_t)strtoul(s, NULL, 10) : 0;
+}
+
+static int64_t i64_or(const char *s, int64_t dflt)
+{
+    return s ? strtoll(s, NULL, 10) : dflt;
+}
+
+/* Runs q and hands every row to fill(row, i, out) into a malloc'd array of elem-size items. */
+static int load_rows(MYSQL *my, const char *q, size_t elem, void **out, size_t *n,
+                     void (*fill)(MYSQL_ROW row, void *dst))
+{
+    *out = NULL;
+    *n = 0;
+    if (mysql_query(my, q)) {
+        LOG_WARN(DB_LOG, "read failed: %s (%u)", mysql_error(my), mysql_errno(my));
+        return CCD_EIO;
+    }
+    MYSQL_RES *res = mysql_store_result(my);
+    if (!res)
+        return CCD_EIO;
+    size_t rows = (size_t)mysql_num_rows(res);
+    char *arr = calloc(rows ? rows : 1, elem);
+    if (!arr) {
+        mysql_free_result(res);
+        return CCD_ENOMEM;
+    }
+    MYSQL_ROW row;
+    size_t i = 0;
+    while ((row = mysql_fetch_row(res)) && i < rows)
+        fill(row, arr + i++ * elem);
+    mysql_free_result(res);
+    *out = arr;
+    *n = i;
+    return 0;
+}
+
+int db_expire_campaigns(MYSQL *my, int *nexpired)
+{
+    int total = 0;
+    static const char *const q[] = {
+        "UPDATE campaign SET estatus = 'I' WHERE datetime_end < CURDATE() AND estatus = 'A'",
+        "UPDATE campaign_entry SET estatus = 'I' WHERE datetime_end < CURDATE() AND estatus = 'A'",
+        NULL};
+    for (int i = 0; q[i]; i++) {
+        if (mysql_query(my, q[i]))
+            return CCD_EIO;
+        total += (int)mysql_affected_rows(my);
+    }
+    if (nexpired)
+        *nexpired = total;
+    return 0;
+}
+
+static void fill_campaign(MYSQL_ROW r, void *dst)
+{
+    db_campaign_t *c = dst;
+    c->id = u32(r[0]);
+    cp(c->name, sizeof(c->name), r[1]);
+    cp(c->trunk, sizeof(c->trunk), r[2]);
+    cp(c->context, sizeof(c->context), r[3]);
+    cp(c->queue, sizeof(c->queue), r[4]);
+    cp(c->callerid, sizeof(c->callerid), r[5]);
+    c->retries = u32(r[6]);
+    c->max_canales = u32(r[7]);
+    c->num_completadas = i64_or(r[8], -1);
+    c->promedio = i64_or(r[9], -1);
+    c->desviacion = i64_or(r[10], -1);
+    cp(c->daytime_init, sizeof(c->daytime_init), r[11]);
+    cp(c->daytime_end, sizeof(c->daytime_end), r[12]);
+    cp(c->datetime_init, sizeof(c->datetime_init), r[13]);
+    cp(c->datetime_end, sizeof(c->datetime_end), r[14]);
+    c->id_url = u32(r[15]);
+    c->mode = r[16] && strcmp(r[16], "progressive") == 0 ? DB_PACING_PROGRESSIVE
+                                                          : DB_PACING_PREDICTIVE;
+    c->abandon_rate_max = r[17] ? strtod(r[17], NULL) : -1.0;
+    c->max_channels = (int)i64_or(r[18], 0);
+    c->retry_backoff_s = (int)i64_or(r[19], -1);
+    c->retry_backoff_max_s = (int)i64_or(r[20], 0);
+}
+
+int db_load_active_campaigns(MYSQL *my, db_campaign_t **out, size_t *n)
+{
+    static const char q[] =
+        "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, c.max_canales, "
+        "c.num_completadas, c.promedio, c.desviacion, c.daytime_init, c.daytime_end, "
+        "c.datetime_init, c.datetime_end, c.id_url, p.mode, p.abandon_rate_max, "
+        "p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s "
+        "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
+        "WHERE c.estatus = 'A' AND c.datetime_init <= CURDATE() AND c.datetime_end >= CURDATE() "
+        "AND ((c.daytime_init <= c.daytime_end AND CURTIME() BETWEEN c.daytime_init AND "
+        "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (CURTIME() >= c.daytime_init OR "
+        "CURTIME() <= c.daytime_end))) ORDER BY c.id";
+    return load_rows(my, q, sizeof(db_campaign_t), (void **)out, n, fill_campaign);
+}
+
+static void fill_agent(MYSQL_ROW r, void *dst)
+{
+    db_agent_t *a = dst;
+    a->id = u32(r[0]);
+    cp(a->type, sizeof(a->type), r[1]);
+    cp(a->number, sizeof(a->number), r[2]);
+    cp(a->name, sizeof(a->name), r[3]);
+    a->estatus = r[4] && r[4][0] ? r[4][0] : 'A';
+    a->has_eccp_password = r[5] != NULL;
+    cp(a->eccp_password, sizeof(a->eccp_password), r[5]);
+}
+
+int db_load_agents(MYSQL *my, db_agent_t **out, size_t *n)
+{
+    static const char q[] = "SELECT id, type, number, name, estatus, eccp_password FROM agent "
+                            "ORDER BY number, type, id";
+    return load_rows(my, q, sizeof(db_agent_t), (void **)out, n, fill_agent);
+}
+
+static void fill_agent_queue(MYSQL_ROW r, void *dst)
+{
+    db_agent_queue_t *a = dst;
+    a->id_agent = u32(r[0]);
+    cp(a->queue, sizeof(a->queue), r[1]);
+    a->penalty = (int)i64_or(r[2], 0);
+}
+
+int db_load_agent_queues(MYSQL *my, db_agent_queue_t **out, size_t *n)
+{
+    static const char q[] =
+        "SELECT id_agent, queue, penalty FROM ccd_agent_queue ORDER BY id_agent, queue";
+    return load_rows(my, q, sizeof(db_agent_queue_t), (void **)out, n, fill_agent_queue);
+}
+
+static void fill_break(MYSQL_ROW r, void *dst)
+{
+    db_break_t *b = dst;
+    b->id = u32(r[0]);
+    cp(b->name, sizeof(b->name), r[1]);
+    cp(b->description, sizeof(b->description), r[2]);
+    b->status = r[3] && r[3][0] ? r[3][0] : 'A';
+    b->tipo = r[4] && r[4][0] ? r[4][0] : 'B';
+}
+
+int db_load_breaks(MYSQL *my, db_break_t **out, size_t *n)
+{
+    static const char q[] = "SELECT id, name, description, status, tipo FROM `break` ORDER BY id";
+    return load_rows(my, q, sizeof(db_break_t), (void **)out, n, fill_break);
+}
+
+static void fill_eccp(MYSQL_ROW r, void *dst)
+{
+    db_eccp_client_t *e = dst;
+    cp(e->username, sizeof(e->username), r[0]);
+    cp(e->md5_password, sizeof(e->md5_password), r[1]);
+}
+
+int db_load_eccp_clients(MYSQL *my, db_eccp_client_t **out, size_t *n)
+{
+    static const char q[] =
+        "SELECT username, md5_password FROM eccp_authorized_clients ORDER BY id";
+    return load_rows(my, q, sizeof(db_eccp_client_t), (void **)out, n, fill_eccp);
+}
+
+static void fill_form(MYSQL_ROW r, void *dst)
+{
+    db_form_t *f = dst;
+    f->id = u32(r[0]);
+    cp(f->nombre, sizeof(f->nombre), r[1]);
+    cp(f->descripcion, sizeof(f->descripcion), r[2]);
+    f->estatus = r[3] && r[3][0] ? r[3][0] : 'A';
+}
+
+void db_forms_free(db_form_t *forms, size_t n)
+{
+    if (!forms)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < forms[i].nfields; j++) {
+            free(forms[i].fields[j].etiqueta);
+            free(forms[i].fields[j].value);
+        }
+        free(forms[i].fields);
+    }
+    free(forms);
+}
+
+int db_load_forms(MYSQL *my, db_form_t **out, size_t *n)
+{
+    db_form_t *forms = NULL;
+    size_t nf = 0;
+    int rc = load_rows(my, "SELECT id, nombre, descripcion, estatus FROM form ORDER BY id",
+                       sizeof(db_form_t), (void **)&forms, &nf, fill_form);
+    if (rc)
+        return rc;
+    if (mysql_query(my, "SELECT id_form, id, etiqueta, value, tipo, orden FROM form_field "
+                        "ORDER BY id_form, orden, id")) {
+        db_forms_free(forms, nf);
+        return CCD_EIO;
+    }
+    MYSQL_RES *res = mysql_store_result(my);
+    if (!res) {
+        db_forms_free(forms, nf);
+        return CCD_EIO;
+    }
+    /* Two passes: count fields per form, then fill; forms are sorted by id. */
+    MYSQL_ROW r;
+    while ((r = mysql_fetch_row(res))) {
+        uint32_t idf = u32(r[0]);
+        for (size_t i = 0; i < nf; i++)
+            if (forms[i].id == idf) {
+                forms[i].nfields++;
+                break;
+            }
+    }
+    for (size_t i = 0; i < nf; i++) {
+        if (!forms[i].nfields)
+            continue;
+        forms[i].fields = calloc(forms[i].nfields, sizeof(db_form_field_t));
+        if (!forms[i].fields) {
+            mysql_free_result(res);
+            db_forms_free(forms, nf);
+            return CCD_ENOMEM;
+        }
+        forms[i].nfields = 0;
+    }
+    mysql_data_seek(res, 0);
+    while ((r = mysql_fetch_row(res))) {
+        uint32_t idf = u32(r[0]);
+        for (size_t i = 0; i < nf; i++) {
+            if (forms[i].id != idf)
+                continue;
+            db_form_field_t *fl = &forms[i].fields[forms[i].nfields++];
+            fl->id = u32(r[1]);
+            fl->etiqueta = strdup(r[2] ? r[2] : "");
+            fl->value = strdup(r[3] ? r[3] : "");
+            cp(fl->tipo, sizeof(fl->tipo), r[4]);
+            fl->orden = u32(r[5]);
+            if (!fl->etiqueta || !fl->value) {
+                mysql_free_result(res);
+                db_forms_free(forms, nf);
+                return CCD_ENOMEM;
+            }
+            break;
+        }
+    }
+    mysql_free_result(res);
+    *out = forms;
+    *n = nf;
+    return 0;
+}

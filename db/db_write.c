@@ -1,0 +1,1032 @@
+/*
+ * Writer threads: bounded queue in, batched transactions out.
+ *
+ * DESIGN
+ * - One writer = one thread, one mq (bounded by write_queue_max), one MYSQL
+ *   connection and its prepared statements.  A write goes to writer
+ *   shard % nwriters, so writes about one call or agent keep their order.
+ * - The thread takes up to write_batch_max messages, plans them
+ *   (db__batch_plan: grouped by table family, submission order kept inside a
+ *   family) and applies them in ONE transaction: first the idempotency marker
+ *   INSERT INTO ccd_write_batch (writer_id, seq), then one bulk execution
+ *   (STMT_ATTR_ARRAY_SIZE, row-wise binding) per run of same-kind rows, then
+ *   COMMIT.
+ * - Failure handling, per transaction:
+ *     deadlock 1213 / lock wait 1205  -> rollback, short pause, same batch again;
+ *     lost connection 2002/2006/2013  -> drop the connection, reconnect with
+ *                                        back-off, same batch (same seq) again;
+ *     duplicate marker (1062)         -> the earlier attempt did commit: done;
+ *     anything else (data the server  -> the batch is retried one write per
+ *       refuses, e.g. a foreign key)     transaction; a write refused alone is
+ *                                        logged with its content and counted
+ *                                        (rows_rejected), never silently lost.
+ *   The batch stays in the thread's hands until one of those ends it, so an
+ *   accepted write is lost only if db_stop's drain time runs out while the
+ *   database is unreachable (logged with the count).
+ * - Writer 0 also refreshes this instance's ccd_engine heartbeat and runs
+ *   the stale-claim recovery periodically, between batches.
+ *
+ * Ownership: everything in db_writer_t except the atomics, the flush
+ * counters (flush_lock) and the queue belongs to the writer thread.
+ */
+#include "db/db_int.h"
+
+#include <errmsg.h>
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#define W_MAXP 34  /* most parameters of one statement (call update) */
+#define W_MAXS 6   /* string slots per row */
+#define W_MAXT 4   /* datetime slots per row */
+#define W_SLEN 256 /* longest string column written (+1) */
+
+#define HEARTBEAT_MS 10000
+#define RECOVER_MS 60000
+#define RECOVER_LEASE_S 180
+#define MARKER_GC_BATCHES 512
+
+typedef struct wrow {
+    char ind[W_MAXP];
+    unsigned long len[W_MAXP];
+    long long iv[W_MAXP];
+    MYSQL_TIME tv[W_MAXT];
+    char sv[W_MAXS][W_SLEN];
+} wrow_t;
+
+typedef enum { PT_INT, PT_STR, PT_TIME } ptype_e;
+typedef struct pdesc {
+    ptype_e t;
+    int slot; /* string/time slot; ints use the parameter index */
+} pdesc_t;
+
+typedef struct kind_def {
+    const char *sql;
+    int np;
+    pdesc_t p[W_MAXP];
+} kind_def_t;
+
+#define I {PT_INT, 0}
+#define S(n) {PT_STR, n}
+#define TM(n) {PT_TIME, n}
+
+static const kind_def_t kinds[DB_W_KIND_MAX] = {
+    [DB_W_CALL_UPDATE] = {"UPDATE calls SET status = IF(?, ?, status), uniqueid = IF(?, ?, uniqueid), "
+                          "fecha_llamada = IF(?, ?, fecha_llamada), start_time = IF(?, ?, start_time), "
+                          "end_time = IF(?, ?, end_time), duration = IF(?, ?, duration), "
+                          "id_agent = IF(?, ?, id_agent), transfer = IF(?, ?, transfer), "
+                          "datetime_entry_queue = IF(?, ?, datetime_entry_queue), "
+                          "duration_wait = IF(?, ?, duration_wait), "
+                          "failure_cause = IF(?, ?, failure_cause), "
+                          "failure_cause_txt = IF(?, ?, failure_cause_txt), trunk = IF(?, ?, trunk), "
+                          "ccd_next_attempt = IF(?, NOW() + INTERVAL ? SECOND, ccd_next_attempt), "
+                          "dnc = IF(?, ?, dnc), "
+                          "ccd_claim_owner = IF(?, NULL, ccd_claim_owner), "
+                          "ccd_claim_time = IF(?, NULL, ccd_claim_time) WHERE id = ?",
+                          33,
+                          {I, S(0), I, S(1), I, TM(0), I, TM(1), I, TM(2), I, I, I, I, I, S(2),
+                           I, TM(3), I, I, I, I, I, S(3), I, S(4), I, I, I, I, I, I, I}},
+    [DB_W_PROGRESS_LOG] = {"INSERT INTO call_progress_log (datetime_entry, id_campaign_incoming, "
+                           "id_call_incoming, id_campaign_outgoing, id_call_outgoing, new_status, "
+                           "retry, uniqueid, trunk, id_agent, duration) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           11,
+                           {TM(0), I, I, I, I, S(0), I, S(1), S(2), I, I}},
+    [DB_W_AUDIT_OPEN] = {"INSERT INTO audit (id_agent, id_break, datetime_init, ext_parked) "
+                         "VALUES (?, ?, ?, ?)",
+                         4,
+                         {I, I, TM(0), S(0)}},
+    [DB_W_AUDIT_CLOSE] = {"UPDATE audit SET datetime_end = ?, duration = TIMEDIFF(?, datetime_init) "
+                          "WHERE id_agent = ? AND id_break <=> ? AND datetime_end IS NULL",
+                          4,
+                          {TM(0), TM(1), I, I}},
+    [DB_W_CURRENT_CALL_ADD] = {"INSERT INTO current_calls (id_call, fecha_inicio, uniqueid, queue, "
+                               "agentnum, event, Channel, ChannelClient) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, ?)",
+                               8,
+                               {I, TM(0), S(0), S(1), S(2), S(3), S(4), S(5)}},
+    [DB_W_CURRENT_CALL_DEL] = {"DELETE FROM current_calls WHERE id_call = ?", 1, {I}},
+    [DB_W_CALL_ENTRY_ADD] = {"INSERT INTO call_entry (id_agent, id_queue_call_entry, id_contact, "
+                             "callerid, datetime_init, datetime_end, duration, status, transfer, "
+                             "datetime_entry_queue, duration_wait, uniqueid, id_campaign, trunk) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             14,
+                             {I, I, I, S(0), TM(0), TM(1), I, S(1), S(2), TM(2), I, S(3), I, S(4)}},
+    [DB_W_CALL_ENTRY_UPDATE] = {"UPDATE call_entry SET status = IF(?, ?, status), "
+                                "id_agent = IF(?, ?, id_agent), "
+                                "datetime_init = IF(?, ?, datetime_init), "
+                                "datetime_end = IF(?, ?, datetime_end), "
+                                "duration = IF(?, ?, duration), "
+                                "duration_wait = IF(?, ?, duration_wait), "
+                                "transfer = IF(?, ?, transfer) WHERE uniqueid = ?",
+                                15,
+                                {I, S(0), I, I, I, TM(0), I, TM(1), I, I, I, I, I, S(1), S(2)}},
+    [DB_W_RECORDING_ADD] = {"INSERT INTO call_recording (datetime_entry, id_call_incoming, "
+                            "id_call_outgoing, uniqueid, channel, recordingfile) VALUES "
+                            "(?, ?, ?, ?, ?, ?)",
+                            6,
+                            {TM(0), I, I, S(0), S(1), S(2)}},
+    [DB_W_CAMPAIGN_UPDATE] = {"UPDATE campaign SET estatus = IF(?, ?, estatus), "
+                              "num_completadas = IF(?, ?, num_completadas), "
+                              "promedio = IF(?, ?, promedio), desviacion = IF(?, ?, desviacion) "
+                              "WHERE id = ?",
+                              9,
+                              {I, S(0), I, I, I, I, I, I, I}},
+};
+
+struct db_writer {
+    db_t *db;
+    int idx;
+    pthread_t th;
+    bool started;
+    mq_t *q;
+    db_conn_t conn;
+    char writer_id[48];
+    uint64_t seq;
+    MYSQL_STMT *st[DB_W_KIND_MAX];
+    MYSQL_STMT *st_marker;
+    bool no_bulk;          /* server without bulk support: one execute per row */
+    wrow_t *rows;          /* write_batch_max rows, reused */
+    db_write_t **batch;    /* write_batch_max */
+    int *order;
+    db_run_t *runs;
+    int64_t next_heartbeat_ms, next_recover_ms;
+    uint64_t batches_since_gc;
+    int64_t drain_deadline_ms; /* set before the quit message is pushed; read by the thread */
+
+    atomic_uint_fast64_t accepted;  /* writes the queue took */
+    atomic_uint_fast64_t rows_ok, batches, dedup, retries, reconnects, rejected;
+    atomic_uint_fast64_t lat_sum, lat_max;
+    atomic_bool connected;
+
+    pthread_mutex_t flush_lock; /* guards processed; leaf lock */
+    pthread_cond_t flush_cond;
+    uint64_t processed;         /* writes finished (committed or rejected) */
+};
+
+/* ---------------------------- row filling ---------------------------- */
+
+static void p_int(wrow_t *r, int p, long long v, bool null)
+{
+    r->iv[p] = v;
+    r->ind[p] = null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+}
+
+static void p_flag(wrow_t *r, int p, bool on)
+{
+    p_int(r, p, on ? 1 : 0, false);
+}
+
+static void p_str(const kind_def_t *k, wrow_t *r, int p, const char *v, bool null)
+{
+    int s = k->p[p].slot;
+    size_t n = strnlen(v, W_SLEN - 1);
+    memcpy(r->sv[s], v, n);
+    r->sv[s][n] = '\0';
+    r->len[p] = (unsigned long)n;
+    r->ind[p] = null ? STMT_INDICATOR_NULL : STMT_INDICATOR_NONE;
+}
+
+static void p_time(const kind_def_t *k, wrow_t *r, int p, time_t v)
+{
+    int s = k->p[p].slot;
+    if (v == 0) {
+        memset(&r->tv[s], 0, sizeof(r->tv[s]));
+        r->ind[p] = STMT_INDICATOR_NULL;
+        return;
+    }
+    db__time_to_my(v, &r->tv[s]);
+    r->ind[p] = STMT_INDICATOR_NONE;
+}
+
+static void fill_row(const db_write_t *w, wrow_t *r)
+{
+    const kind_def_t *k = &kinds[w->kind];
+    memset(r->ind, 0, sizeof(r->ind));
+    switch (w->kind) {
+    case DB_W_CALL_UPDATE: {
+        const db_w_call_t *c = &w->u.call;
+        uint32_t m = c->set;
+        p_flag(r, 0, m & DB_CALL_F_STATUS);
+        p_str(k, r, 1, c->status, c->status[0] == '\0');
+        p_flag(r, 2, m & DB_CALL_F_UNIQUEID);
+        p_str(k, r, 3, c->uniqueid, c->uniqueid[0] == '\0');
+        p_flag(r, 4, m & DB_CALL_F_FECHA_LLAMADA);
+        p_time(k, r, 5, c->fecha_llamada);
+        p_flag(r, 6, m & DB_CALL_F_START_TIME);
+        p_time(k, r, 7, c->start_time);
+        p_flag(r, 8, m & DB_CALL_F_END_TIME);
+        p_time(k, r, 9, c->end_time);
+        p_flag(r, 10, m & DB_CALL_F_DURATION);
+        p_int(r, 11, c->duration, c->duration < 0);
+        p_flag(r, 12, m & DB_CALL_F_ID_AGENT);
+        p_int(r, 13, c->id_agent, c->id_agent == 0);
+        p_flag(r, 14, m & DB_CALL_F_TRANSFER);
+        p_str(k, r, 15, c->transfer, c->transfer[0] == '\0');
+        p_flag(r, 16, m & DB_CALL_F_ENTRY_QUEUE);
+        p_time(k, r, 17, c->datetime_entry_queue);
+        p_flag(r, 18, m & DB_CALL_F_DURATION_WAIT);
+        p_int(r, 19, c->duration_wait, c->duration_wait < 0);
+        p_flag(r, 20, m & DB_CALL_F_FAILURE_CAUSE);
+        p_int(r, 21, c->failure_cause, c->failure_cause < 0);
+        p_flag(r, 22, m & DB_CALL_F_FAILURE_CAUSE);
+        p_str(k, r, 23, c->failure_cause_txt, c->failure_cause_txt[0] == '\0');
+        p_flag(r, 24, m & DB_CALL_F_TRUNK);
+        p_str(k, r, 25, c->trunk, c->trunk[0] == '\0');
+        p_flag(r, 26, m & DB_CALL_F_NEXT_ATTEMPT);
+        p_int(r, 27, c->next_attempt_delay_s < 0 ? 0 : c->next_attempt_delay_s, false);
+        p_flag(r, 28, m & DB_CALL_F_DNC);
+        p_int(r, 29, c->dnc, false);
+        p_flag(r, 30, m & DB_CALL_F_RELEASE);
+        p_flag(r, 31, m & DB_CALL_F_RELEASE);
+        p_int(r, 32, c->id_call, false);
+        break;
+    }
+    case DB_W_PROGRESS_LOG: {
+        const db_w_progress_t *p = &w->u.progress;
+        p_time(k, r, 0, p->datetime_entry ? p->datetime_entry : time(NULL));
+        p_int(r, 1, p->id_campaign_incoming, p->id_campaign_incoming == 0);
+        p_int(r, 2, p->id_call_incoming, p->id_call_incoming == 0);
+        p_int(r, 3, p->id_campaign_outgoing, p->id_campaign_outgoing == 0);
+        p_int(r, 4, p->id_call_outgoing, p->id_call_outgoing == 0);
+        p_str(k, r, 5, p->new_status, false);
+        p_int(r, 6, p->retry, p->retry < 0);
+        p_str(k, r, 7, p->uniqueid, p->uniqueid[0] == '\0');
+        p_str(k, r, 8, p->trunk, p->trunk[0] == '\0');
+        p_int(r, 9, p->id_agent, p->id_agent == 0);
+        p_int(r, 10, p->duration, p->duration < 0);
+        break;
+    }
+    case DB_W_AUDIT_OPEN: {
+        const db_w_audit_t *a = &w->u.audit;
+        p_int(r, 0, a->id_agent, false);
+        p_int(r, 1, a->id_break, a->id_break == 0);
+        p_time(k, r, 2, a->when ? a->when : time(NULL));
+        p_str(k, r, 3, a->ext_parked, a->ext_parked[0] == '\0');
+        break;
+    }
+    case DB_W_AUDIT_CLOSE: {
+        const db_w_audit_t *a = &w->u.audit;
+        time_t t = a->when ? a->when : time(NULL);
+        p_time(k, r, 0, t);
+        p_time(k, r, 1, t);
+        p_int(r, 2, a->id_agent, false);
+        p_int(r, 3, a->id_break, a->id_break == 0);
+        break;
+    }
+    case DB_W_CURRENT_CALL_ADD: {
+        const db_w_current_call_t *c = &w->u.current;
+        p_int(r, 0, c->id_call, false);
+        p_time(k, r, 1, c->fecha_inicio ? c->fecha_inicio : time(NULL));
+        p_str(k, r, 2, c->uniqueid, c->uniqueid[0] == '\0');
+        p_str(k, r, 3, c->queue, false);
+        p_str(k, r, 4, c->agentnum, false);
+        p_str(k, r, 5, c->event, false);
+        p_str(k, r, 6, c->channel, false);
+        p_str(k, r, 7, c->channel_client, c->channel_client[0] == '\0');
+        break;
+    }
+    case DB_W_CURRENT_CALL_DEL:
+        p_int(r, 0, w->u.current.id_call, false);
+        break;
+    case DB_W_CALL_ENTRY_ADD: {
+        const db_w_call_entry_t *e = &w->u.entry;
+        p_int(r, 0, e->id_agent, e->id_agent == 0);
+        p_int(r, 1, e->id_queue_call_entry, false);
+        p_int(r, 2, e->id_contact, e->id_contact == 0);
+        p_str(k, r, 3, e->callerid, false);
+        p_time(k, r, 4, e->datetime_init);
+        p_time(k, r, 5, e->datetime_end);
+        p_int(r, 6, e->duration, e->duration < 0);
+        p_str(k, r, 7, e->status, e->status[0] == '\0');
+        p_str(k, r, 8, e->transfer, e->transfer[0] == '\0');
+        p_time(k, r, 9, e->datetime_entry_queue);
+        p_int(r, 10, e->duration_wait, e->duration_wait < 0);
+        p_str(k, r, 11, e->uniqueid, e->uniqueid[0] == '\0');
+        p_int(r, 12, e->id_campaign, e->id_campaign == 0);
+        p_str(k, r, 13, e->trunk, false);
+        break;
+    }
+    case DB_W_CALL_ENTRY_UPDATE: {
+        const db_w_call_entry_t *e = &w->u.entry;
+        uint32_t m = e->set;
+        p_flag(r, 0, m & DB_CALL_F_STATUS);
+        p_str(k, r, 1, e->status, e->status[0] == '\0');
+        p_flag(r, 2, m & DB_CALL_F_ID_AGENT);
+        p_int(r, 3, e->id_agent, e->id_agent == 0);
+        p_flag(r, 4, m & DB_CALL_F_START_TIME);
+        p_time(k, r, 5, e->datetime_init);
+        p_flag(r, 6, m & DB_CALL_F_END_TIME);
+        p_time(k, r, 7, e->datetime_end);
+        p_flag(r, 8, m & DB_CALL_F_DURATION);
+        p_int(r, 9, e->duration, e->duration < 0);
+        p_flag(r, 10, m & DB_CALL_F_DURATION_WAIT);
+        p_int(r, 11, e->duration_wait, e->duration_wait < 0);
+        p_flag(r, 12, m & DB_CALL_F_TRANSFER);
+        p_str(k, r, 13, e->transfer, e->transfer[0] == '\0');
+        p_str(k, r, 14, e->uniqueid, false);
+        break;
+    }
+    case DB_W_RECORDING_ADD: {
+        const db_w_recording_t *rc = &w->u.recording;
+        p_time(k, r, 0, rc->datetime_entry ? rc->datetime_entry : time(NULL));
+        p_int(r, 1, rc->id_call_incoming, rc->id_call_incoming == 0);
+        p_int(r, 2, rc->id_call_outgoing, rc->id_call_outgoing == 0);
+        p_str(k, r, 3, rc->uniqueid, false);
+        p_str(k, r, 4, rc->channel, false);
+        p_str(k, r, 5, rc->recordingfile, rc->recordingfile[0] == '\0');
+        break;
+    }
+    case DB_W_CAMPAIGN_UPDATE: {
+        const db_w_campaign_t *c = &w->u.campaign;
+        char es[2] = {c->estatus, '\0'};
+        p_flag(r, 0, c->estatus != 0);
+        p_str(k, r, 1, es, false);
+        p_flag(r, 2, c->set_stats);
+        p_int(r, 3, c->num_completadas, false);
+        p_flag(r, 4, c->set_stats);
+        p_int(r, 5, c->promedio, false);
+        p_flag(r, 6, c->set_stats);
+        p_int(r, 7, c->desviacion, false);
+        p_int(r, 8, c->id_campaign, false);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Points binds at row 0 of rows (bulk, row-wise) or at one row (no bulk). */
+static void setup_binds(const kind_def_t *k, wrow_t *row, MYSQL_BIND *b, bool bulk)
+{
+    memset(b, 0, sizeof(MYSQL_BIND) * (size_t)k->np);
+    for (int p = 0; p < k->np; p++) {
+        switch (k->p[p].t) {
+        case PT_INT:
+            b[p].buffer_type = MYSQL_TYPE_LONGLONG;
+            b[p].buffer = &row->iv[p];
+            break;
+        case PT_STR:
+            b[p].buffer_type = MYSQL_TYPE_STRING;
+            b[p].buffer = row->sv[k->p[p].slot];
+            b[p].buffer_length = W_SLEN;
+            b[p].length = &row->len[p];
+            break;
+        case PT_TIME:
+            b[p].buffer_type = MYSQL_TYPE_DATETIME;
+            b[p].buffer = &row->tv[k->p[p].slot];
+            break;
+        }
+        if (bulk)
+            b[p].u.indicator = &row->ind[p];
+        else
+            b[p].is_null = (my_bool *)&row->ind[p]; /* STMT_INDICATOR_NULL == 1 == true */
+    }
+}
+
+/* ---------------------------- transactions ---------------------------- */
+
+typedef enum { TX_OK, TX_DEDUP, TX_RETRY, TX_REJECT } tx_e;
+
+static void close_stmts(db_writer_t *w)
+{
+    for (int i = 0; i < DB_W_KIND_MAX; i++)
+        if (w->st[i]) {
+            mysql_stmt_close(w->st[i]);
+            w->st[i] = NULL;
+        }
+    if (w->st_marker) {
+        mysql_stmt_close(w->st_marker);
+        w->st_marker = NULL;
+    }
+}
+
+static MYSQL_STMT *stmt_for(db_writer_t *w, MYSQL *my, db_write_kind_e kind)
+{
+    if (w->st[kind])
+        return w->st[kind];
+    MYSQL_STMT *st = mysql_stmt_init(my);
+    if (!st)
+        return NULL;
+    if (mysql_stmt_prepare(st, kinds[kind].sql, (unsigned long)strlen(kinds[kind].sql))) {
+        LOG_ERR(DB_LOG, "%s: prepare failed for kind %d: %s", w->conn.who, kind,
+                mysql_stmt_error(st));
+        mysql_stmt_close(st);
+        return NULL;
+    }
+    w->st[kind] = st;
+    return st;
+}
+
+static tx_e classify(unsigned int e)
+{
+    if (e == ER_DUP_ENTRY)
+        return TX_DEDUP;
+    if (db_errno_retryable(e) || e == 0)
+        return TX_RETRY;
+    return TX_REJECT;
+}
+
+static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t **ws,
+                     const int *idx, int count, unsigned int *err_out)
+{
+    MYSQL_STMT *st = stmt_for(w, my, kind);
+    if (!st) {
+        *err_out = mysql_errno(my);
+        return *err_out ? classify(*err_out) : TX_REJECT;
+    }
+    const kind_def_t *k = &kinds[kind];
+    MYSQL_BIND b[W_MAXP];
+    for (int i = 0; i < count; i++)
+        fill_row(ws[idx[i]], &w->rows[i]);
+    if (!w->no_bulk && count > 1) {
+        unsigned int n = (unsigned int)count;
+        size_t rs = sizeof(wrow_t);
+        setup_binds(k, &w->rows[0], b, true);
+        if (mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &n) == 0 &&
+            mysql_stmt_attr_set(st, STMT_ATTR_ROW_SIZE, &rs) == 0 &&
+            mysql_stmt_bind_param(st, b) == 0) {
+            int e = mysql_stmt_execute(st);
+            unsigned int zero = 0;
+            mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &zero);
+            size_t zrs = 0;
+            mysql_stmt_attr_set(st, STMT_ATTR_ROW_SIZE, &zrs);
+            if (e == 0)
+                return TX_OK;
+            *err_out = mysql_stmt_errno(st);
+            return classify(*err_out);
+        }
+        LOG_NOTICE(DB_LOG, "%s: bulk execution unavailable (%s); one execute per row",
+                   w->conn.who, mysql_stmt_error(st));
+        w->no_bulk = true;
+        unsigned int zero = 0;
+        mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &zero);
+    }
+    for (int i = 0; i < count; i++) {
+        setup_binds(k, &w->rows[i], b, false);
+        if (mysql_stmt_bind_param(st, b) || mysql_stmt_execute(st)) {
+            *err_out = mysql_stmt_errno(st);
+            return classify(*err_out);
+        }
+    }
+    return TX_OK;
+}
+
+static tx_e marker(db_writer_t *w, MYSQL *my, uint64_t seq, unsigned int *err_out)
+{
+    if (!w->st_marker) {
+        static const char q[] =
+            "INSERT INTO ccd_write_batch (writer_id, seq, applied) VALUES (?, ?, NOW())";
+        MYSQL_STMT *st = mysql_stmt_init(my);
+        if (!st || mysql_stmt_prepare(st, q, sizeof(q) - 1)) {
+            *err_out = st ? mysql_stmt_errno(st) : mysql_errno(my);
+            if (st)
+                mysql_stmt_close(st);
+            return *err_out ? classify(*err_out) : TX_RETRY;
+        }
+        w->st_marker = st;
+    }
+    MYSQL_BIND b[2];
+    memset(b, 0, sizeof(b));
+    unsigned long idlen = (unsigned long)strlen(w->writer_id);
+    unsigned long long s = seq;
+    b[0].buffer_type = MYSQL_TYPE_STRING;
+    b[0].buffer = w->writer_id;
+    b[0].buffer_length = idlen;
+    b[0].length = &idlen;
+    b[1].buffer_type = MYSQL_TYPE_LONGLONG;
+    b[1].buffer = &s;
+    b[1].is_unsigned = 1;
+    if (mysql_stmt_bind_param(w->st_marker, b) || mysql_stmt_execute(w->st_marker)) {
+        *err_out = mysql_stmt_errno(w->st_marker);
+        return classify(*err_out);
+    }
+    return TX_OK;
+}
+
+/* Applies ws[0..n) in one transaction tagged seq. */
+static tx_e apply(db_writer_t *w, MYSQL *my, db_write_t **ws, int n, uint64_t seq,
+                  unsigned int *err_out)
+{
+    *err_out = 0;
+    if (mysql_query(my, "START TRANSACTION")) {
+        *err_out = mysql_errno(my);
+        return classify(*err_out);
+    }
+    tx_e r = marker(w, my, seq, err_out);
+    if (r != TX_OK)
+        goto rollback;
+    int nruns = db__batch_plan(ws, n, w->order, w->runs);
+    for (int i = 0; i < nruns; i++) {
+        r = run_kind(w, my, w->runs[i].kind, ws, w->order + w->runs[i].first, w->runs[i].count,
+                     err_out);
+        if (r != TX_OK) {
+            if (r == TX_DEDUP)
+                r = TX_REJECT; /* a duplicate key in data, not in the marker */
+            goto rollback;
+        }
+    }
+    if (mysql_commit(my)) {
+        *err_out = mysql_errno(my);
+        r = classify(*err_out);
+        if (r == TX_DEDUP)
+            r = TX_REJECT;
+        goto rollback;
+    }
+    return TX_OK;
+rollback:
+    if (!db_errno_conn_lost(*err_out))
+        mysql_rollback(my);
+    return r;
+}
+
+/* ------------------------------ the thread ------------------------------ */
+
+static void account_done(db_writer_t *w, db_write_t **ws, int n, bool committed)
+{
+    int64_t now = clk_mono_us();
+    uint64_t sum = 0, mx = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t lat = (uint64_t)(now - ws[i]->submit_us);
+        sum += lat;
+        if (lat > mx)
+            mx = lat;
+        ws[i]->msg.free(&ws[i]->msg);
+        ws[i] = NULL;
+    }
+    if (committed) {
+        atomic_fetch_add(&w->rows_ok, (uint64_t)n);
+        atomic_fetch_add(&w->lat_sum, sum);
+        uint64_t cur = atomic_load(&w->lat_max);
+        while (mx > cur && !atomic_compare_exchange_weak(&w->lat_max, &cur, mx))
+            ;
+    }
+    pthread_mutex_lock(&w->flush_lock);
+    w->processed += (uint64_t)n;
+    pthread_cond_broadcast(&w->flush_cond);
+    pthread_mutex_unlock(&w->flush_lock);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void log_rejected(const db_writer_t *w, const db_write_t *x, unsigned int e, const char *msg)
+{
+    /* Content, not secrets: ids and statuses only. */
+    switch (x->kind) {
+    case DB_W_CALL_UPDATE:
+        LOG_ERR(DB_LOG, "%s: write refused by the server (%u %s): call %u set=0x%x status=%s",
+                w->conn.who, e, msg, x->u.call.id_call, x->u.call.set, x->u.call.status);
+        break;
+    case DB_W_PROGRESS_LOG:
+        LOG_ERR(DB_LOG, "%s: write refused (%u %s): progress call_out=%u call_in=%u status=%s",
+                w->conn.who, e, msg, x->u.progress.id_call_outgoing, x->u.progress.id_call_incoming,
+                x->u.progress.new_status);
+        break;
+    default:
+        LOG_ERR(DB_LOG, "%s: write refused by the server (%u %s): kind %d", w->conn.who, e, msg,
+                (int)x->kind);
+        break;
+    }
+}
+
+/* Waits for a connection; false when the drain deadline passed (shutting down). */
+static MYSQL *wait_conn(db_writer_t *w, bool quitting)
+{
+    for (;;) {
+        bool rec = false;
+        MYSQL *my = db__conn_get(&w->conn, &rec);
+        if (my) {
+            if (rec) {
+                close_stmts(w);
+                atomic_fetch_add(&w->reconnects, 1);
+            }
+            if (!atomic_load(&w->connected)) {
+                atomic_store(&w->connected, true);
+                db__update_backpressure(w->db);
+            }
+            return my;
+        }
+        if (atomic_load(&w->connected)) {
+            atomic_store(&w->connected, false);
+            db__update_backpressure(w->db);
+        }
+        if (quitting && clk_mono_ms() >= w->drain_deadline_ms)
+            return NULL;
+        int64_t d = db__conn_wait_ms(&w->conn);
+        sleep_ms(d > 200 ? 200 : (d < 10 ? 10 : d));
+    }
+}
+
+/* Commits ws[0..n) whatever it takes; returns false only when shutting down without a DB. */
+static bool commit_batch(db_writer_t *w, db_write_t **ws, int n, bool quitting)
+{
+    uint64_t seq = ++w->seq;
+    int attempt = 0;
+    for (;;) {
+        MYSQL *my = wait_conn(w, quitting);
+        if (!my)
+            return false;
+        unsigned int e = 0;
+        tx_e r = apply(w, my, ws, n, seq, &e);
+        if (r == TX_OK || r == TX_DEDUP) {
+            if (r == TX_DEDUP)
+                atomic_fetch_add(&w->dedup, 1);
+            atomic_fetch_add(&w->batches, 1);
+            account_done(w, ws, n, true);
+            w->batches_since_gc++;
+            return true;
+        }
+        if (r == TX_RETRY) {
+            atomic_fetch_add(&w->retries, 1);
+            if (db_errno_conn_lost(e) || e == 0) {
+                db__conn_drop(&w->conn);
+                close_stmts(w);
+            } else {
+                sleep_ms(db__backoff_ms(attempt, 5, 500));
+            }
+            attempt++;
+            continue;
+        }
+        /* TX_REJECT: find the write(s) the server refuses by going one per transaction. */
+        if (n == 1) {
+            log_rejected(w, ws[0], e, mysql_error(my));
+            atomic_fetch_add(&w->rejected, 1);
+            account_done(w, ws, 1, false);
+            return true;
+        }
+        LOG_WARN(DB_LOG, "%s: batch of %d refused (%u %s); retrying one write at a time",
+                 w->conn.who, n, e, mysql_error(my));
+        for (int i = 0; i < n; i++)
+            if (!commit_batch(w, &ws[i], 1, quitting))
+                return false; /* shutdown with the DB away: the caller counts what is left */
+        return true;
+    }
+}
+
+static void periodic(db_writer_t *w)
+{
+    if (w->idx != 0 && w->batches_since_gc < MARKER_GC_BATCHES)
+        return;
+    MYSQL *my = w->conn.my;
+    if (!my)
+        return;
+    int64_t now = clk_mono_ms();
+    if (w->batches_since_gc >= MARKER_GC_BATCHES) {
+        /* Only the in-flight batch's marker is ever needed again. */
+        char q[160];
+        snprintf(q, sizeof(q), "DELETE FROM ccd_write_batch WHERE writer_id = '%s' AND seq < %llu",
+                 w->writer_id, (unsigned long long)w->seq);
+        if (mysql_query(my, q) && db_errno_conn_lost(mysql_errno(my))) {
+            db__conn_drop(&w->conn);
+            close_stmts(w);
+            return;
+        }
+        w->batches_since_gc = 0;
+    }
+    if (w->idx != 0)
+        return;
+    if (now >= w->next_heartbeat_ms) {
+        w->next_heartbeat_ms = now + HEARTBEAT_MS;
+        if (db_engine_heartbeat(my, w->db->instance) && db_errno_conn_lost(mysql_errno(my))) {
+            db__conn_drop(&w->conn);
+            close_stmts(w);
+            return;
+        }
+    }
+    if (now >= w->next_recover_ms) {
+        w->next_recover_ms = now + RECOVER_MS;
+        if (db_claims_recover(my, RECOVER_LEASE_S, NULL) && db_errno_conn_lost(mysql_errno(my))) {
+            db__conn_drop(&w->conn);
+            close_stmts(w);
+        }
+    }
+}
+
+/* Idle-time connect so backpressure clears (and heartbeats run) without waiting for a write. */
+static void try_connect(db_writer_t *w)
+{
+    bool rec = false;
+    if (w->conn.my)
+        return;
+    if (db__conn_get(&w->conn, &rec)) {
+        close_stmts(w);
+        if (rec)
+            atomic_fetch_add(&w->reconnects, 1);
+        atomic_store(&w->connected, true);
+    } else {
+        atomic_store(&w->connected, false);
+    }
+    db__update_backpressure(w->db);
+}
+
+static void *writer_main(void *arg)
+{
+    db_writer_t *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "db-writer%d", w->idx);
+    log_set_thread_name(name);
+    mysql_thread_init();
+    int max = w->db->cfg.write_batch_max;
+    bool quitting = false;
+    try_connect(w);
+    uint64_t lost = 0;
+    for (;;) {
+        int n = 0;
+        mq_msg_t *m = mq_pop(w->q, quitting ? 0 : 1000);
+        while (m) {
+            if (m->type == MSG_QUIT) {
+                quitting = true;
+                m->free(m);
+            } else {
+                w->batch[n++] = (db_write_t *)m;
+            }
+            if (n >= max)
+                break;
+            m = mq_pop(w->q, 0);
+        }
+        if (n == 0) {
+            if (quitting)
+                break;
+            try_connect(w);
+            periodic(w);
+            continue;
+        }
+        if (!commit_batch(w, w->batch, n, quitting)) {
+            for (int i = 0; i < n; i++)
+                if (w->batch[i]) {
+                    w->batch[i]->msg.free(&w->batch[i]->msg);
+                    lost++;
+                }
+            /* Everything still queued is lost the same way. */
+            mq_msg_t *rest = mq_pop_all(w->q);
+            while (rest) {
+                mq_msg_t *next = rest->next;
+                if (rest->type != MSG_QUIT)
+                    lost++;
+                rest->free(rest);
+                rest = next;
+            }
+            break;
+        }
+        db__update_backpressure(w->db);
+        if (w->conn.my)
+            periodic(w);
+    }
+    if (lost)
+        LOG_ERR(DB_LOG, "%s: database unreachable at shutdown: %llu accepted write(s) not committed",
+                w->conn.who, (unsigned long long)lost);
+    close_stmts(w);
+    if (w->conn.my) {
+        mysql_close(w->conn.my);
+        w->conn.my = NULL;
+    }
+    pthread_mutex_lock(&w->flush_lock);
+    w->processed = UINT64_MAX; /* wake flushers for good */
+    pthread_cond_broadcast(&w->flush_cond);
+    pthread_mutex_unlock(&w->flush_lock);
+    mysql_thread_end();
+    return NULL;
+}
+
+/* ------------------------------ public ------------------------------ */
+
+static void write_free(mq_msg_t *m)
+{
+    free(m);
+}
+
+db_write_t *db_write_new(db_write_kind_e kind)
+{
+    if (kind <= 0 || kind >= DB_W_KIND_MAX)
+        return NULL;
+    db_write_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->msg.type = MSG_DB_WRITE;
+    w->msg.free = write_free;
+    w->kind = kind;
+    switch (kind) {
+    case DB_W_CALL_UPDATE:
+        w->u.call.duration = w->u.call.duration_wait = w->u.call.failure_cause = -1;
+        break;
+    case DB_W_PROGRESS_LOG:
+        w->u.progress.retry = w->u.progress.duration = -1;
+        break;
+    case DB_W_CALL_ENTRY_ADD:
+    case DB_W_CALL_ENTRY_UPDATE:
+        w->u.entry.duration = w->u.entry.duration_wait = -1;
+        break;
+    default:
+        break;
+    }
+    return w;
+}
+
+static int submit(db_t *db, db_write_t *x, bool force)
+{
+    if (!db || !x || x->kind <= 0 || x->kind >= DB_W_KIND_MAX)
+        return CCD_EINVAL;
+    if (atomic_load(&db->stopping))
+        return CCD_ECLOSED;
+    db_writer_t *w = db->writers[x->shard % (uint32_t)db->nwriters];
+    x->msg.type = MSG_DB_WRITE;
+    if (!x->msg.free)
+        x->msg.free = write_free;
+    x->submit_us = clk_mono_us();
+    /* Counted before the push so a flush never waits for fewer writes than were accepted. */
+    atomic_fetch_add(&w->accepted, 1);
+    int r = force ? mq_push_force(w->q, &x->msg) : mq_push(w->q, &x->msg);
+    if (r) {
+        atomic_fetch_sub(&w->accepted, 1);
+        if (r == CCD_EFULL) {
+            atomic_fetch_add(&db->write_rejected_full, 1);
+            atomic_store(&db->backpressured, true);
+        }
+        return r;
+    }
+    atomic_fetch_add(&db->writes_submitted, 1);
+    db__update_backpressure(db);
+    return 0;
+}
+
+int db_write_submit(db_t *db, db_write_t *w)
+{
+    return submit(db, w, false);
+}
+
+int db_write_submit_force(db_t *db, db_write_t *w)
+{
+    return submit(db, w, true);
+}
+
+void db__update_backpressure(db_t *db)
+{
+    size_t max = (size_t)db->cfg.write_queue_max;
+    size_t hi = max * 3 / 4, lo = max / 2;
+    bool any_hi = false, all_lo = true;
+    for (int i = 0; i < db->nwriters; i++) {
+        db_writer_t *w = db->writers[i];
+        size_t d = mq_depth(w->q);
+        if (d >= hi || !atomic_load(&w->connected))
+            any_hi = true;
+        if (d > lo || !atomic_load(&w->connected))
+            all_lo = false;
+    }
+    bool cur = atomic_load(&db->backpressured);
+    if (!cur && any_hi)
+        atomic_store(&db->backpressured, true);
+    else if (cur && all_lo)
+        atomic_store(&db->backpressured, false);
+}
+
+bool db_writes_backpressured(db_t *db)
+{
+    return atomic_load(&db->backpressured);
+}
+
+int db_write_flush(db_t *db, int timeout_ms)
+{
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : clk_mono_ms() + timeout_ms;
+    for (int i = 0; i < db->nwriters; i++) {
+        db_writer_t *w = db->writers[i];
+        uint64_t target = atomic_load(&w->accepted);
+        pthread_mutex_lock(&w->flush_lock);
+        while (w->processed < target) {
+            int64_t left = deadline - clk_mono_ms();
+            if (left <= 0) {
+                pthread_mutex_unlock(&w->flush_lock);
+                return CCD_ETIMEDOUT;
+            }
+            struct timespec ts;
+            clk_deadline(&ts, left > 200 ? 200 : left);
+            pthread_cond_timedwait(&w->flush_cond, &w->flush_lock, &ts);
+        }
+        pthread_mutex_unlock(&w->flush_lock);
+    }
+    return 0;
+}
+
+static void writer_free(db_writer_t *w)
+{
+    if (!w)
+        return;
+    mq_free(w->q);
+    free(w->rows);
+    free(w->batch);
+    free(w->order);
+    free(w->runs);
+    pthread_mutex_destroy(&w->flush_lock);
+    pthread_cond_destroy(&w->flush_cond);
+    free(w);
+}
+
+int db__writers_start(db_t *db, char *err, size_t errlen)
+{
+    db->writers = calloc((size_t)db->cfg.writer_threads, sizeof(*db->writers));
+    if (!db->writers) {
+        snprintf(err, errlen, "out of memory");
+        return CCD_ENOMEM;
+    }
+    int max = db->cfg.write_batch_max;
+    for (int i = 0; i < db->cfg.writer_threads; i++) {
+        db_writer_t *w = calloc(1, sizeof(*w));
+        if (!w)
+            goto nomem;
+        db->writers[i] = w;
+        db->nwriters = i + 1;
+        w->db = db;
+        w->idx = i;
+        pthread_mutex_init(&w->flush_lock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&w->flush_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        char qname[32];
+        snprintf(qname, sizeof(qname), "db-write%d", i);
+        w->q = mq_new(qname, (size_t)db->cfg.write_queue_max, 0);
+        w->rows = calloc((size_t)max, sizeof(wrow_t));
+        w->batch = calloc((size_t)max, sizeof(*w->batch));
+        w->order = calloc((size_t)max, sizeof(int));
+        w->runs = calloc((size_t)max, sizeof(db_run_t));
+        if (!w->q || !w->rows || !w->batch || !w->order || !w->runs)
+            goto nomem;
+        snprintf(w->writer_id, sizeof(w->writer_id), "%s-w%d", db->instance, i);
+        w->conn.cfg = &db->cfg;
+        w->conn.who = "writer";
+        w->drain_deadline_ms = INT64_MAX;
+    }
+    for (int i = 0; i < db->nwriters; i++) {
+        if (pthread_create(&db->writers[i]->th, NULL, writer_main, db->writers[i])) {
+            snprintf(err, errlen, "cannot start writer thread");
+            return CCD_ERR;
+        }
+        db->writers[i]->started = true;
+    }
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory for writers");
+    return CCD_ENOMEM;
+}
+
+void db__writers_stop(db_t *db, int drain_ms)
+{
+    if (!db->writers)
+        return;
+    for (int i = 0; i < db->nwriters; i++) {
+        db_writer_t *w = db->writers[i];
+        if (!w || !w->started)
+            continue;
+        w->drain_deadline_ms = clk_mono_ms() + (drain_ms < 0 ? 0 : drain_ms);
+        mq_msg_t *q = mq_msg_quit_new();
+        if (q && mq_push_force(w->q, q) != 0)
+            q->free(q);
+        mq_close(w->q);
+    }
+    for (int i = 0; i < db->nwriters; i++) {
+        db_writer_t *w = db->writers[i];
+        if (w && w->started)
+            pthread_join(w->th, NULL);
+        writer_free(w);
+    }
+    free(db->writers);
+    db->writers = NULL;
+    db->nwriters = 0;
+}
+
+void db__writers_stats(db_t *db, db_stats_t *out)
+{
+    out->writer_connected = db->nwriters > 0;
+    for (int i = 0; i < db->nwriters; i++) {
+        db_writer_t *w = db->writers[i];
+        mq_stats_t qs;
+        mq_get_stats(w->q, &qs);
+        out->write_queue_depth += qs.depth;
+        if (qs.high_water > out->write_queue_high_water)
+            out->write_queue_high_water = qs.high_water;
+        out->rows_committed += atomic_load(&w->rows_ok);
+        out->batches_committed += atomic_load(&w->batches);
+        out->batches_deduplicated += atomic_load(&w->dedup);
+        out->retries += atomic_load(&w->retries);
+        out->reconnects += atomic_load(&w->reconnects);
+        out->rows_rejected += atomic_load(&w->rejected);
+        out->latency_us_sum += atomic_load(&w->lat_sum);
+        uint64_t mx = atomic_load(&w->lat_max);
+        if (mx > out->latency_us_max)
+            out->latency_us_max = mx;
+        if (!atomic_load(&w->connected))
+            out->writer_connected = false;
+    }
+}
