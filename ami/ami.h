@@ -152,6 +152,7 @@ enum {
  */
 typedef struct ami_event {
     mq_msg_t msg;
+    size_t size;        /* bytes of this allocation (for ami_event_dup) */
     ami_ev_type_e type;
     int server;         /* index into conf_t.ami */
     int64_t rx_us;      /* monotonic time the event was read */
@@ -190,6 +191,8 @@ const char *ami_ev_name(ami_ev_type_e t);
 ami_event_t *ami_event_from_msg(const ami_msg_t *m, int server, const char *const *vars);
 /* Event type for an Event header value, AMI_EV_NONE when not used. */
 ami_ev_type_e ami_ev_type_of(ccd_str_t name);
+/* A copy for another receiver (one allocation). NULL on ENOMEM. */
+ami_event_t *ami_event_dup(const ami_event_t *ev);
 void ami_event_free(ami_event_t *ev);
 
 /* ====================================================================== */
@@ -351,6 +354,9 @@ void ami_get_stats(ami_t *c, int server, ami_stats_t *out);
 void ami_reg_member_agent(const char *interface, const char *state_interface, char *out,
                           size_t outsz);
 
+/* Whether the registry uses events of this type (others are not posted). */
+bool ami_reg_wants(ami_ev_type_e t);
+
 /* Apply function: arg is an ami_event_t (freed by ami_reg_event_free). */
 void ami_reg_apply_event(reg_txn_t *tx, void *arg);
 void ami_reg_event_free(void *arg);
@@ -374,6 +380,7 @@ typedef struct ami_resync_member {
 typedef struct ami_resync {
     int server;
     bool restarted;           /* new CoreStartupDate/Time: every old call is gone */
+    int64_t since_ms;         /* wall time the lists were asked for: newer calls are left alone */
     bool have_channels, have_agents, have_members; /* which lists arrived */
     char (*uniqueids)[REG_UID_LEN]; /* live channels' uniqueids */
     size_t nuniqueids;
@@ -385,7 +392,8 @@ typedef struct ami_resync {
 
 void ami_resync_free(ami_resync_t *rs);
 /* Builds a resync record from the list responses (any may be NULL). NULL on ENOMEM. */
-ami_resync_t *ami_resync_build(int server, bool restarted, const ami_response_t *channels,
+ami_resync_t *ami_resync_build(int server, bool restarted, int64_t since_ms,
+                               const ami_response_t *channels,
                                const ami_response_t *agents, const ami_response_t *queues);
 /* Apply function: arg is an ami_resync_t (freed by ami_reg_resync_free). */
 void ami_reg_apply_resync(reg_txn_t *tx, void *arg);

@@ -39,7 +39,7 @@ char *tr_read_file(const char *path, size_t *len)
     return d;
 }
 
-char *tr_received(const char *name, bool crlf, size_t *len)
+char *tr_stream(const char *name, bool received, bool crlf, size_t *len)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", tr_dir(), name);
@@ -60,7 +60,7 @@ char *tr_received(const char *name, bool crlf, size_t *len)
                 recv = 1;
             else if (ll >= 5 && memcmp(line, "# >>>", 5) == 0)
                 recv = 0;
-        } else if (recv) {
+        } else if (recv == (int)received) {
             memcpy(out + o, line, ll);
             o += ll;
             if (crlf)
@@ -108,4 +108,9 @@ void tr_list_free(char **names, size_t n)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+}
+
+char *tr_received(const char *name, bool crlf, size_t *len)
+{
+    return tr_stream(name, true, crlf, len);
 }

@@ -21,6 +21,9 @@ const char *tr_dir(void);
  * for convenience, length in *len), banner line included. NULL on error. */
 char *tr_received(const char *name, bool crlf, size_t *len);
 
+/* Either direction: received (Asterisk -> us) or sent (our actions). */
+char *tr_stream(const char *name, bool received, bool crlf, size_t *len);
+
 /* Lists the AMI transcript files (*.txt except SUMMARY* and the FastAGI-only
  * fastagi_sessions.txt, which has its own format); returns a malloc'ed array of
  * malloc'ed names (sorted), count in *n. */

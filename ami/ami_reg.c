@@ -1,0 +1,704 @@
+/*
+ * ami_reg: keeps the registry's agents and calls true to what Asterisk
+ * reports.  Everything here is an apply function (reg.h): it runs on the
+ * registry thread with the write lock held, so it only reads the event or
+ * resync record it was given and changes records; no I/O, no posting, no
+ * state of its own.
+ *
+ * Event order is not causal (OriginateResponse may come before or after
+ * the Hangups, QueueCallerJoin, ...), so each rule below gives the same end
+ * state whatever the order:
+ * - A call we originated is found by its uniqueid (we send ChannelId, which
+ *   becomes the ;1 leg's Uniqueid and every leg's Linkedid, even on failure),
+ *   then by ActionID (OriginateResponse), then through the agent it is
+ *   linked to (AgentComplete may come without the caller block).
+ * - Finished statuses (FAILURE, NOANSWER, ABANDONED, SHORTCALL, HANGUP,
+ *   LOST) are never left again; timestamps are set once.
+ * - OriginateResponse Failure: Reason 3 -> NOANSWER, others FAILURE.  The
+ *   failure cause is the Hangup cause of an unanswered leg when one is seen
+ *   (either order); until then the one the Reason implies.
+ * - The ;1 leg hanging up ends the call: linked -> HANGUP, queued ->
+ *   ABANDONED, answered but never queued -> NOANSWER (Issabel's rules); not
+ *   yet answered -> left for OriginateResponse to decide.
+ * - Agents: AgentLogin/AgentLogoff for app_agent_pool agents ("Agent/N");
+ *   queue membership from QueueMemberAdded/Removed/Status/Pause; dynamic
+ *   agents (PJSIP/SIP/...) are logged in while they are members of a queue.
+ *   A pause set outside the engine shows as break_id = -1 with the reason
+ *   as break_name (the engine's own breaks have positive ids and are left
+ *   to the ECCP side).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ami/ami.h"
+#include "core/clock.h"
+#include "core/hmap.h"
+#include "core/log.h"
+
+#define MOD "ami-reg"
+
+static void cpy(char *dst, size_t n, const char *src)
+{
+    snprintf(dst, n, "%s", src ? src : "");
+}
+
+bool ami_reg_wants(ami_ev_type_e t)
+{
+    switch (t) {
+    case AMI_EV_ORIGINATE_RESPONSE:
+    case AMI_EV_NEWCHANNEL:
+    case AMI_EV_DIAL_BEGIN:
+    case AMI_EV_HANGUP:
+    case AMI_EV_QUEUE_CALLER_JOIN:
+    case AMI_EV_QUEUE_CALLER_ABANDON:
+    case AMI_EV_AGENT_CONNECT:
+    case AMI_EV_AGENT_COMPLETE:
+    case AMI_EV_QUEUE_MEMBER_ADDED:
+    case AMI_EV_QUEUE_MEMBER_REMOVED:
+    case AMI_EV_QUEUE_MEMBER_PAUSE:
+    case AMI_EV_QUEUE_MEMBER_STATUS:
+    case AMI_EV_AGENT_LOGIN:
+    case AMI_EV_AGENT_LOGOFF:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void ami_reg_member_agent(const char *interface, const char *state_interface, char *out,
+                          size_t outsz)
+{
+    if (state_interface && strncasecmp(state_interface, "Agent:", 6) == 0 && state_interface[6]) {
+        snprintf(out, outsz, "Agent/%s", state_interface + 6);
+        return;
+    }
+    cpy(out, outsz, interface);
+}
+
+static bool is_final(reg_call_status_e s)
+{
+    return s == REG_CS_FAILURE || s == REG_CS_NOANSWER || s == REG_CS_ABANDONED ||
+           s == REG_CS_SHORTCALL || s == REG_CS_HANGUP || s == REG_CS_LOST;
+}
+
+static bool is_linked(reg_call_status_e s)
+{
+    return s == REG_CS_SUCCESS || s == REG_CS_ONHOLD;
+}
+
+/* The registry agent a queue member interface stands for.  Static
+ * app_agent_pool members are "Local/N@agents" with state interface
+ * "Agent:N"; events without the state interface (AgentConnect,
+ * AgentComplete) are mapped by trying "Agent/N" for a Local/N@ctx member. */
+static reg_agent_t *member_agent(reg_txn_t *tx, const char *iface, const char *state_iface)
+{
+    char num[REG_ID_LEN];
+    ami_reg_member_agent(iface, state_iface, num, sizeof(num));
+    reg_agent_t *a = num[0] ? reg_txn_agent(tx, num, false) : NULL;
+    if (a || !iface || strncasecmp(iface, "Local/", 6) != 0)
+        return a;
+    const char *at = strchr(iface + 6, '@');
+    size_t n = at ? (size_t)(at - iface - 6) : strlen(iface + 6);
+    if (n == 0 || n >= sizeof(num) - 7)
+        return NULL;
+    snprintf(num, sizeof(num), "Agent/%.*s", (int)n, iface + 6);
+    return reg_txn_agent(tx, num, false);
+}
+
+typedef struct find_ctx {
+    const char *action_id;
+    int server;
+    reg_call_t *found;
+} find_ctx_t;
+
+static bool find_by_action(reg_txn_t *tx, reg_call_t *c, void *ctx)
+{
+    (void)tx;
+    find_ctx_t *f = ctx;
+    if (c->server == f->server && c->action_id[0] && strcmp(c->action_id, f->action_id) == 0) {
+        f->found = c;
+        return false;
+    }
+    return true;
+}
+
+/* Our call for an event: by the leg's uniqueid, then by linkedid (the ;2
+ * leg and the queue legs carry our ;1 uniqueid as Linkedid).  *own is true
+ * when the event is about the call's own ;1 leg. */
+static reg_call_t *call_of(reg_txn_t *tx, const ami_event_t *ev, bool *own)
+{
+    reg_call_t *c = NULL;
+    *own = false;
+    if (ev->uniqueid[0] && (c = reg_txn_call_by_uniqueid(tx, ev->uniqueid)) &&
+        c->server == ev->server) {
+        *own = true;
+        return c;
+    }
+    if (ev->linkedid[0] && (c = reg_txn_call_by_uniqueid(tx, ev->linkedid)) &&
+        c->server == ev->server)
+        return c;
+    return NULL;
+}
+
+static void free_agent_of(reg_txn_t *tx, reg_call_t *c)
+{
+    if (!c->agent[0])
+        return;
+    reg_agent_t *a = reg_txn_agent(tx, c->agent, false);
+    if (a && a->call_id == c->id) {
+        a->call_id = 0;
+        reg_txn_agent_touch(tx, a);
+    }
+}
+
+static void finish(reg_txn_t *tx, reg_call_t *c, reg_call_status_e st)
+{
+    c->status = st;
+    if (!c->t_end_ms)
+        c->t_end_ms = clk_wall_ms();
+    free_agent_of(tx, c);
+    reg_txn_call_touch(tx, c);
+}
+
+/* Asterisk hangup cause implied by an OriginateResponse Reason. */
+static int reason_cause(int reason)
+{
+    switch (reason) {
+    case 3: return 19; /* no answer */
+    case 5: return 17; /* busy */
+    case 8: return 34; /* congestion */
+    default: return 0;
+    }
+}
+
+/* Ends a call whose ;1 leg is gone, once its outcome is known. */
+static void settle_ended(reg_txn_t *tx, reg_call_t *c)
+{
+    if (is_final(c->status) || !c->t_end_ms)
+        return;
+    if (is_linked(c->status) || c->t_link_ms)
+        finish(tx, c, REG_CS_HANGUP);
+    else if (c->status == REG_CS_ONQUEUE || c->t_queue_ms)
+        finish(tx, c, REG_CS_ABANDONED);
+    else if (c->t_answer_ms)
+        finish(tx, c, REG_CS_NOANSWER);
+    /* else: not answered yet; OriginateResponse decides */
+}
+
+static void on_originate_response(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c && ev->action_id[0]) {
+        find_ctx_t f = {ev->action_id, ev->server, NULL};
+        reg_txn_foreach_call(tx, find_by_action, &f);
+        c = f.found;
+    }
+    if (!c) {
+        LOG_DEBUG(MOD, "OriginateResponse %s/%s matches no call", ev->action_id, ev->uniqueid);
+        return;
+    }
+    if (!c->uniqueid[0] && ev->uniqueid[0] && strcmp(ev->uniqueid, "<unknown>") != 0)
+        reg_txn_call_set_uniqueid(tx, c, ev->uniqueid);
+    if (is_final(c->status))
+        return;
+    if (strcasecmp(ev->response, "Success") == 0) {
+        if (!c->t_answer_ms)
+            c->t_answer_ms = clk_wall_ms();
+        c->failure_cause = 0;
+        if (c->status == REG_CS_PLACING || c->status == REG_CS_DIALING)
+            c->status = REG_CS_RINGING; /* Issabel's name for "answered, on its way" */
+        reg_txn_call_touch(tx, c);
+        settle_ended(tx, c);
+        return;
+    }
+    if (!c->failure_cause)
+        c->failure_cause = reason_cause(ev->reason);
+    finish(tx, c, ev->reason == 3 ? REG_CS_NOANSWER : REG_CS_FAILURE);
+}
+
+static void on_hangup(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c)
+        return;
+    /* the cause of an unanswered call is its failure cause, whichever leg
+     * says it; legs that only follow the other report 0 */
+    if (!c->t_answer_ms && !c->t_link_ms && !c->t_queue_ms && ev->cause > 0 &&
+        c->failure_cause != ev->cause) {
+        c->failure_cause = ev->cause;
+        reg_txn_call_touch(tx, c);
+    }
+    if (!own)
+        return;
+    if (!c->t_end_ms) {
+        c->t_end_ms = clk_wall_ms();
+        reg_txn_call_touch(tx, c);
+    }
+    settle_ended(tx, c);
+}
+
+static void on_newchannel(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (c && own && !c->channel[0]) {
+        cpy(c->channel, sizeof(c->channel), ev->channel);
+        reg_txn_call_touch(tx, c);
+    }
+}
+
+static void on_dial_begin(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    /* a real trunk (not a Local hop) is the call's way out */
+    if (!c || is_final(c->status) || !ev->dest_channel[0] ||
+        strncasecmp(ev->dest_channel, "Local/", 6) == 0 || c->trunk[0])
+        return;
+    const char *dash = strrchr(ev->dest_channel, '-');
+    size_t n = dash ? (size_t)(dash - ev->dest_channel) : strlen(ev->dest_channel);
+    snprintf(c->trunk, sizeof(c->trunk), "%.*s", (int)n, ev->dest_channel);
+    if (c->status == REG_CS_PLACING)
+        c->status = REG_CS_DIALING;
+    reg_txn_call_touch(tx, c);
+}
+
+static void on_queue_join(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c || !own || is_final(c->status))
+        return;
+    int64_t now = clk_wall_ms();
+    if (!c->t_queue_ms)
+        c->t_queue_ms = now;
+    if (!c->t_answer_ms)
+        c->t_answer_ms = now; /* in the queue means answered */
+    cpy(c->queue, sizeof(c->queue), ev->queue);
+    if (!is_linked(c->status))
+        c->status = REG_CS_ONQUEUE;
+    reg_txn_call_touch(tx, c);
+    settle_ended(tx, c);
+}
+
+static void on_queue_abandon(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c || !own || is_final(c->status) || is_linked(c->status))
+        return;
+    if (!c->t_queue_ms)
+        c->t_queue_ms = clk_wall_ms();
+    finish(tx, c, REG_CS_ABANDONED);
+}
+
+static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c || is_final(c->status))
+        return;
+    reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
+    int64_t now = clk_wall_ms();
+    if (!c->t_link_ms)
+        c->t_link_ms = now;
+    if (!c->t_answer_ms)
+        c->t_answer_ms = now;
+    c->status = REG_CS_SUCCESS;
+    cpy(c->agent_channel, sizeof(c->agent_channel), ev->dest_channel);
+    if (ev->queue[0])
+        cpy(c->queue, sizeof(c->queue), ev->queue);
+    if (a) {
+        cpy(c->agent, sizeof(c->agent), a->number);
+        a->call_id = c->id;
+        reg_txn_agent_touch(tx, a);
+    }
+    reg_txn_call_touch(tx, c);
+}
+
+static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
+    if (!c && a && a->call_id)
+        c = reg_txn_call(tx, a->call_id); /* no caller block in this one */
+    if (a && (!c || a->call_id == c->id)) {
+        a->call_id = 0;
+        reg_txn_agent_touch(tx, a);
+    }
+    if (c && !is_final(c->status)) {
+        if (!c->t_link_ms)
+            c->t_link_ms = clk_wall_ms();
+        finish(tx, c, REG_CS_HANGUP);
+    }
+}
+
+static bool has_queue(const reg_agent_t *a, const char *q)
+{
+    for (int i = 0; i < a->nqueues; i++)
+        if (strcmp(a->queues[i], q) == 0)
+            return true;
+    return false;
+}
+
+static bool add_queue(reg_agent_t *a, const char *q)
+{
+    if (!q[0] || has_queue(a, q) || a->nqueues >= REG_MAX_QUEUES)
+        return false;
+    cpy(a->queues[a->nqueues++], REG_ID_LEN, q);
+    return true;
+}
+
+static bool del_queue(reg_agent_t *a, const char *q)
+{
+    for (int i = 0; i < a->nqueues; i++) {
+        if (strcmp(a->queues[i], q) == 0) {
+            memmove(a->queues[i], a->queues[i + 1], (size_t)(a->nqueues - i - 1) * REG_ID_LEN);
+            a->nqueues--;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_pool_agent(const reg_agent_t *a)
+{
+    return strncasecmp(a->number, "Agent/", 6) == 0;
+}
+
+static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int server)
+{
+    if (st == REG_LOGGED_IN && a->login != REG_LOGGED_IN)
+        a->login_time_ms = clk_wall_ms();
+    if (st == REG_LOGGED_OUT) {
+        a->login_time_ms = 0;
+        a->channel[0] = 0;
+    }
+    if (channel && channel[0])
+        cpy(a->channel, sizeof(a->channel), channel);
+    a->login = st;
+    a->server = server;
+}
+
+/* External pause state (break_id -1); the engine's own breaks are not touched. */
+static bool apply_pause(reg_agent_t *a, int paused, const char *reason)
+{
+    if (paused == 1 && a->break_id == 0) {
+        a->break_id = -1;
+        cpy(a->break_name, sizeof(a->break_name), reason[0] ? reason : "paused");
+        a->break_start_ms = clk_wall_ms();
+        return true;
+    }
+    if (paused == 0 && a->break_id == -1) {
+        a->break_id = 0;
+        a->break_name[0] = 0;
+        a->break_start_ms = 0;
+        return true;
+    }
+    return false;
+}
+
+static void on_member(reg_txn_t *tx, const ami_event_t *ev)
+{
+    reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
+    if (!a)
+        return;
+    bool ch = false;
+    switch (ev->type) {
+    case AMI_EV_QUEUE_MEMBER_REMOVED:
+        ch = del_queue(a, ev->queue);
+        if (!is_pool_agent(a) && a->nqueues == 0 && a->login != REG_LOGGED_OUT) {
+            set_login(a, REG_LOGGED_OUT, NULL, ev->server);
+            ch = true;
+        }
+        break;
+    case AMI_EV_QUEUE_MEMBER_PAUSE:
+        ch = add_queue(a, ev->queue);
+        ch |= apply_pause(a, ev->paused, ev->paused_reason);
+        break;
+    default: /* Added, Status */
+        ch = add_queue(a, ev->queue);
+        if (!is_pool_agent(a) && a->login != REG_LOGGED_IN) {
+            set_login(a, REG_LOGGED_IN, NULL, ev->server);
+            ch = true;
+        }
+        if (ev->paused >= 0)
+            ch |= apply_pause(a, ev->paused, ev->paused_reason);
+        break;
+    }
+    if (ch)
+        reg_txn_agent_touch(tx, a);
+}
+
+static void on_agent_login(reg_txn_t *tx, const ami_event_t *ev, bool in)
+{
+    char num[REG_ID_LEN];
+    snprintf(num, sizeof(num), "Agent/%s", ev->agent);
+    reg_agent_t *a = ev->agent[0] ? reg_txn_agent(tx, num, false) : NULL;
+    if (!a) {
+        LOG_DEBUG(MOD, "%s for unknown agent %s ignored", ev->name, num);
+        return;
+    }
+    set_login(a, in ? REG_LOGGED_IN : REG_LOGGED_OUT, in ? ev->channel : NULL, ev->server);
+    reg_txn_agent_touch(tx, a);
+}
+
+void ami_reg_apply_event(reg_txn_t *tx, void *arg)
+{
+    const ami_event_t *ev = arg;
+    switch (ev->type) {
+    case AMI_EV_ORIGINATE_RESPONSE: on_originate_response(tx, ev); break;
+    case AMI_EV_HANGUP: on_hangup(tx, ev); break;
+    case AMI_EV_NEWCHANNEL: on_newchannel(tx, ev); break;
+    case AMI_EV_DIAL_BEGIN: on_dial_begin(tx, ev); break;
+    case AMI_EV_QUEUE_CALLER_JOIN: on_queue_join(tx, ev); break;
+    case AMI_EV_QUEUE_CALLER_ABANDON: on_queue_abandon(tx, ev); break;
+    case AMI_EV_AGENT_CONNECT: on_agent_connect(tx, ev); break;
+    case AMI_EV_AGENT_COMPLETE: on_agent_complete(tx, ev); break;
+    case AMI_EV_QUEUE_MEMBER_ADDED:
+    case AMI_EV_QUEUE_MEMBER_REMOVED:
+    case AMI_EV_QUEUE_MEMBER_PAUSE:
+    case AMI_EV_QUEUE_MEMBER_STATUS: on_member(tx, ev); break;
+    case AMI_EV_AGENT_LOGIN: on_agent_login(tx, ev, true); break;
+    case AMI_EV_AGENT_LOGOFF: on_agent_login(tx, ev, false); break;
+    default: break;
+    }
+}
+
+void ami_reg_event_free(void *arg)
+{
+    ami_event_free(arg);
+}
+
+int ami_reg_post_event(reg_t *r, ami_event_t *ev)
+{
+    return reg_post(r, ami_reg_apply_event, ev, ami_reg_event_free);
+}
+
+/* ------------------------------------------------------------ resync */
+
+void ami_resync_free(ami_resync_t *rs)
+{
+    if (!rs)
+        return;
+    free(rs->uniqueids);
+    free(rs->agents);
+    free(rs->members);
+    free(rs);
+}
+
+void ami_reg_resync_free(void *arg)
+{
+    ami_resync_free(arg);
+}
+
+static bool is_event(const ami_rec_t *r, const char *name)
+{
+    return strcasecmp(ami_rec_get(r, "Event"), name) == 0;
+}
+
+ami_resync_t *ami_resync_build(int server, bool restarted, int64_t since_ms,
+                               const ami_response_t *channels, const ami_response_t *agents,
+                               const ami_response_t *queues)
+{
+    ami_resync_t *rs = calloc(1, sizeof(*rs));
+    if (!rs)
+        return NULL;
+    rs->server = server;
+    rs->restarted = restarted;
+    rs->since_ms = since_ms;
+    if (channels && channels->status == CCD_OK && channels->ok) {
+        rs->have_channels = true;
+        rs->uniqueids = calloc(2 * channels->nev + 1, sizeof(*rs->uniqueids));
+        if (!rs->uniqueids)
+            goto fail;
+        for (size_t i = 0; i < channels->nev; i++) {
+            const ami_rec_t *e = channels->ev[i];
+            if (!is_event(e, "CoreShowChannel"))
+                continue;
+            /* a call is alive while any channel is, or carries its id as Linkedid */
+            const char *ids[2] = {ami_rec_get(e, "Uniqueid"), ami_rec_get(e, "Linkedid")};
+            for (int k = 0; k < 2; k++)
+                if (ids[k][0])
+                    cpy(rs->uniqueids[rs->nuniqueids++], REG_UID_LEN, ids[k]);
+        }
+    }
+    if (agents && agents->status == CCD_OK && agents->ok) {
+        rs->have_agents = true;
+        rs->agents = calloc(agents->nev + 1, sizeof(*rs->agents));
+        if (!rs->agents)
+            goto fail;
+        for (size_t i = 0; i < agents->nev; i++) {
+            const ami_rec_t *e = agents->ev[i];
+            if (!is_event(e, "Agents") || !ami_rec_get(e, "Agent")[0])
+                continue;
+            ami_resync_agent_t *a = &rs->agents[rs->nagents++];
+            snprintf(a->number, sizeof(a->number), "Agent/%s", ami_rec_get(e, "Agent"));
+            cpy(a->status, sizeof(a->status), ami_rec_get(e, "Status"));
+            cpy(a->channel, sizeof(a->channel), ami_rec_get(e, "Channel"));
+        }
+    }
+    if (queues && queues->status == CCD_OK && queues->ok) {
+        rs->have_members = true;
+        rs->members = calloc(queues->nev + 1, sizeof(*rs->members));
+        if (!rs->members)
+            goto fail;
+        for (size_t i = 0; i < queues->nev; i++) {
+            const ami_rec_t *e = queues->ev[i];
+            if (!is_event(e, "QueueMember"))
+                continue;
+            ami_resync_member_t *m = &rs->members[rs->nmembers++];
+            const char *loc = ami_rec_find(e, "Location");
+            ami_reg_member_agent(loc ? loc : ami_rec_get(e, "Interface"),
+                                 ami_rec_get(e, "StateInterface"), m->agent, sizeof(m->agent));
+            cpy(m->queue, sizeof(m->queue), ami_rec_get(e, "Queue"));
+            m->status = atoi(ami_rec_get(e, "Status"));
+            m->paused = atoi(ami_rec_get(e, "Paused"));
+        }
+    }
+    return rs;
+fail:
+    ami_resync_free(rs);
+    return NULL;
+}
+
+typedef struct rs_ctx {
+    const ami_resync_t *rs;
+    hmap_t *live;
+    size_t lost;
+} rs_ctx_t;
+
+static bool rs_call(reg_txn_t *tx, reg_call_t *c, void *arg)
+{
+    rs_ctx_t *x = arg;
+    const ami_resync_t *rs = x->rs;
+    if (c->server != rs->server || is_final(c->status))
+        return true;
+    /* a call placed after the lists were asked for may not be in them */
+    if (c->t_originate_ms && c->t_originate_ms >= rs->since_ms)
+        return true;
+    bool gone = rs->restarted;
+    if (!gone && rs->have_channels && c->uniqueid[0])
+        gone = hmap_get(x->live, c->uniqueid) == NULL;
+    if (gone) {
+        finish(tx, c, REG_CS_LOST);
+        x->lost++;
+    }
+    return true;
+}
+
+static const ami_resync_agent_t *rs_agent(const ami_resync_t *rs, const char *number)
+{
+    for (size_t i = 0; i < rs->nagents; i++)
+        if (strcasecmp(rs->agents[i].number, number) == 0)
+            return &rs->agents[i];
+    return NULL;
+}
+
+static bool rs_agent_fix(reg_txn_t *tx, reg_agent_t *a, void *arg)
+{
+    rs_ctx_t *x = arg;
+    const ami_resync_t *rs = x->rs;
+    if (a->server != rs->server)
+        return true;
+    bool ch = false;
+    if (rs->restarted && a->call_id) {
+        a->call_id = 0;
+        ch = true;
+    }
+    if (rs->have_members) {
+        /* membership is exactly what QueueStatus listed */
+        char old[REG_MAX_QUEUES][REG_ID_LEN];
+        int nold = a->nqueues;
+        memcpy(old, a->queues, sizeof(old));
+        a->nqueues = 0;
+        int paused = -1;
+        for (size_t i = 0; i < rs->nmembers; i++) {
+            if (strcasecmp(rs->members[i].agent, a->number) != 0)
+                continue;
+            add_queue(a, rs->members[i].queue);
+            if (rs->members[i].paused == 1 || paused < 0)
+                paused = rs->members[i].paused;
+        }
+        if (nold != a->nqueues || memcmp(old, a->queues, sizeof(old[0]) * (size_t)nold) != 0)
+            ch = true;
+        if (paused >= 0)
+            ch |= apply_pause(a, paused, "");
+        if (!is_pool_agent(a)) {
+            reg_login_e want = a->nqueues ? REG_LOGGED_IN : REG_LOGGED_OUT;
+            if (a->login != want) {
+                set_login(a, want, NULL, rs->server);
+                ch = true;
+            }
+        }
+    }
+    if (rs->have_agents && is_pool_agent(a)) {
+        const ami_resync_agent_t *ra = rs_agent(rs, a->number);
+        bool in = ra && strcasecmp(ra->status, "AGENT_LOGGEDOFF") != 0;
+        if (in && a->login != REG_LOGGED_IN) {
+            set_login(a, REG_LOGGED_IN, ra->channel, rs->server);
+            ch = true;
+        } else if (!in && a->login != REG_LOGGED_OUT) {
+            set_login(a, REG_LOGGED_OUT, NULL, rs->server);
+            ch = true;
+        } else if (in && ra->channel[0] && strcmp(a->channel, ra->channel) != 0) {
+            cpy(a->channel, sizeof(a->channel), ra->channel);
+            ch = true;
+        }
+        /* an agent who is not on a call cannot be holding one */
+        if (in && a->call_id && strcasecmp(ra->status, "AGENT_IDLE") == 0) {
+            reg_call_t *c = reg_txn_call(tx, a->call_id);
+            if (!c || is_final(c->status)) {
+                a->call_id = 0;
+                ch = true;
+            }
+        }
+    } else if (rs->restarted && is_pool_agent(a) && a->login != REG_LOGGED_OUT) {
+        /* without the Agents list: a restart logged everyone off */
+        set_login(a, REG_LOGGED_OUT, NULL, rs->server);
+        ch = true;
+    }
+    if (ch)
+        reg_txn_agent_touch(tx, a);
+    return true;
+}
+
+void ami_reg_apply_resync(reg_txn_t *tx, void *arg)
+{
+    const ami_resync_t *rs = arg;
+    rs_ctx_t x = {rs, NULL, 0};
+    if (rs->have_channels && !rs->restarted) {
+        x.live = hmap_new(rs->nuniqueids * 2 + 16);
+        if (!x.live) {
+            LOG_ERR(MOD, "resync of server %d skipped: out of memory", rs->server);
+            return;
+        }
+        for (size_t i = 0; i < rs->nuniqueids; i++)
+            hmap_put(x.live, rs->uniqueids[i], (void *)1, NULL);
+    }
+    if (rs->restarted || rs->have_channels)
+        reg_txn_foreach_call(tx, rs_call, &x);
+    reg_txn_foreach_agent(tx, rs_agent_fix, &x);
+    hmap_free(x.live);
+    if (x.lost)
+        LOG_NOTICE(MOD, "server %d resync: %zu calls lost%s", rs->server, x.lost,
+                   rs->restarted ? " (Asterisk restarted)" : "");
+}
+
+static bool lost_all(reg_txn_t *tx, reg_call_t *c, void *arg)
+{
+    int server = *(int *)arg;
+    if (c->server == server && !is_final(c->status))
+        finish(tx, c, REG_CS_LOST);
+    return true;
+}
+
+void ami_reg_apply_server_lost(reg_txn_t *tx, void *arg)
+{
+    reg_txn_foreach_call(tx, lost_all, arg);
+}

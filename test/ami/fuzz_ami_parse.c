@@ -1,0 +1,192 @@
+/*
+ * Fuzz target for the AMI framing parser.
+ *
+ * Each input is parsed (1) whole and (2) in chunk sizes drawn from a PRNG
+ * seeded by the input, with the buffer moved between calls; the two
+ * message streams (count, every key and value, final outcome, bytes
+ * consumed) must be identical, and every slice must lie inside the bytes
+ * given.  Any difference abort()s.  Both default and tiny bounds are used so
+ * the line/header/message limits are reached often.
+ *
+ * Built with clang and -DCCD_FUZZ=ON it is a libFuzzer target; otherwise
+ * main() below replays a corpus directory and a fixed-seed set of mutations
+ * of it, as a ctest.
+ */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ami/ami.h"
+#include "core/err.h"
+
+typedef struct outcome {
+    size_t nmsg, consumed;
+    uint64_t digest;
+    int rc;
+} outcome_t;
+
+static uint64_t mix(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return (h ^ n) * 1099511628211ull;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = (*s += 0x9E3779B97F4A7C15ull);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static ami_parser_t parser; /* big; one per process is enough */
+
+static outcome_t run(const uint8_t *data, size_t size, uint64_t seed, int bounds)
+{
+    size_t max_line = bounds ? 40 : 0, max_msg = bounds ? 600 : 0;
+    int max_hdr = bounds ? 5 : 0;
+    ami_parser_init(&parser, max_line, max_hdr, max_msg);
+    outcome_t o = {0, 0, 14695981039346656037ull, CCD_EAGAIN};
+    /* the unconsumed bytes live in a heap copy that is re-made on every
+     * call, so a stale pointer kept across calls would be caught by ASan */
+    size_t given = 0, start = 0;
+    char *win = NULL;
+    for (;;) {
+        size_t have = given - start;
+        if (o.rc != CCD_OK) {
+            if (given == size)
+                break;
+            size_t n = seed ? 1 + rng_next(&seed) % 97 : size - given;
+            if (n > size - given)
+                n = size - given;
+            given += n;
+            have = given - start;
+        }
+        free(win);
+        win = malloc(have ? have : 1);
+        if (!win)
+            abort();
+        memcpy(win, data + start, have);
+        ami_msg_t m;
+        o.rc = ami_parse(&parser, win, have, &m);
+        if (o.rc == CCD_EPROTO)
+            break;
+        if (o.rc != CCD_OK)
+            continue;
+        if (m.len == 0 || m.len > have || m.nhdr <= 0 || m.nhdr > AMI_HDR_MAX)
+            abort();
+        for (int i = 0; i < m.nhdr; i++) {
+            const ami_hdr_t *h = &m.hdr[i];
+            if (h->key.p < win || h->key.p + h->key.len > win + m.len || h->val.p < win ||
+                h->val.p + h->val.len > win + m.len || h->key.len == 0)
+                abort();
+            o.digest = mix(o.digest, h->key.p, h->key.len);
+            o.digest = mix(o.digest, h->val.p, h->val.len);
+        }
+        if (m.output.len && (m.output.p < win || m.output.p + m.output.len > win + m.len))
+            abort();
+        o.digest = mix(o.digest, m.output.p, m.output.len);
+        o.nmsg++;
+        o.consumed += m.len;
+        start += m.len;
+    }
+    free(win);
+    return o;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* The banner comes first on a connection; framing starts after it. */
+    ccd_str_t v;
+    size_t used = 0;
+    int rc = ami_parse_banner((const char *)data, size, &v, &used);
+    if (rc == CCD_OK) {
+        if (used > size || v.p < (const char *)data || v.p + v.len > (const char *)data + size)
+            abort();
+        data += used;
+        size -= used;
+    }
+    uint64_t seed = mix(14695981039346656037ull, data, size) | 1;
+    for (int bounds = 0; bounds < 2; bounds++) {
+        outcome_t whole = run(data, size, 0, bounds);
+        outcome_t chunked = run(data, size, seed, bounds);
+        if (whole.nmsg != chunked.nmsg || whole.digest != chunked.digest ||
+            whole.rc != chunked.rc || whole.consumed != chunked.consumed) {
+            fprintf(stderr, "fuzz_ami_parse: whole/chunked differ (bounds=%d): %zu/%zu msgs, rc %d/%d\n",
+                    bounds, whole.nmsg, chunked.nmsg, whole.rc, chunked.rc);
+            abort();
+        }
+    }
+    return 0;
+}
+
+#ifndef CCD_LIBFUZZER
+/* Replay driver: every file of the given directories, then mutations. */
+static int replay_file(const char *path, uint64_t *rng, size_t *runs)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    uint8_t *d = malloc(1 << 20);
+    size_t n = fread(d, 1, 1 << 20, f);
+    fclose(f);
+    LLVMFuzzerTestOneInput(d, n);
+    (*runs)++;
+    /* fixed-seed mutations: truncations, byte flips, CR/LF/colon inserts */
+    uint8_t *m = malloc(n + 64);
+    for (int i = 0; i < 200 && n; i++) {
+        size_t mn = n;
+        memcpy(m, d, n);
+        int k = 1 + (int)(rng_next(rng) % 4);
+        for (int j = 0; j < k; j++) {
+            size_t at = rng_next(rng) % mn;
+            static const uint8_t pick[] = {'\r', '\n', ':', ' ', 0, 'x', '-'};
+            switch (rng_next(rng) % 3) {
+            case 0: mn = at + 1; break;
+            case 1: m[at] = (uint8_t)rng_next(rng); break;
+            default: m[at] = pick[rng_next(rng) % sizeof(pick)]; break;
+            }
+        }
+        LLVMFuzzerTestOneInput(m, mn);
+        (*runs)++;
+    }
+    free(m);
+    free(d);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t rng = 42;
+    size_t files = 0, runs = 0;
+    for (int a = 1; a < argc; a++) {
+        DIR *dir = opendir(argv[a]);
+        if (!dir) {
+            if (replay_file(argv[a], &rng, &runs) != 0) {
+                fprintf(stderr, "cannot read %s\n", argv[a]);
+                return 1;
+            }
+            files++;
+            continue;
+        }
+        struct dirent *de;
+        while ((de = readdir(dir))) {
+            if (de->d_name[0] == '.')
+                continue;
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", argv[a], de->d_name);
+            if (replay_file(path, &rng, &runs) == 0)
+                files++;
+        }
+        closedir(dir);
+    }
+    printf("fuzz_ami_parse: %zu files, %zu runs, no difference\n", files, runs);
+    return files ? 0 : 1;
+}
+#endif
