@@ -1,0 +1,754 @@
+/*
+ * ECCP server over real TCP sockets, without a database: sessions, the
+ * authentication decorators, every registry-backed request's shape, error
+ * paths, events from registry changes (each of the 13 kinds), allow-list,
+ * idle timeout and slow readers.  The registry runs on its own thread.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <cmocka.h>
+
+#include "conf/conf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "eccp/eccp.h"
+#include "reg/reg.h"
+#include "test/eccp/eccp_client_util.h"
+
+#define T_WAIT 10000
+#define DECL "<?xml version=\"1.0\"?>\n"
+
+typedef struct fx {
+    reg_t *reg;
+    pthread_t reg_th;
+    eccp_server_t *srv;
+    uint16_t port;
+} fx_t;
+
+static bool check_login(void *ctx, const char *u, const char *p)
+{
+    (void)ctx;
+    return strcmp(u, "agentconsole") == 0 && strcmp(p, "agentconsole") == 0;
+}
+
+static fx_t *fx_start(void (*tweak)(conf_eccp_t *, eccp_deps_t *))
+{
+    fx_t *f = calloc(1, sizeof(*f));
+    f->reg = reg_new(100000);
+    conf_t c;
+    conf_defaults(&c);
+    snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
+    c.eccp.port = 0;
+    c.eccp.workers = 2;
+    eccp_deps_t d = {.reg = f->reg, .login_check = check_login};
+    if (tweak)
+        tweak(&c.eccp, &d);
+    char err[256];
+    f->srv = eccp_server_new(&c.eccp, &d, err, sizeof(err));
+    assert_non_null(f->srv);
+    assert_int_equal(pthread_create(&f->reg_th, NULL, reg_run, f->reg), 0);
+    assert_int_equal(eccp_server_start(f->srv), 0);
+    f->port = eccp_server_port(f->srv);
+    return f;
+}
+
+static void fx_stop(fx_t *f)
+{
+    eccp_server_free(f->srv);
+    reg_stop(f->reg);
+    pthread_join(f->reg_th, NULL);
+    reg_free(f->reg);
+    free(f);
+}
+
+/* ---- registry helpers ---- */
+
+static atomic_int synced;
+static void apply_sync(reg_txn_t *tx, void *arg)
+{
+    (void)tx;
+    (void)arg;
+    atomic_store(&synced, 1);
+}
+
+static void reg_sync(reg_t *r)
+{
+    atomic_store(&synced, 0);
+    assert_int_equal(reg_post(r, apply_sync, NULL, NULL), 0);
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (!atomic_load(&synced) && clk_mono_ms() < end)
+        usleep(1000);
+    assert_true(atomic_load(&synced));
+}
+
+/* Replaces an agent's state (call_id is kept when keep_call). */
+static void apply_agent(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *src = arg;
+    reg_agent_t *a = reg_txn_agent(tx, src->number, true);
+    uint64_t v = a->version;
+    *a = *src;
+    a->version = v;
+    reg_txn_agent_touch(tx, a);
+}
+
+static void set_agent(fx_t *f, const reg_agent_t *a)
+{
+    reg_agent_t *copy = malloc(sizeof(*copy));
+    *copy = *a;
+    assert_int_equal(reg_post(f->reg, apply_agent, copy, free), 0);
+    reg_sync(f->reg);
+}
+
+typedef struct link_arg {
+    reg_call_t call;
+    char agent[REG_ID_LEN];
+    uint64_t *id_out;
+} link_arg_t;
+
+static void apply_call_new(reg_txn_t *tx, void *arg)
+{
+    link_arg_t *l = arg;
+    reg_call_t *c = reg_txn_call_new(tx);
+    uint64_t id = c->id;
+    *c = l->call;
+    c->id = id;
+    reg_txn_call_touch(tx, c);
+    *l->id_out = id;
+    if (l->agent[0]) {
+        reg_agent_t *a = reg_txn_agent(tx, l->agent, false);
+        if (a) {
+            a->call_id = id;
+            reg_txn_agent_touch(tx, a);
+        }
+    }
+}
+
+static uint64_t new_call(fx_t *f, const reg_call_t *c, const char *agent)
+{
+    static uint64_t id;
+    link_arg_t *l = calloc(1, sizeof(*l));
+    l->call = *c;
+    l->id_out = &id;
+    if (agent)
+        snprintf(l->agent, sizeof(l->agent), "%s", agent);
+    assert_int_equal(reg_post(f->reg, apply_call_new, l, free), 0);
+    reg_sync(f->reg);
+    return id;
+}
+
+typedef struct status_arg {
+    uint64_t id;
+    reg_call_status_e st;
+} status_arg_t;
+
+static void apply_call_status(reg_txn_t *tx, void *arg)
+{
+    status_arg_t *s = arg;
+    reg_call_t *c = reg_txn_call(tx, s->id);
+    if (c) {
+        c->status = s->st;
+        reg_txn_call_touch(tx, c);
+    }
+}
+
+static void call_status(fx_t *f, uint64_t id, reg_call_status_e st)
+{
+    status_arg_t *s = malloc(sizeof(*s));
+    s->id = id;
+    s->st = st;
+    assert_int_equal(reg_post(f->reg, apply_call_status, s, free), 0);
+    reg_sync(f->reg);
+}
+
+static reg_agent_t agent_base(const char *number)
+{
+    reg_agent_t a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.number, sizeof(a.number), "%s", number);
+    snprintf(a.name, sizeof(a.name), "Agent %s", number);
+    a.active = true;
+    return a;
+}
+
+/* ---- client helpers ---- */
+
+/* Sends xml and returns the next response (events arriving meanwhile are skipped). */
+static char *rq(tcli_t *c, const char *xml)
+{
+    tcli_send(c, xml);
+    for (;;) {
+        char *r = tcli_recv(c, T_WAIT);
+        assert_non_null(r);
+        if (strncmp(r, DECL "<event>", strlen(DECL) + 7) != 0)
+            return r;
+        free(r);
+    }
+}
+
+static void expect(tcli_t *c, const char *xml, const char *want)
+{
+    char *r = rq(c, xml);
+    if (strcmp(r, want) != 0)
+        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
+    free(r);
+}
+
+static void expect_has(tcli_t *c, const char *xml, const char *part)
+{
+    char *r = rq(c, xml);
+    if (!strstr(r, part))
+        fail_msg("request %s\n got %s\n missing %s", xml, r, part);
+    free(r);
+}
+
+static tcli_t *login(fx_t *f)
+{
+    tcli_t *c = tcli_connect(f->port);
+    assert_non_null(c);
+    char *r = rq(c, "<request id=\"1\"><login><username>agentconsole</username>"
+                    "<password>agentconsole</password></login></request>");
+    assert_non_null(strstr(r, "<login_response><success/><app_cookie>"));
+    free(r);
+    return c;
+}
+
+/* ---- tests ---- */
+
+static void test_requestlist_login(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(NULL);
+    tcli_t *c = tcli_connect(f->port);
+    char *r = rq(c, "<request id=\"a1\"><getrequestlist/></request>");
+    const char *head = DECL "<response id=\"a1\"><getrequestlist_response><requests>"
+                            "<request>getrequestlist</request><request>filterbyagent</request>"
+                            "<request>login</request>";
+    assert_true(strncmp(r, head, strlen(head)) == 0);
+    int n = 0;
+    for (const char *p = r; (p = strstr(p, "<request>")); p++)
+        n++;
+    assert_int_equal(n, 40);
+    assert_non_null(strstr(r, "<request>refreshagents</request><request>transfercallagent</request>"
+                              "<request>getextensionstatus</request></requests>"
+                              "</getrequestlist_response></response>\n"));
+    free(r);
+    expect(c, "<request id=\"2\"><getagentstatus><agent_number>Agent/9000</agent_number>"
+              "</getagentstatus></request>",
+           DECL "<response id=\"2\"><failure><code>401</code><message>Unauthorized</message>"
+                "</failure></response>\n");
+    expect(c, "<request id=\"3\"><login><username>agentconsole</username><password>x</password>"
+              "</login></request>",
+           DECL "<response id=\"3\"><login_response><failure><code>401</code><message>Invalid "
+                "username or password</message></failure></login_response></response>\n");
+    expect(c, "<request id=\"4\"><login><username>agentconsole</username></login></request>",
+           DECL "<response id=\"4\"><failure><code>400</code><message>Bad request</message>"
+                "</failure></response>\n");
+    r = rq(c, "<request id=\"5\"><login><username>agentconsole</username><password>agentconsole"
+              "</password></login></request>");
+    const char *k = strstr(r, "<app_cookie>");
+    assert_non_null(k);
+    k += strlen("<app_cookie>");
+    for (int i = 0; i < 32; i++)
+        assert_true((k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f'));
+    assert_true(strncmp(k + 32, "</app_cookie></login_response></response>\n", 42) == 0);
+    free(r);
+    /* now authorized */
+    expect_has(c, "<request id=\"6\"><getagentstatus><agent_number>Agent/9000</agent_number>"
+                  "</getagentstatus></request>",
+               "<status>offline</status><failure><code>404</code>");
+    /* logout answers then closes */
+    expect(c, "<request id=\"7\"><logout/></request>",
+           DECL "<response id=\"7\"><logout_response><success/></logout_response></response>\n");
+    assert_true(tcli_closed(c, T_WAIT));
+    tcli_close(c);
+    fx_stop(f);
+}
+
+static void test_bad_packets(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(NULL);
+    const char *bad400 = DECL "<response><failure><code>400</code><message>Bad request</message>"
+                              "</failure></response>\n";
+    tcli_t *c = tcli_connect(f->port);
+    /* no id, two children, no child: 400 without id, connection stays */
+    expect(c, "<request><getrequestlist/></request>", bad400);
+    expect(c, "<request id=\"1\"><getrequestlist/><getpauses/></request>", bad400);
+    expect(c, "<request id=\"1\"/>", bad400);
+    expect(c, "<request id=\"x&amp;y\"><nosuchthing/></request>",
+           DECL "<response id=\"x&amp;y\"><failure><code>501</code><message>Not Implemented"
+                "</message></failure></response>\n");
+    tcli_close(c);
+
+    static const char *const fatal[] = {
+        "<response id=\"1\"><x/></response>",                          /* wrong root */
+        "<request id=\"1\"><a></b></request>",                         /* malformed */
+        "<request id=\"1\"><a>&undefined;</a></request>",              /* unknown entity */
+        "<?xml version=\"1.0\"?><!DOCTYPE request SYSTEM \"http://x/y.dtd\"><request/>",
+        "<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]>"
+        "<request id=\"1\"><a>&lol2;</a></request>",
+        "\x01\x02garbage",
+        "<request id=\"1\"><a>\x01</a></request>",
+    };
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        c = tcli_connect(f->port);
+        char *r = rq(c, fatal[i]);
+        if (strcmp(r, bad400) != 0)
+            fail_msg("case %zu: got '%s'", i, r);
+        free(r);
+        assert_true(tcli_closed(c, T_WAIT));
+        tcli_close(c);
+    }
+    /* too deep */
+    c = tcli_connect(f->port);
+    char deep[4096] = "<request id=\"1\">";
+    for (int i = 0; i < 100; i++)
+        strcat(deep, "<a>");
+    char *r = rq(c, deep);
+    assert_string_equal(r, bad400);
+    free(r);
+    assert_true(tcli_closed(c, T_WAIT));
+    tcli_close(c);
+    /* too large: more than max_request_bytes without an end */
+    c = tcli_connect(f->port);
+    tcli_send(c, "<request id=\"1\"><getpauses>");
+    char *big = malloc(200000);
+    memset(big, 'x', 199999);
+    big[199999] = '\0';
+    tcli_send(c, big);
+    free(big);
+    r = tcli_recv(c, T_WAIT);
+    assert_non_null(r);
+    assert_string_equal(r, bad400);
+    free(r);
+    tcli_close(c);
+    eccp_stats_t st;
+    eccp_server_stats(f->srv, &st);
+    assert_true(st.closed_bad >= 8);
+    fx_stop(f);
+}
+
+static void test_pipelined_and_split(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(NULL);
+    tcli_t *c = login(f);
+    /* three packets in one write, each with its own declaration, whitespace between */
+    tcli_send(c, "<?xml version=\"1.0\"?>\n<request id=\"p1\"><callprogress><enable>1</enable>"
+                 "</callprogress></request>\n  \r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+                 "<request id=\"p2\"><filterbyagent><agent_number>any</agent_number></filterbyagent>"
+                 "</request><request id=\"p3\"><!-- c > --><filterbyagent><agent_number><![CDATA["
+                 "bad agent>]]></agent_number></filterbyagent></request>");
+    char *r1 = tcli_recv(c, T_WAIT), *r2 = tcli_recv(c, T_WAIT), *r3 = tcli_recv(c, T_WAIT);
+    assert_string_equal(r1, DECL "<response id=\"p1\"><callprogress_response><success/>"
+                                 "</callprogress_response></response>\n");
+    assert_string_equal(r2, DECL "<response id=\"p2\"><filterbyagent_response><success/>"
+                                 "</filterbyagent_response></response>\n");
+    assert_string_equal(r3, DECL "<response id=\"p3\"><filterbyagent_response><failure><code>417"
+                                 "</code><message>Invalid agent number</message></failure>"
+                                 "</filterbyagent_response></response>\n");
+    free(r1);
+    free(r2);
+    free(r3);
+    /* one packet, byte by byte */
+    const char *req = "<request id=\"s\"><filterbyagent><agent_number>Agent/9000</agent_number>"
+                      "</filterbyagent></request>";
+    for (const char *p = req; *p; p++) {
+        char one[2] = {*p, 0};
+        tcli_send(c, one);
+        usleep(200);
+    }
+    char *r = tcli_recv(c, T_WAIT);
+    assert_string_equal(r, DECL "<response id=\"s\"><filterbyagent_response><success/>"
+                                "</filterbyagent_response></response>\n");
+    free(r);
+    tcli_close(c);
+    fx_stop(f);
+}
+
+static void test_agent_requests(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(NULL);
+    tcli_t *c = login(f);
+    const char *gs = "<request id=\"g\"><getagentstatus><agent_number>Agent/9000</agent_number>"
+                     "</getagentstatus></request>";
+    expect(c, gs, DECL "<response id=\"g\"><getagentstatus_response><status>offline</status>"
+                       "<failure><code>404</code><message>Invalid agent number</message></failure>"
+                       "</getagentstatus_response></response>\n");
+    expect(c, "<request id=\"g\"><getagentstatus/></request>",
+           DECL "<response id=\"g\"><failure><code>400</code><message>Bad request</message>"
+                "</failure></response>\n");
+    reg_agent_t a = agent_base("Agent/9000");
+    set_agent(f, &a);
+    expect(c, gs, DECL "<response id=\"g\"><getagentstatus_response><status>offline</status>"
+                       "</getagentstatus_response></response>\n");
+    a.login = REG_LOGGED_IN;
+    snprintf(a.channel, sizeof(a.channel), "SIP/1064-0000002a");
+    snprintf(a.extension, sizeof(a.extension), "1064");
+    a.nqueues = 2;
+    snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
+    snprintf(a.queues[1], sizeof(a.queues[1]), "8001");
+    set_agent(f, &a);
+    expect(c, gs, DECL "<response id=\"g\"><getagentstatus_response><status>online</status>"
+                       "<channel>SIP/1064-0000002a</channel><extension>1064</extension>"
+                       "<onhold>0</onhold></getagentstatus_response></response>\n");
+    a.break_id = 2;
+    snprintf(a.break_name, sizeof(a.break_name), "Lunch & more");
+    a.break_start_ms = clk_wall_ms();
+    set_agent(f, &a);
+    expect_has(c, gs, "<status>paused</status><channel>SIP/1064-0000002a</channel><extension>1064"
+                      "</extension><onhold>0</onhold><pauseinfo><pauseid>2</pauseid><pausename>"
+                      "Lunch &amp; more</pausename><pausestart>");
+    a.break_id = 0;
+    set_agent(f, &a);
+    reg_call_t call;
+    memset(&call, 0, sizeof(call));
+    call.type = REG_CALL_OUTGOING;
+    call.status = REG_CS_SUCCESS;
+    call.campaign_id = 3;
+    call.db_call_id = 77;
+    snprintf(call.phone, sizeof(call.phone), "5551234");
+    snprintf(call.queue, sizeof(call.queue), "8000");
+    snprintf(call.channel, sizeof(call.channel), "SIP/trunk-00000001");
+    snprintf(call.trunk, sizeof(call.trunk), "SIP/trunk");
+    new_call(f, &call, "Agent/9000");
+    expect(c, gs, DECL "<response id=\"g\"><getagentstatus_response><status>oncall</status>"
+                       "<channel>SIP/1064-0000002a</channel><extension>1064</extension>"
+                       "<remote_channel>SIP/trunk-00000001</remote_channel><onhold>0</onhold>"
+                       "<callinfo><calltype>outgoing</calltype><callid>77</callid><campaign_id>3"
+                       "</campaign_id><queuenumber>8000</queuenumber><callnumber>5551234"
+                       "</callnumber><callstatus>Success</callstatus><trunk>SIP/trunk</trunk>"
+                       "</callinfo></getagentstatus_response></response>\n");
+    /* multiple */
+    expect_has(c, "<request id=\"m\"><getmultipleagentstatus><agents><agent_number>Agent/9000"
+                  "</agent_number></agents></getmultipleagentstatus></request>",
+               "<getmultipleagentstatus_response><agents><agent><agent_number>Agent/9000"
+               "</agent_number><status>oncall</status>");
+    expect(c, "<request id=\"m\"><getmultipleagentstatus><agents><agent_number>Agent9000"
+              "</agent_number></agents></getmultipleagentstatus></request>",
+           DECL "<response id=\"m\"><getmultipleagentstatus_response><failure><code>417</code>"
+                "<message>Invalid agent number</message></failure>"
+                "</getmultipleagentstatus_response></response>\n");
+    expect(c, "<request id=\"m\"><getmultipleagentstatus><agents><agent_number>Agent/1"
+              "</agent_number></agents></getmultipleagentstatus></request>",
+           DECL "<response id=\"m\"><getmultipleagentstatus_response><failure><code>404</code>"
+                "<message>Specified agent not found</message></failure>"
+                "</getmultipleagentstatus_response></response>\n");
+    expect(c, "<request id=\"q\"><getagentqueues><agent_number>Agent/9000</agent_number>"
+              "</getagentqueues></request>",
+           DECL "<response id=\"q\"><getagentqueues_response><queues><queue>8000</queue><queue>"
+                "8001</queue></queues></getagentqueues_response></response>\n");
+    expect(c, "<request id=\"q\"><getagentqueues><agent_number>Agent/1</agent_number>"
+              "</getagentqueues></request>",
+           DECL "<response id=\"q\"><getagentqueues_response><failure><code>404</code><message>"
+                "Specified agent not found</message></failure></getagentqueues_response>"
+                "</response>\n");
+    expect(c, "<request id=\"q\"><getmultipleagentqueues><agents><agent_number>Agent/9000"
+              "</agent_number></agents></getmultipleagentqueues></request>",
+           DECL "<response id=\"q\"><getmultipleagentqueues_response><agents><agent>"
+                "<agent_number>Agent/9000</agent_number><queues><queue>8000</queue><queue>8001"
+                "</queue></queues></agent></agents></getmultipleagentqueues_response></response>\n");
+    expect(c, "<request id=\"d\"><dumpstatus/></request>",
+           DECL "<response id=\"d\"><dumpstatus_response><success/></dumpstatus_response>"
+                "</response>\n");
+    /* no database configured */
+    expect(c, "<request id=\"p\"><getpauses/></request>",
+           DECL "<response id=\"p\"><failure><code>500</code><message>Server error - database "
+                "failure</message></failure></response>\n");
+    /* agentauth decorator before the database */
+    expect(c, "<request id=\"h\"><hangup/></request>",
+           DECL "<response id=\"h\"><failure><code>400</code><message>Bad request</message>"
+                "</failure></response>\n");
+    expect(c, "<request id=\"h\"><hangup><agent_number>9000</agent_number></hangup></request>",
+           DECL "<response id=\"h\"><hangup_response><failure><code>417</code><message>Invalid "
+                "agent number</message></failure></hangup_response></response>\n");
+    expect(c, "<request id=\"h\"><hangup><agent_number>Agent/9000</agent_number><agent_hash>x"
+              "</agent_hash></hangup></request>",
+           DECL "<response id=\"h\"><failure><code>500</code><message>Server error - database "
+                "failure</message></failure></response>\n");
+    expect(c, "<request id=\"e\"><getextensionstatus><extension>1064</extension>"
+              "</getextensionstatus></request>",
+           DECL "<response id=\"e\"><getextensionstatus_response><failure><code>501</code>"
+                "<message>Not Implemented: needs the AMI action path (not available yet)</message>"
+                "</failure></getextensionstatus_response></response>\n");
+    expect(c, "<request id=\"l\"><loginagent><agent_number>Agent/9000</agent_number></loginagent>"
+              "</request>",
+           DECL "<response id=\"l\"><failure><code>400</code><message>Bad request</message>"
+                "</failure></response>\n");
+    expect(c, "<request id=\"l\"><loginagent><agent_number>9000</agent_number><extension>1064"
+              "</extension></loginagent></request>",
+           DECL "<response id=\"l\"><loginagent_response><status>logged-out</status><failure>"
+                "<code>404</code><message>Specified agent not found</message></failure>"
+                "</loginagent_response></response>\n");
+    tcli_close(c);
+    fx_stop(f);
+}
+
+/* Waits for one event on c and checks it is exactly want (date-free) or contains want. */
+static void ev_expect(tcli_t *c, const char *want, bool exact)
+{
+    char *r = tcli_recv(c, T_WAIT);
+    if (!r)
+        fail_msg("no event, wanted %s", want);
+    if (exact ? strcmp(r, want) != 0 : !strstr(r, want))
+        fail_msg("event\n got  %s\n want %s", r, want);
+    free(r);
+}
+
+static void ev_none(tcli_t *c)
+{
+    char *r = tcli_recv(c, 300);
+    if (r)
+        fail_msg("unexpected message: %s", r);
+}
+
+static void test_events(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(NULL);
+    tcli_t *fa = login(f); /* filtered to Agent/9000 */
+    tcli_t *all = login(f); /* everything + callprogress */
+    tcli_t *anon = tcli_connect(f->port);
+    expect(fa, "<request id=\"f\"><filterbyagent><agent_number>Agent/9000</agent_number>"
+               "</filterbyagent></request>",
+           DECL "<response id=\"f\"><filterbyagent_response><success/></filterbyagent_response>"
+                "</response>\n");
+    expect_has(all, "<request id=\"c\"><callprogress><enable>1</enable></callprogress></request>",
+               "<success/>");
+
+    reg_agent_t a = agent_base("Agent/9000");
+    a.login = REG_LOGGING;
+    set_agent(f, &a);
+    a.login = REG_LOGGED_IN;
+    snprintf(a.channel, sizeof(a.channel), "SIP/1064-1");
+    set_agent(f, &a);
+    const char *li = DECL "<event><agentloggedin><agent>Agent/9000</agent></agentloggedin></event>\n";
+    ev_expect(fa, li, true);
+    ev_expect(all, li, true);
+
+    reg_agent_t b = agent_base("SIP/1065");
+    b.login = REG_LOGGING;
+    set_agent(f, &b);
+    b.login = REG_LOGGED_OUT;
+    set_agent(f, &b);
+    ev_expect(all, DECL "<event><agentfailedlogin><agent>SIP/1065</agent></agentfailedlogin>"
+                        "</event>\n", true);
+
+    a.break_id = 3;
+    snprintf(a.break_name, sizeof(a.break_name), "Lunch");
+    a.break_start_ms = clk_wall_ms();
+    set_agent(f, &a);
+    const char *ps = "<event><pausestart><pause_class>break</pause_class><pause_type>3</pause_type>"
+                     "<pause_name>Lunch</pause_name><pause_start>";
+    ev_expect(fa, ps, false);
+    ev_expect(all, ps, false);
+    a.break_id = 0;
+    set_agent(f, &a);
+    const char *pe = "<event><pauseend><pause_class>break</pause_class><pause_start>";
+    ev_expect(fa, pe, false);
+    ev_expect(all, "<pause_duration>0</pause_duration><pause_type>3</pause_type><pause_name>Lunch"
+                   "</pause_name><agent_number>Agent/9000</agent_number></pauseend></event>\n",
+              false);
+
+    /* an outgoing call: progress goes to `all` only; linking gives agentlinked */
+    reg_call_t call;
+    memset(&call, 0, sizeof(call));
+    call.type = REG_CALL_OUTGOING;
+    call.status = REG_CS_PLACING;
+    call.campaign_id = 5;
+    call.db_call_id = 42;
+    snprintf(call.phone, sizeof(call.phone), "5550001");
+    snprintf(call.queue, sizeof(call.queue), "8000");
+    snprintf(call.channel, sizeof(call.channel), "PJSIP/trunk-00000007");
+    uint64_t id = new_call(f, &call, NULL);
+    ev_expect(all, "<new_status>Placing</new_status><campaign_type>outgoing</campaign_type>"
+                   "<campaign_id>5</campaign_id><call_id>42</call_id><phone>5550001</phone>"
+                   "<queue>8000</queue></callprogress></event>\n", false);
+    call_status(f, id, REG_CS_RINGING);
+    ev_expect(all, "<new_status>Ringing</new_status>", false);
+    call_status(f, id, REG_CS_SUCCESS); /* no callprogress for Success */
+    a.call_id = id;
+    set_agent(f, &a);
+    const char *ln = "<event><agentlinked><calltype>outgoing</calltype><call_id>42</call_id>"
+                     "<campaign_id>5</campaign_id><phone>5550001</phone><status>Success</status>";
+    ev_expect(fa, ln, false);
+    ev_expect(all, "<remote_channel>PJSIP/trunk-00000007</remote_channel></agentlinked></event>\n",
+              false);
+    a.on_hold = true;
+    a.hold_start_ms = clk_wall_ms();
+    set_agent(f, &a);
+    ev_expect(fa, "<event><pausestart><pause_class>hold</pause_class><pause_start>", false);
+    ev_expect(all, "<pause_class>hold</pause_class>", false);
+    call_status(f, id, REG_CS_ONHOLD);
+    ev_expect(all, "<new_status>OnHold</new_status>", false);
+    call_status(f, id, REG_CS_SUCCESS);
+    ev_expect(all, "<new_status>OffHold</new_status>", false);
+    a.on_hold = false;
+    set_agent(f, &a);
+    ev_expect(fa, "<event><pauseend><pause_class>hold</pause_class>", false);
+    ev_expect(all, "<pauseend><pause_class>hold</pause_class>", false);
+    a.call_id = 0;
+    set_agent(f, &a);
+    const char *ul = "<event><agentunlinked><calltype>outgoing</calltype><campaign_id>5</campaign_id>"
+                     "<call_id>42</call_id><phone>5550001</phone><datetime_linkend>";
+    ev_expect(fa, ul, false);
+    ev_expect(all, "<shortcall>0</shortcall><queue>8000</queue><agent_number>Agent/9000"
+                   "</agent_number></agentunlinked></event>\n", false);
+
+    a.nqueues = 1;
+    snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
+    set_agent(f, &a);
+    const char *qm = DECL "<event><queuemembership><agent_number>Agent/9000</agent_number><status>"
+                          "online</status><channel>SIP/1064-1</channel><extension>1064</extension>"
+                          "<onhold>0</onhold><queues><queue>8000</queue></queues></queuemembership>"
+                          "</event>\n";
+    ev_expect(fa, qm, true);
+    ev_expect(all, qm, true);
+
+    eccp_event_t ev = {.kind = ECCP_EV_RECORDINGMUTE, .campaign_id = 5, .call_id = 42};
+    snprintf(ev.agent_number, sizeof(ev.agent_number), "Agent/9000");
+    static const char *const names[] = {"recordingmute", "recordingunmute", "schedulecallstart",
+                                        "schedulecallfailed"};
+    for (int k = 0; k < 4; k++) {
+        ev.kind = (eccp_event_kind_e)k;
+        assert_int_equal(eccp_server_publish(f->srv, &ev), 0);
+        char want[512];
+        snprintf(want, sizeof(want),
+                 DECL "<event><%s><agent_number>Agent/9000</agent_number><calltype>outgoing"
+                      "</calltype><campaign_id>5</campaign_id><call_id>42</call_id></%s></event>\n",
+                 names[k], names[k]);
+        ev_expect(fa, want, true);
+        ev_expect(all, want, true);
+    }
+
+    a.login = REG_LOGGED_OUT;
+    set_agent(f, &a);
+    const char *lo = DECL "<event><agentloggedout><agent>Agent/9000</agent></agentloggedout></event>\n";
+    ev_expect(all, lo, true);
+    ev_expect(fa, lo, true);
+
+    /* the filtered session saw nothing about SIP/1065, the anonymous one nothing at all */
+    ev_none(fa);
+    ev_none(anon);
+    /* "any" clears the filter */
+    expect_has(fa, "<request id=\"f2\"><filterbyagent><agent_number>any</agent_number>"
+                   "</filterbyagent></request>", "<success/>");
+    b.login = REG_LOGGED_IN;
+    set_agent(f, &b);
+    ev_expect(fa, "<agentloggedin><agent>SIP/1065</agent>", false);
+    tcli_close(fa);
+    tcli_close(all);
+    tcli_close(anon);
+    fx_stop(f);
+}
+
+static void acl_tweak(conf_eccp_t *e, eccp_deps_t *d)
+{
+    (void)d;
+    /* 10.0.0.0/8 only: 127.0.0.1 is refused */
+    memset(&e->allowed[0], 0, sizeof(e->allowed[0]));
+    e->allowed[0].addr[10] = e->allowed[0].addr[11] = 0xff;
+    e->allowed[0].addr[12] = 10;
+    e->allowed[0].prefix = 96 + 8;
+    e->nallowed = 1;
+}
+
+static void test_allow_list(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(acl_tweak);
+    tcli_t *c = tcli_connect(f->port);
+    assert_non_null(c);
+    tcli_send(c, "<request id=\"1\"><getrequestlist/></request>");
+    assert_true(tcli_closed(c, T_WAIT));
+    tcli_close(c);
+    eccp_stats_t st;
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.refused_acl, 1);
+    assert_int_equal(st.accepted, 0);
+    fx_stop(f);
+}
+
+static void idle_tweak(conf_eccp_t *e, eccp_deps_t *d)
+{
+    (void)e;
+    d->idle_timeout_ms = 200;
+}
+
+static void test_idle_timeout(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(idle_tweak);
+    tcli_t *c = tcli_connect(f->port);
+    expect_has(c, "<request id=\"1\"><getrequestlist/></request>", "<requests>");
+    assert_true(tcli_closed(c, T_WAIT));
+    tcli_close(c);
+    eccp_stats_t st;
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.closed_idle, 1);
+    fx_stop(f);
+}
+
+static void slow_tweak(conf_eccp_t *e, eccp_deps_t *d)
+{
+    (void)d;
+    e->max_output_bytes = 32768;
+}
+
+static void test_slow_reader(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(slow_tweak);
+    tcli_t *slow = login(f);
+    tcli_t *fast = login(f);
+    int small = 4096;
+    setsockopt(slow->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    reg_agent_t a = agent_base("Agent/9000");
+    a.login = REG_LOGGED_IN;
+    eccp_stats_t st;
+    int64_t end = clk_mono_ms() + 60000;
+    int i = 0;
+    snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
+    do {
+        /* each toggle of queue membership is one queuemembership event (~300 bytes) */
+        for (int k = 0; k < 200; k++) {
+            a.nqueues = (i++ % 2) ? 1 : 0;
+            reg_agent_t *copy = malloc(sizeof(*copy));
+            *copy = a;
+            while (reg_post(f->reg, apply_agent, copy, free) != 0)
+                usleep(1000);
+        }
+        reg_sync(f->reg);
+        char *r;
+        while ((r = tcli_recv(fast, 20)) != NULL) { /* the fast reader keeps up */
+            assert_true(r[0] != '\0');
+            free(r);
+        }
+        eccp_server_stats(f->srv, &st);
+    } while (st.closed_slow == 0 && clk_mono_ms() < end);
+    assert_int_equal(st.closed_slow, 1);
+    /* the fast client is still served */
+    expect_has(fast, "<request id=\"z\"><getrequestlist/></request>", "<requests>");
+    tcli_close(slow);
+    tcli_close(fast);
+    fx_stop(f);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(LOG_LVL_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_requestlist_login),  cmocka_unit_test(test_bad_packets),
+        cmocka_unit_test(test_pipelined_and_split), cmocka_unit_test(test_agent_requests),
+        cmocka_unit_test(test_events),             cmocka_unit_test(test_allow_list),
+        cmocka_unit_test(test_idle_timeout),       cmocka_unit_test(test_slow_reader),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
