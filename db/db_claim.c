@@ -269,12 +269,19 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
     /* Time-zone predicate: the campaign's daily window read in the number's zone.  An unknown
      * zone name (CONVERT_TZ gives NULL) counts as the server's zone. */
     char tzpred[512] = "";
-    if (valid_time(tinit) && valid_time(tend))
-        snprintf(tzpred, sizeof(tzpred),
-                 " AND (c.ccd_tz IS NULL OR COALESCE((SELECT IF('%s' <= '%s', t BETWEEN '%s' AND "
-                 "'%s', t >= '%s' OR t <= '%s') FROM (SELECT TIME(CONVERT_TZ(UTC_TIMESTAMP(), "
-                 "'+00:00', c.ccd_tz)) AS t) AS z), 1))",
-                 tinit, tend, tinit, tend, tinit, tend);
+    if (valid_time(tinit) && valid_time(tend)) {
+#define LOCALT "TIME(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', c.ccd_tz))"
+        if (strcmp(tinit, tend) <= 0)
+            snprintf(tzpred, sizeof(tzpred),
+                     " AND (c.ccd_tz IS NULL OR COALESCE(" LOCALT " BETWEEN '%s' AND '%s', 1))",
+                     tinit, tend);
+        else /* overnight window */
+            snprintf(tzpred, sizeof(tzpred),
+                     " AND (c.ccd_tz IS NULL OR COALESCE(" LOCALT " >= '%s' OR " LOCALT
+                     " <= '%s', 1))",
+                     tinit, tend);
+#undef LOCALT
+    }
 
     if (mysql_query(my, "START TRANSACTION"))
         goto fail;
