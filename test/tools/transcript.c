@@ -1,0 +1,352 @@
+/* Transcript reader and the tolerant comparator used by the fidelity test. */
+#include "test/tools/transcript.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void tm_add(tmsg_t *m, const char *k, const char *v)
+{
+    if (m->n >= TM_MAX_HDR)
+        return;
+    m->k[m->n] = strdup(k);
+    m->v[m->n] = strdup(v);
+    m->n++;
+}
+
+void tm_clear(tmsg_t *m)
+{
+    for (int i = 0; i < m->n; i++) {
+        free(m->k[i]);
+        free(m->v[i]);
+    }
+    free(m->note);
+    memset(m, 0, sizeof *m);
+}
+
+const char *tm_get(const tmsg_t *m, const char *key)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcasecmp(m->k[i], key) == 0)
+            return m->v[i];
+    return NULL;
+}
+
+static tmsg_t *ts_push(tscript_t *ts, titem_kind_e kind)
+{
+    if (ts->n == ts->cap) {
+        size_t nc = ts->cap ? ts->cap * 2 : 256;
+        tmsg_t *ni = realloc(ts->items, nc * sizeof *ni);
+        if (!ni)
+            abort();
+        ts->items = ni;
+        ts->cap = nc;
+    }
+    tmsg_t *m = &ts->items[ts->n++];
+    memset(m, 0, sizeof *m);
+    m->kind = kind;
+    return m;
+}
+
+/* Keys that belong to SuccessfulAuth: lines of ours mixed into it go back to the action. */
+static bool auth_key(const char *k)
+{
+    static const char *const keys[] = {"Event", "Privilege", "Timestamp", "SystemName", "EventTV", "Severity",
+                                       "Service", "EventVersion", "AccountID", "SessionID", "LocalAddress",
+                                       "RemoteAddress", "UsingPassword", "SessionTV", NULL};
+    for (int i = 0; keys[i]; i++)
+        if (strcasecmp(k, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static void split_kv(char *line, char **k, char **v)
+{
+    char *c = strchr(line, ':');
+    *k = line;
+    if (!c) {
+        *v = line + strlen(line);
+        return;
+    }
+    *c = '\0';
+    char *p = c + 1;
+    while (*p == ' ')
+        p++;
+    *v = p;
+}
+
+int ts_load(const char *path, tscript_t *ts)
+{
+    memset(ts, 0, sizeof *ts);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[8192];
+    titem_kind_e dir = TI_RECV;
+    tmsg_t *cur = NULL;
+    tmsg_t *last_sent = NULL;
+    bool in_auth = false;
+    while (fgets(line, sizeof line, f)) {
+        size_t l = strlen(line);
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            line[--l] = '\0';
+        if (strncmp(line, "# ", 2) == 0) {
+            if (strncmp(line, "# >>>", 5) == 0) {
+                dir = TI_SENT;
+                cur = NULL;
+            } else if (strncmp(line, "# <<<", 5) == 0) {
+                dir = TI_RECV;
+                cur = NULL;
+                in_auth = false;
+            } else {
+                tmsg_t *n = ts_push(ts, TI_NOTE);
+                n->note = strdup(line + 2);
+                if (last_sent) /* ts_push may move the array */
+                    last_sent = NULL;
+                cur = NULL;
+            }
+            continue;
+        }
+        if (line[0] == '\0') {
+            if (dir == TI_RECV)
+                cur = NULL; /* a received block may hold several messages */
+            continue;
+        }
+        if (!strchr(line, ':'))
+            continue; /* banner and such */
+        char *k, *v;
+        split_kv(line, &k, &v);
+        if (dir == TI_SENT) {
+            if (auth_key(k) && strcasecmp(k, "Event") != 0)
+                continue; /* SuccessfulAuth lines mixed into our action */
+            if (!cur) {
+                cur = ts_push(ts, TI_SENT);
+                last_sent = cur;
+            }
+            tm_add(cur, k, v);
+            continue;
+        }
+        if (!cur) {
+            if (strcasecmp(k, "Event") == 0 && strcmp(v, "SuccessfulAuth") == 0) {
+                in_auth = true;
+                continue;
+            }
+            in_auth = false;
+            cur = ts_push(ts, TI_RECV);
+            last_sent = NULL;
+        }
+        if (in_auth) {
+            if (!auth_key(k)) {
+                /* a line of the action we sent, interleaved by the probe */
+                for (size_t i = ts->n; i > 0; i--)
+                    if (ts->items[i - 1].kind == TI_SENT) {
+                        tm_add(&ts->items[i - 1], k, v);
+                        break;
+                    }
+            }
+            continue;
+        }
+        tm_add(cur, k, v);
+    }
+    fclose(f);
+    return 0;
+}
+
+void ts_free(tscript_t *ts)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        tm_clear(&ts->items[i]);
+    free(ts->items);
+    memset(ts, 0, sizeof *ts);
+}
+
+void ts_norm_chan(const char *in, char *out, size_t n)
+{
+    const char *dash = strrchr(in, '-');
+    const char *semi = strrchr(in, ';');
+    if (dash && semi && semi > dash && strncmp(in, "Local/", 6) == 0)
+        snprintf(out, n, "%.*s%s", (int)(dash - in), in, semi);
+    else
+        snprintf(out, n, "%s", in);
+}
+
+static const char *g(const tmsg_t *m, const char *k)
+{
+    const char *v = tm_get(m, k);
+    return v ? v : "";
+}
+
+bool tm_key(const tmsg_t *m, tkey_t *o)
+{
+    memset(o, 0, sizeof *o);
+    const char *resp = tm_get(m, "Response");
+    if (resp) {
+        snprintf(o->stream, sizeof o->stream, "responses");
+        snprintf(o->sig, sizeof o->sig, "%s[%s]", resp, g(m, "Message"));
+        return true;
+    }
+    const char *ev = tm_get(m, "Event");
+    if (!ev)
+        return false;
+    char ch[96];
+    ts_norm_chan(g(m, "Channel"), ch, sizeof ch);
+    if (!strcmp(ev, "Newchannel") || !strcmp(ev, "MusicOnHoldStart") || !strcmp(ev, "MusicOnHoldStop") ||
+        !strcmp(ev, "MixMonitorStart") || !strcmp(ev, "MixMonitorStop")) {
+        snprintf(o->stream, sizeof o->stream, "chan %s", ch);
+        snprintf(o->sig, sizeof o->sig, "%s", ev);
+    } else if (!strcmp(ev, "Newstate")) {
+        snprintf(o->stream, sizeof o->stream, "chan %s", ch);
+        snprintf(o->sig, sizeof o->sig, "Newstate %s", g(m, "ChannelStateDesc"));
+    } else if (!strcmp(ev, "Hangup")) {
+        snprintf(o->stream, sizeof o->stream, "chan %s", ch);
+        snprintf(o->sig, sizeof o->sig, "Hangup %s", g(m, "Cause"));
+    } else if (!strcmp(ev, "MixMonitorMute")) {
+        snprintf(o->stream, sizeof o->stream, "chan %s", ch);
+        snprintf(o->sig, sizeof o->sig, "MixMonitorMute %s", g(m, "State"));
+    } else if (!strcmp(ev, "BridgeEnter") || !strcmp(ev, "BridgeLeave")) {
+        snprintf(o->stream, sizeof o->stream, "bridge %s", ch);
+        snprintf(o->sig, sizeof o->sig, "%s %s", ev, g(m, "BridgeType"));
+    } else if (!strcmp(ev, "DialBegin") || !strcmp(ev, "DialEnd")) {
+        char d[96];
+        ts_norm_chan(g(m, "DestChannel"), d, sizeof d);
+        snprintf(o->stream, sizeof o->stream, "dial %s", d);
+        snprintf(o->sig, sizeof o->sig, "%s %s", ev, g(m, "DialStatus"));
+    } else if (!strcmp(ev, "OriginateResponse")) {
+        snprintf(o->stream, sizeof o->stream, "originate %s", g(m, "ActionID"));
+        char c2[96];
+        ts_norm_chan(g(m, "Channel"), c2, sizeof c2);
+        snprintf(o->sig, sizeof o->sig, "OriginateResponse %s %s %s uid=%s", g(m, "Response"), g(m, "Reason"),
+                 c2, strncmp(g(m, "Uniqueid"), "dlr-", 4) == 0 || !strcmp(g(m, "Uniqueid"), "<unknown>")
+                         ? g(m, "Uniqueid")
+                         : "*");
+    } else if (!strncmp(ev, "QueueCaller", 11)) {
+        snprintf(o->stream, sizeof o->stream, "caller %s", ch);
+        snprintf(o->sig, sizeof o->sig, "%s %s", ev, g(m, "Queue"));
+    } else if (!strcmp(ev, "AgentCalled") || !strcmp(ev, "AgentConnect") || !strcmp(ev, "AgentRingNoAnswer") ||
+               !strcmp(ev, "AgentComplete")) {
+        snprintf(o->stream, sizeof o->stream, "member %s/%s", g(m, "Queue"), g(m, "Interface"));
+        snprintf(o->sig, sizeof o->sig, "%s %s", ev, g(m, "Reason"));
+    } else if (!strncmp(ev, "QueueMember", 11) && strcmp(ev, "QueueMember") != 0) {
+        snprintf(o->stream, sizeof o->stream, "member %s/%s", g(m, "Queue"), g(m, "Interface"));
+        snprintf(o->sig, sizeof o->sig, "%s status=%s paused=%s %s", ev, g(m, "Status"), g(m, "Paused"),
+                 g(m, "PausedReason"));
+    } else if (!strcmp(ev, "AgentLogin") || !strcmp(ev, "AgentLogoff")) {
+        snprintf(o->stream, sizeof o->stream, "agent %s", g(m, "Agent"));
+        snprintf(o->sig, sizeof o->sig, "%s", ev);
+    } else if (!strcmp(ev, "Shutdown")) {
+        snprintf(o->stream, sizeof o->stream, "system");
+        snprintf(o->sig, sizeof o->sig, "Shutdown %s %s", g(m, "Shutdown"), g(m, "Restart"));
+    } else if (!strcmp(ev, "AGIExecStart") || !strcmp(ev, "AGIExecEnd")) {
+        snprintf(o->stream, sizeof o->stream, "agi %s", ch);
+        snprintf(o->sig, sizeof o->sig, "%s %s %s", ev, g(m, "Command"), g(m, "ResultCode"));
+    } else if (!strcmp(ev, "Agents")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "Agents %s %s", g(m, "Agent"), g(m, "Status"));
+    } else if (!strcmp(ev, "QueueParams")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "QueueParams %s calls=%s", g(m, "Queue"), g(m, "Calls"));
+    } else if (!strcmp(ev, "QueueMember")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "QueueMember %s %s status=%s paused=%s", g(m, "Queue"), g(m, "Location"),
+                 g(m, "Status"), g(m, "Paused"));
+    } else if (!strcmp(ev, "QueueSummary")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "QueueSummary %s in=%s avail=%s callers=%s", g(m, "Queue"),
+                 g(m, "LoggedIn"), g(m, "Available"), g(m, "Callers"));
+    } else if (!strcmp(ev, "CoreShowChannel") || !strcmp(ev, "Status")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "%s %s", ev, ch);
+    } else if (strlen(ev) > 8 && !strcmp(ev + strlen(ev) - 8, "Complete") && tm_get(m, "ListItems")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "%s items=%s", ev, g(m, "ListItems"));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void tk_push(tkeys_t *ks, const tkey_t *k)
+{
+    if (ks->n == ks->cap) {
+        size_t nc = ks->cap ? ks->cap * 2 : 256;
+        tkey_t *nk = realloc(ks->k, nc * sizeof *nk);
+        if (!nk)
+            abort();
+        ks->k = nk;
+        ks->cap = nc;
+    }
+    ks->k[ks->n++] = *k;
+}
+
+void tk_free(tkeys_t *ks)
+{
+    free(ks->k);
+    memset(ks, 0, sizeof *ks);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Collects the sigs of one stream, sorted when it is a list. */
+static size_t stream_sigs(const tkeys_t *ks, const char *stream, const char **out, size_t max)
+{
+    size_t n = 0;
+    bool list = false;
+    for (size_t i = 0; i < ks->n && n < max; i++)
+        if (strcmp(ks->k[i].stream, stream) == 0) {
+            out[n++] = ks->k[i].sig;
+            list = ks->k[i].list;
+        }
+    if (list)
+        qsort(out, n, sizeof *out, cmp_str);
+    return n;
+}
+
+#define SIG_MAX 4096
+
+static int compare_stream(const char *label, const char *stream, const tkeys_t *rec, const tkeys_t *sim)
+{
+    static const char *a[SIG_MAX], *b[SIG_MAX];
+    size_t na = stream_sigs(rec, stream, a, SIG_MAX);
+    size_t nb = stream_sigs(sim, stream, b, SIG_MAX);
+    bool same = na == nb;
+    for (size_t i = 0; same && i < na; i++)
+        same = strcmp(a[i], b[i]) == 0;
+    if (same)
+        return 0;
+    fprintf(stderr, "[%s] stream '%s' differs:\n", label, stream);
+    size_t n = na > nb ? na : nb;
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "   %c recorded: %-60s simulated: %s\n",
+                (i < na && i < nb && strcmp(a[i], b[i]) == 0) ? ' ' : '!', i < na ? a[i] : "-",
+                i < nb ? b[i] : "-");
+    return 1;
+}
+
+int tk_compare(const char *label, const tkeys_t *rec, const tkeys_t *sim)
+{
+    int bad = 0;
+    const tkeys_t *both[2] = {rec, sim};
+    for (int w = 0; w < 2; w++)
+        for (size_t i = 0; i < both[w]->n; i++) {
+            const char *st = both[w]->k[i].stream;
+            bool seen = false; /* compare each stream once */
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = strcmp(both[w]->k[j].stream, st) == 0;
+            if (w == 1)
+                for (size_t j = 0; j < rec->n && !seen; j++)
+                    seen = strcmp(rec->k[j].stream, st) == 0;
+            if (!seen)
+                bad += compare_stream(label, st, rec, sim);
+        }
+    return bad;
+}

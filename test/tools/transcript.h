@@ -1,0 +1,63 @@
+/*
+ * Reading the recorded AMI transcripts (../shared/asterisk/transcripts) and
+ * reducing AMI message streams to comparable "key events".
+ */
+#ifndef CCD_TEST_TOOLS_TRANSCRIPT_H
+#define CCD_TEST_TOOLS_TRANSCRIPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TM_MAX_HDR 96
+
+typedef enum { TI_SENT, TI_RECV, TI_NOTE } titem_kind_e;
+
+typedef struct tmsg {
+    titem_kind_e kind;
+    int n;
+    char *k[TM_MAX_HDR];
+    char *v[TM_MAX_HDR];
+    char *note; /* TI_NOTE text */
+} tmsg_t;
+
+typedef struct tscript {
+    tmsg_t *items;
+    size_t n, cap;
+} tscript_t;
+
+/* Loads a transcript; returns 0 or -1 (file missing or unreadable). */
+int ts_load(const char *path, tscript_t *ts);
+void ts_free(tscript_t *ts);
+
+const char *tm_get(const tmsg_t *m, const char *key);
+void tm_add(tmsg_t *m, const char *k, const char *v);
+void tm_clear(tmsg_t *m);
+
+/* A key event: which causal stream it belongs to and what it says. */
+typedef struct tkey {
+    char stream[128];
+    char sig[160];
+    bool list; /* list streams compare as sorted multisets */
+} tkey_t;
+
+/* Reduces one message (received from the PBX) to a key event; false if it does not matter. */
+bool tm_key(const tmsg_t *m, tkey_t *out);
+
+/* "Local/5001@customers-00000016;1" -> "Local/5001@customers;1" */
+void ts_norm_chan(const char *in, char *out, size_t n);
+
+typedef struct tkeys {
+    tkey_t *k;
+    size_t n, cap;
+} tkeys_t;
+
+void tk_push(tkeys_t *ks, const tkey_t *k);
+void tk_free(tkeys_t *ks);
+
+/*
+ * Compares recorded and simulated key events stream by stream; prints every
+ * difference to stderr prefixed by label.  Returns the number of differing streams.
+ */
+int tk_compare(const char *label, const tkeys_t *rec, const tkeys_t *sim);
+
+#endif
