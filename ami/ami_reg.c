@@ -88,6 +88,21 @@ static bool is_linked(reg_call_status_e s)
     return s == REG_CS_SUCCESS || s == REG_CS_ONHOLD;
 }
 
+/*
+ * Finished states inferred from the ;1 hangup (answered-not-queued
+ * NOANSWER, ABANDONED) may still meet evidence that arrives late, out of
+ * order: a queue join, an agent connect.  They move up, never down:
+ * answered NOANSWER < ABANDONED < HANGUP.
+ */
+static int end_rank(const reg_call_t *c)
+{
+    if (c->status == REG_CS_NOANSWER && c->t_answer_ms)
+        return 1;
+    if (c->status == REG_CS_ABANDONED)
+        return 2;
+    return 0;
+}
+
 /* The registry agent a queue member interface stands for.  Static
  * app_agent_pool members are "Local/N@agents" with state interface
  * "Agent:N"; events without the state interface (AgentConnect,
@@ -271,9 +286,16 @@ static void on_queue_join(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
     reg_call_t *c = call_of(tx, ev, &own);
-    if (!c || !own || is_final(c->status))
+    if (!c || !own || (is_final(c->status) && end_rank(c) != 1))
         return;
     int64_t now = clk_wall_ms();
+    if (is_final(c->status)) { /* ended before we heard it joined: abandoned */
+        if (!c->t_queue_ms)
+            c->t_queue_ms = now;
+        cpy(c->queue, sizeof(c->queue), ev->queue);
+        finish(tx, c, REG_CS_ABANDONED);
+        return;
+    }
     if (!c->t_queue_ms)
         c->t_queue_ms = now;
     if (!c->t_answer_ms)
@@ -289,7 +311,7 @@ static void on_queue_abandon(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
     reg_call_t *c = call_of(tx, ev, &own);
-    if (!c || !own || is_final(c->status) || is_linked(c->status))
+    if (!c || !own || is_linked(c->status) || (is_final(c->status) && end_rank(c) != 1))
         return;
     if (!c->t_queue_ms)
         c->t_queue_ms = clk_wall_ms();
@@ -300,10 +322,19 @@ static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
     reg_call_t *c = call_of(tx, ev, &own);
-    if (!c || is_final(c->status))
+    if (!c || (is_final(c->status) && !end_rank(c)))
         return;
     reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
     int64_t now = clk_wall_ms();
+    if (is_final(c->status)) { /* it ended first, but an agent did take it */
+        if (!c->t_link_ms)
+            c->t_link_ms = now;
+        cpy(c->agent_channel, sizeof(c->agent_channel), ev->dest_channel);
+        if (a)
+            cpy(c->agent, sizeof(c->agent), a->number);
+        finish(tx, c, REG_CS_HANGUP);
+        return;
+    }
     if (!c->t_link_ms)
         c->t_link_ms = now;
     if (!c->t_answer_ms)
@@ -331,9 +362,11 @@ static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
         a->call_id = 0;
         reg_txn_agent_touch(tx, a);
     }
-    if (c && !is_final(c->status)) {
+    if (c && (!is_final(c->status) || end_rank(c))) {
         if (!c->t_link_ms)
             c->t_link_ms = clk_wall_ms();
+        if (!c->agent[0] && a)
+            cpy(c->agent, sizeof(c->agent), a->number);
         finish(tx, c, REG_CS_HANGUP);
     }
 }

@@ -1,0 +1,684 @@
+/*
+ * Unit tests of the registry apply functions (ami_reg.c): event sequences
+ * from the recorded transcripts are turned into typed events, posted to a
+ * registry and applied with reg_drain(); the tests assert the registry
+ * state.  Order independence is checked by replaying the events of each
+ * originate outcome in every order (and random orders for queue calls).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ami/ami.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "reg/reg.h"
+#include "test/ami/transcript.h"
+
+/* ---- registry set-up through apply functions, as the engine does ---- */
+
+typedef struct new_call {
+    char uniqueid[REG_UID_LEN];
+    char action_id[REG_UID_LEN];
+    char phone[REG_PHONE_LEN];
+    uint64_t id; /* out */
+} new_call_t;
+
+static void apply_new_call(reg_txn_t *tx, void *arg)
+{
+    new_call_t *n = arg;
+    reg_call_t *c = reg_txn_call_new(tx);
+    assert_non_null(c);
+    c->type = REG_CALL_OUTGOING;
+    c->status = REG_CS_PLACING;
+    c->server = 0;
+    snprintf(c->action_id, sizeof(c->action_id), "%s", n->action_id);
+    snprintf(c->phone, sizeof(c->phone), "%s", n->phone);
+    c->t_originate_ms = clk_wall_ms() - 60000;
+    if (n->uniqueid[0])
+        reg_txn_call_set_uniqueid(tx, c, n->uniqueid);
+    reg_txn_call_touch(tx, c);
+    n->id = c->id;
+}
+
+static void apply_new_agent(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *a = reg_txn_agent(tx, arg, true);
+    assert_non_null(a);
+    a->server = 0;
+    reg_txn_agent_touch(tx, a);
+}
+
+static void apply_agent_in(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *a = reg_txn_agent(tx, arg, false);
+    assert_non_null(a);
+    a->login = REG_LOGGED_IN;
+    snprintf(a->channel, sizeof(a->channel), "Local/1001@phones-00000001;1");
+    reg_txn_agent_touch(tx, a);
+}
+
+static void add_agents(reg_t *r, int first, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char num[32];
+        snprintf(num, sizeof(num), "Agent/%d", first + i);
+        assert_int_equal(reg_post(r, apply_new_agent, strdup(num), free), 0);
+    }
+    reg_drain(r);
+}
+
+/* Creates a call for every Originate we sent to Local/<n>@customers in the
+ * transcript (ChannelId becomes the uniqueid when it was sent). */
+static size_t add_sent_calls(reg_t *r, const char *file, new_call_t *out, size_t max)
+{
+    size_t len, n = 0;
+    char *s = tr_stream(file, false, false, &len);
+    assert_non_null(s);
+    ami_parser_t *p = malloc(sizeof(*p));
+    ami_parser_init(p, 0, 0, 0);
+    size_t off = 0;
+    ami_msg_t m;
+    for (;;) {
+        int rc = ami_parse(p, s + off, len - off, &m);
+        if (rc == CCD_EPROTO) { /* the probe-mixed spot: skip a line */
+            const char *nl = memchr(s + off, '\n', len - off);
+            if (!nl)
+                break;
+            off = (size_t)(nl - s) + 1;
+            ami_parser_reset(p);
+            continue;
+        }
+        if (rc != CCD_OK)
+            break;
+        /* An Originate is a sent message whose Channel is exactly
+         * Local/<n>@customers (Hangup and friends name "...@customers-xxxx;1").
+         * Where the probe mixed its first action with SuccessfulAuth, the
+         * Action line may be cut off from the rest, so it is not required. */
+        ccd_str_t ch = ami_msg_get(&m, "Channel");
+        ccd_str_t act = ami_msg_get(&m, "Action");
+        if ((act.len == 0 || ami_str_ieq(act, "Originate")) && ch.len > 16 &&
+            memcmp(ch.p + ch.len - 10, "@customers", 10) == 0 &&
+            ami_msg_get(&m, "ActionID").len && n < max) {
+            new_call_t *nc = &out[n];
+            memset(nc, 0, sizeof(*nc));
+            ccd_str_t id = ami_msg_get(&m, "ChannelId");
+            ccd_str_t aid = ami_msg_get(&m, "ActionID");
+            snprintf(nc->uniqueid, sizeof(nc->uniqueid), "%.*s", (int)id.len, id.p);
+            snprintf(nc->action_id, sizeof(nc->action_id), "%.*s", (int)aid.len, aid.p);
+            snprintf(nc->phone, sizeof(nc->phone), "%.*s", (int)(ch.len - 6), ch.p + 6);
+            *strchr(nc->phone, '@') = 0;
+            new_call_t *copy = malloc(sizeof(*copy));
+            *copy = *nc;
+            assert_int_equal(reg_post(r, apply_new_call, copy, NULL), 0);
+            reg_drain(r);
+            nc->id = copy->id;
+            free(copy);
+            n++;
+        }
+        off += m.len;
+    }
+    free(p);
+    free(s);
+    return n;
+}
+
+/* The typed events of a transcript that the registry wants, in wire order.
+ * stop_at: a '#' note text after which nothing is taken (NULL = all). */
+typedef struct evlist {
+    ami_event_t **v;
+    size_t n, cap;
+} evlist_t;
+
+static void evlist_free(evlist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        ami_event_free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static evlist_t reg_events(const char *file, const char *stop_at)
+{
+    evlist_t l = {0};
+    size_t len;
+    char *s = tr_received(file, false, &len);
+    assert_non_null(s);
+    if (stop_at) {
+        /* cut the received stream where the raw file has the note */
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", tr_dir(), file);
+        size_t rlen;
+        char *raw = tr_read_file(path, &rlen);
+        char *note = strstr(raw, stop_at);
+        assert_non_null(note);
+        *note = 0;
+        /* received bytes before the note = received stream of the prefix */
+        size_t keep = 0;
+        int recv = 0;
+        for (char *line = raw; *line;) {
+            char *nl = strchr(line, '\n');
+            size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+            if (line[0] == '#') {
+                if (!strncmp(line, "# <<<", 5))
+                    recv = 1;
+                else if (!strncmp(line, "# >>>", 5))
+                    recv = 0;
+            } else if (recv) {
+                keep += ll + 1;
+            }
+            line = nl ? nl + 1 : line + ll;
+        }
+        free(raw);
+        len = keep < len ? keep : len;
+    }
+    ami_parser_t *p = malloc(sizeof(*p));
+    ami_parser_init(p, 0, 0, 0);
+    size_t off = 0;
+    for (;;) {
+        ccd_str_t v;
+        size_t used;
+        if (ami_parse_banner(s + off, len - off, &v, &used) == CCD_OK) {
+            off += used;
+            ami_parser_reset(p);
+        }
+        ami_msg_t m;
+        if (ami_parse(p, s + off, len - off, &m) != CCD_OK)
+            break;
+        ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
+        if (ev && ami_reg_wants(ev->type)) {
+            if (l.n == l.cap)
+                l.v = realloc(l.v, (l.cap = l.cap ? l.cap * 2 : 64) * sizeof(*l.v));
+            l.v[l.n++] = ev;
+        } else {
+            ami_event_free(ev);
+        }
+        off += m.len;
+    }
+    free(p);
+    free(s);
+    return l;
+}
+
+/* Posts copies of the events in the given order and applies them. */
+static void apply_events(reg_t *r, const evlist_t *l, const size_t *order)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        ami_event_t *ev = ami_event_dup(l->v[order ? order[i] : i]);
+        assert_int_equal(ami_reg_post_event(r, ev), 0);
+        if (i % 256 == 255)
+            reg_drain(r);
+    }
+    reg_drain(r);
+}
+
+static reg_call_t get_call(reg_t *r, uint64_t id)
+{
+    reg_call_t c;
+    assert_int_equal(reg_call_get(r, id, &c), 0);
+    return c;
+}
+
+static reg_agent_t get_agent(reg_t *r, const char *num)
+{
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(r, num, &a), 0);
+    return a;
+}
+
+/* ---- originate outcomes, in every order ---- */
+
+typedef struct outcome_case {
+    const char *file;
+    reg_call_status_e status;
+    int cause;
+    bool answered;
+} outcome_case_t;
+
+static bool next_perm(size_t *a, size_t n)
+{
+    if (n < 2)
+        return false;
+    size_t i = n - 1;
+    while (i > 0 && a[i - 1] >= a[i])
+        i--;
+    if (i == 0)
+        return false;
+    size_t j = n - 1;
+    while (a[j] <= a[i - 1])
+        j--;
+    size_t t = a[i - 1];
+    a[i - 1] = a[j];
+    a[j] = t;
+    for (size_t k = i, e = n - 1; k < e; k++, e--) {
+        t = a[k];
+        a[k] = a[e];
+        a[e] = t;
+    }
+    return true;
+}
+
+static void check_outcome(const outcome_case_t *oc)
+{
+    evlist_t l = reg_events(oc->file, NULL);
+    assert_true(l.n >= 3 && l.n <= 8);
+    size_t order[8];
+    for (size_t i = 0; i < l.n; i++)
+        order[i] = i;
+    size_t perms = 0;
+    do {
+        reg_t *r = reg_new(1000);
+        new_call_t calls[4];
+        assert_int_equal(add_sent_calls(r, oc->file, calls, 4), 1);
+        apply_events(r, &l, order);
+        reg_call_t c = get_call(r, calls[0].id);
+        if (c.status != oc->status || c.failure_cause != oc->cause)
+            fail_msg("%s perm %zu: status %s cause %d, want %s %d", oc->file, perms,
+                     reg_call_status_name(c.status), c.failure_cause,
+                     reg_call_status_name(oc->status), oc->cause);
+        assert_true(c.t_end_ms > 0);
+        assert_int_equal(c.t_answer_ms > 0, oc->answered);
+        reg_free(r);
+        perms++;
+    } while (next_perm(order, l.n));
+    evlist_free(&l);
+}
+
+static void test_originate_outcomes(void **state)
+{
+    (void)state;
+    static const outcome_case_t cases[] = {
+        {"originate_busy_with_channelid.txt", REG_CS_FAILURE, 17, false},
+        {"originate_busy.txt", REG_CS_FAILURE, 17, false},
+        {"originate_congestion.txt", REG_CS_FAILURE, 34, false},
+        {"originate_noanswer.txt", REG_CS_NOANSWER, 19, false},
+        /* sent without ChannelId: the legs' Hangup causes cannot be tied to
+         * the call, so the cause is what Reason 0 implies (none) */
+        {"originate_unallocated.txt", REG_CS_FAILURE, 0, false},
+        /* answered into a plain context, never queued: Issabel's NoAnswer */
+        {"originate_answered_context.txt", REG_CS_NOANSWER, 0, true},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_outcome(&cases[i]);
+}
+
+/* ---- queue call to an agent ---- */
+
+static void test_queue_call_to_agent(void **state)
+{
+    (void)state;
+    const char *f = "queue_call_to_agent.txt";
+    evlist_t l = reg_events(f, NULL);
+    uint64_t rng = 7;
+    for (int round = 0; round < 300; round++) {
+        reg_t *r = reg_new(1000);
+        add_agents(r, 9000, 5);
+        assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+        reg_drain(r);
+        new_call_t calls[4];
+        assert_int_equal(add_sent_calls(r, f, calls, 4), 1);
+        size_t order[512];
+        assert_true(l.n < 512);
+        for (size_t i = 0; i < l.n; i++)
+            order[i] = i;
+        if (round == 0) {
+            /* wire order, step by step: linked after AgentConnect */
+            for (size_t i = 0; i < l.n; i++) {
+                ami_event_t *ev = ami_event_dup(l.v[i]);
+                ami_ev_type_e t = ev->type;
+                assert_int_equal(ami_reg_post_event(r, ev), 0);
+                reg_drain(r);
+                if (t == AMI_EV_QUEUE_CALLER_JOIN) {
+                    reg_call_t c = get_call(r, calls[0].id);
+                    assert_int_equal(c.status, REG_CS_ONQUEUE);
+                    assert_string_equal(c.queue, "8000");
+                }
+                if (t == AMI_EV_AGENT_CONNECT) {
+                    reg_call_t c = get_call(r, calls[0].id);
+                    assert_int_equal(c.status, REG_CS_SUCCESS);
+                    assert_string_equal(c.agent, "Agent/9000");
+                    assert_true(c.t_link_ms > 0);
+                    reg_agent_t a = get_agent(r, "Agent/9000");
+                    assert_true(a.call_id == calls[0].id);
+                }
+            }
+        } else {
+            /* the call's events in a random order; agent events keep theirs */
+            size_t idx[512], k = 0;
+            for (size_t i = 0; i < l.n; i++)
+                if (l.v[i]->type != AMI_EV_QUEUE_MEMBER_STATUS &&
+                    l.v[i]->type != AMI_EV_AGENT_LOGIN && l.v[i]->type != AMI_EV_AGENT_LOGOFF)
+                    idx[k++] = i;
+            for (size_t i = k; i > 1; i--) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                size_t j = (size_t)(rng >> 33) % i;
+                size_t t = idx[i - 1];
+                idx[i - 1] = idx[j];
+                idx[j] = t;
+            }
+            for (size_t i = 0, q = 0; i < l.n; i++)
+                if (l.v[i]->type != AMI_EV_QUEUE_MEMBER_STATUS &&
+                    l.v[i]->type != AMI_EV_AGENT_LOGIN && l.v[i]->type != AMI_EV_AGENT_LOGOFF)
+                    order[i] = idx[q++];
+            apply_events(r, &l, order);
+        }
+        reg_call_t c = get_call(r, calls[0].id);
+        if (c.status != REG_CS_HANGUP)
+            fail_msg("round %d: status %s", round, reg_call_status_name(c.status));
+        assert_true(c.t_link_ms > 0 && c.t_end_ms > 0);
+        reg_agent_t a = get_agent(r, "Agent/9000");
+        assert_true(a.call_id == 0);
+        assert_int_equal(a.login, REG_LOGGED_IN);
+        reg_free(r);
+    }
+    evlist_free(&l);
+}
+
+/* ---- agents ---- */
+
+static void test_agent_login_logout(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000);
+    add_agents(r, 9000, 5);
+    evlist_t l = reg_events("agent_login.txt", NULL);
+    apply_events(r, &l, NULL);
+    evlist_free(&l);
+    reg_agent_t a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.login, REG_LOGGED_IN);
+    assert_true(strncmp(a.channel, "Local/1001@phones-", 18) == 0);
+    assert_true(a.login_time_ms > 0);
+    assert_int_equal(a.nqueues, 1); /* QueueMemberStatus Agent:9000 in 8000 */
+    assert_string_equal(a.queues[0], "8000");
+    a = get_agent(r, "Agent/9001"); /* the file logs in 9001 from phone 1002 too */
+    assert_int_equal(a.login, REG_LOGGED_IN);
+    assert_true(strncmp(a.channel, "Local/1002@phones-", 18) == 0);
+    assert_int_equal(get_agent(r, "Agent/9002").login, REG_LOGGED_OUT);
+
+    l = reg_events("agent_logout.txt", NULL);
+    apply_events(r, &l, NULL);
+    evlist_free(&l);
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.login, REG_LOGGED_OUT);
+    assert_string_equal(a.channel, "");
+    assert_true(a.login_time_ms == 0);
+    /* events for agents the registry does not know create nothing */
+    assert_int_equal(reg_agent_get(r, "Agent/1234", &a), CCD_ENOTFOUND);
+    reg_free(r);
+}
+
+static void test_pause_and_dynamic_member(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000);
+    add_agents(r, 9000, 1);
+    assert_int_equal(reg_post(r, apply_new_agent, strdup("Local/1105@phones"), free), 0);
+    reg_drain(r);
+    evlist_t l = reg_events("queue_pause.txt", NULL);
+    /* pause then unpause: apply up to the first QueueMemberPause only */
+    size_t first = l.n;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i]->type == AMI_EV_QUEUE_MEMBER_PAUSE) {
+            first = i;
+            break;
+        }
+    assert_true(first < l.n);
+    evlist_t head = {l.v, first + 1, 0};
+    apply_events(r, &head, NULL);
+    reg_agent_t a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.break_id, -1);
+    assert_string_equal(a.break_name, "lunch");
+    apply_events(r, &l, NULL); /* the whole file ends unpaused */
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.break_id, 0);
+    evlist_free(&l);
+
+    /* dynamic member: logged in while a member, out once removed */
+    l = reg_events("dynamic_member_call.txt", NULL);
+    apply_events(r, &l, NULL);
+    evlist_free(&l);
+    a = get_agent(r, "Local/1105@phones");
+    assert_int_equal(a.login, REG_LOGGED_OUT);
+    assert_int_equal(a.nqueues, 0);
+    l = reg_events("dynamic_member_call.txt", "Removed interface");
+    reg_t *r2 = reg_new(1000);
+    assert_int_equal(reg_post(r2, apply_new_agent, strdup("Local/1105@phones"), free), 0);
+    reg_drain(r2);
+    apply_events(r2, &l, NULL);
+    a = get_agent(r2, "Local/1105@phones");
+    assert_int_equal(a.login, REG_LOGGED_IN);
+    assert_int_equal(a.nqueues, 1);
+    assert_string_equal(a.queues[0], "8001");
+    evlist_free(&l);
+    reg_free(r2);
+    reg_free(r);
+}
+
+/* ---- load mix: 60 calls ---- */
+
+typedef struct tally {
+    size_t st[REG_CS_LOST + 1];
+} tally_t;
+
+static void test_load_mix(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(4096);
+    add_agents(r, 9000, 5);
+    static new_call_t calls[128];
+    size_t n = add_sent_calls(r, "load_mix.txt", calls, 128);
+    assert_int_equal(n, 60);
+    evlist_t l = reg_events("load_mix.txt", NULL);
+    apply_events(r, &l, NULL);
+    evlist_free(&l);
+    tally_t t = {0};
+    for (size_t i = 0; i < n; i++) {
+        reg_call_t c = get_call(r, calls[i].id);
+        t.st[c.status]++;
+        assert_true(c.t_end_ms > 0);
+        if (c.status == REG_CS_HANGUP)
+            assert_true(strncmp(c.agent, "Agent/900", 9) == 0);
+    }
+    /* README: 21 AgentConnect/AgentComplete, 15 QueueCallerAbandon,
+     * 14 Reason 3 (6XXX), 10 Reason 5 (7XXX) */
+    assert_int_equal(t.st[REG_CS_HANGUP], 21);
+    assert_int_equal(t.st[REG_CS_ABANDONED], 15);
+    assert_int_equal(t.st[REG_CS_NOANSWER], 14);
+    assert_int_equal(t.st[REG_CS_FAILURE], 10);
+    for (int i = 0; i < 5; i++) {
+        char num[32];
+        snprintf(num, sizeof(num), "Agent/%d", 9000 + i);
+        reg_agent_t a = get_agent(r, num);
+        assert_int_equal(a.login, REG_LOGGED_IN);
+        assert_true(a.call_id == 0);
+    }
+    reg_free(r);
+}
+
+/* ---- resync ---- */
+
+/* A list response made from the transcript's events with that ActionID. */
+static ami_response_t *list_from(const char *file, const char *action_id, int segment)
+{
+    size_t len;
+    char *s = tr_received(file, false, &len);
+    ami_parser_t *p = malloc(sizeof(*p));
+    ami_parser_init(p, 0, 0, 0);
+    ami_response_t *r = calloc(1, sizeof(*r));
+    r->status = CCD_OK;
+    r->ok = true;
+    r->ev = calloc(4096, sizeof(*r->ev));
+    size_t off = 0;
+    int seg = -1;
+    for (;;) {
+        ccd_str_t v;
+        size_t used;
+        if (ami_parse_banner(s + off, len - off, &v, &used) == CCD_OK) {
+            off += used;
+            seg++;
+            ami_parser_reset(p);
+        }
+        ami_msg_t m;
+        if (ami_parse(p, s + off, len - off, &m) != CCD_OK)
+            break;
+        if (seg == segment && ami_str_ieq(ami_msg_get(&m, "ActionID"), action_id) &&
+            ami_msg_find(&m, "Event", 5, NULL) && r->nev < 4096)
+            r->ev[r->nev++] = ami_rec_from_msg(&m);
+        off += m.len;
+    }
+    free(p);
+    free(s);
+    return r;
+}
+
+static void test_resync_restart(void **state)
+{
+    (void)state;
+    const char *f = "restart.txt";
+    reg_t *r = reg_new(4096);
+    add_agents(r, 9000, 5);
+    /* agent 9000 was logged in before the file started (README) */
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    reg_drain(r);
+    new_call_t calls[8];
+    size_t n = add_sent_calls(r, f, calls, 8);
+    assert_true(n >= 1);
+    /* everything up to the restart, as if the connection died right then */
+    evlist_t l = reg_events(f, "(probe) CLI: core restart now");
+    apply_events(r, &l, NULL);
+    evlist_free(&l);
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        reg_call_t c = get_call(r, calls[i].id);
+        live += c.status == REG_CS_SUCCESS;
+    }
+    assert_int_equal(live, 1); /* "with one queue call up" */
+    size_t in = 0;
+    for (int i = 0; i < 5; i++) {
+        char num[32];
+        snprintf(num, sizeof(num), "Agent/%d", 9000 + i);
+        in += get_agent(r, num).login == REG_LOGGED_IN;
+    }
+    assert_true(in >= 1);
+
+    /* after the reconnect: new startup time, the Agents list of the new process */
+    ami_response_t *agents = list_from(f, "agents-6", 1);
+    assert_int_equal(agents->nev, 6); /* 5 agents + AgentsComplete */
+    ami_resync_t *rs = ami_resync_build(0, true, clk_wall_ms(), NULL, agents, NULL);
+    assert_non_null(rs);
+    assert_int_equal(rs->nagents, 5);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    ami_response_free(agents);
+    for (size_t i = 0; i < n; i++) {
+        reg_call_t c = get_call(r, calls[i].id);
+        assert_true(c.status != REG_CS_SUCCESS);
+        if (c.status == REG_CS_LOST)
+            assert_true(c.t_end_ms > 0);
+    }
+    for (int i = 0; i < 5; i++) {
+        char num[32];
+        snprintf(num, sizeof(num), "Agent/%d", 9000 + i);
+        reg_agent_t a = get_agent(r, num);
+        assert_int_equal(a.login, REG_LOGGED_OUT);
+        assert_true(a.call_id == 0);
+    }
+    reg_free(r);
+}
+
+static ami_response_t *fake_list(const char *const *lines)
+{
+    ami_response_t *r = calloc(1, sizeof(*r));
+    r->status = CCD_OK;
+    r->ok = true;
+    r->ev = calloc(16, sizeof(*r->ev));
+    for (; *lines; lines++) {
+        ami_parser_t p;
+        ami_parser_init(&p, 0, 0, 0);
+        ami_msg_t m;
+        assert_int_equal(ami_parse(&p, *lines, strlen(*lines), &m), CCD_OK);
+        r->ev[r->nev++] = ami_rec_from_msg(&m);
+    }
+    return r;
+}
+
+static void test_resync_reconnect(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000);
+    add_agents(r, 9000, 2);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    assert_int_equal(reg_post(r, apply_new_agent, strdup("PJSIP/1064"), free), 0);
+    reg_drain(r);
+    new_call_t *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    snprintf(a->uniqueid, sizeof(a->uniqueid), "alive-1");
+    snprintf(b->uniqueid, sizeof(b->uniqueid), "gone-1");
+    reg_post(r, apply_new_call, a, NULL);
+    reg_post(r, apply_new_call, b, NULL);
+    reg_drain(r);
+    static const char *const chans[] = {
+        "Event: CoreShowChannel\nChannel: Local/5@customers-1;2\nUniqueid: alive-2\nLinkedid: alive-1\n\n",
+        "Event: CoreShowChannelsComplete\nEventList: Complete\n\n", NULL};
+    static const char *const agents[] = {
+        "Event: Agents\nAgent: 9000\nStatus: AGENT_LOGGEDOFF\n\n",
+        "Event: Agents\nAgent: 9001\nStatus: AGENT_IDLE\nChannel: Local/1002@phones-9;1\n\n",
+        "Event: AgentsComplete\n\n", NULL};
+    static const char *const queues[] = {
+        "Event: QueueParams\nQueue: 8000\n\n",
+        "Event: QueueMember\nQueue: 8000\nLocation: Local/9001@agents\nStateInterface: Agent:9001\nStatus: 1\nPaused: 0\n\n",
+        "Event: QueueMember\nQueue: 8001\nLocation: PJSIP/1064\nStateInterface: PJSIP/1064\nStatus: 1\nPaused: 1\n\n",
+        "Event: QueueStatusComplete\n\n", NULL};
+    ami_response_t *rc = fake_list(chans), *ra = fake_list(agents), *rq = fake_list(queues);
+    ami_resync_t *rs = ami_resync_build(0, false, clk_wall_ms(), rc, ra, rq);
+    assert_non_null(rs);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(get_call(r, a->id).status, REG_CS_PLACING); /* its ;2 leg is alive */
+    assert_int_equal(get_call(r, b->id).status, REG_CS_LOST);
+    reg_agent_t ag = get_agent(r, "Agent/9000");
+    assert_int_equal(ag.login, REG_LOGGED_OUT);
+    assert_int_equal(ag.nqueues, 0);
+    ag = get_agent(r, "Agent/9001");
+    assert_int_equal(ag.login, REG_LOGGED_IN);
+    assert_string_equal(ag.channel, "Local/1002@phones-9;1");
+    assert_int_equal(ag.nqueues, 1);
+    ag = get_agent(r, "PJSIP/1064");
+    assert_int_equal(ag.login, REG_LOGGED_IN);
+    assert_int_equal(ag.break_id, -1); /* paused in Asterisk */
+    assert_string_equal(ag.queues[0], "8001");
+
+    /* a call placed after the lists were asked for is left alone */
+    new_call_t *late = calloc(1, sizeof(*late));
+    snprintf(late->uniqueid, sizeof(late->uniqueid), "late-1");
+    reg_post(r, apply_new_call, late, NULL);
+    reg_drain(r);
+    /* (the test's calls are stamped a minute old: "since" is two minutes ago) */
+    rs = ami_resync_build(0, false, clk_wall_ms() - 120000, rc, NULL, NULL);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(get_call(r, late->id).status, REG_CS_PLACING);
+    ami_response_free(rc);
+    ami_response_free(ra);
+    ami_response_free(rq);
+    free(a);
+    free(b);
+    free(late);
+    reg_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_originate_outcomes),  cmocka_unit_test(test_queue_call_to_agent),
+        cmocka_unit_test(test_agent_login_logout),  cmocka_unit_test(test_pause_and_dynamic_member),
+        cmocka_unit_test(test_load_mix),            cmocka_unit_test(test_resync_restart),
+        cmocka_unit_test(test_resync_reconnect),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
