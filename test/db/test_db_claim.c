@@ -1,0 +1,307 @@
+/*
+ * Integration tests for number selection: Issabel's order and eligibility
+ * rules plus ours (back-off, time zone window, dont_call marking, Placing
+ * state), two concurrent selectors on separate connections never receiving
+ * the same number, and crash recovery of a dead engine's claims.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "db/db.h"
+#include "test/db/dbtest.h"
+
+static void test_claim_rules(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_rules", true);
+    db_claimed_call_t out[100];
+    int n = -1;
+    db_claim_req_t req = {.id_campaign = 1, .n = 100, .owner = "ownerA", .max_retries = 3,
+                          .callerid = "5550100", .mark_placing = true};
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    /* 44 numbers, 7005 (id 40) is on dont_call */
+    assert_int_equal(n, 43);
+    assert_int_equal(out[0].id, 44); /* its own window is open: first */
+    assert_true(out[0].windowed);
+    assert_int_equal(out[1].id, 1);
+    assert_string_equal(out[1].phone, "5001");
+    assert_int_equal(out[1].retries, 1);
+    for (int i = 2; i < n; i++)
+        assert_true(out[i].id > out[i - 1].id);
+    for (int i = 0; i < n; i++)
+        assert_int_not_equal(out[i].id, 40);
+    assert_int_equal(dbt_int(my, "SELECT dnc FROM calls WHERE id = 40"), 1);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'ownerA' AND "
+                                 "status = 'Placing' AND retries = 1 AND callerid = '5550100' AND "
+                                 "datetime_originate IS NOT NULL"),
+                     43);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = "
+                                 "'Placing' AND id_campaign_outgoing = 1 AND retry = 1"),
+                     43);
+    /* nothing left */
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+
+    /* a finished attempt released with a back-off in the future is not eligible yet */
+    dbt_exec(my, "UPDATE calls SET status = 'NoAnswer', ccd_claim_owner = NULL, "
+                 "ccd_next_attempt = NOW() + INTERVAL 1 HOUR WHERE id = 31");
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    dbt_exec(my, "UPDATE calls SET ccd_next_attempt = NOW() - INTERVAL 1 SECOND WHERE id = 31");
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, 31);
+    assert_int_equal(out[0].retries, 2);
+    /* attempts exhausted: not eligible */
+    dbt_exec(my, "UPDATE calls SET status = 'Failure', ccd_claim_owner = NULL, retries = 3 WHERE id = 31");
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    /* Success is never redialed; a scheduled-for-agent call is not a campaign number */
+    dbt_exec(my, "UPDATE calls SET status = 'Success', ccd_claim_owner = NULL, retries = 1 WHERE id = 2");
+    dbt_exec(my, "UPDATE calls SET status = NULL, ccd_claim_owner = NULL, retries = 0, "
+                 "agent = 'Agent/9000' WHERE id = 3");
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    /* released without dialing (status untouched): eligible again only if its status is */
+    dbt_exec(my, "UPDATE calls SET status = NULL WHERE id = 4");
+    assert_int_equal(db_claim_release(my, 4, "ownerA"), 0);
+    assert_int_equal(db_claim_release(my, 5, "someoneElse"), 0); /* not ours: no effect */
+    req.mark_placing = false;
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, 4);
+    assert_int_equal(dbt_int(my, "SELECT retries FROM calls WHERE id = 4"), 1); /* untouched */
+    /* bad input is refused, not executed */
+    req.owner = "x'; DROP TABLE calls; --";
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), CCD_EINVAL);
+    req.owner = "ownerA";
+    req.n = 0;
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), CCD_EINVAL);
+    /* a campaign without lists */
+    req.n = 10;
+    req.id_campaign = 999;
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+/* "+HH:MM" offset such that local time there is utc + delta seconds, within +-12h. */
+static void offset_for(int delta_s, char *out, size_t len)
+{
+    delta_s %= 86400;
+    if (delta_s >= 43200)
+        delta_s -= 86400;
+    if (delta_s < -43200)
+        delta_s += 86400;
+    int a = delta_s < 0 ? -delta_s : delta_s;
+    snprintf(out, len, "%c%02d:%02d", delta_s < 0 ? '-' : '+', a / 3600, (a % 3600) / 60);
+}
+
+static void test_claim_time_zone(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_tz", false);
+    /* Campaign window 10:00-12:00.  Number A lives where it is 11:00 now, B where it is 23:00,
+     * C has no zone (server time: campaign-level window applies, checked by the dialer). */
+    time_t now = time(NULL);
+    struct tm g;
+    gmtime_r(&now, &g);
+    int utc_s = g.tm_hour * 3600 + g.tm_min * 60;
+    char tza[16], tzb[16], q[1024];
+    offset_for(11 * 3600 - utc_s, tza, sizeof(tza));
+    offset_for(23 * 3600 - utc_s, tzb, sizeof(tzb));
+    dbt_exec(my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                 "daytime_end, retries, context, queue, script) VALUES (1, 'tz', CURDATE(), "
+                 "CURDATE(), '10:00:00', '12:00:00', 1, 'c', '8000', '')");
+    dbt_exec(my, "INSERT INTO campaign_lists (id, id_campaign, name, upload, date_entered, status) "
+                 "VALUES (1, 1, 'l', '', NOW(), 1)");
+    snprintf(q, sizeof(q),
+             "INSERT INTO calls (id, id_list, phone, ccd_tz) VALUES (1, 1, '5001', '%s'), "
+             "(2, 1, '5002', '%s'), (3, 1, '5003', NULL), (4, 1, '5004', 'No/Such_Zone')",
+             tza, tzb);
+    dbt_exec(my, q);
+    db_claimed_call_t out[10];
+    int n = -1;
+    db_claim_req_t req = {.id_campaign = 1, .n = 10, .owner = "tz", .max_retries = 1};
+    assert_int_equal(db_claim_numbers(my, &req, out, 10, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[0].id, 1);
+    assert_string_equal(out[0].tz, tza);
+    assert_int_equal(out[1].id, 3);
+    assert_int_equal(out[2].id, 4); /* unknown zone: treated as the server's */
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+/* ------------------------------------------------ concurrency */
+
+enum { CONC_NUMBERS = 3000, CONC_BATCH = 25 };
+
+typedef struct selector {
+    conf_database_t cfg;
+    const char *owner;
+    uint32_t *ids;
+    int n;
+    int err;
+} selector_t;
+
+static void *selector_main(void *arg)
+{
+    selector_t *s = arg;
+    mysql_thread_init();
+    MYSQL *my = NULL;
+    char err[CCD_ERR_LEN];
+    if (db_connect(&s->cfg, true, &my, err, sizeof(err)) != 0) {
+        s->err = 1;
+        mysql_thread_end();
+        return NULL;
+    }
+    db_claimed_call_t out[CONC_BATCH];
+    db_claim_req_t req = {.id_campaign = 1, .n = CONC_BATCH, .owner = s->owner, .max_retries = 1,
+                          .mark_placing = true};
+    int empty = 0;
+    while (empty < 3) {
+        int n = 0;
+        if (db_claim_numbers(my, &req, out, CONC_BATCH, &n) != 0) {
+            s->err++;
+            if (s->err > 100)
+                break;
+            continue;
+        }
+        if (n == 0) {
+            empty++;
+            continue;
+        }
+        empty = 0;
+        for (int i = 0; i < n && s->n < CONC_NUMBERS; i++)
+            s->ids[s->n++] = out[i].id;
+    }
+    mysql_close(my);
+    mysql_thread_end();
+    return NULL;
+}
+
+static void test_claim_concurrent(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_conc", false);
+    dbt_exec(my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                 "daytime_end, retries, context, queue, script) VALUES (1, 'c', CURDATE(), "
+                 "CURDATE(), '00:00:00', '23:59:59', 1, 'c', '8000', '')");
+    dbt_exec(my, "INSERT INTO campaign_lists (id, id_campaign, name, upload, date_entered, status) "
+                 "VALUES (1, 1, 'a', '', NOW(), 1), (2, 1, 'b', '', NOW(), 1)");
+    /* two lists, unique phones */
+    dbt_exec(my, "INSERT INTO calls (id, id_list, phone) SELECT seq, 1 + (seq % 2), "
+                 "CONCAT('5', seq) FROM seq_1_to_3000");
+    selector_t s[2];
+    const char *owners[2] = {"engineOne", "engineTwo"};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&s[i], 0, sizeof(s[i]));
+        s[i].cfg = cfg;
+        s[i].owner = owners[i];
+        s[i].ids = calloc(CONC_NUMBERS, sizeof(uint32_t));
+        assert_non_null(s[i].ids);
+        assert_int_equal(pthread_create(&th[i], NULL, selector_main, &s[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        if (s[i].err)
+            fail_msg("selector %d had %d failed claims", i, s[i].err);
+    uint8_t *seen = calloc(CONC_NUMBERS + 1, 1);
+    assert_non_null(seen);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < s[i].n; j++) {
+            uint32_t id = s[i].ids[j];
+            assert_true(id >= 1 && id <= CONC_NUMBERS);
+            if (seen[id])
+                fail_msg("number %u handed out twice", id);
+            seen[id] = 1;
+        }
+    assert_int_equal(s[0].n + s[1].n, CONC_NUMBERS);
+    /* both took part (not a property of correctness, but shows real concurrency) */
+    print_message("selector one: %d numbers, selector two: %d numbers\n", s[0].n, s[1].n);
+    /* the database agrees: each row claimed once, by the selector that got it */
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE retries = 1 AND status = 'Placing'"),
+                     CONC_NUMBERS);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log"), CONC_NUMBERS);
+    char q[256];
+    snprintf(q, sizeof(q), "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = '%s'", owners[0]);
+    assert_int_equal(dbt_int(my, q), s[0].n);
+    free(seen);
+    free(s[0].ids);
+    free(s[1].ids);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+static void test_claim_recover(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_recover", true);
+    db_claimed_call_t out[100];
+    int n = 0;
+    db_claim_req_t req = {.id_campaign = 1, .n = 10, .owner = "deadengine", .max_retries = 3,
+                          .mark_placing = true};
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 10);
+    /* a live engine (fresh heartbeat) with its own claims */
+    assert_int_equal(db_engine_heartbeat(my, "liveengine"), 0);
+    req.owner = "liveengine";
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 10);
+    /* the dead one had got as far as a talking call and a ringing one */
+    dbt_exec(my, "UPDATE calls SET status = 'Success', start_time = NOW() WHERE ccd_claim_owner = "
+                 "'deadengine' ORDER BY id LIMIT 1");
+    dbt_exec(my, "UPDATE calls SET status = 'Ringing' WHERE ccd_claim_owner = 'deadengine' AND "
+                 "status = 'Placing' ORDER BY id LIMIT 1");
+    int released = -1;
+    assert_int_equal(db_claims_recover(my, 60, &released), 0);
+    assert_int_equal(released, 10);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'deadengine'"), 0);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'liveengine'"), 10);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE status = 'Failure' AND "
+                                 "failure_cause_txt = 'ccd-recovered'"),
+                     9);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE status = 'Success' AND "
+                                 "end_time IS NOT NULL"),
+                     1);
+    /* recovered numbers are dialable again (retries 1 < 3) */
+    req.owner = "newengine";
+    req.n = 100;
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 43 - 20 + 9);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+int main(void)
+{
+    mysql_library_init(0, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_claim_rules),
+        cmocka_unit_test(test_claim_time_zone),
+        cmocka_unit_test(test_claim_concurrent),
+        cmocka_unit_test(test_claim_recover),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    mysql_library_end();
+    return r;
+}
