@@ -473,7 +473,7 @@ static int run_scenario(const scenario_t *sc)
     for (size_t i = 0; i < ts.n; i++) {
         tmsg_t *it = &ts.items[i];
         if (it->kind == TI_NOTE) {
-            if (strstr(it->note, "core restart now")) {
+            if (strstr(it->note, "CLI: core restart now")) {
                 pump_until(r, before[i], 5000);
                 pbxsim_restart(sim);
                 pump_quiet(r, 100, 2000);

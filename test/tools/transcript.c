@@ -127,12 +127,11 @@ int ts_load(const char *path, tscript_t *ts)
             tm_add(cur, k, v);
             continue;
         }
-        if (!cur) {
+        if (!cur && !in_auth) {
             if (strcasecmp(k, "Event") == 0 && strcmp(v, "SuccessfulAuth") == 0) {
                 in_auth = true;
                 continue;
             }
-            in_auth = false;
             cur = ts_push(ts, TI_RECV);
             last_sent = NULL;
         }

@@ -118,6 +118,7 @@ static void act_login(pbx_t *s, pconn_t *c, const pbx_msg_t *m)
         LOG_INFO("pbxsim", "login failed for user '%s'", user);
         if (s->o.auth_fail_delay_ms == 0) {
             respond(s, m, "Error", "Authentication failed");
+            c->closing = true; /* Asterisk ends the session after a failed login */
         } else {
             pbx_msg_copy(m, "ActionID", c->pending_id, sizeof c->pending_id);
             c->auth_fail_at = 1; /* server.c turns this into a deadline */
@@ -788,7 +789,7 @@ static void act_mixmonitor(pbx_t *s, const pbx_msg_t *m, const char *kind)
         pbx_e_varset(s, c, "MIXMONITOR_FILENAME", file);
         pbx_e_chan(s, "MixMonitorStart", "call,all", c);
     } else if (strcmp(kind, "StopMixMonitor") == 0) {
-        respond(s, m, "Success", "Stopped monitoring channel");
+        respond(s, m, "Success", NULL);
         pbx_e_chan(s, "MixMonitorStop", "call,all", c);
     } else {
         char dir[16], state[8];
@@ -912,6 +913,18 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
         act_mixmonitor(s, m, strcasecmp(act, "MixMonitor") == 0       ? "MixMonitor"
                              : strcasecmp(act, "StopMixMonitor") == 0 ? "StopMixMonitor"
                                                                        : "MixMonitorMute");
+    } else if (strcasecmp(act, "ListCommands") == 0) {
+        static const char *const cmds[] = {"AgentLogoff", "Agents", "Atxfer", "Challenge", "Command",
+                                           "CoreSettings", "CoreShowChannels", "CoreStatus", "Events",
+                                           "Filter", "Getvar", "Hangup", "ListCommands", "Login", "Logoff",
+                                           "MixMonitor", "MixMonitorMute", "Originate", "Park", "Ping",
+                                           "QueueAdd", "QueuePause", "QueueRemove", "QueueStatus",
+                                           "QueueSummary", "Redirect", "Setvar", "Status", "StopMixMonitor",
+                                           NULL};
+        resp_begin(s, m, "Success");
+        for (int i = 0; cmds[i]; i++)
+            pbx_ev_kv(s, cmds[i], " (Priv: <none>)");
+        resp_end(s);
     } else if (strcasecmp(act, "PbxsimRestart") == 0) {
         respond(s, m, "Success", "Restarting");
         pbx_do_restart(s);

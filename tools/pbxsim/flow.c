@@ -1103,6 +1103,8 @@ void pbx_restart_teardown(pbx_t *s)
         pagent_t *ag = &s->agents[i];
         if (!ag->logged_in)
             continue;
+        if (ag->p1 && !ag->busy_call)
+            pbx_e_moh(s, ag->p1, false); /* idle agents hear hold music */
         ag->busy_call = NULL;
         if (ag->p1)
             pbx_bridge_take(s, ag->p1);

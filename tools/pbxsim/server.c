@@ -189,6 +189,7 @@ static void auth_fail_due(pbx_t *s, pconn_t *c)
     pbx_ev_end_to(s, c);
     c->auth_fail_at = 0;
     c->pending_id[0] = '\0';
+    c->closing = true; /* Asterisk ends the session after a failed login */
 }
 
 static void sweep(pbx_t *s)
