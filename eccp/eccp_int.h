@@ -108,7 +108,8 @@ void xw_text(xw_t *w, const char *s, size_t n);
 void xw_leaf(xw_t *w, const char *name, const char *text); /* NULL or "" -> <name/> */
 void xw_leaf_int(xw_t *w, const char *name, long long v);
 void xw_leaf_n(xw_t *w, const char *name, const char *text, size_t n);
-void xw_raw(xw_t *w, const char *s, size_t n);
+void xw_raw(xw_t *w, const char *s, size_t n);      /* bytes as they are (tag internals) */
+void xw_fragment(xw_t *w, const char *s, size_t n); /* a ready-made element as a child */
 void xw_end_msg(xw_t *w);                      /* the trailing \n */
 /* <failure><code>N</code><message>M</message></failure> */
 void xw_failure(xw_t *w, int code, const char *msg);

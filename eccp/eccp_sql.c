@@ -1341,7 +1341,7 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
     xw_t w;
     xw_init(&w, b);
     eccp_msg_resp_begin(&w, j->id, j->def->name);
-    xw_raw(&w, buf_data(&j->out), j->out.len);
+    xw_fragment(&w, buf_data(&j->out), j->out.len);
     xw_open(&w, "agents");
     /* Agents on a call of this campaign (or queue) first, then the queue's other agents. */
     for (int pass = 0; pass < 2; pass++) {
@@ -1379,7 +1379,7 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
         xw_close(&w, "activecall");
     }
     xw_close(&w, "activecalls");
-    xw_raw(&w, buf_data(&j->out2), j->out2.len);
+    xw_fragment(&w, buf_data(&j->out2), j->out2.len);
     eccp_msg_resp_end(&w, j->def->name);
     free(agents);
     free(calls);

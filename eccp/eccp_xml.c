@@ -234,6 +234,12 @@ static void xw_escape(xw_t *w, const char *s, size_t n, bool attr)
     xw_raw(w, s + run, n - run);
 }
 
+void xw_fragment(xw_t *w, const char *s, size_t n)
+{
+    xw_finish_open(w);
+    xw_raw(w, s, n);
+}
+
 void xw_decl(xw_t *w)
 {
     xw_raw(w, "<?xml version=\"1.0\"?>\n", 22);

@@ -1,0 +1,412 @@
+/*
+ * ECCP requests against a real MariaDB (integration): the server uses the db
+ * module's reader threads (db_start / db_read_submit) on a private database
+ * created with db_migrate() and seeded here.  Needs CCD_TEST_DB_SOCKET, _USER,
+ * _PASSWORD (scripts/mariadb-private.sh); without them the test FAILS.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <cmocka.h>
+
+#include "conf/conf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "eccp/eccp.h"
+#include "reg/reg.h"
+#include "test/eccp/eccp_client_util.h"
+
+#define T_WAIT 15000
+#define DECL "<?xml version=\"1.0\"?>\n"
+
+static reg_t *reg;
+static pthread_t reg_th;
+static db_t *db;
+static eccp_server_t *srv;
+static uint16_t port;
+
+static const char *need_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        fail_msg("%s is not set: this test needs the private MariaDB (scripts/mariadb-private.sh "
+                 "start DIR; eval \"$(scripts/mariadb-private.sh env DIR)\")", name);
+    return v;
+}
+
+static int submit(void *ctx, db_read_job_t *job)
+{
+    return db_read_submit((db_t *)ctx, job);
+}
+
+static const char *const SEED[] = {
+    "DELETE FROM eccp_authorized_clients",
+    "INSERT INTO eccp_authorized_clients (username, md5_password) VALUES ('agentconsole', md5('agentconsole'))",
+    "INSERT INTO agent (id, type, number, name, password, estatus, eccp_password) VALUES "
+    "(1, 'Agent', '9000', 'Ann', '1', 'A', 'secret'), (2, 'Agent', '9001', 'Bob', '1', 'A', NULL), "
+    "(3, 'SIP', '1064', 'Cid', '1', 'I', 'x')",
+    "INSERT INTO break (id, name, description, status, tipo) VALUES (2, 'Lunch', 'Eat & rest', 'A', 'B'), "
+    "(3, 'Old', 'gone', 'I', 'B')",
+    "INSERT INTO queue_call_entry (id, queue, estatus, script) VALUES (1, '8000', 'A', 'Hello <b>'), "
+    "(2, '8001', 'I', 'x')",
+    "INSERT INTO form (id, nombre, descripcion, estatus) VALUES (1, 'Survey', 'desc', 'A')",
+    "INSERT INTO form_field (id, id_form, etiqueta, value, tipo, orden) VALUES "
+    "(1, 1, 'Name', '', 'TEXT', 1), (2, 1, 'Color', 'red,green,', 'LIST', 2), (3, 1, 'When', '', 'DATE', 3)",
+    "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, daytime_end, retries, "
+    "trunk, context, queue, max_canales, script, estatus) VALUES (1, 'Sales', '2020-01-01', "
+    "'2030-12-31', '08:00:00', '20:00:00', 3, NULL, 'from-internal', '8000', 5, 'Hi &amp; welcome', 'A')",
+    "INSERT INTO campaign_form (id_campaign, id_form) VALUES (1, 1)",
+    "INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, status) VALUES "
+    "(1, 1, 0, 'L1', 'l1.csv', NOW(), 1)",
+    "INSERT INTO calls (id, id_list, phone, status, duration_wait, id_agent, retries) VALUES "
+    "(10, 1, '5551000', 'Success', 3, 1, 1), (11, 1, '5551001', 'Abandoned', 40, NULL, 1), "
+    "(12, 1, '5551002', NULL, NULL, NULL, 0)",
+    "INSERT INTO call_attribute (id_call, data) VALUES (10, '{\"Name\":\"Zed\",\"Debt\":12}')",
+    "INSERT INTO contact (id, name, apellido, telefono, cedula_ruc, origen) VALUES (5, 'Ana', 'Li', '5552000', '1', 'crm')",
+    "INSERT INTO call_entry (id, id_agent, id_queue_call_entry, callerid, status, trunk, uniqueid) VALUES "
+    "(20, 1, 1, '5552000', 'terminada', 'SIP/t', '1.1')",
+    "INSERT INTO call_progress_log (id, datetime_entry, id_campaign_outgoing, id_call_outgoing, new_status, "
+    "retry, id_agent) VALUES (1, NOW(), 1, 10, 'Placing', 1, NULL), (2, NOW(), 1, 10, 'Success', 1, 1)",
+};
+
+static int setup(void **state)
+{
+    (void)state;
+    conf_t c;
+    conf_defaults(&c);
+    conf_database_t *d = &c.database;
+    snprintf(d->socket, sizeof(d->socket), "%s", need_env("CCD_TEST_DB_SOCKET"));
+    snprintf(d->user, sizeof(d->user), "%s", need_env("CCD_TEST_DB_USER"));
+    snprintf(d->password, sizeof(d->password), "%s", need_env("CCD_TEST_DB_PASSWORD"));
+    snprintf(d->name, sizeof(d->name), "ccdt_eccp_%d", (int)getpid());
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    if (db_connect(d, false, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    char q[400];
+    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d->name);
+    mysql_query(my, q);
+    mysql_close(my);
+    if (db_migrate(d, err, sizeof(err)) != 0)
+        fail_msg("db_migrate: %s", err);
+    if (db_connect(d, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    for (size_t i = 0; i < sizeof(SEED) / sizeof(SEED[0]); i++)
+        if (mysql_query(my, SEED[i]) != 0)
+            fail_msg("seed %zu: %s", i, mysql_error(my));
+    mysql_close(my);
+    db = db_start(d, err, sizeof(err));
+    if (!db)
+        fail_msg("db_start: %s", err);
+    reg = reg_new(10000);
+    snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
+    c.eccp.port = 0;
+    eccp_deps_t deps = {.reg = reg, .db_submit = submit, .db_ctx = db};
+    srv = eccp_server_new(&c.eccp, &deps, err, sizeof(err));
+    assert_non_null(srv);
+    pthread_create(&reg_th, NULL, reg_run, reg);
+    assert_int_equal(eccp_server_start(srv), 0);
+    port = eccp_server_port(srv);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (srv)
+        eccp_server_free(srv);
+    if (reg) {
+        reg_stop(reg);
+        pthread_join(reg_th, NULL);
+        reg_free(reg);
+    }
+    if (db)
+        db_stop(db, 1000);
+    return 0;
+}
+
+static char *rq(tcli_t *c, const char *xml)
+{
+    tcli_send(c, xml);
+    for (;;) {
+        char *r = tcli_recv(c, T_WAIT);
+        assert_non_null(r);
+        if (strncmp(r, DECL "<event>", strlen(DECL) + 7) != 0)
+            return r;
+        free(r);
+    }
+}
+
+static void expect(tcli_t *c, const char *xml, const char *want)
+{
+    char *r = rq(c, xml);
+    if (strcmp(r, want) != 0)
+        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
+    free(r);
+}
+
+static void expect_has(tcli_t *c, const char *xml, const char *part)
+{
+    char *r = rq(c, xml);
+    if (!strstr(r, part))
+        fail_msg("request %s\n got %s\n missing %s", xml, r, part);
+    free(r);
+}
+
+static tcli_t *login(const char *pw, char cookie[33])
+{
+    tcli_t *c = tcli_connect(port);
+    char req[512];
+    snprintf(req, sizeof(req), "<request id=\"L\"><login><username>agentconsole</username>"
+                               "<password>%s</password></login></request>", pw);
+    char *r = rq(c, req);
+    const char *k = strstr(r, "<app_cookie>");
+    if (!k)
+        fail_msg("login failed: %s", r);
+    snprintf(cookie, 33, "%.32s", k + 12);
+    free(r);
+    return c;
+}
+
+static void test_login(void **state)
+{
+    (void)state;
+    char ck[33];
+    tcli_close(login("agentconsole", ck));
+    char md5[33];
+    eccp_agent_hash("agentconsole", "", "", md5); /* the password may also be sent as md5 hex */
+    tcli_close(login(md5, ck));
+}
+
+static void test_login_bad(void **state)
+{
+    (void)state;
+    tcli_t *c = tcli_connect(port);
+    expect(c, "<request id=\"L\"><login><username>agentconsole</username><password>nope</password>"
+              "</login></request>",
+           DECL "<response id=\"L\"><login_response><failure><code>401</code><message>Invalid "
+                "username or password</message></failure></login_response></response>\n");
+    tcli_close(c);
+}
+
+static void test_reads(void **state)
+{
+    (void)state;
+    char ck[33];
+    tcli_t *c = login("agentconsole", ck);
+    expect(c, "<request id=\"1\"><getpauses/></request>",
+           DECL "<response id=\"1\"><getpauses_response><pause id=\"2\"><name>Lunch</name><status>A"
+                "</status><type>B</type><description>Eat &amp; rest</description></pause><pause "
+                "id=\"3\"><name>Old</name><status>I</status><type>B</type><description>gone"
+                "</description></pause></getpauses_response></response>\n");
+    expect(c, "<request id=\"2\"><getqueuescript><queue>8000</queue></getqueuescript></request>",
+           DECL "<response id=\"2\"><getqueuescript_response><script>Hello &lt;b&gt;</script>"
+                "</getqueuescript_response></response>\n");
+    expect(c, "<request id=\"2\"><getqueuescript><queue>9999</queue></getqueuescript></request>",
+           DECL "<response id=\"2\"><getqueuescript_response><failure><code>404</code><message>"
+                "Queue not found in incoming queues</message></failure></getqueuescript_response>"
+                "</response>\n");
+    expect(c, "<request id=\"3\"><getcampaignlist><campaign_type>outgoing</campaign_type>"
+              "</getcampaignlist></request>",
+           DECL "<response id=\"3\"><getcampaignlist_response><campaigns><campaign><id>1</id><type>"
+                "outgoing</type><name>Sales</name><status>active</status></campaign></campaigns>"
+                "</getcampaignlist_response></response>\n");
+    expect(c, "<request id=\"3\"><getcampaignlist><offset>1</offset></getcampaignlist></request>",
+           DECL "<response id=\"3\"><failure><code>400</code><message>Bad request - offset without "
+                "limit</message></failure></response>\n");
+    expect(c, "<request id=\"3\"><getcampaignlist><status>x</status></getcampaignlist></request>",
+           DECL "<response id=\"3\"><failure><code>400</code><message>Bad request - invalid status"
+                "</message></failure></response>\n");
+    expect(c, "<request id=\"4\"><getincomingqueuelist><limit>1</limit><offset>1</offset>"
+              "</getincomingqueuelist></request>",
+           DECL "<response id=\"4\"><getincomingqueuelist_response><queues><queue><id>2</id><queue>"
+                "8001</queue><status>inactive</status></queue></queues>"
+                "</getincomingqueuelist_response></response>\n");
+    expect(c, "<request id=\"5\"><getcampaignqueuewait><campaign_id>1</campaign_id><campaign_type>"
+              "outgoing</campaign_type></getcampaignqueuewait></request>",
+           DECL "<response id=\"5\"><getcampaignqueuewait_response><histogram><interval><lower>0"
+                "</lower><upper>4</upper><count>1</count></interval><interval><lower>5</lower><upper>"
+                "9</upper><count>0</count></interval><interval><lower>10</lower><upper>14</upper>"
+                "<count>0</count></interval><interval><lower>15</lower><upper>19</upper><count>0"
+                "</count></interval><interval><lower>20</lower><upper>24</upper><count>0</count>"
+                "</interval><interval><lower>25</lower><upper>29</upper><count>0</count></interval>"
+                "<interval><lower>30</lower><count>0</count></interval></histogram><abandoned>1"
+                "</abandoned></getcampaignqueuewait_response></response>\n");
+    expect(c, "<request id=\"6\"><getcampaigninfo><campaign_id>1</campaign_id></getcampaigninfo>"
+              "</request>",
+           DECL "<response id=\"6\"><getcampaigninfo_response><name>Sales</name><type>outgoing"
+                "</type><startdate>2020-01-01</startdate><enddate>2030-12-31</enddate>"
+                "<working_time_starttime>08:00:00</working_time_starttime><working_time_endtime>"
+                "20:00:00</working_time_endtime><queue>8000</queue><retries>3</retries><context>"
+                "from-internal</context><maxchan>5</maxchan><status>active</status><script>Hi &amp; "
+                "welcome</script><urltemplate/><urlopentype/><forms><form id=\"1\" name=\"Survey\" "
+                "description=\"desc\" status=\"A\"><field order=\"1\" id=\"1\"><label>Name</label>"
+                "<type>TEXT</type><maxsize>250</maxsize></field><field order=\"2\" id=\"2\"><label>"
+                "Color</label><type>LIST</type><maxsize>250</maxsize><options><value>red</value>"
+                "<value>green</value></options></field><field order=\"3\" id=\"3\"><label>When"
+                "</label><type>DATE</type></field></form></forms></getcampaigninfo_response>"
+                "</response>\n");
+    expect(c, "<request id=\"6\"><getcampaigninfo><campaign_id>99</campaign_id></getcampaigninfo>"
+              "</request>",
+           DECL "<response id=\"6\"><getcampaigninfo_response><failure><code>404</code><message>"
+                "Campaign not found</message></failure></getcampaigninfo_response></response>\n");
+    expect_has(c, "<request id=\"7\"><getcallinfo><campaign_id>1</campaign_id><call_id>10</call_id>"
+                  "</getcallinfo></request>",
+               "<getcallinfo_response><calltype>outgoing</calltype><call_id>10</call_id><campaign_id>"
+               "1</campaign_id><phone>5551000</phone><status>Success</status>");
+    expect_has(c, "<request id=\"7\"><getcallinfo><campaign_id>1</campaign_id><call_id>10</call_id>"
+                  "</getcallinfo></request>",
+               "<agent_number>Agent/9000</agent_number><call_attributes><attribute><label>Name"
+               "</label><value>Zed</value><order>0</order></attribute><attribute><label>Debt</label>"
+               "<value>12</value><order>1</order></attribute></call_attributes><call_survey/>");
+    expect_has(c, "<request id=\"8\"><getcallinfo><campaign_type>incoming</campaign_type><call_id>20"
+                  "</call_id></getcallinfo></request>",
+               "<matching_contacts><contact id=\"5\"><attribute><label>first_name</label><value>Ana"
+               "</value><order>1</order></attribute>");
+    expect(c, "<request id=\"8\"><getcallinfo><call_id>20</call_id></getcallinfo></request>",
+           DECL "<response id=\"8\"><failure><code>400</code><message>Bad request</message>"
+                "</failure></response>\n");
+    expect_has(c, "<request id=\"9\"><campaignlog><campaign_type>outgoing</campaign_type>"
+                  "<campaign_id>1</campaign_id></campaignlog></request>",
+               "<campaign_type>outgoing</campaign_type><campaign_id>1</campaign_id><call_id>10"
+               "</call_id><new_status>Placing</new_status><retry>1</retry></logentry><logentry><id>2");
+    expect_has(c, "<request id=\"9\"><campaignlog><campaign_type>outgoing</campaign_type>"
+                  "<campaign_id>1</campaign_id><last_n>1</last_n></campaignlog></request>",
+               "<logentries><logentry><id>2</id>");
+    expect_has(c, "<request id=\"10\"><getagentactivitysummary/></request>",
+               "<getagentactivitysummary_response><agents><agent><agentchannel>Agent/9000"
+               "</agentchannel><agentname>Ann</agentname><logintime>0</logintime><callsummary>"
+               "<incoming/><outgoing/></callsummary></agent>");
+    expect_has(c, "<request id=\"11\"><getcampaignstatus><campaign_id>1</campaign_id>"
+                  "</getcampaignstatus></request>",
+               "<getcampaignstatus_response><statuscount><total>3</total><pending>1</pending>"
+               "<placing>0</placing><ringing>0</ringing><onqueue>0</onqueue><success>1</success>"
+               "<onhold>0</onhold><failure>0</failure><shortcall>0</shortcall><noanswer>0</noanswer>"
+               "<abandoned>1</abandoned></statuscount><agents/><activecalls/><stats><total_sec>0"
+               "</total_sec><max_duration>0</max_duration></stats>");
+    expect_has(c, "<request id=\"11\"><getcampaignstatus><campaign_id>5</campaign_id>"
+                  "</getcampaignstatus></request>", "<code>404</code><message>Campaign not found");
+    expect_has(c, "<request id=\"12\"><getincomingqueuestatus><queue>8000</queue>"
+                  "</getincomingqueuestatus></request>",
+               "<statuscount><total>1</total><onqueue>0</onqueue><success>0</success><onhold>0"
+               "</onhold><abandoned>0</abandoned><finished>1</finished><losttrack>0</losttrack>");
+    /* refreshagents fills the registry */
+    expect(c, "<request id=\"13\"><refreshagents/></request>",
+           DECL "<response id=\"13\"><refreshagents_response><success/></refreshagents_response>"
+                "</response>\n");
+    reg_agent_t a;
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (reg_agent_get(reg, "Agent/9000", &a) != 0 && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(reg_agent_get(reg, "Agent/9000", &a), 0);
+    assert_string_equal(a.name, "Ann");
+    assert_true(a.active);
+    assert_int_equal(reg_agent_get(reg, "SIP/1064", &a), 0);
+    assert_false(a.active);
+    tcli_close(c);
+}
+
+static void test_agent_auth(void **state)
+{
+    (void)state;
+    char ck[33], h[33], req[1024];
+    tcli_t *c = login("agentconsole", ck);
+    /* ping: the agent must be tracked (refreshagents in test_reads loaded it) */
+    eccp_agent_hash(ck, "Agent/9000", "secret", h);
+    snprintf(req, sizeof(req), "<request id=\"p\"><pingagent><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash></pingagent></request>", h);
+    expect(c, req, DECL "<response id=\"p\"><pingagent_response><success/></pingagent_response>"
+                        "</response>\n");
+    expect(c, "<request id=\"p\"><pingagent><agent_number>Agent/9000</agent_number><agent_hash>"
+              "00000000000000000000000000000000</agent_hash></pingagent></request>",
+           DECL "<response id=\"p\"><pingagent_response><failure><code>401</code><message>"
+                "Unauthorized agent</message></failure></pingagent_response></response>\n");
+    /* [quirk fixed] NULL eccp_password no longer accepts any hash */
+    expect(c, "<request id=\"p\"><pingagent><agent_number>Agent/9001</agent_number><agent_hash>x"
+              "</agent_hash></pingagent></request>",
+           DECL "<response id=\"p\"><pingagent_response><failure><code>401</code><message>"
+                "Unauthorized agent</message></failure></pingagent_response></response>\n");
+    expect(c, "<request id=\"p\"><pingagent><agent_number>SIP/1064</agent_number><agent_hash>x"
+              "</agent_hash></pingagent></request>",
+           DECL "<response id=\"p\"><pingagent_response><failure><code>404</code><message>"
+                "Specified agent not found</message></failure></pingagent_response></response>\n");
+    snprintf(req, sizeof(req), "<request id=\"b\"><pauseagent><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><pause_type>3</pause_type></pauseagent>"
+                               "</request>", h);
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>404</code><message>"
+                        "Break ID not found or not active</message></failure></pauseagent_response>"
+                        "</response>\n");
+    snprintf(req, sizeof(req), "<request id=\"b\"><pauseagent><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><pause_type>2</pause_type></pauseagent>"
+                               "</request>", h);
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>417</code><message>"
+                        "Agent currently not logged in</message></failure></pauseagent_response>"
+                        "</response>\n");
+    snprintf(req, sizeof(req), "<request id=\"h\"><hangup><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash></hangup></request>", h);
+    expect(c, req, DECL "<response id=\"h\"><hangup_response><failure><code>417</code><message>"
+                        "Agent not in call</message></failure></hangup_response></response>\n");
+    /* setcontact: call 20 was taken by Agent/9000 */
+    snprintf(req, sizeof(req), "<request id=\"s\"><setcontact><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><call_id>20</call_id><contact_id>5"
+                               "</contact_id></setcontact></request>", h);
+    expect(c, req, DECL "<response id=\"s\"><setcontact_response><success/></setcontact_response>"
+                        "</response>\n");
+    snprintf(req, sizeof(req), "<request id=\"s\"><setcontact><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><call_id>20</call_id><contact_id>77"
+                               "</contact_id></setcontact></request>", h);
+    expect_has(c, req, "<code>404</code><message>Contact ID not found</message>");
+    /* saveformdata on outgoing call 10 */
+    snprintf(req, sizeof(req), "<request id=\"f\"><saveformdata><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><call_id>10</call_id><forms><form id=\"1\">"
+                               "<field id=\"1\">Zed &amp; Co</field><field id=\"2\">green</field>"
+                               "<field id=\"3\">2024-05-01</field></form></forms></saveformdata></request>", h);
+    expect(c, req, DECL "<response id=\"f\"><saveformdata_response><success/>"
+                        "</saveformdata_response></response>\n");
+    /* saved twice is still one row per field (update path) */
+    expect_has(c, req, "<success/>");
+    expect_has(c, "<request id=\"7\"><getcallinfo><campaign_id>1</campaign_id><call_id>10</call_id>"
+                  "</getcallinfo></request>",
+               "<call_survey><form id=\"1\"><field id=\"1\"><label>Name</label><value>Zed &amp; Co"
+               "</value></field><field id=\"2\"><label>Color</label><value>green</value></field>");
+    snprintf(req, sizeof(req), "<request id=\"f\"><saveformdata><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><call_id>10</call_id><forms><form id=\"1\">"
+                               "<field id=\"2\">blue</field></form></forms></saveformdata></request>", h);
+    expect_has(c, req, "<code>406</code><message>Value not in list of accepted values: 1 - 2");
+    snprintf(req, sizeof(req), "<request id=\"f\"><saveformdata><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><call_id>10</call_id><forms><form id=\"9\">"
+                               "<field id=\"2\">x</field></form></forms></saveformdata></request>", h);
+    expect_has(c, req, "<code>404</code><message>Form ID not found: 9</message>");
+    snprintf(req, sizeof(req), "<request id=\"f\"><saveformdata><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><call_id>11</call_id><forms><form id=\"1\">"
+                               "<field id=\"1\">x</field></form></forms></saveformdata></request>", h);
+    expect_has(c, req, "<code>401</code><message>Unauthorized agent</message>");
+    /* loginagent checks the hash itself and carries a status */
+    expect(c, "<request id=\"la\"><loginagent><agent_number>Agent/9000</agent_number><extension>1064"
+              "</extension><agent_hash>bad</agent_hash></loginagent></request>",
+           DECL "<response id=\"la\"><loginagent_response><status>logged-out</status><failure><code>"
+                "401</code><message>Unauthorized agent</message></failure></loginagent_response>"
+                "</response>\n");
+    snprintf(req, sizeof(req), "<request id=\"lo\"><logoutagent><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash></logoutagent></request>", h);
+    expect(c, req, DECL "<response id=\"lo\"><logoutagent_response><status>logged-out</status>"
+                        "</logoutagent_response></response>\n");
+    tcli_close(c);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(LOG_LVL_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login),
+        cmocka_unit_test(test_login_bad),
+        cmocka_unit_test(test_reads),
+        cmocka_unit_test(test_agent_auth),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
