@@ -159,6 +159,7 @@ struct db_writer {
     int64_t next_heartbeat_ms, next_recover_ms;
     uint64_t batches_since_gc;
     int64_t drain_deadline_ms; /* set before the quit message is pushed; read by the thread */
+    char last_err[256];        /* server message of the last failed statement */
 
     atomic_uint_fast64_t accepted;  /* writes the queue took */
     atomic_uint_fast64_t rows_ok, batches, dedup, retries, reconnects, rejected;
@@ -460,6 +461,7 @@ static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t
             if (e == 0)
                 return TX_OK;
             *err_out = mysql_stmt_errno(st);
+            snprintf(w->last_err, sizeof(w->last_err), "%s", mysql_stmt_error(st));
             return classify(*err_out);
         }
         LOG_NOTICE(DB_LOG, "%s: bulk execution unavailable (%s); one execute per row",
@@ -472,6 +474,7 @@ static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t
         setup_binds(k, &w->rows[i], b, false);
         if (mysql_stmt_bind_param(st, b) || mysql_stmt_execute(st)) {
             *err_out = mysql_stmt_errno(st);
+            snprintf(w->last_err, sizeof(w->last_err), "%s", mysql_stmt_error(st));
             return classify(*err_out);
         }
     }
@@ -515,6 +518,7 @@ static tx_e apply(db_writer_t *w, MYSQL *my, db_write_t **ws, int n, uint64_t se
                   unsigned int *err_out)
 {
     *err_out = 0;
+    w->last_err[0] = '\0';
     if (mysql_query(my, "START TRANSACTION")) {
         *err_out = mysql_errno(my);
         return classify(*err_out);
@@ -661,13 +665,13 @@ static bool commit_batch(db_writer_t *w, db_write_t **ws, int n, bool quitting)
         }
         /* TX_REJECT: find the write(s) the server refuses by going one per transaction. */
         if (n == 1) {
-            log_rejected(w, ws[0], e, mysql_error(my));
+            log_rejected(w, ws[0], e, w->last_err[0] ? w->last_err : mysql_error(my));
             atomic_fetch_add(&w->rejected, 1);
             account_done(w, ws, 1, false);
             return true;
         }
         LOG_WARN(DB_LOG, "%s: batch of %d refused (%u %s); retrying one write at a time",
-                 w->conn.who, n, e, mysql_error(my));
+                 w->conn.who, n, e, w->last_err[0] ? w->last_err : mysql_error(my));
         for (int i = 0; i < n; i++)
             if (!commit_batch(w, &ws[i], 1, quitting))
                 return false; /* shutdown with the DB away: the caller counts what is left */

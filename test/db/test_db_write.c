@@ -1,0 +1,519 @@
+/*
+ * Integration tests for the writer: every write kind lands as Issabel's
+ * screens expect; a write the server refuses is isolated (the rest of its
+ * batch commits); writes continue across a server crash (SIGKILL) and a clean
+ * restart with every row present exactly once; a full queue answers
+ * CCD_EFULL, raises backpressure, and nothing accepted is lost.  The restart
+ * and backpressure tests run their own private mariadbd so the shared test
+ * server is never stopped under other tests.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "db/db.h"
+#include "test/db/dbtest.h"
+
+static db_t *start_db(const conf_database_t *cfg)
+{
+    char err[CCD_ERR_LEN];
+    db_t *db = db_start(cfg, err, sizeof(err));
+    if (!db)
+        fail_msg("db_start: %s", err);
+    return db;
+}
+
+static void submit_ok(db_t *db, db_write_t *w)
+{
+    assert_non_null(w);
+    assert_int_equal(db_write_submit(db, w), 0);
+}
+
+static void test_write_kinds(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "write_kinds", true);
+    db_t *db = start_db(&cfg);
+    time_t t0 = time(NULL) - 100;
+
+    /* claim call 1 as this engine, then walk it through a call */
+    db_claimed_call_t cl[1];
+    int n = 0;
+    db_claim_req_t req = {.id_campaign = 1, .n = 1, .owner = db_instance_id(db), .max_retries = 3,
+                          .mark_placing = true};
+    assert_int_equal(db_claim_numbers(my, &req, cl, 1, &n), 0);
+    assert_int_equal(n, 1);
+    uint32_t id = cl[0].id; /* 44, the windowed one */
+
+    db_write_t *w = db_write_new(DB_W_CALL_UPDATE);
+    w->shard = id;
+    w->u.call.id_call = id;
+    w->u.call.set = DB_CALL_F_STATUS | DB_CALL_F_UNIQUEID | DB_CALL_F_FECHA_LLAMADA;
+    snprintf(w->u.call.status, sizeof(w->u.call.status), "Ringing");
+    snprintf(w->u.call.uniqueid, sizeof(w->u.call.uniqueid), "1700000000.42");
+    w->u.call.fecha_llamada = t0;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CALL_UPDATE);
+    w->shard = id;
+    w->u.call.id_call = id;
+    w->u.call.set = DB_CALL_F_STATUS | DB_CALL_F_START_TIME | DB_CALL_F_ID_AGENT |
+                    DB_CALL_F_DURATION_WAIT | DB_CALL_F_ENTRY_QUEUE | DB_CALL_F_TRUNK;
+    snprintf(w->u.call.status, sizeof(w->u.call.status), "Success");
+    w->u.call.start_time = t0 + 10;
+    w->u.call.datetime_entry_queue = t0 + 5;
+    w->u.call.id_agent = 1;
+    w->u.call.duration_wait = 5;
+    snprintf(w->u.call.trunk, sizeof(w->u.call.trunk), "PJSIP/trunk1");
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CALL_UPDATE);
+    w->shard = id;
+    w->u.call.id_call = id;
+    w->u.call.set = DB_CALL_F_END_TIME | DB_CALL_F_DURATION | DB_CALL_F_RELEASE |
+                    DB_CALL_F_NEXT_ATTEMPT;
+    w->u.call.end_time = t0 + 52;
+    w->u.call.duration = 42;
+    w->u.call.next_attempt_delay_s = 3600;
+    submit_ok(db, w);
+    /* a failed call elsewhere: cause + text, status, release */
+    w = db_write_new(DB_W_CALL_UPDATE);
+    w->u.call.id_call = 36;
+    w->u.call.set = DB_CALL_F_STATUS | DB_CALL_F_FAILURE_CAUSE;
+    snprintf(w->u.call.status, sizeof(w->u.call.status), "Failure");
+    w->u.call.failure_cause = 17;
+    snprintf(w->u.call.failure_cause_txt, sizeof(w->u.call.failure_cause_txt), "User busy");
+    submit_ok(db, w);
+
+    const char *st[] = {"Dialing", "Ringing", "OnQueue", "Success", "Hangup"};
+    for (int i = 0; i < 5; i++) {
+        w = db_write_new(DB_W_PROGRESS_LOG);
+        w->u.progress.datetime_entry = t0 + i;
+        w->u.progress.id_campaign_outgoing = 1;
+        w->u.progress.id_call_outgoing = id;
+        snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "%s", st[i]);
+        w->u.progress.retry = 1;
+        if (i >= 3)
+            w->u.progress.id_agent = 1;
+        submit_ok(db, w);
+    }
+    /* agent 2: session, a break opened and closed, another break opened */
+    w = db_write_new(DB_W_AUDIT_OPEN);
+    w->u.audit.id_agent = 2;
+    w->u.audit.when = t0;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_AUDIT_OPEN);
+    w->u.audit.id_agent = 2;
+    w->u.audit.id_break = 2;
+    w->u.audit.when = t0 + 10;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_AUDIT_CLOSE);
+    w->u.audit.id_agent = 2;
+    w->u.audit.id_break = 2;
+    w->u.audit.when = t0 + 70;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_AUDIT_OPEN);
+    w->u.audit.id_agent = 2;
+    w->u.audit.id_break = 3;
+    w->u.audit.when = t0 + 80;
+    submit_ok(db, w);
+    /* current_calls: add + delete for call id, add for call 2 */
+    w = db_write_new(DB_W_CURRENT_CALL_ADD);
+    w->u.current.id_call = id;
+    snprintf(w->u.current.queue, sizeof(w->u.current.queue), "8000");
+    snprintf(w->u.current.agentnum, sizeof(w->u.current.agentnum), "9000");
+    snprintf(w->u.current.event, sizeof(w->u.current.event), "Link");
+    snprintf(w->u.current.channel, sizeof(w->u.current.channel), "Agent/9000");
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CURRENT_CALL_DEL);
+    w->u.current.id_call = id;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CURRENT_CALL_ADD);
+    w->u.current.id_call = 2;
+    snprintf(w->u.current.queue, sizeof(w->u.current.queue), "8000");
+    snprintf(w->u.current.agentnum, sizeof(w->u.current.agentnum), "9001");
+    snprintf(w->u.current.event, sizeof(w->u.current.event), "Link");
+    snprintf(w->u.current.channel_client, sizeof(w->u.current.channel_client), "Local/5002@x");
+    submit_ok(db, w);
+    /* incoming: insert then update by uniqueid */
+    w = db_write_new(DB_W_CALL_ENTRY_ADD);
+    snprintf(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), "in.1");
+    w->u.entry.id_queue_call_entry = 1;
+    w->u.entry.id_campaign = 1;
+    snprintf(w->u.entry.callerid, sizeof(w->u.entry.callerid), "5300");
+    snprintf(w->u.entry.status, sizeof(w->u.entry.status), "en-cola");
+    snprintf(w->u.entry.trunk, sizeof(w->u.entry.trunk), "PJSIP/in");
+    w->u.entry.datetime_entry_queue = t0;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CALL_ENTRY_UPDATE);
+    snprintf(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), "in.1");
+    w->u.entry.set = DB_CALL_F_STATUS | DB_CALL_F_ID_AGENT | DB_CALL_F_START_TIME |
+                     DB_CALL_F_DURATION_WAIT;
+    snprintf(w->u.entry.status, sizeof(w->u.entry.status), "activa");
+    w->u.entry.id_agent = 3;
+    w->u.entry.datetime_init = t0 + 7;
+    w->u.entry.duration_wait = 7;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_RECORDING_ADD);
+    w->u.recording.id_call_outgoing = id;
+    snprintf(w->u.recording.uniqueid, sizeof(w->u.recording.uniqueid), "1700000000.42");
+    snprintf(w->u.recording.channel, sizeof(w->u.recording.channel), "Local/5100@customers-1;1");
+    snprintf(w->u.recording.recordingfile, sizeof(w->u.recording.recordingfile), "2026/out.wav");
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CAMPAIGN_UPDATE);
+    w->u.campaign.id_campaign = 1;
+    w->u.campaign.set_stats = true;
+    w->u.campaign.num_completadas = 11;
+    w->u.campaign.promedio = 60;
+    w->u.campaign.desviacion = 9;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CAMPAIGN_UPDATE);
+    w->u.campaign.id_campaign = 2;
+    w->u.campaign.estatus = 'T';
+    submit_ok(db, w);
+
+    assert_int_equal(db_write_flush(db, 30000), 0);
+    db_stats_t s;
+    db_get_stats(db, &s);
+    assert_int_equal(s.rows_committed, 21);
+    assert_int_equal(s.rows_rejected, 0);
+    assert_true(s.batches_committed >= 1);
+    assert_int_equal(s.write_queue_depth, 0);
+
+    char q[512];
+    snprintf(q, sizeof(q),
+             "SELECT status, uniqueid, fecha_llamada IS NOT NULL, start_time IS NOT NULL, "
+             "TIMESTAMPDIFF(SECOND, start_time, end_time), duration, id_agent, duration_wait, trunk, "
+             "ccd_claim_owner IS NULL, ccd_next_attempt > NOW() + INTERVAL 3000 SECOND, retries "
+             "FROM calls WHERE id = %u",
+             id);
+    char *row = dbt_dump(my, q);
+    assert_string_equal(row, "Success|1700000000.42|1|1|42|42|1|5|PJSIP/trunk1|1|1|1\n");
+    free(row);
+    row = dbt_dump(my, "SELECT status, failure_cause, failure_cause_txt FROM calls WHERE id = 36");
+    assert_string_equal(row, "Failure|17|User busy\n");
+    free(row);
+    snprintf(q, sizeof(q),
+             "SELECT new_status, retry, COALESCE(id_agent, 0) FROM call_progress_log WHERE "
+             "id_call_outgoing = %u AND new_status <> 'Placing' ORDER BY id",
+             id);
+    row = dbt_dump(my, q);
+    assert_string_equal(row, "Dialing|1|0\nRinging|1|0\nOnQueue|1|0\nSuccess|1|1\nHangup|1|1\n");
+    free(row);
+    row = dbt_dump(my, "SELECT COALESCE(id_break, 0), datetime_end IS NULL, duration FROM audit "
+                       "WHERE id_agent = 2 ORDER BY id");
+    assert_string_equal(row, "0|1|NULL\n2|0|00:01:00\n3|1|NULL\n");
+    free(row);
+    row = dbt_dump(my, "SELECT id_call, agentnum, Channel, ChannelClient FROM current_calls");
+    assert_string_equal(row, "2|9001||Local/5002@x\n");
+    free(row);
+    row = dbt_dump(my, "SELECT status, id_agent, duration_wait, datetime_init IS NOT NULL, "
+                       "callerid, trunk FROM call_entry WHERE uniqueid = 'in.1'");
+    assert_string_equal(row, "activa|3|7|1|5300|PJSIP/in\n");
+    free(row);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_recording WHERE recordingfile = "
+                                 "'2026/out.wav'"),
+                     1);
+    row = dbt_dump(my, "SELECT id, estatus, num_completadas, promedio, desviacion FROM campaign ORDER BY id");
+    assert_string_equal(row, "1|A|11|60|9\n2|T|NULL|NULL|NULL\n");
+    free(row);
+    /* the engine registered itself */
+    snprintf(q, sizeof(q), "SELECT COUNT(*) FROM ccd_engine WHERE instance_id = '%s'",
+             db_instance_id(db));
+    assert_int_equal(dbt_int(my, q), 1);
+    db_stop(db, 5000);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+static void test_write_rejected_isolated(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "write_reject", true);
+    db_t *db = start_db(&cfg);
+    for (uint32_t i = 1; i <= 30; i++) {
+        db_write_t *w = db_write_new(DB_W_CALL_UPDATE);
+        w->u.call.id_call = i;
+        w->u.call.set = DB_CALL_F_STATUS;
+        snprintf(w->u.call.status, sizeof(w->u.call.status), "NoAnswer");
+        submit_ok(db, w);
+        if (i == 15) {
+            /* refers to a call that does not exist: the foreign key refuses it */
+            w = db_write_new(DB_W_PROGRESS_LOG);
+            w->u.progress.id_call_outgoing = 999999;
+            snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "Bogus");
+            submit_ok(db, w);
+        }
+    }
+    assert_int_equal(db_write_flush(db, 30000), 0);
+    db_stats_t s;
+    db_get_stats(db, &s);
+    assert_int_equal(s.rows_rejected, 1);
+    assert_int_equal(s.rows_committed, 30);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE status = 'NoAnswer'"), 30);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Bogus'"), 0);
+    /* bad arguments */
+    assert_int_equal(db_write_submit(db, NULL), CCD_EINVAL);
+    db_stop(db, 5000);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+/* The idempotency marker: a batch whose marker row already exists (what a retry finds when
+ * the first attempt committed but its answer was lost) is counted done, not applied again. */
+static void test_write_marker_dedup(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "write_dedup", true);
+    db_t *db = start_db(&cfg);
+    db_write_t *w = db_write_new(DB_W_PROGRESS_LOG);
+    w->u.progress.id_call_outgoing = 1;
+    snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "First");
+    submit_ok(db, w);
+    assert_int_equal(db_write_flush(db, 30000), 0); /* batch seq 1 */
+    char q[256];
+    snprintf(q, sizeof(q), "SELECT COUNT(*) FROM ccd_write_batch WHERE writer_id = '%s-w0' AND seq = 1",
+             db_instance_id(db));
+    assert_int_equal(dbt_int(my, q), 1);
+    /* pretend batch 2 already committed */
+    snprintf(q, sizeof(q), "INSERT INTO ccd_write_batch VALUES ('%s-w0', 2, NOW())", db_instance_id(db));
+    dbt_exec(my, q);
+    w = db_write_new(DB_W_PROGRESS_LOG);
+    w->u.progress.id_call_outgoing = 1;
+    snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "Second");
+    submit_ok(db, w);
+    assert_int_equal(db_write_flush(db, 30000), 0);
+    w = db_write_new(DB_W_PROGRESS_LOG);
+    w->u.progress.id_call_outgoing = 1;
+    snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "Third");
+    submit_ok(db, w);
+    assert_int_equal(db_write_flush(db, 30000), 0);
+    db_stats_t s;
+    db_get_stats(db, &s);
+    assert_int_equal(s.batches_deduplicated, 1);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'First'"), 1);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Second'"), 0);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Third'"), 1);
+    db_stop(db, 5000);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+/* ------------------------------------------------ private server tests */
+
+typedef struct producer {
+    db_t *db;
+    int total;
+    atomic_int submitted;
+    atomic_int efull;
+} producer_t;
+
+static void *producer_main(void *arg)
+{
+    producer_t *p = arg;
+    for (int i = 0; i < p->total; i++) {
+        db_write_t *w = db_write_new(DB_W_PROGRESS_LOG);
+        if (!w)
+            break;
+        w->u.progress.id_campaign_outgoing = 1;
+        w->u.progress.id_call_outgoing = (uint32_t)(1 + i % 44);
+        snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "Test");
+        snprintf(w->u.progress.uniqueid, sizeof(w->u.progress.uniqueid), "r-%d", i);
+        w->u.progress.retry = i;
+        /* a producer that keeps ownership on EFULL and tries again later, as the registry does */
+        while (db_write_submit(p->db, w) == CCD_EFULL) {
+            atomic_fetch_add(&p->efull, 1);
+            usleep(2000);
+        }
+        atomic_fetch_add(&p->submitted, 1);
+        if (i % 100 == 99)
+            usleep(1000); /* spread the load so the restarts land mid-stream */
+    }
+    return NULL;
+}
+
+static void wait_committed(db_t *db, uint64_t n)
+{
+    for (int i = 0; i < 6000; i++) {
+        db_stats_t s;
+        db_get_stats(db, &s);
+        if (s.rows_committed >= n)
+            return;
+        usleep(10000);
+    }
+    fail_msg("writer did not reach %llu committed rows", (unsigned long long)n);
+}
+
+static void test_write_across_restarts(void **state)
+{
+    (void)state;
+    dbt_server_t srv = {0};
+    dbt_server_start(&srv);
+    conf_database_t cfg;
+    dbt_server_cfg(&srv, &cfg, "ccdt_restart");
+    cfg.write_batch_max = 200;
+    MYSQL *my = dbt_connect(&cfg, false);
+    char err[CCD_ERR_LEN];
+    assert_int_equal(db_migrate_conn(my, cfg.name, err, sizeof(err)), 0);
+    assert_int_equal(db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)), 0);
+    mysql_close(my);
+    db_t *db = start_db(&cfg);
+    producer_t p = {.db = db, .total = 30000};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, producer_main, &p), 0);
+    wait_committed(db, 3000);
+    dbt_server_kill(&srv); /* a crash: commits in flight may or may not have made it */
+    usleep(300000);
+    dbt_server_up(&srv);
+    wait_committed(db, 12000);
+    dbt_server_stop(&srv); /* a clean shutdown this time */
+    usleep(300000);
+    dbt_server_up(&srv);
+    pthread_join(th, NULL);
+    assert_int_equal(db_write_flush(db, 120000), 0);
+    db_stats_t s;
+    db_get_stats(db, &s);
+    print_message("rows %llu batches %llu retries %llu reconnects %llu dedup %llu max latency %llu us\n",
+                  (unsigned long long)s.rows_committed, (unsigned long long)s.batches_committed,
+                  (unsigned long long)s.retries, (unsigned long long)s.reconnects,
+                  (unsigned long long)s.batches_deduplicated,
+                  (unsigned long long)s.latency_us_max);
+    assert_int_equal(s.rows_committed, 30000);
+    assert_int_equal(s.rows_rejected, 0);
+    assert_true(s.retries >= 1);
+    assert_true(s.reconnects >= 2);
+    db_stop(db, 5000);
+    my = dbt_connect(&cfg, true);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Test'"),
+                     30000);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(DISTINCT uniqueid) FROM call_progress_log WHERE "
+                                 "new_status = 'Test'"),
+                     30000);
+    assert_int_equal(dbt_int(my, "SELECT MIN(retry) + MAX(retry) FROM call_progress_log WHERE "
+                                 "new_status = 'Test'"),
+                     29999);
+    mysql_close(my);
+    dbt_server_destroy(&srv);
+}
+
+typedef struct read_job {
+    db_read_job_t job;
+    int ran;
+} read_job_t;
+
+static int read_run(MYSQL *my, db_read_job_t *job)
+{
+    (void)my;
+    ((read_job_t *)job)->ran = 1;
+    return 0;
+}
+
+static void test_backpressure(void **state)
+{
+    (void)state;
+    dbt_server_t srv = {0};
+    dbt_server_start(&srv);
+    conf_database_t cfg;
+    dbt_server_cfg(&srv, &cfg, "ccdt_bp");
+    cfg.write_queue_max = 100;
+    cfg.write_batch_max = 10;
+    MYSQL *my = dbt_connect(&cfg, false);
+    char err[CCD_ERR_LEN];
+    assert_int_equal(db_migrate_conn(my, cfg.name, err, sizeof(err)), 0);
+    assert_int_equal(db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)), 0);
+    mysql_close(my);
+    db_t *db = start_db(&cfg);
+    /* connected and idle: no backpressure */
+    for (int i = 0; i < 500 && db_writes_backpressured(db); i++)
+        usleep(10000);
+    assert_false(db_writes_backpressured(db));
+
+    dbt_server_stop(&srv);
+    int accepted = 0, full = 0;
+    for (int i = 0; i < 1000; i++) {
+        db_write_t *w = db_write_new(DB_W_PROGRESS_LOG);
+        w->u.progress.id_call_outgoing = 1;
+        snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "BP");
+        snprintf(w->u.progress.uniqueid, sizeof(w->u.progress.uniqueid), "bp-%d", i);
+        int r = db_write_submit(db, w);
+        if (r == 0) {
+            accepted++;
+        } else {
+            assert_int_equal(r, CCD_EFULL);
+            full++;
+            w->msg.free(&w->msg); /* still ours: this producer gives up on it */
+        }
+        if (i == 0)
+            usleep(200000); /* let the writer find out the server is gone */
+    }
+    assert_true(full > 0);
+    assert_true(accepted >= 100 && accepted <= 100 + 10 + 1);
+    assert_true(db_writes_backpressured(db));
+    db_stats_t s;
+    db_get_stats(db, &s);
+    assert_int_equal(s.write_rejected_full, (uint64_t)full);
+    assert_int_equal(s.write_queue_depth, 100);
+    /* a read while the server is away is answered (CCD_EIO), not held */
+    mq_t *reply = mq_new("reply", 10, 0);
+    read_job_t *rj = calloc(1, sizeof(*rj));
+    rj->job.run = read_run;
+    rj->job.reply = reply;
+    assert_int_equal(db_read_submit(db, &rj->job), 0);
+    mq_msg_t *back = mq_pop(reply, 60000);
+    assert_ptr_equal(back, &rj->job.msg);
+    assert_int_equal(back->type, MSG_DB_READ_DONE);
+    assert_int_equal(rj->job.status, CCD_EIO);
+    assert_int_equal(rj->ran, 0);
+
+    dbt_server_up(&srv);
+    assert_int_equal(db_write_flush(db, 120000), 0);
+    for (int i = 0; i < 500 && db_writes_backpressured(db); i++)
+        usleep(10000);
+    assert_false(db_writes_backpressured(db));
+    /* the same read now runs */
+    rj->job.status = -1;
+    assert_int_equal(db_read_submit(db, &rj->job), 0);
+    back = mq_pop(reply, 60000);
+    assert_ptr_equal(back, &rj->job.msg);
+    assert_int_equal(rj->job.status, 0);
+    assert_int_equal(rj->ran, 1);
+    free(rj);
+    mq_free(reply);
+    db_stop(db, 5000);
+    my = dbt_connect(&cfg, true);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'BP'"),
+                     accepted);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(DISTINCT uniqueid) FROM call_progress_log WHERE "
+                                 "new_status = 'BP'"),
+                     accepted);
+    mysql_close(my);
+    dbt_server_destroy(&srv);
+}
+
+int main(void)
+{
+    mysql_library_init(0, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_kinds),
+        cmocka_unit_test(test_write_rejected_isolated),
+        cmocka_unit_test(test_write_marker_dedup),
+        cmocka_unit_test(test_write_across_restarts),
+        cmocka_unit_test(test_backpressure),
+    };
+    int r = cmocka_run_group_tests(tests, NULL, NULL);
+    mysql_library_end();
+    return r;
+}
