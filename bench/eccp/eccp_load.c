@@ -1,0 +1,336 @@
+/*
+ * eccp_load: ECCP server load benchmark (in-process, loopback TCP).
+ *
+ * The server runs with its real session workers and a real registry; logins
+ * use the in-process login_check hook instead of the database (no MariaDB
+ * needed), and one agent (Agent/9000, logged in, with two queues) is in the
+ * registry.  One client thread drives every connection with epoll.
+ *
+ * For N = 100, 1000, 5000 logged-in sessions:
+ *   - getagentstatus requests/s and p50/p99 latency, 4 requests in flight per
+ *     session for a fixed time;
+ *   - memory per idle session: RSS after the N sessions logged in minus RSS
+ *     before they connected (client buffers are allocated beforehand, kernel
+ *     socket memory is not in RSS), divided by N;
+ *   - event fan-out (N = 1000 unless -a): time from posting a registry change
+ *     to the moment the last of the N sessions has read the resulting event.
+ *
+ * Usage: eccp_load [-d seconds per run (default 3)] [-a fan-out at every N]
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "eccp/eccp.h"
+#include "reg/reg.h"
+
+#define DEPTH 4
+
+typedef struct conn {
+    int fd;
+    int nl;             /* newlines seen in the current message */
+    int inflight;
+    int64_t sent_us[DEPTH]; /* ring of send times */
+    int head, tail;
+    bool got_event;
+} conn_t;
+
+static const char REQ[] = "<request id=\"1\"><getagentstatus><agent_number>Agent/9000</agent_number>"
+                          "</getagentstatus></request>";
+
+static bool ok_login(void *ctx, const char *u, const char *p)
+{
+    (void)ctx;
+    (void)u;
+    (void)p;
+    return true;
+}
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            v = atol(line + 6);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int64_t pct(int64_t *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp64);
+    size_t i = (size_t)(p * (double)(n - 1));
+    return v[i];
+}
+
+static void apply_agent(reg_txn_t *tx, void *arg)
+{
+    int *nq = arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->active = true;
+    a->login = REG_LOGGED_IN;
+    snprintf(a->channel, sizeof(a->channel), "SIP/1064-00000001");
+    snprintf(a->extension, sizeof(a->extension), "1064");
+    a->nqueues = *nq;
+    snprintf(a->queues[0], sizeof(a->queues[0]), "8000");
+    snprintf(a->queues[1], sizeof(a->queues[1]), "8001");
+    reg_txn_agent_touch(tx, a);
+}
+
+static int post_agent(reg_t *r, int nq)
+{
+    int *arg = malloc(sizeof(int));
+    *arg = nq;
+    return reg_post(r, apply_agent, arg, free);
+}
+
+/* Reads what is available on c; returns the number of complete messages. */
+static int drain(conn_t *c, char *buf, size_t bufsz)
+{
+    int msgs = 0;
+    for (;;) {
+        ssize_t k = recv(c->fd, buf, bufsz, MSG_DONTWAIT);
+        if (k <= 0)
+            return k == 0 ? -1 : msgs;
+        for (ssize_t i = 0; i < k; i++)
+            if (buf[i] == '\n' && ++c->nl == 2) {
+                c->nl = 0;
+                msgs++;
+            }
+        if ((size_t)k < bufsz)
+            return msgs;
+    }
+}
+
+static int connect_one(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t k = send(fd, s, n, MSG_NOSIGNAL);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        s += k;
+        n -= (size_t)k;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int secs = 3;
+    bool fan_all = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
+            secs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-a") == 0)
+            fan_all = true;
+    }
+    log_set_level(LOG_LVL_ERR);
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+
+    static const int Ns[] = {100, 1000, 5000};
+    const int maxn = 5000;
+    conn_t *conns = calloc(maxn, sizeof(*conns));
+    int64_t *lat = malloc(sizeof(int64_t) * 4000000);
+    char *rbuf = malloc(1 << 16);
+    printf("eccp_load: in-process server (2 workers, registry, login_check hook instead of the "
+           "database), one epoll client thread, loopback TCP, %d s per run\n", secs);
+
+    for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++) {
+        int n = Ns[ni];
+        if ((rlim_t)(2 * n + 64) > rl.rlim_cur) {
+            printf("skip n=%d: RLIMIT_NOFILE %llu too low\n", n, (unsigned long long)rl.rlim_cur);
+            continue;
+        }
+        reg_t *reg = reg_new(100000);
+        conf_t cf;
+        conf_defaults(&cf);
+        snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
+        cf.eccp.port = 0;
+        cf.eccp.workers = 2;
+        cf.eccp.max_sessions = maxn + 100;
+        eccp_deps_t d = {.reg = reg, .login_check = ok_login};
+        char err[256];
+        eccp_server_t *srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));
+        if (!srv) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        pthread_t rth;
+        pthread_create(&rth, NULL, reg_run, reg);
+        eccp_server_start(srv);
+        uint16_t port = eccp_server_port(srv);
+        post_agent(reg, 2);
+        usleep(100000);
+        long rss0 = rss_kb();
+
+        int ep = epoll_create1(0);
+        memset(conns, 0, sizeof(*conns) * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            conns[i].fd = connect_one(port);
+            if (conns[i].fd < 0) {
+                fprintf(stderr, "connect %d failed: %s\n", i, strerror(errno));
+                return 1;
+            }
+            static const char login[] = "<request id=\"l\"><login><username>u</username><password>p"
+                                        "</password></login></request>";
+            send_all(conns[i].fd, login, sizeof(login) - 1);
+            struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+            epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+        }
+        int logged = 0;
+        struct epoll_event evs[512];
+        int64_t deadline = clk_mono_ms() + 30000;
+        while (logged < n && clk_mono_ms() < deadline) {
+            int k = epoll_wait(ep, evs, 512, 100);
+            for (int e = 0; e < k; e++) {
+                int m = drain(&conns[evs[e].data.u32], rbuf, 1 << 16);
+                if (m > 0)
+                    logged += m;
+            }
+        }
+        if (logged < n) {
+            fprintf(stderr, "only %d of %d sessions logged in\n", logged, n);
+            return 1;
+        }
+        usleep(200000);
+        long rss1 = rss_kb();
+        printf("metric eccp_load.n%d.idle_session_bytes %ld bytes\n", n, (rss1 - rss0) * 1024 / n);
+
+        /* getagentstatus load */
+        size_t nlat = 0;
+        int64_t t0 = clk_mono_us();
+        for (int i = 0; i < n; i++) {
+            conn_t *c = &conns[i];
+            for (int q = 0; q < DEPTH; q++) {
+                c->sent_us[c->head] = clk_mono_us();
+                c->head = (c->head + 1) % DEPTH;
+                c->inflight++;
+                send_all(c->fd, REQ, sizeof(REQ) - 1);
+            }
+        }
+        uint64_t done = 0;
+        int64_t stop_us = t0 + (int64_t)secs * 1000000;
+        bool stopping = false;
+        int64_t outstanding = (int64_t)n * DEPTH;
+        while (outstanding > 0) {
+            int k = epoll_wait(ep, evs, 512, 100);
+            int64_t now = clk_mono_us();
+            if (now >= stop_us)
+                stopping = true;
+            for (int e = 0; e < k; e++) {
+                conn_t *c = &conns[evs[e].data.u32];
+                int m = drain(c, rbuf, 1 << 16);
+                for (int r = 0; r < m; r++) {
+                    if (nlat < 4000000)
+                        lat[nlat++] = now - c->sent_us[c->tail];
+                    c->tail = (c->tail + 1) % DEPTH;
+                    done++;
+                    outstanding--;
+                    if (!stopping) {
+                        c->sent_us[c->head] = clk_mono_us();
+                        c->head = (c->head + 1) % DEPTH;
+                        send_all(c->fd, REQ, sizeof(REQ) - 1);
+                        outstanding++;
+                    }
+                }
+            }
+            if (clk_mono_us() - stop_us > 10000000)
+                break;
+        }
+        double el = (double)(clk_mono_us() - t0) / 1e6;
+        printf("metric eccp_load.n%d.getagentstatus %.0f requests/s\n", n, (double)done / el);
+        printf("metric eccp_load.n%d.getagentstatus_p50 %lld us\n", n,
+               (long long)pct(lat, nlat, 0.50));
+        printf("metric eccp_load.n%d.getagentstatus_p99 %lld us\n", n,
+               (long long)pct(lat, nlat, 0.99));
+
+        /* fan-out */
+        if (n == 1000 || fan_all) {
+            int iters = 200;
+            int64_t *fl = malloc(sizeof(int64_t) * (size_t)iters);
+            int nfl = 0;
+            for (int it = 0; it < iters; it++) {
+                for (int i = 0; i < n; i++)
+                    conns[i].got_event = false;
+                int got = 0;
+                int64_t start = clk_mono_us();
+                while (post_agent(reg, it % 2 ? 2 : 1) != 0)
+                    usleep(100);
+                int64_t last = start;
+                int64_t end = clk_mono_ms() + 10000;
+                while (got < n && clk_mono_ms() < end) {
+                    int k = epoll_wait(ep, evs, 512, 100);
+                    int64_t now = clk_mono_us();
+                    for (int e = 0; e < k; e++) {
+                        conn_t *c = &conns[evs[e].data.u32];
+                        if (drain(c, rbuf, 1 << 16) > 0 && !c->got_event) {
+                            c->got_event = true;
+                            got++;
+                            last = now;
+                        }
+                    }
+                }
+                if (got == n)
+                    fl[nfl++] = last - start;
+            }
+            printf("metric eccp_load.n%d.fanout_p50 %.3f ms\n", n, (double)pct(fl, (size_t)nfl, 0.5) / 1000.0);
+            printf("metric eccp_load.n%d.fanout_p99 %.3f ms\n", n, (double)pct(fl, (size_t)nfl, 0.99) / 1000.0);
+            printf("metric eccp_load.n%d.fanout_complete %d of %d rounds\n", n, nfl, iters);
+            free(fl);
+        }
+        for (int i = 0; i < n; i++)
+            close(conns[i].fd);
+        close(ep);
+        eccp_server_free(srv);
+        reg_stop(reg);
+        pthread_join(rth, NULL);
+        reg_free(reg);
+    }
+    free(conns);
+    free(lat);
+    free(rbuf);
+    return 0;
+}
