@@ -1,0 +1,416 @@
+/*
+ * Integration tests of pbxsim's controls and robustness: login (plain, MD5,
+ * failure), swallowed responses, dropped connections, restart, flood, bad
+ * input, many clients, determinism and clean-up after load.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "test/tools/transcript.h"
+#include "tools/pbxsim/pbxsim.h"
+#include "tools/pbxsim/pbxsim_int.h"
+
+typedef struct cli {
+    int fd;
+    char buf[1 << 16];
+    size_t len;
+    bool eof;
+} cli_t;
+
+static pbxsim_t *start_sim(uint64_t seed)
+{
+    pbxsim_opts_t o;
+    pbxsim_opts_default(&o);
+    o.username = "dialer";
+    o.secret = "dialer";
+    o.time_scale = 50;
+    o.auth_fail_delay_ms = 20;
+    o.seed = seed;
+    pbxsim_t *s = pbxsim_start(&o);
+    assert_non_null(s);
+    return s;
+}
+
+static void cli_open(cli_t *c, pbxsim_t *s)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(pbxsim_port(s));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+}
+
+static void cli_close(cli_t *c)
+{
+    close(c->fd);
+    c->fd = -1;
+}
+
+static void cli_send(cli_t *c, const char *fmt, ...)
+{
+    char b[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof b, fmt, ap);
+    va_end(ap);
+    (void)send(c->fd, b, (size_t)n, MSG_NOSIGNAL);
+}
+
+/* Next message (as a tmsg), or false on timeout / EOF. */
+static bool cli_next(cli_t *c, tmsg_t *out, int timeout_ms)
+{
+    int64_t end = clk_mono_ms() + timeout_ms;
+    for (;;) {
+        pbx_msg_t m;
+        size_t used = 0;
+        if (pbx_wire_parse(c->buf, c->len, &m, &used) == 1) {
+            memset(out, 0, sizeof *out);
+            for (int i = 0; i < m.n; i++) {
+                char k[128], v[1024];
+                ccd_str_copy(k, sizeof k, m.h[i].key);
+                ccd_str_copy(v, sizeof v, m.h[i].val);
+                tm_add(out, k, v);
+            }
+            memmove(c->buf, c->buf + used, c->len - used);
+            c->len -= used;
+            return true;
+        }
+        int64_t left = end - clk_mono_ms();
+        if (left <= 0 || c->eof)
+            return false;
+        struct pollfd pf = {c->fd, POLLIN, 0};
+        if (poll(&pf, 1, (int)left) <= 0)
+            return false;
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+        if (n <= 0) {
+            c->eof = true;
+            return false;
+        }
+        c->len += (size_t)n;
+    }
+}
+
+/* Waits for a response with this ActionID; copies it to out (caller clears). */
+static bool cli_resp(cli_t *c, const char *id, tmsg_t *out, int timeout_ms)
+{
+    int64_t end = clk_mono_ms() + timeout_ms;
+    tmsg_t m;
+    while (clk_mono_ms() < end) {
+        if (!cli_next(c, &m, (int)(end - clk_mono_ms())))
+            return false;
+        const char *aid = tm_get(&m, "ActionID");
+        if (tm_get(&m, "Response") && aid && strcmp(aid, id) == 0) {
+            *out = m;
+            return true;
+        }
+        tm_clear(&m);
+    }
+    return false;
+}
+
+static bool cli_event(cli_t *c, const char *name, tmsg_t *out, int timeout_ms)
+{
+    int64_t end = clk_mono_ms() + timeout_ms;
+    tmsg_t m;
+    while (clk_mono_ms() < end) {
+        if (!cli_next(c, &m, (int)(end - clk_mono_ms())))
+            return false;
+        const char *ev = tm_get(&m, "Event");
+        if (ev && strcmp(ev, name) == 0) {
+            if (out)
+                *out = m;
+            else
+                tm_clear(&m);
+            return true;
+        }
+        tm_clear(&m);
+    }
+    return false;
+}
+
+static void login(cli_t *c)
+{
+    cli_send(c, "Action: Login\r\nActionID: l\r\nUsername: dialer\r\nSecret: dialer\r\n\r\n");
+    tmsg_t m;
+    assert_true(cli_resp(c, "l", &m, 5000));
+    assert_string_equal(tm_get(&m, "Response"), "Success");
+    tm_clear(&m);
+}
+
+static void test_login_ok_fail_md5(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim(1);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    assert_true(cli_event(&c, "FullyBooted", NULL, 2000));
+    assert_true(cli_event(&c, "SuccessfulAuth", NULL, 2000));
+    cli_close(&c);
+
+    cli_open(&c, s);
+    cli_send(&c, "Action: Login\r\nActionID: bad\r\nUsername: dialer\r\nSecret: nope\r\n\r\n");
+    tmsg_t m;
+    assert_true(cli_resp(&c, "bad", &m, 5000));
+    assert_string_equal(tm_get(&m, "Message"), "Authentication failed");
+    tm_clear(&m);
+    assert_false(cli_next(&c, &m, 2000)); /* the session is closed */
+    assert_true(c.eof);
+    cli_close(&c);
+
+    cli_open(&c, s);
+    cli_send(&c, "Action: Challenge\r\nActionID: ch\r\nAuthType: MD5\r\n\r\n");
+    assert_true(cli_resp(&c, "ch", &m, 5000));
+    char chal[64];
+    snprintf(chal, sizeof chal, "%s", tm_get(&m, "Challenge"));
+    tm_clear(&m);
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dn = 0;
+    char both[128], hex[33];
+    snprintf(both, sizeof both, "%sdialer", chal);
+    assert_int_equal(EVP_Digest(both, strlen(both), d, &dn, EVP_md5(), NULL), 1);
+    for (unsigned i = 0; i < 16; i++)
+        sprintf(hex + 2 * i, "%02x", d[i]);
+    cli_send(&c, "Action: Login\r\nActionID: md5\r\nAuthType: MD5\r\nUsername: dialer\r\nKey: %s\r\n\r\n", hex);
+    assert_true(cli_resp(&c, "md5", &m, 5000));
+    assert_string_equal(tm_get(&m, "Message"), "Authentication accepted");
+    tm_clear(&m);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
+static void test_swallow_unknown_and_prelogin(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim(1);
+    cli_t c;
+    cli_open(&c, s);
+    tmsg_t m;
+    cli_send(&c, "Action: Ping\r\nActionID: early\r\n\r\n");
+    assert_true(cli_resp(&c, "early", &m, 5000));
+    assert_string_equal(tm_get(&m, "Message"), "Authentication Required");
+    tm_clear(&m);
+    login(&c);
+    assert_int_equal(pbxsim_set_swallow_next(s, "ping"), 0);
+    cli_send(&c, "Action: Ping\r\nActionID: p1\r\n\r\nAction: Ping\r\nActionID: p2\r\n\r\n");
+    assert_true(cli_resp(&c, "p2", &m, 5000)); /* p1 never answered, p2 is */
+    tm_clear(&m);
+    cli_send(&c, "Action: NoSuchThing\r\nActionID: u\r\n\r\n");
+    assert_true(cli_resp(&c, "u", &m, 5000));
+    assert_string_equal(tm_get(&m, "Response"), "Error");
+    assert_string_equal(tm_get(&m, "Message"), "Invalid/unknown command");
+    tm_clear(&m);
+    /* the same control over the wire */
+    cli_send(&c, "Action: PbxsimSwallow\r\nActionID: sw\r\nName: CoreStatus\r\n\r\n");
+    assert_true(cli_resp(&c, "sw", &m, 5000));
+    tm_clear(&m);
+    cli_send(&c, "Action: CoreStatus\r\nActionID: cs1\r\n\r\nAction: CoreStatus\r\nActionID: cs2\r\n\r\n");
+    assert_true(cli_resp(&c, "cs2", &m, 5000));
+    tm_clear(&m);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
+static bool one_agent(const pbxsim_state_t *st, void *ctx)
+{
+    (void)ctx;
+    return st->agents_available == 1;
+}
+
+static bool no_channels(const pbxsim_state_t *st, void *ctx)
+{
+    (void)ctx;
+    return st->channels == 0 && st->originates >= *(uint64_t *)ctx;
+}
+
+static void test_drop_and_restart(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim(1);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    assert_int_equal(pbxsim_drop_connections(s), 0);
+    tmsg_t m;
+    while (cli_next(&c, &m, 2000))
+        tm_clear(&m);
+    assert_true(c.eof);
+    cli_close(&c);
+
+    cli_open(&c, s);
+    login(&c);
+    cli_send(&c, "Action: Originate\r\nActionID: ag\r\nChannel: Local/1001@phones\r\nContext: agent-login\r\n"
+                 "Exten: 9000\r\nPriority: 1\r\nAsync: true\r\n\r\n");
+    assert_int_equal(pbxsim_wait(s, one_agent, NULL, 10000), 0);
+    cli_send(&c, "Action: Originate\r\nActionID: q\r\nChannel: Local/5001@customers\r\nContext: dialer-queue\r\n"
+                 "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: TALK=600\r\n\r\n");
+    assert_true(cli_event(&c, "AgentConnect", NULL, 10000));
+    pbxsim_state_t before;
+    pbxsim_state(s, &before);
+    assert_true(before.channels >= 6);
+    assert_int_equal(pbxsim_restart(s), 0);
+    assert_true(cli_event(&c, "AgentComplete", NULL, 5000));
+    assert_true(cli_event(&c, "AgentLogoff", NULL, 5000));
+    assert_true(cli_event(&c, "Shutdown", &m, 5000));
+    assert_string_equal(tm_get(&m, "Restart"), "True");
+    tm_clear(&m);
+    while (cli_next(&c, &m, 2000))
+        tm_clear(&m);
+    assert_true(c.eof);
+    cli_close(&c);
+    pbxsim_state_t after;
+    pbxsim_state(s, &after);
+    assert_int_equal(after.channels, 0);
+    assert_int_equal(after.agents_logged_in, 0);
+    assert_true(after.startup_time > before.startup_time);
+    assert_int_equal(after.restarts, 1);
+    cli_open(&c, s);
+    login(&c);
+    cli_send(&c, "Action: CoreStatus\r\nActionID: cs\r\n\r\n");
+    assert_true(cli_resp(&c, "cs", &m, 5000));
+    assert_string_equal(tm_get(&m, "CoreCurrentCalls"), "0");
+    assert_string_equal(tm_get(&m, "CoreProcessedCalls"), "0");
+    tm_clear(&m);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
+static void test_flood(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim(1);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    tmsg_t m;
+    cli_send(&c, "Action: Ping\r\nActionID: sync\r\n\r\n");
+    assert_true(cli_resp(&c, "sync", &m, 5000));
+    tm_clear(&m);
+    const uint64_t n = 20000;
+    assert_int_equal(pbxsim_flood(s, n), 0);
+    uint64_t got = 0;
+    while (got < n && cli_next(&c, &m, 5000)) {
+        if (tm_get(&m, "Event"))
+            got++;
+        tm_clear(&m);
+    }
+    assert_int_equal(got, n);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
+static void test_bad_input_and_many_clients(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim(1);
+    cli_t bad;
+    cli_open(&bad, s);
+    char line[3000];
+    memset(line, 'A', sizeof line);
+    (void)send(bad.fd, line, sizeof line, MSG_NOSIGNAL);
+    tmsg_t m;
+    while (cli_next(&bad, &m, 3000))
+        tm_clear(&m);
+    assert_true(bad.eof); /* an over-long line costs the sender its connection */
+    cli_close(&bad);
+    enum { N = 60 };
+    static cli_t cs[N];
+    for (int i = 0; i < N; i++) {
+        cli_open(&cs[i], s);
+        login(&cs[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        cli_send(&cs[i], "Action: Ping\r\nActionID: p%d\r\n\r\n", i);
+        char id[16];
+        snprintf(id, sizeof id, "p%d", i);
+        assert_true(cli_resp(&cs[i], id, &m, 5000));
+        assert_string_equal(tm_get(&m, "Ping"), "Pong");
+        tm_clear(&m);
+    }
+    for (int i = 0; i < N; i++)
+        cli_close(&cs[i]);
+    pbxsim_stop(s);
+}
+
+/* Numbers outside the fixed ranges follow the seeded load mix. */
+static void outcomes(uint64_t seed, char *out, size_t n)
+{
+    pbxsim_opts_t o;
+    pbxsim_opts_default(&o);
+    o.username = "dialer";
+    o.secret = "dialer";
+    o.time_scale = 1000;
+    o.seed = seed;
+    o.quiet_noise = true;
+    o.ring = (pbxsim_dist_t){100, 2000};
+    o.talk = (pbxsim_dist_t){100, 3000};
+    pbxsim_t *s = pbxsim_start(&o);
+    assert_non_null(s);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    const int calls = 40;
+    for (int i = 0; i < calls; i++)
+        cli_send(&c,
+                 "Action: Originate\r\nActionID: o%02d\r\nChannel: Local/8%03d@customers\r\nContext: dialer-answered\r\n"
+                 "Exten: s\r\nPriority: 1\r\nTimeout: 30000\r\nAsync: true\r\n\r\n",
+                 i, i);
+    char res[64][8];
+    memset(res, 0, sizeof res);
+    int got = 0;
+    tmsg_t m;
+    while (got < calls && cli_event(&c, "OriginateResponse", &m, 10000)) {
+        int idx = atoi(tm_get(&m, "ActionID") + 1);
+        if (idx >= 0 && idx < 64)
+            snprintf(res[idx], sizeof res[idx], "%s", tm_get(&m, "Reason"));
+        got++;
+        tm_clear(&m);
+    }
+    assert_int_equal(got, calls);
+    size_t o2 = 0;
+    for (int i = 0; i < calls && o2 + 4 < n; i++)
+        o2 += (size_t)snprintf(out + o2, n - o2, "%s,", res[i]);
+    uint64_t want = (uint64_t)calls;
+    assert_int_equal(pbxsim_wait(s, no_channels, &want, 20000), 0);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
+static void test_deterministic_and_cleanup(void **state)
+{
+    (void)state;
+    char a[512], b[512], d[512];
+    outcomes(42, a, sizeof a);
+    outcomes(42, b, sizeof b);
+    outcomes(7, d, sizeof d);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, d);
+    assert_non_null(strstr(a, "4,")); /* some answered */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_ok_fail_md5),    cmocka_unit_test(test_swallow_unknown_and_prelogin),
+        cmocka_unit_test(test_drop_and_restart),     cmocka_unit_test(test_flood),
+        cmocka_unit_test(test_bad_input_and_many_clients), cmocka_unit_test(test_deterministic_and_cleanup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
