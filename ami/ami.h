@@ -340,6 +340,7 @@ typedef struct ami_stats {
     uint64_t events_lost;        /* pushes refused by a full queue */
     uint64_t responses, unknown_responses, timeouts;
     uint64_t connects, disconnects, restarts;
+    uint64_t io_cpu_us;          /* CPU time used by the server's I/O thread */
 } ami_stats_t;
 
 void ami_get_stats(ami_t *c, int server, ami_stats_t *out);

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -942,6 +943,9 @@ static void *srv_thread(void *arg)
         }
         if (s->fd >= 0 && !s->connecting && s->out.len)
             srv_flush(s);
+        struct timespec cpu;
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
+            atomic_store(&s->st_cpu_us, (uint64_t)cpu.tv_sec * 1000000u + (uint64_t)cpu.tv_nsec / 1000u);
     }
 
     /* stopping: everything still waiting ends as closed */
@@ -1172,4 +1176,5 @@ void ami_get_stats(ami_t *c, int server, ami_stats_t *out)
     out->connects = atomic_load(&s->st_connects);
     out->disconnects = atomic_load(&s->st_disconnects);
     out->restarts = atomic_load(&s->st_restarts);
+    out->io_cpu_us = atomic_load(&s->st_cpu_us);
 }
