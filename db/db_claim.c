@@ -6,8 +6,9 @@
  * 2. Per list, SELECT ... FOR UPDATE SKIP LOCKED the eligible rows in
  *    Issabel's order: first rows whose own date/time window is open now,
  *    then rows without a window by (retries, id).  The unwindowed query
- *    walks index ccd_claim (id_list, ccd_claim_owner, dnc, retries, id) in
- *    order, so LIMIT stops it after about n rows however long the list is.
+ *    walks index ccd_claim (id_list, ccd_dialable, ccd_claim_owner, dnc,
+ *    retries, id) in order, so LIMIT stops it after about n rows however
+ *    long the list is and however many of its rows are finished or in flight.
  *    Rows another transaction holds are skipped, not waited for; rows a
  *    committed claim took have ccd_claim_owner set and no longer match.
  * 3. Merge the lists' candidates, drop repeated phone numbers, look the
@@ -35,8 +36,9 @@
 #include "core/log.h"
 
 #define MAX_LISTS 64
-#define ELIGIBLE_STATUS                                                                             \
-    "(c.status IS NULL OR c.status NOT IN ('Success','Placing','Ringing','OnQueue','OnHold'))"
+/* Issabel's eligible statuses (NULL or not in Success/Placing/Ringing/OnQueue/OnHold), as the
+ * persistent column ccd_dialable so the index range holds only dialable rows. */
+#define ELIGIBLE_STATUS "c.ccd_dialable = 1"
 
 typedef struct cand {
     db_claimed_call_t c;

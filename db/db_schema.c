@@ -658,7 +658,12 @@ static const db_step_t m2_steps[] = {
      "ADD COLUMN IF NOT EXISTS `ccd_tz` varchar(64) DEFAULT NULL, "
      "ADD COLUMN IF NOT EXISTS `ccd_claim_owner` char(32) DEFAULT NULL, "
      "ADD COLUMN IF NOT EXISTS `ccd_claim_time` datetime DEFAULT NULL, "
-     "ADD KEY IF NOT EXISTS `ccd_claim` (`id_list`,`ccd_claim_owner`,`dnc`,`retries`,`id`), "
+     /* Derived from status by the server, so it is right whoever writes status (Issabel's
+      * screens included): keeps finished and in-flight rows out of the claim index range. */
+     "ADD COLUMN IF NOT EXISTS `ccd_dialable` tinyint(1) AS (`status` IS NULL OR `status` NOT IN "
+     "('Success','Placing','Ringing','OnQueue','OnHold')) PERSISTENT, "
+     "ADD KEY IF NOT EXISTS `ccd_claim` "
+     "(`id_list`,`ccd_dialable`,`ccd_claim_owner`,`dnc`,`retries`,`id`), "
      "ADD KEY IF NOT EXISTS `ccd_claim_owner` (`ccd_claim_owner`)",
      NULL, NULL},
     /* Incoming call updates are keyed by Asterisk's uniqueid; Issabel has no index for it. */
