@@ -1,0 +1,380 @@
+/*
+ * Integration tests against a small scripted AMI server in this file, for
+ * what the simulator does not do on purpose: MD5 challenge login, a legacy
+ * `Response: Follows` reply, responses for unknown ActionIDs and late
+ * responses (after the timeout), list items interleaved with other events,
+ * and garbage on the wire (disconnect, reconnect).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "ami/ami.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+
+static int tmo(int ms)
+{
+    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
+    int k = m ? atoi(m) : 1;
+    return ms * (k > 0 ? k : 1);
+}
+
+typedef struct fake {
+    int lfd;
+    uint16_t port;
+    pthread_t th;
+    _Atomic bool stop;
+    _Atomic int conns;        /* connections accepted */
+    _Atomic int md5_ok;       /* logins with the right MD5 key */
+    _Atomic int delay_ms;     /* delay before answering "Delayed" actions */
+    const char *secret;
+} fake_t;
+
+static void put(int fd, const char *fmt, ...)
+{
+    char b[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b, sizeof(b), fmt, ap);
+    va_end(ap);
+    for (int o = 0; o < n;) {
+        ssize_t w = write(fd, b + o, (size_t)(n - o));
+        if (w <= 0)
+            return;
+        o += (int)w;
+    }
+}
+
+static void md5hex(const char *in, char out[33])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(in, strlen(in), md, &n, EVP_md5(), NULL);
+    for (unsigned i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Answers one action the way the script says. Returns false to drop the connection. */
+static bool answer(fake_t *f, int fd, const ami_msg_t *m)
+{
+    char act[64], id[96];
+    ccd_str_t a = ami_msg_get(m, "Action"), i = ami_msg_get(m, "ActionID");
+    snprintf(act, sizeof(act), "%.*s", (int)a.len, a.p);
+    snprintf(id, sizeof(id), "%.*s", (int)i.len, i.p);
+    if (!strcasecmp(act, "Challenge")) {
+        put(fd, "Response: Success\r\nActionID: %s\r\nChallenge: 840215\r\n\r\n", id);
+    } else if (!strcasecmp(act, "Login")) {
+        char want[40] = "", in[512];
+        snprintf(in, sizeof(in), "840215%s", f->secret);
+        md5hex(in, want);
+        ccd_str_t key = ami_msg_get(m, "Key");
+        if (ami_str_ieq(ami_msg_get(m, "AuthType"), "MD5") && key.len == 32 &&
+            memcmp(key.p, want, 32) == 0) {
+            atomic_fetch_add(&f->md5_ok, 1);
+            put(fd, "Response: Success\r\nActionID: %s\r\nMessage: Authentication accepted\r\n\r\n", id);
+        } else {
+            put(fd, "Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n", id);
+        }
+    } else if (!strcasecmp(act, "CoreStatus")) {
+        put(fd, "Response: Success\r\nActionID: %s\r\nCoreStartupDate: 2026-11-23\r\n"
+                "CoreStartupTime: 10:00:00\r\n\r\n", id);
+    } else if (!strcasecmp(act, "Command")) { /* Asterisk <= 13 style */
+        put(fd, "Response: Follows\r\nPrivilege: Command\r\nActionID: %s\r\n"
+                "Name/username             Host\n1001/1001                 (Unspecified)\n\n"
+                "1 sip peers--END COMMAND--\r\n\r\n", id);
+    } else if (!strcasecmp(act, "Ping")) {
+        /* a stray response first: nobody asked for it */
+        put(fd, "Response: Success\r\nActionID: nobody-%s\r\nPing: Pong\r\n\r\n", id);
+        put(fd, "Response: Success\r\nActionID: %s\r\nPing: Pong\r\n\r\n", id);
+    } else if (!strcasecmp(act, "Delayed")) {
+        usleep((useconds_t)atomic_load(&f->delay_ms) * 1000);
+        put(fd, "Response: Success\r\nActionID: %s\r\nMessage: late\r\n\r\n", id);
+    } else if (!strcasecmp(act, "QueueStatus") || !strcasecmp(act, "Agents") ||
+               !strcasecmp(act, "CoreShowChannels")) {
+        put(fd, "Response: Success\r\nActionID: %s\r\nEventList: start\r\nMessage: follows\r\n\r\n", id);
+        if (!strcasecmp(act, "QueueStatus")) {
+            put(fd, "Event: QueueParams\r\nQueue: 8000\r\nActionID: %s\r\n\r\n", id);
+            /* an unrelated event in the middle of the list */
+            put(fd, "Event: Hangup\r\nChannel: Local/5001@customers-1;1\r\nUniqueid: u-1\r\n"
+                    "Cause: 16\r\n\r\n");
+            put(fd, "Event: QueueMember\r\nQueue: 8000\r\nLocation: Local/9000@agents\r\n"
+                    "StateInterface: Agent:9000\r\nStatus: 1\r\nPaused: 0\r\nActionID: %s\r\n\r\n", id);
+        }
+        put(fd, "Event: %sComplete\r\nActionID: %s\r\nEventList: Complete\r\nListItems: 1\r\n\r\n",
+            act, id);
+    } else if (!strcasecmp(act, "Garbage")) {
+        put(fd, "this line is not AMI\r\n\r\n");
+    } else {
+        put(fd, "Response: Success\r\nActionID: %s\r\nMessage: ok\r\n\r\n", id);
+    }
+    return true;
+}
+
+static void *fake_run(void *arg)
+{
+    fake_t *f = arg;
+    while (!atomic_load(&f->stop)) {
+        int fd = accept(f->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        atomic_fetch_add(&f->conns, 1);
+        put(fd, "Asterisk Call Manager/5.0.1\r\n");
+        ami_parser_t *p = malloc(sizeof(*p));
+        ami_parser_init(p, 0, 0, 0);
+        buf_t in;
+        buf_init(&in, 1 << 20);
+        for (;;) {
+            char *w = buf_reserve(&in, 4096);
+            ssize_t r = w ? read(fd, w, 4096) : -1;
+            if (r <= 0)
+                break;
+            buf_commit(&in, (size_t)r);
+            ami_msg_t m;
+            while (ami_parse(p, buf_data(&in), in.len, &m) == CCD_OK) {
+                answer(f, fd, &m);
+                buf_consume(&in, m.len);
+            }
+        }
+        buf_free(&in);
+        free(p);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void fake_start(fake_t *f, const char *secret)
+{
+    memset(f, 0, sizeof(*f));
+    f->secret = secret;
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->lfd, 8), 0);
+    getsockname(f->lfd, (struct sockaddr *)&a, &al);
+    f->port = ntohs(a.sin_port);
+    pthread_create(&f->th, NULL, fake_run, f);
+}
+
+static void fake_stop(fake_t *f)
+{
+    atomic_store(&f->stop, true);
+    shutdown(f->lfd, SHUT_RDWR);
+    close(f->lfd);
+    pthread_join(f->th, NULL);
+}
+
+typedef struct cli {
+    conf_t conf;
+    ami_t *ami;
+    mq_t *stq, *evq, *rq;
+} cli_t;
+
+static void cli_start(cli_t *c, uint16_t port, const char *secret)
+{
+    memset(c, 0, sizeof(*c));
+    c->conf.nami = 1;
+    conf_ami_server_t *s = &c->conf.ami[0];
+    snprintf(s->name, sizeof(s->name), "fake");
+    snprintf(s->host, sizeof(s->host), "127.0.0.1");
+    s->port = port;
+    snprintf(s->username, sizeof(s->username), "dialer");
+    snprintf(s->secret, sizeof(s->secret), "%s", secret);
+    s->md5_login = true;
+    s->ping_interval_s = 20;
+    s->action_timeout_ms = tmo(5000);
+    s->reconnect_min_ms = 50;
+    s->reconnect_max_ms = 200;
+    c->stq = mq_new("f-status", 100, 0);
+    c->evq = mq_new("f-events", 1000, 0);
+    c->rq = mq_new("f-replies", 100, 0);
+    c->ami = ami_new(&c->conf, NULL);
+    ami_subscribe(c->ami, c->stq, 0, AMI_SUB_STATUS);
+    ami_subscribe(c->ami, c->evq, AMI_EVM(AMI_EV_HANGUP), 0);
+    assert_int_equal(ami_start(c->ami), 0);
+}
+
+static void cli_stop(cli_t *c)
+{
+    ami_free(c->ami);
+    mq_free(c->stq);
+    mq_free(c->evq);
+    mq_free(c->rq);
+}
+
+static ami_status_t *wait_status(cli_t *c, ami_state_e st)
+{
+    int64_t end = clk_mono_ms() + tmo(10000);
+    while (clk_mono_ms() < end) {
+        ami_status_t *m = (ami_status_t *)mq_pop(c->stq, 50);
+        if (m && m->state == st)
+            return m;
+        free(m);
+    }
+    return NULL;
+}
+
+static ami_response_t *call(cli_t *c, ami_action_t *a, bool list, int timeout_ms)
+{
+    ami_send_opts_t o = {.reply_mq = c->rq, .list = list, .timeout_ms = timeout_ms};
+    assert_int_equal(ami_send(c->ami, 0, a, &o, NULL), 0);
+    ami_response_t *r = (ami_response_t *)mq_pop(c->rq, tmo(10000));
+    assert_non_null(r);
+    return r;
+}
+
+static void test_md5_follows_unknown_late(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, "s3cret");
+    cli_t c;
+    cli_start(&c, f.port, "s3cret");
+    ami_status_t *st = wait_status(&c, AMI_STATE_UP);
+    assert_non_null(st);
+    free(st);
+    assert_int_equal(atomic_load(&f.md5_ok), 1);
+
+    /* legacy command output */
+    ami_action_t *a = ami_action_new("Command");
+    ami_action_add(a, "Command", "sip show peers");
+    ami_response_t *r = call(&c, a, false, 0);
+    assert_int_equal(r->status, CCD_OK);
+    assert_true(r->ok);
+    assert_string_equal(ami_rec_get(r->resp, "Privilege"), "Command");
+    assert_string_equal(r->resp->output,
+                        "Name/username             Host\n1001/1001                 (Unspecified)\n\n"
+                        "1 sip peers");
+    ami_response_free(r);
+
+    /* a stray response before ours is counted and dropped */
+    r = call(&c, ami_action_new("Ping"), false, 0);
+    assert_int_equal(r->status, CCD_OK);
+    assert_string_equal(ami_rec_get(r->resp, "Ping"), "Pong");
+    ami_response_free(r);
+    ami_stats_t s0;
+    ami_get_stats(c.ami, 0, &s0);
+    assert_int_equal(s0.unknown_responses, 1);
+
+    /* a response after the timeout: the requester hears "timed out" once,
+     * the late response is dropped, and the connection keeps working */
+    atomic_store(&f.delay_ms, tmo(600));
+    r = call(&c, ami_action_new("Delayed"), false, 100);
+    assert_int_equal(r->status, CCD_ETIMEDOUT);
+    ami_response_free(r);
+    r = call(&c, ami_action_new("CoreStatus"), false, 0); /* queued behind the late one */
+    assert_int_equal(r->status, CCD_OK);
+    ami_response_free(r);
+    ami_stats_t s1;
+    ami_get_stats(c.ami, 0, &s1);
+    assert_int_equal(s1.unknown_responses, 2);
+    assert_true(s1.timeouts >= 1);
+    assert_null(mq_pop(c.rq, 0)); /* exactly one outcome each */
+
+    /* list items with an unrelated event in the middle (the resync's own
+     * QueueStatus produced one too: forget it first) */
+    mq_msg_t *m;
+    while ((m = mq_pop(c.evq, 0)))
+        m->free(m);
+    r = call(&c, ami_action_new("QueueStatus"), true, 0);
+    assert_int_equal(r->status, CCD_OK);
+    assert_int_equal(r->nev, 3);
+    assert_string_equal(ami_rec_get(r->ev[0], "Event"), "QueueParams");
+    assert_string_equal(ami_rec_get(r->ev[1], "Event"), "QueueMember");
+    assert_string_equal(ami_rec_get(r->ev[2], "Event"), "QueueStatusComplete");
+    ami_response_free(r);
+    bool hang = false;
+    while ((m = mq_pop(c.evq, 0))) {
+        ami_event_t *ev = (ami_event_t *)m;
+        if (ev->type == AMI_EV_HANGUP && !strcmp(ev->uniqueid, "u-1") && ev->cause == 16)
+            hang = true;
+        m->free(m);
+    }
+    assert_true(hang);
+    cli_stop(&c);
+    fake_stop(&f);
+}
+
+static void test_garbage_reconnects(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, "pw");
+    cli_t c;
+    cli_start(&c, f.port, "pw");
+    ami_status_t *st = wait_status(&c, AMI_STATE_UP);
+    assert_non_null(st);
+    free(st);
+    ami_send_opts_t o = {.reply_mq = c.rq};
+    assert_int_equal(ami_send(c.ami, 0, ami_action_new("Garbage"), &o, NULL), 0);
+    ami_response_t *r = (ami_response_t *)mq_pop(c.rq, tmo(10000));
+    assert_non_null(r);
+    assert_int_equal(r->status, CCD_ECLOSED); /* its connection was dropped */
+    ami_response_free(r);
+    st = wait_status(&c, AMI_STATE_DOWN);
+    assert_non_null(st);
+    if (!strstr(st->detail, "protocol error"))
+        fail_msg("down for another reason: %s", st->detail);
+    free(st);
+    st = wait_status(&c, AMI_STATE_UP);
+    assert_non_null(st);
+    free(st);
+    assert_true(atomic_load(&f.conns) >= 2);
+    r = call(&c, ami_action_new("CoreStatus"), false, 0);
+    assert_int_equal(r->status, CCD_OK);
+    ami_response_free(r);
+    cli_stop(&c);
+    fake_stop(&f);
+}
+
+static void test_md5_wrong_secret(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, "right");
+    cli_t c;
+    cli_start(&c, f.port, "wrong");
+    ami_status_t *st = wait_status(&c, AMI_STATE_DOWN);
+    assert_non_null(st);
+    assert_non_null(strstr(st->detail, "Authentication failed"));
+    free(st);
+    assert_int_equal(atomic_load(&f.md5_ok), 0);
+    cli_stop(&c);
+    fake_stop(&f);
+}
+
+static void quiet(log_level_e level, const char *module, const char *line, void *ctx)
+{
+    (void)level;
+    (void)module;
+    (void)line;
+    (void)ctx;
+}
+
+int main(void)
+{
+    if (!getenv("CCD_TEST_VERBOSE"))
+        log_set_sink(quiet, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_md5_follows_unknown_late),
+        cmocka_unit_test(test_garbage_reconnects),
+        cmocka_unit_test(test_md5_wrong_secret),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
