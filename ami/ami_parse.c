@@ -204,9 +204,10 @@ int ami_parse_banner(const char *buf, size_t len, ccd_str_t *version, size_t *co
     if (eol < sizeof(pfx) - 1 || memcmp(buf, pfx, sizeof(pfx) - 1) != 0)
         return CCD_EPROTO;
     const char *slash = memchr(buf, '/', eol);
+    /* no version: an empty slice that still lies inside the buffer */
     if (version)
         *version = slash ? (ccd_str_t){slash + 1, eol - (size_t)(slash + 1 - buf)}
-                         : (ccd_str_t){"", 0};
+                         : (ccd_str_t){buf + eol, 0};
     if (consumed)
         *consumed = (size_t)(nl - buf) + 1;
     return CCD_OK;
