@@ -83,6 +83,9 @@ typedef struct eccp_stats {
     uint64_t requests, responses, events_sent;
     uint64_t closed_idle, closed_slow, closed_bad;
     int sessions; /* open now */
+    /* For the latest registry change: microseconds from its commit to the last event
+     * written to a session socket (max over workers). */
+    int64_t fanout_last_us;
 } eccp_stats_t;
 void eccp_server_stats(eccp_server_t *s, eccp_stats_t *out);
 

@@ -396,6 +396,8 @@ void eccp__event_reg_change(eccp_worker_t *w, reg_change_t *ch)
         agent_change(w, ch);
     else
         call_change(w, ch);
+    if (ch->at_us > 0)
+        atomic_store(&w->fan_last_us, (long long)(clk_mono_us() - ch->at_us));
 }
 
 void eccp__event_published(eccp_worker_t *w, const eccp_event_t *ev)

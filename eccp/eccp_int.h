@@ -215,6 +215,8 @@ struct eccp_worker {
     hmap_t *agents;    /* agent number -> reg_agent_t copy: last state seen (events) */
     hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
     int64_t next_sweep_ms;
+    /* Time from the last registry change's commit to its last event write (benchmarks). */
+    atomic_llong fan_last_us;
 };
 
 struct eccp_server {

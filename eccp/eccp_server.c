@@ -798,6 +798,11 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->closed_slow = atomic_load(&s->st_slow);
     o->closed_bad = atomic_load(&s->st_bad);
     o->sessions = atomic_load(&s->nsess);
+    for (int i = 0; i < s->nworkers; i++) {
+        long long v = atomic_load(&s->w[i].fan_last_us);
+        if (v > o->fanout_last_us)
+            o->fanout_last_us = v;
+    }
 }
 
 int eccp_server_publish(eccp_server_t *s, const eccp_event_t *ev)
