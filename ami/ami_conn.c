@@ -863,6 +863,10 @@ static void *srv_thread(void *arg)
     bool quit = false;
     s->reconnect_at_us = clk_mono_us(); /* connect at once */
     while (!quit) {
+        /* MSG_QUIT may sit behind a full output buffer (the inbox is not
+         * read then): the flag ends the loop within one poll timeout */
+        if (atomic_load(&s->c->stopping))
+            break;
         int64_t now = clk_mono_us();
         if (s->fd < 0 && s->reconnect_at_us && now >= s->reconnect_at_us)
             srv_connect(s);

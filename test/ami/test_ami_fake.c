@@ -43,6 +43,7 @@ typedef struct fake {
     _Atomic int conns;        /* connections accepted */
     _Atomic int md5_ok;       /* logins with the right MD5 key */
     _Atomic int delay_ms;     /* delay before answering "Delayed" actions */
+    _Atomic bool stalled;     /* stopped reading after a "Stall" action */
     const char *secret;
 } fake_t;
 
@@ -118,6 +119,12 @@ static bool answer(fake_t *f, int fd, const ami_msg_t *m)
         }
         put(fd, "Event: %sComplete\r\nActionID: %s\r\nEventList: Complete\r\nListItems: 1\r\n\r\n",
             act, id);
+    } else if (!strcasecmp(act, "Stall")) {
+        /* a peer that stops reading: the client's writes must not block it */
+        atomic_store(&f->stalled, true);
+        while (!atomic_load(&f->stop))
+            usleep(10000);
+        return false;
     } else if (!strcasecmp(act, "Garbage")) {
         put(fd, "this line is not AMI\r\n\r\n");
     } else {
@@ -146,10 +153,13 @@ static void *fake_run(void *arg)
                 break;
             buf_commit(&in, (size_t)r);
             ami_msg_t m;
-            while (ami_parse(p, buf_data(&in), in.len, &m) == CCD_OK) {
-                answer(f, fd, &m);
+            bool more = true;
+            while (more && ami_parse(p, buf_data(&in), in.len, &m) == CCD_OK) {
+                more = answer(f, fd, &m);
                 buf_consume(&in, m.len);
             }
+            if (!more)
+                break;
         }
         buf_free(&in);
         free(p);
@@ -186,7 +196,7 @@ typedef struct cli {
     mq_t *stq, *evq, *rq;
 } cli_t;
 
-static void cli_start(cli_t *c, uint16_t port, const char *secret)
+static void cli_start_opts(cli_t *c, uint16_t port, const char *secret, const ami_opts_t *opts)
 {
     memset(c, 0, sizeof(*c));
     c->conf.nami = 1;
@@ -203,11 +213,16 @@ static void cli_start(cli_t *c, uint16_t port, const char *secret)
     s->reconnect_max_ms = 200;
     c->stq = mq_new("f-status", 100, 0);
     c->evq = mq_new("f-events", 1000, 0);
-    c->rq = mq_new("f-replies", 100, 0);
-    c->ami = ami_new(&c->conf, NULL);
+    c->rq = mq_new("f-replies", 100000, 0);
+    c->ami = ami_new(&c->conf, opts);
     ami_subscribe(c->ami, c->stq, 0, AMI_SUB_STATUS);
     ami_subscribe(c->ami, c->evq, AMI_EVM(AMI_EV_HANGUP), 0);
     assert_int_equal(ami_start(c->ami), 0);
+}
+
+static void cli_start(cli_t *c, uint16_t port, const char *secret)
+{
+    cli_start_opts(c, port, secret, NULL);
 }
 
 static void cli_stop(cli_t *c)
@@ -359,6 +374,58 @@ static void test_md5_wrong_secret(void **state)
     fake_stop(&f);
 }
 
+/* The peer stops reading: senders get CCD_EFULL at once (never block),
+ * every accepted action still ends in exactly one outcome, stop works. */
+static void test_stalled_peer(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, "pw");
+    cli_t c;
+    ami_opts_t o = {.inbox_max = 64, .outbuf_max = 64 * 1024};
+    cli_start_opts(&c, f.port, "pw", &o);
+    ami_status_t *st = wait_status(&c, AMI_STATE_UP);
+    assert_non_null(st);
+    free(st);
+    ami_send_opts_t so = {.reply_mq = c.rq, .timeout_ms = 200};
+    assert_int_equal(ami_send(c.ami, 0, ami_action_new("Stall"), &so, NULL), 0);
+    int64_t end = clk_mono_ms() + tmo(10000);
+    while (!atomic_load(&f.stalled) && clk_mono_ms() < end)
+        usleep(1000);
+    assert_true(atomic_load(&f.stalled));
+    char big[6000];
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    int accepted = 1, full = 0;
+    for (int i = 0; i < 20000 && full < 50; i++) {
+        ami_action_t *a = ami_action_new("UserEvent");
+        ami_action_add(a, "Data", big);
+        ami_send_opts_t bo = {.reply_mq = c.rq, .timeout_ms = 200};
+        int rc = ami_send(c.ami, 0, a, &bo, NULL);
+        if (rc == 0)
+            accepted++;
+        else if (rc == CCD_EFULL)
+            full++;
+        else
+            fail_msg("ami_send: %s", ccd_strerror(rc));
+    }
+    assert_true(full > 0); /* the bound was reached, and we were told at once */
+    int outcomes = 0;
+    mq_t *rq = c.rq;
+    c.rq = NULL;
+    cli_stop(&c); /* returns although the socket cannot be written */
+    mq_msg_t *m;
+    while ((m = mq_pop(rq, 0))) {
+        ami_response_t *r = (ami_response_t *)m;
+        assert_true(r->status == CCD_ETIMEDOUT || r->status == CCD_ECLOSED);
+        outcomes++;
+        m->free(m);
+    }
+    mq_free(rq);
+    assert_int_equal(outcomes, accepted);
+    fake_stop(&f);
+}
+
 static void quiet(log_level_e level, const char *module, const char *line, void *ctx)
 {
     (void)level;
@@ -375,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_md5_follows_unknown_late),
         cmocka_unit_test(test_garbage_reconnects),
         cmocka_unit_test(test_md5_wrong_secret),
+        cmocka_unit_test(test_stalled_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
