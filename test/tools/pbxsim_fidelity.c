@@ -379,6 +379,7 @@ typedef struct scenario {
     const char *file;
     const char *agents; /* "9000:1001,9001:1002" logged in before the file */
     bool fastagi;
+    bool park_prelude; /* the parking lot's bridge existed before the file (earlier parks) */
 } scenario_t;
 
 static bool agents_ready(const pbxsim_state_t *st, void *ctx)
@@ -386,9 +387,9 @@ static bool agents_ready(const pbxsim_state_t *st, void *ctx)
     return st->agents_available >= *(unsigned *)ctx;
 }
 
-static void setup_agents(run_t *r, pbxsim_t *sim, const char *spec)
+static void setup_agents(run_t *r, pbxsim_t *sim, const char *spec, bool park)
 {
-    if (!spec || !*spec)
+    if ((!spec || !*spec) && !park)
         return;
     tconn_t *c = calloc(1, sizeof *c);
     assert_non_null(c);
@@ -396,7 +397,7 @@ static void setup_agents(run_t *r, pbxsim_t *sim, const char *spec)
     send_action(c, "Action: Login\r\nUsername: dialer\r\nSecret: dialer\r\n\r\n");
     unsigned n = 0;
     char tmp[128];
-    snprintf(tmp, sizeof tmp, "%s", spec);
+    snprintf(tmp, sizeof tmp, "%s", spec ? spec : "");
     char *save = NULL;
     for (char *p = strtok_r(tmp, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
         char agent[16], phone[16];
@@ -413,6 +414,19 @@ static void setup_agents(run_t *r, pbxsim_t *sim, const char *spec)
     int64_t end = clk_mono_ms() + 200;
     while (clk_mono_ms() < end)
         tc_pump(r, c, 10, false);
+    if (park) {
+        /* park and hang up a throwaway call so that the lot's bridge exists */
+        send_action(c, "Action: Originate\r\nChannel: Local/4999@customers\r\nContext: dialer-answered\r\n"
+                       "Exten: s\r\nPriority: 1\r\nAsync: true\r\n\r\n");
+        end = clk_mono_ms() + 300;
+        while (clk_mono_ms() < end)
+            tc_pump(r, c, 10, false);
+        send_action(c, "Action: Park\r\nChannel: %s\r\n\r\n", mapped(r, "Local/4999@customers-0;1"));
+        send_action(c, "Action: Hangup\r\nChannel: %s\r\n\r\n", mapped(r, "Local/4999@customers-0;1"));
+        end = clk_mono_ms() + 300;
+        while (clk_mono_ms() < end)
+            tc_pump(r, c, 10, false);
+    }
     tc_close(c);
     free(c);
 }
@@ -427,6 +441,12 @@ static void rewrite_action(run_t *r, const tmsg_t *in, tmsg_t *out)
             v = mapped(r, v);
         else if (!strcasecmp(k, "Data") && strncmp(v, "Local/", 6) == 0)
             v = mapped(r, v);
+        char cmd[512];
+        const char *loc = !strcasecmp(k, "Command") ? strstr(v, "Local/") : NULL;
+        if (loc) { /* a CLI command naming a channel */
+            snprintf(cmd, sizeof cmd, "%.*s%s", (int)(loc - v), v, mapped(r, loc));
+            v = cmd;
+        }
         tm_add(out, k, v);
     }
 }
@@ -468,7 +488,7 @@ static int run_scenario(const scenario_t *sc)
     run_t *r = calloc(1, sizeof *r);
     assert_non_null(r);
     r->conn.fd = -1;
-    setup_agents(r, sim, sc->agents);
+    setup_agents(r, sim, sc->agents, sc->park_prelude);
     assert_int_equal(tc_open(&r->conn, pbxsim_port(sim)), 0);
     for (size_t i = 0; i < ts.n; i++) {
         tmsg_t *it = &ts.items[i];
@@ -518,30 +538,34 @@ static int run_scenario(const scenario_t *sc)
 #define A2 "9000:1001,9001:1002"
 
 static const scenario_t g_scen[] = {
-    {"originate_answered_context.txt", NULL, false},
-    {"originate_answered_application.txt", NULL, false},
-    {"originate_noanswer.txt", NULL, false},
-    {"originate_busy.txt", NULL, false},
-    {"originate_busy_with_channelid.txt", NULL, false},
-    {"originate_congestion.txt", NULL, false},
-    {"originate_unallocated.txt", NULL, false},
-    {"agent_login.txt", NULL, false},
-    {"agent_login_phone_noanswer.txt", NULL, false},
-    {"agent_logout.txt", A2, false},
-    {"queue_call_to_agent.txt", A2, false},
-    {"queue_pause.txt", A2, false},
-    {"queue_add_remove.txt", A2, false},
-    {"queue_status.txt", A2, false},
-    {"dynamic_member_call.txt", NULL, false},
-    {"agent_ringnoanswer.txt", NULL, false},
-    {"hangup_action.txt", "9000:1001", false},
-    {"restart.txt", A2, false},
-    {"ami_login_failure.txt", NULL, false},
-    {"ami_misc_actions.txt", NULL, false},
-    {"mixmonitor.txt", "9000:1001", false},
-    {"fastagi_ami.txt", NULL, true},
-    {"fastagi_hangup_during_agi.txt", NULL, true},
-    {"fastagi_to_queue.txt", "9001:1002", true},
+    {"originate_answered_context.txt", NULL, false, false},
+    {"originate_answered_application.txt", NULL, false, false},
+    {"originate_noanswer.txt", NULL, false, false},
+    {"originate_busy.txt", NULL, false, false},
+    {"originate_busy_with_channelid.txt", NULL, false, false},
+    {"originate_congestion.txt", NULL, false, false},
+    {"originate_unallocated.txt", NULL, false, false},
+    {"agent_login.txt", NULL, false, false},
+    {"agent_login_phone_noanswer.txt", NULL, false, false},
+    {"agent_logout.txt", A2, false, false},
+    {"queue_call_to_agent.txt", A2, false, false},
+    {"queue_pause.txt", A2, false, false},
+    {"queue_add_remove.txt", A2, false, false},
+    {"queue_status.txt", A2, false, false},
+    {"dynamic_member_call.txt", NULL, false, false},
+    {"agent_ringnoanswer.txt", NULL, false, false},
+    {"hangup_action.txt", "9000:1001", false, false},
+    {"restart.txt", A2, false, false},
+    {"ami_login_failure.txt", NULL, false, false},
+    {"ami_misc_actions.txt", NULL, false, false},
+    {"mixmonitor.txt", "9000:1001", false, false},
+    {"fastagi_ami.txt", NULL, true, false},
+    {"fastagi_hangup_during_agi.txt", NULL, true, false},
+    {"fastagi_to_queue.txt", "9001:1002", true, false},
+    {"status_actions.txt", A2, false, true},
+    {"hold_park.txt", "9000:1001", false, false},
+    {"hold_park_giveup.txt", "9000:1001", false, true},
+    {"hold_park_timeout.txt", "9000:1001", false, true},
 };
 
 static void test_scenario(void **state)

@@ -227,7 +227,11 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
         snprintf(o->stream, sizeof o->stream, "member %s/%s", g(m, "Queue"), g(m, "Interface"));
         snprintf(o->sig, sizeof o->sig, "%s %s", ev, g(m, "Reason"));
     } else if (!strncmp(ev, "QueueMember", 11) && strcmp(ev, "QueueMember") != 0) {
-        snprintf(o->stream, sizeof o->stream, "member %s/%s", g(m, "Queue"), g(m, "Interface"));
+        /* QueueMemberStatus follows device state, which Asterisk publishes
+         * asynchronously: its order against AgentCalled/AgentComplete varies
+         * between runs (status_actions.txt), so it has a stream of its own. */
+        snprintf(o->stream, sizeof o->stream, "%s %s/%s", strcmp(ev, "QueueMemberStatus") ? "member" : "mstatus",
+                 g(m, "Queue"), g(m, "Interface"));
         snprintf(o->sig, sizeof o->sig, "%s status=%s paused=%s %s", ev, g(m, "Status"), g(m, "Paused"),
                  g(m, "PausedReason"));
     } else if (!strcmp(ev, "AgentLogin") || !strcmp(ev, "AgentLogoff")) {
@@ -236,6 +240,23 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
     } else if (!strcmp(ev, "Shutdown")) {
         snprintf(o->stream, sizeof o->stream, "system");
         snprintf(o->sig, sizeof o->sig, "Shutdown %s %s", g(m, "Shutdown"), g(m, "Restart"));
+    } else if (!strncmp(ev, "ParkedCall", 10) || !strcmp(ev, "UnParkedCall")) {
+        char pk[96];
+        ts_norm_chan(g(m, "ParkeeChannel"), pk, sizeof pk);
+        o->list = tm_get(m, "ActionID") != NULL;
+        if (o->list)
+            snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        else
+            snprintf(o->stream, sizeof o->stream, "park %s", pk);
+        snprintf(o->sig, sizeof o->sig, "%s %s space=%s", ev, pk, g(m, "ParkingSpace"));
+    } else if (!strcmp(ev, "Parkinglot")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "Parkinglot %s %s-%s", g(m, "Name"), g(m, "StartSpace"), g(m, "StopSpace"));
+    } else if (!strcmp(ev, "BridgeListItem")) {
+        o->list = true;
+        snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
+        snprintf(o->sig, sizeof o->sig, "BridgeListItem %s", g(m, "BridgeType"));
     } else if (!strcmp(ev, "AGIExecStart") || !strcmp(ev, "AGIExecEnd")) {
         snprintf(o->stream, sizeof o->stream, "agi %s", ch);
         snprintf(o->sig, sizeof o->sig, "%s %s %s", ev, g(m, "Command"), g(m, "ResultCode"));

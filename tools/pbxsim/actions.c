@@ -289,9 +289,15 @@ static void act_park(pbx_t *s, const pbx_msg_t *m)
     pchan_t *t = find_chan_hdr(s, m, "TimeoutChannel");
     if (!t)
         t = find_chan_hdr(s, m, "Channel2");
+    char tmo[16];
+    pbx_msg_copy(m, "Timeout", tmo, sizeof tmo);
+    if (!c->call || c != c->call->a || c->call->parked) {
+        respond(s, m, "Error", "Park failed");
+        return;
+    }
     respond(s, m, "Success", "Park successful");
     int space = 0;
-    pbx_park(s, c, t, &space);
+    pbx_park(s, c, t, (uint32_t)strtoul(tmo, NULL, 10), &space);
 }
 
 static void act_getvar(pbx_t *s, const pbx_msg_t *m)
@@ -481,6 +487,35 @@ static void act_command(pbx_t *s, const pbx_msg_t *m)
         pbx_ev_kv(s, "Message", "Command output follows");
         pbx_ev_kv(s, "Output", "%u active calls", s->nchans / 2);
         pbx_ev_kv(s, "Output", "%llu calls processed", (unsigned long long)s->processed_calls);
+    } else if (strncmp(cmd, "core show channel ", 18) == 0 && pbx_chan_find(s, cmd + 18)) {
+        pchan_t *c = pbx_chan_find(s, cmd + 18);
+        resp_begin(s, m, "Success");
+        pbx_ev_kv(s, "Message", "Command output follows");
+        pbx_ev_kv(s, "Output", " -- General --");
+        pbx_ev_kv(s, "Output", "           Name: %s", c->name);
+        pbx_ev_kv(s, "Output", "           Type: Local");
+        pbx_ev_kv(s, "Output", "       UniqueID: %s", c->uniqueid);
+        pbx_ev_kv(s, "Output", "       LinkedID: %s", c->linkedid);
+        pbx_ev_kv(s, "Output", "          State: %s (%d)", pbx_state_desc(c->state), c->state);
+        pbx_ev_kv(s, "Output", "      Context: %s", c->context);
+        pbx_ev_kv(s, "Output", "      Extension: %s", c->exten);
+        pbx_ev_kv(s, "Output", "       Priority: %d", c->prio);
+    } else if (strncmp(cmd, "queue show", 10) == 0) {
+        resp_begin(s, m, "Success");
+        pbx_ev_kv(s, "Message", "Command output follows");
+        for (int i = 0; i < s->nqueues; i++) {
+            pqueue_t *q = &s->queues[i];
+            if (cmd[10] == ' ' && strcmp(cmd + 11, q->name) != 0)
+                continue;
+            pbx_ev_kv(s, "Output", "%s has %d calls (max unlimited) in 'rrmemory' strategy, C:%d, A:%d", q->name,
+                      q->ncallers, q->completed, q->abandoned);
+            pbx_ev_kv(s, "Output", "   Members: ");
+            for (int j = 0; j < q->nmembers; j++)
+                pbx_ev_kv(s, "Output", "      %s (%s from %s) (status %d)%s", q->members[j]->name,
+                          q->members[j]->interface, q->members[j]->state_if, pbx_member_status(q->members[j]),
+                          q->members[j]->paused ? " (paused)" : "");
+            pbx_ev_kv(s, "Output", "   %s", q->ncallers ? "Callers: " : "No Callers");
+        }
     } else if (strcmp(cmd, "core show uptime") == 0) {
         resp_begin(s, m, "Success");
         pbx_ev_kv(s, "Message", "Command output follows");
@@ -913,6 +948,42 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
         act_mixmonitor(s, m, strcasecmp(act, "MixMonitor") == 0       ? "MixMonitor"
                              : strcasecmp(act, "StopMixMonitor") == 0 ? "StopMixMonitor"
                                                                        : "MixMonitorMute");
+    } else if (strcasecmp(act, "ParkedCalls") == 0) {
+        list_start(s, m, "Parked calls will follow");
+        int n = 0;
+        for (int i = 0; i < 20; i++)
+            if (s->parked[i] && s->parked[i]->a) {
+                pbx_e_park(s, "ParkedCall", s->parked[i], NULL, true);
+                list_actionid(s, m);
+                resp_end(s);
+                n++;
+            }
+        list_begin(s, "ParkedCallsComplete");
+        list_actionid(s, m);
+        pbx_ev_kv(s, "EventList", "Complete");
+        pbx_ev_kv(s, "ListItems", "%d", n);
+        pbx_ev_kv(s, "Total", "%d", n);
+        resp_end(s);
+    } else if (strcasecmp(act, "Parkinglots") == 0) {
+        list_start(s, m, "Parking lots will follow");
+        list_begin(s, "Parkinglot");
+        list_actionid(s, m);
+        pbx_ev_kv(s, "Name", "default");
+        pbx_ev_kv(s, "StartSpace", "701");
+        pbx_ev_kv(s, "StopSpace", "720");
+        pbx_ev_kv(s, "Timeout", "45");
+        resp_end(s);
+        list_complete(s, m, "ParkinglotsComplete", 1);
+    } else if (strcasecmp(act, "BridgeList") == 0) {
+        list_start(s, m, "Bridge listing will follow");
+        int n = 0;
+        for (pbridge_t *b = s->bridges; b; b = b->next, n++) {
+            list_begin(s, "BridgeListItem");
+            list_actionid(s, m);
+            pbx_ev_bridge(s, "", b);
+            resp_end(s);
+        }
+        list_complete(s, m, "BridgeListComplete", n);
     } else if (strcasecmp(act, "ListCommands") == 0) {
         static const char *const cmds[] = {"AgentLogoff", "Agents", "Atxfer", "Challenge", "Command",
                                            "CoreSettings", "CoreShowChannels", "CoreStatus", "Events",

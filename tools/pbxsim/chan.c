@@ -154,8 +154,12 @@ pbridge_t *pbx_bridge_new(pbx_t *s, const char *type, const char *tech, const ch
     b->type = type;
     b->tech = tech;
     b->creator = creator;
-    b->bname = "<unknown>";
+    b->bname = strcmp(type, "parking") == 0 ? "default" : "<unknown>";
     b->refs = 1;
+    b->next = s->bridges;
+    if (s->bridges)
+        s->bridges->prev = b;
+    s->bridges = b;
     pbx_e_bridge_simple(s, "BridgeCreate", b);
     return b;
 }
@@ -190,5 +194,11 @@ void pbx_bridge_unref(pbx_t *s, pbridge_t *b)
     if (--b->refs > 0)
         return;
     pbx_e_bridge_simple(s, "BridgeDestroy", b);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        s->bridges = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
     free(b);
 }

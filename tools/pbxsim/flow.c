@@ -290,6 +290,13 @@ static void connect_call(pbx_t *s, pcall_t *c)
     c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
     pbx_bridge_put(s, c->br_call, c->m1);
     pbx_bridge_put(s, c->br_call, c->a);
+    /* setinterfacevar / setqueuevar / setqueueentryvar = yes */
+    const char *vars[][2] = {{"MEMBERINTERFACE", c->member->interface}, {"MEMBERNAME", c->member->name},
+                             {"QUEUENAME", q->name}};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        pbx_chan_setvar(c->a, vars[i][0], vars[i][1]);
+        pbx_e_varset(s, c->a, vars[i][0], vars[i][1]);
+    }
 }
 
 /* Tears down the member legs after a ring that ended without answer. */
@@ -464,6 +471,8 @@ static void agent_off_common(pbx_t *s, pagent_t *ag)
 }
 
 static void queue_call_end(pbx_t *s, pcall_t *c, int who);
+static void park_giveup(pbx_t *s, pcall_t *c, bool far_end);
+static void park_retrieve(pbx_t *s, pcall_t *orig);
 
 /* by_action: AgentLogoff; otherwise the phone hung up (Hangup action on a phone leg). */
 void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
@@ -592,7 +601,7 @@ static void queue_call_end(pbx_t *s, pcall_t *c, int who)
     int64_t hold = (c->connect_vms - c->join_vms) / 1000;
     const char *reason = (who == 3 || who == 4) ? "agent" : "caller";
     bool cblock = who != 1 && who != 2;
-    bool dblock = who != 2 && who != 3;
+    bool dblock = who != 2 && who != 3 && !c->was_parked;
     switch (who) {
     case 0:
         pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
@@ -716,7 +725,11 @@ static void customer_hangup(pbx_t *s, pcall_t *c, uint64_t arg)
     (void)arg;
     if (!c->b || !c->a)
         return;
-    if (c->connected) {
+    if (c->parked) {
+        park_giveup(s, c, true);
+    } else if (c->retrieving) {
+        park_giveup(s, c, true);
+    } else if (c->connected) {
         queue_call_end(s, c, 0);
     } else if (c->queue) {
         queue_abandon(s, c, true);
@@ -738,6 +751,10 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
     }
     if (c->agent && (ch == c->a || ch == c->b)) {
         pbx_agent_logoff(s, c->agent, false);
+        return 0;
+    }
+    if (c->parked && (ch == c->a || ch == c->b)) {
+        park_giveup(s, c, ch == c->b);
         return 0;
     }
     if (c->connected) {
@@ -976,6 +993,10 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
     char ds[80];
     snprintf(ds, sizeof ds, "%s@%s", c->callee, c->callee_ctx);
     pbx_e_dial(s, "DialBegin", NULL, a, "DialString", ds);
+    if (strcmp(c->callee_ctx, "agents") == 0 && !c->use_app && strcmp(c->dest_ctx, "parkedcalls") == 0) {
+        park_retrieve(s, c);
+        return;
+    }
     decide_outcome(s, c);
     uint32_t timeout = c->timeout_ms ? c->timeout_ms : 30000;
     switch (c->outcome) {
@@ -1048,40 +1069,249 @@ int pbx_redirect(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten)
     return 0;
 }
 
-int pbx_park(pbx_t *s, pchan_t *ch, pchan_t *timeout_chan, int *space)
+void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list)
+{
+    int64_t dur = (pbx_vnow(s) - c->park_vms) / 1000;
+    int64_t left = (int64_t)c->park_timeout_ms / 1000 - dur;
+    if (list)
+        pbx_ev_begin(s, event, NULL);
+    else
+        pbx_ev_begin(s, event, "call,all");
+    pbx_ev_chan(s, "Parkee", c->a);
+    if (retriever)
+        pbx_ev_chan(s, "Retriever", retriever);
+    pbx_ev_kv(s, "ParkerDialString", "%s", c->parker);
+    pbx_ev_kv(s, "Parkinglot", "default");
+    pbx_ev_kv(s, "ParkingSpace", "%d", c->park_space);
+    pbx_ev_kv(s, "ParkingTimeout", "%lld", (long long)(left < 0 ? 0 : left));
+    pbx_ev_kv(s, "ParkingDuration", "%lld", (long long)dur);
+    if (!list)
+        pbx_ev_end(s);
+}
+
+static void unpark_slot(pbx_t *s, pcall_t *c)
+{
+    if (c->park_space >= 701 && c->park_space <= 720 && s->parked[c->park_space - 701] == c)
+        s->parked[c->park_space - 701] = NULL;
+    c->parked = false;
+    c->park_gen++;
+}
+
+static void park_timeout(pbx_t *s, pcall_t *c, uint64_t gen);
+
+/* Ends the member side of a bridged queue call without AgentComplete (park, redirect). */
+static void drop_member_side(pbx_t *s, pcall_t *c)
+{
+    pbx_bridge_take(s, c->m1);
+    pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
+    pbx_e_hangup(s, c->m1, 16);
+    pbx_bridge_take(s, c->m2);
+    pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
+    pbx_e_hangup(s, c->m2, 16);
+    agent_back_to_hold(s, c, true);
+    drop_chan(s, c, &c->m1);
+    drop_chan(s, c, &c->m2);
+    unref_call_bridges(s, c);
+    c->connected = false;
+    pmember_t *m = c->member;
+    if (m) {
+        if (m->agent && m->agent->busy_call == c)
+            m->agent->busy_call = NULL;
+        if (m->busy == c)
+            m->busy = NULL;
+        if (m->agent)
+            member_status_all(s, m->agent, NULL);
+        else
+            member_status_all(s, NULL, m);
+    }
+}
+
+int pbx_park(pbx_t *s, pchan_t *ch, pchan_t *timeout_chan, uint32_t timeout_ms, int *space)
 {
     (void)timeout_chan;
     pcall_t *c = ch->call;
-    int sp = 701 + (s->parking_space++ % 20);
-    pbx_bridge_take(s, ch);
-    pbx_ev_begin(s, "ParkedCall", "call,all");
-    pbx_ev_chan(s, "Parkee", ch);
-    pbx_ev_kv(s, "ParkerDialString", "%s", c && c->member ? c->member->interface : "");
-    pbx_ev_kv(s, "Parkinglot", "default");
-    pbx_ev_kv(s, "ParkingSpace", "%d", sp);
-    pbx_ev_kv(s, "ParkingTimeout", "45");
-    pbx_ev_kv(s, "ParkingDuration", "0");
-    pbx_ev_end(s);
-    pbx_e_moh(s, ch, true);
-    if (c && c->connected && ch == c->a) {
-        /* the member leg goes, the agent is free; no AgentComplete yet */
-        pbx_bridge_take(s, c->m1);
-        pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
-        pbx_e_hangup(s, c->m1, 16);
-        pbx_bridge_take(s, c->m2);
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
-        pbx_e_hangup(s, c->m2, 16);
-        agent_back_to_hold(s, c, true);
-        drop_chan(s, c, &c->m1);
-        drop_chan(s, c, &c->m2);
-        unref_call_bridges(s, c);
-        c->connected = false;
-        release_member(s, c, true);
-        c->queue = NULL;
-        kick_all(s);
+    if (!c || ch != c->a || c->parked)
+        return -1;
+    int slot = -1;
+    for (int i = 0; i < 20 && slot < 0; i++)
+        if (!s->parked[i])
+            slot = i;
+    if (slot < 0)
+        return -1;
+    if (!s->park_bridge) {
+        s->park_bridge = pbx_bridge_new(s, "parking", "holding_bridge", "Parking");
     }
-    *space = sp;
+    s->parked[slot] = c;
+    c->parked = true;
+    c->was_parked = true;
+    c->park_space = 701 + slot;
+    c->park_vms = pbx_vnow(s);
+    c->park_timeout_ms = timeout_ms ? timeout_ms : 45000;
+    snprintf(c->parker, sizeof c->parker, "%s", c->member ? c->member->interface : "");
+    pbx_bridge_take(s, ch);
+    pbx_e_park(s, "ParkedCall", c, NULL, false);
+    pbx_bridge_put(s, s->park_bridge, ch);
+    pbx_e_moh(s, ch, true);
+    if (c->connected && c->m1)
+        drop_member_side(s, c);
+    c->park_gen++;
+    pbx_timer_add(s, c->park_timeout_ms, park_timeout, c, c->park_gen);
+    kick_all(s);
+    *space = c->park_space;
     return 0;
+}
+
+/* The customer hangs up while parked. */
+static void park_giveup(pbx_t *s, pcall_t *c, bool far_end)
+{
+    if (far_end && c->b) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    if (c->member && c->queue) {
+        agent_event(s, "AgentComplete", c, true, false);
+        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+        pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
+        pbx_ev_kv(s, "Reason", "caller");
+        pbx_ev_end(s);
+    }
+    pbx_e_moh(s, c->a, false);
+    pbx_bridge_take(s, c->a);
+    pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+    pbx_e_hangup(s, c->a, 16);
+    if (!far_end && c->b) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    pbx_e_park(s, "ParkedCallGiveUp", c, NULL, false);
+    unpark_slot(s, c);
+    if (c->member) {
+        c->member->calls_taken++;
+        c->member->last_call = wall_s(s);
+    }
+    c->member = NULL;
+    drop_chan(s, c, &c->a);
+    drop_chan(s, c, &c->b);
+    c->queue = NULL;
+    pbx_call_finish(s, c);
+}
+
+static void agentreq_answered(pbx_t *s, pcall_t *c, uint64_t gen);
+
+/*
+ * The parker (Local/<agent>@agents) is dialled for call c: the member pair,
+ * AgentRequest's bridge with the agent phone.  dial_from: the channel that
+ * dials (comeback) or NULL (an Originate did it: orig is that call).
+ */
+static bool agent_request(pbx_t *s, pcall_t *c, pagent_t *ag, pchan_t *dial_from, pcall_t *orig)
+{
+    if (!ag || !ag->logged_in || !ag->ready || ag->busy_call)
+        return false;
+    pchan_t *r1 = orig ? orig->a : NULL, *r2 = orig ? orig->b : NULL;
+    if (!orig) {
+        if (pbx_local_pair(s, ag->id, "agents", "", "", c->a->linkedid, c, &r1, &r2) != 0)
+            return false;
+        pbx_e_newchannel(s, r1);
+        pbx_e_newchannel(s, r2);
+        set_cid_pair(r1, r2, c->cid_num, c->cid_name, true);
+        pbx_e_localbridge(s, r1, r2);
+        pbx_e_dial(s, "DialBegin", dial_from, r1, "DialString", c->parker);
+    }
+    c->m1 = r1;
+    c->m2 = r2;
+    r1->call = c;
+    r2->call = c;
+    ag->busy_call = c;
+    if (c->member)
+        c->member->busy = c;
+    c->br_agent = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    r2->prio = 2;
+    pbx_bridge_put(s, c->br_agent, r2);
+    member_status_all(s, ag, NULL);
+    pbx_e_newstate(s, r1, 5);
+    if (ag->p1)
+        pbx_e_moh(s, ag->p1, false);
+    c->ring_gen++;
+    pbx_timer_add(s, AGENT_ANSWER_MS, agentreq_answered, c, c->ring_gen);
+    return true;
+}
+
+static void agentreq_answered(pbx_t *s, pcall_t *c, uint64_t gen)
+{
+    if (gen != c->ring_gen || !c->m1 || !c->a)
+        return;
+    pagent_t *ag = c->member ? c->member->agent : NULL;
+    if (ag && ag->p1)
+        pbx_bridge_put(s, c->br_agent, ag->p1);
+    pbx_e_newstate(s, c->m2, 6);
+    pbx_e_newstate(s, c->m1, 6);
+    pcall_t *orig = c->retrieving;
+    if (orig) {
+        /* the retrieving Originate: its ;1 runs ParkedCall() */
+        pbx_e_dial(s, "DialEnd", NULL, c->m1, "DialStatus", "ANSWER");
+        orig->answered = true;
+        orig->a = c->m1; /* only for the OriginateResponse */
+        orig_response(s, orig, true, 4);
+        orig->a = NULL;
+        orig->b = NULL;
+        c->retrieving = NULL;
+        pbx_call_finish(s, orig);
+        snprintf(c->m1->context, sizeof c->m1->context, "parkedcalls");
+        snprintf(c->m1->exten, sizeof c->m1->exten, "%d", c->park_space);
+        c->m1->prio = 1;
+        c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+        pbx_e_moh(s, c->a, false);
+        pbx_e_park(s, "UnParkedCall", c, c->m1, false);
+    } else {
+        pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", "ANSWER");
+        c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    }
+    unpark_slot(s, c);
+    if (orig) {
+        pbx_bridge_put(s, c->br_call, c->a);
+        pbx_bridge_put(s, c->br_call, c->m1);
+    } else {
+        pbx_bridge_put(s, c->br_call, c->m1);
+        pbx_bridge_put(s, c->br_call, c->a);
+    }
+    c->connected = true;
+}
+
+/* comebacktoorigin=yes: the customer dials the parker again. */
+static void park_timeout(pbx_t *s, pcall_t *c, uint64_t gen)
+{
+    if (!c->parked || gen != c->park_gen || !c->a)
+        return;
+    pbx_e_moh(s, c->a, false);
+    pbx_e_park(s, "ParkedCallTimeOut", c, NULL, false);
+    pbx_bridge_take(s, c->a);
+    unpark_slot(s, c);
+    snprintf(c->a->context, sizeof c->a->context, "park-dial");
+    snprintf(c->a->exten, sizeof c->a->exten, "%.39s", c->parker);
+    for (char *p = c->a->exten; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    pagent_t *ag = c->member ? c->member->agent : NULL;
+    if (!agent_request(s, c, ag, c->a, NULL))
+        park_giveup(s, c, false);
+}
+
+/* Originate Local/<agent>@agents into parkedcalls,<space>: the Issabel way to take a call back. */
+static void park_retrieve(pbx_t *s, pcall_t *orig)
+{
+    int space = atoi(orig->dest_exten);
+    pcall_t *c = (space >= 701 && space <= 720) ? s->parked[space - 701] : NULL;
+    pagent_t *ag = pbx_agent_find(s, orig->callee);
+    if (!c || !c->a || c->retrieving) {
+        orig_fail(s, orig, OUT_UNALLOC);
+        return;
+    }
+    c->retrieving = orig;
+    if (!agent_request(s, c, ag, NULL, orig)) {
+        c->retrieving = NULL;
+        orig_fail(s, orig, OUT_UNALLOC);
+    }
 }
 
 /* ---------------- restart ---------------- */

@@ -58,6 +58,7 @@ typedef struct pvar {
 #define PCHAN_VARS 12
 
 typedef struct pbridge {
+    struct pbridge *next, *prev; /* sim->bridges */
     char id[40];
     const char *type;    /* basic, agent_hold, parking */
     const char *tech;    /* simple_bridge, holding_bridge */
@@ -176,6 +177,14 @@ struct pcall {
     pbridge_t *br_call;  /* customer + member */
     bool ringing, connected;
     uint64_t ring_gen;
+    /* parking: the member is free while the customer waits; AgentComplete comes at the end */
+    bool parked, was_parked;
+    int park_space;
+    int64_t park_vms;
+    uint32_t park_timeout_ms;
+    uint64_t park_gen;
+    char parker[64];
+    pcall_t *retrieving; /* the Originate whose ;1 runs ParkedCall() for this call */
     /* agent login flow */
     pagent_t *agent;
     /* FastAGI */
@@ -277,7 +286,9 @@ struct pbxsim {
     pqueue_t queues[2];
     int nqueues;
     pbridge_t *hold_bridge; /* agent_hold, created at first login */
-    int parking_space;
+    pbridge_t *park_bridge; /* parking lot "default", created at first park */
+    pbridge_t *bridges;     /* every live bridge, for BridgeList */
+    pcall_t *parked[20];    /* spaces 701..720 */
 
     hmap_t *globals; /* Setvar without Channel: name -> malloc'ed value */
 
@@ -350,7 +361,8 @@ void pbx_queue_kick(pbx_t *s, pqueue_t *q);
 void pbx_agent_logoff(pbx_t *s, pagent_t *a, bool by_action);
 int pbx_hangup_channel(pbx_t *s, pchan_t *c, int cause);
 int pbx_redirect(pbx_t *s, pchan_t *c, const char *ctx, const char *exten);
-int pbx_park(pbx_t *s, pchan_t *c, pchan_t *timeout_chan, int *space);
+int pbx_park(pbx_t *s, pchan_t *c, pchan_t *timeout_chan, uint32_t timeout_ms, int *space);
+void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list);
 void pbx_restart_teardown(pbx_t *s);
 int pbx_member_status(const pmember_t *m);
 pqueue_t *pbx_queue_find(pbx_t *s, const char *name);

@@ -43,6 +43,13 @@ static void config_init(pbx_t *s)
     s->nqueues = 2;
     snprintf(s->queues[0].name, sizeof s->queues[0].name, "8000");
     snprintf(s->queues[1].name, sizeof s->queues[1].name, "8001");
+    /* [globals] of extensions.conf */
+    static const char *const globals[][2] = {{"RING_SECS", "2"}, {"TALK_SECS", "10"}};
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+        char *v = strdup(globals[i][1]);
+        if (v && hmap_put(s->globals, globals[i][0], v, NULL) != 0)
+            free(v);
+    }
     int64_t now = s->startup_wall;
     for (int i = 0; i < 5; i++) {
         pmember_t *m = calloc(1, sizeof *m);
