@@ -278,7 +278,8 @@ typedef enum ami_state {
 
 const char *ami_state_name(ami_state_e s);
 
-/* Connection news for subscribers of AMI_SUB_STATUS. */
+/* Connection news for subscribers of AMI_SUB_STATUS.  Pushed like events
+ * (a full queue loses it); ami_server_state() always has the current state. */
 typedef struct ami_status {
     mq_msg_t msg;
     int server;
@@ -399,8 +400,5 @@ ami_resync_t *ami_resync_build(int server, bool restarted, int64_t since_ms,
 /* Apply function: arg is an ami_resync_t (freed by ami_reg_resync_free). */
 void ami_reg_apply_resync(reg_txn_t *tx, void *arg);
 void ami_reg_resync_free(void *arg);
-/* Apply function: the server went away for good (restart seen): arg is a
- * heap int server index, freed with free(). Calls on it finish as LOST. */
-void ami_reg_apply_server_lost(reg_txn_t *tx, void *arg);
 
 #endif

@@ -119,9 +119,10 @@ static void publish_status(ami_srv_t *s, ami_state_e st, bool restarted, const c
         m->state = st;
         m->restarted = restarted;
         snprintf(m->detail, sizeof(m->detail), "%s", detail ? detail : "");
-        /* status news must not be lost to a momentary burst of events */
-        if (mq_push_force(c->sub[i].q, &m->msg) != 0)
+        if (mq_push(c->sub[i].q, &m->msg) != 0) {
+            atomic_fetch_add(&s->st_events_lost, 1);
             free(m);
+        }
     }
 }
 

@@ -722,16 +722,3 @@ void ami_reg_apply_resync(reg_txn_t *tx, void *arg)
         LOG_NOTICE(MOD, "server %d resync: %zu calls lost%s", rs->server, x.lost,
                    rs->restarted ? " (Asterisk restarted)" : "");
 }
-
-static bool lost_all(reg_txn_t *tx, reg_call_t *c, void *arg)
-{
-    int server = *(int *)arg;
-    if (c->server == server && !is_final(c->status))
-        finish(tx, c, REG_CS_LOST);
-    return true;
-}
-
-void ami_reg_apply_server_lost(reg_txn_t *tx, void *arg)
-{
-    reg_txn_foreach_call(tx, lost_all, arg);
-}

@@ -518,6 +518,63 @@ static void test_restart_resync(void **state)
     fx_stop(&f);
 }
 
+/* Two servers, the second one away (nothing listens): the first works as
+ * usual, sends to the second fail at once, and stopping is not held up. */
+static void test_other_server_away(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_start(&f, "amp111", false);
+    wait_up(&f);
+    /* a second client over two servers: the simulator and a dead port */
+    conf_t conf = f.conf;
+    conf.nami = 2;
+    conf.ami[1] = conf.ami[0];
+    snprintf(conf.ami[1].name, sizeof(conf.ami[1].name), "away");
+    conf.ami[1].port = 1; /* connection refused */
+    mq_t *stq = mq_new("t2-status", 1000, 0), *rq = mq_new("t2-replies", 100, 0);
+    ami_t *two = ami_new(&conf, NULL);
+    assert_int_equal(ami_nservers(two), 2);
+    ami_subscribe(two, stq, 0, AMI_SUB_STATUS);
+    assert_int_equal(ami_start(two), 0);
+    int64_t end = clk_mono_ms() + tmo(10000);
+    while (ami_server_state(two, 0) != AMI_STATE_UP && clk_mono_ms() < end)
+        usleep(5000);
+    assert_int_equal(ami_server_state(two, 0), AMI_STATE_UP);
+    for (int i = 0; i < 20; i++) {
+        ami_send_opts_t o = {.reply_mq = rq};
+        assert_int_equal(ami_send(two, 0, ami_action_new("Ping"), &o, NULL), 0);
+        ami_response_t *r = (ami_response_t *)mq_pop(rq, tmo(10000));
+        assert_non_null(r);
+        assert_int_equal(r->status, CCD_OK);
+        ami_response_free(r);
+        /* the away server answers at once, one way or the other */
+        int rc = ami_send(two, 1, ami_action_new("Ping"), &o, NULL);
+        if (rc == 0) {
+            r = (ami_response_t *)mq_pop(rq, tmo(10000));
+            assert_non_null(r);
+            assert_int_equal(r->status, CCD_ECLOSED);
+            ami_response_free(r);
+        } else {
+            assert_int_equal(rc, CCD_ECLOSED);
+        }
+    }
+    assert_true(ami_server_state(two, 1) != AMI_STATE_UP);
+    bool saw_down = false;
+    mq_msg_t *m;
+    while ((m = mq_pop(stq, 0))) {
+        ami_status_t *st = (ami_status_t *)m;
+        if (st->server == 1 && st->state == AMI_STATE_DOWN && strstr(st->detail, "connect"))
+            saw_down = true;
+        m->free(m);
+    }
+    assert_true(saw_down);
+    ami_free(two);
+    mq_free(stq);
+    mq_free(rq);
+    fx_stop(&f);
+}
+
 static void quiet(log_level_e level, const char *module, const char *line, void *ctx)
 {
     (void)module;
@@ -534,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_login_failure),    cmocka_unit_test(test_originate_outcomes),
         cmocka_unit_test(test_list_actions),     cmocka_unit_test(test_swallowed_and_many),
         cmocka_unit_test(test_drop_and_resync),  cmocka_unit_test(test_restart_resync),
+        cmocka_unit_test(test_other_server_away),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
