@@ -527,6 +527,8 @@ static int run_scenario(const scenario_t *sc)
     if (bad)
         fprintf(stderr, "[%s] %d stream(s) differ (recorded %zu key events, simulated %zu)\n", sc->file, bad,
                 rec.n, r->sim.n);
+    else
+        fprintf(stderr, "[%s] %zu recorded key events matched\n", sc->file, rec.n);
     tk_free(&rec);
     tk_free(&r->sim);
     free(r);
@@ -566,6 +568,8 @@ static const scenario_t g_scen[] = {
     {"hold_park.txt", "9000:1001", false, false},
     {"hold_park_giveup.txt", "9000:1001", false, true},
     {"hold_park_timeout.txt", "9000:1001", false, true},
+    {"hold_redirect.txt", "9000:1001", false, true},
+    {"transfer_blind.txt", "9000:1001", false, true},
 };
 
 static void test_scenario(void **state)

@@ -191,6 +191,7 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
     char ch[96];
     ts_norm_chan(g(m, "Channel"), ch, sizeof ch);
     if (!strcmp(ev, "Newchannel") || !strcmp(ev, "MusicOnHoldStart") || !strcmp(ev, "MusicOnHoldStop") ||
+        !strcmp(ev, "Hold") || !strcmp(ev, "Unhold") ||
         !strcmp(ev, "MixMonitorStart") || !strcmp(ev, "MixMonitorStop")) {
         snprintf(o->stream, sizeof o->stream, "chan %s", ch);
         snprintf(o->sig, sizeof o->sig, "%s", ev);
@@ -249,6 +250,12 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
         else
             snprintf(o->stream, sizeof o->stream, "park %s", pk);
         snprintf(o->sig, sizeof o->sig, "%s %s space=%s", ev, pk, g(m, "ParkingSpace"));
+    } else if (!strcmp(ev, "BlindTransfer")) {
+        char te[96];
+        ts_norm_chan(g(m, "TransfereeChannel"), te, sizeof te);
+        snprintf(o->stream, sizeof o->stream, "xfer %s", te);
+        snprintf(o->sig, sizeof o->sig, "BlindTransfer %s %s %s,%s", g(m, "Result"), g(m, "IsExternal"),
+                 g(m, "Context"), g(m, "Extension"));
     } else if (!strcmp(ev, "Parkinglot")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));

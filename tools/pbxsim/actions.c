@@ -267,16 +267,11 @@ static void act_redirect(pbx_t *s, const pbx_msg_t *m)
     pbx_msg_copy(m, "Context", ctx, sizeof ctx);
     pbx_msg_copy(m, "Exten", exten, sizeof exten);
     pchan_t *x = find_chan_hdr(s, m, "ExtraChannel");
+    char xctx[40], xexten[40];
+    pbx_msg_copy(m, "ExtraContext", xctx, sizeof xctx);
+    pbx_msg_copy(m, "ExtraExten", xexten, sizeof xexten);
     respond(s, m, "Success", x ? "Dual Redirect successful" : "Redirect successful");
-    pbx_redirect(s, c, ctx, exten);
-    if (x && pbx_chan_find(s, x->name) == x) {
-        char xctx[40], xexten[40];
-        pbx_msg_copy(m, "ExtraContext", xctx, sizeof xctx);
-        pbx_msg_copy(m, "ExtraExten", xexten, sizeof xexten);
-        snprintf(x->context, sizeof x->context, "%s", xctx[0] ? xctx : ctx);
-        snprintf(x->exten, sizeof x->exten, "%s", xexten[0] ? xexten : exten);
-        x->prio = 1;
-    }
+    pbx_redirect(s, c, ctx, exten, x, xctx, xexten);
 }
 
 static void act_park(pbx_t *s, const pbx_msg_t *m)
@@ -948,6 +943,27 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
         act_mixmonitor(s, m, strcasecmp(act, "MixMonitor") == 0       ? "MixMonitor"
                              : strcasecmp(act, "StopMixMonitor") == 0 ? "StopMixMonitor"
                                                                        : "MixMonitorMute");
+    } else if (strcasecmp(act, "Bridge") == 0) {
+        pchan_t *a = find_chan_hdr(s, m, "Channel1"), *b = find_chan_hdr(s, m, "Channel2");
+        if (!a || !b) {
+            respond(s, m, "Error", "Channel1 or Channel2 does not exist");
+        } else if (!a->call || a->call != b->call || !a->call->held || a != a->call->a || b != a->call->m1) {
+            respond(s, m, "Error", "Unable to bridge channels");
+        } else {
+            respond(s, m, "Success", "Channels have been bridged");
+            pbx_bridge_action(s, a, b);
+        }
+    } else if (strcasecmp(act, "BlindTransfer") == 0) {
+        pchan_t *c = find_chan_hdr(s, m, "Channel");
+        char ctx[40], exten[40];
+        pbx_msg_copy(m, "Context", ctx, sizeof ctx);
+        pbx_msg_copy(m, "Exten", exten, sizeof exten);
+        if (!c || !c->call || !c->call->connected || c != c->call->m1) {
+            respond(s, m, "Error", c ? "Transfer failed" : "No such channel");
+        } else {
+            respond(s, m, "Success", "Transfer succeeded");
+            pbx_blind_transfer(s, c, ctx, exten);
+        }
     } else if (strcasecmp(act, "ParkedCalls") == 0) {
         list_start(s, m, "Parked calls will follow");
         int n = 0;

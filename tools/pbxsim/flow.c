@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/log.h"
@@ -473,6 +474,7 @@ static void agent_off_common(pbx_t *s, pagent_t *ag)
 static void queue_call_end(pbx_t *s, pcall_t *c, int who);
 static void park_giveup(pbx_t *s, pcall_t *c, bool far_end);
 static void park_retrieve(pbx_t *s, pcall_t *orig);
+static void detached_end(pbx_t *s, pcall_t *c, bool far_end);
 
 /* by_action: AgentLogoff; otherwise the phone hung up (Hangup action on a phone leg). */
 void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
@@ -570,7 +572,7 @@ static void agent_back_to_hold(pbx_t *s, pcall_t *c, bool moh)
 static void member_done(pbx_t *s, pcall_t *c, bool completed)
 {
     pmember_t *m = c->member;
-    if (m && completed) {
+    if (m && completed && c->queue) {
         m->calls_taken++;
         m->last_call = wall_s(s);
         c->queue->completed++;
@@ -637,11 +639,13 @@ static void queue_call_end(pbx_t *s, pcall_t *c, int who)
     default:
         break;
     }
-    agent_event(s, "AgentComplete", c, cblock, dblock);
-    pbx_ev_kv(s, "HoldTime", "%lld", (long long)hold);
-    pbx_ev_kv(s, "TalkTime", "%lld", (long long)talk);
-    pbx_ev_kv(s, "Reason", "%s", reason);
-    pbx_ev_end(s);
+    if (!c->masq && !c->complete_sent && c->member && c->queue) {
+        agent_event(s, "AgentComplete", c, cblock, dblock);
+        pbx_ev_kv(s, "HoldTime", "%lld", (long long)hold);
+        pbx_ev_kv(s, "TalkTime", "%lld", (long long)talk);
+        pbx_ev_kv(s, "Reason", "%s", reason);
+        pbx_ev_end(s);
+    }
     /* what is still up goes down */
     if (c->a) {
         pbx_bridge_take(s, c->a);
@@ -725,10 +729,16 @@ static void customer_hangup(pbx_t *s, pcall_t *c, uint64_t arg)
     (void)arg;
     if (!c->b || !c->a)
         return;
-    if (c->parked) {
+    if (c->parked || (c->retrieving && c->was_parked)) {
         park_giveup(s, c, true);
-    } else if (c->retrieving) {
-        park_giveup(s, c, true);
+    } else if (c->detached && !c->connected) {
+        detached_end(s, c, true);
+    } else if (c->held) {
+        c->masq = true; /* AMI never shows this one's AgentComplete either */
+        c->held = false;
+        pbx_e_moh(s, c->a, false);
+        c->connected = true;
+        queue_call_end(s, c, 0);
     } else if (c->connected) {
         queue_call_end(s, c, 0);
     } else if (c->queue) {
@@ -755,6 +765,10 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
     }
     if (c->parked && (ch == c->a || ch == c->b)) {
         park_giveup(s, c, ch == c->b);
+        return 0;
+    }
+    if (c->detached && !c->connected && (ch == c->a || ch == c->b || ch == c->t1 || ch == c->t2)) {
+        detached_end(s, c, ch == c->b);
         return 0;
     }
     if (c->connected) {
@@ -993,7 +1007,9 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
     char ds[80];
     snprintf(ds, sizeof ds, "%s@%s", c->callee, c->callee_ctx);
     pbx_e_dial(s, "DialBegin", NULL, a, "DialString", ds);
-    if (strcmp(c->callee_ctx, "agents") == 0 && !c->use_app && strcmp(c->dest_ctx, "parkedcalls") == 0) {
+    if (strcmp(c->callee_ctx, "agents") == 0 &&
+        ((!c->use_app && strcmp(c->dest_ctx, "parkedcalls") == 0) ||
+         (c->use_app && strcasecmp(c->dest_app, "Bridge") == 0))) {
         park_retrieve(s, c);
         return;
     }
@@ -1026,27 +1042,105 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
 
 /* ---------------- Redirect / Park (simplified) ---------------- */
 
-int pbx_redirect(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten)
+static void drop_member_side(pbx_t *s, pcall_t *c);
+
+/* transfer-target: Dial(Local/${EXTEN}@phones,30) from the customer leg. */
+static void xfer_dial(pbx_t *s, pcall_t *c, const char *exten)
+{
+    pchan_t *t1, *t2;
+    if (pbx_local_pair(s, exten, "phones", "", "", c->a->linkedid, c, &t1, &t2) != 0)
+        return;
+    c->t1 = t1;
+    c->t2 = t2;
+    pbx_e_newchannel(s, t1);
+    pbx_e_newchannel(s, t2);
+    set_cid_pair(t1, t2, c->cid_num, c->cid_name, true);
+    pbx_e_localbridge(s, t1, t2);
+    char ds[64];
+    snprintf(ds, sizeof ds, "Local/%.40s@phones", exten);
+    pbx_e_dial(s, "DialBegin", c->a, t1, "DialString", ds);
+    if (strncmp(exten, "19", 2) == 0) {
+        pbx_e_newstate(s, t1, 5); /* rings; the customer stays until it hangs up */
+        return;
+    }
+    pbx_e_newstate(s, t2, 6);
+    pbx_e_newstate(s, t1, 6);
+    pbx_e_dial(s, "DialEnd", c->a, t1, "DialStatus", "ANSWER");
+    c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    pbx_bridge_put(s, c->br_call, t1);
+    pbx_bridge_put(s, c->br_call, c->a);
+}
+
+/* The customer (or the transfer target) ends a call whose agent side is gone. */
+static void detached_end(pbx_t *s, pcall_t *c, bool far_end)
+{
+    if (far_end && c->b) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    if (!c->masq && !c->complete_sent && c->member && c->queue) {
+        agent_event(s, "AgentComplete", c, true, false);
+        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+        pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
+        pbx_ev_kv(s, "Reason", "caller");
+        pbx_ev_end(s);
+        c->member->calls_taken++;
+        c->member->last_call = wall_s(s);
+    }
+    c->complete_sent = true;
+    if (c->held_moh)
+        pbx_e_moh(s, c->a, false);
+    pbx_bridge_take(s, c->a);
+    if (c->t1)
+        pbx_bridge_take(s, c->t1);
+    pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
+    pbx_e_hangup(s, c->a, 16);
+    if (!far_end && c->b) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
+        pbx_e_hangup(s, c->b, 16);
+    }
+    if (c->t1) {
+        pbx_e_hangup_req(s, "HangupRequest", c->t2, 16);
+        pbx_e_hangup(s, c->t1, 16);
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->t2, 16);
+        pbx_e_hangup(s, c->t2, 16);
+    }
+    unref_call_bridges(s, c);
+    drop_chan(s, c, &c->t1);
+    drop_chan(s, c, &c->t2);
+    drop_chan(s, c, &c->a);
+    drop_chan(s, c, &c->b);
+    c->member = NULL;
+    c->queue = NULL;
+    pbx_call_finish(s, c);
+}
+
+int pbx_redirect(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten, pchan_t *extra, const char *xctx,
+                 const char *xexten)
 {
     pcall_t *c = ch->call;
-    if (c && c->connected && ch == c->a) {
-        /* the customer leaves the agent: the member leg is hung up, agent freed */
-        pbx_bridge_take(s, c->a);
+    if (c && c->connected && ch == c->a && extra && extra == c->m1) {
+        /* hold without parking: both legs leave the bridge, nothing hangs up,
+         * the member stays in use (its ;2 is still bridged with the agent phone) */
         pbx_bridge_take(s, c->m1);
-        pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
-        pbx_e_hangup(s, c->m1, 16);
-        pbx_bridge_take(s, c->m2);
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
-        pbx_e_hangup(s, c->m2, 16);
-        agent_back_to_hold(s, c, true);
-        drop_chan(s, c, &c->m1);
-        drop_chan(s, c, &c->m2);
-        unref_call_bridges(s, c);
+        pbx_bridge_take(s, c->a);
+        pbridge_t *b = c->br_call;
+        c->br_call = NULL;
+        pbx_bridge_unref(s, b);
         c->connected = false;
-        release_member(s, c, true);
-        c->queue = NULL;
+        c->held = true;
+        snprintf(c->m1->context, sizeof c->m1->context, "%s", xctx && xctx[0] ? xctx : ctx);
+        snprintf(c->m1->exten, sizeof c->m1->exten, "%s", xexten && xexten[0] ? xexten : exten);
+        c->m1->prio = 1;
+    } else if (c && c->connected && ch == c->a) {
+        /* the customer leaves the agent: the member leg is hung up, the agent is free;
+         * AgentComplete comes when the customer's call finally ends */
+        pbx_bridge_take(s, c->a);
+        drop_member_side(s, c);
+        c->detached = true;
         kick_all(s);
-    } else if (c && c->queue && ch == c->a) {
+    } else if (c && c->queue && !c->detached && !c->parked && ch == c->a) {
         pbx_e_moh(s, c->a, false);
         if (c->ringing && c->m1) {
             drop_member_legs(s, c, true);
@@ -1061,13 +1155,77 @@ int pbx_redirect(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten)
     snprintf(ch->exten, sizeof ch->exten, "%s", exten);
     ch->prio = 1;
     pbx_e_newexten(s, ch, "NoOp", "");
-    if (c && ch == c->a && strcmp(ctx, "dialer-queue") == 0) {
+    if (!c || ch != c->a)
+        return 0;
+    if (strcmp(ctx, "dialer-queue") == 0 && !c->detached && !c->held) {
         pqueue_t *q = pbx_queue_find(s, exten);
         if (q)
             queue_join(s, c, q);
+    } else if (strcmp(ctx, "hold") == 0) {
+        c->held_moh = true;
+        pbx_e_moh(s, c->a, true);
+    } else if (strcmp(ctx, "transfer-target") == 0) {
+        xfer_dial(s, c, exten);
     }
     return 0;
 }
+
+/* Action Bridge: reunites a held customer with its member leg (a masquerade:
+ * app_queue loses track of the call, so no AgentComplete ever comes). */
+int pbx_bridge_action(pbx_t *s, pchan_t *one, pchan_t *two)
+{
+    pcall_t *c = one->call;
+    if (!c || c != two->call || !c->held || one != c->a || two != c->m1)
+        return -1;
+    c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    pbx_e_moh(s, c->a, false);
+    pbx_bridge_put(s, c->br_call, c->a);
+    pbx_bridge_put(s, c->br_call, c->m1);
+    c->held = false;
+    c->held_moh = false;
+    c->masq = true;
+    c->connected = true;
+    return 0;
+}
+
+/* Action BlindTransfer on the member leg: the customer goes to ctx/exten. */
+int pbx_blind_transfer(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten)
+{
+    pcall_t *c = ch->call;
+    if (!c || !c->connected || ch != c->m1 || !c->br_call)
+        return -1;
+    pbx_e_chan(s, "Unhold", "call,all", c->m1);
+    pbx_ev_begin(s, "BlindTransfer", "call,all");
+    pbx_ev_kv(s, "Result", "Success");
+    pbx_ev_chan(s, "Transferer", c->m1);
+    pbx_ev_chan(s, "Transferee", c->a);
+    pbx_ev_bridge(s, "", c->br_call);
+    pbx_ev_kv(s, "IsExternal", "Yes");
+    pbx_ev_kv(s, "Context", "%s", ctx);
+    pbx_ev_kv(s, "Extension", "%s", exten);
+    pbx_ev_end(s);
+    agent_event(s, "AgentComplete", c, true, true);
+    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
+    pbx_ev_kv(s, "Reason", "transfer");
+    pbx_ev_end(s);
+    c->complete_sent = true;
+    if (c->member) {
+        c->member->calls_taken++;
+        c->member->last_call = wall_s(s);
+    }
+    pbx_bridge_take(s, c->a);
+    drop_member_side(s, c);
+    c->detached = true;
+    snprintf(c->a->context, sizeof c->a->context, "%s", ctx);
+    snprintf(c->a->exten, sizeof c->a->exten, "%s", exten);
+    c->a->prio = 1;
+    if (strcmp(ctx, "transfer-target") == 0)
+        xfer_dial(s, c, exten);
+    kick_all(s);
+    return 0;
+}
+
 
 void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list)
 {
@@ -1218,6 +1376,13 @@ static bool agent_request(pbx_t *s, pcall_t *c, pagent_t *ag, pchan_t *dial_from
         pbx_e_localbridge(s, r1, r2);
         pbx_e_dial(s, "DialBegin", dial_from, r1, "DialString", c->parker);
     }
+    if (!c->member) /* after a Redirect the call no longer points at its member */
+        for (int i = 0; i < s->nqueues && !c->member; i++)
+            for (int j = 0; j < s->queues[i].nmembers; j++)
+                if (s->queues[i].members[j]->agent == ag) {
+                    c->member = s->queues[i].members[j];
+                    break;
+                }
     c->m1 = r1;
     c->m2 = r2;
     r1->call = c;
@@ -1257,17 +1422,25 @@ static void agentreq_answered(pbx_t *s, pcall_t *c, uint64_t gen)
         orig->b = NULL;
         c->retrieving = NULL;
         pbx_call_finish(s, orig);
-        snprintf(c->m1->context, sizeof c->m1->context, "parkedcalls");
-        snprintf(c->m1->exten, sizeof c->m1->exten, "%d", c->park_space);
-        c->m1->prio = 1;
         c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
         pbx_e_moh(s, c->a, false);
-        pbx_e_park(s, "UnParkedCall", c, c->m1, false);
+        if (c->parked) {
+            snprintf(c->m1->context, sizeof c->m1->context, "parkedcalls");
+            snprintf(c->m1->exten, sizeof c->m1->exten, "%d", c->park_space);
+            c->m1->prio = 1;
+            pbx_e_park(s, "UnParkedCall", c, c->m1, false);
+        } else {
+            /* Bridge() pulls the customer in by masquerade */
+            c->masq = true;
+            c->detached = false;
+            c->held_moh = false;
+        }
     } else {
         pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", "ANSWER");
         c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
     }
-    unpark_slot(s, c);
+    if (c->parked)
+        unpark_slot(s, c);
     if (orig) {
         pbx_bridge_put(s, c->br_call, c->a);
         pbx_bridge_put(s, c->br_call, c->m1);
@@ -1300,8 +1473,14 @@ static void park_timeout(pbx_t *s, pcall_t *c, uint64_t gen)
 /* Originate Local/<agent>@agents into parkedcalls,<space>: the Issabel way to take a call back. */
 static void park_retrieve(pbx_t *s, pcall_t *orig)
 {
-    int space = atoi(orig->dest_exten);
-    pcall_t *c = (space >= 701 && space <= 720) ? s->parked[space - 701] : NULL;
+    pcall_t *c = NULL;
+    if (orig->use_app) { /* Bridge(<customer channel>) */
+        pchan_t *t = pbx_chan_find(s, orig->dest_data);
+        c = t && t->call && t == t->call->a && t->call->detached ? t->call : NULL;
+    } else {
+        int space = atoi(orig->dest_exten);
+        c = (space >= 701 && space <= 720) ? s->parked[space - 701] : NULL;
+    }
     pagent_t *ag = pbx_agent_find(s, orig->callee);
     if (!c || !c->a || c->retrieving) {
         orig_fail(s, orig, OUT_UNALLOC);
@@ -1350,7 +1529,7 @@ void pbx_restart_teardown(pbx_t *s)
         pbx_chan_free(s, ch);
     }
     for (pcall_t *c = s->calls; c; c = c->next) {
-        c->a = c->b = c->m1 = c->m2 = NULL;
+        c->a = c->b = c->m1 = c->m2 = c->t1 = c->t2 = NULL;
         c->queue = NULL;
         c->member = NULL;
         c->agent = NULL;

@@ -184,7 +184,10 @@ struct pcall {
     uint32_t park_timeout_ms;
     uint64_t park_gen;
     char parker[64];
-    pcall_t *retrieving; /* the Originate whose ;1 runs ParkedCall() for this call */
+    pcall_t *retrieving; /* the Originate whose ;1 runs ParkedCall() / Bridge() for this call */
+    /* after Redirect / BlindTransfer: the member side is gone, the customer goes on */
+    bool detached, held, held_moh, masq, complete_sent;
+    pchan_t *t1, *t2; /* transfer target Local pair (Local/<n>@phones) */
     /* agent login flow */
     pagent_t *agent;
     /* FastAGI */
@@ -360,7 +363,10 @@ void pbx_originate_start(pbx_t *s, pcall_t *c);
 void pbx_queue_kick(pbx_t *s, pqueue_t *q);
 void pbx_agent_logoff(pbx_t *s, pagent_t *a, bool by_action);
 int pbx_hangup_channel(pbx_t *s, pchan_t *c, int cause);
-int pbx_redirect(pbx_t *s, pchan_t *c, const char *ctx, const char *exten);
+int pbx_redirect(pbx_t *s, pchan_t *c, const char *ctx, const char *exten, pchan_t *extra, const char *xctx,
+                 const char *xexten);
+int pbx_bridge_action(pbx_t *s, pchan_t *one, pchan_t *two);
+int pbx_blind_transfer(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten);
 int pbx_park(pbx_t *s, pchan_t *c, pchan_t *timeout_chan, uint32_t timeout_ms, int *space);
 void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list);
 void pbx_restart_teardown(pbx_t *s);
