@@ -570,6 +570,7 @@ static const scenario_t g_scen[] = {
     {"hold_park_timeout.txt", "9000:1001", false, true},
     {"hold_redirect.txt", "9000:1001", false, true},
     {"transfer_blind.txt", "9000:1001", false, true},
+    {"asyncagi.txt", NULL, false, false},
 };
 
 static void test_scenario(void **state)

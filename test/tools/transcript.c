@@ -264,6 +264,10 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
         snprintf(o->sig, sizeof o->sig, "BridgeListItem %s", g(m, "BridgeType"));
+    } else if (!strncmp(ev, "AsyncAGI", 8)) {
+        snprintf(o->stream, sizeof o->stream, "agi %s", ch);
+        /* the Result of a GET VARIABLE UNIQUEID differs by run: keep its status part */
+        snprintf(o->sig, sizeof o->sig, "%s %s %.17s", ev, g(m, "CommandId"), g(m, "Result"));
     } else if (!strcmp(ev, "AGIExecStart") || !strcmp(ev, "AGIExecEnd")) {
         snprintf(o->stream, sizeof o->stream, "agi %s", ch);
         snprintf(o->sig, sizeof o->sig, "%s %s %s", ev, g(m, "Command"), g(m, "ResultCode"));

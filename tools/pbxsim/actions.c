@@ -230,6 +230,8 @@ static void act_originate(pbx_t *s, const pbx_msg_t *m)
             c->dest = DEST_AGENTLOGIN;
         else if (strcmp(c->dest_ctx, "dialer-agi") == 0)
             c->dest = DEST_AGI;
+        else if (strcmp(c->dest_ctx, "dialer-asyncagi") == 0)
+            c->dest = DEST_ASYNCAGI;
     }
     s->originates++;
     respond(s, m, "Success", "Originate successfully queued");
@@ -963,6 +965,19 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
         } else {
             respond(s, m, "Success", "Transfer succeeded");
             pbx_blind_transfer(s, c, ctx, exten);
+        }
+    } else if (strcasecmp(act, "AGI") == 0) {
+        pchan_t *c = find_chan_hdr(s, m, "Channel");
+        char cmd[256], id[64];
+        pbx_msg_copy(m, "Command", cmd, sizeof cmd);
+        pbx_msg_copy(m, "CommandID", id, sizeof id);
+        if (!c) {
+            respond(s, m, "Error", "Channel does not exist.");
+        } else if (pbx_asyncagi_queue(s, c, cmd, id) != 0) {
+            respond(s, m, "Error", "Failed to add AGI command to queue");
+        } else {
+            respond(s, m, "Success", "Added AGI command to queue");
+            pbx_asyncagi_kick(s, c);
         }
     } else if (strcasecmp(act, "ParkedCalls") == 0) {
         list_start(s, m, "Parked calls will follow");

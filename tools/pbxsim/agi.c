@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -109,7 +110,10 @@ static void exec_event(pbx_t *s, pcall_t *c, const char *cmd, int code, bool end
         return;
     pbx_ev_begin(s, end ? "AGIExecEnd" : "AGIExecStart", "agi,all");
     pbx_ev_chan(s, "", c->a);
-    pbx_ev_kv(s, "CommandId", "%d", 1000000 + c->agi_cmd_seq);
+    if (c->agi_async)
+        pbx_ev_kv(s, "CommandId", "%s", c->agi_cmdid);
+    else
+        pbx_ev_kv(s, "CommandId", "%d", 1000000 + c->agi_cmd_seq);
     pbx_ev_kv(s, "Command", "%s", cmd);
     if (end) {
         pbx_ev_kv(s, "ResultCode", "%d", code);
@@ -118,10 +122,43 @@ static void exec_event(pbx_t *s, pcall_t *c, const char *cmd, int code, bool end
     pbx_ev_end(s);
 }
 
+static void url_encode(const char *in, char *out, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *in && o + 4 < n; in++) {
+        unsigned char ch = (unsigned char)*in;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+            ch == '_' || ch == '.' || ch == '~' || ch == '(' || ch == ')') {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+static void async_next(pbx_t *s, pcall_t *c);
+
 static void reply(pbx_t *s, pcall_t *c, const char *cmd, const char *ans)
 {
     exec_event(s, c, cmd, ans[0] == '2' ? 200 : 510, true);
-    agi_send(c, ans);
+    if (!c->agi_async) {
+        agi_send(c, ans);
+        return;
+    }
+    char line[600], enc[1800];
+    snprintf(line, sizeof line, "%s\n", ans);
+    url_encode(line, enc, sizeof enc);
+    if (c->a) {
+        pbx_ev_begin(s, "AsyncAGIExec", "agi,all");
+        pbx_ev_chan(s, "", c->a);
+        pbx_ev_kv(s, "Result", "%s", enc);
+        pbx_ev_kv(s, "CommandId", "%s", c->agi_cmdid);
+        pbx_ev_end(s);
+    }
 }
 
 /* Substitutes ${CHANNEL}, ${UNIQUEID}, ${CALLERID(num)}, ${CALLERID(name)} and ${VAR}. */
@@ -165,6 +202,10 @@ static void wait_done(pbx_t *s, pcall_t *c, uint64_t gen)
         return;
     c->agi_waiting = false;
     reply(s, c, c->agi_cmd, "200 result=0");
+    if (c->agi_async) {
+        async_next(s, c);
+        return;
+    }
     if (c->agi_fd < 0) { /* the server left while we waited */
         pbx_agi_finished(s, c);
         return;
@@ -328,4 +369,102 @@ void pbx_agi_io(pbx_t *s, pcall_t *c, short revents)
     } else if (eof) {
         pbx_agi_close(s, c);
     }
+}
+
+/* ---------------- Async AGI (AGI(agi:async) + Action: AGI) ---------------- */
+
+void pbx_asyncagi_start(pbx_t *s, pcall_t *c)
+{
+    pchan_t *a = c->a;
+    a->prio = 3;
+    snprintf(a->app, sizeof a->app, "AGI");
+    snprintf(a->appdata, sizeof a->appdata, "agi:async");
+    pbx_e_newexten(s, a, "AGI", "agi:async");
+    c->agi_async = true;
+    char envtxt[2048], tmp[64];
+    size_t o = 0;
+#define ENV(k, v) o += (size_t)snprintf(envtxt + o, sizeof envtxt - o, "%s: %s\n", (k), (v))
+    ENV("agi_request", "async");
+    ENV("agi_channel", a->name);
+    ENV("agi_language", "en");
+    ENV("agi_type", "Local");
+    ENV("agi_uniqueid", a->uniqueid);
+    ENV("agi_version", "22.10.1");
+    ENV("agi_callerid", a->cid_num);
+    ENV("agi_calleridname", a->cid_name);
+    ENV("agi_callingpres", "0");
+    ENV("agi_callingani2", "0");
+    ENV("agi_callington", "0");
+    ENV("agi_callingtns", "0");
+    ENV("agi_dnid", "unknown");
+    ENV("agi_rdnis", "unknown");
+    ENV("agi_context", a->context);
+    ENV("agi_extension", a->exten);
+    snprintf(tmp, sizeof tmp, "%d", a->prio);
+    ENV("agi_priority", tmp);
+    ENV("agi_enhanced", "0.0");
+    ENV("agi_accountcode", "");
+    snprintf(tmp, sizeof tmp, "%llu", 139901205046976ull + c->id);
+    ENV("agi_threadid", tmp);
+#undef ENV
+    if (o < sizeof envtxt - 1) {
+        envtxt[o++] = '\n';
+        envtxt[o] = '\0';
+    }
+    char enc[6144];
+    url_encode(envtxt, enc, sizeof enc);
+    pbx_ev_begin(s, "AsyncAGIStart", "agi,all");
+    pbx_ev_chan(s, "", a);
+    pbx_ev_kv(s, "Env", "%s", enc);
+    pbx_ev_end(s);
+}
+
+static void async_end(pbx_t *s, pcall_t *c)
+{
+    c->agi_async = false;
+    c->aq_len = 0;
+    if (c->a) {
+        pbx_e_chan(s, "AsyncAGIEnd", "agi,all", c->a);
+        pbx_chan_setvar(c->a, "AGISTATUS", "SUCCESS");
+    }
+    pbx_agi_finished(s, c);
+}
+
+/* Runs queued commands until one has to wait or the queue is empty. */
+static void async_next(pbx_t *s, pcall_t *c)
+{
+    while (c->agi_async && !c->agi_waiting && c->aq_len > 0) {
+        int i = c->aq_head;
+        c->aq_head = (c->aq_head + 1) % 8;
+        c->aq_len--;
+        snprintf(c->agi_cmdid, sizeof c->agi_cmdid, "%s", c->aq_id[i]);
+        if (strcasecmp(c->aq_cmd[i], "ASYNCAGI BREAK") == 0) {
+            c->agi_cmd_seq++;
+            exec_event(s, c, c->aq_cmd[i], 0, false);
+            reply(s, c, c->aq_cmd[i], "200 result=0");
+            async_end(s, c);
+            return;
+        }
+        command(s, c, c->aq_cmd[i]);
+    }
+}
+
+int pbx_asyncagi_queue(pbx_t *s, pchan_t *ch, const char *cmd, const char *id)
+{
+    pcall_t *c = ch->call;
+    if (!c || ch != c->a || !c->agi_async || c->aq_len >= 8)
+        return -1;
+    int i = (c->aq_head + c->aq_len) % 8;
+    snprintf(c->aq_cmd[i], sizeof c->aq_cmd[i], "%.255s", cmd);
+    snprintf(c->aq_id[i], sizeof c->aq_id[i], "%.63s", id);
+    c->aq_len++;
+    (void)s;
+    return 0;
+}
+
+/* Called by the action handler after its response went out. */
+void pbx_asyncagi_kick(pbx_t *s, pchan_t *ch)
+{
+    if (ch->call)
+        async_next(s, ch->call);
 }

@@ -875,6 +875,9 @@ static void orig_answer(pbx_t *s, pcall_t *c, uint64_t arg)
         a->prio = 4;
         pbx_agi_start(s, c);
         break;
+    case DEST_ASYNCAGI:
+        pbx_asyncagi_start(s, c);
+        break;
     default:
         break;
     }

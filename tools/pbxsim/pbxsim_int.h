@@ -145,6 +145,7 @@ enum pdest {
     DEST_QUEUE,      /* dialer-queue,8XXX */
     DEST_AGENTLOGIN, /* agent-login,<agent> */
     DEST_AGI,        /* dialer-agi */
+    DEST_ASYNCAGI,   /* dialer-asyncagi: AGI(agi:async) driven by the AGI action */
 };
 
 /* A flow: one Originate (and whatever its ;1 leg does next). */
@@ -197,6 +198,11 @@ struct pcall {
     int agi_cmd_seq;
     uint64_t agi_wait_gen;
     char agi_cmd[256];
+    /* Async AGI: commands queued by Action: AGI */
+    bool agi_async;
+    char agi_cmdid[64];
+    char aq_cmd[8][256], aq_id[8][64];
+    int aq_head, aq_len;
 };
 
 /* ---------- timers (timer.c) ---------- */
@@ -382,6 +388,10 @@ void pbx_agi_io(pbx_t *s, pcall_t *c, short revents);
 void pbx_agi_hangup(pbx_t *s, pcall_t *c);
 void pbx_agi_close(pbx_t *s, pcall_t *c);
 void pbx_agi_finished(pbx_t *s, pcall_t *c); /* flow.c: dialplan after AGI() */
+void pbx_asyncagi_start(pbx_t *s, pcall_t *c);
+/* Queues a command from Action: AGI; 0, or -1 when the channel is not in AGI(agi:async) or the queue is full. */
+int pbx_asyncagi_queue(pbx_t *s, pchan_t *ch, const char *cmd, const char *id);
+void pbx_asyncagi_kick(pbx_t *s, pchan_t *ch); /* runs what is queued */
 
 /* ---------- actions.c ---------- */
 
