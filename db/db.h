@@ -221,13 +221,33 @@ int db_load_eccp_clients(MYSQL *my, db_eccp_client_t **out, size_t *n);
 
 #define DB_CLAIM_MAX 1000 /* most numbers one claim hands out */
 
+/*
+ * Where the previous claim stopped in each (list, retries) level, so the next
+ * claim's index scan starts after it instead of re-walking the entries earlier
+ * claims just changed (InnoDB keeps them, delete-marked, until its purge runs,
+ * and back-to-back claims would otherwise slow down as they pile up).  A level
+ * that runs dry resets to the start, so numbers released behind the cursor
+ * are found on the next pass.  One per campaign, owned by the caller (the
+ * dialer), zero-initialised; optional.
+ */
+#define DB_CLAIM_CURSOR_SLOTS 64
+typedef struct db_claim_cursor {
+    struct {
+        uint32_t id_list, retries, after_id;
+    } slot[DB_CLAIM_CURSOR_SLOTS];
+    int n;
+} db_claim_cursor_t;
+
 typedef struct db_claim_req {
     uint32_t id_campaign;
     int n;                  /* how many numbers are wanted (1..DB_CLAIM_MAX) */
     const char *owner;      /* engine instance id (db_instance_id) */
     uint32_t max_retries;   /* campaign.retries: numbers with retries >= this are done */
     const char *callerid;   /* written to calls.callerid when mark_placing; NULL keeps it */
-    bool mark_placing;      /* also write Issabel's Placing state + progress log row */
+    bool mark_placing;      /* also write Issabel's Placing state on the claimed rows */
+    bool log_progress;      /* and insert their 'Placing' call_progress_log rows in the same
+                               transaction (else the dialer sends them through the writer) */
+    db_claim_cursor_t *cursor; /* optional, see above */
 } db_claim_req_t;
 
 typedef struct db_claimed_call {

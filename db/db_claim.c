@@ -14,14 +14,16 @@
  * 3. Merge the lists' candidates, drop repeated phone numbers, look the
  *    phones up in dont_call (non-locking) and mark hits dnc=1.
  * 4. UPDATE the chosen rows: ccd_claim_owner/time (+ Issabel's Placing state
- *    when asked) and insert their call_progress_log rows; COMMIT.
+ *    when asked, and their call_progress_log rows if log_progress); COMMIT.
  * Two selectors (cycles, threads or engines) therefore never return the same
  * row: each row is locked by at most one of them until its commit, and after
  * that commit it is claimed.
  *
- * Only integers we produced and the campaign's own TIME values (validated as
- * HH:MM:SS) are formatted into the SQL text; string parameters (owner,
- * caller id) go through a prepared statement.
+ * Only integers we produced, the campaign's own TIME values (validated as
+ * HH:MM:SS), the owner id (validated [A-Za-z0-9_-], at most 32) and escaped
+ * strings (phones, caller id) are formatted into the SQL text.  Claims use the
+ * text protocol because every claim has a different IN list: preparing it
+ * would add two round trips to the claim's critical path.
  */
 #include "db/db_int.h"
 
@@ -43,6 +45,7 @@
 typedef struct cand {
     db_claimed_call_t c;
     bool drop;
+    bool dnc; /* on the dont_call list: marked dnc=1, not handed out */
 } cand_t;
 
 typedef struct sqlbuf {
@@ -157,58 +160,183 @@ static int id_list_sql(sqlbuf_t *b, const cand_t *cands, int n)
     return 0;
 }
 
-/* UPDATE with the owner (and caller id) bound as parameters. */
+/* One UPDATE for every claimed row.  Text protocol on purpose: a prepared statement would cost
+ * two more round trips per claim for an IN list that changes every time; the owner is
+ * validated ([A-Za-z0-9_-]) and the caller id escaped. */
 static int stamp_claims(MYSQL *my, const db_claim_req_t *req, const char *ids)
 {
     sqlbuf_t q = {0};
     int rc = CCD_ENOMEM;
+    char cid[2 * 16 + 1] = "";
+    if (req->callerid) {
+        size_t n = strnlen(req->callerid, 15);
+        mysql_real_escape_string(my, cid, req->callerid, (unsigned long)n);
+    }
     if (req->mark_placing) {
         /* Issabel's step 10 "Placing" write, done in the claim transaction so a number is
          * never seen claimed-but-pending by Issabel's screens. */
         if (sb_printf(&q,
-                      "UPDATE calls SET ccd_claim_owner = ?, ccd_claim_time = NOW(), "
-                      "status = 'Placing', callerid = COALESCE(?, callerid), "
+                      "UPDATE calls SET ccd_claim_owner = '%s', ccd_claim_time = NOW(), "
+                      "status = 'Placing', callerid = %s%s%s, "
                       "datetime_originate = NOW(), retries = retries + 1, fecha_llamada = NULL, "
                       "datetime_entry_queue = NULL, start_time = NULL, end_time = NULL, "
                       "duration_wait = NULL, duration = NULL, failure_cause = NULL, "
                       "failure_cause_txt = NULL, uniqueid = NULL, id_agent = NULL "
                       "WHERE id IN (%s)",
-                      ids))
+                      req->owner, req->callerid ? "'" : "", req->callerid ? cid : "callerid",
+                      req->callerid ? "'" : "", ids))
             goto out;
     } else if (sb_printf(&q,
-                         "UPDATE calls SET ccd_claim_owner = ?, ccd_claim_time = NOW() "
+                         "UPDATE calls SET ccd_claim_owner = '%s', ccd_claim_time = NOW() "
                          "WHERE id IN (%s)",
-                         ids)) {
+                         req->owner, ids)) {
         goto out;
     }
-    rc = CCD_EIO;
-    MYSQL_STMT *st = mysql_stmt_init(my);
-    if (!st)
-        goto out;
-    if (mysql_stmt_prepare(st, q.p, (unsigned long)q.len)) {
-        mysql_stmt_close(st);
-        goto out;
-    }
-    MYSQL_BIND b[2];
-    memset(b, 0, sizeof(b));
-    unsigned long olen = (unsigned long)strlen(req->owner);
-    unsigned long clen = req->callerid ? (unsigned long)strlen(req->callerid) : 0;
-    my_bool cnull = req->callerid == NULL;
-    b[0].buffer_type = MYSQL_TYPE_STRING;
-    b[0].buffer = (void *)req->owner;
-    b[0].buffer_length = olen;
-    b[0].length = &olen;
-    b[1].buffer_type = MYSQL_TYPE_STRING;
-    b[1].buffer = (void *)(req->callerid ? req->callerid : "");
-    b[1].buffer_length = clen;
-    b[1].length = &clen;
-    b[1].is_null = &cnull;
-    if (mysql_stmt_bind_param(st, b) == 0 && mysql_stmt_execute(st) == 0)
-        rc = 0;
-    mysql_stmt_close(st);
+    rc = mysql_real_query(my, q.p, (unsigned long)q.len) ? CCD_EIO : 0;
 out:
     free(q.p);
     return rc;
+}
+
+/* The statistics change a lot as a list is dialed (half of it finished, say), and the
+ * optimizer then prefers index id_list (already in id order) and walks every finished row;
+ * the unwindowed scans therefore name their index. */
+static int base_select(sqlbuf_t *q, const db_claim_req_t *req, uint32_t id_list,
+                       const char *tzpred, bool windowed)
+{
+    return sb_printf(q,
+                     "SELECT c.id, c.id_list, c.phone, c.retries, c.agent, c.ccd_tz "
+                     "FROM calls c%s WHERE c.id_list = %u AND c.ccd_claim_owner IS NULL AND "
+                     "c.dnc = 0 AND c.retries < %u AND c.agent IS NULL AND " ELIGIBLE_STATUS
+                     " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= NOW())%s",
+                     windowed ? "" : " FORCE INDEX (ccd_claim)", id_list, req->max_retries,
+                     tzpred);
+}
+
+/* One cursor-driven scan of a (list, retries) level in this claim. */
+typedef struct scan_rec {
+    int slot;        /* index in the cursor, -1 when the cursor is full */
+    uint32_t id_list, retries;
+    uint32_t old_after; /* the cursor this claim started from */
+    bool wrapped;       /* ran out after the cursor and continued from the start */
+    bool dry;           /* the whole level gave fewer rows than asked */
+} scan_rec_t;
+
+#define MAX_LEVELS 32
+
+static int cursor_slot(db_claim_cursor_t *c, uint32_t id_list, uint32_t retries)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->slot[i].id_list == id_list && c->slot[i].retries == retries)
+            return i;
+    if (c->n >= DB_CLAIM_CURSOR_SLOTS)
+        return -1;
+    c->slot[c->n].id_list = id_list;
+    c->slot[c->n].retries = retries;
+    c->slot[c->n].after_id = 0;
+    return c->n++;
+}
+
+/* The unwindowed rows of one list, level by level (retries 0, 1, ...), each from its cursor:
+ * the same order as ORDER BY retries, id, but every scan starts where the last one ended. */
+static int scan_levels(MYSQL *my, const db_claim_req_t *req, uint32_t id_list, const char *tzpred,
+                       int want, cand_t *cands, int *ncand, int cap, scan_rec_t *scans,
+                       int *nscans)
+{
+    sqlbuf_t q = {0};
+    int got = 0, rc = 0;
+    uint32_t levels = req->max_retries < MAX_LEVELS ? req->max_retries : MAX_LEVELS;
+    for (uint32_t r = 0; r < levels && got < want; r++) {
+        int slot = cursor_slot(req->cursor, id_list, r);
+        uint32_t after = slot >= 0 ? req->cursor->slot[slot].after_id : 0;
+        q.len = 0;
+        if (base_select(&q, req, id_list, tzpred, false) ||
+            sb_printf(&q,
+                      " AND c.date_init IS NULL AND c.retries = %u AND c.id > %u ORDER BY c.id "
+                      "LIMIT %d FOR UPDATE SKIP LOCKED",
+                      r, after, want - got)) {
+            rc = CCD_ENOMEM;
+            break;
+        }
+        int before = *ncand;
+        if (collect(my, &q, cands, ncand, cap, false)) {
+            rc = CCD_EIO;
+            break;
+        }
+        int need = want - got;
+        int n = *ncand - before;
+        bool wrapped = false;
+        if (n < need && after > 0) {
+            /* Dry after the cursor: numbers released behind it are next, in this same claim
+             * (an empty answer would tell the dialer the campaign is done). */
+            q.len = 0;
+            if (base_select(&q, req, id_list, tzpred, false) ||
+                sb_printf(&q,
+                          " AND c.date_init IS NULL AND c.retries = %u AND c.id <= %u ORDER BY "
+                          "c.id LIMIT %d FOR UPDATE SKIP LOCKED",
+                          r, after, need - n)) {
+                rc = CCD_ENOMEM;
+                break;
+            }
+            if (collect(my, &q, cands, ncand, cap, false)) {
+                rc = CCD_EIO;
+                break;
+            }
+            n = *ncand - before;
+            wrapped = true;
+        }
+        scan_rec_t *s = &scans[(*nscans)++];
+        s->slot = slot;
+        s->id_list = id_list;
+        s->retries = r;
+        s->old_after = after;
+        s->wrapped = wrapped;
+        s->dry = n < need;
+        got += n;
+    }
+    if (rc == 0 && got < want && req->max_retries > MAX_LEVELS) {
+        /* Campaigns allowing more than MAX_LEVELS attempts: the rest without a cursor. */
+        q.len = 0;
+        if (base_select(&q, req, id_list, tzpred, false) ||
+            sb_printf(&q,
+                      " AND c.date_init IS NULL AND c.retries >= %u ORDER BY c.retries, c.id "
+                      "LIMIT %d FOR UPDATE SKIP LOCKED",
+                      MAX_LEVELS, want - got))
+            rc = CCD_ENOMEM;
+        else if (collect(my, &q, cands, ncand, cap, false))
+            rc = CCD_EIO;
+    }
+    free(q.p);
+    return rc;
+}
+
+/* After the claim committed: move each scanned level's cursor past what it handed out (or
+ * dnc-marked), or back to the start when the level ran dry. */
+static void cursor_update(db_claim_cursor_t *c, const scan_rec_t *scans, int nscans,
+                          const cand_t *cands, int ncand)
+{
+    for (int i = 0; i < nscans; i++) {
+        const scan_rec_t *s = &scans[i];
+        if (s->slot < 0)
+            continue;
+        if (s->dry) {
+            c->slot[s->slot].after_id = 0;
+            continue;
+        }
+        /* Wrapped: the cursor continues in the part scanned from the start. */
+        uint32_t mx = s->wrapped ? 0 : s->old_after;
+        for (int j = 0; j < ncand; j++) {
+            const cand_t *x = &cands[j];
+            bool used = !x->drop || x->dnc; /* claimed or dnc-marked */
+            if (!used || x->c.windowed || x->c.id_list != s->id_list || x->c.retries != s->retries)
+                continue;
+            if (s->wrapped && x->c.id > s->old_after)
+                continue;
+            if (x->c.id > mx)
+                mx = x->c.id;
+        }
+        c->slot[s->slot].after_id = mx;
+    }
 }
 
 int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *out, int max,
@@ -225,6 +353,8 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
 
     sqlbuf_t q = {0};
     cand_t *cands = NULL;
+    scan_rec_t *scans = NULL;
+    int nscans = 0;
     uint32_t lists[MAX_LISTS];
     int nlists = 0;
     int rc = CCD_EIO;
@@ -264,7 +394,8 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
 
     int cap = want * 2 * nlists;
     cands = calloc((size_t)cap, sizeof(*cands));
-    if (!cands)
+    scans = calloc((size_t)nlists * (MAX_LEVELS + 1), sizeof(*scans));
+    if (!cands || !scans)
         goto nomem;
     int ncand = 0;
 
@@ -292,13 +423,17 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
     /* 2. candidates, per list, locked with SKIP LOCKED */
     for (int li = 0; li < nlists; li++) {
         for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1 && req->cursor) {
+                int rr = scan_levels(my, req, lists[li], tzpred, want, cands, &ncand, cap, scans,
+                                     &nscans);
+                if (rr == CCD_ENOMEM)
+                    goto nomem;
+                if (rr)
+                    goto fail;
+                continue;
+            }
             q.len = 0;
-            if (sb_printf(&q,
-                          "SELECT c.id, c.id_list, c.phone, c.retries, c.agent, c.ccd_tz "
-                          "FROM calls c WHERE c.id_list = %u AND c.ccd_claim_owner IS NULL AND "
-                          "c.dnc = 0 AND c.retries < %u AND c.agent IS NULL AND " ELIGIBLE_STATUS
-                          " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= NOW())%s",
-                          lists[li], req->max_retries, tzpred))
+            if (base_select(&q, req, lists[li], tzpred, pass == 0))
                 goto nomem;
             if (pass == 0) {
                 if (sb_printf(&q, " AND c.date_init IS NOT NULL AND c.date_init <= CURDATE() AND "
@@ -357,7 +492,7 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
         for (int i = 0; i < ncand; i++)
             if (!cands[i].drop && r[0] && strcmp(cands[i].c.phone, r[0]) == 0) {
                 cands[i].drop = true;
-                cands[i].c.retries = UINT32_MAX; /* marks "dnc hit" below */
+                cands[i].dnc = true;
                 any_dnc = true;
             }
     }
@@ -369,7 +504,7 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
             goto nomem;
         sep = "";
         for (int i = 0; i < ncand; i++)
-            if (cands[i].drop && cands[i].c.retries == UINT32_MAX) {
+            if (cands[i].dnc) {
                 if (sb_printf(&q, "%s%u", sep, cands[i].c.id))
                     goto nomem;
                 sep = ",";
@@ -388,7 +523,7 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
         goto commit;
     if (stamp_claims(my, req, q.p))
         goto fail;
-    if (req->mark_placing) {
+    if (req->mark_placing && req->log_progress) {
         sqlbuf_t p = {0};
         if (sb_printf(&p,
                       "INSERT INTO call_progress_log (datetime_entry, id_campaign_outgoing, "
@@ -419,8 +554,11 @@ commit:
         *nout = 0;
         goto fail;
     }
+    if (req->cursor)
+        cursor_update(req->cursor, scans, nscans, cands, ncand);
     free(q.p);
     free(cands);
+    free(scans);
     return 0;
 nomem:
     rc = CCD_ENOMEM;
@@ -435,6 +573,7 @@ fail:
     *nout = 0;
     free(q.p);
     free(cands);
+    free(scans);
     return rc;
 }
 

@@ -29,7 +29,7 @@ static void test_claim_rules(void **state)
     db_claimed_call_t out[100];
     int n = -1;
     db_claim_req_t req = {.id_campaign = 1, .n = 100, .owner = "ownerA", .max_retries = 3,
-                          .callerid = "5550100", .mark_placing = true};
+                          .callerid = "5550100", .mark_placing = true, .log_progress = true};
     assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
     /* 44 numbers, 7005 (id 40) is on dont_call */
     assert_int_equal(n, 43);
@@ -147,6 +147,56 @@ static void test_claim_time_zone(void **state)
     dbt_drop(&cfg);
 }
 
+/* The cursor: back-to-back claims continue where the last stopped, and a number released
+ * behind the cursor is still handed out in the next claim. */
+static void test_claim_cursor(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_cursor", false);
+    dbt_exec(my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                 "daytime_end, retries, context, queue, script) VALUES (1, 'c', CURDATE(), "
+                 "CURDATE(), '00:00:00', '23:59:59', 2, 'c', '8000', '')");
+    dbt_exec(my, "INSERT INTO campaign_lists (id, id_campaign, name, upload, date_entered, status) "
+                 "VALUES (1, 1, 'a', '', NOW(), 1)");
+    dbt_exec(my, "INSERT INTO calls (id, id_list, phone) SELECT seq, 1, CONCAT('5', seq) FROM "
+                 "seq_1_to_300");
+    dbt_exec(my, "UPDATE calls SET retries = 1, status = 'NoAnswer' WHERE id > 290"); /* level 1 */
+    db_claim_cursor_t cur;
+    memset(&cur, 0, sizeof(cur));
+    db_claimed_call_t out[100];
+    int n = 0;
+    db_claim_req_t req = {.id_campaign = 1, .n = 100, .owner = "cur", .max_retries = 2,
+                          .mark_placing = true, .cursor = &cur};
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 100);
+    assert_int_equal(out[0].id, 1);
+    assert_int_equal(out[99].id, 100);
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 100);
+    assert_int_equal(out[0].id, 101);
+    /* 50 comes back (released, pending again) behind the cursor */
+    dbt_exec(my, "UPDATE calls SET ccd_claim_owner = NULL, status = NULL, retries = 0 WHERE id = 50");
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 100);
+    /* level 0 after the cursor, then (wrapping) the released one, then level 1; handed out
+     * in Issabel's order (retries, id) */
+    assert_int_equal(out[0].id, 50);
+    assert_int_equal(out[1].id, 201);
+    assert_int_equal(out[90].id, 290);
+    assert_int_equal(out[91].id, 291);
+    assert_int_equal(out[99].id, 299);
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, 300);
+    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    /* everything handed out exactly once */
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'cur'"), 300);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
 /* ------------------------------------------------ concurrency */
 
 enum { CONC_NUMBERS = 3000, CONC_BATCH = 25 };
@@ -154,6 +204,7 @@ enum { CONC_NUMBERS = 3000, CONC_BATCH = 25 };
 typedef struct selector {
     conf_database_t cfg;
     const char *owner;
+    bool use_cursor;
     uint32_t *ids;
     int n;
     int err;
@@ -171,8 +222,11 @@ static void *selector_main(void *arg)
         return NULL;
     }
     db_claimed_call_t out[CONC_BATCH];
+    db_claim_cursor_t cur;
+    memset(&cur, 0, sizeof(cur));
     db_claim_req_t req = {.id_campaign = 1, .n = CONC_BATCH, .owner = s->owner, .max_retries = 1,
-                          .mark_placing = true};
+                          .mark_placing = true, .log_progress = true,
+                          .cursor = s->use_cursor ? &cur : NULL};
     int empty = 0;
     while (empty < 3) {
         int n = 0;
@@ -215,6 +269,7 @@ static void test_claim_concurrent(void **state)
         memset(&s[i], 0, sizeof(s[i]));
         s[i].cfg = cfg;
         s[i].owner = owners[i];
+        s[i].use_cursor = i == 0; /* one with a cursor, one without */
         s[i].ids = calloc(CONC_NUMBERS, sizeof(uint32_t));
         assert_non_null(s[i].ids);
         assert_int_equal(pthread_create(&th[i], NULL, selector_main, &s[i]), 0);
@@ -298,6 +353,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_rules),
         cmocka_unit_test(test_claim_time_zone),
+        cmocka_unit_test(test_claim_cursor),
         cmocka_unit_test(test_claim_concurrent),
         cmocka_unit_test(test_claim_recover),
     };

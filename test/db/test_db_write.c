@@ -53,7 +53,7 @@ static void test_write_kinds(void **state)
     db_claimed_call_t cl[1];
     int n = 0;
     db_claim_req_t req = {.id_campaign = 1, .n = 1, .owner = db_instance_id(db), .max_retries = 3,
-                          .mark_placing = true};
+                          .mark_placing = true, .log_progress = true};
     assert_int_equal(db_claim_numbers(my, &req, cl, 1, &n), 0);
     assert_int_equal(n, 1);
     uint32_t id = cl[0].id; /* 44, the windowed one */
