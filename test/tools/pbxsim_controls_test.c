@@ -78,16 +78,8 @@ static bool cli_next(cli_t *c, tmsg_t *out, int timeout_ms)
 {
     int64_t end = clk_mono_ms() + timeout_ms;
     for (;;) {
-        pbx_msg_t m;
         size_t used = 0;
-        if (pbx_wire_parse(c->buf, c->len, &m, &used) == 1) {
-            memset(out, 0, sizeof *out);
-            for (int i = 0; i < m.n; i++) {
-                char k[128], v[1024];
-                ccd_str_copy(k, sizeof k, m.h[i].key);
-                ccd_str_copy(v, sizeof v, m.h[i].val);
-                tm_add(out, k, v);
-            }
+        if (ts_parse_stream(c->buf, c->len, out, &used) == 1) {
             memmove(c->buf, c->buf + used, c->len - used);
             c->len -= used;
             return true;

@@ -129,19 +129,10 @@ static void tc_pump(run_t *r, tconn_t *c, int wait_ms, bool keep)
     }
     c->len += (size_t)n;
     for (;;) {
-        pbx_msg_t m;
         size_t used = 0;
-        int rc = pbx_wire_parse(c->buf, c->len, &m, &used);
-        if (rc <= 0)
-            break;
         tmsg_t t;
-        memset(&t, 0, sizeof t);
-        for (int i = 0; i < m.n; i++) {
-            char k[128], v[1024];
-            ccd_str_copy(k, sizeof k, m.h[i].key);
-            ccd_str_copy(v, sizeof v, m.h[i].val);
-            tm_add(&t, k, v);
-        }
+        if (ts_parse_stream(c->buf, c->len, &t, &used) != 1)
+            break;
         const char *ev = tm_get(&t, "Event");
         if (ev && strcmp(ev, "Newchannel") == 0)
             map_chan(r, tm_get(&t, "Channel"));
@@ -571,6 +562,7 @@ static const scenario_t g_scen[] = {
     {"hold_redirect.txt", "9000:1001", false, true},
     {"transfer_blind.txt", "9000:1001", false, true},
     {"asyncagi.txt", NULL, false, false},
+    {"transfer_attended.txt", "9000:1001", false, true},
 };
 
 static void test_scenario(void **state)

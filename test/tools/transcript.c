@@ -76,6 +76,40 @@ static void split_kv(char *line, char **k, char **v)
     *v = p;
 }
 
+int ts_parse_stream(const char *data, size_t len, tmsg_t *out, size_t *used)
+{
+    size_t pos = 0;
+    memset(out, 0, sizeof *out);
+    for (;;) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        if (!nl) {
+            tm_clear(out);
+            return 0;
+        }
+        size_t l = (size_t)(nl - (data + pos));
+        const char *line = data + pos;
+        pos += l + 1;
+        if (l > 0 && line[l - 1] == '\r')
+            l--;
+        if (l == 0) {
+            if (out->n == 0)
+                continue;
+            *used = pos;
+            return 1;
+        }
+        const char *c = memchr(line, ':', l);
+        if (!c)
+            continue; /* the banner */
+        char k[128], v[8192];
+        snprintf(k, sizeof k, "%.*s", (int)(c - line), line);
+        const char *p = c + 1;
+        while (p < line + l && *p == ' ')
+            p++;
+        snprintf(v, sizeof v, "%.*s", (int)(line + l - p), p);
+        tm_add(out, k, v);
+    }
+}
+
 int ts_load(const char *path, tscript_t *ts)
 {
     memset(ts, 0, sizeof *ts);
@@ -250,6 +284,14 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
         else
             snprintf(o->stream, sizeof o->stream, "park %s", pk);
         snprintf(o->sig, sizeof o->sig, "%s %s space=%s", ev, pk, g(m, "ParkingSpace"));
+    } else if (!strcmp(ev, "DTMFBegin") || !strcmp(ev, "DTMFEnd")) {
+        snprintf(o->stream, sizeof o->stream, "chan %s", ch);
+        snprintf(o->sig, sizeof o->sig, "%s %s %s", ev, g(m, "Digit"), g(m, "Direction"));
+    } else if (!strcmp(ev, "AttendedTransfer")) {
+        char te[96];
+        ts_norm_chan(g(m, "TransfereeChannel"), te, sizeof te);
+        snprintf(o->stream, sizeof o->stream, "xfer %s", te);
+        snprintf(o->sig, sizeof o->sig, "AttendedTransfer %s %s", g(m, "Result"), g(m, "DestType"));
     } else if (!strcmp(ev, "BlindTransfer")) {
         char te[96];
         ts_norm_chan(g(m, "TransfereeChannel"), te, sizeof te);

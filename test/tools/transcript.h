@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TM_MAX_HDR 96
+#define TM_MAX_HDR 192
 
 typedef enum { TI_SENT, TI_RECV, TI_NOTE } titem_kind_e;
 
@@ -24,6 +24,13 @@ typedef struct tscript {
     tmsg_t *items;
     size_t n, cap;
 } tscript_t;
+
+/*
+ * Takes one message off a live AMI stream (data[0..len)): returns 1 and sets
+ * *used, or 0 when no complete message is there yet.  Unlike pbxsim's action
+ * parser it has room for the biggest events (AttendedTransfer has ~85 fields).
+ */
+int ts_parse_stream(const char *data, size_t len, tmsg_t *out, size_t *used);
 
 /* Loads a transcript; returns 0 or -1 (file missing or unreadable). */
 int ts_load(const char *path, tscript_t *ts);

@@ -896,11 +896,15 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
     } else if (strcasecmp(act, "Redirect") == 0) {
         act_redirect(s, m);
     } else if (strcasecmp(act, "Atxfer") == 0) {
-        /* without the Queue t option nothing happens after the answer (transfer_attended B) */
-        if (find_chan_hdr(s, m, "Channel"))
-            respond(s, m, "Success", "Atxfer successfully queued");
-        else
+        pchan_t *c = find_chan_hdr(s, m, "Channel");
+        char exten[40];
+        pbx_msg_copy(m, "Exten", exten, sizeof exten);
+        if (!c) {
             respond(s, m, "Error", "Channel specified does not exist");
+        } else {
+            respond(s, m, "Success", "Atxfer successfully queued");
+            pbx_atxfer(s, c, exten);
+        }
     } else if (strcasecmp(act, "Park") == 0) {
         act_park(s, m);
     } else if (strcasecmp(act, "Getvar") == 0) {

@@ -185,6 +185,8 @@ static void split_iface(const char *iface, char *exten, size_t en, char *ctx, si
 
 static void set_cid_pair(pchan_t *one, pchan_t *two, const char *num, const char *name, bool one_con)
 {
+    if (!num[0] && !name[0])
+        return; /* no CallerID given: the legs keep <unknown> */
     snprintf(one->cid_num, sizeof one->cid_num, "%s", num);
     snprintf(one->cid_name, sizeof one->cid_name, "%s", name);
     snprintf(two->cid_num, sizeof two->cid_num, "%s", num);
@@ -393,9 +395,11 @@ static void queue_join(pbx_t *s, pcall_t *c, pqueue_t *q)
     }
     a->prio = 3;
     snprintf(a->app, sizeof a->app, "Queue");
-    snprintf(a->appdata, sizeof a->appdata, "%s,,,,300", q->name);
+    snprintf(a->appdata, sizeof a->appdata, "%s,%s,,,300", q->name,
+             strcmp(a->context, "dialer-queue-xfer") == 0 ? "tT" : "");
     pbx_e_newexten(s, a, "Queue", a->appdata);
     c->queue = q;
+    c->xfer_ok = strcmp(a->context, "dialer-queue-xfer") == 0;
     c->join_vms = pbx_vnow(s);
     q->callers[q->ncallers++] = c;
     c->orig_pos = q->ncallers;
@@ -475,6 +479,7 @@ static void queue_call_end(pbx_t *s, pcall_t *c, int who);
 static void park_giveup(pbx_t *s, pcall_t *c, bool far_end);
 static void park_retrieve(pbx_t *s, pcall_t *orig);
 static void detached_end(pbx_t *s, pcall_t *c, bool far_end);
+static void atx_complete(pbx_t *s, pcall_t *c);
 
 /* by_action: AgentLogoff; otherwise the phone hung up (Hangup action on a phone leg). */
 void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
@@ -769,6 +774,10 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
     }
     if (c->detached && !c->connected && (ch == c->a || ch == c->b || ch == c->t1 || ch == c->t2)) {
         detached_end(s, c, ch == c->b);
+        return 0;
+    }
+    if (c->connected && c->atx_ready && ch == c->m1) {
+        atx_complete(s, c);
         return 0;
     }
     if (c->connected) {
@@ -1106,12 +1115,29 @@ static void detached_end(pbx_t *s, pcall_t *c, bool far_end)
     if (c->t1) {
         pbx_e_hangup_req(s, "HangupRequest", c->t2, 16);
         pbx_e_hangup(s, c->t1, 16);
+    }
+    if (c->t3) { /* Atxfer: the target pair and its phone */
+        pbx_bridge_take(s, c->t2);
+        pbx_bridge_take(s, c->t3);
+        pbridge_t *bt = c->br_t;
+        c->br_t = NULL;
+        pbx_bridge_unref(s, bt);
+        pbx_e_hangup_req(s, "HangupRequest", c->t4, 16);
+        pbx_e_hangup(s, c->t3, 16);
+    }
+    if (c->t2) {
         pbx_e_hangup_req(s, "SoftHangupRequest", c->t2, 16);
         pbx_e_hangup(s, c->t2, 16);
+    }
+    if (c->t4) {
+        pbx_e_hangup_req(s, "SoftHangupRequest", c->t4, 16);
+        pbx_e_hangup(s, c->t4, 16);
     }
     unref_call_bridges(s, c);
     drop_chan(s, c, &c->t1);
     drop_chan(s, c, &c->t2);
+    drop_chan(s, c, &c->t3);
+    drop_chan(s, c, &c->t4);
     drop_chan(s, c, &c->a);
     drop_chan(s, c, &c->b);
     c->member = NULL;
@@ -1496,6 +1522,144 @@ static void park_retrieve(pbx_t *s, pcall_t *orig)
     }
 }
 
+
+/* ---------------- attended transfer (Atxfer, features.conf atxfer => *2) ---------------- */
+
+static void dtmf(pbx_t *s, pchan_t *ch, const char *event, char digit, const char *dir)
+{
+    if (!ch)
+        return;
+    pbx_ev_begin(s, event, "dtmf,all");
+    pbx_ev_chan(s, "", ch);
+    pbx_ev_kv(s, "Digit", "%c", digit);
+    if (strcmp(event, "DTMFEnd") == 0)
+        pbx_ev_kv(s, "DurationMs", "0");
+    pbx_ev_kv(s, "Direction", "%s", dir);
+    pbx_ev_end(s);
+}
+
+static void atx_dial(pbx_t *s, pcall_t *c, uint64_t arg);
+
+/* One digit of "*2<exten>" reaches the member leg. */
+static void atx_digit(pbx_t *s, pcall_t *c, uint64_t i)
+{
+    if (!c->connected || !c->m1 || i >= strlen(c->atx_digits))
+        return;
+    char d = c->atx_digits[i];
+    dtmf(s, c->m1, "DTMFEnd", d, "Received");
+    if (!c->xfer_ok) {
+        /* no transfer feature on this leg: the tones just pass to the customer */
+        dtmf(s, c->a, "DTMFBegin", d, "Sent");
+        dtmf(s, c->b, "DTMFBegin", d, "Received");
+        dtmf(s, c->a, "DTMFEnd", d, "Sent");
+        dtmf(s, c->b, "DTMFEnd", d, "Received");
+        return;
+    }
+    if (i == 1) { /* "*2" matched: the customer is put on hold */
+        pbx_e_chan(s, "Hold", "call,all", c->m1);
+        pbx_e_moh(s, c->a, true);
+    }
+    if (i + 1 == strlen(c->atx_digits))
+        pbx_timer_add(s, 3000, atx_dial, c, 0); /* transferdigittimeout */
+}
+
+static void atx_dial(pbx_t *s, pcall_t *c, uint64_t arg)
+{
+    (void)arg;
+    if (!c->connected || !c->m1)
+        return;
+    pchan_t *x1, *x2, *p1, *p2;
+    if (pbx_local_pair(s, c->atx_exten, "transfer-target", "", "", c->m1->linkedid, c, &x1, &x2) != 0)
+        return;
+    c->t1 = x1;
+    c->t2 = x2;
+    pbx_e_newchannel(s, x1);
+    pbx_e_newchannel(s, x2);
+    c->br_x = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    set_cid_pair(x1, x2, c->cid_num, c->cid_name, true);
+    pbx_e_localbridge(s, x1, x2);
+    if (pbx_local_pair(s, c->atx_exten, "phones", "", "", x1->linkedid, c, &p1, &p2) != 0)
+        return;
+    c->t3 = p1;
+    c->t4 = p2;
+    pbx_e_newchannel(s, p1);
+    pbx_e_newchannel(s, p2);
+    set_cid_pair(p1, p2, c->cid_num, c->cid_name, true);
+    pbx_e_localbridge(s, p1, p2);
+    char ds[64];
+    snprintf(ds, sizeof ds, "%.40s@phones", c->atx_exten);
+    pbx_e_dial(s, "DialBegin", x2, p1, "DialString", ds);
+    pbx_bridge_put(s, c->br_x, x1);
+    pbx_e_newstate(s, p2, 6);
+    pbx_e_newstate(s, p1, 6);
+    pbx_e_dial(s, "DialEnd", x2, p1, "DialStatus", "ANSWER");
+    pbx_e_newstate(s, x2, 6);
+    c->br_t = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
+    pbx_e_newstate(s, x1, 6);
+    pbx_e_dial(s, "DialEnd", NULL, x1, "DialStatus", "ANSWER");
+    pbx_bridge_put(s, c->br_t, p1);
+    pbx_bridge_put(s, c->br_t, x2);
+    pbx_bridge_put(s, c->br_x, c->m1); /* the transferer talks to the target */
+    c->atx_ready = true;
+}
+
+int pbx_atxfer(pbx_t *s, pchan_t *ch, const char *exten)
+{
+    pcall_t *c = ch->call;
+    if (!c || !c->connected || ch != c->m1)
+        return -1;
+    snprintf(c->atx_digits, sizeof c->atx_digits, "*2%.40s", exten);
+    snprintf(c->atx_exten, sizeof c->atx_exten, "%s", exten);
+    for (size_t i = 0; i < strlen(c->atx_digits); i++)
+        pbx_timer_add(s, 100 * (int64_t)(i + 1), atx_digit, c, i);
+    return 0;
+}
+
+/* The transferer (member ;1) hangs up once the target answered: the transfer completes. */
+static void atx_complete(pbx_t *s, pcall_t *c)
+{
+    pbx_bridge_take(s, c->m1);
+    pbx_e_moh(s, c->a, false);
+    pbx_ev_begin(s, "BridgeMerge", "call,all");
+    pbx_ev_bridge(s, "To", c->br_call);
+    pbx_ev_bridge(s, "From", c->br_x);
+    pbx_ev_end(s);
+    pbx_bridge_put(s, c->br_call, c->t1); /* leaves br_x, joins the customer */
+    pbx_ev_begin(s, "AttendedTransfer", "call,all");
+    pbx_ev_kv(s, "Result", "Success");
+    pbx_ev_chan(s, "OrigTransferer", c->m1);
+    pbx_ev_bridge(s, "Orig", c->br_call);
+    pbx_ev_chan(s, "SecondTransferer", c->m1);
+    pbx_ev_bridge(s, "Second", c->br_x);
+    pbx_ev_chan(s, "Transferee", c->a);
+    pbx_ev_chan(s, "TransferTarget", c->t1);
+    pbx_ev_kv(s, "IsExternal", "No");
+    pbx_ev_kv(s, "DestType", "Bridge");
+    pbx_ev_kv(s, "DestBridgeUniqueid", "%s", c->br_call->id);
+    pbx_ev_end(s);
+    agent_event(s, "AgentComplete", c, true, true);
+    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
+    pbx_ev_kv(s, "Reason", "transfer");
+    pbx_ev_end(s);
+    c->complete_sent = true;
+    if (c->member) {
+        c->member->calls_taken++;
+        c->member->last_call = wall_s(s);
+    }
+    pbridge_t *bx = c->br_x;
+    c->br_x = NULL;
+    pbx_bridge_unref(s, bx);
+    /* the member side goes; the customer stays bridged with the target */
+    pbridge_t *keep = c->br_call;
+    c->br_call = NULL;
+    drop_member_side(s, c);
+    c->br_call = keep;
+    c->detached = true;
+    c->atx_ready = false;
+    kick_all(s);
+}
+
 /* ---------------- restart ---------------- */
 
 void pbx_restart_teardown(pbx_t *s)
@@ -1532,7 +1696,11 @@ void pbx_restart_teardown(pbx_t *s)
         pbx_chan_free(s, ch);
     }
     for (pcall_t *c = s->calls; c; c = c->next) {
-        c->a = c->b = c->m1 = c->m2 = c->t1 = c->t2 = NULL;
+        c->a = c->b = c->m1 = c->m2 = c->t1 = c->t2 = c->t3 = c->t4 = NULL;
+        pbridge_t *bx = c->br_x, *bt = c->br_t;
+        c->br_x = c->br_t = NULL;
+        pbx_bridge_unref(s, bx);
+        pbx_bridge_unref(s, bt);
         c->queue = NULL;
         c->member = NULL;
         c->agent = NULL;

@@ -188,7 +188,13 @@ struct pcall {
     pcall_t *retrieving; /* the Originate whose ;1 runs ParkedCall() / Bridge() for this call */
     /* after Redirect / BlindTransfer: the member side is gone, the customer goes on */
     bool detached, held, held_moh, masq, complete_sent;
-    pchan_t *t1, *t2; /* transfer target Local pair (Local/<n>@phones) */
+    pchan_t *t1, *t2; /* transfer target Local pair (Local/<n>@phones, or @transfer-target for Atxfer) */
+    pchan_t *t3, *t4; /* Atxfer: the phone the transfer-target pair dials */
+    pbridge_t *br_x, *br_t; /* Atxfer: transferer + target bridge, target pair + phone bridge */
+    bool xfer_ok;     /* Queue option t (dialer-queue-xfer) */
+    bool atx_ready;   /* Atxfer target answered, waiting for the transferer to hang up */
+    char atx_digits[48];
+    char atx_exten[40];
     /* agent login flow */
     pagent_t *agent;
     /* FastAGI */
@@ -373,6 +379,7 @@ int pbx_redirect(pbx_t *s, pchan_t *c, const char *ctx, const char *exten, pchan
                  const char *xexten);
 int pbx_bridge_action(pbx_t *s, pchan_t *one, pchan_t *two);
 int pbx_blind_transfer(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten);
+int pbx_atxfer(pbx_t *s, pchan_t *ch, const char *exten);
 int pbx_park(pbx_t *s, pchan_t *c, pchan_t *timeout_chan, uint32_t timeout_ms, int *space);
 void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list);
 void pbx_restart_teardown(pbx_t *s);
