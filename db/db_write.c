@@ -158,7 +158,8 @@ struct db_writer {
     db_run_t *runs;
     int64_t next_heartbeat_ms, next_recover_ms;
     uint64_t batches_since_gc;
-    int64_t drain_deadline_ms; /* set before the quit message is pushed; read by the thread */
+    _Atomic int64_t drain_deadline_ms; /* INT64_MAX until db_stop sets it */
+    bool ever_connected;       /* so the first connection is not counted as a reconnect */
     char last_err[256];        /* server message of the last failed statement */
 
     atomic_uint_fast64_t accepted;  /* writes the queue took */
@@ -605,17 +606,28 @@ static void log_rejected(const db_writer_t *w, const db_write_t *x, unsigned int
     }
 }
 
-/* Waits for a connection; false when the drain deadline passed (shutting down). */
-static MYSQL *wait_conn(db_writer_t *w, bool quitting)
+static bool past_deadline(db_writer_t *w)
+{
+    return clk_mono_ms() >= atomic_load(&w->drain_deadline_ms);
+}
+
+static void note_connected(db_writer_t *w)
+{
+    close_stmts(w);
+    if (w->ever_connected)
+        atomic_fetch_add(&w->reconnects, 1);
+    w->ever_connected = true;
+}
+
+/* Waits for a connection; NULL once db_stop's drain time has run out. */
+static MYSQL *wait_conn(db_writer_t *w)
 {
     for (;;) {
         bool rec = false;
         MYSQL *my = db__conn_get(&w->conn, &rec);
         if (my) {
-            if (rec) {
-                close_stmts(w);
-                atomic_fetch_add(&w->reconnects, 1);
-            }
+            if (rec)
+                note_connected(w);
             if (!atomic_load(&w->connected)) {
                 atomic_store(&w->connected, true);
                 db__update_backpressure(w->db);
@@ -626,21 +638,24 @@ static MYSQL *wait_conn(db_writer_t *w, bool quitting)
             atomic_store(&w->connected, false);
             db__update_backpressure(w->db);
         }
-        if (quitting && clk_mono_ms() >= w->drain_deadline_ms)
+        if (past_deadline(w))
             return NULL;
         int64_t d = db__conn_wait_ms(&w->conn);
         sleep_ms(d > 200 ? 200 : (d < 10 ? 10 : d));
     }
 }
 
-/* Commits ws[0..n) whatever it takes; returns false only when shutting down without a DB. */
-static bool commit_batch(db_writer_t *w, db_write_t **ws, int n, bool quitting)
+/* Commits ws[0..n) whatever it takes; returns false only when db_stop's drain time ran out
+ * before the database let it (the caller counts those writes as lost, loudly). */
+static bool commit_batch(db_writer_t *w, db_write_t **ws, int n)
 {
     uint64_t seq = ++w->seq;
     int attempt = 0;
     for (;;) {
-        MYSQL *my = wait_conn(w, quitting);
+        MYSQL *my = wait_conn(w);
         if (!my)
+            return false;
+        if (attempt > 0 && past_deadline(w))
             return false;
         unsigned int e = 0;
         tx_e r = apply(w, my, ws, n, seq, &e);
@@ -673,7 +688,7 @@ static bool commit_batch(db_writer_t *w, db_write_t **ws, int n, bool quitting)
         LOG_WARN(DB_LOG, "%s: batch of %d refused (%u %s); retrying one write at a time",
                  w->conn.who, n, e, w->last_err[0] ? w->last_err : mysql_error(my));
         for (int i = 0; i < n; i++)
-            if (!commit_batch(w, &ws[i], 1, quitting))
+            if (!commit_batch(w, &ws[i], 1))
                 return false; /* shutdown with the DB away: the caller counts what is left */
         return true;
     }
@@ -725,9 +740,8 @@ static void try_connect(db_writer_t *w)
     if (w->conn.my)
         return;
     if (db__conn_get(&w->conn, &rec)) {
-        close_stmts(w);
         if (rec)
-            atomic_fetch_add(&w->reconnects, 1);
+            note_connected(w);
         atomic_store(&w->connected, true);
     } else {
         atomic_store(&w->connected, false);
@@ -767,7 +781,7 @@ static void *writer_main(void *arg)
             periodic(w);
             continue;
         }
-        if (!commit_batch(w, w->batch, n, quitting)) {
+        if (!commit_batch(w, w->batch, n)) {
             for (int i = 0; i < n; i++)
                 if (w->batch[i]) {
                     w->batch[i]->msg.free(&w->batch[i]->msg);
@@ -970,7 +984,7 @@ int db__writers_start(db_t *db, char *err, size_t errlen)
         snprintf(w->writer_id, sizeof(w->writer_id), "%s-w%d", db->instance, i);
         w->conn.cfg = &db->cfg;
         w->conn.who = "writer";
-        w->drain_deadline_ms = INT64_MAX;
+        atomic_store(&w->drain_deadline_ms, INT64_MAX);
     }
     for (int i = 0; i < db->nwriters; i++) {
         if (pthread_create(&db->writers[i]->th, NULL, writer_main, db->writers[i])) {
@@ -993,7 +1007,7 @@ void db__writers_stop(db_t *db, int drain_ms)
         db_writer_t *w = db->writers[i];
         if (!w || !w->started)
             continue;
-        w->drain_deadline_ms = clk_mono_ms() + (drain_ms < 0 ? 0 : drain_ms);
+        atomic_store(&w->drain_deadline_ms, clk_mono_ms() + (drain_ms < 0 ? 0 : drain_ms));
         mq_msg_t *q = mq_msg_quit_new();
         if (q && mq_push_force(w->q, q) != 0)
             q->free(q);
