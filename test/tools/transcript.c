@@ -118,6 +118,7 @@ int ts_load(const char *path, tscript_t *ts)
         return -1;
     char line[8192];
     titem_kind_e dir = TI_RECV;
+    double t_now = 0;
     tmsg_t *cur = NULL;
     tmsg_t *last_sent = NULL;
     bool in_auth = false;
@@ -126,6 +127,8 @@ int ts_load(const char *path, tscript_t *ts)
         while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
             line[--l] = '\0';
         if (strncmp(line, "# ", 2) == 0) {
+            if (strncmp(line, "# >>>", 5) == 0 || strncmp(line, "# <<<", 5) == 0)
+                t_now = atof(line + 5);
             if (strncmp(line, "# >>>", 5) == 0) {
                 dir = TI_SENT;
                 cur = NULL;
@@ -156,6 +159,7 @@ int ts_load(const char *path, tscript_t *ts)
                 continue; /* SuccessfulAuth lines mixed into our action */
             if (!cur) {
                 cur = ts_push(ts, TI_SENT);
+                cur->t = t_now;
                 last_sent = cur;
             }
             tm_add(cur, k, v);
@@ -167,6 +171,7 @@ int ts_load(const char *path, tscript_t *ts)
                 continue;
             }
             cur = ts_push(ts, TI_RECV);
+            cur->t = t_now;
             last_sent = NULL;
         }
         if (in_auth) {
@@ -214,7 +219,7 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
 {
     memset(o, 0, sizeof *o);
     const char *resp = tm_get(m, "Response");
-    if (resp) {
+    if (resp && !tm_get(m, "Event")) { /* OriginateResponse events carry a Response header too */
         snprintf(o->stream, sizeof o->stream, "responses");
         snprintf(o->sig, sizeof o->sig, "%s[%s]", resp, g(m, "Message"));
         return true;
@@ -405,7 +410,30 @@ static int compare_stream(const char *label, const char *stream, const tkeys_t *
     return 1;
 }
 
+static bool wanted(const char *stream, const char *const *prefixes)
+{
+    if (!prefixes)
+        return true;
+    for (int i = 0; prefixes[i]; i++)
+        if (strncmp(stream, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+size_t tk_count(const tkeys_t *ks, const char *sig_prefix)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ks->n; i++)
+        n += strncmp(ks->k[i].sig, sig_prefix, strlen(sig_prefix)) == 0;
+    return n;
+}
+
 int tk_compare(const char *label, const tkeys_t *rec, const tkeys_t *sim)
+{
+    return tk_compare_some(label, rec, sim, NULL);
+}
+
+int tk_compare_some(const char *label, const tkeys_t *rec, const tkeys_t *sim, const char *const *prefixes)
 {
     int bad = 0;
     const tkeys_t *both[2] = {rec, sim};
@@ -418,7 +446,7 @@ int tk_compare(const char *label, const tkeys_t *rec, const tkeys_t *sim)
             if (w == 1)
                 for (size_t j = 0; j < rec->n && !seen; j++)
                     seen = strcmp(rec->k[j].stream, st) == 0;
-            if (!seen)
+            if (!seen && wanted(st, prefixes))
                 bad += compare_stream(label, st, rec, sim);
         }
     return bad;

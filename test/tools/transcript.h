@@ -18,6 +18,7 @@ typedef struct tmsg {
     char *k[TM_MAX_HDR];
     char *v[TM_MAX_HDR];
     char *note; /* TI_NOTE text */
+    double t;   /* seconds since connect, from the annotation */
 } tmsg_t;
 
 typedef struct tscript {
@@ -66,5 +67,11 @@ void tk_free(tkeys_t *ks);
  * difference to stderr prefixed by label.  Returns the number of differing streams.
  */
 int tk_compare(const char *label, const tkeys_t *rec, const tkeys_t *sim);
+
+/* As tk_compare, but only the streams whose name starts with one of prefixes (NULL-ended). */
+int tk_compare_some(const char *label, const tkeys_t *rec, const tkeys_t *sim, const char *const *prefixes);
+
+/* How many key events have a signature starting with sig_prefix. */
+size_t tk_count(const tkeys_t *ks, const char *sig_prefix);
 
 #endif
