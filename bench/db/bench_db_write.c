@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/db/benchdb.h"
 #include "core/err.h"
@@ -91,6 +92,44 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
     return (double)rows / dt;
 }
 
+/* Latency at a steady offered load well below capacity (what the dialer produces), rather
+ * than the flood above, where rows wait behind a full queue by construction. */
+static void paced(const conf_database_t *base, int rate, double seconds)
+{
+    char err[CCD_ERR_LEN];
+    db_t *db = db_start(base, err, sizeof(err));
+    if (!db) {
+        fprintf(stderr, "db_start: %s\n", err);
+        exit(1);
+    }
+    long total = (long)(rate * seconds), sent = 0;
+    double t0 = bdb_now();
+    while (sent < total) {
+        double due = (bdb_now() - t0) * rate;
+        while (sent < total && sent < (long)due) {
+            db_write_t *w = db_write_new(DB_W_CALL_UPDATE);
+            uint32_t id = (uint32_t)(1 + sent % NCALLS);
+            w->shard = id;
+            w->u.call.id_call = id;
+            w->u.call.set = DB_CALL_F_STATUS;
+            snprintf(w->u.call.status, sizeof(w->u.call.status), "NoAnswer");
+            while (db_write_submit(db, w) == CCD_EFULL)
+                sched_yield();
+            sent++;
+        }
+        usleep(1000);
+    }
+    db_write_flush(db, 60000);
+    db_stats_t s;
+    db_get_stats(db, &s);
+    printf("metric db_write.paced_%d_latency_avg %.2f ms\n", rate,
+           s.rows_committed ? (double)s.latency_us_sum / (double)s.rows_committed / 1000.0 : 0.0);
+    printf("metric db_write.paced_%d_latency_max %.2f ms\n", rate, (double)s.latency_us_max / 1000.0);
+    printf("metric db_write.paced_%d_rows_per_batch %.1f rows\n", rate,
+           s.batches_committed ? (double)s.rows_committed / (double)s.batches_committed : 0.0);
+    db_stop(db, 5000);
+}
+
 int main(int argc, char **argv)
 {
     long rows = argc > 1 ? atol(argv[1]) : 200000;
@@ -127,6 +166,7 @@ int main(int argc, char **argv)
     printf("metric db_write.retries %llu count\n", (unsigned long long)s.retries);
     double b2 = batched(&cfg, 2, rows, &s);
     printf("metric db_write.batched_2writers %.0f rows/s\n", b2);
+    paced(&cfg, 10000, 3.0);
 
     long verify = 0;
     if (mysql_query(my, "SELECT COUNT(*) FROM calls WHERE fecha_llamada IS NOT NULL") == 0) {
