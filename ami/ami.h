@@ -232,8 +232,9 @@ typedef struct ami_response {
     bool ok;
     uint64_t user; /* the caller's cookie from ami_send_opts_t */
     char action_id[AMI_ACTIONID_LEN];
-    ami_rec_t *resp;  /* NULL unless status is CCD_OK/CCD_EFULL */
-    ami_rec_t **ev;   /* list actions: the events up to and including *Complete */
+    ami_rec_t *resp;  /* the response; NULL when none arrived */
+    ami_rec_t **ev;   /* list actions: the events up to and including *Complete
+                       * (what arrived so far when the list timed out or was cut) */
     size_t nev;
     int64_t rtt_us;   /* send to response */
 } ami_response_t;

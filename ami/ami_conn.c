@@ -276,8 +276,8 @@ static void srv_disconnect(ami_srv_t *s, const char *why)
         LOG_WARN(MOD, "%s: disconnected (%s); retrying in %d ms", s->cf->name, why, s->backoff_ms);
     snprintf(s->down_reason, sizeof(s->down_reason), "%s", why);
     s->backoff_ms *= 2;
-    if (s->backoff_ms > s->cf->reconnect_max_ms)
-        s->backoff_ms = s->cf->reconnect_max_ms;
+    if (s->backoff_ms > s->rmax_ms)
+        s->backoff_ms = s->rmax_ms;
     publish_status(s, AMI_STATE_DOWN, false, why);
 }
 
@@ -475,9 +475,9 @@ static void on_login(ami_srv_t *s, ami_response_t *r)
     }
     ami_response_free(r);
     s->logged_in = true;
-    s->backoff_ms = s->cf->reconnect_min_ms > 0 ? s->cf->reconnect_min_ms : 500;
+    s->backoff_ms = s->rmin_ms;
     s->down_reason[0] = 0;
-    s->next_ping_us = clk_mono_us() + (int64_t)s->cf->ping_interval_s * 1000000;
+    s->next_ping_us = clk_mono_us() + s->ping_us;
     LOG_INFO(MOD, "%s: logged in to %s:%u", s->cf->name, s->cf->host, (unsigned)s->cf->port);
     if (!s->c->opts.no_filter)
         send_filter(s);
@@ -569,7 +569,7 @@ static void srv_send_internal(ami_srv_t *s, const char *name, ami_action_t *a, b
     ami_action_free(a);
     p->list = list;
     p->internal = fn;
-    p->deadline_us = clk_mono_us() + (int64_t)s->cf->action_timeout_ms * 1000;
+    p->deadline_us = clk_mono_us() + (int64_t)s->tmo_ms * 1000;
     pending_transmit(s, p);
 }
 
@@ -881,7 +881,7 @@ static void *srv_thread(void *arg)
         if (s->fd >= 0 && !s->logged_in && now >= s->connect_deadline_us)
             srv_disconnect(s, s->connecting ? "connect timed out" : "no banner/login in time");
         if (s->logged_in && now >= s->next_ping_us) {
-            int64_t iv = (int64_t)s->cf->ping_interval_s * 1000000;
+            int64_t iv = s->ping_us;
             if (now - s->last_rx_us > 3 * iv) {
                 srv_disconnect(s, "nothing received for 3 keepalive intervals");
             } else {
@@ -1008,7 +1008,12 @@ ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts)
         s->idx = i;
         s->cf = &conf->ami[i];
         s->fd = -1;
-        s->backoff_ms = s->cf->reconnect_min_ms > 0 ? s->cf->reconnect_min_ms : 500;
+        /* conf values are validated by conf/, but a zero must not spin us */
+        s->ping_us = (int64_t)(s->cf->ping_interval_s > 0 ? s->cf->ping_interval_s : 20) * 1000000;
+        s->tmo_ms = s->cf->action_timeout_ms > 0 ? s->cf->action_timeout_ms : 10000;
+        s->rmin_ms = s->cf->reconnect_min_ms > 0 ? s->cf->reconnect_min_ms : 500;
+        s->rmax_ms = s->cf->reconnect_max_ms >= s->rmin_ms ? s->cf->reconnect_max_ms : s->rmin_ms;
+        s->backoff_ms = s->rmin_ms;
         char name[80];
         snprintf(name, sizeof(name), "ami-%s", s->cf->name);
         s->inbox = mq_new(name, c->opts.inbox_max ? c->opts.inbox_max : 10000, MQ_WAKEFD);
@@ -1150,7 +1155,7 @@ int ami_send(ami_t *c, int server, ami_action_t *a, const ami_send_opts_t *o, ch
     p->cb_ctx = o->cb_ctx;
     p->user = o->user;
     p->list = o->list;
-    int tmo = o->timeout_ms > 0 ? o->timeout_ms : s->cf->action_timeout_ms;
+    int tmo = o->timeout_ms > 0 ? o->timeout_ms : s->tmo_ms;
     p->deadline_us = clk_mono_us() + (int64_t)tmo * 1000;
     if (id_out)
         snprintf(id_out, AMI_ACTIONID_LEN, "%s", p->action_id);

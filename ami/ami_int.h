@@ -59,6 +59,9 @@ struct ami_srv {
     const conf_ami_server_t *cf;
     pthread_t th;
     bool started;       /* main thread only */
+    /* timing from conf, normalised once in ami_new (immutable after) */
+    int64_t ping_us;
+    int tmo_ms, rmin_ms, rmax_ms;
     mq_t *inbox;        /* any thread pushes; the I/O thread pops */
     _Atomic int state;  /* ami_state_e; written by the I/O thread, read by anyone */
 

@@ -41,6 +41,8 @@ typedef struct fx {
     mq_t *stq, *evq, *rq;
 } fx_t;
 
+static int fx_ping_s = 20; /* keepalive interval for the next fx_start */
+
 static void fx_start(fx_t *f, const char *secret, bool with_reg)
 {
     memset(f, 0, sizeof(*f));
@@ -58,8 +60,8 @@ static void fx_start(fx_t *f, const char *secret, bool with_reg)
     s->port = pbxsim_port(f->sim);
     snprintf(s->username, sizeof(s->username), "admin");
     snprintf(s->secret, sizeof(s->secret), "%s", secret);
-    s->ping_interval_s = 20;
-    s->action_timeout_ms = tmo(5000);
+    s->ping_interval_s = fx_ping_s;
+    s->action_timeout_ms = fx_ping_s < 20 ? 500 : tmo(5000);
     s->reconnect_min_ms = 50;
     s->reconnect_max_ms = 400;
     f->stq = mq_new("t-status", 1000, 0);
@@ -575,6 +577,29 @@ static void test_other_server_away(void **state)
     fx_stop(&f);
 }
 
+/* A keepalive Ping that gets no answer closes the connection, which is
+ * then reopened; meanwhile nothing else waits. */
+static void test_keepalive(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_ping_s = 1;
+    fx_start(&f, "amp111", false);
+    fx_ping_s = 20;
+    wait_up(&f);
+    assert_int_equal(pbxsim_set_swallow_next(f.sim, "Ping"), 0);
+    ami_status_t *m = wait_status(&f, AMI_STATE_DOWN, 10000);
+    assert_non_null(m);
+    if (!strstr(m->detail, "keepalive"))
+        fail_msg("down for another reason: %s", m->detail);
+    free(m);
+    wait_up(&f);
+    ami_stats_t st;
+    ami_get_stats(f.ami, 0, &st);
+    assert_true(st.timeouts >= 1 && st.connects >= 2);
+    fx_stop(&f);
+}
+
 static void quiet(log_level_e level, const char *module, const char *line, void *ctx)
 {
     (void)module;
@@ -591,7 +616,7 @@ int main(void)
         cmocka_unit_test(test_login_failure),    cmocka_unit_test(test_originate_outcomes),
         cmocka_unit_test(test_list_actions),     cmocka_unit_test(test_swallowed_and_many),
         cmocka_unit_test(test_drop_and_resync),  cmocka_unit_test(test_restart_resync),
-        cmocka_unit_test(test_other_server_away),
+        cmocka_unit_test(test_other_server_away), cmocka_unit_test(test_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
