@@ -1720,6 +1720,11 @@ void pbx_restart_teardown(pbx_t *s)
         pbx_bridge_unref(s, s->hold_bridge);
         s->hold_bridge = NULL;
     }
+    if (s->park_bridge) { /* a new process has a new parking lot bridge */
+        pbx_bridge_unref(s, s->park_bridge);
+        s->park_bridge = NULL;
+    }
+    memset(s->parked, 0, sizeof s->parked);
     for (int i = 0; i < s->nagents; i++) {
         pagent_t *ag = &s->agents[i];
         ag->logged_in = ag->ready = false;

@@ -625,6 +625,8 @@ void pbxsim_stop(pbxsim_t *s)
     }
     pbx_bridge_unref(s, s->hold_bridge);
     s->hold_bridge = NULL;
+    pbx_bridge_unref(s, s->park_bridge);
+    s->park_bridge = NULL;
     config_free(s);
     size_t it = 0;
     const char *k;
