@@ -22,6 +22,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,105 @@ static int drain(conn_t *c, char *buf, size_t bufsz)
     }
 }
 
+/* ---- baseline: a trivial responder on the same loopback, same client ----
+ * Two threads (like the two session workers) that answer every REQ-sized chunk
+ * with a fixed getagentstatus-sized response without parsing anything: what
+ * the machine and the kernel allow right now, for comparison. */
+
+typedef struct echo {
+    int lfd;
+    uint16_t port;
+    atomic_int stop;
+    pthread_t th[2];
+    int ep[2];
+} echo_t;
+
+static const char RESP[] = "<?xml version=\"1.0\"?>\n<response id=\"1\"><getagentstatus_response>"
+                           "<status>online</status><channel>SIP/1064-00000001</channel><extension>1064"
+                           "</extension><onhold>0</onhold></getagentstatus_response></response>\n";
+
+typedef struct echo_conn {
+    int fd;
+    size_t have;
+} echo_conn_t;
+
+static void *echo_main(void *arg)
+{
+    echo_t *e = ((void **)arg)[0];
+    int ep = (int)(intptr_t)((void **)arg)[1];
+    free(arg);
+    struct epoll_event evs[256];
+    char buf[65536];
+    while (!atomic_load(&e->stop)) {
+        int k = epoll_wait(ep, evs, 256, 100);
+        for (int i = 0; i < k; i++) {
+            echo_conn_t *c = evs[i].data.ptr;
+            ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n <= 0) {
+                if (n == 0) {
+                    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                    close(c->fd);
+                    free(c);
+                }
+                continue;
+            }
+            c->have += (size_t)n;
+            while (c->have >= sizeof(REQ) - 1) {
+                c->have -= sizeof(REQ) - 1;
+                send(c->fd, RESP, sizeof(RESP) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void echo_accept(echo_t *e, int n, int idx)
+{
+    for (int i = idx; i < idx + n; i++) {
+        int fd = accept(e->lfd, NULL, NULL);
+        if (fd < 0)
+            return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        echo_conn_t *c = calloc(1, sizeof(*c));
+        c->fd = fd;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(e->ep[i % 2], EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+static echo_t *echo_start(void)
+{
+    echo_t *e = calloc(1, sizeof(*e));
+    e->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    bind(e->lfd, (struct sockaddr *)&a, sizeof(a));
+    listen(e->lfd, 8192);
+    socklen_t sl = sizeof(a);
+    getsockname(e->lfd, (struct sockaddr *)&a, &sl);
+    e->port = ntohs(a.sin_port);
+    for (int i = 0; i < 2; i++) {
+        e->ep[i] = epoll_create1(0);
+        void **arg = malloc(2 * sizeof(void *));
+        arg[0] = e;
+        arg[1] = (void *)(intptr_t)e->ep[i];
+        pthread_create(&e->th[i], NULL, echo_main, arg);
+    }
+    return e;
+}
+
+static void echo_stop(echo_t *e)
+{
+    atomic_store(&e->stop, 1);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(e->th[i], NULL);
+        close(e->ep[i]);
+    }
+    close(e->lfd);
+    free(e);
+}
+
 static int connect_one(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -203,7 +303,26 @@ int main(int argc, char **argv)
         eccp_server_start(srv);
         uint16_t port = eccp_server_port(srv);
         post_agent(reg, 2);
-        usleep(100000);
+        /* Warm-up: the first sessions pay one-time costs (thread arenas, libxml2 and
+         * libcrypto state, scratch buffers); keep them out of the per-session figure. */
+        for (int i = 0; i < 32; i++) {
+            int wfd = connect_one(port);
+            static const char wl[] = "<request id=\"l\"><login><username>u</username><password>p"
+                                     "</password></login></request>";
+            send_all(wfd, wl, sizeof(wl) - 1);
+            send_all(wfd, REQ, sizeof(REQ) - 1);
+            char tmp[4096];
+            int nl = 0;
+            while (nl < 4) {
+                ssize_t k = recv(wfd, tmp, sizeof(tmp), 0);
+                if (k <= 0)
+                    break;
+                for (ssize_t b = 0; b < k; b++)
+                    nl += tmp[b] == '\n';
+            }
+            close(wfd);
+        }
+        usleep(200000);
         long rss0 = rss_kb();
 
         int ep = epoll_create1(0);
@@ -238,6 +357,50 @@ int main(int argc, char **argv)
         usleep(200000);
         long rss1 = rss_kb();
         printf("metric eccp_load.n%d.idle_session_bytes %ld bytes\n", n, (rss1 - rss0) * 1024 / n);
+
+        /* baseline first, on its own connections */
+        {
+            echo_t *e = echo_start();
+            conn_t *bc = calloc((size_t)n, sizeof(*bc));
+            int bep = epoll_create1(0);
+            for (int i = 0; i < n; i++) {
+                bc[i].fd = connect_one(e->port);
+                struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+                epoll_ctl(bep, EPOLL_CTL_ADD, bc[i].fd, &ev);
+                echo_accept(e, 1, i); /* accept as we go: the backlog is smaller than n */
+            }
+            for (int i = 0; i < n; i++)
+                for (int q = 0; q < DEPTH; q++)
+                    send_all(bc[i].fd, REQ, sizeof(REQ) - 1);
+            uint64_t bdone = 0;
+            int64_t b0 = clk_mono_us(), bend = b0 + 1000000;
+            int64_t bout = (int64_t)n * DEPTH;
+            bool bstop = false;
+            while (bout > 0 && clk_mono_us() < bend + 5000000) {
+                int k = epoll_wait(bep, evs, 512, 100);
+                if (clk_mono_us() >= bend)
+                    bstop = true;
+                for (int ev = 0; ev < k; ev++) {
+                    conn_t *c = &bc[evs[ev].data.u32];
+                    int m = drain(c, rbuf, 1 << 16);
+                    for (int r = 0; r < m; r++) {
+                        bdone++;
+                        bout--;
+                        if (!bstop) {
+                            send_all(c->fd, REQ, sizeof(REQ) - 1);
+                            bout++;
+                        }
+                    }
+                }
+            }
+            double bel = (double)(clk_mono_us() - b0) / 1e6;
+            printf("metric eccp_load.n%d.baseline_echo %.0f requests/s\n", n, (double)bdone / bel);
+            for (int i = 0; i < n; i++)
+                close(bc[i].fd);
+            close(bep);
+            free(bc);
+            echo_stop(e);
+        }
 
         /* getagentstatus load */
         size_t nlat = 0;
@@ -334,9 +497,9 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++)
             close(conns[i].fd);
         close(ep);
-        eccp_server_free(srv);
         reg_stop(reg);
         pthread_join(rth, NULL);
+        eccp_server_free(srv);
         reg_free(reg);
     }
     free(conns);
