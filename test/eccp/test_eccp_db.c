@@ -117,13 +117,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (srv)
-        eccp_server_free(srv);
     if (reg) {
         reg_stop(reg);
         pthread_join(reg_th, NULL);
-        reg_free(reg);
     }
+    if (srv)
+        eccp_server_free(srv); /* waits for jobs still on DB threads */
+    if (reg)
+        reg_free(reg);
     if (db)
         db_stop(db, 1000);
     return 0;
@@ -398,8 +399,34 @@ static void test_agent_auth(void **state)
     tcli_close(c);
 }
 
-int main(void)
+static const char *cli_path;
+
+static void test_cli_agent_hash(void **state)
 {
+    (void)state;
+    if (!cli_path)
+        fail_msg("the test needs the ccdialer-eccp path as its first argument");
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s -p %u -r -a Agent/9000 -w secret pingagent 2>&1", cli_path, port);
+    FILE *p = popen(cmd, "r");
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    if (!strstr(buf, "<pingagent_response><success/></pingagent_response>"))
+        fail_msg("cli output: %s", buf);
+    assert_int_equal(st, 0);
+    snprintf(cmd, sizeof(cmd), "%s -p %u -r -a Agent/9000 -w wrong pingagent 2>&1", cli_path, port);
+    p = popen(cmd, "r");
+    n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    pclose(p);
+    assert_non_null(strstr(buf, "<code>401</code><message>Unauthorized agent</message>"));
+}
+
+int main(int argc, char **argv)
+{
+    cli_path = argc > 1 ? argv[1] : NULL;
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_LVL_WARN);
     /* cmocka reports a failed group setup as "0 tests, passed": refuse up front instead. */
@@ -418,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_login_bad),
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_agent_auth),
+        cmocka_unit_test(test_cli_agent_hash),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return failed || !srv ? 1 : 0;

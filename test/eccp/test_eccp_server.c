@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,9 +59,10 @@ static fx_t *fx_start(void (*tweak)(conf_eccp_t *, eccp_deps_t *))
 
 static void fx_stop(fx_t *f)
 {
-    eccp_server_free(f->srv);
+    /* The registry keeps pushing to the workers' queues until it stops (no unsubscribe). */
     reg_stop(f->reg);
     pthread_join(f->reg_th, NULL);
+    eccp_server_free(f->srv);
     reg_free(f->reg);
     free(f);
 }
@@ -740,8 +742,81 @@ static void test_slow_reader(void **state)
     fx_stop(f);
 }
 
-int main(void)
+/* ---- the command-line client ---- */
+
+static const char *cli_path;
+
+/* Runs the CLI with args; returns its exit status and its stdout in out (malloc'ed). */
+static int run_cli(const char *args, char **out)
 {
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "%s %s 2>&1", cli_path, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, len = 0;
+    char *b = malloc(cap);
+    size_t k;
+    while ((k = fread(b + len, 1, cap - len - 1, p)) > 0)
+        len += k;
+    b[len] = '\0';
+    int st = pclose(p);
+    *out = b;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void **state)
+{
+    (void)state;
+    if (!cli_path)
+        fail_msg("the test needs the ccdialer-eccp path as its first argument");
+    fx_t *f = fx_start(NULL);
+    char args[1024], *out;
+    snprintf(args, sizeof(args), "-p %u getrequestlist", f->port);
+    assert_int_equal(run_cli(args, &out), 0);
+    assert_non_null(strstr(out, "<getrequestlist_response>\n"));
+    assert_non_null(strstr(out, "      <request>login</request>\n"));
+    free(out);
+    snprintf(args, sizeof(args), "-p %u -r getagentstatus agent_number=Agent/9000", f->port);
+    assert_int_equal(run_cli(args, &out), 3); /* the answer holds a failure */
+    assert_non_null(strstr(out, "<getagentstatus_response><status>offline</status><failure><code>404"));
+    free(out);
+    snprintf(args, sizeof(args),
+             "-p %u -r -x '<request id=\"q7\"><filterbyagent><agent_number>any</agent_number>"
+             "</filterbyagent></request>'", f->port);
+    assert_int_equal(run_cli(args, &out), 0);
+    assert_non_null(strstr(out, "<response id=\"q7\"><filterbyagent_response><success/>"));
+    free(out);
+    snprintf(args, sizeof(args), "-p %u -P wrong getpauses", f->port);
+    assert_int_equal(run_cli(args, &out), 1);
+    assert_non_null(strstr(out, "login failed"));
+    free(out);
+    snprintf(args, sizeof(args), "-p 1 getpauses");
+    assert_int_equal(run_cli(args, &out), 1);
+    free(out);
+    /* events: the client keeps printing them for -t seconds */
+    snprintf(args, sizeof(args), "%s -p %u -r -e -t 3 callprogress enable=1 2>&1", cli_path, f->port);
+    FILE *p = popen(args, "r");
+    eccp_stats_t st;
+    int64_t end = clk_mono_ms() + T_WAIT;
+    do {
+        usleep(20000);
+        eccp_server_stats(f->srv, &st);
+    } while (st.responses < 2 && clk_mono_ms() < end); /* login + callprogress answered */
+    reg_agent_t a = agent_base("Agent/9000");
+    a.login = REG_LOGGED_IN;
+    set_agent(f, &a);
+    char buf[65536];
+    size_t len = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[len] = '\0';
+    pclose(p);
+    if (!strstr(buf, "<event><agentloggedin><agent>Agent/9000</agent></agentloggedin></event>"))
+        fail_msg("cli output: %s", buf);
+    fx_stop(f);
+}
+
+int main(int argc, char **argv)
+{
+    cli_path = argc > 1 ? argv[1] : NULL;
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_LVL_WARN);
     const struct CMUnitTest tests[] = {
@@ -749,6 +824,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_and_split), cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_events),             cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_idle_timeout),       cmocka_unit_test(test_slow_reader),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
