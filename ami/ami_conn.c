@@ -150,17 +150,23 @@ static void pending_finish(ami_srv_t *s, ami_pending_t *p, int status)
                 strcasecmp(rv, "Goodbye") == 0;
     }
     r->rtt_us = p->sent_us ? clk_mono_us() - p->sent_us : 0;
+    /* A stuck Asterisk can time out thousands of actions at once: log the
+     * first few and then every 1000th, the counters have the rest. */
     if (status == CCD_ETIMEDOUT) {
-        atomic_fetch_add(&s->st_timeouts, 1);
-        LOG_WARN(MOD, "%s: no response to %s %s in time", s->cf->name, p->name, p->action_id);
+        uint64_t n = atomic_fetch_add(&s->st_timeouts, 1) + 1;
+        if (n <= 10 || n % 1000 == 0)
+            LOG_WARN(MOD, "%s: no response to %s %s in time (%llu so far)", s->cf->name, p->name,
+                     p->action_id, (unsigned long long)n);
     }
     if (p->internal) {
         p->internal(s, r);
     } else if (p->cb) {
         p->cb(r, p->cb_ctx);
     } else if (mq_push(p->reply_mq, &r->msg) != 0) {
-        LOG_WARN(MOD, "%s: requester queue refused the outcome of %s %s; dropped", s->cf->name,
-                 p->name, p->action_id);
+        uint64_t n = ++s->refused_logged;
+        if (n <= 10 || n % 1000 == 0)
+            LOG_WARN(MOD, "%s: requester queue refused the outcome of %s %s; dropped (%llu so far)",
+                     s->cf->name, p->name, p->action_id, (unsigned long long)n);
         ami_response_free(r);
     }
     pending_free(p);
@@ -308,16 +314,17 @@ static void srv_connect(ami_srv_t *s)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     int rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    int cerr = errno; /* the calls below may change errno */
     freeaddrinfo(res);
     s->fd = fd;
     set_state(s, AMI_STATE_CONNECTING);
     s->connecting = true;
     s->connect_deadline_us = clk_mono_us() + CONNECT_TIMEOUT_MS * 1000LL;
     s->last_rx_us = clk_mono_us();
-    if (rc != 0 && errno != EINPROGRESS) {
+    if (rc != 0 && cerr != EINPROGRESS) {
         char why[128];
         snprintf(why, sizeof(why), "connect %.64s:%u: %s", s->cf->host, (unsigned)s->cf->port,
-                 strerror(errno));
+                 strerror(cerr));
         srv_disconnect(s, why);
     }
 }

@@ -84,7 +84,7 @@ struct ami_srv {
     char startup[64];      /* CoreStartupDate + CoreStartupTime last seen */
     bool have_startup;
     char down_reason[128];
-    uint64_t unknown_logged;
+    uint64_t unknown_logged, refused_logged;
     /* resync in progress */
     int rs_waiting;
     bool rs_restarted;

@@ -38,6 +38,7 @@
 #include "core/log.h"
 
 #define MOD "ami-reg"
+#define AMI_RESYNC_PLACING_GRACE_MS 30000
 
 static void cpy(char *dst, size_t n, const char *src)
 {
@@ -614,6 +615,13 @@ static bool rs_call(reg_txn_t *tx, reg_call_t *c, void *arg)
         return true;
     /* a call placed after the lists were asked for may not be in them */
     if (c->t_originate_ms && c->t_originate_ms >= rs->since_ms)
+        return true;
+    /* Asterisk may not have made the channels of a fresh Originate yet
+     * (its originate threads can lag): without a restart, a PLACING call
+     * is only declared lost once it is older than the grace period; the
+     * dialer's own Placing timeout covers the rest */
+    if (!rs->restarted && c->status == REG_CS_PLACING &&
+        c->t_originate_ms > rs->since_ms - AMI_RESYNC_PLACING_GRACE_MS)
         return true;
     bool gone = rs->restarted;
     if (!gone && rs->have_channels && c->uniqueid[0])

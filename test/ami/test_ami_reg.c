@@ -663,6 +663,17 @@ static void test_resync_reconnect(void **state)
     reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
     reg_drain(r);
     assert_int_equal(get_call(r, late->id).status, REG_CS_PLACING);
+    /* a PLACING call within the grace period is spared even if older than since */
+    rs = ami_resync_build(0, false, clk_wall_ms() - 50000, rc, NULL, NULL);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(get_call(r, late->id).status, REG_CS_PLACING);
+    /* ... but not after a restart */
+    rs = ami_resync_build(0, true, clk_wall_ms() - 50000, rc, NULL, NULL);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(get_call(r, late->id).status, REG_CS_LOST);
+    assert_int_equal(get_call(r, a->id).status, REG_CS_LOST);
     ami_response_free(rc);
     ami_response_free(ra);
     ami_response_free(rq);
