@@ -569,8 +569,13 @@ static void srv_send_internal(ami_srv_t *s, const char *name, ami_action_t *a, b
     snprintf(p->action_id, sizeof(p->action_id), "ccd%d-i%llu", s->idx,
              (unsigned long long)atomic_fetch_add(&s->c->seq, 1));
     snprintf(p->name, sizeof(p->name), "%s", name);
-    buf_printf(&a->text, "ActionID: %s\r\n\r\n", p->action_id);
-    p->text = a->text.data ? buf_data(&a->text) : NULL;
+    if (buf_printf(&a->text, "ActionID: %s\r\n\r\n", p->action_id) != 0) {
+        ami_action_free(a);
+        free(p);
+        LOG_ERR(MOD, "%s: cannot build %s", s->cf->name, name);
+        return;
+    }
+    p->text = buf_data(&a->text);
     p->len = a->text.len;
     a->text.data = NULL; /* p owns the bytes now (off is 0: never consumed) */
     ami_action_free(a);
