@@ -274,6 +274,10 @@ typedef struct db_claimed_call {
 int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *out, int max,
                      int *nout);
 
+/* Retry back-off for a number that has had `retries` attempts: base_s doubled per attempt
+ * after the first, capped at max_s (0 = no cap); 0 when base_s <= 0 or retries == 0. */
+int64_t db_retry_delay_s(int base_s, int max_s, uint32_t retries);
+
 /* Gives back one claimed number without dialing it (status untouched). */
 int db_claim_release(MYSQL *my, uint32_t id_call, const char *owner);
 
@@ -328,7 +332,13 @@ enum {
     DB_CALL_F_DNC = 1u << 14,
 };
 
-/* Times are Unix seconds written as server-local DATETIME; 0 means NULL. */
+/*
+ * A call's last write normally carries DB_CALL_F_RELEASE (the number is no longer
+ * in flight) and, for an unsuccessful attempt, DB_CALL_F_NEXT_ATTEMPT with
+ * next_attempt_delay_s = db_retry_delay_s(...), so the number comes back to the
+ * claim queue after its back-off.
+ * Times are Unix seconds written as server-local DATETIME; 0 means NULL.
+ */
 typedef struct db_w_call {
     uint32_t id_call;
     uint32_t set;               /* DB_CALL_F_* */

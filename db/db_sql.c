@@ -206,3 +206,8 @@ int64_t db__retry_delay_s(int base_s, int max_s, uint32_t retries)
         v = max_s;
     return v;
 }
+
+int64_t db_retry_delay_s(int base_s, int max_s, uint32_t retries)
+{
+    return db__retry_delay_s(base_s, max_s, retries);
+}

@@ -231,6 +231,7 @@ static void test_backoff(void **state)
     assert_int_equal(db__retry_delay_s(60, 0, 3), 240);
     assert_true(db__retry_delay_s(60, 0, 4000000000u) > 0);
     assert_int_equal(db__retry_delay_s(0, 3600, 3), 0);
+    assert_int_equal(db_retry_delay_s(300, 86400, 3), 1200);
 }
 
 static void test_errno_classes(void **state)
