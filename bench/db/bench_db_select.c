@@ -7,7 +7,7 @@
  *   half    - the first 500,000 numbers finished (Success) or failed past retries;
  *   tail    - all but the last 2,000 finished: a claim must skip ~998,000 rows.
  *
- *   bench_db_select [CLAIMS]   (default 200 claims per shape)
+ *   db_select [CLAIMS]   (default 200 claims per shape)
  */
 #include <stdbool.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * the same run on the same table.  Durable settings (the server defaults,
  * innodb_flush_log_at_trx_commit=1) in both.
  *
- *   bench_db_write [ROWS]     (default 200000 batched; the baseline runs 3 s)
+ *   db_write [ROWS]     (default 200000 batched; the baseline runs 3 s)
  */
 #include <sched.h>
 #include <stdio.h>
