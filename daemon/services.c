@@ -1,9 +1,12 @@
 /*
  * Service start/stop order; see services.h.
  *
- * Start: registry -> database -> AMI -> ECCP (each later one feeds on the
- * earlier).  Stop: the reverse, so producers stop before their consumers and
- * every queue is drained by its consumer before that consumer exits.
+ * Start: registry -> database -> AMI -> ECCP.  Everything that subscribes
+ * to the registry (the ECCP workers) is created before the registry thread
+ * starts, which is reg_subscribe's rule.  Stop runs the other way round:
+ * ECCP sessions and AMI readers (the producers of work) stop first, then the
+ * registry drains its inbox, then the database writers drain the write
+ * queue, so nothing accepted is lost on an orderly shutdown.
  */
 #include "daemon/services.h"
 
@@ -11,16 +14,78 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ami/ami.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "db/db.h"
+#include "eccp/eccp.h"
 #include "reg/reg.h"
 
+/* How long shutdown waits for the database to take the writes still queued. */
+#define SVC_DB_DRAIN_MS 15000
+
+/* Owned by the main thread; every pointer is set once during svc_start. */
 struct svc {
     const conf_t *cf;
     reg_t *reg;
     pthread_t reg_thread;
     bool reg_running;
+    db_t *db;
+    ami_t *ami;
+    bool ami_running;
+    eccp_server_t *eccp;
 };
+
+/*
+ * Loads call_center.agent into the registry before any thread runs, so the
+ * first console request already knows every agent.  Runs on the main thread
+ * at startup, where waiting on SQL blocks nobody.  A failure is logged and
+ * not fatal: consoles can ask again with refreshagents.
+ */
+static void load_agents(svc_t *s)
+{
+    char why[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    if (db_connect(&s->cf->database, true, &my, why, sizeof(why)) != 0) {
+        LOG_WARN("main", "agent list not loaded: %s", why);
+        return;
+    }
+    db_agent_t *rows = NULL;
+    size_t n = 0;
+    int rc = db_load_agents(my, &rows, &n);
+    if (rc != 0) {
+        LOG_WARN("main", "agent list not loaded: %s", mysql_error(my));
+        mysql_close(my);
+        return;
+    }
+    mysql_close(my);
+    reg_agent_info_t *list = calloc(n ? n : 1, sizeof(*list));
+    if (!list) {
+        free(rows);
+        LOG_WARN("main", "agent list not loaded: out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(list[i].number, sizeof(list[i].number), "%s/%s", rows[i].type, rows[i].number);
+        /* Names longer than the registry keeps are cut (display only). */
+        ccd_str_copy(list[i].name, sizeof(list[i].name), ccd_str(rows[i].name));
+        list[i].active = rows[i].estatus == 'A';
+        list[i].db_id = rows[i].id;
+    }
+    free(rows);
+    if (reg_post_agent_sync(s->reg, list, n) != 0) {
+        free(list);
+        LOG_WARN("main", "agent list not loaded: registry inbox full");
+        return;
+    }
+    LOG_INFO("main", "%zu agent(s) loaded from the database", n);
+}
+
+static int submit_read(void *ctx, db_read_job_t *job)
+{
+    return db_read_submit(ctx, job);
+}
 
 svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
 {
@@ -35,12 +100,54 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the registry");
         goto fail;
     }
+
+    char why[CCD_ERR_LEN];
+    s->db = db_start(&cf->database, why, sizeof(why));
+    if (!s->db) {
+        snprintf(err, errlen, "database: %s", why);
+        goto fail;
+    }
+
+    load_agents(s);
+
+    s->ami = ami_new(cf, &(ami_opts_t){0});
+    if (!s->ami || ami_attach_reg(s->ami, s->reg) != 0) {
+        snprintf(err, errlen, "cannot create the AMI client");
+        goto fail;
+    }
+
+    if (cf->eccp.enabled) {
+        eccp_deps_t deps = {.reg = s->reg, .db_submit = submit_read, .db_ctx = s->db};
+        s->eccp = eccp_server_new(&cf->eccp, &deps, why, sizeof(why));
+        if (!s->eccp) {
+            snprintf(err, errlen, "ECCP: %s", why);
+            goto fail;
+        }
+    }
+
     if (pthread_create(&s->reg_thread, NULL, reg_run, s->reg) != 0) {
         snprintf(err, errlen, "cannot start the registry thread");
         goto fail;
     }
     s->reg_running = true;
-    LOG_INFO("main", "registry running");
+
+    int rc = ami_start(s->ami);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the AMI client: %s", ccd_strerror(rc));
+        goto fail;
+    }
+    s->ami_running = true;
+    LOG_INFO("main", "AMI: %d Asterisk server(s)", ami_nservers(s->ami));
+
+    if (s->eccp) {
+        rc = eccp_server_start(s->eccp);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start the ECCP server: %s", ccd_strerror(rc));
+            goto fail;
+        }
+        LOG_INFO("main", "ECCP listening on %s:%u", cf->eccp.bind,
+                 (unsigned)eccp_server_port(s->eccp));
+    }
     return s;
 fail:
     svc_stop(s);
@@ -51,17 +158,25 @@ void svc_stop(svc_t *s)
 {
     if (!s)
         return;
+    eccp_server_free(s->eccp);
+    if (s->ami_running)
+        ami_stop(s->ami);
+    ami_free(s->ami);
     if (s->reg_running) {
         reg_stop(s->reg);
         pthread_join(s->reg_thread, NULL);
     }
+    db_stop(s->db, SVC_DB_DRAIN_MS);
     reg_free(s->reg);
     free(s);
 }
 
 int svc_init_db(const conf_t *cf, char *err, size_t errlen)
 {
-    (void)cf;
-    snprintf(err, errlen, "the database module is not built into this binary");
-    return CCD_ERR;
+    return db_migrate(&cf->database, err, errlen);
+}
+
+uint16_t svc_eccp_port(const svc_t *s)
+{
+    return s->eccp ? eccp_server_port(s->eccp) : 0;
 }

@@ -7,6 +7,7 @@
 #define CCD_DAEMON_SERVICES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/conf.h"
 
@@ -18,6 +19,9 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen);
 
 /* Stops everything in reverse order, draining queues; frees svc. NULL is a no-op. */
 void svc_stop(svc_t *svc);
+
+/* The port the ECCP server listens on (useful with port 0), or 0 when disabled. */
+uint16_t svc_eccp_port(const svc_t *s);
 
 /* Creates or upgrades the database schema (ccdialerd --init-db). */
 int svc_init_db(const conf_t *cf, char *err, size_t errlen);

@@ -304,6 +304,67 @@ void reg_txn_foreach_agent(reg_txn_t *tx, bool (*fn)(reg_txn_t *, reg_agent_t *,
     }
 }
 
+/* ---- the configured agent list ---- */
+
+typedef struct agent_sync {
+    reg_agent_info_t *list;
+    size_t n;
+} agent_sync_t;
+
+static void agent_sync_free(void *arg)
+{
+    agent_sync_t *s = arg;
+    free(s->list);
+    free(s);
+}
+
+static bool mark_unlisted(reg_txn_t *tx, reg_agent_t *a, void *ctx)
+{
+    const agent_sync_t *s = ctx;
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->list[i].number, a->number) == 0)
+            return true;
+    }
+    if (a->active) {
+        a->active = false;
+        reg_txn_agent_touch(tx, a);
+    }
+    return true;
+}
+
+static void apply_agent_sync(reg_txn_t *tx, void *arg)
+{
+    agent_sync_t *s = arg;
+    for (size_t i = 0; i < s->n; i++) {
+        const reg_agent_info_t *in = &s->list[i];
+        reg_agent_t *a = reg_txn_agent(tx, in->number, true);
+        if (!a) {
+            LOG_ERR("reg", "cannot track agent %s (bad number or out of memory)", in->number);
+            continue;
+        }
+        if (a->active != in->active || a->db_id != in->db_id || strcmp(a->name, in->name) != 0) {
+            a->active = in->active;
+            a->db_id = in->db_id;
+            snprintf(a->name, sizeof(a->name), "%s", in->name);
+            reg_txn_agent_touch(tx, a);
+        }
+    }
+    reg_txn_foreach_agent(tx, mark_unlisted, s);
+}
+
+int reg_post_agent_sync(reg_t *r, reg_agent_info_t *list, size_t n)
+{
+    agent_sync_t *s = malloc(sizeof(*s));
+    if (!s)
+        return CCD_ENOMEM;
+    s->list = list;
+    s->n = n;
+    int rc = reg_post(r, apply_agent_sync, s, agent_sync_free);
+    if (rc != 0)
+        free(s); /* the caller keeps list */
+    return rc;
+}
+
 /* ---- publishing ---- */
 
 static void change_free(mq_msg_t *m)

@@ -155,6 +155,24 @@ void reg_txn_foreach_call(reg_txn_t *tx, bool (*fn)(reg_txn_t *tx, reg_call_t *c
 void reg_txn_foreach_agent(reg_txn_t *tx, bool (*fn)(reg_txn_t *tx, reg_agent_t *a, void *ctx),
                            void *ctx);
 
+/* ---- the configured agent list (call_center.agent) ---- */
+
+typedef struct reg_agent_info {
+    char number[REG_ID_LEN]; /* "Agent/9000", "PJSIP/1064" */
+    char name[REG_NAME_LEN];
+    bool active;
+    int64_t db_id;
+} reg_agent_info_t;
+
+/*
+ * Posts the agent list read from the database: agents are created when
+ * missing and get their name, active flag and id; an agent that is no longer
+ * listed is marked inactive (kept while it is logged in or on a call, so no
+ * live state is lost).  list is a malloc'ed array the registry owns from a
+ * successful post (0); on failure the caller keeps it.
+ */
+int reg_post_agent_sync(reg_t *r, reg_agent_info_t *list, size_t n);
+
 /* ---- readers, any thread: copies taken under the read lock ---- */
 
 int reg_agent_get(reg_t *r, const char *number, reg_agent_t *out); /* 0 or CCD_ENOTFOUND */

@@ -153,6 +153,43 @@ static void test_status_names(void **state)
     assert_string_equal(reg_call_status_name((reg_call_status_e)99), "Unknown");
 }
 
+static reg_agent_info_t *info_list(size_t n, const char *const *numbers)
+{
+    reg_agent_info_t *l = calloc(n, sizeof(*l));
+    for (size_t i = 0; i < n; i++) {
+        snprintf(l[i].number, sizeof(l[i].number), "%s", numbers[i]);
+        snprintf(l[i].name, sizeof(l[i].name), "Name of %s", numbers[i]);
+        l[i].active = true;
+        l[i].db_id = (int64_t)i + 1;
+    }
+    return l;
+}
+
+static void test_agent_sync(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(16);
+    const char *first[] = {"Agent/9000", "PJSIP/1064"};
+    assert_int_equal(reg_post_agent_sync(r, info_list(2, first), 2), 0);
+    reg_post(r, login_agent, "Agent/9000", NULL);
+    reg_drain(r);
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(r, "PJSIP/1064", &a), 0);
+    assert_true(a.active);
+    assert_string_equal(a.name, "Name of PJSIP/1064");
+    assert_int_equal(a.db_id, 2);
+
+    /* Agent/9000 disappears from the list while logged in: kept, marked inactive. */
+    const char *second[] = {"PJSIP/1064"};
+    assert_int_equal(reg_post_agent_sync(r, info_list(1, second), 1), 0);
+    reg_drain(r);
+    assert_int_equal(reg_agent_get(r, "Agent/9000", &a), 0);
+    assert_false(a.active);
+    assert_int_equal(a.login, REG_LOGGED_IN);
+    assert_int_equal(reg_agent_count(r), 2);
+    reg_free(r);
+}
+
 /* ---- threaded: one registry thread, posters and readers racing ---- */
 
 #define POSTERS 4
@@ -236,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_subscribers_see_changes_and_removals),
         cmocka_unit_test(test_full_subscriber_loses_notifications_not_state),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_agent_sync),
         cmocka_unit_test(test_threaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
