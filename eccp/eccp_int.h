@@ -145,7 +145,9 @@ typedef struct eccp_sess {
     int64_t last_ms;               /* last request (idle timeout) */
     int pending;                   /* DB jobs in flight that point at this session */
     bool closing;                  /* close once out drains (logout, fatal 400) */
-    bool want_out;                 /* EPOLLOUT armed */
+    bool want_out;                 /* EPOLLOUT wanted (output queued) */
+    bool paused_in;                /* EPOLLIN off: too many DB jobs in flight */
+    uint32_t evmask;               /* events registered with epoll now */
     bool logged_in;
     bool progress;                 /* callprogress events wanted */
     char cookie[33];
@@ -215,6 +217,7 @@ struct eccp_worker {
     hmap_t *agents;    /* agent number -> reg_agent_t copy: last state seen (events) */
     hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
     int64_t next_sweep_ms;
+    int jobs_out;      /* DB jobs submitted and not back yet (worker thread, then the freer) */
     /* Time from the last registry change's commit to its last event write (benchmarks). */
     atomic_llong fan_last_us;
 };

@@ -682,11 +682,28 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
             return;
         }
     }
-    if (!(j->has[0] && j->has[1]) && !(in_call && call.type == REG_CALL_OUTGOING)) {
-        eccp__req_failure(c, 417, "Not in outgoing call");
+    /* The insert runs as a second DB job (the agent check already passed). */
+    eccp_job_t *k = eccp__job_new(c, eccp__sql_schedulecall, NULL);
+    if (!k)
         return;
+    snprintf(k->a[0], sizeof(k->a[0]), "%s", j->agent);
+    k->n[0] = j->n[0];
+    if (j->n[0] == 1) {
+        bool swap = strcmp(j->res[0], j->res[1]) > 0;
+        memcpy(k->res[0], j->res[swap ? 1 : 0], sizeof(k->res[0]));
+        memcpy(k->res[1], j->res[swap ? 0 : 1], sizeof(k->res[1]));
+        memcpy(k->res[2], j->res[2], sizeof(k->res[2]));
+        memcpy(k->res[3], j->res[3], sizeof(k->res[3]));
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    k->has[1] = j->has[0] && j->has[1];
+    k->n[1] = k->has[1] ? eccp_intval(j->a[1]) : 0;
+    k->n[2] = in_call && call.type == REG_CALL_OUTGOING ? call.db_call_id : 0;
+    k->n[3] = same;
+    k->has[2] = j->has[3];
+    memcpy(k->a[1], j->a[3], sizeof(k->a[1]));
+    k->has[3] = j->has[4];
+    memcpy(k->a[2], j->a[4], sizeof(k->a[2]));
+    eccp__job_submit(w, k);
 }
 
 static void start_agent(eccp_call_t *c, void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *),
@@ -761,9 +778,10 @@ static void rq_getchanvars(eccp_call_t *c)
 
 static void rq_schedulecall(eccp_call_t *c)
 {
-    static const char *const k[] = {"campaign_type", "call_id", "sameagent", "newphone"};
+    static const char *const k[] = {"campaign_type", "call_id", "sameagent", "newphone",
+                                    "newcontactname"};
     eccp_job_t *j = agent_job(c, NULL, schedulecall_done);
-    if (!j || !copy_args(c, j, k, 4))
+    if (!j || !copy_args(c, j, k, 5))
         return;
     xmlNode *sch = eccp_child(c->cmd, "schedule");
     if (sch) {

@@ -41,6 +41,9 @@
 #define RBUF_SIZE 65536
 #define WORKER_MQ_MAX 65536
 #define DEFAULT_MAX_DEPTH 32
+/* Per-session bound on DB jobs in flight: past it the session's input is not
+ * read until half of them came back (back-pressure instead of unbounded jobs). */
+#define MAX_PENDING 128
 
 typedef struct conn_msg {
     mq_msg_t msg;
@@ -116,13 +119,22 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
         sess_bury(w, s);
 }
 
+static void sess_events(eccp_worker_t *w, eccp_sess_t *s)
+{
+    if (s->fd < 0)
+        return;
+    uint32_t m = (s->paused_in ? 0 : EPOLLIN) | (s->want_out ? EPOLLOUT : 0);
+    if (m == s->evmask)
+        return;
+    struct epoll_event ev = {.events = m, .data.ptr = s};
+    epoll_ctl(w->ep, EPOLL_CTL_MOD, s->fd, &ev);
+    s->evmask = m;
+}
+
 static void sess_arm(eccp_worker_t *w, eccp_sess_t *s, bool want_out)
 {
-    if (s->want_out == want_out || s->fd < 0)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.ptr = s};
-    epoll_ctl(w->ep, EPOLL_CTL_MOD, s->fd, &ev);
     s->want_out = want_out;
+    sess_events(w, s);
 }
 
 static void sess_flush(eccp_worker_t *w, eccp_sess_t *s)
@@ -216,6 +228,11 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
     }
     size_t off = 0;
     while (s->fd >= 0 && !s->closing) {
+        if (s->pending >= MAX_PENDING) {
+            s->paused_in = true;
+            sess_events(w, s);
+            break;
+        }
         ccd_str_t pkt;
         size_t used = 0;
         int rc = eccp_frame_scan(&s->fr, p + off, n - off, &pkt, &used);
@@ -285,6 +302,7 @@ static void sess_add(eccp_worker_t *w, int fd, const char *peer)
     buf_init(&s->out, (size_t)w->srv->cfg.max_output_bytes);
     s->last_ms = clk_mono_ms();
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+    s->evmask = EPOLLIN;
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         LOG_ERR(MOD, "epoll_ctl: %s", strerror(errno));
         close(fd);
@@ -370,6 +388,7 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
         return;
     }
     s->pending++;
+    w->jobs_out++;
 }
 
 void eccp__call_from_job(eccp_call_t *c, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -385,6 +404,7 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
 {
     eccp_sess_t *s = j->s;
     s->pending--;
+    w->jobs_out--;
     if (s->fd < 0) {
         if (s->pending == 0)
             sess_bury(w, s);
@@ -408,6 +428,12 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
         eccp__send_buf(w, s, &j->out);
     }
     eccp__job_free(j);
+    if (s->fd >= 0 && s->paused_in && s->pending <= MAX_PENDING / 2) {
+        s->paused_in = false;
+        sess_events(w, s);
+        if (s->in.len > 0 && !s->closing)
+            sess_input(w, s, NULL, 0); /* requests read before the pause */
+    }
 }
 
 /* ---------------- worker loop ---------------- */
@@ -752,18 +778,30 @@ void eccp_server_free(eccp_server_t *s)
     for (int i = 0; s->w && i < s->nworkers; i++) {
         eccp_worker_t *w = &s->w[i];
         if (w->mq) {
-            mq_close(w->mq);
-            /* Finished jobs still queued point at sessions already closed. */
+            /* Jobs still on DB threads will be pushed to this mq: wait for them
+             * (they point at sessions that are closed now). */
+            int64_t end = clk_mono_ms() + 30000;
             mq_msg_t *m;
-            while ((m = mq_pop(w->mq, 0)) != NULL) {
+            while ((m = mq_pop(w->mq, w->jobs_out > 0 ? 100 : 0)) != NULL ||
+                   (w->jobs_out > 0 && clk_mono_ms() < end)) {
+                if (!m)
+                    continue;
                 if (m->type == MSG_DB_READ_DONE) {
                     eccp_job_t *j = (eccp_job_t *)m;
+                    w->jobs_out--;
                     if (--j->s->pending == 0 && j->s->fd < 0)
                         sess_free(j->s);
                 }
                 m->free(m);
             }
-            mq_free(w->mq);
+            mq_close(w->mq);
+            if (w->jobs_out > 0) {
+                /* A DB thread still holds jobs that will come back here: keep the mq. */
+                LOG_ERR(MOD, "worker %d: %d database jobs never came back; leaking its queue", i,
+                        w->jobs_out);
+            } else {
+                mq_free(w->mq);
+            }
         }
         if (w->ep >= 0)
             close(w->ep);

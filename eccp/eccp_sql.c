@@ -2142,3 +2142,207 @@ out:
         free(types[i]);
     return rc;
 }
+
+/* ---------------- schedulecall ---------------- */
+
+static void json_str(buf_t *b, const char *s)
+{
+    buf_append(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            buf_append(b, e, 2);
+        } else if (c < 0x20) {
+            buf_printf(b, "\\u%04x", c);
+        } else {
+            buf_append(b, s, 1);
+        }
+    }
+    buf_append(b, "\"", 1);
+}
+
+/*
+ * a0 agent, a1 newphone (has[2]), a2 newcontactname (has[3]); res0..3 the
+ * schedule when n[0] == 1 (dates ordered); n1 call id given (has[1]), n2 the
+ * agent's current outgoing call (0 = none), n3 same agent.
+ */
+int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
+{
+    long long call = 0;
+    int rc;
+    if (j->has[1]) {
+        if (count_of(my, "SELECT COUNT(*) FROM calls WHERE id = ", j->n[1], &rc) > 0)
+            call = j->n[1];
+        else if (rc)
+            return rc;
+        else
+            LOG_WARN(MOD, "schedulecall: call %lld not found for %s, using the current call",
+                     j->n[1], j->a[0]);
+    }
+    if (!call)
+        call = j->n[2];
+    if (!call) {
+        resp_failure(j, 417, "Not in outgoing call");
+        return 0;
+    }
+    sq_t q;
+    sq_init(&q, my);
+    sq_raw(&q, "SELECT campaign.datetime_init, campaign.datetime_end, campaign.daytime_init, "
+               "campaign.daytime_end, campaign.id, calls.phone, calls.id_list FROM calls LEFT JOIN "
+               "campaign_lists ON calls.id_list = campaign_lists.id INNER JOIN campaign ON "
+               "campaign.id = campaign_lists.id_campaign WHERE calls.id = ");
+    sq_int(&q, call);
+    MYSQL_RES *res;
+    if ((rc = sq_run(&q, &res)))
+        return rc;
+    MYSQL_ROW r = mysql_fetch_row(res);
+    if (!r) {
+        mysql_free_result(res);
+        resp_failure(j, 417, "Not in outgoing call");
+        return 0;
+    }
+    char camp[5][64];
+    for (int i = 0; i < 5; i++)
+        snprintf(camp[i], sizeof(camp[i]), "%s", r[i] ? r[i] : "");
+    char phone[256];
+    snprintf(phone, sizeof(phone), "%s", j->has[2] ? j->a[1] : (r[5] ? r[5] : ""));
+    long long id_list = r[6] ? atoll(r[6]) : 0;
+    mysql_free_result(res);
+    bool sched = j->n[0] == 1;
+    if (sched) {
+        if (!(strcmp(camp[0], j->res[0]) <= 0 && strcmp(j->res[1], camp[1]) <= 0)) {
+            resp_failure(j, 417, "Supplied date range outside campaign range");
+            return 0;
+        }
+        if (!(strcmp(camp[2], j->res[2]) <= 0 && strcmp(j->res[3], camp[3]) <= 0)) {
+            resp_failure(j, 417, "Supplied time range outside campaign range");
+            return 0;
+        }
+        /* Issabel compares with '=', so only scheduled windows can be duplicates. */
+        sq_init(&q, my);
+        sq_raw(&q, "SELECT COUNT(*) FROM calls LEFT JOIN campaign_lists ON calls.id_list = "
+                   "campaign_lists.id WHERE campaign_lists.id_campaign = ");
+        sq_raw(&q, camp[4][0] ? camp[4] : "0");
+        sq_raw(&q, " AND phone = ");
+        sq_str(&q, phone);
+        static const char *const cols[4] = {"date_init", "date_end", "time_init", "time_end"};
+        for (int i = 0; i < 4; i++) {
+            sq_raw(&q, " AND ");
+            sq_raw(&q, cols[i]);
+            sq_raw(&q, " = ");
+            sq_str(&q, j->res[i]);
+        }
+        if ((rc = sq_run(&q, &res)))
+            return rc;
+        r = mysql_fetch_row(res);
+        long long dup = r && r[0] ? atoll(r[0]) : 0;
+        mysql_free_result(res);
+        if (dup > 0) {
+            resp_failure(j, 417, "Found duplicate scheduled call");
+            return 0;
+        }
+    }
+    /* Attributes: the old JSON object with "Nombre agendado" first. */
+    buf_t attrs;
+    buf_init(&attrs, 0);
+    buf_append(&attrs, "{\"Nombre agendado\":", 19);
+    if (j->has[3])
+        json_str(&attrs, j->a[2]);
+    else
+        buf_append(&attrs, "null", 4);
+    sq_init(&q, my);
+    sq_raw(&q, "SELECT data FROM call_attribute WHERE id_call = ");
+    sq_int(&q, call);
+    sq_raw(&q, " ORDER BY id LIMIT 1");
+    if ((rc = sq_run(&q, &res))) {
+        buf_free(&attrs);
+        return rc;
+    }
+    r = mysql_fetch_row(res);
+    const char *old = r && r[0] ? r[0] : "";
+    while (*old == ' ' || *old == '\n' || *old == '\t' || *old == '\r')
+        old++;
+    if (*old == '{') {
+        const char *rest = old + 1;
+        while (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == '\r')
+            rest++;
+        if (*rest != '}' && *rest)
+            buf_append(&attrs, ",", 1);
+        buf_append(&attrs, rest, strlen(rest));
+    } else {
+        buf_append(&attrs, "}", 1);
+    }
+    mysql_free_result(res);
+    buf_append(&attrs, "", 0);
+    char *attrs_s = strndup(buf_data(&attrs), attrs.len);
+    buf_free(&attrs);
+    if (!attrs_s)
+        return CCD_ENOMEM;
+
+    rc = 0;
+    if (mysql_autocommit(my, 0) != 0) {
+        free(attrs_s);
+        return CCD_EIO;
+    }
+    sq_init(&q, my);
+    sq_raw(&q, "INSERT INTO calls (scheduled, id_list, phone, date_init, date_end, time_init, "
+               "time_end, agent) VALUES (1, ");
+    sq_int(&q, id_list);
+    sq_raw(&q, ", ");
+    sq_str(&q, phone);
+    for (int i = 0; i < 4; i++) {
+        sq_raw(&q, ", ");
+        if (sched)
+            sq_str(&q, j->res[i]);
+        else
+            sq_raw(&q, "NULL");
+    }
+    sq_raw(&q, ", ");
+    if (j->n[3])
+        sq_str(&q, j->a[0]);
+    else
+        sq_raw(&q, "NULL");
+    sq_raw(&q, ")");
+    if ((rc = sq_run(&q, NULL)))
+        goto fail;
+    long long newid = (long long)mysql_insert_id(my);
+    sq_init(&q, my);
+    sq_raw(&q, "INSERT INTO call_attribute (data, id_call) VALUES (");
+    sq_str(&q, attrs_s);
+    sq_raw(&q, ", ");
+    sq_int(&q, newid);
+    sq_raw(&q, ")");
+    if ((rc = sq_run(&q, NULL)))
+        goto fail;
+    sq_init(&q, my);
+    sq_raw(&q, "INSERT INTO form_data_recolected (value, id_form_field, id_calls) SELECT value, "
+               "id_form_field, ");
+    sq_int(&q, newid);
+    sq_raw(&q, " FROM form_data_recolected WHERE id_calls = ");
+    sq_int(&q, call);
+    if ((rc = sq_run(&q, NULL)))
+        goto fail;
+    if (mysql_commit(my) != 0) {
+        rc = CCD_EIO;
+        goto fail;
+    }
+    mysql_autocommit(my, 1);
+    free(attrs_s);
+    LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, call);
+    {
+        xw_t w;
+        resp_begin(&w, j);
+        xw_open(&w, "success");
+        xw_close(&w, "success");
+        resp_end(&w, j);
+    }
+    return 0;
+fail:
+    mysql_rollback(my);
+    mysql_autocommit(my, 1);
+    free(attrs_s);
+    LOG_ERR(MOD, "schedulecall: cannot insert the scheduled call (%s)", ccd_strerror(rc));
+    resp_failure(j, 500, "Failed to insert scheduled call");
+    return 0;
+}

@@ -22,6 +22,7 @@ void eccp__rq_refreshagents(eccp_call_t *c);
 int eccp__sql_break_check(MYSQL *my, eccp_job_t *j);
 int eccp__sql_setcontact(MYSQL *my, eccp_job_t *j);
 int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j);
+int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j);
 /* Copies <forms> into j (0), or answers 400 and returns < 0. */
 int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j);
 

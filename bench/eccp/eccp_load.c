@@ -257,12 +257,14 @@ static void send_all(int fd, const char *s, size_t n)
 int main(int argc, char **argv)
 {
     int secs = 3;
-    bool fan_all = false;
+    bool fan_all = false, fan_only = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
             secs = atoi(argv[++i]);
         else if (strcmp(argv[i], "-a") == 0)
             fan_all = true;
+        else if (strcmp(argv[i], "-f") == 0)
+            fan_only = true; /* only the fan-out run at N = 1000 (profiling) */
     }
     log_set_level(LOG_LVL_ERR);
     struct rlimit rl;
@@ -280,6 +282,8 @@ int main(int argc, char **argv)
 
     for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++) {
         int n = Ns[ni];
+        if (fan_only && n != 1000)
+            continue;
         if ((rlim_t)(2 * n + 64) > rl.rlim_cur) {
             printf("skip n=%d: RLIMIT_NOFILE %llu too low\n", n, (unsigned long long)rl.rlim_cur);
             continue;
@@ -359,7 +363,7 @@ int main(int argc, char **argv)
         printf("metric eccp_load.n%d.idle_session_bytes %ld bytes\n", n, (rss1 - rss0) * 1024 / n);
 
         /* baseline first, on its own connections */
-        {
+        if (!fan_only) {
             echo_t *e = echo_start();
             conn_t *bc = calloc((size_t)n, sizeof(*bc));
             int bep = epoll_create1(0);
@@ -403,6 +407,8 @@ int main(int argc, char **argv)
         }
 
         /* getagentstatus load */
+        if (fan_only)
+            goto fanout;
         size_t nlat = 0;
         int64_t t0 = clk_mono_us();
         for (int i = 0; i < n; i++) {
@@ -450,6 +456,7 @@ int main(int argc, char **argv)
         printf("metric eccp_load.n%d.getagentstatus_p99 %lld us\n", n,
                (long long)pct(lat, nlat, 0.99));
 
+    fanout:
         /* fan-out */
         if (n == 1000 || fan_all) {
             int iters = 200;

@@ -127,6 +127,21 @@ static int teardown(void **state)
         reg_free(reg);
     if (db)
         db_stop(db, 1000);
+    /* drop the per-run database */
+    conf_database_t d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.socket, sizeof(d.socket), "%s", getenv("CCD_TEST_DB_SOCKET"));
+    snprintf(d.user, sizeof(d.user), "%s", getenv("CCD_TEST_DB_USER"));
+    snprintf(d.password, sizeof(d.password), "%s", getenv("CCD_TEST_DB_PASSWORD"));
+    d.port = 3306;
+    d.connect_timeout_s = 5;
+    MYSQL *my = NULL;
+    char err[CCD_ERR_LEN], q[400];
+    if (db_connect(&d, false, &my, err, sizeof(err)) == 0) {
+        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `ccdt_eccp_%d`", (int)getpid());
+        mysql_query(my, q);
+        mysql_close(my);
+    }
     return 0;
 }
 
@@ -401,6 +416,106 @@ static void test_agent_auth(void **state)
 
 static const char *cli_path;
 
+/* Agent/9000 logged in and linked to outgoing call 10 in the registry. */
+static atomic_int applied;
+static void apply_logged_in_call(reg_txn_t *tx, void *arg)
+{
+    (void)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->login = REG_LOGGED_IN;
+    a->active = true;
+    reg_call_t *c = reg_txn_call_new(tx);
+    c->type = REG_CALL_OUTGOING;
+    c->status = REG_CS_SUCCESS;
+    c->db_call_id = 10;
+    c->campaign_id = 1;
+    snprintf(c->phone, sizeof(c->phone), "5551000");
+    a->call_id = c->id;
+    reg_txn_call_touch(tx, c);
+    reg_txn_agent_touch(tx, a);
+    atomic_store(&applied, 1);
+}
+
+static long long sql_count(const char *q)
+{
+    conf_database_t d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.socket, sizeof(d.socket), "%s", getenv("CCD_TEST_DB_SOCKET"));
+    snprintf(d.user, sizeof(d.user), "%s", getenv("CCD_TEST_DB_USER"));
+    snprintf(d.password, sizeof(d.password), "%s", getenv("CCD_TEST_DB_PASSWORD"));
+    snprintf(d.name, sizeof(d.name), "ccdt_eccp_%d", (int)getpid());
+    d.port = 3306;
+    d.connect_timeout_s = 5;
+    MYSQL *my = NULL;
+    char err[CCD_ERR_LEN];
+    if (db_connect(&d, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    if (mysql_query(my, q) != 0)
+        fail_msg("%s: %s", q, mysql_error(my));
+    MYSQL_RES *res = mysql_store_result(my);
+    MYSQL_ROW r = mysql_fetch_row(res);
+    long long n = r && r[0] ? atoll(r[0]) : -1;
+    mysql_free_result(res);
+    mysql_close(my);
+    return n;
+}
+
+static void test_schedulecall(void **state)
+{
+    (void)state;
+    char ck[33], h[33], req[2048];
+    tcli_t *c = login("agentconsole", ck);
+    eccp_agent_hash(ck, "Agent/9000", "secret", h);
+    snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><schedule><date_init>2029-01-01</date_init>"
+                               "</schedule></schedulecall></request>", h);
+    /* not logged in yet */
+    expect_has(c, req, "<code>417</code><message>Agent currently not logged in</message>");
+    atomic_store(&applied, 0);
+    assert_int_equal(reg_post(reg, apply_logged_in_call, NULL, NULL), 0);
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (!atomic_load(&applied) && clk_mono_ms() < end)
+        usleep(1000);
+    expect_has(c, req, "<code>400</code><message>Bad request: incomplete schedule</message>");
+    snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><sameagent>1</sameagent></schedulecall>"
+                               "</request>", h);
+    expect_has(c, req, "<code>400</code><message>Bad request: same-agent requires schedule</message>");
+    const char *win = "<schedule><date_init>2029-02-01</date_init><date_end>2029-01-01</date_end>"
+                      "<time_init>09:00:00</time_init><time_end>10:00:00</time_end></schedule>";
+    snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash>%s<newphone>12a</newphone></schedulecall>"
+                               "</request>", h, win);
+    expect_has(c, req, "<code>400</code><message>Bad request: invalid new phone</message>");
+    snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><schedule><date_init>2001-01-01</date_init>"
+                               "<date_end>2001-01-02</date_end><time_init>09:00:00</time_init><time_end>"
+                               "10:00:00</time_end></schedule></schedulecall></request>", h);
+    expect_has(c, req, "<code>400</code><message>Bad request: date_init before current date</message>");
+    snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash><schedule><date_init>2029-01-01</date_init>"
+                               "<date_end>2029-01-02</date_end><time_init>07:00:00</time_init><time_end>"
+                               "10:00:00</time_end></schedule></schedulecall></request>", h);
+    expect_has(c, req, "<code>417</code><message>Supplied time range outside campaign range</message>");
+    /* success: the current call (registry) is the source; dates are swapped into order */
+    snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
+                               "<agent_hash>%s</agent_hash>%s<sameagent>1</sameagent><newphone>5559999"
+                               "</newphone><newcontactname>Mr \"Q\"</newcontactname></schedulecall>"
+                               "</request>", h, win);
+    expect(c, req, DECL "<response id=\"s\"><schedulecall_response><success/></schedulecall_response>"
+                        "</response>\n");
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM calls WHERE scheduled = 1 AND phone = '5559999' "
+                               "AND agent = 'Agent/9000' AND date_init = '2029-01-01' AND date_end = "
+                               "'2029-02-01' AND id_list = 1"), 1);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM call_attribute ca JOIN calls c ON c.id = ca.id_call "
+                               "WHERE c.phone = '5559999' AND ca.data LIKE "
+                               "'{\"Nombre agendado\":\"Mr %Q%\",\"Name\":\"Zed\",\"Debt\":12}'"), 1);
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM form_data_recolected f JOIN calls c ON c.id = "
+                               "f.id_calls WHERE c.phone = '5559999'"), 3);
+    expect_has(c, req, "<code>417</code><message>Found duplicate scheduled call</message>");
+    tcli_close(c);
+}
+
 static void test_cli_agent_hash(void **state)
 {
     (void)state;
@@ -446,6 +561,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reads),
         cmocka_unit_test(test_agent_auth),
         cmocka_unit_test(test_cli_agent_hash),
+        cmocka_unit_test(test_schedulecall),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return failed || !srv ? 1 : 0;
