@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "reg/reg.h"
 
 static int tmo(int ms)
 {
@@ -44,6 +45,7 @@ typedef struct fake {
     _Atomic int md5_ok;       /* logins with the right MD5 key */
     _Atomic int delay_ms;     /* delay before answering "Delayed" actions */
     _Atomic bool stalled;     /* stopped reading after a "Stall" action */
+    _Atomic int corestatus;   /* CoreStatus actions received (one per resync) */
     const char *secret;
 } fake_t;
 
@@ -93,6 +95,7 @@ static bool answer(fake_t *f, int fd, const ami_msg_t *m)
             put(fd, "Response: Error\r\nActionID: %s\r\nMessage: Authentication failed\r\n\r\n", id);
         }
     } else if (!strcasecmp(act, "CoreStatus")) {
+        atomic_fetch_add(&f->corestatus, 1);
         put(fd, "Response: Success\r\nActionID: %s\r\nCoreStartupDate: 2026-11-23\r\n"
                 "CoreStartupTime: 10:00:00\r\n\r\n", id);
     } else if (!strcasecmp(act, "Command")) { /* Asterisk <= 13 style */
@@ -125,6 +128,21 @@ static bool answer(fake_t *f, int fd, const ami_msg_t *m)
         while (!atomic_load(&f->stop))
             usleep(10000);
         return false;
+    } else if (!strcasecmp(act, "Burst")) {
+        /* Count events alternating AgentLogin/AgentLogoff of agent 9000,
+         * each login from a numbered channel: the last one wins only if
+         * the order survives */
+        ccd_str_t cs = ami_msg_get(m, "Count");
+        char num[16];
+        ccd_str_copy(num, sizeof(num), cs); /* slices are not NUL-terminated */
+        int n = atoi(num);
+        put(fd, "Response: Success\r\nActionID: %s\r\nMessage: ok\r\n\r\n", id);
+        for (int k = 0; k < n; k++) {
+            if (k % 2 == 0)
+                put(fd, "Event: AgentLogin\r\nChannel: Local/1001@phones-%08d;1\r\nAgent: 9000\r\n\r\n", k);
+            else
+                put(fd, "Event: AgentLogoff\r\nAgent: 9000\r\nLogintime: 5\r\n\r\n");
+        }
     } else if (!strcasecmp(act, "Garbage")) {
         put(fd, "this line is not AMI\r\n\r\n");
     } else {
@@ -426,6 +444,129 @@ static void test_stalled_peer(void **state)
     fake_stop(&f);
 }
 
+static void apply_new_agent(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *a = reg_txn_agent(tx, arg, true);
+    a->server = 0;
+    reg_txn_agent_touch(tx, a);
+}
+
+/* The registry inbox is tiny and nobody drains it for a while: events wait
+ * in the client's overflow list in order (nothing lost, the last login
+ * wins); past the overflow bound they are dropped, counted, and a resync
+ * runs once the backlog clears. */
+#define PHASE(x)                                                                                   \
+    do {                                                                                           \
+        if (getenv("CCD_TEST_VERBOSE"))                                                            \
+            fprintf(stderr, "  %lld ms: %s\n", (long long)(clk_mono_ms() - t_start), x);          \
+    } while (0)
+
+static void run_burst(int n, int inbox, bool expect_lost)
+{
+    int64_t t_start = clk_mono_ms();
+    fake_t f;
+    fake_start(&f, "pw");
+    reg_t *reg = reg_new((size_t)inbox);
+    assert_int_equal(reg_post(reg, apply_new_agent, strdup("Agent/9000"), free), 0);
+    reg_drain(reg);
+    cli_t c;
+    memset(&c, 0, sizeof(c));
+    c.conf.nami = 1;
+    conf_ami_server_t *s = &c.conf.ami[0];
+    snprintf(s->name, sizeof(s->name), "fake");
+    snprintf(s->host, sizeof(s->host), "127.0.0.1");
+    s->port = f.port;
+    snprintf(s->username, sizeof(s->username), "dialer");
+    snprintf(s->secret, sizeof(s->secret), "pw");
+    s->md5_login = true;
+    s->ping_interval_s = 60;
+    s->action_timeout_ms = tmo(20000);
+    s->reconnect_min_ms = 50;
+    s->reconnect_max_ms = 200;
+    c.stq = mq_new("b-status", 100, 0);
+    c.evq = mq_new("b-events", 10, 0);
+    c.rq = mq_new("b-replies", 100, 0);
+    c.ami = ami_new(&c.conf, NULL);
+    ami_subscribe(c.ami, c.stq, 0, AMI_SUB_STATUS);
+    ami_attach_reg(c.ami, reg);
+    assert_int_equal(ami_start(c.ami), 0);
+    /* the login resync needs the registry once; let it through */
+    int64_t end = clk_mono_ms() + tmo(10000);
+    while (ami_server_state(c.ami, 0) != AMI_STATE_UP && clk_mono_ms() < end) {
+        reg_drain(reg);
+        usleep(2000);
+    }
+    assert_int_equal(ami_server_state(c.ami, 0), AMI_STATE_UP);
+    PHASE("up");
+    reg_drain(reg);
+    int cs0 = atomic_load(&f.corestatus);
+    ami_stats_t st0; /* the login resync already produced a typed event */
+    ami_get_stats(c.ami, 0, &st0);
+    ami_action_t *a = ami_action_new("Burst");
+    ami_action_addf(a, "Count", "%d", n);
+    ami_response_t *r = call(&c, a, false, 0);
+    assert_int_equal(r->status, CCD_OK);
+    ami_response_free(r);
+    /* wait until every event has been read and either posted or dropped,
+     * without draining: the overflow list takes the rest */
+    ami_stats_t st;
+    end = clk_mono_ms() + tmo(20000);
+    do {
+        usleep(5000);
+        ami_get_stats(c.ami, 0, &st);
+    } while (st.events_typed - st0.events_typed < (uint64_t)n && clk_mono_ms() < end);
+    assert_int_equal(st.events_typed - st0.events_typed, n);
+    PHASE("all typed");
+    /* now drain until the backlog is gone */
+    end = clk_mono_ms() + tmo(20000);
+    do {
+        reg_drain(reg);
+        usleep(2000);
+        ami_get_stats(c.ami, 0, &st);
+    } while (st.events_delivered - st0.events_delivered + st.events_lost - st0.events_lost <
+                 (uint64_t)n &&
+             clk_mono_ms() < end);
+    PHASE("drained");
+    reg_drain(reg);
+    if (getenv("CCD_TEST_VERBOSE"))
+        fprintf(stderr, "burst %d: typed %llu delivered %llu lost %llu\n", n,
+                (unsigned long long)(st.events_typed - st0.events_typed),
+                (unsigned long long)(st.events_delivered - st0.events_delivered),
+                (unsigned long long)(st.events_lost - st0.events_lost));
+    reg_agent_t ag;
+    assert_int_equal(reg_agent_get(reg, "Agent/9000", &ag), 0);
+    if (!expect_lost) {
+        assert_int_equal(st.events_lost - st0.events_lost, 0);
+        assert_int_equal(st.events_delivered - st0.events_delivered, n);
+        char want[64];
+        snprintf(want, sizeof(want), "Local/1001@phones-%08d;1", n - 1);
+        assert_int_equal(ag.login, REG_LOGGED_IN);
+        assert_string_equal(ag.channel, want); /* order kept through the overflow */
+    } else {
+        assert_true(st.events_lost - st0.events_lost > 0);
+        /* a resync follows once the backlog is gone */
+        end = clk_mono_ms() + tmo(20000);
+        while (atomic_load(&f.corestatus) == cs0 && clk_mono_ms() < end) {
+            reg_drain(reg);
+            usleep(5000);
+        }
+        assert_true(atomic_load(&f.corestatus) > cs0);
+        PHASE("resynced");
+    }
+    cli_stop(&c);
+    PHASE("stopped");
+    reg_drain(reg);
+    reg_free(reg);
+    fake_stop(&f);
+}
+
+static void test_registry_backlog(void **state)
+{
+    (void)state;
+    run_burst(2001, 8, false);
+    run_burst(75001, 4096, true); /* more than the inbox + AMI_REG_OVERFLOW_MAX (65536) */
+}
+
 static void quiet(log_level_e level, const char *module, const char *line, void *ctx)
 {
     (void)level;
@@ -443,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_garbage_reconnects),
         cmocka_unit_test(test_md5_wrong_secret),
         cmocka_unit_test(test_stalled_peer),
+        cmocka_unit_test(test_registry_backlog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
