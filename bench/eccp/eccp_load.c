@@ -258,11 +258,14 @@ int main(int argc, char **argv)
 {
     int secs = 3;
     bool fan_all = false, fan_only = false;
+    int nworkers = 2;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
             secs = atoi(argv[++i]);
         else if (strcmp(argv[i], "-a") == 0)
             fan_all = true;
+        else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc)
+            nworkers = atoi(argv[++i]);
         else if (strcmp(argv[i], "-f") == 0)
             fan_only = true; /* only the fan-out run at N = 1000 (profiling) */
     }
@@ -277,8 +280,8 @@ int main(int argc, char **argv)
     conn_t *conns = calloc(maxn, sizeof(*conns));
     int64_t *lat = malloc(sizeof(int64_t) * 4000000);
     char *rbuf = malloc(1 << 16);
-    printf("eccp_load: in-process server (2 workers, registry, login_check hook instead of the "
-           "database), one epoll client thread, loopback TCP, %d s per run\n", secs);
+    printf("eccp_load: in-process server (%d workers, registry, login_check hook instead of the "
+           "database), one epoll client thread, loopback TCP, %d s per run\n", nworkers, secs);
 
     for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++) {
         int n = Ns[ni];
@@ -293,7 +296,7 @@ int main(int argc, char **argv)
         conf_defaults(&cf);
         snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
         cf.eccp.port = 0;
-        cf.eccp.workers = 2;
+        cf.eccp.workers = nworkers;
         cf.eccp.max_sessions = maxn + 100;
         eccp_deps_t d = {.reg = reg, .login_check = ok_login};
         char err[256];
@@ -373,11 +376,11 @@ int main(int argc, char **argv)
                 epoll_ctl(bep, EPOLL_CTL_ADD, bc[i].fd, &ev);
                 echo_accept(e, 1, i); /* accept as we go: the backlog is smaller than n */
             }
+            int64_t b0 = clk_mono_us(), bend = b0 + (int64_t)secs * 1000000;
             for (int i = 0; i < n; i++)
                 for (int q = 0; q < DEPTH; q++)
                     send_all(bc[i].fd, REQ, sizeof(REQ) - 1);
             uint64_t bdone = 0;
-            int64_t b0 = clk_mono_us(), bend = b0 + 1000000;
             int64_t bout = (int64_t)n * DEPTH;
             bool bstop = false;
             while (bout > 0 && clk_mono_us() < bend + 5000000) {
