@@ -1,0 +1,289 @@
+/*
+ * End to end: the whole engine in-process (services.c) against pbxsim and
+ * the private MariaDB that scripts/test.sh starts.  An ECCP console logs in
+ * over TCP, sees an agent log in on the PBX (event + status), and sees the
+ * agent logged off again when the PBX restarts (resync).
+ *
+ * No timing assertions: every wait is "until the condition holds", bounded
+ * only so that a broken build fails instead of hanging.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "daemon/services.h"
+#include "db/db.h"
+#include "tools/pbxsim/pbxsim.h"
+
+#define WAIT_MAX_MS 60000
+
+typedef struct fixture {
+    char dbname[64];
+    conf_t cf;
+    pbxsim_t *sim;
+    svc_t *svc;
+    int eccp; /* console socket */
+    char inbuf[1 << 20];
+    size_t inlen;
+    int next_id;
+} fixture_t;
+
+static const char *env_or_fail(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        fail_msg("%s is not set: run this test through scripts/test.sh (private MariaDB)", name);
+    return v;
+}
+
+static int tcp_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("connect to port %u: %s", port, strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t w = write(fd, s, len);
+        assert_true(w > 0);
+        s += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Reads until needle appears in the console's input; returns a pointer to it. */
+static const char *eccp_wait_for(fixture_t *f, const char *needle)
+{
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        f->inbuf[f->inlen] = '\0';
+        const char *hit = strstr(f->inbuf, needle);
+        if (hit)
+            return hit;
+        int left = (int)(deadline - clk_mono_ms());
+        if (left <= 0)
+            fail_msg("no '%s' from the ECCP server; got: %.2000s", needle, f->inbuf);
+        struct pollfd p = {.fd = f->eccp, .events = POLLIN};
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        assert_true(f->inlen < sizeof(f->inbuf) - 1);
+        ssize_t r = read(f->eccp, f->inbuf + f->inlen, sizeof(f->inbuf) - 1 - f->inlen);
+        if (r <= 0)
+            fail_msg("ECCP connection closed; got: %.2000s", f->inbuf);
+        f->inlen += (size_t)r;
+    }
+}
+
+/* Sends a request and returns a malloc'ed copy of its whole response document. */
+static char *eccp_request(fixture_t *f, const char *body)
+{
+    char req[2048], open_tag[64];
+    int id = ++f->next_id;
+    snprintf(req, sizeof(req), "<request id=\"%d\">%s</request>\n", id, body);
+    snprintf(open_tag, sizeof(open_tag), "<response id=\"%d\">", id);
+    send_all(f->eccp, req);
+    const char *start = eccp_wait_for(f, open_tag);
+    size_t off = (size_t)(start - f->inbuf);
+    const char *end;
+    while (!(end = strstr(f->inbuf + off, "</response>")))
+        eccp_wait_for(f, "</response>"), start = f->inbuf + off;
+    end += strlen("</response>");
+    char *doc = strndup(start, (size_t)(end - start));
+    /* Drop this response from the buffer; keep events that arrived around it. */
+    memmove(f->inbuf + off, end, f->inlen - (size_t)(end - f->inbuf));
+    f->inlen -= (size_t)(end - start);
+    return doc;
+}
+
+static void ami_originate_login(uint16_t port)
+{
+    int fd = tcp_connect(port);
+    send_all(fd, "Action: Login\r\nUsername: e2e\r\nSecret: e2e-secret\r\n\r\n"
+                 "Action: Originate\r\nActionID: e2e-login\r\nChannel: Local/1001@phones\r\n"
+                 "Context: agent-login\r\nExten: 9000\r\nPriority: 1\r\nAsync: true\r\n\r\n");
+    /* Keep the connection until the originate is accepted, then let it go. */
+    char buf[4096];
+    size_t len = 0;
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    while (clk_mono_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 1000) <= 0)
+            continue;
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        buf[len] = '\0';
+        if (strstr(buf, "Originate successfully queued"))
+            break;
+        if (len > sizeof(buf) / 2) { /* events: keep only the tail */
+            memmove(buf, buf + len - 64, 64);
+            len = 64;
+        }
+    }
+    close(fd);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    const char *sock = env_or_fail("CCD_TEST_DB_SOCKET");
+    const char *user = env_or_fail("CCD_TEST_DB_USER");
+    const char *pw = env_or_fail("CCD_TEST_DB_PASSWORD");
+    snprintf(f->dbname, sizeof(f->dbname), "ccd_e2e_%d", (int)getpid());
+
+    pbxsim_opts_t so;
+    pbxsim_opts_default(&so);
+    so.username = "e2e";
+    so.secret = "e2e-secret";
+    so.agent_login_wait_ms = 200;
+    so.quiet_noise = true;
+    f->sim = pbxsim_start(&so);
+    assert_non_null(f->sim);
+
+    /* The configuration goes through the real parser, as an admin's file would. */
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "[ami]\nhost = 127.0.0.1\nport = %u\nusername = e2e\nsecret = e2e-secret\n"
+             "reconnect_min_ms = 50\nreconnect_max_ms = 500\n"
+             "[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\n"
+             "[eccp]\nbind = 127.0.0.1\nallowed_networks = 127.0.0.0/8, ::1\n"
+             "[agi]\nenabled = no\n[log]\nlevel = warning\n",
+             (unsigned)pbxsim_port(f->sim), sock, user, pw, f->dbname);
+    char err[CCD_ERR_LEN];
+    if (conf_load_string("e2e.conf", text, strlen(text), &f->cf, err, sizeof(err)) != 0)
+        fail_msg("config: %s", err);
+    f->cf.eccp.port = 0; /* ephemeral: tests may run beside a real engine (files refuse 0) */
+    log_set_level(LOG_LVL_WARN);
+
+    if (db_migrate(&f->cf.database, err, sizeof(err)) != 0)
+        fail_msg("migrate: %s", err);
+    MYSQL *my = NULL;
+    if (db_connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    if (db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
+        fail_msg("seed: %s", err);
+    mysql_close(my);
+
+    f->svc = svc_start(&f->cf, err, sizeof(err));
+    if (!f->svc)
+        fail_msg("engine start: %s", err);
+    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    close(f->eccp);
+    svc_stop(f->svc);
+    pbxsim_stop(f->sim);
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    conf_database_t nodb = f->cf.database;
+    if (db_connect(&nodb, false, &my, err, sizeof(err)) == 0) {
+        char q[128];
+        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s", f->dbname);
+        mysql_query(my, q);
+        mysql_close(my);
+    }
+    free(f);
+    return 0;
+}
+
+static void test_console_follows_agent_through_pbx_restart(void **state)
+{
+    fixture_t *f = *state;
+
+    /* Before login: 401 at the top level. */
+    char *r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+    assert_non_null(strstr(r, "<code>401</code>"));
+    free(r);
+
+    r = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole</password></login>");
+    assert_non_null(strstr(r, "<success/>"));
+    assert_non_null(strstr(r, "<app_cookie>"));
+    free(r);
+
+    /* The agent list was loaded from the database at startup: known, offline. */
+    r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+    assert_non_null(strstr(r, "<status>offline</status>"));
+    assert_null(strstr(r, "<failure>"));
+    free(r);
+
+    /* The agent logs in on the PBX: the console gets the event, and the status follows. */
+    ami_originate_login(pbxsim_port(f->sim));
+    eccp_wait_for(f, "<agentloggedin><agent>Agent/9000</agent></agentloggedin>");
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+        bool online = strstr(r, "<status>online</status>") != NULL;
+        if (online) {
+            assert_non_null(strstr(r, "<extension>1001</extension>"));
+            free(r);
+            break;
+        }
+        free(r);
+        assert_true(clk_mono_ms() < deadline);
+        usleep(50000);
+    }
+
+    /* The PBX restarts: every agent is logged off there, and the engine's resync follows. */
+    assert_int_equal(pbxsim_restart(f->sim), 0);
+    eccp_wait_for(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
+    deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+        bool offline = strstr(r, "<status>offline</status>") != NULL;
+        free(r);
+        if (offline)
+            break;
+        assert_true(clk_mono_ms() < deadline);
+        usleep(50000);
+    }
+
+    /* Bad input on one session does not disturb the engine: a malformed packet gets 400 and
+     * that session is closed, a new console still works. */
+    send_all(f->eccp, "<request id=\"x\"><getpauses></getpause></request>\n");
+    eccp_wait_for(f, "<code>400</code>");
+    close(f->eccp);
+    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    f->inlen = 0;
+    r = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole</password></login>");
+    assert_non_null(strstr(r, "<success/>"));
+    free(r);
+    r = eccp_request(f, "<getpauses/>");
+    assert_non_null(strstr(r, "<name>Lunch</name>"));
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_console_follows_agent_through_pbx_restart, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
