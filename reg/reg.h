@@ -52,7 +52,7 @@ typedef struct reg_agent {
     char extension[REG_ID_LEN];  /* the phone extension used to log in */
     int64_t login_time_ms;       /* wall clock; 0 when logged out */
     int64_t audit_id;            /* audit row of the current session, 0 if none */
-    int break_id;                /* 0 = not on break */
+    int break_id;                /* 0 = not on break; -1 = paused in Asterisk, not by the engine (ami_reg.c) */
     char break_name[REG_NAME_LEN];
     int64_t break_start_ms;
     int64_t break_audit_id;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #ifndef CCD_AMI_TRANSCRIPTS
-#define CCD_AMI_TRANSCRIPTS "/work/shared/asterisk/transcripts"
+#define CCD_AMI_TRANSCRIPTS "../shared/asterisk/transcripts"
 #endif
 
 const char *tr_dir(void)
