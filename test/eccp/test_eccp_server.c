@@ -742,6 +742,135 @@ static void test_slow_reader(void **state)
     fx_stop(f);
 }
 
+static void cap_tweak(conf_eccp_t *e, eccp_deps_t *d)
+{
+    (void)d;
+    e->max_sessions = 2;
+}
+
+static void test_max_sessions(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(cap_tweak);
+    tcli_t *a = login(f), *b = login(f);
+    tcli_t *c = tcli_connect(f->port);
+    assert_non_null(c);
+    assert_true(tcli_closed(c, T_WAIT));
+    tcli_close(c);
+    eccp_stats_t st;
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.refused_full, 1);
+    /* a freed slot can be used again */
+    tcli_close(b);
+    int64_t end = clk_mono_ms() + T_WAIT;
+    do {
+        usleep(10000);
+        eccp_server_stats(f->srv, &st);
+    } while (st.sessions > 1 && clk_mono_ms() < end);
+    tcli_t *d = login(f);
+    tcli_close(d);
+    tcli_close(a);
+    fx_stop(f);
+}
+
+/* A database stand-in that holds jobs until the test releases them. */
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static db_read_job_t *held[1024];
+static int nheld;
+
+static int hold_submit(void *ctx, db_read_job_t *job)
+{
+    (void)ctx;
+    pthread_mutex_lock(&held_mu);
+    int rc = nheld < 1024 ? 0 : CCD_EFULL;
+    if (!rc)
+        held[nheld++] = job;
+    pthread_mutex_unlock(&held_mu);
+    return rc;
+}
+
+static int held_count(void)
+{
+    pthread_mutex_lock(&held_mu);
+    int n = nheld;
+    pthread_mutex_unlock(&held_mu);
+    return n;
+}
+
+/* Finishes the held jobs newest first (as "no database connection"). */
+static void release_all(void)
+{
+    pthread_mutex_lock(&held_mu);
+    for (int i = nheld - 1; i >= 0; i--) {
+        held[i]->status = CCD_EIO;
+        held[i]->msg.type = MSG_DB_READ_DONE;
+        mq_push_force(held[i]->reply, &held[i]->msg);
+    }
+    nheld = 0;
+    pthread_mutex_unlock(&held_mu);
+}
+
+static void hold_tweak(conf_eccp_t *e, eccp_deps_t *d)
+{
+    (void)e;
+    d->db_submit = hold_submit;
+}
+
+static void test_async_backpressure(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(hold_tweak);
+    tcli_t *c = login(f);
+    /* three DB requests, answered in reverse order, matched by id */
+    tcli_send(c, "<request id=\"a\"><getpauses/></request><request id=\"b\"><getpauses/></request>"
+                 "<request id=\"c\"><getpauses/></request>");
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (held_count() < 3 && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(held_count(), 3);
+    /* a registry request is answered meanwhile: the worker is not blocked */
+    expect_has(c, "<request id=\"r\"><getagentstatus><agent_number>Agent/1</agent_number>"
+                  "</getagentstatus></request>", "<response id=\"r\">");
+    release_all();
+    const char *order[] = {"c", "b", "a"};
+    for (int i = 0; i < 3; i++) {
+        char *r = tcli_recv(c, T_WAIT);
+        char want[256];
+        snprintf(want, sizeof(want), DECL "<response id=\"%s\"><failure><code>500</code><message>"
+                                          "Server error - database failure</message></failure>"
+                                          "</response>\n", order[i]);
+        assert_string_equal(r, want);
+        free(r);
+    }
+    /* 300 pipelined DB requests: at most 128 in flight, the rest waits unread */
+    char *many = malloc(300 * 48);
+    many[0] = '\0';
+    for (int i = 0; i < 300; i++)
+        strcat(many, "<request id=\"m\"><getpauses/></request>");
+    tcli_send(c, many);
+    free(many);
+    end = clk_mono_ms() + T_WAIT;
+    while (held_count() < 128 && clk_mono_ms() < end)
+        usleep(1000);
+    usleep(100000);
+    assert_int_equal(held_count(), 128);
+    int got = 0;
+    end = clk_mono_ms() + 3 * T_WAIT;
+    while (got < 300 && clk_mono_ms() < end) {
+        release_all();
+        char *r;
+        while ((r = tcli_recv(c, 50)) != NULL) {
+            assert_non_null(strstr(r, "<response id=\"m\"><failure><code>500</code>"));
+            free(r);
+            got++;
+        }
+        assert_true(held_count() <= 128);
+    }
+    assert_int_equal(got, 300);
+    tcli_close(c);
+    fx_stop(f);
+}
+
 /* ---- the command-line client ---- */
 
 static const char *cli_path;
@@ -824,6 +953,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pipelined_and_split), cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_events),             cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_idle_timeout),       cmocka_unit_test(test_slow_reader),
+        cmocka_unit_test(test_max_sessions),       cmocka_unit_test(test_async_backpressure),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
