@@ -59,6 +59,13 @@ typedef struct eccp_deps {
      */
     bool (*login_check)(void *ctx, const char *user, const char *password);
     void *login_ctx;
+    /*
+     * The AMI client for requests that act on a call (hangup, transfers,
+     * recording mute, getchanvars).  NULL = those answer 501 after validation.
+     */
+    struct ami *ami;
+    /* Dialplan context for transfercall/atxfercall (NULL = "from-internal"). */
+    const char *transfer_context;
     /* Idle timeout in ms overriding conf idle_timeout_s when > 0 (tests). */
     int idle_timeout_ms;
     /* Largest element depth accepted in a request (default 32). */

@@ -256,6 +256,25 @@ void eccp__job_free(eccp_job_t *j);
 /* Stand-in for eccp_call_t when a job finishes. */
 void eccp__call_from_job(eccp_call_t *c, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
 
+/* eccp_ami.c: requests that act on a call through AMI. */
+typedef enum {
+    ECCP_AMI_HANGUP = 0,
+    ECCP_AMI_REDIRECT,
+    ECCP_AMI_ATXFER,
+    ECCP_AMI_MUTE,
+    ECCP_AMI_UNMUTE,
+    ECCP_AMI_CHANVARS,
+} eccp_amiop_kind_e;
+typedef struct eccp_amiop eccp_amiop_t;
+struct ami_response;
+bool eccp__ami_available(eccp_worker_t *w);
+/* Sends the action for c on call's server; answers 500 "No AMI connection" when it cannot. */
+void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
+                     const reg_call_t *call, const char *ext);
+void eccp__ami_done(eccp_worker_t *w, struct ami_response *r); /* the answer came back */
+void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
+void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
+
 /* eccp_req.c */
 extern const eccp_reqdef_t eccp_reqs[];
 extern const size_t eccp_nreqs;

@@ -502,7 +502,10 @@ static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 417, "Agent not in call");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    if (eccp__ami_available(w))
+        eccp__ami_start(c, ECCP_AMI_HANGUP, j->agent, &call, NULL);
+    else
+        eccp__req_failure(c, 501, NOT_YET_AMI);
 }
 
 static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -516,7 +519,11 @@ static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 417, "Agent not in call");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AMI);
+    /* The optional auto-unmute timeout is validated but not armed (see docs/eccp.md). */
+    if (eccp__ami_available(w))
+        eccp__ami_start(c, ECCP_AMI_MUTE, j->agent, &call, NULL);
+    else
+        eccp__req_failure(c, 501, NOT_YET_AMI);
 }
 
 static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -526,7 +533,10 @@ static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *
         eccp__req_failure(c, 417, "Agent not in call");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AMI);
+    if (eccp__ami_available(w))
+        eccp__ami_start(c, ECCP_AMI_UNMUTE, j->agent, &call, NULL);
+    else
+        eccp__req_failure(c, 501, NOT_YET_AMI);
 }
 
 static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -544,7 +554,11 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 417, "Agent not in call");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    if (eccp__ami_available(w))
+        eccp__ami_start(c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
+                        j->agent, &call, j->a[0]);
+    else
+        eccp__req_failure(c, 501, NOT_YET_AMI);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -629,7 +643,10 @@ static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 417, "Agent not in call");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AMI);
+    if (eccp__ami_available(w))
+        eccp__ami_start(c, ECCP_AMI_CHANVARS, j->agent, &call, NULL);
+    else
+        eccp__req_failure(c, 501, NOT_YET_AMI);
 }
 
 static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)

@@ -36,6 +36,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ami/ami.h"
 
 #define MOD "eccp"
 #define RBUF_SIZE 65536
@@ -80,7 +81,7 @@ static void sess_free(eccp_sess_t *s)
 
 /* Freed at the end of the worker's loop round, so a later epoll event of the
  * same round can still look at it (fd < 0 says it is closed). */
-static void sess_bury(eccp_worker_t *w, eccp_sess_t *s)
+void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s)
 {
     s->next = w->dead;
     w->dead = s;
@@ -116,7 +117,7 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
     buf_free(&s->in);
     buf_free(&s->out);
     if (s->pending == 0)
-        sess_bury(w, s);
+        eccp__sess_bury(w, s);
 }
 
 static void sess_events(eccp_worker_t *w, eccp_sess_t *s)
@@ -407,7 +408,7 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
     w->jobs_out--;
     if (s->fd < 0) {
         if (s->pending == 0)
-            sess_bury(w, s);
+            eccp__sess_bury(w, s);
         eccp__job_free(j);
         return;
     }
@@ -463,6 +464,9 @@ static void worker_inbox(eccp_worker_t *w, bool *quit)
         case MSG_REG_CALL_CHANGED:
             eccp__event_reg_change(w, (reg_change_t *)m);
             m->free(m);
+            break;
+        case MSG_AMI_RESPONSE:
+            eccp__ami_done(w, (struct ami_response *)m);
             break;
         case MSG_ECCP_EVENT:
             eccp__event_published(w, &((event_msg_t *)m)->ev);
@@ -791,6 +795,10 @@ void eccp_server_free(eccp_server_t *s)
                     w->jobs_out--;
                     if (--j->s->pending == 0 && j->s->fd < 0)
                         sess_free(j->s);
+                } else if (m->type == MSG_AMI_RESPONSE) {
+                    eccp__ami_drop(w, (struct ami_response *)m);
+                    free_dead(w);
+                    continue;
                 }
                 m->free(m);
             }

@@ -1,0 +1,376 @@
+/*
+ * ECCP requests that act through AMI (hangup, transfercall, atxfercall,
+ * mixmonitormute/unmute, getchanvars) against a scripted fake Asterisk: the
+ * actions sent (exact headers), the success and failure answers, the
+ * recording events, and "No AMI connection" when the server is away.  The
+ * agent check is stood in for (no database: the job is passed back as if the
+ * agent and hash were valid) — the real check is covered by test_eccp_db.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <cmocka.h>
+
+#include "ami/ami.h"
+#include "conf/conf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "eccp/eccp.h"
+#include "eccp/eccp_int.h"
+#include "reg/reg.h"
+#include "test/eccp/eccp_client_util.h"
+
+#define T_WAIT 10000
+#define DECL "<?xml version=\"1.0\"?>\n"
+
+/* ---- a fake Asterisk: banner, then Success (or Error) for every action ---- */
+
+static int fake_lfd = -1;
+static uint16_t fake_port;
+static pthread_t fake_th;
+static atomic_int fake_stop;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char action_log[65536];
+
+static void log_action(const char *a, size_t n)
+{
+    pthread_mutex_lock(&log_mu);
+    size_t l = strlen(action_log);
+    if (l + n + 2 < sizeof(action_log)) {
+        memcpy(action_log + l, a, n);
+        action_log[l + n] = '\0';
+        strcat(action_log, "|");
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static bool logged(const char *part)
+{
+    pthread_mutex_lock(&log_mu);
+    bool r = strstr(action_log, part) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return r;
+}
+
+static void answer(int fd, const char *block)
+{
+    char id[128] = "";
+    const char *p = strstr(block, "ActionID: ");
+    if (p)
+        sscanf(p + 10, "%127[^\r]", id);
+    char out[4096];
+    if (strstr(block, "Action: Command")) {
+        snprintf(out, sizeof(out),
+                 "Response: Success\r\nActionID: %s\r\nMessage: Command output follows\r\n"
+                 "Output:  -- General --\r\nOutput:            Name: PJSIP/cust-1\r\n"
+                 "Output:       Variables:\r\nOutput: DIALER_TAG=lead&42\r\nOutput: QUEUENAME=8000\r\n"
+                 "Output:   CDR Variables:\r\nOutput: level 1: clid=\"x\"\r\n\r\n", id);
+    } else if (strstr(block, "fail")) {
+        snprintf(out, sizeof(out), "Response: Error\r\nActionID: %s\r\nMessage: No such channel\r\n\r\n", id);
+    } else {
+        snprintf(out, sizeof(out), "Response: Success\r\nActionID: %s\r\nMessage: ok\r\n\r\n", id);
+    }
+    if (write(fd, out, strlen(out)) < 0)
+        return;
+}
+
+static void *fake_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&fake_stop)) {
+        struct pollfd p = {.fd = fake_lfd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int fd = accept(fake_lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        const char *banner = "Asterisk Call Manager/9.0.0\r\n";
+        if (write(fd, banner, strlen(banner)) < 0) {
+            close(fd);
+            continue;
+        }
+        char buf[65536];
+        size_t len = 0;
+        while (!atomic_load(&fake_stop)) {
+            struct pollfd q = {.fd = fd, .events = POLLIN};
+            if (poll(&q, 1, 100) <= 0)
+                continue;
+            ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
+            if (k <= 0)
+                break;
+            len += (size_t)k;
+            buf[len] = '\0';
+            char *end;
+            while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+                *end = '\0';
+                log_action(buf, strlen(buf));
+                answer(fd, buf);
+                size_t used = (size_t)(end + 4 - buf);
+                memmove(buf, buf + used, len - used + 1);
+                len -= used;
+            }
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void fake_start(void)
+{
+    fake_lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fake_lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(bind(fake_lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    listen(fake_lfd, 4);
+    socklen_t sl = sizeof(a);
+    getsockname(fake_lfd, (struct sockaddr *)&a, &sl);
+    fake_port = ntohs(a.sin_port);
+    pthread_create(&fake_th, NULL, fake_main, NULL);
+}
+
+static void fake_stop_all(void)
+{
+    atomic_store(&fake_stop, 1);
+    pthread_join(fake_th, NULL);
+    close(fake_lfd);
+}
+
+/* ---- the agent check stand-in ---- */
+
+static int pass_submit(void *ctx, db_read_job_t *job)
+{
+    (void)ctx;
+    eccp_job_t *j = (eccp_job_t *)job;
+    j->auth_code = 0; /* "agent exists and the hash matched" */
+    job->status = 0;
+    job->msg.type = MSG_DB_READ_DONE;
+    return mq_push_force(job->reply, &job->msg);
+}
+
+static bool ok_login(void *ctx, const char *u, const char *p)
+{
+    (void)ctx;
+    (void)u;
+    (void)p;
+    return true;
+}
+
+static conf_t cf;
+static reg_t *reg;
+static pthread_t reg_th;
+static ami_t *ami;
+static eccp_server_t *srv;
+
+static atomic_int done_flag;
+static void apply_setup(reg_txn_t *tx, void *arg)
+{
+    (void)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->login = REG_LOGGED_IN;
+    a->active = true;
+    reg_call_t *c = reg_txn_call_new(tx);
+    c->type = REG_CALL_OUTGOING;
+    c->status = REG_CS_SUCCESS;
+    c->server = 0;
+    c->db_call_id = 42;
+    c->campaign_id = 5;
+    snprintf(c->channel, sizeof(c->channel), "PJSIP/cust-1");
+    snprintf(c->agent_channel, sizeof(c->agent_channel), "Local/9000@agents-1;1");
+    a->call_id = c->id;
+    reg_txn_call_touch(tx, c);
+    reg_txn_agent_touch(tx, a);
+    reg_agent_t *b = reg_txn_agent(tx, "Agent/9001", true); /* in a call whose channel "fails" */
+    b->login = REG_LOGGED_IN;
+    b->active = true;
+    reg_call_t *d = reg_txn_call_new(tx);
+    d->type = REG_CALL_INCOMING;
+    d->status = REG_CS_SUCCESS;
+    d->server = 0;
+    snprintf(d->channel, sizeof(d->channel), "PJSIP/fail-2");
+    snprintf(d->agent_channel, sizeof(d->agent_channel), "Local/9001@agents-fail;1");
+    b->call_id = d->id;
+    reg_txn_call_touch(tx, d);
+    reg_txn_agent_touch(tx, b);
+    atomic_store(&done_flag, 1);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    fake_start();
+    conf_defaults(&cf);
+    snprintf(cf.ami[0].host, sizeof(cf.ami[0].host), "127.0.0.1");
+    cf.ami[0].port = fake_port;
+    snprintf(cf.ami[0].username, sizeof(cf.ami[0].username), "u");
+    snprintf(cf.ami[0].secret, sizeof(cf.ami[0].secret), "s");
+    cf.ami[0].md5_login = false;
+    reg = reg_new(10000);
+    ami_opts_t ao = {.no_filter = true, .no_resync = true};
+    ami = ami_new(&cf, &ao);
+    assert_non_null(ami);
+    snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
+    cf.eccp.port = 0;
+    eccp_deps_t d = {.reg = reg, .ami = ami, .db_submit = pass_submit, .transfer_context = "xfer-ctx",
+                     .login_check = ok_login};
+    char err[256];
+    srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));
+    assert_non_null(srv);
+    pthread_create(&reg_th, NULL, reg_run, reg);
+    assert_int_equal(ami_start(ami), 0);
+    assert_int_equal(eccp_server_start(srv), 0);
+    reg_post(reg, apply_setup, NULL, NULL);
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (!atomic_load(&done_flag) && clk_mono_ms() < end)
+        usleep(1000);
+    while (ami_server_state(ami, 0) != AMI_STATE_UP && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(ami_server_state(ami, 0), AMI_STATE_UP);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    reg_stop(reg);
+    pthread_join(reg_th, NULL);
+    ami_stop(ami);
+    eccp_server_free(srv);
+    ami_free(ami);
+    reg_free(reg);
+    fake_stop_all();
+    return 0;
+}
+
+static tcli_t *login_any(void)
+{
+    tcli_t *c = tcli_connect(eccp_server_port(srv));
+    tcli_send(c, "<request id=\"L\"><login><username>a</username><password>b</password></login></request>");
+    return c;
+}
+
+/* Next non-event message, or the next event when want_event. */
+static char *next(tcli_t *c, bool want_event)
+{
+    for (;;) {
+        char *r = tcli_recv(c, T_WAIT);
+        assert_non_null(r);
+        bool ev = strncmp(r, DECL "<event>", strlen(DECL) + 7) == 0;
+        if (ev == want_event)
+            return r;
+        free(r);
+    }
+}
+
+static void expect(tcli_t *c, const char *xml, const char *want)
+{
+    tcli_send(c, xml);
+    char *r = next(c, false);
+    if (strcmp(r, want) != 0)
+        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
+    free(r);
+}
+
+#define AG(name, agent, extra) \
+    "<request id=\"" name "\"><" name "><agent_number>" agent "</agent_number><agent_hash>h" \
+    "</agent_hash>" extra "</" name "></request>"
+
+static void test_ami_actions(void **state)
+{
+    (void)state;
+    tcli_t *c = login_any();
+    char *r = next(c, false);
+    assert_non_null(strstr(r, "<app_cookie>"));
+    free(r);
+    expect(c, AG("hangup", "Agent/9000", ""),
+           DECL "<response id=\"hangup\"><hangup_response><success/></hangup_response></response>\n");
+    assert_true(logged("Action: Hangup\r\n"));
+    assert_true(logged("Channel: Local/9000@agents-1;1"));
+    expect(c, AG("hangup", "Agent/9001", ""),
+           DECL "<response id=\"hangup\"><hangup_response><failure><code>500</code><message>Cannot "
+                "hangup agent call</message></failure></hangup_response></response>\n");
+    expect(c, AG("transfercall", "Agent/9000", "<extension>4001</extension>"),
+           DECL "<response id=\"transfercall\"><transfercall_response><success/>"
+                "</transfercall_response></response>\n");
+    assert_true(logged("Action: Redirect"));
+    assert_true(logged("Channel: PJSIP/cust-1\r\nExten: 4001\r\nContext: xfer-ctx\r\nPriority: 1"));
+    expect(c, AG("transfercall", "Agent/9000", "<extension>40a1</extension>"),
+           DECL "<response id=\"transfercall\"><failure><code>400</code><message>Bad request"
+                "</message></failure></response>\n");
+    expect(c, AG("atxfercall", "Agent/9000", "<extension>4003</extension>"),
+           DECL "<response id=\"atxfercall\"><atxfercall_response><success/></atxfercall_response>"
+                "</response>\n");
+    assert_true(logged("Action: Atxfer"));
+    assert_true(logged("Channel: Local/9000@agents-1;1\r\nExten: 4003\r\nContext: xfer-ctx"));
+    expect(c, AG("atxfercall", "Agent/9001", "<extension>4003</extension>"),
+           DECL "<response id=\"atxfercall\"><atxfercall_response><failure><code>500</code><message>"
+                "Unable to transfer call</message></failure></atxfercall_response></response>\n");
+    /* mute: answer, then the recordingmute event */
+    tcli_send(c, AG("mixmonitormute", "Agent/9000", ""));
+    r = next(c, false);
+    assert_string_equal(r, DECL "<response id=\"mixmonitormute\"><mixmonitormute_response><success/>"
+                                "</mixmonitormute_response></response>\n");
+    free(r);
+    r = next(c, true);
+    assert_string_equal(r, DECL "<event><recordingmute><agent_number>Agent/9000</agent_number>"
+                                "<calltype>outgoing</calltype><campaign_id>5</campaign_id><call_id>42"
+                                "</call_id></recordingmute></event>\n");
+    free(r);
+    assert_true(logged("Action: MixMonitorMute"));
+    assert_true(logged("Channel: PJSIP/cust-1\r\nDirection: read\r\nState: 1"));
+    expect(c, AG("mixmonitormute", "Agent/9000", "<timeout>0</timeout>"),
+           DECL "<response id=\"mixmonitormute\"><mixmonitormute_response><failure><code>417</code>"
+                "<message>Invalid timeout</message></failure></mixmonitormute_response></response>\n");
+    tcli_send(c, AG("mixmonitorunmute", "Agent/9000", ""));
+    r = next(c, false);
+    assert_non_null(strstr(r, "<mixmonitorunmute_response><success/>"));
+    free(r);
+    r = next(c, true);
+    assert_non_null(strstr(r, "<event><recordingunmute><agent_number>Agent/9000</agent_number>"));
+    free(r);
+    assert_true(logged("State: 0"));
+    expect(c, AG("mixmonitorunmute", "Agent/9001", ""),
+           DECL "<response id=\"mixmonitorunmute\"><mixmonitorunmute_response><failure><code>500"
+                "</code><message>Cannot unmute agent call</message></failure>"
+                "</mixmonitorunmute_response></response>\n");
+    expect(c, AG("getchanvars", "Agent/9000", ""),
+           DECL "<response id=\"getchanvars\"><getchanvars_response><clientchannel>PJSIP/cust-1"
+                "</clientchannel><chanvars><chanvar><label>DIALER_TAG</label><value>lead&amp;42"
+                "</value></chanvar><chanvar><label>QUEUENAME</label><value>8000</value></chanvar>"
+                "</chanvars></getchanvars_response></response>\n");
+    assert_true(logged("Action: Command"));
+    assert_true(logged("Command: core show channel PJSIP/cust-1"));
+    /* no call: validation answer, nothing sent */
+    expect(c, AG("hangup", "Agent/7777", ""),
+           DECL "<response id=\"hangup\"><hangup_response><failure><code>417</code><message>Agent not "
+                "in call</message></failure></hangup_response></response>\n");
+    tcli_close(c);
+}
+
+static void test_ami_down(void **state)
+{
+    (void)state;
+    ami_stop(ami); /* the server is away now */
+    tcli_t *c = login_any();
+    char *r = next(c, false);
+    free(r);
+    expect(c, AG("hangup", "Agent/9000", ""),
+           DECL "<response id=\"hangup\"><failure><code>500</code><message>No AMI connection</message>"
+                "</failure></response>\n");
+    tcli_close(c);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    log_set_level(LOG_LVL_ERR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ami_actions),
+        cmocka_unit_test(test_ami_down),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
