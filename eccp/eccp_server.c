@@ -634,6 +634,28 @@ static void *acceptor_main(void *arg)
 
 /* ---------------- lifecycle ---------------- */
 
+/*
+ * A worker's mq stays subscribed to the registry (reg.h has no unsubscribe)
+ * and may still be the reply queue of a DB job or AMI action that never came
+ * back.  So a freed server closes its queues (later pushes fail cleanly and
+ * the pusher keeps its message) and keeps them for the life of the process
+ * instead of freeing them.  Guarded by retired_mu.
+ */
+static pthread_mutex_t retired_mu = PTHREAD_MUTEX_INITIALIZER;
+static mq_t **retired;
+static size_t nretired;
+
+static void retire_mq(mq_t *q)
+{
+    pthread_mutex_lock(&retired_mu);
+    mq_t **n = realloc(retired, (nretired + 1) * sizeof(*n));
+    if (n) {
+        retired = n;
+        retired[nretired++] = q;
+    } /* else: lost track of it; it stays allocated all the same */
+    pthread_mutex_unlock(&retired_mu);
+}
+
 static int listen_on(const char *bind_addr, uint16_t port, uint16_t *bound, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -803,13 +825,9 @@ void eccp_server_free(eccp_server_t *s)
                 m->free(m);
             }
             mq_close(w->mq);
-            if (w->jobs_out > 0) {
-                /* A DB thread still holds jobs that will come back here: keep the mq. */
-                LOG_ERR(MOD, "worker %d: %d database jobs never came back; leaking its queue", i,
-                        w->jobs_out);
-            } else {
-                mq_free(w->mq);
-            }
+            if (w->jobs_out > 0)
+                LOG_ERR(MOD, "worker %d: %d database/AMI answers never came back", i, w->jobs_out);
+            retire_mq(w->mq);
         }
         if (w->ep >= 0)
             close(w->ep);
