@@ -147,6 +147,7 @@ typedef struct eccp_sess {
     bool closing;                  /* close once out drains (logout, fatal 400) */
     bool want_out;                 /* EPOLLOUT wanted (output queued) */
     bool paused_in;                /* EPOLLIN off: too many DB jobs in flight */
+    bool batching;                 /* answers of the current read are queued, sent together */
     uint32_t evmask;               /* events registered with epoll now */
     bool logged_in;
     bool progress;                 /* callprogress events wanted */
