@@ -222,7 +222,8 @@ static void rq_getagentstatus(eccp_call_t *c)
     if (!need_arg(c, "agent_number", agent, sizeof(agent)))
         return;
     reg_agent_t a;
-    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a)) {
+    /* Issabel tracks active agents only (agent.estatus = 'A'). */
+    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a) || !a.active) {
         status_failure(c, "offline", 404, "Invalid agent number");
         return;
     }

@@ -387,6 +387,10 @@ static void test_agent_requests(void **state)
            DECL "<response id=\"g\"><failure><code>400</code><message>Bad request</message>"
                 "</failure></response>\n");
     reg_agent_t a = agent_base("Agent/9000");
+    a.active = false; /* agent.estatus = 'I': not tracked */
+    set_agent(f, &a);
+    expect_has(c, gs, "<status>offline</status><failure><code>404</code>");
+    a.active = true;
     set_agent(f, &a);
     expect(c, gs, DECL "<response id=\"g\"><getagentstatus_response><status>offline</status>"
                        "</getagentstatus_response></response>\n");
