@@ -539,6 +539,52 @@ static void test_cli_agent_hash(void **state)
     assert_non_null(strstr(buf, "<code>401</code><message>Unauthorized agent</message>"));
 }
 
+static void apply_waiting_call(reg_txn_t *tx, void *arg)
+{
+    (void)arg;
+    reg_call_t *c = reg_txn_call_new(tx);
+    c->type = REG_CALL_OUTGOING;
+    c->status = REG_CS_ONQUEUE;
+    c->db_call_id = 12;
+    c->campaign_id = 1;
+    snprintf(c->phone, sizeof(c->phone), "5551002");
+    snprintf(c->queue, sizeof(c->queue), "8000");
+    reg_txn_call_touch(tx, c);
+    reg_agent_t *b = reg_txn_agent(tx, "Agent/9001", true); /* idle member of queue 8000 */
+    b->login = REG_LOGGED_IN;
+    b->active = true;
+    b->nqueues = 1;
+    snprintf(b->queues[0], sizeof(b->queues[0]), "8000");
+    reg_txn_agent_touch(tx, b);
+    atomic_store(&applied, 1);
+}
+
+/* getcampaignstatus with registry data: agents on the campaign's calls first, then the queue's
+ * other agents (flattened status), and the calls not linked yet.  Runs after test_schedulecall
+ * put Agent/9000 on call 10 of campaign 1. */
+static void test_campaignstatus_live(void **state)
+{
+    (void)state;
+    char ck[33];
+    tcli_t *c = login("agentconsole", ck);
+    atomic_store(&applied, 0);
+    assert_int_equal(reg_post(reg, apply_waiting_call, NULL, NULL), 0);
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (!atomic_load(&applied) && clk_mono_ms() < end)
+        usleep(1000);
+    expect_has(c, "<request id=\"cs\"><getcampaignstatus><campaign_id>1</campaign_id>"
+                  "</getcampaignstatus></request>",
+               "</statuscount><agents><agent><agentchannel>Agent/9000</agentchannel><status>oncall"
+               "</status><onhold>0</onhold><calltype>outgoing</calltype><callid>10</callid>"
+               "<campaign_id>1</campaign_id><callnumber>5551000</callnumber><callstatus>Success"
+               "</callstatus></agent><agent><agentchannel>Agent/9001</agentchannel><status>online"
+               "</status><onhold>0</onhold></agent></agents><activecalls><activecall><calltype>"
+               "outgoing</calltype><callid>12</callid><campaign_id>1</campaign_id><queuenumber>8000"
+               "</queuenumber><callnumber>5551002</callnumber><callstatus>OnQueue</callstatus>"
+               "</activecall></activecalls><stats>");
+    tcli_close(c);
+}
+
 int main(int argc, char **argv)
 {
     cli_path = argc > 1 ? argv[1] : NULL;
@@ -562,6 +608,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_agent_auth),
         cmocka_unit_test(test_cli_agent_hash),
         cmocka_unit_test(test_schedulecall),
+        cmocka_unit_test(test_campaignstatus_live),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return failed || !srv ? 1 : 0;
