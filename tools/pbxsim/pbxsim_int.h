@@ -275,6 +275,7 @@ struct pbxsim {
     char swallow[64];
     uint64_t flood_left;
     uint64_t flood_seq;
+    struct flood_tpl *flood_tpl; /* pre-formatted flood events (flow.c) */
 
     int64_t mono0_ms;  /* real monotonic ms at start */
     int64_t wall0_ms;  /* wall ms at start (for Timestamp) */
@@ -387,6 +388,7 @@ int pbx_member_status(const pmember_t *m);
 pqueue_t *pbx_queue_find(pbx_t *s, const char *name);
 pagent_t *pbx_agent_find(pbx_t *s, const char *id);
 void pbx_flood_step(pbx_t *s, int budget);
+void pbx_flood_free(pbx_t *s);
 
 /* ---------- agi.c ---------- */
 

@@ -637,6 +637,7 @@ void pbxsim_stop(pbxsim_t *s)
     hmap_free(s->by_name);
     hmap_free(s->by_uid);
     free(s->timers);
+    pbx_flood_free(s);
     buf_free(&s->ev);
     close(s->lfd);
     close(s->wake_fd);
