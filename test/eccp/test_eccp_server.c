@@ -5,6 +5,7 @@
  * idle timeout and slow readers.  The registry runs on its own thread.
  */
 #include <pthread.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <setjmp.h>
@@ -875,6 +876,53 @@ static void test_async_backpressure(void **state)
     fx_stop(f);
 }
 
+/* ---- hostile bytes over the wire: every fuzz corpus input, in odd chunks ---- */
+
+static const char *corpus_dir;
+
+static void test_corpus_over_tcp(void **state)
+{
+    (void)state;
+    if (!corpus_dir)
+        fail_msg("the test needs the fuzz corpus directory as its second argument");
+    fx_t *f = fx_start(NULL);
+    DIR *d = opendir(corpus_dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int files = 0;
+    unsigned seed = 1;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", corpus_dir, e->d_name);
+        FILE *fp = fopen(path, "rb");
+        if (!fp)
+            continue;
+        static char data[1 << 16];
+        size_t n = fread(data, 1, sizeof(data), fp);
+        fclose(fp);
+        tcli_t *c = login(f);
+        for (size_t off = 0; off < n;) {
+            size_t k = 1 + rand_r(&seed) % 97;
+            if (k > n - off)
+                k = n - off;
+            if (send(c->fd, data + off, k, MSG_NOSIGNAL) <= 0)
+                break;
+            off += k;
+        }
+        tcli_close(c);
+        files++;
+    }
+    closedir(d);
+    assert_true(files > 10);
+    /* the server is still serving */
+    tcli_t *c = tcli_connect(f->port);
+    expect_has(c, "<request id=\"ok\"><getrequestlist/></request>", "<requests>");
+    tcli_close(c);
+    fx_stop(f);
+}
+
 /* ---- the command-line client ---- */
 
 static const char *cli_path;
@@ -950,6 +998,7 @@ static void test_cli(void **state)
 int main(int argc, char **argv)
 {
     cli_path = argc > 1 ? argv[1] : NULL;
+    corpus_dir = argc > 2 ? argv[2] : NULL;
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_LVL_WARN);
     const struct CMUnitTest tests[] = {
@@ -959,6 +1008,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_idle_timeout),       cmocka_unit_test(test_slow_reader),
         cmocka_unit_test(test_max_sessions),       cmocka_unit_test(test_async_backpressure),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_corpus_over_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
