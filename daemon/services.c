@@ -4,7 +4,7 @@
  * Start: registry -> database -> AMI -> ECCP.  Everything that subscribes
  * to the registry (the ECCP workers) is created before the registry thread
  * starts, which is reg_subscribe's rule.  Stop runs the other way round:
- * ECCP sessions and AMI readers (the producers of work) stop first, then the
+ * AMI readers and ECCP sessions (the producers of work) stop first, then the
  * registry drains its inbox, then the database writers drain the write
  * queue, so nothing accepted is lost on an orderly shutdown.
  */
@@ -117,7 +117,11 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     }
 
     if (cf->eccp.enabled) {
-        eccp_deps_t deps = {.reg = s->reg, .db_submit = submit_read, .db_ctx = s->db};
+        eccp_deps_t deps = {.reg = s->reg,
+                            .db_submit = submit_read,
+                            .db_ctx = s->db,
+                            .ami = s->ami,
+                            .transfer_context = cf->dialer.default_context};
         s->eccp = eccp_server_new(&cf->eccp, &deps, why, sizeof(why));
         if (!s->eccp) {
             snprintf(err, errlen, "ECCP: %s", why);
@@ -158,9 +162,11 @@ void svc_stop(svc_t *s)
 {
     if (!s)
         return;
-    eccp_server_free(s->eccp);
+    /* AMI stops first: its pending actions end (CCD_ECLOSED) while the ECCP
+     * workers waiting for them still exist. */
     if (s->ami_running)
         ami_stop(s->ami);
+    eccp_server_free(s->eccp);
     ami_free(s->ami);
     if (s->reg_running) {
         reg_stop(s->reg);
