@@ -104,7 +104,8 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     char why[CCD_ERR_LEN];
     s->db = db_start(&cf->database, why, sizeof(why));
     if (!s->db) {
-        snprintf(err, errlen, "database: %s", why);
+        /* Most first-run failures are a database that was never created. */
+        snprintf(err, errlen, "database: %s (a new or old database is prepared by --init-db)", why);
         goto fail;
     }
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The ccdialerd binary as an admin uses it: options, --check-config errors, --init-db,
+# the pid file (and its lock against a second daemon), SIGHUP log reopening, and an
+# orderly SIGTERM shutdown.  Needs the private MariaDB from scripts/test.sh.
+# Usage: test_ccdialerd.sh CCDIALERD PBXSIM SOURCE_DIR
+set -u
+ccd=$1 sim=$2 src=$3
+fails=0
+pass=0
+check() { # check NAME COMMAND...
+    local name=$1
+    shift
+    if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
+}
+for v in CCD_TEST_DB_SOCKET CCD_TEST_DB_USER CCD_TEST_DB_PASSWORD; do
+    if [ -z "${!v:-}" ]; then
+        echo "FAIL: $v is not set: run through scripts/test.sh (private MariaDB)"
+        exit 1
+    fi
+done
+
+tmp=$(mktemp -d /tmp/ccdd.XXXXXX)
+sim_pid=""
+d_pid=""
+cleanup() {
+    [ -n "$d_pid" ] && kill -9 "$d_pid" 2>/dev/null
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+wait_for() { # wait_for SECONDS COMMAND...: poll until the command succeeds
+    local limit=$(($(date +%s) + $1))
+    shift
+    while ! "$@"; do
+        [ "$(date +%s)" -ge "$limit" ] && return 1
+        sleep 0.1
+    done
+}
+
+# --- options and configuration checking (no servers needed) ---
+out=$("$ccd" --version)
+check "--version prints the version" grep -q '^ccdialerd [0-9]' <<<"$out"
+"$ccd" --bogus >/dev/null 2>&1
+check "an unknown option exits 2" test $? -eq 2
+check "the sample configuration is valid" "$ccd" --check-config -c "$src/conf/ccdialer.conf"
+printf '[eccp]\nport = 20005\nidle_timeout = soon\n' >"$tmp/bad.conf"
+err=$("$ccd" --check-config -c "$tmp/bad.conf" 2>&1)
+rc=$?
+check "a bad value exits 1" test $rc -eq 1
+check "a bad value is reported as file:line" grep -q "bad.conf:3: .*idle_timeout" <<<"$err"
+err=$("$ccd" --check-config -c "$tmp/missing.conf" 2>&1)
+check "a missing file exits 1 with its name" grep -q "missing.conf" <<<"$err"
+
+# --- a running daemon against pbxsim and the database ---
+"$sim" --port 0 --username d --secret d-secret >"$tmp/sim.out" 2>"$tmp/sim.log" &
+sim_pid=$!
+wait_for 20 grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not start"; exit 1; }
+ami_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sim.out" | head -1)
+db="ccd_daemon_$$"
+eccp_port=$((21000 + $$ % 20000))
+cat >"$tmp/c.conf" <<CONF
+[general]
+pid_file = $tmp/ccdialerd.pid
+[ami]
+host = 127.0.0.1
+port = $ami_port
+username = d
+secret = env:TEST_AMI_SECRET
+[database]
+socket = $CCD_TEST_DB_SOCKET
+user = $CCD_TEST_DB_USER
+password = env:CCD_TEST_DB_PASSWORD
+name = $db
+[eccp]
+bind = 127.0.0.1
+port = $eccp_port
+allowed_networks = 127.0.0.0/8
+[agi]
+enabled = no
+[log]
+level = info
+target = $tmp/ccdialerd.log
+CONF
+export TEST_AMI_SECRET=d-secret
+
+"$ccd" -f -c "$tmp/c.conf" 2>"$tmp/early.err"
+check "refuses to start on a database that was never initialised" test $? -ne 0
+check "and says to run --init-db" grep -q -- "--init-db" "$tmp/ccdialerd.log"
+check "--init-db creates the schema" "$ccd" -c "$tmp/c.conf" --init-db
+check "--init-db twice is harmless" "$ccd" -c "$tmp/c.conf" --init-db
+
+"$ccd" -f -c "$tmp/c.conf" &
+d_pid=$!
+check "the daemon gets ready" wait_for 30 grep -q "ready" "$tmp/ccdialerd.log"
+check "the pid file holds its pid" wait_for 5 grep -qx "$d_pid" "$tmp/ccdialerd.pid"
+check "it logs in to the PBX" wait_for 30 grep -q "logged in to 127.0.0.1:$ami_port" "$tmp/ccdialerd.log"
+check "the secret never reaches the log" bash -c "! grep -q d-secret '$tmp/ccdialerd.log'"
+
+"$ccd" -f -c "$tmp/c.conf" >/dev/null 2>&1
+check "a second daemon on the same pid file refuses to start" test $? -eq 1
+check "saying another one runs" grep -q "another ccdialerd is running" "$tmp/ccdialerd.log"
+check "the first one still owns the pid file" grep -qx "$d_pid" "$tmp/ccdialerd.pid"
+
+mv "$tmp/ccdialerd.log" "$tmp/ccdialerd.log.1"
+kill -HUP "$d_pid"
+check "SIGHUP reopens the log file (logrotate)" wait_for 10 grep -q "log reopened" "$tmp/ccdialerd.log"
+
+kill -TERM "$d_pid"
+wait "$d_pid"
+rc=$?
+d_pid=""
+check "SIGTERM stops it with status 0" test $rc -eq 0
+check "after an orderly shutdown" grep -q "stopped" "$tmp/ccdialerd.log"
+check "and removes the pid file" test ! -e "$tmp/ccdialerd.pid"
+
+mariadb --no-defaults -S "$CCD_TEST_DB_SOCKET" -u "$CCD_TEST_DB_USER" -p"$CCD_TEST_DB_PASSWORD" \
+    -e "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
+echo "$pass passed, $fails failed"
+[ "$fails" -eq 0 ]
