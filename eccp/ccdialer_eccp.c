@@ -248,6 +248,7 @@ int main(int argc, char **argv)
         if (!c) {
             print_msg(m, strlen(m));
             fprintf(stderr, "ccdialer-eccp: login failed\n");
+            free(m);
             return 1;
         }
         snprintf(cookie, sizeof(cookie), "%.32s", c + strlen("<app_cookie>"));
