@@ -341,6 +341,68 @@ static void test_bad_input_and_many_clients(void **state)
     pbxsim_stop(s);
 }
 
+/* Events/EventMask classes and Filter (whitelist and !blacklist), per connection. */
+static void test_filters_and_eventmask(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim(1);
+    cli_t a, b, d;
+    cli_open(&a, s);
+    login(&a);
+    cli_open(&b, s);
+    login(&b);
+    cli_open(&d, s);
+    login(&d);
+    tmsg_t m;
+    /* a: only OriginateResponse and Hangup; b: everything but VarSet, in class call only; d: all */
+    cli_send(&a, "Action: Filter\r\nActionID: f1\r\nOperation: Add\r\nFilter: Event: OriginateResponse\r\n\r\n"
+                 "Action: Filter\r\nActionID: f2\r\nFilter: Event: Hangup[^R]\r\n\r\n"); /* regex: not HangupRequest */
+    assert_true(cli_resp(&a, "f2", &m, 5000));
+    assert_string_equal(tm_get(&m, "Message"), "Filter Added Successfully");
+    tm_clear(&m);
+    cli_send(&b, "Action: Filter\r\nActionID: f3\r\nFilter: !Event: VarSet\r\n\r\n"
+                 "Action: Events\r\nActionID: ev\r\nEventMask: call\r\n\r\n");
+    assert_true(cli_resp(&b, "ev", &m, 5000));
+    assert_string_equal(tm_get(&m, "Events"), "On");
+    tm_clear(&m);
+    cli_send(&d, "Action: Originate\r\nActionID: o\r\nChannel: Local/5001@customers\r\nContext: dialer-answered\r\n"
+                 "Exten: s\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=1\r\nVariable: TALK=1\r\n\r\n");
+    int seen_a = 0, other_a = 0, varset_b = 0, dialplan_b = 0, hang_b = 0, varset_d = 0;
+    for (int hangups = 0; hangups < 2 && cli_next(&a, &m, 5000);) {
+        const char *ev = tm_get(&m, "Event");
+        if (ev && (!strcmp(ev, "OriginateResponse") || !strcmp(ev, "Hangup")))
+            seen_a++;
+        else if (ev && strcmp(ev, "FullyBooted") != 0 && strcmp(ev, "SuccessfulAuth") != 0)
+            other_a++; /* (those two came with the login, before the filter) */
+        hangups += ev && !strcmp(ev, "Hangup");
+        tm_clear(&m);
+    }
+    for (int hangups = 0; hangups < 2 && cli_next(&b, &m, 5000);) {
+        const char *ev = tm_get(&m, "Event"), *pv = tm_get(&m, "Privilege");
+        varset_b += ev && !strcmp(ev, "VarSet");
+        dialplan_b += pv && strstr(pv, "dialplan") != NULL;
+        hangups += ev && !strcmp(ev, "Hangup");
+        hang_b += ev && !strcmp(ev, "Hangup");
+        tm_clear(&m);
+    }
+    for (int hangups = 0; hangups < 2 && cli_next(&d, &m, 5000);) {
+        const char *ev = tm_get(&m, "Event");
+        varset_d += ev && !strcmp(ev, "VarSet");
+        hangups += ev && !strcmp(ev, "Hangup");
+        tm_clear(&m);
+    }
+    assert_int_equal(seen_a, 3); /* OriginateResponse + 2 Hangups */
+    assert_int_equal(other_a, 0);
+    assert_int_equal(varset_b, 0);
+    assert_int_equal(dialplan_b, 0);
+    assert_int_equal(hang_b, 2);
+    assert_true(varset_d > 0);
+    cli_close(&a);
+    cli_close(&b);
+    cli_close(&d);
+    pbxsim_stop(s);
+}
+
 /* Numbers outside the fixed ranges follow the seeded load mix. */
 static void outcomes(uint64_t seed, char *out, size_t n)
 {
@@ -403,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_login_ok_fail_md5),    cmocka_unit_test(test_swallow_unknown_and_prelogin),
         cmocka_unit_test(test_drop_and_restart),     cmocka_unit_test(test_flood),
         cmocka_unit_test(test_bad_input_and_many_clients), cmocka_unit_test(test_deterministic_and_cleanup),
+        cmocka_unit_test(test_filters_and_eventmask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,6 +128,7 @@ static void act_login(pbx_t *s, pconn_t *c, const pbx_msg_t *m)
     respond(s, m, "Success", "Authentication accepted");
     c->logged_in = true;
     c->events_on = true;
+    c->class_mask = PBX_CLS_ALL;
     int64_t up = pbx_vnow(s) / 1000;
     buf_reset(&s->ev);
     buf_printf(&s->ev, "Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: %lld\r\nLastReload: %lld\r\n"
@@ -922,14 +923,30 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
     } else if (strcasecmp(act, "Command") == 0) {
         act_command(s, m);
     } else if (strcasecmp(act, "Events") == 0) {
-        ccd_str_t mask = pbx_msg_get(m, "EventMask");
-        bool off = mask.p && ccd_str_ieq(mask, CCD_STR_LIT("off"));
-        conn->events_on = !off;
+        char mask[256];
+        pbx_msg_copy(m, "EventMask", mask, sizeof mask);
+        unsigned bits = pbx_class_bits(mask);
+        conn->events_on = bits != 0;
+        conn->class_mask = bits;
         resp_begin(s, m, "Success");
-        pbx_ev_kv(s, "Events", "%s", off ? "Off" : "On");
+        pbx_ev_kv(s, "Events", "%s", bits ? "On" : "Off");
         resp_end(s);
     } else if (strcasecmp(act, "Filter") == 0) {
-        respond(s, m, "Success", "Filter Added Successfully");
+        char op[16], f[256];
+        pbx_msg_copy(m, "Operation", op, sizeof op);
+        pbx_msg_copy(m, "Filter", f, sizeof f);
+        bool neg = f[0] == '!';
+        if (op[0] && strcasecmp(op, "Add") != 0) {
+            respond(s, m, "Error", "Unknown operation");
+        } else if (!f[0] || conn->nfilters >= 16) {
+            respond(s, m, "Error", f[0] ? "Too many filters" : "Filter must be specified");
+        } else if (regcomp(&conn->filters[conn->nfilters], f + (neg ? 1 : 0), REG_EXTENDED | REG_NOSUB) != 0) {
+            respond(s, m, "Error", "Filter Not Added");
+        } else {
+            conn->filter_neg[conn->nfilters++] = neg;
+            conn->npos += !neg;
+            respond(s, m, "Success", "Filter Added Successfully");
+        }
     } else if (strcasecmp(act, "QueuePause") == 0) {
         act_queuepause(s, m);
     } else if (strcasecmp(act, "QueueAdd") == 0) {

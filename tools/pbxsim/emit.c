@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "tools/pbxsim/pbxsim_int.h"
@@ -98,12 +99,96 @@ void pbx_conn_write(pbx_t *s, pconn_t *c, const char *p, size_t n)
     }
 }
 
+static const char *const g_classes[] = {"system", "call",   "log",      "verbose", "command", "agent",
+                                        "user",   "config", "dtmf",     "reporting", "cdr",   "dialplan",
+                                        "originate", "agi", "security", NULL};
+
+/* An event's Privilege ("call,all"): its own classes, "all" left out. */
+static unsigned priv_bits(const char *priv)
+{
+    unsigned bits = 0;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s", priv);
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        for (int i = 0; g_classes[i]; i++)
+            if (strcasecmp(t, g_classes[i]) == 0)
+                bits |= 1u << i;
+    return bits;
+}
+
+unsigned pbx_class_bits(const char *list)
+{
+    if (!list || !*list || strcasecmp(list, "on") == 0 || strcasecmp(list, "all") == 0)
+        return PBX_CLS_ALL;
+    if (strcasecmp(list, "off") == 0)
+        return 0;
+    unsigned bits = 0;
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", list);
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        if (strcasecmp(t, "all") == 0)
+            return PBX_CLS_ALL;
+        for (int i = 0; g_classes[i]; i++)
+            if (strcasecmp(t, g_classes[i]) == 0)
+                bits |= 1u << i;
+    }
+    return bits;
+}
+
+bool pbx_conn_wants(pbx_t *s, pconn_t *c, const char *priv)
+{
+    if (!c || !c->logged_in || !c->events_on || c->closing)
+        return false;
+    if (c->class_mask != PBX_CLS_ALL && priv && (priv_bits(priv) & c->class_mask) == 0)
+        return false;
+    if (c->nfilters == 0)
+        return true;
+    const char *text = buf_data(&s->ev); /* NUL follows: see pbx_ev_end */
+    bool pass = c->npos == 0;
+    for (int i = 0; i < c->nfilters; i++) {
+        bool hit = regexec(&c->filters[i], text, 0, NULL, 0) == 0;
+        if (c->filter_neg[i] && hit)
+            return false;
+        if (!c->filter_neg[i] && hit)
+            pass = true;
+    }
+    return pass;
+}
+
+void pbx_conn_filters_free(pconn_t *c)
+{
+    for (int i = 0; i < c->nfilters; i++)
+        regfree(&c->filters[i]);
+    c->nfilters = c->npos = 0;
+}
+
+/* The Privilege value of the event in s->ev ("call,all"), into out. */
+static void ev_priv(pbx_t *s, char *out, size_t n)
+{
+    const char *d = buf_data(&s->ev);
+    const char *p = d ? strstr(d, "\r\nPrivilege: ") : NULL;
+    out[0] = '\0';
+    if (p) {
+        p += 13;
+        size_t l = strcspn(p, "\r");
+        snprintf(out, n, "%.*s", (int)(l < n ? l : n - 1), p);
+    }
+}
+
 void pbx_ev_end(pbx_t *s)
 {
     buf_append(&s->ev, "\r\n", 2);
+    buf_append(&s->ev, "", 1); /* a NUL for the filters' regexec, not sent */
+    s->ev.len--;
+    char priv[64];
+    ev_priv(s, priv, sizeof priv);
     for (int i = 0; i < s->nconns; i++) {
         pconn_t *c = s->conns[i];
-        if (c && c->logged_in && c->events_on && !c->closing) {
+        if (pbx_conn_wants(s, c, priv[0] ? priv : NULL)) {
             pbx_conn_write(s, c, buf_data(&s->ev), s->ev.len);
             s->events_sent++;
         }

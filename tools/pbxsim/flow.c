@@ -1759,6 +1759,7 @@ typedef struct flood_tpl {
     char *text;
     size_t len;
     size_t ts_off;                 /* "Timestamp: " value, 17 chars */
+    char priv[24];                 /* its Privilege, for EventMask */
     size_t num_off[FLOOD_MARKS];   /* "XXX" (3 digits) */
     size_t hex_off[FLOOD_MARKS];   /* "YYYYYYYY" (8 hex) */
     size_t uid_off[FLOOD_MARKS];   /* "ZZZZZZZZZZZZ" (12 digits) */
@@ -1847,6 +1848,9 @@ void pbx_flood_step(pbx_t *s, int budget)
             memcpy(tpl[k].text, buf_data(&b), b.len);
             tpl[k].text[b.len] = '\0';
             tpl[k].len = b.len;
+            const char *pv = strstr(tpl[k].text, "Privilege: ");
+            if (pv)
+                snprintf(tpl[k].priv, sizeof tpl[k].priv, "%.*s", (int)strcspn(pv + 11, "\r"), pv + 11);
             const char *ts = strstr(tpl[k].text, "Timestamp: ");
             tpl[k].ts_off = ts ? (size_t)(ts - tpl[k].text) + 11 : 0;
             mark_all(tpl[k].text, b.len, "XXX", tpl[k].num_off, &tpl[k].nnum);
@@ -1883,9 +1887,12 @@ void pbx_flood_step(pbx_t *s, int budget)
             memcpy(d + t->hex_off[j], hex, 8);
         for (int j = 0; j < t->nuid; j++)
             memcpy(d + t->uid_off[j], uid, 12);
+        buf_append(&s->ev, "", 1); /* NUL for filters, not sent */
+        s->ev.len--;
+        d = buf_data(&s->ev);
         for (int c = 0; c < s->nconns; c++) {
             pconn_t *cn = s->conns[c];
-            if (cn && cn->logged_in && cn->events_on && !cn->closing) {
+            if (pbx_conn_wants(s, cn, t->priv)) {
                 pbx_conn_write(s, cn, d, s->ev.len);
                 s->events_sent++;
             }

@@ -6,6 +6,7 @@
 #define CCD_TOOLS_PBXSIM_INT_H
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -230,6 +231,10 @@ typedef struct pconn {
     buf_t in, out;
     bool logged_in;
     bool events_on;
+    unsigned class_mask;   /* Events: EventMask classes (PBX_CLS_*); all by default */
+    regex_t filters[16];   /* Action: Filter, as Asterisk: [!]regex over the event text */
+    bool filter_neg[16];
+    int nfilters, npos;    /* npos: filters without '!' (a whitelist when > 0) */
     bool closing;          /* close once out is flushed */
     int64_t auth_fail_at;  /* real ms; 0 = none pending */
     char pending_id[80];   /* ActionID of the pending failed login */
@@ -314,6 +319,13 @@ struct pbxsim {
 };
 
 /* ---------- emit.c ---------- */
+
+/* Event classes (the Privilege header), for Events: EventMask. */
+#define PBX_CLS_ALL 0xffffu
+unsigned pbx_class_bits(const char *list); /* "call,agent" -> bits; "on" -> all; "off" -> 0 */
+/* Whether the event now in s->ev goes to c (logged in, mask, filters). */
+bool pbx_conn_wants(pbx_t *s, pconn_t *c, const char *priv);
+void pbx_conn_filters_free(pconn_t *c);
 
 int64_t pbx_vnow(pbx_t *s);                      /* virtual ms */
 void pbx_ev_begin(pbx_t *s, const char *event, const char *priv);

@@ -94,6 +94,7 @@ void pbx_drop_all(pbx_t *s)
 
 static void conn_free(pconn_t *c)
 {
+    pbx_conn_filters_free(c);
     buf_free(&c->in);
     buf_free(&c->out);
     free(c);
@@ -385,7 +386,7 @@ static bool flood_room(pbx_t *s)
     bool any = false;
     for (int i = 0; i < s->nconns; i++) {
         pconn_t *c = s->conns[i];
-        if (c->fd < 0 || !c->logged_in || !c->events_on)
+        if (c->fd < 0 || !c->logged_in || !c->events_on || c->class_mask == 0)
             continue;
         any = true;
         if (c->out.len >= FLOOD_LOW_WATER)
