@@ -932,7 +932,7 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
         pbx_ev_kv(s, "Events", "%s", bits ? "On" : "Off");
         resp_end(s);
     } else if (strcasecmp(act, "Filter") == 0) {
-        char op[16], f[256];
+        char op[16], f[PBX_LINE_MAX + 1];
         pbx_msg_copy(m, "Operation", op, sizeof op);
         pbx_msg_copy(m, "Filter", f, sizeof f);
         bool neg = f[0] == '!';
