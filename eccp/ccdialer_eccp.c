@@ -130,7 +130,7 @@ static int next_msg(int timeout_ms, char **msg)
         size_t used = 0;
         int rc = eccp_frame_scan(&fr, buf_data(&inbuf), inbuf.len, &pkt, &used);
         if (rc == 1) {
-            *msg = strndup(pkt.p, pkt.len);
+            *msg = ccd_str_dup((ccd_str_t){pkt.p, pkt.len});
             buf_consume(&inbuf, used);
             return 1;
         }

@@ -2275,7 +2275,7 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
     }
     mysql_free_result(res);
     buf_append(&attrs, "", 0);
-    char *attrs_s = strndup(buf_data(&attrs), attrs.len);
+    char *attrs_s = ccd_str_dup((ccd_str_t){buf_data(&attrs), attrs.len});
     buf_free(&attrs);
     if (!attrs_s)
         return CCD_ENOMEM;
