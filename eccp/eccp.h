@@ -93,6 +93,16 @@ typedef struct eccp_stats {
     /* For the latest registry change: microseconds from its commit to the last event
      * written to a session socket (max over workers). */
     int64_t fanout_last_us;
+    /* ... from its commit until the slowest worker started on it (wake-up latency). */
+    int64_t fanout_start_us;
+    /* ... the longest time a worker spent on it (diff, build, every send). */
+    int64_t fanout_busy_us;
+    /* Sessions the latest change was written to (sum over workers), and how many of
+     * them had part of it left queued (the kernel did not take it all at once). */
+    int64_t fanout_sessions, fanout_queued;
+    /* Registry changes every worker has finished (min over workers): a change is
+     * fully written when this moves past the count seen before posting it. */
+    uint64_t fanout_rounds;
 } eccp_stats_t;
 void eccp_server_stats(eccp_server_t *s, eccp_stats_t *out);
 

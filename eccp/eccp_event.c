@@ -56,8 +56,11 @@ static void fan_out(eccp_worker_t *w, const char *agent, bool progress)
         }
         eccp__send(w, s, buf_data(b), b->len);
         sent++;
+        if (s->fd >= 0 && s->out.len > 0)
+            w->fan_cur_queued++; /* not all in the kernel yet: EPOLLOUT finishes it */
     }
     atomic_fetch_add(&w->srv->st_events, sent);
+    w->fan_cur_sent += (int64_t)sent;
 }
 
 static void ev_begin(xw_t *x, eccp_worker_t *w, const char *name)
@@ -392,12 +395,21 @@ static void call_change(eccp_worker_t *w, const reg_change_t *ch)
 
 void eccp__event_reg_change(eccp_worker_t *w, reg_change_t *ch)
 {
+    int64_t start = clk_mono_us();
+    w->fan_cur_sent = w->fan_cur_queued = 0;
     if (ch->msg.type == MSG_REG_AGENT_CHANGED)
         agent_change(w, ch);
     else
         call_change(w, ch);
-    if (ch->at_us > 0)
-        atomic_store(&w->fan_last_us, (long long)(clk_mono_us() - ch->at_us));
+    int64_t end = clk_mono_us();
+    if (ch->at_us > 0) {
+        atomic_store(&w->fan_last_us, (long long)(end - ch->at_us));
+        atomic_store(&w->fan_start_us, (long long)(start - ch->at_us));
+    }
+    atomic_store(&w->fan_busy_us, (long long)(end - start));
+    atomic_store(&w->fan_sessions, (long long)w->fan_cur_sent);
+    atomic_store(&w->fan_queued, (long long)w->fan_cur_queued);
+    atomic_fetch_add(&w->fan_rounds, 1);
 }
 
 void eccp__event_published(eccp_worker_t *w, const eccp_event_t *ev)

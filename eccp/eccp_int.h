@@ -219,8 +219,14 @@ struct eccp_worker {
     hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
     int64_t next_sweep_ms;
     int jobs_out;      /* DB jobs submitted and not back yet (worker thread, then the freer) */
-    /* Time from the last registry change's commit to its last event write (benchmarks). */
-    atomic_llong fan_last_us;
+    /* The last registry change (benchmarks): commit -> last event write, commit -> start of
+     * its processing, start -> end of its processing, sessions written.  Stored before fan_rounds is incremented (release),
+     * so a reader that saw fan_rounds move reads this change's figures. */
+    atomic_llong fan_last_us, fan_start_us, fan_busy_us, fan_sessions, fan_queued;
+    atomic_ullong fan_rounds;
+    /* For the change being processed (worker only): sessions written, and among them those
+     * whose copy did not all fit in the kernel (the rest waits for EPOLLOUT). */
+    int64_t fan_cur_sent, fan_cur_queued;
 };
 
 struct eccp_server {

@@ -871,9 +871,21 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->closed_bad = atomic_load(&s->st_bad);
     o->sessions = atomic_load(&s->nsess);
     for (int i = 0; i < s->nworkers; i++) {
+        /* rounds first: the figures stored before it are then at least that recent */
+        unsigned long long r = atomic_load(&s->w[i].fan_rounds);
+        if (i == 0 || r < o->fanout_rounds)
+            o->fanout_rounds = r;
         long long v = atomic_load(&s->w[i].fan_last_us);
         if (v > o->fanout_last_us)
             o->fanout_last_us = v;
+        v = atomic_load(&s->w[i].fan_start_us);
+        if (v > o->fanout_start_us)
+            o->fanout_start_us = v;
+        v = atomic_load(&s->w[i].fan_busy_us);
+        if (v > o->fanout_busy_us)
+            o->fanout_busy_us = v;
+        o->fanout_sessions += atomic_load(&s->w[i].fan_sessions);
+        o->fanout_queued += atomic_load(&s->w[i].fan_queued);
     }
 }
 

@@ -12,10 +12,13 @@
  *   - memory per idle session: RSS after the N sessions logged in minus RSS
  *     before they connected (client buffers are allocated beforehand, kernel
  *     socket memory is not in RSS), divided by N;
- *   - event fan-out (N = 1000 unless -a): time from posting a registry change
- *     to the moment the last of the N sessions has read the resulting event.
+ *   - event fan-out (N = 1000 unless -a), two methods (see fanout_quiet and
+ *     fanout_concurrent): the server's time from the registry commit to the
+ *     last session's send() with the client quiet during the round, then the
+ *     same with the client reading concurrently, plus that end to end.
  *
  * Usage: eccp_load [-d seconds per run (default 3)] [-a fan-out at every N]
+ *                  [-f fan-out only, N = 1000] [-r fan-out rounds (200)] [-w workers (2)]
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -254,11 +257,316 @@ static void send_all(int fd, const char *s, size_t n)
     }
 }
 
+/* ---- fan-out floor: what the kernel allows for the same writes right now ----
+ * k sender threads (as many as the server has workers), each owning every k-th
+ * socket of n loopback pairs and sleeping in epoll_wait on its own eventfd.  A
+ * round: take a timestamp, write each eventfd (as the registry pushes one
+ * message into each worker's queue), each thread send()s the same ready-made
+ * bytes to its sockets; the figure is timestamp -> the last send() returned.
+ * No XML, no diff, no session list: the server's fan-out minus the server. */
+
+#include <sys/eventfd.h>
+
+typedef struct floor_fan {
+    int n, k;
+    int *srv_fd, *cli_fd;
+    int efd[8], ep[8];
+    pthread_t th[8];
+    const char *msg;
+    size_t len;
+    atomic_llong t0;
+    atomic_llong done_us[8];
+    atomic_int rounds[8];
+    atomic_int stop;
+} floor_fan_t;
+
+typedef struct floor_arg {
+    floor_fan_t *f;
+    int idx;
+} floor_arg_t;
+
+static void *floor_main(void *arg)
+{
+    floor_arg_t *a = arg;
+    floor_fan_t *f = a->f;
+    int idx = a->idx;
+    free(a);
+    struct epoll_event ev;
+    while (!atomic_load(&f->stop)) {
+        if (epoll_wait(f->ep[idx], &ev, 1, 100) <= 0)
+            continue;
+        uint64_t v;
+        if (read(f->efd[idx], &v, sizeof(v)) != sizeof(v))
+            continue;
+        for (int i = idx; i < f->n; i += f->k)
+            send(f->srv_fd[i], f->msg, f->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        atomic_store(&f->done_us[idx], clk_mono_us());
+        atomic_fetch_add(&f->rounds[idx], 1);
+    }
+    return NULL;
+}
+
+static floor_fan_t *floor_start(int n, int k, const char *msg, size_t len)
+{
+    floor_fan_t *f = calloc(1, sizeof(*f));
+    f->n = n;
+    f->k = k > 8 ? 8 : k;
+    f->msg = msg;
+    f->len = len;
+    f->srv_fd = calloc((size_t)n, sizeof(int));
+    f->cli_fd = calloc((size_t)n, sizeof(int));
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    bind(lfd, (struct sockaddr *)&a, sizeof(a));
+    listen(lfd, 8192);
+    socklen_t sl = sizeof(a);
+    getsockname(lfd, (struct sockaddr *)&a, &sl);
+    for (int i = 0; i < n; i++) {
+        f->cli_fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        connect(f->cli_fd[i], (struct sockaddr *)&a, sizeof(a));
+        f->srv_fd[i] = accept(lfd, NULL, NULL);
+        int one = 1;
+        setsockopt(f->srv_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(f->cli_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    close(lfd);
+    for (int t = 0; t < f->k; t++) {
+        f->efd[t] = eventfd(0, EFD_NONBLOCK);
+        f->ep[t] = epoll_create1(0);
+        struct epoll_event ev = {.events = EPOLLIN};
+        epoll_ctl(f->ep[t], EPOLL_CTL_ADD, f->efd[t], &ev);
+        floor_arg_t *arg = malloc(sizeof(*arg));
+        arg->f = f;
+        arg->idx = t;
+        pthread_create(&f->th[t], NULL, floor_main, arg);
+    }
+    return f;
+}
+
+/* One round; returns timestamp -> last send in us, or -1.  The client sockets are
+ * drained afterwards, like the quiet server rounds. */
+static int64_t floor_round(floor_fan_t *f, char *rbuf)
+{
+    int r0[8];
+    for (int t = 0; t < f->k; t++)
+        r0[t] = atomic_load(&f->rounds[t]);
+    int64_t t0 = clk_mono_us();
+    for (int t = 0; t < f->k; t++) {
+        uint64_t one = 1;
+        if (write(f->efd[t], &one, sizeof(one)) != sizeof(one))
+            return -1;
+    }
+    usleep(15000);
+    int64_t end = clk_mono_ms() + 10000, last = 0;
+    for (int t = 0; t < f->k; t++) {
+        while (atomic_load(&f->rounds[t]) == r0[t] && clk_mono_ms() < end)
+            usleep(2000);
+        int64_t d = atomic_load(&f->done_us[t]);
+        if (d > last)
+            last = d;
+    }
+    for (int i = 0; i < f->n; i++)
+        while (recv(f->cli_fd[i], rbuf, 1 << 16, MSG_DONTWAIT) > 0)
+            ;
+    return last - t0;
+}
+
+static void floor_stop(floor_fan_t *f)
+{
+    atomic_store(&f->stop, 1);
+    for (int t = 0; t < f->k; t++) {
+        pthread_join(f->th[t], NULL);
+        close(f->efd[t]);
+        close(f->ep[t]);
+    }
+    for (int i = 0; i < f->n; i++) {
+        close(f->srv_fd[i]);
+        close(f->cli_fd[i]);
+    }
+    free(f->srv_fd);
+    free(f->cli_fd);
+    free(f);
+}
+
+static void stats_now(eccp_server_t *srv, eccp_stats_t *st)
+{
+    eccp_server_stats(srv, st);
+}
+
+static void print_ms(int n, const char *name, int64_t *v, int nv, double p)
+{
+    printf("metric eccp_load.n%d.%s %.3f ms\n", n, name, (double)pct(v, (size_t)nv, p) / 1000.0);
+}
+
+/*
+ * Fan-out with the client quiet during the round (as in production, where the
+ * consoles are other machines): post one change, sleep until every worker says
+ * it has finished that change, take the server's figure, and only then read
+ * the N sockets, checking that each holds exactly the one whole event.  The
+ * figure is registry commit -> the last of the N sessions' send() returned
+ * with the event wholly in the kernel (rounds with any copy left queued in the
+ * server are counted apart, not in the percentiles).
+ */
+static void fanout_quiet(eccp_server_t *srv, reg_t *reg, conn_t *conns, int n, int ep, char *rbuf,
+                         int iters, int nworkers)
+{
+    floor_fan_t *fl = NULL;
+    int64_t *ff = malloc(sizeof(int64_t) * (size_t)iters);
+    int nff = 0;
+    char *evcopy = NULL;
+    int64_t *fs = malloc(sizeof(int64_t) * (size_t)iters);
+    int64_t *fw = malloc(sizeof(int64_t) * (size_t)iters);
+    int64_t *fb = malloc(sizeof(int64_t) * (size_t)iters);
+    int nfs = 0, partial = 0, missing = 0;
+    struct epoll_event evs[512];
+    for (int it = 0; it < iters; it++) {
+        eccp_stats_t st;
+        stats_now(srv, &st);
+        uint64_t r0 = st.fanout_rounds;
+        while (post_agent(reg, it % 2 ? 2 : 1) != 0)
+            usleep(100);
+        /* Sleep, do not spin: the client must not take CPU from the workers. */
+        usleep(15000);
+        int64_t end = clk_mono_ms() + 10000;
+        for (;;) {
+            stats_now(srv, &st);
+            if (st.fanout_rounds > r0 || clk_mono_ms() > end)
+                break;
+            usleep(2000);
+        }
+        bool ok = st.fanout_rounds == r0 + 1 && st.fanout_sessions == n;
+        if (ok && st.fanout_queued == 0) {
+            fs[nfs] = st.fanout_last_us;
+            fw[nfs] = st.fanout_start_us;
+            fb[nfs++] = st.fanout_busy_us;
+        } else if (ok) {
+            partial++;
+        }
+        /* Drain: every session must hold exactly one whole event. */
+        int got = 0;
+        for (int i = 0; i < n; i++) {
+            conns[i].got_event = false;
+            if (!fl && i == 0) {
+                /* The floor writes the very bytes of the server's event. */
+                ssize_t k = recv(conns[0].fd, rbuf, 1 << 16, MSG_PEEK | MSG_DONTWAIT);
+                if (k > 0) {
+                    evcopy = malloc((size_t)k);
+                    memcpy(evcopy, rbuf, (size_t)k);
+                    fl = floor_start(n, nworkers, evcopy, (size_t)k);
+                    printf("metric eccp_load.n%d.fanout_event_bytes %zd bytes\n", n, k);
+                }
+            }
+            if (drain(&conns[i], rbuf, 1 << 16) == 1) {
+                conns[i].got_event = true;
+                got++;
+            }
+        }
+        int64_t dl = clk_mono_ms() + 10000;
+        while (got < n && clk_mono_ms() < dl) {
+            int k = epoll_wait(ep, evs, 512, 100);
+            for (int e = 0; e < k; e++) {
+                conn_t *c = &conns[evs[e].data.u32];
+                if (drain(c, rbuf, 1 << 16) > 0 && !c->got_event) {
+                    c->got_event = true;
+                    got++;
+                }
+            }
+        }
+        missing += n - got;
+        if (fl) {
+            int64_t d = floor_round(fl, rbuf);
+            if (d >= 0)
+                ff[nff++] = d;
+        }
+    }
+    if (fl)
+        floor_stop(fl);
+    free(evcopy);
+    /* same rounds, same moment, nothing but the sends: the machine's floor */
+    print_ms(n, "fanout_floor_p50", ff, nff, 0.5);
+    print_ms(n, "fanout_floor_p99", ff, nff, 0.99);
+    free(ff);
+    print_ms(n, "fanout_quiet_p50", fs, nfs, 0.5);
+    print_ms(n, "fanout_quiet_p99", fs, nfs, 0.99);
+    print_ms(n, "fanout_quiet_max", fs, nfs, 1.0);
+    print_ms(n, "fanout_quiet_wake_p50", fw, nfs, 0.5);
+    print_ms(n, "fanout_quiet_wake_p99", fw, nfs, 0.99);
+    /* busy: the slowest worker's own time on the change (its share of the sends) */
+    print_ms(n, "fanout_quiet_busy_p50", fb, nfs, 0.5);
+    print_ms(n, "fanout_quiet_busy_p99", fb, nfs, 0.99);
+    printf("metric eccp_load.n%d.fanout_quiet_complete %d of %d rounds\n", n, nfs, iters);
+    printf("metric eccp_load.n%d.fanout_quiet_partial %d rounds\n", n, partial);
+    printf("metric eccp_load.n%d.fanout_quiet_missing %d events\n", n, missing);
+    free(fs);
+    free(fw);
+    free(fb);
+}
+
+/*
+ * Fan-out with the client thread reading every socket while the workers write
+ * (its reads compete with them for the 2 cores; loopback also makes the
+ * senders run the receivers' TCP input).  Server side figure and end to end:
+ * reg_post -> the client has read the event on the last session.
+ */
+static void fanout_concurrent(eccp_server_t *srv, reg_t *reg, conn_t *conns, int n, int ep,
+                              char *rbuf, int iters)
+{
+    int64_t *fl = malloc(sizeof(int64_t) * (size_t)iters);
+    int64_t *fs = malloc(sizeof(int64_t) * (size_t)iters);
+    int nfl = 0, nfs = 0;
+    struct epoll_event evs[512];
+    for (int it = 0; it < iters; it++) {
+        for (int i = 0; i < n; i++)
+            conns[i].got_event = false;
+        int got = 0;
+        eccp_stats_t st;
+        stats_now(srv, &st);
+        uint64_t r0 = st.fanout_rounds;
+        int64_t start = clk_mono_us();
+        while (post_agent(reg, it % 2 ? 2 : 1) != 0)
+            usleep(100);
+        int64_t last = start;
+        int64_t end = clk_mono_ms() + 10000;
+        while (got < n && clk_mono_ms() < end) {
+            int k = epoll_wait(ep, evs, 512, 100);
+            int64_t now = clk_mono_us();
+            for (int e = 0; e < k; e++) {
+                conn_t *c = &conns[evs[e].data.u32];
+                if (drain(c, rbuf, 1 << 16) > 0 && !c->got_event) {
+                    c->got_event = true;
+                    got++;
+                    last = now;
+                }
+            }
+        }
+        if (got == n)
+            fl[nfl++] = last - start;
+        /* The last reads may beat the worker's bookkeeping by a hair: wait for the round. */
+        int64_t dl = clk_mono_ms() + 1000;
+        do
+            stats_now(srv, &st);
+        while (st.fanout_rounds <= r0 && clk_mono_ms() < dl && usleep(100) == 0);
+        if (st.fanout_rounds == r0 + 1 && st.fanout_sessions == n)
+            fs[nfs++] = st.fanout_last_us;
+    }
+    /* server side: registry commit -> last session socket written */
+    print_ms(n, "fanout_p50", fs, nfs, 0.5);
+    print_ms(n, "fanout_p99", fs, nfs, 0.99);
+    /* end to end: reg_post -> the client thread has read it on the last session */
+    print_ms(n, "fanout_e2e_p50", fl, nfl, 0.5);
+    print_ms(n, "fanout_e2e_p99", fl, nfl, 0.99);
+    printf("metric eccp_load.n%d.fanout_complete %d of %d rounds\n", n, nfl, iters);
+    free(fl);
+    free(fs);
+}
+
 int main(int argc, char **argv)
 {
     int secs = 3;
     bool fan_all = false, fan_only = false;
     int nworkers = 2;
+    int rounds = 200;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-d") == 0 && i + 1 < argc)
             secs = atoi(argv[++i]);
@@ -266,6 +574,8 @@ int main(int argc, char **argv)
             fan_all = true;
         else if (strcmp(argv[i], "-w") == 0 && i + 1 < argc)
             nworkers = atoi(argv[++i]);
+        else if (strcmp(argv[i], "-r") == 0 && i + 1 < argc)
+            rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "-f") == 0)
             fan_only = true; /* only the fan-out run at N = 1000 (profiling) */
     }
@@ -460,49 +770,9 @@ int main(int argc, char **argv)
                (long long)pct(lat, nlat, 0.99));
 
     fanout:
-        /* fan-out */
         if (n == 1000 || fan_all) {
-            int iters = 200;
-            int64_t *fl = malloc(sizeof(int64_t) * (size_t)iters);
-            int64_t *fs = malloc(sizeof(int64_t) * (size_t)iters);
-            int nfl = 0;
-            for (int it = 0; it < iters; it++) {
-                for (int i = 0; i < n; i++)
-                    conns[i].got_event = false;
-                int got = 0;
-                int64_t start = clk_mono_us();
-                while (post_agent(reg, it % 2 ? 2 : 1) != 0)
-                    usleep(100);
-                int64_t last = start;
-                int64_t end = clk_mono_ms() + 10000;
-                while (got < n && clk_mono_ms() < end) {
-                    int k = epoll_wait(ep, evs, 512, 100);
-                    int64_t now = clk_mono_us();
-                    for (int e = 0; e < k; e++) {
-                        conn_t *c = &conns[evs[e].data.u32];
-                        if (drain(c, rbuf, 1 << 16) > 0 && !c->got_event) {
-                            c->got_event = true;
-                            got++;
-                            last = now;
-                        }
-                    }
-                }
-                if (got == n) {
-                    eccp_stats_t st;
-                    eccp_server_stats(srv, &st);
-                    fs[nfl] = st.fanout_last_us;
-                    fl[nfl++] = last - start;
-                }
-            }
-            /* server side: registry commit -> last session socket written */
-            printf("metric eccp_load.n%d.fanout_p50 %.3f ms\n", n, (double)pct(fs, (size_t)nfl, 0.5) / 1000.0);
-            printf("metric eccp_load.n%d.fanout_p99 %.3f ms\n", n, (double)pct(fs, (size_t)nfl, 0.99) / 1000.0);
-            /* end to end: reg_post -> the client thread has read it on the last session */
-            printf("metric eccp_load.n%d.fanout_e2e_p50 %.3f ms\n", n, (double)pct(fl, (size_t)nfl, 0.5) / 1000.0);
-            printf("metric eccp_load.n%d.fanout_e2e_p99 %.3f ms\n", n, (double)pct(fl, (size_t)nfl, 0.99) / 1000.0);
-            printf("metric eccp_load.n%d.fanout_complete %d of %d rounds\n", n, nfl, iters);
-            free(fl);
-            free(fs);
+            fanout_quiet(srv, reg, conns, n, ep, rbuf, rounds, nworkers);
+            fanout_concurrent(srv, reg, conns, n, ep, rbuf, rounds);
         }
         for (int i = 0; i < n; i++)
             close(conns[i].fd);
