@@ -90,6 +90,7 @@ typedef struct eccp_stats {
     uint64_t requests, responses, events_sent;
     uint64_t closed_idle, closed_slow, closed_bad;
     int sessions; /* open now */
+    int worker_sessions_min, worker_sessions_max; /* the least and most loaded workers */
     /* For the latest registry change: microseconds from its commit to the last event
      * written to a session socket (max over workers). */
     int64_t fanout_last_us;

@@ -213,6 +213,10 @@ struct eccp_worker {
     eccp_sess_t *head; /* sessions of this worker */
     eccp_sess_t *dead; /* closed sessions freed at the end of the loop round */
     int nsess;
+    /* Sessions handed to this worker and not closed yet: raised by the acceptor when it
+     * hands one over, lowered by the worker when one closes.  The acceptor gives each new
+     * socket to the least loaded worker, so a fan-out is split evenly even after churn. */
+    atomic_int load;
     char *rbuf;        /* read scratch */
     buf_t wbuf;        /* response scratch */
     hmap_t *agents;    /* agent number -> reg_agent_t copy: last state seen (events) */

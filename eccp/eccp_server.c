@@ -106,6 +106,7 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
     close(s->fd);
     s->fd = -1;
     atomic_fetch_sub(&w->srv->nsess, 1);
+    atomic_fetch_sub(&w->load, 1);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -302,6 +303,7 @@ static void sess_add(eccp_worker_t *w, int fd, const char *peer)
     if (!s) {
         close(fd);
         atomic_fetch_sub(&w->srv->nsess, 1);
+        atomic_fetch_sub(&w->load, 1);
         return;
     }
     s->fd = fd;
@@ -316,6 +318,7 @@ static void sess_add(eccp_worker_t *w, int fd, const char *peer)
         LOG_ERR(MOD, "epoll_ctl: %s", strerror(errno));
         close(fd);
         atomic_fetch_sub(&w->srv->nsess, 1);
+        atomic_fetch_sub(&w->load, 1);
         free(s);
         return;
     }
@@ -570,6 +573,23 @@ static void peer_addr(const struct sockaddr_storage *ss, uint8_t addr[16], char 
     }
 }
 
+/* The worker with the fewest sessions (ties: rotate from start), so every
+ * worker writes its even share of each fan-out even after sessions come and go. */
+static eccp_worker_t *least_loaded(eccp_server_t *srv, unsigned start)
+{
+    eccp_worker_t *best = NULL;
+    int best_load = 0;
+    for (int i = 0; i < srv->nworkers; i++) {
+        eccp_worker_t *w = &srv->w[(start + (unsigned)i) % (unsigned)srv->nworkers];
+        int l = atomic_load(&w->load);
+        if (!best || l < best_load) {
+            best = w;
+            best_load = l;
+        }
+    }
+    return best;
+}
+
 static void *acceptor_main(void *arg)
 {
     eccp_server_t *srv = arg;
@@ -628,8 +648,10 @@ static void *acceptor_main(void *arg)
             cm->msg.free = free_conn;
             cm->fd = fd;
             snprintf(cm->peer, sizeof(cm->peer), "%s", peer);
-            eccp_worker_t *w = &srv->w[rr++ % (unsigned)srv->nworkers];
+            eccp_worker_t *w = least_loaded(srv, rr++);
+            atomic_fetch_add(&w->load, 1);
             if (mq_push(w->mq, &cm->msg) != 0) {
+                atomic_fetch_sub(&w->load, 1);
                 atomic_fetch_sub(&srv->nsess, 1);
                 free_conn(&cm->msg);
                 continue;
@@ -885,6 +907,11 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
         if (v > o->fanout_busy_us)
             o->fanout_busy_us = v;
         o->fanout_sessions += atomic_load(&s->w[i].fan_sessions);
+        int l = atomic_load(&s->w[i].load);
+        if (i == 0 || l < o->worker_sessions_min)
+            o->worker_sessions_min = l;
+        if (l > o->worker_sessions_max)
+            o->worker_sessions_max = l;
         o->fanout_queued += atomic_load(&s->w[i].fan_queued);
     }
 }

@@ -747,6 +747,56 @@ static void test_slow_reader(void **state)
     fx_stop(f);
 }
 
+static void wait_sessions(fx_t *f, int n)
+{
+    eccp_stats_t st;
+    int64_t end = clk_mono_ms() + T_WAIT;
+    do {
+        usleep(5000);
+        eccp_server_stats(f->srv, &st);
+    } while (st.sessions != n && clk_mono_ms() < end);
+    assert_int_equal(st.sessions, n);
+}
+
+/* New sockets go to the least loaded worker, so after sessions close the
+ * workers' shares of a fan-out are even again (round-robin would not). */
+static void test_balance_after_churn(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(NULL); /* 2 workers */
+    tcli_t *c[6];
+    for (int i = 0; i < 4; i++)
+        c[i] = login(f); /* 0, 2 on one worker; 1, 3 on the other */
+    eccp_stats_t st;
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.worker_sessions_min, 2);
+    assert_int_equal(st.worker_sessions_max, 2);
+    tcli_close(c[0]);
+    tcli_close(c[2]);
+    wait_sessions(f, 2);
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.worker_sessions_min, 0);
+    assert_int_equal(st.worker_sessions_max, 2);
+    c[4] = login(f);
+    c[5] = login(f);
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.worker_sessions_min, 2);
+    assert_int_equal(st.worker_sessions_max, 2);
+    /* every session on both workers gets one event */
+    reg_agent_t a = agent_base("Agent/9100");
+    a.login = REG_LOGGED_IN;
+    set_agent(f, &a);
+    int idx[] = {1, 3, 4, 5};
+    for (int k = 0; k < 4; k++) {
+        char *r = tcli_recv(c[idx[k]], T_WAIT);
+        assert_non_null(r);
+        assert_non_null(strstr(r, "<agentloggedin><agent>Agent/9100</agent></agentloggedin>"));
+        free(r);
+        tcli_close(c[idx[k]]);
+    }
+    fx_stop(f);
+}
+
 static void cap_tweak(conf_eccp_t *e, eccp_deps_t *d)
 {
     (void)d;
@@ -1006,7 +1056,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pipelined_and_split), cmocka_unit_test(test_agent_requests),
         cmocka_unit_test(test_events),             cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_idle_timeout),       cmocka_unit_test(test_slow_reader),
-        cmocka_unit_test(test_max_sessions),       cmocka_unit_test(test_async_backpressure),
+        cmocka_unit_test(test_max_sessions),       cmocka_unit_test(test_balance_after_churn),
+              cmocka_unit_test(test_async_backpressure),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_corpus_over_tcp),
     };
