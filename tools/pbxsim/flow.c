@@ -10,13 +10,9 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "tools/pbxsim/pbxsim_int.h"
+#include "tools/pbxsim/flow_int.h"
 
-#define Q_TIMEOUT_MS 15000 /* queues.conf timeout = 15 */
-#define Q_RETRY_MS 2000    /* retry = 2 */
-#define AGENT_ANSWER_MS 300
-
-static int64_t wall_s(pbx_t *s)
+int64_t pbx_wall_s(pbx_t *s)
 {
     return (s->wall0_ms + pbx_vnow(s)) / 1000;
 }
@@ -70,7 +66,7 @@ void pbx_call_finish(pbx_t *s, pcall_t *c)
 }
 
 /* Frees a channel the flow still points to. */
-static void drop_chan(pbx_t *s, pcall_t *c, pchan_t **pp)
+void pbx_drop_chan(pbx_t *s, pcall_t *c, pchan_t **pp)
 {
     (void)c;
     if (*pp) {
@@ -107,7 +103,7 @@ int pbx_member_status(const pmember_t *m)
     return m->busy ? 2 : 1;
 }
 
-static void member_status_all(pbx_t *s, pagent_t *a, pmember_t *only)
+void pbx_member_status_all(pbx_t *s, pagent_t *a, pmember_t *only)
 {
     for (int i = 0; i < s->nqueues; i++)
         for (int j = 0; j < s->queues[i].nmembers; j++) {
@@ -134,7 +130,7 @@ static int caller_index(pqueue_t *q, pcall_t *c)
     return -1;
 }
 
-static void queue_remove_caller(pqueue_t *q, pcall_t *c)
+void pbx_queue_remove_caller(pqueue_t *q, pcall_t *c)
 {
     int i = caller_index(q, c);
     if (i < 0)
@@ -143,7 +139,7 @@ static void queue_remove_caller(pqueue_t *q, pcall_t *c)
     q->ncallers--;
 }
 
-static void caller_leave_event(pbx_t *s, pcall_t *c, const char *event)
+void pbx_caller_leave_event(pbx_t *s, pcall_t *c, const char *event)
 {
     pqueue_t *q = c->queue;
     int pos = caller_index(q, c) + 1;
@@ -160,7 +156,7 @@ static void caller_leave_event(pbx_t *s, pcall_t *c, const char *event)
     pbx_ev_end(s);
 }
 
-static void agent_event(pbx_t *s, const char *event, pcall_t *c, bool caller_block, bool dest_block)
+void pbx_agent_event(pbx_t *s, const char *event, pcall_t *c, bool caller_block, bool dest_block)
 {
     pmember_t *m = c->member;
     pbx_ev_begin(s, event, "agent,all");
@@ -183,7 +179,7 @@ static void split_iface(const char *iface, char *exten, size_t en, char *ctx, si
     snprintf(ctx, cn, "%s", at ? at + 1 : "default");
 }
 
-static void set_cid_pair(pchan_t *one, pchan_t *two, const char *num, const char *name, bool one_con)
+void pbx_set_cid_pair(pchan_t *one, pchan_t *two, const char *num, const char *name, bool one_con)
 {
     if (!num[0] && !name[0])
         return; /* no CallerID given: the legs keep <unknown> */
@@ -220,7 +216,7 @@ static void ring_member(pbx_t *s, pcall_t *c, pmember_t *m)
     c->ring_gen++;
     pbx_e_newchannel(s, m1);
     pbx_e_newchannel(s, m2);
-    set_cid_pair(m1, m2, c->cid_num, c->cid_name, false);
+    pbx_set_cid_pair(m1, m2, c->cid_num, c->cid_name, false);
     pbx_e_localbridge(s, m1, m2);
     snprintf(m1->con_num, sizeof m1->con_num, "%s", c->cid_num);
     snprintf(m1->con_name, sizeof m1->con_name, "%s", c->cid_name);
@@ -232,7 +228,7 @@ static void ring_member(pbx_t *s, pcall_t *c, pmember_t *m)
         pbx_e_newstate(s, m1, 5);
     /* app_queue shows the queue's exten on the member leg once it is called */
     snprintf(m1->exten, sizeof m1->exten, "%s", c->queue->name);
-    agent_event(s, "AgentCalled", c, true, true);
+    pbx_agent_event(s, "AgentCalled", c, true, true);
     pbx_ev_end(s);
     snprintf(m1->exten, sizeof m1->exten, "%s", exten);
     pbx_e_dial(s, "DialBegin", c->a, m1, "DialString", dialstr);
@@ -247,16 +243,16 @@ static void ring_member(pbx_t *s, pcall_t *c, pmember_t *m)
         if (ag->p1)
             pbx_e_moh(s, ag->p1, false);
         pbx_e_dial(s, "DialState", c->a, m1, "DialStatus", "RINGING");
-        member_status_all(s, ag, NULL);
+        pbx_member_status_all(s, ag, NULL);
         pbx_timer_add(s, AGENT_ANSWER_MS, agent_answer, c, c->ring_gen);
     } else if (auto_answer) {
         pbx_e_newstate(s, m2, 6);
-        member_status_all(s, NULL, m);
+        pbx_member_status_all(s, NULL, m);
         pbx_e_newstate(s, m1, 6);
         pbx_e_dial(s, "DialEnd", c->a, m1, "DialStatus", "ANSWER");
         connect_call(s, c);
     } else {
-        member_status_all(s, NULL, m);
+        pbx_member_status_all(s, NULL, m);
         pbx_e_dial(s, "DialState", c->a, m1, "DialStatus", "RINGING");
         pbx_timer_add(s, Q_TIMEOUT_MS, ring_noanswer, c, c->ring_gen);
     }
@@ -284,9 +280,9 @@ static void connect_call(pbx_t *s, pcall_t *c)
     c->connected = true;
     c->connect_vms = pbx_vnow(s);
     pbx_e_moh(s, c->a, false);
-    caller_leave_event(s, c, "QueueCallerLeave");
-    queue_remove_caller(q, c);
-    agent_event(s, "AgentConnect", c, true, true);
+    pbx_caller_leave_event(s, c, "QueueCallerLeave");
+    pbx_queue_remove_caller(q, c);
+    pbx_agent_event(s, "AgentConnect", c, true, true);
     pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
     pbx_ev_kv(s, "RingTime", "%lld", (long long)((c->connect_vms - c->ring_vms) / 1000));
     pbx_ev_end(s);
@@ -303,7 +299,7 @@ static void connect_call(pbx_t *s, pcall_t *c)
 }
 
 /* Tears down the member legs after a ring that ended without answer. */
-static void drop_member_legs(pbx_t *s, pcall_t *c, bool cancel_twice)
+void pbx_drop_member_legs(pbx_t *s, pcall_t *c, bool cancel_twice)
 {
     pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", cancel_twice ? "CANCEL" : "NOANSWER");
     pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", "CANCEL");
@@ -311,11 +307,11 @@ static void drop_member_legs(pbx_t *s, pcall_t *c, bool cancel_twice)
     pbx_e_hangup(s, c->m1, 0);
     pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
     pbx_e_hangup(s, c->m2, 0);
-    drop_chan(s, c, &c->m1);
-    drop_chan(s, c, &c->m2);
+    pbx_drop_chan(s, c, &c->m1);
+    pbx_drop_chan(s, c, &c->m2);
 }
 
-static void release_member(pbx_t *s, pcall_t *c, bool status_event)
+void pbx_release_member(pbx_t *s, pcall_t *c, bool status_event)
 {
     pmember_t *m = c->member;
     if (!m)
@@ -327,9 +323,9 @@ static void release_member(pbx_t *s, pcall_t *c, bool status_event)
     c->member = NULL;
     if (status_event) {
         if (m->agent)
-            member_status_all(s, m->agent, NULL);
+            pbx_member_status_all(s, m->agent, NULL);
         else
-            member_status_all(s, NULL, m);
+            pbx_member_status_all(s, NULL, m);
     }
 }
 
@@ -338,13 +334,13 @@ static void ring_noanswer(pbx_t *s, pcall_t *c, uint64_t gen)
     if (!c->ringing || gen != c->ring_gen || !c->member)
         return;
     pmember_t *m = c->member;
-    agent_event(s, "AgentRingNoAnswer", c, true, true);
+    pbx_agent_event(s, "AgentRingNoAnswer", c, true, true);
     pbx_ev_kv(s, "RingTime", "%lld", (long long)(pbx_vnow(s) - c->ring_vms));
     pbx_ev_end(s);
-    drop_member_legs(s, c, false);
+    pbx_drop_member_legs(s, c, false);
     c->ringing = false;
     m->next_try_vms = pbx_vnow(s) + Q_RETRY_MS;
-    release_member(s, c, true);
+    pbx_release_member(s, c, true);
     pbx_timer_add(s, Q_RETRY_MS, retry_kick, c, 0);
 }
 
@@ -380,13 +376,13 @@ void pbx_queue_kick(pbx_t *s, pqueue_t *q)
     }
 }
 
-static void kick_all(pbx_t *s)
+void pbx_kick_all(pbx_t *s)
 {
     for (int i = 0; i < s->nqueues; i++)
         pbx_queue_kick(s, &s->queues[i]);
 }
 
-static void queue_join(pbx_t *s, pcall_t *c, pqueue_t *q)
+void pbx_queue_join(pbx_t *s, pcall_t *c, pqueue_t *q)
 {
     pchan_t *a = c->a;
     if (q->ncallers >= PQ_CALLERS) {
@@ -427,8 +423,8 @@ static void agent_ready(pbx_t *s, pcall_t *c, uint64_t gen)
         pbx_ev_kv(s, "State", "NOT_INUSE");
         pbx_ev_end(s);
     }
-    member_status_all(s, ag, NULL);
-    kick_all(s);
+    pbx_member_status_all(s, ag, NULL);
+    pbx_kick_all(s);
 }
 
 static void agent_login(pbx_t *s, pcall_t *c)
@@ -451,7 +447,7 @@ static void agent_login(pbx_t *s, pcall_t *c)
     ag->p1 = a;
     ag->p2 = c->b;
     ag->login_call = c;
-    ag->login_wall = wall_s(s);
+    ag->login_wall = pbx_wall_s(s);
     ag->login_gen++;
     c->agent = ag;
     pbx_ev_begin(s, "AgentLogin", "agent,all");
@@ -469,17 +465,12 @@ static void agent_off_common(pbx_t *s, pagent_t *ag)
     pbx_ev_begin(s, "AgentLogoff", "agent,all");
     pbx_ev_chan(s, "", ag->p1);
     pbx_ev_kv(s, "Agent", "%s", ag->id);
-    pbx_ev_kv(s, "Logintime", "%lld", (long long)(wall_s(s) - ag->login_wall));
+    pbx_ev_kv(s, "Logintime", "%lld", (long long)(pbx_wall_s(s) - ag->login_wall));
     pbx_ev_end(s);
     ag->logged_in = false;
     ag->ready = false;
 }
 
-static void queue_call_end(pbx_t *s, pcall_t *c, int who);
-static void park_giveup(pbx_t *s, pcall_t *c, bool far_end);
-static void park_retrieve(pbx_t *s, pcall_t *orig);
-static void detached_end(pbx_t *s, pcall_t *c, bool far_end);
-static void atx_complete(pbx_t *s, pcall_t *c);
 
 /* by_action: AgentLogoff; otherwise the phone hung up (Hangup action on a phone leg). */
 void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
@@ -487,7 +478,7 @@ void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
     if (!ag->logged_in)
         return;
     if (ag->busy_call)
-        queue_call_end(s, ag->busy_call, 4);
+        pbx_queue_call_end(s, ag->busy_call, 4);
     pcall_t *c = ag->login_call;
     pchan_t *p1 = ag->p1, *p2 = ag->p2;
     if (by_action)
@@ -497,9 +488,9 @@ void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
     agent_off_common(s, ag);
     if (by_action) {
         pbx_e_hangup_req(s, "SoftHangupRequest", p1, 16);
-        member_status_all(s, ag, NULL);
+        pbx_member_status_all(s, ag, NULL);
     } else {
-        member_status_all(s, ag, NULL);
+        pbx_member_status_all(s, ag, NULL);
         pbx_e_hangup_req(s, "SoftHangupRequest", p1, 16);
     }
     pbx_e_hangup_req(s, "HangupRequest", p2, 16);
@@ -511,8 +502,8 @@ void pbx_agent_logoff(pbx_t *s, pagent_t *ag, bool by_action)
     ag->p1 = ag->p2 = NULL;
     ag->login_call = NULL;
     if (c) {
-        drop_chan(s, c, &c->a);
-        drop_chan(s, c, &c->b);
+        pbx_drop_chan(s, c, &c->a);
+        pbx_drop_chan(s, c, &c->b);
         c->agent = NULL;
         pbx_call_finish(s, c);
     }
@@ -528,7 +519,7 @@ static void end_plain(pbx_t *s, pcall_t *c, bool far_end, bool soft_a)
         pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
         pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
         pbx_e_hangup(s, c->b, 16);
-        drop_chan(s, c, &c->b);
+        pbx_drop_chan(s, c, &c->b);
         pbx_agi_hangup(s, c);
         return;
     }
@@ -554,12 +545,12 @@ static void end_plain(pbx_t *s, pcall_t *c, bool far_end, bool soft_a)
             pbx_e_hangup(s, c->b, 16);
         }
     }
-    drop_chan(s, c, &c->a);
-    drop_chan(s, c, &c->b);
+    pbx_drop_chan(s, c, &c->a);
+    pbx_drop_chan(s, c, &c->b);
     pbx_call_finish(s, c);
 }
 
-static void agent_back_to_hold(pbx_t *s, pcall_t *c, bool moh)
+void pbx_agent_back_to_hold(pbx_t *s, pcall_t *c, bool moh)
 {
     pmember_t *m = c->member;
     if (!m || !m->agent || !m->agent->p1 || !m->agent->logged_in)
@@ -579,14 +570,14 @@ static void member_done(pbx_t *s, pcall_t *c, bool completed)
     pmember_t *m = c->member;
     if (m && completed && c->queue) {
         m->calls_taken++;
-        m->last_call = wall_s(s);
+        m->last_call = pbx_wall_s(s);
         c->queue->completed++;
         c->queue->talk_total += (pbx_vnow(s) - c->connect_vms) / 1000;
     }
-    release_member(s, c, true);
+    pbx_release_member(s, c, true);
 }
 
-static void unref_call_bridges(pbx_t *s, pcall_t *c)
+void pbx_unref_call_bridges(pbx_t *s, pcall_t *c)
 {
     pbridge_t *b1 = c->br_call, *b2 = c->br_agent;
     c->br_call = c->br_agent = NULL;
@@ -599,7 +590,7 @@ static void unref_call_bridges(pbx_t *s, pcall_t *c)
  * the normal end of talk), 1 customer ;1 (AMI Hangup), 2 member ;1,
  * 3 member ;2 (the agent side), 4 the agent logs off / restart.
  */
-static void queue_call_end(pbx_t *s, pcall_t *c, int who)
+void pbx_queue_call_end(pbx_t *s, pcall_t *c, int who)
 {
     if (!c->connected)
         return;
@@ -639,13 +630,13 @@ static void queue_call_end(pbx_t *s, pcall_t *c, int who)
         pbx_e_hangup(s, c->m2, 16);
         pbx_bridge_take(s, c->m1);
         pbx_e_hangup(s, c->m1, 16);
-        agent_back_to_hold(s, c, false);
+        pbx_agent_back_to_hold(s, c, false);
         break;
     default:
         break;
     }
     if (!c->masq && !c->complete_sent && c->member && c->queue) {
-        agent_event(s, "AgentComplete", c, cblock, dblock);
+        pbx_agent_event(s, "AgentComplete", c, cblock, dblock);
         pbx_ev_kv(s, "HoldTime", "%lld", (long long)hold);
         pbx_ev_kv(s, "TalkTime", "%lld", (long long)talk);
         pbx_ev_kv(s, "Reason", "%s", reason);
@@ -678,19 +669,19 @@ static void queue_call_end(pbx_t *s, pcall_t *c, int who)
         pbx_e_hangup(s, c->b, 16);
     }
     if (who != 3 && who != 4)
-        agent_back_to_hold(s, c, true);
+        pbx_agent_back_to_hold(s, c, true);
     pchan_t *p1 = (who == 3 && c->member && c->member->agent) ? c->member->agent->p1 : NULL;
-    drop_chan(s, c, &c->m1);
-    drop_chan(s, c, &c->m2);
-    unref_call_bridges(s, c);
+    pbx_drop_chan(s, c, &c->m1);
+    pbx_drop_chan(s, c, &c->m2);
+    pbx_unref_call_bridges(s, c);
     member_done(s, c, true);
     if (p1) /* the agent phone's MOH resumes after the customer is gone */
         pbx_e_moh(s, p1, true);
-    drop_chan(s, c, &c->a);
-    drop_chan(s, c, &c->b);
+    pbx_drop_chan(s, c, &c->a);
+    pbx_drop_chan(s, c, &c->b);
     c->queue = NULL;
     pbx_call_finish(s, c);
-    kick_all(s);
+    pbx_kick_all(s);
 }
 
 /* The caller leaves a queue before being connected. */
@@ -704,12 +695,12 @@ static void queue_abandon(pbx_t *s, pcall_t *c, bool far_end)
     }
     pbx_e_moh(s, c->a, false);
     if (c->ringing && c->m1) {
-        drop_member_legs(s, c, true);
+        pbx_drop_member_legs(s, c, true);
         c->ringing = false;
     }
-    caller_leave_event(s, c, "QueueCallerAbandon");
-    caller_leave_event(s, c, "QueueCallerLeave");
-    queue_remove_caller(q, c);
+    pbx_caller_leave_event(s, c, "QueueCallerAbandon");
+    pbx_caller_leave_event(s, c, "QueueCallerLeave");
+    pbx_queue_remove_caller(q, c);
     q->abandoned++;
     pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
     if (!far_end && c->b)
@@ -719,13 +710,13 @@ static void queue_abandon(pbx_t *s, pcall_t *c, bool far_end)
         pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
         pbx_e_hangup(s, c->b, 16);
     }
-    unref_call_bridges(s, c);
-    release_member(s, c, c->member != NULL);
-    drop_chan(s, c, &c->a);
-    drop_chan(s, c, &c->b);
+    pbx_unref_call_bridges(s, c);
+    pbx_release_member(s, c, c->member != NULL);
+    pbx_drop_chan(s, c, &c->a);
+    pbx_drop_chan(s, c, &c->b);
     c->queue = NULL;
     pbx_call_finish(s, c);
-    kick_all(s);
+    pbx_kick_all(s);
 }
 
 /* The customer (;2, the "PSTN" side) hangs up after TALK seconds. */
@@ -735,17 +726,17 @@ static void customer_hangup(pbx_t *s, pcall_t *c, uint64_t arg)
     if (!c->b || !c->a)
         return;
     if (c->parked || (c->retrieving && c->was_parked)) {
-        park_giveup(s, c, true);
+        pbx_park_giveup(s, c, true);
     } else if (c->detached && !c->connected) {
-        detached_end(s, c, true);
+        pbx_detached_end(s, c, true);
     } else if (c->held) {
         c->masq = true; /* AMI never shows this one's AgentComplete either */
         c->held = false;
         pbx_e_moh(s, c->a, false);
         c->connected = true;
-        queue_call_end(s, c, 0);
+        pbx_queue_call_end(s, c, 0);
     } else if (c->connected) {
-        queue_call_end(s, c, 0);
+        pbx_queue_call_end(s, c, 0);
     } else if (c->queue) {
         queue_abandon(s, c, true);
     } else if (c->agent) {
@@ -769,20 +760,20 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
         return 0;
     }
     if (c->parked && (ch == c->a || ch == c->b)) {
-        park_giveup(s, c, ch == c->b);
+        pbx_park_giveup(s, c, ch == c->b);
         return 0;
     }
     if (c->detached && !c->connected && (ch == c->a || ch == c->b || ch == c->t1 || ch == c->t2)) {
-        detached_end(s, c, ch == c->b);
+        pbx_detached_end(s, c, ch == c->b);
         return 0;
     }
     if (c->connected && c->atx_ready && ch == c->m1) {
-        atx_complete(s, c);
+        pbx_atx_complete(s, c);
         return 0;
     }
     if (c->connected) {
         int who = ch == c->b ? 0 : ch == c->a ? 1 : ch == c->m1 ? 2 : 3;
-        queue_call_end(s, c, who);
+        pbx_queue_call_end(s, c, who);
         return 0;
     }
     if (c->queue && (ch == c->a || ch == c->b)) {
@@ -813,8 +804,8 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
             pbx_e_hangup(s, c->b, 16);
         if (c->a)
             pbx_e_hangup(s, c->a, 16);
-        drop_chan(s, c, &c->a);
-        drop_chan(s, c, &c->b);
+        pbx_drop_chan(s, c, &c->a);
+        pbx_drop_chan(s, c, &c->b);
         pbx_call_finish(s, c);
         return 0;
     }
@@ -824,7 +815,7 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
 
 /* ---------------- Originate ---------------- */
 
-static void orig_response(pbx_t *s, pcall_t *c, bool ok, int reason)
+void pbx_orig_response(pbx_t *s, pcall_t *c, bool ok, int reason)
 {
     if (c->orig_sent)
         return;
@@ -867,14 +858,14 @@ static void orig_answer(pbx_t *s, pcall_t *c, uint64_t arg)
         a->prio = 1;
         pbx_e_newexten(s, a, "NoOp", "");
     }
-    orig_response(s, c, true, 4);
+    pbx_orig_response(s, c, true, 4);
     if (c->talk_ms > 0)
         pbx_timer_add(s, c->talk_ms, customer_hangup, c, 0);
     switch (c->dest) {
     case DEST_QUEUE: {
         pqueue_t *q = pbx_queue_find(s, c->dest_exten);
         if (q)
-            queue_join(s, c, q);
+            pbx_queue_join(s, c, q);
         break;
     }
     case DEST_AGENTLOGIN:
@@ -892,7 +883,7 @@ static void orig_answer(pbx_t *s, pcall_t *c, uint64_t arg)
     }
 }
 
-static void orig_fail(pbx_t *s, pcall_t *c, uint64_t outcome)
+void pbx_orig_fail(pbx_t *s, pcall_t *c, uint64_t outcome)
 {
     if (c->answered || !c->a)
         return;
@@ -901,7 +892,7 @@ static void orig_fail(pbx_t *s, pcall_t *c, uint64_t outcome)
     case OUT_NOANSWER:
     case OUT_PHONE_NEVER:
         pbx_e_hangup_req(s, "HangupRequest", b, 19);
-        orig_response(s, c, false, 3);
+        pbx_orig_response(s, c, false, 3);
         pbx_e_cdr(s, a, "NO ANSWER");
         pbx_e_cdr(s, b, "NO ANSWER");
         pbx_e_hangup_req(s, "SoftHangupRequest", b, 16);
@@ -914,7 +905,7 @@ static void orig_fail(pbx_t *s, pcall_t *c, uint64_t outcome)
         pbx_e_newstate(s, b, 7);
         pbx_e_dial(s, "DialEnd", NULL, a, "DialStatus", busy ? "BUSY" : "CONGESTION");
         pbx_e_hangup_req(s, "HangupRequest", b, 0);
-        orig_response(s, c, false, busy ? 5 : 8);
+        pbx_orig_response(s, c, false, busy ? 5 : 8);
         pbx_e_cdr(s, a, busy ? "BUSY" : "FAILED");
         pbx_e_hangup(s, a, 0);
         pbx_e_hangup_req(s, "SoftHangupRequest", b, 16);
@@ -930,11 +921,11 @@ static void orig_fail(pbx_t *s, pcall_t *c, uint64_t outcome)
         pbx_e_hangup(s, b, 1);
         pbx_e_dial(s, "DialEnd", NULL, a, "DialStatus", "NOANSWER");
         pbx_e_hangup(s, a, 1);
-        orig_response(s, c, false, 0);
+        pbx_orig_response(s, c, false, 0);
         break;
     }
-    drop_chan(s, c, &c->a);
-    drop_chan(s, c, &c->b);
+    pbx_drop_chan(s, c, &c->a);
+    pbx_drop_chan(s, c, &c->b);
     pbx_call_finish(s, c);
 }
 
@@ -997,7 +988,7 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
 {
     pchan_t *a, *b;
     if (pbx_local_pair(s, c->callee, c->callee_ctx, c->chan_id, c->other_id, "", c, &a, &b) != 0) {
-        orig_response(s, c, false, 0);
+        pbx_orig_response(s, c, false, 0);
         pbx_call_finish(s, c);
         return;
     }
@@ -1012,7 +1003,7 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
         pbx_e_varset(s, a, a->vars[i].name, a->vars[i].value);
         pbx_chan_setvar(b, a->vars[i].name, a->vars[i].value);
     }
-    set_cid_pair(a, b, c->cid_num, c->cid_name, true);
+    pbx_set_cid_pair(a, b, c->cid_num, c->cid_name, true);
     for (int i = 0; i < b->nvars; i++)
         pbx_e_varset(s, b, b->vars[i].name, b->vars[i].value);
     pbx_e_localbridge(s, a, b);
@@ -1022,7 +1013,7 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
     if (strcmp(c->callee_ctx, "agents") == 0 &&
         ((!c->use_app && strcmp(c->dest_ctx, "parkedcalls") == 0) ||
          (c->use_app && strcasecmp(c->dest_app, "Bridge") == 0))) {
-        park_retrieve(s, c);
+        pbx_park_retrieve(s, c);
         return;
     }
     decide_outcome(s, c);
@@ -1038,626 +1029,18 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
         if (c->ring_ms < timeout)
             pbx_timer_add(s, c->ring_ms, orig_answer, c, 0);
         else
-            pbx_timer_add(s, timeout, orig_fail, c, OUT_NOANSWER);
+            pbx_timer_add(s, timeout, pbx_orig_fail, c, OUT_NOANSWER);
         return;
     case OUT_NOANSWER:
     case OUT_PHONE_NEVER:
         pbx_e_newstate(s, a, 5);
         pbx_e_dial(s, "DialState", NULL, a, "DialStatus", "RINGING");
-        pbx_timer_add(s, timeout, orig_fail, c, (uint64_t)c->outcome);
+        pbx_timer_add(s, timeout, pbx_orig_fail, c, (uint64_t)c->outcome);
         return;
     default:
-        pbx_timer_add(s, c->ring_ms, orig_fail, c, (uint64_t)c->outcome);
+        pbx_timer_add(s, c->ring_ms, pbx_orig_fail, c, (uint64_t)c->outcome);
         return;
     }
-}
-
-/* ---------------- Redirect / Park (simplified) ---------------- */
-
-static void drop_member_side(pbx_t *s, pcall_t *c);
-
-/* transfer-target: Dial(Local/${EXTEN}@phones,30) from the customer leg. */
-static void xfer_dial(pbx_t *s, pcall_t *c, const char *exten)
-{
-    pchan_t *t1, *t2;
-    if (pbx_local_pair(s, exten, "phones", "", "", c->a->linkedid, c, &t1, &t2) != 0)
-        return;
-    c->t1 = t1;
-    c->t2 = t2;
-    pbx_e_newchannel(s, t1);
-    pbx_e_newchannel(s, t2);
-    set_cid_pair(t1, t2, c->cid_num, c->cid_name, true);
-    pbx_e_localbridge(s, t1, t2);
-    char ds[64];
-    snprintf(ds, sizeof ds, "Local/%.40s@phones", exten);
-    pbx_e_dial(s, "DialBegin", c->a, t1, "DialString", ds);
-    if (strncmp(exten, "19", 2) == 0) {
-        pbx_e_newstate(s, t1, 5); /* rings; the customer stays until it hangs up */
-        return;
-    }
-    pbx_e_newstate(s, t2, 6);
-    pbx_e_newstate(s, t1, 6);
-    pbx_e_dial(s, "DialEnd", c->a, t1, "DialStatus", "ANSWER");
-    c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-    pbx_bridge_put(s, c->br_call, t1);
-    pbx_bridge_put(s, c->br_call, c->a);
-}
-
-/* The customer (or the transfer target) ends a call whose agent side is gone. */
-static void detached_end(pbx_t *s, pcall_t *c, bool far_end)
-{
-    if (far_end && c->b) {
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
-        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
-        pbx_e_hangup(s, c->b, 16);
-    }
-    if (!c->masq && !c->complete_sent && c->member && c->queue) {
-        agent_event(s, "AgentComplete", c, true, false);
-        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-        pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-        pbx_ev_kv(s, "Reason", "caller");
-        pbx_ev_end(s);
-        c->member->calls_taken++;
-        c->member->last_call = wall_s(s);
-    }
-    c->complete_sent = true;
-    if (c->held_moh)
-        pbx_e_moh(s, c->a, false);
-    pbx_bridge_take(s, c->a);
-    if (c->t1)
-        pbx_bridge_take(s, c->t1);
-    pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
-    pbx_e_hangup(s, c->a, 16);
-    if (!far_end && c->b) {
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
-        pbx_e_hangup(s, c->b, 16);
-    }
-    if (c->t1) {
-        pbx_e_hangup_req(s, "HangupRequest", c->t2, 16);
-        pbx_e_hangup(s, c->t1, 16);
-    }
-    if (c->t3) { /* Atxfer: the target pair and its phone */
-        pbx_bridge_take(s, c->t2);
-        pbx_bridge_take(s, c->t3);
-        pbridge_t *bt = c->br_t;
-        c->br_t = NULL;
-        pbx_bridge_unref(s, bt);
-        pbx_e_hangup_req(s, "HangupRequest", c->t4, 16);
-        pbx_e_hangup(s, c->t3, 16);
-    }
-    if (c->t2) {
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->t2, 16);
-        pbx_e_hangup(s, c->t2, 16);
-    }
-    if (c->t4) {
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->t4, 16);
-        pbx_e_hangup(s, c->t4, 16);
-    }
-    unref_call_bridges(s, c);
-    drop_chan(s, c, &c->t1);
-    drop_chan(s, c, &c->t2);
-    drop_chan(s, c, &c->t3);
-    drop_chan(s, c, &c->t4);
-    drop_chan(s, c, &c->a);
-    drop_chan(s, c, &c->b);
-    c->member = NULL;
-    c->queue = NULL;
-    pbx_call_finish(s, c);
-}
-
-int pbx_redirect(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten, pchan_t *extra, const char *xctx,
-                 const char *xexten)
-{
-    pcall_t *c = ch->call;
-    if (c && c->connected && ch == c->a && extra && extra == c->m1) {
-        /* hold without parking: both legs leave the bridge, nothing hangs up,
-         * the member stays in use (its ;2 is still bridged with the agent phone) */
-        pbx_bridge_take(s, c->m1);
-        pbx_bridge_take(s, c->a);
-        pbridge_t *b = c->br_call;
-        c->br_call = NULL;
-        pbx_bridge_unref(s, b);
-        c->connected = false;
-        c->held = true;
-        snprintf(c->m1->context, sizeof c->m1->context, "%s", xctx && xctx[0] ? xctx : ctx);
-        snprintf(c->m1->exten, sizeof c->m1->exten, "%s", xexten && xexten[0] ? xexten : exten);
-        c->m1->prio = 1;
-    } else if (c && c->connected && ch == c->a) {
-        /* the customer leaves the agent: the member leg is hung up, the agent is free;
-         * AgentComplete comes when the customer's call finally ends */
-        pbx_bridge_take(s, c->a);
-        drop_member_side(s, c);
-        c->detached = true;
-        kick_all(s);
-    } else if (c && c->queue && !c->detached && !c->parked && ch == c->a) {
-        pbx_e_moh(s, c->a, false);
-        if (c->ringing && c->m1) {
-            drop_member_legs(s, c, true);
-            c->ringing = false;
-            release_member(s, c, true);
-        }
-        caller_leave_event(s, c, "QueueCallerLeave");
-        queue_remove_caller(c->queue, c);
-        c->queue = NULL;
-    }
-    snprintf(ch->context, sizeof ch->context, "%s", ctx);
-    snprintf(ch->exten, sizeof ch->exten, "%s", exten);
-    ch->prio = 1;
-    pbx_e_newexten(s, ch, "NoOp", "");
-    if (!c || ch != c->a)
-        return 0;
-    if (strcmp(ctx, "dialer-queue") == 0 && !c->detached && !c->held) {
-        pqueue_t *q = pbx_queue_find(s, exten);
-        if (q)
-            queue_join(s, c, q);
-    } else if (strcmp(ctx, "hold") == 0) {
-        c->held_moh = true;
-        pbx_e_moh(s, c->a, true);
-    } else if (strcmp(ctx, "transfer-target") == 0) {
-        xfer_dial(s, c, exten);
-    }
-    return 0;
-}
-
-/* Action Bridge: reunites a held customer with its member leg (a masquerade:
- * app_queue loses track of the call, so no AgentComplete ever comes). */
-int pbx_bridge_action(pbx_t *s, pchan_t *one, pchan_t *two)
-{
-    pcall_t *c = one->call;
-    if (!c || c != two->call || !c->held || one != c->a || two != c->m1)
-        return -1;
-    c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-    pbx_e_moh(s, c->a, false);
-    pbx_bridge_put(s, c->br_call, c->a);
-    pbx_bridge_put(s, c->br_call, c->m1);
-    c->held = false;
-    c->held_moh = false;
-    c->masq = true;
-    c->connected = true;
-    return 0;
-}
-
-/* Action BlindTransfer on the member leg: the customer goes to ctx/exten. */
-int pbx_blind_transfer(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten)
-{
-    pcall_t *c = ch->call;
-    if (!c || !c->connected || ch != c->m1 || !c->br_call)
-        return -1;
-    pbx_e_chan(s, "Unhold", "call,all", c->m1);
-    pbx_ev_begin(s, "BlindTransfer", "call,all");
-    pbx_ev_kv(s, "Result", "Success");
-    pbx_ev_chan(s, "Transferer", c->m1);
-    pbx_ev_chan(s, "Transferee", c->a);
-    pbx_ev_bridge(s, "", c->br_call);
-    pbx_ev_kv(s, "IsExternal", "Yes");
-    pbx_ev_kv(s, "Context", "%s", ctx);
-    pbx_ev_kv(s, "Extension", "%s", exten);
-    pbx_ev_end(s);
-    agent_event(s, "AgentComplete", c, true, true);
-    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-    pbx_ev_kv(s, "Reason", "transfer");
-    pbx_ev_end(s);
-    c->complete_sent = true;
-    if (c->member) {
-        c->member->calls_taken++;
-        c->member->last_call = wall_s(s);
-    }
-    pbx_bridge_take(s, c->a);
-    drop_member_side(s, c);
-    c->detached = true;
-    snprintf(c->a->context, sizeof c->a->context, "%s", ctx);
-    snprintf(c->a->exten, sizeof c->a->exten, "%s", exten);
-    c->a->prio = 1;
-    if (strcmp(ctx, "transfer-target") == 0)
-        xfer_dial(s, c, exten);
-    kick_all(s);
-    return 0;
-}
-
-
-void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list)
-{
-    int64_t dur = (pbx_vnow(s) - c->park_vms) / 1000;
-    int64_t left = (int64_t)c->park_timeout_ms / 1000 - dur;
-    if (list)
-        pbx_ev_begin(s, event, NULL);
-    else
-        pbx_ev_begin(s, event, "call,all");
-    pbx_ev_chan(s, "Parkee", c->a);
-    if (retriever)
-        pbx_ev_chan(s, "Retriever", retriever);
-    pbx_ev_kv(s, "ParkerDialString", "%s", c->parker);
-    pbx_ev_kv(s, "Parkinglot", "default");
-    pbx_ev_kv(s, "ParkingSpace", "%d", c->park_space);
-    pbx_ev_kv(s, "ParkingTimeout", "%lld", (long long)(left < 0 ? 0 : left));
-    pbx_ev_kv(s, "ParkingDuration", "%lld", (long long)dur);
-    if (!list)
-        pbx_ev_end(s);
-}
-
-static void unpark_slot(pbx_t *s, pcall_t *c)
-{
-    if (c->park_space >= 701 && c->park_space <= 720 && s->parked[c->park_space - 701] == c)
-        s->parked[c->park_space - 701] = NULL;
-    c->parked = false;
-    c->park_gen++;
-}
-
-static void park_timeout(pbx_t *s, pcall_t *c, uint64_t gen);
-
-/* Ends the member side of a bridged queue call without AgentComplete (park, redirect). */
-static void drop_member_side(pbx_t *s, pcall_t *c)
-{
-    pbx_bridge_take(s, c->m1);
-    pbx_e_hangup_req(s, "HangupRequest", c->m2, 16);
-    pbx_e_hangup(s, c->m1, 16);
-    pbx_bridge_take(s, c->m2);
-    pbx_e_hangup_req(s, "SoftHangupRequest", c->m2, 16);
-    pbx_e_hangup(s, c->m2, 16);
-    agent_back_to_hold(s, c, true);
-    drop_chan(s, c, &c->m1);
-    drop_chan(s, c, &c->m2);
-    unref_call_bridges(s, c);
-    c->connected = false;
-    pmember_t *m = c->member;
-    if (m) {
-        if (m->agent && m->agent->busy_call == c)
-            m->agent->busy_call = NULL;
-        if (m->busy == c)
-            m->busy = NULL;
-        if (m->agent)
-            member_status_all(s, m->agent, NULL);
-        else
-            member_status_all(s, NULL, m);
-    }
-}
-
-int pbx_park(pbx_t *s, pchan_t *ch, pchan_t *timeout_chan, uint32_t timeout_ms, int *space)
-{
-    (void)timeout_chan;
-    pcall_t *c = ch->call;
-    if (!c || ch != c->a || c->parked)
-        return -1;
-    int slot = -1;
-    for (int i = 0; i < 20 && slot < 0; i++)
-        if (!s->parked[i])
-            slot = i;
-    if (slot < 0)
-        return -1;
-    if (!s->park_bridge) {
-        s->park_bridge = pbx_bridge_new(s, "parking", "holding_bridge", "Parking");
-    }
-    s->parked[slot] = c;
-    c->parked = true;
-    c->was_parked = true;
-    c->park_space = 701 + slot;
-    c->park_vms = pbx_vnow(s);
-    c->park_timeout_ms = timeout_ms ? timeout_ms : 45000;
-    snprintf(c->parker, sizeof c->parker, "%s", c->member ? c->member->interface : "");
-    pbx_bridge_take(s, ch);
-    pbx_e_park(s, "ParkedCall", c, NULL, false);
-    pbx_bridge_put(s, s->park_bridge, ch);
-    pbx_e_moh(s, ch, true);
-    if (c->connected && c->m1)
-        drop_member_side(s, c);
-    c->park_gen++;
-    pbx_timer_add(s, c->park_timeout_ms, park_timeout, c, c->park_gen);
-    kick_all(s);
-    *space = c->park_space;
-    return 0;
-}
-
-/* The customer hangs up while parked. */
-static void park_giveup(pbx_t *s, pcall_t *c, bool far_end)
-{
-    if (far_end && c->b) {
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
-        pbx_e_hangup_req(s, "HangupRequest", c->a, 16);
-        pbx_e_hangup(s, c->b, 16);
-    }
-    if (c->member && c->queue) {
-        agent_event(s, "AgentComplete", c, true, false);
-        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-        pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-        pbx_ev_kv(s, "Reason", "caller");
-        pbx_ev_end(s);
-    }
-    pbx_e_moh(s, c->a, false);
-    pbx_bridge_take(s, c->a);
-    pbx_e_hangup_req(s, "SoftHangupRequest", c->a, 16);
-    pbx_e_hangup(s, c->a, 16);
-    if (!far_end && c->b) {
-        pbx_e_hangup_req(s, "SoftHangupRequest", c->b, 16);
-        pbx_e_hangup(s, c->b, 16);
-    }
-    pbx_e_park(s, "ParkedCallGiveUp", c, NULL, false);
-    unpark_slot(s, c);
-    if (c->member) {
-        c->member->calls_taken++;
-        c->member->last_call = wall_s(s);
-    }
-    c->member = NULL;
-    drop_chan(s, c, &c->a);
-    drop_chan(s, c, &c->b);
-    c->queue = NULL;
-    pbx_call_finish(s, c);
-}
-
-static void agentreq_answered(pbx_t *s, pcall_t *c, uint64_t gen);
-
-/*
- * The parker (Local/<agent>@agents) is dialled for call c: the member pair,
- * AgentRequest's bridge with the agent phone.  dial_from: the channel that
- * dials (comeback) or NULL (an Originate did it: orig is that call).
- */
-static bool agent_request(pbx_t *s, pcall_t *c, pagent_t *ag, pchan_t *dial_from, pcall_t *orig)
-{
-    if (!ag || !ag->logged_in || !ag->ready || ag->busy_call)
-        return false;
-    pchan_t *r1 = orig ? orig->a : NULL, *r2 = orig ? orig->b : NULL;
-    if (!orig) {
-        if (pbx_local_pair(s, ag->id, "agents", "", "", c->a->linkedid, c, &r1, &r2) != 0)
-            return false;
-        pbx_e_newchannel(s, r1);
-        pbx_e_newchannel(s, r2);
-        set_cid_pair(r1, r2, c->cid_num, c->cid_name, true);
-        pbx_e_localbridge(s, r1, r2);
-        pbx_e_dial(s, "DialBegin", dial_from, r1, "DialString", c->parker);
-    }
-    if (!c->member) /* after a Redirect the call no longer points at its member */
-        for (int i = 0; i < s->nqueues && !c->member; i++)
-            for (int j = 0; j < s->queues[i].nmembers; j++)
-                if (s->queues[i].members[j]->agent == ag) {
-                    c->member = s->queues[i].members[j];
-                    break;
-                }
-    c->m1 = r1;
-    c->m2 = r2;
-    r1->call = c;
-    r2->call = c;
-    ag->busy_call = c;
-    if (c->member)
-        c->member->busy = c;
-    c->br_agent = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-    r2->prio = 2;
-    pbx_bridge_put(s, c->br_agent, r2);
-    member_status_all(s, ag, NULL);
-    pbx_e_newstate(s, r1, 5);
-    if (ag->p1)
-        pbx_e_moh(s, ag->p1, false);
-    c->ring_gen++;
-    pbx_timer_add(s, AGENT_ANSWER_MS, agentreq_answered, c, c->ring_gen);
-    return true;
-}
-
-static void agentreq_answered(pbx_t *s, pcall_t *c, uint64_t gen)
-{
-    if (gen != c->ring_gen || !c->m1 || !c->a)
-        return;
-    pagent_t *ag = c->member ? c->member->agent : NULL;
-    if (ag && ag->p1)
-        pbx_bridge_put(s, c->br_agent, ag->p1);
-    pbx_e_newstate(s, c->m2, 6);
-    pbx_e_newstate(s, c->m1, 6);
-    pcall_t *orig = c->retrieving;
-    if (orig) {
-        /* the retrieving Originate: its ;1 runs ParkedCall() */
-        pbx_e_dial(s, "DialEnd", NULL, c->m1, "DialStatus", "ANSWER");
-        orig->answered = true;
-        orig->a = c->m1; /* only for the OriginateResponse */
-        orig_response(s, orig, true, 4);
-        orig->a = NULL;
-        orig->b = NULL;
-        c->retrieving = NULL;
-        pbx_call_finish(s, orig);
-        c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-        pbx_e_moh(s, c->a, false);
-        if (c->parked) {
-            snprintf(c->m1->context, sizeof c->m1->context, "parkedcalls");
-            snprintf(c->m1->exten, sizeof c->m1->exten, "%d", c->park_space);
-            c->m1->prio = 1;
-            pbx_e_park(s, "UnParkedCall", c, c->m1, false);
-        } else {
-            /* Bridge() pulls the customer in by masquerade */
-            c->masq = true;
-            c->detached = false;
-            c->held_moh = false;
-        }
-    } else {
-        pbx_e_dial(s, "DialEnd", c->a, c->m1, "DialStatus", "ANSWER");
-        c->br_call = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-    }
-    if (c->parked)
-        unpark_slot(s, c);
-    if (orig) {
-        pbx_bridge_put(s, c->br_call, c->a);
-        pbx_bridge_put(s, c->br_call, c->m1);
-    } else {
-        pbx_bridge_put(s, c->br_call, c->m1);
-        pbx_bridge_put(s, c->br_call, c->a);
-    }
-    c->connected = true;
-}
-
-/* comebacktoorigin=yes: the customer dials the parker again. */
-static void park_timeout(pbx_t *s, pcall_t *c, uint64_t gen)
-{
-    if (!c->parked || gen != c->park_gen || !c->a)
-        return;
-    pbx_e_moh(s, c->a, false);
-    pbx_e_park(s, "ParkedCallTimeOut", c, NULL, false);
-    pbx_bridge_take(s, c->a);
-    unpark_slot(s, c);
-    snprintf(c->a->context, sizeof c->a->context, "park-dial");
-    snprintf(c->a->exten, sizeof c->a->exten, "%.39s", c->parker);
-    for (char *p = c->a->exten; *p; p++)
-        if (*p == '/')
-            *p = '_';
-    pagent_t *ag = c->member ? c->member->agent : NULL;
-    if (!agent_request(s, c, ag, c->a, NULL))
-        park_giveup(s, c, false);
-}
-
-/* Originate Local/<agent>@agents into parkedcalls,<space>: the Issabel way to take a call back. */
-static void park_retrieve(pbx_t *s, pcall_t *orig)
-{
-    pcall_t *c = NULL;
-    if (orig->use_app) { /* Bridge(<customer channel>) */
-        pchan_t *t = pbx_chan_find(s, orig->dest_data);
-        c = t && t->call && t == t->call->a && t->call->detached ? t->call : NULL;
-    } else {
-        int space = atoi(orig->dest_exten);
-        c = (space >= 701 && space <= 720) ? s->parked[space - 701] : NULL;
-    }
-    pagent_t *ag = pbx_agent_find(s, orig->callee);
-    if (!c || !c->a || c->retrieving) {
-        orig_fail(s, orig, OUT_UNALLOC);
-        return;
-    }
-    c->retrieving = orig;
-    if (!agent_request(s, c, ag, NULL, orig)) {
-        c->retrieving = NULL;
-        orig_fail(s, orig, OUT_UNALLOC);
-    }
-}
-
-
-/* ---------------- attended transfer (Atxfer, features.conf atxfer => *2) ---------------- */
-
-static void dtmf(pbx_t *s, pchan_t *ch, const char *event, char digit, const char *dir)
-{
-    if (!ch)
-        return;
-    pbx_ev_begin(s, event, "dtmf,all");
-    pbx_ev_chan(s, "", ch);
-    pbx_ev_kv(s, "Digit", "%c", digit);
-    if (strcmp(event, "DTMFEnd") == 0)
-        pbx_ev_kv(s, "DurationMs", "0");
-    pbx_ev_kv(s, "Direction", "%s", dir);
-    pbx_ev_end(s);
-}
-
-static void atx_dial(pbx_t *s, pcall_t *c, uint64_t arg);
-
-/* One digit of "*2<exten>" reaches the member leg. */
-static void atx_digit(pbx_t *s, pcall_t *c, uint64_t i)
-{
-    if (!c->connected || !c->m1 || i >= strlen(c->atx_digits))
-        return;
-    char d = c->atx_digits[i];
-    dtmf(s, c->m1, "DTMFEnd", d, "Received");
-    if (!c->xfer_ok) {
-        /* no transfer feature on this leg: the tones just pass to the customer */
-        dtmf(s, c->a, "DTMFBegin", d, "Sent");
-        dtmf(s, c->b, "DTMFBegin", d, "Received");
-        dtmf(s, c->a, "DTMFEnd", d, "Sent");
-        dtmf(s, c->b, "DTMFEnd", d, "Received");
-        return;
-    }
-    if (i == 1) { /* "*2" matched: the customer is put on hold */
-        pbx_e_chan(s, "Hold", "call,all", c->m1);
-        pbx_e_moh(s, c->a, true);
-    }
-    if (i + 1 == strlen(c->atx_digits))
-        pbx_timer_add(s, 3000, atx_dial, c, 0); /* transferdigittimeout */
-}
-
-static void atx_dial(pbx_t *s, pcall_t *c, uint64_t arg)
-{
-    (void)arg;
-    if (!c->connected || !c->m1)
-        return;
-    pchan_t *x1, *x2, *p1, *p2;
-    if (pbx_local_pair(s, c->atx_exten, "transfer-target", "", "", c->m1->linkedid, c, &x1, &x2) != 0)
-        return;
-    c->t1 = x1;
-    c->t2 = x2;
-    pbx_e_newchannel(s, x1);
-    pbx_e_newchannel(s, x2);
-    c->br_x = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-    set_cid_pair(x1, x2, c->cid_num, c->cid_name, true);
-    pbx_e_localbridge(s, x1, x2);
-    if (pbx_local_pair(s, c->atx_exten, "phones", "", "", x1->linkedid, c, &p1, &p2) != 0)
-        return;
-    c->t3 = p1;
-    c->t4 = p2;
-    pbx_e_newchannel(s, p1);
-    pbx_e_newchannel(s, p2);
-    set_cid_pair(p1, p2, c->cid_num, c->cid_name, true);
-    pbx_e_localbridge(s, p1, p2);
-    char ds[64];
-    snprintf(ds, sizeof ds, "%.40s@phones", c->atx_exten);
-    pbx_e_dial(s, "DialBegin", x2, p1, "DialString", ds);
-    pbx_bridge_put(s, c->br_x, x1);
-    pbx_e_newstate(s, p2, 6);
-    pbx_e_newstate(s, p1, 6);
-    pbx_e_dial(s, "DialEnd", x2, p1, "DialStatus", "ANSWER");
-    pbx_e_newstate(s, x2, 6);
-    c->br_t = pbx_bridge_new(s, "basic", "simple_bridge", "<unknown>");
-    pbx_e_newstate(s, x1, 6);
-    pbx_e_dial(s, "DialEnd", NULL, x1, "DialStatus", "ANSWER");
-    pbx_bridge_put(s, c->br_t, p1);
-    pbx_bridge_put(s, c->br_t, x2);
-    pbx_bridge_put(s, c->br_x, c->m1); /* the transferer talks to the target */
-    c->atx_ready = true;
-}
-
-int pbx_atxfer(pbx_t *s, pchan_t *ch, const char *exten)
-{
-    pcall_t *c = ch->call;
-    if (!c || !c->connected || ch != c->m1)
-        return -1;
-    snprintf(c->atx_digits, sizeof c->atx_digits, "*2%.40s", exten);
-    snprintf(c->atx_exten, sizeof c->atx_exten, "%s", exten);
-    for (size_t i = 0; i < strlen(c->atx_digits); i++)
-        pbx_timer_add(s, 100 * (int64_t)(i + 1), atx_digit, c, i);
-    return 0;
-}
-
-/* The transferer (member ;1) hangs up once the target answered: the transfer completes. */
-static void atx_complete(pbx_t *s, pcall_t *c)
-{
-    pbx_bridge_take(s, c->m1);
-    pbx_e_moh(s, c->a, false);
-    pbx_ev_begin(s, "BridgeMerge", "call,all");
-    pbx_ev_bridge(s, "To", c->br_call);
-    pbx_ev_bridge(s, "From", c->br_x);
-    pbx_ev_end(s);
-    pbx_bridge_put(s, c->br_call, c->t1); /* leaves br_x, joins the customer */
-    pbx_ev_begin(s, "AttendedTransfer", "call,all");
-    pbx_ev_kv(s, "Result", "Success");
-    pbx_ev_chan(s, "OrigTransferer", c->m1);
-    pbx_ev_bridge(s, "Orig", c->br_call);
-    pbx_ev_chan(s, "SecondTransferer", c->m1);
-    pbx_ev_bridge(s, "Second", c->br_x);
-    pbx_ev_chan(s, "Transferee", c->a);
-    pbx_ev_chan(s, "TransferTarget", c->t1);
-    pbx_ev_kv(s, "IsExternal", "No");
-    pbx_ev_kv(s, "DestType", "Bridge");
-    pbx_ev_kv(s, "DestBridgeUniqueid", "%s", c->br_call->id);
-    pbx_ev_end(s);
-    agent_event(s, "AgentComplete", c, true, true);
-    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-    pbx_ev_kv(s, "Reason", "transfer");
-    pbx_ev_end(s);
-    c->complete_sent = true;
-    if (c->member) {
-        c->member->calls_taken++;
-        c->member->last_call = wall_s(s);
-    }
-    pbridge_t *bx = c->br_x;
-    c->br_x = NULL;
-    pbx_bridge_unref(s, bx);
-    /* the member side goes; the customer stays bridged with the target */
-    pbridge_t *keep = c->br_call;
-    c->br_call = NULL;
-    drop_member_side(s, c);
-    c->br_call = keep;
-    c->detached = true;
-    c->atx_ready = false;
-    kick_all(s);
 }
 
 /* ---------------- restart ---------------- */
@@ -1669,7 +1052,7 @@ void pbx_restart_teardown(pbx_t *s)
     for (pcall_t *c = s->calls; c; c = c->next)
         if (!c->dead && c->connected) {
             c->connected = false;
-            agent_event(s, "AgentComplete", c, true, true);
+            pbx_agent_event(s, "AgentComplete", c, true, true);
             pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
             pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
             pbx_ev_kv(s, "Reason", "agent");
@@ -1685,7 +1068,7 @@ void pbx_restart_teardown(pbx_t *s)
         if (ag->p1)
             pbx_bridge_take(s, ag->p1);
         agent_off_common(s, ag);
-        member_status_all(s, ag, NULL);
+        pbx_member_status_all(s, ag, NULL);
     }
     for (pchan_t *ch = s->chans; ch; ch = ch->next)
         pbx_bridge_take(s, ch);
@@ -1744,173 +1127,6 @@ void pbx_restart_teardown(pbx_t *s)
     }
 }
 
-/* ---------------- flood ---------------- */
-
-/*
- * Flood: a repeating queue-call pattern with fresh names and uniqueids each
- * cycle.  Each of the pattern's events is formatted once into a template with
- * fixed-width placeholders; emitting one is a copy plus a few digit patches,
- * so the simulator is not the bottleneck of an ingest benchmark.
- */
-#define FLOOD_PAT 12
-#define FLOOD_MARKS 16
-
-typedef struct flood_tpl {
-    char *text;
-    size_t len;
-    size_t ts_off;                 /* "Timestamp: " value, 17 chars */
-    char priv[24];                 /* its Privilege, for EventMask */
-    size_t num_off[FLOOD_MARKS];   /* "XXX" (3 digits) */
-    size_t hex_off[FLOOD_MARKS];   /* "YYYYYYYY" (8 hex) */
-    size_t uid_off[FLOOD_MARKS];   /* "ZZZZZZZZZZZZ" (12 digits) */
-    int nnum, nhex, nuid;
-} flood_tpl_t;
-
-static void flood_render(pbx_t *s, int k, buf_t *out)
-{
-    static const char *const pattern[FLOOD_PAT] = {"Newchannel", "VarSet", "Newstate", "DialBegin", "VarSet",
-                                                   "QueueCallerJoin", "AgentCalled", "VarSet", "AgentConnect",
-                                                   "Newexten", "AgentComplete", "Hangup"};
-    pchan_t fake;
-    memset(&fake, 0, sizeof fake);
-    const char *ev = pattern[k];
-    strcpy(fake.name, "Local/5XXX@customers-YYYYYYYY;1");
-    strcpy(fake.uniqueid, "flood-ZZZZZZZZZZZZ");
-    strcpy(fake.linkedid, "flood-ZZZZZZZZZZZZ");
-    strcpy(fake.cid_num, "0215550100");
-    strcpy(fake.cid_name, "Dialer");
-    strcpy(fake.con_num, "0215550100");
-    strcpy(fake.con_name, "Dialer");
-    strcpy(fake.context, "dialer-queue");
-    strcpy(fake.exten, "8000");
-    fake.prio = 3;
-    fake.state = 6;
-    const char *priv = strncmp(ev, "Agent", 5) == 0 || strncmp(ev, "Queue", 5) == 0 ? "agent,all"
-                       : strcmp(ev, "VarSet") == 0 || strcmp(ev, "Newexten") == 0 ? "dialplan,all"
-                                                                                  : "call,all";
-    pbx_ev_begin(s, ev, priv);
-    pbx_ev_chan(s, "", &fake);
-    if (strcmp(ev, "VarSet") == 0) {
-        pbx_ev_kv(s, "Variable", "QUEUEPOSITION");
-        pbx_ev_kv(s, "Value", "1");
-    } else if (strcmp(ev, "Hangup") == 0) {
-        pbx_ev_kv(s, "Cause", "16");
-        pbx_ev_kv(s, "Cause-txt", "Normal Clearing");
-    } else if (strncmp(ev, "Agent", 5) == 0) {
-        pbx_ev_chan(s, "Dest", &fake);
-        pbx_ev_kv(s, "Queue", "8000");
-        pbx_ev_kv(s, "Interface", "Local/9000@agents");
-        pbx_ev_kv(s, "MemberName", "Agent 9000");
-        if (strcmp(ev, "AgentComplete") == 0) {
-            pbx_ev_kv(s, "HoldTime", "1");
-            pbx_ev_kv(s, "TalkTime", "30");
-            pbx_ev_kv(s, "Reason", "caller");
-        }
-    } else if (strcmp(ev, "QueueCallerJoin") == 0) {
-        pbx_ev_kv(s, "Queue", "8000");
-        pbx_ev_kv(s, "Position", "1");
-        pbx_ev_kv(s, "Count", "1");
-    } else if (strcmp(ev, "Newexten") == 0) {
-        pbx_ev_kv(s, "Extension", "8000");
-        pbx_ev_kv(s, "Application", "Queue");
-        pbx_ev_kv(s, "AppData", "8000,,,,300");
-    } else if (strcmp(ev, "DialBegin") == 0) {
-        pbx_ev_chan(s, "Dest", &fake);
-        pbx_ev_kv(s, "DialString", "Local/9000@agents");
-    }
-    buf_append(&s->ev, "\r\n", 2);
-    buf_reset(out);
-    buf_append(out, buf_data(&s->ev), s->ev.len);
-}
-
-static void mark_all(const char *t, size_t len, const char *mark, size_t *offs, int *n)
-{
-    size_t ml = strlen(mark);
-    *n = 0;
-    for (const char *p = t; *n < FLOOD_MARKS && (p = memmem(p, len - (size_t)(p - t), mark, ml)); p += ml)
-        offs[(*n)++] = (size_t)(p - t);
-}
-
-void pbx_flood_step(pbx_t *s, int budget)
-{
-    flood_tpl_t *tpl = s->flood_tpl;
-    if (!tpl) {
-        tpl = s->flood_tpl = calloc(FLOOD_PAT, sizeof *tpl);
-        if (!tpl)
-            return;
-        buf_t b;
-        buf_init(&b, 1 << 16);
-        for (int k = 0; k < FLOOD_PAT; k++) {
-            flood_render(s, k, &b);
-            tpl[k].text = malloc(b.len + 1);
-            if (!tpl[k].text)
-                continue;
-            memcpy(tpl[k].text, buf_data(&b), b.len);
-            tpl[k].text[b.len] = '\0';
-            tpl[k].len = b.len;
-            const char *pv = strstr(tpl[k].text, "Privilege: ");
-            if (pv)
-                snprintf(tpl[k].priv, sizeof tpl[k].priv, "%.*s", (int)strcspn(pv + 11, "\r"), pv + 11);
-            const char *ts = strstr(tpl[k].text, "Timestamp: ");
-            tpl[k].ts_off = ts ? (size_t)(ts - tpl[k].text) + 11 : 0;
-            mark_all(tpl[k].text, b.len, "XXX", tpl[k].num_off, &tpl[k].nnum);
-            mark_all(tpl[k].text, b.len, "YYYYYYYY", tpl[k].hex_off, &tpl[k].nhex);
-            mark_all(tpl[k].text, b.len, "ZZZZZZZZZZZZ", tpl[k].uid_off, &tpl[k].nuid);
-        }
-        buf_free(&b);
-    }
-    /* one timestamp per batch: events of a burst share their second anyway */
-    pbx_ev_begin(s, "x", "call,all");
-    const char *tsl = strstr(buf_data(&s->ev), "Timestamp: ");
-    char ts[24] = "";
-    if (tsl)
-        snprintf(ts, sizeof ts, "%.17s", tsl + 11);
-    for (int i = 0; i < budget && s->flood_left > 0; i++, s->flood_left--) {
-        uint64_t k = s->flood_seq++;
-        flood_tpl_t *t = &tpl[k % FLOOD_PAT];
-        if (!t->text)
-            continue;
-        uint64_t cyc = k / FLOOD_PAT;
-        char num[8], hex[12], uid[16];
-        snprintf(num, sizeof num, "%03u", (unsigned)(cyc % 1000));
-        snprintf(hex, sizeof hex, "%08x", (unsigned)cyc);
-        snprintf(uid, sizeof uid, "%012llu", (unsigned long long)(cyc % 1000000000000ull));
-        buf_reset(&s->ev);
-        if (buf_append(&s->ev, t->text, t->len) != 0)
-            return;
-        char *d = buf_data(&s->ev);
-        if (t->ts_off && strlen(ts) == 17)
-            memcpy(d + t->ts_off, ts, 17);
-        for (int j = 0; j < t->nnum; j++)
-            memcpy(d + t->num_off[j], num, 3);
-        for (int j = 0; j < t->nhex; j++)
-            memcpy(d + t->hex_off[j], hex, 8);
-        for (int j = 0; j < t->nuid; j++)
-            memcpy(d + t->uid_off[j], uid, 12);
-        buf_append(&s->ev, "", 1); /* NUL for filters, not sent */
-        s->ev.len--;
-        d = buf_data(&s->ev);
-        for (int c = 0; c < s->nconns; c++) {
-            pconn_t *cn = s->conns[c];
-            if (pbx_conn_wants(s, cn, t->priv)) {
-                pbx_conn_write(s, cn, d, s->ev.len);
-                s->events_sent++;
-            }
-        }
-    }
-}
-
-void pbx_flood_free(pbx_t *s)
-{
-    flood_tpl_t *tpl = s->flood_tpl;
-    if (!tpl)
-        return;
-    for (int k = 0; k < FLOOD_PAT; k++)
-        free(tpl[k].text);
-    free(tpl);
-    s->flood_tpl = NULL;
-}
-
 /* The FastAGI script ended (the server closed, or the connect failed). */
 void pbx_agi_finished(pbx_t *s, pcall_t *c)
 {
@@ -1926,14 +1142,14 @@ void pbx_agi_finished(pbx_t *s, pcall_t *c)
         snprintf(a->context, sizeof a->context, "dialer-queue");
         snprintf(a->exten, sizeof a->exten, "8000");
         if (q) {
-            queue_join(s, c, q);
+            pbx_queue_join(s, c, q);
             return;
         }
     }
     if (!c->b) {
         pbx_e_hangup_req(s, "SoftHangupRequest", a, 16);
         pbx_e_hangup(s, a, 16);
-        drop_chan(s, c, &c->a);
+        pbx_drop_chan(s, c, &c->a);
         pbx_call_finish(s, c);
         return;
     }
