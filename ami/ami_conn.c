@@ -162,10 +162,13 @@ static void pending_finish(ami_srv_t *s, ami_pending_t *p, int status)
         p->internal(s, r);
     } else if (p->cb) {
         p->cb(r, p->cb_ctx);
-    } else if (mq_push(p->reply_mq, &r->msg) != 0) {
+    } else if (mq_push_force(p->reply_mq, &r->msg) != 0) {
+        /* Forced: a requester is promised exactly one outcome per accepted
+         * action, and their number is bounded by the actions in flight.  Only
+         * a closed queue (its owner is gone) refuses it. */
         uint64_t n = ++s->refused_logged;
         if (n <= 10 || n % 1000 == 0)
-            LOG_WARN(MOD, "%s: requester queue refused the outcome of %s %s; dropped (%llu so far)",
+            LOG_WARN(MOD, "%s: requester queue closed; outcome of %s %s dropped (%llu so far)",
                      s->cf->name, p->name, p->action_id, (unsigned long long)n);
         ami_response_free(r);
     }
@@ -472,6 +475,12 @@ static void send_filter(ami_srv_t *s)
 
 static void on_login(ami_srv_t *s, ami_response_t *r)
 {
+    if (r->status == CCD_ECLOSED) {
+        /* Ended by srv_disconnect itself: the connection is already being torn
+         * down, and disconnecting again would double the back-off and the news. */
+        ami_response_free(r);
+        return;
+    }
     if (r->status != CCD_OK || !r->ok) {
         char why[160];
         snprintf(why, sizeof(why), "login failed: %s",
@@ -531,6 +540,10 @@ static void send_login(ami_srv_t *s, const char *challenge)
 
 static void on_challenge(ami_srv_t *s, ami_response_t *r)
 {
+    if (r->status == CCD_ECLOSED) { /* see on_login */
+        ami_response_free(r);
+        return;
+    }
     if (r->status != CCD_OK || !r->ok || !*ami_rec_get(r->resp, "Challenge")) {
         ami_response_free(r);
         srv_disconnect(s, "login failed: MD5 challenge refused");

@@ -307,7 +307,7 @@ static void test_md5_follows_unknown_late(void **state)
 
     /* a response after the timeout: the requester hears "timed out" once,
      * the late response is dropped, and the connection keeps working */
-    atomic_store(&f.delay_ms, tmo(600));
+    atomic_store(&f.delay_ms, tmo(2000)); /* far past the 100 ms timeout, even on a slow machine */
     r = call(&c, ami_action_new("Delayed"), false, 100);
     assert_int_equal(r->status, CCD_ETIMEDOUT);
     ami_response_free(r);
