@@ -70,6 +70,9 @@ typedef struct eccp_deps {
     int idle_timeout_ms;
     /* Largest element depth accepted in a request (default 32). */
     int max_depth;
+    /* SO_SNDBUF for session sockets when > 0 (tests: makes the kernel's share of a slow
+     * client's backlog small; 0 = the kernel's own tuning, the production setting). */
+    int sndbuf;
 } eccp_deps_t;
 
 /*
@@ -89,6 +92,9 @@ typedef struct eccp_stats {
     uint64_t accepted, refused_acl, refused_full;
     uint64_t requests, responses, events_sent;
     uint64_t closed_idle, closed_slow, closed_bad;
+    /* Events some sessions could not take at once are queued as one shared copy per
+     * worker: copies made, and session references taken on them. */
+    uint64_t out_chunks, out_chunk_refs;
     int sessions; /* open now */
     int worker_sessions_min, worker_sessions_max; /* the least and most loaded workers */
     /* For the latest registry change: microseconds from its commit to the last event

@@ -43,6 +43,8 @@ static void fan_out(eccp_worker_t *w, const char *agent, bool progress)
     if (b->len == 0)
         return;
     uint64_t sent = 0;
+    /* Built once per worker; sessions that cannot take it at once share one copy. */
+    eccp_chunk_t *chunk = NULL;
     eccp_sess_t *next;
     for (eccp_sess_t *s = w->head; s; s = next) {
         next = s->next; /* eccp__send may close s */
@@ -54,11 +56,12 @@ static void fan_out(eccp_worker_t *w, const char *agent, bool progress)
         } else if (s->filter[0] && (!agent || strcmp(s->filter, agent) != 0)) {
             continue;
         }
-        eccp__send(w, s, buf_data(b), b->len);
+        eccp__send_shared(w, s, buf_data(b), b->len, &chunk);
         sent++;
-        if (s->fd >= 0 && s->out.len > 0)
+        if (s->fd >= 0 && s->queued > 0)
             w->fan_cur_queued++; /* not all in the kernel yet: EPOLLOUT finishes it */
     }
+    eccp__shared_done(chunk);
     atomic_fetch_add(&w->srv->st_events, sent);
     w->fan_cur_sent += (int64_t)sent;
 }

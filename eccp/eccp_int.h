@@ -135,13 +135,39 @@ void eccp_msg_resp_end(xw_t *w, const char *name);
 
 typedef struct eccp_worker eccp_worker_t;
 
+/*
+ * Output written once for several sessions of one worker: an event whose bytes
+ * some sessions could not hand to the kernel at once.  Each such session queues
+ * a reference instead of a copy.  Worker-owned (only its sessions point at it),
+ * so the count needs no atomics; freed when the last session has sent or dropped it.
+ */
+typedef struct eccp_chunk {
+    int refs;
+    size_t len;
+    char data[];
+} eccp_chunk_t;
+
+/* A piece of a session's pending output, in order: bytes of a shared chunk from
+ * off, or (c == NULL) the next len bytes of the session's private out buffer. */
+typedef struct eccp_oseg {
+    eccp_chunk_t *c;
+    size_t off, len;
+} eccp_oseg_t;
+
 /* One client connection.  Owned by exactly one worker thread; never locked. */
 typedef struct eccp_sess {
     struct eccp_sess *prev, *next; /* the worker's session list */
     int fd;                        /* -1 once closed */
     eccp_frame_t fr;
     buf_t in;                      /* unconsumed input (empty most of the time, memory freed) */
-    buf_t out;                     /* output the kernel did not take yet (bounded) */
+    /* Output the kernel did not take yet, in order: segs[seg_head .. seg_head+nseg).
+     * queued = its bytes (private + shared), bounded by max_output_bytes: past the bound
+     * the session is disconnected.  Private bytes (answers) live in out.  All of it is
+     * freed when the queue empties, so an idle session holds none. */
+    buf_t out;
+    eccp_oseg_t *segs;
+    int seg_head, nseg, seg_cap;
+    size_t queued;
     int64_t last_ms;               /* last request (idle timeout) */
     int pending;                   /* DB jobs in flight that point at this session */
     bool closing;                  /* close once out drains (logout, fatal 400) */
@@ -249,12 +275,26 @@ struct eccp_server {
     atomic_int nsess;
     atomic_uint_fast64_t st_accepted, st_refused_acl, st_refused_full, st_requests, st_responses,
         st_events, st_idle, st_slow, st_bad;
+    /* Shared output chunks created for fan-out remainders, and session references
+     * taken on them (refs > chunks: some chunk was shared instead of copied). */
+    atomic_uint_fast64_t st_chunks, st_chunk_refs;
 };
 
 /* Worker-side helpers (worker thread only). */
 buf_t *eccp__wbuf(eccp_worker_t *w);
 void eccp__send(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n);
 void eccp__send_buf(eccp_worker_t *w, eccp_sess_t *s, buf_t *b);
+/*
+ * The same bytes p[0..n) for many sessions (an event): like eccp__send, but a
+ * session that cannot take them all at once queues a reference to one chunk
+ * shared by every such session of this fan-out (*chunk: NULL before the loop,
+ * created by the first session that needs it).  Only sessions hold references;
+ * after the loop the caller calls eccp__shared_done(*chunk), which frees a chunk
+ * no session ended up referencing.
+ */
+void eccp__send_shared(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n,
+                       eccp_chunk_t **chunk);
+void eccp__shared_done(eccp_chunk_t *chunk);
 void eccp__failure(eccp_call_t *c, int code, const char *msg);          /* top level */
 void eccp__req_failure(eccp_call_t *c, int code, const char *msg);      /* in NAME_response */
 void eccp__success(eccp_call_t *c);                                     /* <success/> */

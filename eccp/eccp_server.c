@@ -31,6 +31,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -72,10 +73,28 @@ static void free_conn(mq_msg_t *m)
 
 /* ---------------- sessions ---------------- */
 
+static void chunk_unref(eccp_chunk_t *c)
+{
+    if (c && --c->refs == 0)
+        free(c);
+}
+
+/* Drops everything queued (references to shared chunks included). */
+static void out_drop(eccp_sess_t *s)
+{
+    for (int i = 0; i < s->nseg; i++)
+        chunk_unref(s->segs[s->seg_head + i].c);
+    free(s->segs);
+    s->segs = NULL;
+    s->seg_head = s->nseg = s->seg_cap = 0;
+    s->queued = 0;
+    buf_free(&s->out);
+}
+
 static void sess_free(eccp_sess_t *s)
 {
     buf_free(&s->in);
-    buf_free(&s->out);
+    out_drop(s);
     free(s);
 }
 
@@ -116,7 +135,7 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
     s->prev = s->next = NULL;
     w->nsess--;
     buf_free(&s->in);
-    buf_free(&s->out);
+    out_drop(s);
     if (s->pending == 0)
         eccp__sess_bury(w, s);
 }
@@ -139,10 +158,113 @@ static void sess_arm(eccp_worker_t *w, eccp_sess_t *s, bool want_out)
     sess_events(w, s);
 }
 
+/* Appends a segment to s's queue (grows the array only while output is pending). */
+static int seg_push(eccp_sess_t *s, eccp_chunk_t *c, size_t off, size_t len)
+{
+    if (s->seg_head + s->nseg == s->seg_cap) {
+        if (s->seg_head > 0) {
+            memmove(s->segs, s->segs + s->seg_head, (size_t)s->nseg * sizeof(*s->segs));
+            s->seg_head = 0;
+        } else {
+            int cap = s->seg_cap ? s->seg_cap * 2 : 8;
+            eccp_oseg_t *n = realloc(s->segs, (size_t)cap * sizeof(*n));
+            if (!n)
+                return CCD_ENOMEM;
+            s->segs = n;
+            s->seg_cap = cap;
+        }
+    }
+    s->segs[s->seg_head + s->nseg++] = (eccp_oseg_t){.c = c, .off = off, .len = len};
+    return 0;
+}
+
+/* Over the bound: this client alone is disconnected; nobody waits for it. */
+static void out_over(eccp_worker_t *w, eccp_sess_t *s, size_t n)
+{
+    atomic_fetch_add(&w->srv->st_slow, 1);
+    LOG_WARN(MOD, "session %s: client not reading, %zu bytes queued (limit %d): disconnected",
+             s->peer, s->queued + n, w->srv->cfg.max_output_bytes);
+    sess_close(w, s, "output limit");
+}
+
+static bool out_fits(eccp_worker_t *w, eccp_sess_t *s, size_t n)
+{
+    return s->queued + n <= (size_t)w->srv->cfg.max_output_bytes;
+}
+
+/* Queues private bytes (copied into s->out); false when s was closed. */
+static bool queue_private(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n)
+{
+    if (!out_fits(w, s, n)) {
+        out_over(w, s, n);
+        return false;
+    }
+    eccp_oseg_t *last = s->nseg ? &s->segs[s->seg_head + s->nseg - 1] : NULL;
+    if (buf_append(&s->out, p, n) != 0 || (!(last && !last->c) && seg_push(s, NULL, 0, 0) != 0)) {
+        out_over(w, s, n);
+        return false;
+    }
+    s->segs[s->seg_head + s->nseg - 1].len += n;
+    s->queued += n;
+    return true;
+}
+
+/* Queues a reference to bytes [off, off+n) of shared chunk c; false when s was closed. */
+static bool queue_shared(eccp_worker_t *w, eccp_sess_t *s, eccp_chunk_t *c, size_t off, size_t n)
+{
+    if (!out_fits(w, s, n) || seg_push(s, c, off, n) != 0) {
+        out_over(w, s, n);
+        return false;
+    }
+    c->refs++;
+    s->queued += n;
+    atomic_fetch_add(&w->srv->st_chunk_refs, 1);
+    return true;
+}
+
+/* Takes n sent bytes off the front of the queue. */
+static void out_consume(eccp_sess_t *s, size_t n)
+{
+    s->queued -= n;
+    while (n > 0) {
+        eccp_oseg_t *g = &s->segs[s->seg_head];
+        size_t k = n < g->len ? n : g->len;
+        if (g->c)
+            g->off += k;
+        else
+            buf_consume(&s->out, k);
+        g->len -= k;
+        n -= k;
+        if (g->len == 0) {
+            chunk_unref(g->c);
+            s->seg_head++;
+            s->nseg--;
+        }
+    }
+}
+
+#define FLUSH_IOV 64
+
+/* Hands as much of the queue to the kernel as it takes: up to FLUSH_IOV pieces
+ * per sendmsg(), messages stay whole and in order. */
 static void sess_flush(eccp_worker_t *w, eccp_sess_t *s)
 {
-    while (s->out.len > 0) {
-        ssize_t n = send(s->fd, buf_data(&s->out), s->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (s->queued > 0) {
+        struct iovec iov[FLUSH_IOV];
+        int k = 0;
+        size_t poff = 0; /* private segments follow each other in s->out */
+        for (int i = 0; i < s->nseg && k < FLUSH_IOV; i++) {
+            eccp_oseg_t *g = &s->segs[s->seg_head + i];
+            if (g->c) {
+                iov[k].iov_base = g->c->data + g->off;
+            } else {
+                iov[k].iov_base = buf_data(&s->out) + poff;
+                poff += g->len;
+            }
+            iov[k++].iov_len = g->len;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
+        ssize_t n = sendmsg(s->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -151,10 +273,10 @@ static void sess_flush(eccp_worker_t *w, eccp_sess_t *s)
             sess_close(w, s, "write error");
             return;
         }
-        buf_consume(&s->out, (size_t)n);
+        out_consume(s, (size_t)n);
     }
-    if (s->out.len == 0) {
-        buf_free(&s->out);
+    if (s->queued == 0) {
+        out_drop(s); /* an idle session keeps no output memory */
         buf_init(&s->out, (size_t)w->srv->cfg.max_output_bytes);
         if (s->closing) {
             sess_close(w, s, "closing");
@@ -166,38 +288,86 @@ static void sess_flush(eccp_worker_t *w, eccp_sess_t *s)
     }
 }
 
+/* One send() of p[0..n) when nothing is queued; returns the bytes the kernel
+ * took, or -1 when s was closed (write error, or the whole message went and s
+ * was closing). */
+static ssize_t send_direct(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n)
+{
+    ssize_t k;
+    do {
+        k = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (k < 0 && errno == EINTR);
+    if (k < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            sess_close(w, s, "write error");
+            return -1;
+        }
+        k = 0;
+    }
+    if ((size_t)k == n && s->closing) {
+        sess_close(w, s, "closing");
+        return -1;
+    }
+    return k;
+}
+
 void eccp__send(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n)
 {
     if (s->fd < 0)
         return;
-    if (s->out.len == 0 && !s->batching) {
+    if (s->queued == 0 && !s->batching) {
         /* The usual case: the whole message in one send(). */
-        ssize_t k;
-        do {
-            k = send(s->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        } while (k < 0 && errno == EINTR);
-        if (k < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                sess_close(w, s, "write error");
-                return;
-            }
-            k = 0;
-        }
+        ssize_t k = send_direct(w, s, p, n);
+        if (k < 0 || (size_t)k == n)
+            return;
         p += k;
         n -= (size_t)k;
-        if (n == 0) {
-            if (s->closing)
-                sess_close(w, s, "closing");
-            return;
-        }
     }
-    if (buf_append(&s->out, p, n) != 0) {
-        atomic_fetch_add(&w->srv->st_slow, 1);
-        LOG_WARN(MOD, "session %s: client not reading, %zu bytes queued (limit %d): disconnected",
-                 s->peer, s->out.len, w->srv->cfg.max_output_bytes);
-        sess_close(w, s, "output limit");
+    if (!queue_private(w, s, p, n))
+        return;
+    if (!s->batching)
+        sess_arm(w, s, true);
+}
+
+void eccp__shared_done(eccp_chunk_t *chunk)
+{
+    /* created for a session that could not queue it after all (no memory) */
+    if (chunk && chunk->refs == 0)
+        free(chunk);
+}
+
+void eccp__send_shared(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n,
+                       eccp_chunk_t **chunk)
+{
+    if (s->fd < 0)
+        return;
+    size_t off = 0;
+    if (s->queued == 0 && !s->batching) {
+        ssize_t k = send_direct(w, s, p, n);
+        if (k < 0 || (size_t)k == n)
+            return;
+        off = (size_t)k;
+    }
+    if (!out_fits(w, s, n - off)) {
+        out_over(w, s, n - off);
         return;
     }
+    if (!*chunk) {
+        eccp_chunk_t *c = malloc(sizeof(*c) + n);
+        if (!c) {
+            /* no memory for the shared copy: fall back to a private one */
+            if (queue_private(w, s, p + off, n - off) && !s->batching)
+                sess_arm(w, s, true);
+            return;
+        }
+        c->refs = 0;
+        c->len = n;
+        memcpy(c->data, p, n);
+        *chunk = c;
+        atomic_fetch_add(&w->srv->st_chunks, 1);
+    }
+    if (!queue_shared(w, s, *chunk, off, n - off))
+        return;
     if (!s->batching)
         sess_arm(w, s, true);
 }
@@ -293,7 +463,7 @@ static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
     s->batching = true;
     sess_input(w, s, w->rbuf, (size_t)n);
     s->batching = false;
-    if (s->fd >= 0 && s->out.len > 0)
+    if (s->fd >= 0 && s->queued > 0)
         sess_flush(w, s);
 }
 
@@ -638,6 +808,8 @@ static void *acceptor_main(void *arg)
             }
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            if (srv->deps.sndbuf > 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &srv->deps.sndbuf, sizeof(srv->deps.sndbuf));
             conn_msg_t *cm = calloc(1, sizeof(*cm));
             if (!cm) {
                 atomic_fetch_sub(&srv->nsess, 1);
@@ -891,6 +1063,8 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->closed_idle = atomic_load(&s->st_idle);
     o->closed_slow = atomic_load(&s->st_slow);
     o->closed_bad = atomic_load(&s->st_bad);
+    o->out_chunks = atomic_load(&s->st_chunks);
+    o->out_chunk_refs = atomic_load(&s->st_chunk_refs);
     o->sessions = atomic_load(&s->nsess);
     for (int i = 0; i < s->nworkers; i++) {
         /* rounds first: the figures stored before it are then at least that recent */

@@ -209,15 +209,34 @@ static void expect_has(tcli_t *c, const char *xml, const char *part)
     free(r);
 }
 
-static tcli_t *login(fx_t *f)
+/* Logs in on c (NULL: a new connection). */
+static tcli_t *login_on(fx_t *f, tcli_t *c)
 {
-    tcli_t *c = tcli_connect(f->port);
+    if (!c)
+        c = tcli_connect(f->port);
     assert_non_null(c);
     char *r = rq(c, "<request id=\"1\"><login><username>agentconsole</username>"
                     "<password>agentconsole</password></login></request>");
     assert_non_null(strstr(r, "<login_response><success/><app_cookie>"));
     free(r);
     return c;
+}
+
+static tcli_t *login(fx_t *f)
+{
+    return login_on(f, NULL);
+}
+
+/* A client whose receive buffer is set before connecting (small window from the start). */
+static tcli_t *login_small_rcvbuf(fx_t *f, int bytes)
+{
+    tcli_t *c = calloc(1, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(connect(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return login_on(f, c);
 }
 
 /* ---- tests ---- */
@@ -797,6 +816,118 @@ static void test_balance_after_churn(void **state)
     fx_stop(f);
 }
 
+static void shared_tweak(conf_eccp_t *e, eccp_deps_t *d)
+{
+    e->workers = 1; /* shared copies are per worker: keep every session on one */
+    e->max_output_bytes = 32768;
+    d->sndbuf = 4096; /* the kernel holds little: backlogs queue in the server soon */
+}
+
+/* Reads from c until it has seen want queuemembership events in total (*seen so
+ * far), checking that they alternate (event k carries queue 8000 iff k is even)
+ * and counting the other answers (getrequestlist responses) in *answers. */
+static void read_toggles(tcli_t *c, int want, int *seen, int *answers)
+{
+    int64_t end = clk_mono_ms() + 30000;
+    while (*seen < want && clk_mono_ms() < end) {
+        char *r = tcli_recv(c, 1000);
+        if (!r)
+            continue;
+        assert_true(r[0] != '\0'); /* not closed */
+        if (strstr(r, "<queuemembership>")) {
+            bool has = strstr(r, "<queues><queue>8000</queue></queues>") != NULL;
+            bool none = strstr(r, "<queues/>") != NULL;
+            if (has == none || has != (*seen % 2 == 0))
+                fail_msg("event %d out of order or damaged: %s", *seen, r);
+            assert_non_null(strstr(r, "</queuemembership></event>\n"));
+            (*seen)++;
+        } else {
+            assert_non_null(strstr(r, "<response id=\"m\"><getrequestlist_response>"));
+            assert_non_null(strstr(r, "</getrequestlist_response></response>\n"));
+            (*answers)++;
+        }
+        free(r);
+    }
+    assert_int_equal(*seen, want);
+}
+
+/*
+ * Events that several sessions cannot take at once are queued as one shared copy:
+ * a slow session that never reads and a lagging one (small socket buffer, reads
+ * after every burst, sends a request mid-burst so an answer sits between shared
+ * pieces) reference the same chunks.  The slow one goes over max_output_bytes and
+ * is disconnected alone; the lagging and a fast session get every event, whole and
+ * in order, and the answers; the chunks outlive the disconnected session's
+ * references (ASan checks the frees).
+ */
+static void test_shared_event_output(void **state)
+{
+    (void)state;
+    fx_t *f = fx_start(shared_tweak);
+    tcli_t *slow = login_small_rcvbuf(f, 4096), *lag = login_small_rcvbuf(f, 4096);
+    tcli_t *fast = login(f);
+    reg_agent_t a = agent_base("Agent/9000");
+    a.login = REG_LOGGED_IN;
+    snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
+    set_agent(f, &a); /* agentloggedin, read below */
+    for (tcli_t *c = lag; c; c = c == lag ? fast : NULL) {
+        char *r = tcli_recv(c, T_WAIT);
+        assert_non_null(strstr(r, "<agentloggedin>"));
+        free(r);
+    }
+    int posted = 0, lag_seen = 0, fast_seen = 0, lag_answers = 0, fast_answers = 0, bursts = 0;
+    eccp_stats_t st;
+    int64_t until = clk_mono_ms() + 60000;
+    do {
+        /* a burst of ~60 events of ~300 bytes: more than the lagging reader's socket holds */
+        for (int k = 0; k < 60; k++) {
+            a.nqueues = posted++ % 2 ? 0 : 1;
+            reg_agent_t *copy = malloc(sizeof(*copy));
+            *copy = a;
+            while (reg_post(f->reg, apply_agent, copy, free) != 0)
+                usleep(1000);
+            if (k == 30)
+                tcli_send(lag, "<request id=\"m\"><getrequestlist/></request>");
+        }
+        reg_sync(f->reg);
+        bursts++;
+        read_toggles(lag, posted, &lag_seen, &lag_answers);
+        read_toggles(fast, posted, &fast_seen, &fast_answers);
+        eccp_server_stats(f->srv, &st);
+    } while (st.closed_slow == 0 && clk_mono_ms() < until);
+    assert_int_equal(st.closed_slow, 1);
+    assert_true(tcli_closed(slow, T_WAIT));
+    /* the same chunks were referenced by more than one session */
+    assert_true(st.out_chunks > 0);
+    assert_true(st.out_chunk_refs > st.out_chunks);
+    /* one more burst after the disconnect: still whole and in order */
+    for (int k = 0; k < 60; k++) {
+        a.nqueues = posted++ % 2 ? 0 : 1;
+        reg_agent_t *copy = malloc(sizeof(*copy));
+        *copy = a;
+        while (reg_post(f->reg, apply_agent, copy, free) != 0)
+            usleep(1000);
+    }
+    reg_sync(f->reg);
+    read_toggles(lag, posted, &lag_seen, &lag_answers);
+    read_toggles(fast, posted, &fast_seen, &fast_answers);
+    char *r;
+    while (lag_answers < bursts && (r = tcli_recv(lag, T_WAIT)) != NULL) {
+        assert_non_null(strstr(r, "<response id=\"m\"><getrequestlist_response>"));
+        lag_answers++;
+        free(r);
+    }
+    assert_int_equal(lag_answers, bursts);
+    assert_int_equal(fast_answers, 0);
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.closed_slow, 1);
+    assert_int_equal(st.sessions, 2);
+    tcli_close(slow);
+    tcli_close(lag);
+    tcli_close(fast);
+    fx_stop(f);
+}
+
 static void cap_tweak(conf_eccp_t *e, eccp_deps_t *d)
 {
     (void)d;
@@ -1057,6 +1188,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_events),             cmocka_unit_test(test_allow_list),
         cmocka_unit_test(test_idle_timeout),       cmocka_unit_test(test_slow_reader),
         cmocka_unit_test(test_max_sessions),       cmocka_unit_test(test_balance_after_churn),
+        cmocka_unit_test(test_shared_event_output),
               cmocka_unit_test(test_async_backpressure),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_corpus_over_tcp),
