@@ -187,6 +187,14 @@ void mq_close(mq_t *q)
     pthread_mutex_unlock(&q->lock);
 }
 
+bool mq_closed(mq_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    bool c = q->closed;
+    pthread_mutex_unlock(&q->lock);
+    return c;
+}
+
 int mq_wake_fd(const mq_t *q)
 {
     return q->wake_fd;

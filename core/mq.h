@@ -20,6 +20,7 @@
 #ifndef CCD_CORE_MQ_H
 #define CCD_CORE_MQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,9 @@ mq_msg_t *mq_pop_all(mq_t *q);
 
 /* Refuses further pushes; pops still return what is queued. Wakes waiters. */
 void mq_close(mq_t *q);
+
+/* True once mq_close() was called (pops may still return queued messages). */
+bool mq_closed(mq_t *q);
 
 /* The eventfd to poll for POLLIN, or -1 without MQ_WAKEFD. */
 int mq_wake_fd(const mq_t *q);

@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,9 +383,12 @@ static void publish_one(reg_t *r, const reg_change_t *proto)
         reg_sub_t *s = &r->subs[i];
         if (!(s->mask & need))
             continue;
-        reg_change_t *c = malloc(sizeof(*c));
+        /* A call change is a quarter of an agent change: allocate what it carries. */
+        size_t size = offsetof(reg_change_t, u) + (need == REG_SUB_CALLS ? sizeof(reg_call_t)
+                                                                          : sizeof(reg_agent_t));
+        reg_change_t *c = malloc(size);
         if (c) {
-            memcpy(c, proto, sizeof(*c));
+            memcpy(c, proto, size);
             c->msg.free = change_free;
             if (mq_push(s->q, &c->msg) == 0) {
                 s->lost_warned = false;
@@ -474,14 +478,80 @@ size_t reg_drain(reg_t *r)
     return done;
 }
 
+/* ---- housekeeping ---- */
+
+static bool is_finished(reg_call_status_e s)
+{
+    switch (s) {
+    case REG_CS_FAILURE:
+    case REG_CS_NOANSWER:
+    case REG_CS_ABANDONED:
+    case REG_CS_SHORTCALL:
+    case REG_CS_HANGUP:
+    case REG_CS_LOST:
+        return true;
+    default:
+        return false;
+    }
+}
+
+typedef struct sweep_ctx {
+    int64_t cutoff_ms;
+    uint64_t *ids;
+    size_t n, cap;
+} sweep_ctx_t;
+
+static bool collect_finished(reg_txn_t *tx, reg_call_t *c, void *arg)
+{
+    (void)tx;
+    sweep_ctx_t *sc = arg;
+    if (!is_finished(c->status) || c->t_end_ms > sc->cutoff_ms)
+        return true;
+    if (sc->n == sc->cap) {
+        size_t ncap = sc->cap ? sc->cap * 2 : 64;
+        uint64_t *n = realloc(sc->ids, ncap * sizeof(*n));
+        if (!n)
+            return false; /* the rest goes next time */
+        sc->ids = n;
+        sc->cap = ncap;
+    }
+    sc->ids[sc->n++] = c->id;
+    return true;
+}
+
+static void apply_sweep(reg_txn_t *tx, void *arg)
+{
+    sweep_ctx_t *sc = arg;
+    reg_txn_foreach_call(tx, collect_finished, sc);
+    for (size_t i = 0; i < sc->n; i++)
+        reg_txn_call_remove(tx, sc->ids[i]);
+}
+
+size_t reg_sweep(reg_t *r, int64_t keep_ms)
+{
+    sweep_ctx_t sc = {.cutoff_ms = clk_wall_ms() - keep_ms};
+    reg_work_t w = {.fn = apply_sweep, .arg = &sc};
+    apply(r, &w);
+    free(sc.ids);
+    return sc.n;
+}
+
 void *reg_run(void *arg)
 {
     reg_t *r = arg;
     log_set_thread_name("reg");
+    int64_t next_sweep = clk_mono_ms() + REG_SWEEP_INTERVAL_MS;
     for (;;) {
-        mq_msg_t *m = mq_pop(r->inbox, -1);
-        if (!m)
-            break; /* closed and empty */
+        mq_msg_t *m = mq_pop(r->inbox, REG_SWEEP_INTERVAL_MS);
+        if (clk_mono_ms() >= next_sweep) {
+            reg_sweep(r, REG_FINISHED_KEEP_MS);
+            next_sweep = clk_mono_ms() + REG_SWEEP_INTERVAL_MS;
+        }
+        if (!m) {
+            if (mq_closed(r->inbox))
+                break; /* closed and empty */
+            continue;
+        }
         if (m->type == MSG_QUIT) {
             m->free(m);
             /* Drain what arrived before the quit so no posted change is lost. */

@@ -194,7 +194,8 @@ enum {
 #define REG_SUB_AGENTS 0x1
 #define REG_SUB_CALLS 0x2
 
-/* Pushed to subscribers; the receiver frees it with msg.free. */
+/* Pushed to subscribers; the receiver frees it with msg.free.  A call change
+ * is allocated only up to the end of u.call: never copy one by value. */
 typedef struct reg_change {
     mq_msg_t msg;
     bool removed;
@@ -212,6 +213,18 @@ typedef struct reg_change {
  * not miss a change re-read the record with reg_*_get.
  */
 int reg_subscribe(reg_t *r, mq_t *q, int mask);
+
+/*
+ * Finished calls (Failure, NoAnswer, Abandoned, ShortCall, Hangup, Lost) stay
+ * for REG_FINISHED_KEEP_MS after their end, so late events (Asterisk does
+ * not order them causally) still find them; then the registry thread removes
+ * them, publishing the removal with their final state.  reg_sweep() does one
+ * such pass now (registry thread, or a test while the thread is not running)
+ * and returns how many calls it removed.
+ */
+#define REG_FINISHED_KEEP_MS 60000
+#define REG_SWEEP_INTERVAL_MS 1000
+size_t reg_sweep(reg_t *r, int64_t keep_ms);
 
 /* Names for logs and the ECCP wire ("Placing", "OnQueue", ...). */
 const char *reg_call_status_name(reg_call_status_e s);

@@ -190,6 +190,40 @@ static void test_agent_sync(void **state)
     reg_free(r);
 }
 
+static void finish_call(reg_txn_t *tx, void *arg)
+{
+    reg_call_t *c = reg_txn_call_by_uniqueid(tx, arg);
+    c->status = REG_CS_NOANSWER;
+    c->t_end_ms = 1; /* long ago */
+    reg_txn_call_touch(tx, c);
+}
+
+static void test_sweep_removes_only_old_finished_calls(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(16);
+    mq_t *q = mq_new("calls", 16, 0);
+    reg_subscribe(r, q, REG_SUB_CALLS);
+    reg_post(r, make_call, "live-1", NULL);
+    reg_post(r, make_call, "done-1", NULL);
+    reg_post(r, finish_call, "done-1", NULL);
+    reg_drain(r);
+    mq_msg_free_chain(mq_pop_all(q));
+    /* A long keep time spares even the old one; a short one takes only it. */
+    assert_int_equal(reg_sweep(r, INT64_MAX / 2), 0);
+    assert_int_equal(reg_sweep(r, 1000), 1);
+    assert_int_equal(reg_call_count(r), 1);
+    reg_change_t *c = (reg_change_t *)mq_pop(q, 0);
+    assert_non_null(c);
+    assert_true(c->removed);
+    assert_int_equal(c->u.call.status, REG_CS_NOANSWER);
+    assert_string_equal(c->u.call.uniqueid, "done-1");
+    c->msg.free(&c->msg);
+    assert_null(mq_pop(q, 0));
+    reg_free(r);
+    mq_free(q);
+}
+
 /* ---- threaded: one registry thread, posters and readers racing ---- */
 
 #define POSTERS 4
@@ -274,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_full_subscriber_loses_notifications_not_state),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_agent_sync),
+        cmocka_unit_test(test_sweep_removes_only_old_finished_calls),
         cmocka_unit_test(test_threaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
