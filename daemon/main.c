@@ -111,13 +111,31 @@ static int write_pid_file(const char *path)
     return 0;
 }
 
+/*
+ * Detaches from the terminal.  The original process waits until the daemon
+ * says whether it started (a byte on a pipe), so init scripts and admins get
+ * a failing exit status for a failed start, not a silent 0.  Returns, in the
+ * daemon, the pipe's write end for daemon_ready(), or a negative -errno.
+ */
 static int daemonize(void)
 {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        close(p[1]);
+        char status = 1;
+        ssize_t r;
+        do {
+            r = read(p[0], &status, 1);
+        } while (r < 0 && errno == EINTR);
+        /* EOF without a byte: the daemon died before it could tell. */
+        _exit(r == 1 && status == 0 ? 0 : 1);
+    }
+    close(p[0]);
     if (setsid() < 0)
         return -errno;
     pid = fork();
@@ -136,7 +154,26 @@ static int daemonize(void)
         if (fd > STDERR_FILENO)
             close(fd);
     }
-    return 0;
+    return p[1];
+}
+
+/* Tells the waiting parent of daemonize() how the start went (no-op in the foreground). */
+static void daemon_ready(int *fd, bool ok)
+{
+    if (*fd < 0)
+        return;
+    char status = ok ? 0 : 1;
+    ssize_t w = write(*fd, &status, 1);
+    (void)w; /* the parent is gone: nobody to tell */
+    close(*fd);
+    *fd = -1;
+    if (ok) {
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
 }
 
 static int setup_log(const conf_t *cf, bool foreground)
@@ -184,18 +221,25 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    if (!opt.foreground && daemonize() != 0) {
-        fprintf(stderr, "ccdialerd: cannot daemonize: %s\n", strerror(errno));
+    int ready_fd = -1;
+    if (!opt.foreground) {
+        ready_fd = daemonize();
+        if (ready_fd < 0) {
+            fprintf(stderr, "ccdialerd: cannot daemonize: %s\n", strerror(-ready_fd));
+            return 1;
+        }
+    }
+    if (setup_log(&cf, opt.foreground) != 0) {
+        daemon_ready(&ready_fd, false);
         return 1;
     }
-    if (setup_log(&cf, opt.foreground) != 0)
-        return 1;
     const char *pid_file = opt.pid_file ? opt.pid_file : cf.pid_file;
     if (pid_file[0]) {
         int rc = write_pid_file(pid_file);
         if (rc != 0) {
             LOG_ERR("main", "pid file %s: %s%s", pid_file, ccd_strerror(rc),
                     rc == CCD_EBUSY ? " (another ccdialerd is running)" : "");
+            daemon_ready(&ready_fd, false);
             return 1;
         }
     }
@@ -214,11 +258,15 @@ int main(int argc, char **argv)
     svc_t *svc = svc_start(&cf, err, sizeof(err));
     if (!svc) {
         LOG_ERR("main", "startup failed: %s", err);
+        if (!opt.foreground)
+            fprintf(stderr, "ccdialerd: startup failed: %s\n", err);
+        daemon_ready(&ready_fd, false);
         if (pid_file[0])
             unlink(pid_file);
         return 1;
     }
     LOG_NOTICE("main", "ready");
+    daemon_ready(&ready_fd, true);
 
     for (;;) {
         int sig = 0;

@@ -88,6 +88,9 @@ export TEST_AMI_SECRET=d-secret
 "$ccd" -f -c "$tmp/c.conf" 2>"$tmp/early.err"
 check "refuses to start on a database that was never initialised" test $? -ne 0
 check "and says to run --init-db" grep -q -- "--init-db" "$tmp/ccdialerd.log"
+"$ccd" -c "$tmp/c.conf" 2>"$tmp/bg.err"
+check "in the background, a failed start still exits non-zero" test $? -ne 0
+check "and says why on stderr" grep -q "startup failed" "$tmp/bg.err"
 check "--init-db creates the schema" "$ccd" -c "$tmp/c.conf" --init-db
 check "--init-db twice is harmless" "$ccd" -c "$tmp/c.conf" --init-db
 
@@ -114,6 +117,16 @@ d_pid=""
 check "SIGTERM stops it with status 0" test $rc -eq 0
 check "after an orderly shutdown" grep -q "stopped" "$tmp/ccdialerd.log"
 check "and removes the pid file" test ! -e "$tmp/ccdialerd.pid"
+
+# --- the same as a real daemon (no -f): the start command returns once it is ready ---
+"$ccd" -c "$tmp/c.conf"
+check "started in the background, the command exits 0 once ready" test $? -eq 0
+bg_pid=$(cat "$tmp/ccdialerd.pid" 2>/dev/null)
+check "the daemon wrote its pid" test -n "$bg_pid"
+check "and is running" kill -0 "${bg_pid:-0}"
+[ -n "$bg_pid" ] && kill -TERM "$bg_pid"
+check "SIGTERM ends the background daemon" wait_for 30 bash -c "! kill -0 ${bg_pid:-0} 2>/dev/null"
+check "which removes its pid file" wait_for 5 test ! -e "$tmp/ccdialerd.pid"
 
 mariadb --no-defaults -S "$CCD_TEST_DB_SOCKET" -u "$CCD_TEST_DB_USER" -p"$CCD_TEST_DB_PASSWORD" \
     -e "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
