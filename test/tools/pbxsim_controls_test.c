@@ -400,6 +400,40 @@ static void test_filters_and_eventmask(void **state)
     cli_close(&a);
     cli_close(&b);
     cli_close(&d);
+
+    /* "Events: off" on Login: the session gets responses only.  A Ping after the
+     * call has ended proves the connection is live while no event came. */
+    cli_t q;
+    cli_open(&q, s);
+    cli_send(&q, "Action: Login\r\nActionID: lq\r\nUsername: dialer\r\nSecret: dialer\r\n"
+                 "Events: off\r\n\r\n");
+    assert_true(cli_resp(&q, "lq", &m, 5000));
+    tm_clear(&m);
+    cli_open(&d, s);
+    login(&d);
+    cli_send(&d, "Action: Originate\r\nActionID: o2\r\nChannel: Local/5002@customers\r\n"
+                 "Context: dialer-answered\r\nExten: s\r\nPriority: 1\r\nAsync: true\r\n"
+                 "Variable: RING=1\r\nVariable: TALK=1\r\n\r\n");
+    for (int hangups = 0; hangups < 2 && cli_next(&d, &m, 5000);) {
+        const char *ev = tm_get(&m, "Event");
+        hangups += ev && !strcmp(ev, "Hangup");
+        tm_clear(&m);
+    }
+    cli_send(&q, "Action: Ping\r\nActionID: pq\r\n\r\n");
+    int events_q = 0;
+    for (;;) {
+        assert_true(cli_next(&q, &m, 5000));
+        bool pong = tm_get(&m, "Response") && tm_get(&m, "ActionID") &&
+                    strcmp(tm_get(&m, "ActionID"), "pq") == 0;
+        const char *ev = tm_get(&m, "Event");
+        events_q += ev && strcmp(ev, "FullyBooted") != 0 && strcmp(ev, "SuccessfulAuth") != 0;
+        tm_clear(&m);
+        if (pong)
+            break;
+    }
+    assert_int_equal(events_q, 0);
+    cli_close(&q);
+    cli_close(&d);
     pbxsim_stop(s);
 }
 

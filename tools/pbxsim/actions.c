@@ -152,6 +152,15 @@ static void act_login(pbx_t *s, pconn_t *c, const pbx_msg_t *m)
     pbx_ev_kv(s, "UsingPassword", "0");
     pbx_ev_kv(s, "SessionTV", "%s", tv);
     pbx_ev_end_to(s, c);
+    /* Login's own "Events:" header sets the session's event mask, as the
+     * Events action does ("off" = none; a class list = those classes). */
+    char events[256];
+    pbx_msg_copy(m, "Events", events, sizeof events);
+    if (events[0]) {
+        unsigned bits = pbx_class_bits(events);
+        c->events_on = bits != 0;
+        c->class_mask = bits;
+    }
 }
 
 /* ---------------- Originate and channel actions ---------------- */
