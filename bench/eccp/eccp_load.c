@@ -270,6 +270,7 @@ static void send_all(int fd, const char *s, size_t n)
 typedef struct floor_fan {
     int n, k;
     int *srv_fd, *cli_fd;
+    int cli_ep;
     int efd[8], ep[8];
     pthread_t th[8];
     const char *msg;
@@ -315,6 +316,7 @@ static floor_fan_t *floor_start(int n, int k, const char *msg, size_t len)
     f->len = len;
     f->srv_fd = calloc((size_t)n, sizeof(int));
     f->cli_fd = calloc((size_t)n, sizeof(int));
+    f->cli_ep = epoll_create1(0);
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -329,6 +331,10 @@ static floor_fan_t *floor_start(int n, int k, const char *msg, size_t len)
         int one = 1;
         setsockopt(f->srv_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         setsockopt(f->cli_fd[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* like the benchmark's client: every receiving socket in one epoll set
+         * (each delivery then also marks it ready there) */
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(f->cli_ep, EPOLL_CTL_ADD, f->cli_fd[i], &ev);
     }
     close(lfd);
     for (int t = 0; t < f->k; t++) {
@@ -384,6 +390,7 @@ static void floor_stop(floor_fan_t *f)
         close(f->srv_fd[i]);
         close(f->cli_fd[i]);
     }
+    close(f->cli_ep);
     free(f->srv_fd);
     free(f->cli_fd);
     free(f);
