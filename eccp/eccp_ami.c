@@ -124,25 +124,83 @@ void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
     w->jobs_out++;
 }
 
-/* Writes the transfer target into calls/call_entry; the answer was already sent. */
+/*
+ * Recording the transfer target (calls/call_entry.transfer) after the answer
+ * was sent.  The request id already has its one response, so this job must
+ * never answer, whatever happens to it.  It is tied to a stand-in session that
+ * is closed from birth (fd -1): the worker's job completion and submit-refusal
+ * paths write only to open sessions, so every outcome is silent, and the
+ * stand-in is freed when the job returns like any closed session.  The outcome
+ * is logged once, from the job's extra_free, which runs exactly once on every
+ * path (written, SQL error, no connection, queue refused, shutdown); it must not
+ * touch j->s, which may be gone by then.
+ *
+ * Not durable: a database outage loses the write (logged).  A durable record
+ * needs the db writer (DB_W_CALL_UPDATE with DB_CALL_F_TRANSFER), which the
+ * eccp deps do not reach yet (docs/eccp.md, known limits).
+ */
+typedef struct xfer_rec {
+    long long call;
+    bool incoming;
+    char ext[64];
+    bool ran, written;
+    char why[128]; /* the server's error, copied on the DB thread */
+} xfer_rec_t;
+
 static int sql_transfer(MYSQL *my, eccp_job_t *j)
 {
+    xfer_rec_t *x = j->extra;
     char q[400];
-    /* a[0] holds digits only (validated by the starter). */
-    snprintf(q, sizeof(q), "UPDATE %s SET transfer = '%.32s' WHERE id = %lld",
-             j->n[1] ? "call_entry" : "calls", j->a[0], j->n[0]);
+    /* ext holds digits only (validated by the starter); the column is varchar(6), and
+     * Issabel's non-strict server cut longer targets the same way. */
+    snprintf(q, sizeof(q), "UPDATE %s SET transfer = '%.6s' WHERE id = %lld",
+             x->incoming ? "call_entry" : "calls", x->ext, x->call);
+    x->ran = true;
     if (mysql_query(my, q) != 0) {
-        LOG_ERR(MOD, "cannot record the transfer of call %lld: %s", j->n[0], mysql_error(my));
+        snprintf(x->why, sizeof(x->why), "%s", mysql_error(my));
         return CCD_EIO;
     }
+    x->written = true;
     return 0;
 }
 
-static void transfer_written(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+static void xfer_rec_free(void *p)
 {
-    (void)w;
-    (void)s;
-    (void)j;
+    xfer_rec_t *x = p;
+    if (!x->written)
+        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded in the database: %s",
+                x->incoming ? "incoming" : "outgoing", x->call, x->ext,
+                x->ran ? x->why : "database unreachable or its queue full");
+    free(x);
+}
+
+static void record_transfer(eccp_worker_t *w, const eccp_amiop_t *op)
+{
+    eccp_sess_t *standin = calloc(1, sizeof(*standin));
+    xfer_rec_t *x = calloc(1, sizeof(*x));
+    if (!standin || !x) {
+        free(standin);
+        free(x);
+        LOG_ERR(MOD, "transfer of call %lld to %s not recorded: out of memory",
+                (long long)op->call_db_id, op->ext);
+        return;
+    }
+    standin->fd = -1;
+    x->call = op->call_db_id;
+    x->incoming = op->incoming;
+    snprintf(x->ext, sizeof(x->ext), "%s", op->ext);
+    eccp_call_t c = {.w = w, .s = standin, .def = op->def, .id = op->id, .cmd = NULL};
+    eccp_job_t *j = eccp__job_new(&c, sql_transfer, NULL);
+    if (!j) {
+        free(standin);
+        xfer_rec_free(x);
+        return;
+    }
+    j->extra = x;
+    j->extra_free = xfer_rec_free;
+    eccp__job_submit(w, j); /* on refusal the job (and x) is freed, logged by x */
+    if (standin->pending == 0)
+        free(standin); /* refused: no job points at it */
 }
 
 static void success(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op)
@@ -246,17 +304,9 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
             req_failure(w, s, op, 500, "Unable to transfer call");
             break;
         }
-        success(w, s, op);
-        if (op->call_db_id && w->srv->deps.db_submit) {
-            eccp_call_t c = {.w = w, .s = s, .def = op->def, .id = op->id, .cmd = NULL};
-            eccp_job_t *j = eccp__job_new(&c, sql_transfer, transfer_written);
-            if (j) {
-                snprintf(j->a[0], sizeof(j->a[0]), "%s", op->ext); /* digits only (validated) */
-                j->n[0] = op->call_db_id;
-                j->n[1] = op->incoming;
-                eccp__job_submit(w, j);
-            }
-        }
+        success(w, s, op); /* the one response; the record below never answers */
+        if (op->call_db_id && w->srv->deps.db_submit)
+            record_transfer(w, op);
         break;
     case ECCP_AMI_MUTE:
     case ECCP_AMI_UNMUTE:

@@ -142,10 +142,22 @@ static void fake_stop_all(void)
 
 /* ---- the agent check stand-in ---- */
 
+/* What happens to the job recording a transfer (the only job without an agent check):
+ * 0 comes back as if written, 1 comes back failed (database away), 2 is refused. */
+static atomic_int xfer_mode;
+
 static int pass_submit(void *ctx, db_read_job_t *job)
 {
     (void)ctx;
     eccp_job_t *j = (eccp_job_t *)job;
+    if (!j->agentauth) {
+        int mode = atomic_load(&xfer_mode);
+        if (mode == 2)
+            return CCD_EFULL;
+        job->status = mode == 1 ? CCD_EIO : 0;
+        job->msg.type = MSG_DB_READ_DONE;
+        return mq_push_force(job->reply, &job->msg);
+    }
     j->auth_code = 0; /* "agent exists and the hash matched" */
     job->status = 0;
     job->msg.type = MSG_DB_READ_DONE;
@@ -351,6 +363,71 @@ static void test_ami_actions(void **state)
     tcli_close(c);
 }
 
+/* "not recorded" log lines (the transfer record's failures are logged once each). */
+static atomic_int not_recorded;
+static void count_sink(log_level_e level, const char *module, const char *line, void *ctx)
+{
+    (void)level;
+    (void)module;
+    (void)ctx;
+    if (strstr(line, "not recorded"))
+        atomic_fetch_add(&not_recorded, 1);
+}
+
+/* A transfer whose database record fails or is refused still gets exactly one response:
+ * the next message after the success is the answer to the following request. */
+static void test_transfer_one_response(void **state)
+{
+    (void)state;
+    log_set_sink(count_sink, NULL);
+    tcli_t *c = login_any();
+    free(next(c, false));
+    for (int mode = 1; mode <= 2; mode++) {
+        atomic_store(&xfer_mode, mode);
+        int before = atomic_load(&not_recorded);
+        const char *name = mode == 1 ? "transfercall" : "atxfercall";
+        char req[512], want[512];
+        snprintf(req, sizeof(req), "<request id=\"%s\"><%s><agent_number>Agent/9000</agent_number>"
+                                   "<agent_hash>h</agent_hash><extension>4001</extension></%s>"
+                                   "</request>", name, name, name);
+        snprintf(want, sizeof(want), DECL "<response id=\"%s\"><%s_response><success/></%s_response>"
+                                     "</response>\n", name, name, name);
+        expect(c, req, want);
+        expect(c, "<request id=\"after\"><getrequestlist/></request>",
+               DECL "<response id=\"after\"><getrequestlist_response><requests><request>"
+                    "getrequestlist</request><request>filterbyagent</request><request>login"
+                    "</request><request>logout</request><request>getqueuescript</request><request>"
+                    "getcampaignlist</request><request>getincomingqueuelist</request><request>"
+                    "getcampaignqueuewait</request><request>getcampaigninfo</request><request>"
+                    "getcallinfo</request><request>setcontact</request><request>saveformdata"
+                    "</request><request>getpauses</request><request>loginagent</request><request>"
+                    "logoutagent</request><request>pauseagent</request><request>pingagent</request>"
+                    "<request>unpauseagent</request><request>getagentstatus</request><request>"
+                    "getmultipleagentstatus</request><request>mixmonitormute</request><request>"
+                    "mixmonitorunmute</request><request>hangup</request><request>getcampaignstatus"
+                    "</request><request>getincomingqueuestatus</request><request>schedulecall"
+                    "</request><request>transfercall</request><request>atxfercall</request><request>"
+                    "hold</request><request>unhold</request><request>getagentqueues</request>"
+                    "<request>getmultipleagentqueues</request><request>getagentactivitysummary"
+                    "</request><request>getchanvars</request><request>callprogress</request>"
+                    "<request>campaignlog</request><request>dumpstatus</request><request>"
+                    "refreshagents</request><request>transfercallagent</request><request>"
+                    "getextensionstatus</request></requests></getrequestlist_response></response>\n");
+        /* the failed record is logged, once */
+        int64_t end = clk_mono_ms() + T_WAIT;
+        while (atomic_load(&not_recorded) == before && clk_mono_ms() < end)
+            usleep(1000);
+        usleep(50000);
+        assert_int_equal(atomic_load(&not_recorded), before + 1);
+    }
+    atomic_store(&xfer_mode, 0);
+    /* nothing else arrives for the session */
+    char *r = tcli_recv(c, 300);
+    assert_null(r);
+    tcli_close(c);
+    log_set_sink(NULL, NULL);
+}
+
 static void test_ami_down(void **state)
 {
     (void)state;
@@ -370,6 +447,7 @@ int main(void)
     log_set_level(LOG_LVL_ERR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ami_actions),
+        cmocka_unit_test(test_transfer_one_response),
         cmocka_unit_test(test_ami_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
