@@ -18,6 +18,7 @@
 #include "eccp/eccp_sql.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/hmap.h"
+#include "eccp/eccp_agents.h"
 #include "eccp/eccp_auth.h"
 
 #define MOD "eccp"
@@ -1710,81 +1713,100 @@ void eccp__rq_campaignlog(eccp_call_t *c)
 
 /* ---------------- refreshagents ---------------- */
 
-typedef struct agent_row {
-    char number[REG_ID_LEN];
-    char name[REG_NAME_LEN];
-    bool active;
-    int64_t db_id;
-} agent_row_t;
-
-typedef struct agent_rows {
-    size_t n;
-    agent_row_t r[];
-} agent_rows_t;
-
-static int sql_refreshagents(MYSQL *my, eccp_job_t *j)
+/* Does row b replace row a as its number's entry? (active first, then lowest id) */
+static bool agent_row_wins(const db_agent_t *b, const db_agent_t *a)
 {
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT id, type, number, name, estatus FROM agent ORDER BY number, estatus");
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    size_t n = (size_t)mysql_num_rows(res);
-    agent_rows_t *rows = calloc(1, sizeof(*rows) + (n ? n : 1) * sizeof(agent_row_t));
-    if (!rows) {
-        mysql_free_result(res);
-        return CCD_ENOMEM;
-    }
-    MYSQL_ROW r;
-    while ((r = mysql_fetch_row(res))) {
-        agent_row_t *a = &rows->r[rows->n];
-        snprintf(a->number, sizeof(a->number), "%s/%s", r[1] ? r[1] : "", r[2] ? r[2] : "");
-        /* The first row per agent wins: ORDER BY estatus puts 'A' before 'I'. */
-        bool dup = false;
-        for (size_t k = 0; k < rows->n; k++)
-            dup |= strcmp(rows->r[k].number, a->number) == 0;
-        if (dup)
-            continue;
-        snprintf(a->name, sizeof(a->name), "%s", r[3] ? r[3] : "");
-        a->active = r[4] && strcmp(r[4], "A") == 0;
-        a->db_id = r[0] ? atoll(r[0]) : 0;
-        rows->n++;
-    }
-    mysql_free_result(res);
-    j->extra = rows;
-    j->extra_free = free;
-    return 0;
+    bool ab = b->estatus == 'A', aa = a->estatus == 'A';
+    if (ab != aa)
+        return ab;
+    return b->id < a->id;
 }
 
-static void apply_agents(reg_txn_t *tx, void *arg)
+int eccp_agents_to_reg(const db_agent_t *rows, size_t n, reg_agent_info_t **out, size_t *nout)
 {
-    agent_rows_t *rows = arg;
-    for (size_t i = 0; i < rows->n; i++) {
-        agent_row_t *r = &rows->r[i];
-        reg_agent_t *a = reg_txn_agent(tx, r->number, true);
-        if (!a)
-            continue;
-        if (a->active != r->active || a->db_id != r->db_id || strcmp(a->name, r->name) != 0) {
-            a->active = r->active;
-            a->db_id = r->db_id;
-            snprintf(a->name, sizeof(a->name), "%s", r->name);
-            reg_txn_agent_touch(tx, a);
+    reg_agent_info_t *list = calloc(n ? n : 1, sizeof(*list));
+    size_t *from = calloc(n ? n : 1, sizeof(*from)); /* entry -> the row it came from */
+    hmap_t *seen = hmap_new(n ? n : 1);              /* number -> entry index + 1 */
+    if (!list || !from || !seen)
+        goto nomem;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char num[REG_ID_LEN];
+        snprintf(num, sizeof(num), "%s/%s", rows[i].type, rows[i].number);
+        size_t at = (size_t)(uintptr_t)hmap_get(seen, num);
+        if (at) {
+            if (!agent_row_wins(&rows[i], &rows[from[at - 1]]))
+                continue;
+        } else {
+            at = ++k;
+            if (hmap_put(seen, num, (void *)(uintptr_t)at, NULL) != 0)
+                goto nomem;
         }
+        reg_agent_info_t *e = &list[at - 1];
+        from[at - 1] = i;
+        memcpy(e->number, num, sizeof(e->number));
+        /* Names longer than the registry keeps are cut (display only). */
+        ccd_str_copy(e->name, sizeof(e->name), ccd_str(rows[i].name));
+        e->active = rows[i].estatus == 'A';
+        e->db_id = rows[i].id;
     }
+    free(from);
+    hmap_free(seen);
+    *out = list;
+    *nout = k;
+    return 0;
+nomem:
+    free(list);
+    free(from);
+    hmap_free(seen);
+    return CCD_ENOMEM;
+}
+
+typedef struct agent_sync {
+    reg_agent_info_t *list;
+    size_t n;
+} agent_sync_t;
+
+static void agent_sync_free(void *p)
+{
+    agent_sync_t *a = p;
+    free(a->list);
+    free(a);
+}
+
+/* The same loader and conversion as the daemon's startup load. */
+static int sql_refreshagents(MYSQL *my, eccp_job_t *j)
+{
+    db_agent_t *rows = NULL;
+    size_t n = 0;
+    int rc = db_load_agents(my, &rows, &n);
+    if (rc)
+        return rc;
+    agent_sync_t *a = calloc(1, sizeof(*a));
+    if (!a || eccp_agents_to_reg(rows, n, &a->list, &a->n) != 0) {
+        free(a);
+        free(rows);
+        return CCD_ENOMEM;
+    }
+    free(rows);
+    j->extra = a;
+    j->extra_free = agent_sync_free;
+    return 0;
 }
 
 static void refreshagents_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     eccp_call_t c;
     eccp__call_from_job(&c, w, s, j);
-    if (reg_post(w->srv->deps.reg, apply_agents, j->extra, free) != 0) {
+    agent_sync_t *a = j->extra;
+    /* Agents no longer listed are marked inactive by the registry (kept while busy). */
+    if (reg_post_agent_sync(w->srv->deps.reg, a->list, a->n) != 0) {
+        LOG_WARN(MOD, "refreshagents: registry inbox full, agent list not applied");
         eccp__failure(&c, 500, "Internal server error");
         return;
     }
-    j->extra = NULL; /* the registry owns it now */
-    LOG_INFO(MOD, "refreshagents: agent list reloaded from the database");
+    a->list = NULL; /* the registry owns it now */
+    LOG_INFO(MOD, "refreshagents: %zu agent(s) reloaded from the database", a->n);
     eccp__success(&c);
 }
 

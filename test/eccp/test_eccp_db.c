@@ -452,10 +452,11 @@ static long long sql_count(const char *q)
         fail_msg("connect: %s", err);
     if (mysql_query(my, q) != 0)
         fail_msg("%s: %s", q, mysql_error(my));
-    MYSQL_RES *res = mysql_store_result(my);
-    MYSQL_ROW r = mysql_fetch_row(res);
+    MYSQL_RES *res = mysql_store_result(my); /* NULL for statements */
+    MYSQL_ROW r = res ? mysql_fetch_row(res) : NULL;
     long long n = r && r[0] ? atoll(r[0]) : -1;
-    mysql_free_result(res);
+    if (res)
+        mysql_free_result(res);
     mysql_close(my);
     return n;
 }
@@ -585,6 +586,63 @@ static void test_campaignstatus_live(void **state)
     tcli_close(c);
 }
 
+static atomic_int posted;
+static void apply_stray_agent(reg_txn_t *tx, void *arg)
+{
+    (void)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/7777", true); /* not in the agent table */
+    a->active = true;
+    a->db_id = 77;
+    reg_txn_agent_touch(tx, a);
+    atomic_store(&posted, 1);
+}
+
+static void sql_exec(const char *q)
+{
+    long long r = sql_count(q); /* statements give no row: -1 */
+    (void)r;
+}
+
+/* refreshagents: the same loader and rules as the daemon's startup load (db_load_agents +
+ * eccp_agents_to_reg + reg_post_agent_sync): the active row wins for a number listed twice,
+ * and an agent no longer in the table becomes inactive. */
+static void test_refreshagents(void **state)
+{
+    (void)state;
+    sql_exec("INSERT INTO agent (id, type, number, name, password, estatus) VALUES "
+             "(10, 'Agent', '9002', 'New', '1', 'A'), (11, 'Agent', '9002', 'Old', '1', 'I')");
+    atomic_store(&posted, 0);
+    assert_int_equal(reg_post(reg, apply_stray_agent, NULL, NULL), 0);
+    int64_t end = clk_mono_ms() + T_WAIT;
+    while (!atomic_load(&posted) && clk_mono_ms() < end)
+        usleep(1000);
+    char ck[33];
+    tcli_t *c = login("agentconsole", ck);
+    expect(c, "<request id=\"ra\"><refreshagents/></request>",
+           DECL "<response id=\"ra\"><refreshagents_response><success/></refreshagents_response>"
+                "</response>\n");
+    /* the registry applies the list after the answer: wait for it */
+    reg_agent_t a;
+    end = clk_mono_ms() + T_WAIT;
+    for (;;) {
+        assert_int_equal(reg_agent_get(reg, "Agent/7777", &a), 0);
+        if (!a.active || clk_mono_ms() > end)
+            break;
+        usleep(1000);
+    }
+    assert_false(a.active);
+    assert_int_equal(reg_agent_get(reg, "Agent/9002", &a), 0);
+    assert_true(a.active);
+    assert_string_equal(a.name, "New");
+    assert_int_equal(a.db_id, 10);
+    assert_int_equal(reg_agent_get(reg, "SIP/1064", &a), 0);
+    assert_false(a.active);
+    assert_int_equal(reg_agent_get(reg, "Agent/9000", &a), 0);
+    assert_true(a.active);
+    assert_int_equal(a.db_id, 1);
+    tcli_close(c);
+}
+
 int main(int argc, char **argv)
 {
     cli_path = argc > 1 ? argv[1] : NULL;
@@ -609,6 +667,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cli_agent_hash),
         cmocka_unit_test(test_schedulecall),
         cmocka_unit_test(test_campaignstatus_live),
+        cmocka_unit_test(test_refreshagents),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return failed || !srv ? 1 : 0;

@@ -1,0 +1,112 @@
+/*
+ * eccp_agents_to_reg: the agent rows -> registry list conversion shared by
+ * the daemon's startup load and refreshagents (numbers, names, flags, and
+ * which row wins when a number appears more than once, in any row order).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "eccp/eccp_agents.h"
+
+static db_agent_t row(uint32_t id, const char *type, const char *number, const char *name,
+                      char estatus)
+{
+    db_agent_t r;
+    memset(&r, 0, sizeof(r));
+    r.id = id;
+    snprintf(r.type, sizeof(r.type), "%s", type);
+    snprintf(r.number, sizeof(r.number), "%s", number);
+    snprintf(r.name, sizeof(r.name), "%s", name);
+    r.estatus = estatus;
+    return r;
+}
+
+static const reg_agent_info_t *find(const reg_agent_info_t *l, size_t n, const char *num)
+{
+    const reg_agent_info_t *hit = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(l[i].number, num) == 0) {
+            assert_null(hit); /* one entry per number */
+            hit = &l[i];
+        }
+    }
+    return hit;
+}
+
+static void test_convert(void **state)
+{
+    (void)state;
+    db_agent_t rows[] = {
+        row(7, "Agent", "9002", "old 9002", 'I'), /* inactive first, active later: active wins */
+        row(1, "Agent", "9000", "Ann", 'A'),
+        row(3, "SIP", "1064", "Cid", 'I'),        /* only inactive rows: the lowest id */
+        row(8, "Agent", "9002", "new 9002", 'A'),
+        row(2, "SIP", "1064", "Cid older", 'I'),
+        row(9, "Agent", "9003", "first active", 'A'),
+        row(4, "Agent", "9003", "lower id active", 'A'), /* two active: the lowest id */
+        row(5, "Agent", "9003", "inactive", 'I'),
+        row(6, "PJSIP", "9000", "same number, other type", 'A'),
+    };
+    reg_agent_info_t *l = NULL;
+    size_t n = 0;
+    assert_int_equal(eccp_agents_to_reg(rows, sizeof(rows) / sizeof(rows[0]), &l, &n), 0);
+    assert_int_equal(n, 5);
+    const reg_agent_info_t *a = find(l, n, "Agent/9002");
+    assert_non_null(a);
+    assert_true(a->active);
+    assert_string_equal(a->name, "new 9002");
+    assert_int_equal(a->db_id, 8);
+    a = find(l, n, "Agent/9000");
+    assert_non_null(a);
+    assert_true(a->active);
+    assert_string_equal(a->name, "Ann");
+    assert_int_equal(a->db_id, 1);
+    a = find(l, n, "SIP/1064");
+    assert_non_null(a);
+    assert_false(a->active);
+    assert_int_equal(a->db_id, 2);
+    a = find(l, n, "Agent/9003");
+    assert_non_null(a);
+    assert_true(a->active);
+    assert_int_equal(a->db_id, 4);
+    assert_string_equal(a->name, "lower id active");
+    a = find(l, n, "PJSIP/9000");
+    assert_non_null(a);
+    assert_int_equal(a->db_id, 6);
+    /* entries keep the order of each number's first row */
+    assert_string_equal(l[0].number, "Agent/9002");
+    assert_string_equal(l[1].number, "Agent/9000");
+    assert_string_equal(l[2].number, "SIP/1064");
+    free(l);
+}
+
+static void test_edges(void **state)
+{
+    (void)state;
+    reg_agent_info_t *l = NULL;
+    size_t n = 99;
+    assert_int_equal(eccp_agents_to_reg(NULL, 0, &l, &n), 0);
+    assert_int_equal(n, 0);
+    free(l);
+    /* a name longer than the registry keeps is cut, NUL-terminated */
+    db_agent_t r = row(1, "Agent", "9000", "", 'A');
+    memset(r.name, 'x', sizeof(r.name) - 1);
+    assert_int_equal(eccp_agents_to_reg(&r, 1, &l, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(strlen(l[0].name), REG_NAME_LEN - 1);
+    free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_convert),
+        cmocka_unit_test(test_edges),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
