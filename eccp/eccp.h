@@ -20,7 +20,8 @@
  *   call start/failure) are published with eccp_server_publish().
  * - Slow readers: each session's output is bounded (conf max_output_bytes);
  *   a session over the bound is logged and disconnected, so no client can make
- *   the engine or other clients wait.
+ *   the engine or other clients wait.  An event several lagging sessions must
+ *   queue is kept once per worker and shared by reference.
  */
 #ifndef CCD_ECCP_ECCP_H
 #define CCD_ECCP_ECCP_H

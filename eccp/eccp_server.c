@@ -15,8 +15,12 @@
  *
  * Output: every message is handed to the kernel in one send() when the
  * session has nothing queued; what the kernel does not take waits in the
- * session's bounded out buffer (EPOLLOUT armed).  Going over the bound
- * disconnects that client only.
+ * session's bounded output queue (EPOLLOUT armed) and goes out with sendmsg()
+ * later, in order.  An event's bytes are built once per worker; sessions that
+ * cannot take them at once queue a reference to one shared copy (eccp_chunk_t)
+ * instead of a copy each.  Going over the bound disconnects that client only.
+ * New sockets go to the least loaded worker, so each worker writes an even
+ * share of every fan-out.
  */
 #include "eccp/eccp_int.h"
 
