@@ -1,4 +1,8 @@
-/* Small blocking ECCP client for the eccp tests (one header, static functions). */
+/*
+ * Small blocking ECCP client for the eccp tests (one header, static functions),
+ * plus the request/answer assertions and registry fixtures the tests share.
+ * Include after nothing in particular: it pulls in cmocka itself.
+ */
 #ifndef CCD_TEST_ECCP_CLIENT_UTIL_H
 #define CCD_TEST_ECCP_CLIENT_UTIL_H
 
@@ -12,8 +16,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <cmocka.h>
 
 #include "core/clock.h"
+#include "reg/reg.h"
+
+#define TCLI_DECL "<?xml version=\"1.0\"?>\n"
+/* How long a test waits for an answer or a registry change (slow, noisy machines). */
+#define TCLI_WAIT_MS 15000
 
 typedef struct tcli {
     int fd;
@@ -102,6 +116,85 @@ static inline bool tcli_closed(tcli_t *c, int timeout_ms)
             return true;
     }
     return false;
+}
+
+/* ---- assertions (cmocka) ---- */
+
+/* The next message: the next event when want_event, else the next non-event. */
+static inline char *tcli_next(tcli_t *c, bool want_event)
+{
+    for (;;) {
+        char *r = tcli_recv(c, TCLI_WAIT_MS);
+        assert_non_null(r);
+        bool ev = strncmp(r, TCLI_DECL "<event>", strlen(TCLI_DECL) + 7) == 0;
+        if (ev == want_event)
+            return r;
+        free(r);
+    }
+}
+
+/* Sends xml and returns the next answer (events skipped); malloc'ed. */
+static inline char *rq(tcli_t *c, const char *xml)
+{
+    tcli_send(c, xml);
+    return tcli_next(c, false);
+}
+
+static inline void expect(tcli_t *c, const char *xml, const char *want)
+{
+    char *r = rq(c, xml);
+    if (strcmp(r, want) != 0)
+        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
+    free(r);
+}
+
+static inline void expect_has(tcli_t *c, const char *xml, const char *part)
+{
+    char *r = rq(c, xml);
+    if (!strstr(r, part))
+        fail_msg("request %s\n got %s\n missing %s", xml, r, part);
+    free(r);
+}
+
+/* ---- registry fixtures ---- */
+
+static atomic_int treg_synced;
+static inline void treg_apply_sync(reg_txn_t *tx, void *arg)
+{
+    (void)tx;
+    (void)arg;
+    atomic_store(&treg_synced, 1);
+}
+
+/* Posts fn(arg) (arg freed with arg_free) and waits until the registry thread applied it. */
+static inline void treg_post_wait(reg_t *r, reg_apply_fn fn, void *arg, void (*arg_free)(void *))
+{
+    atomic_store(&treg_synced, 0);
+    assert_int_equal(reg_post(r, fn, arg, arg_free), 0);
+    assert_int_equal(reg_post(r, treg_apply_sync, NULL, NULL), 0);
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
+    while (!atomic_load(&treg_synced) && clk_mono_ms() < end)
+        usleep(1000);
+    assert_true(atomic_load(&treg_synced));
+}
+
+/* Inside an apply function: agent (created if needed) logged in, active, and linked to a new
+ * call of the given type, database id and campaign; returns the call for more fields. */
+static inline reg_call_t *treg_agent_on_call(reg_txn_t *tx, const char *agent, reg_call_type_e type,
+                                             int64_t db_call_id, int64_t campaign_id)
+{
+    reg_agent_t *a = reg_txn_agent(tx, agent, true);
+    a->login = REG_LOGGED_IN;
+    a->active = true;
+    reg_call_t *c = reg_txn_call_new(tx);
+    c->type = type;
+    c->status = REG_CS_SUCCESS;
+    c->db_call_id = db_call_id;
+    c->campaign_id = campaign_id;
+    a->call_id = c->id;
+    reg_txn_call_touch(tx, c);
+    reg_txn_agent_touch(tx, a);
+    return c;
 }
 
 #endif

@@ -23,8 +23,8 @@
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
 
-#define T_WAIT 10000
-#define DECL "<?xml version=\"1.0\"?>\n"
+#define T_WAIT TCLI_WAIT_MS
+#define DECL TCLI_DECL
 
 /* ---- a fake Asterisk: banner, then Success (or Error) for every action ---- */
 
@@ -178,37 +178,16 @@ static pthread_t reg_th;
 static ami_t *ami;
 static eccp_server_t *srv;
 
-static atomic_int done_flag;
 static void apply_setup(reg_txn_t *tx, void *arg)
 {
     (void)arg;
-    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
-    a->login = REG_LOGGED_IN;
-    a->active = true;
-    reg_call_t *c = reg_txn_call_new(tx);
-    c->type = REG_CALL_OUTGOING;
-    c->status = REG_CS_SUCCESS;
-    c->server = 0;
-    c->db_call_id = 42;
-    c->campaign_id = 5;
+    reg_call_t *c = treg_agent_on_call(tx, "Agent/9000", REG_CALL_OUTGOING, 42, 5);
     snprintf(c->channel, sizeof(c->channel), "PJSIP/cust-1");
     snprintf(c->agent_channel, sizeof(c->agent_channel), "Local/9000@agents-1;1");
-    a->call_id = c->id;
-    reg_txn_call_touch(tx, c);
-    reg_txn_agent_touch(tx, a);
-    reg_agent_t *b = reg_txn_agent(tx, "Agent/9001", true); /* in a call whose channel "fails" */
-    b->login = REG_LOGGED_IN;
-    b->active = true;
-    reg_call_t *d = reg_txn_call_new(tx);
-    d->type = REG_CALL_INCOMING;
-    d->status = REG_CS_SUCCESS;
-    d->server = 0;
+    /* in a call whose channel "fails" */
+    reg_call_t *d = treg_agent_on_call(tx, "Agent/9001", REG_CALL_INCOMING, 0, 0);
     snprintf(d->channel, sizeof(d->channel), "PJSIP/fail-2");
     snprintf(d->agent_channel, sizeof(d->agent_channel), "Local/9001@agents-fail;1");
-    b->call_id = d->id;
-    reg_txn_call_touch(tx, d);
-    reg_txn_agent_touch(tx, b);
-    atomic_store(&done_flag, 1);
 }
 
 static int setup(void **state)
@@ -235,10 +214,8 @@ static int setup(void **state)
     pthread_create(&reg_th, NULL, reg_run, reg);
     assert_int_equal(ami_start(ami), 0);
     assert_int_equal(eccp_server_start(srv), 0);
-    reg_post(reg, apply_setup, NULL, NULL);
+    treg_post_wait(reg, apply_setup, NULL, NULL);
     int64_t end = clk_mono_ms() + T_WAIT;
-    while (!atomic_load(&done_flag) && clk_mono_ms() < end)
-        usleep(1000);
     while (ami_server_state(ami, 0) != AMI_STATE_UP && clk_mono_ms() < end)
         usleep(1000);
     assert_int_equal(ami_server_state(ami, 0), AMI_STATE_UP);
@@ -265,28 +242,6 @@ static tcli_t *login_any(void)
     return c;
 }
 
-/* Next non-event message, or the next event when want_event. */
-static char *next(tcli_t *c, bool want_event)
-{
-    for (;;) {
-        char *r = tcli_recv(c, T_WAIT);
-        assert_non_null(r);
-        bool ev = strncmp(r, DECL "<event>", strlen(DECL) + 7) == 0;
-        if (ev == want_event)
-            return r;
-        free(r);
-    }
-}
-
-static void expect(tcli_t *c, const char *xml, const char *want)
-{
-    tcli_send(c, xml);
-    char *r = next(c, false);
-    if (strcmp(r, want) != 0)
-        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
-    free(r);
-}
-
 #define AG(name, agent, extra) \
     "<request id=\"" name "\"><" name "><agent_number>" agent "</agent_number><agent_hash>h" \
     "</agent_hash>" extra "</" name "></request>"
@@ -295,7 +250,7 @@ static void test_ami_actions(void **state)
 {
     (void)state;
     tcli_t *c = login_any();
-    char *r = next(c, false);
+    char *r = tcli_next(c, false);
     assert_non_null(strstr(r, "<app_cookie>"));
     free(r);
     expect(c, AG("hangup", "Agent/9000", ""),
@@ -323,11 +278,11 @@ static void test_ami_actions(void **state)
                 "Unable to transfer call</message></failure></atxfercall_response></response>\n");
     /* mute: answer, then the recordingmute event */
     tcli_send(c, AG("mixmonitormute", "Agent/9000", ""));
-    r = next(c, false);
+    r = tcli_next(c, false);
     assert_string_equal(r, DECL "<response id=\"mixmonitormute\"><mixmonitormute_response><success/>"
                                 "</mixmonitormute_response></response>\n");
     free(r);
-    r = next(c, true);
+    r = tcli_next(c, true);
     assert_string_equal(r, DECL "<event><recordingmute><agent_number>Agent/9000</agent_number>"
                                 "<calltype>outgoing</calltype><campaign_id>5</campaign_id><call_id>42"
                                 "</call_id></recordingmute></event>\n");
@@ -338,10 +293,10 @@ static void test_ami_actions(void **state)
            DECL "<response id=\"mixmonitormute\"><mixmonitormute_response><failure><code>417</code>"
                 "<message>Invalid timeout</message></failure></mixmonitormute_response></response>\n");
     tcli_send(c, AG("mixmonitorunmute", "Agent/9000", ""));
-    r = next(c, false);
+    r = tcli_next(c, false);
     assert_non_null(strstr(r, "<mixmonitorunmute_response><success/>"));
     free(r);
-    r = next(c, true);
+    r = tcli_next(c, true);
     assert_non_null(strstr(r, "<event><recordingunmute><agent_number>Agent/9000</agent_number>"));
     free(r);
     assert_true(logged("State: 0"));
@@ -381,7 +336,7 @@ static void test_transfer_one_response(void **state)
     (void)state;
     log_set_sink(count_sink, NULL);
     tcli_t *c = login_any();
-    free(next(c, false));
+    free(tcli_next(c, false));
     for (int mode = 1; mode <= 2; mode++) {
         atomic_store(&xfer_mode, mode);
         int before = atomic_load(&not_recorded);
@@ -433,7 +388,7 @@ static void test_ami_down(void **state)
     (void)state;
     ami_stop(ami); /* the server is away now */
     tcli_t *c = login_any();
-    char *r = next(c, false);
+    char *r = tcli_next(c, false);
     free(r);
     expect(c, AG("hangup", "Agent/9000", ""),
            DECL "<response id=\"hangup\"><failure><code>500</code><message>No AMI connection</message>"

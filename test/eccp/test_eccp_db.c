@@ -20,8 +20,8 @@
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
 
-#define T_WAIT 15000
-#define DECL "<?xml version=\"1.0\"?>\n"
+#define T_WAIT TCLI_WAIT_MS
+#define DECL TCLI_DECL
 
 static reg_t *reg;
 static pthread_t reg_th;
@@ -143,34 +143,6 @@ static int teardown(void **state)
         mysql_close(my);
     }
     return 0;
-}
-
-static char *rq(tcli_t *c, const char *xml)
-{
-    tcli_send(c, xml);
-    for (;;) {
-        char *r = tcli_recv(c, T_WAIT);
-        assert_non_null(r);
-        if (strncmp(r, DECL "<event>", strlen(DECL) + 7) != 0)
-            return r;
-        free(r);
-    }
-}
-
-static void expect(tcli_t *c, const char *xml, const char *want)
-{
-    char *r = rq(c, xml);
-    if (strcmp(r, want) != 0)
-        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
-    free(r);
-}
-
-static void expect_has(tcli_t *c, const char *xml, const char *part)
-{
-    char *r = rq(c, xml);
-    if (!strstr(r, part))
-        fail_msg("request %s\n got %s\n missing %s", xml, r, part);
-    free(r);
 }
 
 static tcli_t *login(const char *pw, char cookie[33])
@@ -417,23 +389,11 @@ static void test_agent_auth(void **state)
 static const char *cli_path;
 
 /* Agent/9000 logged in and linked to outgoing call 10 in the registry. */
-static atomic_int applied;
 static void apply_logged_in_call(reg_txn_t *tx, void *arg)
 {
     (void)arg;
-    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
-    a->login = REG_LOGGED_IN;
-    a->active = true;
-    reg_call_t *c = reg_txn_call_new(tx);
-    c->type = REG_CALL_OUTGOING;
-    c->status = REG_CS_SUCCESS;
-    c->db_call_id = 10;
-    c->campaign_id = 1;
+    reg_call_t *c = treg_agent_on_call(tx, "Agent/9000", REG_CALL_OUTGOING, 10, 1);
     snprintf(c->phone, sizeof(c->phone), "5551000");
-    a->call_id = c->id;
-    reg_txn_call_touch(tx, c);
-    reg_txn_agent_touch(tx, a);
-    atomic_store(&applied, 1);
 }
 
 static long long sql_count(const char *q)
@@ -472,11 +432,7 @@ static void test_schedulecall(void **state)
                                "</schedule></schedulecall></request>", h);
     /* not logged in yet */
     expect_has(c, req, "<code>417</code><message>Agent currently not logged in</message>");
-    atomic_store(&applied, 0);
-    assert_int_equal(reg_post(reg, apply_logged_in_call, NULL, NULL), 0);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (!atomic_load(&applied) && clk_mono_ms() < end)
-        usleep(1000);
+    treg_post_wait(reg, apply_logged_in_call, NULL, NULL);
     expect_has(c, req, "<code>400</code><message>Bad request: incomplete schedule</message>");
     snprintf(req, sizeof(req), "<request id=\"s\"><schedulecall><agent_number>Agent/9000</agent_number>"
                                "<agent_hash>%s</agent_hash><sameagent>1</sameagent></schedulecall>"
@@ -557,7 +513,6 @@ static void apply_waiting_call(reg_txn_t *tx, void *arg)
     b->nqueues = 1;
     snprintf(b->queues[0], sizeof(b->queues[0]), "8000");
     reg_txn_agent_touch(tx, b);
-    atomic_store(&applied, 1);
 }
 
 /* getcampaignstatus with registry data: agents on the campaign's calls first, then the queue's
@@ -568,11 +523,7 @@ static void test_campaignstatus_live(void **state)
     (void)state;
     char ck[33];
     tcli_t *c = login("agentconsole", ck);
-    atomic_store(&applied, 0);
-    assert_int_equal(reg_post(reg, apply_waiting_call, NULL, NULL), 0);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (!atomic_load(&applied) && clk_mono_ms() < end)
-        usleep(1000);
+    treg_post_wait(reg, apply_waiting_call, NULL, NULL);
     expect_has(c, "<request id=\"cs\"><getcampaignstatus><campaign_id>1</campaign_id>"
                   "</getcampaignstatus></request>",
                "</statuscount><agents><agent><agentchannel>Agent/9000</agentchannel><status>oncall"
@@ -586,7 +537,6 @@ static void test_campaignstatus_live(void **state)
     tcli_close(c);
 }
 
-static atomic_int posted;
 static void apply_stray_agent(reg_txn_t *tx, void *arg)
 {
     (void)arg;
@@ -594,7 +544,6 @@ static void apply_stray_agent(reg_txn_t *tx, void *arg)
     a->active = true;
     a->db_id = 77;
     reg_txn_agent_touch(tx, a);
-    atomic_store(&posted, 1);
 }
 
 static void sql_exec(const char *q)
@@ -611,11 +560,7 @@ static void test_refreshagents(void **state)
     (void)state;
     sql_exec("INSERT INTO agent (id, type, number, name, password, estatus) VALUES "
              "(10, 'Agent', '9002', 'New', '1', 'A'), (11, 'Agent', '9002', 'Old', '1', 'I')");
-    atomic_store(&posted, 0);
-    assert_int_equal(reg_post(reg, apply_stray_agent, NULL, NULL), 0);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (!atomic_load(&posted) && clk_mono_ms() < end)
-        usleep(1000);
+    treg_post_wait(reg, apply_stray_agent, NULL, NULL);
     char ck[33];
     tcli_t *c = login("agentconsole", ck);
     expect(c, "<request id=\"ra\"><refreshagents/></request>",
@@ -623,7 +568,7 @@ static void test_refreshagents(void **state)
                 "</response>\n");
     /* the registry applies the list after the answer: wait for it */
     reg_agent_t a;
-    end = clk_mono_ms() + T_WAIT;
+    int64_t end = clk_mono_ms() + T_WAIT;
     for (;;) {
         assert_int_equal(reg_agent_get(reg, "Agent/7777", &a), 0);
         if (!a.active || clk_mono_ms() > end)

@@ -21,8 +21,8 @@
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
 
-#define T_WAIT 10000
-#define DECL "<?xml version=\"1.0\"?>\n"
+#define T_WAIT TCLI_WAIT_MS
+#define DECL TCLI_DECL
 
 typedef struct fx {
     reg_t *reg;
@@ -70,24 +70,6 @@ static void fx_stop(fx_t *f)
 
 /* ---- registry helpers ---- */
 
-static atomic_int synced;
-static void apply_sync(reg_txn_t *tx, void *arg)
-{
-    (void)tx;
-    (void)arg;
-    atomic_store(&synced, 1);
-}
-
-static void reg_sync(reg_t *r)
-{
-    atomic_store(&synced, 0);
-    assert_int_equal(reg_post(r, apply_sync, NULL, NULL), 0);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (!atomic_load(&synced) && clk_mono_ms() < end)
-        usleep(1000);
-    assert_true(atomic_load(&synced));
-}
-
 /* Replaces an agent's state (call_id is kept when keep_call). */
 static void apply_agent(reg_txn_t *tx, void *arg)
 {
@@ -104,7 +86,7 @@ static void set_agent(fx_t *f, const reg_agent_t *a)
     reg_agent_t *copy = malloc(sizeof(*copy));
     *copy = *a;
     assert_int_equal(reg_post(f->reg, apply_agent, copy, free), 0);
-    reg_sync(f->reg);
+    treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
 }
 
 typedef struct link_arg {
@@ -140,7 +122,7 @@ static uint64_t new_call(fx_t *f, const reg_call_t *c, const char *agent)
     if (agent)
         snprintf(l->agent, sizeof(l->agent), "%s", agent);
     assert_int_equal(reg_post(f->reg, apply_call_new, l, free), 0);
-    reg_sync(f->reg);
+    treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
     return id;
 }
 
@@ -165,7 +147,7 @@ static void call_status(fx_t *f, uint64_t id, reg_call_status_e st)
     s->id = id;
     s->st = st;
     assert_int_equal(reg_post(f->reg, apply_call_status, s, free), 0);
-    reg_sync(f->reg);
+    treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
 }
 
 static reg_agent_t agent_base(const char *number)
@@ -181,34 +163,6 @@ static reg_agent_t agent_base(const char *number)
 /* ---- client helpers ---- */
 
 /* Sends xml and returns the next response (events arriving meanwhile are skipped). */
-static char *rq(tcli_t *c, const char *xml)
-{
-    tcli_send(c, xml);
-    for (;;) {
-        char *r = tcli_recv(c, T_WAIT);
-        assert_non_null(r);
-        if (strncmp(r, DECL "<event>", strlen(DECL) + 7) != 0)
-            return r;
-        free(r);
-    }
-}
-
-static void expect(tcli_t *c, const char *xml, const char *want)
-{
-    char *r = rq(c, xml);
-    if (strcmp(r, want) != 0)
-        fail_msg("request %s\n got  %s\n want %s", xml, r, want);
-    free(r);
-}
-
-static void expect_has(tcli_t *c, const char *xml, const char *part)
-{
-    char *r = rq(c, xml);
-    if (!strstr(r, part))
-        fail_msg("request %s\n got %s\n missing %s", xml, r, part);
-    free(r);
-}
-
 /* Logs in on c (NULL: a new connection). */
 static tcli_t *login_on(fx_t *f, tcli_t *c)
 {
@@ -750,7 +704,7 @@ static void test_slow_reader(void **state)
             while (reg_post(f->reg, apply_agent, copy, free) != 0)
                 usleep(1000);
         }
-        reg_sync(f->reg);
+        treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
         char *r;
         while ((r = tcli_recv(fast, 20)) != NULL) { /* the fast reader keeps up */
             assert_true(r[0] != '\0');
@@ -889,7 +843,7 @@ static void test_shared_event_output(void **state)
             if (k == 30)
                 tcli_send(lag, "<request id=\"m\"><getrequestlist/></request>");
         }
-        reg_sync(f->reg);
+        treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
         bursts++;
         read_toggles(lag, posted, &lag_seen, &lag_answers);
         read_toggles(fast, posted, &fast_seen, &fast_answers);
@@ -908,7 +862,7 @@ static void test_shared_event_output(void **state)
         while (reg_post(f->reg, apply_agent, copy, free) != 0)
             usleep(1000);
     }
-    reg_sync(f->reg);
+    treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
     read_toggles(lag, posted, &lag_seen, &lag_answers);
     read_toggles(fast, posted, &fast_seen, &fast_answers);
     char *r;
