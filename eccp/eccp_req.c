@@ -121,11 +121,34 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     LOG_INFO(MOD, "session %s logged in as %s", s->peer, user);
 }
 
+/*
+ * At most one login in flight per session, so that unauthenticated clients
+ * cannot fill the database readers with logins (a session may otherwise have
+ * MAX_PENDING jobs out).  A second login while one is pending gets an
+ * immediate top-level 503 "Login already in progress" (the shape Issabel uses
+ * for a server that cannot take the request now; clients treat it as a failed
+ * request and keep the connection), and no job.
+ *
+ * The session has no field for it, so: a session that is not logged in can
+ * have no job other than a login in flight (every other DB request needs the
+ * login), so its pending count says it; a logged-in session marks a re-login
+ * by LOGIN_MARK in s->user (a byte no XML text can hold) until the answer.  A
+ * re-login whose job fails before reaching login_done (database away) leaves
+ * the mark, which counts only while that session has jobs pending.
+ */
+#define LOGIN_MARK "\x01"
+
+static bool login_in_flight(const eccp_sess_t *s)
+{
+    return s->pending > 0 && (!s->logged_in || strcmp(s->user, LOGIN_MARK) == 0);
+}
+
 static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     if (j->n[0] > 0) {
         login_ok(w, s, j->id, j->def->name, j->a[0]);
     } else {
+        memcpy(s->user, j->res[0], sizeof(s->user)); /* the user before this attempt */
         LOG_NOTICE(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_req_failure(b, j->id, j->def->name, NULL, 401, "Invalid username or password");
@@ -151,12 +174,22 @@ static void rq_login(eccp_call_t *c)
         }
         return;
     }
+    eccp_sess_t *s = c->s;
+    if (login_in_flight(s)) {
+        LOG_INFO(MOD, "session %s: login while another is pending, refused", s->peer);
+        eccp__failure(c, 503, "Login already in progress");
+        return;
+    }
     eccp_job_t *j = eccp__job_new(c, eccp__sql_login, login_done);
     if (!j)
         return;
     memcpy(j->a[0], user, sizeof(j->a[0]));
     memcpy(j->a[1], pass, sizeof(j->a[1]));
+    snprintf(j->res[0], sizeof(j->res[0]), "%s", s->user);
+    int before = s->pending;
     eccp__job_submit(c->w, j);
+    if (s->pending > before && s->logged_in)
+        snprintf(s->user, sizeof(s->user), "%s", LOGIN_MARK);
 }
 
 static void rq_logout(eccp_call_t *c)
