@@ -447,21 +447,6 @@ static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
     return j;
 }
 
-/* Copies optional argument names[i] into j->a[i] / j->has[i]; false (400 sent) if too long. */
-static bool copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++) {
-        int rc = eccp_arg(c->cmd, names[i], j->a[i], sizeof(j->a[i]));
-        if (rc < 0) {
-            eccp__failure(c, 400, "Bad request");
-            eccp__job_free(j);
-            return false;
-        }
-        j->has[i] = rc == 1;
-    }
-    return true;
-}
-
 #define DONE_PROLOGUE                                                                              \
     eccp_call_t cc, *c = &cc;                                                                      \
     eccp__call_from_job(c, w, s, j);                                                               \
@@ -763,7 +748,7 @@ static void start_agent(eccp_call_t *c, void (*done)(eccp_worker_t *, eccp_sess_
     eccp_job_t *j = agent_job(c, sql, done);
     if (!j)
         return;
-    if (!copy_args(c, j, names, n))
+    if (!eccp__copy_args(c, j, names, n))
         return;
     eccp__job_submit(c->w, j);
 }
@@ -832,7 +817,7 @@ static void rq_schedulecall(eccp_call_t *c)
     static const char *const k[] = {"campaign_type", "call_id", "sameagent", "newphone",
                                     "newcontactname"};
     eccp_job_t *j = agent_job(c, NULL, schedulecall_done);
-    if (!j || !copy_args(c, j, k, 5))
+    if (!j || !eccp__copy_args(c, j, k, 5))
         return;
     xmlNode *sch = eccp_child(c->cmd, "schedule");
     if (sch) {
@@ -935,7 +920,7 @@ static void rq_setcontact(eccp_call_t *c)
 {
     static const char *const k[] = {"call_id", "contact_id"};
     eccp_job_t *j = agent_job(c, eccp__sql_setcontact, NULL);
-    if (!j || !copy_args(c, j, k, 2))
+    if (!j || !eccp__copy_args(c, j, k, 2))
         return;
     eccp__job_submit(c->w, j);
 }

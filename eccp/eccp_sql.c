@@ -77,6 +77,19 @@ static void sq_int(sq_t *q, long long v)
     sq_raw(q, t);
 }
 
+/* " LIMIT n[ OFFSET off]"; nothing when n < 0 (no limit). */
+static void sq_limit(sq_t *q, long long n, long long off)
+{
+    if (n < 0)
+        return;
+    sq_raw(q, " LIMIT ");
+    sq_int(q, n);
+    if (off > 0) {
+        sq_raw(q, " OFFSET ");
+        sq_int(q, off);
+    }
+}
+
 /* Runs the query; *res gets the result set (NULL for statements). 0 or CCD_EIO. */
 static int sq_run(sq_t *q, MYSQL_RES **res)
 {
@@ -142,6 +155,38 @@ static const char *estatus_name(const char *s)
     return "";
 }
 
+/* <keys[i]>row[i]</keys[i]> for every column that is not NULL. */
+static void leaves_nonnull(xw_t *w, MYSQL_ROW row, const char *const *keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (row[i])
+            xw_leaf(w, keys[i], row[i]);
+}
+
+/* One list column: element name, result column, and whether it is an estatus letter. */
+typedef struct list_col {
+    const char *name;
+    int col;
+    bool estatus;
+} list_col_t;
+
+/* <list><item><col..>...</item>...</list>, one item per row of res. */
+static void rows_to_list(xw_t *w, MYSQL_RES *res, const char *list, const char *item,
+                         const list_col_t *cols, int ncols)
+{
+    xw_open(w, list);
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res))) {
+        xw_open(w, item);
+        for (int i = 0; i < ncols; i++) {
+            const char *v = row[cols[i].col];
+            xw_leaf(w, cols[i].name, cols[i].estatus ? estatus_name(v) : v);
+        }
+        xw_close(w, item);
+    }
+    xw_close(w, list);
+}
+
 /* ---------------- the run function ---------------- */
 
 static int agent_check(MYSQL *my, eccp_job_t *j)
@@ -161,7 +206,7 @@ static int agent_check(MYSQL *my, eccp_job_t *j)
     sq_str(&q, type);
     sq_raw(&q, " AND number = ");
     sq_str(&q, number);
-    sq_raw(&q, " LIMIT 1");
+    sq_limit(&q, 1, 0);
     MYSQL_RES *res;
     int rc = sq_run(&q, &res);
     if (rc)
@@ -223,8 +268,7 @@ static eccp_job_t *new_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *))
     return eccp__job_new(c, sql, NULL);
 }
 
-/* Copies optional args into j->a/has; 400 on overlong. */
-static bool args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n)
+bool eccp__copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n)
 {
     for (int i = 0; i < n; i++) {
         int rc = eccp_arg(c->cmd, names[i], j->a[i], sizeof(j->a[i]));
@@ -245,7 +289,8 @@ static int sql_getqueuescript(MYSQL *my, eccp_job_t *j)
     /* Issabel casts the queue to int before comparing; so do we. ORDER BY estatus = A first. */
     sq_raw(&q, "SELECT script FROM queue_call_entry WHERE queue = ");
     sq_int(&q, j->n[0]);
-    sq_raw(&q, " ORDER BY estatus LIMIT 0,1");
+    sq_raw(&q, " ORDER BY estatus");
+    sq_limit(&q, 1, 0);
     MYSQL_RES *res;
     int rc = sq_run(&q, &res);
     if (rc)
@@ -320,29 +365,16 @@ static int sql_getcampaignlist(MYSQL *my, eccp_job_t *j)
         sq_raw(&q, ")");
     }
     sq_raw(&q, " ORDER BY campaign_type, id");
-    if (j->n[0] >= 0) {
-        sq_raw(&q, " LIMIT ");
-        sq_int(&q, j->n[0]);
-        sq_raw(&q, " OFFSET ");
-        sq_int(&q, j->n[1]);
-    }
+    sq_limit(&q, j->n[0], j->n[1]);
     MYSQL_RES *res;
     int rc = sq_run(&q, &res);
     if (rc)
         return rc;
+    static const list_col_t cols[] = {
+        {"id", 1, false}, {"type", 0, false}, {"name", 2, false}, {"status", 3, true}};
     xw_t w;
     resp_begin(&w, j);
-    xw_open(&w, "campaigns");
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res))) {
-        xw_open(&w, "campaign");
-        xw_leaf(&w, "id", row[1]);
-        xw_leaf(&w, "type", row[0]);
-        xw_leaf(&w, "name", row[2]);
-        xw_leaf(&w, "status", estatus_name(row[3]));
-        xw_close(&w, "campaign");
-    }
-    xw_close(&w, "campaigns");
+    rows_to_list(&w, res, "campaigns", "campaign", cols, 4);
     resp_end(&w, j);
     mysql_free_result(res);
     return 0;
@@ -377,7 +409,7 @@ void eccp__rq_getcampaignlist(eccp_call_t *c)
     static const char *const k[] = {"campaign_type", "filtername", "status", "datetime_start",
                                     "datetime_end", "limit"};
     eccp_job_t *j = new_job(c, sql_getcampaignlist);
-    if (!j || !args(c, j, k, 6))
+    if (!j || !eccp__copy_args(c, j, k, 6))
         return;
     char off[64];
     int ho = eccp_arg(c->cmd, "offset", off, sizeof(off)) == 1;
@@ -424,28 +456,15 @@ static int sql_getincomingqueuelist(MYSQL *my, eccp_job_t *j)
     sq_t q;
     sq_init(&q, my);
     sq_raw(&q, "SELECT id, queue, estatus FROM queue_call_entry ORDER BY id");
-    if (j->n[0] >= 0) {
-        sq_raw(&q, " LIMIT ");
-        sq_int(&q, j->n[0]);
-        sq_raw(&q, " OFFSET ");
-        sq_int(&q, j->n[1]);
-    }
+    sq_limit(&q, j->n[0], j->n[1]);
     MYSQL_RES *res;
     int rc = sq_run(&q, &res);
     if (rc)
         return rc;
+    static const list_col_t cols[] = {{"id", 0, false}, {"queue", 1, false}, {"status", 2, true}};
     xw_t w;
     resp_begin(&w, j);
-    xw_open(&w, "queues");
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res))) {
-        xw_open(&w, "queue");
-        xw_leaf(&w, "id", row[0]);
-        xw_leaf(&w, "queue", row[1]);
-        xw_leaf(&w, "status", estatus_name(row[2]));
-        xw_close(&w, "queue");
-    }
-    xw_close(&w, "queues");
+    rows_to_list(&w, res, "queues", "queue", cols, 3);
     resp_end(&w, j);
     mysql_free_result(res);
     return 0;
@@ -455,7 +474,7 @@ void eccp__rq_getincomingqueuelist(eccp_call_t *c)
 {
     static const char *const k[] = {"limit", "offset"};
     eccp_job_t *j = new_job(c, sql_getincomingqueuelist);
-    if (!j || !args(c, j, k, 2))
+    if (!j || !eccp__copy_args(c, j, k, 2))
         return;
     char lim[256], off[256];
     memcpy(lim, j->a[0], sizeof(lim));
@@ -991,16 +1010,12 @@ static int sql_getcallinfo(MYSQL *my, eccp_job_t *j)
                                         "datetime_join", "datetime_linkstart", "datetime_linkend",
                                         "retries", "failure_cause", "failure_cause_txt", "agent_number",
                                         "trunk"};
-        for (int i = 0; i < 16; i++)
-            if (r[i])
-                xw_leaf(&w, k[i], r[i]);
+        leaves_nonnull(&w, r, k, 16);
     } else {
         static const char *const k[] = {"call_id", "campaign_id", "phone", "status", "uniqueid",
                                         "duration", "datetime_join", "datetime_linkstart",
                                         "datetime_linkend", "trunk", "queue", "agent_number"};
-        for (int i = 0; i < 12; i++)
-            if (r[i])
-                xw_leaf(&w, k[i], r[i]);
+        leaves_nonnull(&w, r, k, 12);
         snprintf(callerid, sizeof(callerid), "%s", r[2] ? r[2] : "");
     }
     long long call_id = j->n[1];
@@ -1009,7 +1024,8 @@ static int sql_getcallinfo(MYSQL *my, eccp_job_t *j)
         sq_init(&q, my);
         sq_raw(&q, "SELECT data FROM call_attribute WHERE id_call = ");
         sq_int(&q, call_id);
-        sq_raw(&q, " ORDER BY id LIMIT 1");
+        sq_raw(&q, " ORDER BY id");
+        sq_limit(&q, 1, 0);
         rc = sq_run(&q, &res);
         if (rc) {
             resp_failure(j, 500, "Cannot read call info");
@@ -1646,11 +1662,8 @@ static int sql_campaignlog(MYSQL *my, eccp_job_t *j)
         sq_raw(&q, " AND cpl.id < ");
         sq_int(&q, j->n[3]);
     }
-    sq_raw(&q, " ORDER BY cpl.id");
-    if (j->n[2] >= 0) {
-        sq_raw(&q, " DESC LIMIT ");
-        sq_int(&q, j->n[2]);
-    }
+    sq_raw(&q, j->n[2] >= 0 ? " ORDER BY cpl.id DESC" : " ORDER BY cpl.id");
+    sq_limit(&q, j->n[2], 0);
     MYSQL_RES *res;
     int rc = sq_run(&q, &res);
     if (rc)
@@ -1667,9 +1680,7 @@ static int sql_campaignlog(MYSQL *my, eccp_job_t *j)
         mysql_data_seek(res, j->n[2] >= 0 ? nrows - 1 - i : i);
         MYSQL_ROW r = mysql_fetch_row(res);
         xw_open(&w, "logentry");
-        for (int f = 0; f < 13; f++)
-            if (r[f])
-                xw_leaf(&w, k[f], r[f]);
+        leaves_nonnull(&w, r, k, 13);
         xw_close(&w, "logentry");
     }
     xw_close(&w, "logentries");
@@ -2276,7 +2287,8 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
     sq_init(&q, my);
     sq_raw(&q, "SELECT data FROM call_attribute WHERE id_call = ");
     sq_int(&q, call);
-    sq_raw(&q, " ORDER BY id LIMIT 1");
+    sq_raw(&q, " ORDER BY id");
+    sq_limit(&q, 1, 0);
     if ((rc = sq_run(&q, &res))) {
         buf_free(&attrs);
         return rc;

@@ -23,6 +23,9 @@ int eccp__sql_break_check(MYSQL *my, eccp_job_t *j);
 int eccp__sql_setcontact(MYSQL *my, eccp_job_t *j);
 int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j);
 int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j);
+/* Copies the optional arguments names[0..n) of c into j->a[i] / j->has[i]; false when one is
+ * too long (a 400 was sent and j freed). */
+bool eccp__copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n);
 /* Copies <forms> into j (0), or answers 400 and returns < 0. */
 int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j);
 

@@ -22,7 +22,11 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include "core/clock.h"
+#include "core/err.h"
+#include "db/db.h"
 #include "reg/reg.h"
 
 #define TCLI_DECL "<?xml version=\"1.0\"?>\n"
@@ -195,6 +199,74 @@ static inline reg_call_t *treg_agent_on_call(reg_txn_t *tx, const char *agent, r
     reg_txn_call_touch(tx, c);
     reg_txn_agent_touch(tx, a);
     return c;
+}
+
+/* ---- a database stand-in that holds read jobs until the test finishes them ---- */
+
+#define TDB_HELD_MAX 1024
+static pthread_mutex_t tdb_mu = PTHREAD_MUTEX_INITIALIZER; /* guards tdb_held, tdb_nheld */
+static db_read_job_t *tdb_held[TDB_HELD_MAX];
+static int tdb_nheld;
+static atomic_int tdb_submitted; /* jobs offered, held or not */
+
+/* eccp_deps_t.db_submit: keeps the job (CCD_EFULL past TDB_HELD_MAX). */
+static inline int tdb_hold_submit(void *ctx, db_read_job_t *job)
+{
+    (void)ctx;
+    atomic_fetch_add(&tdb_submitted, 1);
+    pthread_mutex_lock(&tdb_mu);
+    int rc = tdb_nheld < TDB_HELD_MAX ? 0 : CCD_EFULL;
+    if (!rc)
+        tdb_held[tdb_nheld++] = job;
+    pthread_mutex_unlock(&tdb_mu);
+    return rc;
+}
+
+static inline int tdb_held_count(void)
+{
+    pthread_mutex_lock(&tdb_mu);
+    int n = tdb_nheld;
+    pthread_mutex_unlock(&tdb_mu);
+    return n;
+}
+
+/* Waits until n jobs are held (fails the test if they do not come). */
+static inline void tdb_wait_held(int n)
+{
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
+    while (tdb_held_count() < n && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(tdb_held_count(), n);
+}
+
+/* Sends a held job back to the server with the given status. */
+static inline void tdb_finish(db_read_job_t *job, int status)
+{
+    job->status = status;
+    job->msg.type = MSG_DB_READ_DONE;
+    assert_int_equal(mq_push_force(job->reply, &job->msg), 0);
+}
+
+/* The oldest held job, no longer held (the caller finishes it). */
+static inline db_read_job_t *tdb_take_oldest(void)
+{
+    pthread_mutex_lock(&tdb_mu);
+    assert_true(tdb_nheld > 0);
+    db_read_job_t *job = tdb_held[0];
+    memmove(tdb_held, tdb_held + 1, (size_t)(tdb_nheld - 1) * sizeof(tdb_held[0]));
+    tdb_nheld--;
+    pthread_mutex_unlock(&tdb_mu);
+    return job;
+}
+
+/* Finishes every held job, newest first, with status. */
+static inline void tdb_release_all(int status)
+{
+    pthread_mutex_lock(&tdb_mu);
+    for (int i = tdb_nheld - 1; i >= 0; i--)
+        tdb_finish(tdb_held[i], status);
+    tdb_nheld = 0;
+    pthread_mutex_unlock(&tdb_mu);
 }
 
 #endif

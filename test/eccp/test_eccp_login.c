@@ -21,53 +21,12 @@
     DECL "<response id=\"" id "\"><failure><code>503</code><message>Login already in progress" \
          "</message></failure></response>\n"
 
-/* Login jobs held by the stand-in (test thread and workers: the lock). */
-static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
-static db_read_job_t *held[64];
-static int nheld;
-static atomic_int submitted;
-
-static int hold_submit(void *ctx, db_read_job_t *job)
-{
-    (void)ctx;
-    pthread_mutex_lock(&held_mu);
-    int rc = nheld < 64 ? 0 : CCD_EFULL;
-    if (!rc)
-        held[nheld++] = job;
-    pthread_mutex_unlock(&held_mu);
-    atomic_fetch_add(&submitted, 1);
-    return rc;
-}
-
-static int held_count(void)
-{
-    pthread_mutex_lock(&held_mu);
-    int n = nheld;
-    pthread_mutex_unlock(&held_mu);
-    return n;
-}
-
-static void wait_held(int n)
-{
-    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
-    while (held_count() < n && clk_mono_ms() < end)
-        usleep(1000);
-    assert_int_equal(held_count(), n);
-}
-
-/* Answers the oldest held job: status, and for a login whether the user was accepted. */
+/* Answers the oldest held login: status, and whether the user was accepted. */
 static void release(int status, bool accepted)
 {
-    pthread_mutex_lock(&held_mu);
-    assert_true(nheld > 0);
-    db_read_job_t *job = held[0];
-    memmove(held, held + 1, (size_t)(nheld - 1) * sizeof(held[0]));
-    nheld--;
-    pthread_mutex_unlock(&held_mu);
+    db_read_job_t *job = tdb_take_oldest();
     ((eccp_job_t *)job)->n[0] = accepted ? 1 : 0; /* eccp__sql_login's result */
-    job->status = status;
-    job->msg.type = MSG_DB_READ_DONE;
-    assert_int_equal(mq_push_force(job->reply, &job->msg), 0);
+    tdb_finish(job, status);
 }
 
 static reg_t *reg;
@@ -83,7 +42,7 @@ static int setup(void **state)
     cf.eccp.port = 0;
     cf.eccp.workers = 1;
     reg = reg_new(10000);
-    eccp_deps_t d = {.reg = reg, .db_submit = hold_submit};
+    eccp_deps_t d = {.reg = reg, .db_submit = tdb_hold_submit};
     char err[256];
     srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));
     assert_non_null(srv);
@@ -95,7 +54,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    while (held_count() > 0)
+    while (tdb_held_count() > 0)
         release(0, false); /* the server waits for its jobs */
     reg_stop(reg);
     pthread_join(reg_th, NULL);
@@ -116,13 +75,13 @@ static void test_one_login_in_flight(void **state)
     assert_non_null(other);
     /* not logged in: the first login waits on the database, the next ones are refused */
     tcli_send(c, LOGIN("a"));
-    wait_held(1);
+    tdb_wait_held(1);
     expect(c, LOGIN("b"), BUSY("b"));
     expect(c, LOGIN("b2"), BUSY("b2"));
-    assert_int_equal(atomic_load(&submitted), 1);
+    assert_int_equal(atomic_load(&tdb_submitted), 1);
     /* another session is not affected */
     tcli_send(other, LOGIN("o"));
-    wait_held(2);
+    tdb_wait_held(2);
     release(0, true);
     char *r = tcli_next(c, false);
     assert_non_null(strstr(r, "<response id=\"a\"><login_response><success/><app_cookie>"));
@@ -135,7 +94,7 @@ static void test_one_login_in_flight(void **state)
     free(r);
     /* logged in: a re-login is limited the same way; a refused one keeps the session in */
     tcli_send(c, LOGIN("c"));
-    wait_held(1);
+    tdb_wait_held(1);
     expect(c, LOGIN("d"), BUSY("d"));
     release(0, false);
     r = tcli_next(c, false);
@@ -147,14 +106,14 @@ static void test_one_login_in_flight(void **state)
                 "</response>\n");
     /* once answered, the next login goes to the database again */
     tcli_send(c, LOGIN("e"));
-    wait_held(1);
+    tdb_wait_held(1);
     release(CCD_EIO, false); /* the database was away */
     r = tcli_next(c, false);
     assert_string_equal(r, DECL "<response id=\"e\"><failure><code>500</code><message>Server error - "
                                 "database failure</message></failure></response>\n");
     free(r);
     tcli_send(c, LOGIN("g"));
-    wait_held(1);
+    tdb_wait_held(1);
     release(0, true);
     r = tcli_next(c, false);
     assert_non_null(strstr(r, "<response id=\"g\"><login_response><success/>"));
@@ -162,7 +121,7 @@ static void test_one_login_in_flight(void **state)
     /* a session closed with its login pending: the answer is dropped, nothing leaks */
     tcli_t *gone = tcli_connect(eccp_server_port(srv));
     tcli_send(gone, LOGIN("z"));
-    wait_held(1);
+    tdb_wait_held(1);
     tcli_close(gone);
     usleep(50000);
     release(0, true);

@@ -913,47 +913,10 @@ static void test_max_sessions(void **state)
     fx_stop(f);
 }
 
-/* A database stand-in that holds jobs until the test releases them. */
-static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
-static db_read_job_t *held[1024];
-static int nheld;
-
-static int hold_submit(void *ctx, db_read_job_t *job)
-{
-    (void)ctx;
-    pthread_mutex_lock(&held_mu);
-    int rc = nheld < 1024 ? 0 : CCD_EFULL;
-    if (!rc)
-        held[nheld++] = job;
-    pthread_mutex_unlock(&held_mu);
-    return rc;
-}
-
-static int held_count(void)
-{
-    pthread_mutex_lock(&held_mu);
-    int n = nheld;
-    pthread_mutex_unlock(&held_mu);
-    return n;
-}
-
-/* Finishes the held jobs newest first (as "no database connection"). */
-static void release_all(void)
-{
-    pthread_mutex_lock(&held_mu);
-    for (int i = nheld - 1; i >= 0; i--) {
-        held[i]->status = CCD_EIO;
-        held[i]->msg.type = MSG_DB_READ_DONE;
-        mq_push_force(held[i]->reply, &held[i]->msg);
-    }
-    nheld = 0;
-    pthread_mutex_unlock(&held_mu);
-}
-
 static void hold_tweak(conf_eccp_t *e, eccp_deps_t *d)
 {
     (void)e;
-    d->db_submit = hold_submit;
+    d->db_submit = tdb_hold_submit;
 }
 
 static void test_async_backpressure(void **state)
@@ -964,14 +927,11 @@ static void test_async_backpressure(void **state)
     /* three DB requests, answered in reverse order, matched by id */
     tcli_send(c, "<request id=\"a\"><getpauses/></request><request id=\"b\"><getpauses/></request>"
                  "<request id=\"c\"><getpauses/></request>");
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (held_count() < 3 && clk_mono_ms() < end)
-        usleep(1000);
-    assert_int_equal(held_count(), 3);
+    tdb_wait_held(3);
     /* a registry request is answered meanwhile: the worker is not blocked */
     expect_has(c, "<request id=\"r\"><getagentstatus><agent_number>Agent/1</agent_number>"
                   "</getagentstatus></request>", "<response id=\"r\">");
-    release_all();
+    tdb_release_all(CCD_EIO);
     const char *order[] = {"c", "b", "a"};
     for (int i = 0; i < 3; i++) {
         char *r = tcli_recv(c, T_WAIT);
@@ -989,22 +949,20 @@ static void test_async_backpressure(void **state)
         strcat(many, "<request id=\"m\"><getpauses/></request>");
     tcli_send(c, many);
     free(many);
-    end = clk_mono_ms() + T_WAIT;
-    while (held_count() < 128 && clk_mono_ms() < end)
-        usleep(1000);
+    tdb_wait_held(128);
     usleep(100000);
-    assert_int_equal(held_count(), 128);
+    assert_int_equal(tdb_held_count(), 128);
     int got = 0;
-    end = clk_mono_ms() + 3 * T_WAIT;
+    int64_t end = clk_mono_ms() + 3 * T_WAIT;
     while (got < 300 && clk_mono_ms() < end) {
-        release_all();
+        tdb_release_all(CCD_EIO);
         char *r;
         while ((r = tcli_recv(c, 50)) != NULL) {
             assert_non_null(strstr(r, "<response id=\"m\"><failure><code>500</code>"));
             free(r);
             got++;
         }
-        assert_true(held_count() <= 128);
+        assert_true(tdb_held_count() <= 128);
     }
     assert_int_equal(got, 300);
     tcli_close(c);
