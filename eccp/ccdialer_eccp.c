@@ -230,6 +230,7 @@ int main(int argc, char **argv)
         return 1;
     int timeout_ms = (secs > 0 ? secs : 10) * 1000;
     char cookie[64] = "";
+    int rc = 0;
     buf_t out;
     buf_init(&out, 0);
     if (do_login) {
@@ -238,23 +239,27 @@ int main(int argc, char **argv)
         buf_printf(&out, "</username><password>");
         xml_text(&out, pass);
         buf_printf(&out, "</password></login></request>\n");
-        if (send_all(buf_data(&out), out.len) != 0)
-            return 1;
+        if (send_all(buf_data(&out), out.len) != 0) {
+            rc = 1;
+            goto done;
+        }
         buf_reset(&out);
         char *m = wait_response("login", timeout_ms);
-        if (!m)
-            return 1;
+        if (!m) {
+            rc = 1;
+            goto done;
+        }
         const char *c = strstr(m, "<app_cookie>");
         if (!c) {
             print_msg(m, strlen(m));
             fprintf(stderr, "ccdialer-eccp: login failed\n");
             free(m);
-            return 1;
+            rc = 1;
+            goto done;
         }
         snprintf(cookie, sizeof(cookie), "%.32s", c + strlen("<app_cookie>"));
         free(m);
     }
-    int rc = 0;
     const char *id = "1";
     if (rawxml) {
         buf_printf(&out, "%s\n", rawxml);
@@ -285,7 +290,8 @@ int main(int argc, char **argv)
             const char *eq = strchr(argv[i], '=');
             if (!eq || eq == argv[i]) {
                 fprintf(stderr, "ccdialer-eccp: argument '%s' is not name=value\n", argv[i]);
-                return 2;
+                rc = 2;
+                goto done;
             }
             buf_printf(&out, "<%.*s>", (int)(eq - argv[i]), argv[i]);
             xml_text(&out, eq + 1);
@@ -294,11 +300,15 @@ int main(int argc, char **argv)
         buf_printf(&out, "</%s></request>\n", name);
     }
     if (out.len) {
-        if (send_all(buf_data(&out), out.len) != 0)
-            return 1;
+        if (send_all(buf_data(&out), out.len) != 0) {
+            rc = 1;
+            goto done;
+        }
         char *m = wait_response(id, timeout_ms);
-        if (!m)
-            return 1;
+        if (!m) {
+            rc = 1;
+            goto done;
+        }
         print_msg(m, strlen(m));
         rc = strstr(m, "<failure>") ? 3 : 0;
         free(m);
@@ -316,6 +326,7 @@ int main(int argc, char **argv)
             }
         }
     }
+done:
     buf_free(&out);
     buf_free(&inbuf);
     close(fd);
