@@ -15,11 +15,11 @@
 #include <stdlib.h>
 
 #include "ami/ami.h"
-#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "db/db.h"
 #include "eccp/eccp.h"
+#include "eccp/eccp_agents.h"
 #include "reg/reg.h"
 
 /* How long shutdown waits for the database to take the writes still queued. */
@@ -60,26 +60,20 @@ static void load_agents(svc_t *s)
         return;
     }
     mysql_close(my);
-    reg_agent_info_t *list = calloc(n ? n : 1, sizeof(*list));
-    if (!list) {
+    reg_agent_info_t *list = NULL;
+    size_t nlist = 0;
+    if (eccp_agents_to_reg(rows, n, &list, &nlist) != 0) {
         free(rows);
         LOG_WARN("main", "agent list not loaded: out of memory");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        snprintf(list[i].number, sizeof(list[i].number), "%s/%s", rows[i].type, rows[i].number);
-        /* Names longer than the registry keeps are cut (display only). */
-        ccd_str_copy(list[i].name, sizeof(list[i].name), ccd_str(rows[i].name));
-        list[i].active = rows[i].estatus == 'A';
-        list[i].db_id = rows[i].id;
-    }
     free(rows);
-    if (reg_post_agent_sync(s->reg, list, n) != 0) {
+    if (reg_post_agent_sync(s->reg, list, nlist) != 0) {
         free(list);
         LOG_WARN("main", "agent list not loaded: registry inbox full");
         return;
     }
-    LOG_INFO("main", "%zu agent(s) loaded from the database", n);
+    LOG_INFO("main", "%zu agent(s) loaded from the database", nlist);
 }
 
 static int submit_read(void *ctx, db_read_job_t *job)
