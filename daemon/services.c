@@ -115,6 +115,7 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         eccp_deps_t deps = {.reg = s->reg,
                             .db_submit = submit_read,
                             .db_ctx = s->db,
+                            .db = s->db,
                             .ami = s->ami,
                             .transfer_context = cf->dialer.default_context};
         s->eccp = eccp_server_new(&cf->eccp, &deps, why, sizeof(why));

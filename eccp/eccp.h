@@ -54,6 +54,14 @@ typedef struct eccp_deps {
     int (*db_submit)(void *ctx, db_read_job_t *job);
     void *db_ctx;
     /*
+     * The database's durable writer, for records about calls already placed
+     * (transfercall/atxfercall write calls/call_entry.transfer through
+     * db_write_submit_force, so a database outage delays them instead of losing
+     * them).  NULL = those records go through db_submit as a best-effort read
+     * job (lost, and logged, when the database is away): tests without a database.
+     */
+    db_t *db;
+    /*
      * Optional login check used instead of eccp_authorized_clients (benchmarks
      * and tests without a database).  Runs on a session worker: must not block.
      * Returns true when the user/password pair is accepted.

@@ -1,6 +1,7 @@
 /*
  * ECCP requests that act on a call through AMI: hangup, transfercall,
- * atxfercall, mixmonitormute/unmute and getchanvars.
+ * atxfercall, mixmonitormute/unmute and getchanvars; and getextensionstatus,
+ * which asks Asterisk about a peer (Command) without a call.
  *
  * They change nothing in the registry themselves: the AMI events that follow
  * (Hangup, BridgeLeave, ...) reach the registry through the ami module and
@@ -32,9 +33,10 @@ struct eccp_amiop {
     eccp_amiop_kind_e kind;
     char agent[REG_ID_LEN];
     char chan[REG_CHAN_LEN];
-    char ext[64];
+    char ext[ECCP_EXT_MAX];
     bool incoming;
     int64_t campaign_id, call_db_id;
+    char uniqueid[REG_UID_LEN]; /* customer leg: the key of a call_entry update */
 };
 
 bool eccp__ami_available(eccp_worker_t *w)
@@ -47,6 +49,9 @@ static const char *ctx_of(eccp_worker_t *w)
     const char *c = w->srv->deps.transfer_context;
     return c && c[0] ? c : "from-internal";
 }
+
+static void send_op(eccp_call_t *c, eccp_amiop_t *op, eccp_amiop_kind_e kind, int server,
+                    ami_action_t *a);
 
 void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
                      const reg_call_t *call, const char *ext)
@@ -94,6 +99,8 @@ void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
         if (a)
             ami_action_addf(a, "Command", "core show channel %s", chan);
         break;
+    case ECCP_AMI_EXTSTATUS: /* eccp__ami_extstatus */
+        break;
     }
     if (!op || !a) {
         free(op);
@@ -101,27 +108,140 @@ void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
         eccp__failure(c, 500, "Internal server error");
         return;
     }
-    op->s = c->s;
-    op->def = c->def;
-    snprintf(op->id, sizeof(op->id), "%s", c->id);
-    op->kind = kind;
     snprintf(op->agent, sizeof(op->agent), "%s", agent);
     snprintf(op->chan, sizeof(op->chan), "%s", chan);
     snprintf(op->ext, sizeof(op->ext), "%s", ext ? ext : "");
     op->incoming = call->type == REG_CALL_INCOMING;
     op->campaign_id = call->campaign_id;
     op->call_db_id = call->db_call_id;
+    snprintf(op->uniqueid, sizeof(op->uniqueid), "%s", call->uniqueid);
+    send_op(c, op, kind, call->server, a);
+}
+
+/* Sends a (always consumed) for op (freed here on failure); answers 500 when it cannot. */
+static void send_op(eccp_call_t *c, eccp_amiop_t *op, eccp_amiop_kind_e kind, int server,
+                    ami_action_t *a)
+{
+    eccp_worker_t *w = c->w;
+    op->s = c->s;
+    op->def = c->def;
+    snprintf(op->id, sizeof(op->id), "%s", c->id);
+    op->kind = kind;
     ami_send_opts_t o = {.reply_mq = w->mq, .user = (uint64_t)(uintptr_t)op};
-    int rc = ami_send(w->srv->deps.ami, call->server, a, &o, NULL);
+    int rc = ami_send(w->srv->deps.ami, server, a, &o, NULL);
     if (rc != 0) {
-        LOG_WARN(MOD, "%s for %s: AMI server %d not reachable (%s)", c->def->name, agent,
-                 call->server, ccd_strerror(rc));
+        LOG_WARN(MOD, "%s for %s: AMI server %d not reachable (%s)", c->def->name,
+                 op->agent[0] ? op->agent : op->ext, server, ccd_strerror(rc));
         free(op);
         eccp__failure(c, 500, "No AMI connection");
         return;
     }
     c->s->pending++;
     w->jobs_out++;
+}
+
+/* ---------------- getextensionstatus ---------------- */
+
+static bool word_chars(const char *p)
+{
+    if (!*p)
+        return false;
+    for (; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return false;
+    return true;
+}
+
+bool eccp__ext_valid(const char *ext)
+{
+    static const char *const techs[] = {"SIP/", "PJSIP/", "IAX2/"};
+    if (strlen(ext) >= ECCP_EXT_MAX)
+        return false;
+    for (size_t i = 0; i < sizeof(techs) / sizeof(techs[0]); i++) {
+        size_t l = strlen(techs[i]);
+        if (strncmp(ext, techs[i], l) == 0)
+            return word_chars(ext + l);
+    }
+    return false;
+}
+
+/* Next whitespace-separated token of *p into tok (cut to toksz-1); false at the end. */
+static bool next_token(const char **p, char *tok, size_t toksz)
+{
+    const char *s = *p;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return false;
+    size_t n = 0;
+    while (*s && *s != ' ' && *s != '\t') {
+        if (n + 1 < toksz)
+            tok[n++] = *s;
+        s++;
+    }
+    tok[n] = '\0';
+    *p = s;
+    return true;
+}
+
+bool eccp__ext_registered(const char *tech, const char *const *lines, int n)
+{
+    bool pjsip = strcmp(tech, "PJSIP") == 0;
+    for (int i = 0; i < n; i++) {
+        const char *p = lines[i];
+        char tok[64];
+        if (!next_token(&p, tok, sizeof(tok)))
+            continue;
+        if (pjsip) {
+            /* Contact:  <aor>/<uri> <hash> <status> <rtt>: the header line of the listing
+             * has "<Status>", an unreachable contact "Unavail"; only the exact token counts. */
+            if (strcmp(tok, "Contact:") != 0)
+                continue;
+            while (next_token(&p, tok, sizeof(tok)))
+                if (strcmp(tok, "Avail") == 0)
+                    return true;
+            continue;
+        }
+        /* "Status       : OK (12 ms)" (sip show peer, iax2 show peer) */
+        p = lines[i];
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "Status", 6) != 0)
+            continue;
+        p += 6;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != ':')
+            continue;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (strncmp(p, "OK", 2) == 0 && (p[2] == '\0' || p[2] == ' ' || p[2] == '\t' || p[2] == '('))
+            return true;
+    }
+    return false;
+}
+
+void eccp__ami_extstatus(eccp_call_t *c, const char *ext)
+{
+    eccp_amiop_t *op = calloc(1, sizeof(*op));
+    ami_action_t *a = ami_action_new("Command");
+    const char *slash = strchr(ext, '/');
+    if (!op || !a || !slash) {
+        free(op);
+        ami_action_free(a);
+        eccp__failure(c, 500, "Internal server error");
+        return;
+    }
+    const char *peer = slash + 1;
+    if (strncmp(ext, "PJSIP/", 6) == 0)
+        ami_action_addf(a, "Command", "pjsip show endpoint %s", peer);
+    else if (strncmp(ext, "IAX2/", 5) == 0)
+        ami_action_addf(a, "Command", "iax2 show peer %s", peer);
+    else
+        ami_action_addf(a, "Command", "sip show peer %s", peer);
+    snprintf(op->ext, sizeof(op->ext), "%s", ext);
+    /* Issabel has one Asterisk; with several, peers are looked up on the first. */
+    send_op(c, op, ECCP_AMI_EXTSTATUS, 0, a);
 }
 
 /*
@@ -135,9 +255,9 @@ void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
  * path (written, SQL error, no connection, queue refused, shutdown); it must not
  * touch j->s, which may be gone by then.
  *
- * Not durable: a database outage loses the write (logged).  A durable record
- * needs the db writer (DB_W_CALL_UPDATE with DB_CALL_F_TRANSFER), which the
- * eccp deps do not reach yet (docs/eccp.md, known limits).
+ * This path is used only without deps.db (tests without a database): it is
+ * not durable, a database outage loses the write (logged).  With deps.db the
+ * record goes through the db writer instead (record_transfer_durable below).
  */
 typedef struct xfer_rec {
     long long call;
@@ -203,6 +323,51 @@ static void record_transfer(eccp_worker_t *w, const eccp_amiop_t *op)
         free(standin); /* refused: no job points at it */
 }
 
+/*
+ * The durable record: one write for the db writer, force-submitted because the
+ * call is already transferred (the writer's bound is for new calls; a write
+ * about a placed call must not be refused).  The writer keeps it until it has
+ * committed, through outages and reconnects.  Outgoing: calls row by id.
+ * Incoming: call_entry by uniqueid (the writer's key for call_entry updates).
+ * Both are sharded on the row's id, so with several writers this write keeps
+ * its order with the other writes about the same call that use the same rule.
+ * Column transfer is varchar(6): the target is cut to 6 characters, as
+ * Issabel's non-strict server did.
+ */
+static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
+{
+    const char *kind = op->incoming ? "incoming" : "outgoing";
+    if (op->incoming ? !op->uniqueid[0] || strlen(op->uniqueid) >= sizeof(((db_w_call_entry_t *)0)->uniqueid)
+                     : op->call_db_id <= 0) {
+        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: the call has no %s", kind,
+                (long long)op->call_db_id, op->ext,
+                op->incoming ? "usable uniqueid" : "database id");
+        return;
+    }
+    db_write_t *x = db_write_new(op->incoming ? DB_W_CALL_ENTRY_UPDATE : DB_W_CALL_UPDATE);
+    if (!x) {
+        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: out of memory", kind,
+                (long long)op->call_db_id, op->ext);
+        return;
+    }
+    x->shard = (uint32_t)op->call_db_id;
+    if (op->incoming) {
+        x->u.entry.set = DB_CALL_F_TRANSFER;
+        memcpy(x->u.entry.uniqueid, op->uniqueid, strlen(op->uniqueid) + 1); /* length checked above */
+        snprintf(x->u.entry.transfer, sizeof(x->u.entry.transfer), "%.6s", op->ext);
+    } else {
+        x->u.call.id_call = (uint32_t)op->call_db_id;
+        x->u.call.set = DB_CALL_F_TRANSFER;
+        snprintf(x->u.call.transfer, sizeof(x->u.call.transfer), "%.6s", op->ext);
+    }
+    int rc = db_write_submit_force(w->srv->deps.db, x);
+    if (rc != 0) {
+        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: db writer refused it (%s)", kind,
+                (long long)op->call_db_id, op->ext, ccd_strerror(rc));
+        free(x);
+    }
+}
+
 static void success(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op)
 {
     buf_t *b = eccp__wbuf(w);
@@ -224,29 +389,49 @@ static void req_failure(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op
 }
 
 /* Lines of a Command answer: one Output header per line (Asterisk 14+) or the legacy body. */
+typedef struct out_lines {
+    const ami_rec_t *rec;
+    int i;
+    const char *lp;
+} out_lines_t;
+
+static void out_lines_init(out_lines_t *it, const ami_rec_t *rec)
+{
+    it->rec = rec;
+    it->i = 0;
+    it->lp = rec->output;
+}
+
+static bool out_lines_next(out_lines_t *it, char *line, size_t linesz)
+{
+    const ami_rec_t *rec = it->rec;
+    while (it->i < rec->n) {
+        int i = it->i++;
+        if (strcasecmp(rec->kv[i].key, "Output") != 0)
+            continue;
+        snprintf(line, linesz, "%s", rec->kv[i].val);
+        return true;
+    }
+    const char *lp = it->lp;
+    if (!lp || !*lp)
+        return false;
+    const char *nl = strchr(lp, '\n');
+    size_t l = nl ? (size_t)(nl - lp) : strlen(lp);
+    snprintf(line, linesz, "%.*s", (int)(l < linesz ? l : linesz - 1), lp);
+    size_t ll = strlen(line);
+    if (ll && line[ll - 1] == '\r')
+        line[ll - 1] = '\0';
+    it->lp = nl ? nl + 1 : lp + l;
+    return true;
+}
+
 static void chanvars(xw_t *x, const ami_response_t *r)
 {
     bool in_vars = false;
-    const ami_rec_t *rec = r->resp;
-    size_t nlegacy = rec->output ? strlen(rec->output) : 0;
-    const char *lp = rec->output;
-    for (int i = 0;; i++) {
-        char line[2048];
-        if (i < rec->n) {
-            if (strcasecmp(rec->kv[i].key, "Output") != 0)
-                continue;
-            snprintf(line, sizeof(line), "%s", rec->kv[i].val);
-        } else if (lp && nlegacy && *lp) {
-            const char *nl = strchr(lp, '\n');
-            size_t l = nl ? (size_t)(nl - lp) : strlen(lp);
-            snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) ? l : sizeof(line) - 1), lp);
-            size_t ll = strlen(line);
-            if (ll && line[ll - 1] == '\r')
-                line[ll - 1] = '\0';
-            lp = nl ? nl + 1 : lp + l;
-        } else {
-            break;
-        }
+    out_lines_t it;
+    out_lines_init(&it, r->resp);
+    char line[2048];
+    while (out_lines_next(&it, line, sizeof(line))) {
         const char *t = line;
         while (*t == ' ' || *t == '\t')
             t++;
@@ -289,7 +474,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     }
     bool ok = r->status == CCD_OK && r->ok;
     const char *why = r->resp ? ami_rec_get(r->resp, "Message") : ccd_strerror(r->status);
-    if (!ok && !(op->kind == ECCP_AMI_CHANVARS))
+    if (!ok && op->kind != ECCP_AMI_CHANVARS && op->kind != ECCP_AMI_EXTSTATUS)
         LOG_ERR(MOD, "%s for %s on %s failed: %s", op->def->name, op->agent, op->chan, why);
     switch (op->kind) {
     case ECCP_AMI_HANGUP:
@@ -305,8 +490,16 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
             break;
         }
         success(w, s, op); /* the one response; the record below never answers */
-        if (op->call_db_id && w->srv->deps.db_submit)
+        if (w->srv->deps.db)
+            record_transfer_durable(w, op);
+        else if (!w->srv->deps.db_submit)
+            LOG_WARN(MOD, "transfer of call %lld to %s not recorded: no database",
+                     (long long)op->call_db_id, op->ext);
+        else if (op->call_db_id)
             record_transfer(w, op);
+        else
+            LOG_WARN(MOD, "transfer of a call to %s not recorded: the call has no database id",
+                     op->ext);
         break;
     case ECCP_AMI_MUTE:
     case ECCP_AMI_UNMUTE:
@@ -344,6 +537,35 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         if (r->ok)
             chanvars(&x, r);
         xw_close(&x, "chanvars");
+        eccp_msg_resp_end(&x, op->def->name);
+        eccp__send_buf(w, s, b);
+        break;
+    }
+    case ECCP_AMI_EXTSTATUS: {
+        buf_t *b = eccp__wbuf(w);
+        if (r->status != CCD_OK || !r->resp) {
+            eccp_msg_failure(b, op->id, 500, "No AMI connection");
+            eccp__send_buf(w, s, b);
+            break;
+        }
+        /* Response: Error (unknown command: the channel driver is not loaded) or an
+         * unknown peer's error line both mean "not registered". */
+        bool reg_yes = false;
+        if (r->ok) {
+            char tech[8];
+            snprintf(tech, sizeof(tech), "%.*s", (int)strcspn(op->ext, "/"), op->ext);
+            out_lines_t it;
+            out_lines_init(&it, r->resp);
+            char line[2048];
+            const char *lines[1] = {line};
+            while (!reg_yes && out_lines_next(&it, line, sizeof(line)))
+                reg_yes = eccp__ext_registered(tech, lines, 1);
+        }
+        xw_t x;
+        xw_init(&x, b);
+        eccp_msg_resp_begin(&x, op->id, op->def->name);
+        xw_leaf(&x, "extension", op->ext);
+        xw_leaf(&x, "registered", reg_yes ? "yes" : "no");
         eccp_msg_resp_end(&x, op->def->name);
         eccp__send_buf(w, s, b);
         break;

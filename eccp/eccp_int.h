@@ -315,13 +315,25 @@ typedef enum {
     ECCP_AMI_MUTE,
     ECCP_AMI_UNMUTE,
     ECCP_AMI_CHANVARS,
+    ECCP_AMI_EXTSTATUS,
 } eccp_amiop_kind_e;
 typedef struct eccp_amiop eccp_amiop_t;
+#define ECCP_EXT_MAX 64 /* getextensionstatus extension, with its tech prefix, NUL included */
 struct ami_response;
 bool eccp__ami_available(eccp_worker_t *w);
 /* Sends the action for c on call's server; answers 500 "No AMI connection" when it cannot. */
 void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
                      const reg_call_t *call, const char *ext);
+/* getextensionstatus: ext is "TECH/peer" already validated (eccp__ext_valid); asks the
+ * first AMI server with Command (sip/pjsip/iax2 show ...); top-level 500 "No AMI
+ * connection" when it cannot be sent. */
+void eccp__ami_extstatus(eccp_call_t *c, const char *ext);
+/* ^(SIP|PJSIP|IAX2)/\w+$ and short enough for a Command line. */
+bool eccp__ext_valid(const char *ext);
+/* Pure (no I/O): whether the output lines of the tech's "show peer/endpoint" command say
+ * registered: SIP/IAX2 a "Status : OK..." line; PJSIP a "Contact:" line whose status token
+ * is exactly "Avail".  lines[0..n). */
+bool eccp__ext_registered(const char *tech, const char *const *lines, int n);
 void eccp__ami_done(eccp_worker_t *w, struct ami_response *r); /* the answer came back */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);

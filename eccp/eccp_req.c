@@ -415,16 +415,24 @@ static void rq_getmultipleagentqueues(eccp_call_t *c)
     eccp__send_buf(c->w, c->s, b);
 }
 
+/* Issabel 5: registered yes/no of a SIP/PJSIP/IAX2 peer, asked through AMI Command. */
 static void rq_getextensionstatus(eccp_call_t *c)
 {
-    char ext[REG_ID_LEN];
-    if (!need_arg(c, "extension", ext, sizeof(ext)))
-        return;
-    if (!eccp_is_digits(ext)) {
+    char ext[256];
+    int rc = eccp_arg(c->cmd, "extension", ext, sizeof(ext));
+    if (rc == 0) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AMI);
+    if (rc < 0 || !eccp__ext_valid(ext)) {
+        eccp__req_failure(c, 417, "Invalid extension");
+        return;
+    }
+    if (!eccp__ami_available(c->w)) {
+        eccp__failure(c, 500, "No AMI connection");
+        return;
+    }
+    eccp__ami_extstatus(c, ext);
 }
 
 /* ---------------- agent requests: checks after the DB-side agent check ---------------- */

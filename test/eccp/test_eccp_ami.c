@@ -1,6 +1,6 @@
 /*
  * ECCP requests that act through AMI (hangup, transfercall, atxfercall,
- * mixmonitormute/unmute, getchanvars) against a scripted fake Asterisk: the
+ * mixmonitormute/unmute, getchanvars, getextensionstatus) against a scripted fake Asterisk: the
  * actions sent (exact headers), the success and failure answers, the
  * recording events, and "No AMI connection" when the server is away.  The
  * agent check is stood in for (no database: the job is passed back as if the
@@ -28,41 +28,64 @@
 
 /* ---- a fake Asterisk: banner, then Success (or Error) for every action ---- */
 
-static int fake_lfd = -1;
-static uint16_t fake_port;
-static pthread_t fake_th;
-static atomic_int fake_stop;
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char action_log[65536];
-
-static void log_action(const char *a, size_t n)
+/*
+ * Answers of Asterisk 22 to the getextensionstatus commands (one Output header per
+ * line; "%s" is the ActionID).  NULL: not one of them.
+ */
+static const char *ext_answer(const char *block)
 {
-    pthread_mutex_lock(&log_mu);
-    size_t l = strlen(action_log);
-    if (l + n + 2 < sizeof(action_log)) {
-        memcpy(action_log + l, a, n);
-        action_log[l + n] = '\0';
-        strcat(action_log, "|");
-    }
-    pthread_mutex_unlock(&log_mu);
+#define EXT_OK(body) "Response: Success\r\nActionID: %s\r\nMessage: Command output follows\r\n" body "\r\n"
+    static const struct {
+        const char *cmd, *answer;
+    } t[] = {
+        {"Command: sip show peer 101", EXT_OK("Output: \r\nOutput: \r\nOutput:   * Name       : 101\r\n"
+                                                "Output:   Secret       : <Set>\r\n"
+                                                "Output:   Addr->IP     : 10.0.0.5:5060\r\n"
+                                                "Output:   Status       : OK (12 ms)\r\n"
+                                                "Output:   Useragent    : Yealink\r\n")},
+        {"Command: sip show peer 102", EXT_OK("Output:   * Name       : 102\r\n"
+                                                "Output:   Status       : UNREACHABLE\r\n"
+                                                "Output:   Description  : Status OK once\r\n")},
+        {"Command: sip show peer 999", EXT_OK("Output: Peer 999 not found.\r\n")},
+        {"Command: pjsip show endpoint 201",
+         EXT_OK("Output: \r\nOutput:  Endpoint:  <Endpoint/CID.....................................>  <State.....>  <Channels.>\r\n"
+                "Output:       Contact:  <Aor/ContactUri..........................> <Hash....> <Status> <RTT(ms)..>\r\n"
+                "Output: ==========================================================================================\r\n"
+                "Output: \r\nOutput:  Endpoint:  201                                                  Not in use    0 of inf\r\n"
+                "Output:         Aor:  201                                                1\r\n"
+                "Output:       Contact:  201/sip:201@10.0.0.6:5060;ob                 0a1b2c3d4e Unavail       nan\r\n"
+                "Output:       Contact:  201/sip:201@10.0.0.7:5060;ob                 9c0e1e6c3f Avail         4.210\r\n")},
+        {"Command: pjsip show endpoint 202",
+         EXT_OK("Output:  Endpoint:  202                                                  Unavailable   0 of inf\r\n"
+                "Output:         Aor:  202                                                1\r\n"
+                "Output:       Contact:  202/sip:202@10.0.0.8:5060;ob                 0a1b2c3d4e Unavail       nan\r\n"
+                "Output:       Contact:  202/sip:202@10.0.0.9:5060                    1a1b2c3d4e NonQual       nan\r\n"
+                "Output:   Transport:  transport-udp             udp      0      0  0.0.0.0:5060\r\n")},
+        {"Command: pjsip show endpoint 999", EXT_OK("Output: Unable to find object 999.\r\n")},
+        {"Command: iax2 show peer 301", EXT_OK("Output: \r\nOutput:   * Name       : 301\r\n"
+                                                 "Output:   Status       : OK (1 ms)\r\n")},
+        /* chan_iax2 not loaded: Asterisk answers Error with the CLI's complaint */
+        {"Command: iax2 show peer 302", "Response: Error\r\nActionID: %s\r\nMessage: Command output follows\r\n"
+                                          "Output: No such command 'iax2 show peer 302' (type 'core show help iax2 show' for other possible commands)\r\n\r\n"},
+    };
+#undef EXT_OK
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (strstr(block, t[i].cmd))
+            return t[i].answer;
+    return NULL;
 }
 
-static bool logged(const char *part)
-{
-    pthread_mutex_lock(&log_mu);
-    bool r = strstr(action_log, part) != NULL;
-    pthread_mutex_unlock(&log_mu);
-    return r;
-}
-
-static void answer(int fd, const char *block)
+static void fake_answer(int fd, const char *block)
 {
     char id[128] = "";
     const char *p = strstr(block, "ActionID: ");
     if (p)
         sscanf(p + 10, "%127[^\r]", id);
     char out[4096];
-    if (strstr(block, "Action: Command")) {
+    const char *ext = ext_answer(block);
+    if (ext) {
+        snprintf(out, sizeof(out), ext, id);
+    } else if (strstr(block, "Action: Command")) {
         snprintf(out, sizeof(out),
                  "Response: Success\r\nActionID: %s\r\nMessage: Command output follows\r\n"
                  "Output:  -- General --\r\nOutput:            Name: PJSIP/cust-1\r\n"
@@ -77,68 +100,7 @@ static void answer(int fd, const char *block)
         return;
 }
 
-static void *fake_main(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&fake_stop)) {
-        struct pollfd p = {.fd = fake_lfd, .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        int fd = accept(fake_lfd, NULL, NULL);
-        if (fd < 0)
-            continue;
-        const char *banner = "Asterisk Call Manager/9.0.0\r\n";
-        if (write(fd, banner, strlen(banner)) < 0) {
-            close(fd);
-            continue;
-        }
-        char buf[65536];
-        size_t len = 0;
-        while (!atomic_load(&fake_stop)) {
-            struct pollfd q = {.fd = fd, .events = POLLIN};
-            if (poll(&q, 1, 100) <= 0)
-                continue;
-            ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-            if (k <= 0)
-                break;
-            len += (size_t)k;
-            buf[len] = '\0';
-            char *end;
-            while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
-                *end = '\0';
-                log_action(buf, strlen(buf));
-                answer(fd, buf);
-                size_t used = (size_t)(end + 4 - buf);
-                memmove(buf, buf + used, len - used + 1);
-                len -= used;
-            }
-        }
-        close(fd);
-    }
-    return NULL;
-}
-
-static void fake_start(void)
-{
-    fake_lfd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fake_lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    assert_int_equal(bind(fake_lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    listen(fake_lfd, 4);
-    socklen_t sl = sizeof(a);
-    getsockname(fake_lfd, (struct sockaddr *)&a, &sl);
-    fake_port = ntohs(a.sin_port);
-    pthread_create(&fake_th, NULL, fake_main, NULL);
-}
-
-static void fake_stop_all(void)
-{
-    atomic_store(&fake_stop, 1);
-    pthread_join(fake_th, NULL);
-    close(fake_lfd);
-}
+#include "test/eccp/fake_ami.h"
 
 /* ---- the agent check stand-in ---- */
 
@@ -383,6 +345,85 @@ static void test_transfer_one_response(void **state)
     log_set_sink(NULL, NULL);
 }
 
+#define EXT(id, ext) \
+    "<request id=\"" id "\"><getextensionstatus><extension>" ext "</extension></getextensionstatus></request>"
+#define EXT_ANS(id, ext, yn) \
+    DECL "<response id=\"" id "\"><getextensionstatus_response><extension>" ext "</extension><registered>" \
+         yn "</registered></getextensionstatus_response></response>\n"
+
+static void test_extension_status(void **state)
+{
+    (void)state;
+    tcli_t *c = tcli_connect(eccp_server_port(srv));
+    /* eccpauth: nothing is asked before login */
+    expect(c, EXT("x", "SIP/101"),
+           DECL "<response id=\"x\"><failure><code>401</code><message>Unauthorized</message></failure>"
+                "</response>\n");
+    tcli_send(c, "<request id=\"L\"><login><username>a</username><password>b</password></login></request>");
+    free(tcli_next(c, false));
+    expect(c, EXT("1", "SIP/101"), EXT_ANS("1", "SIP/101", "yes"));
+    assert_true(logged("Action: Command\r\n"));
+    assert_true(logged("Command: sip show peer 101"));
+    expect(c, EXT("2", "SIP/102"), EXT_ANS("2", "SIP/102", "no"));   /* UNREACHABLE */
+    expect(c, EXT("3", "SIP/999"), EXT_ANS("3", "SIP/999", "no"));   /* unknown peer */
+    expect(c, EXT("4", "PJSIP/201"), EXT_ANS("4", "PJSIP/201", "yes")); /* one Avail contact */
+    assert_true(logged("Command: pjsip show endpoint 201"));
+    expect(c, EXT("5", "PJSIP/202"), EXT_ANS("5", "PJSIP/202", "no")); /* Unavail, NonQual */
+    expect(c, EXT("6", "PJSIP/999"), EXT_ANS("6", "PJSIP/999", "no"));
+    expect(c, EXT("7", "IAX2/301"), EXT_ANS("7", "IAX2/301", "yes"));
+    assert_true(logged("Command: iax2 show peer 301"));
+    expect(c, EXT("8", "IAX2/302"), EXT_ANS("8", "IAX2/302", "no"));  /* Response: Error */
+    /* validation: nothing is sent to Asterisk */
+    expect(c, "<request id=\"9\"><getextensionstatus/></request>",
+           DECL "<response id=\"9\"><failure><code>400</code><message>Bad request</message></failure>"
+                "</response>\n");
+    static const char *const bad[] = {"101", "SIP/", "sip/101", "DAHDI/1", "SIP/10 1", "SIP/1-2",
+                                      "PJSIP/a/b", "Local/101@from-internal", "",
+                                      "SIP/0123456789012345678901234567890123456789012345678901234567890"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char req[512];
+        snprintf(req, sizeof(req), EXT("b", "%s"), bad[i]);
+        expect(c, req,
+               DECL "<response id=\"b\"><getextensionstatus_response><failure><code>417</code><message>"
+                    "Invalid extension</message></failure></getextensionstatus_response></response>\n");
+    }
+    assert_false(logged("show peer 10 1"));
+    assert_false(logged("show peer 0123456789"));
+    tcli_close(c);
+}
+
+/* The output parser alone: token by token, so "Unavail" is never "Avail". */
+static void test_ext_parse(void **state)
+{
+    (void)state;
+    const char *sip_ok[] = {"  * Name       : 101", "Status       : OK (12 ms)"};
+    assert_true(eccp__ext_registered("SIP", sip_ok, 2));
+    const char *sip_ok2[] = {"Status:OK"};
+    assert_true(eccp__ext_registered("SIP", sip_ok2, 1));
+    const char *sip_no[] = {"Status       : UNREACHABLE", "Description  : Status : OK", "OK"};
+    assert_false(eccp__ext_registered("SIP", sip_no, 3));
+    const char *sip_okish[] = {"Status       : OKAY", "Status       : Unmonitored", "Status: LAGGED (2001 ms)"};
+    assert_false(eccp__ext_registered("SIP", sip_okish, 3));
+    const char *pj_ok[] = {"Contact:  201/sip:201@h:5060 9c0e1e6c3f Avail 4.210"};
+    assert_true(eccp__ext_registered("PJSIP", pj_ok, 1));
+    const char *pj_no[] = {"Contact:  201/sip:201@h:5060 9c0e1e6c3f Unavail nan",
+                           "Contact:  201/sip:201@h:5060 9c0e1e6c3f NonQual nan",
+                           "Contact:  <Aor/ContactUri...> <Hash....> <Status> <RTT(ms)..>",
+                           "Endpoint:  201 Avail", "Aor: 201 Avail-ish", "Contact: Availx"};
+    assert_false(eccp__ext_registered("PJSIP", pj_no, 6));
+    /* a SIP-style status line does not count for PJSIP, nor a Contact line for SIP */
+    assert_false(eccp__ext_registered("PJSIP", sip_ok, 2));
+    assert_false(eccp__ext_registered("SIP", pj_ok, 1));
+    assert_true(eccp__ext_registered("IAX2", sip_ok, 2));
+    assert_false(eccp__ext_registered("IAX2", NULL, 0));
+    assert_true(eccp__ext_valid("SIP/101"));
+    assert_true(eccp__ext_valid("PJSIP/alice_2"));
+    assert_true(eccp__ext_valid("IAX2/x"));
+    assert_false(eccp__ext_valid("IAX/101"));
+    assert_false(eccp__ext_valid("SIP/1.1"));
+    assert_false(eccp__ext_valid("SIP/101\n"));
+}
+
 static void test_ami_down(void **state)
 {
     (void)state;
@@ -392,6 +433,9 @@ static void test_ami_down(void **state)
     free(r);
     expect(c, AG("hangup", "Agent/9000", ""),
            DECL "<response id=\"hangup\"><failure><code>500</code><message>No AMI connection</message>"
+                "</failure></response>\n");
+    expect(c, EXT("e", "SIP/101"),
+           DECL "<response id=\"e\"><failure><code>500</code><message>No AMI connection</message>"
                 "</failure></response>\n");
     tcli_close(c);
 }
@@ -403,6 +447,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ami_actions),
         cmocka_unit_test(test_transfer_one_response),
+        cmocka_unit_test(test_extension_status),
+        cmocka_unit_test(test_ext_parse),
         cmocka_unit_test(test_ami_down),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

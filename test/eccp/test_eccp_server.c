@@ -454,9 +454,14 @@ static void test_agent_requests(void **state)
                 "failure</message></failure></response>\n");
     expect(c, "<request id=\"e\"><getextensionstatus><extension>1064</extension>"
               "</getextensionstatus></request>",
-           DECL "<response id=\"e\"><getextensionstatus_response><failure><code>501</code>"
-                "<message>Not Implemented: needs the AMI action path (not available yet)</message>"
+           DECL "<response id=\"e\"><getextensionstatus_response><failure><code>417</code>"
+                "<message>Invalid extension</message>"
                 "</failure></getextensionstatus_response></response>\n");
+    /* no AMI client configured */
+    expect(c, "<request id=\"e\"><getextensionstatus><extension>SIP/1064</extension>"
+              "</getextensionstatus></request>",
+           DECL "<response id=\"e\"><failure><code>500</code><message>No AMI connection</message>"
+                "</failure></response>\n");
     expect(c, "<request id=\"l\"><loginagent><agent_number>Agent/9000</agent_number></loginagent>"
               "</request>",
            DECL "<response id=\"l\"><failure><code>400</code><message>Bad request</message>"

@@ -1,0 +1,113 @@
+/*
+ * A scripted fake Asterisk for the eccp tests: accepts AMI connections on an
+ * ephemeral loopback port, sends the banner, logs every action block it reads
+ * (logged() checks for a part of one) and answers each with fake_answer(fd,
+ * block), which the including test defines before including this header.
+ * One connection at a time, on one thread; fake_stop_all() ends it.
+ */
+#ifndef CCD_TEST_ECCP_FAKE_AMI_H
+#define CCD_TEST_ECCP_FAKE_AMI_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void fake_answer(int fd, const char *block);
+
+static int fake_lfd = -1;
+static uint16_t fake_port;
+static pthread_t fake_th;
+static atomic_int fake_stop;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char action_log[65536];
+
+static void log_action(const char *a, size_t n)
+{
+    pthread_mutex_lock(&log_mu);
+    size_t l = strlen(action_log);
+    if (l + n + 2 < sizeof(action_log)) {
+        memcpy(action_log + l, a, n);
+        action_log[l + n] = '\0';
+        strcat(action_log, "|");
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static bool logged(const char *part)
+{
+    pthread_mutex_lock(&log_mu);
+    bool r = strstr(action_log, part) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return r;
+}
+
+static void *fake_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&fake_stop)) {
+        struct pollfd p = {.fd = fake_lfd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int fd = accept(fake_lfd, NULL, NULL);
+        if (fd < 0)
+            continue;
+        const char *banner = "Asterisk Call Manager/9.0.0\r\n";
+        if (write(fd, banner, strlen(banner)) < 0) {
+            close(fd);
+            continue;
+        }
+        char buf[65536];
+        size_t len = 0;
+        while (!atomic_load(&fake_stop)) {
+            struct pollfd q = {.fd = fd, .events = POLLIN};
+            if (poll(&q, 1, 100) <= 0)
+                continue;
+            ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
+            if (k <= 0)
+                break;
+            len += (size_t)k;
+            buf[len] = '\0';
+            char *end;
+            while ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+                *end = '\0';
+                log_action(buf, strlen(buf));
+                fake_answer(fd, buf);
+                size_t used = (size_t)(end + 4 - buf);
+                memmove(buf, buf + used, len - used + 1);
+                len -= used;
+            }
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void fake_start(void)
+{
+    fake_lfd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fake_lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(bind(fake_lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    listen(fake_lfd, 4);
+    socklen_t sl = sizeof(a);
+    getsockname(fake_lfd, (struct sockaddr *)&a, &sl);
+    fake_port = ntohs(a.sin_port);
+    pthread_create(&fake_th, NULL, fake_main, NULL);
+}
+
+static void fake_stop_all(void)
+{
+    atomic_store(&fake_stop, 1);
+    pthread_join(fake_th, NULL);
+    close(fake_lfd);
+}
+
+#endif
