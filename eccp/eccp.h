@@ -21,7 +21,11 @@
  * - Slow readers: each session's output is bounded (conf max_output_bytes);
  *   a session over the bound is logged and disconnected, so no client can make
  *   the engine or other clients wait.  An event several lagging sessions must
- *   queue is kept once per worker and shared by reference.
+ *   queue is kept once per worker and shared by reference.  A session whose
+ *   queued output is above a low mark (min(64 KiB, max_output_bytes/4)) is not
+ *   read and its buffered requests are not dispatched until it drains, so
+ *   cheap requests with big answers cannot grow its queue past the mark plus
+ *   one answer.
  */
 #ifndef CCD_ECCP_ECCP_H
 #define CCD_ECCP_ECCP_H
@@ -104,6 +108,10 @@ typedef struct eccp_stats {
     /* Events some sessions could not take at once are queued as one shared copy per
      * worker: copies made, and session references taken on them. */
     uint64_t out_chunks, out_chunk_refs;
+    /* Input back-pressure: times a session stopped reading and dispatching because its
+     * queued output was above the low mark (min(64 KiB, max_output_bytes/4)), and the
+     * largest output queue any session has had (bytes, the kernel's share not counted). */
+    uint64_t in_paused_out, out_queued_max;
     int sessions; /* open now */
     int worker_sessions_min, worker_sessions_max; /* the least and most loaded workers */
     /* For the latest registry change: microseconds from its commit to the last event

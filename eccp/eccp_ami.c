@@ -571,6 +571,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         break;
     }
     }
+    eccp__sess_resume(w, s);
 out:
     free(op);
     ami_response_free(r);

@@ -173,6 +173,8 @@ typedef struct eccp_sess {
     bool closing;                  /* close once out drains (logout, fatal 400) */
     bool want_out;                 /* EPOLLOUT wanted (output queued) */
     bool paused_in;                /* EPOLLIN off: too many DB jobs in flight */
+    bool paused_out;               /* EPOLLIN off and buffered requests left undispatched:
+                                      queued is above the server's out_low mark */
     bool batching;                 /* answers of the current read are queued, sent together */
     uint32_t evmask;               /* events registered with epoll now */
     bool logged_in;
@@ -278,6 +280,11 @@ struct eccp_server {
     /* Shared output chunks created for fan-out remainders, and session references
      * taken on them (refs > chunks: some chunk was shared instead of copied). */
     atomic_uint_fast64_t st_chunks, st_chunk_refs;
+    /* Input back-pressure: a session whose queued output is above out_low reads and
+     * dispatches nothing until it drains to out_low (min(64 KiB, max_output_bytes/4)).
+     * Times a session paused, and the largest queue any session has had. */
+    size_t out_low;
+    atomic_uint_fast64_t st_paused_out, st_queued_max;
 };
 
 /* Worker-side helpers (worker thread only). */
@@ -337,6 +344,9 @@ bool eccp__ext_registered(const char *tech, const char *const *lines, int n);
 void eccp__ami_done(eccp_worker_t *w, struct ami_response *r); /* the answer came back */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
+/* After one of s's jobs or AMI actions came back: reads and dispatches again when the
+ * in-flight bound had paused it. */
+void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s);
 
 /* eccp_req.c */
 extern const eccp_reqdef_t eccp_reqs[];

@@ -50,6 +50,8 @@
 /* Per-session bound on DB jobs in flight: past it the session's input is not
  * read until half of them came back (back-pressure instead of unbounded jobs). */
 #define MAX_PENDING 128
+/* Input back-pressure mark on a session's queued output (or max_output_bytes/4 if smaller). */
+#define OUT_LOW_MAX (64 * 1024)
 
 typedef struct conn_msg {
     mq_msg_t msg;
@@ -148,7 +150,7 @@ static void sess_events(eccp_worker_t *w, eccp_sess_t *s)
 {
     if (s->fd < 0)
         return;
-    uint32_t m = (s->paused_in ? 0 : EPOLLIN) | (s->want_out ? EPOLLOUT : 0);
+    uint32_t m = (s->paused_in || s->paused_out ? 0 : EPOLLIN) | (s->want_out ? EPOLLOUT : 0);
     if (m == s->evmask)
         return;
     struct epoll_event ev = {.events = m, .data.ptr = s};
@@ -196,6 +198,16 @@ static bool out_fits(eccp_worker_t *w, eccp_sess_t *s, size_t n)
     return s->queued + n <= (size_t)w->srv->cfg.max_output_bytes;
 }
 
+/* Keeps the largest queue seen (stats; the CAS runs only when a queue beats it). */
+static void note_queued(eccp_worker_t *w, eccp_sess_t *s)
+{
+    uint_fast64_t cur = atomic_load_explicit(&w->srv->st_queued_max, memory_order_relaxed);
+    while (s->queued > cur &&
+           !atomic_compare_exchange_weak_explicit(&w->srv->st_queued_max, &cur, s->queued,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
 /* Queues private bytes (copied into s->out); false when s was closed. */
 static bool queue_private(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_t n)
 {
@@ -210,6 +222,7 @@ static bool queue_private(eccp_worker_t *w, eccp_sess_t *s, const char *p, size_
     }
     s->segs[s->seg_head + s->nseg - 1].len += n;
     s->queued += n;
+    note_queued(w, s);
     return true;
 }
 
@@ -222,6 +235,7 @@ static bool queue_shared(eccp_worker_t *w, eccp_sess_t *s, eccp_chunk_t *c, size
     }
     c->refs++;
     s->queued += n;
+    note_queued(w, s);
     atomic_fetch_add(&w->srv->st_chunk_refs, 1);
     return true;
 }
@@ -410,6 +424,19 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
             sess_events(w, s);
             break;
         }
+        if (s->queued > w->srv->out_low && s->batching)
+            sess_flush(w, s); /* the answers of this read so far: maybe the kernel takes them */
+        if (s->fd < 0 || s->closing)
+            break;
+        if (s->queued > w->srv->out_low) {
+            /* Back-pressure: the rest of the input waits, unparsed, until the client has
+             * read its answers down to the mark (sess_pump); EPOLLIN stays off till then. */
+            if (!s->paused_out)
+                atomic_fetch_add(&w->srv->st_paused_out, 1);
+            s->paused_out = true;
+            sess_events(w, s);
+            break;
+        }
         ccd_str_t pkt;
         size_t used = 0;
         int rc = eccp_frame_scan(&s->fr, p + off, n - off, &pkt, &used);
@@ -444,6 +471,34 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
     }
 }
 
+/*
+ * Dispatches the requests left in s->in by a pause once nothing holds them back
+ * any more (output at or below the mark, jobs in flight below the bound),
+ * sending their answers as after a read; repeats while the kernel keeps taking
+ * the output.  The work is bounded by the input buffered (one read's worth plus
+ * a partial packet), since nothing is read while paused.
+ */
+static void sess_pump(eccp_worker_t *w, eccp_sess_t *s)
+{
+    while (s->fd >= 0 && !s->closing && !s->paused_in) {
+        if (s->paused_out) {
+            if (s->queued > w->srv->out_low)
+                return; /* EPOLLOUT is armed: sess_flush brings us back */
+            s->paused_out = false;
+            sess_events(w, s);
+        }
+        if (s->in.len == 0)
+            return;
+        s->batching = true;
+        sess_input(w, s, NULL, 0);
+        s->batching = false;
+        if (s->fd >= 0 && s->queued > 0)
+            sess_flush(w, s);
+        if (!s->paused_out)
+            return; /* ran dry, waits for more bytes, or paused for jobs */
+    }
+}
+
 static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
 {
     ssize_t n;
@@ -469,6 +524,8 @@ static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
     s->batching = false;
     if (s->fd >= 0 && s->queued > 0)
         sess_flush(w, s);
+    if (s->fd >= 0 && s->paused_out)
+        sess_pump(w, s); /* the flush may have brought the queue under the mark */
 }
 
 static void sess_add(eccp_worker_t *w, int fd, const char *peer)
@@ -614,11 +671,15 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
         eccp__send_buf(w, s, &j->out);
     }
     eccp__job_free(j);
+    eccp__sess_resume(w, s);
+}
+
+void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s)
+{
     if (s->fd >= 0 && s->paused_in && s->pending <= MAX_PENDING / 2) {
         s->paused_in = false;
         sess_events(w, s);
-        if (s->in.len > 0 && !s->closing)
-            sess_input(w, s, NULL, 0); /* requests read before the pause */
+        sess_pump(w, s); /* requests read before the pause */
     }
 }
 
@@ -707,8 +768,11 @@ static void *worker_main(void *arg)
                     continue;
                 }
             }
-            if (evs[i].events & EPOLLOUT)
+            if (evs[i].events & EPOLLOUT) {
                 sess_flush(w, s);
+                if (s->fd >= 0 && s->paused_out)
+                    sess_pump(w, s);
+            }
             if (s->fd >= 0 && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 sess_readable(w, s);
         }
@@ -919,6 +983,9 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
         s->cfg.max_request_bytes = 65536;
     if (s->cfg.max_output_bytes <= 0)
         s->cfg.max_output_bytes = 4 << 20;
+    s->out_low = (size_t)s->cfg.max_output_bytes / 4;
+    if (s->out_low > OUT_LOW_MAX)
+        s->out_low = OUT_LOW_MAX;
     if (s->cfg.max_sessions <= 0)
         s->cfg.max_sessions = 10000;
     s->idle_ms = deps->idle_timeout_ms > 0 ? deps->idle_timeout_ms
@@ -1069,6 +1136,8 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->closed_bad = atomic_load(&s->st_bad);
     o->out_chunks = atomic_load(&s->st_chunks);
     o->out_chunk_refs = atomic_load(&s->st_chunk_refs);
+    o->in_paused_out = atomic_load(&s->st_paused_out);
+    o->out_queued_max = atomic_load(&s->st_queued_max);
     o->sessions = atomic_load(&s->nsess);
     for (int i = 0; i < s->nworkers; i++) {
         /* rounds first: the figures stored before it are then at least that recent */
