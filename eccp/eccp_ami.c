@@ -489,7 +489,8 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
             req_failure(w, s, op, 500, "Unable to transfer call");
             break;
         }
-        success(w, s, op); /* the one response; the record below never answers */
+        /* The record first, so that a client holding the answer knows the write is already
+         * with the db writer (a db_write_flush from then on covers it); it never answers. */
         if (w->srv->deps.db)
             record_transfer_durable(w, op);
         else if (!w->srv->deps.db_submit)
@@ -500,6 +501,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         else
             LOG_WARN(MOD, "transfer of a call to %s not recorded: the call has no database id",
                      op->ext);
+        success(w, s, op); /* the one response */
         break;
     case ECCP_AMI_MUTE:
     case ECCP_AMI_UNMUTE:

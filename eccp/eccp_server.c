@@ -501,6 +501,11 @@ static void sess_pump(eccp_worker_t *w, eccp_sess_t *s)
 
 static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
 {
+    /* Paused earlier in this loop round (a job or AMI answer dispatched buffered requests)
+     * while epoll had already reported EPOLLIN: reading now would stack a second read on the
+     * unparsed remainder.  Level-triggered epoll reports it again once EPOLLIN is back. */
+    if (s->paused_in || s->paused_out)
+        return;
     ssize_t n;
     do {
         n = recv(s->fd, w->rbuf, RBUF_SIZE, MSG_DONTWAIT);
