@@ -245,9 +245,9 @@ void eccp__ami_extstatus(eccp_call_t *c, const char *ext)
 }
 
 /*
- * Recording the transfer target (calls/call_entry.transfer) after the answer
- * was sent.  The request id already has its one response, so this job must
- * never answer, whatever happens to it.  It is tied to a stand-in session that
+ * Recording the transfer target (calls/call_entry.transfer) of a transfer
+ * Asterisk accepted.  The request id gets its one response (success) from the
+ * caller right after, so this job must never answer, whatever happens to it.  It is tied to a stand-in session that
  * is closed from birth (fd -1): the worker's job completion and submit-refusal
  * paths write only to open sessions, so every outcome is silent, and the
  * stand-in is freed when the job returns like any closed session.  The outcome
