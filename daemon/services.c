@@ -139,6 +139,10 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     s->ami_running = true;
     LOG_INFO("main", "AMI: %d Asterisk server(s)", ami_nservers(s->ami));
 
+    if (cf->agi.enabled)
+        LOG_NOTICE("main", "[agi] is enabled but this build has no FastAGI server yet; "
+                           "nothing listens on %s:%u",
+                   cf->agi.bind, (unsigned)cf->agi.port);
     if (s->eccp) {
         rc = eccp_server_start(s->eccp);
         if (rc != 0) {
