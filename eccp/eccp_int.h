@@ -188,10 +188,17 @@ typedef struct eccp_sess {
 typedef enum { ECCP_AUTH_NONE = 0, ECCP_AUTH_ECCP, ECCP_AUTH_AGENT } eccp_auth_e;
 
 typedef struct eccp_call eccp_call_t;
+typedef struct eccp_job eccp_job_t;
 typedef struct eccp_reqdef {
     const char *name;
     eccp_auth_e auth;
     void (*fn)(eccp_call_t *c);
+    /* Plain agent requests (fn = the generic agent handler): the SQL run after the agent
+     * check (NULL = none), the finish on the worker, and the one optional argument copied
+     * into a[0]/has[0] (NULL = none). Unused by every other request. */
+    int (*sql)(MYSQL *my, eccp_job_t *j);
+    void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
+    const char *arg;
 } eccp_reqdef_t;
 
 struct eccp_call {
@@ -202,7 +209,6 @@ struct eccp_call {
     xmlNode *cmd;
 };
 
-typedef struct eccp_job eccp_job_t;
 struct eccp_job {
     db_read_job_t base;             /* first: the job is an mq message */
     eccp_sess_t *s;                 /* touched on the worker only */

@@ -750,74 +750,18 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     eccp__job_submit(w, k);
 }
 
-static void start_agent(eccp_call_t *c, void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *),
-                        int (*sql)(MYSQL *, eccp_job_t *), const char *const *names, int n)
+/*
+ * The plain agent requests: the table row names the optional SQL, the finish and the one
+ * optional argument; every answer comes from the row's done.
+ */
+static void rq_agent(eccp_call_t *c)
 {
-    eccp_job_t *j = agent_job(c, sql, done);
+    eccp_job_t *j = agent_job(c, c->def->sql, c->def->done);
     if (!j)
         return;
-    if (!eccp__copy_args(c, j, names, n))
+    if (!eccp__copy_args(c, j, &c->def->arg, c->def->arg ? 1 : 0))
         return;
     eccp__job_submit(c->w, j);
-}
-
-static void rq_pingagent(eccp_call_t *c)
-{
-    start_agent(c, pingagent_done, NULL, NULL, 0);
-}
-
-static void rq_pauseagent(eccp_call_t *c)
-{
-    static const char *const k[] = {"pause_type"};
-    start_agent(c, pauseagent_done, eccp__sql_break_check, k, 1);
-}
-
-static void rq_unpauseagent(eccp_call_t *c)
-{
-    start_agent(c, unpauseagent_done, NULL, NULL, 0);
-}
-
-static void rq_hangup(eccp_call_t *c)
-{
-    start_agent(c, hangup_done, NULL, NULL, 0);
-}
-
-static void rq_mixmonitormute(eccp_call_t *c)
-{
-    static const char *const k[] = {"timeout"};
-    start_agent(c, mixmonitormute_done, NULL, k, 1);
-}
-
-static void rq_mixmonitorunmute(eccp_call_t *c)
-{
-    start_agent(c, mixmonitorunmute_done, NULL, NULL, 0);
-}
-
-static void rq_transfercall(eccp_call_t *c)
-{
-    static const char *const k[] = {"extension"};
-    start_agent(c, transfer_done, NULL, k, 1);
-}
-
-static void rq_transfercallagent(eccp_call_t *c)
-{
-    static const char *const k[] = {"target_agent_number"};
-    start_agent(c, transfercallagent_done, NULL, k, 1);
-}
-
-static void rq_hold(eccp_call_t *c)
-{
-    start_agent(c, hold_done, NULL, NULL, 0);
-}
-
-static void rq_unhold(eccp_call_t *c)
-{
-    start_agent(c, unhold_done, NULL, NULL, 0);
-}
-
-static void rq_getchanvars(eccp_call_t *c)
-{
-    start_agent(c, getchanvars_done, NULL, NULL, 0);
 }
 
 static void rq_schedulecall(eccp_call_t *c)
@@ -947,47 +891,52 @@ static void rq_saveformdata(eccp_call_t *c)
 
 /* ---------------- table ---------------- */
 
+/* RQ: a request with its own handler. RQ_AGENT: a plain agent request served by rq_agent
+ * (name, finish, SQL after the agent check or NULL, optional argument name or NULL). */
+#define RQ(name, auth, fn) {name, auth, fn, NULL, NULL, NULL}
+#define RQ_AGENT(name, done, sql, arg) {name, ECCP_AUTH_AGENT, rq_agent, sql, done, arg}
+
 const eccp_reqdef_t eccp_reqs[] = {
-    {"getrequestlist", ECCP_AUTH_NONE, rq_getrequestlist},
-    {"filterbyagent", ECCP_AUTH_ECCP, rq_filterbyagent},
-    {"login", ECCP_AUTH_NONE, rq_login},
-    {"logout", ECCP_AUTH_NONE, rq_logout},
-    {"getqueuescript", ECCP_AUTH_ECCP, eccp__rq_getqueuescript},
-    {"getcampaignlist", ECCP_AUTH_ECCP, eccp__rq_getcampaignlist},
-    {"getincomingqueuelist", ECCP_AUTH_ECCP, eccp__rq_getincomingqueuelist},
-    {"getcampaignqueuewait", ECCP_AUTH_ECCP, eccp__rq_getcampaignqueuewait},
-    {"getcampaigninfo", ECCP_AUTH_ECCP, eccp__rq_getcampaigninfo},
-    {"getcallinfo", ECCP_AUTH_ECCP, eccp__rq_getcallinfo},
-    {"setcontact", ECCP_AUTH_AGENT, rq_setcontact},
-    {"saveformdata", ECCP_AUTH_AGENT, rq_saveformdata},
-    {"getpauses", ECCP_AUTH_ECCP, eccp__rq_getpauses},
-    {"loginagent", ECCP_AUTH_ECCP, rq_loginagent},
-    {"logoutagent", ECCP_AUTH_ECCP, rq_logoutagent},
-    {"pauseagent", ECCP_AUTH_AGENT, rq_pauseagent},
-    {"pingagent", ECCP_AUTH_AGENT, rq_pingagent},
-    {"unpauseagent", ECCP_AUTH_AGENT, rq_unpauseagent},
-    {"getagentstatus", ECCP_AUTH_ECCP, rq_getagentstatus},
-    {"getmultipleagentstatus", ECCP_AUTH_ECCP, rq_getmultipleagentstatus},
-    {"mixmonitormute", ECCP_AUTH_AGENT, rq_mixmonitormute},
-    {"mixmonitorunmute", ECCP_AUTH_AGENT, rq_mixmonitorunmute},
-    {"hangup", ECCP_AUTH_AGENT, rq_hangup},
-    {"getcampaignstatus", ECCP_AUTH_ECCP, eccp__rq_getcampaignstatus},
-    {"getincomingqueuestatus", ECCP_AUTH_ECCP, eccp__rq_getincomingqueuestatus},
-    {"schedulecall", ECCP_AUTH_AGENT, rq_schedulecall},
-    {"transfercall", ECCP_AUTH_AGENT, rq_transfercall},
-    {"atxfercall", ECCP_AUTH_AGENT, rq_transfercall},
-    {"hold", ECCP_AUTH_AGENT, rq_hold},
-    {"unhold", ECCP_AUTH_AGENT, rq_unhold},
-    {"getagentqueues", ECCP_AUTH_ECCP, rq_getagentqueues},
-    {"getmultipleagentqueues", ECCP_AUTH_ECCP, rq_getmultipleagentqueues},
-    {"getagentactivitysummary", ECCP_AUTH_ECCP, eccp__rq_getagentactivitysummary},
-    {"getchanvars", ECCP_AUTH_AGENT, rq_getchanvars},
-    {"callprogress", ECCP_AUTH_ECCP, rq_callprogress},
-    {"campaignlog", ECCP_AUTH_ECCP, eccp__rq_campaignlog},
-    {"dumpstatus", ECCP_AUTH_ECCP, rq_dumpstatus},
-    {"refreshagents", ECCP_AUTH_ECCP, eccp__rq_refreshagents},
-    {"transfercallagent", ECCP_AUTH_AGENT, rq_transfercallagent},
-    {"getextensionstatus", ECCP_AUTH_ECCP, rq_getextensionstatus},
+    RQ("getrequestlist", ECCP_AUTH_NONE, rq_getrequestlist),
+    RQ("filterbyagent", ECCP_AUTH_ECCP, rq_filterbyagent),
+    RQ("login", ECCP_AUTH_NONE, rq_login),
+    RQ("logout", ECCP_AUTH_NONE, rq_logout),
+    RQ("getqueuescript", ECCP_AUTH_ECCP, eccp__rq_getqueuescript),
+    RQ("getcampaignlist", ECCP_AUTH_ECCP, eccp__rq_getcampaignlist),
+    RQ("getincomingqueuelist", ECCP_AUTH_ECCP, eccp__rq_getincomingqueuelist),
+    RQ("getcampaignqueuewait", ECCP_AUTH_ECCP, eccp__rq_getcampaignqueuewait),
+    RQ("getcampaigninfo", ECCP_AUTH_ECCP, eccp__rq_getcampaigninfo),
+    RQ("getcallinfo", ECCP_AUTH_ECCP, eccp__rq_getcallinfo),
+    RQ("setcontact", ECCP_AUTH_AGENT, rq_setcontact),
+    RQ("saveformdata", ECCP_AUTH_AGENT, rq_saveformdata),
+    RQ("getpauses", ECCP_AUTH_ECCP, eccp__rq_getpauses),
+    RQ("loginagent", ECCP_AUTH_ECCP, rq_loginagent),
+    RQ("logoutagent", ECCP_AUTH_ECCP, rq_logoutagent),
+    RQ_AGENT("pauseagent", pauseagent_done, eccp__sql_break_check, "pause_type"),
+    RQ_AGENT("pingagent", pingagent_done, NULL, NULL),
+    RQ_AGENT("unpauseagent", unpauseagent_done, NULL, NULL),
+    RQ("getagentstatus", ECCP_AUTH_ECCP, rq_getagentstatus),
+    RQ("getmultipleagentstatus", ECCP_AUTH_ECCP, rq_getmultipleagentstatus),
+    RQ_AGENT("mixmonitormute", mixmonitormute_done, NULL, "timeout"),
+    RQ_AGENT("mixmonitorunmute", mixmonitorunmute_done, NULL, NULL),
+    RQ_AGENT("hangup", hangup_done, NULL, NULL),
+    RQ("getcampaignstatus", ECCP_AUTH_ECCP, eccp__rq_getcampaignstatus),
+    RQ("getincomingqueuestatus", ECCP_AUTH_ECCP, eccp__rq_getincomingqueuestatus),
+    RQ("schedulecall", ECCP_AUTH_AGENT, rq_schedulecall),
+    RQ_AGENT("transfercall", transfer_done, NULL, "extension"),
+    RQ_AGENT("atxfercall", transfer_done, NULL, "extension"),
+    RQ_AGENT("hold", hold_done, NULL, NULL),
+    RQ_AGENT("unhold", unhold_done, NULL, NULL),
+    RQ("getagentqueues", ECCP_AUTH_ECCP, rq_getagentqueues),
+    RQ("getmultipleagentqueues", ECCP_AUTH_ECCP, rq_getmultipleagentqueues),
+    RQ("getagentactivitysummary", ECCP_AUTH_ECCP, eccp__rq_getagentactivitysummary),
+    RQ_AGENT("getchanvars", getchanvars_done, NULL, NULL),
+    RQ("callprogress", ECCP_AUTH_ECCP, rq_callprogress),
+    RQ("campaignlog", ECCP_AUTH_ECCP, eccp__rq_campaignlog),
+    RQ("dumpstatus", ECCP_AUTH_ECCP, rq_dumpstatus),
+    RQ("refreshagents", ECCP_AUTH_ECCP, eccp__rq_refreshagents),
+    RQ_AGENT("transfercallagent", transfercallagent_done, NULL, "target_agent_number"),
+    RQ("getextensionstatus", ECCP_AUTH_ECCP, rq_getextensionstatus),
 };
 const size_t eccp_nreqs = sizeof(eccp_reqs) / sizeof(eccp_reqs[0]);
 
