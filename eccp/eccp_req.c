@@ -310,46 +310,6 @@ static bool collect_agents(eccp_call_t *c, char (**list)[REG_ID_LEN], size_t *n)
     return true;
 }
 
-static void rq_getmultipleagentstatus(eccp_call_t *c)
-{
-    char(*list)[REG_ID_LEN];
-    size_t n;
-    if (!collect_agents(c, &list, &n))
-        return;
-    reg_agent_t *as = calloc(n ? n : 1, sizeof(*as));
-    if (!as) {
-        free(list);
-        eccp__failure(c, 500, "Internal server error");
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!agent_tracked(c, list[i], &as[i]) || !as[i].active) {
-            free(as);
-            free(list);
-            eccp__req_failure(c, 404, "Specified agent not found");
-            return;
-        }
-    }
-    buf_t *b = eccp__wbuf(c->w);
-    xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, c->id, c->def->name);
-    xw_open(&w, "agents");
-    for (size_t i = 0; i < n; i++) {
-        reg_call_t call;
-        bool has_call = agent_call(c, &as[i], &call);
-        xw_open(&w, "agent");
-        xw_leaf(&w, "agent_number", list[i]);
-        eccp__agent_status(&w, &as[i], has_call ? &call : NULL, false);
-        xw_close(&w, "agent");
-    }
-    xw_close(&w, "agents");
-    eccp_msg_resp_end(&w, c->def->name);
-    free(as);
-    free(list);
-    eccp__send_buf(c->w, c->s, b);
-}
-
 static void write_queues(xw_t *w, const reg_agent_t *a)
 {
     xw_open(w, "queues");
@@ -377,7 +337,12 @@ static void rq_getagentqueues(eccp_call_t *c)
     eccp__send_buf(c->w, c->s, b);
 }
 
-static void rq_getmultipleagentqueues(eccp_call_t *c)
+/*
+ * getmultipleagent*: every listed agent must be tracked and active, else one 404 for the
+ * lot; each answers as <agent><agent_number/>...</agent> with what item writes.
+ */
+static void multi_agents(eccp_call_t *c,
+                         void (*item)(eccp_call_t *c, xw_t *w, const reg_agent_t *a))
 {
     char(*list)[REG_ID_LEN];
     size_t n;
@@ -405,7 +370,7 @@ static void rq_getmultipleagentqueues(eccp_call_t *c)
     for (size_t i = 0; i < n; i++) {
         xw_open(&w, "agent");
         xw_leaf(&w, "agent_number", list[i]);
-        write_queues(&w, &as[i]);
+        item(c, &w, &as[i]);
         xw_close(&w, "agent");
     }
     xw_close(&w, "agents");
@@ -413,6 +378,29 @@ static void rq_getmultipleagentqueues(eccp_call_t *c)
     free(as);
     free(list);
     eccp__send_buf(c->w, c->s, b);
+}
+
+static void status_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
+{
+    reg_call_t call;
+    bool has_call = agent_call(c, a, &call);
+    eccp__agent_status(w, a, has_call ? &call : NULL, false);
+}
+
+static void rq_getmultipleagentstatus(eccp_call_t *c)
+{
+    multi_agents(c, status_item);
+}
+
+static void queues_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
+{
+    (void)c;
+    write_queues(w, a);
+}
+
+static void rq_getmultipleagentqueues(eccp_call_t *c)
+{
+    multi_agents(c, queues_item);
 }
 
 /* Issabel 5: registered yes/no of a SIP/PJSIP/IAX2 peer, asked through AMI Command. */
@@ -464,6 +452,40 @@ static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
     bool in_call = tracked && agent_call(c, &a, &call);                                            \
     (void)in_call
 
+/*
+ * The checks most finishes share, in Issabel's order; each returns false once it sent the
+ * failure. unknown is the 404 text, which differs between requests.
+ */
+static bool need_logged_in(eccp_call_t *c, bool tracked, const reg_agent_t *a, const char *unknown)
+{
+    if (!tracked) {
+        eccp__req_failure(c, 404, unknown);
+        return false;
+    }
+    if (a->login != REG_LOGGED_IN) {
+        eccp__req_failure(c, 417, "Agent currently not logged in");
+        return false;
+    }
+    return true;
+}
+
+static bool need_call(eccp_call_t *c, bool in_call)
+{
+    if (!in_call)
+        eccp__req_failure(c, 417, "Agent not in call");
+    return in_call;
+}
+
+/* The call's action goes to the AMI client; 501 when no AMI link is configured at all. */
+static void ami_or_501(eccp_worker_t *w, eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
+                       const reg_call_t *call, const char *ext)
+{
+    if (eccp__ami_available(w))
+        eccp__ami_start(c, kind, agent, call, ext);
+    else
+        eccp__req_failure(c, 501, NOT_YET_AMI);
+}
+
 static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
@@ -486,14 +508,8 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 404, "Break ID not found or not active");
         return;
     }
-    if (!tracked) {
-        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
-    }
-    if (a.login != REG_LOGGED_IN) {
-        eccp__req_failure(c, 417, "Agent currently not logged in");
-        return;
-    }
     if (a.break_id) {
         if (a.break_id != (int)eccp_intval(j->a[0]))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
@@ -507,14 +523,8 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!tracked) {
-        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
-    }
-    if (a.login != REG_LOGGED_IN) {
-        eccp__req_failure(c, 417, "Agent currently not logged in");
-        return;
-    }
     if (!a.break_id) {
         eccp__success(c);
         return;
@@ -525,14 +535,9 @@ static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
+    if (!need_call(c, in_call))
         return;
-    }
-    if (eccp__ami_available(w))
-        eccp__ami_start(c, ECCP_AMI_HANGUP, j->agent, &call, NULL);
-    else
-        eccp__req_failure(c, 501, NOT_YET_AMI);
+    ami_or_501(w, c, ECCP_AMI_HANGUP, j->agent, &call, NULL);
 }
 
 static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -542,28 +547,18 @@ static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 417, "Invalid timeout");
         return;
     }
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
+    if (!need_call(c, in_call))
         return;
-    }
     /* The optional auto-unmute timeout is validated but not armed (see docs/eccp.md). */
-    if (eccp__ami_available(w))
-        eccp__ami_start(c, ECCP_AMI_MUTE, j->agent, &call, NULL);
-    else
-        eccp__req_failure(c, 501, NOT_YET_AMI);
+    ami_or_501(w, c, ECCP_AMI_MUTE, j->agent, &call, NULL);
 }
 
 static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
+    if (!need_call(c, in_call))
         return;
-    }
-    if (eccp__ami_available(w))
-        eccp__ami_start(c, ECCP_AMI_UNMUTE, j->agent, &call, NULL);
-    else
-        eccp__req_failure(c, 501, NOT_YET_AMI);
+    ami_or_501(w, c, ECCP_AMI_UNMUTE, j->agent, &call, NULL);
 }
 
 static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -577,15 +572,10 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
+    if (!need_call(c, in_call))
         return;
-    }
-    if (eccp__ami_available(w))
-        eccp__ami_start(c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
-                        j->agent, &call, j->a[0]);
-    else
-        eccp__req_failure(c, 501, NOT_YET_AMI);
+    ami_or_501(w, c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
+               j->agent, &call, j->a[0]);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -604,28 +594,18 @@ static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t 
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
+    if (!need_call(c, in_call))
         return;
-    }
     eccp__req_failure(c, 501, NOT_YET_AGENT);
 }
 
 static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!tracked) {
-        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
-    }
-    if (a.login != REG_LOGGED_IN) {
-        eccp__req_failure(c, 417, "Agent currently not logged in");
+    if (!need_call(c, in_call))
         return;
-    }
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
-        return;
-    }
     if (a.on_hold) {
         eccp__req_failure(c, 417, "Agent already in hold");
         return;
@@ -636,18 +616,10 @@ static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!tracked) {
-        eccp__req_failure(c, 404, "Specified agent not found");
+    if (!need_logged_in(c, tracked, &a, "Specified agent not found"))
         return;
-    }
-    if (a.login != REG_LOGGED_IN) {
-        eccp__req_failure(c, 417, "Agent currently not logged in");
+    if (!need_call(c, in_call))
         return;
-    }
-    if (!in_call) {
-        eccp__req_failure(c, 417, "Agent not in call");
-        return;
-    }
     if (!a.on_hold) {
         eccp__success(c);
         return;
@@ -658,22 +630,11 @@ static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!tracked) {
-        eccp__req_failure(c, 404, "Specified agent not found");
+    if (!need_logged_in(c, tracked, &a, "Specified agent not found"))
         return;
-    }
-    if (a.login != REG_LOGGED_IN) {
-        eccp__req_failure(c, 417, "Agent currently not logged in");
+    if (!need_call(c, in_call && call.channel[0]))
         return;
-    }
-    if (!in_call || !call.channel[0]) {
-        eccp__req_failure(c, 417, "Agent not in call");
-        return;
-    }
-    if (eccp__ami_available(w))
-        eccp__ami_start(c, ECCP_AMI_CHANVARS, j->agent, &call, NULL);
-    else
-        eccp__req_failure(c, 501, NOT_YET_AMI);
+    ami_or_501(w, c, ECCP_AMI_CHANVARS, j->agent, &call, NULL);
 }
 
 static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -684,14 +645,8 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (!tracked) {
-        eccp__req_failure(c, 404, "Agent not found or not logged in through ECCP");
+    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
-    }
-    if (a.login != REG_LOGGED_IN) {
-        eccp__req_failure(c, 417, "Agent currently not logged in");
-        return;
-    }
     bool same = j->has[2] && eccp_intval(j->a[2]) != 0;
     if (j->n[0] == 2) {
         eccp__req_failure(c, 400, "Bad request: incomplete schedule");
