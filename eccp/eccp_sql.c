@@ -142,6 +142,15 @@ static int top_failure(eccp_job_t *j, int code, const char *msg)
     return eccp_msg_failure(&j->out, j->id, code, msg);
 }
 
+static void resp_success(eccp_job_t *j)
+{
+    xw_t w;
+    resp_begin(&w, j);
+    xw_open(&w, "success");
+    xw_close(&w, "success");
+    resp_end(&w, j);
+}
+
 static const char *estatus_name(const char *s)
 {
     if (!s)
@@ -1904,11 +1913,7 @@ int eccp__sql_setcontact(MYSQL *my, eccp_job_t *j)
     sq_int(&q, call_id);
     if ((rc = sq_run(&q, NULL)))
         return rc;
-    xw_t w;
-    resp_begin(&w, j);
-    xw_open(&w, "success");
-    xw_close(&w, "success");
-    resp_end(&w, j);
+    resp_success(j);
     return 0;
 }
 
@@ -2017,6 +2022,17 @@ static bool is_datetime(const char *s)
     return eccp_is_date(d) && eccp_is_time(t);
 }
 
+/* The one stored value of a form field for a call: " WHERE <idcol> = call AND id_form_field = field". */
+static void form_row_where(sq_t *q, const char *idcol, long long call_id, long long field)
+{
+    sq_raw(q, " WHERE ");
+    sq_raw(q, idcol);
+    sq_raw(q, " = ");
+    sq_int(q, call_id);
+    sq_raw(q, " AND id_form_field = ");
+    sq_int(q, field);
+}
+
 int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
 {
     bool incoming = j->n[0] == 1;
@@ -2123,12 +2139,7 @@ int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
         sq_raw(&q, table);
         sq_raw(&q, " SET value = ");
         sq_str(&q, v->value);
-        sq_raw(&q, " WHERE ");
-        sq_raw(&q, idcol);
-        sq_raw(&q, " = ");
-        sq_int(&q, call_id);
-        sq_raw(&q, " AND id_form_field = ");
-        sq_int(&q, v->field);
+        form_row_where(&q, idcol, call_id, v->field);
         if ((rc = sq_run(&q, NULL)))
             break;
         if (mysql_affected_rows(my) == 0) {
@@ -2146,12 +2157,7 @@ int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
             sq_int(&q, v->field);
             sq_raw(&q, " FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ");
             sq_raw(&q, table);
-            sq_raw(&q, " WHERE ");
-            sq_raw(&q, idcol);
-            sq_raw(&q, " = ");
-            sq_int(&q, call_id);
-            sq_raw(&q, " AND id_form_field = ");
-            sq_int(&q, v->field);
+            form_row_where(&q, idcol, call_id, v->field);
             sq_raw(&q, ")");
             if ((rc = sq_run(&q, NULL)))
                 break;
@@ -2163,13 +2169,8 @@ int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
         rc = CCD_EIO;
     }
     mysql_autocommit(my, 1);
-    if (!rc) {
-        xw_t w;
-        resp_begin(&w, j);
-        xw_open(&w, "success");
-        xw_close(&w, "success");
-        resp_end(&w, j);
-    }
+    if (!rc)
+        resp_success(j);
 out:
     for (size_t i = 0; i < d->n; i++)
         free(types[i]);
@@ -2364,13 +2365,7 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
     mysql_autocommit(my, 1);
     free(attrs_s);
     LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, call);
-    {
-        xw_t w;
-        resp_begin(&w, j);
-        xw_open(&w, "success");
-        xw_close(&w, "success");
-        resp_end(&w, j);
-    }
+    resp_success(j);
     return 0;
 fail:
     mysql_rollback(my);
