@@ -269,4 +269,79 @@ static inline void tdb_release_all(int status)
     pthread_mutex_unlock(&tdb_mu);
 }
 
+/* ---- the private MariaDB of the integration tests (scripts/mariadb-private.sh) ---- */
+
+static inline const char *tdb_need_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        fail_msg("%s is not set: this test needs the private MariaDB (scripts/mariadb-private.sh "
+                 "start DIR; eval \"$(scripts/mariadb-private.sh env DIR)\")", name);
+    return v;
+}
+
+/* Socket and account from the environment; the per-run database is <prefix><pid>. */
+static inline void tdb_conf(conf_database_t *d, const char *prefix)
+{
+    snprintf(d->socket, sizeof(d->socket), "%s", tdb_need_env("CCD_TEST_DB_SOCKET"));
+    snprintf(d->user, sizeof(d->user), "%s", tdb_need_env("CCD_TEST_DB_USER"));
+    snprintf(d->password, sizeof(d->password), "%s", tdb_need_env("CCD_TEST_DB_PASSWORD"));
+    snprintf(d->name, sizeof(d->name), "%s%d", prefix, (int)getpid());
+}
+
+/* A fresh per-run database (a leftover one dropped), migrated and seeded, and the DB
+ * module's readers started on it; any failure fails the test. */
+static inline db_t *tdb_start(const conf_database_t *d, const char *const *seed, size_t nseed)
+{
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    if (db_connect(d, false, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    char q[400];
+    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d->name);
+    mysql_query(my, q);
+    mysql_close(my);
+    if (db_migrate(d, err, sizeof(err)) != 0)
+        fail_msg("db_migrate: %s", err);
+    if (db_connect(d, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    for (size_t i = 0; i < nseed; i++)
+        if (mysql_query(my, seed[i]) != 0)
+            fail_msg("seed %zu: %s", i, mysql_error(my));
+    mysql_close(my);
+    db_t *db = db_start(d, err, sizeof(err));
+    if (!db)
+        fail_msg("db_start: %s", err);
+    return db;
+}
+
+/* eccp_deps_t.db_submit straight onto the DB module (ctx = the db_t). */
+static inline int tdb_submit(void *ctx, db_read_job_t *job)
+{
+    return db_read_submit((db_t *)ctx, job);
+}
+
+/* A side connection's settings for <prefix><pid> (checks and teardown). */
+static inline void tdb_side_conf(conf_database_t *d, const char *prefix)
+{
+    memset(d, 0, sizeof(*d));
+    tdb_conf(d, prefix);
+    d->port = 3306;
+    d->connect_timeout_s = 5;
+}
+
+/* Teardown: drops the per-run database, best effort. */
+static inline void tdb_drop(const char *prefix)
+{
+    conf_database_t d;
+    tdb_side_conf(&d, prefix);
+    MYSQL *my = NULL;
+    char err[CCD_ERR_LEN], q[400];
+    if (db_connect(&d, false, &my, err, sizeof(err)) == 0) {
+        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d.name);
+        mysql_query(my, q);
+        mysql_close(my);
+    }
+}
+
 #endif

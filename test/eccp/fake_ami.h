@@ -18,6 +18,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ami/ami.h"
+#include "conf/conf.h"
+#include "eccp/eccp.h"
+#include "reg/reg.h"
+#include "test/eccp/eccp_client_util.h"
+
 static void fake_answer(int fd, const char *block);
 
 static int fake_lfd = -1;
@@ -108,6 +114,46 @@ static void fake_stop_all(void)
     atomic_store(&fake_stop, 1);
     pthread_join(fake_th, NULL);
     close(fake_lfd);
+}
+
+/* The AMI client of cf, its first server being the fake (started already). */
+static inline ami_t *fake_ami_new(conf_t *cf)
+{
+    snprintf(cf->ami[0].host, sizeof(cf->ami[0].host), "127.0.0.1");
+    cf->ami[0].port = fake_port;
+    snprintf(cf->ami[0].username, sizeof(cf->ami[0].username), "u");
+    snprintf(cf->ami[0].secret, sizeof(cf->ami[0].secret), "s");
+    cf->ami[0].md5_login = false;
+    ami_opts_t ao = {.no_filter = true, .no_resync = true};
+    ami_t *a = ami_new(cf, &ao);
+    assert_non_null(a);
+    return a;
+}
+
+/* Starts the registry thread, the AMI client and the server, applies setup to the registry
+ * and waits until the AMI link to the fake is up. */
+static inline void fake_stack_start(reg_t *r, pthread_t *reg_th, ami_t *a, eccp_server_t *srv,
+                                    reg_apply_fn setup)
+{
+    pthread_create(reg_th, NULL, reg_run, r);
+    assert_int_equal(ami_start(a), 0);
+    assert_int_equal(eccp_server_start(srv), 0);
+    treg_post_wait(r, setup, NULL, NULL);
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
+    while (ami_server_state(a, 0) != AMI_STATE_UP && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(ami_server_state(a, 0), AMI_STATE_UP);
+}
+
+/* The reverse, registry first; the fake itself stays up (fake_stop_all). */
+static inline void fake_stack_stop(reg_t *r, pthread_t reg_th, ami_t *a, eccp_server_t *srv)
+{
+    reg_stop(r);
+    pthread_join(reg_th, NULL);
+    ami_stop(a);
+    eccp_server_free(srv);
+    ami_free(a);
+    reg_free(r);
 }
 
 #endif

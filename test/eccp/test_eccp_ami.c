@@ -157,15 +157,8 @@ static int setup(void **state)
     (void)state;
     fake_start();
     conf_defaults(&cf);
-    snprintf(cf.ami[0].host, sizeof(cf.ami[0].host), "127.0.0.1");
-    cf.ami[0].port = fake_port;
-    snprintf(cf.ami[0].username, sizeof(cf.ami[0].username), "u");
-    snprintf(cf.ami[0].secret, sizeof(cf.ami[0].secret), "s");
-    cf.ami[0].md5_login = false;
     reg = reg_new(10000);
-    ami_opts_t ao = {.no_filter = true, .no_resync = true};
-    ami = ami_new(&cf, &ao);
-    assert_non_null(ami);
+    ami = fake_ami_new(&cf);
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     eccp_deps_t d = {.reg = reg, .ami = ami, .db_submit = pass_submit, .transfer_context = "xfer-ctx",
@@ -173,26 +166,14 @@ static int setup(void **state)
     char err[256];
     srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));
     assert_non_null(srv);
-    pthread_create(&reg_th, NULL, reg_run, reg);
-    assert_int_equal(ami_start(ami), 0);
-    assert_int_equal(eccp_server_start(srv), 0);
-    treg_post_wait(reg, apply_setup, NULL, NULL);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (ami_server_state(ami, 0) != AMI_STATE_UP && clk_mono_ms() < end)
-        usleep(1000);
-    assert_int_equal(ami_server_state(ami, 0), AMI_STATE_UP);
+    fake_stack_start(reg, &reg_th, ami, srv, apply_setup);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    reg_stop(reg);
-    pthread_join(reg_th, NULL);
-    ami_stop(ami);
-    eccp_server_free(srv);
-    ami_free(ami);
-    reg_free(reg);
+    fake_stack_stop(reg, reg_th, ami, srv);
     fake_stop_all();
     return 0;
 }

@@ -29,19 +29,7 @@ static db_t *db;
 static eccp_server_t *srv;
 static uint16_t port;
 
-static const char *need_env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        fail_msg("%s is not set: this test needs the private MariaDB (scripts/mariadb-private.sh "
-                 "start DIR; eval \"$(scripts/mariadb-private.sh env DIR)\")", name);
-    return v;
-}
-
-static int submit(void *ctx, db_read_job_t *job)
-{
-    return db_read_submit((db_t *)ctx, job);
-}
+#define DB_PREFIX "ccdt_eccp_"
 
 static const char *const SEED[] = {
     "DELETE FROM eccp_authorized_clients",
@@ -78,34 +66,13 @@ static int setup(void **state)
     (void)state;
     conf_t c;
     conf_defaults(&c);
-    conf_database_t *d = &c.database;
-    snprintf(d->socket, sizeof(d->socket), "%s", need_env("CCD_TEST_DB_SOCKET"));
-    snprintf(d->user, sizeof(d->user), "%s", need_env("CCD_TEST_DB_USER"));
-    snprintf(d->password, sizeof(d->password), "%s", need_env("CCD_TEST_DB_PASSWORD"));
-    snprintf(d->name, sizeof(d->name), "ccdt_eccp_%d", (int)getpid());
+    tdb_conf(&c.database, DB_PREFIX);
+    db = tdb_start(&c.database, SEED, sizeof(SEED) / sizeof(SEED[0]));
     char err[CCD_ERR_LEN];
-    MYSQL *my = NULL;
-    if (db_connect(d, false, &my, err, sizeof(err)) != 0)
-        fail_msg("connect: %s", err);
-    char q[400];
-    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d->name);
-    mysql_query(my, q);
-    mysql_close(my);
-    if (db_migrate(d, err, sizeof(err)) != 0)
-        fail_msg("db_migrate: %s", err);
-    if (db_connect(d, true, &my, err, sizeof(err)) != 0)
-        fail_msg("connect: %s", err);
-    for (size_t i = 0; i < sizeof(SEED) / sizeof(SEED[0]); i++)
-        if (mysql_query(my, SEED[i]) != 0)
-            fail_msg("seed %zu: %s", i, mysql_error(my));
-    mysql_close(my);
-    db = db_start(d, err, sizeof(err));
-    if (!db)
-        fail_msg("db_start: %s", err);
     reg = reg_new(10000);
     snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
     c.eccp.port = 0;
-    eccp_deps_t deps = {.reg = reg, .db_submit = submit, .db_ctx = db};
+    eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db};
     srv = eccp_server_new(&c.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
     pthread_create(&reg_th, NULL, reg_run, reg);
@@ -127,21 +94,7 @@ static int teardown(void **state)
         reg_free(reg);
     if (db)
         db_stop(db, 1000);
-    /* drop the per-run database */
-    conf_database_t d;
-    memset(&d, 0, sizeof(d));
-    snprintf(d.socket, sizeof(d.socket), "%s", getenv("CCD_TEST_DB_SOCKET"));
-    snprintf(d.user, sizeof(d.user), "%s", getenv("CCD_TEST_DB_USER"));
-    snprintf(d.password, sizeof(d.password), "%s", getenv("CCD_TEST_DB_PASSWORD"));
-    d.port = 3306;
-    d.connect_timeout_s = 5;
-    MYSQL *my = NULL;
-    char err[CCD_ERR_LEN], q[400];
-    if (db_connect(&d, false, &my, err, sizeof(err)) == 0) {
-        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `ccdt_eccp_%d`", (int)getpid());
-        mysql_query(my, q);
-        mysql_close(my);
-    }
+    tdb_drop(DB_PREFIX);
     return 0;
 }
 
@@ -399,13 +352,7 @@ static void apply_logged_in_call(reg_txn_t *tx, void *arg)
 static long long sql_count(const char *q)
 {
     conf_database_t d;
-    memset(&d, 0, sizeof(d));
-    snprintf(d.socket, sizeof(d.socket), "%s", getenv("CCD_TEST_DB_SOCKET"));
-    snprintf(d.user, sizeof(d.user), "%s", getenv("CCD_TEST_DB_USER"));
-    snprintf(d.password, sizeof(d.password), "%s", getenv("CCD_TEST_DB_PASSWORD"));
-    snprintf(d.name, sizeof(d.name), "ccdt_eccp_%d", (int)getpid());
-    d.port = 3306;
-    d.connect_timeout_s = 5;
+    tdb_side_conf(&d, DB_PREFIX);
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
     if (db_connect(&d, true, &my, err, sizeof(err)) != 0)

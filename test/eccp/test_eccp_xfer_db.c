@@ -52,19 +52,7 @@ static db_t *db;
 static ami_t *ami;
 static eccp_server_t *srv;
 
-static const char *need_env(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        fail_msg("%s is not set: this test needs the private MariaDB (scripts/mariadb-private.sh "
-                 "start DIR; eval \"$(scripts/mariadb-private.sh env DIR)\")", name);
-    return v;
-}
-
-static int submit(void *ctx, db_read_job_t *job)
-{
-    return db_read_submit((db_t *)ctx, job);
-}
+#define DB_PREFIX "ccdt_eccpx_"
 
 static const char *const SEED[] = {
     "INSERT INTO eccp_authorized_clients (username, md5_password) VALUES ('agentconsole', md5('agentconsole'))",
@@ -83,14 +71,6 @@ static const char *const SEED[] = {
     "(20, 2, 1, '5552000', 'activa', 'SIP/t', '1700000000.20'), "
     "(21, 2, 1, '5552001', 'activa', 'SIP/t', '1700000000.21')",
 };
-
-static void conf_db(conf_database_t *d)
-{
-    snprintf(d->socket, sizeof(d->socket), "%s", need_env("CCD_TEST_DB_SOCKET"));
-    snprintf(d->user, sizeof(d->user), "%s", need_env("CCD_TEST_DB_USER"));
-    snprintf(d->password, sizeof(d->password), "%s", need_env("CCD_TEST_DB_PASSWORD"));
-    snprintf(d->name, sizeof(d->name), "ccdt_eccpx_%d", (int)getpid());
-}
 
 static void apply_calls(reg_txn_t *tx, void *arg)
 {
@@ -113,79 +93,31 @@ static int setup(void **state)
 {
     (void)state;
     conf_defaults(&cf);
-    conf_database_t *d = &cf.database;
-    conf_db(d);
-    char err[CCD_ERR_LEN];
-    MYSQL *my = NULL;
-    if (db_connect(d, false, &my, err, sizeof(err)) != 0)
-        fail_msg("connect: %s", err);
-    char q[400];
-    snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d->name);
-    mysql_query(my, q);
-    mysql_close(my);
-    if (db_migrate(d, err, sizeof(err)) != 0)
-        fail_msg("db_migrate: %s", err);
-    if (db_connect(d, true, &my, err, sizeof(err)) != 0)
-        fail_msg("connect: %s", err);
-    for (size_t i = 0; i < sizeof(SEED) / sizeof(SEED[0]); i++)
-        if (mysql_query(my, SEED[i]) != 0)
-            fail_msg("seed %zu: %s", i, mysql_error(my));
-    mysql_close(my);
-    db = db_start(d, err, sizeof(err));
-    if (!db)
-        fail_msg("db_start: %s", err);
+    tdb_conf(&cf.database, DB_PREFIX);
+    db = tdb_start(&cf.database, SEED, sizeof(SEED) / sizeof(SEED[0]));
 
     fake_start();
-    snprintf(cf.ami[0].host, sizeof(cf.ami[0].host), "127.0.0.1");
-    cf.ami[0].port = fake_port;
-    snprintf(cf.ami[0].username, sizeof(cf.ami[0].username), "u");
-    snprintf(cf.ami[0].secret, sizeof(cf.ami[0].secret), "s");
-    cf.ami[0].md5_login = false;
-    ami_opts_t ao = {.no_filter = true, .no_resync = true};
-    ami = ami_new(&cf, &ao);
-    assert_non_null(ami);
+    ami = fake_ami_new(&cf);
 
+    char err[CCD_ERR_LEN];
     reg = reg_new(10000);
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
-    eccp_deps_t deps = {.reg = reg, .db_submit = submit, .db_ctx = db, .db = db, .ami = ami,
+    eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db, .db = db, .ami = ami,
                         .transfer_context = "xfer-ctx"};
     srv = eccp_server_new(&cf.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
-    pthread_create(&reg_th, NULL, reg_run, reg);
-    assert_int_equal(ami_start(ami), 0);
-    assert_int_equal(eccp_server_start(srv), 0);
-    treg_post_wait(reg, apply_calls, NULL, NULL);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (ami_server_state(ami, 0) != AMI_STATE_UP && clk_mono_ms() < end)
-        usleep(1000);
-    assert_int_equal(ami_server_state(ami, 0), AMI_STATE_UP);
+    fake_stack_start(reg, &reg_th, ami, srv, apply_calls);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    reg_stop(reg);
-    pthread_join(reg_th, NULL);
-    ami_stop(ami);
-    eccp_server_free(srv);
-    ami_free(ami);
-    reg_free(reg);
+    fake_stack_stop(reg, reg_th, ami, srv);
     db_stop(db, 1000);
     fake_stop_all();
-    conf_database_t d;
-    memset(&d, 0, sizeof(d));
-    conf_db(&d);
-    d.port = 3306;
-    d.connect_timeout_s = 5;
-    MYSQL *my = NULL;
-    char err[CCD_ERR_LEN], q[400];
-    if (db_connect(&d, false, &my, err, sizeof(err)) == 0) {
-        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d.name);
-        mysql_query(my, q);
-        mysql_close(my);
-    }
+    tdb_drop(DB_PREFIX);
     return 0;
 }
 
