@@ -168,17 +168,9 @@ int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pk
             }
             break;
         case FS_COMMENT:
-            /* match counts consecutive '-' */
-            if (c == '-') {
-                f->match++;
-            } else {
-                if (c == '>' && f->match >= 2)
-                    f->state = FS_TEXT;
-                f->match = 0;
-            }
-            break;
         case FS_CDATA:
-            if (c == ']') {
+            /* match counts the closing run: "-->" ends a comment, "]]>" a CDATA section */
+            if (c == (f->state == FS_COMMENT ? '-' : ']')) {
                 f->match++;
             } else {
                 if (c == '>' && f->match >= 2)
