@@ -77,6 +77,14 @@ static void sq_int(sq_t *q, long long v)
     sq_raw(q, t);
 }
 
+/* "<lo> AND <hi>", both quoted: the bounds of a BETWEEN. */
+static void sq_between(sq_t *q, const char *lo, const char *hi)
+{
+    sq_str(q, lo);
+    sq_raw(q, " AND ");
+    sq_str(q, hi);
+}
+
 /* " LIMIT n[ OFFSET off]"; nothing when n < 0 (no limit). */
 static void sq_limit(sq_t *q, long long n, long long off)
 {
@@ -1487,9 +1495,7 @@ static int sql_activity(MYSQL *my, eccp_job_t *j)
     sq_raw(&q, "SELECT agent.id, agent.type, agent.number, agent.name, SUM(TIME_TO_SEC(duration)) "
                "FROM agent LEFT JOIN audit ON agent.id = audit.id_agent AND audit.id_break IS NULL "
                "AND audit.datetime_init BETWEEN ");
-    sq_str(&q, from);
-    sq_raw(&q, " AND ");
-    sq_str(&q, to);
+    sq_between(&q, from, to);
     sq_raw(&q, " WHERE estatus = 'A' GROUP BY agent.id ORDER BY agent.id");
     if ((rc = sq_run(&q, &ag)))
         return rc;
@@ -1498,16 +1504,12 @@ static int sql_activity(MYSQL *my, eccp_job_t *j)
                "SUM(call_entry.duration), COUNT(*) FROM call_entry, queue_call_entry WHERE "
                "call_entry.id_queue_call_entry = queue_call_entry.id AND call_entry.datetime_init "
                "BETWEEN ");
-    sq_str(&q, from);
-    sq_raw(&q, " AND ");
-    sq_str(&q, to);
+    sq_between(&q, from, to);
     sq_raw(&q, " GROUP BY call_entry.id_agent, queue_call_entry.queue) UNION (SELECT calls.id_agent, "
                "'outgoing', campaign.queue, SUM(calls.duration), COUNT(*) FROM calls LEFT JOIN "
                "campaign_lists ON calls.id_list = campaign_lists.id INNER JOIN campaign ON campaign.id "
                "= campaign_lists.id_campaign WHERE calls.start_time BETWEEN ");
-    sq_str(&q, from);
-    sq_raw(&q, " AND ");
-    sq_str(&q, to);
+    sq_between(&q, from, to);
     sq_raw(&q, " GROUP BY calls.id_agent, campaign.queue)");
     if ((rc = sq_run(&q, &calls))) {
         mysql_free_result(ag);
@@ -1522,15 +1524,11 @@ static int sql_activity(MYSQL *my, eccp_job_t *j)
         sq_raw(&q, cond);
         sq_raw(&q, " AND a.id_agent = b.id_agent AND ((a.datetime_init < b.datetime_init) OR "
                    "(a.datetime_init = b.datetime_init AND a.id < b.id)) AND b.datetime_init BETWEEN ");
-        sq_str(&q, from);
-        sq_raw(&q, " AND ");
-        sq_str(&q, to);
+        sq_between(&q, from, to);
         sq_raw(&q, " WHERE a.id_break ");
         sq_raw(&q, cond);
         sq_raw(&q, " AND a.datetime_init BETWEEN ");
-        sq_str(&q, from);
-        sq_raw(&q, " AND ");
-        sq_str(&q, to);
+        sq_between(&q, from, to);
         sq_raw(&q, " AND b.id_agent IS NULL");
         if ((rc = sq_run(&q, lastres[k]))) {
             mysql_free_result(ag);
@@ -1664,9 +1662,7 @@ static int sql_campaignlog(MYSQL *my, eccp_job_t *j)
         sq_int(&q, j->n[0]);
     }
     sq_raw(&q, " AND cpl.datetime_entry BETWEEN ");
-    sq_str(&q, from);
-    sq_raw(&q, " AND ");
-    sq_str(&q, to);
+    sq_between(&q, from, to);
     if (j->n[3] >= 0) {
         sq_raw(&q, " AND cpl.id < ");
         sq_int(&q, j->n[3]);
