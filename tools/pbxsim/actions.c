@@ -701,17 +701,7 @@ static void act_queuestatus(pbx_t *s, const pbx_msg_t *m)
             pbx_ev_kv(s, "Queue", "%s", q->name);
             pbx_ev_kv(s, "Name", "%s", mb->name);
             pbx_ev_kv(s, "Location", "%s", mb->interface);
-            pbx_ev_kv(s, "StateInterface", "%s", mb->state_if);
-            pbx_ev_kv(s, "Membership", "%s", mb->dynamic ? "dynamic" : "static");
-            pbx_ev_kv(s, "Penalty", "0");
-            pbx_ev_kv(s, "CallsTaken", "%d", mb->calls_taken);
-            pbx_ev_kv(s, "LastCall", "%lld", (long long)mb->last_call);
-            pbx_ev_kv(s, "LastPause", "%lld", (long long)mb->last_pause);
-            pbx_ev_kv(s, "LoginTime", "%lld", (long long)mb->login_time);
-            pbx_ev_kv(s, "InCall", "%d", mb->busy && mb->busy->connected ? 1 : 0);
-            pbx_ev_kv(s, "Status", "%d", pbx_member_status(mb));
-            pbx_ev_kv(s, "Paused", "%d", mb->paused ? 1 : 0);
-            pbx_ev_kv(s, "PausedReason", "%s", mb->reason);
+            pbx_ev_member_state(s, mb);
             pbx_ev_kv(s, "Wrapuptime", "0");
             list_actionid(s, m);
             resp_end(s);

@@ -290,12 +290,10 @@ void pbx_e_bridge_simple(pbx_t *s, const char *event, pbridge_t *b)
     pbx_ev_end(s);
 }
 
-void pbx_e_member(pbx_t *s, const char *event, pqueue_t *q, pmember_t *m)
+/* The member fields, StateInterface to PausedReason, that the QueueMember*
+ * events and the QueueStatus list items share (their name fields differ). */
+void pbx_ev_member_state(pbx_t *s, const pmember_t *m)
 {
-    pbx_ev_begin(s, event, "agent,all");
-    pbx_ev_kv(s, "Queue", "%s", q->name);
-    pbx_ev_kv(s, "MemberName", "%s", m->name);
-    pbx_ev_kv(s, "Interface", "%s", m->interface);
     pbx_ev_kv(s, "StateInterface", "%s", m->state_if);
     pbx_ev_kv(s, "Membership", "%s", m->dynamic ? "dynamic" : "static");
     pbx_ev_kv(s, "Penalty", "0");
@@ -307,6 +305,15 @@ void pbx_e_member(pbx_t *s, const char *event, pqueue_t *q, pmember_t *m)
     pbx_ev_kv(s, "Status", "%d", pbx_member_status(m));
     pbx_ev_kv(s, "Paused", "%d", m->paused ? 1 : 0);
     pbx_ev_kv(s, "PausedReason", "%s", m->reason);
+}
+
+void pbx_e_member(pbx_t *s, const char *event, pqueue_t *q, pmember_t *m)
+{
+    pbx_ev_begin(s, event, "agent,all");
+    pbx_ev_kv(s, "Queue", "%s", q->name);
+    pbx_ev_kv(s, "MemberName", "%s", m->name);
+    pbx_ev_kv(s, "Interface", "%s", m->interface);
+    pbx_ev_member_state(s, m);
     pbx_ev_kv(s, "Ringinuse", "0");
     pbx_ev_kv(s, "Wrapuptime", "0");
     pbx_ev_end(s);

@@ -169,6 +169,16 @@ void pbx_agent_event(pbx_t *s, const char *event, pcall_t *c, bool caller_block,
     pbx_ev_kv(s, "MemberName", "%s", m->name);
 }
 
+/* AgentComplete: hold time from join to connect, talk time from connect to now. */
+void pbx_agent_complete(pbx_t *s, pcall_t *c, bool caller_block, bool dest_block, const char *reason)
+{
+    pbx_agent_event(s, "AgentComplete", c, caller_block, dest_block);
+    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
+    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
+    pbx_ev_kv(s, "Reason", "%s", reason);
+    pbx_ev_end(s);
+}
+
 static void split_iface(const char *iface, char *exten, size_t en, char *ctx, size_t cn)
 {
     const char *p = strchr(iface, '/');
@@ -595,8 +605,6 @@ void pbx_queue_call_end(pbx_t *s, pcall_t *c, int who)
     if (!c->connected)
         return;
     c->connected = false;
-    int64_t talk = (pbx_vnow(s) - c->connect_vms) / 1000;
-    int64_t hold = (c->connect_vms - c->join_vms) / 1000;
     const char *reason = (who == 3 || who == 4) ? "agent" : "caller";
     bool cblock = who != 1 && who != 2;
     bool dblock = who != 2 && who != 3 && !c->was_parked;
@@ -636,11 +644,7 @@ void pbx_queue_call_end(pbx_t *s, pcall_t *c, int who)
         break;
     }
     if (!c->masq && !c->complete_sent && c->member && c->queue) {
-        pbx_agent_event(s, "AgentComplete", c, cblock, dblock);
-        pbx_ev_kv(s, "HoldTime", "%lld", (long long)hold);
-        pbx_ev_kv(s, "TalkTime", "%lld", (long long)talk);
-        pbx_ev_kv(s, "Reason", "%s", reason);
-        pbx_ev_end(s);
+        pbx_agent_complete(s, c, cblock, dblock, reason);
     }
     /* what is still up goes down */
     if (c->a) {
@@ -1052,11 +1056,7 @@ void pbx_restart_teardown(pbx_t *s)
     for (pcall_t *c = s->calls; c; c = c->next)
         if (!c->dead && c->connected) {
             c->connected = false;
-            pbx_agent_event(s, "AgentComplete", c, true, true);
-            pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-            pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-            pbx_ev_kv(s, "Reason", "agent");
-            pbx_ev_end(s);
+            pbx_agent_complete(s, c, true, true, "agent");
         }
     for (int i = 0; i < s->nagents; i++) {
         pagent_t *ag = &s->agents[i];

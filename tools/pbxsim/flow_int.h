@@ -15,6 +15,7 @@ int64_t pbx_wall_s(pbx_t *s);
 void pbx_drop_chan(pbx_t *s, pcall_t *c, pchan_t **pp);
 void pbx_member_status_all(pbx_t *s, pagent_t *a, pmember_t *only);
 void pbx_agent_event(pbx_t *s, const char *event, pcall_t *c, bool caller_block, bool dest_block);
+void pbx_agent_complete(pbx_t *s, pcall_t *c, bool caller_block, bool dest_block, const char *reason);
 void pbx_set_cid_pair(pchan_t *one, pchan_t *two, const char *num, const char *name, bool one_con);
 void pbx_drop_member_legs(pbx_t *s, pcall_t *c, bool cancel_twice);
 void pbx_release_member(pbx_t *s, pcall_t *c, bool status_event);

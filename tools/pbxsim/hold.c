@@ -49,11 +49,7 @@ void pbx_detached_end(pbx_t *s, pcall_t *c, bool far_end)
         pbx_e_hangup(s, c->b, 16);
     }
     if (!c->masq && !c->complete_sent && c->member && c->queue) {
-        pbx_agent_event(s, "AgentComplete", c, true, false);
-        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-        pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-        pbx_ev_kv(s, "Reason", "caller");
-        pbx_ev_end(s);
+        pbx_agent_complete(s, c, true, false, "caller");
         c->member->calls_taken++;
         c->member->last_call = pbx_wall_s(s);
     }
@@ -190,11 +186,7 @@ int pbx_blind_transfer(pbx_t *s, pchan_t *ch, const char *ctx, const char *exten
     pbx_ev_kv(s, "Context", "%s", ctx);
     pbx_ev_kv(s, "Extension", "%s", exten);
     pbx_ev_end(s);
-    pbx_agent_event(s, "AgentComplete", c, true, true);
-    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-    pbx_ev_kv(s, "Reason", "transfer");
-    pbx_ev_end(s);
+    pbx_agent_complete(s, c, true, true, "transfer");
     c->complete_sent = true;
     if (c->member) {
         c->member->calls_taken++;
@@ -314,11 +306,7 @@ void pbx_park_giveup(pbx_t *s, pcall_t *c, bool far_end)
         pbx_e_hangup(s, c->b, 16);
     }
     if (c->member && c->queue) {
-        pbx_agent_event(s, "AgentComplete", c, true, false);
-        pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-        pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-        pbx_ev_kv(s, "Reason", "caller");
-        pbx_ev_end(s);
+        pbx_agent_complete(s, c, true, false, "caller");
     }
     pbx_e_moh(s, c->a, false);
     pbx_bridge_take(s, c->a);
@@ -594,11 +582,7 @@ void pbx_atx_complete(pbx_t *s, pcall_t *c)
     pbx_ev_kv(s, "DestType", "Bridge");
     pbx_ev_kv(s, "DestBridgeUniqueid", "%s", c->br_call->id);
     pbx_ev_end(s);
-    pbx_agent_event(s, "AgentComplete", c, true, true);
-    pbx_ev_kv(s, "HoldTime", "%lld", (long long)((c->connect_vms - c->join_vms) / 1000));
-    pbx_ev_kv(s, "TalkTime", "%lld", (long long)((pbx_vnow(s) - c->connect_vms) / 1000));
-    pbx_ev_kv(s, "Reason", "transfer");
-    pbx_ev_end(s);
+    pbx_agent_complete(s, c, true, true, "transfer");
     c->complete_sent = true;
     if (c->member) {
         c->member->calls_taken++;

@@ -348,6 +348,7 @@ void pbx_e_moh(pbx_t *s, pchan_t *c, bool start);
 void pbx_e_bridge_enter(pbx_t *s, pbridge_t *b, pchan_t *c);
 void pbx_e_bridge_leave(pbx_t *s, pbridge_t *b, pchan_t *c);
 void pbx_e_bridge_simple(pbx_t *s, const char *event, pbridge_t *b);
+void pbx_ev_member_state(pbx_t *s, const pmember_t *m);
 void pbx_e_member(pbx_t *s, const char *event, pqueue_t *q, pmember_t *m);
 void pbx_e_varset(pbx_t *s, pchan_t *c, const char *name, const char *value);
 void pbx_e_newexten(pbx_t *s, pchan_t *c, const char *app, const char *data);
