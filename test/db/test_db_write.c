@@ -365,11 +365,7 @@ static void test_write_across_restarts(void **state)
     conf_database_t cfg;
     dbt_server_cfg(&srv, &cfg, "ccdt_restart");
     cfg.write_batch_max = 200;
-    MYSQL *my = dbt_connect(&cfg, false);
-    char err[CCD_ERR_LEN];
-    assert_int_equal(db_migrate_conn(my, cfg.name, err, sizeof(err)), 0);
-    assert_int_equal(db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)), 0);
-    mysql_close(my);
+    mysql_close(dbt_fresh(&cfg, "restart", true)); /* migrated and seeded on this server */
     db_t *db = start_db(&cfg);
     producer_t p = {.db = db, .total = 30000};
     pthread_t th;
@@ -396,7 +392,7 @@ static void test_write_across_restarts(void **state)
     assert_true(s.retries >= 1);
     assert_true(s.reconnects >= 2);
     db_stop(db, 5000);
-    my = dbt_connect(&cfg, true);
+    MYSQL *my = dbt_connect(&cfg, true);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Test'"),
                      30000);
     assert_int_equal(dbt_int(my, "SELECT COUNT(DISTINCT uniqueid) FROM call_progress_log WHERE "
@@ -430,11 +426,7 @@ static void test_backpressure(void **state)
     dbt_server_cfg(&srv, &cfg, "ccdt_bp");
     cfg.write_queue_max = 100;
     cfg.write_batch_max = 10;
-    MYSQL *my = dbt_connect(&cfg, false);
-    char err[CCD_ERR_LEN];
-    assert_int_equal(db_migrate_conn(my, cfg.name, err, sizeof(err)), 0);
-    assert_int_equal(db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)), 0);
-    mysql_close(my);
+    mysql_close(dbt_fresh(&cfg, "bp", true)); /* migrated and seeded on this server */
     db_t *db = start_db(&cfg);
     /* connected and idle: no backpressure */
     for (int i = 0; i < 500 && db_writes_backpressured(db); i++)
@@ -499,7 +491,7 @@ static void test_backpressure(void **state)
     assert_int_equal(rj->ran, 1);
     free(rj);
     mq_free(reply);
-    my = dbt_connect(&cfg, true);
+    MYSQL *my = dbt_connect(&cfg, true);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'BP'"),
                      accepted);
     assert_int_equal(dbt_int(my, "SELECT COUNT(DISTINCT uniqueid) FROM call_progress_log WHERE "
