@@ -7,7 +7,7 @@
 #include <string.h>
 
 #ifndef CCD_AMI_TRANSCRIPTS
-#define CCD_AMI_TRANSCRIPTS "../shared/asterisk/transcripts"
+#define CCD_AMI_TRANSCRIPTS "test/data/asterisk/transcripts"
 #endif
 
 const char *tr_dir(void)

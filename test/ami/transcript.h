@@ -1,7 +1,7 @@
 /*
  * Test helper: the received side of a recorded AMI transcript.
  *
- * Transcript files (../shared/asterisk/transcripts) mark direction with
+ * Transcript files (test/data/asterisk/transcripts) mark direction with
  * annotation lines "# <<< t" (received) and "# >>> t" (sent); every other
  * '#' line is a note.  The received bytes are rebuilt by keeping the lines
  * of "<<<" sections, with LF or CRLF line ends (the wire uses CRLF; the

@@ -1,5 +1,5 @@
 /*
- * Reading the recorded AMI transcripts (../shared/asterisk/transcripts) and
+ * Reading the recorded AMI transcripts (test/data/asterisk/transcripts) and
  * reducing AMI message streams to comparable "key events".
  */
 #ifndef CCD_TEST_TOOLS_TRANSCRIPT_H

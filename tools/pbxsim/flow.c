@@ -1,7 +1,7 @@
 /*
  * The call flows: Originate outcomes, queues, app_agent_pool agents and the
  * ways calls end.  Each function emits events in the order the recordings in
- * ../shared/asterisk/transcripts show for that step.
+ * test/data/asterisk/transcripts show for that step.
  */
 #include <stdio.h>
 #include <stdlib.h>

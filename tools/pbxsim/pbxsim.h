@@ -1,6 +1,6 @@
 /*
  * pbxsim: an AMI server that behaves like the Asterisk 22 recorded in
- * ../shared/asterisk/transcripts, for tests, the demo and benchmarks.
+ * test/data/asterisk/transcripts, for tests, the demo and benchmarks.
  *
  * DESIGN
  * - One server thread owns every piece of simulated state (channels, queues,
