@@ -55,6 +55,11 @@ typedef struct conf_database {
     int write_queue_max;         /* bounded write queue, default 100000 */
     int write_batch_max;         /* rows per transaction, default 500 */
     int connect_timeout_s;       /* default 5 */
+    /* The fair read queue (db_read_submit): jobs queued per lane, per client (an ECCP
+     * session, both lanes) and per client address (normal lane). */
+    int read_queue_max;          /* default 4096 */
+    int read_jobs_per_client;    /* default 32 */
+    int read_jobs_per_address;   /* default 1024 */
 } conf_database_t;
 
 typedef struct conf_eccp {

@@ -76,6 +76,12 @@ const conf_directive_t conf__directives[] = {
         "most rows written per transaction"),
     ROW(D_INT, DB, connect_timeout, connect_timeout_s, "5", 1, 300,
         "seconds to wait for a database connection"),
+    ROW(D_INT, DB, read_queue_max, read_queue_max, "4096", 16, 1000000,
+        "most queued database reads per lane before requests are refused"),
+    ROW(D_INT, DB, read_jobs_per_client, read_jobs_per_client, "32", 1, 100000,
+        "most queued database reads of one ECCP session"),
+    ROW(D_INT, DB, read_jobs_per_address, read_jobs_per_address, "1024", 1, 1000000,
+        "most queued database reads (logins and agent checks aside) from one client address"),
 
     /* [eccp] */
     ROW(D_T, ECCP, CONF_T_BOOL, enabled, enabled, "yes", "serve the ECCP protocol"),

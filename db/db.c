@@ -51,6 +51,13 @@ db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen)
         db->cfg.write_batch_max = 500;
     if (db->cfg.write_batch_max > 10000)
         db->cfg.write_batch_max = 10000;
+    /* Callers that build conf_database_t by hand (tools, tests) leave the read bounds 0. */
+    if (db->cfg.read_queue_max < 1)
+        db->cfg.read_queue_max = 4096;
+    if (db->cfg.read_jobs_per_client < 1)
+        db->cfg.read_jobs_per_client = 32;
+    if (db->cfg.read_jobs_per_address < 1)
+        db->cfg.read_jobs_per_address = 1024;
     if (!db->cfg.name[0])
         snprintf(db->cfg.name, sizeof(db->cfg.name), "call_center");
     make_instance_id(db->instance);
@@ -110,4 +117,5 @@ void db_get_stats(db_t *db, db_stats_t *out)
     out->reads_failed = atomic_load(&db->reads_failed);
     out->reconnects += atomic_load(&db->reader_reconnects);
     out->backpressured = atomic_load(&db->backpressured);
+    db__readers_stats(db, out);
 }

@@ -62,12 +62,27 @@ enum {
 /* Threads and read jobs                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Read lanes.  AUTH carries logins and agent-hash checks: a dedicated reader
+ * thread serves only it, so a flood of heavy reads never delays a login.  The
+ * general readers serve NORMAL first and AUTH when NORMAL is empty, so a flood
+ * of agent checks cannot starve the reads either.  Inside a lane, owners are
+ * served round-robin, one job per owner per turn.
+ */
+enum { DB_LANE_NORMAL = 0, DB_LANE_AUTH = 1, DB_LANES = 2 };
+#define DB_ADDR_LEN 48 /* an IPv6 address in text with brackets, NUL included */
+
 typedef struct db_read_job db_read_job_t;
 struct db_read_job {
     mq_msg_t msg;  /* msg.type is set to MSG_DB_READ_DONE before the reply push */
     int (*run)(MYSQL *my, db_read_job_t *job); /* on a reader thread; 0 or negative code */
     mq_t *reply;   /* where the finished job is pushed (force-pushed: never lost) */
     int status;    /* run's result, or CCD_EIO if no connection could be had */
+    /* Fair scheduling (see db_read_submit).  All zero = a job of the engine itself:
+     * normal lane, bounded only by the queue total. */
+    uint64_t owner;          /* who the job is for (an ECCP session); 0 = the engine */
+    int lane;                /* DB_LANE_* */
+    char addr[DB_ADDR_LEN];  /* the client's address, "" = none (no per-address bound) */
 };
 
 /* Connects the pools described by cfg and starts reader/writer threads. NULL + err on failure. */
@@ -75,7 +90,15 @@ db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen);
 /* Drains the write queue (waiting for the database up to drain_ms), stops threads, frees. */
 void db_stop(db_t *db, int drain_ms);
 
-/* 0 (the reader owns job until it pushes it to job->reply), CCD_EFULL or CCD_ECLOSED. */
+/*
+ * 0 (the reader owns job until it pushes it to job->reply), CCD_EFULL or CCD_ECLOSED
+ * (CCD_EINVAL for a job without run or with a bad lane, CCD_ENOMEM).  CCD_EFULL when
+ * the job's lane holds [database] read_queue_max jobs, its owner (owner != 0)
+ * read_jobs_per_client, or, NORMAL lane only, its address (addr != "")
+ * read_jobs_per_address; the caller keeps the job and answers the refusal.  Queued
+ * jobs are counted from submit until a reader takes them.  Nothing is logged here:
+ * refusals are counted in db_stats_t.
+ */
 int db_read_submit(db_t *db, db_read_job_t *job);
 
 /* This engine instance's id (32 hex chars), the owner stamped on its claims. */
@@ -467,6 +490,11 @@ typedef struct db_stats {
     uint64_t reads_failed;
     bool backpressured;
     bool writer_connected;
+    /* The fair read queue: jobs queued now (both lanes) and the most ever, and the
+     * submits refused by each bound (db_read_submit's CCD_EFULL). */
+    size_t read_queue_depth;
+    size_t read_queue_high_water;
+    uint64_t reads_refused_total, reads_refused_client, reads_refused_address;
 } db_stats_t;
 void db_get_stats(db_t *db, db_stats_t *out);
 

@@ -109,17 +109,55 @@ int db__exec(MYSQL *my, const char *sql, char *err, size_t errlen);
 /* Unix seconds -> MYSQL_TIME (server-local, like Issabel's PHP date()). */
 void db__time_to_my(time_t t, MYSQL_TIME *out);
 
+/* ---- the fair read queue (db_fairq.c, pure: no locks, no I/O) ---- */
+
+/*
+ * Read jobs by lane and owner.  Inside a lane, owners with queued jobs form a
+ * ring served one job per owner per turn (an owner that gets its first job
+ * joins at the end of the current turn); each owner's jobs keep their order.
+ * Jobs are linked through job->msg.next, so queuing allocates only one small
+ * record per owner (and per address) with jobs queued, freed when it has none.
+ * Not thread-safe: db_read.c guards it with its lock.
+ */
+typedef struct db_fairq db_fairq_t;
+
+typedef struct db_fairq_stats {
+    size_t depth[DB_LANES];
+    size_t high_water; /* the most jobs ever queued (both lanes) */
+    uint64_t refused_total, refused_client, refused_address;
+} db_fairq_stats_t;
+
+/* Bounds: jobs per lane, per owner (owner != 0, both lanes), per address (addr != "",
+ * NORMAL lane only).  NULL on ENOMEM. */
+db_fairq_t *db__fairq_new(int max_lane, int max_owner, int max_addr);
+/* Frees the queue; it must be empty (db__fairq_pop until NULL first). */
+void db__fairq_free(db_fairq_t *q);
+/* 0 (queued), CCD_EFULL (a bound: *why = 'T'otal, 'C'lient or 'A'ddress; why may be NULL),
+ * CCD_EINVAL (bad lane) or CCD_ENOMEM.  On failure the caller keeps the job. */
+int db__fairq_push(db_fairq_t *q, db_read_job_t *job, char *why);
+/* The next job of lane (the round-robin turn moves on), or NULL when the lane is empty. */
+db_read_job_t *db__fairq_pop(db_fairq_t *q, int lane);
+size_t db__fairq_depth(const db_fairq_t *q, int lane);
+void db__fairq_stats(const db_fairq_t *q, db_fairq_stats_t *out);
+
 /* ---- the running module (db.c, db_write.c, db_read.c) ---- */
 
-#define DB_READERS 2
+#define DB_READERS 2      /* general readers: NORMAL lane first, then AUTH */
+#define DB_AUTH_READERS 1 /* readers of the AUTH lane only */
 
 typedef struct db_writer db_writer_t;
 
 struct db {
     conf_database_t cfg;        /* copy; immutable after db_start */
     char instance[33];          /* immutable after db_start */
-    mq_t *readq;
-    pthread_t readers[DB_READERS];
+    /* The read queue: readq, read_quit and the queue's counters are guarded by read_lock
+     * (a leaf lock, never held across SQL or a reply push).  General readers wait on
+     * read_cv, the auth reader on read_auth_cv. */
+    pthread_mutex_t read_lock;
+    pthread_cond_t read_cv, read_auth_cv;
+    db_fairq_t *readq;
+    bool read_quit;
+    pthread_t readers[DB_READERS + DB_AUTH_READERS];
     int nreaders;
     db_writer_t **writers;
     int nwriters;
@@ -139,6 +177,7 @@ void db__update_backpressure(db_t *db);
 
 int db__readers_start(db_t *db, char *err, size_t errlen);
 void db__readers_stop(db_t *db);
+void db__readers_stats(db_t *db, db_stats_t *out);
 
 /* Logging module name. */
 #define DB_LOG "db"

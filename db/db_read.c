@@ -1,13 +1,18 @@
 /*
  * Reader threads: run read jobs (db_read_job_t) on their own connection.
  *
- * DB_READERS threads share one bounded job queue; each owns one MYSQL
+ * Jobs wait in one fair queue (db_fairq.c: lanes, owners served round-robin,
+ * bounds per lane/owner/address) guarded by read_lock.  DB_READERS general
+ * threads take the NORMAL lane first and the AUTH lane when it is empty;
+ * DB_AUTH_READERS threads take only the AUTH lane, so a login or an agent
+ * check never waits behind a long read.  Each thread owns one MYSQL
  * connection (db_conn_t) and reconnects it with a back-off.  A job whose
- * thread has no connection (database away) is answered at once with
- * status CCD_EIO rather than held: reads are retried by their submitters
- * (the dialer's next cycle), unlike writes.  Ownership of a job returns to
- * the submitter through a force-push to job->reply, so it is never lost;
- * if that queue is closed the job is freed here.
+ * thread has no connection (database away) is answered at once with status
+ * CCD_EIO rather than held: reads are retried by their submitters (the
+ * dialer's next cycle), unlike writes.  Ownership of a job returns to the
+ * submitter through a force-push to job->reply, so it is never lost; if that
+ * queue is closed the job is freed here.  On stop, readers finish the job they
+ * run and jobs still queued come back with CCD_ECLOSED.
  */
 #include "db/db_int.h"
 
@@ -30,21 +35,32 @@ static void finish(db_read_job_t *job, int status)
     }
 }
 
-static void *reader_main(void *arg)
+/* Blocks until a job for this reader is queued (NULL: stopping). */
+static db_read_job_t *next_job(db_t *db, bool auth_only)
 {
-    db_t *db = arg;
-    log_set_thread_name("db-reader");
+    pthread_mutex_lock(&db->read_lock);
+    db_read_job_t *job = NULL;
+    while (!db->read_quit) {
+        job = auth_only ? NULL : db__fairq_pop(db->readq, DB_LANE_NORMAL);
+        if (!job)
+            job = db__fairq_pop(db->readq, DB_LANE_AUTH);
+        if (job)
+            break;
+        pthread_cond_wait(auth_only ? &db->read_auth_cv : &db->read_cv, &db->read_lock);
+    }
+    pthread_mutex_unlock(&db->read_lock);
+    return job;
+}
+
+static void *reader_run(db_t *db, bool auth_only)
+{
+    log_set_thread_name(auth_only ? "db-reader-auth" : "db-reader");
     mysql_thread_init();
     db_conn_t conn = {.cfg = &db->cfg, .who = "reader"};
     for (;;) {
-        mq_msg_t *m = mq_pop(db->readq, -1);
-        if (!m)
-            break; /* closed and empty */
-        if (m->type == MSG_QUIT) {
-            m->free(m);
-            break;
-        }
-        db_read_job_t *job = (db_read_job_t *)m;
+        db_read_job_t *job = next_job(db, auth_only);
+        if (!job)
+            break; /* stopping */
         bool rec = false;
         MYSQL *my = db__conn_get(&conn, &rec);
         if (!my && db__conn_wait_ms(&conn) <= 250) {
@@ -83,15 +99,30 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+static void *reader_main(void *arg)
+{
+    return reader_run(arg, false);
+}
+
+static void *auth_reader_main(void *arg)
+{
+    return reader_run(arg, true);
+}
+
 int db__readers_start(db_t *db, char *err, size_t errlen)
 {
-    db->readq = mq_new("db-read", 10000, 0);
+    const conf_database_t *c = &db->cfg;
+    db->readq = db__fairq_new(c->read_queue_max, c->read_jobs_per_client, c->read_jobs_per_address);
     if (!db->readq) {
         snprintf(err, errlen, "out of memory for the read queue");
         return CCD_ENOMEM;
     }
-    for (int i = 0; i < DB_READERS; i++) {
-        if (pthread_create(&db->readers[i], NULL, reader_main, db)) {
+    pthread_mutex_init(&db->read_lock, NULL);
+    pthread_cond_init(&db->read_cv, NULL);
+    pthread_cond_init(&db->read_auth_cv, NULL);
+    for (int i = 0; i < DB_READERS + DB_AUTH_READERS; i++) {
+        void *(*fn)(void *) = i < DB_READERS ? reader_main : auth_reader_main;
+        if (pthread_create(&db->readers[i], NULL, fn, db)) {
             snprintf(err, errlen, "cannot start reader thread");
             return CCD_ERR;
         }
@@ -104,27 +135,26 @@ void db__readers_stop(db_t *db)
 {
     if (!db->readq)
         return;
-    for (int i = 0; i < db->nreaders; i++) {
-        mq_msg_t *q = mq_msg_quit_new();
-        if (q && mq_push_force(db->readq, q) != 0)
-            q->free(q);
-    }
-    mq_close(db->readq);
+    pthread_mutex_lock(&db->read_lock);
+    db->read_quit = true;
+    pthread_cond_broadcast(&db->read_cv);
+    pthread_cond_broadcast(&db->read_auth_cv);
+    pthread_mutex_unlock(&db->read_lock);
     for (int i = 0; i < db->nreaders; i++)
         pthread_join(db->readers[i], NULL);
     db->nreaders = 0;
-    /* Jobs still queued get their answer (closed) so their submitters can free them. */
-    mq_msg_t *rest = mq_pop_all(db->readq);
-    while (rest) {
-        mq_msg_t *next = rest->next;
-        if (rest->type == MSG_QUIT)
-            rest->free(rest);
-        else
-            finish((db_read_job_t *)rest, CCD_ECLOSED);
-        rest = next;
+    /* Jobs still queued get their answer (closed) so their submitters can free them.
+     * Every reader has exited and submits are refused (stopping), so no lock is needed. */
+    for (int lane = 0; lane < DB_LANES; lane++) {
+        db_read_job_t *job;
+        while ((job = db__fairq_pop(db->readq, lane)) != NULL)
+            finish(job, CCD_ECLOSED);
     }
-    mq_free(db->readq);
+    db__fairq_free(db->readq);
     db->readq = NULL;
+    pthread_cond_destroy(&db->read_cv);
+    pthread_cond_destroy(&db->read_auth_cv);
+    pthread_mutex_destroy(&db->read_lock);
 }
 
 int db_read_submit(db_t *db, db_read_job_t *job)
@@ -133,5 +163,29 @@ int db_read_submit(db_t *db, db_read_job_t *job)
         return CCD_EINVAL;
     if (atomic_load(&db->stopping))
         return CCD_ECLOSED;
-    return mq_push(db->readq, &job->msg);
+    pthread_mutex_lock(&db->read_lock);
+    int rc = db->read_quit ? CCD_ECLOSED : db__fairq_push(db->readq, job, NULL);
+    if (rc == 0) {
+        /* An AUTH job may be taken by either kind of reader: wake one of each. */
+        pthread_cond_signal(&db->read_cv);
+        if (job->lane == DB_LANE_AUTH)
+            pthread_cond_signal(&db->read_auth_cv);
+    }
+    pthread_mutex_unlock(&db->read_lock);
+    return rc;
+}
+
+void db__readers_stats(db_t *db, db_stats_t *out)
+{
+    if (!db->readq)
+        return;
+    db_fairq_stats_t st;
+    pthread_mutex_lock(&db->read_lock);
+    db__fairq_stats(db->readq, &st);
+    pthread_mutex_unlock(&db->read_lock);
+    out->read_queue_depth = st.depth[DB_LANE_NORMAL] + st.depth[DB_LANE_AUTH];
+    out->read_queue_high_water = st.high_water;
+    out->reads_refused_total = st.refused_total;
+    out->reads_refused_client = st.refused_client;
+    out->reads_refused_address = st.refused_address;
 }
