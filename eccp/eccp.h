@@ -112,6 +112,9 @@ typedef struct eccp_stats {
      * queued output was above the low mark (min(64 KiB, max_output_bytes/4)), and the
      * largest output queue any session has had (bytes, the kernel's share not counted). */
     uint64_t in_paused_out, out_queued_max;
+    /* Requests answered 503 "Server busy" because the database's fair read queue refused
+     * their job (the session's, its address's or the lane's bound). */
+    uint64_t db_busy;
     int sessions; /* open now */
     int worker_sessions_min, worker_sessions_max; /* the least and most loaded workers */
     /* For the latest registry change: microseconds from its commit to the last event

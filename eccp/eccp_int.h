@@ -179,6 +179,7 @@ typedef struct eccp_sess {
     uint32_t evmask;               /* events registered with epoll now */
     bool logged_in;
     bool progress;                 /* callprogress events wanted */
+    bool db_refused;               /* the last job submit was refused (CCD_EFULL): log once */
     char cookie[33];
     char user[64];
     char filter[REG_ID_LEN];       /* filterbyagent, "" = none */
@@ -291,6 +292,8 @@ struct eccp_server {
      * Times a session paused, and the largest queue any session has had. */
     size_t out_low;
     atomic_uint_fast64_t st_paused_out, st_queued_max;
+    /* Requests answered 503 because the fair read queue refused their job (a bound). */
+    atomic_uint_fast64_t st_db_busy;
 };
 
 /* Worker-side helpers (worker thread only). */

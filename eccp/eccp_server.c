@@ -597,6 +597,19 @@ void eccp__job_free(eccp_job_t *j)
     free(j);
 }
 
+/*
+ * Fair database access: the session is the job's owner (its pointer value: unique while
+ * it has jobs out, since a session is freed only after its last job came back) and its
+ * address without the port the per-address bound counts.  The lane is chosen at submit.
+ */
+static void job_owner(db_read_job_t *b, const eccp_sess_t *s)
+{
+    b->owner = (uint64_t)(uintptr_t)s;
+    const char *colon = strrchr(s->peer, ':');
+    size_t n = colon ? (size_t)(colon - s->peer) : strlen(s->peer);
+    snprintf(b->addr, sizeof(b->addr), "%.*s", (int)n, s->peer);
+}
+
 eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
                           void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
 {
@@ -612,6 +625,7 @@ eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
     j->base.msg.free = job_free_msg;
     j->base.run = eccp__job_run;
     j->base.reply = c->w->mq;
+    job_owner(&j->base, c->s);
     j->s = c->s;
     j->def = c->def;
     snprintf(j->id, sizeof(j->id), "%s", c->id);
@@ -626,15 +640,29 @@ eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
 void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
 {
     eccp_sess_t *s = j->s;
+    /* Logins and agent checks take the lane a flood of reads cannot hold up. */
+    j->base.lane = j->agentauth || j->sql == eccp__sql_login ? DB_LANE_AUTH : DB_LANE_NORMAL;
     int rc = w->srv->deps.db_submit(w->srv->deps.db_ctx, &j->base);
     if (rc != 0) {
-        LOG_WARN(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
         buf_t *b = eccp__wbuf(w);
-        eccp_msg_failure(b, j->id, 500, "Server error - database failure");
+        if (rc == CCD_EFULL) {
+            /* A bound of the fair read queue (this session's, its address's, or the total):
+             * the client is told to retry; logged once per run of refusals. */
+            atomic_fetch_add(&w->srv->st_db_busy, 1);
+            if (!s->db_refused)
+                LOG_NOTICE(MOD, "session %s: database read queue full, answering 503 until "
+                                "its requests fit again", s->peer);
+            s->db_refused = true;
+            eccp_msg_failure(b, j->id, 503, "Server busy - too many database requests queued");
+        } else {
+            LOG_WARN(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
+            eccp_msg_failure(b, j->id, 500, "Server error - database failure");
+        }
         eccp__send_buf(w, s, b);
         eccp__job_free(j);
         return;
     }
+    s->db_refused = false;
     s->pending++;
     w->jobs_out++;
 }
@@ -1143,6 +1171,7 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->out_chunk_refs = atomic_load(&s->st_chunk_refs);
     o->in_paused_out = atomic_load(&s->st_paused_out);
     o->out_queued_max = atomic_load(&s->st_queued_max);
+    o->db_busy = atomic_load(&s->st_db_busy);
     o->sessions = atomic_load(&s->nsess);
     for (int i = 0; i < s->nworkers; i++) {
         /* rounds first: the figures stored before it are then at least that recent */
