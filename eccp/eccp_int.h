@@ -135,6 +135,11 @@ void eccp_msg_resp_end(xw_t *w, const char *name);
 
 typedef struct eccp_worker eccp_worker_t;
 
+/* After the database's read queue refused one of its jobs (a bound of the fair queue), a
+ * session is not read for this long: the client gets one 503 per back-off, not one per
+ * pipelined request, so a flooding client cannot turn refusals into a CPU flood. */
+#define ECCP_DB_BUSY_RETRY_MS 20
+
 /*
  * Output written once for several sessions of one worker: an event whose bytes
  * some sessions could not hand to the kernel at once.  Each such session queues
@@ -180,6 +185,12 @@ typedef struct eccp_sess {
     bool logged_in;
     bool progress;                 /* callprogress events wanted */
     bool db_refused;               /* the last job submit was refused (CCD_EFULL): log once */
+    /* EPOLLIN off and buffered requests left undispatched after a refused job, until
+     * db_retry_ms: one 503 per back-off instead of one per pipelined request.  While
+     * set, the session is on its worker's db-wait list (dbw_prev/dbw_next). */
+    bool paused_db;
+    int64_t db_retry_ms;
+    struct eccp_sess *dbw_prev, *dbw_next;
     char cookie[33];
     char user[64];
     char filter[REG_ID_LEN];       /* filterbyagent, "" = none */
@@ -258,6 +269,9 @@ struct eccp_worker {
     hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
     int64_t next_sweep_ms;
     int jobs_out;      /* DB jobs submitted and not back yet (worker thread, then the freer) */
+    /* Sessions paused after a refused DB job, in pause order (= retry order: one fixed
+     * back-off), so only the head's time matters. */
+    eccp_sess_t *dbw_head, *dbw_tail;
     /* The last registry change (benchmarks): commit -> last event write, commit -> start of
      * its processing, start -> end of its processing, sessions written.  Stored before fan_rounds is incremented (release),
      * so a reader that saw fan_rounds move reads this change's figures. */

@@ -121,6 +121,20 @@ static void free_dead(eccp_worker_t *w)
     }
 }
 
+static void dbw_unlink(eccp_worker_t *w, eccp_sess_t *s)
+{
+    if (s->dbw_prev)
+        s->dbw_prev->dbw_next = s->dbw_next;
+    else
+        w->dbw_head = s->dbw_next;
+    if (s->dbw_next)
+        s->dbw_next->dbw_prev = s->dbw_prev;
+    else
+        w->dbw_tail = s->dbw_prev;
+    s->dbw_prev = s->dbw_next = NULL;
+    s->paused_db = false;
+}
+
 /* Closes the socket now; the memory goes when no job points at it any more. */
 static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
 {
@@ -140,6 +154,8 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     w->nsess--;
+    if (s->paused_db)
+        dbw_unlink(w, s);
     buf_free(&s->in);
     out_drop(s);
     if (s->pending == 0)
@@ -150,7 +166,8 @@ static void sess_events(eccp_worker_t *w, eccp_sess_t *s)
 {
     if (s->fd < 0)
         return;
-    uint32_t m = (s->paused_in || s->paused_out ? 0 : EPOLLIN) | (s->want_out ? EPOLLOUT : 0);
+    uint32_t m = (s->paused_in || s->paused_out || s->paused_db ? 0 : EPOLLIN) |
+                 (s->want_out ? EPOLLOUT : 0);
     if (m == s->evmask)
         return;
     struct epoll_event ev = {.events = m, .data.ptr = s};
@@ -419,6 +436,8 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
     }
     size_t off = 0;
     while (s->fd >= 0 && !s->closing) {
+        if (s->paused_db)
+            break; /* the rest waits for the back-off (dbw_due) */
         if (s->pending >= MAX_PENDING) {
             s->paused_in = true;
             sess_events(w, s);
@@ -480,7 +499,7 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
  */
 static void sess_pump(eccp_worker_t *w, eccp_sess_t *s)
 {
-    while (s->fd >= 0 && !s->closing && !s->paused_in) {
+    while (s->fd >= 0 && !s->closing && !s->paused_in && !s->paused_db) {
         if (s->paused_out) {
             if (s->queued > w->srv->out_low)
                 return; /* EPOLLOUT is armed: sess_flush brings us back */
@@ -504,7 +523,7 @@ static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
     /* Paused earlier in this loop round (a job or AMI answer dispatched buffered requests)
      * while epoll had already reported EPOLLIN: reading now would stack a second read on the
      * unparsed remainder.  Level-triggered epoll reports it again once EPOLLIN is back. */
-    if (s->paused_in || s->paused_out)
+    if (s->paused_in || s->paused_out || s->paused_db)
         return;
     ssize_t n;
     do {
@@ -654,6 +673,18 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
                                 "its requests fit again", s->peer);
             s->db_refused = true;
             eccp_msg_failure(b, j->id, 503, "Server busy - too many database requests queued");
+            if (s->fd >= 0 && !s->paused_db) {
+                s->paused_db = true;
+                s->db_retry_ms = clk_mono_ms() + ECCP_DB_BUSY_RETRY_MS;
+                s->dbw_prev = w->dbw_tail;
+                s->dbw_next = NULL;
+                if (w->dbw_tail)
+                    w->dbw_tail->dbw_next = s;
+                else
+                    w->dbw_head = s;
+                w->dbw_tail = s;
+                sess_events(w, s);
+            }
         } else {
             LOG_WARN(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
             eccp_msg_failure(b, j->id, 500, "Server error - database failure");
@@ -711,6 +742,17 @@ void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s)
 {
     if (s->fd >= 0 && s->paused_in && s->pending <= MAX_PENDING / 2) {
         s->paused_in = false;
+        sess_events(w, s);
+        sess_pump(w, s); /* requests read before the pause */
+    }
+}
+
+/* Sessions whose back-off after a refused job has passed read and dispatch again. */
+static void dbw_due(eccp_worker_t *w, int64_t now)
+{
+    while (w->dbw_head && w->dbw_head->db_retry_ms <= now) {
+        eccp_sess_t *s = w->dbw_head;
+        dbw_unlink(w, s);
         sess_events(w, s);
         sess_pump(w, s); /* requests read before the pause */
     }
@@ -776,7 +818,10 @@ static void *worker_main(void *arg)
     w->next_sweep_ms = clk_mono_ms() + sweep_every;
     while (!quit) {
         int64_t now = clk_mono_ms();
-        int timeout = (int)(w->next_sweep_ms - now);
+        int64_t wake = w->next_sweep_ms;
+        if (w->dbw_head && w->dbw_head->db_retry_ms < wake)
+            wake = w->dbw_head->db_retry_ms;
+        int timeout = (int)(wake - now);
         if (timeout < 0)
             timeout = 0;
         int n = epoll_wait(w->ep, evs, 256, timeout);
@@ -811,6 +856,10 @@ static void *worker_main(void *arg)
         }
         free_dead(w);
         now = clk_mono_ms();
+        if (w->dbw_head) {
+            dbw_due(w, now);
+            free_dead(w);
+        }
         if (now >= w->next_sweep_ms) {
             sweep_idle(w, now);
             free_dead(w);

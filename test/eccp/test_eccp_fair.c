@@ -7,7 +7,8 @@
  *
  * - test_login_beside_flood: flooding sessions fill the queue (the per-client
  *   and per-address bounds refuse the excess with 503 "Server busy", counted
- *   alike by eccp and db); both general readers are stuck; a witness on the
+ *   alike by eccp and db, one refusal per back-off per session); both general
+ *   readers are stuck; a witness on the
  *   same address still logs in, gets its agent check (401 for a wrong hash)
  *   and getagentstatus answered while the queue still holds exactly the
  *   flood.  With one shared FIFO and no AUTH reader (before) the login waits
@@ -30,6 +31,7 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "eccp/eccp.h"
+#include "eccp/eccp_int.h"
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
 
@@ -249,8 +251,13 @@ static void test_login_beside_flood(void **state)
     send_flood(fl[0], "a", 0, 2);
     wait_blocked(2);
     stats(&d0, &e0);
+    int64_t t0 = clk_mono_ms();
     send_flood(fl[0], "a", 2, FLOOD - 2);
     wait_queue(PER_CLIENT, e0.responses + FLOOD - PER_CLIENT - 2);
+    /* After a refusal the session is not read for a back-off: k refusals take at least
+     * (k - 1) back-offs, where without it they would all come in one read. */
+    int64_t took_refusals = clk_mono_ms() - t0;
+    assert_true(took_refusals >= (int64_t)(FLOOD - PER_CLIENT - 2 - 1) * ECCP_DB_BUSY_RETRY_MS);
     stats(&d1, &e1);
     assert_int_equal(d1.read_queue_depth, PER_CLIENT);
     assert_int_equal(d1.reads_refused_client - d0.reads_refused_client, FLOOD - PER_CLIENT - 2);
@@ -269,7 +276,7 @@ static void test_login_beside_flood(void **state)
 
     /* The witness, same address, while both general readers are stuck and the address full. */
     char ck[33], h[33], req[512];
-    int64_t t0 = clk_mono_ms();
+    t0 = clk_mono_ms();
     tcli_t *w = login(ck);
     eccp_agent_hash(ck, "Agent/9000", "wrong", h);
     snprintf(req, sizeof(req), "<request id=\"p\"><pingagent><agent_number>Agent/9000</agent_number>"
