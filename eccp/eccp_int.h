@@ -138,7 +138,7 @@ typedef struct eccp_worker eccp_worker_t;
 /* After the database's read queue refused one of its jobs (a bound of the fair queue), a
  * session is not read for this long: the client gets one 503 per back-off, not one per
  * pipelined request, so a flooding client cannot turn refusals into a CPU flood. */
-#define ECCP_DB_BUSY_RETRY_MS 20
+#define ECCP_DB_BUSY_RETRY_MS 50
 
 /*
  * Output written once for several sessions of one worker: an event whose bytes

@@ -14,7 +14,7 @@
  *   flood.  With one shared FIFO and no AUTH reader (before) the login waits
  *   for the lock and the test fails at its deadline.  After the unlock every
  *   accepted flood request is answered, once, with its campaign list.
- * - test_round_robin_between_sessions: one session queues 100 reads, another
+ * - test_round_robin_between_sessions: one session queues PER_CLIENT reads, another
  *   one; after the unlock the second one's answer comes while most of the
  *   first session's reads are still queued (a FIFO would run them all first).
  */
@@ -37,8 +37,8 @@
 
 #define DECL TCLI_DECL
 #define DB_PREFIX "ccdt_fair_"
-#define PER_CLIENT 100
-#define PER_ADDR 250
+#define PER_CLIENT 120
+#define PER_ADDR 330
 #define FLOODERS 3
 #define FLOOD 128 /* = the eccp in-flight bound per session: the whole flood is dispatched */
 
