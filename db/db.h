@@ -13,6 +13,12 @@
  *   (larger) struct.  job->status holds run's return value, or CCD_EIO when
  *   the database was unreachable.  The blocking db_load_*() and
  *   db_claim_numbers() functions below are meant to be called from run.
+ * - Reads are scheduled fairly, not first come first served: a job names its
+ *   owner (an ECCP session; 0 = the engine) and lane (AUTH for logins and
+ *   agent checks, with a reader thread of its own; NORMAL).  Inside a lane
+ *   owners take turns, one job each; bounds per lane, per owner and per
+ *   client address refuse the excess at submit (CCD_EFULL), so one client
+ *   can neither delay another's reads nor grow the queue without limit.
  * - A write is a db_write_t message (a kind plus that kind's fields).  The
  *   writer applies up to write_batch_max of them per transaction, with
  *   MariaDB bulk execution (one round trip per run of same-kind rows), and
