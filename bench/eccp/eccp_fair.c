@@ -138,8 +138,7 @@ static int recv_msg(int fd, char *buf, size_t bufsz, int timeout_ms)
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         if (poll(&pf, 1, 50) <= 0)
             continue;
-        /* byte by byte past the first newline would be slow; messages are small, and a
-         * witness connection carries one answer at a time, so read what is there */
+        /* one request at a time on this connection: what arrives belongs to one answer */
         ssize_t k = recv(fd, buf + have, bufsz - 1 - have, 0);
         if (k <= 0)
             return -1;
@@ -374,7 +373,6 @@ int main(int argc, char **argv)
     }
     wstats_t w = {.lat_us = calloc((size_t)rounds, sizeof(int64_t)),
                   .login_us = calloc((size_t)rounds, sizeof(int64_t))};
-    memset(w.lat_us, 0, (size_t)rounds * sizeof(int64_t));
 
     /* unloaded: warm up, then measure */
     witness_phase(port, 20, max_s, &w, NULL);
