@@ -9,6 +9,8 @@
  * agent_number and the agent_hash computed from the session cookie are added),
  * prints the response indented, and with -e keeps printing events until
  * interrupted or -t seconds pass.  -r prints the raw wire bytes instead.
+ * Exit status: 0 answered, 1 no answer (connection, login, timeout), 2 usage,
+ * 3 the answer reports a failure (<failure> with a <code>).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -185,6 +187,36 @@ static char *wait_response(const char *id, int timeout_ms)
     }
 }
 
+/* A failed request carries <failure><code>N</code><message>…</message></failure>.
+ * Some answers use <failure> for something else (getcampaignstatus counts calls
+ * in <statuscount><failure>0</failure>), so only a failure element that has a
+ * <code> child counts. */
+static bool has_failure(xmlNode *n)
+{
+    for (; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (xmlStrcmp(n->name, BAD_CAST "failure") == 0)
+            for (xmlNode *k = n->children; k; k = k->next)
+                if (k->type == XML_ELEMENT_NODE && xmlStrcmp(k->name, BAD_CAST "code") == 0)
+                    return true;
+        if (has_failure(n->children))
+            return true;
+    }
+    return false;
+}
+
+static bool answer_failed(const char *m)
+{
+    xmlDoc *doc = xmlReadMemory(m, (int)strlen(m), NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (!doc) /* print_msg said it is unparseable; judge it by the text */
+        return strstr(m, "<failure><code>") != NULL;
+    bool failed = has_failure(xmlDocGetRootElement(doc));
+    xmlFreeDoc(doc);
+    return failed;
+}
+
 static void xml_text(buf_t *b, const char *s)
 {
     xw_t w;
@@ -310,7 +342,7 @@ int main(int argc, char **argv)
             goto done;
         }
         print_msg(m, strlen(m));
-        rc = strstr(m, "<failure>") ? 3 : 0;
+        rc = answer_failed(m) ? 3 : 0;
         free(m);
     }
     if (events) {
