@@ -342,6 +342,7 @@ typedef struct ami_stats {
     uint64_t events_lost;        /* pushes refused by a full queue */
     uint64_t responses, unknown_responses, timeouts;
     uint64_t connects, disconnects, restarts;
+    uint64_t shutdown_refusals;  /* logins refused with "Asterisk is shutting down" (retried soon) */
     uint64_t io_cpu_us;          /* CPU time used by the server's I/O thread */
 } ami_stats_t;
 
@@ -378,6 +379,8 @@ typedef struct ami_resync_member {
     char queue[REG_ID_LEN];
     int status;               /* device status 0..8 */
     int paused;
+    char paused_reason[REG_NAME_LEN]; /* PausedReason ("" when none given) */
+    int64_t last_pause_s;     /* LastPause, epoch seconds: when the pause began; 0 = never */
 } ami_resync_member_t;
 
 typedef struct ami_resync {

@@ -68,7 +68,7 @@ struct ami_srv {
     /* counters: written by the I/O thread, read by anyone */
     _Atomic uint64_t st_bytes_in, st_msgs_in, st_events_in, st_events_typed, st_events_delivered,
         st_events_lost, st_responses, st_unknown, st_timeouts, st_connects, st_disconnects,
-        st_restarts, st_cpu_us;
+        st_restarts, st_cpu_us, st_shutdown_refusals;
 
     /* ---- everything below: the I/O thread only ---- */
     int fd;

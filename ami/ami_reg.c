@@ -319,6 +319,20 @@ static void on_queue_abandon(reg_txn_t *tx, const ami_event_t *ev)
     finish(tx, c, REG_CS_ABANDONED);
 }
 
+/* The leg whose hangup Asterisk reports as the agent ending the call: for a
+ * Local member (Local/9000@agents-…;1 is bridged with the customer) its ;2
+ * half, because app_queue takes a hangup of the ;1 for the caller's (Reason
+ * caller, hangup_member_legs.txt); any other member channel is the agent's. */
+static void set_agent_legs(reg_call_t *c, const char *dest)
+{
+    cpy(c->agent_channel, sizeof(c->agent_channel), dest);
+    size_t n = strlen(dest);
+    cpy(c->agent_hangup_channel, sizeof(c->agent_hangup_channel), dest);
+    if (strncasecmp(dest, "Local/", 6) == 0 && n > 2 && strcmp(dest + n - 2, ";1") == 0 &&
+        n < sizeof(c->agent_hangup_channel))
+        c->agent_hangup_channel[n - 1] = '2';
+}
+
 static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
@@ -330,7 +344,7 @@ static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
     if (is_final(c->status)) { /* it ended first, but an agent did take it */
         if (!c->t_link_ms)
             c->t_link_ms = now;
-        cpy(c->agent_channel, sizeof(c->agent_channel), ev->dest_channel);
+        set_agent_legs(c, ev->dest_channel);
         if (a)
             cpy(c->agent, sizeof(c->agent), a->number);
         finish(tx, c, REG_CS_HANGUP);
@@ -341,7 +355,7 @@ static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
     if (!c->t_answer_ms)
         c->t_answer_ms = now;
     c->status = REG_CS_SUCCESS;
-    cpy(c->agent_channel, sizeof(c->agent_channel), ev->dest_channel);
+    set_agent_legs(c, ev->dest_channel);
     if (ev->queue[0])
         cpy(c->queue, sizeof(c->queue), ev->queue);
     if (a) {
@@ -405,6 +419,23 @@ static bool is_pool_agent(const reg_agent_t *a)
     return strncasecmp(a->number, "Agent/", 6) == 0;
 }
 
+/* app_queue offers calls to UNKNOWN and NOT_INUSE members and rings busy ones
+ * with ringinuse; it never reaches an INVALID or UNAVAILABLE one. */
+static bool member_reachable(int status)
+{
+    return status >= 0 && status != 4 && status != 5;
+}
+
+/* Keeps ready_ms true to login and member status; true when it changed. */
+static bool update_ready(reg_agent_t *a)
+{
+    bool want = a->login == REG_LOGGED_IN && member_reachable(a->member_status);
+    if (want == (a->ready_ms != 0))
+        return false;
+    a->ready_ms = want ? clk_wall_ms() : 0;
+    return true;
+}
+
 static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int server)
 {
     if (st == REG_LOGGED_IN && a->login != REG_LOGGED_IN)
@@ -419,13 +450,17 @@ static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int s
     a->server = server;
 }
 
-/* External pause state (break_id -1); the engine's own breaks are not touched. */
-static bool apply_pause(reg_agent_t *a, int paused, const char *reason)
+/* External pause state (break_id -1); the engine's own breaks are not touched.
+ * start_ms is when Asterisk says the pause began (0: now).  A new reason while
+ * paused is a new pause: Asterisk gives it a new LastPause too
+ * (queue_add_penalty_reason.txt). */
+static bool apply_pause(reg_agent_t *a, int paused, const char *reason, int64_t start_ms)
 {
-    if (paused == 1 && a->break_id == 0) {
+    const char *name = reason[0] ? reason : "paused";
+    if (paused == 1 && (a->break_id == 0 || (a->break_id == -1 && strcmp(a->break_name, name) != 0))) {
         a->break_id = -1;
-        cpy(a->break_name, sizeof(a->break_name), reason[0] ? reason : "paused");
-        a->break_start_ms = clk_wall_ms();
+        cpy(a->break_name, sizeof(a->break_name), name);
+        a->break_start_ms = start_ms > 0 ? start_ms : clk_wall_ms();
         return true;
     }
     if (paused == 0 && a->break_id == -1) {
@@ -453,7 +488,7 @@ static void on_member(reg_txn_t *tx, const ami_event_t *ev)
         break;
     case AMI_EV_QUEUE_MEMBER_PAUSE:
         ch = add_queue(a, ev->queue);
-        ch |= apply_pause(a, ev->paused, ev->paused_reason);
+        ch |= apply_pause(a, ev->paused, ev->paused_reason, 0);
         break;
     default: /* Added, Status */
         ch = add_queue(a, ev->queue);
@@ -462,9 +497,18 @@ static void on_member(reg_txn_t *tx, const ami_event_t *ev)
             ch = true;
         }
         if (ev->paused >= 0)
-            ch |= apply_pause(a, ev->paused, ev->paused_reason);
+            ch |= apply_pause(a, ev->paused, ev->paused_reason, 0);
         break;
     }
+    if (ev->type == AMI_EV_QUEUE_MEMBER_REMOVED && a->nqueues == 0) {
+        ch |= a->member_status != -1;
+        a->member_status = -1;
+    } else if (ev->type != AMI_EV_QUEUE_MEMBER_REMOVED && ev->status >= 0 &&
+               ev->status != a->member_status) {
+        a->member_status = ev->status;
+        ch = true;
+    }
+    ch |= update_ready(a);
     if (ch)
         reg_txn_agent_touch(tx, a);
 }
@@ -479,6 +523,11 @@ static void on_agent_login(reg_txn_t *tx, const ami_event_t *ev, bool in)
         return;
     }
     set_login(a, in ? REG_LOGGED_IN : REG_LOGGED_OUT, in ? ev->channel : NULL, ev->server);
+    /* app_agent_pool keeps a fresh login UNAVAILABLE until its probation ends
+     * (QueueMemberStatus 1 about 5 s later, agent_login_probation.txt) */
+    if (in)
+        a->member_status = 5;
+    update_ready(a);
     reg_txn_agent_touch(tx, a);
 }
 
@@ -591,8 +640,11 @@ ami_resync_t *ami_resync_build(int server, bool restarted, int64_t since_ms,
             ami_reg_member_agent(loc ? loc : ami_rec_get(e, "Interface"),
                                  ami_rec_get(e, "StateInterface"), m->agent, sizeof(m->agent));
             cpy(m->queue, sizeof(m->queue), ami_rec_get(e, "Queue"));
-            m->status = atoi(ami_rec_get(e, "Status"));
+            const char *st = ami_rec_get(e, "Status");
+            m->status = st[0] ? atoi(st) : -1;
             m->paused = atoi(ami_rec_get(e, "Paused"));
+            cpy(m->paused_reason, sizeof(m->paused_reason), ami_rec_get(e, "PausedReason"));
+            m->last_pause_s = strtoll(ami_rec_get(e, "LastPause"), NULL, 10);
         }
     }
     return rs;
@@ -658,18 +710,27 @@ static bool rs_agent_fix(reg_txn_t *tx, reg_agent_t *a, void *arg)
         int nold = a->nqueues;
         memcpy(old, a->queues, sizeof(old));
         a->nqueues = 0;
-        int paused = -1;
+        const ami_resync_member_t *pm = NULL; /* the member whose pause state counts */
+        int mstatus = -1;
         for (size_t i = 0; i < rs->nmembers; i++) {
-            if (strcasecmp(rs->members[i].agent, a->number) != 0)
+            const ami_resync_member_t *m = &rs->members[i];
+            if (strcasecmp(m->agent, a->number) != 0)
                 continue;
-            add_queue(a, rs->members[i].queue);
-            if (rs->members[i].paused == 1 || paused < 0)
-                paused = rs->members[i].paused;
+            add_queue(a, m->queue);
+            if (!pm || (m->paused == 1 && (pm->paused != 1 || m->last_pause_s > pm->last_pause_s)))
+                pm = m; /* paused anywhere is paused; the latest pause names it */
+            if (m->status >= 0)
+                mstatus = m->status; /* one device: every queue reports the same state */
         }
         if (nold != a->nqueues || memcmp(old, a->queues, sizeof(old[0]) * (size_t)nold) != 0)
             ch = true;
-        if (paused >= 0)
-            ch |= apply_pause(a, paused, "");
+        if (pm)
+            ch |= apply_pause(a, pm->paused, pm->paused_reason,
+                              pm->last_pause_s > 0 ? pm->last_pause_s * 1000 : 0);
+        if (mstatus != a->member_status) {
+            a->member_status = mstatus;
+            ch = true;
+        }
         if (!is_pool_agent(a)) {
             reg_login_e want = a->nqueues ? REG_LOGGED_IN : REG_LOGGED_OUT;
             if (a->login != want) {
@@ -704,6 +765,7 @@ static bool rs_agent_fix(reg_txn_t *tx, reg_agent_t *a, void *arg)
         set_login(a, REG_LOGGED_OUT, NULL, rs->server);
         ch = true;
     }
+    ch |= update_ready(a);
     if (ch)
         reg_txn_agent_touch(tx, a);
     return true;

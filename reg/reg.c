@@ -198,6 +198,7 @@ reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create)
     if (!a)
         return NULL;
     snprintf(a->number, sizeof(a->number), "%s", number);
+    a->member_status = -1; /* 0 is Asterisk's UNKNOWN */
     if (hmap_put(tx->r->agents, a->number, a, NULL) != 0) {
         free(a);
         return NULL;

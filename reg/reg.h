@@ -59,6 +59,15 @@ typedef struct reg_agent {
     bool on_hold;
     int64_t hold_start_ms;
     uint64_t call_id;            /* registry id of the current call, 0 = none */
+    /* Asterisk's device status of the agent's queue member (0 UNKNOWN, 1 NOT_INUSE,
+     * 2 INUSE, ... 4 INVALID, 5 UNAVAILABLE, ... 8 ONHOLD); -1 = not reported yet */
+    int member_status;
+    /* Wall time since when Asterisk offers this agent calls: logged in and its member
+     * is neither UNAVAILABLE nor INVALID.  0 = it cannot take a call now: logged out,
+     * or inside app_agent_pool's ~5 s login probation (AgentLogin came, the member is
+     * still Status 5), or its phone has no channel driver.  The dialer paces on this,
+     * not on login (ami_reg.c keeps it). */
+    int64_t ready_ms;
     char queues[REG_MAX_QUEUES][REG_ID_LEN]; /* queues the agent is a member of now */
     int nqueues;
     uint64_t version;            /* bumped on every change */
@@ -98,7 +107,13 @@ typedef struct reg_call {
     char action_id[REG_UID_LEN];  /* ActionID of the Originate */
     char uniqueid[REG_UID_LEN];   /* customer leg uniqueid (our ChannelId when we originate) */
     char channel[REG_CHAN_LEN];   /* customer leg channel */
-    char agent_channel[REG_CHAN_LEN];
+    char agent_channel[REG_CHAN_LEN]; /* the member leg bridged with the customer (AgentConnect
+                                       * DestChannel; a Local member's ;1): Atxfer, transfers */
+    /* The leg to hang up to end the call from the agent's side: a Local member's ;2 half
+     * (Asterisk reports AgentComplete Reason "agent"; hanging up its ;1 is reported as the
+     * caller hanging up, transcripts hangup_member_legs/hangup_action), otherwise the
+     * member channel itself.  "" until linked. */
+    char agent_hangup_channel[REG_CHAN_LEN];
     char agent[REG_ID_LEN];       /* agent number once linked */
     char trunk[REG_ID_LEN];
     int failure_cause;

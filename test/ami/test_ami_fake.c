@@ -46,6 +46,7 @@ typedef struct fake {
     _Atomic int delay_ms;     /* delay before answering "Delayed" actions */
     _Atomic bool stalled;     /* stopped reading after a "Stall" action */
     _Atomic int corestatus;   /* CoreStatus actions received (one per resync) */
+    _Atomic int shutting;     /* this many more connections land in a shutdown window */
     const char *secret;
 } fake_t;
 
@@ -80,6 +81,14 @@ static bool answer(fake_t *f, int fd, const ami_msg_t *m)
     ccd_str_t a = ami_msg_get(m, "Action"), i = ami_msg_get(m, "ActionID");
     snprintf(act, sizeof(act), "%.*s", (int)a.len, a.p);
     snprintf(id, sizeof(id), "%.*s", (int)i.len, i.p);
+    if ((!strcasecmp(act, "Challenge") || !strcasecmp(act, "Login")) &&
+        atomic_load(&f->shutting) > 0) {
+        /* a restart's shutdown window answers every action so, whatever the
+         * credentials (restart_members_and_pauses.txt) */
+        atomic_fetch_sub(&f->shutting, 1);
+        put(fd, "Response: Error\r\nActionID: %s\r\nMessage: Asterisk is shutting down\r\n\r\n", id);
+        return true;
+    }
     if (!strcasecmp(act, "Challenge")) {
         put(fd, "Response: Success\r\nActionID: %s\r\nChallenge: 840215\r\n\r\n", id);
     } else if (!strcasecmp(act, "Login")) {
@@ -575,6 +584,45 @@ static void quiet(log_level_e level, const char *module, const char *line, void 
     (void)ctx;
 }
 
+/* A (re)connect that lands in Asterisk's shutdown window is refused with
+ * "Asterisk is shutting down": not a failed login, and retried at once. */
+static void test_shutdown_window_login(void **state)
+{
+    (void)state;
+    fake_t f;
+    fake_start(&f, "s3cret");
+    atomic_store(&f.shutting, 3);
+    cli_t c;
+    cli_start(&c, f.port, "s3cret");
+    int downs = 0;
+    ami_status_t *up = NULL;
+    int64_t end = clk_mono_ms() + tmo(10000);
+    while (!up && clk_mono_ms() < end) {
+        ami_status_t *m = (ami_status_t *)mq_pop(c.stq, 50);
+        if (!m)
+            continue;
+        if (m->state == AMI_STATE_DOWN) {
+            downs++;
+            if (!strstr(m->detail, "shutting down") || strstr(m->detail, "login failed"))
+                fail_msg("down for '%s'", m->detail);
+        }
+        if (m->state == AMI_STATE_UP)
+            up = m;
+        else
+            free(m);
+    }
+    assert_non_null(up);
+    free(up);
+    assert_int_equal(downs, 3);
+    assert_int_equal(atomic_load(&f.shutting), 0);
+    assert_int_equal(atomic_load(&f.md5_ok), 1);
+    ami_stats_t st;
+    ami_get_stats(c.ami, 0, &st);
+    assert_int_equal(st.shutdown_refusals, 3);
+    cli_stop(&c);
+    fake_stop(&f);
+}
+
 int main(void)
 {
     if (!getenv("CCD_TEST_VERBOSE"))
@@ -585,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_md5_wrong_secret),
         cmocka_unit_test(test_stalled_peer),
         cmocka_unit_test(test_registry_backlog),
+        cmocka_unit_test(test_shutdown_window_login),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

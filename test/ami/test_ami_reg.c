@@ -683,6 +683,180 @@ static void test_resync_reconnect(void **state)
     reg_free(r);
 }
 
+/* ---- what the engine got wrong against the real Asterisk (issue 9) ---- */
+
+/* app_agent_pool's probation: logged in at AgentLogin, but Asterisk offers no
+ * call until the member's QueueMemberStatus leaves 5, about 5 s later. */
+static void test_login_probation_ready(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000);
+    add_agents(r, 9000, 5);
+    evlist_t l = reg_events("agent_login_probation.txt", NULL);
+    bool seen_login = false, seen_probation = false, seen_ready = false;
+    for (size_t i = 0; i < l.n; i++) {
+        ami_event_t *ev = ami_event_dup(l.v[i]);
+        ami_ev_type_e t = ev->type;
+        int st = ev->status;
+        assert_int_equal(ami_reg_post_event(r, ev), 0);
+        reg_drain(r);
+        reg_agent_t a = get_agent(r, "Agent/9002");
+        if (t == AMI_EV_AGENT_LOGIN) {
+            seen_login = true;
+            assert_int_equal(a.login, REG_LOGGED_IN);
+            assert_true(a.ready_ms == 0); /* the probation starts */
+            assert_int_equal(a.member_status, 5);
+        }
+        if (seen_login && !seen_ready && a.login == REG_LOGGED_IN && a.ready_ms == 0)
+            seen_probation = true;
+        if (t == AMI_EV_QUEUE_MEMBER_STATUS && seen_login && !seen_ready && st == 1) {
+            assert_true(a.ready_ms > 0);
+            seen_ready = true;
+        }
+        if (t == AMI_EV_AGENT_LOGOFF) {
+            assert_int_equal(a.login, REG_LOGGED_OUT);
+            assert_true(a.ready_ms == 0);
+        }
+    }
+    assert_true(seen_login && seen_probation && seen_ready);
+    evlist_free(&l);
+    /* never logged in: never ready */
+    assert_true(get_agent(r, "Agent/9003").ready_ms == 0);
+    reg_free(r);
+}
+
+/* QueueAdd with Paused/Reason, a second reason while paused, and a member
+ * whose interface has no channel driver (Status 4): logged in, never ready. */
+static void test_pause_reason_change_and_invalid_member(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000);
+    assert_int_equal(reg_post(r, apply_new_agent, strdup("SIP/1001"), free), 0);
+    reg_drain(r);
+    evlist_t l = reg_events("queue_add_penalty_reason.txt", NULL);
+    bool added = false, other = false;
+    for (size_t i = 0; i < l.n; i++) {
+        ami_event_t *ev = ami_event_dup(l.v[i]);
+        bool sip = strcmp(ev->interface, "SIP/1001") == 0;
+        ami_ev_type_e t = ev->type;
+        int paused = ev->paused;
+        char why[64];
+        snprintf(why, sizeof(why), "%s", ev->paused_reason);
+        assert_int_equal(ami_reg_post_event(r, ev), 0);
+        reg_drain(r);
+        if (!sip)
+            continue;
+        reg_agent_t a = get_agent(r, "SIP/1001");
+        if (t == AMI_EV_QUEUE_MEMBER_ADDED) {
+            added = true;
+            assert_int_equal(a.login, REG_LOGGED_IN);
+            assert_int_equal(a.break_id, -1);
+            assert_string_equal(a.break_name, "acw");
+            assert_int_equal(a.member_status, 4);
+            assert_true(a.ready_ms == 0); /* INVALID: Asterisk cannot ring it */
+        }
+        if (t == AMI_EV_QUEUE_MEMBER_PAUSE && paused == 1) {
+            assert_string_equal(why, "other");
+            assert_string_equal(a.break_name, "other"); /* was kept as acw */
+            other = true;
+        }
+        if (t == AMI_EV_QUEUE_MEMBER_PAUSE && paused == 0)
+            assert_int_equal(a.break_id, 0);
+    }
+    assert_true(added && other);
+    evlist_free(&l);
+    reg_t *r2 = reg_new(1000);
+    assert_int_equal(reg_post(r2, apply_new_agent, strdup("SIP/1001"), free), 0);
+    reg_drain(r2);
+    /* the engine reconnects while SIP/1001 is paused "other" */
+    ami_response_t *rq = list_from("queue_add_penalty_reason.txt", "queuestatus-7", 0);
+    assert_true(rq->nev >= 3);
+    ami_resync_t *rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, rq);
+    assert_non_null(rs);
+    assert_int_equal(reg_post(r2, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r2);
+    reg_agent_t a = get_agent(r2, "SIP/1001");
+    assert_int_equal(a.login, REG_LOGGED_IN);
+    assert_int_equal(a.break_id, -1);
+    assert_string_equal(a.break_name, "other");
+    assert_true(a.ready_ms == 0);
+    ami_response_free(rq);
+    reg_free(r2);
+    reg_free(r);
+}
+
+/* An agent already paused when the engine (re)connects keeps its reason and
+ * the time Asterisk says the pause began (LastPause), not the resync time. */
+static void test_resync_keeps_pause_reason_and_start(void **state)
+{
+    (void)state;
+    const char *f = "restart_members_and_pauses.txt";
+    reg_t *r = reg_new(1000);
+    add_agents(r, 9000, 5);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9001"), free), 0);
+    reg_drain(r);
+    ami_response_t *rq = list_from(f, "queuestatus-6", 0);
+    int64_t last_pause_s = 0;
+    for (size_t i = 0; i < rq->nev; i++)
+        if (!strcmp(ami_rec_get(rq->ev[i], "StateInterface"), "Agent:9001"))
+            last_pause_s = strtoll(ami_rec_get(rq->ev[i], "LastPause"), NULL, 10);
+    assert_true(last_pause_s > 1700000000); /* the recording has it */
+    ami_resync_t *rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, rq);
+    assert_non_null(rs);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    reg_agent_t a = get_agent(r, "Agent/9001");
+    assert_int_equal(a.break_id, -1);
+    assert_string_equal(a.break_name, "lunch");
+    assert_true(a.break_start_ms == last_pause_s * 1000);
+    assert_true(a.ready_ms > 0); /* Status 1: paused, but reachable */
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.break_id, 0);
+    assert_true(a.ready_ms > 0);
+    /* the same resync again changes nothing (the start is not moved) */
+    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, rq);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    reg_agent_t b = get_agent(r, "Agent/9001");
+    assert_true(b.version == a.version);
+    assert_true(b.break_start_ms == last_pause_s * 1000);
+    ami_response_free(rq);
+    reg_free(r);
+}
+
+/* Hanging up the member's ;1 is recorded as the caller hanging up; its ;2
+ * as the agent (hangup_member_legs.txt): the call says which leg to use. */
+static void test_agent_hangup_leg(void **state)
+{
+    (void)state;
+    const char *f = "queue_call_to_agent.txt";
+    evlist_t l = reg_events(f, NULL);
+    reg_t *r = reg_new(1000);
+    add_agents(r, 9000, 5);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    reg_drain(r);
+    new_call_t calls[4];
+    assert_int_equal(add_sent_calls(r, f, calls, 4), 1);
+    bool linked = false;
+    for (size_t i = 0; i < l.n && !linked; i++) {
+        ami_event_t *ev = ami_event_dup(l.v[i]);
+        linked = ev->type == AMI_EV_AGENT_CONNECT;
+        assert_int_equal(ami_reg_post_event(r, ev), 0);
+        reg_drain(r);
+    }
+    assert_true(linked);
+    reg_call_t c = get_call(r, calls[0].id);
+    size_t n = strlen(c.agent_channel);
+    assert_true(n > 2 && !strncmp(c.agent_channel, "Local/9000@agents-", 18));
+    assert_string_equal(c.agent_channel + n - 2, ";1"); /* bridged with the customer */
+    assert_int_equal(strlen(c.agent_hangup_channel), n);
+    assert_memory_equal(c.agent_hangup_channel, c.agent_channel, n - 1);
+    assert_string_equal(c.agent_hangup_channel + n - 2, ";2");
+    evlist_free(&l);
+    reg_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -690,6 +864,10 @@ int main(void)
         cmocka_unit_test(test_agent_login_logout),  cmocka_unit_test(test_pause_and_dynamic_member),
         cmocka_unit_test(test_load_mix),            cmocka_unit_test(test_resync_restart),
         cmocka_unit_test(test_resync_reconnect),
+        cmocka_unit_test(test_login_probation_ready),
+        cmocka_unit_test(test_pause_reason_change_and_invalid_member),
+        cmocka_unit_test(test_resync_keeps_pause_reason_and_start),
+        cmocka_unit_test(test_agent_hangup_leg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
