@@ -81,6 +81,10 @@ void eccp__agent_status(xw_t *w, const reg_agent_t *a, const reg_call_t *call, b
         chan = NULL; /* a logged-out agent has no login channel in Issabel either */
     char ext[REG_ID_LEN];
     bool has_ext = chan && extension_of(chan, ext, sizeof(ext));
+    /* Issabel's order.  "online" means logged in (its console state logged-in,
+     * set by the AgentLogin event), also inside app_agent_pool's ~5 s login
+     * probation when Asterisk does not offer the agent calls yet: ECCP clients
+     * see what Issabel showed them; the dialer reads a->ready_ms instead. */
     const char *status = call                                 ? "oncall"
                          : (a->break_id || a->on_hold)        ? "paused"
                          : a->login == REG_LOGGED_IN          ? "online"

@@ -374,6 +374,9 @@ static void test_agent_requests(void **state)
     a.nqueues = 2;
     snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
     snprintf(a.queues[1], sizeof(a.queues[1]), "8001");
+    /* inside app_agent_pool's login probation (not ready yet) Issabel already says online */
+    a.member_status = 5;
+    a.ready_ms = 0;
     set_agent(f, &a);
     expect(c, gs, DECL "<response id=\"g\"><getagentstatus_response><status>online</status>"
                        "<channel>SIP/1064-0000002a</channel><extension>1064</extension>"
