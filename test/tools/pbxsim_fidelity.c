@@ -616,6 +616,14 @@ static const scenario_t g_scen[] = {
     {"asyncagi.txt", NULL, false, false, false},
     {"transfer_attended.txt", "9000:1001", false, true, false},
     {"load_mix.txt", NULL, false, false, true},
+    /* second recording session: each file logs its own agents in */
+    {"queue_add_penalty_reason.txt", NULL, false, false, false},
+    {"agent_login_probation.txt", NULL, false, false, false},
+    {"core_show_channel.txt", NULL, false, false, false},
+    {"mixmonitor_mute_errors.txt", NULL, false, false, false},
+    {"redirect_invalid_context.txt", NULL, false, false, false},
+    {"agents_oncall.txt", NULL, false, false, false},
+    {"hangup_member_legs.txt", NULL, false, false, false},
 };
 
 static void test_scenario(void **state)

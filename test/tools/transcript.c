@@ -221,7 +221,16 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
     const char *resp = tm_get(m, "Response");
     if (resp && !tm_get(m, "Event")) { /* OriginateResponse events carry a Response header too */
         snprintf(o->stream, sizeof o->stream, "responses");
-        snprintf(o->sig, sizeof o->sig, "%s[%s]", resp, g(m, "Message"));
+        /* a message may name a channel ("Channel does not exist: Local/…-0000000a;1"):
+         * its sequence number is the PBX's, not part of the answer */
+        const char *msg = g(m, "Message"), *loc = strstr(msg, "Local/");
+        char nm[96];
+        if (loc) {
+            ts_norm_chan(loc, nm, sizeof nm);
+            snprintf(o->sig, sizeof o->sig, "%s[%.*s%s]", resp, (int)(loc - msg), msg, nm);
+        } else {
+            snprintf(o->sig, sizeof o->sig, "%s[%s]", resp, msg);
+        }
         return true;
     }
     const char *ev = tm_get(m, "Event");
@@ -272,8 +281,13 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
          * between runs (status_actions.txt), so it has a stream of its own. */
         snprintf(o->stream, sizeof o->stream, "%s %s/%s", strcmp(ev, "QueueMemberStatus") ? "member" : "mstatus",
                  g(m, "Queue"), g(m, "Interface"));
-        snprintf(o->sig, sizeof o->sig, "%s status=%s paused=%s %s", ev, g(m, "Status"), g(m, "Paused"),
-                 g(m, "PausedReason"));
+        /* LastPause is a time, and for an old member it depends on pauses before
+         * the recording started: only a new member's (paused at QueueAdd or not)
+         * is compared, as set or not */
+        bool added = !strcmp(ev, "QueueMemberAdded");
+        snprintf(o->sig, sizeof o->sig, "%s status=%s paused=%s %s pen=%s%s%s", ev, g(m, "Status"), g(m, "Paused"),
+                 g(m, "PausedReason"), g(m, "Penalty"), added ? " lastpause=" : "",
+                 added ? (atoll(g(m, "LastPause")) ? "set" : "0") : "");
     } else if (!strcmp(ev, "AgentLogin") || !strcmp(ev, "AgentLogoff")) {
         snprintf(o->stream, sizeof o->stream, "agent %s", g(m, "Agent"));
         snprintf(o->sig, sizeof o->sig, "%s", ev);
@@ -329,8 +343,8 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
     } else if (!strcmp(ev, "QueueMember")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
-        snprintf(o->sig, sizeof o->sig, "QueueMember %s %s status=%s paused=%s", g(m, "Queue"), g(m, "Location"),
-                 g(m, "Status"), g(m, "Paused"));
+        snprintf(o->sig, sizeof o->sig, "QueueMember %s %s status=%s paused=%s %s pen=%s", g(m, "Queue"),
+                 g(m, "Location"), g(m, "Status"), g(m, "Paused"), g(m, "PausedReason"), g(m, "Penalty"));
     } else if (!strcmp(ev, "QueueSummary")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));

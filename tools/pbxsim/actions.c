@@ -268,11 +268,28 @@ static void act_hangup(pbx_t *s, const pbx_msg_t *m)
     pbx_hangup_channel(s, c, cause[0] ? atoi(cause) : 16);
 }
 
+/* The contexts of the test dialplan (conf/extensions.conf, res_parking.conf). */
+static bool known_context(const char *ctx)
+{
+    static const char *const ctxs[] = {"customers", "phones", "agent-login", "agents", "dialer-queue",
+                                       "dialer-answered", "dialer-agi", "dialer-asyncagi", "agi-test",
+                                       "dialer-queue-xfer", "hold", "agent-hold", "transfer-target",
+                                       "agent-dial", "parkedcalls", "park-dial", NULL};
+    for (int i = 0; ctxs[i]; i++)
+        if (strcmp(ctx, ctxs[i]) == 0)
+            return true;
+    return false;
+}
+
 static void act_redirect(pbx_t *s, const pbx_msg_t *m)
 {
     pchan_t *c = find_chan_hdr(s, m, "Channel");
     if (!c) {
-        respond(s, m, "Error", "Channel specified does not exist");
+        char name[128];
+        pbx_msg_copy(m, "Channel", name, sizeof name);
+        char msg[160];
+        snprintf(msg, sizeof msg, "Channel does not exist: %s", name);
+        respond(s, m, "Error", msg);
         return;
     }
     char ctx[40], exten[40];
@@ -283,6 +300,12 @@ static void act_redirect(pbx_t *s, const pbx_msg_t *m)
     pbx_msg_copy(m, "ExtraContext", xctx, sizeof xctx);
     pbx_msg_copy(m, "ExtraExten", xexten, sizeof xexten);
     respond(s, m, "Success", x ? "Dual Redirect successful" : "Redirect successful");
+    if (!x && !known_context(ctx)) {
+        /* Asterisk accepts it, then the channel finds no such extension and no
+         * invalid handler and is hung up at once (redirect_invalid_context.txt) */
+        pbx_hangup_channel(s, c, 16);
+        return;
+    }
     pbx_redirect(s, c, ctx, exten, x, xctx, xexten);
 }
 
@@ -494,7 +517,12 @@ static void act_command(pbx_t *s, const pbx_msg_t *m)
         pbx_ev_kv(s, "Message", "Command output follows");
         pbx_ev_kv(s, "Output", "%u active calls", s->nchans / 2);
         pbx_ev_kv(s, "Output", "%llu calls processed", (unsigned long long)s->processed_calls);
-    } else if (strncmp(cmd, "core show channel ", 18) == 0 && pbx_chan_find(s, cmd + 18)) {
+    } else if (strncmp(cmd, "core show channel ", 18) == 0 && !pbx_chan_find(s, cmd + 18)) {
+        /* not an error for the CLI: core_show_channel.txt */
+        resp_begin(s, m, "Success");
+        pbx_ev_kv(s, "Message", "Command output follows");
+        pbx_ev_kv(s, "Output", "%s is not a known channel", cmd + 18);
+    } else if (strncmp(cmd, "core show channel ", 18) == 0) {
         pchan_t *c = pbx_chan_find(s, cmd + 18);
         resp_begin(s, m, "Success");
         pbx_ev_kv(s, "Message", "Command output follows");
@@ -503,10 +531,26 @@ static void act_command(pbx_t *s, const pbx_msg_t *m)
         pbx_ev_kv(s, "Output", "           Type: Local");
         pbx_ev_kv(s, "Output", "       UniqueID: %s", c->uniqueid);
         pbx_ev_kv(s, "Output", "       LinkedID: %s", c->linkedid);
+        pbx_ev_kv(s, "Output", "      Caller ID: %s", c->cid_num);
+        pbx_ev_kv(s, "Output", " Caller ID Name: %s", c->cid_name);
         pbx_ev_kv(s, "Output", "          State: %s (%d)", pbx_state_desc(c->state), c->state);
-        pbx_ev_kv(s, "Output", "      Context: %s", c->context);
+        pbx_ev_kv(s, "Output", "    Elapsed Time: %lds", (long)((pbx_vnow(s) - c->created_vms) / 1000));
+        if (c->bridge)
+            pbx_ev_kv(s, "Output", "      Bridge ID: %s", c->bridge->id);
+        pbx_ev_kv(s, "Output", " --   PBX   --");
+        pbx_ev_kv(s, "Output", "        Context: %s", c->context);
         pbx_ev_kv(s, "Output", "      Extension: %s", c->exten);
         pbx_ev_kv(s, "Output", "       Priority: %d", c->prio);
+        pbx_ev_kv(s, "Output", "    Application: %s", c->app);
+        pbx_ev_kv(s, "Output", "           Data: %s", c->appdata);
+        /* newest first, as Asterisk walks the channel's variable list */
+        pbx_ev_kv(s, "Output", "      Variables:");
+        for (int i = c->nvars - 1; i >= 0; i--)
+            pbx_ev_kv(s, "Output", "%s=%s", c->vars[i].name, c->vars[i].value);
+        pbx_ev_kv(s, "Output", "  CDR Variables:");
+        pbx_ev_kv(s, "Output", "level 1: channel=%s", c->name);
+        pbx_ev_kv(s, "Output", "level 1: uniqueid=%s", c->uniqueid);
+        pbx_ev_kv(s, "Output", "level 1: linkedid=%s", c->linkedid);
     } else if (strncmp(cmd, "queue show", 10) == 0) {
         resp_begin(s, m, "Success");
         pbx_ev_kv(s, "Message", "Command output follows");
@@ -586,7 +630,7 @@ static void act_queuepause(pbx_t *s, const pbx_msg_t *m)
     for (int i = 0; i < n; i++) {
         hits[i]->paused = paused;
         snprintf(hits[i]->reason, sizeof hits[i]->reason, "%s", paused ? reason : "");
-        if (paused)
+        if (paused) /* a new reason while paused is a new pause; unpausing keeps it */
             hits[i]->last_pause = (s->wall0_ms + pbx_vnow(s)) / 1000;
         pbx_e_member(s, "QueueMemberPause", hq[i], hits[i]);
     }
@@ -626,6 +670,13 @@ static void act_queueadd(pbx_t *s, const pbx_msg_t *m)
     mb->dynamic = true;
     mb->paused = truthy(pbx_msg_get(m, "Paused"));
     mb->login_time = (s->wall0_ms + pbx_vnow(s)) / 1000;
+    char pen[16];
+    pbx_msg_copy(m, "Penalty", pen, sizeof pen);
+    mb->penalty = atoi(pen) > 0 ? atoi(pen) : 0;
+    if (mb->paused) { /* QueueMemberAdded already carries the pause: no QueueMemberPause follows */
+        pbx_msg_copy(m, "Reason", mb->reason, sizeof mb->reason);
+        mb->last_pause = mb->login_time;
+    }
     if (strncmp(mb->state_if, "Agent:", 6) == 0)
         mb->agent = pbx_agent_find(s, mb->state_if + 6);
     q->members[q->nmembers++] = mb;
@@ -817,6 +868,7 @@ static void act_mixmonitor(pbx_t *s, const pbx_msg_t *m, const char *kind)
         char file[96];
         pbx_msg_copy(m, "File", file, sizeof file);
         respond(s, m, "Success", NULL);
+        c->mixmon = true;
         pbx_chan_setvar(c, "MIXMONITOR_FILENAME", file);
         pbx_e_varset(s, c, "MIXMONITOR_FILENAME", file);
         pbx_e_chan(s, "MixMonitorStart", "call,all", c);
@@ -827,6 +879,10 @@ static void act_mixmonitor(pbx_t *s, const pbx_msg_t *m, const char *kind)
         char dir[16], state[8];
         pbx_msg_copy(m, "Direction", dir, sizeof dir);
         pbx_msg_copy(m, "State", state, sizeof state);
+        if (!c->mixmon) {
+            respond(s, m, "Error", "Cannot set mute flag");
+            return;
+        }
         respond(s, m, "Success", NULL);
         pbx_ev_begin(s, "MixMonitorMute", "call,all");
         pbx_ev_chan(s, "", c);

@@ -296,7 +296,7 @@ void pbx_ev_member_state(pbx_t *s, const pmember_t *m)
 {
     pbx_ev_kv(s, "StateInterface", "%s", m->state_if);
     pbx_ev_kv(s, "Membership", "%s", m->dynamic ? "dynamic" : "static");
-    pbx_ev_kv(s, "Penalty", "0");
+    pbx_ev_kv(s, "Penalty", "%d", m->penalty);
     pbx_ev_kv(s, "CallsTaken", "%d", m->calls_taken);
     pbx_ev_kv(s, "LastCall", "%lld", (long long)m->last_call);
     pbx_ev_kv(s, "LastPause", "%lld", (long long)m->last_pause);

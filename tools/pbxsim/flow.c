@@ -100,6 +100,13 @@ int pbx_member_status(const pmember_t *m)
             return 5;
         return m->agent->busy_call ? 2 : 1;
     }
+    /* Device state as this PBX reports it (queue_add_penalty_reason.txt): a
+     * Custom: state nobody set is UNKNOWN (0, app_queue still rings it), and
+     * a technology without a channel driver (no SIP/PJSIP/IAX2 here) INVALID. */
+    if (strncasecmp(m->state_if, "Custom:", 7) == 0)
+        return m->busy ? 2 : 0;
+    if (strncasecmp(m->state_if, "Local/", 6) != 0)
+        return 4;
     return m->busy ? 2 : 1;
 }
 
@@ -119,7 +126,8 @@ static bool member_free(pbx_t *s, pmember_t *m)
         return false;
     if (m->agent && m->agent->busy_call)
         return false;
-    return pbx_member_status(m) == 1;
+    int st = pbx_member_status(m);
+    return st == 1 || st == 0; /* app_queue offers calls to UNKNOWN members too */
 }
 
 static int caller_index(pqueue_t *q, pcall_t *c)
@@ -1024,7 +1032,9 @@ void pbx_originate_start(pbx_t *s, pcall_t *c)
     uint32_t timeout = c->timeout_ms ? c->timeout_ms : 30000;
     switch (c->outcome) {
     case OUT_ANSWER:
-        if (c->ring_ms == 0) {
+        /* 5XXX runs Ringing() before Wait(RING), so RING=0 still rings
+         * (agent_login_probation.txt); 4XXX and the phones answer at once */
+        if (c->ring_ms == 0 && !(c->callee[0] == '5' && strcmp(c->callee_ctx, "customers") == 0)) {
             orig_answer(s, c, 0);
             return;
         }

@@ -87,6 +87,10 @@ typedef struct pchan {
     int leg; /* 1 or 2 */
     pvar_t vars[PCHAN_VARS];
     int nvars;
+    /* a MixMonitor audiohook is attached: MixMonitorMute works.  Stop does not
+     * clear it: the hook leaves with the next audio frame, and Local channels
+     * carry none (mixmonitor_mute_errors.txt) */
+    bool mixmon;
 } pchan_t;
 
 typedef struct pagent {
@@ -109,6 +113,7 @@ typedef struct pmember {
     bool dynamic;
     bool paused;
     char reason[64];
+    int penalty;
     int calls_taken;
     int64_t last_call, last_pause, login_time;
     pagent_t *agent; /* state from an app_agent_pool agent, or NULL */
