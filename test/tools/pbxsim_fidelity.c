@@ -485,6 +485,37 @@ static int compare_load(const char *label, const tkeys_t *rec, const tkeys_t *si
     return bad;
 }
 
+/* ---------------- a restart, with Asterisk's shutdown window ---------------- */
+
+static void *restart_main(void *arg)
+{
+    pbxsim_restart(arg); /* returns once the window is over and every connection closed */
+    return NULL;
+}
+
+static bool is_shutting(const pbxsim_state_t *st, void *ctx)
+{
+    (void)ctx;
+    return st->shutting_down;
+}
+
+/*
+ * The one variation a restart allows: app_queue's Reason for a call torn down
+ * by the restart follows which of its legs the shutdown reached first, in hash
+ * order of channel names (caller in 7 of 9 real runs, agent in 2; README (b)).
+ * From the restart to the Shutdown event, AgentComplete's Reason is therefore
+ * not compared; everything else is.
+ */
+static void loosen_restart_reason(tkeys_t *ks, size_t from)
+{
+    for (size_t i = from; i < ks->n; i++) {
+        if (!strncmp(ks->k[i].sig, "Shutdown", 8))
+            break;
+        if (!strncmp(ks->k[i].sig, "AgentComplete ", 14))
+            snprintf(ks->k[i].sig, sizeof ks->k[i].sig, "AgentComplete (restart: caller or agent)");
+    }
+}
+
 static int run_scenario(const scenario_t *sc)
 {
     char path[1024];
@@ -511,6 +542,9 @@ static int run_scenario(const scenario_t *sc)
     o.secret = "dialer";
     o.time_scale = SCALE;
     o.auth_fail_delay_ms = 50;
+    /* the shutdown window is 1.2 virtual s (60 ms here); a second connection
+     * must fit in it even on a loaded machine, and its length is not compared */
+    o.shutdown_ms = 20000;
     if (sc->fastagi) {
         agi = calloc(1, sizeof *agi);
         assert_non_null(agi);
@@ -525,18 +559,59 @@ static int run_scenario(const scenario_t *sc)
     setup_agents(r, sim, sc->agents, sc->park_prelude);
     assert_int_equal(tc_open(&r->conn, pbxsim_port(sim)), 0);
     int64_t t0 = clk_mono_ms();
+    pthread_t restarter;
+    bool restarting = false;
+    tconn_t *conn2 = NULL; /* a connection opened inside the shutdown window */
+    size_t rec_restart = 0, sim_restart = 0;
+    bool has_conn2 = false;
+    for (size_t i = 0; i < ts.n; i++)
+        if (ts.items[i].kind == TI_NOTE && strstr(ts.items[i].note, "(probe) connection 2: a second AMI"))
+            has_conn2 = true;
     for (size_t i = 0; i < ts.n; i++) {
         tmsg_t *it = &ts.items[i];
         if (it->kind == TI_NOTE) {
+            bool end2 = strstr(it->note, "(probe) end of connection 2") != NULL;
             if (strstr(it->note, "CLI: core restart now")) {
                 pump_until(r, before[i], 5000);
-                pbxsim_restart(sim);
-                pump_quiet(r, 100, 2000);
+                rec_restart = before[i];
+                sim_restart = r->sim.n;
+                assert_int_equal(pthread_create(&restarter, NULL, restart_main, sim), 0);
+                restarting = true;
+                assert_int_equal(pbxsim_wait(sim, is_shutting, NULL, 5000), 0);
+            } else if (strstr(it->note, "(probe) connection 2: a second AMI") && restarting) {
+                conn2 = calloc(1, sizeof *conn2);
+                assert_non_null(conn2);
+                assert_int_equal(tc_open(conn2, pbxsim_port(sim)), 0);
+            } else if (end2 && conn2) {
+                while (conn2->fd >= 0) /* the window ends with EOF */
+                    tc_pump(r, conn2, 20, true);
+                free(conn2);
+                conn2 = NULL;
+            }
+            if (restarting && (end2 || (!has_conn2 && strstr(it->note, "CLI: core restart now")))) {
+                pthread_join(restarter, NULL);
+                restarting = false;
+                int64_t end = clk_mono_ms() + 5000;
+                while (r->conn.fd >= 0 && clk_mono_ms() < end)
+                    tc_pump(r, &r->conn, 20, true);
+                assert_true(r->conn.fd < 0); /* the restart closed it */
             }
             continue;
         }
         if (it->kind != TI_SENT)
             continue;
+        if (conn2) {
+            /* inside the window: answered at once, whatever the other connection got */
+            size_t n0 = r->sim.n;
+            tmsg_t out;
+            rewrite_action(r, it, &out);
+            tc_send_msg(conn2, &out);
+            tm_clear(&out);
+            int64_t end = clk_mono_ms() + 5000;
+            while (r->sim.n == n0 && conn2->fd >= 0 && clk_mono_ms() < end)
+                tc_pump(r, conn2, 20, true);
+            continue;
+        }
         if (sc->timed) {
             /* many calls at once: keep the recorded pace (scaled), not the event count */
             int64_t at = t0 + (int64_t)(it->t * 1000.0 / SCALE);
@@ -553,8 +628,13 @@ static int run_scenario(const scenario_t *sc)
         tc_send_msg(&r->conn, &out);
         tm_clear(&out);
     }
+    assert_false(restarting);
     pump_until(r, rec.n, 8000);
     pump_quiet(r, 300, 3000);
+    if (rec_restart || sim_restart) {
+        loosen_restart_reason(&rec, rec_restart);
+        loosen_restart_reason(&r->sim, sim_restart);
+    }
     int bad = sc->timed ? compare_load(sc->file, &rec, &r->sim) : tk_compare(sc->file, &rec, &r->sim);
     tc_close(&r->conn);
     pbxsim_stop(sim);
@@ -624,6 +704,9 @@ static const scenario_t g_scen[] = {
     {"redirect_invalid_context.txt", NULL, false, false, false},
     {"agents_oncall.txt", NULL, false, false, false},
     {"hangup_member_legs.txt", NULL, false, false, false},
+    {"restart_agent_on_call_run1.txt", NULL, false, false, false},
+    {"restart_agent_on_call_run2.txt", NULL, false, false, false},
+    {"restart_members_and_pauses.txt", NULL, false, false, false},
 };
 
 static void test_scenario(void **state)

@@ -927,6 +927,9 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m)
     }
     if (!act[0]) {
         respond(s, m, "Error", "Missing action in request");
+    } else if (pbx_shutting_down(s)) {
+        /* manager.c refuses every action once the shutdown has begun, login included */
+        respond(s, m, "Error", "Asterisk is shutting down");
     } else if (strcasecmp(act, "Login") == 0) {
         if (conn->logged_in)
             respond(s, m, "Success", "Already authenticated");

@@ -15,6 +15,15 @@ uint64_t pbx_rand(pbx_t *s)
     return z ^ (z >> 31);
 }
 
+bool pbx_vary(pbx_t *s, unsigned num, unsigned den)
+{
+    uint64_t z = (s->vary_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return den && z % den < num;
+}
+
 void pbx_uuid(pbx_t *s, char *out, size_t n)
 {
     uint64_t a = pbx_rand(s), b = pbx_rand(s);

@@ -54,6 +54,9 @@ typedef struct pbxsim_opts {
     uint16_t fastagi_port;    /* 0 = 4573 */
     uint32_t max_connections; /* AMI connections accepted at once; 0 = 256 */
     bool quiet_noise;         /* true: omit VarSet/Newexten/NewCallerid/... noise events */
+    uint32_t shutdown_ms;     /* virtual ms from a restart to the close of every connection; Shutdown
+                                 comes 100 ms before.  Meanwhile every action is answered "Asterisk is
+                                 shutting down" (Asterisk: ~1200).  0 = 1200 */
 } pbxsim_opts_t;
 
 #define PBXSIM_AUTH_DELAY_DEFAULT 1000u
@@ -109,6 +112,7 @@ typedef struct pbxsim_state {
     uint64_t restarts;
     int64_t startup_time;       /* CoreStartupTime, epoch seconds */
     int64_t virtual_ms;         /* virtual clock */
+    bool shutting_down;         /* inside a restart's shutdown window */
 } pbxsim_state_t;
 
 void pbxsim_state(pbxsim_t *sim, pbxsim_state_t *out);

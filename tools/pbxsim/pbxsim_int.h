@@ -295,6 +295,13 @@ struct pbxsim {
     uint64_t processed_calls;
 
     uint64_t rng;
+    uint64_t vary_rng;  /* a second stream for what a real Asterisk varies from run to run
+                           (AgentComplete blocks, the restart's Reason), so the call outcomes
+                           drawn from rng stay the same for a seed */
+    /* restart in progress: the shutdown window (virtual ms; 0 = none) */
+    int64_t shut_event_vms, shut_close_vms;
+    bool shut_event_sent;
+    bool shut_ctl;      /* a pbxsim_restart caller waits for the close */
     uint64_t uid_seq;   /* uniqueid counter (.N) */
     uint32_t local_seq; /* Local channel -0000001f counter */
     uint64_t call_seq, timer_seq;
@@ -376,6 +383,8 @@ void pbx_bridge_take(pbx_t *s, pchan_t *c);               /* BridgeLeave if in o
 void pbx_bridge_unref(pbx_t *s, pbridge_t *b);            /* BridgeDestroy at 0 */
 void pbx_uuid(pbx_t *s, char *out, size_t n);
 uint64_t pbx_rand(pbx_t *s);
+/* true with probability num/den, from the variation stream */
+bool pbx_vary(pbx_t *s, unsigned num, unsigned den);
 
 /* ---------- timer.c ---------- */
 
@@ -402,6 +411,7 @@ int pbx_atxfer(pbx_t *s, pchan_t *ch, const char *exten);
 int pbx_park(pbx_t *s, pchan_t *c, pchan_t *timeout_chan, uint32_t timeout_ms, int *space);
 void pbx_e_park(pbx_t *s, const char *event, pcall_t *c, pchan_t *retriever, bool list);
 void pbx_restart_teardown(pbx_t *s);
+void pbx_restart_reset(pbx_t *s); /* the new process: persistentmembers = no */
 int pbx_member_status(const pmember_t *m);
 pqueue_t *pbx_queue_find(pbx_t *s, const char *name);
 pagent_t *pbx_agent_find(pbx_t *s, const char *id);
@@ -427,6 +437,7 @@ void pbx_action(pbx_t *s, pconn_t *conn, const pbx_msg_t *m);
 /* ---------- server.c ---------- */
 
 void pbx_conn_close(pbx_t *s, pconn_t *c);
+bool pbx_shutting_down(pbx_t *s); /* inside a restart's shutdown window */
 void pbx_drop_all(pbx_t *s);
 
 #endif

@@ -218,13 +218,45 @@ static void sweep(pbx_t *s)
 
 /* ---------------- controls ---------------- */
 
+/*
+ * core restart now: the calls are torn down at once, then the process lingers
+ * (the shutdown window, restart_members_and_pauses.txt): Shutdown ~1.1 s
+ * after the command, every socket closed ~1.2 s after it; meanwhile every
+ * action on any connection, old or new, is answered "Asterisk is shutting
+ * down".  shutdown_step() finishes it from the server loop.
+ */
 void pbx_do_restart(pbx_t *s)
 {
+    if (s->shut_close_vms)
+        return; /* already shutting down */
     pbx_restart_teardown(s);
-    pbx_ev_begin(s, "Shutdown", "system,all");
-    pbx_ev_kv(s, "Shutdown", "Cleanly");
-    pbx_ev_kv(s, "Restart", "True");
-    pbx_ev_end(s);
+    uint32_t win = s->o.shutdown_ms ? s->o.shutdown_ms : 1200;
+    int64_t now = pbx_vnow(s);
+    s->shut_close_vms = now + win;
+    s->shut_event_vms = now + (win > 100 ? win - 100 : 0);
+    s->shut_event_sent = false;
+}
+
+bool pbx_shutting_down(pbx_t *s)
+{
+    return s->shut_close_vms != 0;
+}
+
+/* Returns true when the restart finished in this call. */
+static bool shutdown_step(pbx_t *s)
+{
+    if (!s->shut_close_vms)
+        return false;
+    int64_t now = pbx_vnow(s);
+    if (!s->shut_event_sent && now >= s->shut_event_vms) {
+        s->shut_event_sent = true;
+        pbx_ev_begin(s, "Shutdown", "system,all");
+        pbx_ev_kv(s, "Shutdown", "Cleanly");
+        pbx_ev_kv(s, "Restart", "True");
+        pbx_ev_end(s);
+    }
+    if (now < s->shut_close_vms)
+        return false;
     for (int i = 0; i < s->nconns; i++) {
         pconn_t *c = s->conns[i];
         /* best effort: the peer should see Shutdown before the close */
@@ -237,11 +269,24 @@ void pbx_do_restart(pbx_t *s)
         }
         pbx_conn_close(s, c);
     }
-    int64_t now = (s->wall0_ms + pbx_vnow(s)) / 1000;
-    s->startup_wall = now > s->startup_wall ? now : s->startup_wall + 1;
+    int64_t wall = (s->wall0_ms + now) / 1000;
+    s->startup_wall = wall > s->startup_wall ? wall : s->startup_wall + 1;
     s->reload_wall = s->startup_wall;
     s->processed_calls = 0;
     s->restarts++;
+    pbx_restart_reset(s);
+    s->shut_close_vms = s->shut_event_vms = 0;
+    return true;
+}
+
+/* The pbxsim_restart caller returns once the new process is up. */
+static void ctl_finish(pbx_t *s)
+{
+    pthread_mutex_lock(&s->ctl_mu);
+    s->ctl = CTL_NONE;
+    s->ctl_done++;
+    pthread_cond_broadcast(&s->ctl_cv);
+    pthread_mutex_unlock(&s->ctl_mu);
 }
 
 static void publish(pbx_t *s)
@@ -265,6 +310,7 @@ static void publish(pbx_t *s)
     st.restarts = s->restarts;
     st.startup_time = s->startup_wall;
     st.virtual_ms = pbx_vnow(s);
+    st.shutting_down = s->shut_close_vms != 0;
     pthread_mutex_lock(&s->st_mu);
     s->st = st;
     pthread_cond_broadcast(&s->st_cv);
@@ -291,7 +337,10 @@ static bool handle_control(pbx_t *s)
         break;
     case CTL_RESTART:
         pbx_do_restart(s);
-        break;
+        s->shut_ctl = true;
+        sweep(s);
+        publish(s);
+        return true; /* done when shutdown_step closes the connections */
     case CTL_SWALLOW:
         snprintf(s->swallow, sizeof s->swallow, "%s", name);
         break;
@@ -303,11 +352,7 @@ static bool handle_control(pbx_t *s)
     }
     sweep(s);
     publish(s);
-    pthread_mutex_lock(&s->ctl_mu);
-    s->ctl = CTL_NONE;
-    s->ctl_done++;
-    pthread_cond_broadcast(&s->ctl_cv);
-    pthread_mutex_unlock(&s->ctl_mu);
+    ctl_finish(s);
     return ctl != CTL_STOP;
 }
 
@@ -446,6 +491,10 @@ static void *server_main(void *arg)
             pf[n++] = (struct pollfd){c->agi_fd, ev, 0};
         }
         int64_t next = pbx_timer_next(s);
+        if (s->shut_close_vms) {
+            int64_t due = s->shut_event_sent ? s->shut_close_vms : s->shut_event_vms;
+            next = next < 0 || due < next ? due : next;
+        }
         if (next >= 0) {
             double d = (double)(next - pbx_vnow(s)) / s->scale;
             int dm = d <= 0 ? 0 : (int)d + 1;
@@ -487,6 +536,12 @@ static void *server_main(void *arg)
             }
         }
         pbx_timer_run(s);
+        if (shutdown_step(s) && s->shut_ctl) {
+            s->shut_ctl = false;
+            sweep(s);
+            publish(s);
+            ctl_finish(s);
+        }
         now_ms = clk_mono_ms();
         for (int i = 0; i < s->nconns; i++) {
             pconn_t *c = s->conns[i];
@@ -537,6 +592,7 @@ pbxsim_t *pbxsim_start(const pbxsim_opts_t *opts)
         s->o.talk = (pbxsim_dist_t){5000, 60000};
     s->scale = s->o.time_scale > 0 ? s->o.time_scale : 1.0;
     s->rng = s->o.seed;
+    s->vary_rng = s->o.seed ^ 0x6A09E667F3BCC909ull;
     s->mono0_ms = clk_mono_ms();
     s->wall0_ms = clk_wall_ms();
     s->startup_wall = s->wall0_ms / 1000;
