@@ -857,6 +857,57 @@ static void test_agent_hangup_leg(void **state)
     reg_free(r);
 }
 
+/* After `core restart now` with an agent on a call the AgentComplete Reason is
+ * agent in some real runs and caller in others (hash order of the channel
+ * names): the registry must end the same way with either. */
+static void test_restart_either_reason(void **state)
+{
+    (void)state;
+    const char *files[] = {"restart_agent_on_call_run1.txt", "restart_agent_on_call_run2.txt"};
+    const char *want_reason[] = {"agent", "caller"};
+    for (int f = 0; f < 2; f++) {
+        reg_t *r = reg_new(4096);
+        add_agents(r, 9000, 5);
+        new_call_t calls[8];
+        size_t n = add_sent_calls(r, files[f], calls, 8);
+        assert_int_equal(n, 1);
+        const char *note = "(probe) CLI: core restart now";
+        evlist_t head = reg_events(files[f], note), all = reg_events(files[f], NULL);
+        apply_events(r, &head, NULL);
+        reg_call_t c = get_call(r, calls[0].id);
+        assert_int_equal(c.status, REG_CS_SUCCESS);
+        assert_true(get_agent(r, "Agent/9000").call_id == calls[0].id);
+        /* the rest of the file: the restart's events, then the new process */
+        evlist_t tail = {all.v + head.n, all.n - head.n, 0};
+        bool seen = false;
+        for (size_t i = 0; i < tail.n; i++)
+            if (tail.v[i]->type == AMI_EV_AGENT_COMPLETE && !seen) {
+                assert_string_equal(tail.v[i]->reason_txt, want_reason[f]); /* the recordings differ */
+                seen = true;
+            }
+        assert_true(seen);
+        apply_events(r, &tail, NULL);
+        c = get_call(r, calls[0].id);
+        assert_int_equal(c.status, REG_CS_HANGUP);
+        assert_true(c.t_end_ms > 0 && c.t_link_ms > 0);
+        reg_agent_t a = get_agent(r, "Agent/9000");
+        assert_true(a.call_id == 0);
+        assert_int_equal(a.login, REG_LOGGED_OUT);
+        assert_true(a.ready_ms == 0);
+        ami_response_t *agents = list_from(files[f], "agents-6", 1);
+        ami_resync_t *rs = ami_resync_build(0, true, clk_wall_ms(), NULL, agents, NULL);
+        assert_non_null(rs);
+        assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+        reg_drain(r);
+        assert_int_equal(get_call(r, calls[0].id).status, REG_CS_HANGUP); /* not LOST: it ended first */
+        assert_int_equal(get_agent(r, "Agent/9000").login, REG_LOGGED_OUT);
+        ami_response_free(agents);
+        evlist_free(&head);
+        evlist_free(&all);
+        reg_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_pause_reason_change_and_invalid_member),
         cmocka_unit_test(test_resync_keeps_pause_reason_and_start),
         cmocka_unit_test(test_agent_hangup_leg),
+        cmocka_unit_test(test_restart_either_reason),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
