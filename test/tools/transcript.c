@@ -335,7 +335,10 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
     } else if (!strcmp(ev, "Agents")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
-        snprintf(o->sig, sizeof o->sig, "Agents %s %s", g(m, "Agent"), g(m, "Status"));
+        char talking[96];
+        ts_norm_chan(g(m, "TalkingToChan"), talking, sizeof talking);
+        snprintf(o->sig, sizeof o->sig, "Agents %s %s%s%s%s", g(m, "Agent"), g(m, "Status"),
+                 talking[0] ? " talking=" : "", talking, tm_get(m, "CallStarted") ? " started" : "");
     } else if (!strcmp(ev, "QueueParams")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
@@ -353,11 +356,16 @@ bool tm_key(const tmsg_t *m, tkey_t *o)
     } else if (!strcmp(ev, "CoreShowChannel") || !strcmp(ev, "Status")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
-        snprintf(o->sig, sizeof o->sig, "%s %s", ev, ch);
+        /* what the channel runs; the data only when it is not a channel name or a
+         * duration (Wait <TALK>, Queue 8000,,,,300, AgentRequest 9000) */
+        const char *app = tm_get(m, "Application"), *data = tm_get(m, !strcmp(ev, "Status") ? "Data" : "ApplicationData");
+        snprintf(o->sig, sizeof o->sig, "%s %s app=%s(%s)", ev, ch, app ? app : "",
+                 data && !strstr(data, "Local/") ? data : "");
     } else if (strlen(ev) > 8 && !strcmp(ev + strlen(ev) - 8, "Complete") && tm_get(m, "ListItems")) {
         o->list = true;
         snprintf(o->stream, sizeof o->stream, "list %s", g(m, "ActionID"));
-        snprintf(o->sig, sizeof o->sig, "%s items=%s", ev, g(m, "ListItems"));
+        snprintf(o->sig, sizeof o->sig, "%s items=%s%s%s", ev, g(m, "ListItems"), tm_get(m, "Items") ? " Items=" : "",
+                 g(m, "Items"));
     } else {
         return false;
     }

@@ -462,7 +462,12 @@ static void act_status(pbx_t *s, const pbx_msg_t *m)
         list_actionid(s, m);
         resp_end(s);
     }
-    list_complete(s, m, "StatusComplete", n);
+    list_begin(s, "StatusComplete");
+    list_actionid(s, m);
+    pbx_ev_kv(s, "EventList", "Complete");
+    pbx_ev_kv(s, "ListItems", "%d", n);
+    pbx_ev_kv(s, "Items", "%d", n); /* Asterisk 22 still sends the old name too */
+    resp_end(s);
 }
 
 static void act_corestatus(pbx_t *s, const pbx_msg_t *m)
@@ -831,6 +836,11 @@ static void act_agents(pbx_t *s, const pbx_msg_t *m)
         pbx_ev_kv(s, "Name", "%s", a->name);
         if (a->logged_in && a->p1) {
             pbx_ev_kv(s, "Status", "%s", a->busy_call ? "AGENT_ONCALL" : "AGENT_IDLE");
+            pcall_t *bc = a->busy_call;
+            if (bc && bc->m2) { /* the member's ;2 half, bridged with the agent's phone */
+                pbx_ev_kv(s, "TalkingToChan", "%s", bc->m2->name);
+                pbx_ev_kv(s, "CallStarted", "%lld", (long long)((s->wall0_ms + bc->ring_vms) / 1000));
+            }
             pbx_ev_kv(s, "LoggedInTime", "%lld", (long long)a->login_wall);
             pbx_ev_chan(s, "", a->p1);
         } else {

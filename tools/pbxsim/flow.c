@@ -244,6 +244,15 @@ static void ring_member(pbx_t *s, pcall_t *c, pmember_t *m)
     pbx_e_newchannel(s, m2);
     pbx_set_cid_pair(m1, m2, c->cid_num, c->cid_name, false);
     pbx_e_localbridge(s, m1, m2);
+    snprintf(m1->app, sizeof m1->app, "AppQueue");
+    snprintf(m1->appdata, sizeof m1->appdata, "(Outgoing Line)");
+    if (!strcmp(ctx, "agents")) {
+        snprintf(m2->app, sizeof m2->app, "AgentRequest");
+        snprintf(m2->appdata, sizeof m2->appdata, "%s", exten);
+    } else if (!strcmp(ctx, "phones") && strncmp(exten, "19", 2) != 0) {
+        snprintf(m2->app, sizeof m2->app, "Wait");
+        snprintf(m2->appdata, sizeof m2->appdata, "3600");
+    }
     snprintf(m1->con_num, sizeof m1->con_num, "%s", c->cid_num);
     snprintf(m1->con_name, sizeof m1->con_name, "%s", c->cid_name);
     bool is_agent = m->agent && strcmp(ctx, "agents") == 0;
@@ -869,6 +878,16 @@ static void orig_answer(pbx_t *s, pcall_t *c, uint64_t arg)
     pbx_e_newstate(s, c->a, 6);
     pbx_e_dial(s, "DialEnd", NULL, c->a, "DialStatus", "ANSWER");
     pchan_t *a = c->a;
+    /* what the called side runs now (Status / CoreShowChannels, agents_oncall.txt) */
+    if (!strcmp(c->callee_ctx, "customers") && c->callee[0] == '5') {
+        snprintf(c->b->app, sizeof c->b->app, "Wait");
+        snprintf(c->b->appdata, sizeof c->b->appdata, "%u", c->talk_ms / 1000);
+    } else if (!strcmp(c->callee_ctx, "customers") && c->callee[0] == '4') {
+        snprintf(c->b->app, sizeof c->b->app, "Echo");
+    } else if (!strcmp(c->callee_ctx, "phones")) {
+        snprintf(c->b->app, sizeof c->b->app, "Wait");
+        snprintf(c->b->appdata, sizeof c->b->appdata, "3600");
+    }
     if (c->use_app) {
         snprintf(a->app, sizeof a->app, "%s", c->dest_app);
         snprintf(a->appdata, sizeof a->appdata, "%s", c->dest_data);
