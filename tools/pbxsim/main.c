@@ -43,7 +43,7 @@ static void usage(const char *me)
             "usage: %s [--port N] [--seed N] [--answer-rate P] [--busy-rate P]\n"
             "          [--ring-ms N|MIN-MAX] [--talk-ms N|MIN-MAX] [--time-scale X]\n"
             "          [--flood N] [--username U] [--secret S] [--fastagi HOST:PORT]\n"
-            "          [--auth-delay-ms N] [--login-wait-ms N] [--quiet-noise]\n",
+            "          [--auth-delay-ms N] [--login-wait-ms N] [--shutdown-ms N] [--quiet-noise]\n",
             me);
 }
 
@@ -61,6 +61,7 @@ int main(int argc, char **argv)
         {"username", required_argument, 0, 'u'},    {"secret", required_argument, 0, 'k'},
         {"fastagi", required_argument, 0, 'g'},     {"auth-delay-ms", required_argument, 0, 'd'},
         {"login-wait-ms", required_argument, 0, 'w'}, {"quiet-noise", no_argument, 0, 'q'},
+        {"shutdown-ms", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int ch;
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
         }
         case 'd': o.auth_fail_delay_ms = (uint32_t)atoi(optarg); break;
         case 'w': o.agent_login_wait_ms = (uint32_t)atoi(optarg); break;
+        case 'S': o.shutdown_ms = (uint32_t)atoi(optarg); break;
         case 'q': o.quiet_noise = true; break;
         default:
             usage(argv[0]);
