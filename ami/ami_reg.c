@@ -24,8 +24,13 @@
  *   queue membership from QueueMemberAdded/Removed/Status/Pause; dynamic
  *   agents (PJSIP/SIP/...) are logged in while they are members of a queue.
  *   A pause set outside the engine shows as break_id = -1 with the reason
- *   as break_name (the engine's own breaks have positive ids and are left
- *   to the ECCP side).
+ *   as break_name and its start from LastPause when a resync learns it (the
+ *   engine's own breaks have positive ids and are left to the ECCP side).
+ * - Whether an agent can take a call (ready_ms) follows its member's device
+ *   status, not its login: app_agent_pool keeps a fresh login UNAVAILABLE
+ *   for ~5 s, and a member without a channel driver is INVALID.
+ * - A linked call records the leg that ends it as the agent
+ *   (agent_hangup_channel: a Local member's ;2).
  */
 #include <stdio.h>
 #include <stdlib.h>
