@@ -585,7 +585,7 @@ static void expect_error_shutting(cli_t *c, const char *action, const char *id)
 static void test_restart_window_and_new_process(void **state)
 {
     (void)state;
-    pbxsim_t *s = start_sim_fast(1, 10000); /* 200 ms of real window at scale 50 */
+    pbxsim_t *s = start_sim_fast(1, 100000); /* 2 s of real window at scale 50: room for a slow machine */
     cli_t c;
     cli_open(&c, s);
     login(&c);
