@@ -703,7 +703,8 @@ static void test_agent_complete_blocks_vary(void **state)
     login(&c);
     agents_in(s, &c, 5);
     /* five at a time, one per agent: the customers hang up TALK s after answering
-     * even while queued, so more at once would abandon */
+     * even while queued, so more at once would abandon; 20 s (400 ms real) leaves
+     * a slow machine time to connect each one first */
     const int calls = 40;
     int both = 0, no_caller = 0, no_dest = 0, done = 0;
     tmsg_t m;
@@ -713,7 +714,7 @@ static void test_agent_complete_blocks_vary(void **state)
             assert_int_equal(pbxsim_wait(s, n_available, &five, tmo(10000)), 0);
         }
         cli_send(&c, "Action: Originate\r\nChannel: Local/%d@customers\r\nContext: dialer-queue\r\n"
-                     "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=0\r\nVariable: TALK=1\r\n\r\n",
+                     "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=0\r\nVariable: TALK=20\r\n\r\n",
                  5100 + i);
         if (i % 5 != 4)
             continue;
