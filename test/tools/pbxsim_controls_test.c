@@ -736,6 +736,49 @@ static void test_agent_complete_blocks_vary(void **state)
     pbxsim_stop(s);
 }
 
+/* core_show_channel.txt: the output has a Variables: section (what ECCP's
+ * getchanvars reads), and a gone channel is not an error. */
+static void test_core_show_channel(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim_fast(1, 0);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    cli_send(&c, "Action: Originate\r\nChannel: Local/4001@customers\r\nContext: dialer-answered\r\nExten: s\r\n"
+                 "Priority: 1\r\nAsync: true\r\nVariable: TALK=7\r\nVariable: DIALER_CAMPAIGN=c1\r\n\r\n");
+    tmsg_t m;
+    assert_true(cli_event(&c, "OriginateResponse", &m, tmo(5000)));
+    char chan[96];
+    snprintf(chan, sizeof chan, "%s", tm_get(&m, "Channel"));
+    tm_clear(&m);
+    cli_send(&c, "Action: Command\r\nActionID: csc\r\nCommand: core show channel %s\r\n\r\n", chan);
+    assert_true(cli_resp(&c, "csc", &m, tmo(5000)));
+    assert_string_equal(tm_get(&m, "Response"), "Success");
+    int vars_at = -1, talk = 0, camp = 0;
+    for (int i = 0; i < m.n; i++) {
+        if (strcmp(m.k[i], "Output") != 0)
+            continue;
+        if (!strcmp(m.v[i], "Variables:") || !strcmp(m.v[i], "      Variables:"))
+            vars_at = i;
+        if (vars_at >= 0 && i > vars_at) {
+            talk += !strcmp(m.v[i], "TALK=7");
+            camp += !strcmp(m.v[i], "DIALER_CAMPAIGN=c1");
+        }
+    }
+    assert_true(vars_at >= 0);
+    assert_int_equal(talk, 1);
+    assert_int_equal(camp, 1);
+    tm_clear(&m);
+    cli_send(&c, "Action: Command\r\nActionID: gone\r\nCommand: core show channel Local/1@x-00000000;1\r\n\r\n");
+    assert_true(cli_resp(&c, "gone", &m, tmo(5000)));
+    assert_string_equal(tm_get(&m, "Response"), "Success");
+    assert_string_equal(tm_get(&m, "Output"), "Local/1@x-00000000;1 is not a known channel");
+    tm_clear(&m);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_restart_window_and_new_process),
         cmocka_unit_test(test_restart_reason_seeded),
         cmocka_unit_test(test_agent_complete_blocks_vary),
+        cmocka_unit_test(test_core_show_channel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
