@@ -139,7 +139,7 @@ static void pending_finish(ami_srv_t *s, ami_pending_t *p, int status)
     if (!r)
         r = ami__response_new(s->idx, p->action_id, p->user);
     if (!r) {
-        LOG_ERR(MOD, "%s: out of memory delivering %s %s", s->cf->name, p->name, p->action_id);
+        LOG_ERR_RL(MOD, "%s: out of memory delivering %s %s", s->cf->name, p->name, p->action_id);
         pending_free(p);
         return;
     }
@@ -155,7 +155,7 @@ static void pending_finish(ami_srv_t *s, ami_pending_t *p, int status)
     if (status == CCD_ETIMEDOUT) {
         uint64_t n = atomic_fetch_add(&s->st_timeouts, 1) + 1;
         if (n <= 10 || n % 1000 == 0)
-            LOG_WARN(MOD, "%s: no response to %s %s in time (%llu so far)", s->cf->name, p->name,
+            LOG_WARN_RL(MOD, "%s: no response to %s %s in time (%llu so far)", s->cf->name, p->name,
                      p->action_id, (unsigned long long)n);
     }
     if (p->internal) {
@@ -168,7 +168,7 @@ static void pending_finish(ami_srv_t *s, ami_pending_t *p, int status)
          * a closed queue (its owner is gone) refuses it. */
         uint64_t n = ++s->refused_logged;
         if (n <= 10 || n % 1000 == 0)
-            LOG_WARN(MOD, "%s: requester queue closed; outcome of %s %s dropped (%llu so far)",
+            LOG_WARN_RL(MOD, "%s: requester queue closed; outcome of %s %s dropped (%llu so far)",
                      s->cf->name, p->name, p->action_id, (unsigned long long)n);
         ami_response_free(r);
     }
@@ -186,7 +186,7 @@ static void pending_transmit(ami_srv_t *s, ami_pending_t *p)
         return;
     }
     if (hmap_get(s->inflight, p->action_id)) {
-        LOG_WARN(MOD, "%s: ActionID %s already in flight; refused", s->cf->name, p->action_id);
+        LOG_WARN_RL(MOD, "%s: ActionID %s already in flight; refused", s->cf->name, p->action_id);
         pending_finish(s, p, CCD_EEXIST);
         return;
     }
@@ -600,7 +600,7 @@ static void srv_send_internal(ami_srv_t *s, const char *name, ami_action_t *a, b
     if (!a || !p) {
         ami_action_free(a);
         free(p);
-        LOG_ERR(MOD, "%s: out of memory sending %s", s->cf->name, name);
+        LOG_ERR_RL(MOD, "%s: out of memory sending %s", s->cf->name, name);
         return;
     }
     snprintf(p->action_id, sizeof(p->action_id), "ccd%d-i%llu", s->idx,
@@ -609,7 +609,7 @@ static void srv_send_internal(ami_srv_t *s, const char *name, ami_action_t *a, b
     if (buf_printf(&a->text, "ActionID: %s\r\n\r\n", p->action_id) != 0) {
         ami_action_free(a);
         free(p);
-        LOG_ERR(MOD, "%s: cannot build %s", s->cf->name, name);
+        LOG_ERR_RL(MOD, "%s: cannot build %s", s->cf->name, name);
         return;
     }
     p->text = buf_data(&a->text);
@@ -761,7 +761,7 @@ static void handle_msg(ami_srv_t *s, const ami_msg_t *m)
         uint64_t n = ++s->unknown_logged;
         atomic_fetch_add(&s->st_unknown, 1);
         if (n <= 10 || n % 1000 == 0)
-            LOG_WARN(MOD, "%s: response for unknown or expired ActionID '%.*s' dropped (%llu so far)",
+            LOG_WARN_RL(MOD, "%s: response for unknown or expired ActionID '%.*s' dropped (%llu so far)",
                      s->cf->name, (int)(aid.len > 64 ? 64 : aid.len), aid.p,
                      (unsigned long long)n);
         return;

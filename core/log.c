@@ -142,10 +142,11 @@ void log_set_sink(log_sink_fn sink, void *ctx)
     atomic_store(&log_sink, sink);
 }
 
-void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap)
+/* Formats and writes one line; suffix (may be "") goes after the message and survives
+ * truncation, so a cut line still says how many lines it stands for. */
+static void emit(log_level_e level, const char *module, const char *suffix, const char *fmt,
+                 va_list ap)
 {
-    if ((int)level > atomic_load(&log_level))
-        return;
     int saved_errno = errno;
     char line[LOG_LINE_MAX + 1];
     size_t n = 0;
@@ -164,15 +165,19 @@ void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap
                      module);
     if (w > 0)
         n += (size_t)w < sizeof(line) - n ? (size_t)w : sizeof(line) - n - 1;
-    w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    size_t sl = strlen(suffix);
+    size_t room = LOG_LINE_MAX - sl; /* the message ends by here; the suffix follows */
+    w = n < room ? vsnprintf(line + n, room + 1 - n, fmt, ap) : 0;
     if (w < 0)
         w = 0;
-    if ((size_t)w > LOG_LINE_MAX - n) {
-        n = LOG_LINE_MAX;
-        memcpy(line + LOG_LINE_MAX - 3, "...", 3);
+    if (n >= room || (size_t)w > room - n) {
+        n = room;
+        memcpy(line + room - 3, "...", 3);
     } else {
         n += (size_t)w;
     }
+    memcpy(line + n, suffix, sl);
+    n += sl;
     /* Control characters from peer data must not forge extra log lines. */
     for (size_t i = 0; i < n; i++) {
         if (line[i] == '\n' || line[i] == '\r')
@@ -193,10 +198,77 @@ void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap
     errno = saved_errno;
 }
 
+void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap)
+{
+    if ((int)level > atomic_load(&log_level))
+        return;
+    emit(level, module, "", fmt, ap);
+}
+
 void log_msg(log_level_e level, const char *module, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     log_vmsg(level, module, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- rate-limited lines ---- */
+
+static _Atomic(int64_t (*)(void)) rl_clock;
+
+void log_set_rl_clock(int64_t (*now_ms)(void))
+{
+    atomic_store(&rl_clock, now_ms);
+}
+
+static int64_t rl_now(void)
+{
+    int64_t (*fn)(void) = atomic_load(&rl_clock);
+    if (fn)
+        return fn();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int log_rl_admit(log_rl_t *rl, int64_t now_ms, uint64_t *dropped, int64_t *since_ms)
+{
+    /* One CAS on (window, count) decides, so concurrent callers of a site never let
+     * more than the burst through in a window. */
+    uint_fast64_t win = ((uint_fast64_t)(now_ms / LOG_RL_INTERVAL_MS)) & 0xffffffffu;
+    uint_fast64_t cur = atomic_load(&rl->state), next;
+    do {
+        if ((cur >> 32) != win)
+            next = win << 32 | 1;
+        else if ((cur & 0xffffffffu) == 0xffffffffu)
+            next = cur; /* saturated: stays dropped until the window ends */
+        else
+            next = cur + 1;
+    } while (!atomic_compare_exchange_weak(&rl->state, &cur, next));
+    if ((next & 0xffffffffu) > LOG_RL_BURST) {
+        atomic_fetch_add(&rl->suppressed, 1);
+        return 0;
+    }
+    *dropped = atomic_exchange(&rl->suppressed, 0);
+    *since_ms = now_ms - atomic_exchange(&rl->last_ms, now_ms);
+    return 1;
+}
+
+void log_rl_msg(log_rl_t *rl, log_level_e level, const char *module, const char *fmt, ...)
+{
+    if ((int)level > atomic_load(&log_level))
+        return;
+    uint64_t dropped = 0;
+    int64_t since = 0;
+    if (!log_rl_admit(rl, rl_now(), &dropped, &since))
+        return;
+    char suffix[96] = "";
+    if (dropped > 0)
+        snprintf(suffix, sizeof(suffix), " (... and %llu more in the last %lld s)",
+                 (unsigned long long)dropped, (long long)((since + 999) / 1000));
+    va_list ap;
+    va_start(ap, fmt);
+    emit(level, module, suffix, fmt, ap);
     va_end(ap);
 }

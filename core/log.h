@@ -10,6 +10,8 @@
 #define CCD_CORE_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 typedef enum log_level {
     LOG_LVL_ERR = 0,
@@ -60,6 +62,49 @@ void log_msg(log_level_e level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vmsg(log_level_e level, const char *module, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
+
+/*
+ * Rate-limited lines, for every warning a peer or a flood can repeat (refused
+ * jobs, bad requests, failed logins, per-connection errors).  Each call site
+ * has its own limiter: in each window of LOG_RL_INTERVAL_MS (windows aligned
+ * on the monotonic clock) its first LOG_RL_BURST lines are written and the
+ * rest only counted; the first line written after that carries
+ * "(... and N more in the last S s)", N being every line of the site dropped
+ * since its previous written line.  Lock-free (atomics only), usable from any
+ * thread.  Lines dropped at the end of a flood are reported with the site's
+ * next line, whenever that comes.
+ */
+#define LOG_RL_BURST 5
+#define LOG_RL_INTERVAL_MS 10000
+
+typedef struct log_rl {
+    atomic_uint_fast64_t state;      /* window number << 32 | lines seen in that window */
+    atomic_uint_fast64_t suppressed; /* lines dropped since the site's last written line */
+    atomic_int_fast64_t last_ms;     /* when the site last wrote a line (for "in the last S s") */
+} log_rl_t;
+
+/*
+ * Decides for one line of the site rl at time now_ms: 1 = write it (then
+ * *dropped is the count to report, usually 0), 0 = dropped (counted).  Exposed
+ * for tests; callers use the LOG_*_RL macros.
+ */
+int log_rl_admit(log_rl_t *rl, int64_t now_ms, uint64_t *dropped, int64_t *since_ms);
+
+/* The clock of the limiters (monotonic ms); NULL restores the real one.  Tests. */
+void log_set_rl_clock(int64_t (*now_ms)(void));
+
+void log_rl_msg(log_rl_t *rl, log_level_e level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define LOG_RL_(lvl, mod, ...)                                                                      \
+    do {                                                                                            \
+        static log_rl_t ccd_log_rl_;                                                                \
+        log_rl_msg(&ccd_log_rl_, (lvl), (mod), __VA_ARGS__);                                        \
+    } while (0)
+#define LOG_ERR_RL(mod, ...) LOG_RL_(LOG_LVL_ERR, (mod), __VA_ARGS__)
+#define LOG_WARN_RL(mod, ...) LOG_RL_(LOG_LVL_WARN, (mod), __VA_ARGS__)
+#define LOG_NOTICE_RL(mod, ...) LOG_RL_(LOG_LVL_NOTICE, (mod), __VA_ARGS__)
+#define LOG_INFO_RL(mod, ...) LOG_RL_(LOG_LVL_INFO, (mod), __VA_ARGS__)
 
 #define LOG_ERR(mod, ...) log_msg(LOG_LVL_ERR, (mod), __VA_ARGS__)
 #define LOG_WARN(mod, ...) log_msg(LOG_LVL_WARN, (mod), __VA_ARGS__)

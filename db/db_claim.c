@@ -564,7 +564,7 @@ nomem:
     rc = CCD_ENOMEM;
 fail:
     if (rc == CCD_EIO)
-        LOG_WARN(DB_LOG, "claim for campaign %u failed: %s (%u)", req->id_campaign, mysql_error(my),
+        LOG_WARN_RL(DB_LOG, "claim for campaign %u failed: %s (%u)", req->id_campaign, mysql_error(my),
                  mysql_errno(my));
     if (res)
         mysql_free_result(res);
@@ -646,7 +646,7 @@ int db_claims_recover(MYSQL *my, int lease_s, int *nreleased)
         *nreleased = n;
     return 0;
 fail:
-    LOG_WARN(DB_LOG, "claim recovery failed: %s (%u)", mysql_error(my), mysql_errno(my));
+    LOG_WARN_RL(DB_LOG, "claim recovery failed: %s (%u)", mysql_error(my), mysql_errno(my));
     mysql_rollback(my);
     return CCD_EIO;
 }

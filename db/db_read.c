@@ -29,7 +29,7 @@ static void finish(db_read_job_t *job, int status)
     job->status = status;
     job->msg.type = MSG_DB_READ_DONE;
     if (!job->reply || mq_push_force(job->reply, &job->msg) != 0) {
-        LOG_WARN(DB_LOG, "read job reply queue closed; dropping the finished job");
+        LOG_WARN_RL(DB_LOG, "read job reply queue closed; dropping the finished job");
         if (job->msg.free)
             job->msg.free(&job->msg);
     }
@@ -86,7 +86,7 @@ static void *reader_run(db_t *db, bool auth_only)
             unsigned int status = 0;
             if (mariadb_get_infov(my, MARIADB_CONNECTION_SERVER_STATUS, &status) == 0 &&
                 (status & SERVER_STATUS_IN_TRANS)) {
-                LOG_WARN(DB_LOG, "read job left a transaction open; rolling it back");
+                LOG_WARN_RL(DB_LOG, "read job left a transaction open; rolling it back");
                 mysql_rollback(my);
             }
         }

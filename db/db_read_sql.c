@@ -37,7 +37,7 @@ static int load_rows(MYSQL *my, const char *q, size_t elem, void **out, size_t *
     *out = NULL;
     *n = 0;
     if (mysql_query(my, q)) {
-        LOG_WARN(DB_LOG, "read failed: %s (%u)", mysql_error(my), mysql_errno(my));
+        LOG_WARN_RL(DB_LOG, "read failed: %s (%u)", mysql_error(my), mysql_errno(my));
         return CCD_EIO;
     }
     MYSQL_RES *res = mysql_store_result(my);

@@ -417,7 +417,7 @@ static MYSQL_STMT *stmt_for(db_writer_t *w, MYSQL *my, db_write_kind_e kind)
     if (!st)
         return NULL;
     if (mysql_stmt_prepare(st, kinds[kind].sql, (unsigned long)strlen(kinds[kind].sql))) {
-        LOG_ERR(DB_LOG, "%s: prepare failed for kind %d: %s", w->conn.who, kind,
+        LOG_ERR_RL(DB_LOG, "%s: prepare failed for kind %d: %s", w->conn.who, kind,
                 mysql_stmt_error(st));
         mysql_stmt_close(st);
         return NULL;
@@ -591,16 +591,16 @@ static void log_rejected(const db_writer_t *w, const db_write_t *x, unsigned int
     /* Content, not secrets: ids and statuses only. */
     switch (x->kind) {
     case DB_W_CALL_UPDATE:
-        LOG_ERR(DB_LOG, "%s: write refused by the server (%u %s): call %u set=0x%x status=%s",
+        LOG_ERR_RL(DB_LOG, "%s: write refused by the server (%u %s): call %u set=0x%x status=%s",
                 w->conn.who, e, msg, x->u.call.id_call, x->u.call.set, x->u.call.status);
         break;
     case DB_W_PROGRESS_LOG:
-        LOG_ERR(DB_LOG, "%s: write refused (%u %s): progress call_out=%u call_in=%u status=%s",
+        LOG_ERR_RL(DB_LOG, "%s: write refused (%u %s): progress call_out=%u call_in=%u status=%s",
                 w->conn.who, e, msg, x->u.progress.id_call_outgoing, x->u.progress.id_call_incoming,
                 x->u.progress.new_status);
         break;
     default:
-        LOG_ERR(DB_LOG, "%s: write refused by the server (%u %s): kind %d", w->conn.who, e, msg,
+        LOG_ERR_RL(DB_LOG, "%s: write refused by the server (%u %s): kind %d", w->conn.who, e, msg,
                 (int)x->kind);
         break;
     }
@@ -685,7 +685,7 @@ static bool commit_batch(db_writer_t *w, db_write_t **ws, int n)
             account_done(w, ws, 1, false);
             return true;
         }
-        LOG_WARN(DB_LOG, "%s: batch of %d refused (%u %s); retrying one write at a time",
+        LOG_WARN_RL(DB_LOG, "%s: batch of %d refused (%u %s); retrying one write at a time",
                  w->conn.who, n, e, w->last_err[0] ? w->last_err : mysql_error(my));
         for (int i = 0; i < n; i++)
             if (!commit_batch(w, &ws[i], 1))

@@ -130,7 +130,7 @@ static void send_op(eccp_call_t *c, eccp_amiop_t *op, eccp_amiop_kind_e kind, in
     ami_send_opts_t o = {.reply_mq = w->mq, .user = (uint64_t)(uintptr_t)op};
     int rc = ami_send(w->srv->deps.ami, server, a, &o, NULL);
     if (rc != 0) {
-        LOG_WARN(MOD, "%s for %s: AMI server %d not reachable (%s)", c->def->name,
+        LOG_WARN_RL(MOD, "%s for %s: AMI server %d not reachable (%s)", c->def->name,
                  op->agent[0] ? op->agent : op->ext, server, ccd_strerror(rc));
         free(op);
         eccp__failure(c, 500, "No AMI connection");
@@ -288,7 +288,7 @@ static void xfer_rec_free(void *p)
 {
     xfer_rec_t *x = p;
     if (!x->written)
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded in the database: %s",
+        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded in the database: %s",
                 x->incoming ? "incoming" : "outgoing", x->call, x->ext,
                 x->ran ? x->why : "database unreachable or its queue full");
     free(x);
@@ -301,7 +301,7 @@ static void record_transfer(eccp_worker_t *w, const eccp_amiop_t *op)
     if (!standin || !x) {
         free(standin);
         free(x);
-        LOG_ERR(MOD, "transfer of call %lld to %s not recorded: out of memory",
+        LOG_ERR_RL(MOD, "transfer of call %lld to %s not recorded: out of memory",
                 (long long)op->call_db_id, op->ext);
         return;
     }
@@ -339,14 +339,14 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     const char *kind = op->incoming ? "incoming" : "outgoing";
     if (op->incoming ? !op->uniqueid[0] || strlen(op->uniqueid) >= sizeof(((db_w_call_entry_t *)0)->uniqueid)
                      : op->call_db_id <= 0) {
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: the call has no %s", kind,
+        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded: the call has no %s", kind,
                 (long long)op->call_db_id, op->ext,
                 op->incoming ? "usable uniqueid" : "database id");
         return;
     }
     db_write_t *x = db_write_new(op->incoming ? DB_W_CALL_ENTRY_UPDATE : DB_W_CALL_UPDATE);
     if (!x) {
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: out of memory", kind,
+        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded: out of memory", kind,
                 (long long)op->call_db_id, op->ext);
         return;
     }
@@ -362,7 +362,7 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     }
     int rc = db_write_submit_force(w->srv->deps.db, x);
     if (rc != 0) {
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: db writer refused it (%s)", kind,
+        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded: db writer refused it (%s)", kind,
                 (long long)op->call_db_id, op->ext, ccd_strerror(rc));
         free(x);
     }
@@ -475,7 +475,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     bool ok = r->status == CCD_OK && r->ok;
     const char *why = r->resp ? ami_rec_get(r->resp, "Message") : ccd_strerror(r->status);
     if (!ok && op->kind != ECCP_AMI_CHANVARS && op->kind != ECCP_AMI_EXTSTATUS)
-        LOG_ERR(MOD, "%s for %s on %s failed: %s", op->def->name, op->agent, op->chan, why);
+        LOG_ERR_RL(MOD, "%s for %s on %s failed: %s", op->def->name, op->agent, op->chan, why);
     switch (op->kind) {
     case ECCP_AMI_HANGUP:
         if (ok)
@@ -494,12 +494,12 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         if (w->srv->deps.db)
             record_transfer_durable(w, op);
         else if (!w->srv->deps.db_submit)
-            LOG_WARN(MOD, "transfer of call %lld to %s not recorded: no database",
+            LOG_WARN_RL(MOD, "transfer of call %lld to %s not recorded: no database",
                      (long long)op->call_db_id, op->ext);
         else if (op->call_db_id)
             record_transfer(w, op);
         else
-            LOG_WARN(MOD, "transfer of a call to %s not recorded: the call has no database id",
+            LOG_WARN_RL(MOD, "transfer of a call to %s not recorded: the call has no database id",
                      op->ext);
         success(w, s, op); /* the one response */
         break;
@@ -519,7 +519,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
                                .call_id = op->call_db_id};
             snprintf(ev.agent_number, sizeof(ev.agent_number), "%s", op->agent);
             if (eccp_server_publish(w->srv, &ev) != 0)
-                LOG_WARN(MOD, "recording %smute event for %s not delivered to every worker",
+                LOG_WARN_RL(MOD, "recording %smute event for %s not delivered to every worker",
                          op->kind == ECCP_AMI_MUTE ? "" : "un", op->agent);
         }
         break;

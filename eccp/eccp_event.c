@@ -81,7 +81,7 @@ static void ev_end(xw_t *x, eccp_worker_t *w, const char *name, const char *agen
     xw_close(x, "event");
     xw_end_msg(x);
     if (x->err) {
-        LOG_ERR(MOD, "event %s could not be built", name);
+        LOG_ERR_RL(MOD, "event %s could not be built", name);
         return;
     }
     fan_out(w, agent, progress);

@@ -118,7 +118,7 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     xw_leaf(&w, "app_cookie", cookie);
     eccp_msg_resp_end(&w, name);
     eccp__send_buf(wk, s, b);
-    LOG_INFO(MOD, "session %s logged in as %s", s->peer, user);
+    LOG_INFO_RL(MOD, "session %s logged in as %s", s->peer, user);
 }
 
 /*
@@ -149,7 +149,7 @@ static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         login_ok(w, s, j->id, j->def->name, j->a[0]);
     } else {
         memcpy(s->user, j->res[0], sizeof(s->user)); /* the user before this attempt */
-        LOG_NOTICE(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
+        LOG_NOTICE_RL(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_req_failure(b, j->id, j->def->name, NULL, 401, "Invalid username or password");
         eccp__send_buf(w, s, b);
@@ -169,14 +169,14 @@ static void rq_login(eccp_call_t *c)
         if (d->login_check(d->login_ctx, user, pass)) {
             login_ok(c->w, c->s, c->id, c->def->name, user);
         } else {
-            LOG_NOTICE(MOD, "session %s: login refused for user %s", c->s->peer, user);
+            LOG_NOTICE_RL(MOD, "session %s: login refused for user %s", c->s->peer, user);
             eccp__req_failure(c, 401, "Invalid username or password");
         }
         return;
     }
     eccp_sess_t *s = c->s;
     if (login_in_flight(s)) {
-        LOG_INFO(MOD, "session %s: login while another is pending, refused", s->peer);
+        LOG_INFO_RL(MOD, "session %s: login while another is pending, refused", s->peer);
         eccp__failure(c, 503, "Login already in progress");
         return;
     }
@@ -903,7 +903,7 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
     eccp_req_t r;
     if (eccp_req_parse(pkt, len, &r) != 0) {
         atomic_fetch_add(&w->srv->st_bad, 1);
-        LOG_INFO(MOD, "session %s: malformed packet or wrong root element, closing", s->peer);
+        LOG_INFO_RL(MOD, "session %s: malformed packet or wrong root element, closing", s->peer);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
         s->closing = true;

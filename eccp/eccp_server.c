@@ -205,7 +205,7 @@ static int seg_push(eccp_sess_t *s, eccp_chunk_t *c, size_t off, size_t len)
 static void out_over(eccp_worker_t *w, eccp_sess_t *s, size_t n)
 {
     atomic_fetch_add(&w->srv->st_slow, 1);
-    LOG_WARN(MOD, "session %s: client not reading, %zu bytes queued (limit %d): disconnected",
+    LOG_WARN_RL(MOD, "session %s: client not reading, %zu bytes queued (limit %d): disconnected",
              s->peer, s->queued + n, w->srv->cfg.max_output_bytes);
     sess_close(w, s, "output limit");
 }
@@ -468,7 +468,7 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
             break;
         /* Malformed or over the limits: Issabel's answer, then close. */
         atomic_fetch_add(&w->srv->st_bad, 1);
-        LOG_INFO(MOD, "session %s: %s packet, closing", s->peer,
+        LOG_INFO_RL(MOD, "session %s: %s packet, closing", s->peer,
                  rc == CCD_ETOOBIG ? "oversized or too deep" : "malformed");
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
@@ -570,7 +570,7 @@ static void sess_add(eccp_worker_t *w, int fd, const char *peer)
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
     s->evmask = EPOLLIN;
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        LOG_ERR(MOD, "epoll_ctl: %s", strerror(errno));
+        LOG_ERR_RL(MOD, "epoll_ctl: %s", strerror(errno));
         close(fd);
         atomic_fetch_sub(&w->srv->nsess, 1);
         atomic_fetch_sub(&w->load, 1);
@@ -592,7 +592,7 @@ static void sweep_idle(eccp_worker_t *w, int64_t now)
         next = s->next;
         if (now - s->last_ms > idle) {
             atomic_fetch_add(&w->srv->st_idle, 1);
-            LOG_INFO(MOD, "session %s idle for %lld ms, closing", s->peer, (long long)(now - s->last_ms));
+            LOG_INFO_RL(MOD, "session %s idle for %lld ms, closing", s->peer, (long long)(now - s->last_ms));
             sess_close(w, s, "idle");
         }
     }
@@ -669,8 +669,8 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
              * the client is told to retry; logged once per run of refusals. */
             atomic_fetch_add(&w->srv->st_db_busy, 1);
             if (!s->db_refused)
-                LOG_NOTICE(MOD, "session %s: database read queue full, answering 503 until "
-                                "its requests fit again", s->peer);
+                LOG_NOTICE_RL(MOD, "session %s: database read queue full, answering 503 until "
+                                   "its requests fit again", s->peer);
             s->db_refused = true;
             eccp_msg_failure(b, j->id, 503, "Server busy - too many database requests queued");
             if (s->fd >= 0 && !s->paused_db) {
@@ -686,7 +686,7 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
                 sess_events(w, s);
             }
         } else {
-            LOG_WARN(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
+            LOG_WARN_RL(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
             eccp_msg_failure(b, j->id, 500, "Server error - database failure");
         }
         eccp__send_buf(w, s, b);
@@ -794,7 +794,7 @@ static void worker_inbox(eccp_worker_t *w, bool *quit)
             m->free(m);
             break;
         default:
-            LOG_WARN(MOD, "worker %d: unexpected message type %d", w->idx, m->type);
+            LOG_WARN_RL(MOD, "worker %d: unexpected message type %d", w->idx, m->type);
             m->free(m);
             break;
         }
@@ -933,7 +933,7 @@ static void *acceptor_main(void *arg)
             int fd = accept4(srv->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EMFILE || errno == ENFILE) {
-                    LOG_WARN(MOD, "accept: %s", strerror(errno));
+                    LOG_WARN_RL(MOD, "accept: %s", strerror(errno));
                     usleep(10000);
                 }
                 break;
@@ -944,14 +944,14 @@ static void *acceptor_main(void *arg)
             if (!conf_net_allows(srv->cfg.allowed, srv->cfg.nallowed, addr)) {
                 /* The protocol promises "Connection refused": close at once, say nothing. */
                 atomic_fetch_add(&srv->st_refused_acl, 1);
-                LOG_NOTICE(MOD, "connection from %s refused: not in the allow-list", peer);
+                LOG_NOTICE_RL(MOD, "connection from %s refused: not in the allow-list", peer);
                 close(fd);
                 continue;
             }
             if (atomic_fetch_add(&srv->nsess, 1) >= srv->cfg.max_sessions) {
                 atomic_fetch_sub(&srv->nsess, 1);
                 atomic_fetch_add(&srv->st_refused_full, 1);
-                LOG_WARN(MOD, "connection from %s refused: %d sessions open (max_sessions)", peer,
+                LOG_WARN_RL(MOD, "connection from %s refused: %d sessions open (max_sessions)", peer,
                          srv->cfg.max_sessions);
                 close(fd);
                 continue;

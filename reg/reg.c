@@ -173,7 +173,7 @@ static void touch(reg_txn_t *tx, bool is_call, const char *key, void *gone)
         size_t ncap = tx->cap ? tx->cap * 2 : 16;
         touched_t *n = realloc(tx->items, ncap * sizeof(*n));
         if (!n) {
-            LOG_ERR("reg", "out of memory recording a change; subscribers miss it");
+            LOG_ERR_RL("reg", "out of memory recording a change; subscribers miss it");
             free(gone);
             return;
         }
@@ -259,7 +259,7 @@ void reg_txn_call_set_uniqueid(reg_txn_t *tx, reg_call_t *c, const char *uniquei
         hmap_del(tx->r->by_uid, c->uniqueid);
     snprintf(c->uniqueid, sizeof(c->uniqueid), "%s", uniqueid);
     if (c->uniqueid[0] && hmap_put(tx->r->by_uid, c->uniqueid, c, NULL) != 0)
-        LOG_ERR("reg", "out of memory indexing call %" PRIu64 " by uniqueid", c->id);
+        LOG_ERR_RL("reg", "out of memory indexing call %" PRIu64 " by uniqueid", c->id);
     reg_txn_call_touch(tx, c);
 }
 
@@ -341,7 +341,7 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
         const reg_agent_info_t *in = &s->list[i];
         reg_agent_t *a = reg_txn_agent(tx, in->number, true);
         if (!a) {
-            LOG_ERR("reg", "cannot track agent %s (bad number or out of memory)", in->number);
+            LOG_ERR_RL("reg", "cannot track agent %s (bad number or out of memory)", in->number);
             continue;
         }
         if (a->active != in->active || a->db_id != in->db_id || strcmp(a->name, in->name) != 0) {
@@ -400,7 +400,7 @@ static void publish_one(reg_t *r, const reg_change_t *proto)
         s->lost++;
         if (!s->lost_warned) {
             s->lost_warned = true;
-            LOG_WARN("reg", "subscriber %d is not keeping up; change notifications dropped", i);
+            LOG_WARN_RL("reg", "subscriber %d is not keeping up; change notifications dropped", i);
         }
     }
 }
@@ -427,7 +427,7 @@ static reg_change_t *snapshot_touched(reg_t *r, size_t *n)
     }
     reg_change_t *out = malloc(tx->n * sizeof(*out));
     if (!out) {
-        LOG_ERR("reg", "out of memory publishing %zu changes", tx->n);
+        LOG_ERR_RL("reg", "out of memory publishing %zu changes", tx->n);
         txn_reset(tx);
         return NULL;
     }
@@ -563,7 +563,7 @@ void *reg_run(void *arg)
         if (m->type == MSG_REG_APPLY)
             apply(r, (reg_work_t *)m);
         else
-            LOG_WARN("reg", "unexpected message type %d in the registry inbox", m->type);
+            LOG_WARN_RL("reg", "unexpected message type %d in the registry inbox", m->type);
         m->free(m);
     }
     return NULL;

@@ -2,7 +2,8 @@
  * Tests for core/log: what a line carries (level, module, thread name),
  * level filtering, truncation at LOG_LINE_MAX with "...", CR/LF
  * neutralising, the file target with log_reopen() after a rename (logrotate),
- * and whole lines from many threads writing at once (checked under TSan).
+ * whole lines from many threads writing at once (checked under TSan), and the
+ * rate-limited lines (exact counts with an injected clock, many threads on one site).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,6 +492,139 @@ static void test_concurrent_reopen(void **state)
     run_concurrent(true);
 }
 
+/* ---- rate-limited lines ---- */
+
+static atomic_llong fake_now;
+static int64_t fake_clock(void)
+{
+    return atomic_load(&fake_now);
+}
+
+/* One call site, shared by the tests below (its limiter is this line's static state). */
+static void site(int i)
+{
+    LOG_WARN_RL("rl", "refused %d", i);
+}
+
+static int count_body(const char *prefix)
+{
+    int n = 0;
+    pthread_mutex_lock(&cap.lock);
+    for (int i = 0; i < cap.n; i++)
+        if (strncmp(body(cap.line[i], "rl"), prefix, strlen(prefix)) == 0)
+            n++;
+    pthread_mutex_unlock(&cap.lock);
+    return n;
+}
+
+static void test_rate_limit_exact(void **state)
+{
+    (void)state;
+    log_set_rl_clock(fake_clock);
+    /* a window of its own, far from whatever other tests left in this site */
+    atomic_store(&fake_now, 1000LL * LOG_RL_INTERVAL_MS);
+    for (int i = 0; i < 12; i++)
+        site(i);
+    assert_int_equal(cap.n, LOG_RL_BURST);
+    for (int i = 0; i < LOG_RL_BURST; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "refused %d", i);
+        assert_string_equal(body(cap.line[i], "rl"), want);
+        assert_int_equal(cap.level[i], LOG_LVL_WARN);
+    }
+    /* the next window: one line carrying the 7 dropped ones */
+    atomic_fetch_add(&fake_now, LOG_RL_INTERVAL_MS);
+    site(100);
+    assert_int_equal(cap.n, LOG_RL_BURST + 1);
+    assert_string_equal(body(cap.line[LOG_RL_BURST], "rl"),
+                        "refused 100 (... and 7 more in the last 10 s)");
+    /* the rest of that window's burst, then 3 dropped */
+    atomic_fetch_add(&fake_now, 1);
+    for (int i = 0; i < LOG_RL_BURST - 1 + 3; i++)
+        site(200 + i);
+    assert_int_equal(cap.n, 2 * LOG_RL_BURST);
+    assert_string_equal(body(cap.line[2 * LOG_RL_BURST - 1], "rl"), "refused 203");
+    /* quiet for a while: the first line after it reports the 3, over the time since the
+     * last written line (15 s, rounded up) */
+    atomic_fetch_add(&fake_now, 15 * 1000 - 1);
+    site(300);
+    assert_int_equal(cap.n, 2 * LOG_RL_BURST + 1);
+    assert_string_equal(body(cap.line[2 * LOG_RL_BURST], "rl"),
+                        "refused 300 (... and 3 more in the last 15 s)");
+    /* nothing dropped since: no summary */
+    site(301);
+    assert_string_equal(body(cap.line[2 * LOG_RL_BURST + 1], "rl"), "refused 301");
+    /* a line below the level is neither written nor counted */
+    log_set_level(LOG_LVL_ERR);
+    for (int i = 0; i < 50; i++)
+        site(400);
+    log_set_level(LOG_LVL_DEBUG);
+    atomic_fetch_add(&fake_now, LOG_RL_INTERVAL_MS);
+    site(500);
+    assert_string_equal(body(cap.line[2 * LOG_RL_BURST + 2], "rl"), "refused 500");
+    log_set_rl_clock(NULL);
+}
+
+static void site_big(const char *big)
+{
+    LOG_WARN_RL("rl", "%s", big);
+}
+
+/* A summary that does not fit: the message is cut, the summary stays whole. */
+static void test_rate_limit_long_line(void **state)
+{
+    (void)state;
+    log_set_rl_clock(fake_clock);
+    atomic_store(&fake_now, 2000LL * LOG_RL_INTERVAL_MS);
+    char big[LOG_LINE_MAX + 100];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (int i = 0; i < LOG_RL_BURST + 2; i++)
+        site_big(big);
+    atomic_fetch_add(&fake_now, LOG_RL_INTERVAL_MS);
+    site_big(big);
+    assert_int_equal(cap.n, LOG_RL_BURST + 1);
+    const char *l = cap.line[LOG_RL_BURST];
+    assert_int_equal(strlen(l), LOG_LINE_MAX);
+    const char *tail = "x... (... and 2 more in the last 10 s)";
+    assert_string_equal(l + strlen(l) - strlen(tail), tail);
+    log_set_rl_clock(NULL);
+}
+
+#define RL_THREADS 8
+#define RL_CALLS 5000
+
+static void *rl_worker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RL_CALLS; i++)
+        site(-1);
+    return NULL;
+}
+
+/* Many threads on one site in one window: exactly the burst is written, and every
+ * other call is counted in the next window's summary (nothing lost, nothing twice). */
+static void test_rate_limit_threads(void **state)
+{
+    (void)state;
+    log_set_rl_clock(fake_clock);
+    atomic_store(&fake_now, 3000LL * LOG_RL_INTERVAL_MS);
+    pthread_t th[RL_THREADS];
+    for (int i = 0; i < RL_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, rl_worker, NULL), 0);
+    for (int i = 0; i < RL_THREADS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(count_body("refused -1"), LOG_RL_BURST);
+    atomic_fetch_add(&fake_now, LOG_RL_INTERVAL_MS);
+    site(9);
+    char want[96];
+    snprintf(want, sizeof(want), "refused 9 (... and %d more in the last 10 s)",
+             RL_THREADS * RL_CALLS - LOG_RL_BURST);
+    assert_int_equal(cap.n, LOG_RL_BURST + 1);
+    assert_string_equal(body(cap.line[LOG_RL_BURST], "rl"), want);
+    log_set_rl_clock(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +641,9 @@ int main(void)
         T(test_file_then_stderr),
         T(test_concurrent_whole_lines),
         T(test_concurrent_reopen),
+        T(test_rate_limit_exact),
+        T(test_rate_limit_long_line),
+        T(test_rate_limit_threads),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
