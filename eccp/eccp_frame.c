@@ -6,8 +6,11 @@
  * packet may carry its own <?xml ...?> declaration.  This scanner reproduces
  * those cut points without building a tree: it only tracks the markup that can
  * hide a '<' or '>' (quoted attribute values, comments, CDATA, processing
- * instructions) and the element depth.  The packet found is then parsed for
- * real by eccp_xml.c.
+ * instructions), the element depth and which element is open at each depth
+ * (by a hash of its name), so an end tag that does not close the open element
+ * is refused at once instead of leaving the packet open until the size bound
+ * (a session would otherwise hang on "<request><x></request>").  The packet
+ * found is then parsed for real by eccp_xml.c.
  *
  * Pure: no I/O, no globals, no allocation.  Bounded by max_bytes (size of one
  * packet) and max_depth.  Any "<!" other than a comment or CDATA (DOCTYPE,
@@ -36,7 +39,7 @@ void eccp_frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth)
 {
     memset(f, 0, sizeof(*f));
     f->max_bytes = max_bytes;
-    f->max_depth = max_depth;
+    f->max_depth = max_depth < ECCP_FRAME_DEPTH_MAX ? max_depth : ECCP_FRAME_DEPTH_MAX;
 }
 
 void eccp_frame_reset(eccp_frame_t *f)
@@ -54,6 +57,18 @@ static inline bool is_ws(unsigned char c)
 static inline bool is_name_start(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || c >= 0x80;
+}
+
+static inline bool is_name_char(unsigned char c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.';
+}
+
+#define NAME_HASH0 2166136261u
+
+static inline uint32_t name_add(uint32_t h, unsigned char c)
+{
+    return (h ^ c) * 16777619u;
 }
 
 int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt, size_t *consumed)
@@ -94,16 +109,29 @@ int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pk
                 if (f->depth == 0)
                     return CCD_EPROTO;
                 f->state = FS_ETAG;
+                f->in_name = true;
+                f->name = NAME_HASH0;
+                f->prev = 0; /* no name byte yet */
             } else if (is_name_start(c)) {
                 if (f->depth == 0 && f->root_seen)
                     return CCD_EPROTO;
                 f->state = FS_STAG;
                 f->prev = c;
+                f->in_name = true;
+                f->name = name_add(NAME_HASH0, c);
             } else {
                 return CCD_EPROTO;
             }
             break;
         case FS_STAG:
+            if (f->in_name) {
+                if (is_name_char(c)) {
+                    f->name = name_add(f->name, c);
+                    f->prev = c;
+                    break;
+                }
+                f->in_name = false;
+            }
             if (c == '"' || c == '\'') {
                 f->quote = c;
                 f->state = FS_STAG_Q;
@@ -116,8 +144,10 @@ int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pk
                 if (empty) {
                     if (f->depth == 0)
                         goto done;
-                } else if (++f->depth > f->max_depth) {
+                } else if (f->depth >= f->max_depth) {
                     return CCD_ETOOBIG;
+                } else {
+                    f->open[f->depth++] = f->name;
                 }
                 f->state = FS_TEXT;
             } else {
@@ -131,12 +161,25 @@ int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pk
             }
             break;
         case FS_ETAG:
+            /* "</" name [blanks] ">", and name must be the open element's */
+            if (f->in_name) {
+                if (f->prev ? is_name_char(c) : is_name_start(c)) {
+                    f->name = name_add(f->name, c);
+                    f->prev = 1;
+                    break;
+                }
+                if (!f->prev)
+                    return CCD_EPROTO;
+                f->in_name = false;
+            }
             if (c == '>') {
+                if (f->open[f->depth - 1] != f->name)
+                    return CCD_EPROTO;
                 f->depth--;
                 if (f->depth == 0)
                     goto done;
                 f->state = FS_TEXT;
-            } else if (c == '<') {
+            } else if (!is_ws(c)) {
                 return CCD_EPROTO;
             }
             break;

@@ -23,6 +23,9 @@
 
 /* ---------------- framing (eccp_frame.c) ---------------- */
 
+/* Deepest nesting the framer can track (a larger max_depth is cut to it). */
+#define ECCP_FRAME_DEPTH_MAX 64
+
 typedef struct eccp_frame {
     size_t max_bytes;
     int max_depth;
@@ -33,6 +36,13 @@ typedef struct eccp_frame {
     int match;    /* progress through a multi-byte delimiter */
     unsigned char quote, prev;
     bool root_seen;
+    /* End tags must match their start tags.  Each open element is remembered by a
+     * 32-bit hash of its name (FNV-1a): fixed memory per session whatever the names,
+     * and a mismatch is found at the end tag.  A crafted collision only gets the
+     * packet to libxml2, which checks the names themselves and refuses it (400). */
+    bool in_name;  /* reading the name of a start or end tag */
+    uint32_t name; /* hash of the name read so far */
+    uint32_t open[ECCP_FRAME_DEPTH_MAX];
 } eccp_frame_t;
 
 void eccp_frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth);
@@ -43,7 +53,8 @@ void eccp_frame_reset(eccp_frame_t *f);
  * previous call plus what arrived since (the caller drops *consumed bytes
  * after each call).  Returns 1 with *pkt = one whole document (pointing into
  * data), CCD_EAGAIN when more bytes are needed, CCD_EPROTO for bytes that
- * cannot be XML or a DTD construct, CCD_ETOOBIG past max_bytes / max_depth.
+ * cannot be XML (an end tag that does not close the open element included) or
+ * a DTD construct, CCD_ETOOBIG past max_bytes / max_depth.
  */
 int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt,
                     size_t *consumed);

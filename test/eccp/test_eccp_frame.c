@@ -1,6 +1,7 @@
 /*
  * Framing, request parsing and the writer: packets split at every byte
  * boundary, merged packets, declarations, comments/CDATA/quoted '>', limits,
+ * end tags that do not match their start tag (refused at once, at every split),
  * hostile XML (DTDs, entities, billion laughs, garbage) and the output layout.
  */
 #include <setjmp.h>
@@ -112,6 +113,67 @@ static void test_frame_errors(void **state)
     assert_int_equal(frame_err(" \n\r\t ", 10, 32), 0);
 }
 
+/* End tags must close the open element: refused as soon as the end tag is complete,
+ * whatever the read boundaries, after the good packets before it came out. */
+static void test_mismatched_end_tags(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "<request id=\"1\"><getpauses></request>", /* the session hang of issue 8 */
+        "<request id=\"1\"><a><b></a></b></request>",
+        "<request id=\"1\"><ab></a></request>",
+        "<request id=\"1\"><a></ab></request>",
+        "<request id=\"1\"><a></A></request>",
+        "<request></requesT>",
+        "<request><x/></request2>",
+        "<request></ request>",
+        "<request></>",
+        "<request></request x>",
+        "<request></request/>",
+        "<request></1request>",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (frame_err(bad[i], 65536, 32) != CCD_EPROTO)
+            fail_msg("not refused: %s", bad[i]);
+    }
+    /* names that match, blanks before '>', names with digits, dots, dashes, colons */
+    assert_int_equal(frame_err("<request id=\"1\"><a-b.c_d:e1><x/></a-b.c_d:e1 \n></request\t>",
+                               65536, 32), 0);
+    assert_int_equal(frame_err("<request><a x=\"</b>\"></a></request>", 65536, 32), 0);
+
+    /* two good packets, then a bad one that never reaches its root's end, then bytes that
+     * must not be looked at: at every 2-way split, exactly the two packets, then EPROTO. */
+    const char *good1 = "<request id=\"1\"><getrequestlist/></request>";
+    const char *good2 = "<request id=\"2\"><a><b>t</b></a></request>";
+    char s[512];
+    int n = snprintf(s, sizeof(s), "%s\n%s<request id=\"3\"><getpauses></request>"
+                                   "<request id=\"4\"><getpauses/></request>", good1, good2);
+    char want[256];
+    int wl = snprintf(want, sizeof(want), "%s\x1e%s\x1e", good1, good2);
+    for (size_t cut = 1; cut < (size_t)n; cut++) {
+        two_t t = {cut, (size_t)n};
+        feed_out_t o = feed(s, (size_t)n, chunk_two, &t, 65536, 32);
+        assert_int_equal(o.err, CCD_EPROTO);
+        assert_int_equal(o.npkts, 2);
+        assert_int_equal(o.len, (size_t)wl);
+        assert_memory_equal(o.pkts, want, (size_t)wl);
+        free(o.pkts);
+    }
+    for (size_t sz = 1; sz <= (size_t)n; sz++) {
+        feed_out_t o = feed(s, (size_t)n, chunk_all, &sz, 65536, 32);
+        assert_int_equal(o.err, CCD_EPROTO);
+        assert_int_equal(o.npkts, 2);
+        free(o.pkts);
+    }
+    /* the framer tracks at most ECCP_FRAME_DEPTH_MAX levels, whatever max_depth says */
+    char deep[8 * (ECCP_FRAME_DEPTH_MAX + 2) + 32];
+    size_t dl = 0;
+    for (int i = 0; i <= ECCP_FRAME_DEPTH_MAX; i++)
+        dl += (size_t)snprintf(deep + dl, sizeof(deep) - dl, "<a%d>", i % 10);
+    deep[dl] = '\0';
+    assert_int_equal(frame_err(deep, 65536, 1000), CCD_ETOOBIG);
+}
+
 static int parse(const char *s, eccp_req_t *r)
 {
     return eccp_req_parse(s, strlen(s), r);
@@ -221,7 +283,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_everywhere), cmocka_unit_test(test_frame_errors),
         cmocka_unit_test(test_parse),            cmocka_unit_test(test_helpers),
-        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_writer),           cmocka_unit_test(test_mismatched_end_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
