@@ -287,6 +287,16 @@ static bool str_ieq_c(ccd_str_t a, const char *b)
 /* Checks the current section as a whole once its last key is read. */
 static int finish_section(load_state_t *st, char *err, size_t errlen)
 {
+    if (st->scope == CONF_SC_ECCP) {
+        const conf_eccp_t *e = st->base;
+        if (e->login_fail_delay_ms > e->login_fail_delay_max_ms) {
+            conf__errf(err, errlen, st->name, st->section_line,
+                       "[eccp] login_fail_delay_ms (%d) must not exceed login_fail_delay_max_ms (%d)",
+                       e->login_fail_delay_ms, e->login_fail_delay_max_ms);
+            return CCD_EINVAL;
+        }
+        return 0;
+    }
     if (st->scope != CONF_SC_AMI)
         return 0;
     conf_ami_server_t *s = st->base;

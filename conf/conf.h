@@ -73,6 +73,16 @@ typedef struct conf_eccp {
     int workers;             /* session worker threads, default 2 */
     int max_request_bytes;   /* default 65536 */
     int max_output_bytes;    /* per-session output bound, default 4 MiB */
+    /* Before login (a session counts as unauthenticated until its login succeeds). */
+    int login_timeout_s;         /* time to log in, default 10 */
+    int max_unauth_sessions;     /* default 128 */
+    int max_unauth_per_address;  /* default 16 */
+    int max_sessions_per_address; /* every session of one address; default 0 = no cap */
+    /* Failed-login throttling (per client address and per client name). */
+    int login_fail_delay_ms;     /* first failure's answer delay, doubling; default 250 */
+    int login_fail_delay_max_ms; /* default 4000 */
+    int login_fail_block_after;  /* failures before a temporary block, default 10 */
+    int login_block_time_s;      /* block length and how long failures are remembered, default 300 */
 } conf_eccp_t;
 
 typedef struct conf_agi {

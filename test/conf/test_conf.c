@@ -109,6 +109,14 @@ static void test_defaults(void **state)
     assert_int_equal(C->eccp.workers, 2);
     assert_int_equal(C->eccp.max_request_bytes, 65536);
     assert_int_equal(C->eccp.max_output_bytes, 4 * 1024 * 1024);
+    assert_int_equal(C->eccp.login_timeout_s, 10);
+    assert_int_equal(C->eccp.max_unauth_sessions, 128);
+    assert_int_equal(C->eccp.max_unauth_per_address, 16);
+    assert_int_equal(C->eccp.max_sessions_per_address, 0);
+    assert_int_equal(C->eccp.login_fail_delay_ms, 250);
+    assert_int_equal(C->eccp.login_fail_delay_max_ms, 4000);
+    assert_int_equal(C->eccp.login_fail_block_after, 10);
+    assert_int_equal(C->eccp.login_block_time_s, 300);
 
     assert_true(C->agi.enabled);
     assert_string_equal(C->agi.bind, "127.0.0.1");
@@ -630,6 +638,9 @@ static void test_error_cross_key(void **state)
     /* Also caught when the section is the last one in the file. */
     assert_err("[eccp]\n[ami]\nreconnect_max_ms = 100\n", 2, "[ami default]", "reconnect_min_ms");
     assert_ok("[ami]\nreconnect_min_ms = 1000\nreconnect_max_ms = 1000\n");
+    assert_err("[general]\n[eccp]\nlogin_fail_delay_ms = 5000\n", 2, "login_fail_delay_ms (5000)",
+               "login_fail_delay_max_ms (4000)");
+    assert_ok("[eccp]\nlogin_fail_delay_ms = 100\nlogin_fail_delay_max_ms = 100\n");
 }
 
 /* Error values are echoed cut to 64 bytes: enough to spot a typo. */
