@@ -115,6 +115,14 @@ typedef struct eccp_stats {
     /* Requests answered 503 "Server busy" because the database's fair read queue refused
      * their job (the session's, its address's or the lane's bound). */
     uint64_t db_busy;
+    /* Before login: connections refused (each told why: 503) by max_unauth_sessions,
+     * max_unauth_per_address and max_sessions_per_address, and sessions closed because
+     * they had not logged in within login_timeout. */
+    uint64_t refused_unauth, refused_unauth_addr, refused_addr, closed_login_timeout;
+    /* Failed logins (wrong name or password), those whose answer was delayed by the
+     * throttle, and logins refused unchecked because the address or name was blocked. */
+    uint64_t login_failed, login_delayed, login_blocked;
+    int unauth_sessions; /* open now and not logged in yet */
     int sessions; /* open now */
     int worker_sessions_min, worker_sessions_max; /* the least and most loaded workers */
     /* For the latest registry change: microseconds from its commit to the last event

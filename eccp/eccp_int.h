@@ -206,6 +206,18 @@ typedef struct eccp_sess {
     char user[64];
     char filter[REG_ID_LEN];       /* filterbyagent, "" = none */
     char peer[80];
+    uint8_t addr[16];              /* client address (v4-mapped): per-address limits, throttling */
+    int64_t created_ms;            /* accepted at (login timeout) */
+    bool unauth;                   /* counted as not logged in yet by the guard (until a login) */
+    /* A login in flight, from the login request until its answer is out (its database job,
+     * then maybe the delayed answer of a failure).  The requests after it wait unparsed in
+     * `in` with EPOLLIN off (one read at most) and are dispatched in order after the answer. */
+    bool login_hold;
+    struct eccp_job *login_job;    /* the login's database job while it is out */
+    char *park;                    /* a failed login's answer waiting for park_due (throttling) */
+    size_t park_len;
+    int64_t park_due;
+    struct eccp_sess *park_next;   /* the worker's list of sessions with a parked answer */
 } eccp_sess_t;
 
 typedef enum { ECCP_AUTH_NONE = 0, ECCP_AUTH_ECCP, ECCP_AUTH_AGENT } eccp_auth_e;
@@ -278,6 +290,7 @@ struct eccp_worker {
     buf_t wbuf;        /* response scratch */
     hmap_t *agents;    /* agent number -> reg_agent_t copy: last state seen (events) */
     hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
+    eccp_sess_t *parked; /* sessions whose failed-login answer waits (park_due) */
     int64_t next_sweep_ms;
     int jobs_out;      /* DB jobs submitted and not back yet (worker thread, then the freer) */
     /* Sessions paused after a refused DB job, in pause order (= retry order: one fixed
@@ -319,6 +332,11 @@ struct eccp_server {
     atomic_uint_fast64_t st_paused_out, st_queued_max;
     /* Requests answered 503 because the fair read queue refused their job (a bound). */
     atomic_uint_fast64_t st_db_busy;
+    /* Limits before login and failed-login throttling (eccp_guard.c, its own leaf lock). */
+    struct eccp_guard *guard;
+    int login_ms;      /* login_timeout in ms */
+    atomic_uint_fast64_t st_refused_unauth, st_refused_unauth_addr, st_refused_addr,
+        st_login_timeout, st_login_failed, st_login_delayed, st_login_blocked;
 };
 
 /* Worker-side helpers (worker thread only). */
@@ -378,6 +396,13 @@ bool eccp__ext_registered(const char *tech, const char *const *lines, int n);
 void eccp__ami_done(eccp_worker_t *w, struct ami_response *r); /* the answer came back */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
+/* Login flow (eccp_server.c).  login_started: j (the login's database job) is out, the
+ * session's later requests wait for its answer.  login_answer: sends the answer in b now,
+ * or parks a copy for delay_ms (a failed login, throttled) during which the later requests
+ * still wait.  login_authed: the session logged in (no longer counted as unauthenticated). */
+void eccp__login_started(eccp_worker_t *w, eccp_sess_t *s, struct eccp_job *j);
+void eccp__login_answer(eccp_worker_t *w, eccp_sess_t *s, buf_t *b, int64_t delay_ms);
+void eccp__login_authed(eccp_worker_t *w, eccp_sess_t *s);
 /* After one of s's jobs or AMI actions came back: reads and dispatches again when the
  * in-flight bound had paused it. */
 void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s);

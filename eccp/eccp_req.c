@@ -28,6 +28,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "eccp/eccp_auth.h"
+#include "eccp/eccp_guard.h"
 #include "eccp/eccp_sql.h"
 
 #define MOD "eccp"
@@ -108,6 +109,8 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
         return;
     }
     s->logged_in = true;
+    eccp__login_authed(wk, s);
+    eccp__guard_login_ok(wk->srv->guard, user);
     memcpy(s->cookie, cookie, sizeof(cookie));
     snprintf(s->user, sizeof(s->user), "%s", user);
     xw_t w;
@@ -122,40 +125,45 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
 }
 
 /*
- * At most one login in flight per session, so that unauthenticated clients
- * cannot fill the database readers with logins (a session may otherwise have
- * MAX_PENDING jobs out).  A second login while one is pending gets an
- * immediate top-level 503 "Login already in progress" (the shape Issabel uses
- * for a server that cannot take the request now; clients treat it as a failed
- * request and keep the connection), and no job.
- *
- * The session has no field for it, so: a session that is not logged in can
- * have no job other than a login in flight (every other DB request needs the
- * login), so its pending count says it; a logged-in session marks a re-login
- * by LOGIN_MARK in s->user (a byte no XML text can hold) until the answer.  A
- * re-login whose job fails before reaching login_done (database away) leaves
- * the mark, which counts only while that session has jobs pending.
+ * A wrong user or password: counted by the guard per address and per name, and
+ * the answer waits (parked on the worker, which keeps serving everyone else)
+ * for a delay that grows with those failures.  The session's later requests
+ * wait for the answer, so a client cannot pipeline guesses past the delay.
  */
-#define LOGIN_MARK "\x01"
-
-static bool login_in_flight(const eccp_sess_t *s)
+static void login_failed(eccp_worker_t *w, eccp_sess_t *s, const char *id, const char *name,
+                         const char *user)
 {
-    return s->pending > 0 && (!s->logged_in || strcmp(s->user, LOGIN_MARK) == 0);
+    bool blocked_now = false;
+    int64_t delay =
+        eccp__guard_login_failed(w->srv->guard, s->addr, user, clk_mono_ms(), &blocked_now);
+    atomic_fetch_add(&w->srv->st_login_failed, 1);
+    if (delay > 0)
+        atomic_fetch_add(&w->srv->st_login_delayed, 1);
+    LOG_NOTICE_RL(MOD, "session %s: login refused for user %s (answer delayed %lld ms)", s->peer,
+                  user, (long long)delay);
+    if (blocked_now)
+        LOG_WARN_RL(MOD, "session %s: too many failed logins (user %s): further logins from this "
+                         "address or for this user from addresses that failed are refused for %d s",
+                    s->peer, user, w->srv->cfg.login_block_time_s);
+    buf_t *b = eccp__wbuf(w);
+    eccp_msg_req_failure(b, id, name, NULL, 401, "Invalid username or password");
+    eccp__login_answer(w, s, b, delay);
 }
 
 static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    if (j->n[0] > 0) {
+    if (j->n[0] > 0)
         login_ok(w, s, j->id, j->def->name, j->a[0]);
-    } else {
-        memcpy(s->user, j->res[0], sizeof(s->user)); /* the user before this attempt */
-        LOG_NOTICE_RL(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
-        buf_t *b = eccp__wbuf(w);
-        eccp_msg_req_failure(b, j->id, j->def->name, NULL, 401, "Invalid username or password");
-        eccp__send_buf(w, s, b);
-    }
+    else
+        login_failed(w, s, j->id, j->def->name, j->a[0]);
 }
 
+/*
+ * One login at a time per session: the requests after a login wait, unparsed,
+ * until its answer is out (eccp__login_started), so they are answered in order
+ * and an unauthenticated client cannot fill the database readers with logins.
+ * A blocked address or name is refused before any database work.
+ */
 static void rq_login(eccp_call_t *c)
 {
     char user[256], pass[256];
@@ -164,20 +172,24 @@ static void rq_login(eccp_call_t *c)
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    const eccp_deps_t *d = &c->w->srv->deps;
-    if (d->login_check) {
-        if (d->login_check(d->login_ctx, user, pass)) {
-            login_ok(c->w, c->s, c->id, c->def->name, user);
-        } else {
-            LOG_NOTICE_RL(MOD, "session %s: login refused for user %s", c->s->peer, user);
-            eccp__req_failure(c, 401, "Invalid username or password");
-        }
+    eccp_sess_t *s = c->s;
+    eccp_server_t *srv = c->w->srv;
+    int retry_s = 0;
+    if (eccp__guard_login_blocked(srv->guard, s->addr, user, clk_mono_ms(), &retry_s)) {
+        atomic_fetch_add(&srv->st_login_blocked, 1);
+        LOG_NOTICE_RL(MOD, "session %s: login for user %s refused unchecked: too many failed "
+                           "logins (%d s left)", s->peer, user, retry_s);
+        char msg[96];
+        snprintf(msg, sizeof(msg), "Too many failed logins, try again in %d s", retry_s);
+        eccp__req_failure(c, 429, msg);
         return;
     }
-    eccp_sess_t *s = c->s;
-    if (login_in_flight(s)) {
-        LOG_INFO_RL(MOD, "session %s: login while another is pending, refused", s->peer);
-        eccp__failure(c, 503, "Login already in progress");
+    const eccp_deps_t *d = &srv->deps;
+    if (d->login_check) {
+        if (d->login_check(d->login_ctx, user, pass))
+            login_ok(c->w, s, c->id, c->def->name, user);
+        else
+            login_failed(c->w, s, c->id, c->def->name, user);
         return;
     }
     eccp_job_t *j = eccp__job_new(c, eccp__sql_login, login_done);
@@ -185,11 +197,10 @@ static void rq_login(eccp_call_t *c)
         return;
     memcpy(j->a[0], user, sizeof(j->a[0]));
     memcpy(j->a[1], pass, sizeof(j->a[1]));
-    snprintf(j->res[0], sizeof(j->res[0]), "%s", s->user);
     int before = s->pending;
     eccp__job_submit(c->w, j);
-    if (s->pending > before && s->logged_in)
-        snprintf(s->user, sizeof(s->user), "%s", LOGIN_MARK);
+    if (s->pending > before)
+        eccp__login_started(c->w, s, j);
 }
 
 static void rq_logout(eccp_call_t *c)
@@ -910,20 +921,21 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
         eccp__send_buf(w, s, b);
         return;
     }
-    s->last_ms = clk_mono_ms();
+    eccp_call_t c = {.w = w, .s = s, .def = NULL, .id = r.id, .cmd = r.cmd};
+    c.def = r.cmd && r.has_id && r.name[0] ? hmap_get(w->srv->reqs, r.name) : NULL;
+    bool refused = c.def && c.def->auth != ECCP_AUTH_NONE && !s->logged_in;
+    /* A request answered 401 is no sign of life: a client that only gets refused must
+     * not keep a session (and its slot) alive. */
+    if (!refused)
+        s->last_ms = clk_mono_ms();
     if (!r.cmd || !r.has_id) {
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
         eccp__send_buf(w, s, b);
-        eccp_req_free(&r);
-        return;
-    }
-    eccp_call_t c = {.w = w, .s = s, .def = NULL, .id = r.id, .cmd = r.cmd};
-    c.def = r.name[0] ? hmap_get(w->srv->reqs, r.name) : NULL;
-    if (!c.def) {
+    } else if (!c.def) {
         LOG_DEBUG(MOD, "session %s: unknown request '%s'", s->peer, r.name);
         eccp__failure(&c, 501, "Not Implemented");
-    } else if (c.def->auth != ECCP_AUTH_NONE && !s->logged_in) {
+    } else if (refused) {
         eccp__failure(&c, 401, "Unauthorized");
     } else if (c.def->auth == ECCP_AUTH_AGENT) {
         char agent[REG_ID_LEN];

@@ -42,6 +42,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ami/ami.h"
+#include "eccp/eccp_guard.h"
 
 #define MOD "eccp"
 #define RBUF_SIZE 65536
@@ -57,6 +58,7 @@ typedef struct conn_msg {
     mq_msg_t msg;
     int fd;
     char peer[80];
+    uint8_t addr[16];
 } conn_msg_t;
 
 typedef struct event_msg {
@@ -79,6 +81,8 @@ static void free_conn(mq_msg_t *m)
 
 /* ---------------- sessions ---------------- */
 
+static void login_release(eccp_worker_t *w, eccp_sess_t *s);
+
 static void chunk_unref(eccp_chunk_t *c)
 {
     if (c && --c->refs == 0)
@@ -99,6 +103,7 @@ static void out_drop(eccp_sess_t *s)
 
 static void sess_free(eccp_sess_t *s)
 {
+    free(s->park);
     buf_free(&s->in);
     out_drop(s);
     free(s);
@@ -135,6 +140,21 @@ static void dbw_unlink(eccp_worker_t *w, eccp_sess_t *s)
     s->paused_db = false;
 }
 
+/* Takes s off the worker's list of parked answers and drops its answer. */
+static void park_unlink(eccp_worker_t *w, eccp_sess_t *s)
+{
+    for (eccp_sess_t **pp = &w->parked; *pp; pp = &(*pp)->park_next) {
+        if (*pp == s) {
+            *pp = s->park_next;
+            break;
+        }
+    }
+    s->park_next = NULL;
+    free(s->park);
+    s->park = NULL;
+    s->park_len = 0;
+}
+
 /* Closes the socket now; the memory goes when no job points at it any more. */
 static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
 {
@@ -144,6 +164,10 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
     epoll_ctl(w->ep, EPOLL_CTL_DEL, s->fd, NULL);
     close(s->fd);
     s->fd = -1;
+    if (s->park)
+        park_unlink(w, s);
+    eccp__guard_release(w->srv->guard, s->addr, s->unauth);
+    s->unauth = false;
     atomic_fetch_sub(&w->srv->nsess, 1);
     atomic_fetch_sub(&w->load, 1);
     if (s->prev)
@@ -166,7 +190,7 @@ static void sess_events(eccp_worker_t *w, eccp_sess_t *s)
 {
     if (s->fd < 0)
         return;
-    uint32_t m = (s->paused_in || s->paused_out || s->paused_db ? 0 : EPOLLIN) |
+    uint32_t m = (s->paused_in || s->paused_out || s->paused_db || s->login_hold ? 0 : EPOLLIN) |
                  (s->want_out ? EPOLLOUT : 0);
     if (m == s->evmask)
         return;
@@ -438,6 +462,12 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
     while (s->fd >= 0 && !s->closing) {
         if (s->paused_db)
             break; /* the rest waits for the back-off (dbw_due) */
+        if (s->login_hold) {
+            /* A login is in flight: what follows it waits, unparsed, for its answer
+             * (eccp__login_answer / job_finished dispatch it then). */
+            sess_events(w, s);
+            break;
+        }
         if (s->pending >= MAX_PENDING) {
             s->paused_in = true;
             sess_events(w, s);
@@ -499,7 +529,7 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
  */
 static void sess_pump(eccp_worker_t *w, eccp_sess_t *s)
 {
-    while (s->fd >= 0 && !s->closing && !s->paused_in && !s->paused_db) {
+    while (s->fd >= 0 && !s->closing && !s->paused_in && !s->paused_db && !s->login_hold) {
         if (s->paused_out) {
             if (s->queued > w->srv->out_low)
                 return; /* EPOLLOUT is armed: sess_flush brings us back */
@@ -523,7 +553,7 @@ static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
     /* Paused earlier in this loop round (a job or AMI answer dispatched buffered requests)
      * while epoll had already reported EPOLLIN: reading now would stack a second read on the
      * unparsed remainder.  Level-triggered epoll reports it again once EPOLLIN is back. */
-    if (s->paused_in || s->paused_out || s->paused_db)
+    if (s->paused_in || s->paused_out || s->paused_db || s->login_hold)
         return;
     ssize_t n;
     do {
@@ -552,25 +582,30 @@ static void sess_readable(eccp_worker_t *w, eccp_sess_t *s)
         sess_pump(w, s); /* the flush may have brought the queue under the mark */
 }
 
-static void sess_add(eccp_worker_t *w, int fd, const char *peer)
+static void sess_add(eccp_worker_t *w, int fd, const char *peer, const uint8_t addr[16])
 {
     eccp_sess_t *s = calloc(1, sizeof(*s));
     if (!s) {
         close(fd);
+        eccp__guard_release(w->srv->guard, addr, true);
         atomic_fetch_sub(&w->srv->nsess, 1);
         atomic_fetch_sub(&w->load, 1);
         return;
     }
     s->fd = fd;
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
+    memcpy(s->addr, addr, 16);
+    s->unauth = true; /* the acceptor counted it so */
     eccp_frame_init(&s->fr, (size_t)w->srv->cfg.max_request_bytes, w->srv->deps.max_depth);
     buf_init(&s->in, (size_t)w->srv->cfg.max_request_bytes + RBUF_SIZE);
     buf_init(&s->out, (size_t)w->srv->cfg.max_output_bytes);
     s->last_ms = clk_mono_ms();
+    s->created_ms = s->last_ms;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
     s->evmask = EPOLLIN;
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
         LOG_ERR_RL(MOD, "epoll_ctl: %s", strerror(errno));
+        eccp__guard_release(w->srv->guard, addr, true);
         close(fd);
         atomic_fetch_sub(&w->srv->nsess, 1);
         atomic_fetch_sub(&w->load, 1);
@@ -584,13 +619,30 @@ static void sess_add(eccp_worker_t *w, int fd, const char *peer)
     w->nsess++;
 }
 
+/* Not logged in within login_timeout: told so, then closed (at once, even when the
+ * client does not read: its unread output is dropped). */
+static void login_timeout(eccp_worker_t *w, eccp_sess_t *s, int64_t now)
+{
+    atomic_fetch_add(&w->srv->st_login_timeout, 1);
+    LOG_INFO_RL(MOD, "session %s not logged in after %lld ms, closing", s->peer,
+                (long long)(now - s->created_ms));
+    buf_t *b = eccp__wbuf(w);
+    eccp_msg_failure(b, NULL, 408, "Login timeout");
+    s->closing = true;
+    eccp__send_buf(w, s, b);
+    if (s->fd >= 0)
+        sess_close(w, s, "login timeout");
+}
+
 static void sweep_idle(eccp_worker_t *w, int64_t now)
 {
     int64_t idle = w->srv->idle_ms;
     eccp_sess_t *next;
     for (eccp_sess_t *s = w->head; s; s = next) {
         next = s->next;
-        if (now - s->last_ms > idle) {
+        if (s->unauth && now - s->created_ms > w->srv->login_ms) {
+            login_timeout(w, s, now);
+        } else if (now - s->last_ms > idle) {
             atomic_fetch_add(&w->srv->st_idle, 1);
             LOG_INFO_RL(MOD, "session %s idle for %lld ms, closing", s->peer, (long long)(now - s->last_ms));
             sess_close(w, s, "idle");
@@ -712,6 +764,9 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
     eccp_sess_t *s = j->s;
     s->pending--;
     w->jobs_out--;
+    bool login = s->login_job == j;
+    if (login)
+        s->login_job = NULL;
     if (s->fd < 0) {
         if (s->pending == 0)
             eccp__sess_bury(w, s);
@@ -735,7 +790,93 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
         eccp__send_buf(w, s, &j->out);
     }
     eccp__job_free(j);
+    if (login && !s->park)
+        login_release(w, s); /* answered (success or error): what waited goes now */
     eccp__sess_resume(w, s);
+}
+
+/* The login's answer is out: the requests that waited for it are dispatched, in order. */
+static void login_release(eccp_worker_t *w, eccp_sess_t *s)
+{
+    if (s->fd < 0 || !s->login_hold)
+        return;
+    s->login_hold = false;
+    sess_events(w, s);
+    sess_pump(w, s);
+}
+
+void eccp__login_started(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    (void)w;
+    s->login_hold = true;
+    s->login_job = j;
+}
+
+void eccp__login_answer(eccp_worker_t *w, eccp_sess_t *s, buf_t *b, int64_t delay_ms)
+{
+    if (delay_ms <= 0 || s->fd < 0) {
+        eccp__send_buf(w, s, b);
+        return;
+    }
+    s->park = malloc(b->len ? b->len : 1);
+    if (!s->park) {
+        eccp__send_buf(w, s, b); /* no memory to wait: answer now */
+        return;
+    }
+    memcpy(s->park, buf_data(b), b->len);
+    s->park_len = b->len;
+    s->park_due = clk_mono_ms() + delay_ms;
+    s->park_next = w->parked;
+    w->parked = s;
+    s->login_hold = true; /* later requests wait for this answer too */
+    sess_events(w, s);
+}
+
+void eccp__login_authed(eccp_worker_t *w, eccp_sess_t *s)
+{
+    if (s->unauth) {
+        s->unauth = false;
+        eccp__guard_authed(w->srv->guard, s->addr);
+    }
+}
+
+/* Sends the parked answers that are due; returns the next due time (INT64_MAX: none). */
+static int64_t park_run(eccp_worker_t *w, int64_t now)
+{
+    eccp_sess_t *due = NULL;
+    int64_t next = INT64_MAX;
+    for (eccp_sess_t **pp = &w->parked; *pp;) {
+        eccp_sess_t *s = *pp;
+        if (s->park_due <= now) {
+            *pp = s->park_next;
+            s->park_next = due;
+            due = s;
+        } else {
+            if (s->park_due < next)
+                next = s->park_due;
+            pp = &s->park_next;
+        }
+    }
+    /* Answering releases held requests, which may park another answer: the due ones were
+     * taken off the list first. */
+    while (due) {
+        eccp_sess_t *s = due;
+        due = s->park_next;
+        s->park_next = NULL;
+        char *p = s->park;
+        size_t n = s->park_len;
+        s->park = NULL;
+        s->park_len = 0;
+        if (s->fd >= 0) {
+            eccp__send(w, s, p, n);
+            atomic_fetch_add(&w->srv->st_responses, 1);
+            login_release(w, s);
+        }
+        free(p);
+        if (s->park && s->park_due < next)
+            next = s->park_due;
+    }
+    return next;
 }
 
 void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s)
@@ -773,7 +914,7 @@ static void worker_inbox(eccp_worker_t *w, bool *quit)
             break;
         case MSG_ECCP_CONN: {
             conn_msg_t *c = (conn_msg_t *)m;
-            sess_add(w, c->fd, c->peer);
+            sess_add(w, c->fd, c->peer, c->addr);
             c->fd = -1;
             m->free(m);
             break;
@@ -810,17 +951,20 @@ static void *worker_main(void *arg)
     log_set_thread_name(name);
     struct epoll_event evs[256];
     bool quit = false;
-    int sweep_every = w->srv->idle_ms / 4;
+    int sweep_every = (w->srv->idle_ms < w->srv->login_ms ? w->srv->idle_ms : w->srv->login_ms) / 4;
     if (sweep_every > 1000)
         sweep_every = 1000;
     if (sweep_every < 10)
         sweep_every = 10;
     w->next_sweep_ms = clk_mono_ms() + sweep_every;
+    int64_t park_next = INT64_MAX;
     while (!quit) {
         int64_t now = clk_mono_ms();
         int64_t wake = w->next_sweep_ms;
         if (w->dbw_head && w->dbw_head->db_retry_ms < wake)
             wake = w->dbw_head->db_retry_ms;
+        if (park_next < wake)
+            wake = park_next;
         int timeout = (int)(wake - now);
         if (timeout < 0)
             timeout = 0;
@@ -859,6 +1003,12 @@ static void *worker_main(void *arg)
         if (w->dbw_head) {
             dbw_due(w, now);
             free_dead(w);
+        }
+        if (w->parked) {
+            park_next = park_run(w, now);
+            free_dead(w);
+        } else {
+            park_next = INT64_MAX;
         }
         if (now >= w->next_sweep_ms) {
             sweep_idle(w, now);
@@ -910,6 +1060,49 @@ static eccp_worker_t *least_loaded(eccp_server_t *srv, unsigned start)
     return best;
 }
 
+/*
+ * Tells a refused client why before closing: one top-level 503 failure, sent
+ * without waiting (a fresh socket's buffer always takes these few bytes; if not,
+ * the client just sees the close).  SHUT_WR first so the answer is not lost to a
+ * reset when the client already sent something we never read.
+ */
+static void refuse(int fd, const char *why)
+{
+    buf_t b;
+    buf_init(&b, 0);
+    if (eccp_msg_failure(&b, NULL, 503, why) == 0) {
+        ssize_t k = send(fd, buf_data(&b), b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)k;
+    }
+    buf_free(&b);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
+static void refused_by_guard(eccp_server_t *srv, int fd, const char *peer, eccp_guard_refusal_e why)
+{
+    switch (why) {
+    case ECCP_GUARD_UNAUTH:
+        atomic_fetch_add(&srv->st_refused_unauth, 1);
+        LOG_WARN_RL(MOD, "connection from %s refused: %d sessions not logged in yet "
+                         "(max_unauth_sessions)", peer, srv->cfg.max_unauth_sessions);
+        refuse(fd, "Too many unauthenticated sessions");
+        break;
+    case ECCP_GUARD_UNAUTH_ADDR:
+        atomic_fetch_add(&srv->st_refused_unauth_addr, 1);
+        LOG_WARN_RL(MOD, "connection from %s refused: %d sessions from this address not logged "
+                         "in yet (max_unauth_per_address)", peer, srv->cfg.max_unauth_per_address);
+        refuse(fd, "Too many unauthenticated sessions from this address");
+        break;
+    default:
+        atomic_fetch_add(&srv->st_refused_addr, 1);
+        LOG_WARN_RL(MOD, "connection from %s refused: %d sessions from this address "
+                         "(max_sessions_per_address)", peer, srv->cfg.max_sessions_per_address);
+        refuse(fd, "Too many sessions from this address");
+        break;
+    }
+}
+
 static void *acceptor_main(void *arg)
 {
     eccp_server_t *srv = arg;
@@ -952,8 +1145,14 @@ static void *acceptor_main(void *arg)
                 atomic_fetch_sub(&srv->nsess, 1);
                 atomic_fetch_add(&srv->st_refused_full, 1);
                 LOG_WARN_RL(MOD, "connection from %s refused: %d sessions open (max_sessions)", peer,
-                         srv->cfg.max_sessions);
-                close(fd);
+                            srv->cfg.max_sessions);
+                refuse(fd, "Too many sessions");
+                continue;
+            }
+            eccp_guard_refusal_e why = eccp__guard_admit(srv->guard, addr);
+            if (why != ECCP_GUARD_OK) {
+                atomic_fetch_sub(&srv->nsess, 1);
+                refused_by_guard(srv, fd, peer, why);
                 continue;
             }
             int one = 1;
@@ -962,6 +1161,7 @@ static void *acceptor_main(void *arg)
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &srv->deps.sndbuf, sizeof(srv->deps.sndbuf));
             conn_msg_t *cm = calloc(1, sizeof(*cm));
             if (!cm) {
+                eccp__guard_release(srv->guard, addr, true);
                 atomic_fetch_sub(&srv->nsess, 1);
                 close(fd);
                 continue;
@@ -970,10 +1170,12 @@ static void *acceptor_main(void *arg)
             cm->msg.free = free_conn;
             cm->fd = fd;
             snprintf(cm->peer, sizeof(cm->peer), "%s", peer);
+            memcpy(cm->addr, addr, 16);
             eccp_worker_t *w = least_loaded(srv, rr++);
             atomic_fetch_add(&w->load, 1);
             if (mq_push(w->mq, &cm->msg) != 0) {
                 atomic_fetch_sub(&w->load, 1);
+                eccp__guard_release(srv->guard, addr, true);
                 atomic_fetch_sub(&srv->nsess, 1);
                 free_conn(&cm->msg);
                 continue;
@@ -1073,11 +1275,13 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
     s->idle_ms = deps->idle_timeout_ms > 0 ? deps->idle_timeout_ms
                                             : (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 300) * 1000;
     s->nworkers = cfg->workers > 0 ? cfg->workers : 2;
+    s->login_ms = cfg->login_timeout_s * 1000;
+    s->guard = eccp__guard_new(cfg);
     s->lfd = -1;
     s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->reqs = hmap_new(64);
     s->w = calloc((size_t)s->nworkers, sizeof(*s->w));
-    if (s->stopfd < 0 || !s->reqs || !s->w) {
+    if (s->stopfd < 0 || !s->reqs || !s->w || !s->guard) {
         snprintf(err, errlen, "eccp: out of memory");
         goto fail;
     }
@@ -1192,6 +1396,7 @@ void eccp_server_free(eccp_server_t *s)
     }
     free(s->w);
     hmap_free(s->reqs);
+    eccp__guard_free(s->guard);
     if (s->lfd >= 0)
         close(s->lfd);
     if (s->stopfd >= 0)
@@ -1221,6 +1426,14 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->in_paused_out = atomic_load(&s->st_paused_out);
     o->out_queued_max = atomic_load(&s->st_queued_max);
     o->db_busy = atomic_load(&s->st_db_busy);
+    o->refused_unauth = atomic_load(&s->st_refused_unauth);
+    o->refused_unauth_addr = atomic_load(&s->st_refused_unauth_addr);
+    o->refused_addr = atomic_load(&s->st_refused_addr);
+    o->closed_login_timeout = atomic_load(&s->st_login_timeout);
+    o->login_failed = atomic_load(&s->st_login_failed);
+    o->login_delayed = atomic_load(&s->st_login_delayed);
+    o->login_blocked = atomic_load(&s->st_login_blocked);
+    o->unauth_sessions = eccp__guard_unauth(s->guard);
     o->sessions = atomic_load(&s->nsess);
     for (int i = 0; i < s->nworkers; i++) {
         /* rounds first: the figures stored before it are then at least that recent */

@@ -1,9 +1,12 @@
 /*
- * At most one login in flight per session: the database stand-in holds login
- * jobs until the test releases them, so a second login on the same session
- * meets a pending one (immediate top-level 503, no job), while another
- * session's login is not affected.  Covers the unauthenticated case, a
- * re-login of a logged-in session, a refused password and a database failure.
+ * One login at a time per session, and answers in order: the database stand-in
+ * holds login jobs until the test releases them, and the requests written
+ * after a login wait, unparsed (the request counter proves it), until the
+ * login's answer is out; then they are answered in order (a pipelined request
+ * after a successful login is served as logged in, not 401).  Covers the
+ * unauthenticated case, a second login behind a pending one, a re-login of a
+ * logged-in session, a refused password and a database failure, and a session
+ * closed with its login pending.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -17,10 +20,6 @@
 #include "test/eccp/eccp_client_util.h"
 
 #define DECL TCLI_DECL
-#define BUSY(id) \
-    DECL "<response id=\"" id "\"><failure><code>503</code><message>Login already in progress" \
-         "</message></failure></response>\n"
-
 /* Answers the oldest held login: status, and whether the user was accepted. */
 static void release(int status, bool accepted)
 {
@@ -41,6 +40,7 @@ static int setup(void **state)
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     cf.eccp.workers = 1;
+    cf.eccp.login_fail_delay_ms = 0; /* throttling has its own test (test_eccp_abuse) */
     reg = reg_new(10000);
     eccp_deps_t d = {.reg = reg, .db_submit = tdb_hold_submit};
     char err[256];
@@ -66,65 +66,116 @@ static int teardown(void **state)
 #define LOGIN(id) \
     "<request id=\"" id "\"><login><username>u</username><password>p</password></login></request>"
 
-static void test_one_login_in_flight(void **state)
+#define FILTER(id)                                                                                \
+    "<request id=\"" id "\"><filterbyagent><agent_number>any</agent_number></filterbyagent>"       \
+    "</request>"
+#define FILTER_OK(id)                                                                             \
+    DECL "<response id=\"" id "\"><filterbyagent_response><success/></filterbyagent_response>"     \
+         "</response>\n"
+#define FAIL401(id)                                                                               \
+    DECL "<response id=\"" id "\"><login_response><failure><code>401</code>"                      \
+         "<message>Invalid username or password</message></failure></login_response></response>\n"
+
+static uint64_t requests(void)
+{
+    eccp_stats_t st;
+    eccp_server_stats(srv, &st);
+    return st.requests;
+}
+
+/* Waits until the server has parsed n requests in all. */
+static void wait_requests(uint64_t n)
+{
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
+    while (requests() < n && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(requests(), n);
+}
+
+static void test_login_then_requests_in_order(void **state)
 {
     (void)state;
     tcli_t *c = tcli_connect(eccp_server_port(srv));
     tcli_t *other = tcli_connect(eccp_server_port(srv));
     assert_non_null(c);
     assert_non_null(other);
-    /* not logged in: the first login waits on the database, the next ones are refused */
-    tcli_send(c, LOGIN("a"));
+    uint64_t base = requests();
+    /* login, an eccpauth request and a second login in one write */
+    tcli_send(c, LOGIN("a") FILTER("f1") LOGIN("b") FILTER("f2"));
     tdb_wait_held(1);
-    expect(c, LOGIN("b"), BUSY("b"));
-    expect(c, LOGIN("b2"), BUSY("b2"));
-    assert_int_equal(atomic_load(&tdb_submitted), 1);
-    /* another session is not affected */
+    /* another session is served meanwhile, and its request is counted: c's three waiting
+     * requests are not (they stay unparsed until the login is answered) */
     tcli_send(other, LOGIN("o"));
     tdb_wait_held(2);
-    release(0, true);
+    assert_int_equal(requests(), base + 2);
+    assert_int_equal(atomic_load(&tdb_submitted), 2);
+    /* the first login fails: its answer, then f1 as not logged in, then login b's job */
+    release(0, false);
     char *r = tcli_next(c, false);
-    assert_non_null(strstr(r, "<response id=\"a\"><login_response><success/><app_cookie>"));
+    assert_string_equal(r, FAIL401("a"));
     free(r);
+    r = tcli_next(c, false);
+    assert_string_equal(r, DECL "<response id=\"f1\"><failure><code>401</code><message>"
+                                "Unauthorized</message></failure></response>\n");
+    free(r);
+    tdb_wait_held(2); /* other's login and c's second one */
+    assert_int_equal(requests(), base + 4); /* f2 still waits */
+    /* other's login first (oldest), then b succeeds and f2 is served logged in */
     release(0, false);
     r = tcli_next(other, false);
-    assert_string_equal(r, DECL "<response id=\"o\"><login_response><failure><code>401</code>"
-                                "<message>Invalid username or password</message></failure>"
-                                "</login_response></response>\n");
+    assert_string_equal(r, FAIL401("o"));
     free(r);
-    /* logged in: a re-login is limited the same way; a refused one keeps the session in */
-    tcli_send(c, LOGIN("c"));
+    release(0, true);
+    r = tcli_next(c, false);
+    assert_non_null(strstr(r, "<response id=\"b\"><login_response><success/><app_cookie>"));
+    free(r);
+    r = tcli_next(c, false);
+    assert_string_equal(r, FILTER_OK("f2"));
+    free(r);
+    wait_requests(base + 5);
+    assert_int_equal(atomic_load(&tdb_submitted), 3);
+
+    /* logged in: a refused re-login keeps the session in; requests behind it wait */
+    tcli_send(c, LOGIN("c") FILTER("f3"));
     tdb_wait_held(1);
-    expect(c, LOGIN("d"), BUSY("d"));
+    assert_int_equal(requests(), base + 6);
     release(0, false);
     r = tcli_next(c, false);
-    assert_non_null(strstr(r, "<response id=\"c\"><login_response><failure><code>401</code>"));
+    assert_string_equal(r, FAIL401("c"));
     free(r);
-    expect(c, "<request id=\"f\"><filterbyagent><agent_number>any</agent_number></filterbyagent>"
-              "</request>",
-           DECL "<response id=\"f\"><filterbyagent_response><success/></filterbyagent_response>"
-                "</response>\n");
-    /* once answered, the next login goes to the database again */
-    tcli_send(c, LOGIN("e"));
+    r = tcli_next(c, false);
+    assert_string_equal(r, FILTER_OK("f3"));
+    free(r);
+
+    /* a login whose database job fails answers 500 and lets the next requests go */
+    tcli_send(c, LOGIN("e") FILTER("f4"));
     tdb_wait_held(1);
-    release(CCD_EIO, false); /* the database was away */
+    release(CCD_EIO, false);
     r = tcli_next(c, false);
     assert_string_equal(r, DECL "<response id=\"e\"><failure><code>500</code><message>Server error - "
                                 "database failure</message></failure></response>\n");
     free(r);
-    tcli_send(c, LOGIN("g"));
-    tdb_wait_held(1);
-    release(0, true);
     r = tcli_next(c, false);
-    assert_non_null(strstr(r, "<response id=\"g\"><login_response><success/>"));
+    assert_string_equal(r, FILTER_OK("f4"));
     free(r);
-    /* a session closed with its login pending: the answer is dropped, nothing leaks */
+
+    /* a session closed with its login pending: nothing is read from it while the login
+     * is out; its answer then finds the peer gone and the session is closed and freed
+     * (the sanitizer builds check the memory) */
+    eccp_stats_t st;
+    eccp_server_stats(srv, &st);
+    int open_before = st.sessions;
     tcli_t *gone = tcli_connect(eccp_server_port(srv));
     tcli_send(gone, LOGIN("z"));
     tdb_wait_held(1);
     tcli_close(gone);
-    usleep(50000);
     release(0, true);
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
+    do {
+        usleep(1000);
+        eccp_server_stats(srv, &st);
+    } while (st.sessions > open_before && clk_mono_ms() < end);
+    assert_int_equal(st.sessions, open_before);
     tcli_close(other);
     tcli_close(c);
 }
@@ -134,7 +185,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     log_set_level(LOG_LVL_ERR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_login_in_flight),
+        cmocka_unit_test(test_login_then_requests_in_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
