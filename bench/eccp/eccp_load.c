@@ -615,6 +615,9 @@ int main(int argc, char **argv)
         cf.eccp.port = 0;
         cf.eccp.workers = nworkers;
         cf.eccp.max_sessions = maxn + 100;
+        /* every session connects from 127.0.0.1 and logs in at once, thousands together */
+        cf.eccp.max_unauth_sessions = maxn + 100;
+        cf.eccp.max_unauth_per_address = maxn + 100;
         eccp_deps_t d = {.reg = reg, .login_check = ok_login};
         char err[256];
         eccp_server_t *srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));

@@ -46,6 +46,7 @@ static eccp_server_t *server(int idle_ms)
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     cf.eccp.workers = 1; /* the flooding client and the other one share the worker */
+    cf.eccp.login_timeout_s = 3600; /* the clients never log in (getrequestlist needs none) */
     /* A pinned send buffer: the kernel's share of the backlog stays well under the ~14 MB of
      * answers; not tiny, since a tiny one stalls loopback TCP on delayed ACKs. */
     eccp_deps_t d = {.reg = reg, .login_check = ok_login, .sndbuf = 256 * 1024, .idle_timeout_ms = idle_ms};
