@@ -240,10 +240,14 @@ static void rq_dumpstatus(eccp_call_t *c)
     reg_t *r = c->w->srv->deps.reg;
     eccp_stats_t st;
     eccp_server_stats(c->w->srv, &st);
-    LOG_NOTICE(MOD, "dumpstatus: %zu agents, %zu calls tracked; %d ECCP sessions, %llu requests, "
-                    "%llu events sent",
-               reg_agent_count(r), reg_call_count(r), st.sessions, (unsigned long long)st.requests,
-               (unsigned long long)st.events_sent);
+    LOG_NOTICE_RL(MOD, "dumpstatus: %zu agents, %zu calls tracked; %d ECCP sessions (%d not logged "
+                       "in), %llu requests, %llu events sent; %llu failed logins, %llu blocked; "
+                       "%llu connections refused before login, %llu login timeouts",
+                  reg_agent_count(r), reg_call_count(r), st.sessions, st.unauth_sessions,
+                  (unsigned long long)st.requests, (unsigned long long)st.events_sent,
+                  (unsigned long long)st.login_failed, (unsigned long long)st.login_blocked,
+                  (unsigned long long)(st.refused_unauth + st.refused_unauth_addr + st.refused_addr),
+                  (unsigned long long)st.closed_login_timeout);
     eccp__success(c);
 }
 
