@@ -234,7 +234,8 @@ static void test_unauth_slot_attack(void **state)
     conf_eccp_t cf = base_conf();
     cf.max_unauth_sessions = 8;
     cf.max_unauth_per_address = 4;
-    cf.login_timeout_s = (int)(2 * mult() + 0.999);
+    /* long enough that the steps before the timeouts fit in it on a loaded machine */
+    cf.login_timeout_s = (int)(4 * mult() + 0.999);
     start(&cf, 0);
     log_set_sink(sink, NULL);
     atomic_store(&refused_lines, 0);
@@ -365,7 +366,7 @@ static void test_401_no_keepalive(void **state)
     (void)state;
     conf_eccp_t cf = base_conf();
     cf.login_timeout_s = 3600; /* only the idle timeout can close the sessions here */
-    int idle = tmo(400);
+    int idle = tmo(1000);
     start(&cf, idle);
     tcli_t *refused = tcli_from("127.0.0.8");
     tcli_t *in = tcli_from("127.0.0.9");
@@ -420,7 +421,7 @@ static void test_login_throttle(void **state)
     cf.login_fail_delay_ms = 100;
     cf.login_fail_delay_max_ms = 400;
     cf.login_fail_block_after = 4;
-    cf.login_block_time_s = (int)(2 * mult() + 0.999);
+    cf.login_block_time_s = (int)(3 * mult() + 0.999);
     start(&cf, 0);
     tcli_t *c = tcli_from("127.0.0.10");
     /* three guesses in one write: answered in order, each after its delay (100, 200,
