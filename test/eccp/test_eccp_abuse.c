@@ -422,6 +422,7 @@ static void test_login_throttle(void **state)
     cf.login_fail_delay_max_ms = 400;
     cf.login_fail_block_after = 4;
     cf.login_block_time_s = (int)(3 * mult() + 0.999);
+    cf.login_timeout_s = 3600; /* the blocked clients stay unauthenticated past the block */
     start(&cf, 0);
     tcli_t *c = tcli_from("127.0.0.10");
     /* three guesses in one write: answered in order, each after its delay (100, 200,
