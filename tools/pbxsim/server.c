@@ -507,11 +507,17 @@ static void *server_main(void *arg)
             LOG_ERR("pbxsim", "poll failed: %s", strerror(errno));
             break;
         }
-        if (pf[0].revents & POLLIN)
+        /* A control (drop, restart) sweeps closed connections and may end calls, which
+         * frees what pconn[]/pcall[] point at: their readiness is left for the next
+         * round (poll is level-triggered) instead of being read through stale pointers. */
+        bool swept = false;
+        if (pf[0].revents & POLLIN) {
             running = handle_control(s);
+            swept = true;
+        }
         if (pf[1].revents & POLLIN)
             accept_conns(s);
-        for (int i = 2; i < n; i++) {
+        for (int i = 2; i < n && !swept; i++) {
             if (!pf[i].revents)
                 continue;
             if (pconn[i]) {
