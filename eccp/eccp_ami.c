@@ -383,6 +383,7 @@ static void success(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op)
 static void req_failure(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op, int code,
                         const char *msg)
 {
+    eccp__count_err(w->srv, op->def);
     buf_t *b = eccp__wbuf(w);
     eccp_msg_req_failure(b, op->id, op->def->name, NULL, code, msg);
     eccp__send_buf(w, s, b);
@@ -526,6 +527,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     case ECCP_AMI_CHANVARS: {
         if (r->status != CCD_OK || !r->resp) {
             buf_t *b = eccp__wbuf(w);
+            eccp__count_err(w->srv, op->def);
             eccp_msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;
@@ -546,6 +548,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     case ECCP_AMI_EXTSTATUS: {
         buf_t *b = eccp__wbuf(w);
         if (r->status != CCD_OK || !r->resp) {
+            eccp__count_err(w->srv, op->def);
             eccp_msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;

@@ -38,8 +38,24 @@
 
 /* ---------------- reply helpers ---------------- */
 
+static size_t req_index(const eccp_reqdef_t *def)
+{
+    return def ? (size_t)(def - eccp_reqs) : eccp_nreqs;
+}
+
+void eccp__count_req(eccp_server_t *srv, const eccp_reqdef_t *def)
+{
+    atomic_fetch_add_explicit(&srv->st_req_n[req_index(def)], 1, memory_order_relaxed);
+}
+
+void eccp__count_err(eccp_server_t *srv, const eccp_reqdef_t *def)
+{
+    atomic_fetch_add_explicit(&srv->st_req_err[req_index(def)], 1, memory_order_relaxed);
+}
+
 void eccp__failure(eccp_call_t *c, int code, const char *msg)
 {
+    eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
     eccp_msg_failure(b, c->id, code, msg);
     eccp__send_buf(c->w, c->s, b);
@@ -47,6 +63,7 @@ void eccp__failure(eccp_call_t *c, int code, const char *msg)
 
 void eccp__req_failure(eccp_call_t *c, int code, const char *msg)
 {
+    eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
     eccp_msg_req_failure(b, c->id, c->def->name, NULL, code, msg);
     eccp__send_buf(c->w, c->s, b);
@@ -54,6 +71,7 @@ void eccp__req_failure(eccp_call_t *c, int code, const char *msg)
 
 static void status_failure(eccp_call_t *c, const char *status, int code, const char *msg)
 {
+    eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
     eccp_msg_req_failure(b, c->id, c->def->name, status, code, msg);
     eccp__send_buf(c->w, c->s, b);
@@ -103,6 +121,7 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     char cookie[33];
     buf_t *b = eccp__wbuf(wk);
     if (eccp_cookie_new(cookie) != 0) {
+        eccp__count_err(wk->srv, hmap_get(wk->srv->reqs, name));
         eccp_msg_failure(b, id, 500, "Internal server error");
         eccp__send_buf(wk, s, b);
         return;
@@ -150,6 +169,7 @@ static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     } else {
         memcpy(s->user, j->res[0], sizeof(s->user)); /* the user before this attempt */
         LOG_NOTICE(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
+        eccp__count_err(w->srv, j->def);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_req_failure(b, j->id, j->def->name, NULL, 401, "Invalid username or password");
         eccp__send_buf(w, s, b);
@@ -903,6 +923,8 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
     eccp_req_t r;
     if (eccp_req_parse(pkt, len, &r) != 0) {
         atomic_fetch_add(&w->srv->st_bad, 1);
+        eccp__count_req(w->srv, NULL);
+        eccp__count_err(w->srv, NULL);
         LOG_INFO(MOD, "session %s: malformed packet or wrong root element, closing", s->peer);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
@@ -912,6 +934,8 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
     }
     s->last_ms = clk_mono_ms();
     if (!r.cmd || !r.has_id) {
+        eccp__count_req(w->srv, NULL);
+        eccp__count_err(w->srv, NULL);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
         eccp__send_buf(w, s, b);
@@ -920,6 +944,7 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
     }
     eccp_call_t c = {.w = w, .s = s, .def = NULL, .id = r.id, .cmd = r.cmd};
     c.def = r.name[0] ? hmap_get(w->srv->reqs, r.name) : NULL;
+    eccp__count_req(w->srv, c.def);
     if (!c.def) {
         LOG_DEBUG(MOD, "session %s: unknown request '%s'", s->peer, r.name);
         eccp__failure(&c, 501, "Not Implemented");

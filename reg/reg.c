@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct reg {
     reg_sub_t subs[REG_MAX_SUBSCRIBERS];  /* set up before reg_run or on the registry thread */
     int nsubs;
     reg_txn_t tx;                         /* registry thread only */
+    _Atomic int64_t beat_ms;              /* written by the registry thread, read by anyone */
 };
 
 static void txn_reset(reg_txn_t *tx);
@@ -543,6 +545,7 @@ void *reg_run(void *arg)
     log_set_thread_name("reg");
     int64_t next_sweep = clk_mono_ms() + REG_SWEEP_INTERVAL_MS;
     for (;;) {
+        atomic_store_explicit(&r->beat_ms, clk_mono_ms(), memory_order_relaxed);
         mq_msg_t *m = mq_pop(r->inbox, REG_SWEEP_INTERVAL_MS);
         if (clk_mono_ms() >= next_sweep) {
             reg_sweep(r, REG_FINISHED_KEEP_MS);
@@ -637,6 +640,16 @@ size_t reg_call_count(reg_t *r)
     size_t n = hmap_count(r->calls);
     pthread_rwlock_unlock(&r->lock);
     return n;
+}
+
+size_t reg_inbox_depth(reg_t *r)
+{
+    return mq_depth(r->inbox);
+}
+
+int64_t reg_heartbeat_ms(reg_t *r)
+{
+    return atomic_load_explicit(&r->beat_ms, memory_order_relaxed);
 }
 
 const char *reg_call_status_name(reg_call_status_e s)
