@@ -46,4 +46,5 @@ endif()
 # follow `cmake --install --prefix P` and DESTDIR (cmake/ccd_install_etc.cmake): the
 # systemd unit, the logrotate file and the configuration (installed only when absent).
 install(CODE "set(CCD_SOURCE_DIR \"${CMAKE_SOURCE_DIR}\")
+set(CCD_BINARY_DIR \"${CMAKE_BINARY_DIR}\")
 include(\"${CMAKE_SOURCE_DIR}/cmake/ccd_install_etc.cmake\")")
