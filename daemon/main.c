@@ -216,6 +216,7 @@ static int setup_log(const conf_t *cf, bool foreground)
     int rc = log_open(target, t, cf->log.level);
     if (rc < 0)
         fprintf(stderr, "ccdialerd: cannot open log %s: %s\n", t, ccd_strerror(rc));
+    log_syslog_copy(cf->log.syslog_copy && target != LOG_TARGET_SYSLOG);
     return rc;
 }
 
