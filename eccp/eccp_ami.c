@@ -288,9 +288,9 @@ static void xfer_rec_free(void *p)
 {
     xfer_rec_t *x = p;
     if (!x->written)
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded in the database: %s",
-                x->incoming ? "incoming" : "outgoing", x->call, x->ext,
-                x->ran ? x->why : "database unreachable or its queue full");
+        LOG_ERR(MOD, "transfer not recorded in the database: %s type=%s call_id=%lld extension=%s",
+                x->ran ? x->why : "database unreachable or its queue full",
+                x->incoming ? "incoming" : "outgoing", x->call, x->ext);
     free(x);
 }
 
@@ -301,7 +301,7 @@ static void record_transfer(eccp_worker_t *w, const eccp_amiop_t *op)
     if (!standin || !x) {
         free(standin);
         free(x);
-        LOG_ERR(MOD, "transfer of call %lld to %s not recorded: out of memory",
+        LOG_ERR(MOD, "transfer not recorded: out of memory call_id=%lld extension=%s",
                 (long long)op->call_db_id, op->ext);
         return;
     }
@@ -339,14 +339,14 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     const char *kind = op->incoming ? "incoming" : "outgoing";
     if (op->incoming ? !op->uniqueid[0] || strlen(op->uniqueid) >= sizeof(((db_w_call_entry_t *)0)->uniqueid)
                      : op->call_db_id <= 0) {
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: the call has no %s", kind,
-                (long long)op->call_db_id, op->ext,
-                op->incoming ? "usable uniqueid" : "database id");
+        LOG_ERR(MOD, "transfer not recorded: the call has no %s type=%s call_id=%lld extension=%s",
+                op->incoming ? "usable uniqueid" : "database id", kind, (long long)op->call_db_id,
+                op->ext);
         return;
     }
     db_write_t *x = db_write_new(op->incoming ? DB_W_CALL_ENTRY_UPDATE : DB_W_CALL_UPDATE);
     if (!x) {
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: out of memory", kind,
+        LOG_ERR(MOD, "transfer not recorded: out of memory type=%s call_id=%lld extension=%s", kind,
                 (long long)op->call_db_id, op->ext);
         return;
     }
@@ -362,8 +362,8 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     }
     int rc = db_write_submit_force(w->srv->deps.db, x);
     if (rc != 0) {
-        LOG_ERR(MOD, "transfer of %s call %lld to %s not recorded: db writer refused it (%s)", kind,
-                (long long)op->call_db_id, op->ext, ccd_strerror(rc));
+        LOG_ERR(MOD, "transfer not recorded: db writer refused it (%s) type=%s call_id=%lld extension=%s",
+                ccd_strerror(rc), kind, (long long)op->call_db_id, op->ext);
         free(x);
     }
 }
@@ -476,7 +476,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     bool ok = r->status == CCD_OK && r->ok;
     const char *why = r->resp ? ami_rec_get(r->resp, "Message") : ccd_strerror(r->status);
     if (!ok && op->kind != ECCP_AMI_CHANVARS && op->kind != ECCP_AMI_EXTSTATUS)
-        LOG_ERR(MOD, "%s for %s on %s failed: %s", op->def->name, op->agent, op->chan, why);
+        LOG_ERR(MOD, "%s failed: %s agent=%s channel=%s", op->def->name, why, op->agent, op->chan);
     switch (op->kind) {
     case ECCP_AMI_HANGUP:
         if (ok)
@@ -495,12 +495,12 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         if (w->srv->deps.db)
             record_transfer_durable(w, op);
         else if (!w->srv->deps.db_submit)
-            LOG_WARN(MOD, "transfer of call %lld to %s not recorded: no database",
+            LOG_WARN(MOD, "transfer not recorded: no database call_id=%lld extension=%s",
                      (long long)op->call_db_id, op->ext);
         else if (op->call_db_id)
             record_transfer(w, op);
         else
-            LOG_WARN(MOD, "transfer of a call to %s not recorded: the call has no database id",
+            LOG_WARN(MOD, "transfer not recorded: the call has no database id extension=%s",
                      op->ext);
         success(w, s, op); /* the one response */
         break;

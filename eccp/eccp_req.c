@@ -137,7 +137,7 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     xw_leaf(&w, "app_cookie", cookie);
     eccp_msg_resp_end(&w, name);
     eccp__send_buf(wk, s, b);
-    LOG_INFO(MOD, "session %s logged in as %s", s->peer, user);
+    LOG_INFO(MOD, "session logged in peer=%s user=%s", s->peer, user);
 }
 
 /*
@@ -168,7 +168,7 @@ static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         login_ok(w, s, j->id, j->def->name, j->a[0]);
     } else {
         memcpy(s->user, j->res[0], sizeof(s->user)); /* the user before this attempt */
-        LOG_NOTICE(MOD, "session %s: login refused for user %s", s->peer, j->a[0]);
+        LOG_NOTICE(MOD, "session login refused peer=%s user=%s", s->peer, j->a[0]);
         eccp__count_err(w->srv, j->def);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_req_failure(b, j->id, j->def->name, NULL, 401, "Invalid username or password");
@@ -189,7 +189,7 @@ static void rq_login(eccp_call_t *c)
         if (d->login_check(d->login_ctx, user, pass)) {
             login_ok(c->w, c->s, c->id, c->def->name, user);
         } else {
-            LOG_NOTICE(MOD, "session %s: login refused for user %s", c->s->peer, user);
+            LOG_NOTICE(MOD, "session login refused peer=%s user=%s", c->s->peer, user);
             eccp__req_failure(c, 401, "Invalid username or password");
         }
         return;

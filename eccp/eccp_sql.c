@@ -2210,7 +2210,7 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
         else if (rc)
             return rc;
         else
-            LOG_WARN(MOD, "schedulecall: call %lld not found for %s, using the current call",
+            LOG_WARN(MOD, "schedulecall: call not found, using the current call call_id=%lld agent=%s",
                      j->n[1], j->a[0]);
     }
     if (!call)
@@ -2363,7 +2363,8 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
     }
     mysql_autocommit(my, 1);
     free(attrs_s);
-    LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, call);
+    LOG_INFO(MOD, "schedulecall: call scheduled agent=%s call_id=%lld from_call_id=%lld", j->a[0],
+             newid, call);
     resp_success(j);
     return 0;
 fail:

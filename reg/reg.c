@@ -261,7 +261,7 @@ void reg_txn_call_set_uniqueid(reg_txn_t *tx, reg_call_t *c, const char *uniquei
         hmap_del(tx->r->by_uid, c->uniqueid);
     snprintf(c->uniqueid, sizeof(c->uniqueid), "%s", uniqueid);
     if (c->uniqueid[0] && hmap_put(tx->r->by_uid, c->uniqueid, c, NULL) != 0)
-        LOG_ERR("reg", "out of memory indexing call %" PRIu64 " by uniqueid", c->id);
+        LOG_ERR("reg", "out of memory indexing a call by uniqueid call_id=%" PRIu64, c->id);
     reg_txn_call_touch(tx, c);
 }
 
@@ -343,7 +343,7 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
         const reg_agent_info_t *in = &s->list[i];
         reg_agent_t *a = reg_txn_agent(tx, in->number, true);
         if (!a) {
-            LOG_ERR("reg", "cannot track agent %s (bad number or out of memory)", in->number);
+            LOG_ERR("reg", "cannot track agent (bad number or out of memory) agent=%s", in->number);
             continue;
         }
         if (a->active != in->active || a->db_id != in->db_id || strcmp(a->name, in->name) != 0) {
