@@ -40,7 +40,7 @@ bool ops_ready(const ops_sources_t *src, buf_t *b)
         ami_state_e s = ami_server_state(src->ami, i);
         char what[96];
         snprintf(what, sizeof(what), "ami %s", i < src->cf->nami ? src->cf->ami[i].name : "?");
-        snprintf(detail, sizeof(detail), "%s", ami_state_name(s));
+        snprintf(detail, sizeof(detail), "%s", s == AMI_STATE_UP ? "" : ami_state_name(s));
         line(b, what, s == AMI_STATE_UP, detail);
         ready = ready && s == AMI_STATE_UP;
     }
