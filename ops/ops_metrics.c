@@ -272,6 +272,9 @@ static void render_reg(out_t *o, const ops_sources_t *src)
 {
     one(o, "ccdialer_registry_inbox_depth", "gauge", "Work waiting for the registry thread.",
         reg_inbox_depth(src->reg));
+    one(o, "ccdialer_registry_notifications_dropped_total", "counter",
+        "Registry change notifications a full subscriber queue (ECCP worker) refused.",
+        reg_notifications_dropped(src->reg));
     reg_agent_t *agents = NULL;
     reg_call_t *calls = NULL;
     size_t na = 0, nc = 0;

@@ -32,7 +32,7 @@ typedef struct reg_work {
 typedef struct reg_sub {
     mq_t *q;
     int mask;
-    uint64_t lost;     /* notifications dropped because q was full */
+    _Atomic uint64_t lost; /* notifications dropped because q was full (reg thread writes, anyone reads) */
     bool lost_warned;  /* logged for the current full episode */
 } reg_sub_t;
 
@@ -399,7 +399,7 @@ static void publish_one(reg_t *r, const reg_change_t *proto)
             }
             free(c);
         }
-        s->lost++;
+        atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
         if (!s->lost_warned) {
             s->lost_warned = true;
             LOG_WARN("reg", "subscriber %d is not keeping up; change notifications dropped", i);
@@ -645,6 +645,14 @@ size_t reg_call_count(reg_t *r)
 size_t reg_inbox_depth(reg_t *r)
 {
     return mq_depth(r->inbox);
+}
+
+uint64_t reg_notifications_dropped(reg_t *r)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < r->nsubs; i++)
+        n += atomic_load_explicit(&r->subs[i].lost, memory_order_relaxed);
+    return n;
 }
 
 int64_t reg_heartbeat_ms(reg_t *r)

@@ -197,6 +197,9 @@ int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n);
 int reg_call_list(reg_t *r, reg_call_t **out, size_t *n);
 size_t reg_agent_count(reg_t *r);
 size_t reg_call_count(reg_t *r);
+/* Change notifications dropped because a subscriber's queue was full, all subscribers
+ * (monitoring; call after the subscribers are set up). */
+uint64_t reg_notifications_dropped(reg_t *r);
 /* Work waiting in the registry thread's inbox (monitoring). */
 size_t reg_inbox_depth(reg_t *r);
 /* clk_mono_ms() when the registry thread last went round its loop (it does at least
