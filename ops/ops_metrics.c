@@ -255,14 +255,48 @@ static int agent_state(const reg_agent_t *a)
     return AG_READY;
 }
 
-/* Calls by (type, campaign, status): sorted so equal keys are adjacent. */
-static int call_cmp(const void *pa, const void *pb)
+/* A call's group in the ccdialer_calls family. */
+typedef struct call_key {
+    int64_t campaign;
+    int type, status;
+} call_key_t;
+
+typedef struct call_keys {
+    call_key_t *v;
+    size_t n, cap;
+    bool oom;
+} call_keys_t;
+
+/* Under the registry's read lock: only copies the 16-byte key (the array is sized from
+ * reg_call_count beforehand, so it rarely grows here). */
+static void collect_call(const reg_call_t *c, void *ctx)
 {
-    const reg_call_t *a = pa, *b = pb;
+    call_keys_t *k = ctx;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        call_key_t *nv = realloc(k->v, cap * sizeof(*nv));
+        if (!nv) {
+            k->oom = true;
+            return;
+        }
+        k->v = nv;
+        k->cap = cap;
+    }
+    k->v[k->n++] = (call_key_t){.campaign = c->campaign_id, .type = (int)c->type, .status = (int)c->status};
+}
+
+static void count_agent(const reg_agent_t *a, void *ctx)
+{
+    ((uint64_t *)ctx)[agent_state(a)]++;
+}
+
+static int key_cmp(const void *pa, const void *pb)
+{
+    const call_key_t *a = pa, *b = pb;
     if (a->type != b->type)
         return a->type < b->type ? -1 : 1;
-    if (a->campaign_id != b->campaign_id)
-        return a->campaign_id < b->campaign_id ? -1 : 1;
+    if (a->campaign != b->campaign)
+        return a->campaign < b->campaign ? -1 : 1;
     if (a->status != b->status)
         return a->status < b->status ? -1 : 1;
     return 0;
@@ -275,39 +309,47 @@ static void render_reg(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_registry_notifications_dropped_total", "counter",
         "Registry change notifications a full subscriber queue (ECCP worker) refused.",
         reg_notifications_dropped(src->reg));
-    reg_agent_t *agents = NULL;
-    reg_call_t *calls = NULL;
-    size_t na = 0, nc = 0;
-    if (reg_agent_list(src->reg, &agents, &na) != 0 || reg_call_list(src->reg, &calls, &nc) != 0) {
-        free(agents);
+
+    uint64_t by_state[AG_NSTATES] = {0};
+    reg_visit_agents(src->reg, count_agent, by_state);
+    uint64_t na = 0;
+    for (int s = 0; s < AG_NSTATES; s++)
+        na += by_state[s];
+
+    call_keys_t k = {0};
+    k.cap = reg_call_count(src->reg) + 64;
+    k.v = malloc(k.cap * sizeof(*k.v));
+    if (!k.v) {
         o->rc = CCD_ENOMEM;
         return;
     }
+    reg_visit_calls(src->reg, collect_call, &k);
+    if (k.oom) {
+        free(k.v);
+        o->rc = CCD_ENOMEM;
+        return;
+    }
+
     one(o, "ccdialer_registry_agents", "gauge", "Agents in the registry.", na);
     one(o, "ccdialer_registry_calls", "gauge",
-        "Calls in the registry (live, and finished ones for their last minute).", nc);
-
-    uint64_t by_state[AG_NSTATES] = {0};
-    for (size_t i = 0; i < na; i++)
-        by_state[agent_state(&agents[i])]++;
+        "Calls in the registry (live, and finished ones for their last minute).", k.n);
     family(o, "ccdialer_agents", "gauge", "Agents by state.");
     for (int s = 0; s < AG_NSTATES; s++)
         put(o, "ccdialer_agents{state=\"%s\"} %" PRIu64 "\n", agent_state_names[s], by_state[s]);
 
-    qsort(calls, nc, sizeof(*calls), call_cmp);
+    qsort(k.v, k.n, sizeof(*k.v), key_cmp);
     family(o, "ccdialer_calls", "gauge",
            "Calls in the registry by direction, campaign (0 = none) and status.");
-    for (size_t i = 0; i < nc;) {
+    for (size_t i = 0; i < k.n;) {
         size_t j = i + 1;
-        while (j < nc && call_cmp(&calls[i], &calls[j]) == 0)
+        while (j < k.n && key_cmp(&k.v[i], &k.v[j]) == 0)
             j++;
         put(o, "ccdialer_calls{type=\"%s\",campaign=\"%" PRId64 "\",status=\"%s\"} %zu\n",
-            calls[i].type == REG_CALL_INCOMING ? "incoming" : "outgoing", calls[i].campaign_id,
-            reg_call_status_name(calls[i].status), j - i);
+            k.v[i].type == REG_CALL_INCOMING ? "incoming" : "outgoing", k.v[i].campaign,
+            reg_call_status_name((reg_call_status_e)k.v[i].status), j - i);
         i = j;
     }
-    free(agents);
-    free(calls);
+    free(k.v);
 }
 
 /* How long ago each thread group last beat, so a monitor can alert before the watchdog. */

@@ -616,6 +616,28 @@ static int copy_all(reg_t *r, hmap_t *m, size_t elem, void **out, size_t *n)
     return 0;
 }
 
+void reg_visit_agents(reg_t *r, void (*fn)(const reg_agent_t *a, void *ctx), void *ctx)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(r->agents, &it, &k, &v))
+        fn(v, ctx);
+    pthread_rwlock_unlock(&r->lock);
+}
+
+void reg_visit_calls(reg_t *r, void (*fn)(const reg_call_t *c, void *ctx), void *ctx)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(r->calls, &it, &k, &v))
+        fn(v, ctx);
+    pthread_rwlock_unlock(&r->lock);
+}
+
 int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n)
 {
     return copy_all(r, r->agents, sizeof(reg_agent_t), (void **)out, n);
