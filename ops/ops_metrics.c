@@ -171,6 +171,9 @@ static void render_eccp(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_eccp_input_paused_total", "counter",
         "Times a session stopped being read because its unsent output was too large.",
         st.in_paused_out);
+    one(o, "ccdialer_eccp_db_busy_total", "counter",
+        "ECCP requests answered 503 because the database read queue refused their job.",
+        st.db_busy);
     one(o, "ccdialer_eccp_output_queued_max_bytes", "gauge",
         "Largest output queue any ECCP session has had.", st.out_queued_max);
 
@@ -232,6 +235,16 @@ static void render_db(out_t *o, const ops_sources_t *src)
     family(o, "ccdialer_db_reads_total", "counter", "Database read jobs (ECCP requests, loaders).");
     put(o, "ccdialer_db_reads_total{result=\"ok\"} %" PRIu64 "\n", st.reads_done);
     put(o, "ccdialer_db_reads_total{result=\"failed\"} %" PRIu64 "\n", st.reads_failed);
+    one(o, "ccdialer_db_read_queue_depth", "gauge", "Read jobs queued now (both lanes).",
+        st.read_queue_depth);
+    one(o, "ccdialer_db_read_queue_high_water", "gauge", "Most read jobs ever queued at once.",
+        st.read_queue_high_water);
+    family(o, "ccdialer_db_reads_refused_total", "counter",
+           "Read jobs the fair read queue refused, by the bound that refused them.");
+    put(o, "ccdialer_db_reads_refused_total{bound=\"queue\"} %" PRIu64 "\n", st.reads_refused_total);
+    put(o, "ccdialer_db_reads_refused_total{bound=\"client\"} %" PRIu64 "\n", st.reads_refused_client);
+    put(o, "ccdialer_db_reads_refused_total{bound=\"address\"} %" PRIu64 "\n",
+        st.reads_refused_address);
 }
 
 /* ---- registry: sizes, calls by status per campaign, agents by state ---- */
