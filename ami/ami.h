@@ -344,6 +344,8 @@ typedef struct ami_stats {
     uint64_t connects, disconnects, restarts;
     uint64_t shutdown_refusals;  /* logins refused with "Asterisk is shutting down" (retried soon) */
     uint64_t io_cpu_us;          /* CPU time used by the server's I/O thread */
+    uint64_t pending;            /* actions awaiting a response or the login */
+    int64_t heartbeat_ms;        /* clk_mono_ms() of the I/O thread's last loop; 0 = not started */
 } ami_stats_t;
 
 void ami_get_stats(ami_t *c, int server, ami_stats_t *out);

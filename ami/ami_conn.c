@@ -1000,6 +1000,8 @@ static void *srv_thread(void *arg)
         struct timespec cpu;
         if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
             atomic_store(&s->st_cpu_us, (uint64_t)cpu.tv_sec * 1000000u + (uint64_t)cpu.tv_nsec / 1000u);
+        atomic_store(&s->st_pending, (uint64_t)(s->flying.n + s->held.n));
+        atomic_store(&s->st_beat_ms, clk_mono_ms());
     }
 
     /* stopping: everything still waiting ends as closed */
@@ -1237,4 +1239,6 @@ void ami_get_stats(ami_t *c, int server, ami_stats_t *out)
     out->restarts = atomic_load(&s->st_restarts);
     out->shutdown_refusals = atomic_load(&s->st_shutdown_refusals);
     out->io_cpu_us = atomic_load(&s->st_cpu_us);
+    out->pending = atomic_load(&s->st_pending);
+    out->heartbeat_ms = atomic_load(&s->st_beat_ms);
 }

@@ -69,6 +69,10 @@ struct ami_srv {
     _Atomic uint64_t st_bytes_in, st_msgs_in, st_events_in, st_events_typed, st_events_delivered,
         st_events_lost, st_responses, st_unknown, st_timeouts, st_connects, st_disconnects,
         st_restarts, st_cpu_us, st_shutdown_refusals;
+    /* actions sent and unanswered plus those held for the login, and clk_mono_ms() of the
+     * I/O thread's last loop (it wakes at least every TIMEOUT_SCAN_US): for monitoring */
+    _Atomic uint64_t st_pending;
+    _Atomic int64_t st_beat_ms;
 
     /* ---- everything below: the I/O thread only ---- */
     int fd;

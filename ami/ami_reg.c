@@ -218,7 +218,8 @@ static void on_originate_response(reg_txn_t *tx, const ami_event_t *ev)
         c = f.found;
     }
     if (!c) {
-        LOG_DEBUG(MOD, "OriginateResponse %s/%s matches no call", ev->action_id, ev->uniqueid);
+        LOG_DEBUG(MOD, "OriginateResponse matches no call action_id=%s uniqueid=%s", ev->action_id,
+                  ev->uniqueid);
         return;
     }
     if (!c->uniqueid[0] && ev->uniqueid[0] && strcmp(ev->uniqueid, "<unknown>") != 0)
@@ -524,7 +525,7 @@ static void on_agent_login(reg_txn_t *tx, const ami_event_t *ev, bool in)
     snprintf(num, sizeof(num), "Agent/%s", ev->agent);
     reg_agent_t *a = ev->agent[0] ? reg_txn_agent(tx, num, false) : NULL;
     if (!a) {
-        LOG_DEBUG(MOD, "%s for unknown agent %s ignored", ev->name, num);
+        LOG_DEBUG(MOD, "%s for an unknown agent ignored agent=%s", ev->name, num);
         return;
     }
     set_login(a, in ? REG_LOGGED_IN : REG_LOGGED_OUT, in ? ev->channel : NULL, ev->server);
@@ -794,6 +795,6 @@ void ami_reg_apply_resync(reg_txn_t *tx, void *arg)
     reg_txn_foreach_agent(tx, rs_agent_fix, &x);
     hmap_free(x.live);
     if (x.lost)
-        LOG_NOTICE(MOD, "server %d resync: %zu calls lost%s", rs->server, x.lost,
-                   rs->restarted ? " (Asterisk restarted)" : "");
+        LOG_NOTICE(MOD, "resync: calls lost%s server=%d calls_lost=%zu",
+                   rs->restarted ? " (Asterisk restarted)" : "", rs->server, x.lost);
 }

@@ -31,6 +31,7 @@ static void *scope_base(conf_t *c, conf_scope_e scope, int ami_index)
     case CONF_SC_AGI: return &c->agi;
     case CONF_SC_DIALER: return &c->dialer;
     case CONF_SC_LOG: return &c->log;
+    case CONF_SC_METRICS: return &c->metrics;
     case CONF_SC_COUNT: break;
     }
     return NULL;
@@ -322,7 +323,7 @@ static int begin_section(load_state_t *st, const conf_item_t *it, char *err, siz
     int nl = (int)(it->name.len > 64 ? 64 : it->name.len);
     if (scope < 0) {
         conf__errf(err, errlen, st->name, it->line,
-                   "unknown section [%.*s]: expected general, ami, database, eccp, agi, dialer or log",
+                   "unknown section [%.*s]: expected general, ami, database, eccp, agi, dialer, log or metrics",
                    nl, it->name.p);
         return CCD_EINVAL;
     }

@@ -104,7 +104,15 @@ typedef struct conf_dialer {
 typedef struct conf_log {
     log_level_e level;         /* default info */
     char target[CONF_STR_LEN]; /* "stderr" (default), "syslog" or a file path */
+    bool syslog_copy;          /* also send every line to syslog/journald, default no */
 } conf_log_t;
+
+/* The HTTP endpoint for monitoring (/metrics, /healthz, /readyz). */
+typedef struct conf_metrics {
+    bool enabled;            /* default no */
+    char bind[CONF_STR_LEN]; /* default 127.0.0.1 */
+    uint16_t port;           /* default 9465 */
+} conf_metrics_t;
 
 typedef struct conf {
     conf_ami_server_t ami[CONF_MAX_AMI_SERVERS];
@@ -114,6 +122,7 @@ typedef struct conf {
     conf_agi_t agi;
     conf_dialer_t dialer;
     conf_log_t log;
+    conf_metrics_t metrics;
     char pid_file[CONF_STR_LEN]; /* [general] pid_file, default empty = none */
 } conf_t;
 

@@ -31,6 +31,7 @@
 #define AGI CONF_SC_AGI, conf_agi_t
 #define DL CONF_SC_DIALER, conf_dialer_t
 #define LOGS CONF_SC_LOG, conf_log_t
+#define MET CONF_SC_METRICS, conf_metrics_t
 
 /* Indirection so the scope/struct pair macros expand into two arguments. */
 #define ROW(m, ...) m(__VA_ARGS__)
@@ -38,7 +39,7 @@
 const char *const conf__scope_names[CONF_SC_COUNT] = {
     [CONF_SC_GENERAL] = "general", [CONF_SC_AMI] = "ami",       [CONF_SC_DATABASE] = "database",
     [CONF_SC_ECCP] = "eccp",       [CONF_SC_AGI] = "agi",       [CONF_SC_DIALER] = "dialer",
-    [CONF_SC_LOG] = "log",
+    [CONF_SC_LOG] = "log",         [CONF_SC_METRICS] = "metrics",
 };
 
 const conf_directive_t conf__directives[] = {
@@ -138,6 +139,14 @@ const conf_directive_t conf__directives[] = {
     /* [log] */
     ROW(D_T, LOGS, CONF_T_LOGLEVEL, level, level, "info", "lowest level written"),
     ROW(D_T, LOGS, CONF_T_LOGTARGET, target, target, "stderr", "stderr, syslog or a file path"),
+    ROW(D_T, LOGS, CONF_T_BOOL, syslog, syslog_copy, "no",
+        "also send every line to syslog (journald) besides the target"),
+
+    /* [metrics] */
+    ROW(D_T, MET, CONF_T_BOOL, enabled, enabled, "no",
+        "serve /metrics, /healthz and /readyz over HTTP"),
+    ROW(D_T, MET, CONF_T_ADDR, bind, bind, "127.0.0.1", "address the metrics endpoint listens on"),
+    ROW(D_T, MET, CONF_T_PORT, port, port, "9465", "metrics endpoint TCP port"),
 };
 
 const size_t conf__ndirectives = sizeof(conf__directives) / sizeof(conf__directives[0]);

@@ -161,6 +161,7 @@ static void emit(log_level_e level, const char *module, const char *suffix, cons
         n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
         n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ld ", ts.tv_nsec / 1000000);
     }
+    size_t stamp_len = n; /* the syslog copy goes without it */
     int w = snprintf(line + n, sizeof(line) - n, "%s [%s] %s: ", level_names[level], thread_name,
                      module);
     if (w > 0)
@@ -191,6 +192,7 @@ static void emit(log_level_e level, const char *module, const char *suffix, cons
         static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
         syslog(prio[level], "%s", line);
     } else {
+        log__syslog_copy(level, line + stamp_len);
         line[n] = '\n';
         ssize_t r = write(atomic_load(&log_fd), line, n + 1);
         (void)r; /* nowhere left to report a failed log write */

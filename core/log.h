@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdbool.h>
 
 typedef enum log_level {
     LOG_LVL_ERR = 0,
@@ -54,6 +55,19 @@ int log_level_parse(const char *name, log_level_e *out);
 
 /* Names the calling thread in its log lines (copied, at most 15 chars). */
 void log_set_thread_name(const char *name);
+
+/*
+ * Also sends every line (without its timestamp) to syslog, besides the target
+ * ([log] syslog = yes; under systemd that is the journal).  No-op for the syslog
+ * target itself.  Call before other threads log.
+ */
+void log_syslog_copy(bool on);
+/* Replaces syslog(3) for the copy (tests); NULL restores it.  prio is LOG_ERR.. LOG_DEBUG. */
+typedef void (*log_syslog_writer_fn)(int prio, const char *line);
+void log_syslog_set_writer(log_syslog_writer_fn fn);
+/* log.c's hook into log_syslog.c. */
+void log__syslog_copy(log_level_e level, const char *line);
+int log__syslog_prio(log_level_e level);
 
 /* Installs a sink that receives every line instead of the target (tests). */
 void log_set_sink(log_sink_fn sink, void *ctx);

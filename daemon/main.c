@@ -23,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ccd_version.h"
 #include "conf/conf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "daemon/monitor.h"
 #include "daemon/services.h"
 
 #define DEFAULT_CONF "/etc/ccdialer/ccdialer.conf"
@@ -38,30 +40,35 @@ typedef struct options {
     bool foreground;
     bool check_only;
     bool init_db;
+    bool status;
     const char *pid_file; /* overrides [general] pid_file */
 } options_t;
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: ccdialerd [-f] [-c FILE] [-p PIDFILE] [--check-config] [--init-db] [--version]\n"
+            "usage: ccdialerd [-f] [-c FILE] [-p PIDFILE] [--check-config] [--init-db] [--status]\n"
+            "                 [--version]\n"
             "  -f, --foreground   stay in the foreground and log to stderr unless [log] says otherwise\n"
             "  -c, --config FILE  configuration file (default " DEFAULT_CONF ")\n"
             "  -p, --pid-file F   write the daemon's pid to F\n"
             "      --check-config parse the configuration, report errors, exit\n"
             "      --init-db      create or upgrade the call_center database, then exit\n"
+            "      --status       ask the running daemon (its [metrics] endpoint) whether it is\n"
+            "                     ready; exit 0 ready, 1 not ready, 3 not running\n"
             "      --version      print the version and exit\n");
 }
 
 static int parse_options(int argc, char **argv, options_t *o)
 {
-    enum { OPT_CHECK = 1000, OPT_VERSION, OPT_INITDB };
+    enum { OPT_CHECK = 1000, OPT_VERSION, OPT_INITDB, OPT_STATUS };
     static const struct option longopts[] = {
         {"foreground", no_argument, NULL, 'f'},
         {"config", required_argument, NULL, 'c'},
         {"pid-file", required_argument, NULL, 'p'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"init-db", no_argument, NULL, OPT_INITDB},
+        {"status", no_argument, NULL, OPT_STATUS},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -75,6 +82,7 @@ static int parse_options(int argc, char **argv, options_t *o)
         case 'p': o->pid_file = optarg; break;
         case OPT_CHECK: o->check_only = true; break;
         case OPT_INITDB: o->init_db = true; break;
+        case OPT_STATUS: o->status = true; break;
         case OPT_VERSION: printf("ccdialerd %s\n", CCD_VERSION); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -176,6 +184,25 @@ static void daemon_ready(int *fd, bool ok)
     }
 }
 
+/* Waits for one of sigs, ticking the watchdog while none comes.  Returns the signal. */
+static int wait_signal(const sigset_t *sigs, monitor_t *mon)
+{
+    for (;;) {
+        int ms = monitor_tick_ms(mon);
+        if (ms < 0) {
+            int sig = 0;
+            if (sigwait(sigs, &sig) == 0)
+                return sig;
+            continue;
+        }
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        monitor_tick(mon);
+    }
+}
+
 static int setup_log(const conf_t *cf, bool foreground)
 {
     log_target_e target = LOG_TARGET_STDERR;
@@ -189,6 +216,7 @@ static int setup_log(const conf_t *cf, bool foreground)
     int rc = log_open(target, t, cf->log.level);
     if (rc < 0)
         fprintf(stderr, "ccdialerd: cannot open log %s: %s\n", t, ccd_strerror(rc));
+    log_syslog_copy(cf->log.syslog_copy && target != LOG_TARGET_SYSLOG);
     return rc;
 }
 
@@ -204,6 +232,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ccdialerd: %s\n", err);
         return 1;
     }
+    if (opt.status)
+        return monitor_status(&cf);
     if (opt.check_only) {
         printf("%s: configuration OK (%d AMI server%s)\n", opt.conf_path, cf.nami,
                cf.nami == 1 ? "" : "s");
@@ -265,13 +295,23 @@ int main(int argc, char **argv)
             unlink(pid_file);
         return 1;
     }
+    monitor_t *mon = monitor_start(&cf, svc, (int64_t)time(NULL), err, sizeof(err));
+    if (!mon) {
+        LOG_ERR("main", "startup failed: %s", err);
+        if (!opt.foreground)
+            fprintf(stderr, "ccdialerd: startup failed: %s\n", err);
+        svc_stop(svc);
+        daemon_ready(&ready_fd, false);
+        if (pid_file[0])
+            unlink(pid_file);
+        return 1;
+    }
     LOG_NOTICE("main", "ready");
     daemon_ready(&ready_fd, true);
+    monitor_ready(mon);
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0)
-            continue;
+        int sig = wait_signal(&sigs, mon);
         if (sig == SIGHUP) {
             int rc = log_reopen();
             if (rc != 0)
@@ -285,6 +325,7 @@ int main(int argc, char **argv)
             break;
         }
     }
+    monitor_stop(mon);
     svc_stop(svc);
     LOG_NOTICE("main", "stopped");
     if (pid_file[0])

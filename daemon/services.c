@@ -186,3 +186,11 @@ uint16_t svc_eccp_port(const svc_t *s)
 {
     return s->eccp ? eccp_server_port(s->eccp) : 0;
 }
+
+void svc_parts(const svc_t *s, reg_t **reg, ami_t **ami, db_t **db, eccp_server_t **eccp)
+{
+    *reg = s->reg;
+    *ami = s->ami;
+    *db = s->db;
+    *eccp = s->eccp;
+}

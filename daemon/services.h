@@ -23,6 +23,15 @@ void svc_stop(svc_t *svc);
 /* The port the ECCP server listens on (useful with port 0), or 0 when disabled. */
 uint16_t svc_eccp_port(const svc_t *s);
 
+/* The running engine's parts, for monitoring (ops/); valid until svc_stop.  eccp is
+ * NULL when [eccp] is disabled. */
+struct reg;
+struct ami;
+struct db;
+struct eccp_server;
+void svc_parts(const svc_t *s, struct reg **reg, struct ami **ami, struct db **db,
+               struct eccp_server **eccp);
+
 /* Creates or upgrades the database schema (ccdialerd --init-db). */
 int svc_init_db(const conf_t *cf, char *err, size_t errlen);
 

@@ -501,6 +501,7 @@ typedef struct db_stats {
     size_t read_queue_depth;
     size_t read_queue_high_water;
     uint64_t reads_refused_total, reads_refused_client, reads_refused_address;
+    int64_t heartbeat_ms;           /* oldest writer's last sign of life (clk_mono_ms); 0 = none yet */
 } db_stats_t;
 void db_get_stats(db_t *db, db_stats_t *out);
 

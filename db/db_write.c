@@ -166,6 +166,9 @@ struct db_writer {
     atomic_uint_fast64_t rows_ok, batches, dedup, retries, reconnects, rejected;
     atomic_uint_fast64_t lat_sum, lat_max;
     atomic_bool connected;
+    /* clk_mono_ms() of the writer's last sign of life: its loop, a connection wait, a
+     * retry (all come round within about a second unless a MariaDB call hangs) */
+    _Atomic int64_t beat_ms;
 
     pthread_mutex_t flush_lock; /* guards processed; leaf lock */
     pthread_cond_t flush_cond;
@@ -578,6 +581,11 @@ static void account_done(db_writer_t *w, db_write_t **ws, int n, bool committed)
     pthread_mutex_unlock(&w->flush_lock);
 }
 
+static void beat(db_writer_t *w)
+{
+    atomic_store_explicit(&w->beat_ms, clk_mono_ms(), memory_order_relaxed);
+}
+
 static void sleep_ms(int64_t ms)
 {
     if (ms <= 0)
@@ -623,6 +631,7 @@ static void note_connected(db_writer_t *w)
 static MYSQL *wait_conn(db_writer_t *w)
 {
     for (;;) {
+        beat(w);
         bool rec = false;
         MYSQL *my = db__conn_get(&w->conn, &rec);
         if (my) {
@@ -652,6 +661,7 @@ static bool commit_batch(db_writer_t *w, db_write_t **ws, int n)
     uint64_t seq = ++w->seq;
     int attempt = 0;
     for (;;) {
+        beat(w);
         MYSQL *my = wait_conn(w);
         if (!my)
             return false;
@@ -762,6 +772,7 @@ static void *writer_main(void *arg)
     uint64_t lost = 0;
     for (;;) {
         int n = 0;
+        beat(w);
         mq_msg_t *m = mq_pop(w->q, quitting ? 0 : 1000);
         while (m) {
             if (m->type == MSG_QUIT) {
@@ -1046,5 +1057,8 @@ void db__writers_stats(db_t *db, db_stats_t *out)
             out->latency_us_max = mx;
         if (!atomic_load(&w->connected))
             out->writer_connected = false;
+        int64_t b = atomic_load_explicit(&w->beat_ms, memory_order_relaxed);
+        if (i == 0 || b < out->heartbeat_ms)
+            out->heartbeat_ms = b;
     }
 }

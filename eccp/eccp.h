@@ -138,8 +138,19 @@ typedef struct eccp_stats {
     /* Registry changes every worker has finished (min over workers): a change is
      * fully written when this moves past the count seen before posting it. */
     uint64_t fanout_rounds;
+    /* clk_mono_ms() of the least recent worker loop (workers wake at least every second
+     * while alive); 0 before they run.  For the watchdog. */
+    int64_t heartbeat_ms;
 } eccp_stats_t;
 void eccp_server_stats(eccp_server_t *s, eccp_stats_t *out);
+
+/* Requests and <failure> answers per request name, for monitoring. */
+typedef struct eccp_req_stat {
+    const char *name; /* static; "unknown" for unknown names and malformed packets */
+    uint64_t requests, errors;
+} eccp_req_stat_t;
+/* Fills out[0..max) and returns how many names there are (call with max 0 to size out). */
+size_t eccp_server_req_stats(eccp_server_t *s, eccp_req_stat_t *out, size_t max);
 
 /* ---- events the registry cannot express ---- */
 

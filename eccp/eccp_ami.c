@@ -288,9 +288,9 @@ static void xfer_rec_free(void *p)
 {
     xfer_rec_t *x = p;
     if (!x->written)
-        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded in the database: %s",
-                x->incoming ? "incoming" : "outgoing", x->call, x->ext,
-                x->ran ? x->why : "database unreachable or its queue full");
+        LOG_ERR_RL(MOD, "transfer not recorded in the database: %s type=%s call_id=%lld extension=%s",
+                x->ran ? x->why : "database unreachable or its queue full",
+                x->incoming ? "incoming" : "outgoing", x->call, x->ext);
     free(x);
 }
 
@@ -301,7 +301,7 @@ static void record_transfer(eccp_worker_t *w, const eccp_amiop_t *op)
     if (!standin || !x) {
         free(standin);
         free(x);
-        LOG_ERR_RL(MOD, "transfer of call %lld to %s not recorded: out of memory",
+        LOG_ERR_RL(MOD, "transfer not recorded: out of memory call_id=%lld extension=%s",
                 (long long)op->call_db_id, op->ext);
         return;
     }
@@ -339,14 +339,14 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     const char *kind = op->incoming ? "incoming" : "outgoing";
     if (op->incoming ? !op->uniqueid[0] || strlen(op->uniqueid) >= sizeof(((db_w_call_entry_t *)0)->uniqueid)
                      : op->call_db_id <= 0) {
-        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded: the call has no %s", kind,
-                (long long)op->call_db_id, op->ext,
-                op->incoming ? "usable uniqueid" : "database id");
+        LOG_ERR_RL(MOD, "transfer not recorded: the call has no %s type=%s call_id=%lld extension=%s",
+                op->incoming ? "usable uniqueid" : "database id", kind, (long long)op->call_db_id,
+                op->ext);
         return;
     }
     db_write_t *x = db_write_new(op->incoming ? DB_W_CALL_ENTRY_UPDATE : DB_W_CALL_UPDATE);
     if (!x) {
-        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded: out of memory", kind,
+        LOG_ERR_RL(MOD, "transfer not recorded: out of memory type=%s call_id=%lld extension=%s", kind,
                 (long long)op->call_db_id, op->ext);
         return;
     }
@@ -362,8 +362,8 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     }
     int rc = db_write_submit_force(w->srv->deps.db, x);
     if (rc != 0) {
-        LOG_ERR_RL(MOD, "transfer of %s call %lld to %s not recorded: db writer refused it (%s)", kind,
-                (long long)op->call_db_id, op->ext, ccd_strerror(rc));
+        LOG_ERR_RL(MOD, "transfer not recorded: db writer refused it (%s) type=%s call_id=%lld extension=%s",
+                ccd_strerror(rc), kind, (long long)op->call_db_id, op->ext);
         free(x);
     }
 }
@@ -383,6 +383,7 @@ static void success(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op)
 static void req_failure(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op, int code,
                         const char *msg)
 {
+    eccp__count_err(w->srv, op->def);
     buf_t *b = eccp__wbuf(w);
     eccp_msg_req_failure(b, op->id, op->def->name, NULL, code, msg);
     eccp__send_buf(w, s, b);
@@ -475,7 +476,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     bool ok = r->status == CCD_OK && r->ok;
     const char *why = r->resp ? ami_rec_get(r->resp, "Message") : ccd_strerror(r->status);
     if (!ok && op->kind != ECCP_AMI_CHANVARS && op->kind != ECCP_AMI_EXTSTATUS)
-        LOG_ERR_RL(MOD, "%s for %s on %s failed: %s", op->def->name, op->agent, op->chan, why);
+        LOG_ERR_RL(MOD, "%s failed: %s agent=%s channel=%s", op->def->name, why, op->agent, op->chan);
     switch (op->kind) {
     case ECCP_AMI_HANGUP:
         if (ok)
@@ -494,12 +495,12 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         if (w->srv->deps.db)
             record_transfer_durable(w, op);
         else if (!w->srv->deps.db_submit)
-            LOG_WARN_RL(MOD, "transfer of call %lld to %s not recorded: no database",
+            LOG_WARN_RL(MOD, "transfer not recorded: no database call_id=%lld extension=%s",
                      (long long)op->call_db_id, op->ext);
         else if (op->call_db_id)
             record_transfer(w, op);
         else
-            LOG_WARN_RL(MOD, "transfer of a call to %s not recorded: the call has no database id",
+            LOG_WARN_RL(MOD, "transfer not recorded: the call has no database id extension=%s",
                      op->ext);
         success(w, s, op); /* the one response */
         break;
@@ -526,6 +527,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     case ECCP_AMI_CHANVARS: {
         if (r->status != CCD_OK || !r->resp) {
             buf_t *b = eccp__wbuf(w);
+            eccp__count_err(w->srv, op->def);
             eccp_msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;
@@ -546,6 +548,7 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
     case ECCP_AMI_EXTSTATUS: {
         buf_t *b = eccp__wbuf(w);
         if (r->status != CCD_OK || !r->resp) {
+            eccp__count_err(w->srv, op->def);
             eccp_msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;

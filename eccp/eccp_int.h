@@ -271,12 +271,14 @@ struct eccp_job {
     void (*extra_free)(void *);
     buf_t out;                      /* the response or a fragment of it */
     buf_t out2;
+    bool failed;                    /* out is a <failure> answer (request error counters) */
 };
 
 struct eccp_worker {
     eccp_server_t *srv;
     int idx;
     pthread_t th;
+    _Atomic int64_t beat_ms; /* clk_mono_ms() of the worker's last loop (watchdog), any reader */
     mq_t *mq;          /* inbox: sockets, finished jobs, registry changes, events */
     int ep;            /* epoll set: the mq wake fd + every session */
     eccp_sess_t *head; /* sessions of this worker */
@@ -337,6 +339,10 @@ struct eccp_server {
     int login_ms;      /* login_timeout in ms */
     atomic_uint_fast64_t st_refused_unauth, st_refused_unauth_addr, st_refused_addr,
         st_login_timeout, st_login_failed, st_login_delayed, st_login_blocked;
+    /* Per request name (index in eccp_reqs; eccp_nreqs = unknown names and malformed
+     * packets): requests dispatched and <failure> answers.  Arrays of eccp_nreqs + 1,
+     * bumped by workers (and nobody else), read by eccp_server_req_stats. */
+    atomic_uint_fast64_t *st_req_n, *st_req_err;
 };
 
 /* Worker-side helpers (worker thread only). */
@@ -410,6 +416,10 @@ void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s);
 /* eccp_req.c */
 extern const eccp_reqdef_t eccp_reqs[];
 extern const size_t eccp_nreqs;
+
+/* Request counters by name (def NULL: unknown name or malformed packet); worker thread. */
+void eccp__count_req(eccp_server_t *srv, const eccp_reqdef_t *def);
+void eccp__count_err(eccp_server_t *srv, const eccp_reqdef_t *def);
 void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t len);
 
 /* eccp_sql.c: DB-thread run function shared by every job. */

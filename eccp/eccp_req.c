@@ -39,8 +39,24 @@
 
 /* ---------------- reply helpers ---------------- */
 
+static size_t req_index(const eccp_reqdef_t *def)
+{
+    return def ? (size_t)(def - eccp_reqs) : eccp_nreqs;
+}
+
+void eccp__count_req(eccp_server_t *srv, const eccp_reqdef_t *def)
+{
+    atomic_fetch_add_explicit(&srv->st_req_n[req_index(def)], 1, memory_order_relaxed);
+}
+
+void eccp__count_err(eccp_server_t *srv, const eccp_reqdef_t *def)
+{
+    atomic_fetch_add_explicit(&srv->st_req_err[req_index(def)], 1, memory_order_relaxed);
+}
+
 void eccp__failure(eccp_call_t *c, int code, const char *msg)
 {
+    eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
     eccp_msg_failure(b, c->id, code, msg);
     eccp__send_buf(c->w, c->s, b);
@@ -48,6 +64,7 @@ void eccp__failure(eccp_call_t *c, int code, const char *msg)
 
 void eccp__req_failure(eccp_call_t *c, int code, const char *msg)
 {
+    eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
     eccp_msg_req_failure(b, c->id, c->def->name, NULL, code, msg);
     eccp__send_buf(c->w, c->s, b);
@@ -55,6 +72,7 @@ void eccp__req_failure(eccp_call_t *c, int code, const char *msg)
 
 static void status_failure(eccp_call_t *c, const char *status, int code, const char *msg)
 {
+    eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
     eccp_msg_req_failure(b, c->id, c->def->name, status, code, msg);
     eccp__send_buf(c->w, c->s, b);
@@ -104,6 +122,7 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     char cookie[33];
     buf_t *b = eccp__wbuf(wk);
     if (eccp_cookie_new(cookie) != 0) {
+        eccp__count_err(wk->srv, hmap_get(wk->srv->reqs, name));
         eccp_msg_failure(b, id, 500, "Internal server error");
         eccp__send_buf(wk, s, b);
         return;
@@ -121,7 +140,7 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     xw_leaf(&w, "app_cookie", cookie);
     eccp_msg_resp_end(&w, name);
     eccp__send_buf(wk, s, b);
-    LOG_INFO_RL(MOD, "session %s logged in as %s", s->peer, user);
+    LOG_INFO_RL(MOD, "session logged in peer=%s user=%s", s->peer, user);
 }
 
 /*
@@ -137,6 +156,7 @@ static void login_failed(eccp_worker_t *w, eccp_sess_t *s, const char *id, const
     int64_t delay =
         eccp__guard_login_failed(w->srv->guard, s->addr, user, clk_mono_ms(), &blocked_now);
     atomic_fetch_add(&w->srv->st_login_failed, 1);
+    eccp__count_err(w->srv, hmap_get(w->srv->reqs, name));
     if (delay > 0)
         atomic_fetch_add(&w->srv->st_login_delayed, 1);
     LOG_NOTICE_RL(MOD, "session %s: login refused for user %s (answer delayed %lld ms)", s->peer,
@@ -918,6 +938,8 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
     eccp_req_t r;
     if (eccp_req_parse(pkt, len, &r) != 0) {
         atomic_fetch_add(&w->srv->st_bad, 1);
+        eccp__count_req(w->srv, NULL);
+        eccp__count_err(w->srv, NULL);
         LOG_INFO_RL(MOD, "session %s: malformed packet or wrong root element, closing", s->peer);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
@@ -932,7 +954,11 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
      * not keep a session (and its slot) alive. */
     if (!refused)
         s->last_ms = clk_mono_ms();
+    if (r.cmd && r.has_id)
+        eccp__count_req(w->srv, c.def);
     if (!r.cmd || !r.has_id) {
+        eccp__count_req(w->srv, NULL);
+        eccp__count_err(w->srv, NULL);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
         eccp__send_buf(w, s, b);

@@ -500,6 +500,8 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
         atomic_fetch_add(&w->srv->st_bad, 1);
         LOG_INFO_RL(MOD, "session %s: %s packet, closing", s->peer,
                  rc == CCD_ETOOBIG ? "oversized or too deep" : "malformed");
+        eccp__count_req(w->srv, NULL);
+        eccp__count_err(w->srv, NULL);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_failure(b, NULL, 400, "Bad request");
         s->closing = true;
@@ -715,6 +717,7 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
     j->base.lane = j->agentauth || j->sql == eccp__sql_login ? DB_LANE_AUTH : DB_LANE_NORMAL;
     int rc = w->srv->deps.db_submit(w->srv->deps.db_ctx, &j->base);
     if (rc != 0) {
+        eccp__count_err(w->srv, j->def);
         buf_t *b = eccp__wbuf(w);
         if (rc == CCD_EFULL) {
             /* A bound of the fair read queue (this session's, its address's, or the total):
@@ -780,6 +783,7 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
     } else if (j->base.status < 0) {
         eccp__failure(&c, 503, "Internal server error - database failure");
     } else if (j->agentauth && j->auth_code) {
+        eccp__count_err(w->srv, j->def);
         buf_t *b = eccp__wbuf(w);
         eccp_msg_req_failure(b, j->id, j->def->name, j->auth_status ? "logged-out" : NULL,
                              j->auth_code, j->auth_msg);
@@ -787,6 +791,8 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
     } else if (j->done) {
         j->done(w, s, j);
     } else {
+        if (j->failed)
+            eccp__count_err(w->srv, j->def);
         eccp__send_buf(w, s, &j->out);
     }
     eccp__job_free(j);
@@ -960,6 +966,7 @@ static void *worker_main(void *arg)
     int64_t park_next = INT64_MAX;
     while (!quit) {
         int64_t now = clk_mono_ms();
+        atomic_store_explicit(&w->beat_ms, now, memory_order_relaxed);
         int64_t wake = w->next_sweep_ms;
         if (w->dbw_head && w->dbw_head->db_retry_ms < wake)
             wake = w->dbw_head->db_retry_ms;
@@ -1281,7 +1288,9 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
     s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->reqs = hmap_new(64);
     s->w = calloc((size_t)s->nworkers, sizeof(*s->w));
-    if (s->stopfd < 0 || !s->reqs || !s->w || !s->guard) {
+    s->st_req_n = calloc(eccp_nreqs + 1, sizeof(*s->st_req_n));
+    s->st_req_err = calloc(eccp_nreqs + 1, sizeof(*s->st_req_err));
+    if (s->stopfd < 0 || !s->reqs || !s->w || !s->guard || !s->st_req_n || !s->st_req_err) {
         snprintf(err, errlen, "eccp: out of memory");
         goto fail;
     }
@@ -1397,6 +1406,8 @@ void eccp_server_free(eccp_server_t *s)
     free(s->w);
     hmap_free(s->reqs);
     eccp__guard_free(s->guard);
+    free(s->st_req_n);
+    free(s->st_req_err);
     if (s->lfd >= 0)
         close(s->lfd);
     if (s->stopfd >= 0)
@@ -1440,6 +1451,9 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
         unsigned long long r = atomic_load(&s->w[i].fan_rounds);
         if (i == 0 || r < o->fanout_rounds)
             o->fanout_rounds = r;
+        int64_t beat = atomic_load_explicit(&s->w[i].beat_ms, memory_order_relaxed);
+        if (i == 0 || beat < o->heartbeat_ms)
+            o->heartbeat_ms = beat;
         long long v = atomic_load(&s->w[i].fan_last_us);
         if (v > o->fanout_last_us)
             o->fanout_last_us = v;
@@ -1476,4 +1490,14 @@ int eccp_server_publish(eccp_server_t *s, const eccp_event_t *ev)
         }
     }
     return rc;
+}
+
+size_t eccp_server_req_stats(eccp_server_t *s, eccp_req_stat_t *out, size_t max)
+{
+    for (size_t i = 0; i <= eccp_nreqs && i < max; i++) {
+        out[i].name = i < eccp_nreqs ? eccp_reqs[i].name : "unknown";
+        out[i].requests = atomic_load_explicit(&s->st_req_n[i], memory_order_relaxed);
+        out[i].errors = atomic_load_explicit(&s->st_req_err[i], memory_order_relaxed);
+    }
+    return eccp_nreqs + 1;
 }

@@ -141,12 +141,14 @@ static void resp_end(xw_t *w, eccp_job_t *j)
 static int resp_failure(eccp_job_t *j, int code, const char *msg)
 {
     buf_reset(&j->out);
+    j->failed = true;
     return eccp_msg_req_failure(&j->out, j->id, j->def->name, NULL, code, msg);
 }
 
 static int top_failure(eccp_job_t *j, int code, const char *msg)
 {
     buf_reset(&j->out);
+    j->failed = true;
     return eccp_msg_failure(&j->out, j->id, code, msg);
 }
 
@@ -1367,6 +1369,7 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
     buf_t *b = eccp__wbuf(wk);
     if (reg_agent_list(reg, &agents, &na) != 0 || reg_call_list(reg, &calls, &nc) != 0) {
         free(agents);
+        eccp__count_err(wk->srv, j->def);
         eccp_msg_failure(b, j->id, 500, "Internal server error");
         eccp__send_buf(wk, s, b);
         return;
@@ -2207,7 +2210,7 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
         else if (rc)
             return rc;
         else
-            LOG_WARN(MOD, "schedulecall: call %lld not found for %s, using the current call",
+            LOG_WARN(MOD, "schedulecall: call not found, using the current call call_id=%lld agent=%s",
                      j->n[1], j->a[0]);
     }
     if (!call)
@@ -2360,7 +2363,8 @@ int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
     }
     mysql_autocommit(my, 1);
     free(attrs_s);
-    LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, call);
+    LOG_INFO(MOD, "schedulecall: call scheduled agent=%s call_id=%lld from_call_id=%lld", j->a[0],
+             newid, call);
     resp_success(j);
     return 0;
 fail:

@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@ typedef struct reg_work {
 typedef struct reg_sub {
     mq_t *q;
     int mask;
-    uint64_t lost;     /* notifications dropped because q was full */
+    _Atomic uint64_t lost; /* notifications dropped because q was full (reg thread writes, anyone reads) */
     bool lost_warned;  /* logged for the current full episode */
 } reg_sub_t;
 
@@ -60,6 +61,7 @@ struct reg {
     reg_sub_t subs[REG_MAX_SUBSCRIBERS];  /* set up before reg_run or on the registry thread */
     int nsubs;
     reg_txn_t tx;                         /* registry thread only */
+    _Atomic int64_t beat_ms;              /* written by the registry thread, read by anyone */
 };
 
 static void txn_reset(reg_txn_t *tx);
@@ -259,7 +261,7 @@ void reg_txn_call_set_uniqueid(reg_txn_t *tx, reg_call_t *c, const char *uniquei
         hmap_del(tx->r->by_uid, c->uniqueid);
     snprintf(c->uniqueid, sizeof(c->uniqueid), "%s", uniqueid);
     if (c->uniqueid[0] && hmap_put(tx->r->by_uid, c->uniqueid, c, NULL) != 0)
-        LOG_ERR_RL("reg", "out of memory indexing call %" PRIu64 " by uniqueid", c->id);
+        LOG_ERR_RL("reg", "out of memory indexing a call by uniqueid call_id=%" PRIu64, c->id);
     reg_txn_call_touch(tx, c);
 }
 
@@ -341,7 +343,7 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
         const reg_agent_info_t *in = &s->list[i];
         reg_agent_t *a = reg_txn_agent(tx, in->number, true);
         if (!a) {
-            LOG_ERR_RL("reg", "cannot track agent %s (bad number or out of memory)", in->number);
+            LOG_ERR_RL("reg", "cannot track agent (bad number or out of memory) agent=%s", in->number);
             continue;
         }
         if (a->active != in->active || a->db_id != in->db_id || strcmp(a->name, in->name) != 0) {
@@ -397,7 +399,7 @@ static void publish_one(reg_t *r, const reg_change_t *proto)
             }
             free(c);
         }
-        s->lost++;
+        atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
         if (!s->lost_warned) {
             s->lost_warned = true;
             LOG_WARN_RL("reg", "subscriber %d is not keeping up; change notifications dropped", i);
@@ -543,6 +545,7 @@ void *reg_run(void *arg)
     log_set_thread_name("reg");
     int64_t next_sweep = clk_mono_ms() + REG_SWEEP_INTERVAL_MS;
     for (;;) {
+        atomic_store_explicit(&r->beat_ms, clk_mono_ms(), memory_order_relaxed);
         mq_msg_t *m = mq_pop(r->inbox, REG_SWEEP_INTERVAL_MS);
         if (clk_mono_ms() >= next_sweep) {
             reg_sweep(r, REG_FINISHED_KEEP_MS);
@@ -613,6 +616,28 @@ static int copy_all(reg_t *r, hmap_t *m, size_t elem, void **out, size_t *n)
     return 0;
 }
 
+void reg_visit_agents(reg_t *r, void (*fn)(const reg_agent_t *a, void *ctx), void *ctx)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(r->agents, &it, &k, &v))
+        fn(v, ctx);
+    pthread_rwlock_unlock(&r->lock);
+}
+
+void reg_visit_calls(reg_t *r, void (*fn)(const reg_call_t *c, void *ctx), void *ctx)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(r->calls, &it, &k, &v))
+        fn(v, ctx);
+    pthread_rwlock_unlock(&r->lock);
+}
+
 int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n)
 {
     return copy_all(r, r->agents, sizeof(reg_agent_t), (void **)out, n);
@@ -637,6 +662,24 @@ size_t reg_call_count(reg_t *r)
     size_t n = hmap_count(r->calls);
     pthread_rwlock_unlock(&r->lock);
     return n;
+}
+
+size_t reg_inbox_depth(reg_t *r)
+{
+    return mq_depth(r->inbox);
+}
+
+uint64_t reg_notifications_dropped(reg_t *r)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < r->nsubs; i++)
+        n += atomic_load_explicit(&r->subs[i].lost, memory_order_relaxed);
+    return n;
+}
+
+int64_t reg_heartbeat_ms(reg_t *r)
+{
+    return atomic_load_explicit(&r->beat_ms, memory_order_relaxed);
 }
 
 const char *reg_call_status_name(reg_call_status_e s)

@@ -197,6 +197,18 @@ int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n);
 int reg_call_list(reg_t *r, reg_call_t **out, size_t *n);
 size_t reg_agent_count(reg_t *r);
 size_t reg_call_count(reg_t *r);
+/* Calls fn on every agent / call under the read lock, without copying them (monitoring
+ * summaries).  fn must be quick and must not call into the registry. */
+void reg_visit_agents(reg_t *r, void (*fn)(const reg_agent_t *a, void *ctx), void *ctx);
+void reg_visit_calls(reg_t *r, void (*fn)(const reg_call_t *c, void *ctx), void *ctx);
+/* Change notifications dropped because a subscriber's queue was full, all subscribers
+ * (monitoring; call after the subscribers are set up). */
+uint64_t reg_notifications_dropped(reg_t *r);
+/* Work waiting in the registry thread's inbox (monitoring). */
+size_t reg_inbox_depth(reg_t *r);
+/* clk_mono_ms() when the registry thread last went round its loop (it does at least
+ * every REG_SWEEP_INTERVAL_MS while alive); 0 before it started.  For the watchdog. */
+int64_t reg_heartbeat_ms(reg_t *r);
 
 /* ---- change notifications ---- */
 

@@ -8,6 +8,11 @@ packages=(
     libxml2-dev libmariadb-dev libssl-dev libcmocka-dev
     mariadb-server mariadb-client
     procps
+    # ops/ and the daemon: the metrics endpoint, sd_notify
+    libmicrohttpd-dev libsystemd-dev
+    # tests of the endpoint (curl, promtool), the unit (systemd-analyze), the man pages
+    # (groff, man-db) and the .deb (dpkg-dev for dpkg-shlibdeps, init-system-helpers)
+    curl prometheus systemd groff-base man-db dpkg-dev init-system-helpers
 )
 
 missing=()
@@ -30,7 +35,10 @@ $SUDO apt-get update -qq
 # The system MariaDB service is never used: tests and the demo start a private server.
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts the system mariadb service on install when it can; we do not need it.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mariadb 2>/dev/null; then
-    $SUDO systemctl stop mariadb || true
-fi
+# The same for Prometheus, installed only for its promtool.
+for unit in mariadb prometheus; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$unit" 2>/dev/null; then
+        $SUDO systemctl stop "$unit" || true
+    fi
+done
 echo "setup: done"

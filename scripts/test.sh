@@ -5,7 +5,8 @@
 #   3. builds and runs every ctest test (unit + integration) in a plain build,
 #   4. rebuilds with ASan+UBSan and runs the whole suite again,
 #   5. rebuilds with TSan and runs the threaded tests,
-#   6. stops the server; exits non-zero if anything failed.
+#   6. builds the .deb from the plain build, installs, removes and purges it (as root),
+#   7. stops the server; exits non-zero if anything failed.
 # Usage: scripts/test.sh [--quick]   (--quick: plain build only)
 set -uo pipefail
 
@@ -58,7 +59,7 @@ run_variant() {
     fi
     echo "== [$name] ctest $*"
     # Integration tests share the one database server, so they run one at a time.
-    if ! (cd "$bdir" && ctest --output-on-failure -j"$jobs" -LE integration "$@"); then
+    if ! (cd "$bdir" && ctest --output-on-failure -j"$jobs" -LE 'integration|package' "$@"); then
         failed+=("$name: unit tests")
     fi
     if ! (cd "$bdir" && ctest --output-on-failure -j1 -L integration "$@"); then
@@ -74,6 +75,15 @@ export LSAN_OPTIONS="suppressions=$root/test/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/test/tsan.supp"
 
 run_variant plain none
+# The package test installs on this machine: once, from the plain build, not per variant.
+t0=$(date +%s)
+echo "== [package] build, install and remove the .deb"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: not root: the .deb install test is skipped (CI runs as root)"
+elif ! (cd "$root/build/ci-plain" && ctest --output-on-failure -L package); then
+    failed+=("package: .deb test")
+fi
+timings+=("package: $(($(date +%s) - t0)) s")
 if [ $quick -eq 0 ]; then
     run_variant asan asan
     run_variant tsan tsan -L threaded

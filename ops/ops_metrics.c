@@ -1,0 +1,419 @@
+/*
+ * The /metrics body: the Prometheus text exposition format (0.0.4).
+ *
+ * Every family is written as one block (# HELP, # TYPE, then its samples), the
+ * way the format requires, with names under the ccdialer_ prefix; docs/ops.md
+ * lists them all.  Counters come straight from the modules' monotonic counters
+ * (they start at 0 with the process, which Prometheus' rate() expects).  Label
+ * values that come from configuration are escaped; numeric ones cannot need it.
+ */
+#include "ops/ops.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccd_version.h"
+#include "core/clock.h"
+#include "core/err.h"
+
+/* A rendering pass: the first failed append sticks, later ones are skipped. */
+typedef struct out {
+    buf_t *b;
+    int rc;
+} out_t;
+
+static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(out_t *o, const char *fmt, ...)
+{
+    if (o->rc != 0)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(line)) {
+        o->rc = CCD_ETOOBIG;
+        return;
+    }
+    o->rc = buf_append(o->b, line, (size_t)n);
+}
+
+static void family(out_t *o, const char *name, const char *type, const char *help)
+{
+    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value with \, " and newline escaped as the format says. */
+static void esc(const char *in, char *out, size_t outsz)
+{
+    size_t j = 0;
+    for (size_t i = 0; in[i] && j + 2 < outsz; i++) {
+        char c = in[i];
+        if (c == '\\' || c == '"' || c == '\n') {
+            out[j++] = '\\';
+            out[j++] = c == '\n' ? 'n' : c;
+        } else {
+            out[j++] = c;
+        }
+    }
+    out[j] = '\0';
+}
+
+static void one(out_t *o, const char *name, const char *type, const char *help, uint64_t v)
+{
+    family(o, name, type, help);
+    put(o, "%s %" PRIu64 "\n", name, v);
+}
+
+static void render_process(out_t *o, const ops_sources_t *src)
+{
+    family(o, "ccdialer_build_info", "gauge", "Always 1; the version is in the label.");
+    put(o, "ccdialer_build_info{version=\"%s\"} 1\n", CCD_VERSION);
+    one(o, "ccdialer_start_time_seconds", "gauge", "When the engine started (Unix time).",
+        (uint64_t)src->start_time_s);
+}
+
+/* ---- AMI: one series per configured server ---- */
+
+typedef struct ami_fam {
+    const char *name, *type, *help;
+    uint64_t (*get)(const ami_stats_t *st, ami_state_e state);
+} ami_fam_t;
+
+static uint64_t ami_up(const ami_stats_t *st, ami_state_e s) { (void)st; return s == AMI_STATE_UP; }
+static uint64_t ami_events(const ami_stats_t *st, ami_state_e s) { (void)s; return st->events_in; }
+static uint64_t ami_lost(const ami_stats_t *st, ami_state_e s) { (void)s; return st->events_lost; }
+static uint64_t ami_conn(const ami_stats_t *st, ami_state_e s) { (void)s; return st->connects; }
+static uint64_t ami_reconn(const ami_stats_t *st, ami_state_e s)
+{
+    (void)s;
+    return st->connects > 0 ? st->connects - 1 : 0;
+}
+static uint64_t ami_disc(const ami_stats_t *st, ami_state_e s) { (void)s; return st->disconnects; }
+static uint64_t ami_restart(const ami_stats_t *st, ami_state_e s) { (void)s; return st->restarts; }
+static uint64_t ami_tmo(const ami_stats_t *st, ami_state_e s) { (void)s; return st->timeouts; }
+static uint64_t ami_pend(const ami_stats_t *st, ami_state_e s) { (void)s; return st->pending; }
+static uint64_t ami_bytes(const ami_stats_t *st, ami_state_e s) { (void)s; return st->bytes_in; }
+static uint64_t ami_resp(const ami_stats_t *st, ami_state_e s) { (void)s; return st->responses; }
+
+static const ami_fam_t ami_fams[] = {
+    {"ccdialer_ami_up", "gauge", "1 when logged in to the Asterisk server and resynced.", ami_up},
+    {"ccdialer_ami_events_total", "counter", "AMI events received.", ami_events},
+    {"ccdialer_ami_events_lost_total", "counter",
+     "AMI events a full subscriber queue refused.", ami_lost},
+    {"ccdialer_ami_connects_total", "counter", "Successful AMI connections.", ami_conn},
+    {"ccdialer_ami_reconnects_total", "counter", "AMI connections after the first.", ami_reconn},
+    {"ccdialer_ami_disconnects_total", "counter", "AMI connections lost or closed.", ami_disc},
+    {"ccdialer_ami_asterisk_restarts_total", "counter",
+     "Asterisk restarts seen (new startup time on reconnect).", ami_restart},
+    {"ccdialer_ami_action_timeouts_total", "counter", "AMI actions that got no response in time.",
+     ami_tmo},
+    {"ccdialer_ami_responses_total", "counter", "AMI action responses received.", ami_resp},
+    {"ccdialer_ami_pending_actions", "gauge",
+     "AMI actions sent and unanswered, or waiting for the login.", ami_pend},
+    {"ccdialer_ami_received_bytes_total", "counter", "Bytes read from the AMI socket.", ami_bytes},
+};
+
+static void render_ami(out_t *o, const ops_sources_t *src)
+{
+    int n = ami_nservers(src->ami);
+    ami_stats_t *st = calloc((size_t)(n > 0 ? n : 1), sizeof(*st));
+    ami_state_e *state = calloc((size_t)(n > 0 ? n : 1), sizeof(*state));
+    if (!st || !state) {
+        free(st);
+        free(state);
+        o->rc = CCD_ENOMEM;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        ami_get_stats(src->ami, i, &st[i]);
+        state[i] = ami_server_state(src->ami, i);
+    }
+    for (size_t f = 0; f < sizeof(ami_fams) / sizeof(ami_fams[0]); f++) {
+        family(o, ami_fams[f].name, ami_fams[f].type, ami_fams[f].help);
+        for (int i = 0; i < n; i++) {
+            char name[160];
+            esc(i < src->cf->nami ? src->cf->ami[i].name : "?", name, sizeof(name));
+            put(o, "%s{server=\"%s\"} %" PRIu64 "\n", ami_fams[f].name, name,
+                ami_fams[f].get(&st[i], state[i]));
+        }
+    }
+    free(st);
+    free(state);
+}
+
+/* ---- ECCP ---- */
+
+static void render_eccp(out_t *o, const ops_sources_t *src)
+{
+    eccp_stats_t st;
+    eccp_server_stats(src->eccp, &st);
+    one(o, "ccdialer_eccp_sessions", "gauge", "ECCP sessions open now.",
+        (uint64_t)(st.sessions > 0 ? st.sessions : 0));
+    one(o, "ccdialer_eccp_connections_accepted_total", "counter", "ECCP connections accepted.",
+        st.accepted);
+    family(o, "ccdialer_eccp_connections_refused_total", "counter",
+           "ECCP connections refused: by allowed_networks (acl) or the session cap (full).");
+    put(o, "ccdialer_eccp_connections_refused_total{reason=\"acl\"} %" PRIu64 "\n", st.refused_acl);
+    put(o, "ccdialer_eccp_connections_refused_total{reason=\"full\"} %" PRIu64 "\n", st.refused_full);
+    family(o, "ccdialer_eccp_sessions_closed_total", "counter",
+           "ECCP sessions the server closed: idle timeout, output dropped for a client too slow "
+           "to read it (slow), malformed input (bad).");
+    put(o, "ccdialer_eccp_sessions_closed_total{reason=\"idle\"} %" PRIu64 "\n", st.closed_idle);
+    put(o, "ccdialer_eccp_sessions_closed_total{reason=\"slow\"} %" PRIu64 "\n", st.closed_slow);
+    put(o, "ccdialer_eccp_sessions_closed_total{reason=\"bad\"} %" PRIu64 "\n", st.closed_bad);
+    one(o, "ccdialer_eccp_events_sent_total", "counter",
+        "ECCP events written to sessions (registry changes fanned out).", st.events_sent);
+    one(o, "ccdialer_eccp_input_paused_total", "counter",
+        "Times a session stopped being read because its unsent output was too large.",
+        st.in_paused_out);
+    one(o, "ccdialer_eccp_db_busy_total", "counter",
+        "ECCP requests answered 503 because the database read queue refused their job.",
+        st.db_busy);
+    one(o, "ccdialer_eccp_output_queued_max_bytes", "gauge",
+        "Largest output queue any ECCP session has had.", st.out_queued_max);
+
+    size_t n = eccp_server_req_stats(src->eccp, NULL, 0);
+    eccp_req_stat_t *rs = calloc(n, sizeof(*rs));
+    if (!rs) {
+        o->rc = CCD_ENOMEM;
+        return;
+    }
+    eccp_server_req_stats(src->eccp, rs, n);
+    family(o, "ccdialer_eccp_requests_total", "counter",
+           "ECCP requests by name (unknown: names the server does not know, malformed packets).");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ccdialer_eccp_requests_total{request=\"%s\"} %" PRIu64 "\n", rs[i].name,
+            rs[i].requests);
+    family(o, "ccdialer_eccp_request_errors_total", "counter",
+           "ECCP requests answered with a <failure>, by name.");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ccdialer_eccp_request_errors_total{request=\"%s\"} %" PRIu64 "\n", rs[i].name,
+            rs[i].errors);
+    free(rs);
+}
+
+/* ---- database ---- */
+
+static void render_db(out_t *o, const ops_sources_t *src)
+{
+    db_stats_t st;
+    db_get_stats(src->db, &st);
+    one(o, "ccdialer_db_up", "gauge", "1 when every database writer is connected.",
+        st.writer_connected);
+    one(o, "ccdialer_db_write_queue_depth", "gauge", "Writes queued for the database now.",
+        st.write_queue_depth);
+    one(o, "ccdialer_db_write_queue_high_water", "gauge", "Most writes ever queued at once.",
+        st.write_queue_high_water);
+    one(o, "ccdialer_db_backpressured", "gauge",
+        "1 while the write queue is too full for the dialer to place new calls.", st.backpressured);
+    one(o, "ccdialer_db_writes_submitted_total", "counter", "Writes handed to the write queue.",
+        st.writes_submitted);
+    one(o, "ccdialer_db_writes_rejected_full_total", "counter",
+        "Writes refused because the queue was full (the producer kept them).",
+        st.write_rejected_full);
+    one(o, "ccdialer_db_rows_committed_total", "counter", "Rows committed by the writers.",
+        st.rows_committed);
+    one(o, "ccdialer_db_rows_refused_total", "counter",
+        "Rows the database refused permanently (each is logged).", st.rows_rejected);
+    one(o, "ccdialer_db_batches_committed_total", "counter", "Write transactions committed.",
+        st.batches_committed);
+    one(o, "ccdialer_db_write_retries_total", "counter",
+        "Write transactions retried (deadlock, timeout, lost connection).", st.retries);
+    one(o, "ccdialer_db_reconnects_total", "counter", "Database reconnections.", st.reconnects);
+    family(o, "ccdialer_db_write_latency_seconds", "summary",
+           "Time from submitting a write to its commit, over committed rows.");
+    put(o, "ccdialer_db_write_latency_seconds_sum %.6f\n", (double)st.latency_us_sum / 1e6);
+    put(o, "ccdialer_db_write_latency_seconds_count %" PRIu64 "\n", st.rows_committed);
+    family(o, "ccdialer_db_write_latency_max_seconds", "gauge",
+           "Longest submit-to-commit time of any row so far.");
+    put(o, "ccdialer_db_write_latency_max_seconds %.6f\n", (double)st.latency_us_max / 1e6);
+    family(o, "ccdialer_db_reads_total", "counter", "Database read jobs (ECCP requests, loaders).");
+    put(o, "ccdialer_db_reads_total{result=\"ok\"} %" PRIu64 "\n", st.reads_done);
+    put(o, "ccdialer_db_reads_total{result=\"failed\"} %" PRIu64 "\n", st.reads_failed);
+    one(o, "ccdialer_db_read_queue_depth", "gauge", "Read jobs queued now (both lanes).",
+        st.read_queue_depth);
+    one(o, "ccdialer_db_read_queue_high_water", "gauge", "Most read jobs ever queued at once.",
+        st.read_queue_high_water);
+    family(o, "ccdialer_db_reads_refused_total", "counter",
+           "Read jobs the fair read queue refused, by the bound that refused them.");
+    put(o, "ccdialer_db_reads_refused_total{bound=\"queue\"} %" PRIu64 "\n", st.reads_refused_total);
+    put(o, "ccdialer_db_reads_refused_total{bound=\"client\"} %" PRIu64 "\n", st.reads_refused_client);
+    put(o, "ccdialer_db_reads_refused_total{bound=\"address\"} %" PRIu64 "\n",
+        st.reads_refused_address);
+}
+
+/* ---- registry: sizes, calls by status per campaign, agents by state ---- */
+
+enum { AG_OUT, AG_LOGGING, AG_READY, AG_BREAK, AG_CALL, AG_HOLD, AG_NSTATES };
+static const char *const agent_state_names[AG_NSTATES] = {
+    "logged_out", "logging_in", "ready", "on_break", "on_call", "on_hold"};
+
+static int agent_state(const reg_agent_t *a)
+{
+    if (a->login == REG_LOGGED_OUT)
+        return AG_OUT;
+    if (a->login == REG_LOGGING)
+        return AG_LOGGING;
+    if (a->on_hold)
+        return AG_HOLD;
+    if (a->call_id)
+        return AG_CALL;
+    if (a->break_id != 0)
+        return AG_BREAK;
+    return AG_READY;
+}
+
+/* A call's group in the ccdialer_calls family. */
+typedef struct call_key {
+    int64_t campaign;
+    int type, status;
+} call_key_t;
+
+typedef struct call_keys {
+    call_key_t *v;
+    size_t n, cap;
+    bool oom;
+} call_keys_t;
+
+/* Under the registry's read lock: only copies the 16-byte key (the array is sized from
+ * reg_call_count beforehand, so it rarely grows here). */
+static void collect_call(const reg_call_t *c, void *ctx)
+{
+    call_keys_t *k = ctx;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        call_key_t *nv = realloc(k->v, cap * sizeof(*nv));
+        if (!nv) {
+            k->oom = true;
+            return;
+        }
+        k->v = nv;
+        k->cap = cap;
+    }
+    k->v[k->n++] = (call_key_t){.campaign = c->campaign_id, .type = (int)c->type, .status = (int)c->status};
+}
+
+static void count_agent(const reg_agent_t *a, void *ctx)
+{
+    ((uint64_t *)ctx)[agent_state(a)]++;
+}
+
+static int key_cmp(const void *pa, const void *pb)
+{
+    const call_key_t *a = pa, *b = pb;
+    if (a->type != b->type)
+        return a->type < b->type ? -1 : 1;
+    if (a->campaign != b->campaign)
+        return a->campaign < b->campaign ? -1 : 1;
+    if (a->status != b->status)
+        return a->status < b->status ? -1 : 1;
+    return 0;
+}
+
+static void render_reg(out_t *o, const ops_sources_t *src)
+{
+    one(o, "ccdialer_registry_inbox_depth", "gauge", "Work waiting for the registry thread.",
+        reg_inbox_depth(src->reg));
+    one(o, "ccdialer_registry_notifications_dropped_total", "counter",
+        "Registry change notifications a full subscriber queue (ECCP worker) refused.",
+        reg_notifications_dropped(src->reg));
+
+    uint64_t by_state[AG_NSTATES] = {0};
+    reg_visit_agents(src->reg, count_agent, by_state);
+    uint64_t na = 0;
+    for (int s = 0; s < AG_NSTATES; s++)
+        na += by_state[s];
+
+    call_keys_t k = {0};
+    k.cap = reg_call_count(src->reg) + 64;
+    k.v = malloc(k.cap * sizeof(*k.v));
+    if (!k.v) {
+        o->rc = CCD_ENOMEM;
+        return;
+    }
+    reg_visit_calls(src->reg, collect_call, &k);
+    if (k.oom) {
+        free(k.v);
+        o->rc = CCD_ENOMEM;
+        return;
+    }
+
+    one(o, "ccdialer_registry_agents", "gauge", "Agents in the registry.", na);
+    one(o, "ccdialer_registry_calls", "gauge",
+        "Calls in the registry (live, and finished ones for their last minute).", k.n);
+    family(o, "ccdialer_agents", "gauge", "Agents by state.");
+    for (int s = 0; s < AG_NSTATES; s++)
+        put(o, "ccdialer_agents{state=\"%s\"} %" PRIu64 "\n", agent_state_names[s], by_state[s]);
+
+    qsort(k.v, k.n, sizeof(*k.v), key_cmp);
+    family(o, "ccdialer_calls", "gauge",
+           "Calls in the registry by direction, campaign (0 = none) and status.");
+    for (size_t i = 0; i < k.n;) {
+        size_t j = i + 1;
+        while (j < k.n && key_cmp(&k.v[i], &k.v[j]) == 0)
+            j++;
+        put(o, "ccdialer_calls{type=\"%s\",campaign=\"%" PRId64 "\",status=\"%s\"} %zu\n",
+            k.v[i].type == REG_CALL_INCOMING ? "incoming" : "outgoing", k.v[i].campaign,
+            reg_call_status_name((reg_call_status_e)k.v[i].status), j - i);
+        i = j;
+    }
+    free(k.v);
+}
+
+/* How long ago each thread group last beat, so a monitor can alert before the watchdog. */
+static void render_heartbeats(out_t *o, const ops_sources_t *src)
+{
+    int64_t now = clk_mono_ms();
+    family(o, "ccdialer_thread_heartbeat_age_seconds", "gauge",
+           "Seconds since the least recent thread of each group went round its loop.");
+    if (src->reg && reg_heartbeat_ms(src->reg))
+        put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"reg\"} %.3f\n",
+            (double)(now - reg_heartbeat_ms(src->reg)) / 1e3);
+    if (src->db) {
+        db_stats_t st;
+        db_get_stats(src->db, &st);
+        if (st.heartbeat_ms)
+            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"db-writer\"} %.3f\n",
+                (double)(now - st.heartbeat_ms) / 1e3);
+    }
+    if (src->eccp) {
+        eccp_stats_t st;
+        eccp_server_stats(src->eccp, &st);
+        if (st.heartbeat_ms)
+            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"eccp-worker\"} %.3f\n",
+                (double)(now - st.heartbeat_ms) / 1e3);
+    }
+    for (int i = 0; src->ami && i < ami_nservers(src->ami); i++) {
+        ami_stats_t st;
+        ami_get_stats(src->ami, i, &st);
+        if (!st.heartbeat_ms)
+            continue;
+        char name[160];
+        esc(i < src->cf->nami ? src->cf->ami[i].name : "?", name, sizeof(name));
+        put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"ami-%s\"} %.3f\n", name,
+            (double)(now - st.heartbeat_ms) / 1e3);
+    }
+}
+
+int ops_render_metrics(const ops_sources_t *src, buf_t *b)
+{
+    out_t o = {.b = b, .rc = 0};
+    render_process(&o, src);
+    bool ready = ops_ready(src, NULL);
+    one(&o, "ccdialer_ready", "gauge", "1 when /readyz would answer 200.", ready);
+    if (src->ami)
+        render_ami(&o, src);
+    if (src->eccp)
+        render_eccp(&o, src);
+    if (src->db)
+        render_db(&o, src);
+    if (src->reg)
+        render_reg(&o, src);
+    render_heartbeats(&o, src);
+    return o.rc;
+}
