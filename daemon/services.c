@@ -46,20 +46,12 @@ struct svc {
 static void load_agents(svc_t *s)
 {
     char why[CCD_ERR_LEN];
-    MYSQL *my = NULL;
-    if (db_connect(&s->cf->database, true, &my, why, sizeof(why)) != 0) {
+    db_agent_t *rows = NULL;
+    size_t n = 0;
+    if (db_load_agents_now(s->db, &rows, &n, why, sizeof(why)) != 0) {
         LOG_WARN("main", "agent list not loaded: %s", why);
         return;
     }
-    db_agent_t *rows = NULL;
-    size_t n = 0;
-    int rc = db_load_agents(my, &rows, &n);
-    if (rc != 0) {
-        LOG_WARN("main", "agent list not loaded: %s", mysql_error(my));
-        mysql_close(my);
-        return;
-    }
-    mysql_close(my);
     reg_agent_info_t *list = NULL;
     size_t nlist = 0;
     if (eccp_agents_to_reg(rows, n, &list, &nlist) != 0) {

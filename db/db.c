@@ -31,7 +31,7 @@ static void make_instance_id(char out[33])
 
 db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen)
 {
-    if (mysql_library_init(0, NULL, NULL)) {
+    if (db_global_init() != 0) {
         snprintf(err, errlen, "mysql_library_init failed");
         return NULL;
     }
@@ -65,8 +65,8 @@ db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen)
 
     /* Fail fast on a wrong configuration (credentials, database name): later outages are
      * ridden out by the threads, a bad config would never heal. */
-    MYSQL *probe = NULL;
-    if (db_connect(&db->cfg, true, &probe, err, errlen) != 0) {
+    db_conn_t *probe = NULL;
+    if (db_conn_open(&db->cfg, true, &probe, err, errlen) != 0) {
         free(db);
         return NULL;
     }
@@ -75,13 +75,13 @@ db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "database %s is at schema version %d, this build needs %d: run --init-db",
                  db->cfg.name, ver, DB_SCHEMA_VERSION);
-        mysql_close(probe);
+        db_conn_close(probe);
         free(db);
         return NULL;
     }
     if (db_engine_heartbeat(probe, db->instance) != 0)
-        LOG_WARN(DB_LOG, "could not register engine instance: %s", mysql_error(probe));
-    mysql_close(probe);
+        LOG_WARN(DB_LOG, "could not register engine instance: %s", db_conn_error(probe));
+    db_conn_close(probe);
 
     if (db__writers_start(db, err, errlen) != 0 || db__readers_start(db, err, errlen) != 0) {
         db_stop(db, 0);
@@ -100,6 +100,19 @@ void db_stop(db_t *db, int drain_ms)
     db__readers_stop(db);
     db__writers_stop(db, drain_ms);
     free(db);
+}
+
+int db_load_agents_now(db_t *db, db_agent_t **out, size_t *n, char *err, size_t errlen)
+{
+    db_conn_t *c = NULL;
+    int rc = db_conn_open(&db->cfg, true, &c, err, errlen);
+    if (rc)
+        return rc;
+    rc = db_load_agents(c, out, n);
+    if (rc)
+        snprintf(err, errlen, "%s", db_conn_error(c));
+    db_conn_close(c);
+    return rc;
 }
 
 const char *db_instance_id(const db_t *db)

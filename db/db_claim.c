@@ -339,9 +339,10 @@ static void cursor_update(db_claim_cursor_t *c, const scan_rec_t *scans, int nsc
     }
 }
 
-int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *out, int max,
+int db_claim_numbers(db_conn_t *conn, const db_claim_req_t *req, db_claimed_call_t *out, int max,
                      int *nout)
 {
+    MYSQL *my = conn->my;
     *nout = 0;
     if (!req || !valid_owner(req->owner) || req->n <= 0 || max <= 0)
         return CCD_EINVAL;
@@ -577,8 +578,9 @@ fail:
     return rc;
 }
 
-int db_claim_release(MYSQL *my, uint32_t id_call, const char *owner)
+int db_claim_release(db_conn_t *c, uint32_t id_call, const char *owner)
 {
+    MYSQL *my = c->my;
     if (!valid_owner(owner))
         return CCD_EINVAL;
     char q[256];
@@ -589,8 +591,9 @@ int db_claim_release(MYSQL *my, uint32_t id_call, const char *owner)
     return mysql_query(my, q) ? CCD_EIO : 0;
 }
 
-int db_engine_heartbeat(MYSQL *my, const char *owner)
+int db_engine_heartbeat(db_conn_t *c, const char *owner)
 {
+    MYSQL *my = c->my;
     if (!valid_owner(owner))
         return CCD_EINVAL;
     char host[256] = "";
@@ -605,8 +608,9 @@ int db_engine_heartbeat(MYSQL *my, const char *owner)
     return mysql_query(my, q) ? CCD_EIO : 0;
 }
 
-int db_claims_recover(MYSQL *my, int lease_s, int *nreleased)
+int db_claims_recover(db_conn_t *c, int lease_s, int *nreleased)
 {
+    MYSQL *my = c->my;
     if (nreleased)
         *nreleased = 0;
     if (lease_s < 1)

@@ -24,6 +24,16 @@
 /* A dead server must not hang a DB thread forever inside one statement. */
 #define RW_TIMEOUT_S 60
 
+int db_global_init(void)
+{
+    return mysql_library_init(0, NULL, NULL) ? CCD_ERR : 0;
+}
+
+void db_global_end(void)
+{
+    mysql_library_end();
+}
+
 bool db_errno_conn_lost(unsigned int e)
 {
     return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR ||
@@ -36,7 +46,7 @@ bool db_errno_retryable(unsigned int e)
     return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db_errno_conn_lost(e);
 }
 
-int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen)
+int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen)
 {
     *out = NULL;
     MYSQL *my = mysql_init(NULL);
@@ -81,6 +91,40 @@ int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, 
     return 0;
 }
 
+int db_conn_open(const conf_database_t *cfg, bool use_db, db_conn_t **out, char *err,
+                 size_t errlen)
+{
+    *out = NULL;
+    db_conn_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return CCD_ENOMEM;
+    }
+    int rc = db__connect(cfg, use_db, &c->my, err, errlen);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->who = "client";
+    c->was_up = true;
+    *out = c;
+    return 0;
+}
+
+void db_conn_close(db_conn_t *c)
+{
+    if (!c)
+        return;
+    if (c->my)
+        mysql_close(c->my);
+    free(c);
+}
+
+const char *db_conn_error(db_conn_t *c)
+{
+    return c && c->my ? mysql_error(c->my) : "not connected";
+}
+
 MYSQL *db__conn_get(db_conn_t *c, bool *reconnected)
 {
     if (reconnected)
@@ -92,7 +136,7 @@ MYSQL *db__conn_get(db_conn_t *c, bool *reconnected)
         return NULL;
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
-    if (db_connect(c->cfg, true, &my, err, sizeof(err)) != 0) {
+    if (db__connect(c->cfg, true, &my, err, sizeof(err)) != 0) {
         if (c->was_up || c->failures == 0)
             LOG_WARN(DB_LOG, "%s: database unreachable: %s (retrying with back-off)", c->who, err);
         c->was_up = false;
@@ -178,13 +222,13 @@ static int script_stmt(const char *p, size_t n, void *vctx)
     return 0;
 }
 
-int db_exec_script(MYSQL *my, const char *sql, size_t len, char *err, size_t errlen)
+int db_exec_script(db_conn_t *c, const char *sql, size_t len, char *err, size_t errlen)
 {
-    script_ctx_t ctx = {my, err, errlen, 0};
+    script_ctx_t ctx = {c->my, err, errlen, 0};
     return db__sql_split(sql, len, script_stmt, &ctx);
 }
 
-int db_exec_script_file(MYSQL *my, const char *path, char *err, size_t errlen)
+int db_exec_script_file(db_conn_t *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -218,7 +262,7 @@ int db_exec_script_file(MYSQL *my, const char *path, char *err, size_t errlen)
             break;
     }
     fclose(f);
-    int rc = db_exec_script(my, buf ? buf : "", len, err, errlen);
+    int rc = db_exec_script(c, buf ? buf : "", len, err, errlen);
     free(buf);
     return rc;
 }

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mysql.h>
+
+#include "core/buf.h"
 #include "db/db.h"
 
 /* ---- schema description (db_schema.c) ---- */
@@ -83,17 +86,46 @@ int db__backoff_ms(int attempt, int min_ms, int max_ms);
 /* Retry back-off for a number: base_s * 2^(retries-1), capped by max_s (0 = no cap). */
 int64_t db__retry_delay_s(int base_s, int max_s, uint32_t retries);
 
+/* ---- the SQL text builder and row fetch (db_query.c): the only ones in the module ---- */
+
+typedef struct db_q {
+    buf_t b;
+    MYSQL *my;
+    int err; /* first failure while building; the run returns it */
+} db_q_t;
+
+void db__q_init(db_q_t *q, MYSQL *my);
+void db__q_raw(db_q_t *q, const char *s);                 /* SQL text as it is (ours only) */
+void db__q_printf(db_q_t *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void db__q_str(db_q_t *q, const char *s);                 /* a quoted, escaped string */
+void db__q_int(db_q_t *q, long long v);
+void db__q_between(db_q_t *q, const char *lo, const char *hi); /* 'lo' AND 'hi' */
+void db__q_limit(db_q_t *q, long long n, long long off);  /* nothing when n < 0 */
+void db__q_free(db_q_t *q);
+/* Run and free the builder: a statement (0 or CCD_EIO, logged) / every row into out. */
+int db__q_exec(db_q_t *q);
+int db__q_rows(db_q_t *q, db_rows_t *out);
+/* The first column of the first row as an integer (0 when none); *rc as db__q_rows. */
+long long db__q_count(db_q_t *q, int *rc);
+/* A fixed query's rows. */
+int db__rows(MYSQL *my, const char *sql, db_rows_t *out);
+/* strtoll of a cell, dflt for NULL. */
+long long db__ll(const char *s, long long dflt);
+
 /* ---- connections (db_conn.c) ---- */
 
 /* A DB thread's connection with reconnect back-off.  Owned by one thread. */
-typedef struct db_conn {
-    const conf_database_t *cfg;
+struct db_conn {
+    const conf_database_t *cfg; /* NULL for a connection of db_conn_open (no reconnect) */
     MYSQL *my;            /* NULL while disconnected */
     int failures;         /* consecutive failed connects (back-off exponent) */
     int64_t next_try_ms;  /* monotonic: no connect attempt before this */
     bool was_up;          /* log transitions only */
     const char *who;      /* thread role, for logs */
-} db_conn_t;
+};
+
+/* Opens a raw connection (db_conn_open wraps it).  0 or CCD_EIO + err. */
+int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen);
 
 /* Returns a live connection or NULL when the server is unreachable (back-off respected:
  * returns NULL at once while the back-off runs).  *reconnected is set when a new one was made. */

@@ -718,7 +718,7 @@ static void periodic(db_writer_t *w)
         return;
     if (now >= w->next_heartbeat_ms) {
         w->next_heartbeat_ms = now + HEARTBEAT_MS;
-        if (db_engine_heartbeat(my, w->db->instance) && db_errno_conn_lost(mysql_errno(my))) {
+        if (db_engine_heartbeat(&w->conn, w->db->instance) && db_errno_conn_lost(mysql_errno(my))) {
             db__conn_drop(&w->conn);
             close_stmts(w);
             return;
@@ -726,7 +726,7 @@ static void periodic(db_writer_t *w)
     }
     if (now >= w->next_recover_ms) {
         w->next_recover_ms = now + RECOVER_MS;
-        if (db_claims_recover(my, RECOVER_LEASE_S, NULL) && db_errno_conn_lost(mysql_errno(my))) {
+        if (db_claims_recover(&w->conn, RECOVER_LEASE_S, NULL) && db_errno_conn_lost(mysql_errno(my))) {
             db__conn_drop(&w->conn);
             close_stmts(w);
         }

@@ -6,7 +6,8 @@
  * eccp_auth.c   cookies, agent hashes (libcrypto)
  * eccp_server.c acceptor + session workers (epoll), session I/O, limits
  * eccp_req.c    the request table, validation and registry-backed answers
- * eccp_sql.c    the requests that read/write call_center (run on DB threads)
+ * eccp_dbreq.c  the requests answered from call_center: jobs run on DB reader threads,
+ *               calling db/'s typed reads and rendering their results (no SQL)
  * eccp_event.c  events from registry changes
  */
 #ifndef CCD_ECCP_INT_H
@@ -138,7 +139,6 @@ void eccp_msg_resp_end(xw_t *w, const char *name);
 
 /* ---------------- sessions and workers (eccp_server.c) ---------------- */
 
-#include <mysql.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -231,7 +231,7 @@ typedef struct eccp_reqdef {
     /* Plain agent requests (fn = the generic agent handler): the SQL run after the agent
      * check (NULL = none), the finish on the worker, and the one optional argument copied
      * into a[0]/has[0] (NULL = none). Unused by every other request. */
-    int (*sql)(MYSQL *my, eccp_job_t *j);
+    int (*sql)(db_conn_t *db, eccp_job_t *j);
     void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
     const char *arg;
 } eccp_reqdef_t;
@@ -249,8 +249,8 @@ struct eccp_job {
     eccp_sess_t *s;                 /* touched on the worker only */
     const eccp_reqdef_t *def;
     char id[ECCP_ID_MAX];
-    /* DB thread: the request's own SQL; runs after the agent check passed. */
-    int (*sql)(MYSQL *my, eccp_job_t *j);
+    /* DB thread: the request's own reads; runs after the agent check passed. */
+    int (*sql)(db_conn_t *db, eccp_job_t *j);
     /* Worker: finishes the answer; NULL = send j->out as it is. */
     void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
     /* Agent check (agentauth, loginagent, logoutagent) done on the DB thread. */
@@ -358,7 +358,7 @@ void eccp__failure(eccp_call_t *c, int code, const char *msg);          /* top l
 void eccp__req_failure(eccp_call_t *c, int code, const char *msg);      /* in NAME_response */
 void eccp__success(eccp_call_t *c);                                     /* <success/> */
 /* New job for c (copies id, session); NULL on ENOMEM (a 500 was sent). */
-eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *),
                           void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *));
 /* Submits; on failure answers 500 and frees the job. */
 void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j);
@@ -412,9 +412,9 @@ extern const eccp_reqdef_t eccp_reqs[];
 extern const size_t eccp_nreqs;
 void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t len);
 
-/* eccp_sql.c: DB-thread run function shared by every job. */
-int eccp__job_run(MYSQL *my, db_read_job_t *job);
-int eccp__sql_login(MYSQL *my, eccp_job_t *j);
+/* eccp_dbreq.c: DB-thread run function shared by every job. */
+int eccp__job_run(db_conn_t *db, db_read_job_t *job);
+int eccp__sql_login(db_conn_t *db, eccp_job_t *j);
 
 /* eccp_status.c: the agent status block (nested for getagentstatus, flattened otherwise). */
 void eccp__agent_status(xw_t *w, const reg_agent_t *a, const reg_call_t *call, bool flattened);

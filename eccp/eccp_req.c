@@ -9,7 +9,7 @@
  *   agentauth  eccpauth + agent_number (else top-level 400), its format (417),
  *              its existence (404) and agent_hash (401) inside NAME_response;
  *              existence and hash need the database and are checked on a DB
- *              thread before the request's own work (eccp_sql.c).
+ *              thread before the request's own work (eccp_dbreq.c).
  *
  * Requests that act on Asterisk through the agent module (pause, hangup,
  * transfers, ...) validate everything Issabel validates and then answer
@@ -28,8 +28,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "eccp/eccp_auth.h"
+#include "eccp/eccp_dbreq.h"
 #include "eccp/eccp_guard.h"
-#include "eccp/eccp_sql.h"
 
 #define MOD "eccp"
 
@@ -445,7 +445,7 @@ static void rq_getextensionstatus(eccp_call_t *c)
  * c->cmd is gone by then, so the arguments travel in the job (a[], has[]).
  */
 
-static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *),
                              void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
 {
     eccp_job_t *j = eccp__job_new(c, sql, done);

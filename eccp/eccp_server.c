@@ -681,7 +681,7 @@ static void job_owner(db_read_job_t *b, const eccp_sess_t *s)
     snprintf(b->addr, sizeof(b->addr), "%.*s", (int)n, s->peer);
 }
 
-eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *),
                           void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
 {
     if (!c->w->srv->deps.db_submit) {

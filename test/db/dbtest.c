@@ -54,7 +54,7 @@ MYSQL *dbt_connect(const conf_database_t *cfg, bool use_db)
 {
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(cfg, use_db, &my, err, sizeof(err)) != 0)
+    if (db__connect(cfg, use_db, &my, err, sizeof(err)) != 0)
         fail_msg("cannot connect to the test database server: %s", err);
     return my;
 }
@@ -123,9 +123,9 @@ MYSQL *dbt_fresh(conf_database_t *cfg, const char *tag, bool seed)
     snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", name);
     dbt_exec(my, q);
     char err[CCD_ERR_LEN];
-    if (db_migrate_conn(my, name, err, sizeof(err)) != 0)
+    if (db_migrate_conn(DBT_CONN(my), name, err, sizeof(err)) != 0)
         fail_msg("migration failed: %s", err);
-    if (seed && db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
+    if (seed && db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
         fail_msg("seed failed: %s", err);
     return my;
 }

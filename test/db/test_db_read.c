@@ -36,17 +36,17 @@ typedef struct load_job {
     size_t nclients;
 } load_job_t;
 
-static int load_all(MYSQL *my, db_read_job_t *job)
+static int load_all(db_conn_t *c, db_read_job_t *job)
 {
     load_job_t *j = (load_job_t *)job;
     int r;
-    if ((r = db_expire_campaigns(my, &j->expired)) ||
-        (r = db_load_active_campaigns(my, &j->camps, &j->ncamps)) ||
-        (r = db_load_agents(my, &j->agents, &j->nagents)) ||
-        (r = db_load_agent_queues(my, &j->aq, &j->naq)) ||
-        (r = db_load_breaks(my, &j->breaks, &j->nbreaks)) ||
-        (r = db_load_forms(my, &j->forms, &j->nforms)) ||
-        (r = db_load_eccp_clients(my, &j->clients, &j->nclients)))
+    if ((r = db_expire_campaigns(c, &j->expired)) ||
+        (r = db_load_active_campaigns(c, &j->camps, &j->ncamps)) ||
+        (r = db_load_agents(c, &j->agents, &j->nagents)) ||
+        (r = db_load_agent_queues(c, &j->aq, &j->naq)) ||
+        (r = db_load_breaks(c, &j->breaks, &j->nbreaks)) ||
+        (r = db_load_forms(c, &j->forms, &j->nforms)) ||
+        (r = db_load_eccp_clients(c, &j->clients, &j->nclients)))
         return r;
     return 0;
 }
@@ -115,10 +115,10 @@ static void check(load_job_t *j)
     assert_string_equal(j->clients[0].md5_password, "7e53aa92f7566f44f39f3f1842832581");
 }
 
-static int fail_run(MYSQL *my, db_read_job_t *job)
+static int fail_run(db_conn_t *c, db_read_job_t *job)
 {
     (void)job;
-    return mysql_query(my, "SELECT * FROM no_such_table") ? CCD_EIO : 0;
+    return mysql_query(c->my, "SELECT * FROM no_such_table") ? CCD_EIO : 0;
 }
 
 static void test_read_jobs(void **state)

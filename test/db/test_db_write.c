@@ -54,7 +54,7 @@ static void test_write_kinds(void **state)
     int n = 0;
     db_claim_req_t req = {.id_campaign = 1, .n = 1, .owner = db_instance_id(db), .max_retries = 3,
                           .mark_placing = true, .log_progress = true};
-    assert_int_equal(db_claim_numbers(my, &req, cl, 1, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, cl, 1, &n), 0);
     assert_int_equal(n, 1);
     uint32_t id = cl[0].id; /* 44, the windowed one */
 
@@ -410,7 +410,7 @@ typedef struct read_job {
     int ran;
 } read_job_t;
 
-static int read_run(MYSQL *my, db_read_job_t *job)
+static int read_run(db_conn_t *my, db_read_job_t *job)
 {
     (void)my;
     ((read_job_t *)job)->ran = 1;

@@ -15,7 +15,7 @@
 #include "conf/conf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "eccp/eccp.h"
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
@@ -355,7 +355,7 @@ static long long sql_count(const char *q)
     tdb_side_conf(&d, DB_PREFIX);
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(&d, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(&d, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     if (mysql_query(my, q) != 0)
         fail_msg("%s: %s", q, mysql_error(my));

@@ -29,7 +29,7 @@
 #include "conf/conf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "eccp/eccp.h"
 #include "eccp/eccp_int.h"
 #include "reg/reg.h"
@@ -92,8 +92,8 @@ static int setup(void **state)
     port = eccp_server_port(srv);
     conf_database_t sc;
     tdb_side_conf(&sc, DB_PREFIX);
-    if (db_connect(&sc, true, &side, err, sizeof(err)) != 0 ||
-        db_connect(&sc, true, &probe, err, sizeof(err)) != 0)
+    if (db__connect(&sc, true, &side, err, sizeof(err)) != 0 ||
+        db__connect(&sc, true, &probe, err, sizeof(err)) != 0)
         fail_msg("side connection: %s", err);
     snprintf(dbname, sizeof(dbname), "%s", sc.name);
     return 0;

@@ -5,19 +5,15 @@
  * - a starter on the session worker validates what needs no database (the
  *   same checks and messages as Issabel, in the same order) and copies the
  *   arguments into an eccp_job_t;
- * - the job's run function executes on a DB reader thread with a live
- *   MYSQL*, performs the agent check when the request needs one, runs the
- *   request's SQL and writes the whole response into job->out (or a fragment
- *   the worker completes with registry data, for getcampaignstatus).
- * Nothing here touches sessions: the job carries copies only.
- *
- * SQL text is built with every string escaped by mysql_real_escape_string
- * and every number formatted from a parsed integer, so no client byte reaches
- * the server unquoted.
+ * - the job's run function executes on a DB reader thread with its
+ *   connection, performs the agent check when the request needs one, calls
+ *   the typed db_* reads and renders the whole response into job->out (or a
+ *   fragment the worker completes with registry data, for getcampaignstatus).
+ * Nothing here touches sessions: the job carries copies only.  No SQL here:
+ * db/ owns it (db.h, "Reads by subject for the agent consoles").
  */
-#include "eccp/eccp_sql.h"
+#include "eccp/eccp_dbreq.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,98 +28,6 @@
 #include "eccp/eccp_auth.h"
 
 #define MOD "eccp"
-
-/* ---------------- query building ---------------- */
-
-typedef struct sq {
-    buf_t b;
-    MYSQL *my;
-    int err;
-} sq_t;
-
-static void sq_init(sq_t *q, MYSQL *my)
-{
-    buf_init(&q->b, 0);
-    q->my = my;
-    q->err = 0;
-}
-
-static void sq_raw(sq_t *q, const char *s)
-{
-    if (!q->err && buf_append(&q->b, s, strlen(s)) != 0)
-        q->err = CCD_ENOMEM;
-}
-
-static void sq_str(sq_t *q, const char *s)
-{
-    size_t n = strlen(s);
-    char *tmp = malloc(2 * n + 3);
-    if (!tmp) {
-        q->err = CCD_ENOMEM;
-        return;
-    }
-    tmp[0] = '\'';
-    unsigned long k = mysql_real_escape_string(q->my, tmp + 1, s, (unsigned long)n);
-    tmp[k + 1] = '\'';
-    tmp[k + 2] = '\0';
-    sq_raw(q, tmp);
-    free(tmp);
-}
-
-static void sq_int(sq_t *q, long long v)
-{
-    char t[32];
-    snprintf(t, sizeof(t), "%lld", v);
-    sq_raw(q, t);
-}
-
-/* "<lo> AND <hi>", both quoted: the bounds of a BETWEEN. */
-static void sq_between(sq_t *q, const char *lo, const char *hi)
-{
-    sq_str(q, lo);
-    sq_raw(q, " AND ");
-    sq_str(q, hi);
-}
-
-/* " LIMIT n[ OFFSET off]"; nothing when n < 0 (no limit). */
-static void sq_limit(sq_t *q, long long n, long long off)
-{
-    if (n < 0)
-        return;
-    sq_raw(q, " LIMIT ");
-    sq_int(q, n);
-    if (off > 0) {
-        sq_raw(q, " OFFSET ");
-        sq_int(q, off);
-    }
-}
-
-/* Runs the query; *res gets the result set (NULL for statements). 0 or CCD_EIO. */
-static int sq_run(sq_t *q, MYSQL_RES **res)
-{
-    if (res)
-        *res = NULL;
-    int rc = q->err;
-    if (!rc && mysql_real_query(q->my, buf_data(&q->b), q->b.len) != 0) {
-        LOG_ERR(MOD, "SQL failed: %s", mysql_error(q->my));
-        rc = CCD_EIO;
-    }
-    if (!rc && res) {
-        *res = mysql_store_result(q->my);
-        if (!*res && mysql_field_count(q->my) != 0) {
-            LOG_ERR(MOD, "SQL result: %s", mysql_error(q->my));
-            rc = CCD_EIO;
-        }
-    }
-    buf_free(&q->b);
-    return rc;
-}
-
-/* One-shot: builds from raw pieces. */
-static const char *col(MYSQL_ROW row, int i)
-{
-    return row[i];
-}
 
 /* ---------------- response helpers (DB thread, into j->out) ---------------- */
 
@@ -173,7 +77,7 @@ static const char *estatus_name(const char *s)
 }
 
 /* <keys[i]>row[i]</keys[i]> for every column that is not NULL. */
-static void leaves_nonnull(xw_t *w, MYSQL_ROW row, const char *const *keys, int n)
+static void leaves_nonnull(xw_t *w, char *const *row, const char *const *keys, int n)
 {
     for (int i = 0; i < n; i++)
         if (row[i])
@@ -187,13 +91,13 @@ typedef struct list_col {
     bool estatus;
 } list_col_t;
 
-/* <list><item><col..>...</item>...</list>, one item per row of res. */
-static void rows_to_list(xw_t *w, MYSQL_RES *res, const char *list, const char *item,
+/* <list><item><col..>...</item>...</list>, one item per row. */
+static void rows_to_list(xw_t *w, const db_rows_t *rows, const char *list, const char *item,
                          const list_col_t *cols, int ncols)
 {
     xw_open(w, list);
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res))) {
+    for (size_t r = 0; r < rows->nrows; r++) {
+        char *const *row = db_row(rows, r);
         xw_open(w, item);
         for (int i = 0; i < ncols; i++) {
             const char *v = row[cols[i].col];
@@ -206,7 +110,7 @@ static void rows_to_list(xw_t *w, MYSQL_RES *res, const char *list, const char *
 
 /* ---------------- the run function ---------------- */
 
-static int agent_check(MYSQL *my, eccp_job_t *j)
+static int agent_check(db_conn_t *db, eccp_job_t *j)
 {
     char type[REG_ID_LEN], number[REG_ID_LEN];
     const char *slash = strchr(j->agent, '/');
@@ -217,70 +121,49 @@ static int agent_check(MYSQL *my, eccp_job_t *j)
     }
     snprintf(type, sizeof(type), "%.*s", (int)(slash - j->agent), j->agent);
     snprintf(number, sizeof(number), "%s", slash + 1);
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT id, eccp_password FROM agent WHERE estatus = 'A' AND type = ");
-    sq_str(&q, type);
-    sq_raw(&q, " AND number = ");
-    sq_str(&q, number);
-    sq_limit(&q, 1, 0);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_agent_auth_t au;
+    int rc = db_agent_auth_get(db, type, number, &au);
     if (rc)
         return rc;
-    MYSQL_ROW row = mysql_fetch_row(res);
-    if (!row) {
+    if (!au.found) {
         j->auth_code = 404;
         j->auth_msg = "Specified agent not found";
     } else {
-        j->agent_db_id = row[0] ? atoll(row[0]) : 0;
+        j->agent_db_id = au.id;
         /* [quirk fixed] Issabel accepted any hash when eccp_password was NULL. */
-        if (!eccp_agent_hash_ok(j->cookie, j->agent, row[1], j->hash)) {
+        if (!eccp_agent_hash_ok(j->cookie, j->agent, au.has_password ? au.password : NULL,
+                                j->hash)) {
             j->auth_code = 401;
             j->auth_msg = "Unauthorized agent";
         }
     }
-    mysql_free_result(res);
     return 0;
 }
 
-int eccp__job_run(MYSQL *my, db_read_job_t *job)
+int eccp__job_run(db_conn_t *db, db_read_job_t *job)
 {
     eccp_job_t *j = (eccp_job_t *)job;
     if (j->agentauth) {
-        int rc = agent_check(my, j);
+        int rc = agent_check(db, j);
         if (rc || j->auth_code)
             return rc;
     }
-    return j->sql ? j->sql(my, j) : 0;
+    return j->sql ? j->sql(db, j) : 0;
 }
 
 /* ---------------- login ---------------- */
 
-int eccp__sql_login(MYSQL *my, eccp_job_t *j)
+int eccp__sql_login(db_conn_t *db, eccp_job_t *j)
 {
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT COUNT(*) FROM eccp_authorized_clients WHERE username = ");
-    sq_str(&q, j->a[0]);
-    sq_raw(&q, " AND (md5_password = ");
-    sq_str(&q, j->a[1]);
-    sq_raw(&q, " OR md5_password = md5(");
-    sq_str(&q, j->a[1]);
-    sq_raw(&q, "))");
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    MYSQL_ROW row = mysql_fetch_row(res);
-    j->n[0] = row && row[0] ? atoll(row[0]) : 0;
-    mysql_free_result(res);
-    return 0;
+    bool ok = false;
+    int rc = db_eccp_client_check(db, j->a[0], j->a[1], &ok);
+    j->n[0] = ok;
+    return rc;
 }
 
 /* ---------------- simple readers ---------------- */
 
-static eccp_job_t *new_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *))
+static eccp_job_t *new_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *))
 {
     return eccp__job_new(c, sql, NULL);
 }
@@ -299,29 +182,21 @@ bool eccp__copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, in
     return true;
 }
 
-static int sql_getqueuescript(MYSQL *my, eccp_job_t *j)
+static int sql_getqueuescript(db_conn_t *db, eccp_job_t *j)
 {
-    sq_t q;
-    sq_init(&q, my);
-    /* Issabel casts the queue to int before comparing; so do we. ORDER BY estatus = A first. */
-    sq_raw(&q, "SELECT script FROM queue_call_entry WHERE queue = ");
-    sq_int(&q, j->n[0]);
-    sq_raw(&q, " ORDER BY estatus");
-    sq_limit(&q, 1, 0);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t r;
+    int rc = db_queue_script(db, j->n[0], &r);
     if (rc)
         return rc;
-    MYSQL_ROW row = mysql_fetch_row(res);
-    if (!row) {
+    if (!r.nrows) {
         resp_failure(j, 404, "Queue not found in incoming queues");
     } else {
         xw_t w;
         resp_begin(&w, j);
-        xw_leaf(&w, "script", col(row, 0));
+        xw_leaf(&w, "script", db_cell(&r, 0, 0));
         resp_end(&w, j);
     }
-    mysql_free_result(res);
+    db_rows_free(&r);
     return 0;
 }
 
@@ -339,61 +214,29 @@ void eccp__rq_getqueuescript(eccp_call_t *c)
     eccp__job_submit(c->w, j);
 }
 
-static int sql_getcampaignlist(MYSQL *my, eccp_job_t *j)
+static int sql_getcampaignlist(db_conn_t *db, eccp_job_t *j)
 {
     /* a: 0 type 1 filtername 2 status(letter) 3 start 4 end; n: 0 limit(-1 none) 1 offset */
-    sq_t q;
-    sq_init(&q, my);
-    const char *types[2] = {"incoming", "outgoing"};
-    bool first = true;
-    for (int t = 0; t < 2; t++) {
-        if (j->has[0] && strcmp(j->a[0], types[t]) != 0)
-            continue;
-        sq_raw(&q, first ? "(" : " UNION (");
-        first = false;
-        sq_raw(&q, t == 0 ? "SELECT 'incoming' AS campaign_type, id, name, estatus AS status FROM campaign_entry"
-                          : "SELECT 'outgoing' AS campaign_type, id, name, estatus AS status FROM campaign");
-        const char *sep = " WHERE ";
-        if (j->has[1]) {
-            char like[600];
-            snprintf(like, sizeof(like), "%%%s%%", j->a[1]);
-            sq_raw(&q, sep);
-            sq_raw(&q, "name LIKE ");
-            sq_str(&q, like);
-            sep = " AND ";
-        }
-        if (j->has[2]) {
-            sq_raw(&q, sep);
-            sq_raw(&q, "estatus = ");
-            sq_str(&q, j->a[2]);
-            sep = " AND ";
-        }
-        if (j->has[3]) {
-            sq_raw(&q, sep);
-            sq_raw(&q, "datetime_init >= ");
-            sq_str(&q, j->a[3]);
-            sep = " AND ";
-        }
-        if (j->has[4]) {
-            sq_raw(&q, sep);
-            sq_raw(&q, "datetime_init < ");
-            sq_str(&q, j->a[4]);
-        }
-        sq_raw(&q, ")");
-    }
-    sq_raw(&q, " ORDER BY campaign_type, id");
-    sq_limit(&q, j->n[0], j->n[1]);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_campaign_filter_t f = {.type = j->has[0] ? j->a[0] : NULL,
+                              .name_like = j->has[1] ? j->a[1] : NULL,
+                              .estatus = j->has[2] ? j->a[2] : NULL,
+                              .from = j->has[3] ? j->a[3] : NULL,
+                              .to = j->has[4] ? j->a[4] : NULL,
+                              .limit = j->n[0],
+                              .offset = j->n[1]};
+    db_rows_t rows;
+    int rc = db_campaign_list(db, &f, &rows);
     if (rc)
         return rc;
-    static const list_col_t cols[] = {
-        {"id", 1, false}, {"type", 0, false}, {"name", 2, false}, {"status", 3, true}};
+    static const list_col_t cols[] = {{"id", DB_CL_ID, false},
+                                      {"type", DB_CL_TYPE, false},
+                                      {"name", DB_CL_NAME, false},
+                                      {"status", DB_CL_STATUS, true}};
     xw_t w;
     resp_begin(&w, j);
-    rows_to_list(&w, res, "campaigns", "campaign", cols, 4);
+    rows_to_list(&w, &rows, "campaigns", "campaign", cols, 4);
     resp_end(&w, j);
-    mysql_free_result(res);
+    db_rows_free(&rows);
     return 0;
 }
 
@@ -468,22 +311,19 @@ void eccp__rq_getcampaignlist(eccp_call_t *c)
     eccp__job_submit(c->w, j);
 }
 
-static int sql_getincomingqueuelist(MYSQL *my, eccp_job_t *j)
+static int sql_getincomingqueuelist(db_conn_t *db, eccp_job_t *j)
 {
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT id, queue, estatus FROM queue_call_entry ORDER BY id");
-    sq_limit(&q, j->n[0], j->n[1]);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t rows;
+    int rc = db_queue_list(db, j->n[0], j->n[1], &rows);
     if (rc)
         return rc;
-    static const list_col_t cols[] = {{"id", 0, false}, {"queue", 1, false}, {"status", 2, true}};
+    static const list_col_t cols[] = {
+        {"id", DB_QL_ID, false}, {"queue", DB_QL_QUEUE, false}, {"status", DB_QL_STATUS, true}};
     xw_t w;
     resp_begin(&w, j);
-    rows_to_list(&w, res, "queues", "queue", cols, 3);
+    rows_to_list(&w, &rows, "queues", "queue", cols, 3);
     resp_end(&w, j);
-    mysql_free_result(res);
+    db_rows_free(&rows);
     return 0;
 }
 
@@ -501,48 +341,24 @@ void eccp__rq_getincomingqueuelist(eccp_call_t *c)
     eccp__job_submit(c->w, j);
 }
 
-static int sql_getcampaignqueuewait(MYSQL *my, eccp_job_t *j)
+static int sql_getcampaignqueuewait(db_conn_t *db, eccp_job_t *j)
 {
-    bool incoming = j->n[1] == 1;
-    sq_t q;
-    sq_init(&q, my);
-    if (incoming)
-        sq_raw(&q, "SELECT COUNT(*), duration_wait FROM call_entry WHERE id_campaign = ");
-    else
-        sq_raw(&q, "SELECT COUNT(*), calls.duration_wait FROM calls LEFT JOIN campaign_lists ON "
-                   "calls.id_list = campaign_lists.id WHERE campaign_lists.id_campaign = ");
-    sq_int(&q, j->n[0]);
-    sq_raw(&q, incoming ? " AND (status = 'activa' OR status = 'terminada') GROUP BY duration_wait"
-                        : " AND calls.status = 'Success' GROUP BY calls.duration_wait");
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t waits;
+    long long ab = 0;
+    int rc = db_campaign_wait(db, j->n[0], j->n[1] == 1, &waits, &ab);
     if (rc)
         return rc;
     long long hist[7] = {0};
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res))) {
-        long long n = row[0] ? atoll(row[0]) : 0;
-        long long d = row[1] ? atoll(row[1]) : 0; /* PHP: NULL >= 30 false, NULL/5 = 0 */
+    for (size_t i = 0; i < waits.nrows; i++) {
+        const char *cn = db_cell(&waits, i, DB_QW_COUNT), *dw = db_cell(&waits, i, DB_QW_WAIT);
+        long long n = cn ? atoll(cn) : 0;
+        long long d = dw ? atoll(dw) : 0; /* PHP: NULL >= 30 false, NULL/5 = 0 */
         int pos = d >= 30 ? 6 : (int)(d / 5);
         if (pos < 0)
             pos = 0;
         hist[pos] += n;
     }
-    mysql_free_result(res);
-    sq_init(&q, my);
-    if (incoming)
-        sq_raw(&q, "SELECT COUNT(*) FROM call_entry WHERE id_campaign = ");
-    else
-        sq_raw(&q, "SELECT COUNT(*) FROM calls LEFT JOIN campaign_lists ON calls.id_list = "
-                   "campaign_lists.id WHERE campaign_lists.id_campaign = ");
-    sq_int(&q, j->n[0]);
-    sq_raw(&q, incoming ? " AND status = 'abandonada'" : " AND calls.status = 'Abandoned'");
-    rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    row = mysql_fetch_row(res);
-    long long ab = row && row[0] ? atoll(row[0]) : 0;
-    mysql_free_result(res);
+    db_rows_free(&waits);
     xw_t w;
     resp_begin(&w, j);
     xw_open(&w, "histogram");
@@ -636,33 +452,24 @@ static void html_decode(const char *in, buf_t *out)
     }
 }
 
-static int write_forms(MYSQL *my, xw_t *w, long long *ids, int nids)
+static int write_forms(db_conn_t *db, xw_t *w, const long long *ids, int nids)
 {
     xw_open(w, "forms");
     for (int i = 0; i < nids; i++) {
-        sq_t q;
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT id, etiqueta, value, tipo, orden FROM form_field WHERE id_form = ");
-        sq_int(&q, ids[i]);
-        sq_raw(&q, " ORDER BY orden");
-        MYSQL_RES *fres;
-        int rc = sq_run(&q, &fres);
+        db_rows_t fields, head;
+        int rc = db_form_fields(db, ids[i], &fields);
         if (rc)
             return rc;
-        if (mysql_num_rows(fres) == 0) {
-            mysql_free_result(fres);
+        if (fields.nrows == 0) {
+            db_rows_free(&fields);
             continue;
         }
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT nombre, descripcion, estatus FROM form WHERE id = ");
-        sq_int(&q, ids[i]);
-        MYSQL_RES *nres;
-        rc = sq_run(&q, &nres);
+        rc = db_form_head(db, ids[i], &head);
         if (rc) {
-            mysql_free_result(fres);
+            db_rows_free(&fields);
             return rc;
         }
-        MYSQL_ROW nr = mysql_fetch_row(nres);
+        char *const *nr = head.nrows ? db_row(&head, 0) : NULL;
         xw_open(w, "form");
         xw_attr_int(w, "id", ids[i]);
         if (nr && nr[0] && nr[0][0])
@@ -670,9 +477,9 @@ static int write_forms(MYSQL *my, xw_t *w, long long *ids, int nids)
         if (nr && nr[1] && nr[1][0])
             xw_attr(w, "description", nr[1]);
         xw_attr(w, "status", nr && nr[2] ? nr[2] : "");
-        mysql_free_result(nres);
-        MYSQL_ROW f;
-        while ((f = mysql_fetch_row(fres))) {
+        db_rows_free(&head);
+        for (size_t fi = 0; fi < fields.nrows; fi++) {
+            char *const *f = db_row(&fields, fi);
             const char *type = f[3] ? f[3] : "";
             xw_open(w, "field");
             xw_attr(w, "order", f[4] ? f[4] : "");
@@ -708,40 +515,27 @@ static int write_forms(MYSQL *my, xw_t *w, long long *ids, int nids)
             xw_close(w, "field");
         }
         xw_close(w, "form");
-        mysql_free_result(fres);
+        db_rows_free(&fields);
     }
     xw_close(w, "forms");
     return 0;
 }
 
-static int sql_getcampaigninfo(MYSQL *my, eccp_job_t *j)
+static int sql_getcampaigninfo(db_conn_t *db, eccp_job_t *j)
 {
     bool incoming = j->n[1] == 1;
-    sq_t q;
-    sq_init(&q, my);
-    if (!incoming)
-        sq_raw(&q, "SELECT name, 'outgoing', datetime_init, datetime_end, daytime_init, daytime_end, "
-                   "queue, retries, trunk, context, max_canales, estatus, script, urltemplate, "
-                   "opentype FROM campaign LEFT JOIN campaign_external_url ON campaign.id_url = "
-                   "campaign_external_url.id AND campaign_external_url.active = 1 WHERE campaign.id = ");
-    else
-        sq_raw(&q, "SELECT name, 'incoming', datetime_init, datetime_end, daytime_init, daytime_end, "
-                   "queue, campaign_entry.estatus, campaign_entry.script, urltemplate, opentype, "
-                   "id_form FROM (campaign_entry, queue_call_entry) LEFT JOIN campaign_external_url "
-                   "ON campaign_entry.id_url = campaign_external_url.id AND "
-                   "campaign_external_url.active = 1 WHERE campaign_entry.id_queue_call_entry = "
-                   "queue_call_entry.id AND campaign_entry.id = ");
-    sq_int(&q, j->n[0]);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t info;
+    long long ids[DB_CAMPAIGN_FORMS_MAX];
+    int nids = 0;
+    int rc = db_campaign_info(db, j->n[0], incoming, &info, ids, &nids);
     if (rc)
         return rc;
-    MYSQL_ROW row = mysql_fetch_row(res);
-    if (!row) {
-        mysql_free_result(res);
+    if (!info.nrows) {
+        db_rows_free(&info);
         resp_failure(j, 404, "Campaign not found");
         return 0;
     }
+    char *const *row = db_row(&info, 0);
     static const char *const out_keys[] = {"name", "type", "startdate", "enddate",
                                            "working_time_starttime", "working_time_endtime", "queue",
                                            "retries", "trunk", "context", "maxchan", "status", "script",
@@ -769,28 +563,8 @@ static int sql_getcampaigninfo(MYSQL *my, eccp_job_t *j)
             xw_leaf(&w, k, row[i]);
         }
     }
-    long long ids[64];
-    int nids = 0;
-    long long form_in = incoming && row[11] ? atoll(row[11]) : 0;
-    mysql_free_result(res);
-    sq_init(&q, my);
-    sq_raw(&q, incoming ? "SELECT DISTINCT id_form FROM campaign_form_entry WHERE id_campaign = "
-                        : "SELECT DISTINCT id_form FROM campaign_form WHERE id_campaign = ");
-    sq_int(&q, j->n[0]);
-    rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    while ((row = mysql_fetch_row(res)) && nids < 63)
-        ids[nids++] = row[0] ? atoll(row[0]) : 0;
-    mysql_free_result(res);
-    if (form_in) {
-        bool seen = false;
-        for (int i = 0; i < nids; i++)
-            seen |= ids[i] == form_in;
-        if (!seen)
-            ids[nids++] = form_in;
-    }
-    rc = write_forms(my, &w, ids, nids);
+    db_rows_free(&info);
+    rc = write_forms(db, &w, ids, nids);
     if (rc)
         return rc;
     resp_end(&w, j);
@@ -922,26 +696,17 @@ static void json_attributes(xw_t *w, const char *s)
     }
 }
 
-static int write_survey(MYSQL *my, xw_t *w, bool incoming, long long call_id)
+static int write_survey(db_conn_t *db, xw_t *w, bool incoming, long long call_id)
 {
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, incoming ? "SELECT ff.id_form, ff.id, ff.etiqueta, d.value FROM "
-                          "form_data_recolected_entry d JOIN form_field ff ON ff.id = "
-                          "d.id_form_field WHERE d.id_call_entry = "
-                        : "SELECT ff.id_form, ff.id, ff.etiqueta, d.value FROM form_data_recolected d "
-                          "JOIN form_field ff ON ff.id = d.id_form_field WHERE d.id_calls = ");
-    sq_int(&q, call_id);
-    sq_raw(&q, " ORDER BY ff.id_form, ff.orden, ff.id");
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t rows;
+    int rc = db_call_survey(db, incoming, call_id, &rows);
     if (rc)
         return rc;
     xw_open(w, "call_survey");
-    MYSQL_ROW r;
     char cur[32] = "";
     bool open = false;
-    while ((r = mysql_fetch_row(res))) {
+    for (size_t i = 0; i < rows.nrows; i++) {
+        char *const *r = db_row(&rows, i);
         if (!open || strcmp(cur, r[0] ? r[0] : "") != 0) {
             if (open)
                 xw_close(w, "form");
@@ -959,11 +724,11 @@ static int write_survey(MYSQL *my, xw_t *w, bool incoming, long long call_id)
     if (open)
         xw_close(w, "form");
     xw_close(w, "call_survey");
-    mysql_free_result(res);
+    db_rows_free(&rows);
     return 0;
 }
 
-static void contact_attrs(xw_t *w, MYSQL_ROW r, int first, bool with_source)
+static void contact_attrs(xw_t *w, char *const *r, int first, bool with_source)
 {
     static const char *const labels[] = {"first_name", "last_name", "phone", "cedula_ruc",
                                          "contact_source"};
@@ -977,111 +742,76 @@ static void contact_attrs(xw_t *w, MYSQL_ROW r, int first, bool with_source)
     }
 }
 
-static int sql_getcallinfo(MYSQL *my, eccp_job_t *j)
+static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
 {
     bool incoming = j->n[2] == 1;
-    sq_t q;
-    sq_init(&q, my);
-    if (!incoming) {
-        sq_raw(&q, "SELECT calls.id, campaign_lists.id_campaign, calls.phone, calls.status, "
-                   "calls.uniqueid, calls.duration, calls.datetime_originate, calls.fecha_llamada, "
-                   "calls.datetime_entry_queue, calls.start_time, calls.end_time, calls.retries, "
-                   "calls.failure_cause, calls.failure_cause_txt, CONCAT(agent.type,'/',agent.number), "
-                   "calls.trunk FROM calls LEFT JOIN campaign_lists ON calls.id_list = campaign_lists.id "
-                   "LEFT JOIN agent ON agent.id = calls.id_agent WHERE calls.id = ");
-        sq_int(&q, j->n[1]);
-        sq_raw(&q, " AND campaign_lists.id_campaign = ");
-        sq_int(&q, j->n[0]);
-    } else {
-        sq_raw(&q, "SELECT ce.id, ce.id_campaign, ce.callerid, ce.status, ce.uniqueid, ce.duration, "
-                   "ce.datetime_entry_queue, ce.datetime_init, ce.datetime_end, ce.trunk, qce.queue, "
-                   "CONCAT(agent.type,'/',agent.number), c.name, c.apellido, c.telefono, c.cedula_ruc, "
-                   "c.origen, ce.id_contact FROM call_entry ce JOIN queue_call_entry qce ON qce.id = "
-                   "ce.id_queue_call_entry LEFT JOIN agent ON agent.id = ce.id_agent LEFT JOIN contact c "
-                   "ON c.id = ce.id_contact WHERE ce.id = ");
-        sq_int(&q, j->n[1]);
-        if (j->has[0]) {
-            sq_raw(&q, " AND ce.id_campaign = ");
-            sq_int(&q, j->n[0]);
-        }
-    }
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t info;
+    int rc = db_call_info(db, incoming, j->n[1], j->has[0], j->n[0], &info);
     if (rc) {
         resp_failure(j, 500, "Cannot read call info");
         return 0;
     }
-    MYSQL_ROW r = mysql_fetch_row(res);
-    if (!r) {
-        mysql_free_result(res);
+    if (!info.nrows) {
+        db_rows_free(&info);
         resp_failure(j, 404, "Call not found");
         return 0;
     }
+    char *const *r = db_row(&info, 0);
     xw_t w;
     resp_begin(&w, j);
     xw_leaf(&w, "calltype", incoming ? "incoming" : "outgoing");
     char callerid[64] = "";
     if (!incoming) {
-        static const char *const k[] = {"call_id", "campaign_id", "phone", "status", "uniqueid",
-                                        "duration", "datetime_originate", "datetime_originateresponse",
-                                        "datetime_join", "datetime_linkstart", "datetime_linkend",
-                                        "retries", "failure_cause", "failure_cause_txt", "agent_number",
-                                        "trunk"};
-        leaves_nonnull(&w, r, k, 16);
+        static const char *const k[DB_CALLO_COLS] = {
+            "call_id", "campaign_id", "phone", "status", "uniqueid", "duration",
+            "datetime_originate", "datetime_originateresponse", "datetime_join",
+            "datetime_linkstart", "datetime_linkend", "retries", "failure_cause",
+            "failure_cause_txt", "agent_number", "trunk"};
+        leaves_nonnull(&w, r, k, DB_CALLO_COLS);
     } else {
-        static const char *const k[] = {"call_id", "campaign_id", "phone", "status", "uniqueid",
-                                        "duration", "datetime_join", "datetime_linkstart",
-                                        "datetime_linkend", "trunk", "queue", "agent_number"};
-        leaves_nonnull(&w, r, k, 12);
+        static const char *const k[DB_CALLI_COLS] = {
+            "call_id", "campaign_id", "phone", "status", "uniqueid", "duration", "datetime_join",
+            "datetime_linkstart", "datetime_linkend", "trunk", "queue", "agent_number"};
+        leaves_nonnull(&w, r, k, DB_CALLI_COLS);
         snprintf(callerid, sizeof(callerid), "%s", r[2] ? r[2] : "");
     }
     long long call_id = j->n[1];
     if (!incoming) {
-        mysql_free_result(res);
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT data FROM call_attribute WHERE id_call = ");
-        sq_int(&q, call_id);
-        sq_raw(&q, " ORDER BY id");
-        sq_limit(&q, 1, 0);
-        rc = sq_run(&q, &res);
-        if (rc) {
+        db_rows_free(&info);
+        char *data = NULL;
+        if (db_call_attributes(db, call_id, &data) != 0) {
             resp_failure(j, 500, "Cannot read call info");
             return 0;
         }
         xw_open(&w, "call_attributes");
-        MYSQL_ROW ar = mysql_fetch_row(res);
-        if (ar && ar[0])
-            json_attributes(&w, ar[0]);
+        if (data)
+            json_attributes(&w, data);
         xw_close(&w, "call_attributes");
-        mysql_free_result(res);
+        free(data);
     } else {
         /* [quirk fixed] Issabel emitted garbage labels here; we give the contact's fields. */
         xw_open(&w, "call_attributes");
-        if (r[17])
-            contact_attrs(&w, r, 12, true);
+        if (r[DB_CALLI_CONTACT_ID])
+            contact_attrs(&w, r, DB_CALLI_CONTACT, true);
         xw_close(&w, "call_attributes");
-        mysql_free_result(res);
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT id, name, apellido, telefono, cedula_ruc FROM contact WHERE telefono = ");
-        sq_str(&q, callerid);
-        sq_raw(&q, " ORDER BY id");
-        rc = sq_run(&q, &res);
-        if (rc) {
+        db_rows_free(&info);
+        db_rows_t ct;
+        if (db_contacts_by_phone(db, callerid, &ct) != 0) {
             resp_failure(j, 500, "Cannot read call info");
             return 0;
         }
         xw_open(&w, "matching_contacts");
-        MYSQL_ROW cr;
-        while (callerid[0] && (cr = mysql_fetch_row(res))) {
+        for (size_t i = 0; callerid[0] && i < ct.nrows; i++) {
+            char *const *cr = db_row(&ct, i);
             xw_open(&w, "contact");
-            xw_attr(&w, "id", cr[0]);
-            contact_attrs(&w, cr, 1, false);
+            xw_attr(&w, "id", cr[DB_CT_ID]);
+            contact_attrs(&w, cr, DB_CT_NAME, false);
             xw_close(&w, "contact");
         }
         xw_close(&w, "matching_contacts");
-        mysql_free_result(res);
+        db_rows_free(&ct);
     }
-    if (write_survey(my, &w, incoming, call_id) != 0) {
+    if (write_survey(db, &w, incoming, call_id) != 0) {
         resp_failure(j, 500, "Cannot read call info");
         return 0;
     }
@@ -1112,29 +842,26 @@ void eccp__rq_getcallinfo(eccp_call_t *c)
 
 /* ---------------- getpauses ---------------- */
 
-static int sql_getpauses(MYSQL *my, eccp_job_t *j)
+static int sql_getpauses(db_conn_t *db, eccp_job_t *j)
 {
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT id, name, status, tipo, description FROM break WHERE tipo = 'B' ORDER BY id");
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_rows_t rows;
+    int rc = db_pauses_list(db, &rows);
     if (rc)
         return rc;
     xw_t w;
     resp_begin(&w, j);
-    MYSQL_ROW r;
-    while ((r = mysql_fetch_row(res))) {
+    for (size_t i = 0; i < rows.nrows; i++) {
+        char *const *r = db_row(&rows, i);
         xw_open(&w, "pause");
-        xw_attr(&w, "id", r[0]);
-        xw_leaf(&w, "name", r[1]);
-        xw_leaf(&w, "status", r[2]);
-        xw_leaf(&w, "type", r[3]);
-        xw_leaf(&w, "description", r[4]);
+        xw_attr(&w, "id", r[DB_PAUSE_ID]);
+        xw_leaf(&w, "name", r[DB_PAUSE_NAME]);
+        xw_leaf(&w, "status", r[DB_PAUSE_STATUS]);
+        xw_leaf(&w, "type", r[DB_PAUSE_TIPO]);
+        xw_leaf(&w, "description", r[DB_PAUSE_DESCRIPTION]);
         xw_close(&w, "pause");
     }
     resp_end(&w, j);
-    mysql_free_result(res);
+    db_rows_free(&rows);
     return 0;
 }
 
@@ -1145,24 +872,14 @@ void eccp__rq_getpauses(eccp_call_t *c)
         eccp__job_submit(c->w, j);
 }
 
-int eccp__sql_break_check(MYSQL *my, eccp_job_t *j)
+int eccp__sql_break_check(db_conn_t *db, eccp_job_t *j)
 {
     if (!j->has[0])
         return 0;
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT id, name FROM break WHERE tipo = 'B' AND status = 'A' AND id = ");
-    sq_int(&q, eccp_intval(j->a[0]));
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    MYSQL_ROW r = mysql_fetch_row(res);
-    j->n[0] = r != NULL;
-    if (r)
-        snprintf(j->res[0], sizeof(j->res[0]), "%s", r[1] ? r[1] : "");
-    mysql_free_result(res);
-    return 0;
+    bool found = false;
+    int rc = db_break_active(db, eccp_intval(j->a[0]), &found, j->res[0], sizeof(j->res[0]));
+    j->n[0] = found;
+    return rc;
 }
 
 /* ---------------- getcampaignstatus / getincomingqueuestatus ---------------- */
@@ -1172,7 +889,7 @@ int eccp__sql_break_check(MYSQL *my, eccp_job_t *j)
  * queue into res[0]; the worker half adds <agents> and <activecalls> from the
  * registry between them.
  */
-static void statuscount(xw_t *w, MYSQL_RES *res, bool incoming)
+static void statuscount(xw_t *w, const db_rows_t *rows, bool incoming)
 {
     static const char *const out_keys[] = {"Pending", "Placing", "Ringing", "OnQueue", "Success",
                                            "OnHold", "Failure", "ShortCall", "NoAnswer", "Abandoned"};
@@ -1187,11 +904,11 @@ static void statuscount(xw_t *w, MYSQL_RES *res, bool incoming)
     long long extra_v[16];
     int nextra = 0;
     long long total = 0;
-    MYSQL_ROW r;
-    while ((r = mysql_fetch_row(res))) {
-        long long n = r[0] ? atoll(r[0]) : 0;
+    for (size_t ri = 0; ri < rows->nrows; ri++) {
+        char *const *r = db_row(rows, ri);
+        long long n = r[DB_SC_COUNT] ? atoll(r[DB_SC_COUNT]) : 0;
         total += n;
-        const char *st = r[1];
+        const char *st = r[DB_SC_STATUS];
         int idx = -1;
         if (!incoming) {
             if (!st)
@@ -1234,115 +951,36 @@ static void statuscount(xw_t *w, MYSQL_RES *res, bool incoming)
     xw_close(w, "statuscount");
 }
 
-static int sql_campaignstatus(MYSQL *my, eccp_job_t *j)
+static int sql_campaignstatus(db_conn_t *db, eccp_job_t *j)
 {
     /* n[0] campaign id, n[1] 1 = incoming, n[2] 2 = queue mode; a[0] start or "", a[1] queue */
     int mode = (int)j->n[2] == 2 ? 2 : (int)j->n[1];
-    const char *start = j->has[0] ? j->a[0] : NULL;
-    sq_t q;
-    MYSQL_RES *res;
-    int rc;
-    if (mode != 2) {
-        sq_init(&q, my);
-        sq_raw(&q, mode ? "SELECT qce.queue FROM campaign_entry ce, queue_call_entry qce WHERE "
-                          "ce.id_queue_call_entry = qce.id AND ce.id = "
-                        : "SELECT queue FROM campaign WHERE id = ");
-        sq_int(&q, j->n[0]);
-        rc = sq_run(&q, &res);
-        if (rc)
-            return rc;
-        MYSQL_ROW r = mysql_fetch_row(res);
-        if (!r) {
-            mysql_free_result(res);
-            resp_failure(j, 404, "Campaign not found");
-            j->n[3] = 404;
-            return 0;
-        }
-        snprintf(j->res[0], sizeof(j->res[0]), "%s", r[0] ? r[0] : "");
-        mysql_free_result(res);
-    } else {
-        snprintf(j->res[0], sizeof(j->res[0]), "%s", j->a[1]);
-    }
-    sq_init(&q, my);
-    if (mode == 0) {
-        sq_raw(&q, "SELECT COUNT(*), calls.status FROM calls LEFT JOIN campaign_lists ON "
-                   "calls.id_list = campaign_lists.id WHERE campaign_lists.id_campaign = ");
-        sq_int(&q, j->n[0]);
-        if (start) {
-            sq_raw(&q, " AND datetime_originate >= ");
-            sq_str(&q, start);
-        }
-        sq_raw(&q, " GROUP BY calls.status");
-    } else if (mode == 1) {
-        sq_raw(&q, "SELECT COUNT(*), status FROM call_entry WHERE id_campaign = ");
-        sq_int(&q, j->n[0]);
-        if (start) {
-            sq_raw(&q, " AND datetime_entry_queue >= ");
-            sq_str(&q, start);
-        }
-        sq_raw(&q, " GROUP BY status");
-    } else {
-        sq_raw(&q, "SELECT COUNT(*), status FROM call_entry, queue_call_entry WHERE "
-                   "call_entry.id_campaign IS NULL AND call_entry.id_queue_call_entry = "
-                   "queue_call_entry.id AND queue_call_entry.queue = ");
-        sq_str(&q, j->a[1]);
-        if (start) {
-            sq_raw(&q, " AND call_entry.datetime_entry_queue >= ");
-            sq_str(&q, start);
-        }
-        sq_raw(&q, " GROUP BY status");
-    }
-    rc = sq_run(&q, &res);
+    db_status_req_t req = {.mode = (db_status_mode_e)mode,
+                           .id = j->n[0],
+                           .queue = j->a[1],
+                           .start = j->has[0] ? j->a[0] : NULL};
+    db_status_t st;
+    int rc = db_campaign_status(db, &req, &st);
     if (rc)
         return rc;
-    if (mode == 2 && mysql_num_rows(res) == 0) {
-        /* Issabel answers 404 only when the summary is empty; a queue with no calls
-         * still yields its zero counters there, so keep going unless the queue is unknown. */
+    if (!st.found) {
+        resp_failure(j, 404, "Campaign not found");
+        j->n[3] = 404;
+        return 0;
     }
+    snprintf(j->res[0], sizeof(j->res[0]), "%s", st.queue);
+    /* Issabel answers 404 only when the summary is empty; a queue with no calls still
+     * yields its zero counters there, so an unknown queue is not an error here either. */
     xw_t w;
     xw_init(&w, &j->out);
-    statuscount(&w, res, mode != 0);
-    mysql_free_result(res);
-    sq_init(&q, my);
-    if (mode == 0) {
-        sq_raw(&q, "SELECT SUM(duration), MAX(duration) FROM calls LEFT JOIN campaign_lists ON "
-                   "calls.id_list = campaign_lists.id WHERE campaign_lists.id_campaign = ");
-        sq_int(&q, j->n[0]);
-        sq_raw(&q, " AND calls.status = 'Success' AND end_time IS NOT NULL");
-        if (start) {
-            sq_raw(&q, " AND start_time >= ");
-            sq_str(&q, start);
-        }
-    } else if (mode == 1) {
-        sq_raw(&q, "SELECT SUM(duration), MAX(duration) FROM call_entry WHERE id_campaign = ");
-        sq_int(&q, j->n[0]);
-        sq_raw(&q, " AND status = 'terminada' AND datetime_end IS NOT NULL");
-        if (start) {
-            sq_raw(&q, " AND datetime_init >= ");
-            sq_str(&q, start);
-        }
-    } else {
-        sq_raw(&q, "SELECT SUM(duration), MAX(duration) FROM call_entry, queue_call_entry WHERE "
-                   "id_campaign IS NULL AND id_queue_call_entry = queue_call_entry.id AND "
-                   "queue_call_entry.queue = ");
-        sq_str(&q, j->a[1]);
-        sq_raw(&q, " AND status = 'terminada' AND datetime_end IS NOT NULL");
-        if (start) {
-            sq_raw(&q, " AND datetime_init >= ");
-            sq_str(&q, start);
-        }
-    }
-    rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    MYSQL_ROW r = mysql_fetch_row(res);
+    statuscount(&w, &st.counts, mode != 0);
+    db_rows_free(&st.counts);
     xw_t w2;
     xw_init(&w2, &j->out2);
     xw_open(&w2, "stats");
-    xw_leaf_int(&w2, "total_sec", r && r[0] ? atoll(r[0]) : 0);
-    xw_leaf_int(&w2, "max_duration", r && r[1] ? atoll(r[1]) : 0);
+    xw_leaf_int(&w2, "total_sec", st.total_sec);
+    xw_leaf_int(&w2, "max_duration", st.max_duration);
     xw_close(&w2, "stats");
-    mysql_free_result(res);
     return w.err ? w.err : w2.err;
 }
 
@@ -1483,66 +1121,21 @@ typedef struct agsum {
     bool has[4];
 } agsum_t;
 
-static int sql_activity(MYSQL *my, eccp_job_t *j)
+static int sql_activity(db_conn_t *db, eccp_job_t *j)
 {
     char from[300], to[300];
     snprintf(from, sizeof(from), "%s 00:00:00", j->a[0]);
     snprintf(to, sizeof(to), "%s 23:59:59", j->a[1]);
-    sq_t q;
-    MYSQL_RES *ag, *calls, *sess, *pau;
-    int rc;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT agent.id, agent.type, agent.number, agent.name, SUM(TIME_TO_SEC(duration)) "
-               "FROM agent LEFT JOIN audit ON agent.id = audit.id_agent AND audit.id_break IS NULL "
-               "AND audit.datetime_init BETWEEN ");
-    sq_between(&q, from, to);
-    sq_raw(&q, " WHERE estatus = 'A' GROUP BY agent.id ORDER BY agent.id");
-    if ((rc = sq_run(&q, &ag)))
+    db_activity_t act;
+    int rc = db_agent_activity(db, from, to, &act);
+    if (rc)
         return rc;
-    sq_init(&q, my);
-    sq_raw(&q, "(SELECT call_entry.id_agent, 'incoming', queue_call_entry.queue, "
-               "SUM(call_entry.duration), COUNT(*) FROM call_entry, queue_call_entry WHERE "
-               "call_entry.id_queue_call_entry = queue_call_entry.id AND call_entry.datetime_init "
-               "BETWEEN ");
-    sq_between(&q, from, to);
-    sq_raw(&q, " GROUP BY call_entry.id_agent, queue_call_entry.queue) UNION (SELECT calls.id_agent, "
-               "'outgoing', campaign.queue, SUM(calls.duration), COUNT(*) FROM calls LEFT JOIN "
-               "campaign_lists ON calls.id_list = campaign_lists.id INNER JOIN campaign ON campaign.id "
-               "= campaign_lists.id_campaign WHERE calls.start_time BETWEEN ");
-    sq_between(&q, from, to);
-    sq_raw(&q, " GROUP BY calls.id_agent, campaign.queue)");
-    if ((rc = sq_run(&q, &calls))) {
-        mysql_free_result(ag);
-        return rc;
-    }
-    MYSQL_RES **lastres[2] = {&sess, &pau};
-    for (int k = 0; k < 2; k++) {
-        const char *cond = k == 0 ? "IS NULL" : "IS NOT NULL";
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT a.id_agent, a.datetime_init, a.datetime_end FROM audit a LEFT OUTER JOIN "
-                   "audit b ON b.id_break ");
-        sq_raw(&q, cond);
-        sq_raw(&q, " AND a.id_agent = b.id_agent AND ((a.datetime_init < b.datetime_init) OR "
-                   "(a.datetime_init = b.datetime_init AND a.id < b.id)) AND b.datetime_init BETWEEN ");
-        sq_between(&q, from, to);
-        sq_raw(&q, " WHERE a.id_break ");
-        sq_raw(&q, cond);
-        sq_raw(&q, " AND a.datetime_init BETWEEN ");
-        sq_between(&q, from, to);
-        sq_raw(&q, " AND b.id_agent IS NULL");
-        if ((rc = sq_run(&q, lastres[k]))) {
-            mysql_free_result(ag);
-            mysql_free_result(calls);
-            if (k == 1)
-                mysql_free_result(sess);
-            return rc;
-        }
-    }
+    const db_rows_t *lastres[2] = {&act.sessions, &act.pauses};
     xw_t w;
     resp_begin(&w, j);
     xw_open(&w, "agents");
-    MYSQL_ROW a;
-    while ((a = mysql_fetch_row(ag))) {
+    for (size_t ai = 0; ai < act.agents.nrows; ai++) {
+        char *const *a = db_row(&act.agents, ai);
         char ch[200];
         snprintf(ch, sizeof(ch), "%s/%s", a[1] ? a[1] : "", a[2] ? a[2] : "");
         xw_open(&w, "agent");
@@ -1553,9 +1146,8 @@ static int sql_activity(MYSQL *my, eccp_job_t *j)
         for (int t = 0; t < 2; t++) {
             const char *tn = t == 0 ? "incoming" : "outgoing";
             xw_open(&w, tn);
-            mysql_data_seek(calls, 0);
-            MYSQL_ROW cr;
-            while ((cr = mysql_fetch_row(calls))) {
+            for (size_t ci = 0; ci < act.calls.nrows; ci++) {
+                char *const *cr = db_row(&act.calls, ci);
                 if (!cr[0] || !a[0] || strcmp(cr[0], a[0]) != 0 || strcmp(cr[1], tn) != 0)
                     continue;
                 xw_open(&w, "queue");
@@ -1568,10 +1160,9 @@ static int sql_activity(MYSQL *my, eccp_job_t *j)
         }
         xw_close(&w, "callsummary");
         for (int k = 0; k < 2; k++) {
-            MYSQL_RES *lr = *lastres[k];
-            mysql_data_seek(lr, 0);
-            MYSQL_ROW sr;
-            while ((sr = mysql_fetch_row(lr))) {
+            const db_rows_t *lr = lastres[k];
+            for (size_t li = 0; li < lr->nrows; li++) {
+                char *const *sr = db_row(lr, li);
                 if (!sr[0] || !a[0] || strcmp(sr[0], a[0]) != 0)
                     continue;
                 xw_leaf(&w, k == 0 ? "lastsessionstart" : "lastpausestart", sr[1]);
@@ -1584,10 +1175,7 @@ static int sql_activity(MYSQL *my, eccp_job_t *j)
     }
     xw_close(&w, "agents");
     resp_end(&w, j);
-    mysql_free_result(ag);
-    mysql_free_result(calls);
-    mysql_free_result(sess);
-    mysql_free_result(pau);
+    db_activity_free(&act);
     return 0;
 }
 
@@ -1629,68 +1217,41 @@ void eccp__rq_getagentactivitysummary(eccp_call_t *c)
 
 /* ---------------- campaignlog ---------------- */
 
-static int sql_campaignlog(MYSQL *my, eccp_job_t *j)
+static int sql_campaignlog(db_conn_t *db, eccp_job_t *j)
 {
     /* a0 start a1 end a2 queue; n0 campaign id (has[3]), n1 incoming, n2 last_n (-1), n3 idbefore (-1) */
     char from[300], to[300];
     snprintf(from, sizeof(from), "%s 00:00:00", j->a[0]);
     snprintf(to, sizeof(to), "%s 23:59:59", j->a[1]);
-    sq_t q;
-    sq_init(&q, my);
-    if (j->n[1]) {
-        sq_raw(&q, "SELECT cpl.id, cpl.datetime_entry, ce.callerid, qce.queue, 'incoming', "
-                   "cpl.id_campaign_incoming, cpl.id_call_incoming, cpl.new_status, cpl.retry, "
-                   "cpl.uniqueid, cpl.trunk, cpl.duration, CONCAT(agent.type, '/', agent.number) FROM "
-                   "(call_progress_log cpl, call_entry ce, queue_call_entry qce) LEFT JOIN agent ON "
-                   "cpl.id_agent = agent.id WHERE cpl.id_call_incoming = ce.id AND "
-                   "ce.id_queue_call_entry = qce.id");
-        if (j->has[3]) {
-            sq_raw(&q, " AND cpl.id_campaign_incoming = ");
-            sq_int(&q, j->n[0]);
-        } else {
-            sq_raw(&q, " AND cpl.id_campaign_incoming IS NULL AND qce.queue = ");
-            sq_str(&q, j->a[2]);
-        }
-    } else {
-        /* [quirk fixed] Issabel joined on calls.id_campaign, which no longer exists. */
-        sq_raw(&q, "SELECT cpl.id, cpl.datetime_entry, calls.phone, campaign.queue, 'outgoing', "
-                   "cpl.id_campaign_outgoing, cpl.id_call_outgoing, cpl.new_status, cpl.retry, "
-                   "cpl.uniqueid, cpl.trunk, cpl.duration, CONCAT(agent.type, '/', agent.number) FROM "
-                   "call_progress_log cpl LEFT JOIN calls ON cpl.id_call_outgoing = calls.id INNER JOIN "
-                   "campaign ON cpl.id_campaign_outgoing = campaign.id LEFT JOIN agent ON cpl.id_agent "
-                   "= agent.id WHERE cpl.id_campaign_outgoing = ");
-        sq_int(&q, j->n[0]);
-    }
-    sq_raw(&q, " AND cpl.datetime_entry BETWEEN ");
-    sq_between(&q, from, to);
-    if (j->n[3] >= 0) {
-        sq_raw(&q, " AND cpl.id < ");
-        sq_int(&q, j->n[3]);
-    }
-    sq_raw(&q, j->n[2] >= 0 ? " ORDER BY cpl.id DESC" : " ORDER BY cpl.id");
-    sq_limit(&q, j->n[2], 0);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
+    db_log_req_t req = {.incoming = j->n[1] != 0,
+                        .has_campaign = j->has[3],
+                        .campaign_id = j->n[0],
+                        .queue = j->a[2],
+                        .from = from,
+                        .to = to,
+                        .last_n = j->n[2],
+                        .idbefore = j->n[3]};
+    db_rows_t rows;
+    int rc = db_campaign_log(db, &req, &rows);
     if (rc)
         return rc;
     static const char *const k[] = {"id", "datetime_entry", "phone", "queue", "campaign_type",
                                     "campaign_id", "call_id", "new_status", "retry", "uniqueid",
                                     "trunk", "duration", "agentchannel"};
-    size_t nrows = (size_t)mysql_num_rows(res);
+    size_t nrows = rows.nrows;
     xw_t w;
     resp_begin(&w, j);
     xw_open(&w, "logentries");
     for (size_t i = 0; i < nrows; i++) {
         /* last_n reads newest first; the answer is oldest first. */
-        mysql_data_seek(res, j->n[2] >= 0 ? nrows - 1 - i : i);
-        MYSQL_ROW r = mysql_fetch_row(res);
+        char *const *r = db_row(&rows, j->n[2] >= 0 ? nrows - 1 - i : i);
         xw_open(&w, "logentry");
-        leaves_nonnull(&w, r, k, 13);
+        leaves_nonnull(&w, r, k, DB_LOG_COLS);
         xw_close(&w, "logentry");
     }
     xw_close(&w, "logentries");
     resp_end(&w, j);
-    mysql_free_result(res);
+    db_rows_free(&rows);
     return 0;
 }
 
@@ -1791,11 +1352,11 @@ static void agent_sync_free(void *p)
 }
 
 /* The same loader and conversion as the daemon's startup load. */
-static int sql_refreshagents(MYSQL *my, eccp_job_t *j)
+static int sql_refreshagents(db_conn_t *db, eccp_job_t *j)
 {
     db_agent_t *rows = NULL;
     size_t n = 0;
-    int rc = db_load_agents(my, &rows, &n);
+    int rc = db_load_agents(db, &rows, &n);
     if (rc)
         return rc;
     agent_sync_t *a = calloc(1, sizeof(*a));
@@ -1835,79 +1396,35 @@ void eccp__rq_refreshagents(eccp_call_t *c)
 
 /* ---------------- setcontact / saveformdata ---------------- */
 
-/* The agent that took the call, "Type/Number", into out; false when none. */
-static int call_agent(MYSQL *my, bool incoming, long long call_id, char *out, size_t outsz,
-                      bool *found)
-{
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, incoming ? "SELECT CONCAT(agent.type,'/',agent.number) FROM call_entry, agent WHERE "
-                          "call_entry.id_agent = agent.id AND call_entry.id = "
-                        : "SELECT CONCAT(agent.type,'/',agent.number) FROM calls, agent WHERE "
-                          "calls.id_agent = agent.id AND calls.id = ");
-    sq_int(&q, call_id);
-    MYSQL_RES *res;
-    int rc = sq_run(&q, &res);
-    if (rc)
-        return rc;
-    MYSQL_ROW r = mysql_fetch_row(res);
-    *found = r && r[0];
-    snprintf(out, outsz, "%s", *found ? r[0] : "");
-    mysql_free_result(res);
-    return 0;
-}
-
-static long long count_of(MYSQL *my, const char *sql_prefix, long long id, int *rc)
-{
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, sql_prefix);
-    sq_int(&q, id);
-    MYSQL_RES *res;
-    *rc = sq_run(&q, &res);
-    if (*rc)
-        return 0;
-    MYSQL_ROW r = mysql_fetch_row(res);
-    long long n = r && r[0] ? atoll(r[0]) : 0;
-    mysql_free_result(res);
-    return n;
-}
-
-int eccp__sql_setcontact(MYSQL *my, eccp_job_t *j)
+int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j)
 {
     if (!j->has[0] || !j->has[1]) {
         top_failure(j, 400, "Bad request");
         return 0;
     }
     long long call_id = eccp_intval(j->a[0]), contact = eccp_intval(j->a[1]);
+    bool found;
     int rc;
-    if (count_of(my, "SELECT COUNT(*) FROM call_entry WHERE id = ", call_id, &rc) < 1) {
-        if (rc)
-            return rc;
+    if ((rc = db_call_exists(db, true, call_id, &found)))
+        return rc;
+    if (!found) {
         resp_failure(j, 404, "Call ID not found");
         return 0;
     }
     char who[REG_ID_LEN];
-    bool found;
-    if ((rc = call_agent(my, true, call_id, who, sizeof(who), &found)))
+    if ((rc = db_call_agent(db, true, call_id, who, sizeof(who), &found)))
         return rc;
     if (!found || strcmp(who, j->agent) != 0) {
         resp_failure(j, 401, "Unauthorized agent");
         return 0;
     }
-    if (count_of(my, "SELECT COUNT(*) FROM contact WHERE id = ", contact, &rc) < 1) {
-        if (rc)
-            return rc;
+    if ((rc = db_contact_exists(db, contact, &found)))
+        return rc;
+    if (!found) {
         resp_failure(j, 404, "Contact ID not found");
         return 0;
     }
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "UPDATE call_entry SET id_contact = ");
-    sq_int(&q, contact);
-    sq_raw(&q, " WHERE id = ");
-    sq_int(&q, call_id);
-    if ((rc = sq_run(&q, NULL)))
+    if ((rc = db_call_entry_set_contact(db, call_id, contact)))
         return rc;
     resp_success(j);
     return 0;
@@ -2018,58 +1535,36 @@ static bool is_datetime(const char *s)
     return eccp_is_date(d) && eccp_is_time(t);
 }
 
-/* The one stored value of a form field for a call: " WHERE <idcol> = call AND id_form_field = field". */
-static void form_row_where(sq_t *q, const char *idcol, long long call_id, long long field)
-{
-    sq_raw(q, " WHERE ");
-    sq_raw(q, idcol);
-    sq_raw(q, " = ");
-    sq_int(q, call_id);
-    sq_raw(q, " AND id_form_field = ");
-    sq_int(q, field);
-}
-
-int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
+int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j)
 {
     bool incoming = j->n[0] == 1;
     long long call_id = j->n[1];
     form_data_t *d = j->extra;
     char who[REG_ID_LEN];
     bool found;
-    int rc = call_agent(my, incoming, call_id, who, sizeof(who), &found);
+    int rc = db_call_agent(db, incoming, call_id, who, sizeof(who), &found);
     if (rc)
         return rc;
     if (!found || strcmp(who, j->agent) != 0) {
         resp_failure(j, 401, "Unauthorized agent");
         return 0;
     }
-    const char *table = incoming ? "form_data_recolected_entry" : "form_data_recolected";
-    const char *idcol = incoming ? "id_call_entry" : "id_calls";
-    /* Validate everything first, then write in one transaction. */
-    char *types[FORM_VALUES_MAX] = {0};
+    /* Validate everything first, then write in one transaction (LABEL fields store nothing). */
+    db_form_value_t *save = calloc(d->n ? d->n : 1, sizeof(*save));
+    if (!save)
+        return CCD_ENOMEM;
+    size_t nsave = 0;
     char msg[160];
     for (size_t i = 0; i < d->n; i++) {
         form_val_t *v = &d->v[i];
-        sq_t q;
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT tipo, value, (SELECT COUNT(*) FROM form_field WHERE id_form = ");
-        sq_int(&q, v->form);
-        sq_raw(&q, ") FROM form_field WHERE id_form = ");
-        sq_int(&q, v->form);
-        sq_raw(&q, " AND id = ");
-        sq_int(&q, v->field);
-        MYSQL_RES *res;
-        if ((rc = sq_run(&q, &res)))
+        db_rows_t fr;
+        if ((rc = db_form_field_get(db, v->form, v->field, &fr)))
             goto out;
-        MYSQL_ROW r = mysql_fetch_row(res);
-        if (!r) {
-            mysql_free_result(res);
-            int rc2;
-            long long nf = count_of(my, "SELECT COUNT(*) FROM form_field WHERE id_form = ", v->form, &rc2);
-            if (rc2) {
-                rc = rc2;
+        if (!fr.nrows) {
+            db_rows_free(&fr);
+            long long nf = 0;
+            if ((rc = db_form_field_count(db, v->form, &nf)))
                 goto out;
-            }
             if (nf == 0)
                 snprintf(msg, sizeof(msg), "Form ID not found: %lld", v->form);
             else
@@ -2077,29 +1572,23 @@ int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
             resp_failure(j, 404, msg);
             goto out;
         }
-        const char *type = r[0] ? r[0] : "";
-        types[i] = strdup(type);
+        const char *type = db_cell(&fr, 0, DB_FL_TYPE) ? db_cell(&fr, 0, DB_FL_TYPE) : "";
+        int code = 0;
         if (strcmp(type, "LABEL") == 0) {
-            mysql_free_result(res);
+            db_rows_free(&fr);
             continue;
         }
         if (strlen(v->value) > 250) {
             snprintf(msg, sizeof(msg), "Form value too large: %lld - %lld", v->form, v->field);
-            resp_failure(j, 413, msg);
-            mysql_free_result(res);
-            goto out;
-        }
-        if (strcmp(type, "DATE") == 0 && v->value[0] && !eccp_is_date(v->value) &&
-            !is_datetime(v->value)) {
+            code = 413;
+        } else if (strcmp(type, "DATE") == 0 && v->value[0] && !eccp_is_date(v->value) &&
+                   !is_datetime(v->value)) {
             snprintf(msg, sizeof(msg),
                      "Date format not acceptable, must be yyyy-mm-dd or yyyy-mm-dd hh:mm:ss: %lld - %lld",
                      v->form, v->field);
-            resp_failure(j, 406, msg);
-            mysql_free_result(res);
-            goto out;
-        }
-        if (strcmp(type, "LIST") == 0) {
-            const char *opts = r[1] ? r[1] : "";
+            code = 406;
+        } else if (strcmp(type, "LIST") == 0) {
+            const char *opts = db_cell(&fr, 0, DB_FL_VALUE) ? db_cell(&fr, 0, DB_FL_VALUE) : "";
             size_t l = strlen(opts);
             if (l && opts[l - 1] == ',')
                 l--;
@@ -2114,260 +1603,67 @@ int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j)
             if (!ok) {
                 snprintf(msg, sizeof(msg), "Value not in list of accepted values: %lld - %lld", v->form,
                          v->field);
-                resp_failure(j, 406, msg);
-                mysql_free_result(res);
-                goto out;
+                code = 406;
             }
         }
-        mysql_free_result(res);
-    }
-    if (mysql_autocommit(my, 0) != 0) {
-        rc = CCD_EIO;
-        goto out;
-    }
-    for (size_t i = 0; i < d->n; i++) {
-        if (types[i] && strcmp(types[i], "LABEL") == 0)
-            continue;
-        form_val_t *v = &d->v[i];
-        sq_t q;
-        sq_init(&q, my);
-        sq_raw(&q, "UPDATE ");
-        sq_raw(&q, table);
-        sq_raw(&q, " SET value = ");
-        sq_str(&q, v->value);
-        form_row_where(&q, idcol, call_id, v->field);
-        if ((rc = sq_run(&q, NULL)))
-            break;
-        if (mysql_affected_rows(my) == 0) {
-            /* affected_rows is 0 also when the value did not change: check before inserting. */
-            sq_init(&q, my);
-            sq_raw(&q, "INSERT INTO ");
-            sq_raw(&q, table);
-            sq_raw(&q, " (value, ");
-            sq_raw(&q, idcol);
-            sq_raw(&q, ", id_form_field) SELECT ");
-            sq_str(&q, v->value);
-            sq_raw(&q, ", ");
-            sq_int(&q, call_id);
-            sq_raw(&q, ", ");
-            sq_int(&q, v->field);
-            sq_raw(&q, " FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM ");
-            sq_raw(&q, table);
-            form_row_where(&q, idcol, call_id, v->field);
-            sq_raw(&q, ")");
-            if ((rc = sq_run(&q, NULL)))
-                break;
+        db_rows_free(&fr);
+        if (code) {
+            resp_failure(j, code, msg);
+            goto out;
         }
+        save[nsave++] = (db_form_value_t){.form = v->form, .field = v->field, .value = v->value};
     }
-    if (rc) {
-        mysql_rollback(my);
-    } else if (mysql_commit(my) != 0) {
-        rc = CCD_EIO;
-    }
-    mysql_autocommit(my, 1);
+    rc = db_form_values_save(db, incoming, call_id, save, nsave);
     if (!rc)
         resp_success(j);
 out:
-    for (size_t i = 0; i < d->n; i++)
-        free(types[i]);
+    free(save);
     return rc;
 }
 
 /* ---------------- schedulecall ---------------- */
-
-static void json_str(buf_t *b, const char *s)
-{
-    buf_append(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            buf_append(b, e, 2);
-        } else if (c < 0x20) {
-            buf_printf(b, "\\u%04x", c);
-        } else {
-            buf_append(b, s, 1);
-        }
-    }
-    buf_append(b, "\"", 1);
-}
 
 /*
  * a0 agent, a1 newphone (has[2]), a2 newcontactname (has[3]); res0..3 the
  * schedule when n[0] == 1 (dates ordered); n1 call id given (has[1]), n2 the
  * agent's current outgoing call (0 = none), n3 same agent.
  */
-int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j)
+int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j)
 {
-    long long call = 0;
-    int rc;
-    if (j->has[1]) {
-        if (count_of(my, "SELECT COUNT(*) FROM calls WHERE id = ", j->n[1], &rc) > 0)
-            call = j->n[1];
-        else if (rc)
-            return rc;
-        else
-            LOG_WARN(MOD, "schedulecall: call %lld not found for %s, using the current call",
-                     j->n[1], j->a[0]);
-    }
-    if (!call)
-        call = j->n[2];
-    if (!call) {
-        resp_failure(j, 417, "Not in outgoing call");
-        return 0;
-    }
-    sq_t q;
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT campaign.datetime_init, campaign.datetime_end, campaign.daytime_init, "
-               "campaign.daytime_end, campaign.id, calls.phone, calls.id_list FROM calls LEFT JOIN "
-               "campaign_lists ON calls.id_list = campaign_lists.id INNER JOIN campaign ON "
-               "campaign.id = campaign_lists.id_campaign WHERE calls.id = ");
-    sq_int(&q, call);
-    MYSQL_RES *res;
-    if ((rc = sq_run(&q, &res)))
+    db_schedule_req_t req = {.call_id = j->has[1] ? j->n[1] : 0,
+                             .current_call = j->n[2],
+                             .has_window = j->n[0] == 1,
+                             .agent = j->a[0],
+                             .same_agent = j->n[3] != 0,
+                             .newphone = j->has[2] ? j->a[1] : NULL,
+                             .contact_name = j->has[3] ? j->a[2] : NULL};
+    for (int i = 0; i < 4 && req.has_window; i++)
+        snprintf(req.window[i], sizeof(req.window[i]), "%.31s", j->res[i]);
+    db_schedule_result_e res;
+    long long newid = 0, from = 0;
+    int rc = db_call_schedule(db, &req, &res, &newid, &from);
+    if (rc)
         return rc;
-    MYSQL_ROW r = mysql_fetch_row(res);
-    if (!r) {
-        mysql_free_result(res);
+    switch (res) {
+    case DB_SCHED_OK:
+        LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, from);
+        resp_success(j);
+        break;
+    case DB_SCHED_NO_CALL:
         resp_failure(j, 417, "Not in outgoing call");
-        return 0;
+        break;
+    case DB_SCHED_DATE_RANGE:
+        resp_failure(j, 417, "Supplied date range outside campaign range");
+        break;
+    case DB_SCHED_TIME_RANGE:
+        resp_failure(j, 417, "Supplied time range outside campaign range");
+        break;
+    case DB_SCHED_DUPLICATE:
+        resp_failure(j, 417, "Found duplicate scheduled call");
+        break;
+    case DB_SCHED_FAILED:
+        resp_failure(j, 500, "Failed to insert scheduled call");
+        break;
     }
-    char camp[5][64];
-    for (int i = 0; i < 5; i++)
-        snprintf(camp[i], sizeof(camp[i]), "%s", r[i] ? r[i] : "");
-    char phone[256];
-    snprintf(phone, sizeof(phone), "%s", j->has[2] ? j->a[1] : (r[5] ? r[5] : ""));
-    long long id_list = r[6] ? atoll(r[6]) : 0;
-    mysql_free_result(res);
-    bool sched = j->n[0] == 1;
-    if (sched) {
-        if (!(strcmp(camp[0], j->res[0]) <= 0 && strcmp(j->res[1], camp[1]) <= 0)) {
-            resp_failure(j, 417, "Supplied date range outside campaign range");
-            return 0;
-        }
-        if (!(strcmp(camp[2], j->res[2]) <= 0 && strcmp(j->res[3], camp[3]) <= 0)) {
-            resp_failure(j, 417, "Supplied time range outside campaign range");
-            return 0;
-        }
-        /* Issabel compares with '=', so only scheduled windows can be duplicates. */
-        sq_init(&q, my);
-        sq_raw(&q, "SELECT COUNT(*) FROM calls LEFT JOIN campaign_lists ON calls.id_list = "
-                   "campaign_lists.id WHERE campaign_lists.id_campaign = ");
-        sq_raw(&q, camp[4][0] ? camp[4] : "0");
-        sq_raw(&q, " AND phone = ");
-        sq_str(&q, phone);
-        static const char *const cols[4] = {"date_init", "date_end", "time_init", "time_end"};
-        for (int i = 0; i < 4; i++) {
-            sq_raw(&q, " AND ");
-            sq_raw(&q, cols[i]);
-            sq_raw(&q, " = ");
-            sq_str(&q, j->res[i]);
-        }
-        if ((rc = sq_run(&q, &res)))
-            return rc;
-        r = mysql_fetch_row(res);
-        long long dup = r && r[0] ? atoll(r[0]) : 0;
-        mysql_free_result(res);
-        if (dup > 0) {
-            resp_failure(j, 417, "Found duplicate scheduled call");
-            return 0;
-        }
-    }
-    /* Attributes: the old JSON object with "Nombre agendado" first. */
-    buf_t attrs;
-    buf_init(&attrs, 0);
-    buf_append(&attrs, "{\"Nombre agendado\":", 19);
-    if (j->has[3])
-        json_str(&attrs, j->a[2]);
-    else
-        buf_append(&attrs, "null", 4);
-    sq_init(&q, my);
-    sq_raw(&q, "SELECT data FROM call_attribute WHERE id_call = ");
-    sq_int(&q, call);
-    sq_raw(&q, " ORDER BY id");
-    sq_limit(&q, 1, 0);
-    if ((rc = sq_run(&q, &res))) {
-        buf_free(&attrs);
-        return rc;
-    }
-    r = mysql_fetch_row(res);
-    const char *old = r && r[0] ? r[0] : "";
-    while (*old == ' ' || *old == '\n' || *old == '\t' || *old == '\r')
-        old++;
-    if (*old == '{') {
-        const char *rest = old + 1;
-        while (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == '\r')
-            rest++;
-        if (*rest != '}' && *rest)
-            buf_append(&attrs, ",", 1);
-        buf_append(&attrs, rest, strlen(rest));
-    } else {
-        buf_append(&attrs, "}", 1);
-    }
-    mysql_free_result(res);
-    buf_append(&attrs, "", 0);
-    char *attrs_s = ccd_str_dup((ccd_str_t){buf_data(&attrs), attrs.len});
-    buf_free(&attrs);
-    if (!attrs_s)
-        return CCD_ENOMEM;
-
-    rc = 0;
-    if (mysql_autocommit(my, 0) != 0) {
-        free(attrs_s);
-        return CCD_EIO;
-    }
-    sq_init(&q, my);
-    sq_raw(&q, "INSERT INTO calls (scheduled, id_list, phone, date_init, date_end, time_init, "
-               "time_end, agent) VALUES (1, ");
-    sq_int(&q, id_list);
-    sq_raw(&q, ", ");
-    sq_str(&q, phone);
-    for (int i = 0; i < 4; i++) {
-        sq_raw(&q, ", ");
-        if (sched)
-            sq_str(&q, j->res[i]);
-        else
-            sq_raw(&q, "NULL");
-    }
-    sq_raw(&q, ", ");
-    if (j->n[3])
-        sq_str(&q, j->a[0]);
-    else
-        sq_raw(&q, "NULL");
-    sq_raw(&q, ")");
-    if ((rc = sq_run(&q, NULL)))
-        goto fail;
-    long long newid = (long long)mysql_insert_id(my);
-    sq_init(&q, my);
-    sq_raw(&q, "INSERT INTO call_attribute (data, id_call) VALUES (");
-    sq_str(&q, attrs_s);
-    sq_raw(&q, ", ");
-    sq_int(&q, newid);
-    sq_raw(&q, ")");
-    if ((rc = sq_run(&q, NULL)))
-        goto fail;
-    sq_init(&q, my);
-    sq_raw(&q, "INSERT INTO form_data_recolected (value, id_form_field, id_calls) SELECT value, "
-               "id_form_field, ");
-    sq_int(&q, newid);
-    sq_raw(&q, " FROM form_data_recolected WHERE id_calls = ");
-    sq_int(&q, call);
-    if ((rc = sq_run(&q, NULL)))
-        goto fail;
-    if (mysql_commit(my) != 0) {
-        rc = CCD_EIO;
-        goto fail;
-    }
-    mysql_autocommit(my, 1);
-    free(attrs_s);
-    LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, call);
-    resp_success(j);
-    return 0;
-fail:
-    mysql_rollback(my);
-    mysql_autocommit(my, 1);
-    free(attrs_s);
-    LOG_ERR(MOD, "schedulecall: cannot insert the scheduled call (%s)", ccd_strerror(rc));
-    resp_failure(j, 500, "Failed to insert scheduled call");
     return 0;
 }

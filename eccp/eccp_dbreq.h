@@ -1,6 +1,6 @@
-/* ECCP requests backed by call_center (eccp_sql.c); internal to the eccp module. */
-#ifndef CCD_ECCP_SQL_H
-#define CCD_ECCP_SQL_H
+/* ECCP requests backed by call_center (eccp_dbreq.c); internal to the eccp module. */
+#ifndef CCD_ECCP_DBREQ_H
+#define CCD_ECCP_DBREQ_H
 
 #include "eccp/eccp_int.h"
 
@@ -19,10 +19,10 @@ void eccp__rq_campaignlog(eccp_call_t *c);
 void eccp__rq_refreshagents(eccp_call_t *c);
 
 /* DB-thread parts of agent requests. */
-int eccp__sql_break_check(MYSQL *my, eccp_job_t *j);
-int eccp__sql_setcontact(MYSQL *my, eccp_job_t *j);
-int eccp__sql_saveformdata(MYSQL *my, eccp_job_t *j);
-int eccp__sql_schedulecall(MYSQL *my, eccp_job_t *j);
+int eccp__sql_break_check(db_conn_t *db, eccp_job_t *j);
+int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j);
+int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j);
+int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j);
 /* Copies the optional arguments names[0..n) of c into j->a[i] / j->has[i]; false when one is
  * too long (a 400 was sent and j freed). */
 bool eccp__copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n);
