@@ -48,12 +48,10 @@ static int print_sql(void)
 
 int main(int argc, char **argv)
 {
-    conf_database_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.name, sizeof(cfg.name), "call_center");
-    snprintf(cfg.user, sizeof(cfg.user), "asterisk");
-    cfg.port = 3306;
-    cfg.connect_timeout_s = 5;
+    /* conf owns the defaults; the options below override them. */
+    static conf_t defaults;
+    conf_defaults(&defaults);
+    conf_database_t cfg = defaults.database;
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'P'},   {"user", required_argument, NULL, 'u'},

@@ -100,10 +100,21 @@ struct db_read_job {
 int db_global_init(void);
 void db_global_end(void);
 
-/* Connects the pools described by cfg and starts reader/writer threads. NULL + err on failure. */
-db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen);
-/* Drains the write queue (waiting for the database up to drain_ms), stops threads, frees. */
+/*
+ * Lifecycle.  db_new copies cfg (conf_t's validated values, trusted as they are) and makes the
+ * instance id; no I/O.  db_start waits for the database: while the server cannot be reached it
+ * retries with a back-off (100 ms doubling to 5 s, logged at the first failure and about once
+ * a minute after), asking cancel(ctx) at least every 100 ms (NULL = never); a cancelled wait
+ * returns CCD_ECLOSED.  A database that answers but refuses us (credentials, unknown database,
+ * schema below DB_SCHEMA_VERSION) fails at once: that does not heal by waiting.  Then the reader
+ * and writer threads start.  0 or a code + err.  db_stop drains the write queues (waiting for
+ * the database up to drain_ms) and stops the threads; db_free frees (after db_stop, or after a
+ * failed or skipped db_start).
+ */
+db_t *db_new(const conf_database_t *cfg, char *err, size_t errlen);
+int db_start(db_t *db, bool (*cancel)(void *ctx), void *ctx, char *err, size_t errlen);
 void db_stop(db_t *db, int drain_ms);
+void db_free(db_t *db);
 
 /* The agent list (db_load_agents) read on the calling thread with a connection of its own:
  * for startup, before the threads that would answer a read job run.  0 or a code + err. */

@@ -41,6 +41,13 @@ bool db_errno_conn_lost(unsigned int e)
            e == ER_CONNECTION_KILLED || e == ER_SERVER_SHUTDOWN || e == 1927 /* killed */;
 }
 
+bool db__errno_unreachable(unsigned int e)
+{
+    return e == 0 || e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
+           e == CR_UNKNOWN_HOST || e == ER_SERVER_SHUTDOWN || e == ER_CON_COUNT_ERROR ||
+           db_errno_conn_lost(e);
+}
+
 bool db_errno_retryable(unsigned int e)
 {
     return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db_errno_conn_lost(e);
@@ -48,13 +55,21 @@ bool db_errno_retryable(unsigned int e)
 
 int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen)
 {
+    return db__connect_e(cfg, use_db, out, NULL, err, errlen);
+}
+
+int db__connect_e(const conf_database_t *cfg, bool use_db, MYSQL **out, unsigned int *eno,
+                  char *err, size_t errlen)
+{
     *out = NULL;
+    if (eno)
+        *eno = 0;
     MYSQL *my = mysql_init(NULL);
     if (!my) {
         snprintf(err, errlen, "mysql_init: out of memory");
         return CCD_ENOMEM;
     }
-    unsigned int ct = cfg->connect_timeout_s > 0 ? (unsigned int)cfg->connect_timeout_s : 5;
+    unsigned int ct = (unsigned int)cfg->connect_timeout_s;
     unsigned int rw = RW_TIMEOUT_S;
     my_bool no = 0;
     mysql_optionsv(my, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
@@ -64,8 +79,8 @@ int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err,
     mysql_optionsv(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     /* Never read ~/.my.cnf or /etc/mysql: the configuration file is the only source. */
     const char *sock = cfg->socket[0] ? cfg->socket : NULL;
-    const char *host = sock ? "localhost" : (cfg->host[0] ? cfg->host : "127.0.0.1");
-    unsigned int port = sock ? 0 : (cfg->port ? cfg->port : 3306);
+    const char *host = sock ? "localhost" : cfg->host;
+    unsigned int port = sock ? 0 : cfg->port;
     if (!sock) {
         unsigned int proto = MYSQL_PROTOCOL_TCP;
         mysql_optionsv(my, MYSQL_OPT_PROTOCOL, &proto);
@@ -73,6 +88,8 @@ int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err,
     if (!mysql_real_connect(my, host, cfg->user, cfg->password, NULL, port, sock, 0)) {
         snprintf(err, errlen, "connect to %s: %s (%u)", sock ? sock : host, mysql_error(my),
                  mysql_errno(my));
+        if (eno)
+            *eno = mysql_errno(my);
         mysql_close(my);
         return CCD_EIO;
     }
@@ -84,6 +101,8 @@ int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err,
     }
     if (use_db && mysql_select_db(my, cfg->name)) {
         snprintf(err, errlen, "use %s: %s (%u)", cfg->name, mysql_error(my), mysql_errno(my));
+        if (eno)
+            *eno = mysql_errno(my);
         mysql_close(my);
         return CCD_EIO;
     }

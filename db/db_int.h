@@ -124,8 +124,13 @@ struct db_conn {
     const char *who;      /* thread role, for logs */
 };
 
-/* Opens a raw connection (db_conn_open wraps it).  0 or CCD_EIO + err. */
+/* Opens a raw connection (db_conn_open wraps it).  0 or CCD_EIO + err; _e also gives the
+ * client/server error number (0 when none). */
 int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen);
+int db__connect_e(const conf_database_t *cfg, bool use_db, MYSQL **out, unsigned int *eno,
+                  char *err, size_t errlen);
+/* True for connect errors that mean "the server is not there (yet)", worth waiting out. */
+bool db__errno_unreachable(unsigned int e);
 
 /* Returns a live connection or NULL when the server is unreachable (back-off respected:
  * returns NULL at once while the back-off runs).  *reconnected is set when a new one was made. */
@@ -200,6 +205,7 @@ struct db {
     atomic_uint_fast64_t reads_failed;
     atomic_uint_fast64_t reader_reconnects;
     atomic_bool stopping;
+    bool started;               /* db_start got to the threads (main thread only) */
 };
 
 int db__writers_start(db_t *db, char *err, size_t errlen);

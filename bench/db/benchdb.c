@@ -49,6 +49,9 @@ void bdb_begin(conf_database_t *cfg, const char *dbname)
     cfg->writer_threads = 1;
     cfg->write_queue_max = 100000;
     cfg->write_batch_max = 500;
+    cfg->read_queue_max = 4096; /* conf's defaults: db trusts its configuration as given */
+    cfg->read_jobs_per_client = 32;
+    cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 5;
 }
 

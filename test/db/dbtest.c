@@ -42,6 +42,9 @@ void dbt_cfg(conf_database_t *cfg, const char *dbname)
     cfg->writer_threads = 1;
     cfg->write_queue_max = 100000;
     cfg->write_batch_max = 500;
+    cfg->read_queue_max = 4096; /* conf's defaults: db trusts its configuration as given */
+    cfg->read_jobs_per_client = 32;
+    cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 5;
 }
 
@@ -213,5 +216,8 @@ void dbt_server_cfg(const dbt_server_t *s, conf_database_t *cfg, const char *dbn
     cfg->writer_threads = 1;
     cfg->write_queue_max = 100000;
     cfg->write_batch_max = 500;
+    cfg->read_queue_max = 4096; /* conf's defaults: db trusts its configuration as given */
+    cfg->read_jobs_per_client = 32;
+    cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 2;
 }

@@ -309,7 +309,11 @@ static inline db_t *tdb_start(const conf_database_t *d, const char *const *seed,
         if (mysql_query(my, seed[i]) != 0)
             fail_msg("seed %zu: %s", i, mysql_error(my));
     mysql_close(my);
-    db_t *db = db_start(d, err, sizeof(err));
+    db_t *db = db_new(d, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
     if (!db)
         fail_msg("db_start: %s", err);
     return db;

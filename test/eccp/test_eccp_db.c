@@ -92,8 +92,10 @@ static int teardown(void **state)
         eccp_server_free(srv); /* waits for jobs still on DB threads */
     if (reg)
         reg_free(reg);
-    if (db)
+    if (db) {
         db_stop(db, 1000);
+        db_free(db);
+    }
     tdb_drop(DB_PREFIX);
     return 0;
 }

@@ -113,6 +113,7 @@ static int teardown(void **state)
     eccp_server_free(srv);
     reg_free(reg);
     db_stop(db, 1000);
+    db_free(db);
     tdb_drop(DB_PREFIX);
     return 0;
 }

@@ -116,6 +116,7 @@ static int teardown(void **state)
     (void)state;
     fake_stack_stop(reg, reg_th, ami, srv);
     db_stop(db, 1000);
+    db_free(db);
     fake_stop_all();
     tdb_drop(DB_PREFIX);
     return 0;
