@@ -66,6 +66,7 @@ typedef struct db_conn db_conn_t;
 enum {
     MSG_DB_READ_DONE = MSG_DB_BASE + 0, /* a finished read job coming back to its submitter */
     MSG_DB_WRITE = MSG_DB_BASE + 1,
+    MSG_DB_WRITE_DONE = MSG_DB_BASE + 2, /* a write with a reply queue, back after its commit */
 };
 
 /* ------------------------------------------------------------------ */
@@ -442,25 +443,13 @@ enum { DB_CT_ID, DB_CT_NAME, DB_CT_APELLIDO, DB_CT_TELEFONO, DB_CT_CEDULA };
 int db_contacts_by_phone(db_conn_t *c, const char *phone, db_rows_t *out);
 int db_contact_exists(db_conn_t *c, long long id, bool *found);
 
-/* -- console writes still run on the reader's connection (see docs/db.md) -- */
-
-/* call_entry.id_contact = contact. */
-int db_call_entry_set_contact(db_conn_t *c, long long call_id, long long contact);
-
-typedef struct db_form_value {
-    long long form, field;
-    const char *value;
-} db_form_value_t;
-/* Stores each value as the call's one row for its field (update, else insert), in one
- * transaction (rolled back on error). */
-int db_form_values_save(db_conn_t *c, bool incoming, long long call_id, const db_form_value_t *v,
-                        size_t n);
+/* -- schedulecall's checks (db_calls.c); the write itself goes through the writer -- */
 
 typedef struct db_schedule_req {
     long long call_id;      /* the call named by the console, 0 = none */
     long long current_call; /* the agent's current outgoing call, 0 = none */
     bool has_window;        /* date_init..time_end given (dates ordered) */
-    char window[4][32];     /* date_init, date_end, time_init, time_end */
+    char window[4][11];     /* date_init, date_end, time_init, time_end */
     const char *agent;      /* the agent scheduling it (for logs) */
     bool same_agent;        /* calls.agent = agent */
     const char *newphone;   /* NULL: the call's phone */
@@ -472,12 +461,16 @@ typedef enum {
     DB_SCHED_DATE_RANGE,     /* window dates outside the campaign's */
     DB_SCHED_TIME_RANGE,     /* window times outside the campaign's */
     DB_SCHED_DUPLICATE,      /* the same number already scheduled in that window */
-    DB_SCHED_FAILED,         /* the insert failed (rolled back, logged) */
 } db_schedule_result_e;
-/* Copies the call (attributes with "Nombre agendado" first, form values) into a new
- * scheduled calls row.  0 with *result and, on DB_SCHED_OK, *new_id / *from_id. */
-int db_call_schedule(db_conn_t *c, const db_schedule_req_t *req, db_schedule_result_e *result,
-                     long long *new_id, long long *from_id);
+struct db_write;
+/*
+ * Reads what a scheduled copy of a call needs (the call, its campaign's window, duplicates,
+ * its attributes with "Nombre agendado" first) and, on DB_SCHED_OK, fills *out with a
+ * DB_W_CALL_SCHEDULE write (shard = the source call) for the caller to submit.  0 with
+ * *result, or a code.
+ */
+int db_call_schedule_prepare(db_conn_t *c, const db_schedule_req_t *req,
+                             db_schedule_result_e *result, struct db_write **out);
 
 /* ------------------------------------------------------------------ */
 /* Number selection and crash recovery                                 */
@@ -574,6 +567,10 @@ typedef enum db_write_kind {
     DB_W_CALL_ENTRY_UPDATE, /* call_entry update by uniqueid */
     DB_W_RECORDING_ADD,     /* call_recording insert */
     DB_W_CAMPAIGN_UPDATE,   /* campaign estatus and/or running stats */
+    DB_W_CALL_ENTRY_CONTACT, /* call_entry.id_contact by id (setcontact) */
+    DB_W_FORM_VALUE,        /* one saved form value of a call: update, else insert (saveformdata) */
+    DB_W_CALL_SCHEDULE,     /* a scheduled copy of a call: calls + call_attribute + form values
+                               (schedulecall); the new calls.id comes back in the reply */
     DB_W_KIND_MAX
 } db_write_kind_e;
 
@@ -682,11 +679,40 @@ typedef struct db_w_campaign {
     uint32_t promedio, desviacion;
 } db_w_campaign_t;
 
+typedef struct db_w_contact {
+    uint32_t id_call_entry;
+    uint32_t id_contact;
+} db_w_contact_t;
+
+typedef struct db_w_form_value {
+    bool incoming;         /* form_data_recolected_entry (call_entry) or form_data_recolected */
+    uint32_t id_call;
+    uint32_t id_field;
+    char value[251];
+} db_w_form_value_t;
+
+typedef struct db_w_schedule {
+    uint32_t id_list;
+    uint32_t from_call;    /* its form values are copied to the new call */
+    char phone[256];
+    bool has_window;
+    char window[4][11];    /* date_init, date_end, time_init, time_end */
+    char agent[64];        /* calls.agent, "" = NULL */
+    char *attrs;           /* call_attribute.data, malloc'd; freed with the write */
+    uint64_t new_id;       /* set by the writer: the new calls.id */
+} db_w_schedule_t;
+
 typedef struct db_write {
-    mq_msg_t msg;          /* type MSG_DB_WRITE; free = free() of the whole struct */
+    mq_msg_t msg;          /* type MSG_DB_WRITE; free = the write and what it owns */
     db_write_kind_e kind;
     uint32_t shard;        /* routing key with several writers: writes with equal keys keep order */
     int64_t submit_us;     /* set by db_write_submit (latency accounting) */
+    /* Optional: instead of being freed, the finished write is force-pushed here with type
+     * MSG_DB_WRITE_DONE and status 0 (committed), CCD_EIO (refused by the server, logged) or
+     * CCD_ECLOSED (not committed: the database stayed away past db_stop's drain time).  The
+     * receiver frees it (msg.free).  For writes that produce a result (DB_W_CALL_SCHEDULE). */
+    mq_t *reply;
+    int status;
     union {
         db_w_call_t call;
         db_w_progress_t progress;
@@ -695,6 +721,9 @@ typedef struct db_write {
         db_w_call_entry_t entry;
         db_w_recording_t recording;
         db_w_campaign_t campaign;
+        db_w_contact_t contact;
+        db_w_form_value_t form_value;
+        db_w_schedule_t schedule;
     } u;
 } db_write_t;
 

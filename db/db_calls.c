@@ -134,69 +134,11 @@ static char *schedule_attrs(const char *contact_name, const char *old)
     return s;
 }
 
-/* Inserts the scheduled copy of `call` in one transaction; 0 with *new_id or CCD_EIO. */
-static int schedule_insert(MYSQL *my, const db_schedule_req_t *req, long long call,
-                           long long id_list, const char *phone, const char *attrs,
-                           long long *new_id)
-{
-    if (mysql_autocommit(my, 0) != 0)
-        return CCD_EIO;
-    db_q_t q;
-    int rc;
-    db__q_init(&q, my);
-    db__q_raw(&q, "INSERT INTO calls (scheduled, id_list, phone, date_init, date_end, time_init, "
-                  "time_end, agent) VALUES (1, ");
-    db__q_int(&q, id_list);
-    db__q_raw(&q, ", ");
-    db__q_str(&q, phone);
-    for (int i = 0; i < 4; i++) {
-        db__q_raw(&q, ", ");
-        if (req->has_window)
-            db__q_str(&q, req->window[i]);
-        else
-            db__q_raw(&q, "NULL");
-    }
-    db__q_raw(&q, ", ");
-    if (req->same_agent)
-        db__q_str(&q, req->agent);
-    else
-        db__q_raw(&q, "NULL");
-    db__q_raw(&q, ")");
-    if ((rc = db__q_exec(&q)))
-        goto fail;
-    *new_id = (long long)mysql_insert_id(my);
-    db__q_init(&q, my);
-    db__q_raw(&q, "INSERT INTO call_attribute (data, id_call) VALUES (");
-    db__q_str(&q, attrs);
-    db__q_raw(&q, ", ");
-    db__q_int(&q, *new_id);
-    db__q_raw(&q, ")");
-    if ((rc = db__q_exec(&q)))
-        goto fail;
-    db__q_init(&q, my);
-    db__q_raw(&q, "INSERT INTO form_data_recolected (value, id_form_field, id_calls) SELECT value, "
-                  "id_form_field, ");
-    db__q_int(&q, *new_id);
-    db__q_raw(&q, " FROM form_data_recolected WHERE id_calls = ");
-    db__q_int(&q, call);
-    if ((rc = db__q_exec(&q)))
-        goto fail;
-    if (mysql_commit(my) != 0) {
-        rc = CCD_EIO;
-        goto fail;
-    }
-    mysql_autocommit(my, 1);
-    return 0;
-fail:
-    mysql_rollback(my);
-    mysql_autocommit(my, 1);
-    return rc;
-}
-
-int db_call_schedule(db_conn_t *c, const db_schedule_req_t *req, db_schedule_result_e *result,
-                     long long *new_id, long long *from_id)
+int db_call_schedule_prepare(db_conn_t *c, const db_schedule_req_t *req,
+                             db_schedule_result_e *result, db_write_t **out)
 {
     MYSQL *my = c->my;
+    *out = NULL;
     long long call = 0;
     int rc;
     *result = DB_SCHED_NO_CALL;
@@ -237,7 +179,7 @@ int db_call_schedule(db_conn_t *c, const db_schedule_req_t *req, db_schedule_res
     long long id_list = db__ll(db_cell(&r, 0, 6), 0);
     db_rows_free(&r);
     if (req->has_window) {
-        const char (*w)[32] = req->window;
+        const char (*w)[11] = req->window;
         if (!(strcmp(camp[0], w[0]) <= 0 && strcmp(w[1], camp[1]) <= 0)) {
             *result = DB_SCHED_DATE_RANGE;
             return 0;
@@ -271,18 +213,27 @@ int db_call_schedule(db_conn_t *c, const db_schedule_req_t *req, db_schedule_res
     char *old = NULL;
     if ((rc = db_call_attributes(c, call, &old)))
         return rc;
+    db_write_t *x = db_write_new(DB_W_CALL_SCHEDULE);
     char *attrs = schedule_attrs(req->contact_name, old);
     free(old);
-    if (!attrs)
+    if (!x || !attrs) {
+        free(attrs);
+        if (x)
+            x->msg.free(&x->msg);
         return CCD_ENOMEM;
-    rc = schedule_insert(my, req, call, id_list, phone, attrs, new_id);
-    free(attrs);
-    if (rc) {
-        LOG_ERR(DB_LOG, "schedulecall: cannot insert the scheduled call (%s)", ccd_strerror(rc));
-        *result = DB_SCHED_FAILED;
-        return 0;
     }
-    *from_id = call;
+    db_w_schedule_t *sc = &x->u.schedule;
+    x->shard = (uint32_t)call; /* after the form values saved for the source call */
+    sc->attrs = attrs;
+    sc->id_list = (uint32_t)id_list;
+    sc->from_call = (uint32_t)call;
+    snprintf(sc->phone, sizeof(sc->phone), "%s", phone);
+    sc->has_window = req->has_window;
+    for (int i = 0; i < 4 && req->has_window; i++)
+        snprintf(sc->window[i], sizeof(sc->window[i]), "%s", req->window[i]);
+    if (req->same_agent)
+        snprintf(sc->agent, sizeof(sc->agent), "%s", req->agent);
+    *out = x;
     *result = DB_SCHED_OK;
     return 0;
 }

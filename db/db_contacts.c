@@ -1,6 +1,6 @@
 /*
  * Contacts (the incoming campaigns' `contact` table): lookups by phone and
- * the link from an incoming call to its contact.
+ * existence.  Linking a call to a contact is a write (DB_W_CALL_ENTRY_CONTACT).
  */
 #include "db/db_int.h"
 
@@ -25,15 +25,4 @@ int db_contact_exists(db_conn_t *c, long long id, bool *found)
     int rc;
     *found = db__q_count(&q, &rc) > 0;
     return rc;
-}
-
-int db_call_entry_set_contact(db_conn_t *c, long long call_id, long long contact)
-{
-    db_q_t q;
-    db__q_init(&q, c->my);
-    db__q_raw(&q, "UPDATE call_entry SET id_contact = ");
-    db__q_int(&q, contact);
-    db__q_raw(&q, " WHERE id = ");
-    db__q_int(&q, call_id);
-    return db__q_exec(&q);
 }

@@ -104,6 +104,8 @@ void db__q_limit(db_q_t *q, long long n, long long off);  /* nothing when n < 0 
 void db__q_free(db_q_t *q);
 /* Run and free the builder: a statement (0 or CCD_EIO, logged) / every row into out. */
 int db__q_exec(db_q_t *q);
+/* A statement whose failure the caller classifies (the writer): not logged, *eno = errno. */
+int db__q_send(db_q_t *q, unsigned int *eno);
 int db__q_rows(db_q_t *q, db_rows_t *out);
 /* The first column of the first row as an integer (0 when none); *rc as db__q_rows. */
 long long db__q_count(db_q_t *q, int *rc);

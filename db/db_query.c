@@ -95,6 +95,23 @@ void db__q_free(db_q_t *q)
     buf_free(&q->b);
 }
 
+int db__q_send(db_q_t *q, unsigned int *eno)
+{
+    *eno = 0;
+    int rc = q->err;
+    if (!rc && mysql_real_query(q->my, buf_data(&q->b), (unsigned long)q->b.len) != 0) {
+        *eno = mysql_errno(q->my);
+        rc = CCD_EIO;
+    }
+    if (!rc) {
+        MYSQL_RES *res = mysql_store_result(q->my);
+        if (res)
+            mysql_free_result(res);
+    }
+    db__q_free(q);
+    return rc;
+}
+
 int db__q_exec(db_q_t *q)
 {
     int rc = q->err;

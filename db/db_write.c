@@ -66,11 +66,19 @@ typedef struct pdesc {
     int slot; /* string/time slot; ints use the parameter index */
 } pdesc_t;
 
+typedef enum { TX_OK, TX_DEDUP, TX_RETRY, TX_REJECT } tx_e;
+
+/* A kind is either one prepared statement run in bulk (sql, np, p) or, for writes of several
+ * dependent statements, an exec function run once per write inside the batch's transaction. */
 typedef struct kind_def {
     const char *sql;
     int np;
     pdesc_t p[W_MAXP];
+    tx_e (*exec)(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 } kind_def_t;
+
+static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
+static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 
 #define I {PT_INT, 0}
 #define S(n) {PT_STR, n}
@@ -138,6 +146,9 @@ static const kind_def_t kinds[DB_W_KIND_MAX] = {
                               "WHERE id = ?",
                               9,
                               {I, S(0), I, I, I, I, I, I, I}},
+    [DB_W_CALL_ENTRY_CONTACT] = {"UPDATE call_entry SET id_contact = ? WHERE id = ?", 2, {I, I}},
+    [DB_W_FORM_VALUE] = {.exec = exec_form_value},
+    [DB_W_CALL_SCHEDULE] = {.exec = exec_schedule},
 };
 
 struct db_writer {
@@ -359,6 +370,10 @@ static void fill_row(const db_write_t *w, wrow_t *r)
         p_int(r, 8, c->id_campaign, false);
         break;
     }
+    case DB_W_CALL_ENTRY_CONTACT:
+        p_int(r, 0, w->u.contact.id_contact, w->u.contact.id_contact == 0);
+        p_int(r, 1, w->u.contact.id_call_entry, false);
+        break;
     default:
         break;
     }
@@ -393,8 +408,6 @@ static void setup_binds(const kind_def_t *k, wrow_t *row, MYSQL_BIND *b, bool bu
 }
 
 /* ---------------------------- transactions ---------------------------- */
-
-typedef enum { TX_OK, TX_DEDUP, TX_RETRY, TX_REJECT } tx_e;
 
 static void close_stmts(db_writer_t *w)
 {
@@ -435,9 +448,91 @@ static tx_e classify(unsigned int e)
     return TX_REJECT;
 }
 
+/* One text statement of a compound write; the server's error classified. */
+static tx_e exec_q(db_writer_t *w, db_q_t *q, unsigned int *err_out)
+{
+    unsigned int e = 0;
+    if (db__q_send(q, &e) == 0)
+        return TX_OK;
+    *err_out = e;
+    snprintf(w->last_err, sizeof(w->last_err), "%s", mysql_error(q->my));
+    return e ? classify(e) : TX_REJECT;
+}
+
+/* The call's one stored value for the field: update it, else insert it. */
+static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    const db_w_form_value_t *v = &x->u.form_value;
+    const char *table = v->incoming ? "form_data_recolected_entry" : "form_data_recolected";
+    const char *idcol = v->incoming ? "id_call_entry" : "id_calls";
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "UPDATE %s SET value = ", table);
+    db__q_str(&q, v->value);
+    db__q_printf(&q, " WHERE %s = %u AND id_form_field = %u", idcol, v->id_call, v->id_field);
+    tx_e r = exec_q(w, &q, err_out);
+    if (r != TX_OK)
+        return r;
+    /* affected_rows is 0 also when the value did not change: insert only when absent. */
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO %s (value, %s, id_form_field) SELECT ", table, idcol);
+    db__q_str(&q, v->value);
+    db__q_printf(&q, ", %u, %u FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %s = %u AND "
+                     "id_form_field = %u)",
+                 v->id_call, v->id_field, table, idcol, v->id_call, v->id_field);
+    return exec_q(w, &q, err_out);
+}
+
+/* The scheduled call, its attributes and a copy of the source call's form values. */
+static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    db_w_schedule_t *sc = &x->u.schedule;
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO calls (scheduled, id_list, phone, date_init, date_end, time_init, "
+                     "time_end, agent) VALUES (1, %u, ", sc->id_list);
+    db__q_str(&q, sc->phone);
+    for (int i = 0; i < 4; i++) {
+        db__q_raw(&q, ", ");
+        if (sc->has_window)
+            db__q_str(&q, sc->window[i]);
+        else
+            db__q_raw(&q, "NULL");
+    }
+    db__q_raw(&q, ", ");
+    if (sc->agent[0])
+        db__q_str(&q, sc->agent);
+    else
+        db__q_raw(&q, "NULL");
+    db__q_raw(&q, ")");
+    tx_e r = exec_q(w, &q, err_out);
+    if (r != TX_OK)
+        return r;
+    sc->new_id = (uint64_t)mysql_insert_id(my);
+    db__q_init(&q, my);
+    db__q_raw(&q, "INSERT INTO call_attribute (data, id_call) VALUES (");
+    db__q_str(&q, sc->attrs ? sc->attrs : "{}");
+    db__q_printf(&q, ", %llu)", (unsigned long long)sc->new_id);
+    if ((r = exec_q(w, &q, err_out)) != TX_OK)
+        return r;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO form_data_recolected (value, id_form_field, id_calls) SELECT value, "
+                     "id_form_field, %llu FROM form_data_recolected WHERE id_calls = %u",
+                 (unsigned long long)sc->new_id, sc->from_call);
+    return exec_q(w, &q, err_out);
+}
+
 static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t **ws,
                      const int *idx, int count, unsigned int *err_out)
 {
+    if (kinds[kind].exec) {
+        for (int i = 0; i < count; i++) {
+            tx_e r = kinds[kind].exec(w, my, ws[idx[i]], err_out);
+            if (r != TX_OK)
+                return r;
+        }
+        return TX_OK;
+    }
     MYSQL_STMT *st = stmt_for(w, my, kind);
     if (!st) {
         *err_out = mysql_errno(my);
@@ -553,6 +648,20 @@ rollback:
 
 /* ------------------------------ the thread ------------------------------ */
 
+/* A finished write goes back to its submitter when it asked for it, else it is freed. */
+static void write_done(db_write_t *x, int status)
+{
+    if (x->reply) {
+        x->status = status;
+        x->msg.type = MSG_DB_WRITE_DONE;
+        if (mq_push_force(x->reply, &x->msg) == 0)
+            return;
+        LOG_WARN(DB_LOG, "write reply queue closed; dropping the finished write (kind %d)",
+                 (int)x->kind);
+    }
+    x->msg.free(&x->msg);
+}
+
 static void account_done(db_writer_t *w, db_write_t **ws, int n, bool committed)
 {
     int64_t now = clk_mono_us();
@@ -562,7 +671,7 @@ static void account_done(db_writer_t *w, db_write_t **ws, int n, bool committed)
         sum += lat;
         if (lat > mx)
             mx = lat;
-        ws[i]->msg.free(&ws[i]->msg);
+        write_done(ws[i], committed ? 0 : CCD_EIO);
         ws[i] = NULL;
     }
     if (committed) {
@@ -784,16 +893,19 @@ static void *writer_main(void *arg)
         if (!commit_batch(w, w->batch, n)) {
             for (int i = 0; i < n; i++)
                 if (w->batch[i]) {
-                    w->batch[i]->msg.free(&w->batch[i]->msg);
+                    write_done(w->batch[i], CCD_ECLOSED);
                     lost++;
                 }
             /* Everything still queued is lost the same way. */
             mq_msg_t *rest = mq_pop_all(w->q);
             while (rest) {
                 mq_msg_t *next = rest->next;
-                if (rest->type != MSG_QUIT)
+                if (rest->type != MSG_QUIT) {
                     lost++;
-                rest->free(rest);
+                    write_done((db_write_t *)rest, CCD_ECLOSED);
+                } else {
+                    rest->free(rest);
+                }
                 rest = next;
             }
             break;
@@ -822,7 +934,10 @@ static void *writer_main(void *arg)
 
 static void write_free(mq_msg_t *m)
 {
-    free(m);
+    db_write_t *w = (db_write_t *)m;
+    if (w->kind == DB_W_CALL_SCHEDULE)
+        free(w->u.schedule.attrs);
+    free(w);
 }
 
 db_write_t *db_write_new(db_write_kind_e kind)

@@ -1394,7 +1394,80 @@ void eccp__rq_refreshagents(eccp_call_t *c)
         eccp__job_submit(c->w, j);
 }
 
-/* ---------------- setcontact / saveformdata ---------------- */
+/* ---------------- writes: setcontact / saveformdata / schedulecall ---------------- */
+
+/*
+ * These requests check on the DB thread (reads), then prepare their writes into the job;
+ * the worker hands them to the durable writer (eccp__writes_done) and answers success once
+ * the writer accepted them, the guarantee transfers have: from then on the writes are
+ * committed whatever happens to the database, or logged if it stays away past shutdown.
+ */
+
+/* Takes x into j (CCD_ENOMEM: x freed, or NULL). */
+static int job_add_write(eccp_job_t *j, db_write_t *x)
+{
+    if (!x)
+        return CCD_ENOMEM;
+    db_write_t **nw = realloc(j->writes, (size_t)(j->nwrites + 1) * sizeof(*nw));
+    if (!nw) {
+        x->msg.free(&x->msg);
+        return CCD_ENOMEM;
+    }
+    j->writes = nw;
+    j->writes[j->nwrites++] = x;
+    return 0;
+}
+
+void eccp__writes_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    if (j->nwrites == 0) {
+        eccp__send_buf(w, s, &j->out); /* a check failed (or nothing to store): its answer */
+        return;
+    }
+    eccp_call_t c;
+    eccp__call_from_job(&c, w, s, j);
+    db_t *db = w->srv->deps.db;
+    if (!db) {
+        eccp__failure(&c, 500, "Server error - database failure");
+        return;
+    }
+    /* All or none: the first write takes the bound (a full queue refuses the request); the
+     * rest of the same request follow it past the bound (at most FORM_VALUES_MAX). */
+    int rc = db_write_submit(db, j->writes[0]);
+    if (rc != 0) {
+        LOG_WARN(MOD, "%s: database write refused (%s)", j->def->name, ccd_strerror(rc));
+        if (rc == CCD_EFULL)
+            eccp__req_failure(&c, 503, "Database write queue full, try again");
+        else
+            eccp__failure(&c, 500, "Server error - database failure");
+        return;
+    }
+    j->writes[0] = NULL;
+    for (int i = 1; i < j->nwrites; i++) {
+        if (db_write_submit_force(db, j->writes[i]) != 0) {
+            /* Only at shutdown; what was accepted stays accepted. */
+            LOG_ERR(MOD, "%s: write %d of %d refused at shutdown", j->def->name, i + 1,
+                    j->nwrites);
+            break;
+        }
+        j->writes[i] = NULL;
+    }
+    eccp__success(&c);
+}
+
+void eccp__write_done(eccp_worker_t *w, db_write_t *x)
+{
+    (void)w;
+    if (x->kind == DB_W_CALL_SCHEDULE) {
+        if (x->status == 0)
+            LOG_INFO(MOD, "schedulecall: scheduled call %llu (from %u)",
+                     (unsigned long long)x->u.schedule.new_id, x->u.schedule.from_call);
+        else
+            LOG_ERR(MOD, "schedulecall: the scheduled copy of call %u was not stored (%s)",
+                    x->u.schedule.from_call, ccd_strerror(x->status));
+    }
+    x->msg.free(&x->msg);
+}
 
 int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j)
 {
@@ -1424,10 +1497,13 @@ int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j)
         resp_failure(j, 404, "Contact ID not found");
         return 0;
     }
-    if ((rc = db_call_entry_set_contact(db, call_id, contact)))
-        return rc;
-    resp_success(j);
-    return 0;
+    db_write_t *x = db_write_new(DB_W_CALL_ENTRY_CONTACT);
+    if (x) {
+        x->shard = (uint32_t)call_id;
+        x->u.contact.id_call_entry = (uint32_t)call_id;
+        x->u.contact.id_contact = (uint32_t)contact;
+    }
+    return job_add_write(j, x);
 }
 
 typedef struct form_val {
@@ -1549,8 +1625,9 @@ int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j)
         resp_failure(j, 401, "Unauthorized agent");
         return 0;
     }
-    /* Validate everything first, then write in one transaction (LABEL fields store nothing). */
-    db_form_value_t *save = calloc(d->n ? d->n : 1, sizeof(*save));
+    /* Validate everything first, then prepare one write per value (LABEL fields store
+     * nothing); a failed check prepares none. */
+    db_write_t **save = calloc(d->n ? d->n : 1, sizeof(*save));
     if (!save)
         return CCD_ENOMEM;
     size_t nsave = 0;
@@ -1611,12 +1688,30 @@ int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j)
             resp_failure(j, code, msg);
             goto out;
         }
-        save[nsave++] = (db_form_value_t){.form = v->form, .field = v->field, .value = v->value};
+        db_write_t *x = db_write_new(DB_W_FORM_VALUE);
+        if (!x) {
+            rc = CCD_ENOMEM;
+            goto out;
+        }
+        x->shard = (uint32_t)call_id;
+        x->u.form_value.incoming = incoming;
+        x->u.form_value.id_call = (uint32_t)call_id;
+        x->u.form_value.id_field = (uint32_t)v->field;
+        snprintf(x->u.form_value.value, sizeof(x->u.form_value.value), "%s", v->value);
+        save[nsave++] = x;
     }
-    rc = db_form_values_save(db, incoming, call_id, save, nsave);
-    if (!rc)
-        resp_success(j);
+    if (nsave == 0) {
+        resp_success(j); /* nothing to store (only labels, or no fields) */
+        goto out;
+    }
+    for (size_t i = 0; i < nsave && rc == 0; i++) {
+        rc = job_add_write(j, save[i]);
+        save[i] = NULL;
+    }
 out:
+    for (size_t i = 0; i < nsave; i++)
+        if (save[i])
+            save[i]->msg.free(&save[i]->msg);
     free(save);
     return rc;
 }
@@ -1638,17 +1733,18 @@ int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j)
                              .newphone = j->has[2] ? j->a[1] : NULL,
                              .contact_name = j->has[3] ? j->a[2] : NULL};
     for (int i = 0; i < 4 && req.has_window; i++)
-        snprintf(req.window[i], sizeof(req.window[i]), "%.31s", j->res[i]);
+        snprintf(req.window[i], sizeof(req.window[i]), "%.10s", j->res[i]);
     db_schedule_result_e res;
-    long long newid = 0, from = 0;
-    int rc = db_call_schedule(db, &req, &res, &newid, &from);
+    db_write_t *x = NULL;
+    int rc = db_call_schedule_prepare(db, &req, &res, &x);
     if (rc)
         return rc;
     switch (res) {
     case DB_SCHED_OK:
-        LOG_INFO(MOD, "schedulecall: %s scheduled call %lld (from %lld)", j->a[0], newid, from);
-        resp_success(j);
-        break;
+        x->reply = j->base.reply; /* the new id comes back to the worker, for the log */
+        LOG_INFO(MOD, "schedulecall: %s schedules a copy of call %u", j->a[0],
+                 x->u.schedule.from_call);
+        return job_add_write(j, x);
     case DB_SCHED_NO_CALL:
         resp_failure(j, 417, "Not in outgoing call");
         break;
@@ -1660,9 +1756,6 @@ int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j)
         break;
     case DB_SCHED_DUPLICATE:
         resp_failure(j, 417, "Found duplicate scheduled call");
-        break;
-    case DB_SCHED_FAILED:
-        resp_failure(j, 500, "Failed to insert scheduled call");
         break;
     }
     return 0;

@@ -18,6 +18,10 @@ void eccp__rq_getagentactivitysummary(eccp_call_t *c);
 void eccp__rq_campaignlog(eccp_call_t *c);
 void eccp__rq_refreshagents(eccp_call_t *c);
 
+/* Worker finish of the requests that write: submits the writes prepared by the DB-thread part
+ * and answers success (or 503 when the write queue is full), else sends the check's answer. */
+void eccp__writes_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
+
 /* DB-thread parts of agent requests. */
 int eccp__sql_break_check(db_conn_t *db, eccp_job_t *j);
 int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j);

@@ -269,6 +269,10 @@ struct eccp_job {
     char res[4][256];
     void *extra;
     void (*extra_free)(void *);
+    /* Writes prepared on the DB thread once the request's checks passed; the worker submits
+     * them all (or none) to the durable writer and answers success once it accepted them. */
+    db_write_t **writes;
+    int nwrites;
     buf_t out;                      /* the response or a fragment of it */
     buf_t out2;
 };
@@ -412,6 +416,8 @@ extern const eccp_reqdef_t eccp_reqs[];
 extern const size_t eccp_nreqs;
 void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t len);
 
+/* eccp_dbreq.c: a write with a reply came back from the db writer (schedulecall). */
+void eccp__write_done(eccp_worker_t *w, db_write_t *x);
 /* eccp_dbreq.c: DB-thread run function shared by every job. */
 int eccp__job_run(db_conn_t *db, db_read_job_t *job);
 int eccp__sql_login(db_conn_t *db, eccp_job_t *j);

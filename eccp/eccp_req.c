@@ -697,7 +697,7 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         }
     }
     /* The insert runs as a second DB job (the agent check already passed). */
-    eccp_job_t *k = eccp__job_new(c, eccp__sql_schedulecall, NULL);
+    eccp_job_t *k = eccp__job_new(c, eccp__sql_schedulecall, eccp__writes_done);
     if (!k)
         return;
     snprintf(k->a[0], sizeof(k->a[0]), "%s", j->agent);
@@ -841,7 +841,7 @@ static void rq_logoutagent(eccp_call_t *c)
 static void rq_setcontact(eccp_call_t *c)
 {
     static const char *const k[] = {"call_id", "contact_id"};
-    eccp_job_t *j = agent_job(c, eccp__sql_setcontact, NULL);
+    eccp_job_t *j = agent_job(c, eccp__sql_setcontact, eccp__writes_done);
     if (!j || !eccp__copy_args(c, j, k, 2))
         return;
     eccp__job_submit(c->w, j);
@@ -849,7 +849,7 @@ static void rq_setcontact(eccp_call_t *c)
 
 static void rq_saveformdata(eccp_call_t *c)
 {
-    eccp_job_t *j = agent_job(c, eccp__sql_saveformdata, NULL);
+    eccp_job_t *j = agent_job(c, eccp__sql_saveformdata, eccp__writes_done);
     if (!j)
         return;
     if (eccp__saveformdata_args(c, j) != 0) {

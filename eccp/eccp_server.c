@@ -665,6 +665,10 @@ void eccp__job_free(eccp_job_t *j)
     buf_free(&j->out2);
     if (j->extra && j->extra_free)
         j->extra_free(j->extra);
+    for (int i = 0; i < j->nwrites; i++)
+        if (j->writes[i])
+            j->writes[i]->msg.free(&j->writes[i]->msg);
+    free(j->writes);
     free(j);
 }
 
@@ -929,6 +933,9 @@ static void worker_inbox(eccp_worker_t *w, bool *quit)
             break;
         case MSG_AMI_RESPONSE:
             eccp__ami_done(w, (struct ami_response *)m);
+            break;
+        case MSG_DB_WRITE_DONE:
+            eccp__write_done(w, (db_write_t *)m);
             break;
         case MSG_ECCP_EVENT:
             eccp__event_published(w, &((event_msg_t *)m)->ev);
