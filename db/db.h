@@ -308,6 +308,10 @@ typedef struct db_agent_auth {
 } db_agent_auth_t;
 /* The active agent type/number and its ECCP password. */
 int db_agent_auth_get(db_conn_t *c, const char *type, const char *number, db_agent_auth_t *out);
+/* The agent row for type/number (the active one first, then the lowest id, as the registry
+ * load picks): *found false when there is none. */
+int db_agent_get(db_conn_t *c, const char *type, const char *number, db_agent_t *out,
+                 bool *found);
 /* Whether user/pass names an ECCP client (pass: the md5 itself or the clear text). */
 int db_eccp_client_check(db_conn_t *c, const char *user, const char *pass, bool *ok);
 /* "Type/Number" of the agent that took the call into out (*found false: none or no call). */

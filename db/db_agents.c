@@ -35,6 +35,35 @@ int db_agent_auth_get(db_conn_t *c, const char *type, const char *number, db_age
     return 0;
 }
 
+int db_agent_get(db_conn_t *c, const char *type, const char *number, db_agent_t *out,
+                 bool *found)
+{
+    memset(out, 0, sizeof(*out));
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "SELECT id, type, number, name, estatus FROM agent WHERE type = ");
+    db__q_str(&q, type);
+    db__q_raw(&q, " AND number = ");
+    db__q_str(&q, number);
+    db__q_raw(&q, " ORDER BY estatus = 'A' DESC, id");
+    db__q_limit(&q, 1, 0);
+    db_rows_t r;
+    int rc = db__q_rows(&q, &r);
+    if (rc)
+        return rc;
+    *found = r.nrows > 0;
+    if (r.nrows) {
+        char *const *row = db_row(&r, 0);
+        out->id = (uint32_t)db__ll(row[0], 0);
+        snprintf(out->type, sizeof(out->type), "%s", row[1] ? row[1] : "");
+        snprintf(out->number, sizeof(out->number), "%s", row[2] ? row[2] : "");
+        snprintf(out->name, sizeof(out->name), "%s", row[3] ? row[3] : "");
+        out->estatus = row[4] && row[4][0] ? row[4][0] : 'A';
+    }
+    db_rows_free(&r);
+    return 0;
+}
+
 int db_eccp_client_check(db_conn_t *c, const char *user, const char *pass, bool *ok)
 {
     db_q_t q;

@@ -422,16 +422,23 @@ static void close_stmts(db_writer_t *w)
     }
 }
 
-static MYSQL_STMT *stmt_for(db_writer_t *w, MYSQL *my, db_write_kind_e kind)
+/* The kind's prepared statement; NULL with *err_out = the failure's errno (taken from the
+ * statement before it is closed: the connection's own errno is 0 after a failed prepare). */
+static MYSQL_STMT *stmt_for(db_writer_t *w, MYSQL *my, db_write_kind_e kind,
+                            unsigned int *err_out)
 {
     if (w->st[kind])
         return w->st[kind];
     MYSQL_STMT *st = mysql_stmt_init(my);
-    if (!st)
+    if (!st) {
+        *err_out = mysql_errno(my);
         return NULL;
+    }
     if (mysql_stmt_prepare(st, kinds[kind].sql, (unsigned long)strlen(kinds[kind].sql))) {
-        LOG_ERR_RL(DB_LOG, "%s: prepare failed for kind %d: %s", w->conn.who, kind,
-                mysql_stmt_error(st));
+        *err_out = mysql_stmt_errno(st);
+        snprintf(w->last_err, sizeof(w->last_err), "%s", mysql_stmt_error(st));
+        LOG_WARN_RL(DB_LOG, "%s: prepare failed for kind %d: %s (%u)", w->conn.who, kind,
+                 w->last_err, *err_out);
         mysql_stmt_close(st);
         return NULL;
     }
@@ -533,10 +540,11 @@ static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t
         }
         return TX_OK;
     }
-    MYSQL_STMT *st = stmt_for(w, my, kind);
+    MYSQL_STMT *st = stmt_for(w, my, kind, err_out);
     if (!st) {
-        *err_out = mysql_errno(my);
-        return *err_out ? classify(*err_out) : TX_REJECT;
+        /* No errno at all: nothing says the data is at fault, so the batch is kept. */
+        tx_e r = classify(*err_out);
+        return r == TX_DEDUP ? TX_REJECT : r;
     }
     const kind_def_t *k = &kinds[kind];
     MYSQL_BIND b[W_MAXP];

@@ -269,6 +269,7 @@ struct eccp_job {
     char res[4][256];
     void *extra;
     void (*extra_free)(void *);
+    void (*res_fn)(void);           /* worker: how to answer once back (cast per request) */
     /* Writes prepared on the DB thread once the request's checks passed; the worker submits
      * them all (or none) to the durable writer and answers success once it accepted them. */
     db_write_t **writes;

@@ -264,14 +264,159 @@ static bool agent_call(eccp_call_t *c, const reg_agent_t *a, reg_call_t *call)
     return a->call_id && reg_call_get(c->w->srv->deps.reg, a->call_id, call) == 0;
 }
 
-static void rq_getagentstatus(eccp_call_t *c)
+/* ---------------- agent lookups, reloading an agent the registry does not know ---------------- */
+
+/*
+ * An agent added to the database after the registry was loaded is unknown until refreshagents.
+ * A lookup that misses asks the database for the missing agents (one read job), posts the
+ * ones found to the registry, and answers with them; only an agent the database does not
+ * have (or has inactive) gets the 404.  Without a database the miss is answered at once.
+ */
+typedef struct agent_list {
+    size_t n;
+    char (*numbers)[REG_ID_LEN];
+    bool *missing;         /* not in the registry when the request came */
+    reg_agent_t *loaded;   /* DB thread: the row of a missing agent, when found */
+    bool *found;
+} agent_list_t;
+
+typedef void (*agents_answer_fn)(eccp_call_t *c, const agent_list_t *l);
+
+static void agent_list_free(void *p)
 {
-    char agent[REG_ID_LEN];
-    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+    agent_list_t *l = p;
+    if (!l)
         return;
+    free(l->numbers);
+    free(l->missing);
+    free(l->loaded);
+    free(l->found);
+    free(l);
+}
+
+static agent_list_t *agent_list_new(size_t n)
+{
+    agent_list_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->n = n;
+    l->numbers = calloc(n ? n : 1, REG_ID_LEN);
+    l->missing = calloc(n ? n : 1, sizeof(bool));
+    l->loaded = calloc(n ? n : 1, sizeof(reg_agent_t));
+    l->found = calloc(n ? n : 1, sizeof(bool));
+    if (!l->numbers || !l->missing || !l->loaded || !l->found) {
+        agent_list_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* The registry's record, else the one just loaded for a miss. */
+static bool agent_lookup(eccp_call_t *c, const agent_list_t *l, size_t i, reg_agent_t *out)
+{
+    if (agent_tracked(c, l->numbers[i], out))
+        return true;
+    if (l->found[i]) {
+        *out = l->loaded[i];
+        return true;
+    }
+    return false;
+}
+
+static int sql_agents_reload(db_conn_t *db, eccp_job_t *j)
+{
+    agent_list_t *l = j->extra;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->missing[i])
+            continue;
+        const char *slash = strchr(l->numbers[i], '/');
+        if (!slash)
+            continue;
+        char type[REG_ID_LEN];
+        snprintf(type, sizeof(type), "%.*s", (int)(slash - l->numbers[i]), l->numbers[i]);
+        db_agent_t row;
+        bool found = false;
+        int rc = db_agent_get(db, type, slash + 1, &row, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            continue;
+        reg_agent_t *a = &l->loaded[i];
+        memset(a, 0, sizeof(*a));
+        snprintf(a->number, sizeof(a->number), "%s", l->numbers[i]);
+        ccd_str_copy(a->name, sizeof(a->name), ccd_str(row.name));
+        a->active = row.estatus == 'A';
+        a->db_id = row.id;
+        a->login = REG_LOGGED_OUT;
+        l->found[i] = true;
+    }
+    return 0;
+}
+
+static void apply_agent_upsert(reg_txn_t *tx, void *arg)
+{
+    const reg_agent_t *in = arg;
+    reg_agent_t *a = reg_txn_agent(tx, in->number, true);
+    if (!a)
+        return;
+    a->active = in->active;
+    a->db_id = in->db_id;
+    snprintf(a->name, sizeof(a->name), "%s", in->name);
+    reg_txn_agent_touch(tx, a);
+}
+
+static void agents_reload_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    eccp_call_t c;
+    eccp__call_from_job(&c, w, s, j);
+    agent_list_t *l = j->extra;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->found[i])
+            continue;
+        reg_agent_t *copy = malloc(sizeof(*copy));
+        if (copy)
+            *copy = l->loaded[i];
+        if (!copy || reg_post(w->srv->deps.reg, apply_agent_upsert, copy, free) != 0) {
+            free(copy); /* the answer below still uses the row; the next miss tries again */
+            LOG_WARN(MOD, "agent %s not added to the registry (inbox full)", l->numbers[i]);
+        } else {
+            LOG_INFO(MOD, "agent %s loaded from the database on a lookup", l->numbers[i]);
+        }
+    }
+    agents_answer_fn answer = (agents_answer_fn)j->res_fn;
+    answer(&c, l);
+}
+
+/* Answers now when every agent is tracked (or there is no database), else after a reload. */
+static void agents_lookup(eccp_call_t *c, agent_list_t *l, agents_answer_fn answer)
+{
+    reg_agent_t a;
+    bool any = false;
+    for (size_t i = 0; i < l->n; i++) {
+        l->missing[i] = !agent_tracked(c, l->numbers[i], &a);
+        any |= l->missing[i];
+    }
+    if (!any || !c->w->srv->deps.db_submit) {
+        answer(c, l);
+        agent_list_free(l);
+        return;
+    }
+    eccp_job_t *j = eccp__job_new(c, sql_agents_reload, agents_reload_done);
+    if (!j) {
+        agent_list_free(l);
+        return;
+    }
+    j->extra = l;
+    j->extra_free = agent_list_free;
+    j->res_fn = (void (*)(void))answer;
+    eccp__job_submit(c->w, j);
+}
+
+static void answer_agentstatus(eccp_call_t *c, const agent_list_t *l)
+{
     reg_agent_t a;
     /* Issabel tracks active agents only (agent.estatus = 'A'). */
-    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a) || !a.active) {
+    if (!agent_lookup(c, l, 0, &a) || !a.active) {
         status_failure(c, "offline", 404, "Invalid agent number");
         return;
     }
@@ -286,15 +431,44 @@ static void rq_getagentstatus(eccp_call_t *c)
     eccp__send_buf(c->w, c->s, b);
 }
 
+/* One agent_number argument into a list of one; false when an answer was sent. */
+static agent_list_t *one_agent(eccp_call_t *c, bool status_shape)
+{
+    char agent[REG_ID_LEN];
+    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+        return NULL;
+    if (!eccp_agent_valid(agent)) {
+        if (status_shape)
+            status_failure(c, "offline", 404, "Invalid agent number");
+        else
+            eccp__req_failure(c, 404, "Specified agent not found");
+        return NULL;
+    }
+    agent_list_t *l = agent_list_new(1);
+    if (!l) {
+        eccp__failure(c, 500, "Internal server error");
+        return NULL;
+    }
+    memcpy(l->numbers[0], agent, REG_ID_LEN);
+    return l;
+}
+
+static void rq_getagentstatus(eccp_call_t *c)
+{
+    agent_list_t *l = one_agent(c, true);
+    if (l)
+        agents_lookup(c, l, answer_agentstatus);
+}
+
 #define MULTI_MAX 1024
 
-/* Collects <agents><agent_number/>...</agents>; false when an answer was sent. */
-static bool collect_agents(eccp_call_t *c, char (**list)[REG_ID_LEN], size_t *n)
+/* Collects <agents><agent_number/>...</agents>; NULL when an answer was sent. */
+static agent_list_t *collect_agents(eccp_call_t *c)
 {
     xmlNode *agents = eccp_child(c->cmd, "agents");
     if (!agents) {
         eccp__failure(c, 400, "Bad request");
-        return false;
+        return NULL;
     }
     size_t cnt = 0;
     for (xmlNode *x = agents->children; x; x = x->next)
@@ -302,27 +476,25 @@ static bool collect_agents(eccp_call_t *c, char (**list)[REG_ID_LEN], size_t *n)
             cnt++;
     if (cnt > MULTI_MAX) {
         eccp__failure(c, 400, "Bad request");
-        return false;
+        return NULL;
     }
-    char(*l)[REG_ID_LEN] = calloc(cnt ? cnt : 1, REG_ID_LEN);
+    agent_list_t *l = agent_list_new(cnt);
     if (!l) {
         eccp__failure(c, 500, "Internal server error");
-        return false;
+        return NULL;
     }
     size_t i = 0;
     for (xmlNode *x = agents->children; x; x = x->next) {
         if (x->type != XML_ELEMENT_NODE || strcmp((const char *)x->name, "agent_number") != 0)
             continue;
-        if (eccp_node_text(x, l[i], REG_ID_LEN) != 1 || !eccp_agent_valid(l[i])) {
-            free(l);
+        if (eccp_node_text(x, l->numbers[i], REG_ID_LEN) != 1 || !eccp_agent_valid(l->numbers[i])) {
+            agent_list_free(l);
             eccp__req_failure(c, 417, "Invalid agent number");
-            return false;
+            return NULL;
         }
         i++;
     }
-    *list = l;
-    *n = cnt;
-    return true;
+    return l;
 }
 
 static void write_queues(xw_t *w, const reg_agent_t *a)
@@ -333,13 +505,10 @@ static void write_queues(xw_t *w, const reg_agent_t *a)
     xw_close(w, "queues");
 }
 
-static void rq_getagentqueues(eccp_call_t *c)
+static void answer_agentqueues(eccp_call_t *c, const agent_list_t *l)
 {
-    char agent[REG_ID_LEN];
-    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
-        return;
     reg_agent_t a;
-    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a) || !a.active) {
+    if (!agent_lookup(c, l, 0, &a) || !a.active) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
@@ -352,27 +521,29 @@ static void rq_getagentqueues(eccp_call_t *c)
     eccp__send_buf(c->w, c->s, b);
 }
 
+static void rq_getagentqueues(eccp_call_t *c)
+{
+    agent_list_t *l = one_agent(c, false);
+    if (l)
+        agents_lookup(c, l, answer_agentqueues);
+}
+
 /*
  * getmultipleagent*: every listed agent must be tracked and active, else one 404 for the
  * lot; each answers as <agent><agent_number/>...</agent> with what item writes.
  */
-static void multi_agents(eccp_call_t *c,
+static void multi_agents(eccp_call_t *c, const agent_list_t *l,
                          void (*item)(eccp_call_t *c, xw_t *w, const reg_agent_t *a))
 {
-    char(*list)[REG_ID_LEN];
-    size_t n;
-    if (!collect_agents(c, &list, &n))
-        return;
+    size_t n = l->n;
     reg_agent_t *as = calloc(n ? n : 1, sizeof(*as));
     if (!as) {
-        free(list);
         eccp__failure(c, 500, "Internal server error");
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!agent_tracked(c, list[i], &as[i]) || !as[i].active) {
+        if (!agent_lookup(c, l, i, &as[i]) || !as[i].active) {
             free(as);
-            free(list);
             eccp__req_failure(c, 404, "Specified agent not found");
             return;
         }
@@ -384,14 +555,13 @@ static void multi_agents(eccp_call_t *c,
     xw_open(&w, "agents");
     for (size_t i = 0; i < n; i++) {
         xw_open(&w, "agent");
-        xw_leaf(&w, "agent_number", list[i]);
+        xw_leaf(&w, "agent_number", l->numbers[i]);
         item(c, &w, &as[i]);
         xw_close(&w, "agent");
     }
     xw_close(&w, "agents");
     eccp_msg_resp_end(&w, c->def->name);
     free(as);
-    free(list);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -402,9 +572,16 @@ static void status_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
     eccp__agent_status(w, a, has_call ? &call : NULL, false);
 }
 
+static void answer_multistatus(eccp_call_t *c, const agent_list_t *l)
+{
+    multi_agents(c, l, status_item);
+}
+
 static void rq_getmultipleagentstatus(eccp_call_t *c)
 {
-    multi_agents(c, status_item);
+    agent_list_t *l = collect_agents(c);
+    if (l)
+        agents_lookup(c, l, answer_multistatus);
 }
 
 static void queues_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
@@ -413,9 +590,16 @@ static void queues_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
     write_queues(w, a);
 }
 
+static void answer_multiqueues(eccp_call_t *c, const agent_list_t *l)
+{
+    multi_agents(c, l, queues_item);
+}
+
 static void rq_getmultipleagentqueues(eccp_call_t *c)
 {
-    multi_agents(c, queues_item);
+    agent_list_t *l = collect_agents(c);
+    if (l)
+        agents_lookup(c, l, answer_multiqueues);
 }
 
 /* Issabel 5: registered yes/no of a SIP/PJSIP/IAX2 peer, asked through AMI Command. */

@@ -558,6 +558,52 @@ static void test_refreshagents(void **state)
     tcli_close(c);
 }
 
+/* An agent added to the table after the registry was loaded is found by the lookups without
+ * refreshagents: the miss reloads it from the database (and the registry keeps it). */
+static void test_agent_reload_on_miss(void **state)
+{
+    (void)state;
+    sql_exec("INSERT INTO agent (id, type, number, name, password, estatus) VALUES "
+             "(20, 'Agent', '9005', 'Late', '1', 'A'), (21, 'Agent', '9006', 'Off', '1', 'I'), "
+             "(22, 'Agent', '9007', 'Later', '1', 'A')");
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(reg, "Agent/9005", &a), CCD_ENOTFOUND);
+    char ck[33];
+    tcli_t *c = login("agentconsole", ck);
+    expect(c, "<request id=\"q\"><getagentqueues><agent_number>Agent/9005</agent_number>"
+              "</getagentqueues></request>",
+           DECL "<response id=\"q\"><getagentqueues_response><queues/></getagentqueues_response>"
+                "</response>\n");
+    /* posted to the registry by the lookup */
+    int64_t end = clk_mono_ms() + tmo(T_WAIT);
+    while (reg_agent_get(reg, "Agent/9005", &a) != 0 && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(reg_agent_get(reg, "Agent/9005", &a), 0);
+    assert_true(a.active);
+    assert_string_equal(a.name, "Late");
+    assert_int_equal(a.db_id, 20);
+    expect(c, "<request id=\"s\"><getagentstatus><agent_number>Agent/9007</agent_number>"
+              "</getagentstatus></request>",
+           DECL "<response id=\"s\"><getagentstatus_response><status>offline</status>"
+                "</getagentstatus_response></response>\n");
+    /* inactive in the table, or not there at all: still 404 */
+    expect(c, "<request id=\"i\"><getagentqueues><agent_number>Agent/9006</agent_number>"
+              "</getagentqueues></request>",
+           DECL "<response id=\"i\"><getagentqueues_response><failure><code>404</code><message>"
+                "Specified agent not found</message></failure></getagentqueues_response>"
+                "</response>\n");
+    expect(c, "<request id=\"n\"><getagentstatus><agent_number>Agent/4242</agent_number>"
+              "</getagentstatus></request>",
+           DECL "<response id=\"n\"><getagentstatus_response><status>offline</status><failure>"
+                "<code>404</code><message>Invalid agent number</message></failure>"
+                "</getagentstatus_response></response>\n");
+    expect_has(c, "<request id=\"m\"><getmultipleagentqueues><agents><agent_number>Agent/9005"
+                  "</agent_number><agent_number>Agent/4242</agent_number></agents>"
+                  "</getmultipleagentqueues></request>",
+               "<code>404</code><message>Specified agent not found</message>");
+    tcli_close(c);
+}
+
 int main(int argc, char **argv)
 {
     cli_path = argc > 1 ? argv[1] : NULL;
@@ -583,6 +629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_schedulecall),
         cmocka_unit_test(test_campaignstatus_live),
         cmocka_unit_test(test_refreshagents),
+        cmocka_unit_test(test_agent_reload_on_miss),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return failed || !srv ? 1 : 0;
