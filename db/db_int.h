@@ -80,6 +80,10 @@ typedef struct db_run {
  */
 int db__batch_plan(db_write_t *const *ws, int n, int *order, db_run_t *runs);
 
+/* The SQL text a bulk write kind runs, generated from its column table (db_write.c), and its
+ * parameter count; NULL for compound kinds. */
+const char *db__write_sql(db_write_kind_e kind, int *nparams);
+
 /* Reconnect back-off: min_ms doubled per failed attempt (attempt 0 = min_ms), capped at max_ms. */
 int db__backoff_ms(int attempt, int min_ms, int max_ms);
 
