@@ -156,8 +156,8 @@ int eccp__job_run(db_conn_t *db, db_read_job_t *job)
 int eccp__sql_login(db_conn_t *db, eccp_job_t *j)
 {
     bool ok = false;
-    int rc = db_eccp_client_check(db, j->a[0], j->a[1], &ok);
-    j->n[0] = ok;
+    int rc = db_eccp_client_check(db, j->u.login.user, j->u.login.pass, &ok);
+    j->u.login.ok = ok;
     return rc;
 }
 
@@ -168,24 +168,23 @@ static eccp_job_t *new_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *)
     return eccp__job_new(c, sql, NULL);
 }
 
-bool eccp__copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n)
+bool eccp__opt_arg(eccp_call_t *c, eccp_job_t *j, const char *name, char *out, size_t outsz,
+                   bool *has)
 {
-    for (int i = 0; i < n; i++) {
-        int rc = eccp_arg(c->cmd, names[i], j->a[i], sizeof(j->a[i]));
-        if (rc < 0) {
-            eccp__failure(c, 400, "Bad request");
-            eccp__job_free(j);
-            return false;
-        }
-        j->has[i] = rc == 1;
+    int rc = eccp_arg(c->cmd, name, out, outsz);
+    if (rc < 0) {
+        eccp__failure(c, 400, "Bad request");
+        eccp__job_free(j);
+        return false;
     }
+    *has = rc == 1;
     return true;
 }
 
 static int sql_getqueuescript(db_conn_t *db, eccp_job_t *j)
 {
     db_rows_t r;
-    int rc = db_queue_script(db, j->n[0], &r);
+    int rc = db_queue_script(db, j->u.camp.id, &r);
     if (rc)
         return rc;
     if (!r.nrows) {
@@ -210,20 +209,21 @@ void eccp__rq_getqueuescript(eccp_call_t *c)
     eccp_job_t *j = new_job(c, sql_getqueuescript);
     if (!j)
         return;
-    j->n[0] = eccp_intval(v);
+    j->u.camp.id = eccp_intval(v);
     eccp__job_submit(c->w, j);
 }
 
 static int sql_getcampaignlist(db_conn_t *db, eccp_job_t *j)
 {
     /* a: 0 type 1 filtername 2 status(letter) 3 start 4 end; n: 0 limit(-1 none) 1 offset */
-    db_campaign_filter_t f = {.type = j->has[0] ? j->a[0] : NULL,
-                              .name_like = j->has[1] ? j->a[1] : NULL,
-                              .estatus = j->has[2] ? j->a[2] : NULL,
-                              .from = j->has[3] ? j->a[3] : NULL,
-                              .to = j->has[4] ? j->a[4] : NULL,
-                              .limit = j->n[0],
-                              .offset = j->n[1]};
+    const eccp_jclist_t *a = &j->u.clist;
+    db_campaign_filter_t f = {.type = a->has_type ? a->type : NULL,
+                              .name_like = a->has_name ? a->name : NULL,
+                              .estatus = a->has_status ? a->status : NULL,
+                              .from = a->has_from ? a->from : NULL,
+                              .to = a->has_to ? a->to : NULL,
+                              .limit = a->lim.limit,
+                              .offset = a->lim.offset};
     db_rows_t rows;
     int rc = db_campaign_list(db, &f, &rows);
     if (rc)
@@ -240,16 +240,16 @@ static int sql_getcampaignlist(db_conn_t *db, eccp_job_t *j)
     return 0;
 }
 
-/* limit/offset as Issabel: offset without limit is an error; n[0] = -1 when no limit. */
-static bool limit_offset(eccp_call_t *c, eccp_job_t *j, const char *lim, bool has_lim,
-                         const char *off, bool has_off)
+/* limit/offset as Issabel: offset without limit is an error; limit -1 when none. */
+static bool limit_offset(eccp_call_t *c, eccp_job_t *j, eccp_limit_t *out, const char *lim,
+                         bool has_lim, const char *off, bool has_off)
 {
-    j->n[0] = -1;
-    j->n[1] = 0;
+    out->limit = -1;
+    out->offset = 0;
     if (has_lim) {
-        j->n[0] = eccp_intval(lim);
-        if (j->n[0] < 0)
-            j->n[0] = 0;
+        out->limit = eccp_intval(lim);
+        if (out->limit < 0)
+            out->limit = 0;
     }
     if (has_off) {
         if (!has_lim) {
@@ -257,56 +257,64 @@ static bool limit_offset(eccp_call_t *c, eccp_job_t *j, const char *lim, bool ha
             eccp__job_free(j);
             return false;
         }
-        j->n[1] = eccp_intval(off);
-        if (j->n[1] < 0)
-            j->n[1] = 0;
+        out->offset = eccp_intval(off);
+        if (out->offset < 0)
+            out->offset = 0;
     }
     return true;
 }
 
 void eccp__rq_getcampaignlist(eccp_call_t *c)
 {
-    static const char *const k[] = {"campaign_type", "filtername", "status", "datetime_start",
-                                    "datetime_end", "limit"};
     eccp_job_t *j = new_job(c, sql_getcampaignlist);
-    if (!j || !eccp__copy_args(c, j, k, 6))
+    if (!j)
+        return;
+    eccp_jclist_t *a = &j->u.clist;
+    char status[ECCP_ARG_MAX], lim[ECCP_ARG_MAX];
+    bool has_lim;
+    if (!eccp__opt_arg(c, j, "campaign_type", a->type, sizeof(a->type), &a->has_type) ||
+        !eccp__opt_arg(c, j, "filtername", a->name, sizeof(a->name), &a->has_name) ||
+        !eccp__opt_arg(c, j, "status", status, sizeof(status), &a->has_status) ||
+        !eccp__opt_arg(c, j, "datetime_start", a->from, sizeof(a->from), &a->has_from) ||
+        !eccp__opt_arg(c, j, "datetime_end", a->to, sizeof(a->to), &a->has_to) ||
+        !eccp__opt_arg(c, j, "limit", lim, sizeof(lim), &has_lim))
         return;
     char off[64];
     int ho = eccp_arg(c->cmd, "offset", off, sizeof(off)) == 1;
-    if (j->has[0] && strcmp(j->a[0], "incoming") != 0 && strcmp(j->a[0], "outgoing") != 0) {
+    if (a->has_type && strcmp(a->type, "incoming") != 0 && strcmp(a->type, "outgoing") != 0) {
         eccp__failure(c, 400, "Bad request - invalid campaign type");
         eccp__job_free(j);
         return;
     }
-    if (j->has[2]) {
-        const char *m = strcmp(j->a[2], "active") == 0     ? "A"
-                        : strcmp(j->a[2], "inactive") == 0 ? "I"
-                        : strcmp(j->a[2], "finished") == 0 ? "T"
-                                                           : NULL;
+    if (a->has_status) {
+        const char *m = strcmp(status, "active") == 0     ? "A"
+                        : strcmp(status, "inactive") == 0 ? "I"
+                        : strcmp(status, "finished") == 0 ? "T"
+                                                          : NULL;
         if (!m) {
             eccp__failure(c, 400, "Bad request - invalid status");
             eccp__job_free(j);
             return;
         }
-        strcpy(j->a[2], m);
+        snprintf(a->status, sizeof(a->status), "%s", m);
     }
-    if (j->has[3] && !eccp_is_date(j->a[3])) {
+    if (a->has_from && !eccp_is_date(a->from)) {
         eccp__failure(c, 400, "Bad request - invalid start date");
         eccp__job_free(j);
         return;
     }
-    if (j->has[4] && !eccp_is_date(j->a[4])) {
+    if (a->has_to && !eccp_is_date(a->to)) {
         eccp__failure(c, 400, "Bad request - invalid end date");
         eccp__job_free(j);
         return;
     }
-    if (j->has[3] && j->has[4] && strcmp(j->a[4], j->a[3]) < 0) {
-        char t[256];
-        memcpy(t, j->a[3], sizeof(t));
-        memcpy(j->a[3], j->a[4], sizeof(t));
-        memcpy(j->a[4], t, sizeof(t));
+    if (a->has_from && a->has_to && strcmp(a->to, a->from) < 0) {
+        char t[ECCP_ARG_MAX];
+        memcpy(t, a->from, sizeof(t));
+        memcpy(a->from, a->to, sizeof(t));
+        memcpy(a->to, t, sizeof(t));
     }
-    if (!limit_offset(c, j, j->a[5], j->has[5], off, ho))
+    if (!limit_offset(c, j, &a->lim, lim, has_lim, off, ho))
         return;
     eccp__job_submit(c->w, j);
 }
@@ -314,7 +322,7 @@ void eccp__rq_getcampaignlist(eccp_call_t *c)
 static int sql_getincomingqueuelist(db_conn_t *db, eccp_job_t *j)
 {
     db_rows_t rows;
-    int rc = db_queue_list(db, j->n[0], j->n[1], &rows);
+    int rc = db_queue_list(db, j->u.qlist.limit, j->u.qlist.offset, &rows);
     if (rc)
         return rc;
     static const list_col_t cols[] = {
@@ -329,14 +337,15 @@ static int sql_getincomingqueuelist(db_conn_t *db, eccp_job_t *j)
 
 void eccp__rq_getincomingqueuelist(eccp_call_t *c)
 {
-    static const char *const k[] = {"limit", "offset"};
     eccp_job_t *j = new_job(c, sql_getincomingqueuelist);
-    if (!j || !eccp__copy_args(c, j, k, 2))
+    if (!j)
         return;
-    char lim[256], off[256];
-    memcpy(lim, j->a[0], sizeof(lim));
-    memcpy(off, j->a[1], sizeof(off));
-    if (!limit_offset(c, j, lim, j->has[0], off, j->has[1]))
+    char lim[ECCP_ARG_MAX], off[ECCP_ARG_MAX];
+    bool has_lim, has_off;
+    if (!eccp__opt_arg(c, j, "limit", lim, sizeof(lim), &has_lim) ||
+        !eccp__opt_arg(c, j, "offset", off, sizeof(off), &has_off))
+        return;
+    if (!limit_offset(c, j, &j->u.qlist, lim, has_lim, off, has_off))
         return;
     eccp__job_submit(c->w, j);
 }
@@ -345,7 +354,7 @@ static int sql_getcampaignqueuewait(db_conn_t *db, eccp_job_t *j)
 {
     db_rows_t waits;
     long long ab = 0;
-    int rc = db_campaign_wait(db, j->n[0], j->n[1] == 1, &waits, &ab);
+    int rc = db_campaign_wait(db, j->u.camp.id, j->u.camp.incoming, &waits, &ab);
     if (rc)
         return rc;
     long long hist[7] = {0};
@@ -388,8 +397,8 @@ void eccp__rq_getcampaignqueuewait(eccp_call_t *c)
     eccp_job_t *j = new_job(c, sql_getcampaignqueuewait);
     if (!j)
         return;
-    j->n[0] = eccp_intval(id);
-    j->n[1] = strcmp(type, "incoming") == 0;
+    j->u.camp.id = eccp_intval(id);
+    j->u.camp.incoming = strcmp(type, "incoming") == 0;
     eccp__job_submit(c->w, j);
 }
 
@@ -523,11 +532,11 @@ static int write_forms(db_conn_t *db, xw_t *w, const long long *ids, int nids)
 
 static int sql_getcampaigninfo(db_conn_t *db, eccp_job_t *j)
 {
-    bool incoming = j->n[1] == 1;
+    bool incoming = j->u.camp.incoming;
     db_rows_t info;
     long long ids[DB_CAMPAIGN_FORMS_MAX];
     int nids = 0;
-    int rc = db_campaign_info(db, j->n[0], incoming, &info, ids, &nids);
+    int rc = db_campaign_info(db, j->u.camp.id, incoming, &info, ids, &nids);
     if (rc)
         return rc;
     if (!info.nrows) {
@@ -600,8 +609,8 @@ void eccp__rq_getcampaigninfo(eccp_call_t *c)
     eccp_job_t *j = new_job(c, sql_getcampaigninfo);
     if (!j)
         return;
-    j->n[0] = eccp_intval(id);
-    j->n[1] = incoming;
+    j->u.camp.id = eccp_intval(id);
+    j->u.camp.incoming = incoming;
     eccp__job_submit(c->w, j);
 }
 
@@ -744,9 +753,10 @@ static void contact_attrs(xw_t *w, char *const *r, int first, bool with_source)
 
 static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
 {
-    bool incoming = j->n[2] == 1;
+    bool incoming = j->u.callinfo.incoming;
     db_rows_t info;
-    int rc = db_call_info(db, incoming, j->n[1], j->has[0], j->n[0], &info);
+    int rc = db_call_info(db, incoming, j->u.callinfo.call, j->u.callinfo.has_campaign,
+                          j->u.callinfo.campaign, &info);
     if (rc) {
         resp_failure(j, 500, "Cannot read call info");
         return 0;
@@ -775,7 +785,7 @@ static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
         leaves_nonnull(&w, r, k, DB_CALLI_COLS);
         snprintf(callerid, sizeof(callerid), "%s", r[2] ? r[2] : "");
     }
-    long long call_id = j->n[1];
+    long long call_id = j->u.callinfo.call;
     if (!incoming) {
         db_rows_free(&info);
         char *data = NULL;
@@ -833,10 +843,10 @@ void eccp__rq_getcallinfo(eccp_call_t *c)
     eccp_job_t *j = new_job(c, sql_getcallinfo);
     if (!j)
         return;
-    j->has[0] = hc == 1;
-    j->n[0] = hc == 1 ? eccp_intval(cid) : 0;
-    j->n[1] = eccp_intval(call);
-    j->n[2] = incoming;
+    j->u.callinfo.has_campaign = hc == 1;
+    j->u.callinfo.campaign = hc == 1 ? eccp_intval(cid) : 0;
+    j->u.callinfo.call = eccp_intval(call);
+    j->u.callinfo.incoming = incoming;
     eccp__job_submit(c->w, j);
 }
 
@@ -874,11 +884,12 @@ void eccp__rq_getpauses(eccp_call_t *c)
 
 int eccp__sql_break_check(db_conn_t *db, eccp_job_t *j)
 {
-    if (!j->has[0])
+    if (!j->u.agent.has)
         return 0;
     bool found = false;
-    int rc = db_break_active(db, eccp_intval(j->a[0]), &found, j->res[0], sizeof(j->res[0]));
-    j->n[0] = found;
+    int rc = db_break_active(db, eccp_intval(j->u.agent.arg), &found, j->u.agent.break_name,
+                             sizeof(j->u.agent.break_name));
+    j->u.agent.break_found = found;
     return rc;
 }
 
@@ -953,27 +964,29 @@ static void statuscount(xw_t *w, const db_rows_t *rows, bool incoming)
 
 static int sql_campaignstatus(db_conn_t *db, eccp_job_t *j)
 {
-    /* n[0] campaign id, n[1] 1 = incoming, n[2] 2 = queue mode; a[0] start or "", a[1] queue */
-    int mode = (int)j->n[2] == 2 ? 2 : (int)j->n[1];
-    db_status_req_t req = {.mode = (db_status_mode_e)mode,
-                           .id = j->n[0],
-                           .queue = j->a[1],
-                           .start = j->has[0] ? j->a[0] : NULL};
+    eccp_jstatus_t *a = &j->u.status;
+    db_status_mode_e mode = a->queue_mode ? DB_STATUS_QUEUE
+                            : a->incoming ? DB_STATUS_INCOMING
+                                          : DB_STATUS_OUTGOING;
+    db_status_req_t req = {.mode = mode,
+                           .id = a->id,
+                           .queue = a->queue,
+                           .start = a->has_start ? a->start : NULL};
     db_status_t st;
     int rc = db_campaign_status(db, &req, &st);
     if (rc)
         return rc;
     if (!st.found) {
         resp_failure(j, 404, "Campaign not found");
-        j->n[3] = 404;
+        a->not_found = true;
         return 0;
     }
-    snprintf(j->res[0], sizeof(j->res[0]), "%s", st.queue);
+    snprintf(a->res_queue, sizeof(a->res_queue), "%s", st.queue);
     /* Issabel answers 404 only when the summary is empty; a queue with no calls still
      * yields its zero counters there, so an unknown queue is not an error here either. */
     xw_t w;
     xw_init(&w, &j->out);
-    statuscount(&w, &st.counts, mode != 0);
+    statuscount(&w, &st.counts, mode != DB_STATUS_OUTGOING);
     db_rows_free(&st.counts);
     xw_t w2;
     xw_init(&w2, &j->out2);
@@ -994,7 +1007,7 @@ static bool agent_in_queue(const reg_agent_t *a, const char *queue)
 
 static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j)
 {
-    if (j->n[3] == 404) {
+    if (j->u.status.not_found) {
         eccp__send_buf(wk, s, &j->out);
         return;
     }
@@ -1009,9 +1022,11 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
         eccp__send_buf(wk, s, b);
         return;
     }
-    bool queue_mode = j->n[2] == 2;
-    reg_call_type_e type = (j->n[1] == 1 || queue_mode) ? REG_CALL_INCOMING : REG_CALL_OUTGOING;
-    const char *queue = j->res[0];
+    bool queue_mode = j->u.status.queue_mode;
+    reg_call_type_e type =
+        (j->u.status.incoming || queue_mode) ? REG_CALL_INCOMING : REG_CALL_OUTGOING;
+    const char *queue = j->u.status.res_queue;
+    long long campaign = j->u.status.id;
     xw_t w;
     xw_init(&w, b);
     eccp_msg_resp_begin(&w, j->id, j->def->name);
@@ -1027,7 +1042,7 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
                     call = &calls[k];
             bool ours = call && call->type == type &&
                         (queue_mode ? (call->campaign_id == 0 && strcmp(call->queue, queue) == 0)
-                                    : call->campaign_id == j->n[0]);
+                                    : call->campaign_id == campaign);
             if (pass == 0 ? !ours : (ours || !agent_in_queue(a, queue)))
                 continue;
             xw_open(&w, "agent");
@@ -1043,7 +1058,7 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
         if (c->type != type || c->agent[0])
             continue;
         if (queue_mode ? (c->campaign_id != 0 || strcmp(c->queue, queue) != 0)
-                       : c->campaign_id != j->n[0])
+                       : c->campaign_id != campaign)
             continue;
         if (c->status != REG_CS_PLACING && c->status != REG_CS_DIALING &&
             c->status != REG_CS_RINGING && c->status != REG_CS_ONQUEUE)
@@ -1062,16 +1077,17 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
 
 static bool start_date(eccp_call_t *c, eccp_job_t *j)
 {
-    int rc = eccp_arg(c->cmd, "datetime_start", j->a[0], sizeof(j->a[0]));
+    eccp_jstatus_t *a = &j->u.status;
+    int rc = eccp_arg(c->cmd, "datetime_start", a->start, ECCP_ARG_MAX);
     if (rc == 1) {
-        if (!eccp_is_date(j->a[0])) {
+        if (!eccp_is_date(a->start)) {
             eccp__failure(c, 400, "Bad request - invalid start date");
             eccp__job_free(j);
             return false;
         }
-        strcat(j->a[0], " 00:00:00");
+        strcat(a->start, " 00:00:00");
     }
-    j->has[0] = rc == 1;
+    a->has_start = rc == 1;
     return true;
 }
 
@@ -1092,8 +1108,8 @@ void eccp__rq_getcampaignstatus(eccp_call_t *c)
         eccp__job_free(j);
         return;
     }
-    j->n[0] = eccp_intval(id);
-    j->n[1] = rt == 1 && t[0] == 'i';
+    j->u.status.id = eccp_intval(id);
+    j->u.status.incoming = rt == 1 && t[0] == 'i';
     eccp__job_submit(c->w, j);
 }
 
@@ -1107,9 +1123,9 @@ void eccp__rq_getincomingqueuestatus(eccp_call_t *c)
     eccp_job_t *j = eccp__job_new(c, sql_campaignstatus, campaignstatus_done);
     if (!j || !start_date(c, j))
         return;
-    memcpy(j->a[1], queue, sizeof(j->a[1]));
-    j->n[1] = 1;
-    j->n[2] = 2;
+    memcpy(j->u.status.queue, queue, sizeof(j->u.status.queue));
+    j->u.status.incoming = true;
+    j->u.status.queue_mode = true;
     eccp__job_submit(c->w, j);
 }
 
@@ -1124,8 +1140,8 @@ typedef struct agsum {
 static int sql_activity(db_conn_t *db, eccp_job_t *j)
 {
     char from[300], to[300];
-    snprintf(from, sizeof(from), "%s 00:00:00", j->a[0]);
-    snprintf(to, sizeof(to), "%s 23:59:59", j->a[1]);
+    snprintf(from, sizeof(from), "%s 00:00:00", j->u.range.from);
+    snprintf(to, sizeof(to), "%s 23:59:59", j->u.range.to);
     db_activity_t act;
     int rc = db_agent_activity(db, from, to, &act);
     if (rc)
@@ -1179,7 +1195,7 @@ static int sql_activity(db_conn_t *db, eccp_job_t *j)
     return 0;
 }
 
-/* datetime_start / datetime_end (default today, swapped when reversed) into a[0], a[1]. */
+/* datetime_start / datetime_end (default today, swapped when reversed) into u.range. */
 static bool date_range(eccp_call_t *c, eccp_job_t *j)
 {
     char today[32];
@@ -1188,21 +1204,22 @@ static bool date_range(eccp_call_t *c, eccp_job_t *j)
     static const char *const k[2] = {"datetime_start", "datetime_end"};
     static const char *const err[2] = {"Bad request - invalid start date",
                                        "Bad request - invalid end date"};
+    char *d[2] = {j->u.range.from, j->u.range.to};
     for (int i = 0; i < 2; i++) {
-        int rc = eccp_arg(c->cmd, k[i], j->a[i], sizeof(j->a[i]));
+        int rc = eccp_arg(c->cmd, k[i], d[i], ECCP_ARG_MAX);
         if (rc == 0) {
-            snprintf(j->a[i], sizeof(j->a[i]), "%s", today);
-        } else if (rc < 0 || !eccp_is_date(j->a[i])) {
+            snprintf(d[i], ECCP_ARG_MAX, "%s", today);
+        } else if (rc < 0 || !eccp_is_date(d[i])) {
             eccp__failure(c, 400, err[i]);
             eccp__job_free(j);
             return false;
         }
     }
-    if (strcmp(j->a[1], j->a[0]) < 0) {
-        char t[256];
-        memcpy(t, j->a[0], sizeof(t));
-        memcpy(j->a[0], j->a[1], sizeof(t));
-        memcpy(j->a[1], t, sizeof(t));
+    if (strcmp(d[1], d[0]) < 0) {
+        char t[ECCP_ARG_MAX];
+        memcpy(t, d[0], sizeof(t));
+        memcpy(d[0], d[1], sizeof(t));
+        memcpy(d[1], t, sizeof(t));
     }
     return true;
 }
@@ -1219,18 +1236,18 @@ void eccp__rq_getagentactivitysummary(eccp_call_t *c)
 
 static int sql_campaignlog(db_conn_t *db, eccp_job_t *j)
 {
-    /* a0 start a1 end a2 queue; n0 campaign id (has[3]), n1 incoming, n2 last_n (-1), n3 idbefore (-1) */
+    const eccp_jrange_t *a = &j->u.range;
     char from[300], to[300];
-    snprintf(from, sizeof(from), "%s 00:00:00", j->a[0]);
-    snprintf(to, sizeof(to), "%s 23:59:59", j->a[1]);
-    db_log_req_t req = {.incoming = j->n[1] != 0,
-                        .has_campaign = j->has[3],
-                        .campaign_id = j->n[0],
-                        .queue = j->a[2],
+    snprintf(from, sizeof(from), "%s 00:00:00", a->from);
+    snprintf(to, sizeof(to), "%s 23:59:59", a->to);
+    db_log_req_t req = {.incoming = a->incoming,
+                        .has_campaign = a->has_campaign,
+                        .campaign_id = a->campaign,
+                        .queue = a->queue,
                         .from = from,
                         .to = to,
-                        .last_n = j->n[2],
-                        .idbefore = j->n[3]};
+                        .last_n = a->last_n,
+                        .idbefore = a->idbefore};
     db_rows_t rows;
     int rc = db_campaign_log(db, &req, &rows);
     if (rc)
@@ -1244,7 +1261,7 @@ static int sql_campaignlog(db_conn_t *db, eccp_job_t *j)
     xw_open(&w, "logentries");
     for (size_t i = 0; i < nrows; i++) {
         /* last_n reads newest first; the answer is oldest first. */
-        char *const *r = db_row(&rows, j->n[2] >= 0 ? nrows - 1 - i : i);
+        char *const *r = db_row(&rows, a->last_n >= 0 ? nrows - 1 - i : i);
         xw_open(&w, "logentry");
         leaves_nonnull(&w, r, k, DB_LOG_COLS);
         xw_close(&w, "logentry");
@@ -1267,23 +1284,24 @@ void eccp__rq_campaignlog(eccp_call_t *c)
         eccp__job_free(j);
         return;
     }
-    j->n[1] = t[0] == 'i';
-    j->has[3] = eccp_arg(c->cmd, "campaign_id", v, sizeof(v)) == 1;
-    j->n[0] = j->has[3] ? eccp_intval(v) : 0;
-    int hq = eccp_arg(c->cmd, "queue", j->a[2], sizeof(j->a[2])) == 1;
-    if ((!j->n[1] && !j->has[3]) || (j->n[1] && !j->has[3] && !hq)) {
+    eccp_jrange_t *a = &j->u.range;
+    a->incoming = t[0] == 'i';
+    a->has_campaign = eccp_arg(c->cmd, "campaign_id", v, sizeof(v)) == 1;
+    a->campaign = a->has_campaign ? eccp_intval(v) : 0;
+    int hq = eccp_arg(c->cmd, "queue", a->queue, sizeof(a->queue)) == 1;
+    if ((!a->incoming && !a->has_campaign) || (a->incoming && !a->has_campaign && !hq)) {
         eccp__failure(c, 400, "Bad request");
         eccp__job_free(j);
         return;
     }
-    j->n[2] = -1;
-    j->n[3] = -1;
+    a->last_n = -1;
+    a->idbefore = -1;
     if (eccp_arg(c->cmd, "last_n", v, sizeof(v)) == 1) {
-        j->n[2] = eccp_intval(v);
-        if (j->n[2] < 0)
-            j->n[2] = 0;
+        a->last_n = eccp_intval(v);
+        if (a->last_n < 0)
+            a->last_n = 0;
         if (eccp_arg(c->cmd, "idbefore", v, sizeof(v)) == 1)
-            j->n[3] = eccp_intval(v);
+            a->idbefore = eccp_intval(v);
     }
     eccp__job_submit(c->w, j);
 }
@@ -1471,11 +1489,11 @@ void eccp__write_done(eccp_worker_t *w, db_write_t *x)
 
 int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j)
 {
-    if (!j->has[0] || !j->has[1]) {
+    if (!j->u.contact.has_call || !j->u.contact.has_contact) {
         top_failure(j, 400, "Bad request");
         return 0;
     }
-    long long call_id = eccp_intval(j->a[0]), contact = eccp_intval(j->a[1]);
+    long long call_id = eccp_intval(j->u.contact.call), contact = eccp_intval(j->u.contact.contact);
     bool found;
     int rc;
     if ((rc = db_call_exists(db, true, call_id, &found)))
@@ -1539,8 +1557,8 @@ int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j)
         eccp__failure(c, 400, "Bad request");
         return CCD_EINVAL;
     }
-    j->n[0] = rt == 1 && t[0] == 'i';
-    j->n[1] = eccp_intval(call);
+    j->u.form.incoming = rt == 1 && t[0] == 'i';
+    j->u.form.call = eccp_intval(call);
     form_data_t *d = calloc(1, sizeof(*d) + FORM_VALUES_MAX * sizeof(form_val_t));
     if (!d) {
         eccp__failure(c, 500, "Internal server error");
@@ -1613,8 +1631,8 @@ static bool is_datetime(const char *s)
 
 int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j)
 {
-    bool incoming = j->n[0] == 1;
-    long long call_id = j->n[1];
+    bool incoming = j->u.form.incoming;
+    long long call_id = j->u.form.call;
     form_data_t *d = j->extra;
     char who[REG_ID_LEN];
     bool found;
@@ -1718,22 +1736,19 @@ out:
 
 /* ---------------- schedulecall ---------------- */
 
-/*
- * a0 agent, a1 newphone (has[2]), a2 newcontactname (has[3]); res0..3 the
- * schedule when n[0] == 1 (dates ordered); n1 call id given (has[1]), n2 the
- * agent's current outgoing call (0 = none), n3 same agent.
- */
+/* The schedule checks that need the database, then the write (u.sched). */
 int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j)
 {
-    db_schedule_req_t req = {.call_id = j->has[1] ? j->n[1] : 0,
-                             .current_call = j->n[2],
-                             .has_window = j->n[0] == 1,
-                             .agent = j->a[0],
-                             .same_agent = j->n[3] != 0,
-                             .newphone = j->has[2] ? j->a[1] : NULL,
-                             .contact_name = j->has[3] ? j->a[2] : NULL};
+    const eccp_jsched_t *a = &j->u.sched;
+    db_schedule_req_t req = {.call_id = a->call,
+                             .current_call = a->current,
+                             .has_window = a->has_window,
+                             .agent = a->agent,
+                             .same_agent = a->same_agent,
+                             .newphone = a->has_phone ? a->phone : NULL,
+                             .contact_name = a->has_name ? a->name : NULL};
     for (int i = 0; i < 4 && req.has_window; i++)
-        snprintf(req.window[i], sizeof(req.window[i]), "%.10s", j->res[i]);
+        snprintf(req.window[i], sizeof(req.window[i]), "%.10s", a->window[i]);
     db_schedule_result_e res;
     db_write_t *x = NULL;
     int rc = db_call_schedule_prepare(db, &req, &res, &x);
@@ -1742,7 +1757,7 @@ int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j)
     switch (res) {
     case DB_SCHED_OK:
         x->reply = j->base.reply; /* the new id comes back to the worker, for the log */
-        LOG_INFO(MOD, "schedulecall: %s schedules a copy of call %u", j->a[0],
+        LOG_INFO(MOD, "schedulecall: %s schedules a copy of call %u", a->agent,
                  x->u.schedule.from_call);
         return job_add_write(j, x);
     case DB_SCHED_NO_CALL:

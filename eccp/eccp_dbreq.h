@@ -27,9 +27,10 @@ int eccp__sql_break_check(db_conn_t *db, eccp_job_t *j);
 int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j);
 int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j);
 int eccp__sql_schedulecall(db_conn_t *db, eccp_job_t *j);
-/* Copies the optional arguments names[0..n) of c into j->a[i] / j->has[i]; false when one is
- * too long (a 400 was sent and j freed). */
-bool eccp__copy_args(eccp_call_t *c, eccp_job_t *j, const char *const *names, int n);
+/* The optional argument `name` of c into out (*has: present); false when it is too long
+ * (a 400 was sent and j freed). */
+bool eccp__opt_arg(eccp_call_t *c, eccp_job_t *j, const char *name, char *out, size_t outsz,
+                   bool *has);
 /* Copies <forms> into j (0), or answers 400 and returns < 0. */
 int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j);
 

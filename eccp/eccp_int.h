@@ -228,9 +228,9 @@ typedef struct eccp_reqdef {
     const char *name;
     eccp_auth_e auth;
     void (*fn)(eccp_call_t *c);
-    /* Plain agent requests (fn = the generic agent handler): the SQL run after the agent
+    /* Plain agent requests (fn = the generic agent handler): the DB part run after the agent
      * check (NULL = none), the finish on the worker, and the one optional argument copied
-     * into a[0]/has[0] (NULL = none). Unused by every other request. */
+     * into u.agent (NULL = none). Unused by every other request. */
     int (*sql)(db_conn_t *db, eccp_job_t *j);
     void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
     const char *arg;
@@ -243,6 +243,100 @@ struct eccp_call {
     const char *id;
     xmlNode *cmd;
 };
+
+/*
+ * A job's arguments and results, one member per request (kind), filled by the request's
+ * starter on the worker and read/written by its DB-thread part and its finish.
+ */
+#define ECCP_ARG_MAX 256 /* one text argument, NUL included (longer ones answer 400) */
+typedef struct eccp_limit {
+    long long limit; /* < 0: none */
+    long long offset;
+} eccp_limit_t;
+
+typedef struct eccp_jclist { /* getcampaignlist */
+    bool has_type, has_name, has_status, has_from, has_to;
+    char type[ECCP_ARG_MAX], name[ECCP_ARG_MAX], from[ECCP_ARG_MAX], to[ECCP_ARG_MAX];
+    char status[2]; /* the estatus letter */
+    eccp_limit_t lim;
+} eccp_jclist_t;
+
+typedef struct eccp_jstatus { /* getcampaignstatus, getincomingqueuestatus */
+    bool incoming, queue_mode;
+    long long id;
+    char queue[ECCP_ARG_MAX];     /* queue mode: the queue asked for */
+    bool has_start;
+    char start[ECCP_ARG_MAX + 9]; /* "YYYY-MM-DD 00:00:00" */
+    bool not_found;               /* result: 404 already in out */
+    char res_queue[ECCP_ARG_MAX]; /* result: the campaign's queue */
+} eccp_jstatus_t;
+
+typedef struct eccp_jrange { /* getagentactivitysummary, campaignlog: dates, ordered */
+    char from[ECCP_ARG_MAX], to[ECCP_ARG_MAX];
+    /* campaignlog only */
+    bool incoming, has_campaign;
+    long long campaign, last_n, idbefore; /* last_n, idbefore < 0: none */
+    char queue[ECCP_ARG_MAX];
+} eccp_jrange_t;
+
+typedef struct eccp_jsched { /* schedulecall, the DB part */
+    char agent[REG_ID_LEN];
+    bool has_window; /* dates ordered */
+    char window[4][ECCP_ARG_MAX];
+    long long call;    /* named by the console, 0 = none */
+    long long current; /* the agent's current outgoing call, 0 = none */
+    bool same_agent, has_phone, has_name;
+    char phone[ECCP_ARG_MAX], name[ECCP_ARG_MAX];
+} eccp_jsched_t;
+
+typedef struct eccp_jcontact { /* setcontact */
+    bool has_call, has_contact;
+    char call[ECCP_ARG_MAX], contact[ECCP_ARG_MAX];
+} eccp_jcontact_t;
+
+typedef struct eccp_jsched_in { /* schedulecall, the checks on the worker */
+    bool has_type, has_call, has_same, has_phone, has_name;
+    char type[ECCP_ARG_MAX], call[ECCP_ARG_MAX], same[ECCP_ARG_MAX], phone[ECCP_ARG_MAX],
+        name[ECCP_ARG_MAX];
+    int window_state; /* 0 no <schedule>, 1 complete, 2 incomplete */
+    char window[4][ECCP_ARG_MAX]; /* date_init, date_end, time_init, time_end */
+} eccp_jsched_in_t;
+
+struct agent_list;
+typedef union eccp_job_args {
+    struct { /* login */
+        char user[ECCP_ARG_MAX], pass[ECCP_ARG_MAX];
+        bool ok;            /* result */
+    } login;
+    eccp_jclist_t clist; /* getcampaignlist */
+    eccp_limit_t qlist; /* getincomingqueuelist */
+    struct { /* getqueuescript (id = the queue), getcampaignqueuewait, getcampaigninfo */
+        long long id;
+        bool incoming;
+    } camp;
+    struct { /* getcallinfo */
+        bool incoming, has_campaign;
+        long long campaign, call;
+    } callinfo;
+    eccp_jstatus_t status; /* getcampaignstatus, getincomingqueuestatus */
+    eccp_jrange_t range; /* getagentactivitysummary, campaignlog: dates, ordered */
+    struct { /* the plain agent requests and loginagent: their one optional argument */
+        bool has;
+        char arg[ECCP_ARG_MAX];
+        bool break_found;              /* pauseagent, result: an active break */
+        char break_name[ECCP_ARG_MAX]; /* its name */
+    } agent;
+    eccp_jcontact_t contact; /* setcontact */
+    struct { /* saveformdata (the values travel in extra) */
+        bool incoming;
+        long long call;
+    } form;
+    eccp_jsched_in_t sched_in; /* schedulecall, the checks on the worker */
+    eccp_jsched_t sched; /* schedulecall, the DB part */
+    struct { /* agent lookups that reload a missing agent */
+        void (*answer)(eccp_call_t *c, const struct agent_list *l);
+    } reload;
+} eccp_job_args_t;
 
 struct eccp_job {
     db_read_job_t base;             /* first: the job is an mq message */
@@ -262,14 +356,9 @@ struct eccp_job {
     int auth_code;                  /* 0 = passed */
     const char *auth_msg;
     int64_t agent_db_id;
-    /* Arguments (meaning per request) and small results. */
-    char a[6][256];
-    bool has[6];
-    long long n[6];
-    char res[4][256];
-    void *extra;
+    eccp_job_args_t u;              /* the request's arguments and small results */
+    void *extra;                    /* larger owned data (form values, agent lists) */
     void (*extra_free)(void *);
-    void (*res_fn)(void);           /* worker: how to answer once back (cast per request) */
     /* Writes prepared on the DB thread once the request's checks passed; the worker submits
      * them all (or none) to the durable writer and answers success once it accepted them. */
     db_write_t **writes;

@@ -152,10 +152,10 @@ static void login_failed(eccp_worker_t *w, eccp_sess_t *s, const char *id, const
 
 static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    if (j->n[0] > 0)
-        login_ok(w, s, j->id, j->def->name, j->a[0]);
+    if (j->u.login.ok)
+        login_ok(w, s, j->id, j->def->name, j->u.login.user);
     else
-        login_failed(w, s, j->id, j->def->name, j->a[0]);
+        login_failed(w, s, j->id, j->def->name, j->u.login.user);
 }
 
 /*
@@ -195,8 +195,8 @@ static void rq_login(eccp_call_t *c)
     eccp_job_t *j = eccp__job_new(c, eccp__sql_login, login_done);
     if (!j)
         return;
-    memcpy(j->a[0], user, sizeof(j->a[0]));
-    memcpy(j->a[1], pass, sizeof(j->a[1]));
+    memcpy(j->u.login.user, user, sizeof(j->u.login.user));
+    memcpy(j->u.login.pass, pass, sizeof(j->u.login.pass));
     int before = s->pending;
     eccp__job_submit(c->w, j);
     if (s->pending > before)
@@ -272,15 +272,16 @@ static bool agent_call(eccp_call_t *c, const reg_agent_t *a, reg_call_t *call)
  * ones found to the registry, and answers with them; only an agent the database does not
  * have (or has inactive) gets the 404.  Without a database the miss is answered at once.
  */
-typedef struct agent_list {
+struct agent_list {
     size_t n;
     char (*numbers)[REG_ID_LEN];
     bool *missing;         /* not in the registry when the request came */
     reg_agent_t *loaded;   /* DB thread: the row of a missing agent, when found */
     bool *found;
-} agent_list_t;
+};
+typedef struct agent_list agent_list_t;
 
-typedef void (*agents_answer_fn)(eccp_call_t *c, const agent_list_t *l);
+typedef void (*agents_answer_fn)(eccp_call_t *c, const struct agent_list *l);
 
 static void agent_list_free(void *p)
 {
@@ -383,8 +384,7 @@ static void agents_reload_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
             LOG_INFO(MOD, "agent %s loaded from the database on a lookup", l->numbers[i]);
         }
     }
-    agents_answer_fn answer = (agents_answer_fn)j->res_fn;
-    answer(&c, l);
+    j->u.reload.answer(&c, l);
 }
 
 /* Answers now when every agent is tracked (or there is no database), else after a reload. */
@@ -408,7 +408,7 @@ static void agents_lookup(eccp_call_t *c, agent_list_t *l, agents_answer_fn answ
     }
     j->extra = l;
     j->extra_free = agent_list_free;
-    j->res_fn = (void (*)(void))answer;
+    j->u.reload.answer = answer;
     eccp__job_submit(c->w, j);
 }
 
@@ -699,18 +699,18 @@ static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!j->has[0]) {
+    if (!j->u.agent.has) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (j->n[0] == 0) { /* set by the SQL part: break row active? */
+    if (!j->u.agent.break_found) { /* set by the DB part */
         eccp__req_failure(c, 404, "Break ID not found or not active");
         return;
     }
     if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
     if (a.break_id) {
-        if (a.break_id != (int)eccp_intval(j->a[0]))
+        if (a.break_id != (int)eccp_intval(j->u.agent.arg))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
         else
             eccp__success(c);
@@ -742,7 +742,7 @@ static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (j->has[0] && eccp_intval(j->a[0]) <= 0) {
+    if (j->u.agent.has && eccp_intval(j->u.agent.arg) <= 0) {
         eccp__req_failure(c, 417, "Invalid timeout");
         return;
     }
@@ -763,7 +763,7 @@ static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *
 static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!j->has[0] || !eccp_is_digits(j->a[0])) {
+    if (!j->u.agent.has || !eccp_is_digits(j->u.agent.arg)) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
@@ -774,22 +774,22 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     if (!need_call(c, in_call))
         return;
     ami_or_501(w, c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
-               j->agent, &call, j->a[0]);
+               j->agent, &call, j->u.agent.arg);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    if (!j->has[0]) {
+    if (!j->u.agent.has) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
     reg_agent_t target;
-    if (!eccp_agent_valid(j->a[0])) {
+    if (!eccp_agent_valid(j->u.agent.arg)) {
         eccp__req_failure(c, 417, "Invalid agent number");
         return;
     }
-    if (!tracked || !agent_tracked(c, j->a[0], &target)) {
+    if (!tracked || !agent_tracked(c, j->u.agent.arg, &target)) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
@@ -839,31 +839,30 @@ static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
     DONE_PROLOGUE;
-    /* a: 0 campaign_type 1 call_id 2 sameagent 3 newphone; n[0] = schedule state */
-    if (j->has[0] && j->has[1] && strcmp(j->a[0], "outgoing") != 0) {
+    const eccp_jsched_in_t *in = &j->u.sched_in;
+    if (in->has_type && in->has_call && strcmp(in->type, "outgoing") != 0) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
     if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
-    bool same = j->has[2] && eccp_intval(j->a[2]) != 0;
-    if (j->n[0] == 2) {
+    bool same = in->has_same && eccp_intval(in->same) != 0;
+    if (in->window_state == 2) {
         eccp__req_failure(c, 400, "Bad request: incomplete schedule");
         return;
     }
-    if (same && j->n[0] == 0) {
+    if (same && in->window_state == 0) {
         eccp__req_failure(c, 400, "Bad request: same-agent requires schedule");
         return;
     }
-    if (j->has[3] && !eccp_is_digits(j->a[3])) {
+    if (in->has_phone && !eccp_is_digits(in->phone)) {
         eccp__req_failure(c, 400, "Bad request: invalid new phone");
         return;
     }
-    if (j->n[0] == 1) {
+    if (in->window_state == 1) {
         static const char *const k[4] = {"date_init", "date_end", "time_init", "time_end"};
-        const char *v[4] = {j->res[0], j->res[1], j->res[2], j->res[3]};
         for (int i = 0; i < 4; i++) {
-            bool ok = i < 2 ? eccp_is_date(v[i]) : eccp_is_time(v[i]);
+            bool ok = i < 2 ? eccp_is_date(in->window[i]) : eccp_is_time(in->window[i]);
             if (!ok) {
                 char msg[64];
                 snprintf(msg, sizeof(msg), "Bad request: invalid %s", k[i]);
@@ -871,7 +870,7 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
                 return;
             }
         }
-        const char *lo = strcmp(v[0], v[1]) <= 0 ? v[0] : v[1];
+        const char *lo = strcmp(in->window[0], in->window[1]) <= 0 ? in->window[0] : in->window[1];
         char today[32];
         eccp__fmt_time(clk_wall_ms(), false, today);
         today[10] = '\0';
@@ -880,27 +879,27 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
             return;
         }
     }
-    /* The insert runs as a second DB job (the agent check already passed). */
+    /* The DB checks and the write run as a second job (the agent check already passed). */
     eccp_job_t *k = eccp__job_new(c, eccp__sql_schedulecall, eccp__writes_done);
     if (!k)
         return;
-    snprintf(k->a[0], sizeof(k->a[0]), "%s", j->agent);
-    k->n[0] = j->n[0];
-    if (j->n[0] == 1) {
-        bool swap = strcmp(j->res[0], j->res[1]) > 0;
-        memcpy(k->res[0], j->res[swap ? 1 : 0], sizeof(k->res[0]));
-        memcpy(k->res[1], j->res[swap ? 0 : 1], sizeof(k->res[1]));
-        memcpy(k->res[2], j->res[2], sizeof(k->res[2]));
-        memcpy(k->res[3], j->res[3], sizeof(k->res[3]));
+    eccp_jsched_t *out = &k->u.sched;
+    snprintf(out->agent, sizeof(out->agent), "%s", j->agent);
+    out->has_window = in->window_state == 1;
+    if (out->has_window) {
+        bool swap = strcmp(in->window[0], in->window[1]) > 0;
+        memcpy(out->window[0], in->window[swap ? 1 : 0], sizeof(out->window[0]));
+        memcpy(out->window[1], in->window[swap ? 0 : 1], sizeof(out->window[1]));
+        memcpy(out->window[2], in->window[2], sizeof(out->window[2]));
+        memcpy(out->window[3], in->window[3], sizeof(out->window[3]));
     }
-    k->has[1] = j->has[0] && j->has[1];
-    k->n[1] = k->has[1] ? eccp_intval(j->a[1]) : 0;
-    k->n[2] = in_call && call.type == REG_CALL_OUTGOING ? call.db_call_id : 0;
-    k->n[3] = same;
-    k->has[2] = j->has[3];
-    memcpy(k->a[1], j->a[3], sizeof(k->a[1]));
-    k->has[3] = j->has[4];
-    memcpy(k->a[2], j->a[4], sizeof(k->a[2]));
+    out->call = in->has_type && in->has_call ? eccp_intval(in->call) : 0;
+    out->current = in_call && call.type == REG_CALL_OUTGOING ? call.db_call_id : 0;
+    out->same_agent = same;
+    out->has_phone = in->has_phone;
+    memcpy(out->phone, in->phone, sizeof(out->phone));
+    out->has_name = in->has_name;
+    memcpy(out->name, in->name, sizeof(out->name));
     eccp__job_submit(w, k);
 }
 
@@ -913,25 +912,31 @@ static void rq_agent(eccp_call_t *c)
     eccp_job_t *j = agent_job(c, c->def->sql, c->def->done);
     if (!j)
         return;
-    if (!eccp__copy_args(c, j, &c->def->arg, c->def->arg ? 1 : 0))
+    if (c->def->arg &&
+        !eccp__opt_arg(c, j, c->def->arg, j->u.agent.arg, sizeof(j->u.agent.arg), &j->u.agent.has))
         return;
     eccp__job_submit(c->w, j);
 }
 
 static void rq_schedulecall(eccp_call_t *c)
 {
-    static const char *const k[] = {"campaign_type", "call_id", "sameagent", "newphone",
-                                    "newcontactname"};
     eccp_job_t *j = agent_job(c, NULL, schedulecall_done);
-    if (!j || !eccp__copy_args(c, j, k, 5))
+    if (!j)
+        return;
+    eccp_jsched_in_t *in = &j->u.sched_in;
+    if (!eccp__opt_arg(c, j, "campaign_type", in->type, sizeof(in->type), &in->has_type) ||
+        !eccp__opt_arg(c, j, "call_id", in->call, sizeof(in->call), &in->has_call) ||
+        !eccp__opt_arg(c, j, "sameagent", in->same, sizeof(in->same), &in->has_same) ||
+        !eccp__opt_arg(c, j, "newphone", in->phone, sizeof(in->phone), &in->has_phone) ||
+        !eccp__opt_arg(c, j, "newcontactname", in->name, sizeof(in->name), &in->has_name))
         return;
     xmlNode *sch = eccp_child(c->cmd, "schedule");
     if (sch) {
         static const char *const f[4] = {"date_init", "date_end", "time_init", "time_end"};
-        j->n[0] = 1;
+        in->window_state = 1;
         for (int i = 0; i < 4; i++)
-            if (eccp_arg(sch, f[i], j->res[i], sizeof(j->res[i])) != 1)
-                j->n[0] = 2;
+            if (eccp_arg(sch, f[i], in->window[i], sizeof(in->window[i])) != 1)
+                in->window_state = 2;
     }
     eccp__job_submit(c->w, j);
 }
@@ -946,7 +951,7 @@ static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         return;
     }
     if (a.login != REG_LOGGED_OUT && a.extension[0]) {
-        if (strcmp(a.extension, j->a[0]) == 0) {
+        if (strcmp(a.extension, j->u.agent.arg) == 0) {
             buf_t *b = eccp__wbuf(w);
             xw_t x;
             xw_init(&x, b);
@@ -1002,7 +1007,8 @@ static void rq_loginagent(eccp_call_t *c)
     if (!j)
         return;
     j->auth_status = true;
-    snprintf(j->a[0], sizeof(j->a[0]), "%s", ext);
+    snprintf(j->u.agent.arg, sizeof(j->u.agent.arg), "%s", ext);
+    j->u.agent.has = true;
     eccp__job_submit(c->w, j);
 }
 
@@ -1024,9 +1030,12 @@ static void rq_logoutagent(eccp_call_t *c)
 
 static void rq_setcontact(eccp_call_t *c)
 {
-    static const char *const k[] = {"call_id", "contact_id"};
     eccp_job_t *j = agent_job(c, eccp__sql_setcontact, eccp__writes_done);
-    if (!j || !eccp__copy_args(c, j, k, 2))
+    if (!j)
+        return;
+    eccp_jcontact_t *a = &j->u.contact;
+    if (!eccp__opt_arg(c, j, "call_id", a->call, sizeof(a->call), &a->has_call) ||
+        !eccp__opt_arg(c, j, "contact_id", a->contact, sizeof(a->contact), &a->has_contact))
         return;
     eccp__job_submit(c->w, j);
 }
