@@ -642,14 +642,22 @@ static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t 
     return j;
 }
 
-#define DONE_PROLOGUE                                                                              \
-    eccp_call_t cc, *c = &cc;                                                                      \
-    eccp__call_from_job(c, w, s, j);                                                               \
-    reg_agent_t a;                                                                                 \
-    bool tracked = agent_tracked(c, j->agent, &a);                                                 \
-    reg_call_t call;                                                                               \
-    bool in_call = tracked && agent_call(c, &a, &call);                                            \
-    (void)in_call
+/* What every agent-request finish starts from: the call stand-in, the agent as the registry
+ * has it now, and its current call. */
+typedef struct agent_ctx {
+    eccp_call_t c;
+    reg_agent_t a;
+    bool tracked;
+    reg_call_t call;
+    bool in_call;
+} agent_ctx_t;
+
+static void agent_ctx(agent_ctx_t *x, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    eccp__call_from_job(&x->c, w, s, j);
+    x->tracked = agent_tracked(&x->c, j->agent, &x->a);
+    x->in_call = x->tracked && agent_call(&x->c, &x->a, &x->call);
+}
 
 /*
  * The checks most finishes share, in Issabel's order; each returns false once it sent the
@@ -687,8 +695,10 @@ static void ami_or_501(eccp_worker_t *w, eccp_call_t *c, eccp_amiop_kind_e kind,
 
 static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!tracked) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!ax.tracked) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
@@ -698,7 +708,9 @@ static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
     if (!j->u.agent.has) {
         eccp__failure(c, 400, "Bad request");
         return;
@@ -707,10 +719,10 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 404, "Break ID not found or not active");
         return;
     }
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (a.break_id) {
-        if (a.break_id != (int)eccp_intval(j->u.agent.arg))
+    if (ax.a.break_id) {
+        if (ax.a.break_id != (int)eccp_intval(j->u.agent.arg))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
         else
             eccp__success(c);
@@ -721,10 +733,12 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (!a.break_id) {
+    if (!ax.a.break_id) {
         eccp__success(c);
         return;
     }
@@ -733,53 +747,63 @@ static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_call(c, in_call))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, ECCP_AMI_HANGUP, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_HANGUP, j->agent, &ax.call, NULL);
 }
 
 static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
     if (j->u.agent.has && eccp_intval(j->u.agent.arg) <= 0) {
         eccp__req_failure(c, 417, "Invalid timeout");
         return;
     }
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
     /* The optional auto-unmute timeout is validated but not armed (see docs/eccp.md). */
-    ami_or_501(w, c, ECCP_AMI_MUTE, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_MUTE, j->agent, &ax.call, NULL);
 }
 
 static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_call(c, in_call))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, ECCP_AMI_UNMUTE, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_UNMUTE, j->agent, &ax.call, NULL);
 }
 
 static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
     if (!j->u.agent.has || !eccp_is_digits(j->u.agent.arg)) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (!tracked) {
+    if (!ax.tracked) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
     ami_or_501(w, c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
-               j->agent, &call, j->u.agent.arg);
+               j->agent, &ax.call, j->u.agent.arg);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
     if (!j->u.agent.has) {
         eccp__failure(c, 400, "Bad request");
         return;
@@ -789,23 +813,25 @@ static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t 
         eccp__req_failure(c, 417, "Invalid agent number");
         return;
     }
-    if (!tracked || !agent_tracked(c, j->u.agent.arg, &target)) {
+    if (!ax.tracked || !agent_tracked(c, j->u.agent.arg, &target)) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
     eccp__req_failure(c, 501, NOT_YET_AGENT);
 }
 
 static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
-    if (a.on_hold) {
+    if (ax.a.on_hold) {
         eccp__req_failure(c, 417, "Agent already in hold");
         return;
     }
@@ -814,12 +840,14 @@ static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Specified agent not found"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Specified agent not found"))
         return;
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
-    if (!a.on_hold) {
+    if (!ax.a.on_hold) {
         eccp__success(c);
         return;
     }
@@ -828,23 +856,27 @@ static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Specified agent not found"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Specified agent not found"))
         return;
-    if (!need_call(c, in_call && call.channel[0]))
+    if (!need_call(c, ax.in_call && ax.call.channel[0]))
         return;
-    ami_or_501(w, c, ECCP_AMI_CHANVARS, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_CHANVARS, j->agent, &ax.call, NULL);
 }
 
 static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
     const eccp_jsched_in_t *in = &j->u.sched_in;
     if (in->has_type && in->has_call && strcmp(in->type, "outgoing") != 0) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
     bool same = in->has_same && eccp_intval(in->same) != 0;
     if (in->window_state == 2) {
@@ -894,7 +926,7 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         memcpy(out->window[3], in->window[3], sizeof(out->window[3]));
     }
     out->call = in->has_type && in->has_call ? eccp_intval(in->call) : 0;
-    out->current = in_call && call.type == REG_CALL_OUTGOING ? call.db_call_id : 0;
+    out->current = ax.in_call && ax.call.type == REG_CALL_OUTGOING ? ax.call.db_call_id : 0;
     out->same_agent = same;
     out->has_phone = in->has_phone;
     memcpy(out->phone, in->phone, sizeof(out->phone));
@@ -945,24 +977,26 @@ static void rq_schedulecall(eccp_call_t *c)
 
 static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!tracked) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!ax.tracked) {
         status_failure(c, "logged-out", 404, "Specified agent not found");
         return;
     }
-    if (a.login != REG_LOGGED_OUT && a.extension[0]) {
-        if (strcmp(a.extension, j->u.agent.arg) == 0) {
+    if (ax.a.login != REG_LOGGED_OUT && ax.a.extension[0]) {
+        if (strcmp(ax.a.extension, j->u.agent.arg) == 0) {
             buf_t *b = eccp__wbuf(w);
             xw_t x;
             xw_init(&x, b);
             eccp_msg_resp_begin(&x, j->id, j->def->name);
-            xw_leaf(&x, "status", a.login == REG_LOGGED_IN ? "logged-in" : "logging");
+            xw_leaf(&x, "status", ax.a.login == REG_LOGGED_IN ? "logged-in" : "logging");
             eccp_msg_resp_end(&x, j->def->name);
             eccp__send_buf(w, s, b);
         } else {
             char msg[160];
             snprintf(msg, sizeof(msg), "Specified agent already connected to extension: %s",
-                     a.extension);
+                     ax.a.extension);
             status_failure(c, "logged-out", 409, msg);
         }
         return;
@@ -972,8 +1006,10 @@ static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!tracked || a.login == REG_LOGGED_OUT) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!ax.tracked || ax.a.login == REG_LOGGED_OUT) {
         buf_t *b = eccp__wbuf(w);
         xw_t x;
         xw_init(&x, b);
