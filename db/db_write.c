@@ -273,6 +273,7 @@ typedef struct kind_def {
     tx_e (*exec)(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 } kind_def_t;
 
+/* Built once (kinds_once) before any writer thread starts, read-only after: no lock. */
 static kind_def_t kinds[DB_W_KIND_MAX];
 static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
