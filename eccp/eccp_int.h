@@ -350,6 +350,8 @@ struct eccp_job {
     /* Agent check (agentauth, loginagent, logoutagent) done on the DB thread. */
     bool agentauth;
     bool auth_status;               /* failures carry <status>logged-out</status> */
+    bool auth_lane;                 /* an agent lookup (reload on a miss): the AUTH lane, so a
+                                       flood of reads cannot hold up a registry-style answer */
     char agent[REG_ID_LEN];
     char hash[80];
     char cookie[33];

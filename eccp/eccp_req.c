@@ -409,6 +409,7 @@ static void agents_lookup(eccp_call_t *c, agent_list_t *l, agents_answer_fn answ
     j->extra = l;
     j->extra_free = agent_list_free;
     j->u.reload.answer = answer;
+    j->auth_lane = true;
     eccp__job_submit(c->w, j);
 }
 

@@ -716,7 +716,8 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
 {
     eccp_sess_t *s = j->s;
     /* Logins and agent checks take the lane a flood of reads cannot hold up. */
-    j->base.lane = j->agentauth || j->sql == eccp__sql_login ? DB_LANE_AUTH : DB_LANE_NORMAL;
+    j->base.lane = j->agentauth || j->auth_lane || j->sql == eccp__sql_login ? DB_LANE_AUTH
+                                                                              : DB_LANE_NORMAL;
     int rc = w->srv->deps.db_submit(w->srv->deps.db_ctx, &j->base);
     if (rc != 0) {
         buf_t *b = eccp__wbuf(w);

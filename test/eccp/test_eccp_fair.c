@@ -71,6 +71,15 @@ static int tmo(int ms)
     return ms * (k > 0 ? k : 1);
 }
 
+static void track_agent(reg_txn_t *tx, void *arg)
+{
+    (void)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->active = true;
+    a->db_id = 1;
+    reg_txn_agent_touch(tx, a);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -90,6 +99,9 @@ static int setup(void **state)
     pthread_create(&reg_th, NULL, reg_run, reg);
     assert_int_equal(eccp_server_start(srv), 0);
     port = eccp_server_port(srv);
+    /* Agent/9000 tracked, as the daemon's startup load would: the witness's getagentstatus is
+     * answered from the registry (a miss would ask the database to reload the agent). */
+    treg_post_wait(reg, track_agent, NULL, NULL);
     conf_database_t sc;
     tdb_side_conf(&sc, DB_PREFIX);
     if (db__connect(&sc, true, &side, err, sizeof(err)) != 0 ||
