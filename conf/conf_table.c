@@ -73,7 +73,8 @@ const conf_directive_t conf__directives[] = {
     ROW(D_INT, DB, writer_threads, writer_threads, "1", 1, 16, "database writer threads"),
     ROW(D_INT, DB, write_queue_max, write_queue_max, "100000", 100, 10000000,
         "most queued writes before producers are refused"),
-    ROW(D_INT, DB, write_batch_max, write_batch_max, "500", 1, 100000,
+    /* The writer keeps one bind row (~2 KiB) per batch slot: 10,000 is ~20 MiB per writer. */
+    ROW(D_INT, DB, write_batch_max, write_batch_max, "500", 1, 10000,
         "most rows written per transaction"),
     ROW(D_INT, DB, connect_timeout, connect_timeout_s, "5", 1, 300,
         "seconds to wait for a database connection"),

@@ -11,6 +11,7 @@
 #include "daemon/services.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,20 +47,12 @@ struct svc {
 static void load_agents(svc_t *s)
 {
     char why[CCD_ERR_LEN];
-    MYSQL *my = NULL;
-    if (db_connect(&s->cf->database, true, &my, why, sizeof(why)) != 0) {
+    db_agent_t *rows = NULL;
+    size_t n = 0;
+    if (db_load_agents_now(s->db, &rows, &n, why, sizeof(why)) != 0) {
         LOG_WARN("main", "agent list not loaded: %s", why);
         return;
     }
-    db_agent_t *rows = NULL;
-    size_t n = 0;
-    int rc = db_load_agents(my, &rows, &n);
-    if (rc != 0) {
-        LOG_WARN("main", "agent list not loaded: %s", mysql_error(my));
-        mysql_close(my);
-        return;
-    }
-    mysql_close(my);
     reg_agent_info_t *list = NULL;
     size_t nlist = 0;
     if (eccp_agents_to_reg(rows, n, &list, &nlist) != 0) {
@@ -74,6 +67,20 @@ static void load_agents(svc_t *s)
         return;
     }
     LOG_INFO("main", "%zu agent(s) loaded from the database", nlist);
+}
+
+/*
+ * db_start waits for an absent database; the daemon's main thread blocks every signal before
+ * starting services and takes them with sigwait afterwards, so a SIGTERM/SIGINT sent during
+ * that wait is pending: seeing it ends the wait (the signal stays pending, unconsumed).
+ */
+static bool stop_requested(void *ctx)
+{
+    (void)ctx;
+    sigset_t pend;
+    if (sigpending(&pend) != 0)
+        return false;
+    return sigismember(&pend, SIGTERM) == 1 || sigismember(&pend, SIGINT) == 1;
 }
 
 static int submit_read(void *ctx, db_read_job_t *job)
@@ -96,9 +103,14 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     }
 
     char why[CCD_ERR_LEN];
-    s->db = db_start(&cf->database, why, sizeof(why));
-    if (!s->db) {
-        /* Most first-run failures are a database that was never created. */
+    s->db = db_new(&cf->database, why, sizeof(why));
+    int dbrc = s->db ? db_start(s->db, stop_requested, NULL, why, sizeof(why)) : CCD_ENOMEM;
+    if (dbrc == CCD_ECLOSED) {
+        snprintf(err, errlen, "database: %s", why);
+        goto fail;
+    }
+    if (dbrc != 0) {
+        /* A database that answers but refuses us is mostly one that was never created. */
         snprintf(err, errlen, "database: %s (a new or old database is prepared by --init-db)", why);
         goto fail;
     }
@@ -173,6 +185,7 @@ void svc_stop(svc_t *s)
         pthread_join(s->reg_thread, NULL);
     }
     db_stop(s->db, SVC_DB_DRAIN_MS);
+    db_free(s->db);
     reg_free(s->reg);
     free(s);
 }

@@ -48,12 +48,10 @@ static int print_sql(void)
 
 int main(int argc, char **argv)
 {
-    conf_database_t cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.name, sizeof(cfg.name), "call_center");
-    snprintf(cfg.user, sizeof(cfg.user), "asterisk");
-    cfg.port = 3306;
-    cfg.connect_timeout_s = 5;
+    /* conf owns the defaults; the options below override them. */
+    static conf_t defaults;
+    conf_defaults(&defaults);
+    conf_database_t cfg = defaults.database;
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'P'},   {"user", required_argument, NULL, 'u'},
@@ -94,8 +92,8 @@ int main(int argc, char **argv)
         snprintf(cfg.password, sizeof(cfg.password), "%s", pw);
 
     char err[CCD_ERR_LEN] = "";
-    if (mysql_library_init(0, NULL, NULL)) {
-        fprintf(stderr, "ccdialer-db: mysql_library_init failed\n");
+    if (db_global_init() != 0) {
+        fprintf(stderr, "ccdialer-db: the MariaDB client library did not initialise\n");
         return 1;
     }
     int rc = 0;
@@ -105,15 +103,15 @@ int main(int argc, char **argv)
             printf("ccdialer-db: %s is at schema version %d\n", cfg.name, DB_SCHEMA_VERSION);
     } else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "seed") == 0 ||
                strcmp(cmd, "recover") == 0) {
-        MYSQL *my = NULL;
-        rc = db_connect(&cfg, true, &my, err, sizeof(err));
+        db_conn_t *my = NULL;
+        rc = db_conn_open(&cfg, true, &my, err, sizeof(err));
         if (rc == 0 && strcmp(cmd, "version") == 0) {
             int v = 0;
             rc = db_schema_version(my, &v);
             if (rc == 0)
                 printf("%d\n", v);
             else
-                snprintf(err, sizeof(err), "%s", mysql_error(my));
+                snprintf(err, sizeof(err), "%s", db_conn_error(my));
         } else if (rc == 0 && strcmp(cmd, "seed") == 0) {
             if (optind + 1 >= argc) {
                 usage();
@@ -129,16 +127,15 @@ int main(int argc, char **argv)
             if (rc == 0)
                 printf("released %d claim(s)\n", n);
             else
-                snprintf(err, sizeof(err), "%s", mysql_error(my));
+                snprintf(err, sizeof(err), "%s", db_conn_error(my));
         }
-        if (my)
-            mysql_close(my);
+        db_conn_close(my);
     } else {
         usage();
         rc = CCD_EINVAL;
         snprintf(err, sizeof(err), "unknown command %s", cmd);
     }
-    mysql_library_end();
+    db_global_end();
     if (rc) {
         fprintf(stderr, "ccdialer-db: %s\n", err);
         return 1;

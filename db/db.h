@@ -4,7 +4,7 @@
  * DESIGN
  * - No event or session thread ever waits on SQL.  Reads are jobs run on DB
  *   reader threads; writes go through bounded queues to writer thread(s).
- *   Every DB thread owns exactly one MYSQL connection and reconnects it
+ *   Every DB thread owns exactly one connection and reconnects it
  *   itself, with a back-off, when the server goes away.
  * - A read job is an mq message.  db_read_submit() hands it to a reader
  *   thread, which calls job->run(mysql, job) with a live connection and then
@@ -41,14 +41,14 @@
  *   rows it hands out; claims of an engine whose heartbeat stopped are
  *   released by db_claims_recover().
  *
- * Thread rules: db_t functions are safe from any thread.  A MYSQL* given to
- * a run function belongs to that reader thread for the duration of the call
- * and must not be kept.
+ * Thread rules: db_t functions are safe from any thread.  A db_conn_t given
+ * to a run function belongs to that reader thread for the duration of the
+ * call and must not be kept.  <mysql.h> and SQL text stay inside db/: other
+ * modules call the typed functions below.
  */
 #ifndef CCD_DB_DB_H
 #define CCD_DB_DB_H
 
-#include <mysql.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,10 +58,15 @@
 #include "core/mq.h"
 
 typedef struct db db_t;
+struct db_agent;
+/* One MariaDB connection, owned by one thread: a reader's (given to run functions for the
+ * duration of the call) or one of db_conn_open. */
+typedef struct db_conn db_conn_t;
 
 enum {
     MSG_DB_READ_DONE = MSG_DB_BASE + 0, /* a finished read job coming back to its submitter */
     MSG_DB_WRITE = MSG_DB_BASE + 1,
+    MSG_DB_WRITE_DONE = MSG_DB_BASE + 2, /* a write with a reply queue, back after its commit */
 };
 
 /* ------------------------------------------------------------------ */
@@ -81,7 +86,7 @@ enum { DB_LANE_NORMAL = 0, DB_LANE_AUTH = 1, DB_LANES = 2 };
 typedef struct db_read_job db_read_job_t;
 struct db_read_job {
     mq_msg_t msg;  /* msg.type is set to MSG_DB_READ_DONE before the reply push */
-    int (*run)(MYSQL *my, db_read_job_t *job); /* on a reader thread; 0 or negative code */
+    int (*run)(db_conn_t *c, db_read_job_t *job); /* on a reader thread; 0 or negative code */
     mq_t *reply;   /* where the finished job is pushed (force-pushed: never lost) */
     int status;    /* run's result, or CCD_EIO if no connection could be had */
     /* Fair scheduling (see db_read_submit).  All zero = a job of the engine itself:
@@ -91,10 +96,30 @@ struct db_read_job {
     char addr[DB_ADDR_LEN];  /* the client's address, "" = none (no per-address bound) */
 };
 
-/* Connects the pools described by cfg and starts reader/writer threads. NULL + err on failure. */
-db_t *db_start(const conf_database_t *cfg, char *err, size_t errlen);
-/* Drains the write queue (waiting for the database up to drain_ms), stops threads, frees. */
+/* The client library's process-wide setup, once before any thread uses the database (db_start
+ * calls it too); 0 or CCD_ERR.  db_global_end at exit. */
+int db_global_init(void);
+void db_global_end(void);
+
+/*
+ * Lifecycle.  db_new copies cfg (conf_t's validated values, trusted as they are) and makes the
+ * instance id; no I/O.  db_start waits for the database: while the server cannot be reached it
+ * retries with a back-off (100 ms doubling to 5 s, logged at the first failure and about once
+ * a minute after), asking cancel(ctx) at least every 100 ms (NULL = never); a cancelled wait
+ * returns CCD_ECLOSED.  A database that answers but refuses us (credentials, unknown database,
+ * schema below DB_SCHEMA_VERSION) fails at once: that does not heal by waiting.  Then the reader
+ * and writer threads start.  0 or a code + err.  db_stop drains the write queues (waiting for
+ * the database up to drain_ms) and stops the threads; db_free frees (after db_stop, or after a
+ * failed or skipped db_start).
+ */
+db_t *db_new(const conf_database_t *cfg, char *err, size_t errlen);
+int db_start(db_t *db, bool (*cancel)(void *ctx), void *ctx, char *err, size_t errlen);
 void db_stop(db_t *db, int drain_ms);
+void db_free(db_t *db);
+
+/* The agent list (db_load_agents) read on the calling thread with a connection of its own:
+ * for startup, before the threads that would answer a read job run.  0 or a code + err. */
+int db_load_agents_now(db_t *db, struct db_agent **out, size_t *n, char *err, size_t errlen);
 
 /*
  * 0 (the reader owns job until it pushes it to job->reply), CCD_EFULL or CCD_ECLOSED
@@ -126,22 +151,27 @@ const char *db_instance_id(const db_t *db);
 int db_migrate(const conf_database_t *cfg, char *err, size_t errlen);
 
 /* The same on an open connection (the database need not exist yet). */
-int db_migrate_conn(MYSQL *my, const char *dbname, char *err, size_t errlen);
+int db_migrate_conn(db_conn_t *c, const char *dbname, char *err, size_t errlen);
 
 /* Highest applied version in *out (0 = none / no version table). */
-int db_schema_version(MYSQL *my, int *out);
+int db_schema_version(db_conn_t *c, int *out);
 
 /*
  * Opens one connection described by cfg (socket when set, else host:port),
- * with our session settings (utf8mb4, autocommit on, READ COMMITTED).  When
- * use_db is false no database is selected.  The caller owns *out and closes
- * it with mysql_close().  0 or CCD_EIO + err.
+ * with our session settings (utf8mb4, autocommit on, READ COMMITTED), for the
+ * admin tool and startup work on the calling thread.  When use_db is false no
+ * database is selected.  The caller owns *out and closes it with
+ * db_conn_close().  0 or CCD_EIO + err.
  */
-int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen);
+int db_conn_open(const conf_database_t *cfg, bool use_db, db_conn_t **out, char *err,
+                 size_t errlen);
+void db_conn_close(db_conn_t *c);
+/* The server's message for the last failed statement on c. */
+const char *db_conn_error(db_conn_t *c);
 
 /* Runs a script of ';'-terminated statements (the seed files).  0 or CCD_EIO + err. */
-int db_exec_script(MYSQL *my, const char *sql, size_t len, char *err, size_t errlen);
-int db_exec_script_file(MYSQL *my, const char *path, char *err, size_t errlen);
+int db_exec_script(db_conn_t *c, const char *sql, size_t len, char *err, size_t errlen);
+int db_exec_script_file(db_conn_t *c, const char *path, char *err, size_t errlen);
 
 /* True for the client/server errors after which the connection is unusable. */
 bool db_errno_conn_lost(unsigned int my_errno);
@@ -185,10 +215,10 @@ typedef struct db_campaign {
 } db_campaign_t;
 
 /* Sets estatus='I' on campaigns (outgoing and incoming) whose end date has passed. */
-int db_expire_campaigns(MYSQL *my, int *nexpired);
+int db_expire_campaigns(db_conn_t *c, int *nexpired);
 /* Outgoing campaigns active now: estatus A, today within the dates, now within the daily window
  * (an overnight window wraps midnight). */
-int db_load_active_campaigns(MYSQL *my, db_campaign_t **out, size_t *n);
+int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n);
 
 typedef struct db_agent {
     uint32_t id;
@@ -200,7 +230,7 @@ typedef struct db_agent {
     char eccp_password[129];
 } db_agent_t;
 /* Every agent row (active and inactive), ordered by number, type. */
-int db_load_agents(MYSQL *my, db_agent_t **out, size_t *n);
+int db_load_agents(db_conn_t *c, db_agent_t **out, size_t *n);
 
 typedef struct db_agent_queue {
     uint32_t id_agent;
@@ -208,7 +238,7 @@ typedef struct db_agent_queue {
     int penalty;
 } db_agent_queue_t;
 /* Dynamic agents' queue memberships (ccd_agent_queue), ordered by agent, queue. */
-int db_load_agent_queues(MYSQL *my, db_agent_queue_t **out, size_t *n);
+int db_load_agent_queues(db_conn_t *c, db_agent_queue_t **out, size_t *n);
 
 typedef struct db_break {
     uint32_t id;
@@ -217,7 +247,7 @@ typedef struct db_break {
     char status; /* 'A' or 'I' */
     char tipo;   /* 'B' break, 'H' hold */
 } db_break_t;
-int db_load_breaks(MYSQL *my, db_break_t **out, size_t *n);
+int db_load_breaks(db_conn_t *c, db_break_t **out, size_t *n);
 
 typedef struct db_form_field {
     uint32_t id;
@@ -235,14 +265,216 @@ typedef struct db_form {
     size_t nfields;
 } db_form_t;
 /* Every form with its fields.  Free with db_forms_free(). */
-int db_load_forms(MYSQL *my, db_form_t **out, size_t *n);
+int db_load_forms(db_conn_t *c, db_form_t **out, size_t *n);
 void db_forms_free(db_form_t *forms, size_t n);
 
 typedef struct db_eccp_client {
     char username[65];
     char md5_password[33];
 } db_eccp_client_t;
-int db_load_eccp_clients(MYSQL *my, db_eccp_client_t **out, size_t *n);
+int db_load_eccp_clients(db_conn_t *c, db_eccp_client_t **out, size_t *n);
+
+/* ------------------------------------------------------------------ */
+/* Reads by subject for the agent consoles (ECCP)                       */
+/* Blocking; call them from a read job's run function.  They return 0,  */
+/* CCD_ENOMEM or CCD_EIO; "not found" is an empty result, not an error. */
+/* Row-shaped answers come as db_rows_t whose column order is given by  */
+/* the DB_<WHAT>_<COLUMN> enums, so the caller renders without SQL.     */
+/* ------------------------------------------------------------------ */
+
+/* Rows as text: cell (r, c) is NULL for SQL NULL.  Owned by the caller: db_rows_free. */
+typedef struct db_rows {
+    size_t nrows, ncols;
+    char **cell; /* nrows * ncols, row-major */
+} db_rows_t;
+static inline const char *db_cell(const db_rows_t *r, size_t row, size_t col)
+{
+    return r->cell[row * r->ncols + col];
+}
+/* Row i as an array of ncols cells. */
+static inline char *const *db_row(const db_rows_t *r, size_t i)
+{
+    return r->cell + i * r->ncols;
+}
+void db_rows_free(db_rows_t *r);
+
+/* -- agents, breaks, console clients (db_agents.c) -- */
+
+typedef struct db_agent_auth {
+    bool found;          /* an active agent row with this type and number */
+    int64_t id;
+    bool has_password;   /* eccp_password is not NULL */
+    char password[129];
+} db_agent_auth_t;
+/* The active agent type/number and its ECCP password. */
+int db_agent_auth_get(db_conn_t *c, const char *type, const char *number, db_agent_auth_t *out);
+/* The agent row for type/number (the active one first, then the lowest id, as the registry
+ * load picks): *found false when there is none. */
+int db_agent_get(db_conn_t *c, const char *type, const char *number, db_agent_t *out,
+                 bool *found);
+/* Whether user/pass names an ECCP client (pass: the md5 itself or the clear text). */
+int db_eccp_client_check(db_conn_t *c, const char *user, const char *pass, bool *ok);
+/* "Type/Number" of the agent that took the call into out (*found false: none or no call). */
+int db_call_agent(db_conn_t *c, bool incoming, long long call_id, char *out, size_t outsz,
+                  bool *found);
+
+enum { DB_PAUSE_ID, DB_PAUSE_NAME, DB_PAUSE_STATUS, DB_PAUSE_TIPO, DB_PAUSE_DESCRIPTION };
+/* Breaks of tipo 'B' (not the Hold break), by id. */
+int db_pauses_list(db_conn_t *c, db_rows_t *out);
+/* An active break of tipo 'B' with this id: *found, and its name into name. */
+int db_break_active(db_conn_t *c, long long id, bool *found, char *name, size_t namesz);
+
+/* Agent activity between from and to ("YYYY-MM-DD HH:MM:SS" both). */
+enum { DB_ACT_ID, DB_ACT_TYPE, DB_ACT_NUMBER, DB_ACT_NAME, DB_ACT_LOGIN_SEC };
+enum { DB_ACTC_AGENT, DB_ACTC_TYPE, DB_ACTC_QUEUE, DB_ACTC_SEC, DB_ACTC_NUM };
+enum { DB_ACTL_AGENT, DB_ACTL_START, DB_ACTL_END };
+typedef struct db_activity {
+    db_rows_t agents;   /* active agents with their summed session time (DB_ACT_*) */
+    db_rows_t calls;    /* per agent and queue: 'incoming'/'outgoing', seconds, count (DB_ACTC_*) */
+    db_rows_t sessions; /* each agent's last session in the range (DB_ACTL_*) */
+    db_rows_t pauses;   /* each agent's last pause in the range (DB_ACTL_*) */
+} db_activity_t;
+int db_agent_activity(db_conn_t *c, const char *from, const char *to, db_activity_t *out);
+void db_activity_free(db_activity_t *a);
+
+/* -- campaigns and incoming queues (db_campaigns.c) -- */
+
+enum { DB_CL_TYPE, DB_CL_ID, DB_CL_NAME, DB_CL_STATUS };
+typedef struct db_campaign_filter {
+    const char *type;      /* "incoming", "outgoing" or NULL for both */
+    const char *name_like; /* substring of the name, or NULL */
+    const char *estatus;   /* "A", "I", "T" or NULL */
+    const char *from, *to; /* datetime_init >= from, < to ("YYYY-MM-DD"), or NULL */
+    long long limit;       /* < 0: none */
+    long long offset;
+} db_campaign_filter_t;
+/* Campaigns of both kinds ordered by type, id. */
+int db_campaign_list(db_conn_t *c, const db_campaign_filter_t *f, db_rows_t *out);
+
+enum { DB_QL_ID, DB_QL_QUEUE, DB_QL_STATUS };
+/* queue_call_entry rows by id (limit < 0: none). */
+int db_queue_list(db_conn_t *c, long long limit, long long offset, db_rows_t *out);
+/* The script of an incoming queue (active rows first): 0 or 1 row, one column. */
+int db_queue_script(db_conn_t *c, long long queue, db_rows_t *out);
+
+enum { DB_QW_COUNT, DB_QW_WAIT };
+/* Answered calls of a campaign grouped by duration_wait, and its abandoned count. */
+int db_campaign_wait(db_conn_t *c, long long id, bool incoming, db_rows_t *waits,
+                     long long *abandoned);
+
+/* getcampaigninfo columns (outgoing / incoming). */
+enum { DB_CI_NAME, DB_CI_TYPE, DB_CI_DATE_INIT, DB_CI_DATE_END, DB_CI_TIME_INIT, DB_CI_TIME_END,
+       DB_CI_QUEUE };
+#define DB_CI_OUT_COLS 15 /* + retries trunk context max_canales estatus script urltemplate opentype */
+#define DB_CI_IN_COLS 11  /* + estatus script urltemplate opentype (then id_form) */
+#define DB_CI_IN_FORM 11
+#define DB_CAMPAIGN_FORMS_MAX 64
+/* The campaign row (0 rows: unknown) and its form ids (the incoming campaign's own form last,
+ * when not listed), at most DB_CAMPAIGN_FORMS_MAX. */
+int db_campaign_info(db_conn_t *c, long long id, bool incoming, db_rows_t *info,
+                     long long *form_ids, int *nforms);
+
+typedef enum { DB_STATUS_OUTGOING = 0, DB_STATUS_INCOMING = 1, DB_STATUS_QUEUE = 2 } db_status_mode_e;
+typedef struct db_status_req {
+    db_status_mode_e mode;
+    long long id;       /* campaign (outgoing / incoming) */
+    const char *queue;  /* DB_STATUS_QUEUE: calls of the queue outside any campaign */
+    const char *start;  /* "YYYY-MM-DD HH:MM:SS" or NULL */
+} db_status_req_t;
+enum { DB_SC_COUNT, DB_SC_STATUS };
+typedef struct db_status {
+    bool found;          /* the campaign exists (always true in queue mode) */
+    char queue[256];     /* the campaign's queue, or req->queue */
+    db_rows_t counts;    /* calls per status (DB_SC_*) */
+    long long total_sec, max_duration;
+} db_status_t;
+int db_campaign_status(db_conn_t *c, const db_status_req_t *req, db_status_t *out);
+
+enum { DB_LOG_ID, DB_LOG_DATETIME, DB_LOG_PHONE, DB_LOG_QUEUE, DB_LOG_TYPE, DB_LOG_CAMPAIGN,
+       DB_LOG_CALL, DB_LOG_NEW_STATUS, DB_LOG_RETRY, DB_LOG_UNIQUEID, DB_LOG_TRUNK,
+       DB_LOG_DURATION, DB_LOG_AGENT, DB_LOG_COLS };
+typedef struct db_log_req {
+    bool incoming;
+    bool has_campaign;
+    long long campaign_id;
+    const char *queue;     /* incoming without a campaign: the queue */
+    const char *from, *to; /* "YYYY-MM-DD HH:MM:SS" */
+    long long last_n;      /* >= 0: the newest last_n entries (newest first), else all oldest first */
+    long long idbefore;    /* >= 0: entries with id < idbefore */
+} db_log_req_t;
+int db_campaign_log(db_conn_t *c, const db_log_req_t *req, db_rows_t *out);
+
+/* -- calls (db_calls.c) -- */
+
+enum { DB_CALLO_COLS = 16 }; /* id campaign phone status uniqueid duration originate
+                                 originateresponse join linkstart linkend retries failure_cause
+                                 failure_cause_txt agent trunk */
+enum { DB_CALLI_COLS = 12,   /* id campaign callerid status uniqueid duration join linkstart
+                                 linkend trunk queue agent */
+       DB_CALLI_CONTACT = 12, /* then contact name apellido telefono cedula_ruc origen id_contact */
+       DB_CALLI_CONTACT_ID = 17 };
+/* One call (0 rows: unknown) of campaign_id; an incoming call without has_campaign: of any. */
+int db_call_info(db_conn_t *c, bool incoming, long long call_id, bool has_campaign,
+                 long long campaign_id, db_rows_t *out);
+/* The call's first call_attribute.data (malloc'd) or NULL in *data. */
+int db_call_attributes(db_conn_t *c, long long call_id, char **data);
+/* calls.transfer / call_entry.transfer of one call; ext is cut at the column's 6 characters
+ * (as Issabel's non-strict server did). */
+int db_call_set_transfer(db_conn_t *c, bool incoming, long long call_id, const char *ext);
+/* Whether a calls (outgoing) or call_entry (incoming) row with this id exists. */
+int db_call_exists(db_conn_t *c, bool incoming, long long call_id, bool *found);
+
+/* -- forms (db_forms.c) -- */
+
+enum { DB_FF_ID, DB_FF_LABEL, DB_FF_VALUE, DB_FF_TYPE, DB_FF_ORDER };
+/* A form's fields by orden. */
+int db_form_fields(db_conn_t *c, long long id_form, db_rows_t *out);
+enum { DB_FH_NAME, DB_FH_DESCRIPTION, DB_FH_STATUS };
+/* The form row itself (0 or 1 row). */
+int db_form_head(db_conn_t *c, long long id_form, db_rows_t *out);
+enum { DB_SV_FORM, DB_SV_FIELD, DB_SV_LABEL, DB_SV_VALUE };
+/* The form values saved for a call, by form, orden, field. */
+int db_call_survey(db_conn_t *c, bool incoming, long long call_id, db_rows_t *out);
+enum { DB_FL_TYPE, DB_FL_VALUE };
+/* Field `field` of form `form` (0 or 1 row: tipo, value); *nfields = the form's field count. */
+int db_form_field_get(db_conn_t *c, long long form, long long field, db_rows_t *out);
+int db_form_field_count(db_conn_t *c, long long form, long long *nfields);
+
+/* -- contacts (db_contacts.c) -- */
+
+enum { DB_CT_ID, DB_CT_NAME, DB_CT_APELLIDO, DB_CT_TELEFONO, DB_CT_CEDULA };
+/* Contacts with this phone number, by id. */
+int db_contacts_by_phone(db_conn_t *c, const char *phone, db_rows_t *out);
+int db_contact_exists(db_conn_t *c, long long id, bool *found);
+
+/* -- schedulecall's checks (db_calls.c); the write itself goes through the writer -- */
+
+typedef struct db_schedule_req {
+    long long call_id;      /* the call named by the console, 0 = none */
+    long long current_call; /* the agent's current outgoing call, 0 = none */
+    bool has_window;        /* date_init..time_end given (dates ordered) */
+    char window[4][11];     /* date_init, date_end, time_init, time_end */
+    const char *agent;      /* the agent scheduling it (for logs) */
+    bool same_agent;        /* calls.agent = agent */
+    const char *newphone;   /* NULL: the call's phone */
+    const char *contact_name; /* "Nombre agendado" attribute, NULL = null */
+} db_schedule_req_t;
+typedef enum {
+    DB_SCHED_OK = 0,
+    DB_SCHED_NO_CALL,        /* neither call exists as an outgoing campaign call */
+    DB_SCHED_DATE_RANGE,     /* window dates outside the campaign's */
+    DB_SCHED_TIME_RANGE,     /* window times outside the campaign's */
+    DB_SCHED_DUPLICATE,      /* the same number already scheduled in that window */
+} db_schedule_result_e;
+struct db_write;
+/*
+ * Reads what a scheduled copy of a call needs (the call, its campaign's window, duplicates,
+ * its attributes with "Nombre agendado" first) and, on DB_SCHED_OK, fills *out with a
+ * DB_W_CALL_SCHEDULE write (shard = the source call) for the caller to submit.  0 with
+ * *result, or a code.
+ */
+int db_call_schedule_prepare(db_conn_t *c, const db_schedule_req_t *req,
+                             db_schedule_result_e *result, struct db_write **out);
 
 /* ------------------------------------------------------------------ */
 /* Number selection and crash recovery                                 */
@@ -300,7 +532,7 @@ typedef struct db_claimed_call {
  * marked dnc=1 and skipped.  Returns 0 with *nout rows in out (max entries),
  * or CCD_EIO (the transaction was rolled back; nothing was claimed).
  */
-int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *out, int max,
+int db_claim_numbers(db_conn_t *c, const db_claim_req_t *req, db_claimed_call_t *out, int max,
                      int *nout);
 
 /* Retry back-off for a number that has had `retries` attempts: base_s doubled per attempt
@@ -308,10 +540,10 @@ int db_claim_numbers(MYSQL *my, const db_claim_req_t *req, db_claimed_call_t *ou
 int64_t db_retry_delay_s(int base_s, int max_s, uint32_t retries);
 
 /* Gives back one claimed number without dialing it (status untouched). */
-int db_claim_release(MYSQL *my, uint32_t id_call, const char *owner);
+int db_claim_release(db_conn_t *c, uint32_t id_call, const char *owner);
 
 /* Registers/refreshes this engine instance's heartbeat in ccd_engine. */
-int db_engine_heartbeat(MYSQL *my, const char *owner);
+int db_engine_heartbeat(db_conn_t *c, const char *owner);
 
 /*
  * Releases claims whose owner's heartbeat is older than lease_s or whose
@@ -322,7 +554,7 @@ int db_engine_heartbeat(MYSQL *my, const char *owner);
  * Success/OnHold rows without end_time get end_time = NOW().  Stale owners'
  * rows in ccd_engine and ccd_write_batch are deleted.  *nreleased may be NULL.
  */
-int db_claims_recover(MYSQL *my, int lease_s, int *nreleased);
+int db_claims_recover(db_conn_t *c, int lease_s, int *nreleased);
 
 /* ------------------------------------------------------------------ */
 /* Writes                                                              */
@@ -339,6 +571,10 @@ typedef enum db_write_kind {
     DB_W_CALL_ENTRY_UPDATE, /* call_entry update by uniqueid */
     DB_W_RECORDING_ADD,     /* call_recording insert */
     DB_W_CAMPAIGN_UPDATE,   /* campaign estatus and/or running stats */
+    DB_W_CALL_ENTRY_CONTACT, /* call_entry.id_contact by id (setcontact) */
+    DB_W_FORM_VALUE,        /* one saved form value of a call: update, else insert (saveformdata) */
+    DB_W_CALL_SCHEDULE,     /* a scheduled copy of a call: calls + call_attribute + form values
+                               (schedulecall); the new calls.id comes back in the reply */
     DB_W_KIND_MAX
 } db_write_kind_e;
 
@@ -447,11 +683,40 @@ typedef struct db_w_campaign {
     uint32_t promedio, desviacion;
 } db_w_campaign_t;
 
+typedef struct db_w_contact {
+    uint32_t id_call_entry;
+    uint32_t id_contact;
+} db_w_contact_t;
+
+typedef struct db_w_form_value {
+    bool incoming;         /* form_data_recolected_entry (call_entry) or form_data_recolected */
+    uint32_t id_call;
+    uint32_t id_field;
+    char value[251];
+} db_w_form_value_t;
+
+typedef struct db_w_schedule {
+    uint32_t id_list;
+    uint32_t from_call;    /* its form values are copied to the new call */
+    char phone[256];
+    bool has_window;
+    char window[4][11];    /* date_init, date_end, time_init, time_end */
+    char agent[64];        /* calls.agent, "" = NULL */
+    char *attrs;           /* call_attribute.data, malloc'd; freed with the write */
+    uint64_t new_id;       /* set by the writer: the new calls.id */
+} db_w_schedule_t;
+
 typedef struct db_write {
-    mq_msg_t msg;          /* type MSG_DB_WRITE; free = free() of the whole struct */
+    mq_msg_t msg;          /* type MSG_DB_WRITE; free = the write and what it owns */
     db_write_kind_e kind;
     uint32_t shard;        /* routing key with several writers: writes with equal keys keep order */
     int64_t submit_us;     /* set by db_write_submit (latency accounting) */
+    /* Optional: instead of being freed, the finished write is force-pushed here with type
+     * MSG_DB_WRITE_DONE and status 0 (committed), CCD_EIO (refused by the server, logged) or
+     * CCD_ECLOSED (not committed: the database stayed away past db_stop's drain time).  The
+     * receiver frees it (msg.free).  For writes that produce a result (DB_W_CALL_SCHEDULE). */
+    mq_t *reply;
+    int status;
     union {
         db_w_call_t call;
         db_w_progress_t progress;
@@ -460,6 +725,9 @@ typedef struct db_write {
         db_w_call_entry_t entry;
         db_w_recording_t recording;
         db_w_campaign_t campaign;
+        db_w_contact_t contact;
+        db_w_form_value_t form_value;
+        db_w_schedule_t schedule;
     } u;
 } db_write_t;
 

@@ -24,6 +24,16 @@
 /* A dead server must not hang a DB thread forever inside one statement. */
 #define RW_TIMEOUT_S 60
 
+int db_global_init(void)
+{
+    return mysql_library_init(0, NULL, NULL) ? CCD_ERR : 0;
+}
+
+void db_global_end(void)
+{
+    mysql_library_end();
+}
+
 bool db_errno_conn_lost(unsigned int e)
 {
     return e == CR_SERVER_GONE_ERROR || e == CR_SERVER_LOST || e == CR_CONNECTION_ERROR ||
@@ -31,20 +41,35 @@ bool db_errno_conn_lost(unsigned int e)
            e == ER_CONNECTION_KILLED || e == ER_SERVER_SHUTDOWN || e == 1927 /* killed */;
 }
 
+bool db__errno_unreachable(unsigned int e)
+{
+    return e == 0 || e == CR_CONNECTION_ERROR || e == CR_CONN_HOST_ERROR ||
+           e == CR_UNKNOWN_HOST || e == ER_SERVER_SHUTDOWN || e == ER_CON_COUNT_ERROR ||
+           db_errno_conn_lost(e);
+}
+
 bool db_errno_retryable(unsigned int e)
 {
     return e == ER_LOCK_DEADLOCK || e == ER_LOCK_WAIT_TIMEOUT || db_errno_conn_lost(e);
 }
 
-int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen)
+int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen)
+{
+    return db__connect_e(cfg, use_db, out, NULL, err, errlen);
+}
+
+int db__connect_e(const conf_database_t *cfg, bool use_db, MYSQL **out, unsigned int *eno,
+                  char *err, size_t errlen)
 {
     *out = NULL;
+    if (eno)
+        *eno = 0;
     MYSQL *my = mysql_init(NULL);
     if (!my) {
         snprintf(err, errlen, "mysql_init: out of memory");
         return CCD_ENOMEM;
     }
-    unsigned int ct = cfg->connect_timeout_s > 0 ? (unsigned int)cfg->connect_timeout_s : 5;
+    unsigned int ct = (unsigned int)cfg->connect_timeout_s;
     unsigned int rw = RW_TIMEOUT_S;
     my_bool no = 0;
     mysql_optionsv(my, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
@@ -54,8 +79,8 @@ int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, 
     mysql_optionsv(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     /* Never read ~/.my.cnf or /etc/mysql: the configuration file is the only source. */
     const char *sock = cfg->socket[0] ? cfg->socket : NULL;
-    const char *host = sock ? "localhost" : (cfg->host[0] ? cfg->host : "127.0.0.1");
-    unsigned int port = sock ? 0 : (cfg->port ? cfg->port : 3306);
+    const char *host = sock ? "localhost" : cfg->host;
+    unsigned int port = sock ? 0 : cfg->port;
     if (!sock) {
         unsigned int proto = MYSQL_PROTOCOL_TCP;
         mysql_optionsv(my, MYSQL_OPT_PROTOCOL, &proto);
@@ -63,6 +88,8 @@ int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, 
     if (!mysql_real_connect(my, host, cfg->user, cfg->password, NULL, port, sock, 0)) {
         snprintf(err, errlen, "connect to %s: %s (%u)", sock ? sock : host, mysql_error(my),
                  mysql_errno(my));
+        if (eno)
+            *eno = mysql_errno(my);
         mysql_close(my);
         return CCD_EIO;
     }
@@ -74,11 +101,47 @@ int db_connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, 
     }
     if (use_db && mysql_select_db(my, cfg->name)) {
         snprintf(err, errlen, "use %s: %s (%u)", cfg->name, mysql_error(my), mysql_errno(my));
+        if (eno)
+            *eno = mysql_errno(my);
         mysql_close(my);
         return CCD_EIO;
     }
     *out = my;
     return 0;
+}
+
+int db_conn_open(const conf_database_t *cfg, bool use_db, db_conn_t **out, char *err,
+                 size_t errlen)
+{
+    *out = NULL;
+    db_conn_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return CCD_ENOMEM;
+    }
+    int rc = db__connect(cfg, use_db, &c->my, err, errlen);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->who = "client";
+    c->was_up = true;
+    *out = c;
+    return 0;
+}
+
+void db_conn_close(db_conn_t *c)
+{
+    if (!c)
+        return;
+    if (c->my)
+        mysql_close(c->my);
+    free(c);
+}
+
+const char *db_conn_error(db_conn_t *c)
+{
+    return c && c->my ? mysql_error(c->my) : "not connected";
 }
 
 MYSQL *db__conn_get(db_conn_t *c, bool *reconnected)
@@ -92,7 +155,7 @@ MYSQL *db__conn_get(db_conn_t *c, bool *reconnected)
         return NULL;
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
-    if (db_connect(c->cfg, true, &my, err, sizeof(err)) != 0) {
+    if (db__connect(c->cfg, true, &my, err, sizeof(err)) != 0) {
         if (c->was_up || c->failures == 0)
             LOG_WARN(DB_LOG, "%s: database unreachable: %s (retrying with back-off)", c->who, err);
         c->was_up = false;
@@ -178,13 +241,13 @@ static int script_stmt(const char *p, size_t n, void *vctx)
     return 0;
 }
 
-int db_exec_script(MYSQL *my, const char *sql, size_t len, char *err, size_t errlen)
+int db_exec_script(db_conn_t *c, const char *sql, size_t len, char *err, size_t errlen)
 {
-    script_ctx_t ctx = {my, err, errlen, 0};
+    script_ctx_t ctx = {c->my, err, errlen, 0};
     return db__sql_split(sql, len, script_stmt, &ctx);
 }
 
-int db_exec_script_file(MYSQL *my, const char *path, char *err, size_t errlen)
+int db_exec_script_file(db_conn_t *c, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -218,7 +281,7 @@ int db_exec_script_file(MYSQL *my, const char *path, char *err, size_t errlen)
             break;
     }
     fclose(f);
-    int rc = db_exec_script(my, buf ? buf : "", len, err, errlen);
+    int rc = db_exec_script(c, buf ? buf : "", len, err, errlen);
     free(buf);
     return rc;
 }

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mysql.h>
+
+#include "core/buf.h"
 #include "db/db.h"
 
 /* ---- schema description (db_schema.c) ---- */
@@ -77,23 +80,63 @@ typedef struct db_run {
  */
 int db__batch_plan(db_write_t *const *ws, int n, int *order, db_run_t *runs);
 
+/* The SQL text a bulk write kind runs, generated from its column table (db_write.c), and its
+ * parameter count; NULL for compound kinds. */
+const char *db__write_sql(db_write_kind_e kind, int *nparams);
+
 /* Reconnect back-off: min_ms doubled per failed attempt (attempt 0 = min_ms), capped at max_ms. */
 int db__backoff_ms(int attempt, int min_ms, int max_ms);
 
 /* Retry back-off for a number: base_s * 2^(retries-1), capped by max_s (0 = no cap). */
 int64_t db__retry_delay_s(int base_s, int max_s, uint32_t retries);
 
+/* ---- the SQL text builder and row fetch (db_query.c): the only ones in the module ---- */
+
+typedef struct db_q {
+    buf_t b;
+    MYSQL *my;
+    int err; /* first failure while building; the run returns it */
+} db_q_t;
+
+void db__q_init(db_q_t *q, MYSQL *my);
+void db__q_raw(db_q_t *q, const char *s);                 /* SQL text as it is (ours only) */
+void db__q_printf(db_q_t *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void db__q_str(db_q_t *q, const char *s);                 /* a quoted, escaped string */
+void db__q_int(db_q_t *q, long long v);
+void db__q_between(db_q_t *q, const char *lo, const char *hi); /* 'lo' AND 'hi' */
+void db__q_limit(db_q_t *q, long long n, long long off);  /* nothing when n < 0 */
+void db__q_free(db_q_t *q);
+/* Run and free the builder: a statement (0 or CCD_EIO, logged) / every row into out. */
+int db__q_exec(db_q_t *q);
+/* A statement whose failure the caller classifies (the writer): not logged, *eno = errno. */
+int db__q_send(db_q_t *q, unsigned int *eno);
+int db__q_rows(db_q_t *q, db_rows_t *out);
+/* The first column of the first row as an integer (0 when none); *rc as db__q_rows. */
+long long db__q_count(db_q_t *q, int *rc);
+/* A fixed query's rows. */
+int db__rows(MYSQL *my, const char *sql, db_rows_t *out);
+/* strtoll of a cell, dflt for NULL. */
+long long db__ll(const char *s, long long dflt);
+
 /* ---- connections (db_conn.c) ---- */
 
 /* A DB thread's connection with reconnect back-off.  Owned by one thread. */
-typedef struct db_conn {
-    const conf_database_t *cfg;
+struct db_conn {
+    const conf_database_t *cfg; /* NULL for a connection of db_conn_open (no reconnect) */
     MYSQL *my;            /* NULL while disconnected */
     int failures;         /* consecutive failed connects (back-off exponent) */
     int64_t next_try_ms;  /* monotonic: no connect attempt before this */
     bool was_up;          /* log transitions only */
     const char *who;      /* thread role, for logs */
-} db_conn_t;
+};
+
+/* Opens a raw connection (db_conn_open wraps it).  0 or CCD_EIO + err; _e also gives the
+ * client/server error number (0 when none). */
+int db__connect(const conf_database_t *cfg, bool use_db, MYSQL **out, char *err, size_t errlen);
+int db__connect_e(const conf_database_t *cfg, bool use_db, MYSQL **out, unsigned int *eno,
+                  char *err, size_t errlen);
+/* True for connect errors that mean "the server is not there (yet)", worth waiting out. */
+bool db__errno_unreachable(unsigned int e);
 
 /* Returns a live connection or NULL when the server is unreachable (back-off respected:
  * returns NULL at once while the back-off runs).  *reconnected is set when a new one was made. */
@@ -168,6 +211,7 @@ struct db {
     atomic_uint_fast64_t reads_failed;
     atomic_uint_fast64_t reader_reconnects;
     atomic_bool stopping;
+    bool started;               /* db_start got to the threads (main thread only) */
 };
 
 int db__writers_start(db_t *db, char *err, size_t errlen);

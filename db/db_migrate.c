@@ -25,8 +25,9 @@
 
 #define SQL_BUF 16384
 
-int db_schema_version(MYSQL *my, int *out)
+int db_schema_version(db_conn_t *c, int *out)
 {
+    MYSQL *my = c->my;
     *out = 0;
     if (mysql_query(my, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
                         "DATABASE() AND TABLE_NAME = 'ccd_schema_version'"))
@@ -142,8 +143,9 @@ static bool valid_dbname(const char *name)
     return true;
 }
 
-int db_migrate_conn(MYSQL *my, const char *dbname, char *err, size_t errlen)
+int db_migrate_conn(db_conn_t *c, const char *dbname, char *err, size_t errlen)
 {
+    MYSQL *my = c->my;
     if (!valid_dbname(dbname)) {
         snprintf(err, errlen, "database name '%s' must be [A-Za-z0-9_$], at most 64 chars", dbname);
         return CCD_EINVAL;
@@ -177,7 +179,7 @@ int db_migrate_conn(MYSQL *my, const char *dbname, char *err, size_t errlen)
         rc = CCD_EIO;
         goto out;
     }
-    if (db_schema_version(my, &cur)) {
+    if (db_schema_version(c, &cur)) {
         snprintf(err, errlen, "reading schema version: %s", mysql_error(my));
         rc = CCD_EIO;
         goto out;
@@ -222,11 +224,11 @@ out:
 
 int db_migrate(const conf_database_t *cfg, char *err, size_t errlen)
 {
-    MYSQL *my = NULL;
-    int rc = db_connect(cfg, false, &my, err, errlen);
+    db_conn_t *c = NULL;
+    int rc = db_conn_open(cfg, false, &c, err, errlen);
     if (rc)
         return rc;
-    rc = db_migrate_conn(my, cfg->name, err, errlen);
-    mysql_close(my);
+    rc = db_migrate_conn(c, cfg->name, err, errlen);
+    db_conn_close(c);
     return rc;
 }

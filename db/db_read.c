@@ -5,8 +5,8 @@
  * bounds per lane/owner/address) guarded by read_lock.  DB_READERS general
  * threads take the NORMAL lane first and the AUTH lane when it is empty;
  * DB_AUTH_READERS threads take only the AUTH lane, so a login or an agent
- * check never waits behind a long read.  Each thread owns one MYSQL
- * connection (db_conn_t) and reconnects it with a back-off.  A job whose
+ * check never waits behind a long read.  Each thread owns one
+ * connection (db_conn_t, handed to run functions) and reconnects it with a back-off.  A job whose
  * thread has no connection (database away) is answered at once with status
  * CCD_EIO rather than held: reads are retried by their submitters (the
  * dialer's next cycle), unlike writes.  Ownership of a job returns to the
@@ -77,7 +77,7 @@ static void *reader_run(db_t *db, bool auth_only)
             finish(job, CCD_EIO);
             continue;
         }
-        int rc = job->run ? job->run(my, job) : CCD_EINVAL;
+        int rc = job->run ? job->run(&conn, job) : CCD_EINVAL;
         unsigned int e = mysql_errno(my);
         if (rc != 0 && db_errno_conn_lost(e)) {
             db__conn_drop(&conn);

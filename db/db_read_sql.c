@@ -1,5 +1,5 @@
 /*
- * Blocking reads on a MYSQL* (run from read jobs): campaigns, agents,
+ * Blocking reads on a reader's connection (run from read jobs): campaigns, agents,
  * queues, breaks, forms, ECCP clients.  Number claims live in db_claim.c.
  *
  * These run a handful of times per cycle or on reload, never per call, so
@@ -30,36 +30,30 @@ static int64_t i64_or(const char *s, int64_t dflt)
     return s ? strtoll(s, NULL, 10) : dflt;
 }
 
-/* Runs q and hands every row to fill(row, i, out) into a malloc'd array of elem-size items. */
-static int load_rows(MYSQL *my, const char *q, size_t elem, void **out, size_t *n,
-                     void (*fill)(MYSQL_ROW row, void *dst))
+/* Runs q and hands every row to fill(row, dst) into a malloc'd array of elem-size items. */
+static int load_rows(db_conn_t *c, const char *q, size_t elem, void **out, size_t *n,
+                     void (*fill)(char *const *row, void *dst))
 {
     *out = NULL;
     *n = 0;
-    if (mysql_query(my, q)) {
-        LOG_WARN_RL(DB_LOG, "read failed: %s (%u)", mysql_error(my), mysql_errno(my));
-        return CCD_EIO;
-    }
-    MYSQL_RES *res = mysql_store_result(my);
-    if (!res)
-        return CCD_EIO;
-    size_t rows = (size_t)mysql_num_rows(res);
-    char *arr = calloc(rows ? rows : 1, elem);
+    db_rows_t rows;
+    int rc = db__rows(c->my, q, &rows);
+    if (rc)
+        return rc;
+    char *arr = calloc(rows.nrows ? rows.nrows : 1, elem);
     if (!arr) {
-        mysql_free_result(res);
+        db_rows_free(&rows);
         return CCD_ENOMEM;
     }
-    MYSQL_ROW row;
-    size_t i = 0;
-    while ((row = mysql_fetch_row(res)) && i < rows)
-        fill(row, arr + i++ * elem);
-    mysql_free_result(res);
+    for (size_t i = 0; i < rows.nrows; i++)
+        fill(db_row(&rows, i), arr + i * elem);
     *out = arr;
-    *n = i;
+    *n = rows.nrows;
+    db_rows_free(&rows);
     return 0;
 }
 
-int db_expire_campaigns(MYSQL *my, int *nexpired)
+int db_expire_campaigns(db_conn_t *c, int *nexpired)
 {
     int total = 0;
     static const char *const q[] = {
@@ -67,16 +61,16 @@ int db_expire_campaigns(MYSQL *my, int *nexpired)
         "UPDATE campaign_entry SET estatus = 'I' WHERE datetime_end < CURDATE() AND estatus = 'A'",
         NULL};
     for (int i = 0; q[i]; i++) {
-        if (mysql_query(my, q[i]))
+        if (mysql_query(c->my, q[i]))
             return CCD_EIO;
-        total += (int)mysql_affected_rows(my);
+        total += (int)mysql_affected_rows(c->my);
     }
     if (nexpired)
         *nexpired = total;
     return 0;
 }
 
-static void fill_campaign(MYSQL_ROW r, void *dst)
+static void fill_campaign(char *const *r, void *dst)
 {
     db_campaign_t *c = dst;
     c->id = u32(r[0]);
@@ -103,7 +97,7 @@ static void fill_campaign(MYSQL_ROW r, void *dst)
     c->retry_backoff_max_s = (int)i64_or(r[20], 0);
 }
 
-int db_load_active_campaigns(MYSQL *my, db_campaign_t **out, size_t *n)
+int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n)
 {
     static const char q[] =
         "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, c.max_canales, "
@@ -115,10 +109,10 @@ int db_load_active_campaigns(MYSQL *my, db_campaign_t **out, size_t *n)
         "AND ((c.daytime_init <= c.daytime_end AND CURTIME() BETWEEN c.daytime_init AND "
         "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (CURTIME() >= c.daytime_init OR "
         "CURTIME() <= c.daytime_end))) ORDER BY c.id";
-    return load_rows(my, q, sizeof(db_campaign_t), (void **)out, n, fill_campaign);
+    return load_rows(c, q, sizeof(db_campaign_t), (void **)out, n, fill_campaign);
 }
 
-static void fill_agent(MYSQL_ROW r, void *dst)
+static void fill_agent(char *const *r, void *dst)
 {
     db_agent_t *a = dst;
     a->id = u32(r[0]);
@@ -130,14 +124,14 @@ static void fill_agent(MYSQL_ROW r, void *dst)
     cp(a->eccp_password, sizeof(a->eccp_password), r[5]);
 }
 
-int db_load_agents(MYSQL *my, db_agent_t **out, size_t *n)
+int db_load_agents(db_conn_t *c, db_agent_t **out, size_t *n)
 {
     static const char q[] = "SELECT id, type, number, name, estatus, eccp_password FROM agent "
                             "ORDER BY number, type, id";
-    return load_rows(my, q, sizeof(db_agent_t), (void **)out, n, fill_agent);
+    return load_rows(c, q, sizeof(db_agent_t), (void **)out, n, fill_agent);
 }
 
-static void fill_agent_queue(MYSQL_ROW r, void *dst)
+static void fill_agent_queue(char *const *r, void *dst)
 {
     db_agent_queue_t *a = dst;
     a->id_agent = u32(r[0]);
@@ -145,14 +139,14 @@ static void fill_agent_queue(MYSQL_ROW r, void *dst)
     a->penalty = (int)i64_or(r[2], 0);
 }
 
-int db_load_agent_queues(MYSQL *my, db_agent_queue_t **out, size_t *n)
+int db_load_agent_queues(db_conn_t *c, db_agent_queue_t **out, size_t *n)
 {
     static const char q[] =
         "SELECT id_agent, queue, penalty FROM ccd_agent_queue ORDER BY id_agent, queue";
-    return load_rows(my, q, sizeof(db_agent_queue_t), (void **)out, n, fill_agent_queue);
+    return load_rows(c, q, sizeof(db_agent_queue_t), (void **)out, n, fill_agent_queue);
 }
 
-static void fill_break(MYSQL_ROW r, void *dst)
+static void fill_break(char *const *r, void *dst)
 {
     db_break_t *b = dst;
     b->id = u32(r[0]);
@@ -162,27 +156,27 @@ static void fill_break(MYSQL_ROW r, void *dst)
     b->tipo = r[4] && r[4][0] ? r[4][0] : 'B';
 }
 
-int db_load_breaks(MYSQL *my, db_break_t **out, size_t *n)
+int db_load_breaks(db_conn_t *c, db_break_t **out, size_t *n)
 {
     static const char q[] = "SELECT id, name, description, status, tipo FROM `break` ORDER BY id";
-    return load_rows(my, q, sizeof(db_break_t), (void **)out, n, fill_break);
+    return load_rows(c, q, sizeof(db_break_t), (void **)out, n, fill_break);
 }
 
-static void fill_eccp(MYSQL_ROW r, void *dst)
+static void fill_eccp(char *const *r, void *dst)
 {
     db_eccp_client_t *e = dst;
     cp(e->username, sizeof(e->username), r[0]);
     cp(e->md5_password, sizeof(e->md5_password), r[1]);
 }
 
-int db_load_eccp_clients(MYSQL *my, db_eccp_client_t **out, size_t *n)
+int db_load_eccp_clients(db_conn_t *c, db_eccp_client_t **out, size_t *n)
 {
     static const char q[] =
         "SELECT username, md5_password FROM eccp_authorized_clients ORDER BY id";
-    return load_rows(my, q, sizeof(db_eccp_client_t), (void **)out, n, fill_eccp);
+    return load_rows(c, q, sizeof(db_eccp_client_t), (void **)out, n, fill_eccp);
 }
 
-static void fill_form(MYSQL_ROW r, void *dst)
+static void fill_form(char *const *r, void *dst)
 {
     db_form_t *f = dst;
     f->id = u32(r[0]);
@@ -205,66 +199,60 @@ void db_forms_free(db_form_t *forms, size_t n)
     free(forms);
 }
 
-int db_load_forms(MYSQL *my, db_form_t **out, size_t *n)
+int db_load_forms(db_conn_t *c, db_form_t **out, size_t *n)
 {
     db_form_t *forms = NULL;
     size_t nf = 0;
-    int rc = load_rows(my, "SELECT id, nombre, descripcion, estatus FROM form ORDER BY id",
+    int rc = load_rows(c, "SELECT id, nombre, descripcion, estatus FROM form ORDER BY id",
                        sizeof(db_form_t), (void **)&forms, &nf, fill_form);
     if (rc)
         return rc;
-    if (mysql_query(my, "SELECT id_form, id, etiqueta, value, tipo, orden FROM form_field "
-                        "ORDER BY id_form, orden, id")) {
+    db_rows_t fr;
+    rc = db__rows(c->my, "SELECT id_form, id, etiqueta, value, tipo, orden FROM form_field "
+                         "ORDER BY id_form, orden, id", &fr);
+    if (rc) {
         db_forms_free(forms, nf);
-        return CCD_EIO;
-    }
-    MYSQL_RES *res = mysql_store_result(my);
-    if (!res) {
-        db_forms_free(forms, nf);
-        return CCD_EIO;
+        return rc;
     }
     /* Two passes: count fields per form, then fill; forms are sorted by id. */
-    MYSQL_ROW r;
-    while ((r = mysql_fetch_row(res))) {
-        uint32_t idf = u32(r[0]);
-        for (size_t i = 0; i < nf; i++)
-            if (forms[i].id == idf) {
-                forms[i].nfields++;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < fr.nrows; k++) {
+            char *const *r = db_row(&fr, k);
+            uint32_t idf = u32(r[0]);
+            for (size_t i = 0; i < nf; i++) {
+                if (forms[i].id != idf)
+                    continue;
+                if (pass == 0) {
+                    forms[i].nfields++;
+                    break;
+                }
+                db_form_field_t *fl = &forms[i].fields[forms[i].nfields++];
+                fl->id = u32(r[1]);
+                fl->etiqueta = strdup(r[2] ? r[2] : "");
+                fl->value = strdup(r[3] ? r[3] : "");
+                cp(fl->tipo, sizeof(fl->tipo), r[4]);
+                fl->orden = u32(r[5]);
+                if (!fl->etiqueta || !fl->value) {
+                    db_rows_free(&fr);
+                    db_forms_free(forms, nf);
+                    return CCD_ENOMEM;
+                }
                 break;
             }
-    }
-    for (size_t i = 0; i < nf; i++) {
-        if (!forms[i].nfields)
-            continue;
-        forms[i].fields = calloc(forms[i].nfields, sizeof(db_form_field_t));
-        if (!forms[i].fields) {
-            mysql_free_result(res);
-            db_forms_free(forms, nf);
-            return CCD_ENOMEM;
         }
-        forms[i].nfields = 0;
-    }
-    mysql_data_seek(res, 0);
-    while ((r = mysql_fetch_row(res))) {
-        uint32_t idf = u32(r[0]);
-        for (size_t i = 0; i < nf; i++) {
-            if (forms[i].id != idf)
+        for (size_t i = 0; pass == 0 && i < nf; i++) {
+            if (!forms[i].nfields)
                 continue;
-            db_form_field_t *fl = &forms[i].fields[forms[i].nfields++];
-            fl->id = u32(r[1]);
-            fl->etiqueta = strdup(r[2] ? r[2] : "");
-            fl->value = strdup(r[3] ? r[3] : "");
-            cp(fl->tipo, sizeof(fl->tipo), r[4]);
-            fl->orden = u32(r[5]);
-            if (!fl->etiqueta || !fl->value) {
-                mysql_free_result(res);
+            forms[i].fields = calloc(forms[i].nfields, sizeof(db_form_field_t));
+            if (!forms[i].fields) {
+                db_rows_free(&fr);
                 db_forms_free(forms, nf);
                 return CCD_ENOMEM;
             }
-            break;
+            forms[i].nfields = 0;
         }
     }
-    mysql_free_result(res);
+    db_rows_free(&fr);
     *out = forms;
     *n = nf;
     return 0;

@@ -137,17 +137,23 @@ int db__write_family(db_write_kind_e kind)
         return 3;
     case DB_W_CALL_ENTRY_ADD:
     case DB_W_CALL_ENTRY_UPDATE:
+    case DB_W_CALL_ENTRY_CONTACT:
         return 4;
     case DB_W_RECORDING_ADD:
         return 5;
     case DB_W_CAMPAIGN_UPDATE:
         return 6;
-    default:
+    /* A schedule copies the form values of its source call: ordered with the values saved
+     * before it.  It inserts new calls rows and updates none, so it commutes with family 0. */
+    case DB_W_FORM_VALUE:
+    case DB_W_CALL_SCHEDULE:
         return 7;
+    default:
+        return 8;
     }
 }
 
-#define DB_FAMILIES 8
+#define DB_FAMILIES 9
 
 int db__batch_plan(db_write_t *const *ws, int n, int *order, db_run_t *runs)
 {

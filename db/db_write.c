@@ -33,6 +33,7 @@
 
 #include <errmsg.h>
 #include <mysqld_error.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,79 +67,324 @@ typedef struct pdesc {
     int slot; /* string/time slot; ints use the parameter index */
 } pdesc_t;
 
+typedef enum { TX_OK, TX_DEDUP, TX_RETRY, TX_REJECT } tx_e;
+
+static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
+static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
+
+/*
+ * Each bulk kind is ONE table of columns; its SQL text, its parameter types and its row
+ * filling are all derived from that table at start-up (build_kinds), so a bind position
+ * cannot drift from the text: a column's '?' and the value bound to it sit on the same line.
+ * A fragment's '?' count is checked against its values when the text is built.
+ */
+typedef enum {
+    V_NONE = 0,
+    V_FLAG,      /* (set & mask) != 0, set = the uint32_t at off */
+    V_BOOL,      /* the bool at off */
+    V_CHAR_SET,  /* the char at off != 0 */
+    V_CHAR_STR,  /* the char at off as a one-character string */
+    V_STR,       /* the string at off */
+    V_STR0,      /* the string at off, NULL when empty */
+    V_U32,       /* the uint32_t at off */
+    V_U32_0,     /* the uint32_t at off, NULL when 0 */
+    V_I64_NEG,   /* the int64_t at off, NULL when < 0 */
+    V_I32,       /* the int32_t at off */
+    V_I32_POS,   /* the int32_t at off, negatives as 0 */
+    V_TIME0,     /* the time_t at off, NULL when 0 */
+    V_TIME_NOW,  /* the time_t at off, now when 0 */
+} vsrc_e;
+
+typedef struct wval {
+    vsrc_e src;
+    size_t off;   /* in db_write_t */
+    uint32_t mask; /* V_FLAG */
+} wval_t;
+
+typedef struct wcol {
+    const char *frag; /* SET: "col = IF(?, ?, col)"; INSERT: the column name */
+    wval_t v[2];      /* what binds to the fragment's '?'s, in order */
+} wcol_t;
+
+typedef enum { WK_INSERT = 1, WK_UPDATE, WK_DELETE } wmode_e;
+
+typedef struct wkind {
+    wmode_e mode;
+    const char *table;
+    const wcol_t *cols; /* terminated by {NULL} */
+    const char *where;  /* UPDATE / DELETE */
+    wval_t wv[2];       /* the where clause's '?'s */
+} wkind_t;
+
+#define OFF(m) offsetof(db_write_t, u.m)
+#define FLAG(setm, m) {V_FLAG, OFF(setm), (m)}
+#define VAL(s, m) {(s), OFF(m), 0}
+/* "col = IF(?, ?, col)": written only when the mask bit is in set. */
+#define IFSET(col, setm, m, val) {col " = IF(?, ?, " col ")", {FLAG(setm, m), val}}
+#define INS(col, val) {col, {val}}
+
+static const wcol_t call_update_cols[] = {
+    IFSET("status", call.set, DB_CALL_F_STATUS, VAL(V_STR0, call.status)),
+    IFSET("uniqueid", call.set, DB_CALL_F_UNIQUEID, VAL(V_STR0, call.uniqueid)),
+    IFSET("fecha_llamada", call.set, DB_CALL_F_FECHA_LLAMADA, VAL(V_TIME0, call.fecha_llamada)),
+    IFSET("start_time", call.set, DB_CALL_F_START_TIME, VAL(V_TIME0, call.start_time)),
+    IFSET("end_time", call.set, DB_CALL_F_END_TIME, VAL(V_TIME0, call.end_time)),
+    IFSET("duration", call.set, DB_CALL_F_DURATION, VAL(V_I64_NEG, call.duration)),
+    IFSET("id_agent", call.set, DB_CALL_F_ID_AGENT, VAL(V_U32_0, call.id_agent)),
+    IFSET("transfer", call.set, DB_CALL_F_TRANSFER, VAL(V_STR0, call.transfer)),
+    IFSET("datetime_entry_queue", call.set, DB_CALL_F_ENTRY_QUEUE,
+          VAL(V_TIME0, call.datetime_entry_queue)),
+    IFSET("duration_wait", call.set, DB_CALL_F_DURATION_WAIT, VAL(V_I64_NEG, call.duration_wait)),
+    IFSET("failure_cause", call.set, DB_CALL_F_FAILURE_CAUSE, VAL(V_I64_NEG, call.failure_cause)),
+    IFSET("failure_cause_txt", call.set, DB_CALL_F_FAILURE_CAUSE,
+          VAL(V_STR0, call.failure_cause_txt)),
+    IFSET("trunk", call.set, DB_CALL_F_TRUNK, VAL(V_STR0, call.trunk)),
+    {"ccd_next_attempt = IF(?, NOW() + INTERVAL ? SECOND, ccd_next_attempt)",
+     {FLAG(call.set, DB_CALL_F_NEXT_ATTEMPT), VAL(V_I32_POS, call.next_attempt_delay_s)}},
+    IFSET("dnc", call.set, DB_CALL_F_DNC, VAL(V_I32, call.dnc)),
+    {"ccd_claim_owner = IF(?, NULL, ccd_claim_owner)", {FLAG(call.set, DB_CALL_F_RELEASE)}},
+    {"ccd_claim_time = IF(?, NULL, ccd_claim_time)", {FLAG(call.set, DB_CALL_F_RELEASE)}},
+    {NULL, {{0}}},
+};
+
+static const wcol_t progress_cols[] = {
+    INS("datetime_entry", VAL(V_TIME_NOW, progress.datetime_entry)),
+    INS("id_campaign_incoming", VAL(V_U32_0, progress.id_campaign_incoming)),
+    INS("id_call_incoming", VAL(V_U32_0, progress.id_call_incoming)),
+    INS("id_campaign_outgoing", VAL(V_U32_0, progress.id_campaign_outgoing)),
+    INS("id_call_outgoing", VAL(V_U32_0, progress.id_call_outgoing)),
+    INS("new_status", VAL(V_STR, progress.new_status)),
+    INS("retry", VAL(V_I64_NEG, progress.retry)),
+    INS("uniqueid", VAL(V_STR0, progress.uniqueid)),
+    INS("trunk", VAL(V_STR0, progress.trunk)),
+    INS("id_agent", VAL(V_U32_0, progress.id_agent)),
+    INS("duration", VAL(V_I64_NEG, progress.duration)),
+    {NULL, {{0}}},
+};
+
+static const wcol_t audit_open_cols[] = {
+    INS("id_agent", VAL(V_U32, audit.id_agent)),
+    INS("id_break", VAL(V_U32_0, audit.id_break)),
+    INS("datetime_init", VAL(V_TIME_NOW, audit.when)),
+    INS("ext_parked", VAL(V_STR0, audit.ext_parked)),
+    {NULL, {{0}}},
+};
+
+static const wcol_t audit_close_cols[] = {
+    {"datetime_end = ?", {VAL(V_TIME_NOW, audit.when)}},
+    {"duration = TIMEDIFF(?, datetime_init)", {VAL(V_TIME_NOW, audit.when)}},
+    {NULL, {{0}}},
+};
+
+static const wcol_t current_add_cols[] = {
+    INS("id_call", VAL(V_U32, current.id_call)),
+    INS("fecha_inicio", VAL(V_TIME_NOW, current.fecha_inicio)),
+    INS("uniqueid", VAL(V_STR0, current.uniqueid)),
+    INS("queue", VAL(V_STR, current.queue)),
+    INS("agentnum", VAL(V_STR, current.agentnum)),
+    INS("event", VAL(V_STR, current.event)),
+    INS("Channel", VAL(V_STR, current.channel)),
+    INS("ChannelClient", VAL(V_STR0, current.channel_client)),
+    {NULL, {{0}}},
+};
+
+static const wcol_t entry_add_cols[] = {
+    INS("id_agent", VAL(V_U32_0, entry.id_agent)),
+    INS("id_queue_call_entry", VAL(V_U32, entry.id_queue_call_entry)),
+    INS("id_contact", VAL(V_U32_0, entry.id_contact)),
+    INS("callerid", VAL(V_STR, entry.callerid)),
+    INS("datetime_init", VAL(V_TIME0, entry.datetime_init)),
+    INS("datetime_end", VAL(V_TIME0, entry.datetime_end)),
+    INS("duration", VAL(V_I64_NEG, entry.duration)),
+    INS("status", VAL(V_STR0, entry.status)),
+    INS("transfer", VAL(V_STR0, entry.transfer)),
+    INS("datetime_entry_queue", VAL(V_TIME0, entry.datetime_entry_queue)),
+    INS("duration_wait", VAL(V_I64_NEG, entry.duration_wait)),
+    INS("uniqueid", VAL(V_STR0, entry.uniqueid)),
+    INS("id_campaign", VAL(V_U32_0, entry.id_campaign)),
+    INS("trunk", VAL(V_STR, entry.trunk)),
+    {NULL, {{0}}},
+};
+
+static const wcol_t entry_update_cols[] = {
+    IFSET("status", entry.set, DB_CALL_F_STATUS, VAL(V_STR0, entry.status)),
+    IFSET("id_agent", entry.set, DB_CALL_F_ID_AGENT, VAL(V_U32_0, entry.id_agent)),
+    IFSET("datetime_init", entry.set, DB_CALL_F_START_TIME, VAL(V_TIME0, entry.datetime_init)),
+    IFSET("datetime_end", entry.set, DB_CALL_F_END_TIME, VAL(V_TIME0, entry.datetime_end)),
+    IFSET("duration", entry.set, DB_CALL_F_DURATION, VAL(V_I64_NEG, entry.duration)),
+    IFSET("duration_wait", entry.set, DB_CALL_F_DURATION_WAIT, VAL(V_I64_NEG, entry.duration_wait)),
+    IFSET("transfer", entry.set, DB_CALL_F_TRANSFER, VAL(V_STR0, entry.transfer)),
+    {NULL, {{0}}},
+};
+
+static const wcol_t recording_cols[] = {
+    INS("datetime_entry", VAL(V_TIME_NOW, recording.datetime_entry)),
+    INS("id_call_incoming", VAL(V_U32_0, recording.id_call_incoming)),
+    INS("id_call_outgoing", VAL(V_U32_0, recording.id_call_outgoing)),
+    INS("uniqueid", VAL(V_STR, recording.uniqueid)),
+    INS("channel", VAL(V_STR, recording.channel)),
+    INS("recordingfile", VAL(V_STR0, recording.recordingfile)),
+    {NULL, {{0}}},
+};
+
+static const wcol_t campaign_cols[] = {
+    {"estatus = IF(?, ?, estatus)", {VAL(V_CHAR_SET, campaign.estatus), VAL(V_CHAR_STR, campaign.estatus)}},
+    {"num_completadas = IF(?, ?, num_completadas)",
+     {VAL(V_BOOL, campaign.set_stats), VAL(V_U32, campaign.num_completadas)}},
+    {"promedio = IF(?, ?, promedio)", {VAL(V_BOOL, campaign.set_stats), VAL(V_U32, campaign.promedio)}},
+    {"desviacion = IF(?, ?, desviacion)",
+     {VAL(V_BOOL, campaign.set_stats), VAL(V_U32, campaign.desviacion)}},
+    {NULL, {{0}}},
+};
+
+static const wcol_t contact_cols[] = {
+    {"id_contact = ?", {VAL(V_U32_0, contact.id_contact)}},
+    {NULL, {{0}}},
+};
+
+static const wcol_t no_cols[] = {{NULL, {{0}}}};
+
+static const wkind_t wkinds[DB_W_KIND_MAX] = {
+    [DB_W_CALL_UPDATE] = {WK_UPDATE, "calls", call_update_cols, "id = ?", {VAL(V_U32, call.id_call)}},
+    [DB_W_PROGRESS_LOG] = {WK_INSERT, "call_progress_log", progress_cols, NULL, {{0}}},
+    [DB_W_AUDIT_OPEN] = {WK_INSERT, "audit", audit_open_cols, NULL, {{0}}},
+    [DB_W_AUDIT_CLOSE] = {WK_UPDATE, "audit", audit_close_cols,
+                          "id_agent = ? AND id_break <=> ? AND datetime_end IS NULL",
+                          {VAL(V_U32, audit.id_agent), VAL(V_U32_0, audit.id_break)}},
+    [DB_W_CURRENT_CALL_ADD] = {WK_INSERT, "current_calls", current_add_cols, NULL, {{0}}},
+    [DB_W_CURRENT_CALL_DEL] = {WK_DELETE, "current_calls", no_cols, "id_call = ?",
+                               {VAL(V_U32, current.id_call)}},
+    [DB_W_CALL_ENTRY_ADD] = {WK_INSERT, "call_entry", entry_add_cols, NULL, {{0}}},
+    [DB_W_CALL_ENTRY_UPDATE] = {WK_UPDATE, "call_entry", entry_update_cols, "uniqueid = ?",
+                                {VAL(V_STR, entry.uniqueid)}},
+    [DB_W_RECORDING_ADD] = {WK_INSERT, "call_recording", recording_cols, NULL, {{0}}},
+    [DB_W_CAMPAIGN_UPDATE] = {WK_UPDATE, "campaign", campaign_cols, "id = ?",
+                              {VAL(V_U32, campaign.id_campaign)}},
+    [DB_W_CALL_ENTRY_CONTACT] = {WK_UPDATE, "call_entry", contact_cols, "id = ?",
+                                 {VAL(V_U32, contact.id_call_entry)}},
+};
+
+/* A kind as the writer runs it: the SQL text and, per parameter, its type, slot and value. */
 typedef struct kind_def {
-    const char *sql;
+    char sql[1024];
     int np;
     pdesc_t p[W_MAXP];
+    wval_t v[W_MAXP];
+    tx_e (*exec)(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 } kind_def_t;
 
-#define I {PT_INT, 0}
-#define S(n) {PT_STR, n}
-#define TM(n) {PT_TIME, n}
+/* Built once (kinds_once) before any writer thread starts, read-only after: no lock. */
+static kind_def_t kinds[DB_W_KIND_MAX];
+static pthread_once_t kinds_once = PTHREAD_ONCE_INIT;
 
-static const kind_def_t kinds[DB_W_KIND_MAX] = {
-    [DB_W_CALL_UPDATE] = {"UPDATE calls SET status = IF(?, ?, status), uniqueid = IF(?, ?, uniqueid), "
-                          "fecha_llamada = IF(?, ?, fecha_llamada), start_time = IF(?, ?, start_time), "
-                          "end_time = IF(?, ?, end_time), duration = IF(?, ?, duration), "
-                          "id_agent = IF(?, ?, id_agent), transfer = IF(?, ?, transfer), "
-                          "datetime_entry_queue = IF(?, ?, datetime_entry_queue), "
-                          "duration_wait = IF(?, ?, duration_wait), "
-                          "failure_cause = IF(?, ?, failure_cause), "
-                          "failure_cause_txt = IF(?, ?, failure_cause_txt), trunk = IF(?, ?, trunk), "
-                          "ccd_next_attempt = IF(?, NOW() + INTERVAL ? SECOND, ccd_next_attempt), "
-                          "dnc = IF(?, ?, dnc), "
-                          "ccd_claim_owner = IF(?, NULL, ccd_claim_owner), "
-                          "ccd_claim_time = IF(?, NULL, ccd_claim_time) WHERE id = ?",
-                          33,
-                          {I, S(0), I, S(1), I, TM(0), I, TM(1), I, TM(2), I, I, I, I, I, S(2),
-                           I, TM(3), I, I, I, I, I, S(3), I, S(4), I, I, I, I, I, I, I}},
-    [DB_W_PROGRESS_LOG] = {"INSERT INTO call_progress_log (datetime_entry, id_campaign_incoming, "
-                           "id_call_incoming, id_campaign_outgoing, id_call_outgoing, new_status, "
-                           "retry, uniqueid, trunk, id_agent, duration) VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           11,
-                           {TM(0), I, I, I, I, S(0), I, S(1), S(2), I, I}},
-    [DB_W_AUDIT_OPEN] = {"INSERT INTO audit (id_agent, id_break, datetime_init, ext_parked) "
-                         "VALUES (?, ?, ?, ?)",
-                         4,
-                         {I, I, TM(0), S(0)}},
-    [DB_W_AUDIT_CLOSE] = {"UPDATE audit SET datetime_end = ?, duration = TIMEDIFF(?, datetime_init) "
-                          "WHERE id_agent = ? AND id_break <=> ? AND datetime_end IS NULL",
-                          4,
-                          {TM(0), TM(1), I, I}},
-    [DB_W_CURRENT_CALL_ADD] = {"INSERT INTO current_calls (id_call, fecha_inicio, uniqueid, queue, "
-                               "agentnum, event, Channel, ChannelClient) VALUES "
-                               "(?, ?, ?, ?, ?, ?, ?, ?)",
-                               8,
-                               {I, TM(0), S(0), S(1), S(2), S(3), S(4), S(5)}},
-    [DB_W_CURRENT_CALL_DEL] = {"DELETE FROM current_calls WHERE id_call = ?", 1, {I}},
-    [DB_W_CALL_ENTRY_ADD] = {"INSERT INTO call_entry (id_agent, id_queue_call_entry, id_contact, "
-                             "callerid, datetime_init, datetime_end, duration, status, transfer, "
-                             "datetime_entry_queue, duration_wait, uniqueid, id_campaign, trunk) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             14,
-                             {I, I, I, S(0), TM(0), TM(1), I, S(1), S(2), TM(2), I, S(3), I, S(4)}},
-    [DB_W_CALL_ENTRY_UPDATE] = {"UPDATE call_entry SET status = IF(?, ?, status), "
-                                "id_agent = IF(?, ?, id_agent), "
-                                "datetime_init = IF(?, ?, datetime_init), "
-                                "datetime_end = IF(?, ?, datetime_end), "
-                                "duration = IF(?, ?, duration), "
-                                "duration_wait = IF(?, ?, duration_wait), "
-                                "transfer = IF(?, ?, transfer) WHERE uniqueid = ?",
-                                15,
-                                {I, S(0), I, I, I, TM(0), I, TM(1), I, I, I, I, I, S(1), S(2)}},
-    [DB_W_RECORDING_ADD] = {"INSERT INTO call_recording (datetime_entry, id_call_incoming, "
-                            "id_call_outgoing, uniqueid, channel, recordingfile) VALUES "
-                            "(?, ?, ?, ?, ?, ?)",
-                            6,
-                            {TM(0), I, I, S(0), S(1), S(2)}},
-    [DB_W_CAMPAIGN_UPDATE] = {"UPDATE campaign SET estatus = IF(?, ?, estatus), "
-                              "num_completadas = IF(?, ?, num_completadas), "
-                              "promedio = IF(?, ?, promedio), desviacion = IF(?, ?, desviacion) "
-                              "WHERE id = ?",
-                              9,
-                              {I, S(0), I, I, I, I, I, I, I}},
-};
+static int count_q(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '?';
+    return n;
+}
+
+static int nvals(const wval_t *v, int max)
+{
+    int n = 0;
+    while (n < max && v[n].src != V_NONE)
+        n++;
+    return n;
+}
+
+/* Appends the values of one fragment as parameters; a '?' count that does not match its
+ * values is a bug in the tables above and stops the program at once. */
+static void add_params(kind_def_t *k, const char *frag, const wval_t *v, int max, int *ns, int *nt)
+{
+    int n = nvals(v, max);
+    if (count_q(frag) != n || k->np + n > W_MAXP) {
+        LOG_ERR(DB_LOG, "write kind table: '%s' has %d '?' for %d value(s)", frag, count_q(frag), n);
+        abort();
+    }
+    for (int i = 0; i < n; i++) {
+        pdesc_t *p = &k->p[k->np];
+        switch (v[i].src) {
+        case V_STR:
+        case V_STR0:
+        case V_CHAR_STR:
+            *p = (pdesc_t){PT_STR, (*ns)++};
+            break;
+        case V_TIME0:
+        case V_TIME_NOW:
+            *p = (pdesc_t){PT_TIME, (*nt)++};
+            break;
+        default:
+            *p = (pdesc_t){PT_INT, 0};
+            break;
+        }
+        if (*ns > W_MAXS || *nt > W_MAXT) {
+            LOG_ERR(DB_LOG, "write kind table: too many string/time values at '%s'", frag);
+            abort();
+        }
+        k->v[k->np++] = v[i];
+    }
+}
+
+static void cat(char *dst, const char *src)
+{
+    size_t n = strlen(dst), m = strlen(src);
+    if (n + m + 1 > sizeof(((kind_def_t *)0)->sql)) {
+        LOG_ERR(DB_LOG, "write kind table: statement longer than its buffer");
+        abort();
+    }
+    memcpy(dst + n, src, m + 1);
+}
+
+static void build_kinds(void)
+{
+    for (int kind = 1; kind < DB_W_KIND_MAX; kind++) {
+        kind_def_t *k = &kinds[kind];
+        const wkind_t *d = &wkinds[kind];
+        if (!d->mode)
+            continue; /* a compound kind (exec below) */
+        int ns = 0, nt = 0;
+        char *s = k->sql;
+        s[0] = '\0';
+        if (d->mode == WK_INSERT) {
+            cat(s, "INSERT INTO ");
+            cat(s, d->table);
+            cat(s, " (");
+            for (const wcol_t *c = d->cols; c->frag; c++) {
+                cat(s, c == d->cols ? "" : ", ");
+                cat(s, c->frag);
+                add_params(k, "?", c->v, 2, &ns, &nt);
+            }
+            cat(s, ") VALUES (");
+            for (int i = 0; i < k->np; i++)
+                cat(s, i ? ", ?" : "?");
+            cat(s, ")");
+            continue;
+        }
+        cat(s, d->mode == WK_UPDATE ? "UPDATE " : "DELETE FROM ");
+        cat(s, d->table);
+        for (const wcol_t *c = d->cols; c->frag; c++) {
+            cat(s, c == d->cols ? " SET " : ", ");
+            cat(s, c->frag);
+            add_params(k, c->frag, c->v, 2, &ns, &nt);
+        }
+        cat(s, " WHERE ");
+        cat(s, d->where);
+        add_params(k, d->where, d->wv, 2, &ns, &nt);
+    }
+    kinds[DB_W_FORM_VALUE].exec = exec_form_value;
+    kinds[DB_W_CALL_SCHEDULE].exec = exec_schedule;
+}
+
+const char *db__write_sql(db_write_kind_e kind, int *nparams)
+{
+    pthread_once(&kinds_once, build_kinds);
+    if (kind <= 0 || kind >= DB_W_KIND_MAX || !kinds[kind].sql[0])
+        return NULL;
+    if (nparams)
+        *nparams = kinds[kind].np;
+    return kinds[kind].sql;
+}
 
 struct db_writer {
     db_t *db;
@@ -210,160 +456,62 @@ static void p_time(const kind_def_t *k, wrow_t *r, int p, time_t v)
     r->ind[p] = STMT_INDICATOR_NONE;
 }
 
+/* One row of binds from the kind's value table (positions follow the table, see above). */
 static void fill_row(const db_write_t *w, wrow_t *r)
 {
     const kind_def_t *k = &kinds[w->kind];
     memset(r->ind, 0, sizeof(r->ind));
-    switch (w->kind) {
-    case DB_W_CALL_UPDATE: {
-        const db_w_call_t *c = &w->u.call;
-        uint32_t m = c->set;
-        p_flag(r, 0, m & DB_CALL_F_STATUS);
-        p_str(k, r, 1, c->status, c->status[0] == '\0');
-        p_flag(r, 2, m & DB_CALL_F_UNIQUEID);
-        p_str(k, r, 3, c->uniqueid, c->uniqueid[0] == '\0');
-        p_flag(r, 4, m & DB_CALL_F_FECHA_LLAMADA);
-        p_time(k, r, 5, c->fecha_llamada);
-        p_flag(r, 6, m & DB_CALL_F_START_TIME);
-        p_time(k, r, 7, c->start_time);
-        p_flag(r, 8, m & DB_CALL_F_END_TIME);
-        p_time(k, r, 9, c->end_time);
-        p_flag(r, 10, m & DB_CALL_F_DURATION);
-        p_int(r, 11, c->duration, c->duration < 0);
-        p_flag(r, 12, m & DB_CALL_F_ID_AGENT);
-        p_int(r, 13, c->id_agent, c->id_agent == 0);
-        p_flag(r, 14, m & DB_CALL_F_TRANSFER);
-        p_str(k, r, 15, c->transfer, c->transfer[0] == '\0');
-        p_flag(r, 16, m & DB_CALL_F_ENTRY_QUEUE);
-        p_time(k, r, 17, c->datetime_entry_queue);
-        p_flag(r, 18, m & DB_CALL_F_DURATION_WAIT);
-        p_int(r, 19, c->duration_wait, c->duration_wait < 0);
-        p_flag(r, 20, m & DB_CALL_F_FAILURE_CAUSE);
-        p_int(r, 21, c->failure_cause, c->failure_cause < 0);
-        p_flag(r, 22, m & DB_CALL_F_FAILURE_CAUSE);
-        p_str(k, r, 23, c->failure_cause_txt, c->failure_cause_txt[0] == '\0');
-        p_flag(r, 24, m & DB_CALL_F_TRUNK);
-        p_str(k, r, 25, c->trunk, c->trunk[0] == '\0');
-        p_flag(r, 26, m & DB_CALL_F_NEXT_ATTEMPT);
-        p_int(r, 27, c->next_attempt_delay_s < 0 ? 0 : c->next_attempt_delay_s, false);
-        p_flag(r, 28, m & DB_CALL_F_DNC);
-        p_int(r, 29, c->dnc, false);
-        p_flag(r, 30, m & DB_CALL_F_RELEASE);
-        p_flag(r, 31, m & DB_CALL_F_RELEASE);
-        p_int(r, 32, c->id_call, false);
-        break;
-    }
-    case DB_W_PROGRESS_LOG: {
-        const db_w_progress_t *p = &w->u.progress;
-        p_time(k, r, 0, p->datetime_entry ? p->datetime_entry : time(NULL));
-        p_int(r, 1, p->id_campaign_incoming, p->id_campaign_incoming == 0);
-        p_int(r, 2, p->id_call_incoming, p->id_call_incoming == 0);
-        p_int(r, 3, p->id_campaign_outgoing, p->id_campaign_outgoing == 0);
-        p_int(r, 4, p->id_call_outgoing, p->id_call_outgoing == 0);
-        p_str(k, r, 5, p->new_status, false);
-        p_int(r, 6, p->retry, p->retry < 0);
-        p_str(k, r, 7, p->uniqueid, p->uniqueid[0] == '\0');
-        p_str(k, r, 8, p->trunk, p->trunk[0] == '\0');
-        p_int(r, 9, p->id_agent, p->id_agent == 0);
-        p_int(r, 10, p->duration, p->duration < 0);
-        break;
-    }
-    case DB_W_AUDIT_OPEN: {
-        const db_w_audit_t *a = &w->u.audit;
-        p_int(r, 0, a->id_agent, false);
-        p_int(r, 1, a->id_break, a->id_break == 0);
-        p_time(k, r, 2, a->when ? a->when : time(NULL));
-        p_str(k, r, 3, a->ext_parked, a->ext_parked[0] == '\0');
-        break;
-    }
-    case DB_W_AUDIT_CLOSE: {
-        const db_w_audit_t *a = &w->u.audit;
-        time_t t = a->when ? a->when : time(NULL);
-        p_time(k, r, 0, t);
-        p_time(k, r, 1, t);
-        p_int(r, 2, a->id_agent, false);
-        p_int(r, 3, a->id_break, a->id_break == 0);
-        break;
-    }
-    case DB_W_CURRENT_CALL_ADD: {
-        const db_w_current_call_t *c = &w->u.current;
-        p_int(r, 0, c->id_call, false);
-        p_time(k, r, 1, c->fecha_inicio ? c->fecha_inicio : time(NULL));
-        p_str(k, r, 2, c->uniqueid, c->uniqueid[0] == '\0');
-        p_str(k, r, 3, c->queue, false);
-        p_str(k, r, 4, c->agentnum, false);
-        p_str(k, r, 5, c->event, false);
-        p_str(k, r, 6, c->channel, false);
-        p_str(k, r, 7, c->channel_client, c->channel_client[0] == '\0');
-        break;
-    }
-    case DB_W_CURRENT_CALL_DEL:
-        p_int(r, 0, w->u.current.id_call, false);
-        break;
-    case DB_W_CALL_ENTRY_ADD: {
-        const db_w_call_entry_t *e = &w->u.entry;
-        p_int(r, 0, e->id_agent, e->id_agent == 0);
-        p_int(r, 1, e->id_queue_call_entry, false);
-        p_int(r, 2, e->id_contact, e->id_contact == 0);
-        p_str(k, r, 3, e->callerid, false);
-        p_time(k, r, 4, e->datetime_init);
-        p_time(k, r, 5, e->datetime_end);
-        p_int(r, 6, e->duration, e->duration < 0);
-        p_str(k, r, 7, e->status, e->status[0] == '\0');
-        p_str(k, r, 8, e->transfer, e->transfer[0] == '\0');
-        p_time(k, r, 9, e->datetime_entry_queue);
-        p_int(r, 10, e->duration_wait, e->duration_wait < 0);
-        p_str(k, r, 11, e->uniqueid, e->uniqueid[0] == '\0');
-        p_int(r, 12, e->id_campaign, e->id_campaign == 0);
-        p_str(k, r, 13, e->trunk, false);
-        break;
-    }
-    case DB_W_CALL_ENTRY_UPDATE: {
-        const db_w_call_entry_t *e = &w->u.entry;
-        uint32_t m = e->set;
-        p_flag(r, 0, m & DB_CALL_F_STATUS);
-        p_str(k, r, 1, e->status, e->status[0] == '\0');
-        p_flag(r, 2, m & DB_CALL_F_ID_AGENT);
-        p_int(r, 3, e->id_agent, e->id_agent == 0);
-        p_flag(r, 4, m & DB_CALL_F_START_TIME);
-        p_time(k, r, 5, e->datetime_init);
-        p_flag(r, 6, m & DB_CALL_F_END_TIME);
-        p_time(k, r, 7, e->datetime_end);
-        p_flag(r, 8, m & DB_CALL_F_DURATION);
-        p_int(r, 9, e->duration, e->duration < 0);
-        p_flag(r, 10, m & DB_CALL_F_DURATION_WAIT);
-        p_int(r, 11, e->duration_wait, e->duration_wait < 0);
-        p_flag(r, 12, m & DB_CALL_F_TRANSFER);
-        p_str(k, r, 13, e->transfer, e->transfer[0] == '\0');
-        p_str(k, r, 14, e->uniqueid, false);
-        break;
-    }
-    case DB_W_RECORDING_ADD: {
-        const db_w_recording_t *rc = &w->u.recording;
-        p_time(k, r, 0, rc->datetime_entry ? rc->datetime_entry : time(NULL));
-        p_int(r, 1, rc->id_call_incoming, rc->id_call_incoming == 0);
-        p_int(r, 2, rc->id_call_outgoing, rc->id_call_outgoing == 0);
-        p_str(k, r, 3, rc->uniqueid, false);
-        p_str(k, r, 4, rc->channel, false);
-        p_str(k, r, 5, rc->recordingfile, rc->recordingfile[0] == '\0');
-        break;
-    }
-    case DB_W_CAMPAIGN_UPDATE: {
-        const db_w_campaign_t *c = &w->u.campaign;
-        char es[2] = {c->estatus, '\0'};
-        p_flag(r, 0, c->estatus != 0);
-        p_str(k, r, 1, es, false);
-        p_flag(r, 2, c->set_stats);
-        p_int(r, 3, c->num_completadas, false);
-        p_flag(r, 4, c->set_stats);
-        p_int(r, 5, c->promedio, false);
-        p_flag(r, 6, c->set_stats);
-        p_int(r, 7, c->desviacion, false);
-        p_int(r, 8, c->id_campaign, false);
-        break;
-    }
-    default:
-        break;
+    const char *base = (const char *)w;
+    time_t now = time(NULL); /* once per row: a kind binding "now" twice gets one value */
+    for (int p = 0; p < k->np; p++) {
+        const wval_t *v = &k->v[p];
+        const void *at = base + v->off;
+        uint32_t u;
+        int32_t i32;
+        int64_t i64;
+        time_t t;
+        switch (v->src) {
+        case V_FLAG:
+            memcpy(&u, at, sizeof(u));
+            p_flag(r, p, (u & v->mask) != 0);
+            break;
+        case V_BOOL:
+            p_flag(r, p, *(const bool *)at);
+            break;
+        case V_CHAR_SET:
+            p_flag(r, p, *(const char *)at != 0);
+            break;
+        case V_CHAR_STR: {
+            char es[2] = {*(const char *)at, '\0'};
+            p_str(k, r, p, es, false);
+            break;
+        }
+        case V_STR:
+        case V_STR0:
+            p_str(k, r, p, at, v->src == V_STR0 && ((const char *)at)[0] == '\0');
+            break;
+        case V_U32:
+        case V_U32_0:
+            memcpy(&u, at, sizeof(u));
+            p_int(r, p, u, v->src == V_U32_0 && u == 0);
+            break;
+        case V_I64_NEG:
+            memcpy(&i64, at, sizeof(i64));
+            p_int(r, p, i64, i64 < 0);
+            break;
+        case V_I32:
+        case V_I32_POS:
+            memcpy(&i32, at, sizeof(i32));
+            p_int(r, p, v->src == V_I32_POS && i32 < 0 ? 0 : i32, false);
+            break;
+        case V_TIME0:
+        case V_TIME_NOW:
+            memcpy(&t, at, sizeof(t));
+            p_time(k, r, p, t == 0 && v->src == V_TIME_NOW ? now : t);
+            break;
+        case V_NONE:
+            break;
+        }
     }
 }
 
@@ -397,8 +545,6 @@ static void setup_binds(const kind_def_t *k, wrow_t *row, MYSQL_BIND *b, bool bu
 
 /* ---------------------------- transactions ---------------------------- */
 
-typedef enum { TX_OK, TX_DEDUP, TX_RETRY, TX_REJECT } tx_e;
-
 static void close_stmts(db_writer_t *w)
 {
     for (int i = 0; i < DB_W_KIND_MAX; i++)
@@ -412,16 +558,23 @@ static void close_stmts(db_writer_t *w)
     }
 }
 
-static MYSQL_STMT *stmt_for(db_writer_t *w, MYSQL *my, db_write_kind_e kind)
+/* The kind's prepared statement; NULL with *err_out = the failure's errno (taken from the
+ * statement before it is closed: the connection's own errno is 0 after a failed prepare). */
+static MYSQL_STMT *stmt_for(db_writer_t *w, MYSQL *my, db_write_kind_e kind,
+                            unsigned int *err_out)
 {
     if (w->st[kind])
         return w->st[kind];
     MYSQL_STMT *st = mysql_stmt_init(my);
-    if (!st)
+    if (!st) {
+        *err_out = mysql_errno(my);
         return NULL;
+    }
     if (mysql_stmt_prepare(st, kinds[kind].sql, (unsigned long)strlen(kinds[kind].sql))) {
-        LOG_ERR_RL(DB_LOG, "%s: prepare failed for kind %d: %s", w->conn.who, kind,
-                mysql_stmt_error(st));
+        *err_out = mysql_stmt_errno(st);
+        snprintf(w->last_err, sizeof(w->last_err), "%s", mysql_stmt_error(st));
+        LOG_WARN_RL(DB_LOG, "%s: prepare failed for kind %d: %s (%u)", w->conn.who, kind,
+                 w->last_err, *err_out);
         mysql_stmt_close(st);
         return NULL;
     }
@@ -438,13 +591,96 @@ static tx_e classify(unsigned int e)
     return TX_REJECT;
 }
 
+/* One text statement of a compound write; the server's error classified. */
+static tx_e exec_q(db_writer_t *w, db_q_t *q, unsigned int *err_out)
+{
+    unsigned int e = 0;
+    if (db__q_send(q, &e) == 0)
+        return TX_OK;
+    *err_out = e;
+    snprintf(w->last_err, sizeof(w->last_err), "%s", mysql_error(q->my));
+    return e ? classify(e) : TX_REJECT;
+}
+
+/* The call's one stored value for the field: update it, else insert it. */
+static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    const db_w_form_value_t *v = &x->u.form_value;
+    const char *table = v->incoming ? "form_data_recolected_entry" : "form_data_recolected";
+    const char *idcol = v->incoming ? "id_call_entry" : "id_calls";
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "UPDATE %s SET value = ", table);
+    db__q_str(&q, v->value);
+    db__q_printf(&q, " WHERE %s = %u AND id_form_field = %u", idcol, v->id_call, v->id_field);
+    tx_e r = exec_q(w, &q, err_out);
+    if (r != TX_OK)
+        return r;
+    /* affected_rows is 0 also when the value did not change: insert only when absent. */
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO %s (value, %s, id_form_field) SELECT ", table, idcol);
+    db__q_str(&q, v->value);
+    db__q_printf(&q, ", %u, %u FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %s = %u AND "
+                     "id_form_field = %u)",
+                 v->id_call, v->id_field, table, idcol, v->id_call, v->id_field);
+    return exec_q(w, &q, err_out);
+}
+
+/* The scheduled call, its attributes and a copy of the source call's form values. */
+static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    db_w_schedule_t *sc = &x->u.schedule;
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO calls (scheduled, id_list, phone, date_init, date_end, time_init, "
+                     "time_end, agent) VALUES (1, %u, ", sc->id_list);
+    db__q_str(&q, sc->phone);
+    for (int i = 0; i < 4; i++) {
+        db__q_raw(&q, ", ");
+        if (sc->has_window)
+            db__q_str(&q, sc->window[i]);
+        else
+            db__q_raw(&q, "NULL");
+    }
+    db__q_raw(&q, ", ");
+    if (sc->agent[0])
+        db__q_str(&q, sc->agent);
+    else
+        db__q_raw(&q, "NULL");
+    db__q_raw(&q, ")");
+    tx_e r = exec_q(w, &q, err_out);
+    if (r != TX_OK)
+        return r;
+    sc->new_id = (uint64_t)mysql_insert_id(my);
+    db__q_init(&q, my);
+    db__q_raw(&q, "INSERT INTO call_attribute (data, id_call) VALUES (");
+    db__q_str(&q, sc->attrs ? sc->attrs : "{}");
+    db__q_printf(&q, ", %llu)", (unsigned long long)sc->new_id);
+    if ((r = exec_q(w, &q, err_out)) != TX_OK)
+        return r;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO form_data_recolected (value, id_form_field, id_calls) SELECT value, "
+                     "id_form_field, %llu FROM form_data_recolected WHERE id_calls = %u",
+                 (unsigned long long)sc->new_id, sc->from_call);
+    return exec_q(w, &q, err_out);
+}
+
 static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t **ws,
                      const int *idx, int count, unsigned int *err_out)
 {
-    MYSQL_STMT *st = stmt_for(w, my, kind);
+    if (kinds[kind].exec) {
+        for (int i = 0; i < count; i++) {
+            tx_e r = kinds[kind].exec(w, my, ws[idx[i]], err_out);
+            if (r != TX_OK)
+                return r;
+        }
+        return TX_OK;
+    }
+    MYSQL_STMT *st = stmt_for(w, my, kind, err_out);
     if (!st) {
-        *err_out = mysql_errno(my);
-        return *err_out ? classify(*err_out) : TX_REJECT;
+        /* No errno at all: nothing says the data is at fault, so the batch is kept. */
+        tx_e r = classify(*err_out);
+        return r == TX_DEDUP ? TX_REJECT : r;
     }
     const kind_def_t *k = &kinds[kind];
     MYSQL_BIND b[W_MAXP];
@@ -556,6 +792,20 @@ rollback:
 
 /* ------------------------------ the thread ------------------------------ */
 
+/* A finished write goes back to its submitter when it asked for it, else it is freed. */
+static void write_done(db_write_t *x, int status)
+{
+    if (x->reply) {
+        x->status = status;
+        x->msg.type = MSG_DB_WRITE_DONE;
+        if (mq_push_force(x->reply, &x->msg) == 0)
+            return;
+        LOG_WARN(DB_LOG, "write reply queue closed; dropping the finished write (kind %d)",
+                 (int)x->kind);
+    }
+    x->msg.free(&x->msg);
+}
+
 static void account_done(db_writer_t *w, db_write_t **ws, int n, bool committed)
 {
     int64_t now = clk_mono_us();
@@ -565,7 +815,7 @@ static void account_done(db_writer_t *w, db_write_t **ws, int n, bool committed)
         sum += lat;
         if (lat > mx)
             mx = lat;
-        ws[i]->msg.free(&ws[i]->msg);
+        write_done(ws[i], committed ? 0 : CCD_EIO);
         ws[i] = NULL;
     }
     if (committed) {
@@ -728,7 +978,7 @@ static void periodic(db_writer_t *w)
         return;
     if (now >= w->next_heartbeat_ms) {
         w->next_heartbeat_ms = now + HEARTBEAT_MS;
-        if (db_engine_heartbeat(my, w->db->instance) && db_errno_conn_lost(mysql_errno(my))) {
+        if (db_engine_heartbeat(&w->conn, w->db->instance) && db_errno_conn_lost(mysql_errno(my))) {
             db__conn_drop(&w->conn);
             close_stmts(w);
             return;
@@ -736,7 +986,7 @@ static void periodic(db_writer_t *w)
     }
     if (now >= w->next_recover_ms) {
         w->next_recover_ms = now + RECOVER_MS;
-        if (db_claims_recover(my, RECOVER_LEASE_S, NULL) && db_errno_conn_lost(mysql_errno(my))) {
+        if (db_claims_recover(&w->conn, RECOVER_LEASE_S, NULL) && db_errno_conn_lost(mysql_errno(my))) {
             db__conn_drop(&w->conn);
             close_stmts(w);
         }
@@ -795,16 +1045,19 @@ static void *writer_main(void *arg)
         if (!commit_batch(w, w->batch, n)) {
             for (int i = 0; i < n; i++)
                 if (w->batch[i]) {
-                    w->batch[i]->msg.free(&w->batch[i]->msg);
+                    write_done(w->batch[i], CCD_ECLOSED);
                     lost++;
                 }
             /* Everything still queued is lost the same way. */
             mq_msg_t *rest = mq_pop_all(w->q);
             while (rest) {
                 mq_msg_t *next = rest->next;
-                if (rest->type != MSG_QUIT)
+                if (rest->type != MSG_QUIT) {
                     lost++;
-                rest->free(rest);
+                    write_done((db_write_t *)rest, CCD_ECLOSED);
+                } else {
+                    rest->free(rest);
+                }
                 rest = next;
             }
             break;
@@ -833,7 +1086,10 @@ static void *writer_main(void *arg)
 
 static void write_free(mq_msg_t *m)
 {
-    free(m);
+    db_write_t *w = (db_write_t *)m;
+    if (w->kind == DB_W_CALL_SCHEDULE)
+        free(w->u.schedule.attrs);
+    free(w);
 }
 
 db_write_t *db_write_new(db_write_kind_e kind)
@@ -963,6 +1219,7 @@ static void writer_free(db_writer_t *w)
 
 int db__writers_start(db_t *db, char *err, size_t errlen)
 {
+    pthread_once(&kinds_once, build_kinds);
     db->writers = calloc((size_t)db->cfg.writer_threads, sizeof(*db->writers));
     if (!db->writers) {
         snprintf(err, errlen, "out of memory");

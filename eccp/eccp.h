@@ -58,11 +58,12 @@ typedef struct eccp_deps {
     int (*db_submit)(void *ctx, db_read_job_t *job);
     void *db_ctx;
     /*
-     * The database's durable writer, for records about calls already placed
-     * (transfercall/atxfercall write calls/call_entry.transfer through
-     * db_write_submit_force, so a database outage delays them instead of losing
-     * them).  NULL = those records go through db_submit as a best-effort read
-     * job (lost, and logged, when the database is away): tests without a database.
+     * The database's durable writer: transfer records (db_write_submit_force)
+     * and the console writes (setcontact, saveformdata, schedulecall: answered
+     * success once db_write_submit accepted them, 503 when its queue is full).
+     * NULL = transfer records go through db_submit as a best-effort read job
+     * (lost, and logged, when the database is away) and the console writes
+     * answer 500: tests without a database.
      */
     db_t *db;
     /*

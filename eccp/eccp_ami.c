@@ -22,7 +22,7 @@
 #include "ami/ami.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "eccp/eccp_sql.h"
+#include "eccp/eccp_dbreq.h"
 
 #define MOD "eccp"
 
@@ -267,17 +267,12 @@ typedef struct xfer_rec {
     char why[128]; /* the server's error, copied on the DB thread */
 } xfer_rec_t;
 
-static int sql_transfer(MYSQL *my, eccp_job_t *j)
+static int sql_transfer(db_conn_t *db, eccp_job_t *j)
 {
     xfer_rec_t *x = j->extra;
-    char q[400];
-    /* ext holds digits only (validated by the starter); the column is varchar(6), and
-     * Issabel's non-strict server cut longer targets the same way. */
-    snprintf(q, sizeof(q), "UPDATE %s SET transfer = '%.6s' WHERE id = %lld",
-             x->incoming ? "call_entry" : "calls", x->ext, x->call);
     x->ran = true;
-    if (mysql_query(my, q) != 0) {
-        snprintf(x->why, sizeof(x->why), "%s", mysql_error(my));
+    if (db_call_set_transfer(db, x->incoming, x->call, x->ext) != 0) {
+        snprintf(x->why, sizeof(x->why), "%s", db_conn_error(db));
         return CCD_EIO;
     }
     x->written = true;

@@ -6,7 +6,8 @@
  * eccp_auth.c   cookies, agent hashes (libcrypto)
  * eccp_server.c acceptor + session workers (epoll), session I/O, limits
  * eccp_req.c    the request table, validation and registry-backed answers
- * eccp_sql.c    the requests that read/write call_center (run on DB threads)
+ * eccp_dbreq.c  the requests answered from call_center: jobs run on DB reader threads,
+ *               calling db/'s typed reads and rendering their results (no SQL)
  * eccp_event.c  events from registry changes
  */
 #ifndef CCD_ECCP_INT_H
@@ -138,7 +139,6 @@ void eccp_msg_resp_end(xw_t *w, const char *name);
 
 /* ---------------- sessions and workers (eccp_server.c) ---------------- */
 
-#include <mysql.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -228,10 +228,10 @@ typedef struct eccp_reqdef {
     const char *name;
     eccp_auth_e auth;
     void (*fn)(eccp_call_t *c);
-    /* Plain agent requests (fn = the generic agent handler): the SQL run after the agent
+    /* Plain agent requests (fn = the generic agent handler): the DB part run after the agent
      * check (NULL = none), the finish on the worker, and the one optional argument copied
-     * into a[0]/has[0] (NULL = none). Unused by every other request. */
-    int (*sql)(MYSQL *my, eccp_job_t *j);
+     * into u.agent (NULL = none). Unused by every other request. */
+    int (*sql)(db_conn_t *db, eccp_job_t *j);
     void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
     const char *arg;
 } eccp_reqdef_t;
@@ -244,31 +244,127 @@ struct eccp_call {
     xmlNode *cmd;
 };
 
+/*
+ * A job's arguments and results, one member per request (kind), filled by the request's
+ * starter on the worker and read/written by its DB-thread part and its finish.
+ */
+#define ECCP_ARG_MAX 256 /* one text argument, NUL included (longer ones answer 400) */
+typedef struct eccp_limit {
+    long long limit; /* < 0: none */
+    long long offset;
+} eccp_limit_t;
+
+typedef struct eccp_jclist { /* getcampaignlist */
+    bool has_type, has_name, has_status, has_from, has_to;
+    char type[ECCP_ARG_MAX], name[ECCP_ARG_MAX], from[ECCP_ARG_MAX], to[ECCP_ARG_MAX];
+    char status[2]; /* the estatus letter */
+    eccp_limit_t lim;
+} eccp_jclist_t;
+
+typedef struct eccp_jstatus { /* getcampaignstatus, getincomingqueuestatus */
+    bool incoming, queue_mode;
+    long long id;
+    char queue[ECCP_ARG_MAX];     /* queue mode: the queue asked for */
+    bool has_start;
+    char start[ECCP_ARG_MAX + 9]; /* "YYYY-MM-DD 00:00:00" */
+    bool not_found;               /* result: 404 already in out */
+    char res_queue[ECCP_ARG_MAX]; /* result: the campaign's queue */
+} eccp_jstatus_t;
+
+typedef struct eccp_jrange { /* getagentactivitysummary, campaignlog: dates, ordered */
+    char from[ECCP_ARG_MAX], to[ECCP_ARG_MAX];
+    /* campaignlog only */
+    bool incoming, has_campaign;
+    long long campaign, last_n, idbefore; /* last_n, idbefore < 0: none */
+    char queue[ECCP_ARG_MAX];
+} eccp_jrange_t;
+
+typedef struct eccp_jsched { /* schedulecall, the DB part */
+    char agent[REG_ID_LEN];
+    bool has_window; /* dates ordered */
+    char window[4][ECCP_ARG_MAX];
+    long long call;    /* named by the console, 0 = none */
+    long long current; /* the agent's current outgoing call, 0 = none */
+    bool same_agent, has_phone, has_name;
+    char phone[ECCP_ARG_MAX], name[ECCP_ARG_MAX];
+} eccp_jsched_t;
+
+typedef struct eccp_jcontact { /* setcontact */
+    bool has_call, has_contact;
+    char call[ECCP_ARG_MAX], contact[ECCP_ARG_MAX];
+} eccp_jcontact_t;
+
+typedef struct eccp_jsched_in { /* schedulecall, the checks on the worker */
+    bool has_type, has_call, has_same, has_phone, has_name;
+    char type[ECCP_ARG_MAX], call[ECCP_ARG_MAX], same[ECCP_ARG_MAX], phone[ECCP_ARG_MAX],
+        name[ECCP_ARG_MAX];
+    int window_state; /* 0 no <schedule>, 1 complete, 2 incomplete */
+    char window[4][ECCP_ARG_MAX]; /* date_init, date_end, time_init, time_end */
+} eccp_jsched_in_t;
+
+struct agent_list;
+typedef union eccp_job_args {
+    struct { /* login */
+        char user[ECCP_ARG_MAX], pass[ECCP_ARG_MAX];
+        bool ok;            /* result */
+    } login;
+    eccp_jclist_t clist; /* getcampaignlist */
+    eccp_limit_t qlist; /* getincomingqueuelist */
+    struct { /* getqueuescript (id = the queue), getcampaignqueuewait, getcampaigninfo */
+        long long id;
+        bool incoming;
+    } camp;
+    struct { /* getcallinfo */
+        bool incoming, has_campaign;
+        long long campaign, call;
+    } callinfo;
+    eccp_jstatus_t status; /* getcampaignstatus, getincomingqueuestatus */
+    eccp_jrange_t range; /* getagentactivitysummary, campaignlog: dates, ordered */
+    struct { /* the plain agent requests and loginagent: their one optional argument */
+        bool has;
+        char arg[ECCP_ARG_MAX];
+        bool break_found;              /* pauseagent, result: an active break */
+        char break_name[ECCP_ARG_MAX]; /* its name */
+    } agent;
+    eccp_jcontact_t contact; /* setcontact */
+    struct { /* saveformdata (the values travel in extra) */
+        bool incoming;
+        long long call;
+    } form;
+    eccp_jsched_in_t sched_in; /* schedulecall, the checks on the worker */
+    eccp_jsched_t sched; /* schedulecall, the DB part */
+    struct { /* agent lookups that reload a missing agent */
+        void (*answer)(eccp_call_t *c, const struct agent_list *l);
+    } reload;
+} eccp_job_args_t;
+
 struct eccp_job {
     db_read_job_t base;             /* first: the job is an mq message */
     eccp_sess_t *s;                 /* touched on the worker only */
     const eccp_reqdef_t *def;
     char id[ECCP_ID_MAX];
-    /* DB thread: the request's own SQL; runs after the agent check passed. */
-    int (*sql)(MYSQL *my, eccp_job_t *j);
+    /* DB thread: the request's own reads; runs after the agent check passed. */
+    int (*sql)(db_conn_t *db, eccp_job_t *j);
     /* Worker: finishes the answer; NULL = send j->out as it is. */
     void (*done)(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
     /* Agent check (agentauth, loginagent, logoutagent) done on the DB thread. */
     bool agentauth;
     bool auth_status;               /* failures carry <status>logged-out</status> */
+    bool auth_lane;                 /* an agent lookup (reload on a miss): the AUTH lane, so a
+                                       flood of reads cannot hold up a registry-style answer */
     char agent[REG_ID_LEN];
     char hash[80];
     char cookie[33];
     int auth_code;                  /* 0 = passed */
     const char *auth_msg;
     int64_t agent_db_id;
-    /* Arguments (meaning per request) and small results. */
-    char a[6][256];
-    bool has[6];
-    long long n[6];
-    char res[4][256];
-    void *extra;
+    eccp_job_args_t u;              /* the request's arguments and small results */
+    void *extra;                    /* larger owned data (form values, agent lists) */
     void (*extra_free)(void *);
+    /* Writes prepared on the DB thread once the request's checks passed; the worker submits
+     * them all (or none) to the durable writer and answers success once it accepted them. */
+    db_write_t **writes;
+    int nwrites;
     buf_t out;                      /* the response or a fragment of it */
     buf_t out2;
     bool failed;                    /* out is a <failure> answer (request error counters) */
@@ -364,7 +460,7 @@ void eccp__failure(eccp_call_t *c, int code, const char *msg);          /* top l
 void eccp__req_failure(eccp_call_t *c, int code, const char *msg);      /* in NAME_response */
 void eccp__success(eccp_call_t *c);                                     /* <success/> */
 /* New job for c (copies id, session); NULL on ENOMEM (a 500 was sent). */
-eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *),
                           void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *));
 /* Submits; on failure answers 500 and frees the job. */
 void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j);
@@ -422,9 +518,11 @@ void eccp__count_req(eccp_server_t *srv, const eccp_reqdef_t *def);
 void eccp__count_err(eccp_server_t *srv, const eccp_reqdef_t *def);
 void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t len);
 
-/* eccp_sql.c: DB-thread run function shared by every job. */
-int eccp__job_run(MYSQL *my, db_read_job_t *job);
-int eccp__sql_login(MYSQL *my, eccp_job_t *j);
+/* eccp_dbreq.c: a write with a reply came back from the db writer (schedulecall). */
+void eccp__write_done(eccp_worker_t *w, db_write_t *x);
+/* eccp_dbreq.c: DB-thread run function shared by every job. */
+int eccp__job_run(db_conn_t *db, db_read_job_t *job);
+int eccp__sql_login(db_conn_t *db, eccp_job_t *j);
 
 /* eccp_status.c: the agent status block (nested for getagentstatus, flattened otherwise). */
 void eccp__agent_status(xw_t *w, const reg_agent_t *a, const reg_call_t *call, bool flattened);

@@ -9,7 +9,7 @@
  *   agentauth  eccpauth + agent_number (else top-level 400), its format (417),
  *              its existence (404) and agent_hash (401) inside NAME_response;
  *              existence and hash need the database and are checked on a DB
- *              thread before the request's own work (eccp_sql.c).
+ *              thread before the request's own work (eccp_dbreq.c).
  *
  * Requests that act on Asterisk through the agent module (pause, hangup,
  * transfers, ...) validate everything Issabel validates and then answer
@@ -28,8 +28,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "eccp/eccp_auth.h"
+#include "eccp/eccp_dbreq.h"
 #include "eccp/eccp_guard.h"
-#include "eccp/eccp_sql.h"
 
 #define MOD "eccp"
 
@@ -172,10 +172,10 @@ static void login_failed(eccp_worker_t *w, eccp_sess_t *s, const char *id, const
 
 static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    if (j->n[0] > 0)
-        login_ok(w, s, j->id, j->def->name, j->a[0]);
+    if (j->u.login.ok)
+        login_ok(w, s, j->id, j->def->name, j->u.login.user);
     else
-        login_failed(w, s, j->id, j->def->name, j->a[0]);
+        login_failed(w, s, j->id, j->def->name, j->u.login.user);
 }
 
 /*
@@ -215,8 +215,8 @@ static void rq_login(eccp_call_t *c)
     eccp_job_t *j = eccp__job_new(c, eccp__sql_login, login_done);
     if (!j)
         return;
-    memcpy(j->a[0], user, sizeof(j->a[0]));
-    memcpy(j->a[1], pass, sizeof(j->a[1]));
+    memcpy(j->u.login.user, user, sizeof(j->u.login.user));
+    memcpy(j->u.login.pass, pass, sizeof(j->u.login.pass));
     int before = s->pending;
     eccp__job_submit(c->w, j);
     if (s->pending > before)
@@ -284,14 +284,160 @@ static bool agent_call(eccp_call_t *c, const reg_agent_t *a, reg_call_t *call)
     return a->call_id && reg_call_get(c->w->srv->deps.reg, a->call_id, call) == 0;
 }
 
-static void rq_getagentstatus(eccp_call_t *c)
+/* ---------------- agent lookups, reloading an agent the registry does not know ---------------- */
+
+/*
+ * An agent added to the database after the registry was loaded is unknown until refreshagents.
+ * A lookup that misses asks the database for the missing agents (one read job), posts the
+ * ones found to the registry, and answers with them; only an agent the database does not
+ * have (or has inactive) gets the 404.  Without a database the miss is answered at once.
+ */
+struct agent_list {
+    size_t n;
+    char (*numbers)[REG_ID_LEN];
+    bool *missing;         /* not in the registry when the request came */
+    reg_agent_t *loaded;   /* DB thread: the row of a missing agent, when found */
+    bool *found;
+};
+typedef struct agent_list agent_list_t;
+
+typedef void (*agents_answer_fn)(eccp_call_t *c, const struct agent_list *l);
+
+static void agent_list_free(void *p)
 {
-    char agent[REG_ID_LEN];
-    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+    agent_list_t *l = p;
+    if (!l)
         return;
+    free(l->numbers);
+    free(l->missing);
+    free(l->loaded);
+    free(l->found);
+    free(l);
+}
+
+static agent_list_t *agent_list_new(size_t n)
+{
+    agent_list_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->n = n;
+    l->numbers = calloc(n ? n : 1, REG_ID_LEN);
+    l->missing = calloc(n ? n : 1, sizeof(bool));
+    l->loaded = calloc(n ? n : 1, sizeof(reg_agent_t));
+    l->found = calloc(n ? n : 1, sizeof(bool));
+    if (!l->numbers || !l->missing || !l->loaded || !l->found) {
+        agent_list_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* The registry's record, else the one just loaded for a miss. */
+static bool agent_lookup(eccp_call_t *c, const agent_list_t *l, size_t i, reg_agent_t *out)
+{
+    if (agent_tracked(c, l->numbers[i], out))
+        return true;
+    if (l->found[i]) {
+        *out = l->loaded[i];
+        return true;
+    }
+    return false;
+}
+
+static int sql_agents_reload(db_conn_t *db, eccp_job_t *j)
+{
+    agent_list_t *l = j->extra;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->missing[i])
+            continue;
+        const char *slash = strchr(l->numbers[i], '/');
+        if (!slash)
+            continue;
+        char type[REG_ID_LEN];
+        snprintf(type, sizeof(type), "%.*s", (int)(slash - l->numbers[i]), l->numbers[i]);
+        db_agent_t row;
+        bool found = false;
+        int rc = db_agent_get(db, type, slash + 1, &row, &found);
+        if (rc)
+            return rc;
+        if (!found)
+            continue;
+        reg_agent_t *a = &l->loaded[i];
+        memset(a, 0, sizeof(*a));
+        snprintf(a->number, sizeof(a->number), "%s", l->numbers[i]);
+        ccd_str_copy(a->name, sizeof(a->name), ccd_str(row.name));
+        a->active = row.estatus == 'A';
+        a->db_id = row.id;
+        a->login = REG_LOGGED_OUT;
+        l->found[i] = true;
+    }
+    return 0;
+}
+
+static void apply_agent_upsert(reg_txn_t *tx, void *arg)
+{
+    const reg_agent_t *in = arg;
+    reg_agent_t *a = reg_txn_agent(tx, in->number, true);
+    if (!a)
+        return;
+    a->active = in->active;
+    a->db_id = in->db_id;
+    snprintf(a->name, sizeof(a->name), "%s", in->name);
+    reg_txn_agent_touch(tx, a);
+}
+
+static void agents_reload_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    eccp_call_t c;
+    eccp__call_from_job(&c, w, s, j);
+    agent_list_t *l = j->extra;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->found[i])
+            continue;
+        reg_agent_t *copy = malloc(sizeof(*copy));
+        if (copy)
+            *copy = l->loaded[i];
+        if (!copy || reg_post(w->srv->deps.reg, apply_agent_upsert, copy, free) != 0) {
+            free(copy); /* the answer below still uses the row; the next miss tries again */
+            LOG_WARN(MOD, "agent %s not added to the registry (inbox full)", l->numbers[i]);
+        } else {
+            LOG_INFO(MOD, "agent %s loaded from the database on a lookup", l->numbers[i]);
+        }
+    }
+    j->u.reload.answer(&c, l);
+}
+
+/* Answers now when every agent is tracked (or there is no database), else after a reload. */
+static void agents_lookup(eccp_call_t *c, agent_list_t *l, agents_answer_fn answer)
+{
+    reg_agent_t a;
+    bool any = false;
+    for (size_t i = 0; i < l->n; i++) {
+        l->missing[i] = !agent_tracked(c, l->numbers[i], &a);
+        any |= l->missing[i];
+    }
+    if (!any || !c->w->srv->deps.db_submit) {
+        answer(c, l);
+        agent_list_free(l);
+        return;
+    }
+    eccp_job_t *j = eccp__job_new(c, sql_agents_reload, agents_reload_done);
+    if (!j) {
+        agent_list_free(l);
+        return;
+    }
+    j->extra = l;
+    j->extra_free = agent_list_free;
+    j->u.reload.answer = answer;
+    j->auth_lane = true;
+    eccp__job_submit(c->w, j);
+}
+
+static void answer_agentstatus(eccp_call_t *c, const agent_list_t *l)
+{
     reg_agent_t a;
     /* Issabel tracks active agents only (agent.estatus = 'A'). */
-    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a) || !a.active) {
+    if (!agent_lookup(c, l, 0, &a) || !a.active) {
         status_failure(c, "offline", 404, "Invalid agent number");
         return;
     }
@@ -306,15 +452,44 @@ static void rq_getagentstatus(eccp_call_t *c)
     eccp__send_buf(c->w, c->s, b);
 }
 
+/* One agent_number argument into a list of one; false when an answer was sent. */
+static agent_list_t *one_agent(eccp_call_t *c, bool status_shape)
+{
+    char agent[REG_ID_LEN];
+    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
+        return NULL;
+    if (!eccp_agent_valid(agent)) {
+        if (status_shape)
+            status_failure(c, "offline", 404, "Invalid agent number");
+        else
+            eccp__req_failure(c, 404, "Specified agent not found");
+        return NULL;
+    }
+    agent_list_t *l = agent_list_new(1);
+    if (!l) {
+        eccp__failure(c, 500, "Internal server error");
+        return NULL;
+    }
+    memcpy(l->numbers[0], agent, REG_ID_LEN);
+    return l;
+}
+
+static void rq_getagentstatus(eccp_call_t *c)
+{
+    agent_list_t *l = one_agent(c, true);
+    if (l)
+        agents_lookup(c, l, answer_agentstatus);
+}
+
 #define MULTI_MAX 1024
 
-/* Collects <agents><agent_number/>...</agents>; false when an answer was sent. */
-static bool collect_agents(eccp_call_t *c, char (**list)[REG_ID_LEN], size_t *n)
+/* Collects <agents><agent_number/>...</agents>; NULL when an answer was sent. */
+static agent_list_t *collect_agents(eccp_call_t *c)
 {
     xmlNode *agents = eccp_child(c->cmd, "agents");
     if (!agents) {
         eccp__failure(c, 400, "Bad request");
-        return false;
+        return NULL;
     }
     size_t cnt = 0;
     for (xmlNode *x = agents->children; x; x = x->next)
@@ -322,27 +497,25 @@ static bool collect_agents(eccp_call_t *c, char (**list)[REG_ID_LEN], size_t *n)
             cnt++;
     if (cnt > MULTI_MAX) {
         eccp__failure(c, 400, "Bad request");
-        return false;
+        return NULL;
     }
-    char(*l)[REG_ID_LEN] = calloc(cnt ? cnt : 1, REG_ID_LEN);
+    agent_list_t *l = agent_list_new(cnt);
     if (!l) {
         eccp__failure(c, 500, "Internal server error");
-        return false;
+        return NULL;
     }
     size_t i = 0;
     for (xmlNode *x = agents->children; x; x = x->next) {
         if (x->type != XML_ELEMENT_NODE || strcmp((const char *)x->name, "agent_number") != 0)
             continue;
-        if (eccp_node_text(x, l[i], REG_ID_LEN) != 1 || !eccp_agent_valid(l[i])) {
-            free(l);
+        if (eccp_node_text(x, l->numbers[i], REG_ID_LEN) != 1 || !eccp_agent_valid(l->numbers[i])) {
+            agent_list_free(l);
             eccp__req_failure(c, 417, "Invalid agent number");
-            return false;
+            return NULL;
         }
         i++;
     }
-    *list = l;
-    *n = cnt;
-    return true;
+    return l;
 }
 
 static void write_queues(xw_t *w, const reg_agent_t *a)
@@ -353,13 +526,10 @@ static void write_queues(xw_t *w, const reg_agent_t *a)
     xw_close(w, "queues");
 }
 
-static void rq_getagentqueues(eccp_call_t *c)
+static void answer_agentqueues(eccp_call_t *c, const agent_list_t *l)
 {
-    char agent[REG_ID_LEN];
-    if (!need_arg(c, "agent_number", agent, sizeof(agent)))
-        return;
     reg_agent_t a;
-    if (!eccp_agent_valid(agent) || !agent_tracked(c, agent, &a) || !a.active) {
+    if (!agent_lookup(c, l, 0, &a) || !a.active) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
@@ -372,27 +542,29 @@ static void rq_getagentqueues(eccp_call_t *c)
     eccp__send_buf(c->w, c->s, b);
 }
 
+static void rq_getagentqueues(eccp_call_t *c)
+{
+    agent_list_t *l = one_agent(c, false);
+    if (l)
+        agents_lookup(c, l, answer_agentqueues);
+}
+
 /*
  * getmultipleagent*: every listed agent must be tracked and active, else one 404 for the
  * lot; each answers as <agent><agent_number/>...</agent> with what item writes.
  */
-static void multi_agents(eccp_call_t *c,
+static void multi_agents(eccp_call_t *c, const agent_list_t *l,
                          void (*item)(eccp_call_t *c, xw_t *w, const reg_agent_t *a))
 {
-    char(*list)[REG_ID_LEN];
-    size_t n;
-    if (!collect_agents(c, &list, &n))
-        return;
+    size_t n = l->n;
     reg_agent_t *as = calloc(n ? n : 1, sizeof(*as));
     if (!as) {
-        free(list);
         eccp__failure(c, 500, "Internal server error");
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!agent_tracked(c, list[i], &as[i]) || !as[i].active) {
+        if (!agent_lookup(c, l, i, &as[i]) || !as[i].active) {
             free(as);
-            free(list);
             eccp__req_failure(c, 404, "Specified agent not found");
             return;
         }
@@ -404,14 +576,13 @@ static void multi_agents(eccp_call_t *c,
     xw_open(&w, "agents");
     for (size_t i = 0; i < n; i++) {
         xw_open(&w, "agent");
-        xw_leaf(&w, "agent_number", list[i]);
+        xw_leaf(&w, "agent_number", l->numbers[i]);
         item(c, &w, &as[i]);
         xw_close(&w, "agent");
     }
     xw_close(&w, "agents");
     eccp_msg_resp_end(&w, c->def->name);
     free(as);
-    free(list);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -422,9 +593,16 @@ static void status_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
     eccp__agent_status(w, a, has_call ? &call : NULL, false);
 }
 
+static void answer_multistatus(eccp_call_t *c, const agent_list_t *l)
+{
+    multi_agents(c, l, status_item);
+}
+
 static void rq_getmultipleagentstatus(eccp_call_t *c)
 {
-    multi_agents(c, status_item);
+    agent_list_t *l = collect_agents(c);
+    if (l)
+        agents_lookup(c, l, answer_multistatus);
 }
 
 static void queues_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
@@ -433,9 +611,16 @@ static void queues_item(eccp_call_t *c, xw_t *w, const reg_agent_t *a)
     write_queues(w, a);
 }
 
+static void answer_multiqueues(eccp_call_t *c, const agent_list_t *l)
+{
+    multi_agents(c, l, queues_item);
+}
+
 static void rq_getmultipleagentqueues(eccp_call_t *c)
 {
-    multi_agents(c, queues_item);
+    agent_list_t *l = collect_agents(c);
+    if (l)
+        agents_lookup(c, l, answer_multiqueues);
 }
 
 /* Issabel 5: registered yes/no of a SIP/PJSIP/IAX2 peer, asked through AMI Command. */
@@ -465,7 +650,7 @@ static void rq_getextensionstatus(eccp_call_t *c)
  * c->cmd is gone by then, so the arguments travel in the job (a[], has[]).
  */
 
-static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *),
                              void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
 {
     eccp_job_t *j = eccp__job_new(c, sql, done);
@@ -478,14 +663,22 @@ static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
     return j;
 }
 
-#define DONE_PROLOGUE                                                                              \
-    eccp_call_t cc, *c = &cc;                                                                      \
-    eccp__call_from_job(c, w, s, j);                                                               \
-    reg_agent_t a;                                                                                 \
-    bool tracked = agent_tracked(c, j->agent, &a);                                                 \
-    reg_call_t call;                                                                               \
-    bool in_call = tracked && agent_call(c, &a, &call);                                            \
-    (void)in_call
+/* What every agent-request finish starts from: the call stand-in, the agent as the registry
+ * has it now, and its current call. */
+typedef struct agent_ctx {
+    eccp_call_t c;
+    reg_agent_t a;
+    bool tracked;
+    reg_call_t call;
+    bool in_call;
+} agent_ctx_t;
+
+static void agent_ctx(agent_ctx_t *x, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
+{
+    eccp__call_from_job(&x->c, w, s, j);
+    x->tracked = agent_tracked(&x->c, j->agent, &x->a);
+    x->in_call = x->tracked && agent_call(&x->c, &x->a, &x->call);
+}
 
 /*
  * The checks most finishes share, in Issabel's order; each returns false once it sent the
@@ -523,8 +716,10 @@ static void ami_or_501(eccp_worker_t *w, eccp_call_t *c, eccp_amiop_kind_e kind,
 
 static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!tracked) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!ax.tracked) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
@@ -534,19 +729,21 @@ static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!j->has[0]) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!j->u.agent.has) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (j->n[0] == 0) { /* set by the SQL part: break row active? */
+    if (!j->u.agent.break_found) { /* set by the DB part */
         eccp__req_failure(c, 404, "Break ID not found or not active");
         return;
     }
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (a.break_id) {
-        if (a.break_id != (int)eccp_intval(j->a[0]))
+    if (ax.a.break_id) {
+        if (ax.a.break_id != (int)eccp_intval(j->u.agent.arg))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
         else
             eccp__success(c);
@@ -557,10 +754,12 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (!a.break_id) {
+    if (!ax.a.break_id) {
         eccp__success(c);
         return;
     }
@@ -569,79 +768,91 @@ static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_call(c, in_call))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, ECCP_AMI_HANGUP, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_HANGUP, j->agent, &ax.call, NULL);
 }
 
 static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (j->has[0] && eccp_intval(j->a[0]) <= 0) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (j->u.agent.has && eccp_intval(j->u.agent.arg) <= 0) {
         eccp__req_failure(c, 417, "Invalid timeout");
         return;
     }
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
     /* The optional auto-unmute timeout is validated but not armed (see docs/eccp.md). */
-    ami_or_501(w, c, ECCP_AMI_MUTE, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_MUTE, j->agent, &ax.call, NULL);
 }
 
 static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_call(c, in_call))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, ECCP_AMI_UNMUTE, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_UNMUTE, j->agent, &ax.call, NULL);
 }
 
 static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!j->has[0] || !eccp_is_digits(j->a[0])) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!j->u.agent.has || !eccp_is_digits(j->u.agent.arg)) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (!tracked) {
+    if (!ax.tracked) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
     ami_or_501(w, c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
-               j->agent, &call, j->a[0]);
+               j->agent, &ax.call, j->u.agent.arg);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!j->has[0]) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!j->u.agent.has) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
     reg_agent_t target;
-    if (!eccp_agent_valid(j->a[0])) {
+    if (!eccp_agent_valid(j->u.agent.arg)) {
         eccp__req_failure(c, 417, "Invalid agent number");
         return;
     }
-    if (!tracked || !agent_tracked(c, j->a[0], &target)) {
+    if (!ax.tracked || !agent_tracked(c, j->u.agent.arg, &target)) {
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
     eccp__req_failure(c, 501, NOT_YET_AGENT);
 }
 
 static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
-    if (a.on_hold) {
+    if (ax.a.on_hold) {
         eccp__req_failure(c, 417, "Agent already in hold");
         return;
     }
@@ -650,12 +861,14 @@ static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Specified agent not found"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Specified agent not found"))
         return;
-    if (!need_call(c, in_call))
+    if (!need_call(c, ax.in_call))
         return;
-    if (!a.on_hold) {
+    if (!ax.a.on_hold) {
         eccp__success(c);
         return;
     }
@@ -664,42 +877,45 @@ static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!need_logged_in(c, tracked, &a, "Specified agent not found"))
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Specified agent not found"))
         return;
-    if (!need_call(c, in_call && call.channel[0]))
+    if (!need_call(c, ax.in_call && ax.call.channel[0]))
         return;
-    ami_or_501(w, c, ECCP_AMI_CHANVARS, j->agent, &call, NULL);
+    ami_or_501(w, c, ECCP_AMI_CHANVARS, j->agent, &ax.call, NULL);
 }
 
 static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    /* a: 0 campaign_type 1 call_id 2 sameagent 3 newphone; n[0] = schedule state */
-    if (j->has[0] && j->has[1] && strcmp(j->a[0], "outgoing") != 0) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    const eccp_jsched_in_t *in = &j->u.sched_in;
+    if (in->has_type && in->has_call && strcmp(in->type, "outgoing") != 0) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
+    if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    bool same = j->has[2] && eccp_intval(j->a[2]) != 0;
-    if (j->n[0] == 2) {
+    bool same = in->has_same && eccp_intval(in->same) != 0;
+    if (in->window_state == 2) {
         eccp__req_failure(c, 400, "Bad request: incomplete schedule");
         return;
     }
-    if (same && j->n[0] == 0) {
+    if (same && in->window_state == 0) {
         eccp__req_failure(c, 400, "Bad request: same-agent requires schedule");
         return;
     }
-    if (j->has[3] && !eccp_is_digits(j->a[3])) {
+    if (in->has_phone && !eccp_is_digits(in->phone)) {
         eccp__req_failure(c, 400, "Bad request: invalid new phone");
         return;
     }
-    if (j->n[0] == 1) {
+    if (in->window_state == 1) {
         static const char *const k[4] = {"date_init", "date_end", "time_init", "time_end"};
-        const char *v[4] = {j->res[0], j->res[1], j->res[2], j->res[3]};
         for (int i = 0; i < 4; i++) {
-            bool ok = i < 2 ? eccp_is_date(v[i]) : eccp_is_time(v[i]);
+            bool ok = i < 2 ? eccp_is_date(in->window[i]) : eccp_is_time(in->window[i]);
             if (!ok) {
                 char msg[64];
                 snprintf(msg, sizeof(msg), "Bad request: invalid %s", k[i]);
@@ -707,7 +923,7 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
                 return;
             }
         }
-        const char *lo = strcmp(v[0], v[1]) <= 0 ? v[0] : v[1];
+        const char *lo = strcmp(in->window[0], in->window[1]) <= 0 ? in->window[0] : in->window[1];
         char today[32];
         eccp__fmt_time(clk_wall_ms(), false, today);
         today[10] = '\0';
@@ -716,27 +932,27 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
             return;
         }
     }
-    /* The insert runs as a second DB job (the agent check already passed). */
-    eccp_job_t *k = eccp__job_new(c, eccp__sql_schedulecall, NULL);
+    /* The DB checks and the write run as a second job (the agent check already passed). */
+    eccp_job_t *k = eccp__job_new(c, eccp__sql_schedulecall, eccp__writes_done);
     if (!k)
         return;
-    snprintf(k->a[0], sizeof(k->a[0]), "%s", j->agent);
-    k->n[0] = j->n[0];
-    if (j->n[0] == 1) {
-        bool swap = strcmp(j->res[0], j->res[1]) > 0;
-        memcpy(k->res[0], j->res[swap ? 1 : 0], sizeof(k->res[0]));
-        memcpy(k->res[1], j->res[swap ? 0 : 1], sizeof(k->res[1]));
-        memcpy(k->res[2], j->res[2], sizeof(k->res[2]));
-        memcpy(k->res[3], j->res[3], sizeof(k->res[3]));
+    eccp_jsched_t *out = &k->u.sched;
+    snprintf(out->agent, sizeof(out->agent), "%s", j->agent);
+    out->has_window = in->window_state == 1;
+    if (out->has_window) {
+        bool swap = strcmp(in->window[0], in->window[1]) > 0;
+        memcpy(out->window[0], in->window[swap ? 1 : 0], sizeof(out->window[0]));
+        memcpy(out->window[1], in->window[swap ? 0 : 1], sizeof(out->window[1]));
+        memcpy(out->window[2], in->window[2], sizeof(out->window[2]));
+        memcpy(out->window[3], in->window[3], sizeof(out->window[3]));
     }
-    k->has[1] = j->has[0] && j->has[1];
-    k->n[1] = k->has[1] ? eccp_intval(j->a[1]) : 0;
-    k->n[2] = in_call && call.type == REG_CALL_OUTGOING ? call.db_call_id : 0;
-    k->n[3] = same;
-    k->has[2] = j->has[3];
-    memcpy(k->a[1], j->a[3], sizeof(k->a[1]));
-    k->has[3] = j->has[4];
-    memcpy(k->a[2], j->a[4], sizeof(k->a[2]));
+    out->call = in->has_type && in->has_call ? eccp_intval(in->call) : 0;
+    out->current = ax.in_call && ax.call.type == REG_CALL_OUTGOING ? ax.call.db_call_id : 0;
+    out->same_agent = same;
+    out->has_phone = in->has_phone;
+    memcpy(out->phone, in->phone, sizeof(out->phone));
+    out->has_name = in->has_name;
+    memcpy(out->name, in->name, sizeof(out->name));
     eccp__job_submit(w, k);
 }
 
@@ -749,25 +965,31 @@ static void rq_agent(eccp_call_t *c)
     eccp_job_t *j = agent_job(c, c->def->sql, c->def->done);
     if (!j)
         return;
-    if (!eccp__copy_args(c, j, &c->def->arg, c->def->arg ? 1 : 0))
+    if (c->def->arg &&
+        !eccp__opt_arg(c, j, c->def->arg, j->u.agent.arg, sizeof(j->u.agent.arg), &j->u.agent.has))
         return;
     eccp__job_submit(c->w, j);
 }
 
 static void rq_schedulecall(eccp_call_t *c)
 {
-    static const char *const k[] = {"campaign_type", "call_id", "sameagent", "newphone",
-                                    "newcontactname"};
     eccp_job_t *j = agent_job(c, NULL, schedulecall_done);
-    if (!j || !eccp__copy_args(c, j, k, 5))
+    if (!j)
+        return;
+    eccp_jsched_in_t *in = &j->u.sched_in;
+    if (!eccp__opt_arg(c, j, "campaign_type", in->type, sizeof(in->type), &in->has_type) ||
+        !eccp__opt_arg(c, j, "call_id", in->call, sizeof(in->call), &in->has_call) ||
+        !eccp__opt_arg(c, j, "sameagent", in->same, sizeof(in->same), &in->has_same) ||
+        !eccp__opt_arg(c, j, "newphone", in->phone, sizeof(in->phone), &in->has_phone) ||
+        !eccp__opt_arg(c, j, "newcontactname", in->name, sizeof(in->name), &in->has_name))
         return;
     xmlNode *sch = eccp_child(c->cmd, "schedule");
     if (sch) {
         static const char *const f[4] = {"date_init", "date_end", "time_init", "time_end"};
-        j->n[0] = 1;
+        in->window_state = 1;
         for (int i = 0; i < 4; i++)
-            if (eccp_arg(sch, f[i], j->res[i], sizeof(j->res[i])) != 1)
-                j->n[0] = 2;
+            if (eccp_arg(sch, f[i], in->window[i], sizeof(in->window[i])) != 1)
+                in->window_state = 2;
     }
     eccp__job_submit(c->w, j);
 }
@@ -776,24 +998,26 @@ static void rq_schedulecall(eccp_call_t *c)
 
 static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!tracked) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!ax.tracked) {
         status_failure(c, "logged-out", 404, "Specified agent not found");
         return;
     }
-    if (a.login != REG_LOGGED_OUT && a.extension[0]) {
-        if (strcmp(a.extension, j->a[0]) == 0) {
+    if (ax.a.login != REG_LOGGED_OUT && ax.a.extension[0]) {
+        if (strcmp(ax.a.extension, j->u.agent.arg) == 0) {
             buf_t *b = eccp__wbuf(w);
             xw_t x;
             xw_init(&x, b);
             eccp_msg_resp_begin(&x, j->id, j->def->name);
-            xw_leaf(&x, "status", a.login == REG_LOGGED_IN ? "logged-in" : "logging");
+            xw_leaf(&x, "status", ax.a.login == REG_LOGGED_IN ? "logged-in" : "logging");
             eccp_msg_resp_end(&x, j->def->name);
             eccp__send_buf(w, s, b);
         } else {
             char msg[160];
             snprintf(msg, sizeof(msg), "Specified agent already connected to extension: %s",
-                     a.extension);
+                     ax.a.extension);
             status_failure(c, "logged-out", 409, msg);
         }
         return;
@@ -803,8 +1027,10 @@ static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 
 static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 {
-    DONE_PROLOGUE;
-    if (!tracked || a.login == REG_LOGGED_OUT) {
+    agent_ctx_t ax;
+    agent_ctx(&ax, w, s, j);
+    eccp_call_t *c = &ax.c;
+    if (!ax.tracked || ax.a.login == REG_LOGGED_OUT) {
         buf_t *b = eccp__wbuf(w);
         xw_t x;
         xw_init(&x, b);
@@ -838,7 +1064,8 @@ static void rq_loginagent(eccp_call_t *c)
     if (!j)
         return;
     j->auth_status = true;
-    snprintf(j->a[0], sizeof(j->a[0]), "%s", ext);
+    snprintf(j->u.agent.arg, sizeof(j->u.agent.arg), "%s", ext);
+    j->u.agent.has = true;
     eccp__job_submit(c->w, j);
 }
 
@@ -860,16 +1087,19 @@ static void rq_logoutagent(eccp_call_t *c)
 
 static void rq_setcontact(eccp_call_t *c)
 {
-    static const char *const k[] = {"call_id", "contact_id"};
-    eccp_job_t *j = agent_job(c, eccp__sql_setcontact, NULL);
-    if (!j || !eccp__copy_args(c, j, k, 2))
+    eccp_job_t *j = agent_job(c, eccp__sql_setcontact, eccp__writes_done);
+    if (!j)
+        return;
+    eccp_jcontact_t *a = &j->u.contact;
+    if (!eccp__opt_arg(c, j, "call_id", a->call, sizeof(a->call), &a->has_call) ||
+        !eccp__opt_arg(c, j, "contact_id", a->contact, sizeof(a->contact), &a->has_contact))
         return;
     eccp__job_submit(c->w, j);
 }
 
 static void rq_saveformdata(eccp_call_t *c)
 {
-    eccp_job_t *j = agent_job(c, eccp__sql_saveformdata, NULL);
+    eccp_job_t *j = agent_job(c, eccp__sql_saveformdata, eccp__writes_done);
     if (!j)
         return;
     if (eccp__saveformdata_args(c, j) != 0) {

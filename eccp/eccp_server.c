@@ -667,6 +667,10 @@ void eccp__job_free(eccp_job_t *j)
     buf_free(&j->out2);
     if (j->extra && j->extra_free)
         j->extra_free(j->extra);
+    for (int i = 0; i < j->nwrites; i++)
+        if (j->writes[i])
+            j->writes[i]->msg.free(&j->writes[i]->msg);
+    free(j->writes);
     free(j);
 }
 
@@ -683,7 +687,7 @@ static void job_owner(db_read_job_t *b, const eccp_sess_t *s)
     snprintf(b->addr, sizeof(b->addr), "%.*s", (int)n, s->peer);
 }
 
-eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(MYSQL *, eccp_job_t *),
+eccp_job_t *eccp__job_new(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *),
                           void (*done)(eccp_worker_t *, eccp_sess_t *, eccp_job_t *))
 {
     if (!c->w->srv->deps.db_submit) {
@@ -714,7 +718,8 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
 {
     eccp_sess_t *s = j->s;
     /* Logins and agent checks take the lane a flood of reads cannot hold up. */
-    j->base.lane = j->agentauth || j->sql == eccp__sql_login ? DB_LANE_AUTH : DB_LANE_NORMAL;
+    j->base.lane = j->agentauth || j->auth_lane || j->sql == eccp__sql_login ? DB_LANE_AUTH
+                                                                              : DB_LANE_NORMAL;
     int rc = w->srv->deps.db_submit(w->srv->deps.db_ctx, &j->base);
     if (rc != 0) {
         eccp__count_err(w->srv, j->def);
@@ -935,6 +940,9 @@ static void worker_inbox(eccp_worker_t *w, bool *quit)
             break;
         case MSG_AMI_RESPONSE:
             eccp__ami_done(w, (struct ami_response *)m);
+            break;
+        case MSG_DB_WRITE_DONE:
+            eccp__write_done(w, (db_write_t *)m);
             break;
         case MSG_ECCP_EVENT:
             eccp__event_published(w, &((event_msg_t *)m)->ev);

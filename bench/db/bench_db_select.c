@@ -41,7 +41,7 @@ static void run_shape(MYSQL *my, const char *name, int claims, bool log_progress
     for (int i = 0; i < claims; i++) {
         int n = 0;
         double t0 = bdb_now();
-        if (db_claim_numbers(my, &req, out, 100, &n)) {
+        if (db_claim_numbers(DBT_CONN(my), &req, out, 100, &n)) {
             fprintf(stderr, "claim failed: %s\n", mysql_error(my));
             exit(1);
         }

@@ -64,7 +64,11 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
     conf_database_t cfg = *base;
     cfg.writer_threads = writers;
     char err[CCD_ERR_LEN];
-    db_t *db = db_start(&cfg, err, sizeof(err));
+    db_t *db = db_new(&cfg, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
     if (!db) {
         fprintf(stderr, "db_start: %s\n", err);
         exit(1);
@@ -89,6 +93,7 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
     double dt = bdb_now() - t0;
     db_get_stats(db, st_out);
     db_stop(db, 5000);
+    db_free(db);
     return (double)rows / dt;
 }
 
@@ -97,7 +102,11 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
 static void paced(const conf_database_t *base, int rate, double seconds)
 {
     char err[CCD_ERR_LEN];
-    db_t *db = db_start(base, err, sizeof(err));
+    db_t *db = db_new(base, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
     if (!db) {
         fprintf(stderr, "db_start: %s\n", err);
         exit(1);
@@ -128,6 +137,7 @@ static void paced(const conf_database_t *base, int rate, double seconds)
     printf("metric db_write.paced_%d_rows_per_batch %.1f rows\n", rate,
            s.batches_committed ? (double)s.rows_committed / (double)s.batches_committed : 0.0);
     db_stop(db, 5000);
+    db_free(db);
 }
 
 int main(int argc, char **argv)

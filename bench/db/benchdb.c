@@ -49,6 +49,9 @@ void bdb_begin(conf_database_t *cfg, const char *dbname)
     cfg->writer_threads = 1;
     cfg->write_queue_max = 100000;
     cfg->write_batch_max = 500;
+    cfg->read_queue_max = 4096; /* conf's defaults: db trusts its configuration as given */
+    cfg->read_jobs_per_client = 32;
+    cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 5;
 }
 
@@ -67,14 +70,14 @@ MYSQL *bdb_fresh(const conf_database_t *cfg)
 {
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(cfg, false, &my, err, sizeof(err))) {
+    if (db__connect(cfg, false, &my, err, sizeof(err))) {
         fprintf(stderr, "bench: %s\n", err);
         exit(1);
     }
     char q[512];
     snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", cfg->name);
     bdb_exec(my, q);
-    if (db_migrate_conn(my, cfg->name, err, sizeof(err))) {
+    if (db_migrate_conn(DBT_CONN(my), cfg->name, err, sizeof(err))) {
         fprintf(stderr, "bench: migrate: %s\n", err);
         exit(1);
     }
@@ -85,7 +88,7 @@ void bdb_end(const conf_database_t *cfg)
 {
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(cfg, false, &my, err, sizeof(err)) == 0) {
+    if (db__connect(cfg, false, &my, err, sizeof(err)) == 0) {
         char q[512];
         snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", cfg->name);
         mysql_query(my, q);

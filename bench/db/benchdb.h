@@ -2,7 +2,10 @@
 #ifndef CCD_BENCH_DB_BENCHDB_H
 #define CCD_BENCH_DB_BENCHDB_H
 
-#include "db/db.h"
+#include "db/db_int.h"
+
+/* A db_conn_t view of a raw connection, for the typed db_* calls (block lifetime). */
+#define DBT_CONN(my) (&(db_conn_t){.my = (my)})
 
 /* Fills cfg for database dbname on CCD_TEST_DB_SOCKET (with _USER/_PASSWORD), or, when that
  * is unset, on a private server started now in a temporary directory (stopped by bdb_end). */

@@ -338,7 +338,11 @@ int main(int argc, char **argv)
     mysql_close(my);
 
     char err[CCD_ERR_LEN];
-    db_t *db = db_start(&dbc, err, sizeof(err));
+    db_t *db = db_new(&dbc, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
     if (!db) {
         fprintf(stderr, "eccp_fair: db_start: %s\n", err);
         bdb_end(&dbc);
@@ -438,6 +442,7 @@ int main(int argc, char **argv)
     eccp_server_free(srv);
     reg_free(reg);
     db_stop(db, 1000);
+    db_free(db);
     bdb_end(&dbc);
     free(w.lat_us);
     free(w.login_us);

@@ -27,7 +27,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "daemon/services.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
+#define DBT_CONN(my) (&(db_conn_t){.my = (my)})
 #include "tools/pbxsim/pbxsim.h"
 
 #define WAIT_MAX_MS 60000
@@ -180,9 +181,9 @@ static int setup(void **state)
     if (db_migrate(&f->cf.database, err, sizeof(err)) != 0)
         fail_msg("migrate: %s", err);
     MYSQL *my = NULL;
-    if (db_connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
-    if (db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
+    if (db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
         fail_msg("seed: %s", err);
     mysql_close(my);
 
@@ -203,7 +204,7 @@ static int teardown(void **state)
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
     conf_database_t nodb = f->cf.database;
-    if (db_connect(&nodb, false, &my, err, sizeof(err)) == 0) {
+    if (db__connect(&nodb, false, &my, err, sizeof(err)) == 0) {
         char q[128];
         snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s", f->dbname);
         mysql_query(my, q);

@@ -42,6 +42,9 @@ void dbt_cfg(conf_database_t *cfg, const char *dbname)
     cfg->writer_threads = 1;
     cfg->write_queue_max = 100000;
     cfg->write_batch_max = 500;
+    cfg->read_queue_max = 4096; /* conf's defaults: db trusts its configuration as given */
+    cfg->read_jobs_per_client = 32;
+    cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 5;
 }
 
@@ -54,7 +57,7 @@ MYSQL *dbt_connect(const conf_database_t *cfg, bool use_db)
 {
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(cfg, use_db, &my, err, sizeof(err)) != 0)
+    if (db__connect(cfg, use_db, &my, err, sizeof(err)) != 0)
         fail_msg("cannot connect to the test database server: %s", err);
     return my;
 }
@@ -123,9 +126,9 @@ MYSQL *dbt_fresh(conf_database_t *cfg, const char *tag, bool seed)
     snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", name);
     dbt_exec(my, q);
     char err[CCD_ERR_LEN];
-    if (db_migrate_conn(my, name, err, sizeof(err)) != 0)
+    if (db_migrate_conn(DBT_CONN(my), name, err, sizeof(err)) != 0)
         fail_msg("migration failed: %s", err);
-    if (seed && db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
+    if (seed && db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
         fail_msg("seed failed: %s", err);
     return my;
 }
@@ -213,5 +216,8 @@ void dbt_server_cfg(const dbt_server_t *s, conf_database_t *cfg, const char *dbn
     cfg->writer_threads = 1;
     cfg->write_queue_max = 100000;
     cfg->write_batch_max = 500;
+    cfg->read_queue_max = 4096; /* conf's defaults: db trusts its configuration as given */
+    cfg->read_jobs_per_client = 32;
+    cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 2;
 }

@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "db/db.h"
+#include "db/db_int.h"
+
+/* A db_conn_t view of a raw test connection, for the typed db_* calls (block lifetime). */
+#define DBT_CONN(my) (&(db_conn_t){.my = (my)})
 
 /* Fills cfg from the environment with database name dbname; fails the test if unset. */
 void dbt_cfg(conf_database_t *cfg, const char *dbname);

@@ -30,7 +30,7 @@ static void test_claim_rules(void **state)
     int n = -1;
     db_claim_req_t req = {.id_campaign = 1, .n = 100, .owner = "ownerA", .max_retries = 3,
                           .callerid = "5550100", .mark_placing = true, .log_progress = true};
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     /* 44 numbers, 7005 (id 40) is on dont_call */
     assert_int_equal(n, 43);
     assert_int_equal(out[0].id, 44); /* its own window is open: first */
@@ -51,48 +51,48 @@ static void test_claim_rules(void **state)
                                  "'Placing' AND id_campaign_outgoing = 1 AND retry = 1"),
                      43);
     /* nothing left */
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0);
 
     /* a finished attempt released with a back-off in the future is not eligible yet */
     dbt_exec(my, "UPDATE calls SET status = 'NoAnswer', ccd_claim_owner = NULL, "
                  "ccd_next_attempt = NOW() + INTERVAL 1 HOUR WHERE id = 31");
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0);
     dbt_exec(my, "UPDATE calls SET ccd_next_attempt = NOW() - INTERVAL 1 SECOND WHERE id = 31");
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].id, 31);
     assert_int_equal(out[0].retries, 2);
     /* attempts exhausted: not eligible */
     dbt_exec(my, "UPDATE calls SET status = 'Failure', ccd_claim_owner = NULL, retries = 3 WHERE id = 31");
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0);
     /* Success is never redialed; a scheduled-for-agent call is not a campaign number */
     dbt_exec(my, "UPDATE calls SET status = 'Success', ccd_claim_owner = NULL, retries = 1 WHERE id = 2");
     dbt_exec(my, "UPDATE calls SET status = NULL, ccd_claim_owner = NULL, retries = 0, "
                  "agent = 'Agent/9000' WHERE id = 3");
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0);
     /* released without dialing (status untouched): eligible again only if its status is */
     dbt_exec(my, "UPDATE calls SET status = NULL WHERE id = 4");
-    assert_int_equal(db_claim_release(my, 4, "ownerA"), 0);
-    assert_int_equal(db_claim_release(my, 5, "someoneElse"), 0); /* not ours: no effect */
+    assert_int_equal(db_claim_release(DBT_CONN(my), 4, "ownerA"), 0);
+    assert_int_equal(db_claim_release(DBT_CONN(my), 5, "someoneElse"), 0); /* not ours: no effect */
     req.mark_placing = false;
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].id, 4);
     assert_int_equal(dbt_int(my, "SELECT retries FROM calls WHERE id = 4"), 1); /* untouched */
     /* bad input is refused, not executed */
     req.owner = "x'; DROP TABLE calls; --";
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), CCD_EINVAL);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), CCD_EINVAL);
     req.owner = "ownerA";
     req.n = 0;
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), CCD_EINVAL);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), CCD_EINVAL);
     /* a campaign without lists */
     req.n = 10;
     req.id_campaign = 999;
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0);
     mysql_close(my);
     dbt_drop(&cfg);
@@ -137,7 +137,7 @@ static void test_claim_time_zone(void **state)
     db_claimed_call_t out[10];
     int n = -1;
     db_claim_req_t req = {.id_campaign = 1, .n = 10, .owner = "tz", .max_retries = 1};
-    assert_int_equal(db_claim_numbers(my, &req, out, 10, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 10, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(out[0].id, 1);
     assert_string_equal(out[0].tz, tza);
@@ -168,16 +168,16 @@ static void test_claim_cursor(void **state)
     int n = 0;
     db_claim_req_t req = {.id_campaign = 1, .n = 100, .owner = "cur", .max_retries = 2,
                           .mark_placing = true, .cursor = &cur};
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 100);
     assert_int_equal(out[0].id, 1);
     assert_int_equal(out[99].id, 100);
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 100);
     assert_int_equal(out[0].id, 101);
     /* 50 comes back (released, pending again) behind the cursor */
     dbt_exec(my, "UPDATE calls SET ccd_claim_owner = NULL, status = NULL, retries = 0 WHERE id = 50");
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 100);
     /* level 0 after the cursor, then (wrapping) the released one, then level 1; handed out
      * in Issabel's order (retries, id) */
@@ -186,10 +186,10 @@ static void test_claim_cursor(void **state)
     assert_int_equal(out[90].id, 290);
     assert_int_equal(out[91].id, 291);
     assert_int_equal(out[99].id, 299);
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(out[0].id, 300);
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0);
     /* everything handed out exactly once */
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'cur'"), 300);
@@ -216,7 +216,7 @@ static void *selector_main(void *arg)
     mysql_thread_init();
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(&s->cfg, true, &my, err, sizeof(err)) != 0) {
+    if (db__connect(&s->cfg, true, &my, err, sizeof(err)) != 0) {
         s->err = 1;
         mysql_thread_end();
         return NULL;
@@ -230,7 +230,7 @@ static void *selector_main(void *arg)
     int empty = 0;
     while (empty < 3) {
         int n = 0;
-        if (db_claim_numbers(my, &req, out, CONC_BATCH, &n) != 0) {
+        if (db_claim_numbers(DBT_CONN(my), &req, out, CONC_BATCH, &n) != 0) {
             s->err++;
             if (s->err > 100)
                 break;
@@ -315,12 +315,12 @@ static void test_claim_recover(void **state)
     int n = 0;
     db_claim_req_t req = {.id_campaign = 1, .n = 10, .owner = "deadengine", .max_retries = 3,
                           .mark_placing = true};
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 10);
     /* a live engine (fresh heartbeat) with its own claims */
-    assert_int_equal(db_engine_heartbeat(my, "liveengine"), 0);
+    assert_int_equal(db_engine_heartbeat(DBT_CONN(my), "liveengine"), 0);
     req.owner = "liveengine";
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 10);
     /* the dead one had got as far as a talking call and a ringing one */
     dbt_exec(my, "UPDATE calls SET status = 'Success', start_time = NOW() WHERE ccd_claim_owner = "
@@ -328,7 +328,7 @@ static void test_claim_recover(void **state)
     dbt_exec(my, "UPDATE calls SET status = 'Ringing' WHERE ccd_claim_owner = 'deadengine' AND "
                  "status = 'Placing' ORDER BY id LIMIT 1");
     int released = -1;
-    assert_int_equal(db_claims_recover(my, 60, &released), 0);
+    assert_int_equal(db_claims_recover(DBT_CONN(my), 60, &released), 0);
     assert_int_equal(released, 10);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'deadengine'"), 0);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE ccd_claim_owner = 'liveengine'"), 10);
@@ -341,7 +341,7 @@ static void test_claim_recover(void **state)
     /* recovered numbers are dialable again (retries 1 < 3) */
     req.owner = "newengine";
     req.n = 100;
-    assert_int_equal(db_claim_numbers(my, &req, out, 100, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 43 - 20 + 9);
     mysql_close(my);
     dbt_drop(&cfg);

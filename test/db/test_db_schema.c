@@ -54,7 +54,7 @@ static void test_fresh_schema(void **state)
     conf_database_t cfg = {0};
     MYSQL *my = dbt_fresh(&cfg, "fresh", false);
     int v = -1;
-    assert_int_equal(db_schema_version(my, &v), 0);
+    assert_int_equal(db_schema_version(DBT_CONN(my), &v), 0);
     assert_int_equal(v, DB_SCHEMA_VERSION);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
                                  "TABLE_SCHEMA = DATABASE() AND TABLE_NAME NOT LIKE 'ccd\\_%'"),
@@ -107,7 +107,7 @@ static void test_migrate_twice_changes_nothing(void **state)
     assert_int_equal(db_migrate(&cfg, err, sizeof(err)), 0);
     assert_int_equal(db_migrate(&cfg, err, sizeof(err)), 0);
     /* and the seed again: INSERT IGNORE with fixed ids */
-    assert_int_equal(db_exec_script_file(my, CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)), 0);
+    assert_int_equal(db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)), 0);
     char *c2 = dbt_dump(my, schema_dump_q);
     char *i2 = dbt_dump(my, index_dump_q);
     char *f2 = dbt_dump(my, fk_dump_q);
@@ -204,9 +204,9 @@ static MYSQL *make_issabel(conf_database_t *cfg, const char *tag, const char *ex
     dbt_exec(my, q);
     assert_int_equal(mysql_select_db(my, name), 0);
     char err[CCD_ERR_LEN];
-    if (db_exec_script(my, issabel_ddl, strlen(issabel_ddl), err, sizeof(err)) != 0)
+    if (db_exec_script(DBT_CONN(my), issabel_ddl, strlen(issabel_ddl), err, sizeof(err)) != 0)
         fail_msg("Issabel fixture: %s", err);
-    if (extra && db_exec_script(my, extra, strlen(extra), err, sizeof(err)) != 0)
+    if (extra && db_exec_script(DBT_CONN(my), extra, strlen(extra), err, sizeof(err)) != 0)
         fail_msg("Issabel fixture extra: %s", err);
     return my;
 }
@@ -217,14 +217,14 @@ static void test_issabel_upgrade(void **state)
     conf_database_t cfg;
     MYSQL *my = make_issabel(&cfg, "issabel", NULL);
     int v = -1;
-    assert_int_equal(db_schema_version(my, &v), 0);
+    assert_int_equal(db_schema_version(DBT_CONN(my), &v), 0);
     assert_int_equal(v, 0);
     char *before[16];
     for (int i = 0; intact_q[i]; i++)
         before[i] = dbt_dump(my, intact_q[i]);
     char err[CCD_ERR_LEN];
     assert_int_equal(db_migrate(&cfg, err, sizeof(err)), 0);
-    assert_int_equal(db_schema_version(my, &v), 0);
+    assert_int_equal(db_schema_version(DBT_CONN(my), &v), 0);
     assert_int_equal(v, DB_SCHEMA_VERSION);
     for (int i = 0; intact_q[i]; i++) {
         char *after = dbt_dump(my, intact_q[i]);
@@ -247,7 +247,7 @@ static void test_issabel_upgrade(void **state)
     db_claimed_call_t out[8];
     int n = -1;
     db_claim_req_t req = {.id_campaign = 7, .n = 8, .owner = "upgradetest", .max_retries = 2};
-    assert_int_equal(db_claim_numbers(my, &req, out, 8, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 8, &n), 0);
     assert_int_equal(n, 2); /* 5001 (fresh) and 6001 (NoAnswer, 1 < 2 retries) */
     assert_int_equal(out[0].id, 10);
     assert_int_equal(out[1].id, 12);

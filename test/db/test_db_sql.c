@@ -248,9 +248,92 @@ static void test_errno_classes(void **state)
     assert_false(db_errno_retryable(1452)); /* foreign key: the data is wrong, retrying won't help */
 }
 
+/* The bulk kinds' statements, generated from their column tables, are the ones the writer
+ * ran before the tables existed, byte for byte, with one parameter per '?'. */
+static void test_write_kind_sql(void **state)
+{
+    (void)state;
+    static const struct {
+        db_write_kind_e kind;
+        int np;
+        const char *sql;
+    } want[] = {
+        {DB_W_CALL_UPDATE, 33,
+         "UPDATE calls SET status = IF(?, ?, status), uniqueid = IF(?, ?, uniqueid), "
+         "fecha_llamada = IF(?, ?, fecha_llamada), start_time = IF(?, ?, start_time), "
+         "end_time = IF(?, ?, end_time), duration = IF(?, ?, duration), "
+         "id_agent = IF(?, ?, id_agent), transfer = IF(?, ?, transfer), "
+         "datetime_entry_queue = IF(?, ?, datetime_entry_queue), "
+         "duration_wait = IF(?, ?, duration_wait), "
+         "failure_cause = IF(?, ?, failure_cause), "
+         "failure_cause_txt = IF(?, ?, failure_cause_txt), trunk = IF(?, ?, trunk), "
+         "ccd_next_attempt = IF(?, NOW() + INTERVAL ? SECOND, ccd_next_attempt), "
+         "dnc = IF(?, ?, dnc), "
+         "ccd_claim_owner = IF(?, NULL, ccd_claim_owner), "
+         "ccd_claim_time = IF(?, NULL, ccd_claim_time) WHERE id = ?"},
+        {DB_W_PROGRESS_LOG, 11,
+         "INSERT INTO call_progress_log (datetime_entry, id_campaign_incoming, "
+         "id_call_incoming, id_campaign_outgoing, id_call_outgoing, new_status, "
+         "retry, uniqueid, trunk, id_agent, duration) VALUES "
+         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+        {DB_W_AUDIT_OPEN, 4,
+         "INSERT INTO audit (id_agent, id_break, datetime_init, ext_parked) "
+         "VALUES (?, ?, ?, ?)"},
+        {DB_W_AUDIT_CLOSE, 4,
+         "UPDATE audit SET datetime_end = ?, duration = TIMEDIFF(?, datetime_init) "
+         "WHERE id_agent = ? AND id_break <=> ? AND datetime_end IS NULL"},
+        {DB_W_CURRENT_CALL_ADD, 8,
+         "INSERT INTO current_calls (id_call, fecha_inicio, uniqueid, queue, "
+         "agentnum, event, Channel, ChannelClient) VALUES "
+         "(?, ?, ?, ?, ?, ?, ?, ?)"},
+        {DB_W_CURRENT_CALL_DEL, 1,
+         "DELETE FROM current_calls WHERE id_call = ?"},
+        {DB_W_CALL_ENTRY_ADD, 14,
+         "INSERT INTO call_entry (id_agent, id_queue_call_entry, id_contact, "
+         "callerid, datetime_init, datetime_end, duration, status, transfer, "
+         "datetime_entry_queue, duration_wait, uniqueid, id_campaign, trunk) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+        {DB_W_CALL_ENTRY_UPDATE, 15,
+         "UPDATE call_entry SET status = IF(?, ?, status), "
+         "id_agent = IF(?, ?, id_agent), "
+         "datetime_init = IF(?, ?, datetime_init), "
+         "datetime_end = IF(?, ?, datetime_end), "
+         "duration = IF(?, ?, duration), "
+         "duration_wait = IF(?, ?, duration_wait), "
+         "transfer = IF(?, ?, transfer) WHERE uniqueid = ?"},
+        {DB_W_RECORDING_ADD, 6,
+         "INSERT INTO call_recording (datetime_entry, id_call_incoming, "
+         "id_call_outgoing, uniqueid, channel, recordingfile) VALUES "
+         "(?, ?, ?, ?, ?, ?)"},
+        {DB_W_CAMPAIGN_UPDATE, 9,
+         "UPDATE campaign SET estatus = IF(?, ?, estatus), "
+         "num_completadas = IF(?, ?, num_completadas), "
+         "promedio = IF(?, ?, promedio), desviacion = IF(?, ?, desviacion) "
+         "WHERE id = ?"},
+        {DB_W_CALL_ENTRY_CONTACT, 2,
+         "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
+        {DB_W_CALL_ENTRY_CONTACT, 2, "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        int np = -1;
+        const char *sql = db__write_sql(want[i].kind, &np);
+        assert_non_null(sql);
+        assert_string_equal(sql, want[i].sql);
+        assert_int_equal(np, want[i].np);
+        int q = 0;
+        for (const char *p = sql; *p; p++)
+            q += *p == '?';
+        assert_int_equal(q, np);
+    }
+    /* compound kinds run an exec function, not one statement */
+    assert_null(db__write_sql(DB_W_FORM_VALUE, NULL));
+    assert_null(db__write_sql(DB_W_CALL_SCHEDULE, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_kind_sql),
         cmocka_unit_test(test_issabel_tables_complete),
         cmocka_unit_test(test_create_table),
         cmocka_unit_test(test_add_columns),

@@ -29,7 +29,11 @@
 static db_t *start_db(const conf_database_t *cfg)
 {
     char err[CCD_ERR_LEN];
-    db_t *db = db_start(cfg, err, sizeof(err));
+    db_t *db = db_new(cfg, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
     if (!db)
         fail_msg("db_start: %s", err);
     return db;
@@ -54,7 +58,7 @@ static void test_write_kinds(void **state)
     int n = 0;
     db_claim_req_t req = {.id_campaign = 1, .n = 1, .owner = db_instance_id(db), .max_retries = 3,
                           .mark_placing = true, .log_progress = true};
-    assert_int_equal(db_claim_numbers(my, &req, cl, 1, &n), 0);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, cl, 1, &n), 0);
     assert_int_equal(n, 1);
     uint32_t id = cl[0].id; /* 44, the windowed one */
 
@@ -233,6 +237,7 @@ static void test_write_kinds(void **state)
              db_instance_id(db));
     assert_int_equal(dbt_int(my, q), 1);
     db_stop(db, 5000);
+    db_free(db);
     mysql_close(my);
     dbt_drop(&cfg);
 }
@@ -267,6 +272,7 @@ static void test_write_rejected_isolated(void **state)
     /* bad arguments */
     assert_int_equal(db_write_submit(db, NULL), CCD_EINVAL);
     db_stop(db, 5000);
+    db_free(db);
     mysql_close(my);
     dbt_drop(&cfg);
 }
@@ -308,6 +314,7 @@ static void test_write_marker_dedup(void **state)
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Second'"), 0);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Third'"), 1);
     db_stop(db, 5000);
+    db_free(db);
     mysql_close(my);
     dbt_drop(&cfg);
 }
@@ -392,6 +399,7 @@ static void test_write_across_restarts(void **state)
     assert_true(s.retries >= 1);
     assert_true(s.reconnects >= 2);
     db_stop(db, 5000);
+    db_free(db);
     MYSQL *my = dbt_connect(&cfg, true);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE new_status = 'Test'"),
                      30000);
@@ -410,7 +418,7 @@ typedef struct read_job {
     int ran;
 } read_job_t;
 
-static int read_run(MYSQL *my, db_read_job_t *job)
+static int read_run(db_conn_t *my, db_read_job_t *job)
 {
     (void)my;
     ((read_job_t *)job)->ran = 1;
@@ -508,6 +516,7 @@ static void test_backpressure(void **state)
         submit_ok(db, w);
     }
     db_stop(db, 300);
+    db_free(db);
     dbt_server_destroy(&srv);
 }
 

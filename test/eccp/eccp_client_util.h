@@ -26,7 +26,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "reg/reg.h"
 
 #define TCLI_DECL "<?xml version=\"1.0\"?>\n"
@@ -295,7 +295,7 @@ static inline db_t *tdb_start(const conf_database_t *d, const char *const *seed,
 {
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
-    if (db_connect(d, false, &my, err, sizeof(err)) != 0)
+    if (db__connect(d, false, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     char q[400];
     snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d->name);
@@ -303,13 +303,17 @@ static inline db_t *tdb_start(const conf_database_t *d, const char *const *seed,
     mysql_close(my);
     if (db_migrate(d, err, sizeof(err)) != 0)
         fail_msg("db_migrate: %s", err);
-    if (db_connect(d, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(d, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     for (size_t i = 0; i < nseed; i++)
         if (mysql_query(my, seed[i]) != 0)
             fail_msg("seed %zu: %s", i, mysql_error(my));
     mysql_close(my);
-    db_t *db = db_start(d, err, sizeof(err));
+    db_t *db = db_new(d, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
     if (!db)
         fail_msg("db_start: %s", err);
     return db;
@@ -337,7 +341,7 @@ static inline void tdb_drop(const char *prefix)
     tdb_side_conf(&d, prefix);
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN], q[400];
-    if (db_connect(&d, false, &my, err, sizeof(err)) == 0) {
+    if (db__connect(&d, false, &my, err, sizeof(err)) == 0) {
         snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS `%s`", d.name);
         mysql_query(my, q);
         mysql_close(my);

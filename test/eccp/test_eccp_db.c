@@ -15,17 +15,33 @@
 #include "conf/conf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "eccp/eccp.h"
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
 
 #define T_WAIT TCLI_WAIT_MS
+
+/* Deadlines scaled for sanitizer builds (CCD_TEST_TIMEOUT_MULTIPLIER). */
+static int tmo(int ms)
+{
+    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
+    int k = m ? atoi(m) : 1;
+    return ms * (k > 0 ? k : 1);
+}
+
+static long long sql_count(const char *q);
+static db_t *db;
+
+/* The answer came once the writer accepted the write; its commit follows. */
+static void writes_committed(void)
+{
+    assert_int_equal(db_write_flush(db, tmo(30000)), 0);
+}
 #define DECL TCLI_DECL
 
 static reg_t *reg;
 static pthread_t reg_th;
-static db_t *db;
 static eccp_server_t *srv;
 static uint16_t port;
 
@@ -72,7 +88,7 @@ static int setup(void **state)
     reg = reg_new(10000);
     snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
     c.eccp.port = 0;
-    eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db};
+    eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db, .db = db};
     srv = eccp_server_new(&c.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
     pthread_create(&reg_th, NULL, reg_run, reg);
@@ -92,8 +108,10 @@ static int teardown(void **state)
         eccp_server_free(srv); /* waits for jobs still on DB threads */
     if (reg)
         reg_free(reg);
-    if (db)
+    if (db) {
         db_stop(db, 1000);
+        db_free(db);
+    }
     tdb_drop(DB_PREFIX);
     return 0;
 }
@@ -297,6 +315,8 @@ static void test_agent_auth(void **state)
                                "</contact_id></setcontact></request>", h);
     expect(c, req, DECL "<response id=\"s\"><setcontact_response><success/></setcontact_response>"
                         "</response>\n");
+    writes_committed();
+    assert_int_equal(sql_count("SELECT id_contact FROM call_entry WHERE id = 20"), 5);
     snprintf(req, sizeof(req), "<request id=\"s\"><setcontact><agent_number>Agent/9000</agent_number>"
                                "<agent_hash>%s</agent_hash><call_id>20</call_id><contact_id>77"
                                "</contact_id></setcontact></request>", h);
@@ -310,6 +330,8 @@ static void test_agent_auth(void **state)
                         "</saveformdata_response></response>\n");
     /* saved twice is still one row per field (update path) */
     expect_has(c, req, "<success/>");
+    writes_committed();
+    assert_int_equal(sql_count("SELECT COUNT(*) FROM form_data_recolected WHERE id_calls = 10"), 3);
     expect_has(c, "<request id=\"7\"><getcallinfo><campaign_id>1</campaign_id><call_id>10</call_id>"
                   "</getcallinfo></request>",
                "<call_survey><form id=\"1\"><field id=\"1\"><label>Name</label><value>Zed &amp; Co"
@@ -355,7 +377,7 @@ static long long sql_count(const char *q)
     tdb_side_conf(&d, DB_PREFIX);
     MYSQL *my = NULL;
     char err[CCD_ERR_LEN];
-    if (db_connect(&d, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(&d, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     if (mysql_query(my, q) != 0)
         fail_msg("%s: %s", q, mysql_error(my));
@@ -408,6 +430,7 @@ static void test_schedulecall(void **state)
                                "</request>", h, win);
     expect(c, req, DECL "<response id=\"s\"><schedulecall_response><success/></schedulecall_response>"
                         "</response>\n");
+    writes_committed();
     assert_int_equal(sql_count("SELECT COUNT(*) FROM calls WHERE scheduled = 1 AND phone = '5559999' "
                                "AND agent = 'Agent/9000' AND date_init = '2029-01-01' AND date_end = "
                                "'2029-02-01' AND id_list = 1"), 1);
@@ -535,6 +558,52 @@ static void test_refreshagents(void **state)
     tcli_close(c);
 }
 
+/* An agent added to the table after the registry was loaded is found by the lookups without
+ * refreshagents: the miss reloads it from the database (and the registry keeps it). */
+static void test_agent_reload_on_miss(void **state)
+{
+    (void)state;
+    sql_exec("INSERT INTO agent (id, type, number, name, password, estatus) VALUES "
+             "(20, 'Agent', '9005', 'Late', '1', 'A'), (21, 'Agent', '9006', 'Off', '1', 'I'), "
+             "(22, 'Agent', '9007', 'Later', '1', 'A')");
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(reg, "Agent/9005", &a), CCD_ENOTFOUND);
+    char ck[33];
+    tcli_t *c = login("agentconsole", ck);
+    expect(c, "<request id=\"q\"><getagentqueues><agent_number>Agent/9005</agent_number>"
+              "</getagentqueues></request>",
+           DECL "<response id=\"q\"><getagentqueues_response><queues/></getagentqueues_response>"
+                "</response>\n");
+    /* posted to the registry by the lookup */
+    int64_t end = clk_mono_ms() + tmo(T_WAIT);
+    while (reg_agent_get(reg, "Agent/9005", &a) != 0 && clk_mono_ms() < end)
+        usleep(1000);
+    assert_int_equal(reg_agent_get(reg, "Agent/9005", &a), 0);
+    assert_true(a.active);
+    assert_string_equal(a.name, "Late");
+    assert_int_equal(a.db_id, 20);
+    expect(c, "<request id=\"s\"><getagentstatus><agent_number>Agent/9007</agent_number>"
+              "</getagentstatus></request>",
+           DECL "<response id=\"s\"><getagentstatus_response><status>offline</status>"
+                "</getagentstatus_response></response>\n");
+    /* inactive in the table, or not there at all: still 404 */
+    expect(c, "<request id=\"i\"><getagentqueues><agent_number>Agent/9006</agent_number>"
+              "</getagentqueues></request>",
+           DECL "<response id=\"i\"><getagentqueues_response><failure><code>404</code><message>"
+                "Specified agent not found</message></failure></getagentqueues_response>"
+                "</response>\n");
+    expect(c, "<request id=\"n\"><getagentstatus><agent_number>Agent/4242</agent_number>"
+              "</getagentstatus></request>",
+           DECL "<response id=\"n\"><getagentstatus_response><status>offline</status><failure>"
+                "<code>404</code><message>Invalid agent number</message></failure>"
+                "</getagentstatus_response></response>\n");
+    expect_has(c, "<request id=\"m\"><getmultipleagentqueues><agents><agent_number>Agent/9005"
+                  "</agent_number><agent_number>Agent/4242</agent_number></agents>"
+                  "</getmultipleagentqueues></request>",
+               "<code>404</code><message>Specified agent not found</message>");
+    tcli_close(c);
+}
+
 int main(int argc, char **argv)
 {
     cli_path = argc > 1 ? argv[1] : NULL;
@@ -560,6 +629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_schedulecall),
         cmocka_unit_test(test_campaignstatus_live),
         cmocka_unit_test(test_refreshagents),
+        cmocka_unit_test(test_agent_reload_on_miss),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     return failed || !srv ? 1 : 0;

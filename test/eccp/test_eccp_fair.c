@@ -29,7 +29,7 @@
 #include "conf/conf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "eccp/eccp.h"
 #include "eccp/eccp_int.h"
 #include "reg/reg.h"
@@ -71,6 +71,15 @@ static int tmo(int ms)
     return ms * (k > 0 ? k : 1);
 }
 
+static void track_agent(reg_txn_t *tx, void *arg)
+{
+    (void)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->active = true;
+    a->db_id = 1;
+    reg_txn_agent_touch(tx, a);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -90,10 +99,13 @@ static int setup(void **state)
     pthread_create(&reg_th, NULL, reg_run, reg);
     assert_int_equal(eccp_server_start(srv), 0);
     port = eccp_server_port(srv);
+    /* Agent/9000 tracked, as the daemon's startup load would: the witness's getagentstatus is
+     * answered from the registry (a miss would ask the database to reload the agent). */
+    treg_post_wait(reg, track_agent, NULL, NULL);
     conf_database_t sc;
     tdb_side_conf(&sc, DB_PREFIX);
-    if (db_connect(&sc, true, &side, err, sizeof(err)) != 0 ||
-        db_connect(&sc, true, &probe, err, sizeof(err)) != 0)
+    if (db__connect(&sc, true, &side, err, sizeof(err)) != 0 ||
+        db__connect(&sc, true, &probe, err, sizeof(err)) != 0)
         fail_msg("side connection: %s", err);
     snprintf(dbname, sizeof(dbname), "%s", sc.name);
     return 0;
@@ -113,6 +125,7 @@ static int teardown(void **state)
     eccp_server_free(srv);
     reg_free(reg);
     db_stop(db, 1000);
+    db_free(db);
     tdb_drop(DB_PREFIX);
     return 0;
 }

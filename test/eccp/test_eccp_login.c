@@ -24,7 +24,7 @@
 static void release(int status, bool accepted)
 {
     db_read_job_t *job = tdb_take_oldest();
-    ((eccp_job_t *)job)->n[0] = accepted ? 1 : 0; /* eccp__sql_login's result */
+    ((eccp_job_t *)job)->u.login.ok = accepted; /* eccp__sql_login's result */
     tdb_finish(job, status);
 }
 

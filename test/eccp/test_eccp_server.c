@@ -936,7 +936,10 @@ static void test_async_backpressure(void **state)
     tcli_send(c, "<request id=\"a\"><getpauses/></request><request id=\"b\"><getpauses/></request>"
                  "<request id=\"c\"><getpauses/></request>");
     tdb_wait_held(3);
-    /* a registry request is answered meanwhile: the worker is not blocked */
+    /* a registry request is answered meanwhile: the worker is not blocked (the agent is
+     * tracked: a miss would ask the database to reload it) */
+    reg_agent_t a1 = agent_base("Agent/1");
+    set_agent(f, &a1);
     expect_has(c, "<request id=\"r\"><getagentstatus><agent_number>Agent/1</agent_number>"
                   "</getagentstatus></request>", "<response id=\"r\">");
     tdb_release_all(CCD_EIO);

@@ -20,7 +20,7 @@
 #include "conf/conf.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "db/db.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "eccp/eccp.h"
 #include "reg/reg.h"
 #include "test/eccp/eccp_client_util.h"
@@ -116,6 +116,7 @@ static int teardown(void **state)
     (void)state;
     fake_stack_stop(reg, reg_th, ami, srv);
     db_stop(db, 1000);
+    db_free(db);
     fake_stop_all();
     tdb_drop(DB_PREFIX);
     return 0;
@@ -126,7 +127,7 @@ static void sql_value(const char *query, char *out, size_t outsz)
 {
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
-    if (db_connect(&cf.database, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(&cf.database, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     if (mysql_query(my, query) != 0)
         fail_msg("%s: %s", query, mysql_error(my));
