@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "test/common/ccd_test.h"
 #include "test/db/dbtest.h"
 
 #include <signal.h>
@@ -188,8 +189,7 @@ void dbt_server_kill(dbt_server_t *s)
     fclose(f);
     kill((pid_t)pid, SIGKILL);
     /* Wait for it to be gone so the restart does not race the dying process. */
-    for (int i = 0; i < 200 && kill((pid_t)pid, 0) == 0; i++)
-        usleep(50000);
+    CCD_WAIT(kill((pid_t)pid, 0) != 0);
 }
 
 void dbt_server_destroy(dbt_server_t *s)
