@@ -337,7 +337,7 @@ static void test_pipelined_and_split(void **state)
     for (const char *p = req; *p; p++) {
         char one[2] = {*p, 0};
         tcli_send(c, one);
-        usleep(200);
+        ccd_test_sleep_ms(1); /* pacing, so the bytes tend to arrive in separate reads (not a wait) */
     }
     char *r = tcli_recv(c, T_WAIT);
     assert_string_equal(r, DECL "<response id=\"s\"><filterbyagent_response><success/>"
