@@ -148,7 +148,9 @@ static void script(dbt_server_t *s, const char *cmd)
     int rc = system(line);
     if (rc != 0) {
         char log[512];
-        snprintf(log, sizeof(log), "cat %s/script.log %s/mariadbd.log 2>/dev/null | tail -20 >&2",
+        /* the script's whole output (an install failure's cause is at its start), then
+         * the end of the server's log */
+        snprintf(log, sizeof(log), "cat %s/script.log >&2; tail -20 %s/mariadbd.log >&2 2>/dev/null",
                  s->dir, s->dir);
         (void)system(log);
         fail_msg("mariadb-private.sh %s %s failed (%d)", cmd, s->dir, rc);
