@@ -1062,7 +1062,8 @@ static const char *cli_path;
 static int run_cli(const char *args, char **out)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "%s %s 2>&1", cli_path, args);
+    /* -t: how long the client waits for an answer, stretched like every test deadline */
+    snprintf(cmd, sizeof(cmd), "%s -t %d %s 2>&1", cli_path, ccd_test_timeout_ms(10000) / 1000, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t cap = 1 << 16, len = 0;
@@ -1175,12 +1176,14 @@ static void test_cli(void **state)
     snprintf(args, sizeof(args), "-p 1 getpauses");
     assert_int_equal(run_cli(args, &out), 1);
     free(out);
-    /* events: the client keeps printing them until the server closes the session (-t 0);
-     * the agent changes only once the client has printed its own answer, so the event
-     * is published to a session that is logged in and listening */
+    /* events: the client keeps printing them until the server closes the session (-t only
+     * bounds its life should the test fail); the agent changes only once the client has
+     * printed its own answer, so the event goes to a session that is logged in and listening */
     cli_proc_t cp;
+    char secs[16];
     snprintf(args, sizeof(args), "%u", f->port);
-    const char *argv[] = {cli_path, "-p", args, "-r", "-e", "-t", "0", "callprogress", "enable=1", NULL};
+    snprintf(secs, sizeof(secs), "%d", ccd_test_timeout_ms(60000) / 1000);
+    const char *argv[] = {cli_path, "-p", args, "-r", "-e", "-t", secs, "callprogress", "enable=1", NULL};
     cli_spawn(&cp, argv);
     cli_wait_line(&cp, "<response id=\"1\"><callprogress_response><success/>");
     reg_agent_t a = agent_base("Agent/9000");
