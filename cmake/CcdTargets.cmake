@@ -8,12 +8,14 @@ function(ccd_add_module name)
 endfunction()
 
 # ccd_add_test(NAME SOURCES ... LIBS ... LABELS ... [TIMEOUT s] [ENV k=v ...]):
-# a cmocka (or plain) test executable registered with ctest.
+# a cmocka (or plain) test executable registered with ctest, linked with the
+# shared test helpers (test/common/ccd_test.h: deadlines scaled by
+# CCD_TEST_TIMEOUT_MULTIPLIER, wait-until that fails the test).
 # Labels: unit | integration, plus threaded for tests that TSan must see.
 function(ccd_add_test name)
   cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
-  target_link_libraries(${name} PRIVATE ccd_warnings PkgConfig::CMOCKA ${A_LIBS})
+  target_link_libraries(${name} PRIVATE ccd_warnings ccd_testutil PkgConfig::CMOCKA ${A_LIBS})
   add_test(NAME ${name} COMMAND ${name} ${A_ARGS})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 120)

@@ -83,9 +83,14 @@ cmd_start() {
     fi
     local user
     user=$(id -un)
+    # A tmpdir of its own: at startup mariadbd deletes every "#sql*" file in its tmpdir as
+    # left over from a crash, so with a shared /tmp one server starting (or bootstrapping)
+    # removes the temporary tables another one is using (seen: "Could not remove temporary
+    # table '/tmp/#sql-temptable-...'" and a failed mariadb-install-db on a busy machine).
+    mkdir -p "$dir/tmp"
     if [ ! -d "$data/mysql" ]; then
         mkdir -p "$data"
-        "$INSTALL_DB" --no-defaults --datadir="$data" --user="$user" \
+        "$INSTALL_DB" --no-defaults --datadir="$data" --user="$user" --tmpdir="$dir/tmp" \
             --auth-root-authentication-method=normal --skip-test-db \
             >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; die "mariadb-install-db failed"; }
     fi
@@ -94,7 +99,7 @@ cmd_start() {
         read -r -a opts <<<"$CCD_MARIADB_OPTS"
     fi
     # setsid: the server must not die with the shell (or test runner) that started it.
-    setsid "$MARIADBD" --no-defaults --datadir="$data" --socket="$sock" --pid-file="$pidf" \
+    setsid "$MARIADBD" --no-defaults --datadir="$data" --tmpdir="$dir/tmp" --socket="$sock" --pid-file="$pidf" \
         --log-error="$logf" --skip-networking --user="$user" \
         --innodb-buffer-pool-size=512M --max-connections=500 \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \

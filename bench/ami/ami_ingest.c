@@ -35,7 +35,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "test/ami/transcript.h"
+#include "test/tools/transcript.h"
 #ifdef CCD_HAVE_PBXSIM
 #include "tools/pbxsim/pbxsim.h"
 #endif

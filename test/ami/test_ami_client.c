@@ -6,7 +6,7 @@
  * connection with resync, and an Asterisk restart with resync.
  *
  * No timing assertions: every wait has a generous deadline (scaled by
- * CCD_TEST_TIMEOUT_MULTIPLIER) and only outcomes are checked.
+ * CCD_TEST_TIMEOUT_MULTIPLIER, test/common/ccd_test.h) and only outcomes are checked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,14 +24,10 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "reg/reg.h"
+#include "test/common/ccd_test.h"
 #include "tools/pbxsim/pbxsim.h"
 
-static int tmo(int ms)
-{
-    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
-    int k = m ? atoi(m) : 1;
-    return ms * (k > 0 ? k : 1);
-}
+#define tmo ccd_test_timeout_ms
 
 typedef struct fx {
     pbxsim_t *sim;
@@ -184,8 +180,8 @@ static reg_call_t wait_call(fx_t *f, uint64_t id, bool (*pred)(const reg_call_t 
         reg_drain(f->reg);
         assert_int_equal(reg_call_get(f->reg, id, &c), 0);
         if (pred(&c) || clk_mono_ms() > end)
-            return c;
-        usleep(5000);
+            return c; /* the caller asserts the state it needed */
+        ccd_test_sleep_ms(5);
     }
 }
 
@@ -207,8 +203,8 @@ static reg_agent_t wait_agent(fx_t *f, const char *num, reg_login_e want, int ms
         reg_drain(f->reg);
         assert_int_equal(reg_agent_get(f->reg, num, &a), 0);
         if (a.login == want || clk_mono_ms() > end)
-            return a;
-        usleep(5000);
+            return a; /* the caller asserts the state it needed */
+        ccd_test_sleep_ms(5);
     }
 }
 
@@ -431,6 +427,11 @@ static bool is_ringing(const reg_call_t *c)
     return c->status == REG_CS_RINGING || final_status(c->status);
 }
 
+static bool actions_past(const pbxsim_state_t *st, void *ctx)
+{
+    return st->actions > *(const uint64_t *)ctx;
+}
+
 static void test_drop_and_resync(void **state)
 {
     (void)state;
@@ -451,9 +452,13 @@ static void test_drop_and_resync(void **state)
 
     /* a Ping caught in flight by the cut ends as closed */
     assert_int_equal(pbxsim_set_swallow_next(f.sim, "Ping"), 0);
+    pbxsim_state_t ps;
+    pbxsim_state(f.sim, &ps);
+    uint64_t actions_before = ps.actions;
     ami_send_opts_t po = {.reply_mq = f.rq, .timeout_ms = tmo(30000)};
     assert_int_equal(ami_send(f.ami, 0, ami_action_new("Ping"), &po, NULL), 0);
-    usleep(100000);
+    /* the simulator has taken (and swallowed) it: the cut finds it in flight */
+    assert_int_equal(pbxsim_wait(f.sim, actions_past, &actions_before, tmo(15000)), 0);
     assert_int_equal(pbxsim_drop_connections(f.sim), 0);
     r = (ami_response_t *)mq_pop(f.rq, tmo(10000));
     assert_non_null(r);
@@ -539,10 +544,7 @@ static void test_other_server_away(void **state)
     assert_int_equal(ami_nservers(two), 2);
     ami_subscribe(two, stq, 0, AMI_SUB_STATUS);
     assert_int_equal(ami_start(two), 0);
-    int64_t end = clk_mono_ms() + tmo(10000);
-    while (ami_server_state(two, 0) != AMI_STATE_UP && clk_mono_ms() < end)
-        usleep(5000);
-    assert_int_equal(ami_server_state(two, 0), AMI_STATE_UP);
+    CCD_WAIT_UNTIL(ami_server_state(two, 0) == AMI_STATE_UP, 10000);
     for (int i = 0; i < 20; i++) {
         ami_send_opts_t o = {.reply_mq = rq};
         assert_int_equal(ami_send(two, 0, ami_action_new("Ping"), &o, NULL), 0);

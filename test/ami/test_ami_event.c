@@ -15,7 +15,7 @@
 
 #include "ami/ami.h"
 #include "core/err.h"
-#include "test/ami/transcript.h"
+#include "test/tools/transcript.h"
 
 typedef void (*each_fn)(const ami_msg_t *m, void *ctx);
 

@@ -28,13 +28,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "reg/reg.h"
+#include "test/common/ccd_test.h"
 
-static int tmo(int ms)
-{
-    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
-    int k = m ? atoi(m) : 1;
-    return ms * (k > 0 ? k : 1);
-}
+#define tmo ccd_test_timeout_ms
 
 typedef struct fake {
     int lfd;
@@ -43,7 +39,7 @@ typedef struct fake {
     _Atomic bool stop;
     _Atomic int conns;        /* connections accepted */
     _Atomic int md5_ok;       /* logins with the right MD5 key */
-    _Atomic int delay_ms;     /* delay before answering "Delayed" actions */
+    _Atomic bool release_delayed; /* "Delayed" actions are answered once this is set */
     _Atomic bool stalled;     /* stopped reading after a "Stall" action */
     _Atomic int corestatus;   /* CoreStatus actions received (one per resync) */
     _Atomic int shutting;     /* this many more connections land in a shutdown window */
@@ -116,7 +112,10 @@ static bool answer(fake_t *f, int fd, const ami_msg_t *m)
         put(fd, "Response: Success\r\nActionID: nobody-%s\r\nPing: Pong\r\n\r\n", id);
         put(fd, "Response: Success\r\nActionID: %s\r\nPing: Pong\r\n\r\n", id);
     } else if (!strcasecmp(act, "Delayed")) {
-        usleep((useconds_t)atomic_load(&f->delay_ms) * 1000);
+        /* answered only once the test has seen the client give up on it */
+        int64_t end = ccd_test_deadline(60000);
+        while (!atomic_load(&f->release_delayed) && !atomic_load(&f->stop) && ccd_test_now_ms() < end)
+            ccd_test_sleep_ms(1);
         put(fd, "Response: Success\r\nActionID: %s\r\nMessage: late\r\n\r\n", id);
     } else if (!strcasecmp(act, "QueueStatus") || !strcasecmp(act, "Agents") ||
                !strcasecmp(act, "CoreShowChannels")) {
@@ -135,7 +134,7 @@ static bool answer(fake_t *f, int fd, const ami_msg_t *m)
         /* a peer that stops reading: the client's writes must not block it */
         atomic_store(&f->stalled, true);
         while (!atomic_load(&f->stop))
-            usleep(10000);
+            ccd_test_sleep_ms(10);
         return false;
     } else if (!strcasecmp(act, "Burst")) {
         /* Count events alternating AgentLogin/AgentLogoff of agent 9000,
@@ -316,10 +315,10 @@ static void test_md5_follows_unknown_late(void **state)
 
     /* a response after the timeout: the requester hears "timed out" once,
      * the late response is dropped, and the connection keeps working */
-    atomic_store(&f.delay_ms, tmo(2000)); /* far past the 100 ms timeout, even on a slow machine */
     r = call(&c, ami_action_new("Delayed"), false, 100);
     assert_int_equal(r->status, CCD_ETIMEDOUT);
     ami_response_free(r);
+    atomic_store(&f.release_delayed, true); /* now the late answer comes */
     r = call(&c, ami_action_new("CoreStatus"), false, 0); /* queued behind the late one */
     assert_int_equal(r->status, CCD_OK);
     ami_response_free(r);
@@ -416,10 +415,7 @@ static void test_stalled_peer(void **state)
     free(st);
     ami_send_opts_t so = {.reply_mq = c.rq, .timeout_ms = 200};
     assert_int_equal(ami_send(c.ami, 0, ami_action_new("Stall"), &so, NULL), 0);
-    int64_t end = clk_mono_ms() + tmo(10000);
-    while (!atomic_load(&f.stalled) && clk_mono_ms() < end)
-        usleep(1000);
-    assert_true(atomic_load(&f.stalled));
+    CCD_WAIT_UNTIL(atomic_load(&f.stalled), 10000);
     char big[6000];
     memset(big, 'v', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
@@ -500,12 +496,7 @@ static void run_burst(int n, int inbox, bool expect_lost)
     ami_attach_reg(c.ami, reg);
     assert_int_equal(ami_start(c.ami), 0);
     /* the login resync needs the registry once; let it through */
-    int64_t end = clk_mono_ms() + tmo(10000);
-    while (ami_server_state(c.ami, 0) != AMI_STATE_UP && clk_mono_ms() < end) {
-        reg_drain(reg);
-        usleep(2000);
-    }
-    assert_int_equal(ami_server_state(c.ami, 0), AMI_STATE_UP);
+    CCD_WAIT_UNTIL((reg_drain(reg), ami_server_state(c.ami, 0) == AMI_STATE_UP), 10000);
     PHASE("up");
     reg_drain(reg);
     int cs0 = atomic_load(&f.corestatus);
@@ -519,22 +510,15 @@ static void run_burst(int n, int inbox, bool expect_lost)
     /* wait until every event has been read and either posted or dropped,
      * without draining: the overflow list takes the rest */
     ami_stats_t st;
-    end = clk_mono_ms() + tmo(20000);
-    do {
-        usleep(5000);
-        ami_get_stats(c.ami, 0, &st);
-    } while (st.events_typed - st0.events_typed < (uint64_t)n && clk_mono_ms() < end);
+    CCD_WAIT_UNTIL((ami_get_stats(c.ami, 0, &st), st.events_typed - st0.events_typed >= (uint64_t)n),
+                   20000);
     assert_int_equal(st.events_typed - st0.events_typed, n);
     PHASE("all typed");
     /* now drain until the backlog is gone */
-    end = clk_mono_ms() + tmo(20000);
-    do {
-        reg_drain(reg);
-        usleep(2000);
-        ami_get_stats(c.ami, 0, &st);
-    } while (st.events_delivered - st0.events_delivered + st.events_lost - st0.events_lost <
-                 (uint64_t)n &&
-             clk_mono_ms() < end);
+    CCD_WAIT_UNTIL((reg_drain(reg), ami_get_stats(c.ami, 0, &st),
+                    st.events_delivered - st0.events_delivered + st.events_lost - st0.events_lost >=
+                        (uint64_t)n),
+                   20000);
     PHASE("drained");
     reg_drain(reg);
     if (getenv("CCD_TEST_VERBOSE"))
@@ -554,12 +538,7 @@ static void run_burst(int n, int inbox, bool expect_lost)
     } else {
         assert_true(st.events_lost - st0.events_lost > 0);
         /* a resync follows once the backlog is gone */
-        end = clk_mono_ms() + tmo(20000);
-        while (atomic_load(&f.corestatus) == cs0 && clk_mono_ms() < end) {
-            reg_drain(reg);
-            usleep(5000);
-        }
-        assert_true(atomic_load(&f.corestatus) > cs0);
+        CCD_WAIT_UNTIL((reg_drain(reg), atomic_load(&f.corestatus) > cs0), 20000);
         PHASE("resynced");
     }
     cli_stop(&c);

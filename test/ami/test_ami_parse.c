@@ -17,7 +17,7 @@
 
 #include "ami/ami.h"
 #include "core/err.h"
-#include "test/ami/transcript.h"
+#include "test/tools/transcript.h"
 
 /* ---- a naive reference splitter: lines, then groups ended by an empty line ---- */
 

@@ -19,7 +19,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "reg/reg.h"
-#include "test/ami/transcript.h"
+#include "test/tools/transcript.h"
 
 /* ---- registry set-up through apply functions, as the engine does ---- */
 

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mq.h"
+#include "test/common/ccd_test.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -190,22 +191,38 @@ typedef struct waiter {
     int timeout_ms;
     mq_msg_t *got;
     atomic_int started;
+    atomic_int tid;
 } waiter_t;
 
 static void *waiter_main(void *arg)
 {
     waiter_t *w = arg;
+    atomic_store(&w->tid, (int)gettid());
     atomic_store(&w->started, 1);
     w->got = mq_pop(w->q, w->timeout_ms);
     return NULL;
 }
 
+/* Whether thread tid of this process is asleep (state S in /proc: blocked in a wait). */
+static bool thread_sleeping(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces; the state follows it */
+    return p && p[1] == ' ' && p[2] == 'S';
+}
+
+/* Waits until the waiter has started and sleeps: it can only be asleep in mq_pop's
+ * wait (nothing else in it blocks), so the push or close below meets a blocked pop. */
 static void wait_started(waiter_t *w)
 {
-    while (!atomic_load(&w->started))
-        sched_yield();
-    /* Likely (not certainly) blocked in pop by now; either way the result must hold. */
-    usleep(20000);
+    CCD_WAIT(atomic_load(&w->started) && thread_sleeping(atomic_load(&w->tid)));
 }
 
 /* A consumer blocked forever in pop is released by close. */

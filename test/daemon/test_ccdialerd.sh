@@ -30,8 +30,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() { # wait_for SECONDS COMMAND...: poll until the command succeeds
-    local limit=$(($(date +%s) + $1))
+# Every wait is scaled like the C tests' (test/common/ccd_test.h): sanitizer
+# runs set CCD_TEST_TIMEOUT_MULTIPLIER (scripts/test.sh); a bad value counts as 1.
+mult=${CCD_TEST_TIMEOUT_MULTIPLIER:-1}
+case "$mult" in '' | *[!0-9]* | 0) mult=1 ;; esac
+
+wait_for() { # wait_for SECONDS COMMAND...: poll until the command succeeds (SECONDS x mult)
+    local limit=$(($(date +%s) + $1 * mult))
     shift
     while ! "$@"; do
         [ "$(date +%s)" -ge "$limit" ] && return 1

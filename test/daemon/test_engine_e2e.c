@@ -29,9 +29,11 @@
 #include "daemon/services.h"
 #include "db/db_int.h" /* raw fixture SQL on a test connection */
 #define DBT_CONN(my) (&(db_conn_t){.my = (my)})
+#include "test/common/ccd_test.h"
 #include "tools/pbxsim/pbxsim.h"
 
-#define WAIT_MAX_MS 60000
+/* One wait's bound, scaled by CCD_TEST_TIMEOUT_MULTIPLIER. */
+#define WAIT_MAX_MS ccd_test_timeout_ms(60000)
 
 typedef struct fixture {
     char dbname[64];
@@ -127,13 +129,14 @@ static void ami_originate_login(uint16_t port)
     char buf[4096];
     size_t len = 0;
     int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
-    while (clk_mono_ms() < deadline) {
+    for (;;) {
+        CCD_CHECK_DEADLINE(deadline, "the PBX to accept the login originate");
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 1000) <= 0)
             continue;
         ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
         if (r <= 0)
-            break;
+            fail_msg("the PBX closed the AMI connection before accepting the originate");
         len += (size_t)r;
         buf[len] = '\0';
         if (strstr(buf, "Originate successfully queued"))
@@ -247,8 +250,8 @@ static void test_console_follows_agent_through_pbx_restart(void **state)
             break;
         }
         free(r);
-        assert_true(clk_mono_ms() < deadline);
-        usleep(50000);
+        CCD_CHECK_DEADLINE(deadline, "the agent status to follow");
+        ccd_test_sleep_ms(50);
     }
 
     /* The PBX restarts: every agent is logged off there, and the engine's resync follows. */
@@ -261,8 +264,8 @@ static void test_console_follows_agent_through_pbx_restart(void **state)
         free(r);
         if (offline)
             break;
-        assert_true(clk_mono_ms() < deadline);
-        usleep(50000);
+        CCD_CHECK_DEADLINE(deadline, "the agent status to follow");
+        ccd_test_sleep_ms(50);
     }
 
     /* Bad input on one session does not disturb the engine: a malformed packet gets 400 and

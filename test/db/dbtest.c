@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "test/common/ccd_test.h"
 #include "test/db/dbtest.h"
 
 #include <signal.h>
@@ -150,7 +151,9 @@ static void script(dbt_server_t *s, const char *cmd)
     int rc = system(line);
     if (rc != 0) {
         char log[512];
-        snprintf(log, sizeof(log), "cat %s/script.log %s/mariadbd.log 2>/dev/null | tail -20 >&2",
+        /* the script's whole output (an install failure's cause is at its start), then
+         * the end of the server's log */
+        snprintf(log, sizeof(log), "cat %s/script.log >&2; tail -20 %s/mariadbd.log >&2 2>/dev/null",
                  s->dir, s->dir);
         (void)system(log);
         fail_msg("mariadb-private.sh %s %s failed (%d)", cmd, s->dir, rc);
@@ -191,8 +194,7 @@ void dbt_server_kill(dbt_server_t *s)
     fclose(f);
     kill((pid_t)pid, SIGKILL);
     /* Wait for it to be gone so the restart does not race the dying process. */
-    for (int i = 0; i < 200 && kill((pid_t)pid, 0) == 0; i++)
-        usleep(50000);
+    CCD_WAIT(kill((pid_t)pid, 0) != 0);
 }
 
 void dbt_server_destroy(dbt_server_t *s)

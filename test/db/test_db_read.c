@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "db/db.h"
+#include "test/common/ccd_test.h"
 #include "test/db/dbtest.h"
 
 typedef struct load_job {
@@ -155,7 +156,7 @@ static void test_read_jobs(void **state)
     assert_int_equal(db_read_submit(db, bad), 0);
     int expired_total = 0, seen_bad = 0;
     for (int i = 0; i < N + 1; i++) {
-        mq_msg_t *m = mq_pop(reply, 60000);
+        mq_msg_t *m = mq_pop(reply, ccd_test_timeout_ms(60000));
         assert_non_null(m);
         assert_int_equal(m->type, MSG_DB_READ_DONE);
         if (m == &bad->msg) {

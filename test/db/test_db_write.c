@@ -24,6 +24,7 @@
 
 #include "core/err.h"
 #include "db/db.h"
+#include "test/common/ccd_test.h"
 #include "test/db/dbtest.h"
 
 static db_t *start_db(const conf_database_t *cfg)
@@ -187,7 +188,7 @@ static void test_write_kinds(void **state)
     w->u.campaign.estatus = 'T';
     submit_ok(db, w);
 
-    assert_int_equal(db_write_flush(db, 30000), 0);
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
     assert_int_equal(s.rows_committed, 21);
@@ -262,7 +263,7 @@ static void test_write_rejected_isolated(void **state)
             submit_ok(db, w);
         }
     }
-    assert_int_equal(db_write_flush(db, 30000), 0);
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
     assert_int_equal(s.rows_rejected, 1);
@@ -289,7 +290,7 @@ static void test_write_marker_dedup(void **state)
     w->u.progress.id_call_outgoing = 1;
     snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "First");
     submit_ok(db, w);
-    assert_int_equal(db_write_flush(db, 30000), 0); /* batch seq 1 */
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0); /* batch seq 1 */
     char q[256];
     snprintf(q, sizeof(q), "SELECT COUNT(*) FROM ccd_write_batch WHERE writer_id = '%s-w0' AND seq = 1",
              db_instance_id(db));
@@ -301,12 +302,12 @@ static void test_write_marker_dedup(void **state)
     w->u.progress.id_call_outgoing = 1;
     snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "Second");
     submit_ok(db, w);
-    assert_int_equal(db_write_flush(db, 30000), 0);
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     w = db_write_new(DB_W_PROGRESS_LOG);
     w->u.progress.id_call_outgoing = 1;
     snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "Third");
     submit_ok(db, w);
-    assert_int_equal(db_write_flush(db, 30000), 0);
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
     assert_int_equal(s.batches_deduplicated, 1);
@@ -343,25 +344,32 @@ static void *producer_main(void *arg)
         /* a producer that keeps ownership on EFULL and tries again later, as the registry does */
         while (db_write_submit(p->db, w) == CCD_EFULL) {
             atomic_fetch_add(&p->efull, 1);
-            usleep(2000);
+            ccd_test_sleep_ms(2);
         }
         atomic_fetch_add(&p->submitted, 1);
         if (i % 100 == 99)
-            usleep(1000); /* spread the load so the restarts land mid-stream */
+            ccd_test_sleep_ms(1); /* spread the load so the restarts land mid-stream */
     }
     return NULL;
 }
 
+static uint64_t rows_committed(db_t *db)
+{
+    db_stats_t s;
+    db_get_stats(db, &s);
+    return s.rows_committed;
+}
+
+static bool writer_connected(db_t *db)
+{
+    db_stats_t s;
+    db_get_stats(db, &s);
+    return s.writer_connected;
+}
+
 static void wait_committed(db_t *db, uint64_t n)
 {
-    for (int i = 0; i < 6000; i++) {
-        db_stats_t s;
-        db_get_stats(db, &s);
-        if (s.rows_committed >= n)
-            return;
-        usleep(10000);
-    }
-    fail_msg("writer did not reach %llu committed rows", (unsigned long long)n);
+    CCD_WAIT_UNTIL(rows_committed(db) >= n, 60000);
 }
 
 static void test_write_across_restarts(void **state)
@@ -379,14 +387,15 @@ static void test_write_across_restarts(void **state)
     assert_int_equal(pthread_create(&th, NULL, producer_main, &p), 0);
     wait_committed(db, 3000);
     dbt_server_kill(&srv); /* a crash: commits in flight may or may not have made it */
-    usleep(300000);
+    /* the server comes back only after the writer has met the outage */
+    CCD_WAIT_UNTIL(!writer_connected(db), 60000);
     dbt_server_up(&srv);
     wait_committed(db, 12000);
     dbt_server_stop(&srv); /* a clean shutdown this time */
-    usleep(300000);
+    CCD_WAIT_UNTIL(!writer_connected(db), 60000);
     dbt_server_up(&srv);
     pthread_join(th, NULL);
-    assert_int_equal(db_write_flush(db, 120000), 0);
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(120000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
     print_message("rows %llu batches %llu retries %llu reconnects %llu dedup %llu max latency %llu us\n",
@@ -437,9 +446,7 @@ static void test_backpressure(void **state)
     mysql_close(dbt_fresh(&cfg, "bp", true)); /* migrated and seeded on this server */
     db_t *db = start_db(&cfg);
     /* connected and idle: no backpressure */
-    for (int i = 0; i < 500 && db_writes_backpressured(db); i++)
-        usleep(10000);
-    assert_false(db_writes_backpressured(db));
+    CCD_WAIT(!db_writes_backpressured(db));
 
     dbt_server_stop(&srv);
     int accepted = 0, full = 0;
@@ -456,8 +463,8 @@ static void test_backpressure(void **state)
             full++;
             w->msg.free(&w->msg); /* still ours: this producer gives up on it */
         }
-        if (i == 0)
-            usleep(200000); /* let the writer find out the server is gone */
+        if (i == 0) /* the writer has taken this one and found the server gone */
+            CCD_WAIT(!writer_connected(db));
     }
     assert_true(full > 0);
     assert_true(accepted >= 100 && accepted <= 100 + 10 + 1);
@@ -479,21 +486,19 @@ static void test_backpressure(void **state)
     rj->job.run = read_run;
     rj->job.reply = reply;
     assert_int_equal(db_read_submit(db, &rj->job), 0);
-    mq_msg_t *back = mq_pop(reply, 60000);
+    mq_msg_t *back = mq_pop(reply, ccd_test_timeout_ms(60000));
     assert_ptr_equal(back, &rj->job.msg);
     assert_int_equal(back->type, MSG_DB_READ_DONE);
     assert_int_equal(rj->job.status, CCD_EIO);
     assert_int_equal(rj->ran, 0);
 
     dbt_server_up(&srv);
-    assert_int_equal(db_write_flush(db, 120000), 0);
-    for (int i = 0; i < 500 && db_writes_backpressured(db); i++)
-        usleep(10000);
-    assert_false(db_writes_backpressured(db));
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(120000)), 0);
+    CCD_WAIT(!db_writes_backpressured(db));
     /* the same read now runs */
     rj->job.status = -1;
     assert_int_equal(db_read_submit(db, &rj->job), 0);
-    back = mq_pop(reply, 60000);
+    back = mq_pop(reply, ccd_test_timeout_ms(60000));
     assert_ptr_equal(back, &rj->job.msg);
     assert_int_equal(rj->job.status, 0);
     assert_int_equal(rj->ran, 1);

@@ -28,10 +28,12 @@
 #include "core/err.h"
 #include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "reg/reg.h"
+#include "test/common/ccd_test.h"
 
 #define TCLI_DECL "<?xml version=\"1.0\"?>\n"
-/* How long a test waits for an answer or a registry change (slow, noisy machines). */
-#define TCLI_WAIT_MS 15000
+/* How long a test waits for an answer or a registry change (slow, noisy machines),
+ * scaled by CCD_TEST_TIMEOUT_MULTIPLIER. */
+#define TCLI_WAIT_MS ccd_test_timeout_ms(CCD_TEST_WAIT_MS)
 
 typedef struct tcli {
     int fd;
@@ -176,10 +178,7 @@ static inline void treg_post_wait(reg_t *r, reg_apply_fn fn, void *arg, void (*a
     atomic_store(&treg_synced, 0);
     assert_int_equal(reg_post(r, fn, arg, arg_free), 0);
     assert_int_equal(reg_post(r, treg_apply_sync, NULL, NULL), 0);
-    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
-    while (!atomic_load(&treg_synced) && clk_mono_ms() < end)
-        usleep(1000);
-    assert_true(atomic_load(&treg_synced));
+    CCD_WAIT(atomic_load(&treg_synced));
 }
 
 /* Inside an apply function: agent (created if needed) logged in, active, and linked to a new
@@ -207,6 +206,7 @@ static inline reg_call_t *treg_agent_on_call(reg_txn_t *tx, const char *agent, r
 static pthread_mutex_t tdb_mu = PTHREAD_MUTEX_INITIALIZER; /* guards tdb_held, tdb_nheld */
 static db_read_job_t *tdb_held[TDB_HELD_MAX];
 static int tdb_nheld;
+static int tdb_peak; /* the most held at once since tdb_peak_reset (guarded by tdb_mu) */
 static atomic_int tdb_submitted; /* jobs offered, held or not */
 
 /* eccp_deps_t.db_submit: keeps the job (CCD_EFULL past TDB_HELD_MAX). */
@@ -218,8 +218,27 @@ static inline int tdb_hold_submit(void *ctx, db_read_job_t *job)
     int rc = tdb_nheld < TDB_HELD_MAX ? 0 : CCD_EFULL;
     if (!rc)
         tdb_held[tdb_nheld++] = job;
+    if (tdb_nheld > tdb_peak)
+        tdb_peak = tdb_nheld;
     pthread_mutex_unlock(&tdb_mu);
     return rc;
+}
+
+/* The most jobs held at the same time since the last reset: proves a bound on the
+ * jobs in flight at every moment, not only when the test happened to look. */
+static inline int tdb_peak_get(void)
+{
+    pthread_mutex_lock(&tdb_mu);
+    int n = tdb_peak;
+    pthread_mutex_unlock(&tdb_mu);
+    return n;
+}
+
+static inline void tdb_peak_reset(void)
+{
+    pthread_mutex_lock(&tdb_mu);
+    tdb_peak = tdb_nheld;
+    pthread_mutex_unlock(&tdb_mu);
 }
 
 static inline int tdb_held_count(void)
@@ -233,9 +252,7 @@ static inline int tdb_held_count(void)
 /* Waits until n jobs are held (fails the test if they do not come). */
 static inline void tdb_wait_held(int n)
 {
-    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
-    while (tdb_held_count() < n && clk_mono_ms() < end)
-        usleep(1000);
+    CCD_WAIT(tdb_held_count() >= n);
     assert_int_equal(tdb_held_count(), n);
 }
 

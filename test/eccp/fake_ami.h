@@ -139,10 +139,7 @@ static inline void fake_stack_start(reg_t *r, pthread_t *reg_th, ami_t *a, eccp_
     assert_int_equal(ami_start(a), 0);
     assert_int_equal(eccp_server_start(srv), 0);
     treg_post_wait(r, setup, NULL, NULL);
-    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
-    while (ami_server_state(a, 0) != AMI_STATE_UP && clk_mono_ms() < end)
-        usleep(1000);
-    assert_int_equal(ami_server_state(a, 0), AMI_STATE_UP);
+    CCD_WAIT(ami_server_state(a, 0) == AMI_STATE_UP);
 }
 
 /* The reverse, registry first; the fake itself stays up (fake_stop_all). */

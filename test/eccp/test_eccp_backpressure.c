@@ -117,13 +117,13 @@ static tcli_t *small_client(eccp_server_t *s)
 static void wait_paused(eccp_server_t *s)
 {
     eccp_stats_t st;
-    int64_t end = clk_mono_ms() + T_WAIT;
+    int64_t end = ccd_test_deadline(CCD_TEST_WAIT_MS);
     do {
         eccp_server_stats(s, &st);
         if (st.in_paused_out > 0)
             return;
-        usleep(2000);
-    } while (clk_mono_ms() < end);
+        ccd_test_sleep_ms(2);
+    } while (ccd_test_now_ms() < end);
     fail_msg("the flooding session never paused (responses %llu, queued max %llu)",
              (unsigned long long)st.responses, (unsigned long long)st.out_queued_max);
 }
@@ -191,15 +191,9 @@ static void test_flood_never_read_idles_out(void **state)
     flood_start(&f, &th, c1);
     wait_paused(s);
     eccp_stats_t st;
-    int64_t end = clk_mono_ms() + T_WAIT;
-    do {
-        /* The idle count goes up before the session is freed: wait for both, since the
-         * stats are separate counters, not one snapshot. */
-        eccp_server_stats(s, &st);
-        if (st.closed_idle > 0 && st.sessions == 0)
-            break;
-        usleep(5000);
-    } while (clk_mono_ms() < end);
+    /* The idle count goes up before the session is freed: wait for both, since the
+     * stats are separate counters, not one snapshot. */
+    CCD_WAIT((eccp_server_stats(s, &st), st.closed_idle > 0 && st.sessions == 0));
     assert_int_equal(st.closed_idle, 1);
     assert_int_equal(st.closed_slow, 0);
     assert_true(st.out_queued_max <= LOW_MARK + 2048);

@@ -258,10 +258,7 @@ static void test_reads(void **state)
            DECL "<response id=\"13\"><refreshagents_response><success/></refreshagents_response>"
                 "</response>\n");
     reg_agent_t a;
-    int64_t end = clk_mono_ms() + T_WAIT;
-    while (reg_agent_get(reg, "Agent/9000", &a) != 0 && clk_mono_ms() < end)
-        usleep(1000);
-    assert_int_equal(reg_agent_get(reg, "Agent/9000", &a), 0);
+    CCD_WAIT(reg_agent_get(reg, "Agent/9000", &a) == 0);
     assert_string_equal(a.name, "Ann");
     assert_true(a.active);
     assert_int_equal(reg_agent_get(reg, "SIP/1064", &a), 0);
@@ -538,14 +535,7 @@ static void test_refreshagents(void **state)
                 "</response>\n");
     /* the registry applies the list after the answer: wait for it */
     reg_agent_t a;
-    int64_t end = clk_mono_ms() + T_WAIT;
-    for (;;) {
-        assert_int_equal(reg_agent_get(reg, "Agent/7777", &a), 0);
-        if (!a.active || clk_mono_ms() > end)
-            break;
-        usleep(1000);
-    }
-    assert_false(a.active);
+    CCD_WAIT((assert_int_equal(reg_agent_get(reg, "Agent/7777", &a), 0), !a.active));
     assert_int_equal(reg_agent_get(reg, "Agent/9002", &a), 0);
     assert_true(a.active);
     assert_string_equal(a.name, "New");

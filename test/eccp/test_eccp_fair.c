@@ -63,14 +63,6 @@ static const char *const SEED[] = {
     "FROM seq_1_to_500",
 };
 
-/* Deadlines scale with CCD_TEST_TIMEOUT_MULTIPLIER (sanitizer builds). */
-static int tmo(int ms)
-{
-    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
-    int k = m ? atoi(m) : 1;
-    return ms * (k > 0 ? k : 1);
-}
-
 static void track_agent(reg_txn_t *tx, void *arg)
 {
     (void)arg;
@@ -136,7 +128,7 @@ static tcli_t *login(char cookie[33])
     assert_non_null(c);
     tcli_send(c, "<request id=\"L\"><login><username>agentconsole</username><password>agentconsole"
                  "</password></login></request>");
-    char *r = tcli_recv(c, tmo(TCLI_WAIT_MS));
+    char *r = tcli_recv(c, TCLI_WAIT_MS);
     if (!r)
         fail_msg("no login answer within the deadline");
     const char *k = strstr(r, "<app_cookie>");
@@ -167,7 +159,7 @@ static void wait_blocked(int n)
     char q[512];
     snprintf(q, sizeof(q), "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = '%s' "
                            "AND STATE LIKE 'Waiting for table%%'", dbname);
-    int64_t end = clk_mono_ms() + tmo(TCLI_WAIT_MS);
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
     int got = -1;
     while (clk_mono_ms() <= end) {
         if (mysql_query(probe, q) != 0)
@@ -178,7 +170,7 @@ static void wait_blocked(int n)
         mysql_free_result(res);
         if (got == n)
             return;
-        usleep(2000);
+        ccd_test_sleep_ms(2);
     }
     fail_msg("%d readers wait for the table lock (want %d)", got, n);
 }
@@ -194,7 +186,7 @@ static void stats(db_stats_t *d, eccp_stats_t *e)
  * requests (refusals are answered at once); fails at the deadline. */
 static void wait_queue(size_t n, uint64_t answered)
 {
-    int64_t end = clk_mono_ms() + tmo(TCLI_WAIT_MS);
+    int64_t end = clk_mono_ms() + TCLI_WAIT_MS;
     db_stats_t d;
     eccp_stats_t e;
     for (;;) {
@@ -205,7 +197,7 @@ static void wait_queue(size_t n, uint64_t answered)
             fail_msg("read queue %zu (want >= %zu), responses %llu (want >= %llu)",
                      d.read_queue_depth, n, (unsigned long long)e.responses,
                      (unsigned long long)answered);
-        usleep(2000);
+        ccd_test_sleep_ms(2);
     }
 }
 
@@ -230,7 +222,7 @@ static int read_flood(tcli_t *c, const char *tag, int n)
     bool seen[FLOOD] = {false};
     int busy = 0;
     for (int k = 0; k < n; k++) {
-        char *r = tcli_recv(c, tmo(TCLI_WAIT_MS));
+        char *r = tcli_recv(c, TCLI_WAIT_MS);
         if (!r || !*r)
             fail_msg("flood %s: answer %d of %d missing", tag, k, n);
         const char *p = strstr(r, "<response id=\"");
@@ -295,7 +287,7 @@ static void test_login_beside_flood(void **state)
     snprintf(req, sizeof(req), "<request id=\"p\"><pingagent><agent_number>Agent/9000</agent_number>"
                                "<agent_hash>%s</agent_hash></pingagent></request>", h);
     tcli_send(w, req);
-    char *r = tcli_recv(w, tmo(TCLI_WAIT_MS));
+    char *r = tcli_recv(w, TCLI_WAIT_MS);
     assert_non_null(r);
     assert_string_equal(r, DECL "<response id=\"p\"><pingagent_response><failure><code>401</code>"
                                 "<message>Unauthorized agent</message></failure></pingagent_response>"
@@ -303,7 +295,7 @@ static void test_login_beside_flood(void **state)
     free(r);
     tcli_send(w, "<request id=\"s\"><getagentstatus><agent_number>Agent/9000</agent_number>"
                  "</getagentstatus></request>");
-    r = tcli_recv(w, tmo(TCLI_WAIT_MS));
+    r = tcli_recv(w, TCLI_WAIT_MS);
     assert_non_null(r);
     assert_non_null(strstr(r, "<response id=\"s\"><getagentstatus_response>"));
     free(r);
@@ -346,7 +338,7 @@ static void test_round_robin_between_sessions(void **state)
     tcli_send(w, "<request id=\"w\"><getcampaignlist><limit>3</limit></getcampaignlist></request>");
     wait_queue(PER_CLIENT - 1, e0.responses);
     unlock_campaigns();
-    char *r = tcli_recv(w, tmo(TCLI_WAIT_MS));
+    char *r = tcli_recv(w, TCLI_WAIT_MS);
     assert_non_null(r);
     assert_non_null(strstr(r, "<response id=\"w\">" LIST_TXT));
     free(r);

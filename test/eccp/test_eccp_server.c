@@ -337,7 +337,7 @@ static void test_pipelined_and_split(void **state)
     for (const char *p = req; *p; p++) {
         char one[2] = {*p, 0};
         tcli_send(c, one);
-        usleep(200);
+        ccd_test_sleep_ms(1); /* pacing, so the bytes tend to arrive in separate reads (not a wait) */
     }
     char *r = tcli_recv(c, T_WAIT);
     assert_string_equal(r, DECL "<response id=\"s\"><filterbyagent_response><success/>"
@@ -489,11 +489,39 @@ static void ev_expect(tcli_t *c, const char *want, bool exact)
     free(r);
 }
 
+/*
+ * Nothing has come for c: checked right after ev_barrier, when every worker has
+ * written whatever the earlier registry changes produced (a loopback write is in
+ * the peer's buffer when it returns), so a look without waiting is the whole truth.
+ */
 static void ev_none(tcli_t *c)
 {
-    char *r = tcli_recv(c, 300);
-    if (r)
-        fail_msg("unexpected message: %s", r);
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if (c->len > 0 || poll(&p, 1, 0) > 0) {
+        char *r = tcli_recv(c, T_WAIT);
+        fail_msg("unexpected message: %s", r ? r : "(none, but the socket was readable)");
+    }
+}
+
+/*
+ * A barrier behind every registry change posted so far: a published event goes
+ * through each worker's inbox after the changes already there, and the two
+ * sessions (both see Agent/9000's events) sit on different workers, since a new
+ * session goes to the least loaded one.  Once both have it, both workers are done
+ * with the earlier changes.
+ */
+static void ev_barrier(fx_t *f, tcli_t *one, tcli_t *other)
+{
+    eccp_event_t ev = {.kind = ECCP_EV_RECORDINGMUTE, .campaign_id = 5, .call_id = 77};
+    snprintf(ev.agent_number, sizeof(ev.agent_number), "Agent/9000");
+    assert_int_equal(eccp_server_publish(f->srv, &ev), 0);
+    ev_expect(one, "<recordingmute><agent_number>Agent/9000</agent_number><calltype>outgoing"
+                   "</calltype><campaign_id>5</campaign_id><call_id>77</call_id>", false);
+    ev_expect(other, "<recordingmute><agent_number>Agent/9000</agent_number><calltype>outgoing"
+                     "</calltype><campaign_id>5</campaign_id><call_id>77</call_id>", false);
+    eccp_stats_t st;
+    eccp_server_stats(f->srv, &st);
+    assert_int_equal(st.worker_sessions_min, st.worker_sessions_max - 1); /* 1 and 2: spread */
 }
 
 static void test_events(void **state)
@@ -622,6 +650,7 @@ static void test_events(void **state)
     ev_expect(fa, lo, true);
 
     /* the filtered session saw nothing about SIP/1065, the anonymous one nothing at all */
+    ev_barrier(f, fa, all);
     ev_none(fa);
     ev_none(anon);
     /* "any" clears the filter */
@@ -700,7 +729,7 @@ static void test_slow_reader(void **state)
     reg_agent_t a = agent_base("Agent/9000");
     a.login = REG_LOGGED_IN;
     eccp_stats_t st;
-    int64_t end = clk_mono_ms() + 60000;
+    int64_t end = ccd_test_deadline(60000);
     int i = 0;
     snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
     do {
@@ -710,7 +739,7 @@ static void test_slow_reader(void **state)
             reg_agent_t *copy = malloc(sizeof(*copy));
             *copy = a;
             while (reg_post(f->reg, apply_agent, copy, free) != 0)
-                usleep(1000);
+                ccd_test_sleep_ms(1); /* the registry inbox is full: let it drain */
         }
         treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
         char *r;
@@ -719,7 +748,8 @@ static void test_slow_reader(void **state)
             free(r);
         }
         eccp_server_stats(f->srv, &st);
-    } while (st.closed_slow == 0 && clk_mono_ms() < end);
+        CCD_CHECK_DEADLINE(end, "the slow reader to be closed");
+    } while (st.closed_slow == 0);
     assert_int_equal(st.closed_slow, 1);
     /* the fast client is still served */
     expect_has(fast, "<request id=\"z\"><getrequestlist/></request>", "<requests>");
@@ -728,15 +758,16 @@ static void test_slow_reader(void **state)
     fx_stop(f);
 }
 
-static void wait_sessions(fx_t *f, int n)
+static int sessions_open(fx_t *f)
 {
     eccp_stats_t st;
-    int64_t end = clk_mono_ms() + T_WAIT;
-    do {
-        usleep(5000);
-        eccp_server_stats(f->srv, &st);
-    } while (st.sessions != n && clk_mono_ms() < end);
-    assert_int_equal(st.sessions, n);
+    eccp_server_stats(f->srv, &st);
+    return st.sessions;
+}
+
+static void wait_sessions(fx_t *f, int n)
+{
+    CCD_WAIT(sessions_open(f) == n);
 }
 
 /* New sockets go to the least loaded worker, so after sessions close the
@@ -790,8 +821,9 @@ static void shared_tweak(conf_eccp_t *e, eccp_deps_t *d)
  * and counting the other answers (getrequestlist responses) in *answers. */
 static void read_toggles(tcli_t *c, int want, int *seen, int *answers)
 {
-    int64_t end = clk_mono_ms() + 30000;
-    while (*seen < want && clk_mono_ms() < end) {
+    int64_t end = ccd_test_deadline(30000);
+    while (*seen < want) {
+        CCD_CHECK_DEADLINE(end, "every queuemembership event");
         char *r = tcli_recv(c, 1000);
         if (!r)
             continue;
@@ -839,7 +871,7 @@ static void test_shared_event_output(void **state)
     }
     int posted = 0, lag_seen = 0, fast_seen = 0, lag_answers = 0, fast_answers = 0, bursts = 0;
     eccp_stats_t st;
-    int64_t until = clk_mono_ms() + 60000;
+    int64_t until = ccd_test_deadline(60000);
     do {
         /* a burst of ~60 events of ~300 bytes: more than the lagging reader's socket holds */
         for (int k = 0; k < 60; k++) {
@@ -847,7 +879,7 @@ static void test_shared_event_output(void **state)
             reg_agent_t *copy = malloc(sizeof(*copy));
             *copy = a;
             while (reg_post(f->reg, apply_agent, copy, free) != 0)
-                usleep(1000);
+                ccd_test_sleep_ms(1); /* the registry inbox is full: let it drain */
             if (k == 30)
                 tcli_send(lag, "<request id=\"m\"><getrequestlist/></request>");
         }
@@ -856,7 +888,8 @@ static void test_shared_event_output(void **state)
         read_toggles(lag, posted, &lag_seen, &lag_answers);
         read_toggles(fast, posted, &fast_seen, &fast_answers);
         eccp_server_stats(f->srv, &st);
-    } while (st.closed_slow == 0 && clk_mono_ms() < until);
+        CCD_CHECK_DEADLINE(until, "the slow session to be closed");
+    } while (st.closed_slow == 0);
     assert_int_equal(st.closed_slow, 1);
     assert_true(tcli_closed(slow, T_WAIT));
     /* the same chunks were referenced by more than one session */
@@ -868,7 +901,7 @@ static void test_shared_event_output(void **state)
         reg_agent_t *copy = malloc(sizeof(*copy));
         *copy = a;
         while (reg_post(f->reg, apply_agent, copy, free) != 0)
-            usleep(1000);
+            ccd_test_sleep_ms(1); /* the registry inbox is full: let it drain */
     }
     treg_post_wait(f->reg, treg_apply_sync, NULL, NULL);
     read_toggles(lag, posted, &lag_seen, &lag_answers);
@@ -883,7 +916,7 @@ static void test_shared_event_output(void **state)
     assert_int_equal(fast_answers, 0);
     eccp_server_stats(f->srv, &st);
     assert_int_equal(st.closed_slow, 1);
-    assert_int_equal(st.sessions, 2);
+    wait_sessions(f, 2); /* closed_slow is counted just before the session count drops */
     tcli_close(slow);
     tcli_close(lag);
     tcli_close(fast);
@@ -910,11 +943,7 @@ static void test_max_sessions(void **state)
     assert_int_equal(st.refused_full, 1);
     /* a freed slot can be used again */
     tcli_close(b);
-    int64_t end = clk_mono_ms() + T_WAIT;
-    do {
-        usleep(10000);
-        eccp_server_stats(f->srv, &st);
-    } while (st.sessions > 1 && clk_mono_ms() < end);
+    wait_sessions(f, 1);
     tcli_t *d = login(f);
     tcli_close(d);
     tcli_close(a);
@@ -958,14 +987,14 @@ static void test_async_backpressure(void **state)
     many[0] = '\0';
     for (int i = 0; i < 300; i++)
         strcat(many, "<request id=\"m\"><getpauses/></request>");
+    tdb_peak_reset();
     tcli_send(c, many);
     free(many);
     tdb_wait_held(128);
-    usleep(100000);
-    assert_int_equal(tdb_held_count(), 128);
     int got = 0;
-    int64_t end = clk_mono_ms() + 3 * T_WAIT;
-    while (got < 300 && clk_mono_ms() < end) {
+    int64_t end = ccd_test_deadline(3 * CCD_TEST_WAIT_MS);
+    while (got < 300) {
+        CCD_CHECK_DEADLINE(end, "the answers to 300 pipelined requests");
         tdb_release_all(CCD_EIO);
         char *r;
         while ((r = tcli_recv(c, 50)) != NULL) {
@@ -973,9 +1002,10 @@ static void test_async_backpressure(void **state)
             free(r);
             got++;
         }
-        assert_true(tdb_held_count() <= 128);
     }
     assert_int_equal(got, 300);
+    /* the stand-in saw every submission: never more than 128 held at once */
+    assert_int_equal(tdb_peak_get(), 128);
     tcli_close(c);
     fx_stop(f);
 }
@@ -1035,7 +1065,8 @@ static const char *cli_path;
 static int run_cli(const char *args, char **out)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "%s %s 2>&1", cli_path, args);
+    /* -t: how long the client waits for an answer, stretched like every test deadline */
+    snprintf(cmd, sizeof(cmd), "%s -t %d %s 2>&1", cli_path, ccd_test_timeout_ms(10000) / 1000, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t cap = 1 << 16, len = 0;
@@ -1047,6 +1078,76 @@ static int run_cli(const char *args, char **out)
     int st = pclose(p);
     *out = b;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A client run whose output the test reads as it comes (a pipe, with deadlines). */
+typedef struct cli_proc {
+    pid_t pid;
+    int fd;           /* read end of the child's stdout + stderr */
+    char out[65536];  /* everything read so far, NUL-terminated */
+    size_t len;
+} cli_proc_t;
+
+static void cli_spawn(cli_proc_t *cp, const char *const *argv)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    memset(cp, 0, sizeof(*cp));
+    cp->pid = fork();
+    assert_true(cp->pid >= 0);
+    if (cp->pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    cp->fd = p[0];
+}
+
+/* Waits for the child to end (killing it first when kill_now, or when it outlives
+ * the deadline) and returns its exit status (-1: it did not exit by itself). */
+static int cli_reap(cli_proc_t *cp, bool kill_now)
+{
+    int st = 0;
+    int64_t end = ccd_test_deadline(CCD_TEST_WAIT_MS);
+    pid_t r = 0;
+    while (!kill_now && (r = waitpid(cp->pid, &st, WNOHANG)) == 0 && ccd_test_now_ms() < end)
+        ccd_test_sleep_ms(5);
+    if (r == 0) {
+        kill(cp->pid, SIGKILL);
+        waitpid(cp->pid, &st, 0);
+    }
+    close(cp->fd);
+    return r > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Reads the client's output until it holds want; fails the test (after killing the
+ * client) when the deadline passes or the client ends first. */
+static void cli_wait_line(cli_proc_t *cp, const char *want)
+{
+    int64_t end = ccd_test_deadline(CCD_TEST_WAIT_MS);
+    while (!strstr(cp->out, want)) {
+        int left = (int)(end - ccd_test_now_ms());
+        if (left <= 0) {
+            cli_reap(cp, true);
+            fail_msg("timed out waiting for '%s' from the client; its output: %s", want, cp->out);
+        }
+        struct pollfd pf = {.fd = cp->fd, .events = POLLIN};
+        if (poll(&pf, 1, left) <= 0)
+            continue; /* the deadline (or a signal): looked at above */
+        ssize_t k = read(cp->fd, cp->out + cp->len, sizeof(cp->out) - 1 - cp->len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            cli_reap(cp, true);
+            fail_msg("the client ended before printing '%s'; its output: %s", want, cp->out);
+        }
+        cp->len += (size_t)k;
+        cp->out[cp->len] = '\0';
+    }
 }
 
 static void test_cli(void **state)
@@ -1078,28 +1179,22 @@ static void test_cli(void **state)
     snprintf(args, sizeof(args), "-p 1 getpauses");
     assert_int_equal(run_cli(args, &out), 1);
     free(out);
-    /* events: the client keeps printing them for -t seconds */
-    eccp_stats_t st;
-    eccp_server_stats(f->srv, &st);
-    uint64_t before = st.responses; /* the runs above were answered too */
-    snprintf(args, sizeof(args), "%s -p %u -r -e -t 3 callprogress enable=1 2>&1", cli_path, f->port);
-    FILE *p = popen(args, "r");
-    int64_t end = clk_mono_ms() + T_WAIT;
-    do {
-        usleep(20000);
-        eccp_server_stats(f->srv, &st);
-    } while (st.responses < before + 2 && clk_mono_ms() < end); /* login + callprogress answered */
-    assert_true(st.responses >= before + 2);
+    /* events: the client keeps printing them until the server closes the session (-t only
+     * bounds its life should the test fail); the agent changes only once the client has
+     * printed its own answer, so the event goes to a session that is logged in and listening */
+    cli_proc_t cp;
+    char secs[16];
+    snprintf(args, sizeof(args), "%u", f->port);
+    snprintf(secs, sizeof(secs), "%d", ccd_test_timeout_ms(60000) / 1000);
+    const char *argv[] = {cli_path, "-p", args, "-r", "-e", "-t", secs, "callprogress", "enable=1", NULL};
+    cli_spawn(&cp, argv);
+    cli_wait_line(&cp, "<response id=\"1\"><callprogress_response><success/>");
     reg_agent_t a = agent_base("Agent/9000");
     a.login = REG_LOGGED_IN;
     set_agent(f, &a);
-    char buf[65536];
-    size_t len = fread(buf, 1, sizeof(buf) - 1, p);
-    buf[len] = '\0';
-    pclose(p);
-    if (!strstr(buf, "<event><agentloggedin><agent>Agent/9000</agent></agentloggedin></event>"))
-        fail_msg("cli output: %s", buf);
-    fx_stop(f);
+    cli_wait_line(&cp, "<event><agentloggedin><agent>Agent/9000</agent></agentloggedin></event>");
+    fx_stop(f); /* closes the session: the client ends on its own */
+    assert_int_equal(cli_reap(&cp, false), 0);
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "test/common/ccd_test.h"
 #include "test/tools/transcript.h"
 #include "tools/pbxsim/pbxsim.h"
 #include "tools/pbxsim/pbxsim_int.h"
@@ -73,8 +74,8 @@ static void cli_send(cli_t *c, const char *fmt, ...)
     (void)send(c->fd, b, (size_t)n, MSG_NOSIGNAL);
 }
 
-/* Next message (as a tmsg), or false on timeout / EOF. */
-static bool cli_next(cli_t *c, tmsg_t *out, int timeout_ms)
+/* Next message (as a tmsg), or false on timeout / EOF; timeout_ms as given. */
+static bool cli_next_within(cli_t *c, tmsg_t *out, int timeout_ms)
 {
     int64_t end = clk_mono_ms() + timeout_ms;
     for (;;) {
@@ -99,13 +100,20 @@ static bool cli_next(cli_t *c, tmsg_t *out, int timeout_ms)
     }
 }
 
+/* As cli_next_within, timeout_ms scaled by CCD_TEST_TIMEOUT_MULTIPLIER (every
+ * timeout below is a test deadline). */
+static bool cli_next(cli_t *c, tmsg_t *out, int timeout_ms)
+{
+    return cli_next_within(c, out, ccd_test_timeout_ms(timeout_ms));
+}
+
 /* Waits for a response with this ActionID; copies it to out (caller clears). */
 static bool cli_resp(cli_t *c, const char *id, tmsg_t *out, int timeout_ms)
 {
-    int64_t end = clk_mono_ms() + timeout_ms;
+    int64_t end = ccd_test_deadline(timeout_ms);
     tmsg_t m;
     while (clk_mono_ms() < end) {
-        if (!cli_next(c, &m, (int)(end - clk_mono_ms())))
+        if (!cli_next_within(c, &m, (int)(end - clk_mono_ms())))
             return false;
         const char *aid = tm_get(&m, "ActionID");
         if (tm_get(&m, "Response") && aid && strcmp(aid, id) == 0) {
@@ -119,10 +127,10 @@ static bool cli_resp(cli_t *c, const char *id, tmsg_t *out, int timeout_ms)
 
 static bool cli_event(cli_t *c, const char *name, tmsg_t *out, int timeout_ms)
 {
-    int64_t end = clk_mono_ms() + timeout_ms;
+    int64_t end = ccd_test_deadline(timeout_ms);
     tmsg_t m;
     while (clk_mono_ms() < end) {
-        if (!cli_next(c, &m, (int)(end - clk_mono_ms())))
+        if (!cli_next_within(c, &m, (int)(end - clk_mono_ms())))
             return false;
         const char *ev = tm_get(&m, "Event");
         if (ev && strcmp(ev, name) == 0) {
@@ -250,7 +258,7 @@ static void test_drop_and_restart(void **state)
     login(&c);
     cli_send(&c, "Action: Originate\r\nActionID: ag\r\nChannel: Local/1001@phones\r\nContext: agent-login\r\n"
                  "Exten: 9000\r\nPriority: 1\r\nAsync: true\r\n\r\n");
-    assert_int_equal(pbxsim_wait(s, one_agent, NULL, 10000), 0);
+    assert_int_equal(pbxsim_wait(s, one_agent, NULL, ccd_test_timeout_ms(10000)), 0);
     cli_send(&c, "Action: Originate\r\nActionID: q\r\nChannel: Local/5001@customers\r\nContext: dialer-queue\r\n"
                  "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: TALK=600\r\n\r\n");
     assert_true(cli_event(&c, "AgentConnect", NULL, 10000));
@@ -476,7 +484,7 @@ static void outcomes(uint64_t seed, char *out, size_t n)
     for (int i = 0; i < calls && o2 + 4 < n; i++)
         o2 += (size_t)snprintf(out + o2, n - o2, "%s,", res[i]);
     uint64_t want = (uint64_t)calls;
-    assert_int_equal(pbxsim_wait(s, no_channels, &want, 20000), 0);
+    assert_int_equal(pbxsim_wait(s, no_channels, &want, ccd_test_timeout_ms(20000)), 0);
     cli_close(&c);
     pbxsim_stop(s);
 }

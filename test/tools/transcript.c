@@ -1,6 +1,7 @@
-/* Transcript reader and the tolerant comparator used by the fidelity test. */
+/* The transcript reader (raw streams, parsed messages) and the tolerant comparator of key events. */
 #include "test/tools/transcript.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,85 +111,244 @@ int ts_parse_stream(const char *data, size_t len, tmsg_t *out, size_t *used)
     }
 }
 
+/* ---- the file format, read in one place ---- */
+
+#ifndef CCD_AMI_TRANSCRIPTS
+#define CCD_AMI_TRANSCRIPTS "test/data/asterisk/transcripts"
+#endif
+
+const char *tr_dir(void)
+{
+    const char *e = getenv("CCD_AMI_TRANSCRIPTS");
+    return (e && *e) ? e : CCD_AMI_TRANSCRIPTS;
+}
+
+char *tr_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    long sz = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        sz = ftell(f);
+    char *d = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+    rewind(f);
+    if (!d || fread(d, 1, (size_t)sz, f) != (size_t)sz) {
+        free(d);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    d[sz] = '\0';
+    *len = (size_t)sz;
+    return d;
+}
+
+/* Called for each line: a note (kind TI_NOTE, the text after "# "), or a wire line of
+ * direction kind (TI_SENT / TI_RECV), sent or received t seconds after connect; and
+ * with line NULL at each direction annotation (a new read or write section starts,
+ * even in the same direction: a message may be cut there). */
+typedef void (*tr_line_fn)(void *ctx, titem_kind_e kind, double t, char *line, size_t len);
+
+/*
+ * Walks a transcript's lines (LF or CRLF ends, not passed on).  Direction
+ * annotations switch the direction and time and are not passed on; lines before
+ * the first one count as received (the banner).  Returns 0 or -1 (unreadable).
+ */
+static int tr_walk(const char *path, tr_line_fn fn, void *ctx)
+{
+    size_t n;
+    char *src = tr_read_file(path, &n);
+    if (!src)
+        return -1;
+    titem_kind_e dir = TI_RECV;
+    double t = 0;
+    for (size_t i = 0; i < n;) {
+        char *line = src + i;
+        char *nl = memchr(line, '\n', n - i);
+        size_t ll = nl ? (size_t)(nl - line) : n - i;
+        i += ll + 1;
+        if (ll > 0 && line[ll - 1] == '\r')
+            ll--;
+        line[ll] = '\0'; /* the '\n' (or '\r', or the file's NUL) */
+        if (ll > 0 && line[0] == '#') {
+            bool sent = ll >= 5 && memcmp(line, "# >>>", 5) == 0;
+            bool recv = ll >= 5 && memcmp(line, "# <<<", 5) == 0;
+            if (sent || recv) {
+                dir = sent ? TI_SENT : TI_RECV;
+                t = atof(line + 5);
+                fn(ctx, dir, t, NULL, 0);
+            } else {
+                size_t skip = ll >= 2 && line[1] == ' ' ? 2 : 1;
+                fn(ctx, TI_NOTE, t, line + skip, ll - skip);
+            }
+            continue;
+        }
+        fn(ctx, dir, t, line, ll);
+    }
+    free(src);
+    return 0;
+}
+
+/* ---- raw streams ---- */
+
+typedef struct stream_ctx {
+    bool received, crlf;
+    char *out;
+    size_t len;
+} stream_ctx_t;
+
+static void stream_line(void *ctx, titem_kind_e kind, double t, char *line, size_t len)
+{
+    (void)t;
+    stream_ctx_t *c = ctx;
+    if (!line || kind == TI_NOTE || (kind == TI_RECV) != c->received)
+        return;
+    memcpy(c->out + c->len, line, len);
+    c->len += len;
+    if (c->crlf)
+        c->out[c->len++] = '\r';
+    c->out[c->len++] = '\n';
+}
+
+char *tr_stream(const char *name, bool received, bool crlf, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", tr_dir(), name);
+    FILE *f = fopen(path, "rb");
+    long sz = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0)
+        sz = ftell(f);
+    if (f)
+        fclose(f);
+    if (sz < 0)
+        return NULL;
+    /* at most every byte plus a '\r' per line: twice the file is room enough */
+    stream_ctx_t c = {.received = received, .crlf = crlf, .out = malloc((size_t)sz * 2 + 2)};
+    if (!c.out || tr_walk(path, stream_line, &c) != 0) {
+        free(c.out);
+        return NULL;
+    }
+    c.out[c.len] = '\0';
+    *len = c.len;
+    return c.out;
+}
+
+char *tr_received(const char *name, bool crlf, size_t *len)
+{
+    return tr_stream(name, true, crlf, len);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **tr_list(size_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(tr_dir());
+    if (!d)
+        return NULL;
+    size_t cap = 64;
+    char **v = malloc(cap * sizeof(*v));
+    struct dirent *de;
+    while (v && (de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 5 || strcmp(de->d_name + l - 4, ".txt") != 0 || strncmp(de->d_name, "SUMMARY", 7) == 0 ||
+            strcmp(de->d_name, "fastagi_sessions.txt") == 0)
+            continue;
+        if (*n == cap) {
+            char **nv = realloc(v, (cap *= 2) * sizeof(*v));
+            if (!nv)
+                abort();
+            v = nv;
+        }
+        v[(*n)++] = strdup(de->d_name);
+    }
+    closedir(d);
+    if (v)
+        qsort(v, *n, sizeof(*v), cmp_name);
+    return v;
+}
+
+void tr_list_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* ---- parsed messages ---- */
+
+typedef struct load_ctx {
+    tscript_t *ts;
+    tmsg_t *cur;    /* the message being filled; NULL: the next line starts one */
+    bool in_auth;   /* inside a SuccessfulAuth event (dropped, see below) */
+} load_ctx_t;
+
+static void load_line(void *ctx, titem_kind_e kind, double t, char *line, size_t len)
+{
+    load_ctx_t *c = ctx;
+    tscript_t *ts = c->ts;
+    if (!line) { /* a new section: the message in progress (if any) ends */
+        c->cur = NULL;
+        if (kind == TI_RECV)
+            c->in_auth = false;
+        return;
+    }
+    if (kind == TI_NOTE) {
+        tmsg_t *n = ts_push(ts, TI_NOTE);
+        n->note = strndup(line, len);
+        c->cur = NULL;
+        return;
+    }
+    if (len == 0) {
+        if (kind == TI_RECV)
+            c->cur = NULL; /* a received block may hold several messages */
+        return;
+    }
+    if (!strchr(line, ':'))
+        return; /* banner and such */
+    char *k, *v;
+    split_kv(line, &k, &v);
+    if (kind == TI_SENT) {
+        if (auth_key(k) && strcasecmp(k, "Event") != 0)
+            return; /* SuccessfulAuth lines mixed into our action */
+        if (!c->cur) {
+            c->cur = ts_push(ts, TI_SENT);
+            c->cur->t = t;
+        }
+        tm_add(c->cur, k, v);
+        return;
+    }
+    if (!c->cur && !c->in_auth) {
+        if (strcasecmp(k, "Event") == 0 && strcmp(v, "SuccessfulAuth") == 0) {
+            c->in_auth = true;
+            return;
+        }
+        c->cur = ts_push(ts, TI_RECV);
+        c->cur->t = t;
+    }
+    if (c->in_auth) {
+        if (!auth_key(k)) {
+            /* a line of the action we sent, interleaved by the probe */
+            for (size_t i = ts->n; i > 0; i--)
+                if (ts->items[i - 1].kind == TI_SENT) {
+                    tm_add(&ts->items[i - 1], k, v);
+                    break;
+                }
+        }
+        return;
+    }
+    tm_add(c->cur, k, v);
+}
+
 int ts_load(const char *path, tscript_t *ts)
 {
     memset(ts, 0, sizeof *ts);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char line[8192];
-    titem_kind_e dir = TI_RECV;
-    double t_now = 0;
-    tmsg_t *cur = NULL;
-    tmsg_t *last_sent = NULL;
-    bool in_auth = false;
-    while (fgets(line, sizeof line, f)) {
-        size_t l = strlen(line);
-        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-            line[--l] = '\0';
-        if (strncmp(line, "# ", 2) == 0) {
-            if (strncmp(line, "# >>>", 5) == 0 || strncmp(line, "# <<<", 5) == 0)
-                t_now = atof(line + 5);
-            if (strncmp(line, "# >>>", 5) == 0) {
-                dir = TI_SENT;
-                cur = NULL;
-            } else if (strncmp(line, "# <<<", 5) == 0) {
-                dir = TI_RECV;
-                cur = NULL;
-                in_auth = false;
-            } else {
-                tmsg_t *n = ts_push(ts, TI_NOTE);
-                n->note = strdup(line + 2);
-                if (last_sent) /* ts_push may move the array */
-                    last_sent = NULL;
-                cur = NULL;
-            }
-            continue;
-        }
-        if (line[0] == '\0') {
-            if (dir == TI_RECV)
-                cur = NULL; /* a received block may hold several messages */
-            continue;
-        }
-        if (!strchr(line, ':'))
-            continue; /* banner and such */
-        char *k, *v;
-        split_kv(line, &k, &v);
-        if (dir == TI_SENT) {
-            if (auth_key(k) && strcasecmp(k, "Event") != 0)
-                continue; /* SuccessfulAuth lines mixed into our action */
-            if (!cur) {
-                cur = ts_push(ts, TI_SENT);
-                cur->t = t_now;
-                last_sent = cur;
-            }
-            tm_add(cur, k, v);
-            continue;
-        }
-        if (!cur && !in_auth) {
-            if (strcasecmp(k, "Event") == 0 && strcmp(v, "SuccessfulAuth") == 0) {
-                in_auth = true;
-                continue;
-            }
-            cur = ts_push(ts, TI_RECV);
-            cur->t = t_now;
-            last_sent = NULL;
-        }
-        if (in_auth) {
-            if (!auth_key(k)) {
-                /* a line of the action we sent, interleaved by the probe */
-                for (size_t i = ts->n; i > 0; i--)
-                    if (ts->items[i - 1].kind == TI_SENT) {
-                        tm_add(&ts->items[i - 1], k, v);
-                        break;
-                    }
-            }
-            continue;
-        }
-        tm_add(cur, k, v);
-    }
-    fclose(f);
-    return 0;
+    load_ctx_t c = {.ts = ts};
+    return tr_walk(path, load_line, &c);
 }
 
 void ts_free(tscript_t *ts)

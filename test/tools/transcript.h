@@ -1,6 +1,13 @@
 /*
- * Reading the recorded AMI transcripts (test/data/asterisk/transcripts) and
- * reducing AMI message streams to comparable "key events".
+ * The one reader of the recorded AMI transcripts (test/data/asterisk/transcripts),
+ * for tests and benchmarks: the raw bytes of either direction (the parser tests
+ * and bench/ami), the parsed messages (pbxsim's fidelity test), and the reduction
+ * of AMI message streams to comparable "key events".
+ *
+ * File format: annotation lines "# <<< t" (what Asterisk sent, t seconds after
+ * connect) and "# >>> t" (what the probe sent) switch the direction; every other
+ * line starting with '#' is a note; the rest are the wire lines of the current
+ * direction, saved with LF (the wire uses CRLF).
  */
 #ifndef CCD_TEST_TOOLS_TRANSCRIPT_H
 #define CCD_TEST_TOOLS_TRANSCRIPT_H
@@ -73,5 +80,28 @@ int tk_compare_some(const char *label, const tkeys_t *rec, const tkeys_t *sim, c
 
 /* How many key events have a signature starting with sig_prefix. */
 size_t tk_count(const tkeys_t *ks, const char *sig_prefix);
+
+/* ---- files and raw streams ---- */
+
+/* Directory of the transcripts: the environment variable CCD_AMI_TRANSCRIPTS when set,
+ * else the repository's test/data/asterisk/transcripts (absolute, from CMake). */
+const char *tr_dir(void);
+
+/* Reads a whole file (malloc'ed, NUL-terminated, length in *len); NULL on error. */
+char *tr_read_file(const char *path, size_t *len);
+
+/* The wire bytes of one direction of tr_dir()/name: received (Asterisk -> us) or sent
+ * (our actions), lines ended with CRLF or LF; malloc'ed, NUL-terminated for
+ * convenience, length in *len; NULL on error.  The received side starts with the banner. */
+char *tr_stream(const char *name, bool received, bool crlf, size_t *len);
+
+/* tr_stream(name, true, crlf, len). */
+char *tr_received(const char *name, bool crlf, size_t *len);
+
+/* The AMI transcript files of tr_dir() (*.txt except SUMMARY* and the FastAGI-only
+ * fastagi_sessions.txt, which has its own format): a malloc'ed array of malloc'ed
+ * names, sorted, count in *n (NULL and 0 when the directory cannot be read). */
+char **tr_list(size_t *n);
+void tr_list_free(char **names, size_t n);
 
 #endif
