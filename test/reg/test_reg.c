@@ -29,7 +29,7 @@ static void remove_agent(reg_txn_t *tx, void *arg)
 static void test_post_and_read(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     assert_non_null(r);
     reg_agent_t a;
     assert_int_equal(reg_agent_get(r, "Agent/9000", &a), CCD_ENOTFOUND);
@@ -47,7 +47,7 @@ static void test_post_and_read(void **state)
 static void test_inbox_bound(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(2);
+    reg_t *r = reg_new(2, NULL, 0);
     assert_int_equal(reg_post(r, login_agent, "Agent/1", NULL), 0);
     assert_int_equal(reg_post(r, login_agent, "Agent/2", NULL), 0);
     char *owned = strdup("Agent/3");
@@ -78,7 +78,7 @@ static void end_call(reg_txn_t *tx, void *arg)
 static void test_subscribers_see_changes_and_removals(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     mq_t *calls_q = mq_new("calls", 16, 0);
     mq_t *agents_q = mq_new("agents", 16, 0);
     assert_int_equal(reg_subscribe(r, calls_q, REG_SUB_CALLS), 0);
@@ -132,7 +132,7 @@ static void test_subscribers_see_changes_and_removals(void **state)
 static void test_full_subscriber_loses_notifications_not_state(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(64);
+    reg_t *r = reg_new(64, NULL, 0);
     mq_t *q = mq_new("slow", 1, 0);
     reg_subscribe(r, q, REG_SUB_AGENTS);
     reg_post(r, login_agent, "Agent/1", NULL);
@@ -168,7 +168,7 @@ static reg_agent_info_t *info_list(size_t n, const char *const *numbers)
 static void test_agent_sync(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     const char *first[] = {"Agent/9000", "PJSIP/1064"};
     assert_int_equal(reg_post_agent_sync(r, info_list(2, first), 2), 0);
     reg_post(r, login_agent, "Agent/9000", NULL);
@@ -201,7 +201,7 @@ static void finish_call(reg_txn_t *tx, void *arg)
 static void test_sweep_removes_only_old_finished_calls(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     mq_t *q = mq_new("calls", 16, 0);
     reg_subscribe(r, q, REG_SUB_CALLS);
     reg_post(r, make_call, "live-1", NULL);
@@ -269,11 +269,11 @@ static void *reader(void *p)
 static void test_threaded(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(256);
+    reg_t *r = reg_new(256, NULL, 0);
     mq_t *sub = mq_new("sub", POSTERS * POSTS + 16, 0);
     reg_subscribe(r, sub, REG_SUB_AGENTS);
-    pthread_t rt, pt[POSTERS], rd;
-    pthread_create(&rt, NULL, reg_run, r);
+    pthread_t pt[POSTERS], rd;
+    assert_int_equal(reg_start(r), 0);
     pthread_create(&rd, NULL, reader, r);
     poster_arg_t pa[POSTERS];
     for (int i = 0; i < POSTERS; i++) {
@@ -285,7 +285,6 @@ static void test_threaded(void **state)
         pthread_join(pt[i], &names[i]);
     pthread_join(rd, NULL);
     reg_stop(r);
-    pthread_join(rt, NULL);
     for (int i = 0; i < POSTERS; i++) {
         reg_agent_t a;
         char name[32];
