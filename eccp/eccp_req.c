@@ -525,7 +525,9 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     }
     if (!need_logged_in(c, tracked, &a, "Agent not found or not logged in through ECCP"))
         return;
-    if (a.break_id) {
+    /* A pause set on the phone system (break_id -1) is not a break of ours: the requested
+     * break takes its place (docs/eccp.md, "Pauses set on the phone system"). */
+    if (a.break_id > 0) {
         if (a.break_id != (int)eccp_intval(j->a[0]))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
         else
@@ -587,10 +589,15 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
+    bool atxfer = strcmp(j->def->name, "atxfercall") == 0;
+    /* Issabel answers atxfercall without a call with 404 (transfercall: 417). */
+    if (atxfer && !in_call) {
+        eccp__req_failure(c, 404, "Agent not in call");
+        return;
+    }
     if (!need_call(c, in_call))
         return;
-    ami_or_501(w, c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
-               j->agent, &call, j->a[0]);
+    ami_or_501(w, c, atxfer ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT, j->agent, &call, j->a[0]);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)

@@ -149,6 +149,10 @@ static void apply_setup(reg_txn_t *tx, void *arg)
     reg_call_t *d = treg_agent_on_call(tx, "Agent/9001", REG_CALL_INCOMING, 0, 0);
     snprintf(d->channel, sizeof(d->channel), "PJSIP/fail-2");
     snprintf(d->agent_channel, sizeof(d->agent_channel), "Local/9001@agents-fail;1");
+    /* logged in, no call */
+    reg_agent_t *idle = reg_txn_agent(tx, "Agent/9002", true);
+    idle->login = REG_LOGGED_IN;
+    reg_txn_agent_touch(tx, idle);
 }
 
 static int setup(void **state)
@@ -257,6 +261,13 @@ static void test_ami_actions(void **state)
     expect(c, AG("hangup", "Agent/7777", ""),
            DECL "<response id=\"hangup\"><hangup_response><failure><code>417</code><message>Agent not "
                 "in call</message></failure></hangup_response></response>\n");
+    /* a known agent without a call: transfercall 417, atxfercall 404 (Issabel's codes) */
+    expect(c, AG("transfercall", "Agent/9002", "<extension>4001</extension>"),
+           DECL "<response id=\"transfercall\"><transfercall_response><failure><code>417</code>"
+                "<message>Agent not in call</message></failure></transfercall_response></response>\n");
+    expect(c, AG("atxfercall", "Agent/9002", "<extension>4001</extension>"),
+           DECL "<response id=\"atxfercall\"><atxfercall_response><failure><code>404</code>"
+                "<message>Agent not in call</message></failure></atxfercall_response></response>\n");
     tcli_close(c);
 }
 

@@ -249,6 +249,19 @@ static void test_reads(void **state)
     tcli_close(c);
 }
 
+#define NOT_YET_AGENT_MSG "Not Implemented: needs the agent module (not available yet)"
+
+/* Agent/9000 logged in with break id arg (0: logged out, no break). */
+static void apply_pause(reg_txn_t *tx, void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->login = id ? REG_LOGGED_IN : REG_LOGGED_OUT;
+    a->break_id = id;
+    snprintf(a->break_name, sizeof(a->break_name), "%s", id < 0 ? "paused" : id ? "Lunch" : "");
+    reg_txn_agent_touch(tx, a);
+}
+
 static void test_agent_auth(void **state)
 {
     (void)state;
@@ -285,6 +298,17 @@ static void test_agent_auth(void **state)
     expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>417</code><message>"
                         "Agent currently not logged in</message></failure></pauseagent_response>"
                         "</response>\n");
+    /* paused on the phone system (break id -1): not a break of ours, so not an incompatible
+     * one; the request goes on to the agent service (501 until it lands) */
+    treg_post_wait(reg, apply_pause, (void *)(intptr_t)-1, NULL);
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>501</code><message>"
+                        NOT_YET_AGENT_MSG "</message></failure></pauseagent_response></response>\n");
+    /* one of our breaks (id 5) is incompatible with break 2 */
+    treg_post_wait(reg, apply_pause, (void *)(intptr_t)5, NULL);
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>417</code><message>"
+                        "Agent already in incompatible break</message></failure></pauseagent_response>"
+                        "</response>\n");
+    treg_post_wait(reg, apply_pause, (void *)(intptr_t)0, NULL); /* logged out again */
     snprintf(req, sizeof(req), "<request id=\"h\"><hangup><agent_number>Agent/9000</agent_number>"
                                "<agent_hash>%s</agent_hash></hangup></request>", h);
     expect(c, req, DECL "<response id=\"h\"><hangup_response><failure><code>417</code><message>"
