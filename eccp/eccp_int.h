@@ -7,7 +7,10 @@
  * eccp_server.c acceptor + session workers (epoll), session I/O, limits
  * eccp_req.c    the request table, validation and registry-backed answers
  * eccp_sql.c    the requests that read/write call_center (run on DB threads)
+ * eccp_ami.c    the requests that act through AMI (with ami/'s typed operations)
+ * eccp_status.c the agent status block (nested and flattened)
  * eccp_event.c  events from registry changes
+ * ccdialer_eccp.c  the command-line client (its own program)
  */
 #ifndef CCD_ECCP_INT_H
 #define CCD_ECCP_INT_H

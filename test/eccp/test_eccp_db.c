@@ -522,7 +522,7 @@ static void sql_exec(const char *q)
 }
 
 /* refreshagents: the same loader and rules as the daemon's startup load (db_load_agents +
- * eccp_agents_to_reg + reg_post_agent_sync): the active row wins for a number listed twice,
+ * reg_agent_info_set/reg_agent_list_merge + reg_post_agent_sync): the active row wins for a number listed twice,
  * and an agent no longer in the table becomes inactive. */
 static void test_refreshagents(void **state)
 {
