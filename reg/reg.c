@@ -193,7 +193,7 @@ static int remove_sub(reg_t *r, mq_t *q)
 
 static void unsub_free(mq_msg_t *m)
 {
-    (void)m; /* on the caller's stack */
+    (void)m; /* on the caller's stack; never called once the registry thread has it */
 }
 
 static void unsub_handle(reg_t *r, unsub_msg_t *u)
@@ -679,10 +679,14 @@ static void apply(reg_t *r, reg_work_t *w)
 /* One inbox message other than MSG_QUIT (registry thread or reg_drain); frees it. */
 static void handle(reg_t *r, mq_msg_t *m)
 {
+    if (m->type == MSG_REG_UNSUB) {
+        /* Lives on the waiting caller's stack: the signal is the last touch (the caller
+         * may return at once), so it is not freed here. */
+        unsub_handle(r, (unsub_msg_t *)m);
+        return;
+    }
     if (m->type == MSG_REG_APPLY)
         apply(r, (reg_work_t *)m);
-    else if (m->type == MSG_REG_UNSUB)
-        unsub_handle(r, (unsub_msg_t *)m);
     else if (m->type != MSG_QUIT)
         LOG_WARN("reg", "unexpected message type %d in the registry inbox", m->type);
     m->free(m);
