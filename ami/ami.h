@@ -265,6 +265,68 @@ typedef struct ami_send_opts {
 } ami_send_opts_t;
 
 /* ====================================================================== */
+/* Typed operations (ami_ops.c): the actions the engine sends about a     */
+/* call or a peer, and readers of their answers (Command output parsed    */
+/* here, so callers never spell AMI headers or read Asterisk's CLI text). */
+/* Pure: no I/O, no locks.  Builders return NULL on ENOMEM or when a      */
+/* value holds CR/LF (ami_action_add refuses it).                         */
+/* ====================================================================== */
+
+ami_action_t *ami_op_hangup(const char *channel);
+ami_action_t *ami_op_redirect(const char *channel, const char *context, const char *exten,
+                              int priority);
+/* Asterisk 12+ form: Exten without the trailing '#' Issabel sent to chan_agent. */
+ami_action_t *ami_op_atxfer(const char *channel, const char *context, const char *exten);
+/* MixMonitorMute of the read direction (what the agent hears is kept), State 1/0. */
+ami_action_t *ami_op_mixmonitor_mute(const char *channel, bool mute);
+/* Command "core show channel CHANNEL": read its answer with ami_op_chanvars. */
+ami_action_t *ami_op_core_show_channel(const char *channel);
+
+typedef enum ami_peer_tech {
+    AMI_PEER_SIP = 0,
+    AMI_PEER_PJSIP,
+    AMI_PEER_IAX2,
+} ami_peer_tech_e;
+/* "SIP/101", "PJSIP/alice", "IAX2/x" -> tech and *peer (pointing into ext after the
+ * slash); CCD_EINVAL for any other prefix.  The peer name is not checked. */
+int ami_peer_parse(const char *ext, ami_peer_tech_e *tech, const char **peer);
+/* Command "sip show peer P" / "pjsip show endpoint P" / "iax2 show peer P". */
+ami_action_t *ami_op_peer_status(ami_peer_tech_e tech, const char *peer);
+
+/* Answers.  A response that never arrived (timeout, connection gone) is reported
+ * with its code; an Error answer is an answer. */
+
+/* Whether a plain action (hangup, redirect, atxfer, mute) succeeded; *why (may be
+ * NULL) gets Asterisk's Message, or the reason nothing arrived ("" on success). */
+bool ami_op_ok(const ami_response_t *r, const char **why);
+
+typedef struct ami_chanvar {
+    const char *name, *value;
+} ami_chanvar_t;
+typedef struct ami_chanvars {
+    size_t n;
+    ami_chanvar_t v[]; /* strings in the same allocation */
+} ami_chanvars_t;
+/*
+ * The channel variables of a "core show channel" answer: the NAME=value lines
+ * (NAME of word characters) of its "Variables:" section, up to the first empty
+ * line, in order ("CDR Variables:" lines are not included).  An Error answer
+ * (no such channel) gives an empty list.  CCD_OK with *out (one allocation:
+ * free()), the code of an answer that never arrived, or CCD_ENOMEM.
+ */
+int ami_op_chanvars(const ami_response_t *r, ami_chanvars_t **out);
+
+/*
+ * Whether a peer status answer says the peer is registered: SIP/IAX2 a
+ * "Status : OK..." line; PJSIP a "Contact:" line whose status token is exactly
+ * "Avail".  An Error answer (driver not loaded) or an unknown peer gives false.
+ * CCD_OK with *registered, or the code of an answer that never arrived.
+ */
+int ami_op_peer_registered(ami_peer_tech_e tech, const ami_response_t *r, bool *registered);
+/* The rule above for one output line (line[0..len)), for tests and tools. */
+bool ami_peer_line_registered(ami_peer_tech_e tech, const char *line, size_t len);
+
+/* ====================================================================== */
 /* Client                                                                  */
 /* ====================================================================== */
 
@@ -302,9 +364,10 @@ typedef struct ami_opts {
     bool no_resync;        /* skip the resync actions (tests of the raw protocol) */
 } ami_opts_t;
 
-/* Creates a client for every server in conf->ami (conf must outlive it).
- * Nothing connects before ami_start().  NULL on ENOMEM. */
-ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts);
+/* Creates a client for every server in conf->ami (conf must outlive it; its values
+ * are trusted as conf/ validated them).  Nothing connects before ami_start().
+ * NULL with the reason in err (may be NULL when errlen is 0) on failure. */
+ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts, char *err, size_t errlen);
 
 /* Before ami_start: events of the types in ev_mask (AMI_EVM bits) and, with
  * AMI_SUB_STATUS in flags, connection news are pushed to q.  Returns 0,
@@ -317,7 +380,8 @@ int ami_attach_reg(ami_t *c, reg_t *r);
 /* Starts one I/O thread per server.  0 or a negative code. */
 int ami_start(ami_t *c);
 
-/* Stops and joins every thread; pending actions end with CCD_ECLOSED. */
+/* Stops and joins every thread; pending actions end with CCD_ECLOSED.  A no-op
+ * when not running. */
 void ami_stop(ami_t *c);
 /* Stops if needed and frees everything. NULL is a no-op. */
 void ami_free(ami_t *c);

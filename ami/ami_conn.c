@@ -929,7 +929,7 @@ static void *srv_thread(void *arg)
         }
         if (s->fd >= 0 && !s->logged_in && now >= s->connect_deadline_us)
             srv_disconnect(s, s->connecting ? "connect timed out" : "no banner/login in time");
-        if (s->logged_in && now >= s->next_ping_us) {
+        if (s->logged_in && s->ping_us > 0 && now >= s->next_ping_us) {
             int64_t iv = s->ping_us;
             if (now - s->last_rx_us > 3 * iv) {
                 srv_disconnect(s, "nothing received for 3 keepalive intervals");
@@ -957,7 +957,7 @@ static void *srv_thread(void *arg)
         int64_t wake = now + TIMEOUT_SCAN_US;
         if (s->fd < 0)
             wake = min64(wake, s->reconnect_at_us);
-        else if (s->logged_in)
+        else if (s->logged_in && s->ping_us > 0)
             wake = min64(wake, s->next_ping_us);
         if (!ovf_clear)
             wake = min64(wake, now + 2000);
@@ -1033,11 +1033,13 @@ static void *srv_thread(void *arg)
 
 /* ------------------------------------------------------------ public */
 
-ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts)
+ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts, char *err, size_t errlen)
 {
     ami_t *c = calloc(1, sizeof(*c));
-    if (!c)
+    if (!c) {
+        snprintf(err, errlen, "AMI: out of memory");
         return NULL;
+    }
     c->conf = conf;
     if (opts)
         c->opts = *opts;
@@ -1059,11 +1061,12 @@ ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts)
         s->idx = i;
         s->cf = &conf->ami[i];
         s->fd = -1;
-        /* conf values are validated by conf/, but a zero must not spin us */
-        s->ping_us = (int64_t)(s->cf->ping_interval_s > 0 ? s->cf->ping_interval_s : 20) * 1000000;
-        s->tmo_ms = s->cf->action_timeout_ms > 0 ? s->cf->action_timeout_ms : 10000;
-        s->rmin_ms = s->cf->reconnect_min_ms > 0 ? s->cf->reconnect_min_ms : 500;
-        s->rmax_ms = s->cf->reconnect_max_ms >= s->rmin_ms ? s->cf->reconnect_max_ms : s->rmin_ms;
+        /* conf/ validated the ranges (and reconnect_min_ms <= reconnect_max_ms);
+         * ping_interval 0 means no keepalive. */
+        s->ping_us = (int64_t)s->cf->ping_interval_s * 1000000;
+        s->tmo_ms = s->cf->action_timeout_ms;
+        s->rmin_ms = s->cf->reconnect_min_ms;
+        s->rmax_ms = s->cf->reconnect_max_ms;
         s->backoff_ms = s->rmin_ms;
         char name[80];
         snprintf(name, sizeof(name), "ami-%s", s->cf->name);
@@ -1079,6 +1082,7 @@ ami_t *ami_new(const conf_t *conf, const ami_opts_t *opts)
     }
     return c;
 fail:
+    snprintf(err, errlen, "AMI: out of memory");
     ami_free(c);
     return NULL;
 }

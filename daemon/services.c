@@ -1,16 +1,20 @@
 /*
  * Service start/stop order; see services.h.
  *
- * Start: registry -> database -> AMI -> ECCP.  Everything that subscribes
- * to the registry (the ECCP workers) is created before the registry thread
- * starts, which is reg_subscribe's rule.  Stop runs the other way round:
- * AMI readers and ECCP sessions (the producers of work) stop first, then the
- * registry drains its inbox, then the database writers drain the write
- * queue, so nothing accepted is lost on an orderly shutdown.
+ * Every module has the same lifecycle: x_new (checks and allocates, with an
+ * error buffer) / x_start (starts its own threads) / x_stop / x_free.
+ * The database is the exception in timing only: db_start runs before the
+ * agent load and waits for an absent database (a SIGTERM ends that wait).
+ * Creation: registry -> database -> AMI -> ECCP, so that everything that
+ * subscribes to the registry (the ECCP workers) exists before the registry
+ * thread starts, which is reg_subscribe's rule.  Threads: registry -> AMI ->
+ * ECCP.  Stop runs the other way round: AMI readers and ECCP sessions (the
+ * producers of work) stop first (the ECCP workers unsubscribe from the
+ * registry), then the registry drains its inbox, then the database writers
+ * drain the write queue, so nothing accepted is lost on an orderly shutdown.
  */
 #include "daemon/services.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +24,6 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "eccp/eccp.h"
-#include "eccp/eccp_agents.h"
 #include "reg/reg.h"
 
 /* How long shutdown waits for the database to take the writes still queued. */
@@ -30,11 +33,8 @@
 struct svc {
     const conf_t *cf;
     reg_t *reg;
-    pthread_t reg_thread;
-    bool reg_running;
     db_t *db;
     ami_t *ami;
-    bool ami_running;
     eccp_server_t *eccp;
 };
 
@@ -53,14 +53,17 @@ static void load_agents(svc_t *s)
         LOG_WARN("main", "agent list not loaded: %s", why);
         return;
     }
-    reg_agent_info_t *list = NULL;
-    size_t nlist = 0;
-    if (eccp_agents_to_reg(rows, n, &list, &nlist) != 0) {
-        free(rows);
+    reg_agent_info_t *list = calloc(n ? n : 1, sizeof(*list));
+    size_t nlist = n;
+    for (size_t i = 0; list && i < n; i++)
+        reg_agent_info_set(&list[i], rows[i].type, rows[i].number, rows[i].name, rows[i].estatus,
+                           rows[i].id);
+    free(rows);
+    if (!list || reg_agent_list_merge(list, &nlist) != 0) {
+        free(list);
         LOG_WARN("main", "agent list not loaded: out of memory");
         return;
     }
-    free(rows);
     if (reg_post_agent_sync(s->reg, list, nlist) != 0) {
         free(list);
         LOG_WARN("main", "agent list not loaded: registry inbox full");
@@ -96,13 +99,13 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         return NULL;
     }
     s->cf = cf;
-    s->reg = reg_new(100000);
+    char why[CCD_ERR_LEN];
+    s->reg = reg_new(100000, why, sizeof(why));
     if (!s->reg) {
-        snprintf(err, errlen, "cannot create the registry");
+        snprintf(err, errlen, "%s", why);
         goto fail;
     }
 
-    char why[CCD_ERR_LEN];
     s->db = db_new(&cf->database, why, sizeof(why));
     int dbrc = s->db ? db_start(s->db, stop_requested, NULL, why, sizeof(why)) : CCD_ENOMEM;
     if (dbrc == CCD_ECLOSED) {
@@ -117,9 +120,13 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
 
     load_agents(s);
 
-    s->ami = ami_new(cf, &(ami_opts_t){0});
-    if (!s->ami || ami_attach_reg(s->ami, s->reg) != 0) {
-        snprintf(err, errlen, "cannot create the AMI client");
+    s->ami = ami_new(cf, &(ami_opts_t){0}, why, sizeof(why));
+    if (!s->ami) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (ami_attach_reg(s->ami, s->reg) != 0) {
+        snprintf(err, errlen, "cannot attach the AMI client to the registry");
         goto fail;
     }
 
@@ -137,18 +144,17 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         }
     }
 
-    if (pthread_create(&s->reg_thread, NULL, reg_run, s->reg) != 0) {
-        snprintf(err, errlen, "cannot start the registry thread");
+    int rc = reg_start(s->reg);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the registry thread: %s", ccd_strerror(rc));
         goto fail;
     }
-    s->reg_running = true;
 
-    int rc = ami_start(s->ami);
+    rc = ami_start(s->ami);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the AMI client: %s", ccd_strerror(rc));
         goto fail;
     }
-    s->ami_running = true;
     LOG_INFO("main", "AMI: %d Asterisk server(s)", ami_nservers(s->ami));
 
     if (cf->agi.enabled)
@@ -175,16 +181,16 @@ void svc_stop(svc_t *s)
     if (!s)
         return;
     /* AMI stops first: its pending actions end (CCD_ECLOSED) while the ECCP
-     * workers waiting for them still exist. */
-    if (s->ami_running)
+     * workers waiting for them still exist.  Each x_stop is a no-op for a
+     * module that never started. */
+    if (s->ami)
         ami_stop(s->ami);
+    eccp_server_stop(s->eccp);
+    if (s->reg)
+        reg_stop(s->reg); /* applies everything the producers posted */
+    db_stop(s->db, SVC_DB_DRAIN_MS);
     eccp_server_free(s->eccp);
     ami_free(s->ami);
-    if (s->reg_running) {
-        reg_stop(s->reg);
-        pthread_join(s->reg_thread, NULL);
-    }
-    db_stop(s->db, SVC_DB_DRAIN_MS);
     db_free(s->db);
     reg_free(s->reg);
     free(s);

@@ -3,8 +3,9 @@
  *
  * DESIGN
  * - One acceptor thread accepts, applies the IP allow-list and the session
- *   cap, and hands each socket to one of N session workers round-robin
- *   through the worker's mq (whose eventfd wakes the worker's epoll).
+ *   cap, and hands each socket to the least loaded of N session workers (the
+ *   one with the fewest open sessions) through the worker's mq (whose
+ *   eventfd wakes the worker's epoll).
  * - A session worker owns its sessions outright (sockets, buffers, login
  *   state): nothing else ever touches them, so sessions need no lock.  It
  *   multiplexes thousands of them with one epoll set.
@@ -78,7 +79,8 @@ typedef struct eccp_deps {
      * recording mute, getchanvars).  NULL = those answer 501 after validation.
      */
     struct ami *ami;
-    /* Dialplan context for transfercall/atxfercall (NULL = "from-internal"). */
+    /* Dialplan context for transfercall/atxfercall: conf [dialer] default_context.
+     * Required when ami is set. */
     const char *transfer_context;
     /* Idle timeout in ms overriding conf idle_timeout_s when > 0 (tests). */
     int idle_timeout_ms;
@@ -92,13 +94,21 @@ typedef struct eccp_deps {
 /*
  * Binds cfg->bind:cfg->port (port 0 = ephemeral, see eccp_server_port), creates
  * the workers and subscribes them to registry changes: call it before the
- * registry thread starts (reg_subscribe's rule).  NULL + err on failure.
+ * registry thread starts (reg_subscribe's rule).  cfg is trusted as conf/
+ * validated it (tests fill it from conf_defaults).  NULL + err on failure.
  */
 eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, char *err,
                                size_t errlen);
 /* Starts the acceptor and worker threads. 0 or negative code. */
 int eccp_server_start(eccp_server_t *s);
-/* Stops threads, closes every session and frees everything. NULL is a no-op. */
+/*
+ * Stops the threads, closes every session, waits (up to 30 s) for the database
+ * and AMI answers still out, and unsubscribes the workers from the registry
+ * (reg_unsubscribe's rule: the thread that controls the registry's lifecycle).
+ * A no-op the second time.
+ */
+void eccp_server_stop(eccp_server_t *s);
+/* Stops if needed and frees everything. NULL is a no-op. */
 void eccp_server_free(eccp_server_t *s);
 uint16_t eccp_server_port(const eccp_server_t *s);
 

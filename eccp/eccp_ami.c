@@ -3,6 +3,10 @@
  * atxfercall, mixmonitormute/unmute and getchanvars; and getextensionstatus,
  * which asks Asterisk about a peer (Command) without a call.
  *
+ * The AMI side (building each action, reading its answer and Asterisk's CLI
+ * output) is ami/'s typed operations (ami_op_*); this file validates, picks
+ * the call and the channel, and renders the ECCP answer.
+ *
  * They change nothing in the registry themselves: the AMI events that follow
  * (Hangup, BridgeLeave, ...) reach the registry through the ami module and
  * become ECCP events from there.  The action is sent with ami_send() and its
@@ -37,17 +41,12 @@ struct eccp_amiop {
     bool incoming;
     int64_t campaign_id, call_db_id;
     char uniqueid[REG_UID_LEN]; /* customer leg: the key of a call_entry update */
+    ami_peer_tech_e tech;       /* getextensionstatus */
 };
 
 bool eccp__ami_available(eccp_worker_t *w)
 {
     return w->srv->deps.ami != NULL;
-}
-
-static const char *ctx_of(eccp_worker_t *w)
-{
-    const char *c = w->srv->deps.transfer_context;
-    return c && c[0] ? c : "from-internal";
 }
 
 static void send_op(eccp_call_t *c, eccp_amiop_t *op, eccp_amiop_kind_e kind, int server,
@@ -57,47 +56,33 @@ void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
                      const reg_call_t *call, const char *ext)
 {
     eccp_worker_t *w = c->w;
+    const char *xctx = w->srv->deps.transfer_context;
     eccp_amiop_t *op = calloc(1, sizeof(*op));
     ami_action_t *a = NULL;
-    const char *chan = (kind == ECCP_AMI_HANGUP || kind == ECCP_AMI_ATXFER) && call->agent_channel[0]
-                           ? call->agent_channel
-                           : call->channel;
+    /* Hangup ends the agent's own leg: the channel Asterisk reported hanging up on the agent's
+     * side when the registry knows it, else the agent channel.  Atxfer acts on the member's
+     * (;1) leg, agent_channel. */
+    const char *chan = call->channel;
+    if (kind == ECCP_AMI_HANGUP && call->agent_hangup_channel[0])
+        chan = call->agent_hangup_channel;
+    else if ((kind == ECCP_AMI_HANGUP || kind == ECCP_AMI_ATXFER) && call->agent_channel[0])
+        chan = call->agent_channel;
     switch (kind) {
     case ECCP_AMI_HANGUP:
-        a = ami_action_new("Hangup");
-        if (a)
-            ami_action_add(a, "Channel", chan);
+        a = ami_op_hangup(chan);
         break;
     case ECCP_AMI_REDIRECT:
-        a = ami_action_new("Redirect");
-        if (a) {
-            ami_action_add(a, "Channel", chan);
-            ami_action_add(a, "Exten", ext);
-            ami_action_add(a, "Context", ctx_of(w));
-            ami_action_add(a, "Priority", "1");
-        }
+        a = ami_op_redirect(chan, xctx, ext, 1);
         break;
     case ECCP_AMI_ATXFER:
-        a = ami_action_new("Atxfer");
-        if (a) {
-            ami_action_add(a, "Channel", chan);
-            ami_action_add(a, "Exten", ext);
-            ami_action_add(a, "Context", ctx_of(w));
-        }
+        a = ami_op_atxfer(chan, xctx, ext);
         break;
     case ECCP_AMI_MUTE:
     case ECCP_AMI_UNMUTE:
-        a = ami_action_new("MixMonitorMute");
-        if (a) {
-            ami_action_add(a, "Channel", chan);
-            ami_action_add(a, "Direction", "read");
-            ami_action_add(a, "State", kind == ECCP_AMI_MUTE ? "1" : "0");
-        }
+        a = ami_op_mixmonitor_mute(chan, kind == ECCP_AMI_MUTE);
         break;
     case ECCP_AMI_CHANVARS:
-        a = ami_action_new("Command");
-        if (a)
-            ami_action_addf(a, "Command", "core show channel %s", chan);
+        a = ami_op_core_show_channel(chan);
         break;
     case ECCP_AMI_EXTSTATUS: /* eccp__ami_extstatus */
         break;
@@ -154,91 +139,25 @@ static bool word_chars(const char *p)
 
 bool eccp__ext_valid(const char *ext)
 {
-    static const char *const techs[] = {"SIP/", "PJSIP/", "IAX2/"};
-    if (strlen(ext) >= ECCP_EXT_MAX)
-        return false;
-    for (size_t i = 0; i < sizeof(techs) / sizeof(techs[0]); i++) {
-        size_t l = strlen(techs[i]);
-        if (strncmp(ext, techs[i], l) == 0)
-            return word_chars(ext + l);
-    }
-    return false;
-}
-
-/* Next whitespace-separated token of *p into tok (cut to toksz-1); false at the end. */
-static bool next_token(const char **p, char *tok, size_t toksz)
-{
-    const char *s = *p;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (!*s)
-        return false;
-    size_t n = 0;
-    while (*s && *s != ' ' && *s != '\t') {
-        if (n + 1 < toksz)
-            tok[n++] = *s;
-        s++;
-    }
-    tok[n] = '\0';
-    *p = s;
-    return true;
-}
-
-bool eccp__ext_registered(const char *tech, const char *const *lines, int n)
-{
-    bool pjsip = strcmp(tech, "PJSIP") == 0;
-    for (int i = 0; i < n; i++) {
-        const char *p = lines[i];
-        char tok[64];
-        if (!next_token(&p, tok, sizeof(tok)))
-            continue;
-        if (pjsip) {
-            /* Contact:  <aor>/<uri> <hash> <status> <rtt>: the header line of the listing
-             * has "<Status>", an unreachable contact "Unavail"; only the exact token counts. */
-            if (strcmp(tok, "Contact:") != 0)
-                continue;
-            while (next_token(&p, tok, sizeof(tok)))
-                if (strcmp(tok, "Avail") == 0)
-                    return true;
-            continue;
-        }
-        /* "Status       : OK (12 ms)" (sip show peer, iax2 show peer) */
-        p = lines[i];
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (strncmp(p, "Status", 6) != 0)
-            continue;
-        p += 6;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p++ != ':')
-            continue;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (strncmp(p, "OK", 2) == 0 && (p[2] == '\0' || p[2] == ' ' || p[2] == '\t' || p[2] == '('))
-            return true;
-    }
-    return false;
+    ami_peer_tech_e tech;
+    const char *peer;
+    return strlen(ext) < ECCP_EXT_MAX && ami_peer_parse(ext, &tech, &peer) == 0 && word_chars(peer);
 }
 
 void eccp__ami_extstatus(eccp_call_t *c, const char *ext)
 {
     eccp_amiop_t *op = calloc(1, sizeof(*op));
-    ami_action_t *a = ami_action_new("Command");
-    const char *slash = strchr(ext, '/');
-    if (!op || !a || !slash) {
+    ami_peer_tech_e tech = AMI_PEER_SIP;
+    const char *peer = NULL;
+    ami_action_t *a = op && ami_peer_parse(ext, &tech, &peer) == 0 ? ami_op_peer_status(tech, peer)
+                                                                   : NULL;
+    if (!op || !a) {
         free(op);
         ami_action_free(a);
         eccp__failure(c, 500, "Internal server error");
         return;
     }
-    const char *peer = slash + 1;
-    if (strncmp(ext, "PJSIP/", 6) == 0)
-        ami_action_addf(a, "Command", "pjsip show endpoint %s", peer);
-    else if (strncmp(ext, "IAX2/", 5) == 0)
-        ami_action_addf(a, "Command", "iax2 show peer %s", peer);
-    else
-        ami_action_addf(a, "Command", "sip show peer %s", peer);
+    op->tech = tech;
     snprintf(op->ext, sizeof(op->ext), "%s", ext);
     /* Issabel has one Asterisk; with several, peers are looked up on the first. */
     send_op(c, op, ECCP_AMI_EXTSTATUS, 0, a);
@@ -384,79 +303,6 @@ static void req_failure(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op
     eccp__send_buf(w, s, b);
 }
 
-/* Lines of a Command answer: one Output header per line (Asterisk 14+) or the legacy body. */
-typedef struct out_lines {
-    const ami_rec_t *rec;
-    int i;
-    const char *lp;
-} out_lines_t;
-
-static void out_lines_init(out_lines_t *it, const ami_rec_t *rec)
-{
-    it->rec = rec;
-    it->i = 0;
-    it->lp = rec->output;
-}
-
-static bool out_lines_next(out_lines_t *it, char *line, size_t linesz)
-{
-    const ami_rec_t *rec = it->rec;
-    while (it->i < rec->n) {
-        int i = it->i++;
-        if (strcasecmp(rec->kv[i].key, "Output") != 0)
-            continue;
-        snprintf(line, linesz, "%s", rec->kv[i].val);
-        return true;
-    }
-    const char *lp = it->lp;
-    if (!lp || !*lp)
-        return false;
-    const char *nl = strchr(lp, '\n');
-    size_t l = nl ? (size_t)(nl - lp) : strlen(lp);
-    snprintf(line, linesz, "%.*s", (int)(l < linesz ? l : linesz - 1), lp);
-    size_t ll = strlen(line);
-    if (ll && line[ll - 1] == '\r')
-        line[ll - 1] = '\0';
-    it->lp = nl ? nl + 1 : lp + l;
-    return true;
-}
-
-static void chanvars(xw_t *x, const ami_response_t *r)
-{
-    bool in_vars = false;
-    out_lines_t it;
-    out_lines_init(&it, r->resp);
-    char line[2048];
-    while (out_lines_next(&it, line, sizeof(line))) {
-        const char *t = line;
-        while (*t == ' ' || *t == '\t')
-            t++;
-        /* Issabel: ^\s+Variables:\s*$ (AMI header values arrive with the indent removed) */
-        size_t tl = strlen(t);
-        while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
-            tl--;
-        if (tl == 10 && strncmp(t, "Variables:", 10) == 0) {
-            in_vars = true;
-            continue;
-        }
-        if (!*t) {
-            in_vars = false;
-            continue;
-        }
-        if (!in_vars)
-            continue;
-        const char *eq = line;
-        while (isalnum((unsigned char)*eq) || *eq == '_')
-            eq++;
-        if (eq == line || *eq != '=')
-            continue;
-        xw_open(x, "chanvar");
-        xw_leaf_n(x, "label", line, (size_t)(eq - line));
-        xw_leaf(x, "value", eq + 1);
-        xw_close(x, "chanvar");
-    }
-}
-
 void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
 {
     eccp_amiop_t *op = (eccp_amiop_t *)(uintptr_t)r->user;
@@ -468,8 +314,8 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
             eccp__sess_bury(w, s);
         goto out;
     }
-    bool ok = r->status == CCD_OK && r->ok;
-    const char *why = r->resp ? ami_rec_get(r->resp, "Message") : ccd_strerror(r->status);
+    const char *why;
+    bool ok = ami_op_ok(r, &why);
     if (!ok && op->kind != ECCP_AMI_CHANVARS && op->kind != ECCP_AMI_EXTSTATUS)
         LOG_ERR_RL(MOD, "%s failed: %s agent=%s channel=%s", op->def->name, why, op->agent, op->chan);
     switch (op->kind) {
@@ -520,46 +366,46 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         }
         break;
     case ECCP_AMI_CHANVARS: {
-        if (r->status != CCD_OK || !r->resp) {
-            buf_t *b = eccp__wbuf(w);
+        buf_t *b = eccp__wbuf(w);
+        ami_chanvars_t *cv = NULL;
+        int rc = ami_op_chanvars(r, &cv);
+        if (rc != CCD_OK)
             eccp__count_err(w->srv, op->def);
+        if (rc == CCD_ENOMEM) {
+            eccp_msg_failure(b, op->id, 500, "Internal server error");
+            eccp__send_buf(w, s, b);
+            break;
+        }
+        if (rc != CCD_OK) {
             eccp_msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;
         }
-        buf_t *b = eccp__wbuf(w);
         xw_t x;
         xw_init(&x, b);
         eccp_msg_resp_begin(&x, op->id, op->def->name);
         xw_leaf(&x, "clientchannel", op->chan);
         xw_open(&x, "chanvars");
-        if (r->ok)
-            chanvars(&x, r);
+        for (size_t i = 0; i < cv->n; i++) {
+            xw_open(&x, "chanvar");
+            xw_leaf(&x, "label", cv->v[i].name);
+            xw_leaf(&x, "value", cv->v[i].value);
+            xw_close(&x, "chanvar");
+        }
         xw_close(&x, "chanvars");
         eccp_msg_resp_end(&x, op->def->name);
         eccp__send_buf(w, s, b);
+        free(cv);
         break;
     }
     case ECCP_AMI_EXTSTATUS: {
         buf_t *b = eccp__wbuf(w);
-        if (r->status != CCD_OK || !r->resp) {
+        bool reg_yes = false;
+        if (ami_op_peer_registered(op->tech, r, &reg_yes) != CCD_OK) {
             eccp__count_err(w->srv, op->def);
             eccp_msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;
-        }
-        /* Response: Error (unknown command: the channel driver is not loaded) or an
-         * unknown peer's error line both mean "not registered". */
-        bool reg_yes = false;
-        if (r->ok) {
-            char tech[8];
-            snprintf(tech, sizeof(tech), "%.*s", (int)strcspn(op->ext, "/"), op->ext);
-            out_lines_t it;
-            out_lines_init(&it, r->resp);
-            char line[2048];
-            const char *lines[1] = {line};
-            while (!reg_yes && out_lines_next(&it, line, sizeof(line)))
-                reg_yes = eccp__ext_registered(tech, lines, 1);
         }
         xw_t x;
         xw_init(&x, b);

@@ -24,7 +24,6 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/hmap.h"
-#include "eccp/eccp_agents.h"
 #include "eccp/eccp_auth.h"
 
 #define MOD "eccp"
@@ -1311,53 +1310,22 @@ void eccp__rq_campaignlog(eccp_call_t *c)
 
 /* ---------------- refreshagents ---------------- */
 
-/* Does row b replace row a as its number's entry? (active first, then lowest id) */
-static bool agent_row_wins(const db_agent_t *b, const db_agent_t *a)
-{
-    bool ab = b->estatus == 'A', aa = a->estatus == 'A';
-    if (ab != aa)
-        return ab;
-    return b->id < a->id;
-}
-
-int eccp_agents_to_reg(const db_agent_t *rows, size_t n, reg_agent_info_t **out, size_t *nout)
+/* rows -> the registry's agent list (reg's rules), or CCD_ENOMEM. */
+static int agents_to_reg(const db_agent_t *rows, size_t n, reg_agent_info_t **out, size_t *nout)
 {
     reg_agent_info_t *list = calloc(n ? n : 1, sizeof(*list));
-    size_t *from = calloc(n ? n : 1, sizeof(*from)); /* entry -> the row it came from */
-    hmap_t *seen = hmap_new(n ? n : 1);              /* number -> entry index + 1 */
-    if (!list || !from || !seen)
-        goto nomem;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        char num[REG_ID_LEN];
-        snprintf(num, sizeof(num), "%s/%s", rows[i].type, rows[i].number);
-        size_t at = (size_t)(uintptr_t)hmap_get(seen, num);
-        if (at) {
-            if (!agent_row_wins(&rows[i], &rows[from[at - 1]]))
-                continue;
-        } else {
-            at = ++k;
-            if (hmap_put(seen, num, (void *)(uintptr_t)at, NULL) != 0)
-                goto nomem;
-        }
-        reg_agent_info_t *e = &list[at - 1];
-        from[at - 1] = i;
-        memcpy(e->number, num, sizeof(e->number));
-        /* Names longer than the registry keeps are cut (display only). */
-        ccd_str_copy(e->name, sizeof(e->name), ccd_str(rows[i].name));
-        e->active = rows[i].estatus == 'A';
-        e->db_id = rows[i].id;
+    if (!list)
+        return CCD_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        reg_agent_info_set(&list[i], rows[i].type, rows[i].number, rows[i].name, rows[i].estatus,
+                           rows[i].id);
+    if (reg_agent_list_merge(list, &n) != 0) {
+        free(list);
+        return CCD_ENOMEM;
     }
-    free(from);
-    hmap_free(seen);
     *out = list;
-    *nout = k;
+    *nout = n;
     return 0;
-nomem:
-    free(list);
-    free(from);
-    hmap_free(seen);
-    return CCD_ENOMEM;
 }
 
 typedef struct agent_sync {
@@ -1381,7 +1349,7 @@ static int sql_refreshagents(db_conn_t *db, eccp_job_t *j)
     if (rc)
         return rc;
     agent_sync_t *a = calloc(1, sizeof(*a));
-    if (!a || eccp_agents_to_reg(rows, n, &a->list, &a->n) != 0) {
+    if (!a || agents_to_reg(rows, n, &a->list, &a->n) != 0) {
         free(a);
         free(rows);
         return CCD_ENOMEM;

@@ -10,8 +10,11 @@
  * agent events honour filterbyagent, callprogress needs callprogress enabled
  * and ignores the agent filter (Issabel's rules).
  *
- * Removed calls stay in the shadow for CALL_GRACE_MS so an agent's unlink
- * that arrives after the call's removal still has the call's data.
+ * An agent change carries the calls its events need (the agent's call, and
+ * the call it was linked to before), copied at the same commit, so handling a
+ * change never reads back into the registry.  The worker's call shadows are
+ * the fallback when a change does not carry the call (the registry no longer
+ * had it); removed calls stay there for CALL_GRACE_MS for that reason.
  */
 #include "eccp/eccp_int.h"
 
@@ -137,25 +140,21 @@ static void ev_pauseend(eccp_worker_t *w, const reg_agent_t *old, bool hold)
     ev_end(&x, w, "pauseend", old->number, false);
 }
 
-static const reg_call_t *find_call(eccp_worker_t *w, uint64_t id, reg_call_t *tmp)
+/* Call id: the copy the change carries when it is that call, else this worker's shadow. */
+static const reg_call_t *find_call(eccp_worker_t *w, uint64_t id, const reg_call_t *carried)
 {
+    if (!id)
+        return NULL;
+    if (carried && carried->id == id)
+        return carried;
     char k[24];
     call_key(id, k);
     shadow_call_t *sc = hmap_get(w->calls, k);
-    if (sc)
-        return &sc->c;
-    if (reg_call_get(w->srv->deps.reg, id, tmp) == 0)
-        return tmp;
-    return NULL;
+    return sc ? &sc->c : NULL;
 }
 
-static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a)
+static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a, const reg_call_t *c)
 {
-    reg_call_t tmp;
-    /* The registry's current copy is the freshest: prefer it over the shadow. */
-    const reg_call_t *c = reg_call_get(w->srv->deps.reg, a->call_id, &tmp) == 0
-                              ? &tmp
-                              : find_call(w, a->call_id, &tmp);
     bool in = c && c->type == REG_CALL_INCOMING;
     xw_t x;
     ev_begin(&x, w, "agentlinked");
@@ -201,10 +200,8 @@ static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a)
     ev_end(&x, w, "agentlinked", a->number, false);
 }
 
-static void ev_agentunlinked(eccp_worker_t *w, const reg_agent_t *old)
+static void ev_agentunlinked(eccp_worker_t *w, const reg_agent_t *old, const reg_call_t *c)
 {
-    reg_call_t tmp;
-    const reg_call_t *c = find_call(w, old->call_id, &tmp);
     int64_t end = c && c->t_end_ms > 0 ? c->t_end_ms : clk_wall_ms();
     xw_t x;
     ev_begin(&x, w, "agentunlinked");
@@ -225,10 +222,8 @@ static void ev_agentunlinked(eccp_worker_t *w, const reg_agent_t *old)
     ev_end(&x, w, "agentunlinked", old->number, false);
 }
 
-static void ev_queuemembership(eccp_worker_t *w, const reg_agent_t *a)
+static void ev_queuemembership(eccp_worker_t *w, const reg_agent_t *a, const reg_call_t *c)
 {
-    reg_call_t tmp;
-    const reg_call_t *c = a->call_id ? find_call(w, a->call_id, &tmp) : NULL;
     xw_t x;
     ev_begin(&x, w, "queuemembership");
     xw_leaf(&x, "agent_number", a->number);
@@ -272,11 +267,12 @@ static void agent_change(eccp_worker_t *w, const reg_change_t *ch)
         memcpy(zero.number, nw->number, sizeof(zero.number));
     }
     const reg_agent_t *prev = old ? old : &zero;
+    const reg_call_t *call = ch->removed ? NULL : find_call(w, cur->call_id, reg_change_call(ch));
 
     if (prev->login != REG_LOGGED_IN && cur->login == REG_LOGGED_IN)
         ev_agent_simple(w, "agentloggedin", cur->number);
     if (prev->call_id && prev->call_id != cur->call_id)
-        ev_agentunlinked(w, prev);
+        ev_agentunlinked(w, prev, find_call(w, prev->call_id, reg_change_prev_call(ch)));
     if (prev->break_id && prev->break_id != cur->break_id)
         ev_pauseend(w, prev, false);
     if (prev->on_hold && !cur->on_hold)
@@ -286,9 +282,9 @@ static void agent_change(eccp_worker_t *w, const reg_change_t *ch)
     if (cur->on_hold && !prev->on_hold)
         ev_pausestart(w, cur, true);
     if (cur->call_id && prev->call_id != cur->call_id)
-        ev_agentlinked(w, cur);
+        ev_agentlinked(w, cur, call);
     if (queues_differ(prev, cur))
-        ev_queuemembership(w, cur);
+        ev_queuemembership(w, cur, call);
     if (prev->login == REG_LOGGING && cur->login == REG_LOGGED_OUT)
         ev_agent_simple(w, "agentfailedlogin", cur->number);
     if (prev->login == REG_LOGGED_IN && cur->login == REG_LOGGED_OUT)

@@ -8,7 +8,11 @@
  * eccp_req.c    the request table, validation and registry-backed answers
  * eccp_dbreq.c  the requests answered from call_center: jobs run on DB reader threads,
  *               calling db/'s typed reads and rendering their results (no SQL)
+ * eccp_ami.c    the requests that act through AMI (with ami/'s typed operations)
+ * eccp_status.c the agent status block (nested and flattened)
+ * eccp_guard.c  pre-login limits and login throttling
  * eccp_event.c  events from registry changes
+ * ccdialer_eccp.c  the command-line client (its own program)
  */
 #ifndef CCD_ECCP_INT_H
 #define CCD_ECCP_INT_H
@@ -386,6 +390,7 @@ struct eccp_worker {
     atomic_int load;
     char *rbuf;        /* read scratch */
     buf_t wbuf;        /* response scratch */
+    bool subscribed;   /* mq is a registry subscriber (set in new, cleared in stop) */
     hmap_t *agents;    /* agent number -> reg_agent_t copy: last state seen (events) */
     hmap_t *calls;     /* call id (decimal) -> reg_call_t copy */
     eccp_sess_t *parked; /* sessions whose failed-login answer waits (park_due) */
@@ -413,6 +418,7 @@ struct eccp_server {
     int idle_ms;
     pthread_t acc;
     bool acc_started;
+    bool stopped;      /* eccp_server_stop ran (the controlling thread only) */
     int nworkers;
     int nstarted;
     eccp_worker_t *w;
@@ -491,10 +497,6 @@ void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
 void eccp__ami_extstatus(eccp_call_t *c, const char *ext);
 /* ^(SIP|PJSIP|IAX2)/\w+$ and short enough for a Command line. */
 bool eccp__ext_valid(const char *ext);
-/* Pure (no I/O): whether the output lines of the tech's "show peer/endpoint" command say
- * registered: SIP/IAX2 a "Status : OK..." line; PJSIP a "Contact:" line whose status token
- * is exactly "Avail".  lines[0..n). */
-bool eccp__ext_registered(const char *tech, const char *const *lines, int n);
 void eccp__ami_done(eccp_worker_t *w, struct ami_response *r); /* the answer came back */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);

@@ -742,7 +742,9 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     }
     if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    if (ax.a.break_id) {
+    /* A pause set on the phone system (break_id -1) is not a break of ours: the requested
+     * break takes its place (docs/eccp.md, "Pauses set on the phone system"). */
+    if (ax.a.break_id > 0) {
         if (ax.a.break_id != (int)eccp_intval(j->u.agent.arg))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
         else
@@ -814,10 +816,16 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
+    bool atxfer = strcmp(j->def->name, "atxfercall") == 0;
+    /* Issabel answers atxfercall without a call with 404 (transfercall: 417). */
+    if (atxfer && !ax.in_call) {
+        eccp__req_failure(c, 404, "Agent not in call");
+        return;
+    }
     if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, strcmp(j->def->name, "atxfercall") == 0 ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT,
-               j->agent, &ax.call, j->u.agent.arg);
+    ami_or_501(w, c, atxfer ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT, j->agent, &ax.call,
+               j->u.agent.arg);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)

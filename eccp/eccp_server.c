@@ -1204,11 +1204,12 @@ static void *acceptor_main(void *arg)
 /* ---------------- lifecycle ---------------- */
 
 /*
- * A worker's mq stays subscribed to the registry (reg.h has no unsubscribe)
- * and may still be the reply queue of a DB job or AMI action that never came
- * back.  So a freed server closes its queues (later pushes fail cleanly and
- * the pusher keeps its message) and keeps them for the life of the process
- * instead of freeing them.  Guarded by retired_mu.
+ * A worker's mq that is still the reply queue of a DB job or AMI action that
+ * never came back (30 s after stop) cannot be freed: the late answer would be
+ * pushed into freed memory.  Such a queue is closed (a later push fails
+ * cleanly and the pusher keeps its message) and kept for the life of the
+ * process.  It is no longer a registry subscriber (unsubscribed at stop).
+ * Guarded by retired_mu.
  */
 static pthread_mutex_t retired_mu = PTHREAD_MUTEX_INITIALIZER;
 static mq_t **retired;
@@ -1268,6 +1269,10 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
         snprintf(err, errlen, "eccp: a registry is required");
         return NULL;
     }
+    if (deps->ami && (!deps->transfer_context || !deps->transfer_context[0])) {
+        snprintf(err, errlen, "eccp: a transfer context is required with AMI");
+        return NULL;
+    }
     eccp_xml_init();
     eccp_server_t *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -1276,20 +1281,14 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
     }
     s->cfg = *cfg;
     s->deps = *deps;
+    /* cfg comes from conf/, which owns every default and range: trusted as it is. */
     if (s->deps.max_depth <= 0)
         s->deps.max_depth = DEFAULT_MAX_DEPTH;
-    if (s->cfg.max_request_bytes <= 0)
-        s->cfg.max_request_bytes = 65536;
-    if (s->cfg.max_output_bytes <= 0)
-        s->cfg.max_output_bytes = 4 << 20;
     s->out_low = (size_t)s->cfg.max_output_bytes / 4;
     if (s->out_low > OUT_LOW_MAX)
         s->out_low = OUT_LOW_MAX;
-    if (s->cfg.max_sessions <= 0)
-        s->cfg.max_sessions = 10000;
-    s->idle_ms = deps->idle_timeout_ms > 0 ? deps->idle_timeout_ms
-                                            : (cfg->idle_timeout_s > 0 ? cfg->idle_timeout_s : 300) * 1000;
-    s->nworkers = cfg->workers > 0 ? cfg->workers : 2;
+    s->idle_ms = deps->idle_timeout_ms > 0 ? deps->idle_timeout_ms : cfg->idle_timeout_s * 1000;
+    s->nworkers = cfg->workers;
     s->login_ms = cfg->login_timeout_s * 1000;
     s->guard = eccp__guard_new(cfg);
     s->lfd = -1;
@@ -1325,13 +1324,17 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
             goto fail;
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, mq_wake_fd(w->mq), &ev) != 0 ||
-            reg_subscribe(deps->reg, w->mq, REG_SUB_AGENTS | REG_SUB_CALLS) != 0) {
-            snprintf(err, errlen, "eccp: worker setup failed (epoll/subscribe)");
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, mq_wake_fd(w->mq), &ev) != 0) {
+            snprintf(err, errlen, "eccp: worker setup failed (epoll)");
             goto fail;
         }
+        if (reg_subscribe(deps->reg, w->mq, REG_SUB_AGENTS | REG_SUB_CALLS) != 0) {
+            snprintf(err, errlen, "eccp: worker setup failed (registry subscribers full)");
+            goto fail;
+        }
+        w->subscribed = true;
     }
-    s->lfd = listen_on(cfg->bind[0] ? cfg->bind : "0.0.0.0", cfg->port, &s->port, err, errlen);
+    s->lfd = listen_on(cfg->bind, cfg->port, &s->port, err, errlen);
     if (s->lfd < 0)
         goto fail;
     if (cfg->nallowed == 0)
@@ -1344,6 +1347,8 @@ fail:
 
 int eccp_server_start(eccp_server_t *s)
 {
+    if (s->nstarted || s->acc_started)
+        return CCD_EBUSY;
     for (int i = 0; i < s->nworkers; i++) {
         if (pthread_create(&s->w[i].th, NULL, worker_main, &s->w[i]) != 0) {
             LOG_ERR(MOD, "cannot start worker %d", i);
@@ -1356,15 +1361,15 @@ int eccp_server_start(eccp_server_t *s)
         return CCD_ERR;
     }
     s->acc_started = true;
-    LOG_INFO(MOD, "listening on %s:%u with %d workers", s->cfg.bind[0] ? s->cfg.bind : "0.0.0.0",
-             s->port, s->nworkers);
+    LOG_INFO(MOD, "listening on %s:%u with %d workers", s->cfg.bind, s->port, s->nworkers);
     return 0;
 }
 
-void eccp_server_free(eccp_server_t *s)
+void eccp_server_stop(eccp_server_t *s)
 {
-    if (!s)
+    if (!s || s->stopped)
         return;
+    s->stopped = true;
     if (s->acc_started) {
         uint64_t one = 1;
         if (write(s->stopfd, &one, sizeof(one)) < 0)
@@ -1379,6 +1384,10 @@ void eccp_server_free(eccp_server_t *s)
     }
     for (int i = 0; s->w && i < s->nworkers; i++) {
         eccp_worker_t *w = &s->w[i];
+        /* From here on the registry pushes nothing more to this worker. */
+        if (w->subscribed && reg_unsubscribe(s->deps.reg, w->mq) != 0)
+            LOG_ERR(MOD, "worker %d was not a registry subscriber any more", i);
+        w->subscribed = false;
         if (w->mq) {
             /* Jobs still on DB threads will be pushed to this mq: wait for them
              * (they point at sessions that are closed now). */
@@ -1401,10 +1410,24 @@ void eccp_server_free(eccp_server_t *s)
                 m->free(m);
             }
             mq_close(w->mq);
-            if (w->jobs_out > 0)
+            if (w->jobs_out > 0) {
                 LOG_ERR(MOD, "worker %d: %d database/AMI answers never came back", i, w->jobs_out);
-            retire_mq(w->mq);
+                retire_mq(w->mq);
+            } else {
+                mq_free(w->mq); /* the registry changes still queued go with it */
+            }
+            w->mq = NULL;
         }
+    }
+}
+
+void eccp_server_free(eccp_server_t *s)
+{
+    if (!s)
+        return;
+    eccp_server_stop(s);
+    for (int i = 0; s->w && i < s->nworkers; i++) {
+        eccp_worker_t *w = &s->w[i];
         if (w->ep >= 0)
             close(w->ep);
         free(w->rbuf);

@@ -4,7 +4,9 @@
  * State: agents (by number) and calls (by id, and by uniqueid when known)
  * live in hmaps guarded by r->lock.  Only the registry thread writes them,
  * always with the write lock held; readers copy under the read lock.  The
- * per-transaction "touched" lists are owned by the registry thread alone.
+ * per-transaction "touched" lists, the subscriber table (once the thread
+ * runs) and each agent's pub_call_id are owned by the registry thread alone.
+ * th/started/running belong to the controlling thread (reg_start/reg_stop).
  */
 #include "reg/reg.h"
 #include "core/clock.h"
@@ -22,6 +24,8 @@
 
 #define REG_MAX_SUBSCRIBERS 64
 
+enum { MSG_REG_UNSUB = MSG_REG_BASE + 3 }; /* internal: remove a subscriber, then signal */
+
 typedef struct reg_work {
     mq_msg_t msg;
     reg_apply_fn fn;
@@ -29,12 +33,33 @@ typedef struct reg_work {
     void (*arg_free)(void *);
 } reg_work_t;
 
+/*
+ * An unsubscribe handed to the running registry thread.  Lives on the caller's
+ * stack; the caller waits on cv until done.  mu guards done only (a leaf: the
+ * registry thread takes it with nothing else held).
+ */
+typedef struct unsub_msg {
+    mq_msg_t msg;
+    mq_t *q;
+    int rc;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+} unsub_msg_t;
+
 typedef struct reg_sub {
     mq_t *q;
     int mask;
     _Atomic uint64_t lost; /* notifications dropped because q was full (reg thread writes, anyone reads) */
     bool lost_warned;  /* logged for the current full episode */
 } reg_sub_t;
+
+/* What the agents map holds: the public record first, so a pointer to either is the
+ * same and copy-out readers copy sizeof(reg_agent_t) bytes of it. */
+typedef struct agent_rec {
+    reg_agent_t a;
+    uint64_t pub_call_id; /* call_id as of the last published change (registry thread) */
+} agent_rec_t;
 
 /* A record changed in the current transaction, to publish after unlock. */
 typedef struct touched {
@@ -52,16 +77,18 @@ struct reg_txn {
 
 struct reg {
     pthread_rwlock_t lock; /* guards agents, calls, by_uid, next_call_id */
-    hmap_t *agents;        /* number -> reg_agent_t* */
+    hmap_t *agents;        /* number -> agent_rec_t* */
     hmap_t *calls;         /* decimal id -> reg_call_t* */
     hmap_t *by_uid;        /* uniqueid -> reg_call_t* (calls whose uniqueid is set) */
     uint64_t next_call_id;
 
     mq_t *inbox;                          /* thread-safe by itself */
-    reg_sub_t subs[REG_MAX_SUBSCRIBERS];  /* set up before reg_run or on the registry thread */
+    reg_sub_t subs[REG_MAX_SUBSCRIBERS];  /* set up before reg_start or on the registry thread */
     int nsubs;
     reg_txn_t tx;                         /* registry thread only */
     _Atomic int64_t beat_ms;              /* written by the registry thread, read by anyone */
+    pthread_t th;                         /* controlling thread: */
+    bool started, running;
 };
 
 static void txn_reset(reg_txn_t *tx);
@@ -74,17 +101,20 @@ static void work_free(mq_msg_t *m)
     free(w);
 }
 
-reg_t *reg_new(size_t inbox_max)
+reg_t *reg_new(size_t inbox_max, char *err, size_t errlen)
 {
     reg_t *r = calloc(1, sizeof(*r));
-    if (!r)
+    if (!r) {
+        snprintf(err, errlen, "registry: out of memory");
         return NULL;
+    }
     pthread_rwlock_init(&r->lock, NULL);
     r->agents = hmap_new(256);
     r->calls = hmap_new(1024);
     r->by_uid = hmap_new(1024);
     r->inbox = mq_new("reg", inbox_max, 0);
     if (!r->agents || !r->calls || !r->by_uid || !r->inbox) {
+        snprintf(err, errlen, "registry: out of memory");
         reg_free(r);
         return NULL;
     }
@@ -106,6 +136,7 @@ void reg_free(reg_t *r)
 {
     if (!r)
         return;
+    reg_stop(r);
     if (r->agents) {
         free_values(r->agents);
         hmap_free(r->agents);
@@ -138,23 +169,66 @@ int reg_post(reg_t *r, reg_apply_fn fn, void *arg, void (*arg_free)(void *))
     return rc;
 }
 
-int reg_stop(reg_t *r)
-{
-    mq_msg_t *q = mq_msg_quit_new();
-    if (!q)
-        return CCD_ENOMEM;
-    int rc = mq_push_force(r->inbox, q);
-    if (rc != 0)
-        q->free(q);
-    return rc;
-}
-
 int reg_subscribe(reg_t *r, mq_t *q, int mask)
 {
     if (r->nsubs >= REG_MAX_SUBSCRIBERS)
         return CCD_EFULL;
     r->subs[r->nsubs++] = (reg_sub_t){.q = q, .mask = mask};
     return 0;
+}
+
+/* Registry thread, or nobody publishing. */
+static int remove_sub(reg_t *r, mq_t *q)
+{
+    for (int i = 0; i < r->nsubs; i++) {
+        if (r->subs[i].q != q)
+            continue;
+        if (r->subs[i].lost)
+            LOG_INFO("reg", "subscriber %d leaves having lost %" PRIu64 " change notification(s)",
+                     i, r->subs[i].lost);
+        memmove(&r->subs[i], &r->subs[i + 1], (size_t)(r->nsubs - i - 1) * sizeof(r->subs[0]));
+        r->nsubs--;
+        return 0;
+    }
+    return CCD_ENOTFOUND;
+}
+
+static void unsub_free(mq_msg_t *m)
+{
+    (void)m; /* on the caller's stack; never called once the registry thread has it */
+}
+
+static void unsub_handle(reg_t *r, unsub_msg_t *u)
+{
+    int rc = remove_sub(r, u->q);
+    pthread_mutex_lock(&u->mu);
+    u->rc = rc;
+    u->done = true;
+    pthread_cond_signal(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+}
+
+int reg_unsubscribe(reg_t *r, mq_t *q)
+{
+    if (!r->running || pthread_equal(pthread_self(), r->th))
+        return remove_sub(r, q);
+    unsub_msg_t u = {.msg = {.type = MSG_REG_UNSUB, .free = unsub_free}, .q = q};
+    pthread_mutex_init(&u.mu, NULL);
+    pthread_cond_init(&u.cv, NULL);
+    /* The inbox is open while running (only reg_stop, on this same thread, closes it). */
+    int rc = mq_push_force(r->inbox, &u.msg);
+    if (rc == 0) {
+        pthread_mutex_lock(&u.mu);
+        while (!u.done)
+            pthread_cond_wait(&u.cv, &u.mu);
+        pthread_mutex_unlock(&u.mu);
+        rc = u.rc;
+    } else {
+        LOG_ERR("reg", "unsubscribe could not reach the registry thread (%s)", ccd_strerror(rc));
+    }
+    pthread_cond_destroy(&u.cv);
+    pthread_mutex_destroy(&u.mu);
+    return rc;
 }
 
 /* ---- transactions ---- */
@@ -196,9 +270,10 @@ reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create)
         return a;
     if (strlen(number) >= REG_ID_LEN)
         return NULL;
-    a = calloc(1, sizeof(*a));
-    if (!a)
+    agent_rec_t *rec = calloc(1, sizeof(*rec));
+    if (!rec)
         return NULL;
+    a = &rec->a;
     snprintf(a->number, sizeof(a->number), "%s", number);
     a->member_status = -1; /* 0 is Asterisk's UNKNOWN */
     if (hmap_put(tx->r->agents, a->number, a, NULL) != 0) {
@@ -356,6 +431,59 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
     reg_txn_foreach_agent(tx, mark_unlisted, s);
 }
 
+void reg_agent_info_set(reg_agent_info_t *e, const char *type, const char *number,
+                        const char *name, char estatus, int64_t db_id)
+{
+    memset(e, 0, sizeof(*e));
+    snprintf(e->number, sizeof(e->number), "%s/%s", type, number);
+    /* Names longer than the registry keeps are cut (display only). */
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    e->active = estatus == 'A';
+    e->db_id = db_id;
+}
+
+/* Does b replace a as its number's entry? (active first, then lowest id) */
+static bool info_wins(const reg_agent_info_t *b, const reg_agent_info_t *a)
+{
+    if (b->active != a->active)
+        return b->active;
+    return b->db_id < a->db_id;
+}
+
+int reg_agent_list_merge(reg_agent_info_t *list, size_t *n)
+{
+    hmap_t *seen = hmap_new(*n ? *n : 1); /* number -> kept index + 1 */
+    if (!seen)
+        return CCD_ENOMEM;
+    /* A first pass finds the winners without writing, so ENOMEM leaves list untouched. */
+    size_t *win = calloc(*n ? *n : 1, sizeof(*win)); /* kept index -> winning row */
+    size_t k = 0;
+    if (!win)
+        goto nomem;
+    for (size_t i = 0; i < *n; i++) {
+        size_t at = (size_t)(uintptr_t)hmap_get(seen, list[i].number);
+        if (!at) {
+            if (hmap_put(seen, list[i].number, (void *)(uintptr_t)(k + 1), NULL) != 0)
+                goto nomem;
+            win[k++] = i;
+        } else if (info_wins(&list[i], &list[win[at - 1]])) {
+            win[at - 1] = i;
+        }
+    }
+    hmap_free(seen);
+    /* win[j] >= j: moving entries down in order never overwrites one still needed. */
+    for (size_t j = 0; j < k; j++)
+        if (win[j] != j)
+            list[j] = list[win[j]];
+    free(win);
+    *n = k;
+    return 0;
+nomem:
+    free(win);
+    hmap_free(seen);
+    return CCD_ENOMEM;
+}
+
 int reg_post_agent_sync(reg_t *r, reg_agent_info_t *list, size_t n)
 {
     agent_sync_t *s = malloc(sizeof(*s));
@@ -376,35 +504,64 @@ static void change_free(mq_msg_t *m)
     free(m);
 }
 
-/* Pushes one copy of proto to every subscriber that wants its kind.  Runs
- * without the registry lock (mq locks are leaves, but the rule is simpler:
- * never two locks at once). */
-static void publish_one(reg_t *r, const reg_change_t *proto)
+const reg_call_t *reg_change_call(const reg_change_t *ch)
 {
-    int need = proto->msg.type == MSG_REG_AGENT_CHANGED ? REG_SUB_AGENTS : REG_SUB_CALLS;
-    for (int i = 0; i < r->nsubs; i++) {
+    return ch->msg.type == MSG_REG_AGENT_CHANGED && ch->has_call ? &ch->calls[0] : NULL;
+}
+
+const reg_call_t *reg_change_prev_call(const reg_change_t *ch)
+{
+    if (ch->msg.type != MSG_REG_AGENT_CHANGED || !ch->has_prev_call)
+        return NULL;
+    return &ch->calls[ch->has_call ? 1 : 0];
+}
+
+/* One change ready to publish: its bytes, as many as it carries. */
+typedef struct proto {
+    reg_change_t *c;
+    size_t size;
+} proto_t;
+
+static void lost_one(reg_sub_t *s, int i)
+{
+    atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
+    if (!s->lost_warned) {
+        s->lost_warned = true;
+        LOG_WARN_RL("reg", "subscriber %d is not keeping up; change notifications dropped", i);
+    }
+}
+
+/* Hands one copy of p to every subscriber that wants its kind (the last one gets p
+ * itself, so a change with one subscriber costs no copy).  Runs without the
+ * registry lock (mq locks are leaves, but the rule is simpler: never two locks at
+ * once).  Consumes p. */
+static void publish_one(reg_t *r, proto_t *p)
+{
+    int need = p->c->msg.type == MSG_REG_AGENT_CHANGED ? REG_SUB_AGENTS : REG_SUB_CALLS;
+    int last = -1;
+    for (int i = 0; i < r->nsubs; i++)
+        if (r->subs[i].mask & need)
+            last = i;
+    for (int i = 0; i <= last; i++) {
         reg_sub_t *s = &r->subs[i];
         if (!(s->mask & need))
             continue;
-        /* A call change is a quarter of an agent change: allocate what it carries. */
-        size_t size = offsetof(reg_change_t, u) + (need == REG_SUB_CALLS ? sizeof(reg_call_t)
-                                                                          : sizeof(reg_agent_t));
-        reg_change_t *c = malloc(size);
+        reg_change_t *c = i == last ? p->c : malloc(p->size);
         if (c) {
-            memcpy(c, proto, size);
-            c->msg.free = change_free;
+            if (c != p->c)
+                memcpy(c, p->c, p->size);
+            if (i == last)
+                p->c = NULL;
             if (mq_push(s->q, &c->msg) == 0) {
                 s->lost_warned = false;
                 continue;
             }
             free(c);
         }
-        atomic_fetch_add_explicit(&s->lost, 1, memory_order_relaxed);
-        if (!s->lost_warned) {
-            s->lost_warned = true;
-            LOG_WARN_RL("reg", "subscriber %d is not keeping up; change notifications dropped", i);
-        }
+        lost_one(s, i);
     }
+    free(p->c); /* nobody wanted it */
+    p->c = NULL;
 }
 
 /* Forgets the touched list and frees the records removed in the transaction. */
@@ -415,41 +572,95 @@ static void txn_reset(reg_txn_t *tx)
     tx->n = 0;
 }
 
+/* The call with this id as of now: live, or removed in this transaction. */
+static const reg_call_t *call_now(reg_t *r, uint64_t id)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%" PRIu64, id);
+    const reg_call_t *c = hmap_get(r->calls, key);
+    if (c)
+        return c;
+    for (size_t i = 0; i < r->tx.n; i++) {
+        const touched_t *t = &r->tx.items[i];
+        if (t->is_call && t->gone && ((const reg_call_t *)t->gone)->id == id)
+            return t->gone;
+    }
+    return NULL;
+}
+
+/* The published form of one touched record; NULL on ENOMEM.  Built through memcpy:
+ * the allocation is shorter than reg_change_t, so it is never written as one. */
+static reg_change_t *make_change(reg_t *r, touched_t *t, int64_t now, size_t *size)
+{
+    static const size_t hdr = offsetof(reg_change_t, u);
+    reg_change_t h;
+    memset(&h, 0, hdr);
+    h.msg.free = change_free;
+    h.removed = t->removed;
+    h.at_us = now;
+    char *c;
+    if (t->is_call) {
+        const reg_call_t *call = t->gone ? t->gone : hmap_get(r->calls, t->key);
+        /* A call change is a quarter of an agent change: allocate what it carries. */
+        h.msg.type = MSG_REG_CALL_CHANGED;
+        *size = hdr + sizeof(reg_call_t);
+        if (!(c = malloc(*size)))
+            return NULL;
+        memcpy(c, &h, hdr);
+        memcpy(c + hdr, call, sizeof(*call));
+        return (reg_change_t *)c;
+    }
+    agent_rec_t *rec = t->gone ? t->gone : hmap_get(r->agents, t->key);
+    const reg_call_t *cur = rec->a.call_id ? call_now(r, rec->a.call_id) : NULL;
+    const reg_call_t *prev =
+        rec->pub_call_id && rec->pub_call_id != rec->a.call_id ? call_now(r, rec->pub_call_id) : NULL;
+    rec->pub_call_id = rec->a.call_id;
+    h.msg.type = MSG_REG_AGENT_CHANGED;
+    h.has_call = cur != NULL;
+    h.has_prev_call = prev != NULL;
+    size_t calls = offsetof(reg_change_t, calls);
+    *size = calls + (size_t)(h.has_call + h.has_prev_call) * sizeof(reg_call_t);
+    if (!(c = malloc(*size)))
+        return NULL;
+    memcpy(c, &h, hdr);
+    memcpy(c + hdr, &rec->a, sizeof(rec->a));
+    if (calls > hdr + sizeof(rec->a))
+        memset(c + hdr + sizeof(rec->a), 0, calls - hdr - sizeof(rec->a)); /* padding */
+    if (cur)
+        memcpy(c + calls, cur, sizeof(*cur));
+    if (prev)
+        memcpy(c + calls + (cur ? sizeof(*cur) : 0), prev, sizeof(*prev));
+    return (reg_change_t *)c;
+}
+
 /*
- * Snapshot of the touched records, taken under the write lock right after the
- * apply function, so subscribers see the state as of that change.
+ * The touched records in their published form, taken under the write lock right
+ * after the apply function, so subscribers see the state as of that change.
  */
-static reg_change_t *snapshot_touched(reg_t *r, size_t *n)
+static proto_t *snapshot_touched(reg_t *r, size_t *n)
 {
     reg_txn_t *tx = &r->tx;
     *n = 0;
-    if (tx->n == 0 || r->nsubs == 0) {
-        txn_reset(tx);
-        return NULL;
-    }
-    reg_change_t *out = malloc(tx->n * sizeof(*out));
-    if (!out) {
+    proto_t *out = tx->n && r->nsubs ? malloc(tx->n * sizeof(*out)) : NULL;
+    if (tx->n && r->nsubs && !out)
         LOG_ERR_RL("reg", "out of memory publishing %zu changes", tx->n);
-        txn_reset(tx);
-        return NULL;
-    }
     int64_t now = clk_mono_us();
     for (size_t i = 0; i < tx->n; i++) {
         touched_t *t = &tx->items[i];
-        reg_change_t *c = &out[*n];
-        memset(&c->msg, 0, sizeof(c->msg));
-        c->removed = t->removed;
-        c->at_us = now;
-        if (t->is_call) {
-            c->msg.type = MSG_REG_CALL_CHANGED;
-            const reg_call_t *call = t->gone ? t->gone : hmap_get(r->calls, t->key);
-            c->u.call = *call;
-        } else {
-            c->msg.type = MSG_REG_AGENT_CHANGED;
-            const reg_agent_t *a = t->gone ? t->gone : hmap_get(r->agents, t->key);
-            c->u.agent = *a;
+        if (!out) {
+            /* Nobody to tell, but pub_call_id must still follow the agent. */
+            if (!t->is_call) {
+                agent_rec_t *rec = t->gone ? t->gone : hmap_get(r->agents, t->key);
+                rec->pub_call_id = rec->a.call_id;
+            }
+            continue;
         }
-        (*n)++;
+        proto_t *p = &out[*n];
+        p->c = make_change(r, t, now, &p->size);
+        if (p->c)
+            (*n)++;
+        else
+            LOG_ERR_RL("reg", "out of memory publishing a change; subscribers miss it");
     }
     txn_reset(tx);
     return out;
@@ -460,11 +671,27 @@ static void apply(reg_t *r, reg_work_t *w)
     pthread_rwlock_wrlock(&r->lock);
     w->fn(&r->tx, w->arg);
     size_t n;
-    reg_change_t *changes = snapshot_touched(r, &n);
+    proto_t *changes = snapshot_touched(r, &n);
     pthread_rwlock_unlock(&r->lock);
     for (size_t i = 0; i < n; i++)
         publish_one(r, &changes[i]);
     free(changes);
+}
+
+/* One inbox message other than MSG_QUIT (registry thread or reg_drain); frees it. */
+static void handle(reg_t *r, mq_msg_t *m)
+{
+    if (m->type == MSG_REG_UNSUB) {
+        /* Lives on the waiting caller's stack: the signal is the last touch (the caller
+         * may return at once), so it is not freed here. */
+        unsub_handle(r, (unsub_msg_t *)m);
+        return;
+    }
+    if (m->type == MSG_REG_APPLY)
+        apply(r, (reg_work_t *)m);
+    else if (m->type != MSG_QUIT)
+        LOG_WARN("reg", "unexpected message type %d in the registry inbox", m->type);
+    m->free(m);
 }
 
 size_t reg_drain(reg_t *r)
@@ -472,11 +699,8 @@ size_t reg_drain(reg_t *r)
     size_t done = 0;
     mq_msg_t *m;
     while ((m = mq_pop(r->inbox, 0)) != NULL) {
-        if (m->type == MSG_REG_APPLY) {
-            apply(r, (reg_work_t *)m);
-            done++;
-        }
-        m->free(m);
+        done += m->type == MSG_REG_APPLY;
+        handle(r, m);
     }
     return done;
 }
@@ -539,7 +763,7 @@ size_t reg_sweep(reg_t *r, int64_t keep_ms)
     return sc.n;
 }
 
-void *reg_run(void *arg)
+static void *reg_run(void *arg)
 {
     reg_t *r = arg;
     log_set_thread_name("reg");
@@ -563,13 +787,38 @@ void *reg_run(void *arg)
             reg_drain(r);
             break;
         }
-        if (m->type == MSG_REG_APPLY)
-            apply(r, (reg_work_t *)m);
-        else
-            LOG_WARN_RL("reg", "unexpected message type %d in the registry inbox", m->type);
-        m->free(m);
+        handle(r, m);
     }
     return NULL;
+}
+
+int reg_start(reg_t *r)
+{
+    if (r->started)
+        return CCD_EBUSY;
+    int rc = pthread_create(&r->th, NULL, reg_run, r);
+    if (rc != 0) {
+        LOG_ERR("reg", "cannot start the registry thread: %s", strerror(rc));
+        return CCD_ERR;
+    }
+    r->started = r->running = true;
+    return 0;
+}
+
+void reg_stop(reg_t *r)
+{
+    if (!r || !r->running)
+        return;
+    mq_msg_t *q = mq_msg_quit_new();
+    /* Without memory for the quit message, closing the inbox ends the loop once
+     * it is empty, with the same no-loss drain. */
+    if (!q || mq_push_force(r->inbox, q) != 0) {
+        if (q)
+            q->free(q);
+        mq_close(r->inbox);
+    }
+    pthread_join(r->th, NULL);
+    r->running = false;
 }
 
 /* ---- readers ---- */

@@ -4,7 +4,7 @@
  * DESIGN
  * - One registry holds every agent and every call the engine tracks, across
  *   all Asterisk servers (each record says which server it lives on).
- * - Ownership: the registry thread (reg_run) is the only writer.  Other
+ * - Ownership: the registry thread (started by reg_start) is the only writer.  Other
  *   threads change it by posting work to its inbox with reg_post(): a
  *   function that runs on the registry thread with write access (reg_txn_t).
  *   AMI events, dialer decisions and ECCP requests all arrive this way, so
@@ -14,7 +14,12 @@
  *   registry and never hold the lock across I/O.
  * - Subscribers (ECCP workers, the dialer) register an mq; after each applied
  *   change the registry thread pushes a reg_change_t per changed record
- *   (a full copy) to every subscriber, after dropping the lock.
+ *   (a full copy) to every subscriber, after dropping the lock.  An agent
+ *   change also carries copies of the calls its events need (the agent's
+ *   call now, and the call it was linked to when last published), so a
+ *   subscriber never reads back into the registry to handle a change.
+ * - Lifecycle: reg_new / reg_start (starts the registry thread) / reg_stop
+ *   (drains the inbox, joins) / reg_free, all from one controlling thread.
  * - Lock: reg->lock is a rwlock and a leaf lock; nothing else is locked while
  *   it is held (apply functions must not post to queues or do I/O: they mark
  *   records changed and the registry thread publishes afterwards).
@@ -124,17 +129,20 @@ typedef struct reg_call {
 typedef struct reg reg_t;
 typedef struct reg_txn reg_txn_t;
 
-/* Creates an empty registry with its inbox (bounded at inbox_max). NULL on ENOMEM. */
-reg_t *reg_new(size_t inbox_max);
-/* Frees everything; the registry thread must have stopped. NULL is a no-op. */
+/* Creates an empty registry with its inbox (bounded at inbox_max).  NULL with the
+ * reason in err (may be NULL when errlen is 0) on failure. */
+reg_t *reg_new(size_t inbox_max, char *err, size_t errlen);
+/* Starts the registry thread, which applies posted work and sweeps finished
+ * calls.  0, CCD_EBUSY (already started) or CCD_ERR (no thread). */
+int reg_start(reg_t *r);
+/* Applies everything posted so far, then stops and joins the registry thread;
+ * later posts fail with CCD_ECLOSED.  A no-op when it is not running. */
+void reg_stop(reg_t *r);
+/* Stops if needed and frees everything. NULL is a no-op. */
 void reg_free(reg_t *r);
 
-/* The registry thread's loop: applies posted work until MSG_QUIT. */
-void *reg_run(void *reg);
-/* Posts MSG_QUIT to the inbox (bypassing its bound). */
-int reg_stop(reg_t *r);
-/* Applies everything queued now, on the calling thread (tests, single-threaded tools).
- * Returns the number of items applied. */
+/* Applies everything queued now, on the calling thread (tests, single-threaded tools;
+ * never while the registry thread runs).  Returns the number of items applied. */
 size_t reg_drain(reg_t *r);
 
 /*
@@ -180,6 +188,23 @@ typedef struct reg_agent_info {
 } reg_agent_info_t;
 
 /*
+ * One entry of the list from a call_center.agent row: number "<type>/<number>"
+ * (cut to REG_ID_LEN-1 bytes), name cut to REG_NAME_LEN-1 bytes, active when
+ * estatus is 'A', db_id = the row's id.  Pure.
+ */
+void reg_agent_info_set(reg_agent_info_t *e, const char *type, const char *number,
+                        const char *name, char estatus, int64_t db_id);
+/*
+ * Makes list[0..*n) (entries from reg_agent_info_set, in row order) one entry
+ * per number, in place: when a number appears more than once, an active entry
+ * wins over an inactive one, and among entries of the same status the lowest
+ * db_id wins.  Entries keep the order of each number's first row; *n gets the
+ * new count.  The rule every loader applies (the daemon at startup, ECCP
+ * refreshagents).  Pure.  0 or CCD_ENOMEM (list and *n untouched).
+ */
+int reg_agent_list_merge(reg_agent_info_t *list, size_t *n);
+
+/*
  * Posts the agent list read from the database: agents are created when
  * missing and get their name, active flag and id; an agent that is no longer
  * listed is marked inactive (kept while it is logged in or on a call, so no
@@ -221,25 +246,49 @@ enum {
 #define REG_SUB_AGENTS 0x1
 #define REG_SUB_CALLS 0x2
 
-/* Pushed to subscribers; the receiver frees it with msg.free.  A call change
- * is allocated only up to the end of u.call: never copy one by value. */
+/*
+ * Pushed to subscribers; the receiver frees it with msg.free.  Allocated only
+ * as far as it carries (a call change up to the end of u.call, an agent change
+ * up to its calls): never copy one by value, use the accessors below.
+ *
+ * An agent change carries, as they were at the same commit:
+ * - call: the agent's current call (u.agent.call_id), when it has one;
+ * - prev_call: the call it was linked to in its previous published state, when
+ *   that is another call (an unlink, or a link to a new call) and the registry
+ *   still had it (finished calls stay REG_FINISHED_KEEP_MS).
+ */
 typedef struct reg_change {
     mq_msg_t msg;
     bool removed;
     int64_t at_us; /* monotonic time of the change, for fan-out latency figures */
+    bool has_call, has_prev_call; /* agent changes: which of calls[] are present */
     union {
         reg_agent_t agent;
         reg_call_t call;
     } u;
+    reg_call_t calls[]; /* agent changes: call (if has_call), then prev_call */
 } reg_change_t;
 
+/* The calls an agent change carries, or NULL (always NULL for call changes). */
+const reg_call_t *reg_change_call(const reg_change_t *ch);
+const reg_call_t *reg_change_prev_call(const reg_change_t *ch);
+
 /*
- * Registers q to receive changes (mask of REG_SUB_*).  Call before reg_run
- * starts or from the registry thread.  A full subscriber queue loses the
+ * Registers q to receive changes (mask of REG_SUB_*).  Call before reg_start
+ * or from the registry thread.  A full subscriber queue loses the
  * notification (counted and logged once per episode): subscribers that must
  * not miss a change re-read the record with reg_*_get.
  */
 int reg_subscribe(reg_t *r, mq_t *q, int mask);
+/*
+ * Stops pushing to q; when it returns, the registry will never touch q again
+ * (changes already pushed stay in q for its owner to free).  Call from the
+ * thread that runs reg_start/reg_stop (the registry thread, when running,
+ * removes it between two changes and this waits for that), or from any
+ * thread while the registry thread is not running and nothing drains.
+ * 0 or CCD_ENOTFOUND.
+ */
+int reg_unsubscribe(reg_t *r, mq_t *q);
 
 /*
  * Finished calls (Failure, NoAnswer, Abandoned, ShortCall, Hangup, Lost) stay

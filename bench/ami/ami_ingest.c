@@ -226,7 +226,7 @@ static ami_t *e2e_client(conf_t *conf, uint16_t port, const char *user, const ch
     s->reconnect_min_ms = 100;
     s->reconnect_max_ms = 1000;
     ami_opts_t o = {.no_filter = raw, .no_resync = raw};
-    ami_t *ami = ami_new(conf, &o);
+    ami_t *ami = ami_new(conf, &o, NULL, 0);
     cons->q = mq_new("bench-events", 1u << 20, 0);
     ami_subscribe(ami, cons->q, AMI_EVM_ALL, 0);
     pthread_create(&cons->th, NULL, consume, cons);
@@ -332,12 +332,14 @@ static void bench_blast(uint64_t events, bool with_reg)
     consumer_t cons = {0};
     ami_t *ami = e2e_client(&conf, b.port, "bench", "bench", &cons, true);
     reg_t *reg = NULL;
-    pthread_t reg_th;
     if (with_reg) {
         /* the registry thread applies every agent/call event, as in the daemon */
-        reg = reg_new(1u << 20);
+        reg = reg_new(1u << 20, NULL, 0);
         ami_attach_reg(ami, reg);
-        pthread_create(&reg_th, NULL, reg_run, reg);
+        if (reg_start(reg) != 0) {
+            fprintf(stderr, "ami_ingest: cannot start the registry thread\n");
+            exit(1);
+        }
     }
     ami_start(ami);
     if (!wait_up(ami)) {
@@ -365,7 +367,6 @@ static void bench_blast(uint64_t events, bool with_reg)
     e2e_done(ami, &cons);
     if (reg) {
         reg_stop(reg);
-        pthread_join(reg_th, NULL);
         reg_free(reg);
     }
     shutdown(b.lfd, SHUT_RDWR);

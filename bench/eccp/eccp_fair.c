@@ -348,7 +348,7 @@ int main(int argc, char **argv)
         bdb_end(&dbc);
         return 1;
     }
-    reg_t *reg = reg_new(10000);
+    reg_t *reg = reg_new(10000, NULL, 0);
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     cf.eccp.max_sessions = nsess + 64;
@@ -358,8 +358,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "eccp_fair: server: %s\n", err);
         return 1;
     }
-    pthread_t reg_th;
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    if (reg_start(reg) != 0) {
+        fprintf(stderr, "eccp_fair: cannot start the registry thread\n");
+        return 1;
+    }
     eccp_server_start(srv);
     reg_post(reg, apply_agent, NULL, NULL);
     uint16_t port = eccp_server_port(srv);
@@ -438,7 +440,6 @@ int main(int argc, char **argv)
     free(fl.c);
     close(fl.ep);
     reg_stop(reg);
-    pthread_join(reg_th, NULL);
     eccp_server_free(srv);
     reg_free(reg);
     db_stop(db, 1000);

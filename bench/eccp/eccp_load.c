@@ -608,7 +608,7 @@ int main(int argc, char **argv)
             printf("skip n=%d: RLIMIT_NOFILE %llu too low\n", n, (unsigned long long)rl.rlim_cur);
             continue;
         }
-        reg_t *reg = reg_new(100000);
+        reg_t *reg = reg_new(100000, NULL, 0);
         conf_t cf;
         conf_defaults(&cf);
         snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
@@ -625,8 +625,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", err);
             return 1;
         }
-        pthread_t rth;
-        pthread_create(&rth, NULL, reg_run, reg);
+        if (reg_start(reg) != 0) {
+            fprintf(stderr, "cannot start the registry thread\n");
+            return 1;
+        }
         eccp_server_start(srv);
         uint16_t port = eccp_server_port(srv);
         post_agent(reg, 2);
@@ -788,7 +790,6 @@ int main(int argc, char **argv)
             close(conns[i].fd);
         close(ep);
         reg_stop(reg);
-        pthread_join(rth, NULL);
         eccp_server_free(srv);
         reg_free(reg);
     }

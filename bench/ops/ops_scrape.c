@@ -64,8 +64,8 @@ int main(void)
     log_set_level(LOG_LVL_ERR);
     static conf_t cf;
     conf_defaults(&cf);
-    reg_t *reg = reg_new(10);
-    ami_t *ami = ami_new(&cf, &(ami_opts_t){0});
+    reg_t *reg = reg_new(10, NULL, 0);
+    ami_t *ami = ami_new(&cf, &(ami_opts_t){0}, NULL, 0);
     if (!reg || !ami || reg_post(reg, fill, NULL, NULL) != 0)
         return 1;
     reg_drain(reg);

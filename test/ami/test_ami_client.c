@@ -64,8 +64,8 @@ static void fx_start(fx_t *f, const char *secret, bool with_reg)
     f->evq = mq_new("t-events", 100000, 0);
     f->rq = mq_new("t-replies", 10000, 0);
     if (with_reg)
-        f->reg = reg_new(100000);
-    f->ami = ami_new(&f->conf, NULL);
+        f->reg = reg_new(100000, NULL, 0);
+    f->ami = ami_new(&f->conf, NULL, NULL, 0);
     assert_non_null(f->ami);
     assert_int_equal(ami_subscribe(f->ami, f->stq, 0, AMI_SUB_STATUS), 0);
     assert_int_equal(ami_subscribe(f->ami, f->evq,
@@ -540,7 +540,7 @@ static void test_other_server_away(void **state)
     snprintf(conf.ami[1].name, sizeof(conf.ami[1].name), "away");
     conf.ami[1].port = 1; /* connection refused */
     mq_t *stq = mq_new("t2-status", 1000, 0), *rq = mq_new("t2-replies", 100, 0);
-    ami_t *two = ami_new(&conf, NULL);
+    ami_t *two = ami_new(&conf, NULL, NULL, 0);
     assert_int_equal(ami_nservers(two), 2);
     ami_subscribe(two, stq, 0, AMI_SUB_STATUS);
     assert_int_equal(ami_start(two), 0);

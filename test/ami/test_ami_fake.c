@@ -240,7 +240,7 @@ static void cli_start_opts(cli_t *c, uint16_t port, const char *secret, const am
     c->stq = mq_new("f-status", 100, 0);
     c->evq = mq_new("f-events", 1000, 0);
     c->rq = mq_new("f-replies", 100000, 0);
-    c->ami = ami_new(&c->conf, opts);
+    c->ami = ami_new(&c->conf, opts, NULL, 0);
     ami_subscribe(c->ami, c->stq, 0, AMI_SUB_STATUS);
     ami_subscribe(c->ami, c->evq, AMI_EVM(AMI_EV_HANGUP), 0);
     assert_int_equal(ami_start(c->ami), 0);
@@ -471,7 +471,7 @@ static void run_burst(int n, int inbox, bool expect_lost)
     int64_t t_start = clk_mono_ms();
     fake_t f;
     fake_start(&f, "pw");
-    reg_t *reg = reg_new((size_t)inbox);
+    reg_t *reg = reg_new((size_t)inbox, NULL, 0);
     assert_int_equal(reg_post(reg, apply_new_agent, strdup("Agent/9000"), free), 0);
     reg_drain(reg);
     cli_t c;
@@ -491,7 +491,7 @@ static void run_burst(int n, int inbox, bool expect_lost)
     c.stq = mq_new("b-status", 100, 0);
     c.evq = mq_new("b-events", 10, 0);
     c.rq = mq_new("b-replies", 100, 0);
-    c.ami = ami_new(&c.conf, NULL);
+    c.ami = ami_new(&c.conf, NULL, NULL, 0);
     ami_subscribe(c.ami, c.stq, 0, AMI_SUB_STATUS);
     ami_attach_reg(c.ami, reg);
     assert_int_equal(ami_start(c.ami), 0);

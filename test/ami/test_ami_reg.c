@@ -273,7 +273,7 @@ static void check_outcome(const outcome_case_t *oc)
         order[i] = i;
     size_t perms = 0;
     do {
-        reg_t *r = reg_new(1000);
+        reg_t *r = reg_new(1000, NULL, 0);
         new_call_t calls[4];
         assert_int_equal(add_sent_calls(r, oc->file, calls, 4), 1);
         apply_events(r, &l, order);
@@ -317,7 +317,7 @@ static void test_queue_call_to_agent(void **state)
     evlist_t l = reg_events(f, NULL);
     uint64_t rng = 7;
     for (int round = 0; round < 300; round++) {
-        reg_t *r = reg_new(1000);
+        reg_t *r = reg_new(1000, NULL, 0);
         add_agents(r, 9000, 5);
         assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
         reg_drain(r);
@@ -385,7 +385,7 @@ static void test_queue_call_to_agent(void **state)
 static void test_agent_login_logout(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
     evlist_t l = reg_events("agent_login.txt", NULL);
     apply_events(r, &l, NULL);
@@ -416,7 +416,7 @@ static void test_agent_login_logout(void **state)
 static void test_pause_and_dynamic_member(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 1);
     assert_int_equal(reg_post(r, apply_new_agent, strdup("Local/1105@phones"), free), 0);
     reg_drain(r);
@@ -447,7 +447,7 @@ static void test_pause_and_dynamic_member(void **state)
     assert_int_equal(a.login, REG_LOGGED_OUT);
     assert_int_equal(a.nqueues, 0);
     l = reg_events("dynamic_member_call.txt", "Removed interface");
-    reg_t *r2 = reg_new(1000);
+    reg_t *r2 = reg_new(1000, NULL, 0);
     assert_int_equal(reg_post(r2, apply_new_agent, strdup("Local/1105@phones"), free), 0);
     reg_drain(r2);
     apply_events(r2, &l, NULL);
@@ -469,7 +469,7 @@ typedef struct tally {
 static void test_load_mix(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(4096);
+    reg_t *r = reg_new(4096, NULL, 0);
     add_agents(r, 9000, 5);
     static new_call_t calls[128];
     size_t n = add_sent_calls(r, "load_mix.txt", calls, 128);
@@ -541,7 +541,7 @@ static void test_resync_restart(void **state)
 {
     (void)state;
     const char *f = "restart.txt";
-    reg_t *r = reg_new(4096);
+    reg_t *r = reg_new(4096, NULL, 0);
     add_agents(r, 9000, 5);
     /* agent 9000 was logged in before the file started (README) */
     assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
@@ -611,7 +611,7 @@ static ami_response_t *fake_list(const char *const *lines)
 static void test_resync_reconnect(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 2);
     assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
     assert_int_equal(reg_post(r, apply_new_agent, strdup("PJSIP/1064"), free), 0);
@@ -690,7 +690,7 @@ static void test_resync_reconnect(void **state)
 static void test_login_probation_ready(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
     evlist_t l = reg_events("agent_login_probation.txt", NULL);
     bool seen_login = false, seen_probation = false, seen_ready = false;
@@ -730,7 +730,7 @@ static void test_login_probation_ready(void **state)
 static void test_pause_reason_change_and_invalid_member(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     assert_int_equal(reg_post(r, apply_new_agent, strdup("SIP/1001"), free), 0);
     reg_drain(r);
     evlist_t l = reg_events("queue_add_penalty_reason.txt", NULL);
@@ -765,7 +765,7 @@ static void test_pause_reason_change_and_invalid_member(void **state)
     }
     assert_true(added && other);
     evlist_free(&l);
-    reg_t *r2 = reg_new(1000);
+    reg_t *r2 = reg_new(1000, NULL, 0);
     assert_int_equal(reg_post(r2, apply_new_agent, strdup("SIP/1001"), free), 0);
     reg_drain(r2);
     /* the engine reconnects while SIP/1001 is paused "other" */
@@ -791,7 +791,7 @@ static void test_resync_keeps_pause_reason_and_start(void **state)
 {
     (void)state;
     const char *f = "restart_members_and_pauses.txt";
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
     assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
     assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9001"), free), 0);
@@ -832,7 +832,7 @@ static void test_agent_hangup_leg(void **state)
     (void)state;
     const char *f = "queue_call_to_agent.txt";
     evlist_t l = reg_events(f, NULL);
-    reg_t *r = reg_new(1000);
+    reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
     assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
     reg_drain(r);
@@ -866,7 +866,7 @@ static void test_restart_either_reason(void **state)
     const char *files[] = {"restart_agent_on_call_run1.txt", "restart_agent_on_call_run2.txt"};
     const char *want_reason[] = {"agent", "caller"};
     for (int f = 0; f < 2; f++) {
-        reg_t *r = reg_new(4096);
+        reg_t *r = reg_new(4096, NULL, 0);
         add_agents(r, 9000, 5);
         new_call_t calls[8];
         size_t n = add_sent_calls(r, files[f], calls, 8);

@@ -125,17 +125,16 @@ static inline ami_t *fake_ami_new(conf_t *cf)
     snprintf(cf->ami[0].secret, sizeof(cf->ami[0].secret), "s");
     cf->ami[0].md5_login = false;
     ami_opts_t ao = {.no_filter = true, .no_resync = true};
-    ami_t *a = ami_new(cf, &ao);
+    ami_t *a = ami_new(cf, &ao, NULL, 0);
     assert_non_null(a);
     return a;
 }
 
 /* Starts the registry thread, the AMI client and the server, applies setup to the registry
  * and waits until the AMI link to the fake is up. */
-static inline void fake_stack_start(reg_t *r, pthread_t *reg_th, ami_t *a, eccp_server_t *srv,
-                                    reg_apply_fn setup)
+static inline void fake_stack_start(reg_t *r, ami_t *a, eccp_server_t *srv, reg_apply_fn setup)
 {
-    pthread_create(reg_th, NULL, reg_run, r);
+    assert_int_equal(reg_start(r), 0);
     assert_int_equal(ami_start(a), 0);
     assert_int_equal(eccp_server_start(srv), 0);
     treg_post_wait(r, setup, NULL, NULL);
@@ -143,10 +142,9 @@ static inline void fake_stack_start(reg_t *r, pthread_t *reg_th, ami_t *a, eccp_
 }
 
 /* The reverse, registry first; the fake itself stays up (fake_stop_all). */
-static inline void fake_stack_stop(reg_t *r, pthread_t reg_th, ami_t *a, eccp_server_t *srv)
+static inline void fake_stack_stop(reg_t *r, ami_t *a, eccp_server_t *srv)
 {
     reg_stop(r);
-    pthread_join(reg_th, NULL);
     ami_stop(a);
     eccp_server_free(srv);
     ami_free(a);

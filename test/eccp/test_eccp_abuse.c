@@ -54,7 +54,6 @@ static bool good_login(void *ctx, const char *u, const char *p)
 }
 
 static reg_t *reg;
-static pthread_t reg_th;
 static eccp_server_t *srv;
 
 /* Log lines about refused connections (the sink runs on the acceptor). */
@@ -90,8 +89,8 @@ static void start(const conf_eccp_t *cfg, int idle_ms)
 static int setup(void **state)
 {
     (void)state;
-    reg = reg_new(10000);
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    reg = reg_new(10000, NULL, 0);
+    assert_int_equal(reg_start(reg), 0);
     srv = NULL;
     return 0;
 }
@@ -102,7 +101,6 @@ static int teardown(void **state)
     eccp_server_free(srv);
     srv = NULL;
     reg_stop(reg);
-    pthread_join(reg_th, NULL);
     reg_free(reg);
     log_set_sink(NULL, NULL);
     return 0;

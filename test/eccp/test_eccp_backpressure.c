@@ -37,7 +37,6 @@ static bool ok_login(void *ctx, const char *u, const char *p)
 }
 
 static reg_t *reg;
-static pthread_t reg_th;
 
 static eccp_server_t *server(int idle_ms)
 {
@@ -60,8 +59,8 @@ static eccp_server_t *server(int idle_ms)
 static int setup(void **state)
 {
     (void)state;
-    reg = reg_new(10000);
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    reg = reg_new(10000, NULL, 0);
+    assert_int_equal(reg_start(reg), 0);
     return 0;
 }
 
@@ -69,7 +68,6 @@ static int teardown(void **state)
 {
     (void)state;
     reg_stop(reg);
-    pthread_join(reg_th, NULL);
     reg_free(reg);
     return 0;
 }

@@ -41,7 +41,6 @@ static void writes_committed(void)
 #define DECL TCLI_DECL
 
 static reg_t *reg;
-static pthread_t reg_th;
 static eccp_server_t *srv;
 static uint16_t port;
 
@@ -85,13 +84,13 @@ static int setup(void **state)
     tdb_conf(&c.database, DB_PREFIX);
     db = tdb_start(&c.database, SEED, sizeof(SEED) / sizeof(SEED[0]));
     char err[CCD_ERR_LEN];
-    reg = reg_new(10000);
+    reg = reg_new(10000, NULL, 0);
     snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
     c.eccp.port = 0;
     eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db, .db = db};
     srv = eccp_server_new(&c.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    assert_int_equal(reg_start(reg), 0);
     assert_int_equal(eccp_server_start(srv), 0);
     port = eccp_server_port(srv);
     return 0;
@@ -102,7 +101,6 @@ static int teardown(void **state)
     (void)state;
     if (reg) {
         reg_stop(reg);
-        pthread_join(reg_th, NULL);
     }
     if (srv)
         eccp_server_free(srv); /* waits for jobs still on DB threads */
@@ -266,6 +264,19 @@ static void test_reads(void **state)
     tcli_close(c);
 }
 
+#define NOT_YET_AGENT_MSG "Not Implemented: needs the agent module (not available yet)"
+
+/* Agent/9000 logged in with break id arg (0: logged out, no break). */
+static void apply_pause(reg_txn_t *tx, void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    reg_agent_t *a = reg_txn_agent(tx, "Agent/9000", true);
+    a->login = id ? REG_LOGGED_IN : REG_LOGGED_OUT;
+    a->break_id = id;
+    snprintf(a->break_name, sizeof(a->break_name), "%s", id < 0 ? "paused" : id ? "Lunch" : "");
+    reg_txn_agent_touch(tx, a);
+}
+
 static void test_agent_auth(void **state)
 {
     (void)state;
@@ -302,6 +313,17 @@ static void test_agent_auth(void **state)
     expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>417</code><message>"
                         "Agent currently not logged in</message></failure></pauseagent_response>"
                         "</response>\n");
+    /* paused on the phone system (break id -1): not a break of ours, so not an incompatible
+     * one; the request goes on to the agent service (501 until it lands) */
+    treg_post_wait(reg, apply_pause, (void *)(intptr_t)-1, NULL);
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>501</code><message>"
+                        NOT_YET_AGENT_MSG "</message></failure></pauseagent_response></response>\n");
+    /* one of our breaks (id 5) is incompatible with break 2 */
+    treg_post_wait(reg, apply_pause, (void *)(intptr_t)5, NULL);
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>417</code><message>"
+                        "Agent already in incompatible break</message></failure></pauseagent_response>"
+                        "</response>\n");
+    treg_post_wait(reg, apply_pause, (void *)(intptr_t)0, NULL); /* logged out again */
     snprintf(req, sizeof(req), "<request id=\"h\"><hangup><agent_number>Agent/9000</agent_number>"
                                "<agent_hash>%s</agent_hash></hangup></request>", h);
     expect(c, req, DECL "<response id=\"h\"><hangup_response><failure><code>417</code><message>"
@@ -520,7 +542,7 @@ static void sql_exec(const char *q)
 }
 
 /* refreshagents: the same loader and rules as the daemon's startup load (db_load_agents +
- * eccp_agents_to_reg + reg_post_agent_sync): the active row wins for a number listed twice,
+ * reg_agent_info_set/reg_agent_list_merge + reg_post_agent_sync): the active row wins for a number listed twice,
  * and an agent no longer in the table becomes inactive. */
 static void test_refreshagents(void **state)
 {

@@ -43,7 +43,6 @@
 #define FLOOD 128 /* = the eccp in-flight bound per session: the whole flood is dispatched */
 
 static reg_t *reg;
-static pthread_t reg_th;
 static db_t *db;
 static eccp_server_t *srv;
 static uint16_t port;
@@ -82,13 +81,13 @@ static int setup(void **state)
     c.database.read_jobs_per_address = PER_ADDR;
     db = tdb_start(&c.database, SEED, sizeof(SEED) / sizeof(SEED[0]));
     char err[CCD_ERR_LEN];
-    reg = reg_new(10000);
+    reg = reg_new(10000, NULL, 0);
     snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
     c.eccp.port = 0;
     eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db};
     srv = eccp_server_new(&c.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    assert_int_equal(reg_start(reg), 0);
     assert_int_equal(eccp_server_start(srv), 0);
     port = eccp_server_port(srv);
     /* Agent/9000 tracked, as the daemon's startup load would: the witness's getagentstatus is
@@ -113,7 +112,6 @@ static int teardown(void **state)
     if (probe)
         mysql_close(probe);
     reg_stop(reg);
-    pthread_join(reg_th, NULL);
     eccp_server_free(srv);
     reg_free(reg);
     db_stop(db, 1000);

@@ -29,7 +29,6 @@ static void release(int status, bool accepted)
 }
 
 static reg_t *reg;
-static pthread_t reg_th;
 static eccp_server_t *srv;
 
 static int setup(void **state)
@@ -41,12 +40,12 @@ static int setup(void **state)
     cf.eccp.port = 0;
     cf.eccp.workers = 1;
     cf.eccp.login_fail_delay_ms = 0; /* throttling has its own test (test_eccp_abuse) */
-    reg = reg_new(10000);
+    reg = reg_new(10000, NULL, 0);
     eccp_deps_t d = {.reg = reg, .db_submit = tdb_hold_submit};
     char err[256];
     srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));
     assert_non_null(srv);
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    assert_int_equal(reg_start(reg), 0);
     assert_int_equal(eccp_server_start(srv), 0);
     return 0;
 }
@@ -57,7 +56,6 @@ static int teardown(void **state)
     while (tdb_held_count() > 0)
         release(0, false); /* the server waits for its jobs */
     reg_stop(reg);
-    pthread_join(reg_th, NULL);
     eccp_server_free(srv);
     reg_free(reg);
     return 0;

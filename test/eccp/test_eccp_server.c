@@ -26,7 +26,6 @@
 
 typedef struct fx {
     reg_t *reg;
-    pthread_t reg_th;
     eccp_server_t *srv;
     uint16_t port;
 } fx_t;
@@ -40,7 +39,7 @@ static bool check_login(void *ctx, const char *u, const char *p)
 static fx_t *fx_start(void (*tweak)(conf_eccp_t *, eccp_deps_t *))
 {
     fx_t *f = calloc(1, sizeof(*f));
-    f->reg = reg_new(100000);
+    f->reg = reg_new(100000, NULL, 0);
     conf_t c;
     conf_defaults(&c);
     snprintf(c.eccp.bind, sizeof(c.eccp.bind), "127.0.0.1");
@@ -52,7 +51,7 @@ static fx_t *fx_start(void (*tweak)(conf_eccp_t *, eccp_deps_t *))
     char err[256];
     f->srv = eccp_server_new(&c.eccp, &d, err, sizeof(err));
     assert_non_null(f->srv);
-    assert_int_equal(pthread_create(&f->reg_th, NULL, reg_run, f->reg), 0);
+    assert_int_equal(reg_start(f->reg), 0);
     assert_int_equal(eccp_server_start(f->srv), 0);
     f->port = eccp_server_port(f->srv);
     return f;
@@ -62,7 +61,6 @@ static void fx_stop(fx_t *f)
 {
     /* The registry keeps pushing to the workers' queues until it stops (no unsubscribe). */
     reg_stop(f->reg);
-    pthread_join(f->reg_th, NULL);
     eccp_server_free(f->srv);
     reg_free(f->reg);
     free(f);

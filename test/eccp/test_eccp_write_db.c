@@ -98,14 +98,14 @@ static void test_writes_survive_outage(void **state)
     assert_non_null(db);
     if (db_start(db, NULL, NULL, err, sizeof(err)) != 0)
         fail_msg("db_start: %s", err);
-    reg_t *reg = reg_new(1000);
-    pthread_t reg_th;
+    reg_t *reg = reg_new(1000, err, sizeof(err));
+    assert_non_null(reg);
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db, .db = db};
     eccp_server_t *srv_e = eccp_server_new(&cf.eccp, &deps, err, sizeof(err));
     assert_non_null(srv_e);
-    pthread_create(&reg_th, NULL, reg_run, reg);
+    assert_int_equal(reg_start(reg), 0);
     assert_int_equal(eccp_server_start(srv_e), 0);
     treg_post_wait(reg, apply_on_call, NULL, NULL);
 
@@ -183,8 +183,8 @@ static void test_writes_survive_outage(void **state)
     mysql_close(my);
 
     tcli_close(c);
+    eccp_server_stop(srv_e);
     reg_stop(reg);
-    pthread_join(reg_th, NULL);
     eccp_server_free(srv_e);
     reg_free(reg);
     db_stop(db, 1000);

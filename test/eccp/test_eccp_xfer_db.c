@@ -47,7 +47,6 @@ static void fake_answer(int fd, const char *block)
 
 static conf_t cf;
 static reg_t *reg;
-static pthread_t reg_th;
 static db_t *db;
 static ami_t *ami;
 static eccp_server_t *srv;
@@ -100,21 +99,21 @@ static int setup(void **state)
     ami = fake_ami_new(&cf);
 
     char err[CCD_ERR_LEN];
-    reg = reg_new(10000);
+    reg = reg_new(10000, NULL, 0);
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db, .db = db, .ami = ami,
                         .transfer_context = "xfer-ctx"};
     srv = eccp_server_new(&cf.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
-    fake_stack_start(reg, &reg_th, ami, srv, apply_calls);
+    fake_stack_start(reg, ami, srv, apply_calls);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    fake_stack_stop(reg, reg_th, ami, srv);
+    fake_stack_stop(reg, ami, srv);
     db_stop(db, 1000);
     db_free(db);
     fake_stop_all();

@@ -254,7 +254,7 @@ static void fx_init(fx_t *f)
     memset(f, 0, sizeof(*f));
     conf_defaults(&f->cf);
     snprintf(f->cf.ami[0].name, sizeof(f->cf.ami[0].name), "pbx \"one\"\\");
-    f->reg = reg_new(1000);
+    f->reg = reg_new(1000, NULL, 0);
     assert_non_null(f->reg);
     reg_agent_info_t *list = calloc(3, sizeof(*list));
     for (int i = 0; i < 3; i++) {
@@ -264,7 +264,7 @@ static void fx_init(fx_t *f)
     }
     assert_int_equal(reg_post_agent_sync(f->reg, list, 3), 0);
     reg_drain(f->reg);
-    f->ami = ami_new(&f->cf, &(ami_opts_t){0});
+    f->ami = ami_new(&f->cf, &(ami_opts_t){0}, NULL, 0);
     assert_non_null(f->ami);
     f->src = (ops_sources_t){.cf = &f->cf, .reg = f->reg, .ami = f->ami, .start_time_s = 1700000000};
 }
@@ -384,8 +384,7 @@ static void test_liveness_catches_a_stuck_thread(void **state)
     (void)state;
     fx_t f;
     fx_init(&f);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, reg_run, f.reg), 0);
+    assert_int_equal(reg_start(f.reg), 0);
     char why[256];
     int64_t deadline = clk_mono_ms() + tmo(10000);
     while (reg_heartbeat_ms(f.reg) == 0) {
@@ -413,7 +412,6 @@ static void test_liveness_catches_a_stuck_thread(void **state)
         usleep(10000);
     }
     reg_stop(f.reg);
-    pthread_join(th, NULL);
     close(hold_pipe[0]);
     close(hold_pipe[1]);
     fx_free(&f);

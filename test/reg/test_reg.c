@@ -6,6 +6,9 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,7 @@ static void remove_agent(reg_txn_t *tx, void *arg)
 static void test_post_and_read(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     assert_non_null(r);
     reg_agent_t a;
     assert_int_equal(reg_agent_get(r, "Agent/9000", &a), CCD_ENOTFOUND);
@@ -47,7 +50,7 @@ static void test_post_and_read(void **state)
 static void test_inbox_bound(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(2);
+    reg_t *r = reg_new(2, NULL, 0);
     assert_int_equal(reg_post(r, login_agent, "Agent/1", NULL), 0);
     assert_int_equal(reg_post(r, login_agent, "Agent/2", NULL), 0);
     char *owned = strdup("Agent/3");
@@ -78,7 +81,7 @@ static void end_call(reg_txn_t *tx, void *arg)
 static void test_subscribers_see_changes_and_removals(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     mq_t *calls_q = mq_new("calls", 16, 0);
     mq_t *agents_q = mq_new("agents", 16, 0);
     assert_int_equal(reg_subscribe(r, calls_q, REG_SUB_CALLS), 0);
@@ -132,7 +135,7 @@ static void test_subscribers_see_changes_and_removals(void **state)
 static void test_full_subscriber_loses_notifications_not_state(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(64);
+    reg_t *r = reg_new(64, NULL, 0);
     mq_t *q = mq_new("slow", 1, 0);
     reg_subscribe(r, q, REG_SUB_AGENTS);
     reg_post(r, login_agent, "Agent/1", NULL);
@@ -168,7 +171,7 @@ static reg_agent_info_t *info_list(size_t n, const char *const *numbers)
 static void test_agent_sync(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     const char *first[] = {"Agent/9000", "PJSIP/1064"};
     assert_int_equal(reg_post_agent_sync(r, info_list(2, first), 2), 0);
     reg_post(r, login_agent, "Agent/9000", NULL);
@@ -201,7 +204,7 @@ static void finish_call(reg_txn_t *tx, void *arg)
 static void test_sweep_removes_only_old_finished_calls(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(16);
+    reg_t *r = reg_new(16, NULL, 0);
     mq_t *q = mq_new("calls", 16, 0);
     reg_subscribe(r, q, REG_SUB_CALLS);
     reg_post(r, make_call, "live-1", NULL);
@@ -222,6 +225,205 @@ static void test_sweep_removes_only_old_finished_calls(void **state)
     assert_null(mq_pop(q, 0));
     reg_free(r);
     mq_free(q);
+}
+
+/* ---- agent changes carry the calls their events need ---- */
+
+typedef struct link_arg {
+    const char *agent, *uid; /* uid NULL = unlink */
+} link_arg_t;
+
+/* Links agent to the call with uid (or unlinks it), in one transaction. */
+static void link_agent(reg_txn_t *tx, void *arg)
+{
+    const link_arg_t *l = arg;
+    reg_agent_t *a = reg_txn_agent(tx, l->agent, true);
+    reg_call_t *c = l->uid ? reg_txn_call_by_uniqueid(tx, l->uid) : NULL;
+    a->call_id = c ? c->id : 0;
+    if (c) {
+        c->status = REG_CS_SUCCESS;
+        snprintf(c->agent, sizeof(c->agent), "%s", l->agent);
+        reg_txn_call_touch(tx, c);
+    }
+    reg_txn_agent_touch(tx, a);
+}
+
+/* Ends the agent's call and removes it in the same transaction as the unlink. */
+static void hangup_and_remove(reg_txn_t *tx, void *arg)
+{
+    reg_agent_t *a = reg_txn_agent(tx, arg, false);
+    reg_call_t *c = reg_txn_call(tx, a->call_id);
+    c->status = REG_CS_HANGUP;
+    c->t_end_ms = 77;
+    reg_txn_call_remove(tx, c->id);
+    a->call_id = 0;
+    reg_txn_agent_touch(tx, a);
+}
+
+static reg_change_t *next_agent_change(mq_t *q)
+{
+    reg_change_t *ch = (reg_change_t *)mq_pop(q, 0);
+    assert_non_null(ch);
+    assert_int_equal(ch->msg.type, MSG_REG_AGENT_CHANGED);
+    return ch;
+}
+
+static void test_agent_change_carries_calls(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(64, NULL, 0);
+    mq_t *q = mq_new("agents", 64, 0);
+    mq_t *cq = mq_new("calls", 64, 0);
+    reg_subscribe(r, q, REG_SUB_AGENTS);
+    reg_subscribe(r, cq, REG_SUB_CALLS);
+    reg_post(r, make_call, "c-1", NULL);
+    reg_post(r, make_call, "c-2", NULL);
+    reg_post(r, login_agent, "Agent/9000", NULL);
+    reg_drain(r);
+    reg_change_t *ch = next_agent_change(q);
+    assert_null(reg_change_call(ch)); /* no call yet */
+    assert_null(reg_change_prev_call(ch));
+    ch->msg.free(&ch->msg);
+    /* a call change carries none */
+    ch = (reg_change_t *)mq_pop(cq, 0);
+    assert_non_null(ch);
+    assert_null(reg_change_call(ch));
+    assert_null(reg_change_prev_call(ch));
+    ch->msg.free(&ch->msg);
+    mq_msg_free_chain(mq_pop_all(cq));
+
+    /* link: the call as of the same commit (status set in the same transaction) */
+    link_arg_t l1 = {"Agent/9000", "c-1"};
+    reg_post(r, link_agent, &l1, NULL);
+    reg_drain(r);
+    ch = next_agent_change(q);
+    const reg_call_t *c = reg_change_call(ch);
+    assert_non_null(c);
+    assert_int_equal(c->id, ch->u.agent.call_id);
+    assert_string_equal(c->uniqueid, "c-1");
+    assert_int_equal(c->status, REG_CS_SUCCESS);
+    assert_null(reg_change_prev_call(ch));
+    uint64_t id1 = c->id;
+    ch->msg.free(&ch->msg);
+
+    /* another change while on the same call: the call again, no previous call */
+    reg_post(r, login_agent, "Agent/9000", NULL);
+    reg_drain(r);
+    ch = next_agent_change(q);
+    assert_non_null(reg_change_call(ch));
+    assert_null(reg_change_prev_call(ch));
+    ch->msg.free(&ch->msg);
+
+    /* straight to another call: both */
+    link_arg_t l2 = {"Agent/9000", "c-2"};
+    reg_post(r, link_agent, &l2, NULL);
+    reg_drain(r);
+    ch = next_agent_change(q);
+    assert_string_equal(reg_change_call(ch)->uniqueid, "c-2");
+    assert_non_null(reg_change_prev_call(ch));
+    assert_int_equal(reg_change_prev_call(ch)->id, id1);
+    uint64_t id2 = reg_change_call(ch)->id;
+    ch->msg.free(&ch->msg);
+
+    /* unlink with the call removed in the same transaction: the removed call's last state */
+    reg_post(r, hangup_and_remove, "Agent/9000", NULL);
+    reg_drain(r);
+    ch = next_agent_change(q);
+    assert_int_equal(ch->u.agent.call_id, 0);
+    assert_null(reg_change_call(ch));
+    c = reg_change_prev_call(ch);
+    assert_non_null(c);
+    assert_int_equal(c->id, id2);
+    assert_int_equal(c->status, REG_CS_HANGUP);
+    assert_int_equal(c->t_end_ms, 77);
+    ch->msg.free(&ch->msg);
+
+    /* the next change no longer carries it */
+    reg_post(r, login_agent, "Agent/9000", NULL);
+    reg_drain(r);
+    ch = next_agent_change(q);
+    assert_null(reg_change_prev_call(ch));
+    ch->msg.free(&ch->msg);
+    assert_null(mq_pop(q, 0));
+    reg_free(r);
+    mq_free(q);
+    mq_free(cq);
+}
+
+/* ---- lifecycle and unsubscribe ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Deadline scaled like every test's (CCD_TEST_TIMEOUT_MULTIPLIER, set for sanitizer builds). */
+static int64_t tmo(int64_t ms)
+{
+    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
+    int k = m ? atoi(m) : 1;
+    return ms * (k > 0 ? k : 1);
+}
+
+static void mark_applied(reg_txn_t *tx, void *arg)
+{
+    (void)tx;
+    atomic_store((atomic_int *)arg, 1);
+}
+
+/* Posts a marker and waits until the registry thread has applied it (and so everything
+ * posted before it, inbox order). */
+static void wait_applied(reg_t *r)
+{
+    atomic_int done = 0;
+    assert_int_equal(reg_post(r, mark_applied, &done, NULL), 0);
+    int64_t end = now_ms() + tmo(5000);
+    while (!atomic_load(&done) && now_ms() < end)
+        sched_yield();
+    if (!atomic_load(&done))
+        fail_msg("the registry thread did not apply a post within %lld ms", (long long)tmo(5000));
+}
+
+static void test_lifecycle_and_unsubscribe(void **state)
+{
+    (void)state;
+    char err[128] = "";
+    reg_t *r = reg_new(64, err, sizeof(err));
+    assert_non_null(r);
+    mq_t *a = mq_new("a", 64, 0), *b = mq_new("b", 64, 0);
+    assert_int_equal(reg_subscribe(r, a, REG_SUB_AGENTS), 0);
+    assert_int_equal(reg_subscribe(r, b, REG_SUB_AGENTS), 0);
+    /* not running: removed at once */
+    assert_int_equal(reg_unsubscribe(r, b), 0);
+    assert_int_equal(reg_unsubscribe(r, b), CCD_ENOTFOUND);
+    assert_int_equal(reg_subscribe(r, b, REG_SUB_AGENTS), 0);
+
+    assert_int_equal(reg_start(r), 0);
+    assert_int_equal(reg_start(r), CCD_EBUSY);
+    reg_post(r, login_agent, "Agent/1", NULL);
+    wait_applied(r);
+    assert_int_equal(mq_depth(a), 1);
+    assert_int_equal(mq_depth(b), 1);
+    /* running: the registry thread removes it; from the return on, b gets nothing */
+    assert_int_equal(reg_unsubscribe(r, b), 0);
+    assert_int_equal(reg_unsubscribe(r, b), CCD_ENOTFOUND);
+    reg_post(r, login_agent, "Agent/2", NULL);
+    wait_applied(r);
+    assert_int_equal(mq_depth(a), 2);
+    assert_int_equal(mq_depth(b), 1); /* what it had before it left stays for its owner */
+    mq_free(b);                       /* and the queue may go at once */
+    reg_post(r, login_agent, "Agent/3", NULL);
+    reg_stop(r); /* applies what was posted before the stop */
+    assert_int_equal(mq_depth(a), 3);
+    reg_stop(r); /* a no-op the second time */
+    assert_int_equal(reg_post(r, login_agent, "Agent/4", NULL), CCD_ECLOSED);
+    /* stopped: removal is direct again */
+    assert_int_equal(reg_unsubscribe(r, a), 0);
+    reg_free(r);
+    mq_free(a);
+    reg_free(NULL);
 }
 
 /* ---- threaded: one registry thread, posters and readers racing ---- */
@@ -269,11 +471,11 @@ static void *reader(void *p)
 static void test_threaded(void **state)
 {
     (void)state;
-    reg_t *r = reg_new(256);
+    reg_t *r = reg_new(256, NULL, 0);
     mq_t *sub = mq_new("sub", POSTERS * POSTS + 16, 0);
     reg_subscribe(r, sub, REG_SUB_AGENTS);
-    pthread_t rt, pt[POSTERS], rd;
-    pthread_create(&rt, NULL, reg_run, r);
+    pthread_t pt[POSTERS], rd;
+    assert_int_equal(reg_start(r), 0);
     pthread_create(&rd, NULL, reader, r);
     poster_arg_t pa[POSTERS];
     for (int i = 0; i < POSTERS; i++) {
@@ -285,7 +487,6 @@ static void test_threaded(void **state)
         pthread_join(pt[i], &names[i]);
     pthread_join(rd, NULL);
     reg_stop(r);
-    pthread_join(rt, NULL);
     for (int i = 0; i < POSTERS; i++) {
         reg_agent_t a;
         char name[32];
@@ -309,6 +510,8 @@ int main(void)
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_agent_sync),
         cmocka_unit_test(test_sweep_removes_only_old_finished_calls),
+        cmocka_unit_test(test_agent_change_carries_calls),
+        cmocka_unit_test(test_lifecycle_and_unsubscribe),
         cmocka_unit_test(test_threaded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 /*
- * eccp_agents_to_reg: the agent rows -> registry list conversion shared by
- * the daemon's startup load and refreshagents (numbers, names, flags, and
- * which row wins when a number appears more than once, in any row order).
+ * reg_agent_info_set + reg_agent_list_merge: the agent rows -> registry list
+ * rules shared by the daemon's startup load and ECCP refreshagents (numbers,
+ * names, flags, and which row wins when a number appears more than once, in
+ * any row order).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,19 +12,37 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "eccp/eccp_agents.h"
+#include "core/err.h"
+#include "reg/reg.h"
 
-static db_agent_t row(uint32_t id, const char *type, const char *number, const char *name,
-                      char estatus)
+/* An agent row (call_center.agent's id, type, number, name, estatus). */
+typedef struct row {
+    int64_t id;
+    const char *type, *number, *name;
+    char estatus;
+} row_t;
+
+static row_t row(int64_t id, const char *type, const char *number, const char *name, char estatus)
 {
-    db_agent_t r;
-    memset(&r, 0, sizeof(r));
-    r.id = id;
-    snprintf(r.type, sizeof(r.type), "%s", type);
-    snprintf(r.number, sizeof(r.number), "%s", number);
-    snprintf(r.name, sizeof(r.name), "%s", name);
-    r.estatus = estatus;
-    return r;
+    return (row_t){id, type, number, name, estatus};
+}
+
+/* What a loader does: one entry per row, then the merge. */
+static int convert(const row_t *rows, size_t n, reg_agent_info_t **out, size_t *nout)
+{
+    reg_agent_info_t *l = calloc(n ? n : 1, sizeof(*l));
+    assert_non_null(l);
+    for (size_t i = 0; i < n; i++)
+        reg_agent_info_set(&l[i], rows[i].type, rows[i].number, rows[i].name, rows[i].estatus,
+                           rows[i].id);
+    int rc = reg_agent_list_merge(l, &n);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    *nout = n;
+    return 0;
 }
 
 static const reg_agent_info_t *find(const reg_agent_info_t *l, size_t n, const char *num)
@@ -41,7 +60,7 @@ static const reg_agent_info_t *find(const reg_agent_info_t *l, size_t n, const c
 static void test_convert(void **state)
 {
     (void)state;
-    db_agent_t rows[] = {
+    row_t rows[] = {
         row(7, "Agent", "9002", "old 9002", 'I'), /* inactive first, active later: active wins */
         row(1, "Agent", "9000", "Ann", 'A'),
         row(3, "SIP", "1064", "Cid", 'I'),        /* only inactive rows: the lowest id */
@@ -54,7 +73,7 @@ static void test_convert(void **state)
     };
     reg_agent_info_t *l = NULL;
     size_t n = 0;
-    assert_int_equal(eccp_agents_to_reg(rows, sizeof(rows) / sizeof(rows[0]), &l, &n), 0);
+    assert_int_equal(convert(rows, sizeof(rows) / sizeof(rows[0]), &l, &n), 0);
     assert_int_equal(n, 5);
     const reg_agent_info_t *a = find(l, n, "Agent/9002");
     assert_non_null(a);
@@ -90,15 +109,24 @@ static void test_edges(void **state)
     (void)state;
     reg_agent_info_t *l = NULL;
     size_t n = 99;
-    assert_int_equal(eccp_agents_to_reg(NULL, 0, &l, &n), 0);
+    assert_int_equal(convert(NULL, 0, &l, &n), 0);
     assert_int_equal(n, 0);
     free(l);
     /* a name longer than the registry keeps is cut, NUL-terminated */
-    db_agent_t r = row(1, "Agent", "9000", "", 'A');
-    memset(r.name, 'x', sizeof(r.name) - 1);
-    assert_int_equal(eccp_agents_to_reg(&r, 1, &l, &n), 0);
+    char longname[251];
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    row_t r = row(1, "Agent", "9000", longname, 'A');
+    assert_int_equal(convert(&r, 1, &l, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(strlen(l[0].name), REG_NAME_LEN - 1);
+    assert_string_equal(l[0].number, "Agent/9000");
+    free(l);
+    /* any estatus but 'A' is inactive */
+    row_t ri = row(3, "SIP", "1064", "Cid", 'I');
+    assert_int_equal(convert(&ri, 1, &l, &n), 0);
+    assert_false(l[0].active);
+    assert_int_equal(l[0].db_id, 3);
     free(l);
 }
 
