@@ -130,7 +130,7 @@ static int next_msg(int timeout_ms, char **msg)
     for (;;) {
         ccd_str_t pkt;
         size_t used = 0;
-        int rc = eccp_frame_scan(&fr, buf_data(&inbuf), inbuf.len, &pkt, &used);
+        int rc = eccp__frame_scan(&fr, buf_data(&inbuf), inbuf.len, &pkt, &used);
         if (rc == 1) {
             *msg = ccd_str_dup((ccd_str_t){pkt.p, pkt.len});
             buf_consume(&inbuf, used);
@@ -220,8 +220,8 @@ static bool answer_failed(const char *m)
 static void xml_text(buf_t *b, const char *s)
 {
     xw_t w;
-    xw_init(&w, b);
-    xw_text(&w, s, strlen(s));
+    eccp__xw_init(&w, b);
+    eccp__xw_text(&w, s, strlen(s));
 }
 
 int main(int argc, char **argv)
@@ -256,7 +256,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     xmlInitParser();
     buf_init(&inbuf, 16 << 20);
-    eccp_frame_init(&fr, 16 << 20, 256);
+    eccp__frame_init(&fr, 16 << 20, 256);
     fd = dial(host, port);
     if (fd < 0)
         return 1;

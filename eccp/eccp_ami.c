@@ -286,11 +286,11 @@ static void success(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op)
 {
     buf_t *b = eccp__wbuf(w);
     xw_t x;
-    xw_init(&x, b);
-    eccp_msg_resp_begin(&x, op->id, op->def->name);
-    xw_open(&x, "success");
-    xw_close(&x, "success");
-    eccp_msg_resp_end(&x, op->def->name);
+    eccp__xw_init(&x, b);
+    eccp__msg_resp_begin(&x, op->id, op->def->name);
+    eccp__xw_open(&x, "success");
+    eccp__xw_close(&x, "success");
+    eccp__msg_resp_end(&x, op->def->name);
     eccp__send_buf(w, s, b);
 }
 
@@ -299,7 +299,7 @@ static void req_failure(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op
 {
     eccp__count_err(w->srv, op->def);
     buf_t *b = eccp__wbuf(w);
-    eccp_msg_req_failure(b, op->id, op->def->name, NULL, code, msg);
+    eccp__msg_req_failure(b, op->id, op->def->name, NULL, code, msg);
     eccp__send_buf(w, s, b);
 }
 
@@ -372,28 +372,28 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         if (rc != CCD_OK)
             eccp__count_err(w->srv, op->def);
         if (rc == CCD_ENOMEM) {
-            eccp_msg_failure(b, op->id, 500, "Internal server error");
+            eccp__msg_failure(b, op->id, 500, "Internal server error");
             eccp__send_buf(w, s, b);
             break;
         }
         if (rc != CCD_OK) {
-            eccp_msg_failure(b, op->id, 500, "No AMI connection");
+            eccp__msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;
         }
         xw_t x;
-        xw_init(&x, b);
-        eccp_msg_resp_begin(&x, op->id, op->def->name);
-        xw_leaf(&x, "clientchannel", op->chan);
-        xw_open(&x, "chanvars");
+        eccp__xw_init(&x, b);
+        eccp__msg_resp_begin(&x, op->id, op->def->name);
+        eccp__xw_leaf(&x, "clientchannel", op->chan);
+        eccp__xw_open(&x, "chanvars");
         for (size_t i = 0; i < cv->n; i++) {
-            xw_open(&x, "chanvar");
-            xw_leaf(&x, "label", cv->v[i].name);
-            xw_leaf(&x, "value", cv->v[i].value);
-            xw_close(&x, "chanvar");
+            eccp__xw_open(&x, "chanvar");
+            eccp__xw_leaf(&x, "label", cv->v[i].name);
+            eccp__xw_leaf(&x, "value", cv->v[i].value);
+            eccp__xw_close(&x, "chanvar");
         }
-        xw_close(&x, "chanvars");
-        eccp_msg_resp_end(&x, op->def->name);
+        eccp__xw_close(&x, "chanvars");
+        eccp__msg_resp_end(&x, op->def->name);
         eccp__send_buf(w, s, b);
         free(cv);
         break;
@@ -403,16 +403,16 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         bool reg_yes = false;
         if (ami_op_peer_registered(op->tech, r, &reg_yes) != CCD_OK) {
             eccp__count_err(w->srv, op->def);
-            eccp_msg_failure(b, op->id, 500, "No AMI connection");
+            eccp__msg_failure(b, op->id, 500, "No AMI connection");
             eccp__send_buf(w, s, b);
             break;
         }
         xw_t x;
-        xw_init(&x, b);
-        eccp_msg_resp_begin(&x, op->id, op->def->name);
-        xw_leaf(&x, "extension", op->ext);
-        xw_leaf(&x, "registered", reg_yes ? "yes" : "no");
-        eccp_msg_resp_end(&x, op->def->name);
+        eccp__xw_init(&x, b);
+        eccp__msg_resp_begin(&x, op->id, op->def->name);
+        eccp__xw_leaf(&x, "extension", op->ext);
+        eccp__xw_leaf(&x, "registered", reg_yes ? "yes" : "no");
+        eccp__msg_resp_end(&x, op->def->name);
         eccp__send_buf(w, s, b);
         break;
     }

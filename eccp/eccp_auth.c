@@ -27,7 +27,7 @@ static void hex32(const unsigned char *d, char out[33])
     out[32] = '\0';
 }
 
-int eccp_cookie_new(char out[33])
+int eccp__cookie_new(char out[33])
 {
     unsigned char r[16];
     if (RAND_bytes(r, sizeof(r)) != 1)
@@ -36,7 +36,7 @@ int eccp_cookie_new(char out[33])
     return 0;
 }
 
-int eccp_md5_hex3(const char *a, const char *b, const char *c, char out[33])
+int eccp__md5_hex3(const char *a, const char *b, const char *c, char out[33])
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int dl = 0;
@@ -57,18 +57,18 @@ int eccp_md5_hex3(const char *a, const char *b, const char *c, char out[33])
 void eccp_agent_hash(const char *cookie, const char *agent_number, const char *password,
                      char out[33])
 {
-    if (eccp_md5_hex3(cookie, agent_number, password, out) != 0)
+    if (eccp__md5_hex3(cookie, agent_number, password, out) != 0)
         out[0] = '\0';
 }
 
-bool eccp_agent_hash_ok(const char *cookie, const char *agent_number, const char *password,
+bool eccp__agent_hash_ok(const char *cookie, const char *agent_number, const char *password,
                         const char *client_hash)
 {
     /* A NULL eccp_password made Issabel accept any hash; we reject instead. */
     if (!cookie || !cookie[0] || !password || !client_hash)
         return false;
     char want[33];
-    if (eccp_md5_hex3(cookie, agent_number, password, want) != 0)
+    if (eccp__md5_hex3(cookie, agent_number, password, want) != 0)
         return false;
     /* PHP compared with ==, so the client must send lower-case hex; accept upper case too. */
     if (strlen(client_hash) != 32)

@@ -7,11 +7,11 @@
 #include "eccp/eccp.h"
 
 /* 32 random lower-case hex digits from RAND_bytes. 0 or CCD_ERR. */
-int eccp_cookie_new(char out[33]);
+int eccp__cookie_new(char out[33]);
 /* md5 hex of a + b + c. 0 or CCD_ERR. */
-int eccp_md5_hex3(const char *a, const char *b, const char *c, char out[33]);
+int eccp__md5_hex3(const char *a, const char *b, const char *c, char out[33]);
 /* Constant-time check of a client's agent_hash; password NULL (no eccp_password) is refused. */
-bool eccp_agent_hash_ok(const char *cookie, const char *agent_number, const char *password,
+bool eccp__agent_hash_ok(const char *cookie, const char *agent_number, const char *password,
                         const char *client_hash);
 
 #endif

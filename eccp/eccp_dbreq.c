@@ -32,35 +32,35 @@
 
 static void resp_begin(xw_t *w, eccp_job_t *j)
 {
-    xw_init(w, &j->out);
-    eccp_msg_resp_begin(w, j->id, j->def->name);
+    eccp__xw_init(w, &j->out);
+    eccp__msg_resp_begin(w, j->id, j->def->name);
 }
 
 static void resp_end(xw_t *w, eccp_job_t *j)
 {
-    eccp_msg_resp_end(w, j->def->name);
+    eccp__msg_resp_end(w, j->def->name);
 }
 
 static int resp_failure(eccp_job_t *j, int code, const char *msg)
 {
     buf_reset(&j->out);
     j->failed = true;
-    return eccp_msg_req_failure(&j->out, j->id, j->def->name, NULL, code, msg);
+    return eccp__msg_req_failure(&j->out, j->id, j->def->name, NULL, code, msg);
 }
 
 static int top_failure(eccp_job_t *j, int code, const char *msg)
 {
     buf_reset(&j->out);
     j->failed = true;
-    return eccp_msg_failure(&j->out, j->id, code, msg);
+    return eccp__msg_failure(&j->out, j->id, code, msg);
 }
 
 static void resp_success(eccp_job_t *j)
 {
     xw_t w;
     resp_begin(&w, j);
-    xw_open(&w, "success");
-    xw_close(&w, "success");
+    eccp__xw_open(&w, "success");
+    eccp__xw_close(&w, "success");
     resp_end(&w, j);
 }
 
@@ -82,7 +82,7 @@ static void leaves_nonnull(xw_t *w, char *const *row, const char *const *keys, i
 {
     for (int i = 0; i < n; i++)
         if (row[i])
-            xw_leaf(w, keys[i], row[i]);
+            eccp__xw_leaf(w, keys[i], row[i]);
 }
 
 /* One list column: element name, result column, and whether it is an estatus letter. */
@@ -96,17 +96,17 @@ typedef struct list_col {
 static void rows_to_list(xw_t *w, const db_rows_t *rows, const char *list, const char *item,
                          const list_col_t *cols, int ncols)
 {
-    xw_open(w, list);
+    eccp__xw_open(w, list);
     for (size_t r = 0; r < rows->nrows; r++) {
         char *const *row = db_row(rows, r);
-        xw_open(w, item);
+        eccp__xw_open(w, item);
         for (int i = 0; i < ncols; i++) {
             const char *v = row[cols[i].col];
-            xw_leaf(w, cols[i].name, cols[i].estatus ? estatus_name(v) : v);
+            eccp__xw_leaf(w, cols[i].name, cols[i].estatus ? estatus_name(v) : v);
         }
-        xw_close(w, item);
+        eccp__xw_close(w, item);
     }
-    xw_close(w, list);
+    eccp__xw_close(w, list);
 }
 
 /* ---------------- the run function ---------------- */
@@ -132,7 +132,7 @@ static int agent_check(db_conn_t *db, eccp_job_t *j)
     } else {
         j->agent_db_id = au.id;
         /* [quirk fixed] Issabel accepted any hash when eccp_password was NULL. */
-        if (!eccp_agent_hash_ok(j->cookie, j->agent, au.has_password ? au.password : NULL,
+        if (!eccp__agent_hash_ok(j->cookie, j->agent, au.has_password ? au.password : NULL,
                                 j->hash)) {
             j->auth_code = 401;
             j->auth_msg = "Unauthorized agent";
@@ -172,7 +172,7 @@ static eccp_job_t *new_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t *)
 bool eccp__opt_arg(eccp_call_t *c, eccp_job_t *j, const char *name, char *out, size_t outsz,
                    bool *has)
 {
-    int rc = eccp_arg(c->cmd, name, out, outsz);
+    int rc = eccp__arg(c->cmd, name, out, outsz);
     if (rc < 0) {
         eccp__failure(c, 400, "Bad request");
         eccp__job_free(j);
@@ -193,7 +193,7 @@ static int sql_getqueuescript(db_conn_t *db, eccp_job_t *j)
     } else {
         xw_t w;
         resp_begin(&w, j);
-        xw_leaf(&w, "script", db_cell(&r, 0, 0));
+        eccp__xw_leaf(&w, "script", db_cell(&r, 0, 0));
         resp_end(&w, j);
     }
     db_rows_free(&r);
@@ -203,14 +203,14 @@ static int sql_getqueuescript(db_conn_t *db, eccp_job_t *j)
 void eccp__rq_getqueuescript(eccp_call_t *c)
 {
     char v[256];
-    if (eccp_arg(c->cmd, "queue", v, sizeof(v)) != 1) {
+    if (eccp__arg(c->cmd, "queue", v, sizeof(v)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
     eccp_job_t *j = new_job(c, sql_getqueuescript);
     if (!j)
         return;
-    j->u.camp.id = eccp_intval(v);
+    j->u.camp.id = eccp__intval(v);
     eccp__job_submit(c->w, j);
 }
 
@@ -248,7 +248,7 @@ static bool limit_offset(eccp_call_t *c, eccp_job_t *j, eccp_limit_t *out, const
     out->limit = -1;
     out->offset = 0;
     if (has_lim) {
-        out->limit = eccp_intval(lim);
+        out->limit = eccp__intval(lim);
         if (out->limit < 0)
             out->limit = 0;
     }
@@ -258,7 +258,7 @@ static bool limit_offset(eccp_call_t *c, eccp_job_t *j, eccp_limit_t *out, const
             eccp__job_free(j);
             return false;
         }
-        out->offset = eccp_intval(off);
+        out->offset = eccp__intval(off);
         if (out->offset < 0)
             out->offset = 0;
     }
@@ -281,7 +281,7 @@ void eccp__rq_getcampaignlist(eccp_call_t *c)
         !eccp__opt_arg(c, j, "limit", lim, sizeof(lim), &has_lim))
         return;
     char off[64];
-    int ho = eccp_arg(c->cmd, "offset", off, sizeof(off)) == 1;
+    int ho = eccp__arg(c->cmd, "offset", off, sizeof(off)) == 1;
     if (a->has_type && strcmp(a->type, "incoming") != 0 && strcmp(a->type, "outgoing") != 0) {
         eccp__failure(c, 400, "Bad request - invalid campaign type");
         eccp__job_free(j);
@@ -299,12 +299,12 @@ void eccp__rq_getcampaignlist(eccp_call_t *c)
         }
         snprintf(a->status, sizeof(a->status), "%s", m);
     }
-    if (a->has_from && !eccp_is_date(a->from)) {
+    if (a->has_from && !eccp__is_date(a->from)) {
         eccp__failure(c, 400, "Bad request - invalid start date");
         eccp__job_free(j);
         return;
     }
-    if (a->has_to && !eccp_is_date(a->to)) {
+    if (a->has_to && !eccp__is_date(a->to)) {
         eccp__failure(c, 400, "Bad request - invalid end date");
         eccp__job_free(j);
         return;
@@ -371,17 +371,17 @@ static int sql_getcampaignqueuewait(db_conn_t *db, eccp_job_t *j)
     db_rows_free(&waits);
     xw_t w;
     resp_begin(&w, j);
-    xw_open(&w, "histogram");
+    eccp__xw_open(&w, "histogram");
     for (int i = 0; i < 7; i++) {
-        xw_open(&w, "interval");
-        xw_leaf_int(&w, "lower", i * 5);
+        eccp__xw_open(&w, "interval");
+        eccp__xw_leaf_int(&w, "lower", i * 5);
         if (i != 6)
-            xw_leaf_int(&w, "upper", i * 5 + 4);
-        xw_leaf_int(&w, "count", hist[i]);
-        xw_close(&w, "interval");
+            eccp__xw_leaf_int(&w, "upper", i * 5 + 4);
+        eccp__xw_leaf_int(&w, "count", hist[i]);
+        eccp__xw_close(&w, "interval");
     }
-    xw_close(&w, "histogram");
-    xw_leaf_int(&w, "abandoned", ab);
+    eccp__xw_close(&w, "histogram");
+    eccp__xw_leaf_int(&w, "abandoned", ab);
     resp_end(&w, j);
     return 0;
 }
@@ -389,8 +389,8 @@ static int sql_getcampaignqueuewait(db_conn_t *db, eccp_job_t *j)
 void eccp__rq_getcampaignqueuewait(eccp_call_t *c)
 {
     char id[256], type[256];
-    if (eccp_arg(c->cmd, "campaign_id", id, sizeof(id)) != 1 ||
-        eccp_arg(c->cmd, "campaign_type", type, sizeof(type)) != 1 ||
+    if (eccp__arg(c->cmd, "campaign_id", id, sizeof(id)) != 1 ||
+        eccp__arg(c->cmd, "campaign_type", type, sizeof(type)) != 1 ||
         (strcmp(type, "incoming") != 0 && strcmp(type, "outgoing") != 0)) {
         eccp__failure(c, 400, "Bad request");
         return;
@@ -398,7 +398,7 @@ void eccp__rq_getcampaignqueuewait(eccp_call_t *c)
     eccp_job_t *j = new_job(c, sql_getcampaignqueuewait);
     if (!j)
         return;
-    j->u.camp.id = eccp_intval(id);
+    j->u.camp.id = eccp__intval(id);
     j->u.camp.incoming = strcmp(type, "incoming") == 0;
     eccp__job_submit(c->w, j);
 }
@@ -464,7 +464,7 @@ static void html_decode(const char *in, buf_t *out)
 
 static int write_forms(db_conn_t *db, xw_t *w, const long long *ids, int nids)
 {
-    xw_open(w, "forms");
+    eccp__xw_open(w, "forms");
     for (int i = 0; i < nids; i++) {
         db_rows_t fields, head;
         int rc = db_form_fields(db, ids[i], &fields);
@@ -480,38 +480,38 @@ static int write_forms(db_conn_t *db, xw_t *w, const long long *ids, int nids)
             return rc;
         }
         char *const *nr = head.nrows ? db_row(&head, 0) : NULL;
-        xw_open(w, "form");
-        xw_attr_int(w, "id", ids[i]);
+        eccp__xw_open(w, "form");
+        eccp__xw_attr_int(w, "id", ids[i]);
         if (nr && nr[0] && nr[0][0])
-            xw_attr(w, "name", nr[0]);
+            eccp__xw_attr(w, "name", nr[0]);
         if (nr && nr[1] && nr[1][0])
-            xw_attr(w, "description", nr[1]);
-        xw_attr(w, "status", nr && nr[2] ? nr[2] : "");
+            eccp__xw_attr(w, "description", nr[1]);
+        eccp__xw_attr(w, "status", nr && nr[2] ? nr[2] : "");
         db_rows_free(&head);
         for (size_t fi = 0; fi < fields.nrows; fi++) {
             char *const *f = db_row(&fields, fi);
             const char *type = f[3] ? f[3] : "";
-            xw_open(w, "field");
-            xw_attr(w, "order", f[4] ? f[4] : "");
-            xw_attr(w, "id", f[0]);
-            xw_leaf(w, "label", f[1]);
-            xw_leaf(w, "type", type);
+            eccp__xw_open(w, "field");
+            eccp__xw_attr(w, "order", f[4] ? f[4] : "");
+            eccp__xw_attr(w, "id", f[0]);
+            eccp__xw_leaf(w, "label", f[1]);
+            eccp__xw_leaf(w, "type", type);
             if (strcmp(type, "LABEL") != 0 && strcmp(type, "DATE") != 0)
-                xw_leaf_int(w, "maxsize", 250);
+                eccp__xw_leaf_int(w, "maxsize", 250);
             const char *val = f[2] ? f[2] : "";
             if (strcmp(type, "LIST") == 0) {
                 size_t l = strlen(val);
                 if (l > 0 && val[l - 1] == ',')
                     l--; /* the web form editor leaves a trailing comma */
-                xw_open(w, "options");
+                eccp__xw_open(w, "options");
                 size_t st = 0;
                 for (size_t k = 0; k <= l; k++) {
                     if (k == l || val[k] == ',') {
-                        xw_leaf_n(w, "value", val + st, k - st);
+                        eccp__xw_leaf_n(w, "value", val + st, k - st);
                         st = k + 1;
                     }
                 }
-                xw_close(w, "options");
+                eccp__xw_close(w, "options");
             } else {
                 const char *b = val;
                 const char *e = val + strlen(val);
@@ -520,14 +520,14 @@ static int write_forms(db_conn_t *db, xw_t *w, const long long *ids, int nids)
                 while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
                     e--;
                 if (e > b)
-                    xw_leaf_n(w, "default_value", b, (size_t)(e - b));
+                    eccp__xw_leaf_n(w, "default_value", b, (size_t)(e - b));
             }
-            xw_close(w, "field");
+            eccp__xw_close(w, "field");
         }
-        xw_close(w, "form");
+        eccp__xw_close(w, "form");
         db_rows_free(&fields);
     }
-    xw_close(w, "forms");
+    eccp__xw_close(w, "forms");
     return 0;
 }
 
@@ -562,15 +562,15 @@ static int sql_getcampaigninfo(db_conn_t *db, eccp_job_t *j)
         if (strcmp(k, "trunk") == 0 && !row[i])
             continue;
         if (strcmp(k, "status") == 0) {
-            xw_leaf(&w, k, estatus_name(row[i]));
+            eccp__xw_leaf(&w, k, estatus_name(row[i]));
         } else if (strcmp(k, "script") == 0) {
             buf_t dec;
             buf_init(&dec, 0);
             html_decode(row[i] ? row[i] : "", &dec);
-            xw_leaf_n(&w, k, buf_data(&dec), dec.len);
+            eccp__xw_leaf_n(&w, k, buf_data(&dec), dec.len);
             buf_free(&dec);
         } else {
-            xw_leaf(&w, k, row[i]);
+            eccp__xw_leaf(&w, k, row[i]);
         }
     }
     db_rows_free(&info);
@@ -584,7 +584,7 @@ static int sql_getcampaigninfo(db_conn_t *db, eccp_job_t *j)
 static bool campaign_type_arg(eccp_call_t *c, bool *incoming)
 {
     char t[64];
-    int rc = eccp_arg(c->cmd, "campaign_type", t, sizeof(t));
+    int rc = eccp__arg(c->cmd, "campaign_type", t, sizeof(t));
     if (rc == 0) {
         *incoming = false;
         return true;
@@ -601,7 +601,7 @@ void eccp__rq_getcampaigninfo(eccp_call_t *c)
 {
     char id[256];
     bool incoming;
-    if (eccp_arg(c->cmd, "campaign_id", id, sizeof(id)) != 1) {
+    if (eccp__arg(c->cmd, "campaign_id", id, sizeof(id)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
@@ -610,7 +610,7 @@ void eccp__rq_getcampaigninfo(eccp_call_t *c)
     eccp_job_t *j = new_job(c, sql_getcampaigninfo);
     if (!j)
         return;
-    j->u.camp.id = eccp_intval(id);
+    j->u.camp.id = eccp__intval(id);
     j->u.camp.incoming = incoming;
     eccp__job_submit(c->w, j);
 }
@@ -692,11 +692,11 @@ static void json_attributes(xw_t *w, const char *s)
                     buf_append(&kv[part], st, (size_t)(e - st));
             }
         }
-        xw_open(w, "attribute");
-        xw_leaf_n(w, "label", buf_data(&kv[0]), kv[0].len);
-        xw_leaf_n(w, "value", buf_data(&kv[1]), kv[1].len);
-        xw_leaf_int(w, "order", order++);
-        xw_close(w, "attribute");
+        eccp__xw_open(w, "attribute");
+        eccp__xw_leaf_n(w, "label", buf_data(&kv[0]), kv[0].len);
+        eccp__xw_leaf_n(w, "value", buf_data(&kv[1]), kv[1].len);
+        eccp__xw_leaf_int(w, "order", order++);
+        eccp__xw_close(w, "attribute");
         buf_free(&kv[0]);
         buf_free(&kv[1]);
         while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
@@ -712,28 +712,28 @@ static int write_survey(db_conn_t *db, xw_t *w, bool incoming, long long call_id
     int rc = db_call_survey(db, incoming, call_id, &rows);
     if (rc)
         return rc;
-    xw_open(w, "call_survey");
+    eccp__xw_open(w, "call_survey");
     char cur[32] = "";
     bool open = false;
     for (size_t i = 0; i < rows.nrows; i++) {
         char *const *r = db_row(&rows, i);
         if (!open || strcmp(cur, r[0] ? r[0] : "") != 0) {
             if (open)
-                xw_close(w, "form");
+                eccp__xw_close(w, "form");
             snprintf(cur, sizeof(cur), "%s", r[0] ? r[0] : "");
-            xw_open(w, "form");
-            xw_attr(w, "id", cur);
+            eccp__xw_open(w, "form");
+            eccp__xw_attr(w, "id", cur);
             open = true;
         }
-        xw_open(w, "field");
-        xw_attr(w, "id", r[1]);
-        xw_leaf(w, "label", r[2]);
-        xw_leaf(w, "value", r[3]);
-        xw_close(w, "field");
+        eccp__xw_open(w, "field");
+        eccp__xw_attr(w, "id", r[1]);
+        eccp__xw_leaf(w, "label", r[2]);
+        eccp__xw_leaf(w, "value", r[3]);
+        eccp__xw_close(w, "field");
     }
     if (open)
-        xw_close(w, "form");
-    xw_close(w, "call_survey");
+        eccp__xw_close(w, "form");
+    eccp__xw_close(w, "call_survey");
     db_rows_free(&rows);
     return 0;
 }
@@ -744,11 +744,11 @@ static void contact_attrs(xw_t *w, char *const *r, int first, bool with_source)
                                          "contact_source"};
     int n = with_source ? 5 : 4;
     for (int i = 0; i < n; i++) {
-        xw_open(w, "attribute");
-        xw_leaf(w, "label", labels[i]);
-        xw_leaf(w, "value", r[first + i]);
-        xw_leaf_int(w, "order", i + 1);
-        xw_close(w, "attribute");
+        eccp__xw_open(w, "attribute");
+        eccp__xw_leaf(w, "label", labels[i]);
+        eccp__xw_leaf(w, "value", r[first + i]);
+        eccp__xw_leaf_int(w, "order", i + 1);
+        eccp__xw_close(w, "attribute");
     }
 }
 
@@ -770,7 +770,7 @@ static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
     char *const *r = db_row(&info, 0);
     xw_t w;
     resp_begin(&w, j);
-    xw_leaf(&w, "calltype", incoming ? "incoming" : "outgoing");
+    eccp__xw_leaf(&w, "calltype", incoming ? "incoming" : "outgoing");
     char callerid[64] = "";
     if (!incoming) {
         static const char *const k[DB_CALLO_COLS] = {
@@ -794,32 +794,32 @@ static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
             resp_failure(j, 500, "Cannot read call info");
             return 0;
         }
-        xw_open(&w, "call_attributes");
+        eccp__xw_open(&w, "call_attributes");
         if (data)
             json_attributes(&w, data);
-        xw_close(&w, "call_attributes");
+        eccp__xw_close(&w, "call_attributes");
         free(data);
     } else {
         /* [quirk fixed] Issabel emitted garbage labels here; we give the contact's fields. */
-        xw_open(&w, "call_attributes");
+        eccp__xw_open(&w, "call_attributes");
         if (r[DB_CALLI_CONTACT_ID])
             contact_attrs(&w, r, DB_CALLI_CONTACT, true);
-        xw_close(&w, "call_attributes");
+        eccp__xw_close(&w, "call_attributes");
         db_rows_free(&info);
         db_rows_t ct;
         if (db_contacts_by_phone(db, callerid, &ct) != 0) {
             resp_failure(j, 500, "Cannot read call info");
             return 0;
         }
-        xw_open(&w, "matching_contacts");
+        eccp__xw_open(&w, "matching_contacts");
         for (size_t i = 0; callerid[0] && i < ct.nrows; i++) {
             char *const *cr = db_row(&ct, i);
-            xw_open(&w, "contact");
-            xw_attr(&w, "id", cr[DB_CT_ID]);
+            eccp__xw_open(&w, "contact");
+            eccp__xw_attr(&w, "id", cr[DB_CT_ID]);
             contact_attrs(&w, cr, DB_CT_NAME, false);
-            xw_close(&w, "contact");
+            eccp__xw_close(&w, "contact");
         }
-        xw_close(&w, "matching_contacts");
+        eccp__xw_close(&w, "matching_contacts");
         db_rows_free(&ct);
     }
     if (write_survey(db, &w, incoming, call_id) != 0) {
@@ -836,8 +836,8 @@ void eccp__rq_getcallinfo(eccp_call_t *c)
     if (!campaign_type_arg(c, &incoming))
         return;
     char cid[256], call[256];
-    int hc = eccp_arg(c->cmd, "campaign_id", cid, sizeof(cid));
-    if ((hc != 1 && !incoming) || eccp_arg(c->cmd, "call_id", call, sizeof(call)) != 1) {
+    int hc = eccp__arg(c->cmd, "campaign_id", cid, sizeof(cid));
+    if ((hc != 1 && !incoming) || eccp__arg(c->cmd, "call_id", call, sizeof(call)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
@@ -845,8 +845,8 @@ void eccp__rq_getcallinfo(eccp_call_t *c)
     if (!j)
         return;
     j->u.callinfo.has_campaign = hc == 1;
-    j->u.callinfo.campaign = hc == 1 ? eccp_intval(cid) : 0;
-    j->u.callinfo.call = eccp_intval(call);
+    j->u.callinfo.campaign = hc == 1 ? eccp__intval(cid) : 0;
+    j->u.callinfo.call = eccp__intval(call);
     j->u.callinfo.incoming = incoming;
     eccp__job_submit(c->w, j);
 }
@@ -863,13 +863,13 @@ static int sql_getpauses(db_conn_t *db, eccp_job_t *j)
     resp_begin(&w, j);
     for (size_t i = 0; i < rows.nrows; i++) {
         char *const *r = db_row(&rows, i);
-        xw_open(&w, "pause");
-        xw_attr(&w, "id", r[DB_PAUSE_ID]);
-        xw_leaf(&w, "name", r[DB_PAUSE_NAME]);
-        xw_leaf(&w, "status", r[DB_PAUSE_STATUS]);
-        xw_leaf(&w, "type", r[DB_PAUSE_TIPO]);
-        xw_leaf(&w, "description", r[DB_PAUSE_DESCRIPTION]);
-        xw_close(&w, "pause");
+        eccp__xw_open(&w, "pause");
+        eccp__xw_attr(&w, "id", r[DB_PAUSE_ID]);
+        eccp__xw_leaf(&w, "name", r[DB_PAUSE_NAME]);
+        eccp__xw_leaf(&w, "status", r[DB_PAUSE_STATUS]);
+        eccp__xw_leaf(&w, "type", r[DB_PAUSE_TIPO]);
+        eccp__xw_leaf(&w, "description", r[DB_PAUSE_DESCRIPTION]);
+        eccp__xw_close(&w, "pause");
     }
     resp_end(&w, j);
     db_rows_free(&rows);
@@ -888,7 +888,7 @@ int eccp__sql_break_check(db_conn_t *db, eccp_job_t *j)
     if (!j->u.agent.has)
         return 0;
     bool found = false;
-    int rc = db_break_active(db, eccp_intval(j->u.agent.arg), &found, j->u.agent.break_name,
+    int rc = db_break_active(db, eccp__intval(j->u.agent.arg), &found, j->u.agent.break_name,
                              sizeof(j->u.agent.break_name));
     j->u.agent.break_found = found;
     return rc;
@@ -941,14 +941,14 @@ static void statuscount(xw_t *w, const db_rows_t *rows, bool incoming)
             extra_v[nextra++] = n;
         }
     }
-    xw_open(w, "statuscount");
-    xw_leaf_int(w, "total", total);
+    eccp__xw_open(w, "statuscount");
+    eccp__xw_leaf_int(w, "total", total);
     for (int i = 0; i < nk; i++) {
         char k[40];
         snprintf(k, sizeof(k), "%s", keys[i]);
         for (char *p = k; *p; p++)
             *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
-        xw_leaf_int(w, k, cnt[i]);
+        eccp__xw_leaf_int(w, k, cnt[i]);
     }
     for (int i = 0; i < nextra; i++) {
         char *k = extra_k[i];
@@ -958,9 +958,9 @@ static void statuscount(xw_t *w, const db_rows_t *rows, bool incoming)
             ok &= (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-';
         }
         if (ok && !(k[0] >= '0' && k[0] <= '9') && k[0] != '-')
-            xw_leaf_int(w, k, extra_v[i]);
+            eccp__xw_leaf_int(w, k, extra_v[i]);
     }
-    xw_close(w, "statuscount");
+    eccp__xw_close(w, "statuscount");
 }
 
 static int sql_campaignstatus(db_conn_t *db, eccp_job_t *j)
@@ -986,15 +986,15 @@ static int sql_campaignstatus(db_conn_t *db, eccp_job_t *j)
     /* Issabel answers 404 only when the summary is empty; a queue with no calls still
      * yields its zero counters there, so an unknown queue is not an error here either. */
     xw_t w;
-    xw_init(&w, &j->out);
+    eccp__xw_init(&w, &j->out);
     statuscount(&w, &st.counts, mode != DB_STATUS_OUTGOING);
     db_rows_free(&st.counts);
     xw_t w2;
-    xw_init(&w2, &j->out2);
-    xw_open(&w2, "stats");
-    xw_leaf_int(&w2, "total_sec", st.total_sec);
-    xw_leaf_int(&w2, "max_duration", st.max_duration);
-    xw_close(&w2, "stats");
+    eccp__xw_init(&w2, &j->out2);
+    eccp__xw_open(&w2, "stats");
+    eccp__xw_leaf_int(&w2, "total_sec", st.total_sec);
+    eccp__xw_leaf_int(&w2, "max_duration", st.max_duration);
+    eccp__xw_close(&w2, "stats");
     return w.err ? w.err : w2.err;
 }
 
@@ -1020,7 +1020,7 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
     if (reg_agent_list(reg, &agents, &na) != 0 || reg_call_list(reg, &calls, &nc) != 0) {
         free(agents);
         eccp__count_err(wk->srv, j->def);
-        eccp_msg_failure(b, j->id, 500, "Internal server error");
+        eccp__msg_failure(b, j->id, 500, "Internal server error");
         eccp__send_buf(wk, s, b);
         return;
     }
@@ -1030,10 +1030,10 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
     const char *queue = j->u.status.res_queue;
     long long campaign = j->u.status.id;
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, j->id, j->def->name);
-    xw_fragment(&w, buf_data(&j->out), j->out.len);
-    xw_open(&w, "agents");
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, j->id, j->def->name);
+    eccp__xw_fragment(&w, buf_data(&j->out), j->out.len);
+    eccp__xw_open(&w, "agents");
     /* Agents on a call of this campaign (or queue) first, then the queue's other agents. */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < na; i++) {
@@ -1047,14 +1047,14 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
                                     : call->campaign_id == campaign);
             if (pass == 0 ? !ours : (ours || !agent_in_queue(a, queue)))
                 continue;
-            xw_open(&w, "agent");
-            xw_leaf(&w, "agentchannel", a->number);
+            eccp__xw_open(&w, "agent");
+            eccp__xw_leaf(&w, "agentchannel", a->number);
             eccp__agent_status(&w, a, call, true);
-            xw_close(&w, "agent");
+            eccp__xw_close(&w, "agent");
         }
     }
-    xw_close(&w, "agents");
-    xw_open(&w, "activecalls");
+    eccp__xw_close(&w, "agents");
+    eccp__xw_open(&w, "activecalls");
     for (size_t k = 0; k < nc; k++) {
         reg_call_t *c = &calls[k];
         if (c->type != type || c->agent[0])
@@ -1065,13 +1065,13 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
         if (c->status != REG_CS_PLACING && c->status != REG_CS_DIALING &&
             c->status != REG_CS_RINGING && c->status != REG_CS_ONQUEUE)
             continue;
-        xw_open(&w, "activecall");
+        eccp__xw_open(&w, "activecall");
         eccp__call_info_short(&w, c);
-        xw_close(&w, "activecall");
+        eccp__xw_close(&w, "activecall");
     }
-    xw_close(&w, "activecalls");
-    xw_fragment(&w, buf_data(&j->out2), j->out2.len);
-    eccp_msg_resp_end(&w, j->def->name);
+    eccp__xw_close(&w, "activecalls");
+    eccp__xw_fragment(&w, buf_data(&j->out2), j->out2.len);
+    eccp__msg_resp_end(&w, j->def->name);
     free(agents);
     free(calls);
     eccp__send_buf(wk, s, b);
@@ -1080,9 +1080,9 @@ static void campaignstatus_done(eccp_worker_t *wk, eccp_sess_t *s, eccp_job_t *j
 static bool start_date(eccp_call_t *c, eccp_job_t *j)
 {
     eccp_jstatus_t *a = &j->u.status;
-    int rc = eccp_arg(c->cmd, "datetime_start", a->start, ECCP_ARG_MAX);
+    int rc = eccp__arg(c->cmd, "datetime_start", a->start, ECCP_ARG_MAX);
     if (rc == 1) {
-        if (!eccp_is_date(a->start)) {
+        if (!eccp__is_date(a->start)) {
             eccp__failure(c, 400, "Bad request - invalid start date");
             eccp__job_free(j);
             return false;
@@ -1096,12 +1096,12 @@ static bool start_date(eccp_call_t *c, eccp_job_t *j)
 void eccp__rq_getcampaignstatus(eccp_call_t *c)
 {
     char id[256];
-    if (eccp_arg(c->cmd, "campaign_id", id, sizeof(id)) != 1) {
+    if (eccp__arg(c->cmd, "campaign_id", id, sizeof(id)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
     char t[64];
-    int rt = eccp_arg(c->cmd, "campaign_type", t, sizeof(t));
+    int rt = eccp__arg(c->cmd, "campaign_type", t, sizeof(t));
     eccp_job_t *j = eccp__job_new(c, sql_campaignstatus, campaignstatus_done);
     if (!j || !start_date(c, j))
         return;
@@ -1110,7 +1110,7 @@ void eccp__rq_getcampaignstatus(eccp_call_t *c)
         eccp__job_free(j);
         return;
     }
-    j->u.status.id = eccp_intval(id);
+    j->u.status.id = eccp__intval(id);
     j->u.status.incoming = rt == 1 && t[0] == 'i';
     eccp__job_submit(c->w, j);
 }
@@ -1118,7 +1118,7 @@ void eccp__rq_getcampaignstatus(eccp_call_t *c)
 void eccp__rq_getincomingqueuestatus(eccp_call_t *c)
 {
     char queue[256];
-    if (eccp_arg(c->cmd, "queue", queue, sizeof(queue)) != 1) {
+    if (eccp__arg(c->cmd, "queue", queue, sizeof(queue)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
@@ -1151,47 +1151,47 @@ static int sql_activity(db_conn_t *db, eccp_job_t *j)
     const db_rows_t *lastres[2] = {&act.sessions, &act.pauses};
     xw_t w;
     resp_begin(&w, j);
-    xw_open(&w, "agents");
+    eccp__xw_open(&w, "agents");
     for (size_t ai = 0; ai < act.agents.nrows; ai++) {
         char *const *a = db_row(&act.agents, ai);
         char ch[200];
         snprintf(ch, sizeof(ch), "%s/%s", a[1] ? a[1] : "", a[2] ? a[2] : "");
-        xw_open(&w, "agent");
-        xw_leaf(&w, "agentchannel", ch);
-        xw_leaf(&w, "agentname", a[3]);
-        xw_leaf(&w, "logintime", a[4] ? a[4] : "0");
-        xw_open(&w, "callsummary");
+        eccp__xw_open(&w, "agent");
+        eccp__xw_leaf(&w, "agentchannel", ch);
+        eccp__xw_leaf(&w, "agentname", a[3]);
+        eccp__xw_leaf(&w, "logintime", a[4] ? a[4] : "0");
+        eccp__xw_open(&w, "callsummary");
         for (int t = 0; t < 2; t++) {
             const char *tn = t == 0 ? "incoming" : "outgoing";
-            xw_open(&w, tn);
+            eccp__xw_open(&w, tn);
             for (size_t ci = 0; ci < act.calls.nrows; ci++) {
                 char *const *cr = db_row(&act.calls, ci);
                 if (!cr[0] || !a[0] || strcmp(cr[0], a[0]) != 0 || strcmp(cr[1], tn) != 0)
                     continue;
-                xw_open(&w, "queue");
-                xw_attr(&w, "id", cr[2] ? cr[2] : "");
-                xw_leaf(&w, "sec_calls", cr[3]);
-                xw_leaf(&w, "num_calls", cr[4]);
-                xw_close(&w, "queue");
+                eccp__xw_open(&w, "queue");
+                eccp__xw_attr(&w, "id", cr[2] ? cr[2] : "");
+                eccp__xw_leaf(&w, "sec_calls", cr[3]);
+                eccp__xw_leaf(&w, "num_calls", cr[4]);
+                eccp__xw_close(&w, "queue");
             }
-            xw_close(&w, tn);
+            eccp__xw_close(&w, tn);
         }
-        xw_close(&w, "callsummary");
+        eccp__xw_close(&w, "callsummary");
         for (int k = 0; k < 2; k++) {
             const db_rows_t *lr = lastres[k];
             for (size_t li = 0; li < lr->nrows; li++) {
                 char *const *sr = db_row(lr, li);
                 if (!sr[0] || !a[0] || strcmp(sr[0], a[0]) != 0)
                     continue;
-                xw_leaf(&w, k == 0 ? "lastsessionstart" : "lastpausestart", sr[1]);
+                eccp__xw_leaf(&w, k == 0 ? "lastsessionstart" : "lastpausestart", sr[1]);
                 if (sr[2])
-                    xw_leaf(&w, k == 0 ? "lastsessionend" : "lastpauseend", sr[2]);
+                    eccp__xw_leaf(&w, k == 0 ? "lastsessionend" : "lastpauseend", sr[2]);
                 break;
             }
         }
-        xw_close(&w, "agent");
+        eccp__xw_close(&w, "agent");
     }
-    xw_close(&w, "agents");
+    eccp__xw_close(&w, "agents");
     resp_end(&w, j);
     db_activity_free(&act);
     return 0;
@@ -1208,10 +1208,10 @@ static bool date_range(eccp_call_t *c, eccp_job_t *j)
                                        "Bad request - invalid end date"};
     char *d[2] = {j->u.range.from, j->u.range.to};
     for (int i = 0; i < 2; i++) {
-        int rc = eccp_arg(c->cmd, k[i], d[i], ECCP_ARG_MAX);
+        int rc = eccp__arg(c->cmd, k[i], d[i], ECCP_ARG_MAX);
         if (rc == 0) {
             snprintf(d[i], ECCP_ARG_MAX, "%s", today);
-        } else if (rc < 0 || !eccp_is_date(d[i])) {
+        } else if (rc < 0 || !eccp__is_date(d[i])) {
             eccp__failure(c, 400, err[i]);
             eccp__job_free(j);
             return false;
@@ -1260,15 +1260,15 @@ static int sql_campaignlog(db_conn_t *db, eccp_job_t *j)
     size_t nrows = rows.nrows;
     xw_t w;
     resp_begin(&w, j);
-    xw_open(&w, "logentries");
+    eccp__xw_open(&w, "logentries");
     for (size_t i = 0; i < nrows; i++) {
         /* last_n reads newest first; the answer is oldest first. */
         char *const *r = db_row(&rows, a->last_n >= 0 ? nrows - 1 - i : i);
-        xw_open(&w, "logentry");
+        eccp__xw_open(&w, "logentry");
         leaves_nonnull(&w, r, k, DB_LOG_COLS);
-        xw_close(&w, "logentry");
+        eccp__xw_close(&w, "logentry");
     }
-    xw_close(&w, "logentries");
+    eccp__xw_close(&w, "logentries");
     resp_end(&w, j);
     db_rows_free(&rows);
     return 0;
@@ -1280,7 +1280,7 @@ void eccp__rq_campaignlog(eccp_call_t *c)
     if (!j || !date_range(c, j))
         return;
     char t[64], v[256];
-    if (eccp_arg(c->cmd, "campaign_type", t, sizeof(t)) != 1 ||
+    if (eccp__arg(c->cmd, "campaign_type", t, sizeof(t)) != 1 ||
         (strcmp(t, "incoming") != 0 && strcmp(t, "outgoing") != 0)) {
         eccp__failure(c, 400, "Bad request");
         eccp__job_free(j);
@@ -1288,9 +1288,9 @@ void eccp__rq_campaignlog(eccp_call_t *c)
     }
     eccp_jrange_t *a = &j->u.range;
     a->incoming = t[0] == 'i';
-    a->has_campaign = eccp_arg(c->cmd, "campaign_id", v, sizeof(v)) == 1;
-    a->campaign = a->has_campaign ? eccp_intval(v) : 0;
-    int hq = eccp_arg(c->cmd, "queue", a->queue, sizeof(a->queue)) == 1;
+    a->has_campaign = eccp__arg(c->cmd, "campaign_id", v, sizeof(v)) == 1;
+    a->campaign = a->has_campaign ? eccp__intval(v) : 0;
+    int hq = eccp__arg(c->cmd, "queue", a->queue, sizeof(a->queue)) == 1;
     if ((!a->incoming && !a->has_campaign) || (a->incoming && !a->has_campaign && !hq)) {
         eccp__failure(c, 400, "Bad request");
         eccp__job_free(j);
@@ -1298,12 +1298,12 @@ void eccp__rq_campaignlog(eccp_call_t *c)
     }
     a->last_n = -1;
     a->idbefore = -1;
-    if (eccp_arg(c->cmd, "last_n", v, sizeof(v)) == 1) {
-        a->last_n = eccp_intval(v);
+    if (eccp__arg(c->cmd, "last_n", v, sizeof(v)) == 1) {
+        a->last_n = eccp__intval(v);
         if (a->last_n < 0)
             a->last_n = 0;
-        if (eccp_arg(c->cmd, "idbefore", v, sizeof(v)) == 1)
-            a->idbefore = eccp_intval(v);
+        if (eccp__arg(c->cmd, "idbefore", v, sizeof(v)) == 1)
+            a->idbefore = eccp__intval(v);
     }
     eccp__job_submit(c->w, j);
 }
@@ -1464,7 +1464,7 @@ int eccp__sql_setcontact(db_conn_t *db, eccp_job_t *j)
         top_failure(j, 400, "Bad request");
         return 0;
     }
-    long long call_id = eccp_intval(j->u.contact.call), contact = eccp_intval(j->u.contact.contact);
+    long long call_id = eccp__intval(j->u.contact.call), contact = eccp__intval(j->u.contact.contact);
     bool found;
     int rc;
     if ((rc = db_call_exists(db, true, call_id, &found)))
@@ -1518,18 +1518,18 @@ static void form_data_free(void *p)
 int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j)
 {
     char t[64], call[256];
-    int rt = eccp_arg(c->cmd, "campaign_type", t, sizeof(t));
+    int rt = eccp__arg(c->cmd, "campaign_type", t, sizeof(t));
     if (rt < 0 || (rt == 1 && strcmp(t, "incoming") != 0 && strcmp(t, "outgoing") != 0)) {
         eccp__failure(c, 400, "Bad request");
         return CCD_EINVAL;
     }
-    xmlNode *forms = eccp_child(c->cmd, "forms");
-    if (eccp_arg(c->cmd, "call_id", call, sizeof(call)) != 1 || !forms) {
+    xmlNode *forms = eccp__child(c->cmd, "forms");
+    if (eccp__arg(c->cmd, "call_id", call, sizeof(call)) != 1 || !forms) {
         eccp__failure(c, 400, "Bad request");
         return CCD_EINVAL;
     }
     j->u.form.incoming = rt == 1 && t[0] == 'i';
-    j->u.form.call = eccp_intval(call);
+    j->u.form.call = eccp__intval(call);
     form_data_t *d = calloc(1, sizeof(*d) + FORM_VALUES_MAX * sizeof(form_val_t));
     if (!d) {
         eccp__failure(c, 500, "Internal server error");
@@ -1543,7 +1543,7 @@ int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j)
         if (f->type != XML_ELEMENT_NODE || strcmp((const char *)f->name, "form") != 0)
             continue;
         xmlChar *fid = xmlGetProp(f, (const xmlChar *)"id");
-        long long form = fid ? eccp_intval((const char *)fid) : 0;
+        long long form = fid ? eccp__intval((const char *)fid) : 0;
         xmlFree(fid);
         for (int k = 0; k < nseen; k++)
             if (seen[k] == form) {
@@ -1563,7 +1563,7 @@ int eccp__saveformdata_args(eccp_call_t *c, eccp_job_t *j)
                 return CCD_EINVAL;
             }
             xmlChar *xid = xmlGetProp(x, (const xmlChar *)"id");
-            long long field = xid ? eccp_intval((const char *)xid) : 0;
+            long long field = xid ? eccp__intval((const char *)xid) : 0;
             xmlFree(xid);
             /* A later value for the same field replaces the earlier one (PHP array). */
             form_val_t *v = NULL;
@@ -1597,7 +1597,7 @@ static bool is_datetime(const char *s)
     d[10] = '\0';
     memcpy(t, s + 11, 8);
     t[8] = '\0';
-    return eccp_is_date(d) && eccp_is_time(t);
+    return eccp__is_date(d) && eccp__is_time(t);
 }
 
 int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j)
@@ -1647,7 +1647,7 @@ int eccp__sql_saveformdata(db_conn_t *db, eccp_job_t *j)
         if (strlen(v->value) > 250) {
             snprintf(msg, sizeof(msg), "Form value too large: %lld - %lld", v->form, v->field);
             code = 413;
-        } else if (strcmp(type, "DATE") == 0 && v->value[0] && !eccp_is_date(v->value) &&
+        } else if (strcmp(type, "DATE") == 0 && v->value[0] && !eccp__is_date(v->value) &&
                    !is_datetime(v->value)) {
             snprintf(msg, sizeof(msg),
                      "Date format not acceptable, must be yyyy-mm-dd or yyyy-mm-dd hh:mm:ss: %lld - %lld",

@@ -72,17 +72,17 @@ static void fan_out(eccp_worker_t *w, const char *agent, bool progress)
 static void ev_begin(xw_t *x, eccp_worker_t *w, const char *name)
 {
     buf_reset(&w->wbuf);
-    xw_init(x, &w->wbuf);
-    xw_decl(x);
-    xw_open(x, "event");
-    xw_open(x, name);
+    eccp__xw_init(x, &w->wbuf);
+    eccp__xw_decl(x);
+    eccp__xw_open(x, "event");
+    eccp__xw_open(x, name);
 }
 
 static void ev_end(xw_t *x, eccp_worker_t *w, const char *name, const char *agent, bool progress)
 {
-    xw_close(x, name);
-    xw_close(x, "event");
-    xw_end_msg(x);
+    eccp__xw_close(x, name);
+    eccp__xw_close(x, "event");
+    eccp__xw_end_msg(x);
     if (x->err) {
         LOG_ERR_RL(MOD, "event %s could not be built", name);
         return;
@@ -96,14 +96,14 @@ static void leaf_time(xw_t *x, const char *k, int64_t ms)
         return;
     char t[32];
     eccp__fmt_time(ms, false, t);
-    xw_leaf(x, k, t);
+    eccp__xw_leaf(x, k, t);
 }
 
 static void ev_agent_simple(eccp_worker_t *w, const char *name, const char *agent)
 {
     xw_t x;
     ev_begin(&x, w, name);
-    xw_leaf(&x, "agent", agent);
+    eccp__xw_leaf(&x, "agent", agent);
     ev_end(&x, w, name, agent, false);
 }
 
@@ -111,13 +111,13 @@ static void ev_pausestart(eccp_worker_t *w, const reg_agent_t *a, bool hold)
 {
     xw_t x;
     ev_begin(&x, w, "pausestart");
-    xw_leaf(&x, "pause_class", hold ? "hold" : "break");
+    eccp__xw_leaf(&x, "pause_class", hold ? "hold" : "break");
     if (!hold) {
-        xw_leaf_int(&x, "pause_type", a->break_id);
-        xw_leaf(&x, "pause_name", a->break_name);
+        eccp__xw_leaf_int(&x, "pause_type", a->break_id);
+        eccp__xw_leaf(&x, "pause_name", a->break_name);
     }
     leaf_time(&x, "pause_start", hold ? a->hold_start_ms : a->break_start_ms);
-    xw_leaf(&x, "agent_number", a->number);
+    eccp__xw_leaf(&x, "agent_number", a->number);
     ev_end(&x, w, "pausestart", a->number, false);
 }
 
@@ -128,15 +128,15 @@ static void ev_pauseend(eccp_worker_t *w, const reg_agent_t *old, bool hold)
     int64_t end = clk_wall_ms();
     xw_t x;
     ev_begin(&x, w, "pauseend");
-    xw_leaf(&x, "pause_class", hold ? "hold" : "break");
+    eccp__xw_leaf(&x, "pause_class", hold ? "hold" : "break");
     leaf_time(&x, "pause_start", start);
     leaf_time(&x, "pause_end", end);
-    xw_leaf_int(&x, "pause_duration", start > 0 && end > start ? (end - start) / 1000 : 0);
+    eccp__xw_leaf_int(&x, "pause_duration", start > 0 && end > start ? (end - start) / 1000 : 0);
     if (!hold) {
-        xw_leaf_int(&x, "pause_type", old->break_id);
-        xw_leaf(&x, "pause_name", old->break_name);
+        eccp__xw_leaf_int(&x, "pause_type", old->break_id);
+        eccp__xw_leaf(&x, "pause_name", old->break_name);
     }
-    xw_leaf(&x, "agent_number", old->number);
+    eccp__xw_leaf(&x, "agent_number", old->number);
     ev_end(&x, w, "pauseend", old->number, false);
 }
 
@@ -158,16 +158,16 @@ static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a, const reg_cal
     bool in = c && c->type == REG_CALL_INCOMING;
     xw_t x;
     ev_begin(&x, w, "agentlinked");
-    xw_leaf(&x, "calltype", in ? "incoming" : "outgoing");
+    eccp__xw_leaf(&x, "calltype", in ? "incoming" : "outgoing");
     if (c) {
         if (c->db_call_id)
-            xw_leaf_int(&x, "call_id", c->db_call_id);
+            eccp__xw_leaf_int(&x, "call_id", c->db_call_id);
         if (c->campaign_id)
-            xw_leaf_int(&x, "campaign_id", c->campaign_id);
-        xw_leaf(&x, "phone", c->phone);
-        xw_leaf(&x, "status", in ? "activa" : "Success");
+            eccp__xw_leaf_int(&x, "campaign_id", c->campaign_id);
+        eccp__xw_leaf(&x, "phone", c->phone);
+        eccp__xw_leaf(&x, "status", in ? "activa" : "Success");
         if (c->uniqueid[0])
-            xw_leaf(&x, "uniqueid", c->uniqueid);
+            eccp__xw_leaf(&x, "uniqueid", c->uniqueid);
         if (!in) {
             leaf_time(&x, "datetime_originate", c->t_originate_ms);
             leaf_time(&x, "datetime_originateresponse", c->t_answer_ms);
@@ -176,26 +176,26 @@ static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a, const reg_cal
         leaf_time(&x, "datetime_linkstart", c->t_link_ms > 0 ? c->t_link_ms : clk_wall_ms());
         if (in) {
             if (c->trunk[0])
-                xw_leaf(&x, "trunk", c->trunk);
+                eccp__xw_leaf(&x, "trunk", c->trunk);
             if (c->queue[0])
-                xw_leaf(&x, "queue", c->queue);
-            xw_leaf(&x, "agent_number", a->number);
-            xw_leaf(&x, "call_attributes", NULL);
-            xw_leaf(&x, "matching_contacts", NULL);
-            xw_leaf(&x, "call_survey", NULL);
+                eccp__xw_leaf(&x, "queue", c->queue);
+            eccp__xw_leaf(&x, "agent_number", a->number);
+            eccp__xw_leaf(&x, "call_attributes", NULL);
+            eccp__xw_leaf(&x, "matching_contacts", NULL);
+            eccp__xw_leaf(&x, "call_survey", NULL);
         } else {
-            xw_leaf(&x, "agent_number", a->number);
+            eccp__xw_leaf(&x, "agent_number", a->number);
             if (c->trunk[0])
-                xw_leaf(&x, "trunk", c->trunk);
-            xw_leaf(&x, "call_attributes", NULL);
-            xw_leaf(&x, "call_survey", NULL);
+                eccp__xw_leaf(&x, "trunk", c->trunk);
+            eccp__xw_leaf(&x, "call_attributes", NULL);
+            eccp__xw_leaf(&x, "call_survey", NULL);
             if (c->queue[0])
-                xw_leaf(&x, "queue", c->queue);
+                eccp__xw_leaf(&x, "queue", c->queue);
         }
         if (c->channel[0])
-            xw_leaf(&x, "remote_channel", c->channel);
+            eccp__xw_leaf(&x, "remote_channel", c->channel);
     } else {
-        xw_leaf(&x, "agent_number", a->number);
+        eccp__xw_leaf(&x, "agent_number", a->number);
     }
     ev_end(&x, w, "agentlinked", a->number, false);
 }
@@ -205,20 +205,20 @@ static void ev_agentunlinked(eccp_worker_t *w, const reg_agent_t *old, const reg
     int64_t end = c && c->t_end_ms > 0 ? c->t_end_ms : clk_wall_ms();
     xw_t x;
     ev_begin(&x, w, "agentunlinked");
-    xw_leaf(&x, "calltype", c && c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
+    eccp__xw_leaf(&x, "calltype", c && c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
     if (c && c->campaign_id)
-        xw_leaf_int(&x, "campaign_id", c->campaign_id);
+        eccp__xw_leaf_int(&x, "campaign_id", c->campaign_id);
     if (c && c->db_call_id)
-        xw_leaf_int(&x, "call_id", c->db_call_id);
+        eccp__xw_leaf_int(&x, "call_id", c->db_call_id);
     if (c)
-        xw_leaf(&x, "phone", c->phone);
+        eccp__xw_leaf(&x, "phone", c->phone);
     leaf_time(&x, "datetime_linkend", end);
     if (c && c->t_link_ms > 0)
-        xw_leaf_int(&x, "duration", end > c->t_link_ms ? (end - c->t_link_ms) / 1000 : 0);
-    xw_leaf_int(&x, "shortcall", c && c->status == REG_CS_SHORTCALL ? 1 : 0);
+        eccp__xw_leaf_int(&x, "duration", end > c->t_link_ms ? (end - c->t_link_ms) / 1000 : 0);
+    eccp__xw_leaf_int(&x, "shortcall", c && c->status == REG_CS_SHORTCALL ? 1 : 0);
     if (c && c->queue[0])
-        xw_leaf(&x, "queue", c->queue);
-    xw_leaf(&x, "agent_number", old->number);
+        eccp__xw_leaf(&x, "queue", c->queue);
+    eccp__xw_leaf(&x, "agent_number", old->number);
     ev_end(&x, w, "agentunlinked", old->number, false);
 }
 
@@ -226,12 +226,12 @@ static void ev_queuemembership(eccp_worker_t *w, const reg_agent_t *a, const reg
 {
     xw_t x;
     ev_begin(&x, w, "queuemembership");
-    xw_leaf(&x, "agent_number", a->number);
+    eccp__xw_leaf(&x, "agent_number", a->number);
     eccp__agent_status(&x, a, c, true);
-    xw_open(&x, "queues");
+    eccp__xw_open(&x, "queues");
     for (int i = 0; i < a->nqueues && i < REG_MAX_QUEUES; i++)
-        xw_leaf(&x, "queue", a->queues[i]);
-    xw_close(&x, "queues");
+        eccp__xw_leaf(&x, "queue", a->queues[i]);
+    eccp__xw_close(&x, "queues");
     ev_end(&x, w, "queuemembership", a->number, false);
 }
 
@@ -332,19 +332,19 @@ static void ev_callprogress(eccp_worker_t *w, const reg_call_t *c, const char *s
     xw_t x;
     ev_begin(&x, w, "callprogress");
     if (c->uniqueid[0])
-        xw_leaf(&x, "uniqueid", c->uniqueid);
+        eccp__xw_leaf(&x, "uniqueid", c->uniqueid);
     if (c->trunk[0])
-        xw_leaf(&x, "trunk", c->trunk);
+        eccp__xw_leaf(&x, "trunk", c->trunk);
     leaf_time(&x, "datetime_entry", clk_wall_ms());
-    xw_leaf(&x, "new_status", status);
-    xw_leaf(&x, "campaign_type", c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
+    eccp__xw_leaf(&x, "new_status", status);
+    eccp__xw_leaf(&x, "campaign_type", c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
     if (c->campaign_id)
-        xw_leaf_int(&x, "campaign_id", c->campaign_id);
+        eccp__xw_leaf_int(&x, "campaign_id", c->campaign_id);
     if (c->db_call_id)
-        xw_leaf_int(&x, "call_id", c->db_call_id);
-    xw_leaf(&x, "phone", c->phone);
+        eccp__xw_leaf_int(&x, "call_id", c->db_call_id);
+    eccp__xw_leaf(&x, "phone", c->phone);
     if (c->queue[0])
-        xw_leaf(&x, "queue", c->queue);
+        eccp__xw_leaf(&x, "queue", c->queue);
     ev_end(&x, w, "callprogress", NULL, true);
 }
 
@@ -420,11 +420,11 @@ void eccp__event_published(eccp_worker_t *w, const eccp_event_t *ev)
     const char *name = names[ev->kind];
     xw_t x;
     ev_begin(&x, w, name);
-    xw_leaf(&x, "agent_number", ev->agent_number);
-    xw_leaf(&x, "calltype", ev->incoming ? "incoming" : "outgoing");
+    eccp__xw_leaf(&x, "agent_number", ev->agent_number);
+    eccp__xw_leaf(&x, "calltype", ev->incoming ? "incoming" : "outgoing");
     if (ev->campaign_id)
-        xw_leaf_int(&x, "campaign_id", ev->campaign_id);
-    xw_leaf_int(&x, "call_id", ev->call_id);
+        eccp__xw_leaf_int(&x, "campaign_id", ev->campaign_id);
+    eccp__xw_leaf_int(&x, "call_id", ev->call_id);
     ev_end(&x, w, name, ev->agent_number, false);
 }
 

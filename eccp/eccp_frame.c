@@ -35,18 +35,18 @@ enum {
 
 static const char CDATA_OPEN[] = "[CDATA[";
 
-void eccp_frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth)
+void eccp__frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth)
 {
     memset(f, 0, sizeof(*f));
     f->max_bytes = max_bytes;
     f->max_depth = max_depth < ECCP_FRAME_DEPTH_MAX ? max_depth : ECCP_FRAME_DEPTH_MAX;
 }
 
-void eccp_frame_reset(eccp_frame_t *f)
+void eccp__frame_reset(eccp_frame_t *f)
 {
     size_t mb = f->max_bytes;
     int md = f->max_depth;
-    eccp_frame_init(f, mb, md);
+    eccp__frame_init(f, mb, md);
 }
 
 static inline bool is_ws(unsigned char c)
@@ -71,7 +71,7 @@ static inline uint32_t name_add(uint32_t h, unsigned char c)
     return (h ^ c) * 16777619u;
 }
 
-int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt, size_t *consumed)
+int eccp__frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt, size_t *consumed)
 {
     size_t i = f->pos;
     *consumed = 0;
@@ -241,6 +241,6 @@ done:
     pkt->p = data + f->start;
     pkt->len = i + 1 - f->start;
     *consumed = i + 1;
-    eccp_frame_reset(f);
+    eccp__frame_reset(f);
     return 1;
 }

@@ -50,8 +50,8 @@ typedef struct eccp_frame {
     uint32_t open[ECCP_FRAME_DEPTH_MAX];
 } eccp_frame_t;
 
-void eccp_frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth);
-void eccp_frame_reset(eccp_frame_t *f);
+void eccp__frame_init(eccp_frame_t *f, size_t max_bytes, int max_depth);
+void eccp__frame_reset(eccp_frame_t *f);
 
 /*
  * Scans data[0..len): every byte not yet consumed, the same prefix as on the
@@ -61,7 +61,7 @@ void eccp_frame_reset(eccp_frame_t *f);
  * cannot be XML (an end tag that does not close the open element included) or
  * a DTD construct, CCD_ETOOBIG past max_bytes / max_depth.
  */
-int eccp_frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt,
+int eccp__frame_scan(eccp_frame_t *f, const char *data, size_t len, ccd_str_t *pkt,
                     size_t *consumed);
 
 /* ---------------- requests (eccp_xml.c) ---------------- */
@@ -78,32 +78,32 @@ typedef struct eccp_req {
     int nchildren;           /* element children of <request> */
 } eccp_req_t;
 
-void eccp_xml_init(void);
+void eccp__xml_init(void);
 
 /*
  * Parses one packet.  0: a <request> (check has_id / cmd for the 400 that keeps
  * the connection); CCD_EPROTO: malformed, DTD, or another root (400 and close).
- * On 0 the caller frees with eccp_req_free().
+ * On 0 the caller frees with eccp__req_free().
  */
-int eccp_req_parse(const char *p, size_t len, eccp_req_t *out);
-void eccp_req_free(eccp_req_t *r);
+int eccp__req_parse(const char *p, size_t len, eccp_req_t *out);
+void eccp__req_free(eccp_req_t *r);
 
 /* First element child of parent called name, or NULL. */
-xmlNode *eccp_child(xmlNode *parent, const char *name);
+xmlNode *eccp__child(xmlNode *parent, const char *name);
 /*
  * Text of the first child element `name` of parent copied into out.  Returns
  * 1 when present, 0 when absent, CCD_ETOOBIG when longer than outsz-1.
  */
-int eccp_arg(xmlNode *parent, const char *name, char *out, size_t outsz);
+int eccp__arg(xmlNode *parent, const char *name, char *out, size_t outsz);
 /* Text content of node itself (same returns, 1 = ok). */
-int eccp_node_text(xmlNode *n, char *out, size_t outsz);
+int eccp__node_text(xmlNode *n, char *out, size_t outsz);
 /* PHP (int) cast semantics: leading blanks, sign, digits; anything else stops; junk = 0. */
-long long eccp_intval(const char *s);
+long long eccp__intval(const char *s);
 /* "Agent/9000": ^(\w+)/(\w+)$ */
-bool eccp_agent_valid(const char *s);
-bool eccp_is_date(const char *s);   /* ^\d{4}-\d{2}-\d{2}$ */
-bool eccp_is_time(const char *s);   /* ^\d{2}:\d{2}:\d{2}$ */
-bool eccp_is_digits(const char *s); /* ^\d+$ */
+bool eccp__agent_valid(const char *s);
+bool eccp__is_date(const char *s);   /* ^\d{4}-\d{2}-\d{2}$ */
+bool eccp__is_time(const char *s);   /* ^\d{2}:\d{2}:\d{2}$ */
+bool eccp__is_digits(const char *s); /* ^\d+$ */
 
 /* ---------------- output writer (eccp_xml.c) ---------------- */
 
@@ -114,32 +114,32 @@ typedef struct xw {
     int err;
 } xw_t;
 
-void xw_init(xw_t *w, buf_t *b);
-void xw_decl(xw_t *w);                         /* <?xml version="1.0"?>\n */
-void xw_open(xw_t *w, const char *name);       /* <name  */
-void xw_attr(xw_t *w, const char *k, const char *v);
-void xw_attr_int(xw_t *w, const char *k, long long v);
-void xw_close(xw_t *w, const char *name);      /* /> or </name> */
-void xw_text(xw_t *w, const char *s, size_t n);
-void xw_leaf(xw_t *w, const char *name, const char *text); /* NULL or "" -> <name/> */
-void xw_leaf_int(xw_t *w, const char *name, long long v);
-void xw_leaf_n(xw_t *w, const char *name, const char *text, size_t n);
-void xw_raw(xw_t *w, const char *s, size_t n);      /* bytes as they are (tag internals) */
-void xw_fragment(xw_t *w, const char *s, size_t n); /* a ready-made element as a child */
-void xw_end_msg(xw_t *w);                      /* the trailing \n */
+void eccp__xw_init(xw_t *w, buf_t *b);
+void eccp__xw_decl(xw_t *w);                         /* <?xml version="1.0"?>\n */
+void eccp__xw_open(xw_t *w, const char *name);       /* <name  */
+void eccp__xw_attr(xw_t *w, const char *k, const char *v);
+void eccp__xw_attr_int(xw_t *w, const char *k, long long v);
+void eccp__xw_close(xw_t *w, const char *name);      /* /> or </name> */
+void eccp__xw_text(xw_t *w, const char *s, size_t n);
+void eccp__xw_leaf(xw_t *w, const char *name, const char *text); /* NULL or "" -> <name/> */
+void eccp__xw_leaf_int(xw_t *w, const char *name, long long v);
+void eccp__xw_leaf_n(xw_t *w, const char *name, const char *text, size_t n);
+void eccp__xw_raw(xw_t *w, const char *s, size_t n);      /* bytes as they are (tag internals) */
+void eccp__xw_fragment(xw_t *w, const char *s, size_t n); /* a ready-made element as a child */
+void eccp__xw_end_msg(xw_t *w);                      /* the trailing \n */
 /* <failure><code>N</code><message>M</message></failure> */
-void xw_failure(xw_t *w, int code, const char *msg);
+void eccp__xw_failure(xw_t *w, int code, const char *msg);
 
 /* Whole messages. id may be NULL (no id attribute). */
-int eccp_msg_failure(buf_t *b, const char *id, int code, const char *msg);
+int eccp__msg_failure(buf_t *b, const char *id, int code, const char *msg);
 /* <response id><NAME_response><failure/></NAME_response></response>, with an optional
  * leading <status>status</status> (loginagent/logoutagent/getagentstatus shapes). */
-int eccp_msg_req_failure(buf_t *b, const char *id, const char *name, const char *status,
+int eccp__msg_req_failure(buf_t *b, const char *id, const char *name, const char *status,
                          int code, const char *msg);
 /* Opens <?xml?>\n<response id="..."><NAME_response  (caller writes children, then
- * eccp_msg_resp_end). */
-void eccp_msg_resp_begin(xw_t *w, const char *id, const char *name);
-void eccp_msg_resp_end(xw_t *w, const char *name);
+ * eccp__msg_resp_end). */
+void eccp__msg_resp_begin(xw_t *w, const char *id, const char *name);
+void eccp__msg_resp_end(xw_t *w, const char *name);
 
 /* ---------------- sessions and workers (eccp_server.c) ---------------- */
 
@@ -441,8 +441,8 @@ struct eccp_server {
     int login_ms;      /* login_timeout in ms */
     atomic_uint_fast64_t st_refused_unauth, st_refused_unauth_addr, st_refused_addr,
         st_login_timeout, st_login_failed, st_login_delayed, st_login_blocked;
-    /* Per request name (index in eccp_reqs; eccp_nreqs = unknown names and malformed
-     * packets): requests dispatched and <failure> answers.  Arrays of eccp_nreqs + 1,
+    /* Per request name (index in eccp__reqs; eccp__nreqs = unknown names and malformed
+     * packets): requests dispatched and <failure> answers.  Arrays of eccp__nreqs + 1,
      * bumped by workers (and nobody else), read by eccp_server_req_stats. */
     atomic_uint_fast64_t *st_req_n, *st_req_err;
 };
@@ -512,8 +512,8 @@ void eccp__login_authed(eccp_worker_t *w, eccp_sess_t *s);
 void eccp__sess_resume(eccp_worker_t *w, eccp_sess_t *s);
 
 /* eccp_req.c */
-extern const eccp_reqdef_t eccp_reqs[];
-extern const size_t eccp_nreqs;
+extern const eccp_reqdef_t eccp__reqs[];
+extern const size_t eccp__nreqs;
 
 /* Request counters by name (def NULL: unknown name or malformed packet); worker thread. */
 void eccp__count_req(eccp_server_t *srv, const eccp_reqdef_t *def);

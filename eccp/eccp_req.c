@@ -41,7 +41,7 @@
 
 static size_t req_index(const eccp_reqdef_t *def)
 {
-    return def ? (size_t)(def - eccp_reqs) : eccp_nreqs;
+    return def ? (size_t)(def - eccp__reqs) : eccp__nreqs;
 }
 
 void eccp__count_req(eccp_server_t *srv, const eccp_reqdef_t *def)
@@ -58,7 +58,7 @@ void eccp__failure(eccp_call_t *c, int code, const char *msg)
 {
     eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
-    eccp_msg_failure(b, c->id, code, msg);
+    eccp__msg_failure(b, c->id, code, msg);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -66,7 +66,7 @@ void eccp__req_failure(eccp_call_t *c, int code, const char *msg)
 {
     eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
-    eccp_msg_req_failure(b, c->id, c->def->name, NULL, code, msg);
+    eccp__msg_req_failure(b, c->id, c->def->name, NULL, code, msg);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -74,7 +74,7 @@ static void status_failure(eccp_call_t *c, const char *status, int code, const c
 {
     eccp__count_err(c->w->srv, c->def);
     buf_t *b = eccp__wbuf(c->w);
-    eccp_msg_req_failure(b, c->id, c->def->name, status, code, msg);
+    eccp__msg_req_failure(b, c->id, c->def->name, status, code, msg);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -82,18 +82,18 @@ void eccp__success(eccp_call_t *c)
 {
     buf_t *b = eccp__wbuf(c->w);
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, c->id, c->def->name);
-    xw_open(&w, "success");
-    xw_close(&w, "success");
-    eccp_msg_resp_end(&w, c->def->name);
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, c->id, c->def->name);
+    eccp__xw_open(&w, "success");
+    eccp__xw_close(&w, "success");
+    eccp__msg_resp_end(&w, c->def->name);
     eccp__send_buf(c->w, c->s, b);
 }
 
 /* Required text argument: 1 present, 0 absent or too long (a top-level 400 was sent). */
 static int need_arg(eccp_call_t *c, const char *name, char *out, size_t outsz)
 {
-    int rc = eccp_arg(c->cmd, name, out, outsz);
+    int rc = eccp__arg(c->cmd, name, out, outsz);
     if (rc == 1)
         return 1;
     eccp__failure(c, 400, "Bad request");
@@ -106,13 +106,13 @@ static void rq_getrequestlist(eccp_call_t *c)
 {
     buf_t *b = eccp__wbuf(c->w);
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, c->id, c->def->name);
-    xw_open(&w, "requests");
-    for (size_t i = 0; i < eccp_nreqs; i++)
-        xw_leaf(&w, "request", eccp_reqs[i].name);
-    xw_close(&w, "requests");
-    eccp_msg_resp_end(&w, c->def->name);
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, c->id, c->def->name);
+    eccp__xw_open(&w, "requests");
+    for (size_t i = 0; i < eccp__nreqs; i++)
+        eccp__xw_leaf(&w, "request", eccp__reqs[i].name);
+    eccp__xw_close(&w, "requests");
+    eccp__msg_resp_end(&w, c->def->name);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -121,9 +121,9 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
 {
     char cookie[33];
     buf_t *b = eccp__wbuf(wk);
-    if (eccp_cookie_new(cookie) != 0) {
+    if (eccp__cookie_new(cookie) != 0) {
         eccp__count_err(wk->srv, hmap_get(wk->srv->reqs, name));
-        eccp_msg_failure(b, id, 500, "Internal server error");
+        eccp__msg_failure(b, id, 500, "Internal server error");
         eccp__send_buf(wk, s, b);
         return;
     }
@@ -133,12 +133,12 @@ static void login_ok(eccp_worker_t *wk, eccp_sess_t *s, const char *id, const ch
     memcpy(s->cookie, cookie, sizeof(cookie));
     snprintf(s->user, sizeof(s->user), "%s", user);
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, id, name);
-    xw_open(&w, "success");
-    xw_close(&w, "success");
-    xw_leaf(&w, "app_cookie", cookie);
-    eccp_msg_resp_end(&w, name);
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, id, name);
+    eccp__xw_open(&w, "success");
+    eccp__xw_close(&w, "success");
+    eccp__xw_leaf(&w, "app_cookie", cookie);
+    eccp__msg_resp_end(&w, name);
     eccp__send_buf(wk, s, b);
     LOG_INFO_RL(MOD, "session logged in peer=%s user=%s", s->peer, user);
 }
@@ -166,7 +166,7 @@ static void login_failed(eccp_worker_t *w, eccp_sess_t *s, const char *id, const
                          "address or for this user from addresses that failed are refused for %d s",
                     s->peer, user, w->srv->cfg.login_block_time_s);
     buf_t *b = eccp__wbuf(w);
-    eccp_msg_req_failure(b, id, name, NULL, 401, "Invalid username or password");
+    eccp__msg_req_failure(b, id, name, NULL, 401, "Invalid username or password");
     eccp__login_answer(w, s, b, delay);
 }
 
@@ -187,8 +187,8 @@ static void login_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void rq_login(eccp_call_t *c)
 {
     char user[256], pass[256];
-    if (eccp_arg(c->cmd, "username", user, sizeof(user)) != 1 ||
-        eccp_arg(c->cmd, "password", pass, sizeof(pass)) != 1) {
+    if (eccp__arg(c->cmd, "username", user, sizeof(user)) != 1 ||
+        eccp__arg(c->cmd, "password", pass, sizeof(pass)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
@@ -238,7 +238,7 @@ static void rq_filterbyagent(eccp_call_t *c)
         return;
     if (strcmp(agent, "any") == 0) {
         c->s->filter[0] = '\0';
-    } else if (!eccp_agent_valid(agent)) {
+    } else if (!eccp__agent_valid(agent)) {
         eccp__req_failure(c, 417, "Invalid agent number");
         return;
     } else {
@@ -251,7 +251,7 @@ static void rq_callprogress(eccp_call_t *c)
 {
     char v[64];
     /* PHP: (int)$comando->enable != 0; an absent element reads as 0. */
-    c->s->progress = eccp_arg(c->cmd, "enable", v, sizeof(v)) == 1 && eccp_intval(v) != 0;
+    c->s->progress = eccp__arg(c->cmd, "enable", v, sizeof(v)) == 1 && eccp__intval(v) != 0;
     eccp__success(c);
 }
 
@@ -445,10 +445,10 @@ static void answer_agentstatus(eccp_call_t *c, const agent_list_t *l)
     bool has_call = agent_call(c, &a, &call);
     buf_t *b = eccp__wbuf(c->w);
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, c->id, c->def->name);
     eccp__agent_status(&w, &a, has_call ? &call : NULL, false);
-    eccp_msg_resp_end(&w, c->def->name);
+    eccp__msg_resp_end(&w, c->def->name);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -458,7 +458,7 @@ static agent_list_t *one_agent(eccp_call_t *c, bool status_shape)
     char agent[REG_ID_LEN];
     if (!need_arg(c, "agent_number", agent, sizeof(agent)))
         return NULL;
-    if (!eccp_agent_valid(agent)) {
+    if (!eccp__agent_valid(agent)) {
         if (status_shape)
             status_failure(c, "offline", 404, "Invalid agent number");
         else
@@ -486,7 +486,7 @@ static void rq_getagentstatus(eccp_call_t *c)
 /* Collects <agents><agent_number/>...</agents>; NULL when an answer was sent. */
 static agent_list_t *collect_agents(eccp_call_t *c)
 {
-    xmlNode *agents = eccp_child(c->cmd, "agents");
+    xmlNode *agents = eccp__child(c->cmd, "agents");
     if (!agents) {
         eccp__failure(c, 400, "Bad request");
         return NULL;
@@ -508,7 +508,7 @@ static agent_list_t *collect_agents(eccp_call_t *c)
     for (xmlNode *x = agents->children; x; x = x->next) {
         if (x->type != XML_ELEMENT_NODE || strcmp((const char *)x->name, "agent_number") != 0)
             continue;
-        if (eccp_node_text(x, l->numbers[i], REG_ID_LEN) != 1 || !eccp_agent_valid(l->numbers[i])) {
+        if (eccp__node_text(x, l->numbers[i], REG_ID_LEN) != 1 || !eccp__agent_valid(l->numbers[i])) {
             agent_list_free(l);
             eccp__req_failure(c, 417, "Invalid agent number");
             return NULL;
@@ -520,10 +520,10 @@ static agent_list_t *collect_agents(eccp_call_t *c)
 
 static void write_queues(xw_t *w, const reg_agent_t *a)
 {
-    xw_open(w, "queues");
+    eccp__xw_open(w, "queues");
     for (int q = 0; q < a->nqueues && q < REG_MAX_QUEUES; q++)
-        xw_leaf(w, "queue", a->queues[q]);
-    xw_close(w, "queues");
+        eccp__xw_leaf(w, "queue", a->queues[q]);
+    eccp__xw_close(w, "queues");
 }
 
 static void answer_agentqueues(eccp_call_t *c, const agent_list_t *l)
@@ -535,10 +535,10 @@ static void answer_agentqueues(eccp_call_t *c, const agent_list_t *l)
     }
     buf_t *b = eccp__wbuf(c->w);
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, c->id, c->def->name);
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, c->id, c->def->name);
     write_queues(&w, &a);
-    eccp_msg_resp_end(&w, c->def->name);
+    eccp__msg_resp_end(&w, c->def->name);
     eccp__send_buf(c->w, c->s, b);
 }
 
@@ -571,17 +571,17 @@ static void multi_agents(eccp_call_t *c, const agent_list_t *l,
     }
     buf_t *b = eccp__wbuf(c->w);
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, c->id, c->def->name);
-    xw_open(&w, "agents");
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, c->id, c->def->name);
+    eccp__xw_open(&w, "agents");
     for (size_t i = 0; i < n; i++) {
-        xw_open(&w, "agent");
-        xw_leaf(&w, "agent_number", l->numbers[i]);
+        eccp__xw_open(&w, "agent");
+        eccp__xw_leaf(&w, "agent_number", l->numbers[i]);
         item(c, &w, &as[i]);
-        xw_close(&w, "agent");
+        eccp__xw_close(&w, "agent");
     }
-    xw_close(&w, "agents");
-    eccp_msg_resp_end(&w, c->def->name);
+    eccp__xw_close(&w, "agents");
+    eccp__msg_resp_end(&w, c->def->name);
     free(as);
     eccp__send_buf(c->w, c->s, b);
 }
@@ -627,7 +627,7 @@ static void rq_getmultipleagentqueues(eccp_call_t *c)
 static void rq_getextensionstatus(eccp_call_t *c)
 {
     char ext[256];
-    int rc = eccp_arg(c->cmd, "extension", ext, sizeof(ext));
+    int rc = eccp__arg(c->cmd, "extension", ext, sizeof(ext));
     if (rc == 0) {
         eccp__failure(c, 400, "Bad request");
         return;
@@ -657,8 +657,8 @@ static eccp_job_t *agent_job(eccp_call_t *c, int (*sql)(db_conn_t *, eccp_job_t 
     if (!j)
         return NULL;
     j->agentauth = true;
-    eccp_arg(c->cmd, "agent_number", j->agent, sizeof(j->agent));
-    if (eccp_arg(c->cmd, "agent_hash", j->hash, sizeof(j->hash)) != 1)
+    eccp__arg(c->cmd, "agent_number", j->agent, sizeof(j->agent));
+    if (eccp__arg(c->cmd, "agent_hash", j->hash, sizeof(j->hash)) != 1)
         j->hash[0] = '\0';
     return j;
 }
@@ -745,7 +745,7 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     /* A pause set on the phone system (break_id -1) is not a break of ours: the requested
      * break takes its place (docs/eccp.md, "Pauses set on the phone system"). */
     if (ax.a.break_id > 0) {
-        if (ax.a.break_id != (int)eccp_intval(j->u.agent.arg))
+        if (ax.a.break_id != (int)eccp__intval(j->u.agent.arg))
             eccp__req_failure(c, 417, "Agent already in incompatible break");
         else
             eccp__success(c);
@@ -783,7 +783,7 @@ static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     agent_ctx_t ax;
     agent_ctx(&ax, w, s, j);
     eccp_call_t *c = &ax.c;
-    if (j->u.agent.has && eccp_intval(j->u.agent.arg) <= 0) {
+    if (j->u.agent.has && eccp__intval(j->u.agent.arg) <= 0) {
         eccp__req_failure(c, 417, "Invalid timeout");
         return;
     }
@@ -808,7 +808,7 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     agent_ctx_t ax;
     agent_ctx(&ax, w, s, j);
     eccp_call_t *c = &ax.c;
-    if (!j->u.agent.has || !eccp_is_digits(j->u.agent.arg)) {
+    if (!j->u.agent.has || !eccp__is_digits(j->u.agent.arg)) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
@@ -838,7 +838,7 @@ static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t 
         return;
     }
     reg_agent_t target;
-    if (!eccp_agent_valid(j->u.agent.arg)) {
+    if (!eccp__agent_valid(j->u.agent.arg)) {
         eccp__req_failure(c, 417, "Invalid agent number");
         return;
     }
@@ -907,7 +907,7 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     }
     if (!need_logged_in(c, ax.tracked, &ax.a, "Agent not found or not logged in through ECCP"))
         return;
-    bool same = in->has_same && eccp_intval(in->same) != 0;
+    bool same = in->has_same && eccp__intval(in->same) != 0;
     if (in->window_state == 2) {
         eccp__req_failure(c, 400, "Bad request: incomplete schedule");
         return;
@@ -916,14 +916,14 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 400, "Bad request: same-agent requires schedule");
         return;
     }
-    if (in->has_phone && !eccp_is_digits(in->phone)) {
+    if (in->has_phone && !eccp__is_digits(in->phone)) {
         eccp__req_failure(c, 400, "Bad request: invalid new phone");
         return;
     }
     if (in->window_state == 1) {
         static const char *const k[4] = {"date_init", "date_end", "time_init", "time_end"};
         for (int i = 0; i < 4; i++) {
-            bool ok = i < 2 ? eccp_is_date(in->window[i]) : eccp_is_time(in->window[i]);
+            bool ok = i < 2 ? eccp__is_date(in->window[i]) : eccp__is_time(in->window[i]);
             if (!ok) {
                 char msg[64];
                 snprintf(msg, sizeof(msg), "Bad request: invalid %s", k[i]);
@@ -954,7 +954,7 @@ static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         memcpy(out->window[2], in->window[2], sizeof(out->window[2]));
         memcpy(out->window[3], in->window[3], sizeof(out->window[3]));
     }
-    out->call = in->has_type && in->has_call ? eccp_intval(in->call) : 0;
+    out->call = in->has_type && in->has_call ? eccp__intval(in->call) : 0;
     out->current = ax.in_call && ax.call.type == REG_CALL_OUTGOING ? ax.call.db_call_id : 0;
     out->same_agent = same;
     out->has_phone = in->has_phone;
@@ -991,12 +991,12 @@ static void rq_schedulecall(eccp_call_t *c)
         !eccp__opt_arg(c, j, "newphone", in->phone, sizeof(in->phone), &in->has_phone) ||
         !eccp__opt_arg(c, j, "newcontactname", in->name, sizeof(in->name), &in->has_name))
         return;
-    xmlNode *sch = eccp_child(c->cmd, "schedule");
+    xmlNode *sch = eccp__child(c->cmd, "schedule");
     if (sch) {
         static const char *const f[4] = {"date_init", "date_end", "time_init", "time_end"};
         in->window_state = 1;
         for (int i = 0; i < 4; i++)
-            if (eccp_arg(sch, f[i], in->window[i], sizeof(in->window[i])) != 1)
+            if (eccp__arg(sch, f[i], in->window[i], sizeof(in->window[i])) != 1)
                 in->window_state = 2;
     }
     eccp__job_submit(c->w, j);
@@ -1017,10 +1017,10 @@ static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         if (strcmp(ax.a.extension, j->u.agent.arg) == 0) {
             buf_t *b = eccp__wbuf(w);
             xw_t x;
-            xw_init(&x, b);
-            eccp_msg_resp_begin(&x, j->id, j->def->name);
-            xw_leaf(&x, "status", ax.a.login == REG_LOGGED_IN ? "logged-in" : "logging");
-            eccp_msg_resp_end(&x, j->def->name);
+            eccp__xw_init(&x, b);
+            eccp__msg_resp_begin(&x, j->id, j->def->name);
+            eccp__xw_leaf(&x, "status", ax.a.login == REG_LOGGED_IN ? "logged-in" : "logging");
+            eccp__msg_resp_end(&x, j->def->name);
             eccp__send_buf(w, s, b);
         } else {
             char msg[160];
@@ -1041,10 +1041,10 @@ static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     if (!ax.tracked || ax.a.login == REG_LOGGED_OUT) {
         buf_t *b = eccp__wbuf(w);
         xw_t x;
-        xw_init(&x, b);
-        eccp_msg_resp_begin(&x, j->id, j->def->name);
-        xw_leaf(&x, "status", "logged-out");
-        eccp_msg_resp_end(&x, j->def->name);
+        eccp__xw_init(&x, b);
+        eccp__msg_resp_begin(&x, j->id, j->def->name);
+        eccp__xw_leaf(&x, "status", "logged-out");
+        eccp__msg_resp_end(&x, j->def->name);
         eccp__send_buf(w, s, b);
         return;
     }
@@ -1054,17 +1054,17 @@ static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
 static void rq_loginagent(eccp_call_t *c)
 {
     char agent[REG_ID_LEN], ext[REG_ID_LEN], tmo[64];
-    if (eccp_arg(c->cmd, "agent_number", agent, sizeof(agent)) != 1 ||
-        eccp_arg(c->cmd, "extension", ext, sizeof(ext)) != 1) {
+    if (eccp__arg(c->cmd, "agent_number", agent, sizeof(agent)) != 1 ||
+        eccp__arg(c->cmd, "extension", ext, sizeof(ext)) != 1) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    int rc = eccp_arg(c->cmd, "timeout", tmo, sizeof(tmo));
-    if (rc < 0 || (rc == 1 && (!(tmo[0] >= '0' && tmo[0] <= '9') || eccp_intval(tmo) <= 0))) {
+    int rc = eccp__arg(c->cmd, "timeout", tmo, sizeof(tmo));
+    if (rc < 0 || (rc == 1 && (!(tmo[0] >= '0' && tmo[0] <= '9') || eccp__intval(tmo) <= 0))) {
         eccp__failure(c, 400, "Bad request");
         return;
     }
-    if (!eccp_agent_valid(agent)) {
+    if (!eccp__agent_valid(agent)) {
         status_failure(c, "logged-out", 404, "Specified agent not found");
         return;
     }
@@ -1082,7 +1082,7 @@ static void rq_logoutagent(eccp_call_t *c)
     char agent[REG_ID_LEN];
     if (!need_arg(c, "agent_number", agent, sizeof(agent)))
         return;
-    if (!eccp_agent_valid(agent)) {
+    if (!eccp__agent_valid(agent)) {
         status_failure(c, "logged-out", 404, "Specified agent not found");
         return;
     }
@@ -1124,7 +1124,7 @@ static void rq_saveformdata(eccp_call_t *c)
 #define RQ(name, auth, fn) {name, auth, fn, NULL, NULL, NULL}
 #define RQ_AGENT(name, done, sql, arg) {name, ECCP_AUTH_AGENT, rq_agent, sql, done, arg}
 
-const eccp_reqdef_t eccp_reqs[] = {
+const eccp_reqdef_t eccp__reqs[] = {
     RQ("getrequestlist", ECCP_AUTH_NONE, rq_getrequestlist),
     RQ("filterbyagent", ECCP_AUTH_ECCP, rq_filterbyagent),
     RQ("login", ECCP_AUTH_NONE, rq_login),
@@ -1166,7 +1166,7 @@ const eccp_reqdef_t eccp_reqs[] = {
     RQ_AGENT("transfercallagent", transfercallagent_done, NULL, "target_agent_number"),
     RQ("getextensionstatus", ECCP_AUTH_ECCP, rq_getextensionstatus),
 };
-const size_t eccp_nreqs = sizeof(eccp_reqs) / sizeof(eccp_reqs[0]);
+const size_t eccp__nreqs = sizeof(eccp__reqs) / sizeof(eccp__reqs[0]);
 
 /* ---------------- dispatch ---------------- */
 
@@ -1174,13 +1174,13 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
 {
     atomic_fetch_add(&w->srv->st_requests, 1);
     eccp_req_t r;
-    if (eccp_req_parse(pkt, len, &r) != 0) {
+    if (eccp__req_parse(pkt, len, &r) != 0) {
         atomic_fetch_add(&w->srv->st_bad, 1);
         eccp__count_req(w->srv, NULL);
         eccp__count_err(w->srv, NULL);
         LOG_INFO_RL(MOD, "session %s: malformed packet or wrong root element, closing", s->peer);
         buf_t *b = eccp__wbuf(w);
-        eccp_msg_failure(b, NULL, 400, "Bad request");
+        eccp__msg_failure(b, NULL, 400, "Bad request");
         s->closing = true;
         eccp__send_buf(w, s, b);
         return;
@@ -1198,7 +1198,7 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
         eccp__count_req(w->srv, NULL);
         eccp__count_err(w->srv, NULL);
         buf_t *b = eccp__wbuf(w);
-        eccp_msg_failure(b, NULL, 400, "Bad request");
+        eccp__msg_failure(b, NULL, 400, "Bad request");
         eccp__send_buf(w, s, b);
     } else if (!c.def) {
         LOG_DEBUG(MOD, "session %s: unknown request '%s'", s->peer, r.name);
@@ -1207,14 +1207,14 @@ void eccp__dispatch(eccp_worker_t *w, eccp_sess_t *s, const char *pkt, size_t le
         eccp__failure(&c, 401, "Unauthorized");
     } else if (c.def->auth == ECCP_AUTH_AGENT) {
         char agent[REG_ID_LEN];
-        if (eccp_arg(r.cmd, "agent_number", agent, sizeof(agent)) != 1)
+        if (eccp__arg(r.cmd, "agent_number", agent, sizeof(agent)) != 1)
             eccp__failure(&c, 400, "Bad request");
-        else if (!eccp_agent_valid(agent))
+        else if (!eccp__agent_valid(agent))
             eccp__req_failure(&c, 417, "Invalid agent number");
         else
             c.def->fn(&c);
     } else {
         c.def->fn(&c);
     }
-    eccp_req_free(&r);
+    eccp__req_free(&r);
 }

@@ -488,7 +488,7 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
         }
         ccd_str_t pkt;
         size_t used = 0;
-        int rc = eccp_frame_scan(&s->fr, p + off, n - off, &pkt, &used);
+        int rc = eccp__frame_scan(&s->fr, p + off, n - off, &pkt, &used);
         off += used;
         if (rc == 1) {
             eccp__dispatch(w, s, pkt.p, pkt.len);
@@ -503,7 +503,7 @@ static void sess_input(eccp_worker_t *w, eccp_sess_t *s, const char *data, size_
         eccp__count_req(w->srv, NULL);
         eccp__count_err(w->srv, NULL);
         buf_t *b = eccp__wbuf(w);
-        eccp_msg_failure(b, NULL, 400, "Bad request");
+        eccp__msg_failure(b, NULL, 400, "Bad request");
         s->closing = true;
         eccp__send_buf(w, s, b);
         return;
@@ -598,7 +598,7 @@ static void sess_add(eccp_worker_t *w, int fd, const char *peer, const uint8_t a
     snprintf(s->peer, sizeof(s->peer), "%s", peer);
     memcpy(s->addr, addr, 16);
     s->unauth = true; /* the acceptor counted it so */
-    eccp_frame_init(&s->fr, (size_t)w->srv->cfg.max_request_bytes, w->srv->deps.max_depth);
+    eccp__frame_init(&s->fr, (size_t)w->srv->cfg.max_request_bytes, w->srv->deps.max_depth);
     buf_init(&s->in, (size_t)w->srv->cfg.max_request_bytes + RBUF_SIZE);
     buf_init(&s->out, (size_t)w->srv->cfg.max_output_bytes);
     s->last_ms = clk_mono_ms();
@@ -629,7 +629,7 @@ static void login_timeout(eccp_worker_t *w, eccp_sess_t *s, int64_t now)
     LOG_INFO_RL(MOD, "session %s not logged in after %lld ms, closing", s->peer,
                 (long long)(now - s->created_ms));
     buf_t *b = eccp__wbuf(w);
-    eccp_msg_failure(b, NULL, 408, "Login timeout");
+    eccp__msg_failure(b, NULL, 408, "Login timeout");
     s->closing = true;
     eccp__send_buf(w, s, b);
     if (s->fd >= 0)
@@ -732,7 +732,7 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
                 LOG_NOTICE_RL(MOD, "session %s: database read queue full, answering 503 until "
                                    "its requests fit again", s->peer);
             s->db_refused = true;
-            eccp_msg_failure(b, j->id, 503, "Server busy - too many database requests queued");
+            eccp__msg_failure(b, j->id, 503, "Server busy - too many database requests queued");
             if (s->fd >= 0 && !s->paused_db) {
                 s->paused_db = true;
                 s->db_retry_ms = clk_mono_ms() + ECCP_DB_BUSY_RETRY_MS;
@@ -747,7 +747,7 @@ void eccp__job_submit(eccp_worker_t *w, eccp_job_t *j)
             }
         } else {
             LOG_WARN_RL(MOD, "database queue refused a job (%s)", ccd_strerror(rc));
-            eccp_msg_failure(b, j->id, 500, "Server error - database failure");
+            eccp__msg_failure(b, j->id, 500, "Server error - database failure");
         }
         eccp__send_buf(w, s, b);
         eccp__job_free(j);
@@ -790,7 +790,7 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
     } else if (j->agentauth && j->auth_code) {
         eccp__count_err(w->srv, j->def);
         buf_t *b = eccp__wbuf(w);
-        eccp_msg_req_failure(b, j->id, j->def->name, j->auth_status ? "logged-out" : NULL,
+        eccp__msg_req_failure(b, j->id, j->def->name, j->auth_status ? "logged-out" : NULL,
                              j->auth_code, j->auth_msg);
         eccp__send_buf(w, s, b);
     } else if (j->done) {
@@ -1085,7 +1085,7 @@ static void refuse(int fd, const char *why)
 {
     buf_t b;
     buf_init(&b, 0);
-    if (eccp_msg_failure(&b, NULL, 503, why) == 0) {
+    if (eccp__msg_failure(&b, NULL, 503, why) == 0) {
         ssize_t k = send(fd, buf_data(&b), b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)k;
     }
@@ -1273,7 +1273,7 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
         snprintf(err, errlen, "eccp: a transfer context is required with AMI");
         return NULL;
     }
-    eccp_xml_init();
+    eccp__xml_init();
     eccp_server_t *s = calloc(1, sizeof(*s));
     if (!s) {
         snprintf(err, errlen, "eccp: out of memory");
@@ -1295,14 +1295,14 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
     s->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->reqs = hmap_new(64);
     s->w = calloc((size_t)s->nworkers, sizeof(*s->w));
-    s->st_req_n = calloc(eccp_nreqs + 1, sizeof(*s->st_req_n));
-    s->st_req_err = calloc(eccp_nreqs + 1, sizeof(*s->st_req_err));
+    s->st_req_n = calloc(eccp__nreqs + 1, sizeof(*s->st_req_n));
+    s->st_req_err = calloc(eccp__nreqs + 1, sizeof(*s->st_req_err));
     if (s->stopfd < 0 || !s->reqs || !s->w || !s->guard || !s->st_req_n || !s->st_req_err) {
         snprintf(err, errlen, "eccp: out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < eccp_nreqs; i++)
-        if (hmap_put(s->reqs, eccp_reqs[i].name, (void *)&eccp_reqs[i], NULL) != 0) {
+    for (size_t i = 0; i < eccp__nreqs; i++)
+        if (hmap_put(s->reqs, eccp__reqs[i].name, (void *)&eccp__reqs[i], NULL) != 0) {
             snprintf(err, errlen, "eccp: out of memory");
             goto fail;
         }
@@ -1525,10 +1525,10 @@ int eccp_server_publish(eccp_server_t *s, const eccp_event_t *ev)
 
 size_t eccp_server_req_stats(eccp_server_t *s, eccp_req_stat_t *out, size_t max)
 {
-    for (size_t i = 0; i <= eccp_nreqs && i < max; i++) {
-        out[i].name = i < eccp_nreqs ? eccp_reqs[i].name : "unknown";
+    for (size_t i = 0; i <= eccp__nreqs && i < max; i++) {
+        out[i].name = i < eccp__nreqs ? eccp__reqs[i].name : "unknown";
         out[i].requests = atomic_load_explicit(&s->st_req_n[i], memory_order_relaxed);
         out[i].errors = atomic_load_explicit(&s->st_req_err[i], memory_order_relaxed);
     }
-    return eccp_nreqs + 1;
+    return eccp__nreqs + 1;
 }

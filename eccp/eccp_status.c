@@ -32,23 +32,23 @@ static void leaf_time(xw_t *w, const char *k, int64_t ms)
         return;
     char t[32];
     eccp__fmt_time(ms, true, t);
-    xw_leaf(w, k, t);
+    eccp__xw_leaf(w, k, t);
 }
 
 void eccp__call_info_short(xw_t *w, const reg_call_t *c)
 {
-    xw_leaf(w, "calltype", c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
+    eccp__xw_leaf(w, "calltype", c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
     if (c->db_call_id)
-        xw_leaf_int(w, "callid", c->db_call_id);
+        eccp__xw_leaf_int(w, "callid", c->db_call_id);
     if (c->campaign_id)
-        xw_leaf_int(w, "campaign_id", c->campaign_id);
+        eccp__xw_leaf_int(w, "campaign_id", c->campaign_id);
     if (c->queue[0])
-        xw_leaf(w, "queuenumber", c->queue);
+        eccp__xw_leaf(w, "queuenumber", c->queue);
     if (c->phone[0])
-        xw_leaf(w, "callnumber", c->phone);
-    xw_leaf(w, "callstatus", reg_call_status_name(c->status));
+        eccp__xw_leaf(w, "callnumber", c->phone);
+    eccp__xw_leaf(w, "callstatus", reg_call_status_name(c->status));
     if (c->trunk[0])
-        xw_leaf(w, "trunk", c->trunk);
+        eccp__xw_leaf(w, "trunk", c->trunk);
     leaf_time(w, "dialstart", c->t_originate_ms);
     leaf_time(w, "dialend", c->t_answer_ms);
     leaf_time(w, "queuestart", c->t_queue_ms);
@@ -89,30 +89,30 @@ void eccp__agent_status(xw_t *w, const reg_agent_t *a, const reg_call_t *call, b
                          : (a->break_id || a->on_hold)        ? "paused"
                          : a->login == REG_LOGGED_IN          ? "online"
                                                               : "offline";
-    xw_leaf(w, "status", status);
+    eccp__xw_leaf(w, "status", status);
     if (chan)
-        xw_leaf(w, "channel", chan);
+        eccp__xw_leaf(w, "channel", chan);
     if (has_ext)
-        xw_leaf(w, "extension", ext);
+        eccp__xw_leaf(w, "extension", ext);
     if (call && call->channel[0])
-        xw_leaf(w, flattened ? "callchannel" : "remote_channel", call->channel);
+        eccp__xw_leaf(w, flattened ? "callchannel" : "remote_channel", call->channel);
     if (a->login == REG_LOGGED_IN)
-        xw_leaf_int(w, "onhold", a->on_hold ? 1 : 0);
+        eccp__xw_leaf_int(w, "onhold", a->on_hold ? 1 : 0);
     if (a->break_id) {
         if (!flattened)
-            xw_open(w, "pauseinfo");
-        xw_leaf_int(w, "pauseid", a->break_id);
+            eccp__xw_open(w, "pauseinfo");
+        eccp__xw_leaf_int(w, "pauseid", a->break_id);
         if (a->break_name[0])
-            xw_leaf(w, "pausename", a->break_name);
+            eccp__xw_leaf(w, "pausename", a->break_name);
         leaf_time(w, "pausestart", a->break_start_ms);
         if (!flattened)
-            xw_close(w, "pauseinfo");
+            eccp__xw_close(w, "pauseinfo");
     }
     if (call) {
         if (!flattened)
-            xw_open(w, "callinfo");
+            eccp__xw_open(w, "callinfo");
         eccp__call_info_short(w, call);
         if (!flattened)
-            xw_close(w, "callinfo");
+            eccp__xw_close(w, "callinfo");
     }
 }

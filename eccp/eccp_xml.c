@@ -25,12 +25,12 @@
 
 #include "core/err.h"
 
-void eccp_xml_init(void)
+void eccp__xml_init(void)
 {
     xmlInitParser();
 }
 
-int eccp_req_parse(const char *p, size_t len, eccp_req_t *out)
+int eccp__req_parse(const char *p, size_t len, eccp_req_t *out)
 {
     memset(out, 0, sizeof(*out));
     if (len > (size_t)INT32_MAX)
@@ -66,7 +66,7 @@ int eccp_req_parse(const char *p, size_t len, eccp_req_t *out)
     return 0;
 }
 
-void eccp_req_free(eccp_req_t *r)
+void eccp__req_free(eccp_req_t *r)
 {
     if (r->doc)
         xmlFreeDoc(r->doc);
@@ -74,7 +74,7 @@ void eccp_req_free(eccp_req_t *r)
     r->cmd = NULL;
 }
 
-xmlNode *eccp_child(xmlNode *parent, const char *name)
+xmlNode *eccp__child(xmlNode *parent, const char *name)
 {
     if (!parent)
         return NULL;
@@ -84,7 +84,7 @@ xmlNode *eccp_child(xmlNode *parent, const char *name)
     return NULL;
 }
 
-int eccp_node_text(xmlNode *n, char *out, size_t outsz)
+int eccp__node_text(xmlNode *n, char *out, size_t outsz)
 {
     size_t len = 0;
     out[0] = '\0';
@@ -103,16 +103,16 @@ int eccp_node_text(xmlNode *n, char *out, size_t outsz)
     return 1;
 }
 
-int eccp_arg(xmlNode *parent, const char *name, char *out, size_t outsz)
+int eccp__arg(xmlNode *parent, const char *name, char *out, size_t outsz)
 {
     out[0] = '\0';
-    xmlNode *n = eccp_child(parent, name);
+    xmlNode *n = eccp__child(parent, name);
     if (!n)
         return 0;
-    return eccp_node_text(n, out, outsz);
+    return eccp__node_text(n, out, outsz);
 }
 
-long long eccp_intval(const char *s)
+long long eccp__intval(const char *s)
 {
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\v' || *s == '\f')
         s++;
@@ -133,7 +133,7 @@ static bool is_word(unsigned char c)
     return isalnum(c) || c == '_';
 }
 
-bool eccp_agent_valid(const char *s)
+bool eccp__agent_valid(const char *s)
 {
     const char *slash = strchr(s, '/');
     if (!slash || slash == s || slash[1] == '\0')
@@ -158,17 +158,17 @@ static bool match_pattern(const char *s, const char *pat)
     return *s == '\0';
 }
 
-bool eccp_is_date(const char *s)
+bool eccp__is_date(const char *s)
 {
     return match_pattern(s, "dddd-dd-dd");
 }
 
-bool eccp_is_time(const char *s)
+bool eccp__is_time(const char *s)
 {
     return match_pattern(s, "dd:dd:dd");
 }
 
-bool eccp_is_digits(const char *s)
+bool eccp__is_digits(const char *s)
 {
     if (!*s)
         return false;
@@ -180,14 +180,14 @@ bool eccp_is_digits(const char *s)
 
 /* ---------------- writer ---------------- */
 
-void xw_init(xw_t *w, buf_t *b)
+void eccp__xw_init(xw_t *w, buf_t *b)
 {
     w->b = b;
     w->open_tag = false;
     w->err = 0;
 }
 
-void xw_raw(xw_t *w, const char *s, size_t n)
+void eccp__xw_raw(xw_t *w, const char *s, size_t n)
 {
     if (w->err)
         return;
@@ -199,7 +199,7 @@ void xw_raw(xw_t *w, const char *s, size_t n)
 static void xw_finish_open(xw_t *w)
 {
     if (w->open_tag) {
-        xw_raw(w, ">", 1);
+        eccp__xw_raw(w, ">", 1);
         w->open_tag = false;
     }
 }
@@ -227,62 +227,62 @@ static void xw_escape(xw_t *w, const char *s, size_t n, bool attr)
         }
         if (!rep)
             continue;
-        xw_raw(w, s + run, i - run);
-        xw_raw(w, rep, strlen(rep));
+        eccp__xw_raw(w, s + run, i - run);
+        eccp__xw_raw(w, rep, strlen(rep));
         run = i + 1;
     }
-    xw_raw(w, s + run, n - run);
+    eccp__xw_raw(w, s + run, n - run);
 }
 
-void xw_fragment(xw_t *w, const char *s, size_t n)
+void eccp__xw_fragment(xw_t *w, const char *s, size_t n)
 {
     xw_finish_open(w);
-    xw_raw(w, s, n);
+    eccp__xw_raw(w, s, n);
 }
 
-void xw_decl(xw_t *w)
+void eccp__xw_decl(xw_t *w)
 {
-    xw_raw(w, "<?xml version=\"1.0\"?>\n", 22);
+    eccp__xw_raw(w, "<?xml version=\"1.0\"?>\n", 22);
 }
 
-void xw_open(xw_t *w, const char *name)
+void eccp__xw_open(xw_t *w, const char *name)
 {
     xw_finish_open(w);
-    xw_raw(w, "<", 1);
-    xw_raw(w, name, strlen(name));
+    eccp__xw_raw(w, "<", 1);
+    eccp__xw_raw(w, name, strlen(name));
     w->open_tag = true;
 }
 
-void xw_attr(xw_t *w, const char *k, const char *v)
+void eccp__xw_attr(xw_t *w, const char *k, const char *v)
 {
-    xw_raw(w, " ", 1);
-    xw_raw(w, k, strlen(k));
-    xw_raw(w, "=\"", 2);
+    eccp__xw_raw(w, " ", 1);
+    eccp__xw_raw(w, k, strlen(k));
+    eccp__xw_raw(w, "=\"", 2);
     if (v)
         xw_escape(w, v, strlen(v), true);
-    xw_raw(w, "\"", 1);
+    eccp__xw_raw(w, "\"", 1);
 }
 
-void xw_attr_int(xw_t *w, const char *k, long long v)
+void eccp__xw_attr_int(xw_t *w, const char *k, long long v)
 {
     char tmp[32];
     snprintf(tmp, sizeof(tmp), "%lld", v);
-    xw_attr(w, k, tmp);
+    eccp__xw_attr(w, k, tmp);
 }
 
-void xw_close(xw_t *w, const char *name)
+void eccp__xw_close(xw_t *w, const char *name)
 {
     if (w->open_tag) {
-        xw_raw(w, "/>", 2);
+        eccp__xw_raw(w, "/>", 2);
         w->open_tag = false;
         return;
     }
-    xw_raw(w, "</", 2);
-    xw_raw(w, name, strlen(name));
-    xw_raw(w, ">", 1);
+    eccp__xw_raw(w, "</", 2);
+    eccp__xw_raw(w, name, strlen(name));
+    eccp__xw_raw(w, ">", 1);
 }
 
-void xw_text(xw_t *w, const char *s, size_t n)
+void eccp__xw_text(xw_t *w, const char *s, size_t n)
 {
     if (n == 0)
         return;
@@ -290,83 +290,83 @@ void xw_text(xw_t *w, const char *s, size_t n)
     xw_escape(w, s, n, false);
 }
 
-void xw_leaf_n(xw_t *w, const char *name, const char *text, size_t n)
+void eccp__xw_leaf_n(xw_t *w, const char *name, const char *text, size_t n)
 {
-    xw_open(w, name);
+    eccp__xw_open(w, name);
     if (text && n)
-        xw_text(w, text, n);
-    xw_close(w, name);
+        eccp__xw_text(w, text, n);
+    eccp__xw_close(w, name);
 }
 
-void xw_leaf(xw_t *w, const char *name, const char *text)
+void eccp__xw_leaf(xw_t *w, const char *name, const char *text)
 {
-    xw_leaf_n(w, name, text, text ? strlen(text) : 0);
+    eccp__xw_leaf_n(w, name, text, text ? strlen(text) : 0);
 }
 
-void xw_leaf_int(xw_t *w, const char *name, long long v)
+void eccp__xw_leaf_int(xw_t *w, const char *name, long long v)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof(tmp), "%lld", v);
-    xw_leaf_n(w, name, tmp, (size_t)n);
+    eccp__xw_leaf_n(w, name, tmp, (size_t)n);
 }
 
-void xw_end_msg(xw_t *w)
+void eccp__xw_end_msg(xw_t *w)
 {
     xw_finish_open(w);
-    xw_raw(w, "\n", 1);
+    eccp__xw_raw(w, "\n", 1);
 }
 
-void xw_failure(xw_t *w, int code, const char *msg)
+void eccp__xw_failure(xw_t *w, int code, const char *msg)
 {
-    xw_open(w, "failure");
-    xw_leaf_int(w, "code", code);
-    xw_leaf(w, "message", msg);
-    xw_close(w, "failure");
+    eccp__xw_open(w, "failure");
+    eccp__xw_leaf_int(w, "code", code);
+    eccp__xw_leaf(w, "message", msg);
+    eccp__xw_close(w, "failure");
 }
 
-int eccp_msg_failure(buf_t *b, const char *id, int code, const char *msg)
+int eccp__msg_failure(buf_t *b, const char *id, int code, const char *msg)
 {
     xw_t w;
-    xw_init(&w, b);
-    xw_decl(&w);
-    xw_open(&w, "response");
+    eccp__xw_init(&w, b);
+    eccp__xw_decl(&w);
+    eccp__xw_open(&w, "response");
     if (id)
-        xw_attr(&w, "id", id);
-    xw_failure(&w, code, msg);
-    xw_close(&w, "response");
-    xw_end_msg(&w);
+        eccp__xw_attr(&w, "id", id);
+    eccp__xw_failure(&w, code, msg);
+    eccp__xw_close(&w, "response");
+    eccp__xw_end_msg(&w);
     return w.err;
 }
 
-void eccp_msg_resp_begin(xw_t *w, const char *id, const char *name)
+void eccp__msg_resp_begin(xw_t *w, const char *id, const char *name)
 {
     char tag[ECCP_NAME_MAX + 16];
     snprintf(tag, sizeof(tag), "%s_response", name);
-    xw_decl(w);
-    xw_open(w, "response");
+    eccp__xw_decl(w);
+    eccp__xw_open(w, "response");
     if (id)
-        xw_attr(w, "id", id);
-    xw_open(w, tag);
+        eccp__xw_attr(w, "id", id);
+    eccp__xw_open(w, tag);
 }
 
-void eccp_msg_resp_end(xw_t *w, const char *name)
+void eccp__msg_resp_end(xw_t *w, const char *name)
 {
     char tag[ECCP_NAME_MAX + 16];
     snprintf(tag, sizeof(tag), "%s_response", name);
-    xw_close(w, tag);
-    xw_close(w, "response");
-    xw_end_msg(w);
+    eccp__xw_close(w, tag);
+    eccp__xw_close(w, "response");
+    eccp__xw_end_msg(w);
 }
 
-int eccp_msg_req_failure(buf_t *b, const char *id, const char *name, const char *status,
+int eccp__msg_req_failure(buf_t *b, const char *id, const char *name, const char *status,
                          int code, const char *msg)
 {
     xw_t w;
-    xw_init(&w, b);
-    eccp_msg_resp_begin(&w, id, name);
+    eccp__xw_init(&w, b);
+    eccp__msg_resp_begin(&w, id, name);
     if (status)
-        xw_leaf(&w, "status", status);
-    xw_failure(&w, code, msg);
-    eccp_msg_resp_end(&w, name);
+        eccp__xw_leaf(&w, "status", status);
+    eccp__xw_failure(&w, code, msg);
+    eccp__msg_resp_end(&w, name);
     return w.err;
 }

@@ -23,7 +23,7 @@ static inline feed_out_t feed(const char *data, size_t len, size_t (*chunk)(size
     char *buf = malloc(len + 1);
     size_t blen = 0, pos = 0, i = 0;
     eccp_frame_t f;
-    eccp_frame_init(&f, max_bytes, max_depth);
+    eccp__frame_init(&f, max_bytes, max_depth);
     while (pos < len && !o.err) {
         size_t n = chunk(i++, ctx);
         if (n > len - pos)
@@ -34,7 +34,7 @@ static inline feed_out_t feed(const char *data, size_t len, size_t (*chunk)(size
         for (;;) {
             ccd_str_t p;
             size_t used = 0;
-            int rc = eccp_frame_scan(&f, buf, blen, &p, &used);
+            int rc = eccp__frame_scan(&f, buf, blen, &p, &used);
             if (used > blen)
                 abort(); /* invariant: never consumes more than available */
             if (rc == 1) {

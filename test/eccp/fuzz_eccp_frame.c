@@ -33,11 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a.pkts[i] != '\x1e')
             continue;
         eccp_req_t r;
-        if (eccp_req_parse(a.pkts + st, i - st, &r) == 0) {
+        if (eccp__req_parse(a.pkts + st, i - st, &r) == 0) {
             char v[64];
             if (r.cmd)
-                eccp_arg(r.cmd, "agent_number", v, sizeof(v));
-            eccp_req_free(&r);
+                eccp__arg(r.cmd, "agent_number", v, sizeof(v));
+            eccp__req_free(&r);
         }
         st = i + 1;
     }
@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #ifndef CCD_LIBFUZZER
 int main(int argc, char **argv)
 {
-    eccp_xml_init();
+    eccp__xml_init();
     int files = 0;
     for (int i = 1; i < argc; i++) {
         DIR *d = opendir(argv[i]);

@@ -176,7 +176,7 @@ static void test_mismatched_end_tags(void **state)
 
 static int parse(const char *s, eccp_req_t *r)
 {
-    return eccp_req_parse(s, strlen(s), r);
+    return eccp__req_parse(s, strlen(s), r);
 }
 
 static void test_parse(void **state)
@@ -189,24 +189,24 @@ static void test_parse(void **state)
     assert_string_equal(r.id, "7");
     assert_string_equal(r.name, "getagentstatus");
     char v[64];
-    assert_int_equal(eccp_arg(r.cmd, "agent_number", v, sizeof(v)), 1);
+    assert_int_equal(eccp__arg(r.cmd, "agent_number", v, sizeof(v)), 1);
     assert_string_equal(v, "Agent/9000");
-    assert_int_equal(eccp_arg(r.cmd, "nothing", v, sizeof(v)), 0);
-    assert_int_equal(eccp_arg(r.cmd, "agent_number", v, 5), CCD_ETOOBIG);
-    eccp_req_free(&r);
+    assert_int_equal(eccp__arg(r.cmd, "nothing", v, sizeof(v)), 0);
+    assert_int_equal(eccp__arg(r.cmd, "agent_number", v, 5), CCD_ETOOBIG);
+    eccp__req_free(&r);
     /* entity and char references are fine, CDATA too */
     assert_int_equal(parse("<request id=\"a&amp;b\"><x><y>&lt;&#65;<![CDATA[&z]]></y></x></request>", &r), 0);
     assert_string_equal(r.id, "a&b");
-    assert_int_equal(eccp_arg(r.cmd, "y", v, sizeof(v)), 1);
+    assert_int_equal(eccp__arg(r.cmd, "y", v, sizeof(v)), 1);
     assert_string_equal(v, "<A&z");
-    eccp_req_free(&r);
+    eccp__req_free(&r);
     /* shapes that keep the connection */
     assert_int_equal(parse("<request><x/></request>", &r), 0);
     assert_false(r.has_id);
-    eccp_req_free(&r);
+    eccp__req_free(&r);
     assert_int_equal(parse("<request id=\"1\"><x/><y/></request>", &r), 0);
     assert_null(r.cmd);
-    eccp_req_free(&r);
+    eccp__req_free(&r);
     /* fatal ones */
     assert_int_equal(parse("<response id=\"1\"><x/></response>", &r), CCD_EPROTO);
     assert_int_equal(parse("<request id=\"1\"><x>&nope;</x></request>", &r), CCD_EPROTO);
@@ -222,21 +222,21 @@ static void test_parse(void **state)
 static void test_helpers(void **state)
 {
     (void)state;
-    assert_true(eccp_agent_valid("Agent/9000"));
-    assert_true(eccp_agent_valid("PJSIP/1064"));
-    assert_false(eccp_agent_valid("Agent9000"));
-    assert_false(eccp_agent_valid("Agent/90/00"));
-    assert_false(eccp_agent_valid("/9000"));
-    assert_false(eccp_agent_valid("Agent/"));
-    assert_false(eccp_agent_valid("Age nt/9000"));
-    assert_int_equal(eccp_intval(" 42abc"), 42);
-    assert_int_equal(eccp_intval("-7"), -7);
-    assert_int_equal(eccp_intval("abc"), 0);
-    assert_true(eccp_is_date("2024-01-31"));
-    assert_false(eccp_is_date("2024-1-31"));
-    assert_true(eccp_is_time("23:59:00"));
-    assert_false(eccp_is_digits(""));
-    assert_true(eccp_is_digits("0123"));
+    assert_true(eccp__agent_valid("Agent/9000"));
+    assert_true(eccp__agent_valid("PJSIP/1064"));
+    assert_false(eccp__agent_valid("Agent9000"));
+    assert_false(eccp__agent_valid("Agent/90/00"));
+    assert_false(eccp__agent_valid("/9000"));
+    assert_false(eccp__agent_valid("Agent/"));
+    assert_false(eccp__agent_valid("Age nt/9000"));
+    assert_int_equal(eccp__intval(" 42abc"), 42);
+    assert_int_equal(eccp__intval("-7"), -7);
+    assert_int_equal(eccp__intval("abc"), 0);
+    assert_true(eccp__is_date("2024-01-31"));
+    assert_false(eccp__is_date("2024-1-31"));
+    assert_true(eccp__is_time("23:59:00"));
+    assert_false(eccp__is_digits(""));
+    assert_true(eccp__is_digits("0123"));
 }
 
 static void test_writer(void **state)
@@ -245,16 +245,16 @@ static void test_writer(void **state)
     buf_t b;
     buf_init(&b, 0);
     xw_t w;
-    xw_init(&w, &b);
-    eccp_msg_resp_begin(&w, "i\"d<", "getpauses");
-    xw_open(&w, "pause");
-    xw_attr(&w, "id", "1");
-    xw_leaf(&w, "name", "A & B <c>");
-    xw_leaf(&w, "status", "");
-    xw_leaf(&w, "type", NULL);
-    xw_leaf(&w, "ctl", "a\x01" "b\r");
-    xw_close(&w, "pause");
-    eccp_msg_resp_end(&w, "getpauses");
+    eccp__xw_init(&w, &b);
+    eccp__msg_resp_begin(&w, "i\"d<", "getpauses");
+    eccp__xw_open(&w, "pause");
+    eccp__xw_attr(&w, "id", "1");
+    eccp__xw_leaf(&w, "name", "A & B <c>");
+    eccp__xw_leaf(&w, "status", "");
+    eccp__xw_leaf(&w, "type", NULL);
+    eccp__xw_leaf(&w, "ctl", "a\x01" "b\r");
+    eccp__xw_close(&w, "pause");
+    eccp__msg_resp_end(&w, "getpauses");
     assert_int_equal(w.err, 0);
     const char *want = "<?xml version=\"1.0\"?>\n<response id=\"i&quot;d&lt;\"><getpauses_response>"
                        "<pause id=\"1\"><name>A &amp; B &lt;c&gt;</name><status/><type/>"
@@ -262,13 +262,13 @@ static void test_writer(void **state)
     assert_int_equal(b.len, strlen(want));
     assert_memory_equal(buf_data(&b), want, b.len);
     buf_reset(&b);
-    eccp_msg_failure(&b, NULL, 400, "Bad request");
+    eccp__msg_failure(&b, NULL, 400, "Bad request");
     want = "<?xml version=\"1.0\"?>\n<response><failure><code>400</code><message>Bad request</message>"
            "</failure></response>\n";
     assert_int_equal(b.len, strlen(want));
     assert_memory_equal(buf_data(&b), want, b.len);
     buf_reset(&b);
-    eccp_msg_req_failure(&b, "9", "loginagent", "logged-out", 404, "Specified agent not found");
+    eccp__msg_req_failure(&b, "9", "loginagent", "logged-out", 404, "Specified agent not found");
     want = "<?xml version=\"1.0\"?>\n<response id=\"9\"><loginagent_response><status>logged-out</status>"
            "<failure><code>404</code><message>Specified agent not found</message></failure>"
            "</loginagent_response></response>\n";
@@ -279,7 +279,7 @@ static void test_writer(void **state)
 
 int main(void)
 {
-    eccp_xml_init();
+    eccp__xml_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_everywhere), cmocka_unit_test(test_frame_errors),
         cmocka_unit_test(test_parse),            cmocka_unit_test(test_helpers),
