@@ -63,7 +63,7 @@ sim_pid=$!
 wait_for "$(t 20)" grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not start"; exit 1; }
 ami_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sim.out" | head -1)
 eport=$((22000 + $$ % 9000))
-mport=$((31000 + $$ % 9000))
+mport=$((12000 + $$ % 9000)) # below the ephemeral range (32768+), where clients of other tests may sit
 cat >"$tmp/c.conf" <<CONF
 [ami]
 host = 127.0.0.1
