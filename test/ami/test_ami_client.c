@@ -564,9 +564,14 @@ static void test_other_server_away(void **state)
         }
     }
     assert_true(ami_server_state(two, 1) != AMI_STATE_UP);
+    /* The away server's failed connect is reported on the status queue; on a loaded
+     * machine the report may come after the pings above, so wait for it. */
     bool saw_down = false;
-    mq_msg_t *m;
-    while ((m = mq_pop(stq, 0))) {
+    int64_t end = ccd_test_deadline(10000);
+    while (!saw_down && ccd_test_now_ms() < end) {
+        mq_msg_t *m = mq_pop(stq, 100);
+        if (!m)
+            continue;
         ami_status_t *st = (ami_status_t *)m;
         if (st->server == 1 && st->state == AMI_STATE_DOWN && strstr(st->detail, "connect"))
             saw_down = true;
