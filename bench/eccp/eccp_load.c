@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/eccp/bench_stats.h"
 #include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -61,34 +62,6 @@ static bool ok_login(void *ctx, const char *u, const char *p)
     (void)u;
     (void)p;
     return true;
-}
-
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            v = atol(line + 6);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int64_t pct(int64_t *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp64);
-    size_t i = (size_t)(p * (double)(n - 1));
-    return v[i];
 }
 
 static void apply_agent(reg_txn_t *tx, void *arg)
@@ -403,7 +376,7 @@ static void stats_now(eccp_server_t *srv, eccp_stats_t *st)
 
 static void print_ms(int n, const char *name, int64_t *v, int nv, double p)
 {
-    printf("metric eccp_load.n%d.%s %.3f ms\n", n, name, (double)pct(v, (size_t)nv, p) / 1000.0);
+    printf("metric eccp_load.n%d.%s %.3f ms\n", n, name, (double)bench_pct(v, (size_t)nv, p) / 1000.0);
 }
 
 /*
@@ -652,7 +625,7 @@ int main(int argc, char **argv)
             close(wfd);
         }
         usleep(200000);
-        long rss0 = rss_kb();
+        long rss0 = bench_rss_kb();
 
         int ep = epoll_create1(0);
         memset(conns, 0, sizeof(*conns) * (size_t)n);
@@ -684,7 +657,7 @@ int main(int argc, char **argv)
             return 1;
         }
         usleep(200000);
-        long rss1 = rss_kb();
+        long rss1 = bench_rss_kb();
         printf("metric eccp_load.n%d.idle_session_bytes %ld bytes\n", n, (rss1 - rss0) * 1024 / n);
 
         /* baseline first, on its own connections */
@@ -777,9 +750,9 @@ int main(int argc, char **argv)
         double el = (double)(clk_mono_us() - t0) / 1e6;
         printf("metric eccp_load.n%d.getagentstatus %.0f requests/s\n", n, (double)done / el);
         printf("metric eccp_load.n%d.getagentstatus_p50 %lld us\n", n,
-               (long long)pct(lat, nlat, 0.50));
+               (long long)bench_pct(lat, nlat, 0.50));
         printf("metric eccp_load.n%d.getagentstatus_p99 %lld us\n", n,
-               (long long)pct(lat, nlat, 0.99));
+               (long long)bench_pct(lat, nlat, 0.99));
 
     fanout:
         if (n == 1000 || fan_all) {
