@@ -491,7 +491,8 @@ static void test_login_and_request_in_order(void **state)
     tcli_t *c = tcli_from("127.0.0.12");
     /* a failed login (its answer delayed) and a request in one write: 401 first, then the
      * request as not logged in; a good login and a request: success, then served */
-    tcli_send(c, LOGIN("a", "good", "bad") TCLI_FILTER("f1") LOGIN("b", "good", "pw") TCLI_FILTER("f2"));
+    tcli_send(c, LOGIN("a", "good", "bad") TCLI_FILTER("f1") LOGIN("b", "good", "pw")
+                     TCLI_FILTER("f2"));
     expect_next(c, TCLI_FAIL401("a"));
     expect_next(c, DECL "<response id=\"f1\"><failure><code>401</code><message>Unauthorized"
                         "</message></failure></response>\n");
