@@ -75,20 +75,6 @@ static double pct_ms(int64_t *v, size_t n, double p)
     return (double)bench_pct(v, n, p) / 1000.0;
 }
 
-static int connect_one(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-}
-
 static int send_all(int fd, const char *p, size_t n)
 {
     while (n) {
@@ -206,7 +192,7 @@ static int witness_round(uint16_t port, int64_t *total_us, int64_t *login_us)
 {
     char buf[8192] = "";
     int64_t t0 = clk_mono_us();
-    int fd = connect_one(port);
+    int fd = bench_connect(port);
     if (fd < 0)
         return -1;
     int rc = -1;
@@ -369,7 +355,7 @@ int main(int argc, char **argv)
     fl.ep = epoll_create1(0);
     char buf[8192];
     for (int i = 0; i < nsess; i++) {
-        fl.c[i].fd = connect_one(port);
+        fl.c[i].fd = bench_connect(port);
         if (fl.c[i].fd < 0 || send_all(fl.c[i].fd, LOGIN, sizeof(LOGIN) - 1) != 0 ||
             recv_msg(fl.c[i].fd, buf, sizeof(buf), 10000) <= 0 || !strstr(buf, "<success/>")) {
             fprintf(stderr, "eccp_fair: flood session %d could not log in\n", i);

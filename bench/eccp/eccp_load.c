@@ -202,20 +202,6 @@ static void echo_stop(echo_t *e)
     free(e);
 }
 
-static int connect_one(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-}
-
 static void send_all(int fd, const char *s, size_t n)
 {
     while (n) {
@@ -608,7 +594,7 @@ int main(int argc, char **argv)
         /* Warm-up: the first sessions pay one-time costs (thread arenas, libxml2 and
          * libcrypto state, scratch buffers); keep them out of the per-session figure. */
         for (int i = 0; i < 32; i++) {
-            int wfd = connect_one(port);
+            int wfd = bench_connect(port);
             static const char wl[] = "<request id=\"l\"><login><username>u</username><password>p"
                                      "</password></login></request>";
             send_all(wfd, wl, sizeof(wl) - 1);
@@ -630,7 +616,7 @@ int main(int argc, char **argv)
         int ep = epoll_create1(0);
         memset(conns, 0, sizeof(*conns) * (size_t)n);
         for (int i = 0; i < n; i++) {
-            conns[i].fd = connect_one(port);
+            conns[i].fd = bench_connect(port);
             if (conns[i].fd < 0) {
                 fprintf(stderr, "connect %d failed: %s\n", i, strerror(errno));
                 return 1;
@@ -666,7 +652,7 @@ int main(int argc, char **argv)
             conn_t *bc = calloc((size_t)n, sizeof(*bc));
             int bep = epoll_create1(0);
             for (int i = 0; i < n; i++) {
-                bc[i].fd = connect_one(e->port);
+                bc[i].fd = bench_connect(e->port);
                 struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
                 epoll_ctl(bep, EPOLL_CTL_ADD, bc[i].fd, &ev);
                 echo_accept(e, 1, i); /* accept as we go: the backlog is smaller than n */
