@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bench/db/benchdb.h"
+#include "bench/eccp/bench_stats.h"
 #include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -69,45 +70,9 @@ typedef struct flood {
     pthread_t th;
 } flood_t;
 
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            v = atol(line + 6);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double pct_ms(int64_t *v, size_t n, double p)
 {
-    if (!n)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp64);
-    return (double)v[(size_t)(p * (double)(n - 1))] / 1000.0;
-}
-
-static int connect_one(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
+    return (double)bench_pct(v, n, p) / 1000.0;
 }
 
 static int send_all(int fd, const char *p, size_t n)
@@ -227,7 +192,7 @@ static int witness_round(uint16_t port, int64_t *total_us, int64_t *login_us)
 {
     char buf[8192] = "";
     int64_t t0 = clk_mono_us();
-    int fd = connect_one(port);
+    int fd = bench_connect(port);
     if (fd < 0)
         return -1;
     int rc = -1;
@@ -261,7 +226,7 @@ static void witness_phase(uint16_t port, int rounds, int max_s, wstats_t *w, lon
         w->login_us[w->n] = l;
         w->n++;
         if (rss_peak) {
-            long r = rss_kb();
+            long r = bench_rss_kb();
             if (r > *rss_peak)
                 *rss_peak = r;
         }
@@ -390,7 +355,7 @@ int main(int argc, char **argv)
     fl.ep = epoll_create1(0);
     char buf[8192];
     for (int i = 0; i < nsess; i++) {
-        fl.c[i].fd = connect_one(port);
+        fl.c[i].fd = bench_connect(port);
         if (fl.c[i].fd < 0 || send_all(fl.c[i].fd, LOGIN, sizeof(LOGIN) - 1) != 0 ||
             recv_msg(fl.c[i].fd, buf, sizeof(buf), 10000) <= 0 || !strstr(buf, "<success/>")) {
             fprintf(stderr, "eccp_fair: flood session %d could not log in\n", i);
@@ -399,7 +364,7 @@ int main(int argc, char **argv)
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &fl.c[i]};
         epoll_ctl(fl.ep, EPOLL_CTL_ADD, fl.c[i].fd, &ev);
     }
-    long rss0 = rss_kb();
+    long rss0 = bench_rss_kb();
     db_stats_t d0, d1;
     db_get_stats(db, &d0);
     /* the thread starts after these sends: a socket is written by one thread at a time */
@@ -409,7 +374,7 @@ int main(int argc, char **argv)
     usleep(1000 * 1000); /* the flood reaches its steady state */
     unsigned long long l0 = atomic_load(&fl.lists), b0 = atomic_load(&fl.busy);
     int64_t t0 = clk_mono_us();
-    long rss_peak = rss_kb();
+    long rss_peak = bench_rss_kb();
     witness_phase(port, rounds, max_s, &w, &rss_peak);
     double secs = (double)(clk_mono_us() - t0) / 1e6;
     unsigned long long l1 = atomic_load(&fl.lists), b1 = atomic_load(&fl.busy);

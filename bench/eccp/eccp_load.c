@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/eccp/bench_stats.h"
 #include "conf/conf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -61,34 +62,6 @@ static bool ok_login(void *ctx, const char *u, const char *p)
     (void)u;
     (void)p;
     return true;
-}
-
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            v = atol(line + 6);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int64_t pct(int64_t *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    qsort(v, n, sizeof(*v), cmp64);
-    size_t i = (size_t)(p * (double)(n - 1));
-    return v[i];
 }
 
 static void apply_agent(reg_txn_t *tx, void *arg)
@@ -227,20 +200,6 @@ static void echo_stop(echo_t *e)
     }
     close(e->lfd);
     free(e);
-}
-
-static int connect_one(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
 }
 
 static void send_all(int fd, const char *s, size_t n)
@@ -403,7 +362,7 @@ static void stats_now(eccp_server_t *srv, eccp_stats_t *st)
 
 static void print_ms(int n, const char *name, int64_t *v, int nv, double p)
 {
-    printf("metric eccp_load.n%d.%s %.3f ms\n", n, name, (double)pct(v, (size_t)nv, p) / 1000.0);
+    printf("metric eccp_load.n%d.%s %.3f ms\n", n, name, (double)bench_pct(v, (size_t)nv, p) / 1000.0);
 }
 
 /*
@@ -635,7 +594,7 @@ int main(int argc, char **argv)
         /* Warm-up: the first sessions pay one-time costs (thread arenas, libxml2 and
          * libcrypto state, scratch buffers); keep them out of the per-session figure. */
         for (int i = 0; i < 32; i++) {
-            int wfd = connect_one(port);
+            int wfd = bench_connect(port);
             static const char wl[] = "<request id=\"l\"><login><username>u</username><password>p"
                                      "</password></login></request>";
             send_all(wfd, wl, sizeof(wl) - 1);
@@ -652,12 +611,12 @@ int main(int argc, char **argv)
             close(wfd);
         }
         usleep(200000);
-        long rss0 = rss_kb();
+        long rss0 = bench_rss_kb();
 
         int ep = epoll_create1(0);
         memset(conns, 0, sizeof(*conns) * (size_t)n);
         for (int i = 0; i < n; i++) {
-            conns[i].fd = connect_one(port);
+            conns[i].fd = bench_connect(port);
             if (conns[i].fd < 0) {
                 fprintf(stderr, "connect %d failed: %s\n", i, strerror(errno));
                 return 1;
@@ -684,7 +643,7 @@ int main(int argc, char **argv)
             return 1;
         }
         usleep(200000);
-        long rss1 = rss_kb();
+        long rss1 = bench_rss_kb();
         printf("metric eccp_load.n%d.idle_session_bytes %ld bytes\n", n, (rss1 - rss0) * 1024 / n);
 
         /* baseline first, on its own connections */
@@ -693,7 +652,7 @@ int main(int argc, char **argv)
             conn_t *bc = calloc((size_t)n, sizeof(*bc));
             int bep = epoll_create1(0);
             for (int i = 0; i < n; i++) {
-                bc[i].fd = connect_one(e->port);
+                bc[i].fd = bench_connect(e->port);
                 struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
                 epoll_ctl(bep, EPOLL_CTL_ADD, bc[i].fd, &ev);
                 echo_accept(e, 1, i); /* accept as we go: the backlog is smaller than n */
@@ -777,9 +736,9 @@ int main(int argc, char **argv)
         double el = (double)(clk_mono_us() - t0) / 1e6;
         printf("metric eccp_load.n%d.getagentstatus %.0f requests/s\n", n, (double)done / el);
         printf("metric eccp_load.n%d.getagentstatus_p50 %lld us\n", n,
-               (long long)pct(lat, nlat, 0.50));
+               (long long)bench_pct(lat, nlat, 0.50));
         printf("metric eccp_load.n%d.getagentstatus_p99 %lld us\n", n,
-               (long long)pct(lat, nlat, 0.99));
+               (long long)bench_pct(lat, nlat, 0.99));
 
     fanout:
         if (n == 1000 || fan_all) {

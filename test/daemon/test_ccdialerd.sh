@@ -5,19 +5,8 @@
 # Usage: test_ccdialerd.sh CCDIALERD PBXSIM SOURCE_DIR
 set -u
 ccd=$1 sim=$2 src=$3
-fails=0
-pass=0
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-for v in CCD_TEST_DB_SOCKET CCD_TEST_DB_USER CCD_TEST_DB_PASSWORD; do
-    if [ -z "${!v:-}" ]; then
-        echo "FAIL: $v is not set: run through scripts/test.sh (private MariaDB)"
-        exit 1
-    fi
-done
+. "$(dirname "${BASH_SOURCE[0]}")/../common/sh_helpers.sh"
+need_test_db
 
 tmp=$(mktemp -d /tmp/ccdd.XXXXXX)
 sim_pid=""
@@ -29,20 +18,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# Every wait is scaled like the C tests' (test/common/ccd_test.h): sanitizer
-# runs set CCD_TEST_TIMEOUT_MULTIPLIER (scripts/test.sh); a bad value counts as 1.
-mult=${CCD_TEST_TIMEOUT_MULTIPLIER:-1}
-case "$mult" in '' | *[!0-9]* | 0) mult=1 ;; esac
-
-wait_for() { # wait_for SECONDS COMMAND...: poll until the command succeeds (SECONDS x mult)
-    local limit=$(($(date +%s) + $1 * mult))
-    shift
-    while ! "$@"; do
-        [ "$(date +%s)" -ge "$limit" ] && return 1
-        sleep 0.1
-    done
-}
 
 # --- options and configuration checking (no servers needed) ---
 out=$("$ccd" --version)
@@ -135,5 +110,4 @@ check "which removes its pid file" wait_for 5 test ! -e "$tmp/ccdialerd.pid"
 
 mariadb --no-defaults -S "$CCD_TEST_DB_SOCKET" -u "$CCD_TEST_DB_USER" -p"$CCD_TEST_DB_PASSWORD" \
     -e "DROP DATABASE IF EXISTS $db" 2>/dev/null || true
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+sh_summary

@@ -31,6 +31,18 @@
 #include "test/common/ccd_test.h"
 
 #define TCLI_DECL "<?xml version=\"1.0\"?>\n"
+/* A filterbyagent request (for any agent) and its success answer; the answer to a
+ * refused login. */
+#define TCLI_FILTER(id)                                                                       \
+    "<request id=\"" id "\"><filterbyagent><agent_number>any</agent_number></filterbyagent>"  \
+    "</request>"
+#define TCLI_FILTER_OK(id)                                                                    \
+    TCLI_DECL "<response id=\"" id "\"><filterbyagent_response><success/>"                   \
+              "</filterbyagent_response></response>\n"
+#define TCLI_FAIL401(id)                                                                      \
+    TCLI_DECL "<response id=\"" id "\"><login_response><failure><code>401</code>"            \
+              "<message>Invalid username or password</message></failure></login_response>" \
+              "</response>\n"
 /* How long a test waits for an answer or a registry change (slow, noisy machines),
  * scaled by CCD_TEST_TIMEOUT_MULTIPLIER. */
 #define TCLI_WAIT_MS ccd_test_timeout_ms(CCD_TEST_WAIT_MS)

@@ -184,15 +184,6 @@ static const char *failure(int code, const char *msg)
 #define LOGIN(id, u, p)                                                                             \
     "<request id=\"" id "\"><login><username>" u "</username><password>" p "</password></login>"    \
     "</request>"
-#define FILTER(id)                                                                                  \
-    "<request id=\"" id "\"><filterbyagent><agent_number>any</agent_number></filterbyagent>"        \
-    "</request>"
-#define FILTER_OK(id)                                                                               \
-    DECL "<response id=\"" id "\"><filterbyagent_response><success/></filterbyagent_response>"      \
-         "</response>\n"
-#define FAIL401(id)                                                                                 \
-    DECL "<response id=\"" id "\"><login_response><failure><code>401</code>"                       \
-         "<message>Invalid username or password</message></failure></login_response></response>\n"
 
 static char *next(tcli_t *c)
 {
@@ -273,8 +264,8 @@ static void test_unauth_slot_attack(void **state)
     /* another address still connects and logs in; the logged-in console is served */
     tcli_t *l2 = tcli_from("127.0.0.2");
     login_good(l2, "l2");
-    tcli_send(l1, FILTER("f1"));
-    expect_next(l1, FILTER_OK("f1"));
+    tcli_send(l1, TCLI_FILTER("f1"));
+    expect_next(l1, TCLI_FILTER_OK("f1"));
 
     /* the global cap on sessions not logged in: 4 more from a third address fill it, the
      * next one is refused whatever its address; logged-in sessions do not count */
@@ -302,10 +293,10 @@ static void test_unauth_slot_attack(void **state)
     }
     WAIT_STATS(st.closed_login_timeout == 8 && st.unauth_sessions == 0, 10000);
     /* the consoles that logged in are still served, and the address may connect again */
-    tcli_send(l1, FILTER("f2"));
-    expect_next(l1, FILTER_OK("f2"));
-    tcli_send(l2, FILTER("f3"));
-    expect_next(l2, FILTER_OK("f3"));
+    tcli_send(l1, TCLI_FILTER("f2"));
+    expect_next(l1, TCLI_FILTER_OK("f2"));
+    tcli_send(l2, TCLI_FILTER("f3"));
+    expect_next(l2, TCLI_FILTER_OK("f3"));
     int again = connect_from("127.0.0.1");
     WAIT_STATS(st.unauth_sessions == 1, 10000);
     close(again);
@@ -387,10 +378,10 @@ static void test_401_no_keepalive(void **state)
             assert_string_equal(r, want);
         }
         free(r);
-        snprintf(req, sizeof(req), FILTER("k%d"), n);
+        snprintf(req, sizeof(req), TCLI_FILTER("k%d"), n);
         tcli_send(in, req);
         r = next(in);
-        snprintf(want, sizeof(want), FILTER_OK("k%d"), n);
+        snprintf(want, sizeof(want), TCLI_FILTER_OK("k%d"), n);
         assert_string_equal(r, want);
         free(r);
         n++;
@@ -427,12 +418,12 @@ static void test_login_throttle(void **state)
      * 400 ms), so pipelining does not get past the delays; a request behind them waits */
     int64_t t0 = clk_mono_ms();
     tcli_send(c, LOGIN("w1", "good", "x") LOGIN("w2", "good", "y") LOGIN("w3", "good", "z")
-                     FILTER("f"));
-    expect_next(c, FAIL401("w1"));
+                     TCLI_FILTER("f"));
+    expect_next(c, TCLI_FAIL401("w1"));
     assert_true(since(t0) >= 100);
-    expect_next(c, FAIL401("w2"));
+    expect_next(c, TCLI_FAIL401("w2"));
     assert_true(since(t0) >= 300);
-    expect_next(c, FAIL401("w3"));
+    expect_next(c, TCLI_FAIL401("w3"));
     assert_true(since(t0) >= 700);
     expect_next(c, DECL "<response id=\"f\"><failure><code>401</code><message>Unauthorized"
                         "</message></failure></response>\n");
@@ -442,7 +433,7 @@ static void test_login_throttle(void **state)
     /* the 4th failure (delay capped at 400) starts the block */
     int64_t t4 = clk_mono_ms();
     tcli_send(c, LOGIN("w4", "good", "w"));
-    expect_next(c, FAIL401("w4"));
+    expect_next(c, TCLI_FAIL401("w4"));
     assert_true(since(t4) >= 400);
     /* blocked: even the right password is refused, unchecked, with the time left */
     tcli_send(c, LOGIN("b1", "good", "pw"));
@@ -482,8 +473,8 @@ static void test_login_throttle(void **state)
     assert_true(in);
     assert_true(since(t4) >= cf.login_block_time_s * 1000);
     /* the other address was never held up: its session is served */
-    tcli_send(other, FILTER("g"));
-    expect_next(other, FILTER_OK("g"));
+    tcli_send(other, TCLI_FILTER("g"));
+    expect_next(other, TCLI_FILTER_OK("g"));
     tcli_close(c);
     tcli_close(c2);
     tcli_close(other);
@@ -500,14 +491,15 @@ static void test_login_and_request_in_order(void **state)
     tcli_t *c = tcli_from("127.0.0.12");
     /* a failed login (its answer delayed) and a request in one write: 401 first, then the
      * request as not logged in; a good login and a request: success, then served */
-    tcli_send(c, LOGIN("a", "good", "bad") FILTER("f1") LOGIN("b", "good", "pw") FILTER("f2"));
-    expect_next(c, FAIL401("a"));
+    tcli_send(c, LOGIN("a", "good", "bad") TCLI_FILTER("f1") LOGIN("b", "good", "pw")
+                     TCLI_FILTER("f2"));
+    expect_next(c, TCLI_FAIL401("a"));
     expect_next(c, DECL "<response id=\"f1\"><failure><code>401</code><message>Unauthorized"
                         "</message></failure></response>\n");
     char *r = next(c);
     assert_non_null(strstr(r, "<response id=\"b\"><login_response><success/><app_cookie>"));
     free(r);
-    expect_next(c, FILTER_OK("f2"));
+    expect_next(c, TCLI_FILTER_OK("f2"));
     tcli_close(c);
 }
 
@@ -520,8 +512,8 @@ static void test_mismatched_tag(void **state)
     login_good(c, "l");
     /* a good request, then one whose end tag does not match: the first is answered, the
      * second gets 400 at once and the connection closes (no 64 KiB or idle wait) */
-    tcli_send(c, FILTER("ok") "<request id=\"1\"><getpauses></request>");
-    expect_next(c, FILTER_OK("ok"));
+    tcli_send(c, TCLI_FILTER("ok") "<request id=\"1\"><getpauses></request>");
+    expect_next(c, TCLI_FILTER_OK("ok"));
     expect_next(c, failure(400, "Bad request"));
     assert_true(tcli_closed(c, tmo(10000)));
     WAIT_STATS(st.closed_bad == 1, 10000);

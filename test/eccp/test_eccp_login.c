@@ -71,15 +71,6 @@ static int sessions_open(void)
 #define LOGIN(id) \
     "<request id=\"" id "\"><login><username>u</username><password>p</password></login></request>"
 
-#define FILTER(id)                                                                                \
-    "<request id=\"" id "\"><filterbyagent><agent_number>any</agent_number></filterbyagent>"       \
-    "</request>"
-#define FILTER_OK(id)                                                                             \
-    DECL "<response id=\"" id "\"><filterbyagent_response><success/></filterbyagent_response>"     \
-         "</response>\n"
-#define FAIL401(id)                                                                               \
-    DECL "<response id=\"" id "\"><login_response><failure><code>401</code>"                      \
-         "<message>Invalid username or password</message></failure></login_response></response>\n"
 
 static uint64_t requests(void)
 {
@@ -106,7 +97,7 @@ static void test_login_then_requests_in_order(void **state)
     assert_non_null(other);
     uint64_t base = requests();
     /* login, an eccpauth request and a second login in one write */
-    tcli_send(c, LOGIN("a") FILTER("f1") LOGIN("b") FILTER("f2"));
+    tcli_send(c, LOGIN("a") TCLI_FILTER("f1") LOGIN("b") TCLI_FILTER("f2"));
     tdb_wait_held(1);
     /* another session is served meanwhile, and its request is counted: c's three waiting
      * requests are not (they stay unparsed until the login is answered) */
@@ -117,7 +108,7 @@ static void test_login_then_requests_in_order(void **state)
     /* the first login fails: its answer, then f1 as not logged in, then login b's job */
     release(0, false);
     char *r = tcli_next(c, false);
-    assert_string_equal(r, FAIL401("a"));
+    assert_string_equal(r, TCLI_FAIL401("a"));
     free(r);
     r = tcli_next(c, false);
     assert_string_equal(r, DECL "<response id=\"f1\"><failure><code>401</code><message>"
@@ -128,32 +119,32 @@ static void test_login_then_requests_in_order(void **state)
     /* other's login first (oldest), then b succeeds and f2 is served logged in */
     release(0, false);
     r = tcli_next(other, false);
-    assert_string_equal(r, FAIL401("o"));
+    assert_string_equal(r, TCLI_FAIL401("o"));
     free(r);
     release(0, true);
     r = tcli_next(c, false);
     assert_non_null(strstr(r, "<response id=\"b\"><login_response><success/><app_cookie>"));
     free(r);
     r = tcli_next(c, false);
-    assert_string_equal(r, FILTER_OK("f2"));
+    assert_string_equal(r, TCLI_FILTER_OK("f2"));
     free(r);
     wait_requests(base + 5);
     assert_int_equal(atomic_load(&tdb_submitted), 3);
 
     /* logged in: a refused re-login keeps the session in; requests behind it wait */
-    tcli_send(c, LOGIN("c") FILTER("f3"));
+    tcli_send(c, LOGIN("c") TCLI_FILTER("f3"));
     tdb_wait_held(1);
     assert_int_equal(requests(), base + 6);
     release(0, false);
     r = tcli_next(c, false);
-    assert_string_equal(r, FAIL401("c"));
+    assert_string_equal(r, TCLI_FAIL401("c"));
     free(r);
     r = tcli_next(c, false);
-    assert_string_equal(r, FILTER_OK("f3"));
+    assert_string_equal(r, TCLI_FILTER_OK("f3"));
     free(r);
 
     /* a login whose database job fails answers 500 and lets the next requests go */
-    tcli_send(c, LOGIN("e") FILTER("f4"));
+    tcli_send(c, LOGIN("e") TCLI_FILTER("f4"));
     tdb_wait_held(1);
     release(CCD_EIO, false);
     r = tcli_next(c, false);
@@ -161,7 +152,7 @@ static void test_login_then_requests_in_order(void **state)
                                 "database failure</message></failure></response>\n");
     free(r);
     r = tcli_next(c, false);
-    assert_string_equal(r, FILTER_OK("f4"));
+    assert_string_equal(r, TCLI_FILTER_OK("f4"));
     free(r);
 
     /* a session closed with its login pending: nothing is read from it while the login

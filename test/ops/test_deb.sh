@@ -9,13 +9,7 @@
 # Usage: test_deb.sh SOURCE_DIR BUILD_DIR
 set -u
 src=$1 build=$2
-fails=0
-pass=0
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../common/sh_helpers.sh"
 if [ "$(id -u)" -ne 0 ]; then
     echo "FAIL: installs a package: run as root (CI and scripts/test.sh do)"
     exit 1
@@ -99,5 +93,4 @@ check "no log directory left" test ! -e /var/log/ccdialer
 st=$(pkg_state)
 check "dpkg no longer has it" test -z "$st" -o "$st" = not-installed
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+sh_summary

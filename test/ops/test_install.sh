@@ -6,13 +6,7 @@
 # Usage: test_install.sh BUILD_DIR
 set -u
 build=$1
-fails=0
-pass=0
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/../common/sh_helpers.sh"
 tmp=$(mktemp -d /tmp/ccdi.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 p=$tmp/prefix
@@ -78,5 +72,4 @@ done
 check "the man pages carry the version" grep -q "ccdialer $("$p/sbin/ccdialerd" --version | cut -d' ' -f2)" \
     "$p/share/man/man8/ccdialerd.8"
 
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+sh_summary

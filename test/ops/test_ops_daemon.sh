@@ -11,21 +11,8 @@
 # Usage: test_ops_daemon.sh CCDIALERD PBXSIM CCDIALER_ECCP NOTIFY_LISTEN
 set -u
 ccd=$1 sim=$2 cli=$3 listen=$4
-fails=0
-pass=0
-check() { # check NAME COMMAND...
-    local name=$1
-    shift
-    if "$@"; then pass=$((pass + 1)); else echo "FAIL: $name"; fails=$((fails + 1)); fi
-}
-for v in CCD_TEST_DB_SOCKET CCD_TEST_DB_USER CCD_TEST_DB_PASSWORD; do
-    if [ -z "${!v:-}" ]; then
-        echo "FAIL: $v is not set: run through scripts/test.sh (private MariaDB)"
-        exit 1
-    fi
-done
-mult=${CCD_TEST_TIMEOUT_MULTIPLIER:-1}
-t() { echo $(($1 * mult)); } # a deadline in seconds, scaled for sanitizer builds
+. "$(dirname "${BASH_SOURCE[0]}")/../common/sh_helpers.sh"
+need_test_db
 
 tmp=$(mktemp -d /tmp/ccdo.XXXXXX)
 sim_pid="" d_pid="" l_pid=""
@@ -41,14 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_for() { # wait_for SECONDS COMMAND...: poll until the command succeeds
-    local limit=$(($(date +%s) + $1))
-    shift
-    while ! "$@"; do
-        [ "$(date +%s)" -ge "$limit" ] && return 1
-        sleep 0.1
-    done
-}
 http_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport$1"; }
 is_code() { [ "$(http_code "$1")" = "$2" ]; }
 scrape() { curl -sf "http://127.0.0.1:$mport/metrics" >"$1"; }
@@ -60,7 +39,7 @@ ami_secret="ami-Secr3t-$$-x"
 eccp_secret="eccp-Pa55-$$-y"
 "$sim" --port 0 --username d --secret "$ami_secret" >"$tmp/sim.out" 2>"$tmp/sim.log" &
 sim_pid=$!
-wait_for "$(t 20)" grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not start"; exit 1; }
+wait_for 20 grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not start"; exit 1; }
 ami_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sim.out" | head -1)
 eport=$((22000 + $$ % 9000))
 mport=$((12000 + $$ % 9000)) # below the ephemeral range (32768+), where clients of other tests may sit
@@ -101,13 +80,13 @@ wait_for 10 test -S "$tmp/notify.sock" || { echo "FAIL: notify_listen did not bi
 NOTIFY_SOCKET="$tmp/notify.sock" WATCHDOG_USEC=900000 "$ccd" -f -c "$tmp/c.conf" &
 d_pid=$!
 
-check "sd_notify READY=1 arrives" wait_for "$(t 60)" grep -q "READY=1" "$tmp/notify.out"
+check "sd_notify READY=1 arrives" wait_for 60 grep -q "READY=1" "$tmp/notify.out"
 # READY is sent after ECCP listens and the metrics endpoint is up: both answer at once.
 check "ECCP listens when READY is sent" bash -c "exec 3<>/dev/tcp/127.0.0.1/$eport"
 check "/healthz answers 200 when READY is sent" is_code /healthz 200
 check "watchdog pings arrive (WATCHDOG_USEC set)" \
-    wait_for "$(t 30)" bash -c "[ \$(grep -c '^WATCHDOG=1' '$tmp/notify.out') -ge 3 ]"
-check "/readyz turns 200 once the PBX login is done" wait_for "$(t 60)" is_code /readyz 200
+    wait_for 30 bash -c "[ \$(grep -c '^WATCHDOG=1' '$tmp/notify.out') -ge 3 ]"
+check "/readyz turns 200 once the PBX login is done" wait_for 60 is_code /readyz 200
 curl -s "http://127.0.0.1:$mport/readyz" >"$tmp/readyz.out"
 check "/readyz lists the database as up" grep -q "^database: up" "$tmp/readyz.out"
 check "/readyz lists the AMI server as up" grep -q "^ami default: up" "$tmp/readyz.out"
@@ -171,7 +150,7 @@ fi
 kill "$sim_pid"
 wait "$sim_pid" 2>/dev/null
 sim_pid=""
-check "/readyz turns 503 when the PBX is gone" wait_for "$(t 30)" is_code /readyz 503
+check "/readyz turns 503 when the PBX is gone" wait_for 30 is_code /readyz 503
 check "/healthz stays 200 (the engine itself is fine)" is_code /healthz 200
 "$ccd" -c "$tmp/c.conf" --status >"$tmp/status2.out" 2>&1
 check "--status exits 1 when not ready" test $? -eq 1
@@ -200,5 +179,4 @@ if [ "$fails" -ne 0 ]; then
     echo "--- notifications"
     head -n 20 "$tmp/notify.out"
 fi
-echo "$pass passed, $fails failed"
-[ "$fails" -eq 0 ]
+sh_summary

@@ -32,18 +32,29 @@ typedef struct cli {
     bool eof;
 } cli_t;
 
+/* The options every simulator of these tests starts from. */
+static void sim_opts(pbxsim_opts_t *o, uint64_t seed)
+{
+    pbxsim_opts_default(o);
+    o->username = "dialer";
+    o->secret = "dialer";
+    o->time_scale = 50;
+    o->auth_fail_delay_ms = 20;
+    o->seed = seed;
+}
+
+static pbxsim_t *start_opts(const pbxsim_opts_t *o)
+{
+    pbxsim_t *s = pbxsim_start(o);
+    assert_non_null(s);
+    return s;
+}
+
 static pbxsim_t *start_sim(uint64_t seed)
 {
     pbxsim_opts_t o;
-    pbxsim_opts_default(&o);
-    o.username = "dialer";
-    o.secret = "dialer";
-    o.time_scale = 50;
-    o.auth_fail_delay_ms = 20;
-    o.seed = seed;
-    pbxsim_t *s = pbxsim_start(&o);
-    assert_non_null(s);
-    return s;
+    sim_opts(&o, seed);
+    return start_opts(&o);
 }
 
 static void cli_open(cli_t *c, pbxsim_t *s)
@@ -513,17 +524,10 @@ static int tmo(int ms)
 static pbxsim_t *start_sim_fast(uint64_t seed, uint32_t shutdown_ms)
 {
     pbxsim_opts_t o;
-    pbxsim_opts_default(&o);
-    o.username = "dialer";
-    o.secret = "dialer";
-    o.time_scale = 50;
-    o.auth_fail_delay_ms = 20;
-    o.seed = seed;
+    sim_opts(&o, seed);
     o.agent_login_wait_ms = 200;
     o.shutdown_ms = shutdown_ms;
-    pbxsim_t *s = pbxsim_start(&o);
-    assert_non_null(s);
-    return s;
+    return start_opts(&o);
 }
 
 static bool n_available(const pbxsim_state_t *st, void *ctx)
