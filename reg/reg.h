@@ -122,6 +122,7 @@ typedef struct reg_call {
     char agent[REG_ID_LEN];       /* agent number once linked */
     char trunk[REG_ID_LEN];
     int failure_cause;
+    uint32_t retries;             /* outgoing: calls.retries counting this attempt (callprogress retry) */
     int64_t t_originate_ms, t_answer_ms, t_queue_ms, t_link_ms, t_end_ms;
     uint64_t version;
 } reg_call_t;
