@@ -43,6 +43,7 @@ enum {
     MSG_ECCP_BASE = 400,
     MSG_DL_BASE = 500,
     MSG_AGI_BASE = 600,
+    MSG_AGS_BASE = 700, /* agent service (agent/agent.h) */
     MSG_TEST_BASE = 900,
 };
 

@@ -552,7 +552,11 @@ static void publish_one(reg_t *r, proto_t *p)
                 memcpy(c, p->c, p->size);
             if (i == last)
                 p->c = NULL;
-            if (mq_push(s->q, &c->msg) == 0) {
+            /* A lossless subscriber's queue is only ever closed after reg_stop/unsubscribe,
+             * so the forced push does not fail while it is registered. */
+            int rc = s->mask & REG_SUB_LOSSLESS ? mq_push_force(s->q, &c->msg)
+                                                : mq_push(s->q, &c->msg);
+            if (rc == 0) {
                 s->lost_warned = false;
                 continue;
             }

@@ -246,6 +246,18 @@ enum {
 
 #define REG_SUB_AGENTS 0x1
 #define REG_SUB_CALLS 0x2
+/*
+ * Lossless: changes are force-pushed to this subscriber's queue, past its bound, and
+ * never dropped for a full queue (only an allocation failure can lose one; it is
+ * counted in reg_notifications_dropped and logged).  For the one subscriber that
+ * writes history (journal/).  Why the memory stays bounded: such a subscriber must
+ * never wait on anything but its queue (no SQL, no lock held across I/O), so it
+ * drains at memcpy speed; the registry thread producing the changes is itself fed
+ * through its bounded inbox, so the queue can only grow while the subscriber is
+ * starved of CPU, by at most the changes the registry applied meanwhile.  The
+ * subscriber watches its depth (a metric) instead of the registry refusing it.
+ */
+#define REG_SUB_LOSSLESS 0x4
 
 /*
  * Pushed to subscribers; the receiver frees it with msg.free.  Allocated only
@@ -278,7 +290,8 @@ const reg_call_t *reg_change_prev_call(const reg_change_t *ch);
  * Registers q to receive changes (mask of REG_SUB_*).  Call before reg_start
  * or from the registry thread.  A full subscriber queue loses the
  * notification (counted and logged once per episode): subscribers that must
- * not miss a change re-read the record with reg_*_get.
+ * not miss a change re-read the record with reg_*_get, or subscribe with
+ * REG_SUB_LOSSLESS (above) when they must see every change in order.
  */
 int reg_subscribe(reg_t *r, mq_t *q, int mask);
 /*

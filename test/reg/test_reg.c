@@ -148,6 +148,36 @@ static void test_full_subscriber_loses_notifications_not_state(void **state)
     mq_free(q);
 }
 
+/* A lossless subscriber gets every change even past its queue's bound, in order. */
+static void test_lossless_subscriber_gets_every_change(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(4096, NULL, 0);
+    mq_t *q = mq_new("journal", 1, 0);
+    mq_t *lossy = mq_new("lossy", 1, 0);
+    assert_int_equal(reg_subscribe(r, q, REG_SUB_AGENTS | REG_SUB_LOSSLESS), 0);
+    assert_int_equal(reg_subscribe(r, lossy, REG_SUB_AGENTS), 0);
+    char names[1000][16];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(names[i], sizeof(names[i]), "Agent/%d", i);
+        assert_int_equal(reg_post(r, login_agent, names[i], NULL), 0);
+    }
+    assert_int_equal(reg_drain(r), 1000);
+    assert_int_equal(mq_depth(q), 1000);
+    assert_int_equal(mq_depth(lossy), 1);
+    /* only the lossy subscriber's losses are counted */
+    assert_int_equal(reg_notifications_dropped(r), 999);
+    for (int i = 0; i < 1000; i++) {
+        reg_change_t *ch = (reg_change_t *)mq_pop(q, 0);
+        assert_non_null(ch);
+        assert_string_equal(ch->u.agent.number, names[i]);
+        ch->msg.free(&ch->msg);
+    }
+    reg_free(r);
+    mq_free(q);
+    mq_free(lossy);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -507,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_inbox_bound),
         cmocka_unit_test(test_subscribers_see_changes_and_removals),
         cmocka_unit_test(test_full_subscriber_loses_notifications_not_state),
+        cmocka_unit_test(test_lossless_subscriber_gets_every_change),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_agent_sync),
         cmocka_unit_test(test_sweep_removes_only_old_finished_calls),
