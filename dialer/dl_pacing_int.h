@@ -87,4 +87,12 @@ void dl__window_add(dl__window_t *w, int64_t now_ms, uint32_t answered, uint32_t
 void dl__window_sum(const dl__window_t *w, int64_t now_ms, uint64_t *answered,
                     uint64_t *abandoned);
 
+/* ---- the predictive model (dl_pacing_predict.c) ---- */
+
+/* The number of new calls (0 .. n_max) such that placing one more would give that call a
+ * chance above risk of being answered with no agent free within grace_ms.  Uses the
+ * estimators as they are (refresh them first); 0 when they know nothing yet. */
+int dl__predict(const dl__outcomes_t *o, const dl__service_t *s, const dl_pace_input_t *in,
+                double risk, int64_t grace_ms, int n_max);
+
 #endif
