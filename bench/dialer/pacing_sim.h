@@ -1,0 +1,49 @@
+/*
+ * bench/pacing's discrete-event simulation of one outgoing campaign in virtual time: a
+ * list of numbers whose fates are fixed by the seed (so every policy meets the same
+ * customers), agents who talk and wrap up, the 2 s abandon rule, and a policy deciding
+ * each cycle how many calls to place.
+ */
+#ifndef CCD_BENCH_DIALER_PACING_SIM_H
+#define CCD_BENCH_DIALER_PACING_SIM_H
+
+#include <stdint.h>
+
+typedef enum sim_policy {
+    SIM_PROGRESSIVE,  /* the real pacer, progressive mode */
+    SIM_ISSABEL,      /* Issabel dialerd's prediction (reference §4), with its defaults */
+    SIM_RATIO_FREE,   /* ratio calls ringing per free agent */
+    SIM_RATIO_LINES,  /* ratio x agents lines (ringing + waiting + talking), Vicidial-style */
+    SIM_PREDICTIVE,   /* the real pacer, predictive mode */
+    SIM_CLAIRVOYANT,  /* knows every call's outcome, answer delay, talk and wrap-up */
+} sim_policy_e;
+
+typedef struct sim_scenario {
+    int agents;
+    double p_answer;      /* share of placed calls answered */
+    double talk_mean_s;   /* lognormal, coefficient of variation talk_cv */
+    double talk_cv;
+    double wrap_mean_s;   /* uniform over mean +/- 5 s */
+    double fail_share;    /* busy / congestion / unallocated, after 1-6 s */
+    double answer_mean_s; /* lognormal time to answer of answered calls, within the timeout */
+    double answer_sd_s;
+    double ring_timeout_s; /* unanswered calls ring this long (>= the 15 s minimum) */
+    double grace_s;        /* the abandon rule */
+    double abandon_target;
+    int days;
+    uint64_t seed;
+} sim_scenario_t;
+
+typedef struct sim_result {
+    double occupancy;            /* talk time / logged-in agent time */
+    double abandon;              /* abandoned / answered, whole run */
+    double worst24h;             /* the same over the worst 24 h window (1 min steps) */
+    double calls_per_agent_hour; /* calls connected to an agent */
+    double placed_per_agent_hour;
+    uint64_t placed, answered, connected, abandoned;
+} sim_result_t;
+
+/* 0, or -1 when memory runs out. */
+int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result_t *out);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * dl_pacing: the pacer's state, its observations and the per-cycle decision.
+ * Preview and progressive are exact rules; predictive's model is in dl_pacing_predict.c,
+ * its safety (the allowance tuned from the measured rate, the fallback) is here.
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dialer/dl_pacing_int.h"
+
+#define HOUR_MS (3600LL * 1000)
+#define DAY_MS (24 * HOUR_MS)
+
+/* Predictive needs this much history before it overdials (until then: progressive). */
+#define MIN_OUTCOMES 50
+#define MIN_CYCLES 20
+/* The measured rate the allowance steers to, and where the fallback starts and ends, as
+ * shares of the target.  Aiming below the cap leaves room for a bad hour inside a 24 h
+ * window; the gap between the last two keeps the fallback from flapping. */
+#define GOAL_SHARE 0.75
+#define FALLBACK_ON_SHARE 0.90
+#define FALLBACK_OFF_SHARE 0.80
+/* How far one answered call moves the allowance (in log): an abandon lowers it by this,
+ * about 1/goal calls without one raise it by as much. */
+#define STEP 0.03
+
+struct dl_pacer {
+    dl_pacing_params_t prm;
+    dl__outcomes_t out;
+    dl__service_t svc;
+    dl__bucket_t day_b[DL__DAY_BUCKETS], month_b[DL__MONTH_BUCKETS];
+    dl__window_t day, month;
+    uint64_t life_answered, life_abandoned;
+    bool fallback; /* predictive holds back to progressive (see update_fallback) */
+    double log_risk; /* log of the risk one more call may take (dl__predict's allowance) */
+};
+
+static double risk_min(const dl_pacer_t *p)
+{
+    return p->prm.abandon_target / 20;
+}
+
+static double risk_max(void)
+{
+    return 0.5;
+}
+
+dl_pacer_t *dl_pacer_new(const dl_pacing_params_t *params)
+{
+    dl_pacer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    dl_pacer_set_params(p, params);
+    p->log_risk = p->prm.abandon_target > 0 ? log(p->prm.abandon_target) : 0;
+    dl__window_init(&p->day, p->day_b, DL__DAY_BUCKETS, DAY_MS / DL__DAY_BUCKETS);
+    dl__window_init(&p->month, p->month_b, DL__MONTH_BUCKETS, DAY_MS);
+    return p;
+}
+
+void dl_pacer_free(dl_pacer_t *p)
+{
+    free(p);
+}
+
+void dl_pacer_set_params(dl_pacer_t *p, const dl_pacing_params_t *params)
+{
+    p->prm = *params;
+}
+
+void dl_pacer_call_outcome(dl_pacer_t *p, int64_t now_ms, dl_outcome_e out, int64_t ring_ms)
+{
+    if (out != DL_OUT_FAILED && out != DL_OUT_NOANSWER && out != DL_OUT_ANSWERED)
+        return;
+    dl__outcomes_add(&p->out, out, ring_ms);
+    if (out == DL_OUT_ANSWERED) {
+        dl__window_add(&p->day, now_ms, 1, 0);
+        dl__window_add(&p->month, now_ms, 1, 0);
+        p->life_answered++;
+    }
+}
+
+/* The allowance follows the measured outcome of each answered call while predictive is
+ * actually overdialing (not in the other modes, nor while falling back, where abandons are
+ * rare for reasons of their own and would wind it up). */
+static void steer(dl_pacer_t *p, bool abandoned)
+{
+    if (p->prm.mode != DL_MODE_PREDICTIVE || p->fallback || p->prm.abandon_target <= 0)
+        return;
+    double goal = GOAL_SHARE * p->prm.abandon_target;
+    /* Balanced exactly when the share of abandons is the goal. */
+    p->log_risk += abandoned ? -STEP : STEP * goal / (1.0 - goal);
+    double lo = log(risk_min(p)), hi = log(risk_max());
+    p->log_risk = p->log_risk < lo ? lo : p->log_risk > hi ? hi : p->log_risk;
+}
+
+static void count_abandon(dl_pacer_t *p, int64_t now_ms)
+{
+    dl__window_add(&p->day, now_ms, 0, 1);
+    dl__window_add(&p->month, now_ms, 0, 1);
+    p->life_abandoned++;
+}
+
+void dl_pacer_call_connected(dl_pacer_t *p, int64_t now_ms, int64_t wait_ms)
+{
+    bool late = wait_ms > p->prm.abandon_grace_ms;
+    if (late)
+        count_abandon(p, now_ms);
+    steer(p, late);
+}
+
+void dl_pacer_call_abandoned(dl_pacer_t *p, int64_t now_ms)
+{
+    count_abandon(p, now_ms);
+    steer(p, true);
+}
+
+void dl_pacer_agent_done(dl_pacer_t *p, int64_t now_ms, int64_t talk_ms, int64_t wrap_ms)
+{
+    (void)now_ms;
+    if (talk_ms < 0 || wrap_ms < 0)
+        return;
+    dl__service_add(&p->svc, talk_ms + wrap_ms);
+}
+
+void dl_pacer_seed(dl_pacer_t *p, uint64_t answered, uint64_t abandoned)
+{
+    p->life_answered += answered;
+    p->life_abandoned += abandoned > answered ? answered : abandoned;
+}
+
+static double rate(uint64_t answered, uint64_t abandoned)
+{
+    return answered ? (double)abandoned / (double)answered : 0.0;
+}
+
+void dl_pacer_rates(const dl_pacer_t *p, int64_t now_ms, dl_pace_rates_t *out)
+{
+    uint64_t ma, mx;
+    memset(out, 0, sizeof *out);
+    dl__window_sum(&p->day, now_ms, &out->answered_day, &out->abandoned_day);
+    dl__window_sum(&p->month, now_ms, &ma, &mx);
+    out->day = rate(out->answered_day, out->abandoned_day);
+    out->month = rate(ma, mx);
+    out->lifetime = rate(p->life_answered, p->life_abandoned);
+    out->fallback_progressive = p->fallback;
+}
+
+/* One call per free agent, less the calls already on their way to one. */
+static int progressive(const dl_pace_input_t *in)
+{
+    int n = in->agents_free - in->calls_ringing - in->calls_waiting;
+    return n > 0 ? n : 0;
+}
+
+/* Falls back when any measured rate nears the cap; resumes once all are clearly below. */
+static void update_fallback(dl_pacer_t *p, int64_t now_ms)
+{
+    dl_pace_rates_t r;
+    dl_pacer_rates(p, now_ms, &r);
+    double worst = r.day > r.month ? r.day : r.month;
+    if (r.lifetime > worst)
+        worst = r.lifetime;
+    double target = p->prm.abandon_target;
+    if (worst >= FALLBACK_ON_SHARE * target)
+        p->fallback = true;
+    else if (worst < FALLBACK_OFF_SHARE * target)
+        p->fallback = false;
+}
+
+static int predictive(dl_pacer_t *p, const dl_pace_input_t *in, int room)
+{
+    int floor = progressive(in);
+    update_fallback(p, in->now_ms);
+    if (p->fallback || p->prm.abandon_target <= 0 || p->out.n < MIN_OUTCOMES ||
+        p->svc.n < MIN_CYCLES)
+        return floor;
+    dl__outcomes_refresh(&p->out);
+    dl__service_refresh(&p->svc);
+    /* Never more than a few times the agents over the answer rate: a bound on the work,
+     * far above what the model asks for. */
+    double pa = dl__outcomes_p_answer(&p->out);
+    long cap = (long)((in->agents_free + in->agents_busy + 1) * 4 / (pa > 0.02 ? pa : 0.02));
+    if (cap > room)
+        cap = room;
+    if (cap > 100000)
+        cap = 100000;
+    int n = dl__predict(&p->out, &p->svc, in, exp(p->log_risk), p->prm.abandon_grace_ms, (int)cap);
+    return n > floor ? n : floor;
+}
+
+int dl_pacer_decide(dl_pacer_t *p, const dl_pace_input_t *in)
+{
+    int room = INT_MAX;
+    if (p->prm.max_channels > 0) {
+        room = p->prm.max_channels - in->calls_ringing - in->calls_waiting;
+        if (room < 0)
+            room = 0;
+    }
+    int n;
+    switch (p->prm.mode) {
+    case DL_MODE_PROGRESSIVE:
+        n = progressive(in);
+        break;
+    case DL_MODE_PREDICTIVE:
+        n = predictive(p, in, room);
+        break;
+    case DL_MODE_PREVIEW:
+    default:
+        n = 0;
+        break;
+    }
+    /* Reserved calls (callbacks) are part of the count, never on top of it. */
+    if (n < in->calls_reserved)
+        n = in->calls_reserved;
+    if (n > room)
+        n = room;
+    return n > 0 ? n : 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * dl_pacing's private pieces, shared between its files only: the bounded estimators the
+ * pacer keeps (recent call outcomes, recent agent cycles, rolling abandon counts).
+ * Every structure here has a fixed size, so a pacer never allocates after dl_pacer_new.
+ * Owned, like the pacer, by the one thread that calls it.
+ */
+#ifndef CCD_DIALER_DL_PACING_INT_H
+#define CCD_DIALER_DL_PACING_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dialer/dl_pacing.h"
+
+/* ---- recent call outcomes: answer probability and the time to each outcome ---- */
+
+/* The last DL__OUT_N first outcomes.  256 calls is about half an hour of a 20-agent
+ * campaign: recent enough to follow a list that changes, enough for a 25 % answer rate to
+ * be known within a few points. */
+#define DL__OUT_N 256
+/* Outcome times are kept in 1 s steps up to this (a call that rings longer counts here). */
+#define DL__RING_STEPS 128
+
+typedef struct dl__outcomes {
+    int32_t ring_ms[DL__OUT_N];
+    uint8_t kind[DL__OUT_N]; /* dl_outcome_e */
+    int n;                   /* how many of the slots hold a sample */
+    int next;                /* slot the next sample goes to */
+    bool dirty;              /* the tables below are stale */
+    /* Rebuilt from the samples when dirty: how many samples ended (any outcome) /
+     * were answered at or before i seconds. */
+    uint16_t ended_by[DL__RING_STEPS + 1];
+    uint16_t answered_by[DL__RING_STEPS + 1];
+} dl__outcomes_t;
+
+void dl__outcomes_add(dl__outcomes_t *o, dl_outcome_e kind, int64_t ring_ms);
+void dl__outcomes_refresh(dl__outcomes_t *o);
+/* Share of the samples answered (0 when none). */
+double dl__outcomes_p_answer(const dl__outcomes_t *o);
+/* A call ringing for elapsed_ms: the probability that it is answered within the next
+ * within_ms.  Needs dl__outcomes_refresh first. */
+double dl__outcomes_p_answer_within(const dl__outcomes_t *o, int64_t elapsed_ms,
+                                    int64_t within_ms);
+/* The longest time to answer seen, in ms (0 when nothing was answered). */
+int64_t dl__outcomes_max_answer_ms(const dl__outcomes_t *o);
+
+/* ---- recent agent cycles (talk + wrap-up): when busy agents free up ---- */
+
+#define DL__SVC_N 256
+#define DL__SVC_STEPS 256 /* points of the survival table */
+
+typedef struct dl__service {
+    int32_t cycle_ms[DL__SVC_N];
+    int n, next;
+    bool dirty;
+    /* Rebuilt when dirty: longer_than[i] = how many cycles lasted longer than i * step_ms. */
+    int32_t step_ms;
+    uint16_t longer_than[DL__SVC_STEPS + 1];
+    double mean_ms;
+} dl__service_t;
+
+void dl__service_add(dl__service_t *s, int64_t cycle_ms);
+void dl__service_refresh(dl__service_t *s);
+/* An agent busy for elapsed_ms (since its call was connected): the probability that it is
+ * ready again within the next within_ms.  Needs dl__service_refresh first. */
+double dl__service_p_free_within(const dl__service_t *s, int64_t elapsed_ms, int64_t within_ms);
+
+/* ---- rolling abandon counts ---- */
+
+typedef struct dl__bucket {
+    int64_t index; /* now_ms / width of the period this bucket counts; -1 = empty */
+    uint32_t answered, abandoned;
+} dl__bucket_t;
+
+/* A window of nb buckets of width_ms each: the last nb periods, the current one included
+ * (so a 24 h window of 48 half hours covers between 23.5 h and 24 h). */
+#define DL__DAY_BUCKETS 48
+#define DL__MONTH_BUCKETS 30
+typedef struct dl__window {
+    int64_t width_ms;
+    int nb;
+    dl__bucket_t *b; /* points into the pacer's own arrays */
+} dl__window_t;
+
+void dl__window_init(dl__window_t *w, dl__bucket_t *b, int nb, int64_t width_ms);
+void dl__window_add(dl__window_t *w, int64_t now_ms, uint32_t answered, uint32_t abandoned);
+void dl__window_sum(const dl__window_t *w, int64_t now_ms, uint64_t *answered,
+                    uint64_t *abandoned);
+
+/* ---- the predictive model (dl_pacing_predict.c) ---- */
+
+/* The number of new calls (0 .. n_max) such that placing one more would give that call a
+ * chance above risk of being answered with no agent free within grace_ms.  Uses the
+ * estimators as they are (refresh them first); 0 when they know nothing yet. */
+int dl__predict(const dl__outcomes_t *o, const dl__service_t *s, const dl_pace_input_t *in,
+                double risk, int64_t grace_ms, int n_max);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * The pacing unit: exact rules (preview, progressive, max_channels), the estimators the
+ * predictive mode builds on, the measured abandon rates and the fallback to progressive.
+ * Everything runs in virtual time: the pacer reads no clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "dialer/dl_pacing.h"
+#include "dialer/dl_pacing_int.h"
+
+#define S 1000LL
+#define HOUR (3600 * S)
+#define DAY (24 * HOUR)
+
+static dl_pacing_params_t params(dl_mode_e mode, int max_channels)
+{
+    return (dl_pacing_params_t){.mode = mode,
+                                .abandon_target = 0.03,
+                                .abandon_grace_ms = 2000,
+                                .min_ring_ms = 15000,
+                                .max_channels = max_channels};
+}
+
+static dl_pace_input_t input(int free, int ringing, int waiting, int reserved)
+{
+    return (dl_pace_input_t){.now_ms = 1000,
+                             .agents_free = free,
+                             .calls_ringing = ringing,
+                             .calls_waiting = waiting,
+                             .calls_reserved = reserved};
+}
+
+static void test_preview_places_only_reserved(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREVIEW, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    dl_pace_input_t in = input(10, 0, 0, 0);
+    assert_int_equal(dl_pacer_decide(p, &in), 0);
+    in.calls_reserved = 3;
+    assert_int_equal(dl_pacer_decide(p, &in), 3);
+    prm.max_channels = 4;
+    dl_pacer_set_params(p, &prm);
+    in.calls_ringing = 2;
+    assert_int_equal(dl_pacer_decide(p, &in), 2);
+    dl_pacer_free(p);
+}
+
+static void test_progressive_is_one_per_free_agent(void **state)
+{
+    (void)state;
+    static const struct {
+        int free, ringing, waiting, reserved, want;
+    } cases[] = {
+        {0, 0, 0, 0, 0}, {1, 0, 0, 0, 1}, {5, 0, 0, 0, 5}, {5, 2, 0, 0, 3},
+        {5, 2, 1, 0, 2}, {5, 6, 0, 0, 0}, {2, 0, 3, 0, 0}, {5, 4, 0, 3, 3},
+        {5, 0, 0, 2, 5}, {0, 0, 0, 2, 2},
+    };
+    dl_pacing_params_t prm = params(DL_MODE_PROGRESSIVE, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dl_pace_input_t in = input(cases[i].free, cases[i].ringing, cases[i].waiting,
+                                   cases[i].reserved);
+        int got = dl_pacer_decide(p, &in);
+        if (got != cases[i].want)
+            fail_msg("case %zu: free %d ringing %d waiting %d reserved %d: got %d, want %d", i,
+                     cases[i].free, cases[i].ringing, cases[i].waiting, cases[i].reserved, got,
+                     cases[i].want);
+    }
+    dl_pacer_free(p);
+}
+
+/* max_channels bounds the calls in flight (ringing + waiting + new), not the calls per
+ * cycle, in every mode. */
+static void test_max_channels_counts_calls_in_flight(void **state)
+{
+    (void)state;
+    const dl_mode_e modes[] = {DL_MODE_PREVIEW, DL_MODE_PROGRESSIVE, DL_MODE_PREDICTIVE};
+    for (size_t m = 0; m < 3; m++) {
+        dl_pacing_params_t prm = params(modes[m], 10);
+        dl_pacer_t *p = dl_pacer_new(&prm);
+        assert_non_null(p);
+        dl_pace_input_t in = input(30, 0, 0, 20);
+        assert_int_equal(dl_pacer_decide(p, &in), 10);
+        in = input(30, 7, 2, 20);
+        assert_int_equal(dl_pacer_decide(p, &in), 1);
+        in = input(30, 9, 3, 20);
+        assert_int_equal(dl_pacer_decide(p, &in), 0);
+        dl_pacer_free(p);
+    }
+}
+
+static void test_outcome_estimator(void **state)
+{
+    (void)state;
+    static dl__outcomes_t o;
+    /* 100 calls: 25 answered after 10 s, 15 failed after 2 s, 60 unanswered at 30 s. */
+    for (int i = 0; i < 100; i++) {
+        if (i % 4 == 0)
+            dl__outcomes_add(&o, DL_OUT_ANSWERED, 10 * S);
+        else if (i % 4 == 1 && i < 60)
+            dl__outcomes_add(&o, DL_OUT_FAILED, 2 * S);
+        else
+            dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
+    }
+    dl__outcomes_refresh(&o);
+    assert_float_equal(dl__outcomes_p_answer(&o), 0.25, 1e-9);
+    /* A new call: answered within 5 s never, within 15 s with p. */
+    assert_float_equal(dl__outcomes_p_answer_within(&o, 0, 5 * S), 0.0, 1e-9);
+    assert_float_equal(dl__outcomes_p_answer_within(&o, 0, 15 * S), 0.25, 1e-9);
+    /* Ringing for 5 s: the 15 fast failures are gone, so the odds are 25 / 85. */
+    assert_float_equal(dl__outcomes_p_answer_within(&o, 5 * S, 10 * S), 25.0 / 85.0, 1e-9);
+    /* Ringing for 12 s: past every answer seen, it will not be answered. */
+    assert_float_equal(dl__outcomes_p_answer_within(&o, 12 * S, 30 * S), 0.0, 1e-9);
+    assert_int_equal(dl__outcomes_max_answer_ms(&o), 10 * S);
+    /* The ring keeps the last DL__OUT_N: after that many unanswered calls, p is 0. */
+    for (int i = 0; i < DL__OUT_N; i++)
+        dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
+    assert_int_equal(o.n, DL__OUT_N);
+    assert_float_equal(dl__outcomes_p_answer(&o), 0.0, 1e-9);
+}
+
+static void test_service_estimator(void **state)
+{
+    (void)state;
+    static dl__service_t s;
+    /* Half the cycles last 60 s, half 180 s. */
+    for (int i = 0; i < 100; i++)
+        dl__service_add(&s, (i % 2 ? 60 : 180) * S);
+    dl__service_refresh(&s);
+    assert_float_equal(s.mean_ms, 120.0 * S, 1e-6);
+    /* Busy 10 s: within 20 s nobody frees; within 60 s half do. */
+    assert_float_equal(dl__service_p_free_within(&s, 10 * S, 20 * S), 0.0, 1e-9);
+    assert_float_equal(dl__service_p_free_within(&s, 10 * S, 60 * S), 0.5, 1e-9);
+    /* Busy 100 s: only long cycles are left, ending at 180 s. */
+    assert_float_equal(dl__service_p_free_within(&s, 100 * S, 60 * S), 0.0, 1e-9);
+    assert_float_equal(dl__service_p_free_within(&s, 100 * S, 85 * S), 1.0, 1e-9);
+    /* Past every cycle seen: memoryless with the mean, neither 0 nor 1. */
+    double q = dl__service_p_free_within(&s, 400 * S, 10 * S);
+    assert_true(q > 0.05 && q < 0.1);
+}
+
+/* Rates: abandoned / answered over 24 h, 30 days, lifetime; a connection after the grace
+ * time is an abandon, one within it is not. */
+static void test_rates_windows(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    int64_t t = 10 * DAY;
+    for (int i = 0; i < 100; i++) {
+        dl_pacer_call_outcome(p, t, DL_OUT_ANSWERED, 8 * S);
+        if (i < 4)
+            dl_pacer_call_abandoned(p, t + S);
+        else if (i < 6)
+            dl_pacer_call_connected(p, t + 3 * S, 2500);
+        else
+            dl_pacer_call_connected(p, t + S, 2000);
+    }
+    dl_pace_rates_t r;
+    dl_pacer_rates(p, t + 2 * S, &r);
+    assert_int_equal(r.answered_day, 100);
+    assert_int_equal(r.abandoned_day, 6);
+    assert_float_equal(r.day, 0.06, 1e-9);
+    assert_float_equal(r.month, 0.06, 1e-9);
+    assert_float_equal(r.lifetime, 0.06, 1e-9);
+    /* A day later the 24 h window is empty, the 30 days still hold them. */
+    dl_pacer_rates(p, t + DAY + HOUR, &r);
+    assert_int_equal(r.answered_day, 0);
+    assert_float_equal(r.day, 0.0, 1e-9);
+    assert_float_equal(r.month, 0.06, 1e-9);
+    /* 31 days later only the lifetime remembers. */
+    dl_pacer_rates(p, t + 31 * DAY, &r);
+    assert_float_equal(r.month, 0.0, 1e-9);
+    assert_float_equal(r.lifetime, 0.06, 1e-9);
+    /* Seeding adds the campaign's history to the lifetime only. */
+    dl_pacer_seed(p, 900, 0);
+    dl_pacer_rates(p, t + 31 * DAY, &r);
+    assert_float_equal(r.lifetime, 0.006, 1e-9);
+    dl_pacer_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_preview_places_only_reserved),
+        cmocka_unit_test(test_progressive_is_one_per_free_agent),
+        cmocka_unit_test(test_max_channels_counts_calls_in_flight),
+        cmocka_unit_test(test_outcome_estimator),
+        cmocka_unit_test(test_service_estimator),
+        cmocka_unit_test(test_rates_windows),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
