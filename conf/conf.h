@@ -99,6 +99,7 @@ typedef struct conf_dialer {
     int originate_timeout_s;   /* ring time before giving up, default 30 */
     char default_context[CONF_STR_LEN]; /* default from-internal */
     int retry_backoff_s;       /* default 300 */
+    int short_call_s;          /* linked for fewer seconds = ShortCall, default 10, 0 = never */
 } conf_dialer_t;
 
 typedef struct conf_log {

@@ -136,6 +136,8 @@ const conf_directive_t conf__directives[] = {
         "dialplan context used when a campaign names none"),
     ROW(D_INT, DL, retry_backoff, retry_backoff_s, "300", 0, 604800,
         "seconds before a failed number is tried again"),
+    ROW(D_INT, DL, short_call, short_call_s, "10", 0, 3600,
+        "a call linked to an agent for fewer seconds than this is a ShortCall; 0 = none"),
 
     /* [log] */
     ROW(D_T, LOGS, CONF_T_LOGLEVEL, level, level, "info", "lowest level written"),

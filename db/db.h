@@ -220,6 +220,9 @@ int db_expire_campaigns(db_conn_t *c, int *nexpired);
  * (an overnight window wraps midnight). */
 int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n);
 
+/* One outgoing campaign by id, whatever its status and window (*found false: no such row). */
+int db_load_campaign(db_conn_t *c, uint32_t id, db_campaign_t *out, bool *found);
+
 typedef struct db_agent {
     uint32_t id;
     char type[8];        /* Agent, SIP, IAX2, PJSIP */

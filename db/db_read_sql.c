@@ -8,6 +8,7 @@
  */
 #include "db/db_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,31 @@ int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n)
         "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (CURTIME() >= c.daytime_init OR "
         "CURTIME() <= c.daytime_end))) ORDER BY c.id";
     return load_rows(c, q, sizeof(db_campaign_t), (void **)out, n, fill_campaign);
+}
+
+int db_load_campaign(db_conn_t *c, uint32_t id, db_campaign_t *out, bool *found)
+{
+    /* Whatever its status or window: the journal needs the row of a call's campaign even
+     * after the campaign went inactive while the call was still up. */
+    char q[768];
+    snprintf(q, sizeof(q),
+             "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, "
+             "c.max_canales, c.num_completadas, c.promedio, c.desviacion, c.daytime_init, "
+             "c.daytime_end, c.datetime_init, c.datetime_end, c.id_url, p.mode, "
+             "p.abandon_rate_max, p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s "
+             "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
+             "WHERE c.id = %" PRIu32,
+             id);
+    db_campaign_t *rows = NULL;
+    size_t n = 0;
+    int rc = load_rows(c, q, sizeof(db_campaign_t), (void **)&rows, &n, fill_campaign);
+    if (rc)
+        return rc;
+    *found = n > 0;
+    if (n)
+        *out = rows[0];
+    free(rows);
+    return 0;
 }
 
 static void fill_agent(char *const *r, void *dst)

@@ -1,0 +1,576 @@
+/*
+ * The call journal against a database stand-in (jnl_fake.c): registry changes in, the
+ * exact rows out.  Each step is posted to a registry drained on the test thread (so
+ * its changes reach the journal's queue in order), then jnl_sync waits until the
+ * journal handled them; the rows written since the previous step are compared as text.
+ * Times in the registry are fixed (T = 1700000000 s); "NOW" stands for a time the
+ * journal takes from the clock.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test/common/ccd_test.h"
+#include "core/err.h"
+#include "jnl_fake.h"
+#include "journal/journal.h"
+
+#define T 1700000000000LL
+
+typedef struct fx {
+    conf_t cf;
+    reg_t *reg;
+    jnl_t *j;
+    fake_db_t f;
+    size_t seen; /* lines already compared */
+} fx_t;
+
+static int setup(void **state)
+{
+    fx_t *x = calloc(1, sizeof(*x));
+    conf_defaults(&x->cf);
+    x->cf.dialer.retry_backoff_s = 300;
+    x->cf.dialer.short_call_s = 10;
+    x->reg = reg_new(4096, NULL, 0);
+    fake_init(&x->f);
+    x->f.camps[0] = (db_campaign_t){.id = 5, .num_completadas = 4, .promedio = 30,
+                                    .desviacion = 0, .retry_backoff_s = -1};
+    x->f.camps[1] = (db_campaign_t){.id = 6, .num_completadas = -1, .promedio = -1,
+                                    .desviacion = -1, .retry_backoff_s = 60};
+    x->f.ncamps = 2;
+    char err[256];
+    x->j = jnl_new(&x->cf, x->reg, NULL, err, sizeof(err));
+    assert_non_null(x->j);
+    jnl_db_ops_t ops = fake_ops(&x->f);
+    jnl_set_db_ops(x->j, &ops);
+    assert_int_equal(jnl_start(x->j), 0);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *x = *state;
+    jnl_stop(x->j);
+    jnl_free(x->j);
+    reg_free(x->reg);
+    fake_free(&x->f);
+    free(x);
+    return 0;
+}
+
+/* Replaces clock-taken times (any "=N" with N past 2025) by NOW. */
+static void normalize(char *s)
+{
+    char *out = s;
+    for (const char *p = s; *p;) {
+        if (*p == '=' && isdigit((unsigned char)p[1])) {
+            char *end;
+            long long v = strtoll(p + 1, &end, 10);
+            if (v >= 1735689600LL && v < 4000000000LL) {
+                memcpy(out, "=NOW", 4);
+                out += 4;
+                p = end;
+                continue;
+            }
+        }
+        *out++ = *p++;
+    }
+    *out = 0;
+}
+
+/* The rows written since the last look, after the journal handled everything posted. */
+static void expect(fx_t *x, const char *want)
+{
+    assert_int_equal(jnl_sync(x->j, ccd_test_timeout_ms(CCD_TEST_WAIT_MS)), 0);
+    char *got = fake_lines(&x->f, x->seen, &x->seen);
+    normalize(got);
+    if (strcmp(got, want) != 0)
+        fail_msg("rows differ.\n--- want\n%s--- got\n%s", want, got);
+    free(got);
+}
+
+/* ---- posting to the registry ---- */
+
+typedef struct step {
+    reg_call_t c;
+    bool remove;
+} step_t;
+
+static void apply_step(reg_txn_t *tx, void *arg)
+{
+    step_t *s = arg;
+    reg_call_t *c = reg_txn_call_by_uniqueid(tx, s->c.uniqueid);
+    if (!c) {
+        c = reg_txn_call_new(tx);
+        reg_txn_call_set_uniqueid(tx, c, s->c.uniqueid);
+    }
+    uint64_t id = c->id, ver = c->version;
+    *c = s->c;
+    c->id = id;
+    c->version = ver;
+    reg_txn_call_touch(tx, c);
+    if (s->remove)
+        reg_txn_call_remove(tx, id);
+}
+
+static void post(fx_t *x, const reg_call_t *c, bool remove)
+{
+    step_t s = {.c = *c, .remove = remove};
+    assert_int_equal(reg_post(x->reg, apply_step, &s, NULL), 0);
+    assert_int_equal(reg_drain(x->reg), 1);
+}
+
+static void apply_agent(reg_txn_t *tx, void *arg)
+{
+    const reg_agent_t *in = arg;
+    reg_agent_t *a = reg_txn_agent(tx, in->number, true);
+    uint64_t ver = a->version;
+    *a = *in;
+    a->version = ver;
+    reg_txn_agent_touch(tx, a);
+}
+
+static void post_agent(fx_t *x, const reg_agent_t *a)
+{
+    assert_int_equal(reg_post(x->reg, apply_agent, (void *)a, NULL), 0);
+    assert_int_equal(reg_drain(x->reg), 1);
+}
+
+static reg_agent_t agent9000(void)
+{
+    reg_agent_t a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.number, sizeof(a.number), "Agent/9000");
+    a.db_id = 7;
+    a.active = true;
+    a.member_status = -1;
+    return a;
+}
+
+static reg_call_t call(int64_t db_id, int64_t campaign, uint32_t retries)
+{
+    reg_call_t c;
+    memset(&c, 0, sizeof(c));
+    c.type = REG_CALL_OUTGOING;
+    c.db_call_id = db_id;
+    c.campaign_id = campaign;
+    c.retries = retries;
+    snprintf(c.uniqueid, sizeof(c.uniqueid), "ccd-%lld", (long long)db_id);
+    snprintf(c.phone, sizeof(c.phone), "5001");
+    c.t_originate_ms = T;
+    c.status = REG_CS_PLACING;
+    return c;
+}
+
+static void link_fields(reg_call_t *c, int64_t t_link)
+{
+    c->t_link_ms = t_link;
+    snprintf(c->agent, sizeof(c->agent), "Agent/9000");
+    snprintf(c->queue, sizeof(c->queue), "8000");
+    snprintf(c->channel, sizeof(c->channel), "SIP/prov-out-0001");
+    snprintf(c->agent_channel, sizeof(c->agent_channel), "Local/9000@agents-0001;1");
+}
+
+#define PROG(st, call, camp, retry, uid, trunk, agent, dur, at)                                    \
+    "progress " st " call=" call " camp=" camp " retry=" retry " uid=" uid " trunk=" trunk          \
+    " agent=" agent " dur=" dur " at=" at "\n"
+
+/* Placing -> Dialing -> Ringing -> OnQueue -> Success -> Hangup, one change each. */
+static void test_successful_call(void **state)
+{
+    fx_t *x = *state;
+    reg_agent_t a = agent9000();
+    post_agent(x, &a); /* logged out: no audit row */
+    reg_call_t c = call(100, 5, 1);
+    post(x, &c, false);
+    /* The claim wrote Placing: no Placing row, only what the journal learnt. */
+    expect(x, "calls 100 uniqueid=ccd-100\n");
+    c.status = REG_CS_DIALING;
+    snprintf(c.trunk, sizeof(c.trunk), "SIP/prov-out");
+    post(x, &c, false);
+    expect(x, "calls 100 trunk=SIP/prov-out\n" PROG("Dialing", "100", "5", "1", "ccd-100",
+                                                      "SIP/prov-out", "0", "-1", "NOW"));
+    c.status = REG_CS_RINGING;
+    c.t_answer_ms = T + 5000;
+    post(x, &c, false);
+    expect(x, "calls 100 status=Ringing fecha=1700000005\n" PROG("Ringing", "100", "5", "1",
+              "ccd-100", "SIP/prov-out", "0", "-1", "1700000005"));
+    c.status = REG_CS_ONQUEUE;
+    c.t_queue_ms = T + 6000;
+    post(x, &c, false);
+    expect(x, "calls 100 status=OnQueue queue=1700000006\n" PROG("OnQueue", "100", "5", "1",
+              "ccd-100", "SIP/prov-out", "0", "-1", "1700000006"));
+    c.status = REG_CS_SUCCESS;
+    link_fields(&c, T + 10000);
+    post(x, &c, false);
+    expect(x, "calls 100 status=Success start=1700000010 wait=4 agent=7\n"
+              PROG("Success", "100", "5", "1", "ccd-100", "SIP/prov-out", "7", "-1", "1700000010")
+              "current+ 100 uid=ccd-100 queue=8000 agent=Agent/9000 event=Link "
+              "chan=Local/9000@agents-0001;1 client=SIP/prov-out-0001 at=1700000010\n");
+    c.status = REG_CS_ONHOLD;
+    post(x, &c, false);
+    expect(x, "calls 100 status=OnHold\n" PROG("OnHold", "100", "5", "1", "ccd-100",
+                                                 "SIP/prov-out", "7", "-1", "NOW"));
+    c.status = REG_CS_SUCCESS;
+    post(x, &c, false);
+    expect(x, "calls 100 status=Success\n" PROG("OffHold", "100", "5", "1", "ccd-100",
+                                                  "SIP/prov-out", "7", "-1", "NOW"));
+    c.status = REG_CS_HANGUP;
+    c.t_end_ms = T + 52000;
+    post(x, &c, false);
+    /* 42 s of talk: Success stays; seed n=4 mean 30 dev 0 + 42 -> n=5 mean 32.4 dev 4.8 */
+    expect(x, "calls 100 end=1700000052 duration=42 release\n"
+              PROG("Hangup", "100", "5", "1", "ccd-100", "SIP/prov-out", "7", "42", "1700000052")
+              "current- 100\n"
+              "campaign 5 n=5 avg=32 dev=5\n");
+    /* the registry's sweep: nothing left to write */
+    post(x, &c, true);
+    expect(x, "");
+    jnl_stats_t st;
+    jnl_get_stats(x->j, &st);
+    assert_int_equal(st.calls_tracked, 0);
+    assert_int_equal(st.writes_failed, 0);
+    assert_int_equal(reg_notifications_dropped(x->reg), 0);
+}
+
+/* Every step in one change, linked for 5 s: ShortCall, retried after the campaign's back-off. */
+static void test_short_call_coalesced(void **state)
+{
+    fx_t *x = *state;
+    reg_agent_t a = agent9000();
+    post_agent(x, &a);
+    reg_call_t c = call(200, 6, 2);
+    snprintf(c.trunk, sizeof(c.trunk), "SIP/prov-out");
+    c.t_answer_ms = T + 1000;
+    c.t_queue_ms = T + 2000;
+    link_fields(&c, T + 3000);
+    c.t_end_ms = T + 8000;
+    c.status = REG_CS_HANGUP;
+    post(x, &c, false);
+    expect(x, "calls 200 status=ShortCall uniqueid=ccd-200 fecha=1700000001 queue=1700000002 "
+              "start=1700000003 end=1700000008 duration=5 wait=1 agent=7 trunk=SIP/prov-out\n"
+              PROG("Ringing", "200", "6", "2", "ccd-200", "SIP/prov-out", "7", "-1", "1700000001")
+              PROG("OnQueue", "200", "6", "2", "ccd-200", "SIP/prov-out", "7", "-1", "1700000002")
+              PROG("Success", "200", "6", "2", "ccd-200", "SIP/prov-out", "7", "-1", "1700000003")
+              PROG("ShortCall", "200", "6", "2", "ccd-200", "SIP/prov-out", "7", "5",
+                   "1700000008")
+              /* the call's first change asked for its campaign; the release waited for
+               * the row (campaign 6: retry_backoff_s 60, doubled for the second attempt) */
+              "calls 200 next=120 release\n");
+}
+
+/* Late events move finished calls up (NoAnswer -> Abandoned -> Hangup): each outcome is
+ * written, and the claim is released only once the outcome is settled. */
+static void test_out_of_order_finishes(void **state)
+{
+    fx_t *x = *state;
+    reg_agent_t a = agent9000();
+    post_agent(x, &a);
+    reg_call_t c = call(300, 5, 1);
+    c.status = REG_CS_NOANSWER;
+    c.t_answer_ms = T + 1000;
+    c.t_end_ms = T + 40000;
+    post(x, &c, false);
+    expect(x, "calls 300 status=NoAnswer uniqueid=ccd-300 fecha=1700000001 end=1700000040\n"
+              PROG("Ringing", "300", "5", "1", "ccd-300", "", "0", "-1", "1700000001")
+              PROG("NoAnswer", "300", "5", "1", "ccd-300", "", "0", "-1", "1700000040"));
+    c.status = REG_CS_ABANDONED;
+    c.t_queue_ms = T + 2000;
+    post(x, &c, false);
+    expect(x, "calls 300 status=Abandoned queue=1700000002 wait=38\n"
+              PROG("Abandoned", "300", "5", "1", "ccd-300", "", "0", "-1", "1700000040"));
+    c.status = REG_CS_HANGUP;
+    link_fields(&c, T + 3000);
+    post(x, &c, false);
+    /* 37 s of talk: seed n=4 mean 30 + 37 -> n=5 mean 31.4 dev 2.8 */
+    expect(x, "calls 300 status=Success start=1700000003 duration=37 wait=1 agent=7 release\n"
+              PROG("Hangup", "300", "5", "1", "ccd-300", "", "7", "37", "1700000040")
+              "campaign 5 n=5 avg=31 dev=3\n");
+    post(x, &c, true);
+    expect(x, "");
+
+    /* Abandoned stays open to late events until the registry lets the call go. */
+    reg_call_t d = call(301, 5, 2);
+    d.status = REG_CS_ABANDONED;
+    d.t_answer_ms = T + 1000;
+    d.t_queue_ms = T + 2000;
+    d.t_end_ms = T + 9000;
+    post(x, &d, false);
+    expect(x, "calls 301 status=Abandoned uniqueid=ccd-301 fecha=1700000001 queue=1700000002 "
+              "end=1700000009 wait=7\n"
+              PROG("Ringing", "301", "5", "2", "ccd-301", "", "0", "-1", "1700000001")
+              PROG("OnQueue", "301", "5", "2", "ccd-301", "", "0", "-1", "1700000002")
+              PROG("Abandoned", "301", "5", "2", "ccd-301", "", "0", "-1", "1700000009"));
+    post(x, &d, true);
+    /* [dialer] retry_backoff 300 (campaign 5 has none), doubled for the second attempt */
+    expect(x, "calls 301 next=600 release\n");
+}
+
+/* Calls that vanished: Failure 'ccd-lost' and retried, or kept Success when they had
+ * been talking; a call dropped unfinished counts as lost. */
+static void test_lost_calls(void **state)
+{
+    fx_t *x = *state;
+    reg_agent_t a = agent9000();
+    post_agent(x, &a);
+    reg_call_t c = call(400, 5, 1);
+    c.status = REG_CS_RINGING;
+    c.t_answer_ms = T + 1000;
+    post(x, &c, false);
+    expect(x, "calls 400 status=Ringing uniqueid=ccd-400 fecha=1700000001\n"
+              PROG("Ringing", "400", "5", "1", "ccd-400", "", "0", "-1", "1700000001"));
+    c.status = REG_CS_LOST;
+    c.t_end_ms = T + 5000;
+    post(x, &c, false);
+    expect(x, "calls 400 status=Failure end=1700000005 cause=-1/ccd-lost next=300 release\n"
+              PROG("Failure", "400", "5", "1", "ccd-400", "", "0", "-1", "1700000005"));
+
+    reg_call_t d = call(401, 5, 1);
+    d.status = REG_CS_SUCCESS;
+    d.t_answer_ms = T + 1000;
+    link_fields(&d, T + 3000);
+    post(x, &d, false);
+    expect(x, "calls 401 status=Success uniqueid=ccd-401 fecha=1700000001 start=1700000003 "
+              "agent=7\n"
+              PROG("Ringing", "401", "5", "1", "ccd-401", "", "7", "-1", "1700000001")
+              PROG("Success", "401", "5", "1", "ccd-401", "", "7", "-1", "1700000003")
+              "current+ 401 uid=ccd-401 queue=8000 agent=Agent/9000 event=Link "
+              "chan=Local/9000@agents-0001;1 client=SIP/prov-out-0001 at=1700000003\n");
+    d.status = REG_CS_LOST;
+    d.t_end_ms = T + 63000;
+    post(x, &d, false);
+    /* talked to an agent: not redialed, not in the statistics (its length is unknown) */
+    expect(x, "calls 401 end=1700000063 duration=60 cause=-1/ccd-lost release\n"
+              PROG("Hangup", "401", "5", "1", "ccd-401", "", "7", "60", "1700000063")
+              "current- 401\n");
+
+    reg_call_t e = call(402, 5, 1);
+    e.status = REG_CS_RINGING;
+    e.t_answer_ms = T + 1000;
+    post(x, &e, false);
+    expect(x, "calls 402 status=Ringing uniqueid=ccd-402 fecha=1700000001\n"
+              PROG("Ringing", "402", "5", "1", "ccd-402", "", "0", "-1", "1700000001"));
+    post(x, &e, true);
+    expect(x, "calls 402 status=Failure end=NOW cause=-1/ccd-lost next=300 release\n"
+              PROG("Failure", "402", "5", "1", "ccd-402", "", "0", "-1", "NOW"));
+}
+
+/* An Originate that failed: cause and Asterisk's text; a later cause overrides it. */
+static void test_failure_cause(void **state)
+{
+    fx_t *x = *state;
+    reg_call_t c = call(500, 5, 1);
+    c.status = REG_CS_FAILURE;
+    c.failure_cause = 17;
+    c.t_end_ms = T + 2000;
+    post(x, &c, false);
+    expect(x, "calls 500 status=Failure uniqueid=ccd-500 fecha=1700000002 end=1700000002 "
+              "cause=17/User busy\n"
+              PROG("Failure", "500", "5", "1", "ccd-500", "", "0", "-1", "1700000002")
+              "calls 500 next=300 release\n");
+    c.failure_cause = 34; /* the trunk leg's hangup came later with the real cause */
+    post(x, &c, false);
+    expect(x, "calls 500 cause=34/Circuit/channel congestion\n");
+    /* not a campaign call: nothing */
+    reg_call_t n = call(0, 0, 0);
+    snprintf(n.uniqueid, sizeof(n.uniqueid), "other");
+    n.status = REG_CS_HANGUP;
+    post(x, &n, false);
+    reg_call_t in = call(501, 0, 0);
+    in.type = REG_CALL_INCOMING;
+    post(x, &in, false);
+    expect(x, "");
+    jnl_stats_t st;
+    jnl_get_stats(x->j, &st);
+    assert_int_equal(st.incoming_ignored, 1);
+}
+
+/* Sessions, breaks (not the -1 phone pauses) and holds in audit. */
+static void test_agent_audit(void **state)
+{
+    fx_t *x = *state;
+    reg_agent_t a = agent9000();
+    post_agent(x, &a);
+    expect(x, "");
+    a.login = REG_LOGGED_IN;
+    a.login_time_ms = T;
+    post_agent(x, &a);
+    expect(x, "audit+ agent=7 break=0 at=1700000000\n");
+    a.member_status = 1; /* nothing to audit */
+    post_agent(x, &a);
+    expect(x, "");
+    a.break_id = 3;
+    a.break_start_ms = T + 1000;
+    post_agent(x, &a);
+    expect(x, "audit+ agent=7 break=3 at=1700000001\n");
+    a.break_id = 0;
+    post_agent(x, &a);
+    expect(x, "audit- agent=7 break=3\n");
+    a.on_hold = true;
+    a.hold_start_ms = T + 2000;
+    post_agent(x, &a);
+    expect(x, "audit+ agent=7 break=1 at=1700000002\n");
+    a.on_hold = false;
+    post_agent(x, &a);
+    expect(x, "audit- agent=7 break=1\n");
+    a.break_id = -1; /* paused from the phone: not ours to audit */
+    post_agent(x, &a);
+    expect(x, "");
+    a.break_id = 3;
+    a.break_start_ms = T + 3000;
+    post_agent(x, &a);
+    expect(x, "audit+ agent=7 break=3 at=1700000003\n");
+    a.on_hold = true;
+    a.hold_start_ms = T + 4000;
+    post_agent(x, &a);
+    expect(x, "audit+ agent=7 break=1 at=1700000004\n");
+    a.login = REG_LOGGED_OUT;
+    a.login_time_ms = 0;
+    post_agent(x, &a);
+    expect(x, "audit- agent=7 break=1\naudit- agent=7 break=3\naudit- agent=7 break=0\n");
+}
+
+/* Statistics wait for the campaign's row when its read fails, and are written once it
+ * is read again. */
+static void test_campaign_read_retried(void **state)
+{
+    fx_t *x = *state;
+    atomic_store(&x->f.reads_fail, true);
+    reg_agent_t a = agent9000();
+    post_agent(x, &a);
+    reg_call_t c = call(600, 5, 1);
+    c.t_answer_ms = T + 1000;
+    link_fields(&c, T + 2000);
+    c.t_end_ms = T + 22000;
+    c.status = REG_CS_HANGUP;
+    post(x, &c, false);
+    expect(x, "calls 600 status=Success uniqueid=ccd-600 fecha=1700000001 start=1700000002 "
+              "end=1700000022 duration=20 agent=7 release\n"
+              PROG("Ringing", "600", "5", "1", "ccd-600", "", "7", "-1", "1700000001")
+              PROG("Success", "600", "5", "1", "ccd-600", "", "7", "-1", "1700000002")
+              PROG("Hangup", "600", "5", "1", "ccd-600", "", "7", "20", "1700000022"));
+    jnl_stats_t st;
+    jnl_get_stats(x->j, &st);
+    assert_true(st.reads_failed >= 1);
+    atomic_store(&x->f.reads_fail, false);
+    /* seed n=4 mean 30 + 20 -> n=5 mean 28 dev 4 */
+    size_t from = x->seen;
+    char *got = NULL;
+    int64_t end = ccd_test_deadline(CCD_TEST_WAIT_MS);
+    for (;;) {
+        free(got);
+        got = fake_lines(&x->f, from, NULL);
+        if (strcmp(got, "campaign 5 n=5 avg=28 dev=4\n") == 0)
+            break;
+        CCD_CHECK_DEADLINE(end, "the campaign statistics after the read is retried");
+        ccd_test_sleep_ms(10);
+    }
+    free(got);
+    x->seen = from + 1;
+}
+
+/* ---- 50,000 changes against a stalled writer: none lost ---- */
+
+#define FLOOD_CALLS 10000
+#define FLOOD_STEPS 5
+
+static void apply_flood(reg_txn_t *tx, void *arg)
+{
+    apply_step(tx, arg);
+}
+
+static void test_flood_loses_nothing(void **state)
+{
+    (void)state;
+    conf_t cf;
+    conf_defaults(&cf);
+    reg_t *r = reg_new(100000, NULL, 0);
+    fake_db_t f;
+    fake_init(&f);
+    f.count_only = true;
+    f.ncalls = FLOOD_CALLS + 1;
+    f.progress_per_call = calloc(f.ncalls, sizeof(*f.progress_per_call));
+    char err[256];
+    jnl_t *j = jnl_new(&cf, r, NULL, err, sizeof(err));
+    assert_non_null(j);
+    jnl_db_ops_t ops = fake_ops(&f);
+    jnl_set_db_ops(j, &ops);
+    /* the writer stalls on the journal's first write until everything is posted */
+    atomic_store(&f.gate, 1);
+    assert_int_equal(jnl_start(j), 0);
+    assert_int_equal(reg_start(r), 0);
+
+    static const reg_call_status_e steps[FLOOD_STEPS] = {
+        REG_CS_DIALING, REG_CS_RINGING, REG_CS_ONQUEUE, REG_CS_SUCCESS, REG_CS_HANGUP};
+    int64_t end = ccd_test_deadline(60000);
+    for (int s = 0; s < FLOOD_STEPS; s++) {
+        for (int i = 1; i <= FLOOD_CALLS; i++) {
+            step_t *st = calloc(1, sizeof(*st));
+            st->c = call(i, 0, 1);
+            st->c.status = steps[s];
+            snprintf(st->c.trunk, sizeof(st->c.trunk), "SIP/prov");
+            if (s >= 1)
+                st->c.t_answer_ms = T + 1000;
+            if (s >= 2)
+                st->c.t_queue_ms = T + 2000;
+            if (s >= 3)
+                link_fields(&st->c, T + 3000);
+            if (s >= 4)
+                st->c.t_end_ms = T + 60000;
+            while (reg_post(r, apply_flood, st, free) == CCD_EFULL) {
+                CCD_CHECK_DEADLINE(end, "room in the registry inbox");
+                sched_yield();
+            }
+        }
+    }
+    /* every change applied and queued to the stalled journal */
+    CCD_WAIT_UNTIL(reg_inbox_depth(r) == 0, 60000);
+    jnl_stats_t st;
+    CCD_WAIT_UNTIL((jnl_get_stats(j, &st), st.backlog >= FLOOD_CALLS * FLOOD_STEPS - 1), 60000);
+    atomic_store(&f.gate, 0);
+    reg_stop(r);
+    assert_int_equal(jnl_sync(j, ccd_test_timeout_ms(60000)), 0);
+
+    jnl_get_stats(j, &st);
+    assert_int_equal(reg_notifications_dropped(r), 0);
+    assert_int_equal(st.changes, FLOOD_CALLS * FLOOD_STEPS);
+    assert_true(st.backlog_high_water >= FLOOD_CALLS * FLOOD_STEPS - 1);
+    assert_int_equal(atomic_load(&f.nprogress), FLOOD_CALLS * FLOOD_STEPS);
+    for (int i = 1; i <= FLOOD_CALLS; i++)
+        if (atomic_load(&f.progress_per_call[i]) != FLOOD_STEPS)
+            fail_msg("call %d has %llu progress rows", i,
+                     (unsigned long long)atomic_load(&f.progress_per_call[i]));
+    assert_int_equal(atomic_load(&f.nreleases), FLOOD_CALLS);
+    assert_int_equal(atomic_load(&f.ncurrent_add), FLOOD_CALLS);
+    assert_int_equal(atomic_load(&f.ncurrent_del), FLOOD_CALLS);
+    assert_int_equal(st.writes_failed, 0);
+    jnl_stop(j);
+    jnl_free(j);
+    reg_free(r);
+    free((void *)f.progress_per_call);
+    fake_free(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_successful_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_call_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_out_of_order_finishes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_calls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failure_cause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_audit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_campaign_read_retried, setup, teardown),
+        cmocka_unit_test(test_flood_loses_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
