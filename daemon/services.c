@@ -5,13 +5,14 @@
  * error buffer) / x_start (starts its own threads) / x_stop / x_free.
  * The database is the exception in timing only: db_start runs before the
  * agent load and waits for an absent database (a SIGTERM ends that wait).
- * Creation: registry -> database -> AMI -> ECCP, so that everything that
- * subscribes to the registry (the ECCP workers) exists before the registry
- * thread starts, which is reg_subscribe's rule.  Threads: registry -> AMI ->
- * ECCP.  Stop runs the other way round: AMI readers and ECCP sessions (the
- * producers of work) stop first (the ECCP workers unsubscribe from the
- * registry), then the registry drains its inbox, then the database writers
- * drain the write queue, so nothing accepted is lost on an orderly shutdown.
+ * Creation: registry -> database -> journal -> AMI -> ECCP, so that everything
+ * that subscribes to the registry (the journal, the ECCP workers) exists before
+ * the registry thread starts, which is reg_subscribe's rule.  Threads: journal ->
+ * registry -> AMI -> ECCP.  Stop runs the other way round: AMI readers and ECCP
+ * sessions (the producers of work) stop first (the ECCP workers unsubscribe from
+ * the registry), then the registry drains its inbox, then the journal writes
+ * every change the registry published, then the database writers drain the write
+ * queue, so nothing accepted is lost on an orderly shutdown.
  */
 #include "daemon/services.h"
 
@@ -24,6 +25,7 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "eccp/eccp.h"
+#include "journal/journal.h"
 #include "reg/reg.h"
 
 /* How long shutdown waits for the database to take the writes still queued. */
@@ -34,6 +36,7 @@ struct svc {
     const conf_t *cf;
     reg_t *reg;
     db_t *db;
+    jnl_t *jnl;
     ami_t *ami;
     eccp_server_t *eccp;
 };
@@ -120,6 +123,18 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
 
     load_agents(s);
 
+    /* The journal subscribes before the registry thread starts (so it sees the agent
+     * list land too) and runs before AMI, the first producer of call changes. */
+    s->jnl = jnl_new(cf, s->reg, s->db, why, sizeof(why));
+    if (!s->jnl) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+    if (jnl_start(s->jnl) != 0) {
+        snprintf(err, errlen, "cannot start the call journal thread");
+        goto fail;
+    }
+
     s->ami = ami_new(cf, &(ami_opts_t){0}, why, sizeof(why));
     if (!s->ami) {
         snprintf(err, errlen, "%s", why);
@@ -188,7 +203,9 @@ void svc_stop(svc_t *s)
     eccp_server_stop(s->eccp);
     if (s->reg)
         reg_stop(s->reg); /* applies everything the producers posted */
+    jnl_stop(s->jnl);     /* submits the history of every change published */
     db_stop(s->db, SVC_DB_DRAIN_MS);
+    jnl_free(s->jnl);
     eccp_server_free(s->eccp);
     ami_free(s->ami);
     db_free(s->db);
@@ -204,6 +221,11 @@ int svc_init_db(const conf_t *cf, char *err, size_t errlen)
 uint16_t svc_eccp_port(const svc_t *s)
 {
     return s->eccp ? eccp_server_port(s->eccp) : 0;
+}
+
+struct jnl *svc_journal(const svc_t *s)
+{
+    return s->jnl;
 }
 
 void svc_parts(const svc_t *s, reg_t **reg, ami_t **ami, db_t **db, eccp_server_t **eccp)

@@ -32,6 +32,10 @@ struct eccp_server;
 void svc_parts(const svc_t *s, struct reg **reg, struct ami **ami, struct db **db,
                struct eccp_server **eccp);
 
+/* The call journal, for monitoring (ops/); valid until svc_stop. */
+struct jnl;
+struct jnl *svc_journal(const svc_t *s);
+
 /* Creates or upgrades the database schema (ccdialerd --init-db). */
 int svc_init_db(const conf_t *cf, char *err, size_t errlen);
 

@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "db/db.h"
 #include "eccp/eccp.h"
+#include "journal/journal.h"
 #include "reg/reg.h"
 
 /* Where the figures come from.  Any pointer may be NULL (that part is left out of
@@ -35,6 +36,7 @@ typedef struct ops_sources {
     ami_t *ami;
     db_t *db;
     eccp_server_t *eccp;
+    jnl_t *jnl;             /* the call journal; optional like eccp */
     int64_t start_time_s;   /* wall clock of the start, for ccdialer_start_time_seconds */
 } ops_sources_t;
 
@@ -61,7 +63,7 @@ bool ops_ready(const ops_sources_t *src, buf_t *b);
 
 /*
  * Liveness of the threads that matter (registry, each AMI I/O thread, the database
- * writers, the ECCP workers): true when each went round its loop within max_age_ms
+ * writers, the ECCP workers, the journal): true when each went round its loop within max_age_ms
  * (they do at least every second or so while alive).  On false, why names the first
  * stuck one and its age.  A thread that has not run yet counts as alive.
  */

@@ -89,6 +89,12 @@ bool ops_threads_alive(const ops_sources_t *src, int64_t max_age_ms, char *why, 
         if (stale(st.heartbeat_ms, now, max_age_ms, "eccp-worker", why, whylen))
             return false;
     }
+    if (src->jnl) {
+        jnl_stats_t st;
+        jnl_get_stats(src->jnl, &st);
+        if (stale(st.heartbeat_ms, now, max_age_ms, "journal", why, whylen))
+            return false;
+    }
     if (whylen)
         why[0] = '\0';
     return true;

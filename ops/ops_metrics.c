@@ -365,6 +365,33 @@ static void render_reg(out_t *o, const ops_sources_t *src)
     free(k.v);
 }
 
+static void render_journal(out_t *o, const ops_sources_t *src)
+{
+    jnl_stats_t st;
+    jnl_get_stats(src->jnl, &st);
+    one(o, "ccdialer_journal_changes_total", "counter",
+        "Registry changes the call journal turned into history writes.", st.changes);
+    one(o, "ccdialer_journal_writes_total", "counter",
+        "History writes the call journal handed to the database writer.", st.writes);
+    one(o, "ccdialer_journal_writes_failed_total", "counter",
+        "History writes the database writer refused (closed).", st.writes_failed);
+    one(o, "ccdialer_journal_backlog", "gauge",
+        "Registry changes queued for the call journal, not handled yet.", (uint64_t)st.backlog);
+    one(o, "ccdialer_journal_backlog_high_water", "gauge",
+        "Most registry changes ever queued for the call journal.", (uint64_t)st.backlog_high_water);
+    one(o, "ccdialer_journal_audit_skipped_total", "counter",
+        "Agent audit rows that could not be written (no agent row, no Hold break).",
+        st.audit_skipped);
+    family(o, "ccdialer_journal_lag_seconds", "summary",
+           "Registry change applied -> its history writes submitted.");
+    put(o, "ccdialer_journal_lag_seconds{quantile=\"0.5\"} %.6f\n",
+        (double)jnl_lag_quantile_us(src->jnl, 0.5) / 1e6);
+    put(o, "ccdialer_journal_lag_seconds{quantile=\"0.99\"} %.6f\n",
+        (double)jnl_lag_quantile_us(src->jnl, 0.99) / 1e6);
+    put(o, "ccdialer_journal_lag_seconds_sum %.6f\n", (double)st.lag_us_sum / 1e6);
+    put(o, "ccdialer_journal_lag_seconds_count %" PRIu64 "\n", st.changes);
+}
+
 /* How long ago each thread group last beat, so a monitor can alert before the watchdog. */
 static void render_heartbeats(out_t *o, const ops_sources_t *src)
 {
@@ -386,6 +413,13 @@ static void render_heartbeats(out_t *o, const ops_sources_t *src)
         eccp_server_stats(src->eccp, &st);
         if (st.heartbeat_ms)
             put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"eccp-worker\"} %.3f\n",
+                (double)(now - st.heartbeat_ms) / 1e3);
+    }
+    if (src->jnl) {
+        jnl_stats_t st;
+        jnl_get_stats(src->jnl, &st);
+        if (st.heartbeat_ms)
+            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"journal\"} %.3f\n",
                 (double)(now - st.heartbeat_ms) / 1e3);
     }
     for (int i = 0; src->ami && i < ami_nservers(src->ami); i++) {
@@ -414,6 +448,8 @@ int ops_render_metrics(const ops_sources_t *src, buf_t *b)
         render_db(&o, src);
     if (src->reg)
         render_reg(&o, src);
+    if (src->jnl)
+        render_journal(&o, src);
     render_heartbeats(&o, src);
     return o.rc;
 }
