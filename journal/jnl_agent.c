@@ -45,6 +45,7 @@ static void skipped(jnl_t *j, const char *number, const char *what)
 /* Closes every row open for the agent: hold and break first, then the session. */
 static void close_all(jnl_t *j, jagent_t *ja)
 {
+    ja->hold_wait_ms = 0;
     if (ja->hold) {
         audit(j, ja, false, ja->hold, 0);
         ja->hold = 0;
@@ -99,21 +100,47 @@ void jnl__agent_change(jnl_t *j, const reg_change_t *ch)
             ja->brk = brk;
             audit(j, ja, true, (uint32_t)brk, a->break_start_ms);
         }
-        if (a->on_hold && !ja->hold) {
+        if (a->on_hold && !ja->hold && !ja->hold_wait_ms) {
             if (j->hold_break) {
                 ja->hold = j->hold_break;
                 audit(j, ja, true, ja->hold, a->hold_start_ms);
-            } else {
+            } else if (j->breaks_loaded) {
+                ja->hold_wait_ms = -1; /* once per hold */
                 skipped(j, a->number, "hold without a Hold break (tipo 'H') in the database");
+            } else {
+                /* the breaks are being read: opened when they arrive */
+                ja->hold_wait_ms = a->hold_start_ms ? a->hold_start_ms : clk_wall_ms();
             }
-        } else if (!a->on_hold && ja->hold) {
-            audit(j, ja, false, ja->hold, 0);
+        } else if (!a->on_hold) {
+            if (ja->hold)
+                audit(j, ja, false, ja->hold, 0);
             ja->hold = 0;
+            ja->hold_wait_ms = 0;
         }
     }
     if (ch->removed) {
         hmap_del(j->agents, a->number);
         free(ja);
+    }
+}
+
+void jnl__agents_hold_break_known(jnl_t *j)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(j->agents, &it, &k, &v)) {
+        jagent_t *ja = v;
+        if (ja->hold_wait_ms <= 0 || !ja->session)
+            continue;
+        if (j->hold_break) {
+            ja->hold = j->hold_break;
+            audit(j, ja, true, ja->hold, ja->hold_wait_ms);
+            ja->hold_wait_ms = 0;
+        } else {
+            ja->hold_wait_ms = -1;
+            skipped(j, ja->number, "hold without a Hold break (tipo 'H') in the database");
+        }
     }
 }
 

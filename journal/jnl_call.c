@@ -337,9 +337,10 @@ static void call_apply(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool settle)
     cw->id_call = jc->db_id;
     uint32_t set = call_columns(j, jc, c, linked, cw);
     if (final && (settle || !may_move_up(c)) && !jc->released) {
-        /* A retry's back-off is the campaign's: wait for its row unless this is the last
-         * word on the call. */
-        if (settle || strcmp(jc->status, "Success") == 0 || jnl__campaign_ready(j, jc->campaign))
+        /* A retry's back-off is the campaign's: wait for its row (even past the call's
+         * removal), unless the journal is stopping. */
+        if (j->stopping || strcmp(jc->status, "Success") == 0 ||
+            jnl__campaign_ready(j, jc->campaign))
             set |= release_bits(j, jc, cw);
         else
             jc->release_wait = true;
@@ -418,6 +419,10 @@ void jnl__call_change(jnl_t *j, const reg_change_t *ch)
         call_apply(j, jc, c, ch->removed || j->stopping);
     }
     if (ch->removed) {
+        if (jc->release_wait) {
+            jc->gone = true; /* kept until its campaign's row comes */
+            return;
+        }
         hmap_del(j->calls, key);
         free(jc);
         atomic_fetch_sub_explicit(&j->st_calls, 1, memory_order_relaxed);
@@ -439,14 +444,34 @@ void jnl__calls_settle_all(jnl_t *j)
 
 void jnl__calls_campaign_ready(jnl_t *j, uint32_t campaign)
 {
-    size_t it = 0;
+    size_t it = 0, ngone = 0;
     const char *k;
     void *v;
     while (hmap_next(j->calls, &it, &k, &v)) {
         jcall_t *jc = v;
-        if (jc->release_wait && jc->campaign == campaign)
+        if (jc->release_wait && jc->campaign == campaign) {
             release_alone(j, jc);
+            ngone += jc->gone;
+        }
     }
+    if (!ngone)
+        return;
+    /* the calls the registry has let go: forgotten now (not while walking the map) */
+    uint64_t *ids = malloc(ngone * sizeof(*ids));
+    size_t n = 0;
+    it = 0;
+    while (ids && hmap_next(j->calls, &it, &k, &v)) {
+        jcall_t *jc = v;
+        if (jc->gone && jc->campaign == campaign && n < ngone)
+            ids[n++] = jc->reg_id;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        call_key(ids[i], key, sizeof(key));
+        free(hmap_del(j->calls, key));
+        atomic_fetch_sub_explicit(&j->st_calls, 1, memory_order_relaxed);
+    }
+    free(ids);
 }
 
 void jnl__calls_free(jnl_t *j)

@@ -55,6 +55,7 @@ typedef struct jcall {
     bool counted;        /* in the campaign's statistics */
     bool released;       /* the claim is released */
     bool release_wait;   /* finished; the release waits for the campaign's back-off */
+    bool gone;           /* the registry removed it; kept only for that release */
     bool lost_txt;       /* failure_cause_txt 'ccd-lost' written */
 } jcall_t;
 
@@ -65,6 +66,8 @@ typedef struct jagent {
     bool session;        /* session row open */
     int brk;             /* break row open (break id), 0 = none */
     uint32_t hold;       /* hold row open (the Hold break id), 0 = none */
+    int64_t hold_wait_ms; /* on hold before the Hold break was known: its start (wall ms);
+                             -1 = not audited (no Hold break); 0 = none */
 } jagent_t;
 
 struct jnl {
@@ -82,6 +85,7 @@ struct jnl {
     hmap_t *agents;              /* number -> jagent_t* */
     hmap_t *camps;               /* decimal campaign id -> jcamp_t* */
     uint32_t hold_break;         /* the Hold break's id (tipo 'H'), 0 = not known */
+    bool breaks_loaded;          /* the breaks were read at least once */
     bool breaks_loading;
     int64_t breaks_retry_at_ms;
     int reads_inflight;
@@ -92,6 +96,7 @@ struct jnl {
     _Atomic uint64_t st_changes, st_writes, st_writes_failed, st_calls, st_incoming,
         st_audit_skipped, st_reads_failed, st_lag_max, st_lag_sum;
     _Atomic size_t st_backlog_hw;
+    _Atomic uint64_t st_reads_out; /* mirror of reads_inflight for readers */
     _Atomic int64_t beat_ms;
     _Atomic uint64_t lag_hist[JNL_LAG_BUCKETS];
 };
@@ -114,6 +119,8 @@ void jnl__incoming(jnl_t *j, const reg_change_t *ch);
 /* jnl_agent.c */
 void jnl__agent_change(jnl_t *j, const reg_change_t *ch);
 void jnl__agents_free(jnl_t *j);
+/* The breaks were read: opens the holds that waited for the Hold break's id. */
+void jnl__agents_hold_break_known(jnl_t *j);
 
 /* jnl_read.c: campaigns and breaks through read jobs */
 /* The campaign of a call is needed: starts its read once. */

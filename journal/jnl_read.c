@@ -86,6 +86,7 @@ static int submit(jnl_t *j, int what, uint32_t id)
         return rc;
     }
     j->reads_inflight++;
+    atomic_store_explicit(&j->st_reads_out, (uint64_t)j->reads_inflight, memory_order_relaxed);
     return 0;
 }
 
@@ -259,6 +260,8 @@ static void breaks_done(jnl_t *j, jread_t *r)
     if (!r->hold_break)
         LOG_WARN("journal", "no Hold break (tipo 'H') in the database: holds are not audited");
     j->hold_break = r->hold_break;
+    j->breaks_loaded = true;
+    jnl__agents_hold_break_known(j);
 }
 
 void jnl__read_done(jnl_t *j, db_read_job_t *job)

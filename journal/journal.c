@@ -218,6 +218,7 @@ static void handle(jnl_t *j, mq_msg_t *m)
     }
     case MSG_DB_READ_DONE:
         j->reads_inflight--;
+        atomic_store_explicit(&j->st_reads_out, (uint64_t)j->reads_inflight, memory_order_relaxed);
         jnl__read_done(j, (db_read_job_t *)m);
         return;
     case MSG_JNL_RELOAD_BREAKS:
@@ -393,6 +394,7 @@ void jnl_get_stats(jnl_t *j, jnl_stats_t *out)
     out->incoming_ignored = atomic_load_explicit(&j->st_incoming, memory_order_relaxed);
     out->audit_skipped = atomic_load_explicit(&j->st_audit_skipped, memory_order_relaxed);
     out->reads_failed = atomic_load_explicit(&j->st_reads_failed, memory_order_relaxed);
+    out->reads_out = atomic_load_explicit(&j->st_reads_out, memory_order_relaxed);
     out->backlog = mq_depth(j->q);
     out->backlog_high_water = atomic_load_explicit(&j->st_backlog_hw, memory_order_relaxed);
     out->lag_us_max = atomic_load_explicit(&j->st_lag_max, memory_order_relaxed);

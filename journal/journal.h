@@ -93,6 +93,7 @@ typedef struct jnl_stats {
     uint64_t incoming_ignored; /* incoming call changes (not journaled yet) */
     uint64_t audit_skipped;    /* agent rows that could not be written (no agent id, no Hold break) */
     uint64_t reads_failed;     /* read jobs answered with an error (retried) */
+    uint64_t reads_out;        /* read jobs submitted and not answered yet */
     size_t backlog;            /* changes queued, not handled yet */
     size_t backlog_high_water;
     uint64_t lag_us_max;       /* change applied in the registry -> its writes submitted */

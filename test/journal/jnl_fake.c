@@ -185,3 +185,100 @@ char *fake_lines(fake_db_t *f, size_t from, size_t *next)
     pthread_mutex_unlock(&f->mu);
     return s;
 }
+
+/* ---- posting ---- */
+
+typedef struct jt_step {
+    reg_call_t c;
+    bool remove;
+} jt_step_t;
+
+static void apply_step(reg_txn_t *tx, void *arg)
+{
+    jt_step_t *s = arg;
+    reg_call_t *c = reg_txn_call_by_uniqueid(tx, s->c.uniqueid);
+    if (!c) {
+        if (!(c = reg_txn_call_new(tx)))
+            return;
+        reg_txn_call_set_uniqueid(tx, c, s->c.uniqueid);
+    }
+    uint64_t id = c->id, ver = c->version;
+    *c = s->c;
+    c->id = id;
+    c->version = ver;
+    reg_txn_call_touch(tx, c);
+    if (s->remove)
+        reg_txn_call_remove(tx, id);
+}
+
+int jt_post_call(reg_t *r, const reg_call_t *c, bool remove)
+{
+    jt_step_t *s = malloc(sizeof(*s));
+    if (!s)
+        return CCD_ENOMEM;
+    s->c = *c;
+    s->remove = remove;
+    int rc = reg_post(r, apply_step, s, free);
+    if (rc != 0)
+        free(s);
+    return rc;
+}
+
+static void apply_agent(reg_txn_t *tx, void *arg)
+{
+    const reg_agent_t *in = arg;
+    reg_agent_t *a = reg_txn_agent(tx, in->number, true);
+    if (!a)
+        return;
+    uint64_t ver = a->version;
+    *a = *in;
+    a->version = ver;
+    reg_txn_agent_touch(tx, a);
+}
+
+int jt_post_agent(reg_t *r, const reg_agent_t *a)
+{
+    reg_agent_t *copy = malloc(sizeof(*copy));
+    if (!copy)
+        return CCD_ENOMEM;
+    *copy = *a;
+    int rc = reg_post(r, apply_agent, copy, free);
+    if (rc != 0)
+        free(copy);
+    return rc;
+}
+
+reg_agent_t jt_agent(int64_t db_id)
+{
+    reg_agent_t a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.number, sizeof(a.number), "Agent/9000");
+    a.db_id = db_id;
+    a.active = true;
+    a.member_status = -1;
+    return a;
+}
+
+reg_call_t jt_call(int64_t db_id, int64_t campaign, uint32_t retries)
+{
+    reg_call_t c;
+    memset(&c, 0, sizeof(c));
+    c.type = REG_CALL_OUTGOING;
+    c.db_call_id = db_id;
+    c.campaign_id = campaign;
+    c.retries = retries;
+    snprintf(c.uniqueid, sizeof(c.uniqueid), "ccd-%lld", (long long)db_id);
+    snprintf(c.phone, sizeof(c.phone), "5001");
+    c.t_originate_ms = JT_T;
+    c.status = REG_CS_PLACING;
+    return c;
+}
+
+void jt_link(reg_call_t *c, int64_t t_link)
+{
+    c->t_link_ms = t_link;
+    snprintf(c->agent, sizeof(c->agent), "Agent/9000");
+    snprintf(c->queue, sizeof(c->queue), "8000");
+    snprintf(c->channel, sizeof(c->channel), "SIP/prov-out-0001");
+    snprintf(c->agent_channel, sizeof(c->agent_channel), "Local/9000@agents-0001;1");
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "journal/journal.h"
+#include "reg/reg.h"
 
 #define FAKE_MAX_CAMPAIGNS 8
 
@@ -39,5 +40,21 @@ jnl_db_ops_t fake_ops(fake_db_t *f);
 char *fake_lines(fake_db_t *f, size_t from, size_t *next);
 /* One write as a line (the same text fake_ops keeps). */
 void fake_render(const db_write_t *w, char *out, size_t len);
+
+/* ---- posting calls and agents to a registry (tests and the benchmark) ---- */
+
+#define JT_T 1700000000000LL /* the fixed wall time (ms) the unit tests' times are built on */
+
+/* An outgoing campaign call in Placing (uniqueid "ccd-<db_id>", originated at JT_T). */
+reg_call_t jt_call(int64_t db_id, int64_t campaign, uint32_t retries);
+/* Linked to Agent/9000 through queue 8000 at t_link. */
+void jt_link(reg_call_t *c, int64_t t_link);
+/* Agent/9000 (agent row 7 unless changed), logged out. */
+reg_agent_t jt_agent(int64_t db_id);
+/* Posts the call's new state (found by uniqueid, created when absent; removed after when
+ * remove).  The registry copies c.  0 or reg_post's code. */
+int jt_post_call(reg_t *r, const reg_call_t *c, bool remove);
+/* Posts an agent's new state (created when absent).  0 or reg_post's code. */
+int jt_post_agent(reg_t *r, const reg_agent_t *a);
 
 #endif
