@@ -233,7 +233,8 @@ static uint32_t call_columns(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool li
         cpy(w->trunk, sizeof(w->trunk), c->trunk);
         set |= DB_CALL_F_TRUNK;
     }
-    if (jc->id_agent && linked && !jc->w_link) {
+    if (jc->id_agent && linked && !jc->w_agent) {
+        jc->w_agent = true;
         w->id_agent = jc->id_agent;
         set |= DB_CALL_F_ID_AGENT;
     }

@@ -50,7 +50,7 @@ typedef struct jcall {
     uint32_t retries;    /* calls.retries of this attempt (back-off at stop) */
     int failure_cause;
     bool dialing, ringing, queued, linked, on_hold; /* progress rows written */
-    bool w_answer, w_queue, w_link, w_end;           /* calls columns written */
+    bool w_answer, w_queue, w_link, w_end, w_agent;  /* calls columns written */
     bool current;        /* current_calls row added and not deleted */
     bool counted;        /* in the campaign's statistics */
     bool released;       /* the claim is released */

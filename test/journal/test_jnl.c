@@ -57,6 +57,24 @@ static int setup(void **state)
     return 0;
 }
 
+/* The same, with every read failing until the test lets them through. */
+static int setup_reads_failing(void **state)
+{
+    setup(state);
+    fx_t *x = *state;
+    /* a journal of its own, started with reads failing */
+    jnl_stop(x->j);
+    jnl_free(x->j);
+    atomic_store(&x->f.reads_fail, true);
+    char err[256];
+    x->j = jnl_new(&x->cf, x->reg, NULL, err, sizeof(err));
+    assert_non_null(x->j);
+    jnl_db_ops_t ops = fake_ops(&x->f);
+    jnl_set_db_ops(x->j, &ops);
+    assert_int_equal(jnl_start(x->j), 0);
+    return 0;
+}
+
 static int teardown(void **state)
 {
     fx_t *x = *state;
@@ -418,6 +436,40 @@ static void test_campaign_read_retried(void **state)
     x->seen = from + 1;
 }
 
+/* A hold that begins before the Hold break is known is audited once the breaks are read
+ * (they failed at start and are asked again). */
+static void test_hold_before_breaks(void **state)
+{
+    fx_t *x = *state;
+    reg_agent_t a = agent9000();
+    a.login = REG_LOGGED_IN;
+    a.login_time_ms = T;
+    post_agent(x, &a);
+    a.on_hold = true;
+    a.hold_start_ms = T + 2000;
+    post_agent(x, &a);
+    expect(x, "audit+ agent=7 break=0 at=1700000000\n");
+    atomic_store(&x->f.reads_fail, false);
+    int64_t end = ccd_test_deadline(CCD_TEST_WAIT_MS);
+    char *got = NULL;
+    for (;;) {
+        free(got);
+        got = fake_lines(&x->f, x->seen, NULL);
+        if (strcmp(got, "audit+ agent=7 break=1 at=1700000002\n") == 0)
+            break;
+        CCD_CHECK_DEADLINE(end, "the hold row once the breaks are read");
+        ccd_test_sleep_ms(10);
+    }
+    free(got);
+    x->seen++;
+    a.on_hold = false;
+    post_agent(x, &a);
+    expect(x, "audit- agent=7 break=1\n");
+    jnl_stats_t st;
+    jnl_get_stats(x->j, &st);
+    assert_int_equal(st.audit_skipped, 0);
+}
+
 /* ---- 50,000 changes against a stalled writer: none lost ---- */
 
 #define FLOOD_CALLS 10000
@@ -506,6 +558,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_cause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_campaign_read_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_before_breaks, setup_reads_failing, teardown),
         cmocka_unit_test(test_flood_loses_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
