@@ -44,6 +44,7 @@ enum {
     MSG_DL_BASE = 500,
     MSG_AGI_BASE = 600,
     MSG_AGS_BASE = 700, /* agent service (agent/agent.h) */
+    MSG_JNL_BASE = 800, /* call journal (journal/) */
     MSG_TEST_BASE = 900,
 };
 

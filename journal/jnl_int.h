@@ -14,10 +14,9 @@
 #include "core/mq.h"
 
 enum {
-    /* internal message types of the journal's queue (MSG_DL_BASE range: the journal
-     * serves the dialer's calls; 550.. is left free by dialer/) */
-    MSG_JNL_SYNC = MSG_DL_BASE + 50,
-    MSG_JNL_RELOAD_BREAKS = MSG_DL_BASE + 51,
+    /* internal message types of the journal's queue */
+    MSG_JNL_SYNC = MSG_JNL_BASE + 0,
+    MSG_JNL_RELOAD_BREAKS = MSG_JNL_BASE + 1,
 };
 
 #define JNL_LAG_BUCKETS 496
