@@ -271,6 +271,23 @@ static void test_out_of_order_finishes(void **state)
     post(x, &d, true);
     /* [dialer] retry_backoff 300 (campaign 5 has none), doubled for the second attempt */
     expect(x, "calls 301 next=600 release\n");
+
+    /* Still kept for late events when the engine stops: released by jnl_stop. */
+    reg_call_t e = call(302, 5, 1);
+    e.status = REG_CS_ABANDONED;
+    e.t_answer_ms = T + 1000;
+    e.t_queue_ms = T + 2000;
+    e.t_end_ms = T + 5000;
+    post(x, &e, false);
+    expect(x, "calls 302 status=Abandoned uniqueid=ccd-302 fecha=1700000001 queue=1700000002 "
+              "end=1700000005 wait=3\n"
+              PROG("Ringing", "302", "5", "1", "ccd-302", "", "0", "-1", "1700000001")
+              PROG("OnQueue", "302", "5", "1", "ccd-302", "", "0", "-1", "1700000002")
+              PROG("Abandoned", "302", "5", "1", "ccd-302", "", "0", "-1", "1700000005"));
+    jnl_stop(x->j);
+    char *got = fake_lines(&x->f, x->seen, &x->seen);
+    assert_string_equal(got, "calls 302 next=300 release\n");
+    free(got);
 }
 
 /* Calls that vanished: Failure 'ccd-lost' and retried, or kept Success when they had
