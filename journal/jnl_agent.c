@@ -89,6 +89,11 @@ void jnl__agent_change(jnl_t *j, const reg_change_t *ch)
     } else {
         if (!ja->session) {
             ja->session = true;
+            /* The first session this engine sees for the agent: a session row a previous
+             * run left open (crash, restart while logged in) ends where this one begins. */
+            if (!ja->seen_session)
+                audit(j, ja, false, 0, a->login_time_ms);
+            ja->seen_session = true;
             audit(j, ja, true, 0, a->login_time_ms);
         }
         int brk = a->break_id > 0 ? a->break_id : 0;

@@ -63,6 +63,7 @@ typedef struct jagent {
     char number[REG_ID_LEN];
     uint32_t db_id;
     bool session;        /* session row open */
+    bool seen_session;   /* a session was opened by this journal (leftovers closed) */
     int brk;             /* break row open (break id), 0 = none */
     uint32_t hold;       /* hold row open (the Hold break id), 0 = none */
     int64_t hold_wait_ms; /* on hold before the Hold break was known: its start (wall ms);
