@@ -98,6 +98,8 @@ typedef struct ags_done {
     uint64_t user;
     int code;
     char why[192];
+    /* With code 500: the action could not even be sent (Asterisk not connected). */
+    bool unreachable;
     char agent[REG_ID_LEN];
     /* LOGIN/LOGOUT: the agent's state to report (REG_LOGGING, REG_LOGGED_IN, REG_LOGGED_OUT) */
     reg_login_e login;

@@ -131,6 +131,10 @@ typedef enum ami_ev_type {
     AMI_EV_MOH_START,
     AMI_EV_MOH_STOP,
     AMI_EV_VARSET,
+    AMI_EV_PARKED_CALL,         /* ParkedCall: parkee_uniqueid, parking_space */
+    AMI_EV_UNPARKED_CALL,       /* UnParkedCall */
+    AMI_EV_PARKED_CALL_GIVEUP,  /* ParkedCallGiveUp: the parked caller hung up */
+    AMI_EV_PARKED_CALL_TIMEOUT, /* ParkedCallTimeOut: the space's timeout sent it back */
     AMI_EV_COUNT
 } ami_ev_type_e;
 
@@ -178,6 +182,9 @@ typedef struct ami_event {
     int position, count, status, paused, in_call, hold_time, talk_time, ring_time;
     /* bridges, music on hold, variables */
     const char *bridge_uniqueid, *bridge_type, *moh_class, *variable, *value;
+    /* parking (ParkedCall, UnParkedCall, ParkedCallGiveUp, ParkedCallTimeOut) */
+    const char *parkee_channel, *parkee_uniqueid;
+    int parking_space;
 } ami_event_t;
 
 const char *ami_ev_name(ami_ev_type_e t);
@@ -279,6 +286,22 @@ ami_action_t *ami_op_redirect(const char *channel, const char *context, const ch
 ami_action_t *ami_op_atxfer(const char *channel, const char *context, const char *exten);
 /* MixMonitorMute of the read direction (what the agent hears is kept), State 1/0. */
 ami_action_t *ami_op_mixmonitor_mute(const char *channel, bool mute);
+/* Originate (Async) of channel into context,exten,1; timeout_ms > 0 bounds the ringing;
+ * callerid and channel_id (becomes the ;1 leg's Uniqueid) may be NULL or "". */
+ami_action_t *ami_op_originate_exten(const char *channel, const char *context, const char *exten,
+                                     int timeout_ms, const char *callerid, const char *channel_id);
+/* QueueAdd of a dynamic member (MemberName may be NULL or ""; Paused false). */
+ami_action_t *ami_op_queue_add(const char *queue, const char *interface, int penalty,
+                               const char *member_name);
+ami_action_t *ami_op_queue_remove(const char *queue, const char *interface);
+/* QueuePause of interface in every queue (queue NULL or "") or one; reason NULL or "" = none. */
+ami_action_t *ami_op_queue_pause(const char *interface, const char *queue, bool paused,
+                                 const char *reason);
+/* Park (Asterisk 12+) of channel; timeout_channel gets the call back when the space times
+ * out ("" = the lot's default). */
+ami_action_t *ami_op_park(const char *channel, const char *timeout_channel);
+/* AgentLogoff of app_agent_pool agent N ("9000"), hanging its channel up at once. */
+ami_action_t *ami_op_agent_logoff(const char *agent);
 /* Command "core show channel CHANNEL": read its answer with ami_op_chanvars. */
 ami_action_t *ami_op_core_show_channel(const char *channel);
 

@@ -42,6 +42,10 @@ static const char *const ev_names[AMI_EV_COUNT] = {
     [AMI_EV_MOH_START] = "MusicOnHoldStart",
     [AMI_EV_MOH_STOP] = "MusicOnHoldStop",
     [AMI_EV_VARSET] = "VarSet",
+    [AMI_EV_PARKED_CALL] = "ParkedCall",
+    [AMI_EV_UNPARKED_CALL] = "UnParkedCall",
+    [AMI_EV_PARKED_CALL_GIVEUP] = "ParkedCallGiveUp",
+    [AMI_EV_PARKED_CALL_TIMEOUT] = "ParkedCallTimeOut",
 };
 
 const char *ami_ev_name(ami_ev_type_e t)
@@ -85,6 +89,7 @@ ami_ev_type_e ami_ev_type_of(ccd_str_t name)
     case 10:
         if (IS("newchannel")) return AMI_EV_NEWCHANNEL;
         if (IS("agentlogin")) return AMI_EV_AGENT_LOGIN;
+        if (IS("parkedcall")) return AMI_EV_PARKED_CALL;
         break;
     case 11:
         if (IS("agentcalled")) return AMI_EV_AGENT_CALLED;
@@ -94,6 +99,7 @@ ami_ev_type_e ami_ev_type_of(ccd_str_t name)
         break;
     case 12:
         if (IS("agentconnect")) return AMI_EV_AGENT_CONNECT;
+        if (IS("unparkedcall")) return AMI_EV_UNPARKED_CALL;
         break;
     case 13:
         if (IS("agentcomplete")) return AMI_EV_AGENT_COMPLETE;
@@ -107,11 +113,13 @@ ami_ev_type_e ami_ev_type_of(ccd_str_t name)
         if (IS("queuememberadded")) return AMI_EV_QUEUE_MEMBER_ADDED;
         if (IS("queuememberpause")) return AMI_EV_QUEUE_MEMBER_PAUSE;
         if (IS("musiconholdstart")) return AMI_EV_MOH_START;
+        if (IS("parkedcallgiveup")) return AMI_EV_PARKED_CALL_GIVEUP;
         break;
     case 17:
         if (IS("originateresponse")) return AMI_EV_ORIGINATE_RESPONSE;
         if (IS("agentringnoanswer")) return AMI_EV_AGENT_RINGNOANSWER;
         if (IS("queuememberstatus")) return AMI_EV_QUEUE_MEMBER_STATUS;
+        if (IS("parkedcalltimeout")) return AMI_EV_PARKED_CALL_TIMEOUT;
         break;
     case 18:
         if (IS("queuecallerabandon")) return AMI_EV_QUEUE_CALLER_ABANDON;
@@ -182,10 +190,15 @@ static int field_of(ccd_str_t key)
         if (IS("destuniqueid")) return S(dest_uniqueid);
         if (IS("destlinkedid")) return S(dest_linkedid);
         if (IS("pausedreason")) return S(paused_reason);
+        if (IS("parkingspace")) return I(parking_space);
+        break;
+    case 13:
+        if (IS("parkeechannel")) return S(parkee_channel);
         break;
     case 14:
         if (IS("stateinterface")) return S(state_interface);
         if (IS("bridgeuniqueid")) return S(bridge_uniqueid);
+        if (IS("parkeeuniqueid")) return S(parkee_uniqueid);
         break;
     case 16:
         if (IS("connectedlinenum")) return S(connected_num);
@@ -240,7 +253,8 @@ static bool var_wanted(const ami_msg_t *m, const char *const *vars)
             &(e)->dial_status, &(e)->action_id, &(e)->response, &(e)->reason_txt,                  \
             &(e)->application, &(e)->cause_txt, &(e)->queue, &(e)->interface,                      \
             &(e)->state_interface, &(e)->member_name, &(e)->agent, &(e)->paused_reason,            \
-            &(e)->bridge_uniqueid, &(e)->bridge_type, &(e)->moh_class, &(e)->variable, &(e)->value \
+            &(e)->bridge_uniqueid, &(e)->bridge_type, &(e)->moh_class, &(e)->variable, &(e)->value, \
+            &(e)->parkee_channel, &(e)->parkee_uniqueid                                            \
     }
 
 ami_event_t *ami_event_from_msg(const ami_msg_t *m, int server, const char *const *vars)
@@ -271,7 +285,7 @@ ami_event_t *ami_event_from_msg(const ami_msg_t *m, int server, const char *cons
         *strs[i] = empty;
     int *ints[] = {&ev->channel_state, &ev->reason, &ev->cause, &ev->position, &ev->count,
                    &ev->status, &ev->paused, &ev->in_call, &ev->hold_time, &ev->talk_time,
-                   &ev->ring_time};
+                   &ev->ring_time, &ev->parking_space};
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         *ints[i] = -1;
     ev->msg.next = NULL;

@@ -81,6 +81,97 @@ ami_action_t *ami_op_mixmonitor_mute(const char *channel, bool mute)
     return finish(a, rc);
 }
 
+ami_action_t *ami_op_originate_exten(const char *channel, const char *context, const char *exten,
+                                     int timeout_ms, const char *callerid, const char *channel_id)
+{
+    ami_action_t *a = ami_action_new("Originate");
+    if (!a)
+        return NULL;
+    int rc = ami_action_add(a, "Channel", channel);
+    if (!rc && timeout_ms > 0)
+        rc = ami_action_addf(a, "Timeout", "%d", timeout_ms);
+    if (!rc && callerid && callerid[0])
+        rc = ami_action_add(a, "CallerID", callerid);
+    if (!rc)
+        rc = ami_action_add(a, "Async", "true");
+    if (!rc)
+        rc = ami_action_add(a, "Context", context);
+    if (!rc)
+        rc = ami_action_add(a, "Exten", exten);
+    if (!rc)
+        rc = ami_action_add(a, "Priority", "1");
+    if (!rc && channel_id && channel_id[0])
+        rc = ami_action_add(a, "ChannelId", channel_id);
+    return finish(a, rc);
+}
+
+ami_action_t *ami_op_queue_add(const char *queue, const char *interface, int penalty,
+                               const char *member_name)
+{
+    ami_action_t *a = ami_action_new("QueueAdd");
+    if (!a)
+        return NULL;
+    int rc = ami_action_add(a, "Queue", queue);
+    if (!rc)
+        rc = ami_action_add(a, "Interface", interface);
+    if (!rc)
+        rc = ami_action_addf(a, "Penalty", "%d", penalty);
+    if (!rc)
+        rc = ami_action_add(a, "Paused", "false");
+    if (!rc && member_name && member_name[0])
+        rc = ami_action_add(a, "MemberName", member_name);
+    return finish(a, rc);
+}
+
+ami_action_t *ami_op_queue_remove(const char *queue, const char *interface)
+{
+    ami_action_t *a = ami_action_new("QueueRemove");
+    if (!a)
+        return NULL;
+    int rc = ami_action_add(a, "Queue", queue);
+    if (!rc)
+        rc = ami_action_add(a, "Interface", interface);
+    return finish(a, rc);
+}
+
+ami_action_t *ami_op_queue_pause(const char *interface, const char *queue, bool paused,
+                                 const char *reason)
+{
+    ami_action_t *a = ami_action_new("QueuePause");
+    if (!a)
+        return NULL;
+    int rc = ami_action_add(a, "Interface", interface);
+    if (!rc)
+        rc = ami_action_add(a, "Paused", paused ? "true" : "false");
+    if (!rc && queue && queue[0])
+        rc = ami_action_add(a, "Queue", queue);
+    if (!rc && reason && reason[0])
+        rc = ami_action_add(a, "Reason", reason);
+    return finish(a, rc);
+}
+
+ami_action_t *ami_op_park(const char *channel, const char *timeout_channel)
+{
+    ami_action_t *a = ami_action_new("Park");
+    if (!a)
+        return NULL;
+    int rc = ami_action_add(a, "Channel", channel);
+    if (!rc && timeout_channel && timeout_channel[0])
+        rc = ami_action_add(a, "TimeoutChannel", timeout_channel);
+    return finish(a, rc);
+}
+
+ami_action_t *ami_op_agent_logoff(const char *agent)
+{
+    ami_action_t *a = ami_action_new("AgentLogoff");
+    if (!a)
+        return NULL;
+    int rc = ami_action_add(a, "Agent", agent);
+    if (!rc)
+        rc = ami_action_add(a, "Soft", "false");
+    return finish(a, rc);
+}
+
 ami_action_t *ami_op_core_show_channel(const char *channel)
 {
     ami_action_t *a = ami_action_new("Command");

@@ -31,6 +31,8 @@
  *   for ~5 s, and a member without a channel driver is INVALID.
  * - A linked call records the leg that ends it as the agent
  *   (agent_hangup_channel: a Local member's ;2).
+ * - A logged-out agent has no break and no hold left (the session's pauses
+ *   end with it); the pause of an agent on hold is the engine's hold.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -447,8 +449,16 @@ static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int s
     if (st == REG_LOGGED_IN && a->login != REG_LOGGED_IN)
         a->login_time_ms = clk_wall_ms();
     if (st == REG_LOGGED_OUT) {
+        /* A session's break and hold end with it (pauseend before agentloggedout): an
+         * agent logged off by Asterisk (restart, phone hung up) is not left paused. */
         a->login_time_ms = 0;
         a->channel[0] = 0;
+        a->extension[0] = 0;
+        a->break_id = 0;
+        a->break_name[0] = 0;
+        a->break_start_ms = 0;
+        a->on_hold = false;
+        a->hold_start_ms = 0;
     }
     if (channel && channel[0])
         cpy(a->channel, sizeof(a->channel), channel);
@@ -463,6 +473,10 @@ static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int s
 static bool apply_pause(reg_agent_t *a, int paused, const char *reason, int64_t start_ms)
 {
     const char *name = reason[0] ? reason : "paused";
+    /* The agent service pauses an agent for a hold (Reason "Hold") with on_hold already
+     * set: that pause is the engine's, not one set on the phone system. */
+    if (paused == 1 && a->break_id == 0 && a->on_hold)
+        return false;
     if (paused == 1 && (a->break_id == 0 || (a->break_id == -1 && strcmp(a->break_name, name) != 0))) {
         a->break_id = -1;
         cpy(a->break_name, sizeof(a->break_name), name);

@@ -32,6 +32,7 @@ static void *scope_base(conf_t *c, conf_scope_e scope, int ami_index)
     case CONF_SC_DIALER: return &c->dialer;
     case CONF_SC_LOG: return &c->log;
     case CONF_SC_METRICS: return &c->metrics;
+    case CONF_SC_AGENTS: return &c->agents;
     case CONF_SC_COUNT: break;
     }
     return NULL;
@@ -323,7 +324,7 @@ static int begin_section(load_state_t *st, const conf_item_t *it, char *err, siz
     int nl = (int)(it->name.len > 64 ? 64 : it->name.len);
     if (scope < 0) {
         conf__errf(err, errlen, st->name, it->line,
-                   "unknown section [%.*s]: expected general, ami, database, eccp, agi, dialer, log or metrics",
+                   "unknown section [%.*s]: expected general, ami, database, eccp, agi, dialer, agents, log or metrics",
                    nl, it->name.p);
         return CCD_EINVAL;
     }

@@ -102,6 +102,16 @@ typedef struct conf_dialer {
     int short_call_s;          /* linked for fewer seconds = ShortCall, default 10, 0 = never */
 } conf_dialer_t;
 
+/* The agent service (docs/agent.md): the dialplan contexts it originates into. */
+typedef struct conf_agents {
+    char phone_context[CONF_STR_LEN];   /* default from-internal */
+    char login_context[CONF_STR_LEN];   /* default agent-login */
+    char agents_context[CONF_STR_LEN];  /* default agents */
+    char parking_context[CONF_STR_LEN]; /* default parkedcalls */
+    int login_ring_timeout_s;           /* default 30 */
+    int login_timeout_s;                /* default 120 */
+} conf_agents_t;
+
 typedef struct conf_log {
     log_level_e level;         /* default info */
     char target[CONF_STR_LEN]; /* "stderr" (default), "syslog" or a file path */
@@ -122,6 +132,7 @@ typedef struct conf {
     conf_eccp_t eccp;
     conf_agi_t agi;
     conf_dialer_t dialer;
+    conf_agents_t agents;
     conf_log_t log;
     conf_metrics_t metrics;
     char pid_file[CONF_STR_LEN]; /* [general] pid_file, default empty = none */

@@ -85,6 +85,7 @@ typedef enum conf_scope {
     CONF_SC_DIALER,
     CONF_SC_LOG,
     CONF_SC_METRICS,
+    CONF_SC_AGENTS,
     CONF_SC_COUNT
 } conf_scope_e;
 

@@ -32,6 +32,7 @@
 #define DL CONF_SC_DIALER, conf_dialer_t
 #define LOGS CONF_SC_LOG, conf_log_t
 #define MET CONF_SC_METRICS, conf_metrics_t
+#define AGS CONF_SC_AGENTS, conf_agents_t
 
 /* Indirection so the scope/struct pair macros expand into two arguments. */
 #define ROW(m, ...) m(__VA_ARGS__)
@@ -40,6 +41,7 @@ const char *const conf__scope_names[CONF_SC_COUNT] = {
     [CONF_SC_GENERAL] = "general", [CONF_SC_AMI] = "ami",       [CONF_SC_DATABASE] = "database",
     [CONF_SC_ECCP] = "eccp",       [CONF_SC_AGI] = "agi",       [CONF_SC_DIALER] = "dialer",
     [CONF_SC_LOG] = "log",         [CONF_SC_METRICS] = "metrics",
+    [CONF_SC_AGENTS] = "agents",
 };
 
 const conf_directive_t conf__directives[] = {
@@ -138,6 +140,20 @@ const conf_directive_t conf__directives[] = {
         "seconds before a failed number is tried again"),
     ROW(D_INT, DL, short_call, short_call_s, "10", 0, 3600,
         "a call linked to an agent for fewer seconds than this is a ShortCall; 0 = none"),
+
+    /* [agents] */
+    ROW(D_T, AGS, CONF_T_IDENT, phone_context, phone_context, "from-internal",
+        "context a console's extension is dialed in to reach the agent's phone (Local/EXT@context)"),
+    ROW(D_T, AGS, CONF_T_IDENT, login_context, login_context, "agent-login",
+        "context whose extension N runs AgentLogin(N) (extensions_ccdialer.conf)"),
+    ROW(D_T, AGS, CONF_T_IDENT, agents_context, agents_context, "agents",
+        "context whose extension N runs AgentRequest(N): reaches a logged-in Agent/N"),
+    ROW(D_T, AGS, CONF_T_IDENT, parking_context, parking_context, "parkedcalls",
+        "context of the parking lot's spaces (unhold dials the space there)"),
+    ROW(D_INT, AGS, login_ring_timeout, login_ring_timeout_s, "30", 5, 600,
+        "seconds the agent's phone rings for a login before it counts as not answered"),
+    ROW(D_INT, AGS, login_timeout, login_timeout_s, "120", 10, 3600,
+        "seconds a login may stay unfinished (logging) before it fails"),
 
     /* [log] */
     ROW(D_T, LOGS, CONF_T_LOGLEVEL, level, level, "info", "lowest level written"),
