@@ -5,14 +5,16 @@
  * error buffer) / x_start (starts its own threads) / x_stop / x_free.
  * The database is the exception in timing only: db_start runs before the
  * agent load and waits for an absent database (a SIGTERM ends that wait).
- * Creation: registry -> database -> journal -> AMI -> ECCP, so that everything
- * that subscribes to the registry (the journal, the ECCP workers) exists before
- * the registry thread starts, which is reg_subscribe's rule.  Threads: journal ->
- * registry -> AMI -> ECCP.  Stop runs the other way round: AMI readers and ECCP
- * sessions (the producers of work) stop first (the ECCP workers unsubscribe from
- * the registry), then the registry drains its inbox, then the journal writes
- * every change the registry published, then the database writers drain the write
- * queue, so nothing accepted is lost on an orderly shutdown.
+ * Creation: registry -> database -> journal -> AMI -> agent service -> ECCP, so
+ * that everything that subscribes to the registry (the journal, the agent
+ * service, the ECCP workers) exists before the registry thread starts, which is
+ * reg_subscribe's rule.  Threads: journal -> registry -> agent service -> AMI ->
+ * ECCP.  Stop runs the other way round: the agent service, AMI readers and ECCP
+ * sessions (the producers of work) stop first (the agent service and the ECCP
+ * workers unsubscribe from the registry), then the registry drains its inbox,
+ * then the journal writes every change the registry published, then the
+ * database writers drain the write queue, so nothing accepted is lost on an
+ * orderly shutdown.
  */
 #include "daemon/services.h"
 
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "agent/agent.h"
 #include "ami/ami.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -38,6 +41,7 @@ struct svc {
     db_t *db;
     jnl_t *jnl;
     ami_t *ami;
+    ags_t *ags;
     eccp_server_t *eccp;
 };
 
@@ -145,13 +149,20 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         goto fail;
     }
 
+    /* The agent service subscribes to the registry and to AMI events: before both start. */
+    s->ags = ags_new(cf, s->reg, s->ami, s->db, why, sizeof(why));
+    if (!s->ags) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+
     if (cf->eccp.enabled) {
         eccp_deps_t deps = {.reg = s->reg,
                             .db_submit = submit_read,
                             .db_ctx = s->db,
                             .db = s->db,
                             .ami = s->ami,
-                            .transfer_context = cf->dialer.default_context};
+                            .ags = s->ags};
         s->eccp = eccp_server_new(&cf->eccp, &deps, why, sizeof(why));
         if (!s->eccp) {
             snprintf(err, errlen, "ECCP: %s", why);
@@ -162,6 +173,12 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     int rc = reg_start(s->reg);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the registry thread: %s", ccd_strerror(rc));
+        goto fail;
+    }
+
+    rc = ags_start(s->ags);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the agent service: %s", ccd_strerror(rc));
         goto fail;
     }
 
@@ -195,9 +212,11 @@ void svc_stop(svc_t *s)
 {
     if (!s)
         return;
-    /* AMI stops first: its pending actions end (CCD_ECLOSED) while the ECCP
-     * workers waiting for them still exist.  Each x_stop is a no-op for a
-     * module that never started. */
+    /* The agent service stops first: the requests it still has are answered (503) while
+     * the ECCP workers waiting for them still run.  Then AMI: its pending actions end
+     * (CCD_ECLOSED) while the ECCP workers waiting for them still exist.  Each x_stop is
+     * a no-op for a module that never started. */
+    ags_stop(s->ags);
     if (s->ami)
         ami_stop(s->ami);
     eccp_server_stop(s->eccp);
@@ -207,6 +226,7 @@ void svc_stop(svc_t *s)
     db_stop(s->db, SVC_DB_DRAIN_MS);
     jnl_free(s->jnl);
     eccp_server_free(s->eccp);
+    ags_free(s->ags);
     ami_free(s->ami);
     db_free(s->db);
     reg_free(s->reg);

@@ -74,14 +74,15 @@ typedef struct eccp_deps {
      */
     bool (*login_check)(void *ctx, const char *user, const char *password);
     void *login_ctx;
-    /*
-     * The AMI client for requests that act on a call (hangup, transfers,
-     * recording mute, getchanvars).  NULL = those answer 501 after validation.
-     */
+    /* The AMI client for getextensionstatus.  NULL = it answers 500 "No AMI connection". */
     struct ami *ami;
-    /* Dialplan context for transfercall/atxfercall: conf [dialer] default_context.
-     * Required when ami is set. */
-    const char *transfer_context;
+    /*
+     * The agent service (agent/agent.h) that carries out loginagent, logoutagent,
+     * pauseagent, unpauseagent, hold, unhold, hangup, the transfers, recording mute
+     * and getchanvars.  NULL = those answer 500 "Agent service not available" after
+     * validation (tests of other requests).
+     */
+    struct ags *ags;
     /* Idle timeout in ms overriding conf idle_timeout_s when > 0 (tests). */
     int idle_timeout_ms;
     /* Largest element depth accepted in a request (default 32). */

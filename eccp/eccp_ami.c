@@ -1,15 +1,10 @@
 /*
- * ECCP requests that act on a call through AMI: hangup, transfercall,
- * atxfercall, mixmonitormute/unmute and getchanvars; and getextensionstatus,
- * which asks Asterisk about a peer (Command) without a call.
+ * getextensionstatus, which asks Asterisk about a peer (Command) without a
+ * call, and the record of a transfer's target in the database (the agent
+ * service carries the transfers out: eccp_agent.c).
  *
- * The AMI side (building each action, reading its answer and Asterisk's CLI
- * output) is ami/'s typed operations (ami_op_*); this file validates, picks
- * the call and the channel, and renders the ECCP answer.
- *
- * They change nothing in the registry themselves: the AMI events that follow
- * (Hangup, BridgeLeave, ...) reach the registry through the ami module and
- * become ECCP events from there.  The action is sent with ami_send() and its
+ * The AMI side (building the action, reading Asterisk's CLI output) is ami/'s
+ * typed operations (ami_op_*).  The action is sent with ami_send() and its
  * single ami_response_t comes back on the worker's mq (opts.user points at
  * the eccp_amiop_t below), so the worker never waits for Asterisk.  The
  * session stays allocated while an action points at it (pending count).
@@ -47,60 +42,6 @@ struct eccp_amiop {
 bool eccp__ami_available(eccp_worker_t *w)
 {
     return w->srv->deps.ami != NULL;
-}
-
-static void send_op(eccp_call_t *c, eccp_amiop_t *op, eccp_amiop_kind_e kind, int server,
-                    ami_action_t *a);
-
-void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
-                     const reg_call_t *call, const char *ext)
-{
-    eccp_worker_t *w = c->w;
-    const char *xctx = w->srv->deps.transfer_context;
-    eccp_amiop_t *op = calloc(1, sizeof(*op));
-    ami_action_t *a = NULL;
-    /* Hangup ends the agent's own leg: the channel Asterisk reported hanging up on the agent's
-     * side when the registry knows it, else the agent channel.  Atxfer acts on the member's
-     * (;1) leg, agent_channel. */
-    const char *chan = call->channel;
-    if (kind == ECCP_AMI_HANGUP && call->agent_hangup_channel[0])
-        chan = call->agent_hangup_channel;
-    else if ((kind == ECCP_AMI_HANGUP || kind == ECCP_AMI_ATXFER) && call->agent_channel[0])
-        chan = call->agent_channel;
-    switch (kind) {
-    case ECCP_AMI_HANGUP:
-        a = ami_op_hangup(chan);
-        break;
-    case ECCP_AMI_REDIRECT:
-        a = ami_op_redirect(chan, xctx, ext, 1);
-        break;
-    case ECCP_AMI_ATXFER:
-        a = ami_op_atxfer(chan, xctx, ext);
-        break;
-    case ECCP_AMI_MUTE:
-    case ECCP_AMI_UNMUTE:
-        a = ami_op_mixmonitor_mute(chan, kind == ECCP_AMI_MUTE);
-        break;
-    case ECCP_AMI_CHANVARS:
-        a = ami_op_core_show_channel(chan);
-        break;
-    case ECCP_AMI_EXTSTATUS: /* eccp__ami_extstatus */
-        break;
-    }
-    if (!op || !a) {
-        free(op);
-        ami_action_free(a);
-        eccp__failure(c, 500, "Internal server error");
-        return;
-    }
-    snprintf(op->agent, sizeof(op->agent), "%s", agent);
-    snprintf(op->chan, sizeof(op->chan), "%s", chan);
-    snprintf(op->ext, sizeof(op->ext), "%s", ext ? ext : "");
-    op->incoming = call->type == REG_CALL_INCOMING;
-    op->campaign_id = call->campaign_id;
-    op->call_db_id = call->db_call_id;
-    snprintf(op->uniqueid, sizeof(op->uniqueid), "%s", call->uniqueid);
-    send_op(c, op, kind, call->server, a);
 }
 
 /* Sends a (always consumed) for op (freed here on failure); answers 500 when it cannot. */
@@ -282,25 +223,25 @@ static void record_transfer_durable(eccp_worker_t *w, const eccp_amiop_t *op)
     }
 }
 
-static void success(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op)
+void eccp__record_transfer(eccp_worker_t *w, const eccp_reqdef_t *def, const char *id,
+                           const reg_call_t *call, const char *ext)
 {
-    buf_t *b = eccp__wbuf(w);
-    xw_t x;
-    eccp__xw_init(&x, b);
-    eccp__msg_resp_begin(&x, op->id, op->def->name);
-    eccp__xw_open(&x, "success");
-    eccp__xw_close(&x, "success");
-    eccp__msg_resp_end(&x, op->def->name);
-    eccp__send_buf(w, s, b);
-}
-
-static void req_failure(eccp_worker_t *w, eccp_sess_t *s, const eccp_amiop_t *op, int code,
-                        const char *msg)
-{
-    eccp__count_err(w->srv, op->def);
-    buf_t *b = eccp__wbuf(w);
-    eccp__msg_req_failure(b, op->id, op->def->name, NULL, code, msg);
-    eccp__send_buf(w, s, b);
+    eccp_amiop_t op = {.def = def, .kind = ECCP_AMI_TRANSFER_RECORD};
+    snprintf(op.id, sizeof(op.id), "%s", id);
+    snprintf(op.ext, sizeof(op.ext), "%s", ext);
+    op.incoming = call->type == REG_CALL_INCOMING;
+    op.campaign_id = call->campaign_id;
+    op.call_db_id = call->db_call_id;
+    snprintf(op.uniqueid, sizeof(op.uniqueid), "%s", call->uniqueid);
+    if (w->srv->deps.db)
+        record_transfer_durable(w, &op);
+    else if (!w->srv->deps.db_submit)
+        LOG_WARN_RL(MOD, "transfer not recorded: no database call_id=%lld extension=%s",
+                    (long long)op.call_db_id, op.ext);
+    else if (op.call_db_id)
+        record_transfer(w, &op);
+    else
+        LOG_WARN_RL(MOD, "transfer not recorded: the call has no database id extension=%s", op.ext);
 }
 
 void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
@@ -314,99 +255,13 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
             eccp__sess_bury(w, s);
         goto out;
     }
-    const char *why;
-    bool ok = ami_op_ok(r, &why);
-    if (!ok && op->kind != ECCP_AMI_CHANVARS && op->kind != ECCP_AMI_EXTSTATUS)
-        LOG_ERR_RL(MOD, "%s failed: %s agent=%s channel=%s", op->def->name, why, op->agent, op->chan);
-    switch (op->kind) {
-    case ECCP_AMI_HANGUP:
-        if (ok)
-            success(w, s, op);
-        else
-            req_failure(w, s, op, 500, "Cannot hangup agent call");
-        break;
-    case ECCP_AMI_REDIRECT:
-    case ECCP_AMI_ATXFER:
-        if (!ok) {
-            req_failure(w, s, op, 500, "Unable to transfer call");
-            break;
-        }
-        /* The record first, so that a client holding the answer knows the write is already
-         * with the db writer (a db_write_flush from then on covers it); it never answers. */
-        if (w->srv->deps.db)
-            record_transfer_durable(w, op);
-        else if (!w->srv->deps.db_submit)
-            LOG_WARN_RL(MOD, "transfer not recorded: no database call_id=%lld extension=%s",
-                     (long long)op->call_db_id, op->ext);
-        else if (op->call_db_id)
-            record_transfer(w, op);
-        else
-            LOG_WARN_RL(MOD, "transfer not recorded: the call has no database id extension=%s",
-                     op->ext);
-        success(w, s, op); /* the one response */
-        break;
-    case ECCP_AMI_MUTE:
-    case ECCP_AMI_UNMUTE:
-        if (!ok) {
-            req_failure(w, s, op, 500,
-                        op->kind == ECCP_AMI_MUTE ? "Cannot mute agent call" : "Cannot unmute agent call");
-            break;
-        }
-        success(w, s, op);
-        {
-            eccp_event_t ev = {.kind = op->kind == ECCP_AMI_MUTE ? ECCP_EV_RECORDINGMUTE
-                                                                 : ECCP_EV_RECORDINGUNMUTE,
-                               .incoming = op->incoming,
-                               .campaign_id = op->campaign_id,
-                               .call_id = op->call_db_id};
-            snprintf(ev.agent_number, sizeof(ev.agent_number), "%s", op->agent);
-            if (eccp_server_publish(w->srv, &ev) != 0)
-                LOG_WARN_RL(MOD, "recording %smute event for %s not delivered to every worker",
-                         op->kind == ECCP_AMI_MUTE ? "" : "un", op->agent);
-        }
-        break;
-    case ECCP_AMI_CHANVARS: {
-        buf_t *b = eccp__wbuf(w);
-        ami_chanvars_t *cv = NULL;
-        int rc = ami_op_chanvars(r, &cv);
-        if (rc != CCD_OK)
-            eccp__count_err(w->srv, op->def);
-        if (rc == CCD_ENOMEM) {
-            eccp__msg_failure(b, op->id, 500, "Internal server error");
-            eccp__send_buf(w, s, b);
-            break;
-        }
-        if (rc != CCD_OK) {
-            eccp__msg_failure(b, op->id, 500, "No AMI connection");
-            eccp__send_buf(w, s, b);
-            break;
-        }
-        xw_t x;
-        eccp__xw_init(&x, b);
-        eccp__msg_resp_begin(&x, op->id, op->def->name);
-        eccp__xw_leaf(&x, "clientchannel", op->chan);
-        eccp__xw_open(&x, "chanvars");
-        for (size_t i = 0; i < cv->n; i++) {
-            eccp__xw_open(&x, "chanvar");
-            eccp__xw_leaf(&x, "label", cv->v[i].name);
-            eccp__xw_leaf(&x, "value", cv->v[i].value);
-            eccp__xw_close(&x, "chanvar");
-        }
-        eccp__xw_close(&x, "chanvars");
-        eccp__msg_resp_end(&x, op->def->name);
+    buf_t *b = eccp__wbuf(w);
+    bool reg_yes = false;
+    if (ami_op_peer_registered(op->tech, r, &reg_yes) != CCD_OK) {
+        eccp__count_err(w->srv, op->def);
+        eccp__msg_failure(b, op->id, 500, "No AMI connection");
         eccp__send_buf(w, s, b);
-        free(cv);
-        break;
-    }
-    case ECCP_AMI_EXTSTATUS: {
-        buf_t *b = eccp__wbuf(w);
-        bool reg_yes = false;
-        if (ami_op_peer_registered(op->tech, r, &reg_yes) != CCD_OK) {
-            eccp__count_err(w->srv, op->def);
-            eccp__msg_failure(b, op->id, 500, "No AMI connection");
-            eccp__send_buf(w, s, b);
-            break;
-        }
+    } else {
         xw_t x;
         eccp__xw_init(&x, b);
         eccp__msg_resp_begin(&x, op->id, op->def->name);
@@ -414,8 +269,6 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
         eccp__xw_leaf(&x, "registered", reg_yes ? "yes" : "no");
         eccp__msg_resp_end(&x, op->def->name);
         eccp__send_buf(w, s, b);
-        break;
-    }
     }
     eccp__sess_resume(w, s);
 out:

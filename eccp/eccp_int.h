@@ -329,6 +329,7 @@ typedef union eccp_job_args {
         char arg[ECCP_ARG_MAX];
         bool break_found;              /* pauseagent, result: an active break */
         char break_name[ECCP_ARG_MAX]; /* its name */
+        int timeout_s;                 /* loginagent: the inactivity timeout, 0 = none */
     } agent;
     eccp_jcontact_t contact; /* setcontact */
     struct { /* saveformdata (the values travel in extra) */
@@ -474,23 +475,15 @@ void eccp__job_free(eccp_job_t *j);
 /* Stand-in for eccp_call_t when a job finishes. */
 void eccp__call_from_job(eccp_call_t *c, eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j);
 
-/* eccp_ami.c: requests that act on a call through AMI. */
+/* eccp_ami.c: getextensionstatus through AMI, and transfer records. */
 typedef enum {
-    ECCP_AMI_HANGUP = 0,
-    ECCP_AMI_REDIRECT,
-    ECCP_AMI_ATXFER,
-    ECCP_AMI_MUTE,
-    ECCP_AMI_UNMUTE,
-    ECCP_AMI_CHANVARS,
-    ECCP_AMI_EXTSTATUS,
+    ECCP_AMI_EXTSTATUS = 0,
+    ECCP_AMI_TRANSFER_RECORD, /* not an action: the record of a transfer's target */
 } eccp_amiop_kind_e;
 typedef struct eccp_amiop eccp_amiop_t;
 #define ECCP_EXT_MAX 64 /* getextensionstatus extension, with its tech prefix, NUL included */
 struct ami_response;
 bool eccp__ami_available(eccp_worker_t *w);
-/* Sends the action for c on call's server; answers 500 "No AMI connection" when it cannot. */
-void eccp__ami_start(eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
-                     const reg_call_t *call, const char *ext);
 /* getextensionstatus: ext is "TECH/peer" already validated (eccp__ext_valid); asks the
  * first AMI server with Command (sip/pjsip/iax2 show ...); top-level 500 "No AMI
  * connection" when it cannot be sent. */
@@ -498,6 +491,18 @@ void eccp__ami_extstatus(eccp_call_t *c, const char *ext);
 /* ^(SIP|PJSIP|IAX2)/\w+$ and short enough for a Command line. */
 bool eccp__ext_valid(const char *ext);
 void eccp__ami_done(eccp_worker_t *w, struct ami_response *r); /* the answer came back */
+/* Records ext as the transfer target of call (calls.transfer / call_entry.transfer): through
+ * the db writer (deps.db), else as a best-effort read job (deps.db_submit); never answers. */
+void eccp__record_transfer(eccp_worker_t *w, const eccp_reqdef_t *def, const char *id,
+                           const reg_call_t *call, const char *ext);
+
+/* eccp_agent.c: requests carried out by the agent service (agent/agent.h). */
+struct ags_req;
+struct ags_done;
+/* Submits req (reply_mq and user are filled in here) for c; a refusal is answered here. */
+void eccp__ags_start(eccp_call_t *c, const struct ags_req *req);
+void eccp__ags_done(eccp_worker_t *w, struct ags_done *d); /* the answer came back */
+void eccp__ags_drop(eccp_worker_t *w, struct ags_done *d); /* at shutdown */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
 /* Login flow (eccp_server.c).  login_started: j (the login's database job) is out, the

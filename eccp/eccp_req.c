@@ -11,10 +11,9 @@
  *              existence and hash need the database and are checked on a DB
  *              thread before the request's own work (eccp_dbreq.c).
  *
- * Requests that act on Asterisk through the agent module (pause, hangup,
- * transfers, ...) validate everything Issabel validates and then answer
- * NAME_response/failure 501 "Not Implemented: ..." until that module lands;
- * docs/eccp.md lists them.
+ * Requests that act on an agent or its call (login, pause, hold, hangup,
+ * transfers, ...) validate everything Issabel validates here and are then
+ * carried out by the agent service (eccp_agent.c, agent/agent.h).
  *
  * Runs on session workers only.
  */
@@ -24,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -33,9 +33,6 @@
 
 #define MOD "eccp"
 
-/* The answer for the action part of requests whose module has not landed. */
-#define NOT_YET_AGENT "Not Implemented: needs the agent module (not available yet)"
-#define NOT_YET_AMI "Not Implemented: needs the AMI action path (not available yet)"
 
 /* ---------------- reply helpers ---------------- */
 
@@ -704,14 +701,13 @@ static bool need_call(eccp_call_t *c, bool in_call)
     return in_call;
 }
 
-/* The call's action goes to the AMI client; 501 when no AMI link is configured at all. */
-static void ami_or_501(eccp_worker_t *w, eccp_call_t *c, eccp_amiop_kind_e kind, const char *agent,
-                       const reg_call_t *call, const char *ext)
+/* Hands the request to the agent service; its answer comes back as an ags_done_t. */
+static void to_ags(eccp_call_t *c, ags_op_e op, const char *agent, const char *arg)
 {
-    if (eccp__ami_available(w))
-        eccp__ami_start(c, kind, agent, call, ext);
-    else
-        eccp__req_failure(c, 501, NOT_YET_AMI);
+    ags_req_t r = {.op = op};
+    snprintf(r.agent, sizeof(r.agent), "%s", agent);
+    snprintf(r.arg, sizeof(r.arg), "%s", arg ? arg : "");
+    eccp__ags_start(c, &r);
 }
 
 static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -723,8 +719,12 @@ static void pingagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 404, "Specified agent not found");
         return;
     }
-    /* The session's idle timer was reset when the request arrived. */
-    eccp__success(c);
+    /* The session's idle timer was reset when the request arrived; the agent's inactivity
+     * timer (loginagent's timeout) is the agent service's, when there is one. */
+    if (w->srv->deps.ags)
+        to_ags(c, AGS_PING, j->agent, NULL);
+    else
+        eccp__success(c);
 }
 
 static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -751,7 +751,10 @@ static void pauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
             eccp__success(c);
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    ags_req_t r = {.op = AGS_PAUSE, .break_id = (int)eccp__intval(j->u.agent.arg)};
+    snprintf(r.agent, sizeof(r.agent), "%s", j->agent);
+    snprintf(r.break_name, sizeof(r.break_name), "%.127s", j->u.agent.break_name);
+    eccp__ags_start(c, &r);
 }
 
 static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -765,7 +768,7 @@ static void unpauseagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__success(c);
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    to_ags(c, AGS_UNPAUSE, j->agent, NULL);
 }
 
 static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -775,7 +778,7 @@ static void hangup_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     eccp_call_t *c = &ax.c;
     if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, ECCP_AMI_HANGUP, j->agent, &ax.call, NULL);
+    to_ags(c, AGS_HANGUP, j->agent, NULL);
 }
 
 static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -789,8 +792,11 @@ static void mixmonitormute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     }
     if (!need_call(c, ax.in_call))
         return;
-    /* The optional auto-unmute timeout is validated but not armed (see docs/eccp.md). */
-    ami_or_501(w, c, ECCP_AMI_MUTE, j->agent, &ax.call, NULL);
+    /* The agent service arms the optional timer that unmutes the recording again. */
+    long long t = j->u.agent.has ? eccp__intval(j->u.agent.arg) : 0;
+    ags_req_t r = {.op = AGS_MUTE, .timeout_s = t > 86400 ? 86400 : (int)t};
+    snprintf(r.agent, sizeof(r.agent), "%s", j->agent);
+    eccp__ags_start(c, &r);
 }
 
 static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -800,7 +806,7 @@ static void mixmonitorunmute_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *
     eccp_call_t *c = &ax.c;
     if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, ECCP_AMI_UNMUTE, j->agent, &ax.call, NULL);
+    to_ags(c, AGS_UNMUTE, j->agent, NULL);
 }
 
 static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -824,8 +830,7 @@ static void transfer_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
     }
     if (!need_call(c, ax.in_call))
         return;
-    ami_or_501(w, c, atxfer ? ECCP_AMI_ATXFER : ECCP_AMI_REDIRECT, j->agent, &ax.call,
-               j->u.agent.arg);
+    to_ags(c, atxfer ? AGS_ATXFER : AGS_TRANSFER, j->agent, j->u.agent.arg);
 }
 
 static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -848,7 +853,7 @@ static void transfercallagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t 
     }
     if (!need_call(c, ax.in_call))
         return;
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    to_ags(c, AGS_TRANSFER_AGENT, j->agent, j->u.agent.arg);
 }
 
 static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -864,7 +869,7 @@ static void hold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__req_failure(c, 417, "Agent already in hold");
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    to_ags(c, AGS_HOLD, j->agent, NULL);
 }
 
 static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -880,7 +885,7 @@ static void unhold_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__success(c);
         return;
     }
-    eccp__req_failure(c, 501, NOT_YET_AGENT);
+    to_ags(c, AGS_UNHOLD, j->agent, NULL);
 }
 
 static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -892,7 +897,7 @@ static void getchanvars_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         return;
     if (!need_call(c, ax.in_call && ax.call.channel[0]))
         return;
-    ami_or_501(w, c, ECCP_AMI_CHANVARS, j->agent, &ax.call, NULL);
+    to_ags(c, AGS_CHANVARS, j->agent, NULL);
 }
 
 static void schedulecall_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -1030,7 +1035,10 @@ static void loginagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         }
         return;
     }
-    status_failure(c, "logged-out", 501, NOT_YET_AGENT);
+    ags_req_t r = {.op = AGS_LOGIN, .timeout_s = j->u.agent.timeout_s};
+    snprintf(r.agent, sizeof(r.agent), "%s", j->agent);
+    snprintf(r.arg, sizeof(r.arg), "%.79s", j->u.agent.arg);
+    eccp__ags_start(c, &r);
 }
 
 static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
@@ -1048,7 +1056,7 @@ static void logoutagent_done(eccp_worker_t *w, eccp_sess_t *s, eccp_job_t *j)
         eccp__send_buf(w, s, b);
         return;
     }
-    status_failure(c, "logged-out", 501, NOT_YET_AGENT);
+    to_ags(c, AGS_LOGOUT, j->agent, NULL);
 }
 
 static void rq_loginagent(eccp_call_t *c)
@@ -1074,6 +1082,8 @@ static void rq_loginagent(eccp_call_t *c)
     j->auth_status = true;
     snprintf(j->u.agent.arg, sizeof(j->u.agent.arg), "%s", ext);
     j->u.agent.has = true;
+    long long t = rc == 1 ? eccp__intval(tmo) : 0;
+    j->u.agent.timeout_s = t > 86400 * 365 ? 86400 * 365 : (int)t; /* a year is no timeout */
     eccp__job_submit(c->w, j);
 }
 

@@ -24,6 +24,8 @@
  */
 #include "eccp/eccp_int.h"
 
+#include "agent/agent.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -941,6 +943,9 @@ static void worker_inbox(eccp_worker_t *w, bool *quit)
         case MSG_AMI_RESPONSE:
             eccp__ami_done(w, (struct ami_response *)m);
             break;
+        case MSG_AGS_DONE:
+            eccp__ags_done(w, (ags_done_t *)m);
+            break;
         case MSG_DB_WRITE_DONE:
             eccp__write_done(w, (db_write_t *)m);
             break;
@@ -1269,10 +1274,6 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
         snprintf(err, errlen, "eccp: a registry is required");
         return NULL;
     }
-    if (deps->ami && (!deps->transfer_context || !deps->transfer_context[0])) {
-        snprintf(err, errlen, "eccp: a transfer context is required with AMI");
-        return NULL;
-    }
     eccp__xml_init();
     eccp_server_t *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -1404,6 +1405,10 @@ void eccp_server_stop(eccp_server_t *s)
                         sess_free(j->s);
                 } else if (m->type == MSG_AMI_RESPONSE) {
                     eccp__ami_drop(w, (struct ami_response *)m);
+                    free_dead(w);
+                    continue;
+                } else if (m->type == MSG_AGS_DONE) {
+                    eccp__ags_drop(w, (ags_done_t *)m);
                     free_dead(w);
                     continue;
                 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "ami/ami.h"
 #include "conf/conf.h"
 #include "eccp/eccp.h"
@@ -130,11 +131,27 @@ static inline ami_t *fake_ami_new(conf_t *cf)
     return a;
 }
 
-/* Starts the registry thread, the AMI client and the server, applies setup to the registry
- * and waits until the AMI link to the fake is up. */
+/* The agent service the ECCP server hands agent and call requests to (deps.ags): made
+ * before the stack starts (it subscribes to the registry and the AMI client); transfers go
+ * to cf's [dialer] default_context, which this sets to "xfer-ctx". */
+static ags_t *fake_ags;
+
+static inline ags_t *fake_ags_new(conf_t *cf, reg_t *r, ami_t *a)
+{
+    snprintf(cf->dialer.default_context, sizeof(cf->dialer.default_context), "xfer-ctx");
+    char err[256];
+    fake_ags = ags_new(cf, r, a, NULL, err, sizeof(err));
+    assert_non_null(fake_ags);
+    return fake_ags;
+}
+
+/* Starts the registry thread, the agent service, the AMI client and the server, applies
+ * setup to the registry and waits until the AMI link to the fake is up. */
 static inline void fake_stack_start(reg_t *r, ami_t *a, eccp_server_t *srv, reg_apply_fn setup)
 {
     assert_int_equal(reg_start(r), 0);
+    if (fake_ags)
+        assert_int_equal(ags_start(fake_ags), 0);
     assert_int_equal(ami_start(a), 0);
     assert_int_equal(eccp_server_start(srv), 0);
     treg_post_wait(r, setup, NULL, NULL);
@@ -144,9 +161,12 @@ static inline void fake_stack_start(reg_t *r, ami_t *a, eccp_server_t *srv, reg_
 /* The reverse, registry first; the fake itself stays up (fake_stop_all). */
 static inline void fake_stack_stop(reg_t *r, ami_t *a, eccp_server_t *srv)
 {
+    ags_stop(fake_ags);
     reg_stop(r);
     ami_stop(a);
     eccp_server_free(srv);
+    ags_free(fake_ags);
+    fake_ags = NULL;
     ami_free(a);
     reg_free(r);
 }

@@ -181,7 +181,7 @@ static int setup(void **state)
     ami = fake_ami_new(&cf);
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
-    eccp_deps_t d = {.reg = reg, .ami = ami, .db_submit = pass_submit, .transfer_context = "xfer-ctx",
+    eccp_deps_t d = {.reg = reg, .ami = ami, .db_submit = pass_submit, .ags = fake_ags_new(&cf, reg, ami),
                      .login_check = ok_login};
     char err[256];
     srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));

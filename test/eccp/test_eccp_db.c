@@ -264,7 +264,7 @@ static void test_reads(void **state)
     tcli_close(c);
 }
 
-#define NOT_YET_AGENT_MSG "Not Implemented: needs the agent module (not available yet)"
+#define NO_AGS_MSG "Agent service not available"
 
 /* Agent/9000 logged in with break id arg (0: logged out, no break). */
 static void apply_pause(reg_txn_t *tx, void *arg)
@@ -314,10 +314,10 @@ static void test_agent_auth(void **state)
                         "Agent currently not logged in</message></failure></pauseagent_response>"
                         "</response>\n");
     /* paused on the phone system (break id -1): not a break of ours, so not an incompatible
-     * one; the request goes on to the agent service (501 until it lands) */
+     * one; the request goes on to the agent service (none in this test: 500) */
     treg_post_wait(reg, apply_pause, (void *)(intptr_t)-1, NULL);
-    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>501</code><message>"
-                        NOT_YET_AGENT_MSG "</message></failure></pauseagent_response></response>\n");
+    expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>500</code><message>"
+                        NO_AGS_MSG "</message></failure></pauseagent_response></response>\n");
     /* one of our breaks (id 5) is incompatible with break 2 */
     treg_post_wait(reg, apply_pause, (void *)(intptr_t)5, NULL);
     expect(c, req, DECL "<response id=\"b\"><pauseagent_response><failure><code>417</code><message>"

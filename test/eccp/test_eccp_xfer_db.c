@@ -103,7 +103,7 @@ static int setup(void **state)
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     eccp_deps_t deps = {.reg = reg, .db_submit = tdb_submit, .db_ctx = db, .db = db, .ami = ami,
-                        .transfer_context = "xfer-ctx"};
+                        .ags = fake_ags_new(&cf, reg, ami)};
     srv = eccp_server_new(&cf.eccp, &deps, err, sizeof(err));
     assert_non_null(srv);
     fake_stack_start(reg, ami, srv, apply_calls);
