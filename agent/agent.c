@@ -361,8 +361,11 @@ static void on_event(ags_t *s, ami_event_t *ev)
 {
     switch (ev->type) {
     case AMI_EV_ORIGINATE_RESPONSE:
+        ags__login_event(s, ev);
+        break;
     case AMI_EV_HANGUP:
         ags__login_event(s, ev);
+        ags__call_hangup_event(s, ev);
         break;
     case AMI_EV_PARKED_CALL:
     case AMI_EV_UNPARKED_CALL:

@@ -72,6 +72,34 @@ void ags__hangup(ags_t *s, ags_op_t *op)
 static void transfer_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
 {
     plain_answer(s, op, r, "Unable to transfer call");
+    /* A Redirect takes the customer from the agent: its leg hangs up, and that frees it. */
+    ags_agent_t *ag = op->req.op != AGS_ATXFER && ami_op_ok(r, NULL)
+                          ? ags__agent(s, op->req.agent)
+                          : NULL;
+    if (ag && op->call.agent_channel[0]) {
+        ag->xfer_call = op->call.id;
+        snprintf(ag->xfer_chan, sizeof(ag->xfer_chan), "%s", op->call.agent_channel);
+    }
+}
+
+void ags__call_hangup_event(ags_t *s, const ami_event_t *ev)
+{
+    if (!ev->channel[0])
+        return;
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (hmap_next(s->agents, &it, &k, &v)) {
+        ags_agent_t *ag = v;
+        if (!ag->xfer_call || strcmp(ag->xfer_chan, ev->channel) != 0)
+            continue;
+        ags_regset_t rs = {.kind = AGS_RS_UNLINK, .call_id = ag->xfer_call};
+        snprintf(rs.number, sizeof(rs.number), "%s", ag->number);
+        ag->xfer_call = 0;
+        ag->xfer_chan[0] = '\0';
+        LOG_INFO(AGS_MOD, "%s is free: its call was transferred", rs.number);
+        ags__reg_set(s, &rs);
+    }
 }
 
 void ags__transfer(ags_t *s, ags_op_t *op)

@@ -59,6 +59,10 @@ typedef struct ags_agent {
     char park_uid[REG_UID_LEN];
     int park_space;                /* -1 until ParkedCall says */
     int hold_server;
+    /* a blind transfer done: the agent is free once its leg of that call hangs up (Asterisk
+     * sends no AgentComplete until the transferred call ends) */
+    uint64_t xfer_call;
+    char xfer_chan[REG_CHAN_LEN];
 } ags_agent_t;
 
 struct ags {
@@ -129,7 +133,8 @@ enum {
     AGS_RS_BREAK,         /* break_id/name from now on */
     AGS_RS_BREAK_END,     /* break_id (or -1) ends */
     AGS_RS_HOLD,          /* on hold, its call ONHOLD */
-    AGS_RS_HOLD_END,      /* off hold, its call linked again */
+    AGS_RS_HOLD_END,      /* off hold, its call linked again (channel: the agent's new leg) */
+    AGS_RS_UNLINK,        /* the agent left call_id (transferred away) */
 };
 void ags__reg_apply(reg_txn_t *tx, void *arg);
 int ags__reg_set(ags_t *s, const ags_regset_t *rs);
@@ -157,6 +162,7 @@ void ags__hangup(ags_t *s, ags_op_t *op);
 void ags__transfer(ags_t *s, ags_op_t *op);
 void ags__mute(ags_t *s, ags_op_t *op);
 void ags__chanvars(ags_t *s, ags_op_t *op);
+void ags__call_hangup_event(ags_t *s, const ami_event_t *ev);
 void ags__mute_scan(ags_t *s, ags_agent_t *ag, int64_t now);
 
 #endif

@@ -57,6 +57,16 @@ static void login_end(ags_t *s, ags_agent_t *ag, bool ok)
     forget_uid(s, ag);
     atomic_fetch_add(ok ? &s->st_logins_ok : &s->st_logins_failed, 1);
     LOG_INFO(AGS_MOD, "login of %s %s", ag->number, ok ? "done" : "failed");
+    /* An app_agent_pool member stays in its queues while logged out, maybe still paused
+     * from the last session: a new session starts unpaused (as Issabel's did). */
+    reg_agent_t a;
+    if (ok && ags__is_pool(ag->number) && reg_agent_get(s->reg, ag->number, &a) == 0 &&
+        a.break_id == 0 && !a.on_hold) {
+        char iface[REG_CHAN_LEN];
+        ags__member_iface(s, ag->number, iface, sizeof(iface));
+        ags__send(s, a.server, ami_op_queue_pause(iface, NULL, false, NULL), NULL,
+                  "QueuePause (new session)");
+    }
     ags_op_t *w = ag->waiters;
     ag->waiters = NULL;
     while (w) {
@@ -394,11 +404,12 @@ void ags__login_scan(ags_t *s, ags_agent_t *ag, int64_t now)
     if (ag->idle_s <= 0 || now - ag->last_activity_ms < (int64_t)ag->idle_s * 1000)
         return;
     reg_agent_t a;
-    if (reg_agent_get(s->reg, ag->number, &a) != 0 || a.login != REG_LOGGED_IN) {
+    if (reg_agent_get(s->reg, ag->number, &a) != 0 ||
+        (a.login == REG_LOGGED_OUT && !ag->logging)) {
         ag->idle_s = 0;
         return;
     }
-    if (a.call_id || a.break_id || a.on_hold) {
+    if (a.login != REG_LOGGED_IN || a.call_id || a.break_id || a.on_hold) {
         ag->last_activity_ms = now; /* busy is not idle */
         return;
     }

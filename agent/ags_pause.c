@@ -132,14 +132,18 @@ static void hold_forget(ags_agent_t *ag)
     ag->park_space = -1;
 }
 
-/* Ends the hold of ag: the registry first, then the pause (unless a break keeps it). */
-static void hold_end(ags_t *s, ags_agent_t *ag, const char *why)
+/* Ends the hold of ag: the registry first, then the pause (unless a break keeps it).
+ * leg: the agent's new leg of the call ("" when the customer did not come back). */
+static void hold_end(ags_t *s, ags_agent_t *ag, const char *why, const char *leg)
 {
     uint64_t call = ag->hold_call;
     int server = ag->hold_server;
     hold_forget(ag);
     LOG_INFO(AGS_MOD, "hold of %s ends: %s", ag->number, why);
-    regset(s, ag->number, AGS_RS_HOLD_END, 0, NULL, call);
+    ags_regset_t rs = {.kind = AGS_RS_HOLD_END, .call_id = call};
+    snprintf(rs.number, sizeof(rs.number), "%s", ag->number);
+    snprintf(rs.channel, sizeof(rs.channel), "%s", leg ? leg : "");
+    ags__reg_set(s, &rs);
     reg_agent_t a;
     if (reg_agent_get(s->reg, ag->number, &a) == 0 && a.login == REG_LOGGED_IN && a.break_id == 0)
         send_pause(s, NULL, server, ag->number, false, NULL);
@@ -290,9 +294,11 @@ void ags__park_event(ags_t *s, const ami_event_t *ev)
         LOG_INFO(AGS_MOD, "%s holds its customer in parking space %d", ag->number,
                  ev->parking_space);
         break;
-    case AMI_EV_UNPARKED_CALL: hold_end(s, ag, "the customer is back"); break;
-    case AMI_EV_PARKED_CALL_GIVEUP: hold_end(s, ag, "the customer hung up"); break;
-    case AMI_EV_PARKED_CALL_TIMEOUT: hold_end(s, ag, "the parking space timed out"); break;
+    case AMI_EV_UNPARKED_CALL:
+        hold_end(s, ag, "the customer is back", ev->retriever_channel);
+        break;
+    case AMI_EV_PARKED_CALL_GIVEUP: hold_end(s, ag, "the customer hung up", NULL); break;
+    case AMI_EV_PARKED_CALL_TIMEOUT: hold_end(s, ag, "the parking space timed out", NULL); break;
     default: break;
     }
 }
@@ -307,7 +313,7 @@ void ags__hold_change(ags_t *s, const reg_agent_t *a)
         return;
     }
     if (a->on_hold && a->call_id != ag->hold_call)
-        hold_end(s, ag, "the call ended");
+        hold_end(s, ag, "the call ended", NULL);
 }
 
 /* ---- after an AMI reconnect ---- */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -27,6 +28,19 @@ static void set_logged_out(reg_agent_t *a)
     a->on_hold = false;
     a->hold_start_ms = 0;
     a->ready_ms = 0;
+}
+
+/* The customer came back from the parking space through a new leg of the agent's
+ * (retriever): hangup and Atxfer act on it from now on; a Local retriever's ;2 is the
+ * leg whose hangup Asterisk reports as the agent's (as ami_reg.c does for members). */
+static void set_agent_legs(reg_call_t *c, const char *leg)
+{
+    snprintf(c->agent_channel, sizeof(c->agent_channel), "%s", leg);
+    snprintf(c->agent_hangup_channel, sizeof(c->agent_hangup_channel), "%s", leg);
+    size_t n = strlen(c->agent_hangup_channel);
+    if (strncasecmp(leg, "Local/", 6) == 0 && n > 2 &&
+        strcmp(c->agent_hangup_channel + n - 2, ";1") == 0)
+        c->agent_hangup_channel[n - 1] = '2';
 }
 
 void ags__reg_apply(reg_txn_t *tx, void *arg)
@@ -88,8 +102,15 @@ void ags__reg_apply(reg_txn_t *tx, void *arg)
         a->hold_start_ms = 0;
         if (c && c->status == REG_CS_ONHOLD) {
             c->status = REG_CS_SUCCESS;
+            if (rs->channel[0])
+                set_agent_legs(c, rs->channel);
             reg_txn_call_touch(tx, c);
         }
+        break;
+    case AGS_RS_UNLINK:
+        if (a->call_id != rs->call_id)
+            return;
+        a->call_id = 0;
         break;
     default:
         return;

@@ -183,7 +183,7 @@ typedef struct ami_event {
     /* bridges, music on hold, variables */
     const char *bridge_uniqueid, *bridge_type, *moh_class, *variable, *value;
     /* parking (ParkedCall, UnParkedCall, ParkedCallGiveUp, ParkedCallTimeOut) */
-    const char *parkee_channel, *parkee_uniqueid;
+    const char *parkee_channel, *parkee_uniqueid, *retriever_channel;
     int parking_space;
 } ami_event_t;
 

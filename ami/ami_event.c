@@ -202,6 +202,7 @@ static int field_of(ccd_str_t key)
         break;
     case 16:
         if (IS("connectedlinenum")) return S(connected_num);
+        if (IS("retrieverchannel")) return S(retriever_channel);
         break;
     case 17:
         if (IS("connectedlinename")) return S(connected_name);
@@ -254,7 +255,7 @@ static bool var_wanted(const ami_msg_t *m, const char *const *vars)
             &(e)->application, &(e)->cause_txt, &(e)->queue, &(e)->interface,                      \
             &(e)->state_interface, &(e)->member_name, &(e)->agent, &(e)->paused_reason,            \
             &(e)->bridge_uniqueid, &(e)->bridge_type, &(e)->moh_class, &(e)->variable, &(e)->value, \
-            &(e)->parkee_channel, &(e)->parkee_uniqueid                                            \
+            &(e)->parkee_channel, &(e)->parkee_uniqueid, &(e)->retriever_channel                   \
     }
 
 ami_event_t *ami_event_from_msg(const ami_msg_t *m, int server, const char *const *vars)

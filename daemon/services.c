@@ -255,3 +255,8 @@ void svc_parts(const svc_t *s, reg_t **reg, ami_t **ami, db_t **db, eccp_server_
     *db = s->db;
     *eccp = s->eccp;
 }
+
+ags_t *svc_agents(const svc_t *s)
+{
+    return s->ags;
+}

@@ -1,0 +1,666 @@
+/*
+ * The agent service end to end: the whole engine in-process (services.c)
+ * against pbxsim and the private MariaDB that scripts/test.sh starts.  A
+ * console logs in over ECCP and drives agents through loginagent,
+ * pauseagent, unpauseagent, hold, unhold, transfercall, mixmonitormute,
+ * hangup and logoutagent, with the failure paths (the agent's phone does
+ * not answer, the agent hangs up in a call, Asterisk restarts with agents
+ * logged in and on calls).  Each flow checks the ECCP answers and events,
+ * the registry's agent, and what Asterisk did (a second AMI connection asks
+ * pbxsim: QueueStatus, ParkedCalls, Agents) or the agent service's counters
+ * of the actions it sent.
+ *
+ * Every wait is "until the condition holds", bounded so that a broken build
+ * fails instead of hanging; deadlines scale with CCD_TEST_TIMEOUT_MULTIPLIER.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "conf/conf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "daemon/services.h"
+#include "db/db_int.h" /* raw fixture SQL on a test connection */
+#include "eccp/eccp.h"
+#define DBT_CONN(my) (&(db_conn_t){.my = (my)})
+#include "reg/reg.h"
+#include "test/common/ccd_test.h"
+#include "tools/pbxsim/pbxsim.h"
+
+#define WAIT_MAX_MS ccd_test_timeout_ms(30000)
+
+typedef struct fixture {
+    char dbname[64];
+    conf_t cf;
+    pbxsim_t *sim;
+    svc_t *svc;
+    reg_t *reg;
+    ami_t *ami;
+    int eccp;
+    char cookie[64];
+    char inbuf[1 << 20];
+    size_t inlen;
+    int next_id;
+} fixture_t;
+
+static const char *env_or_fail(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        fail_msg("%s is not set: run this test through scripts/test.sh (private MariaDB)", name);
+    return v;
+}
+
+static int tcp_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("connect to port %u: %s", port, strerror(errno));
+    return fd;
+}
+
+static void send_all(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t w = write(fd, s, len);
+        assert_true(w > 0);
+        s += w;
+        len -= (size_t)w;
+    }
+}
+
+/* Reads more of the console's input (waits up to left ms); false when nothing came. */
+static bool eccp_read(fixture_t *f, int left)
+{
+    struct pollfd p = {.fd = f->eccp, .events = POLLIN};
+    if (poll(&p, 1, left) <= 0)
+        return false;
+    assert_true(f->inlen < sizeof(f->inbuf) - 1);
+    ssize_t r = read(f->eccp, f->inbuf + f->inlen, sizeof(f->inbuf) - 1 - f->inlen);
+    if (r <= 0)
+        fail_msg("ECCP connection closed; got: %.2000s", f->inbuf);
+    f->inlen += (size_t)r;
+    f->inbuf[f->inlen] = '\0';
+    return true;
+}
+
+/* Cuts [start, end) out of the input buffer. */
+static void eccp_cut(fixture_t *f, const char *start, const char *end)
+{
+    size_t off = (size_t)(start - f->inbuf), n = (size_t)(end - start);
+    memmove(f->inbuf + off, end, f->inlen - off - n);
+    f->inlen -= n;
+    f->inbuf[f->inlen] = '\0';
+}
+
+/* Waits for an event containing needle and removes it from the input. */
+static void wait_event(fixture_t *f, const char *needle)
+{
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        f->inbuf[f->inlen] = '\0';
+        const char *hit = strstr(f->inbuf, needle);
+        const char *end = hit ? strstr(hit, "</event>") : NULL;
+        if (end) {
+            const char *start = hit;
+            while (start > f->inbuf && strncmp(start, "<event>", 7) != 0)
+                start--;
+            eccp_cut(f, start, end + strlen("</event>"));
+            return;
+        }
+        int left = (int)(deadline - clk_mono_ms());
+        if (left <= 0)
+            fail_msg("no event with '%s' from the ECCP server; got: %.3000s", needle, f->inbuf);
+        eccp_read(f, left);
+    }
+}
+
+/* Sends a request and returns a malloc'ed copy of its whole response document. */
+static char *eccp_request(fixture_t *f, const char *body)
+{
+    char req[4096], open_tag[64];
+    int id = ++f->next_id;
+    snprintf(req, sizeof(req), "<request id=\"%d\">%s</request>\n", id, body);
+    snprintf(open_tag, sizeof(open_tag), "<response id=\"%d\">", id);
+    send_all(f->eccp, req);
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        const char *start = strstr(f->inbuf, open_tag);
+        const char *end = start ? strstr(start, "</response>") : NULL;
+        if (end) {
+            end += strlen("</response>");
+            char *doc = strndup(start, (size_t)(end - start));
+            eccp_cut(f, start, end);
+            return doc;
+        }
+        int left = (int)(deadline - clk_mono_ms());
+        if (left <= 0)
+            fail_msg("no answer to '%s'; got: %.3000s", body, f->inbuf);
+        eccp_read(f, left);
+    }
+}
+
+/* An agent request (agent_number + agent_hash + extra) whose answer must contain want. */
+static void agent_req(fixture_t *f, const char *name, const char *agent, const char *pass,
+                      const char *extra, const char *want)
+{
+    char h[64], body[2048];
+    eccp_agent_hash(f->cookie, agent, pass, h);
+    snprintf(body, sizeof(body), "<%s><agent_number>%s</agent_number><agent_hash>%s</agent_hash>%s</%s>",
+             name, agent, h, extra ? extra : "", name);
+    char *r = eccp_request(f, body);
+    if (!strstr(r, want))
+        fail_msg("%s for %s: wanted '%s' in %s", name, agent, want, r);
+    free(r);
+}
+
+/* ---- a second AMI connection to ask pbxsim what it did ---- */
+
+/* Sends one action (text without ActionID) and returns what came back up to and including
+ * a line containing until (malloc'ed). */
+static char *ami_ask(fixture_t *f, const char *action, const char *until)
+{
+    int fd = tcp_connect(pbxsim_port(f->sim));
+    char req[2048];
+    snprintf(req, sizeof(req),
+             "Action: Login\r\nUsername: e2e\r\nSecret: e2e-secret\r\nEvents: off\r\n\r\n"
+             "%sActionID: ask-1\r\n\r\n", action);
+    send_all(fd, req);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        buf[len] = '\0';
+        const char *hit = strstr(buf, until);
+        if (hit && strstr(hit, "\r\n\r\n"))
+            break;
+        int left = (int)(deadline - clk_mono_ms());
+        if (left <= 0)
+            fail_msg("pbxsim gave no '%s' to %s; got: %.2000s", until, action, buf);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        if (len + 4096 >= cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0)
+            fail_msg("pbxsim closed the AMI connection; got: %.2000s", buf);
+        len += (size_t)r;
+    }
+    close(fd);
+    return buf;
+}
+
+/* The QueueMember block of interface in queue (malloc'ed), or NULL when it is not a member. */
+static char *queue_member(fixture_t *f, const char *queue, const char *iface)
+{
+    char act[256];
+    snprintf(act, sizeof(act), "Action: QueueStatus\r\nQueue: %s\r\n", queue);
+    char *all = ami_ask(f, act, "QueueStatusComplete");
+    char needle[160];
+    snprintf(needle, sizeof(needle), "Location: %s\r\n", iface);
+    char *hit = strstr(all, needle);
+    char *out = NULL;
+    if (!hit) {
+        snprintf(needle, sizeof(needle), "Interface: %s\r\n", iface);
+        hit = strstr(all, needle);
+    }
+    if (hit) {
+        char *start = hit;
+        while (start > all && strncmp(start, "Event: QueueMember", 18) != 0)
+            start--;
+        char *end = strstr(hit, "\r\n\r\n");
+        out = strndup(start, (size_t)((end ? end : hit + strlen(hit)) - start));
+    }
+    free(all);
+    return out;
+}
+
+/* Waits until the member's block contains want (or, want NULL, until it is not a member). */
+static void wait_member(fixture_t *f, const char *queue, const char *iface, const char *want)
+{
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        char *m = queue_member(f, queue, iface);
+        bool ok = want ? m && strstr(m, want) : m == NULL;
+        if (ok) {
+            free(m);
+            return;
+        }
+        if (clk_mono_ms() > deadline)
+            fail_msg("queue %s member %s: wanted %s; have %s", queue, iface, want ? want : "absent",
+                     m ? m : "(not a member)");
+        free(m);
+        ccd_test_sleep_ms(50);
+    }
+}
+
+static reg_agent_t agent_now(fixture_t *f, const char *number)
+{
+    reg_agent_t a;
+    assert_int_equal(reg_agent_get(f->reg, number, &a), 0);
+    return a;
+}
+
+/* ---- a customer in queue 8000, as the dialer places one ---- */
+
+typedef struct call_arg {
+    char uid[REG_UID_LEN];
+    uint64_t id;
+} call_arg_t;
+
+static void apply_call_new(reg_txn_t *tx, void *arg)
+{
+    call_arg_t *ca = arg;
+    reg_call_t *c = reg_txn_call_new(tx);
+    c->type = REG_CALL_OUTGOING;
+    c->status = REG_CS_PLACING;
+    c->server = 0;
+    c->t_originate_ms = clk_wall_ms();
+    snprintf(c->phone, sizeof(c->phone), "4001");
+    snprintf(c->action_id, sizeof(c->action_id), "%s", ca->uid);
+    reg_txn_call_set_uniqueid(tx, c, ca->uid);
+    reg_txn_call_touch(tx, c);
+    ca->id = c->id;
+}
+
+/* Places a call the registry tracks (ChannelId = its uniqueid) into queue 8000; returns its
+ * registry id once an agent took it. */
+static uint64_t queue_call(fixture_t *f, const char *agent, const char *uid)
+{
+    call_arg_t *ca = calloc(1, sizeof(*ca));
+    snprintf(ca->uid, sizeof(ca->uid), "%s", uid);
+    assert_int_equal(reg_post(f->reg, apply_call_new, ca, NULL), 0);
+    char act[512];
+    snprintf(act, sizeof(act),
+             "Action: Originate\r\nChannel: Local/4001@customers\r\nContext: dialer-queue\r\n"
+             "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nChannelId: %s\r\n", uid);
+    free(ami_ask(f, act, "Originate successfully queued"));
+    char want[128];
+    snprintf(want, sizeof(want), "<agent_number>%s</agent_number>", agent);
+    wait_event(f, "<agentlinked>");
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        reg_agent_t a = agent_now(f, agent);
+        if (a.call_id) {
+            reg_call_t c;
+            assert_int_equal(reg_call_get(f->reg, a.call_id, &c), 0);
+            assert_string_equal(c.uniqueid, uid);
+            free(ca);
+            return a.call_id;
+        }
+        CCD_CHECK_DEADLINE(deadline, "the agent to be linked to the call");
+        ccd_test_sleep_ms(20);
+    }
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    const char *sock = env_or_fail("CCD_TEST_DB_SOCKET");
+    const char *user = env_or_fail("CCD_TEST_DB_USER");
+    const char *pw = env_or_fail("CCD_TEST_DB_PASSWORD");
+    snprintf(f->dbname, sizeof(f->dbname), "ccd_ags_%d", (int)getpid());
+
+    pbxsim_opts_t so;
+    pbxsim_opts_default(&so);
+    so.username = "e2e";
+    so.secret = "e2e-secret";
+    so.agent_login_wait_ms = 200;
+    so.quiet_noise = true;
+    so.time_scale = 5; /* a 5 s login ring is 1 s; a 45 s parking space 9 s */
+    f->sim = pbxsim_start(&so);
+    assert_non_null(f->sim);
+
+    char text[4096];
+    snprintf(text, sizeof(text),
+             "[ami]\nhost = 127.0.0.1\nport = %u\nusername = e2e\nsecret = e2e-secret\n"
+             "reconnect_min_ms = 50\nreconnect_max_ms = 500\n"
+             "[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\n"
+             "[eccp]\nbind = 127.0.0.1\nallowed_networks = 127.0.0.0/8, ::1\n"
+             "[dialer]\ndefault_context = transfer-target\n"
+             "[agents]\nphone_context = phones\nlogin_ring_timeout = 5\n"
+             "[agi]\nenabled = no\n[log]\nlevel = warning\n",
+             (unsigned)pbxsim_port(f->sim), sock, user, pw, f->dbname);
+    char err[CCD_ERR_LEN];
+    if (conf_load_string("agents.conf", text, strlen(text), &f->cf, err, sizeof(err)) != 0)
+        fail_msg("config: %s", err);
+    f->cf.eccp.port = 0;
+    log_set_level(LOG_LVL_WARN);
+
+    if (db_migrate(&f->cf.database, err, sizeof(err)) != 0)
+        fail_msg("migrate: %s", err);
+    MYSQL *my = NULL;
+    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    if (db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
+        fail_msg("seed: %s", err);
+    mysql_close(my);
+
+    f->svc = svc_start(&f->cf, err, sizeof(err));
+    if (!f->svc)
+        fail_msg("engine start: %s", err);
+    db_t *db;
+    eccp_server_t *eccp;
+    svc_parts(f->svc, &f->reg, &f->ami, &db, &eccp);
+    CCD_WAIT_UNTIL(ami_server_state(f->ami, 0) == AMI_STATE_UP, 30000);
+    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    char *r = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole</password></login>");
+    const char *ck = strstr(r, "<app_cookie>");
+    assert_non_null(ck);
+    snprintf(f->cookie, sizeof(f->cookie), "%.32s", ck + strlen("<app_cookie>"));
+    free(r);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    close(f->eccp);
+    svc_stop(f->svc);
+    pbxsim_stop(f->sim);
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    conf_database_t nodb = f->cf.database;
+    if (db__connect(&nodb, false, &my, err, sizeof(err)) == 0) {
+        char q[128];
+        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s", f->dbname);
+        mysql_query(my, q);
+        mysql_close(my);
+    }
+    free(f);
+    return 0;
+}
+
+static bool sim_agents_in(const pbxsim_state_t *st, void *ctx)
+{
+    return st->agents_logged_in == *(uint32_t *)ctx;
+}
+
+static void login_9000(fixture_t *f)
+{
+    agent_req(f, "loginagent", "Agent/9000", "eccp9000", "<extension>1001</extension>",
+              "<status>logging</status>");
+    wait_event(f, "<agentloggedin><agent>Agent/9000</agent></agentloggedin>");
+    assert_int_equal(agent_now(f, "Agent/9000").login, REG_LOGGED_IN);
+    uint32_t one = 1;
+    assert_int_equal(pbxsim_wait(f->sim, sim_agents_in, &one, WAIT_MAX_MS), 0);
+    /* available only when Asterisk says so: after app_agent_pool's probation */
+    CCD_WAIT_UNTIL(agent_now(f, "Agent/9000").ready_ms != 0, 30000);
+}
+
+/* ---- the flows ---- */
+
+/* loginagent of Agent/N: Originate into the login context, AgentLogin, agentloggedin; the same
+ * extension again answers the state; another extension 409; logoutagent: AgentLogoff. */
+static void test_login_logout_pool_agent(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    reg_agent_t a = agent_now(f, "Agent/9000");
+    assert_string_equal(a.extension, "1001");
+    agent_req(f, "loginagent", "Agent/9000", "eccp9000", "<extension>1001</extension>",
+              "<status>logged-in</status>");
+    agent_req(f, "loginagent", "Agent/9000", "eccp9000", "<extension>1002</extension>",
+              "<code>409</code>");
+    char *r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+    assert_non_null(strstr(r, "<status>online</status>"));
+    free(r);
+
+    agent_req(f, "logoutagent", "Agent/9000", "eccp9000", NULL, "<status>logged-out</status>");
+    wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
+    uint32_t zero = 0;
+    assert_int_equal(pbxsim_wait(f->sim, sim_agents_in, &zero, WAIT_MAX_MS), 0);
+    assert_int_equal(agent_now(f, "Agent/9000").login, REG_LOGGED_OUT);
+    /* the answer to a logged-out agent is its state */
+    agent_req(f, "logoutagent", "Agent/9000", "eccp9000", NULL, "<status>logged-out</status>");
+}
+
+/* The agent's phone does not answer (pbxsim's 19XX): the Originate fails and the console
+ * gets agentfailedlogin; the agent is logged out and can try again. */
+static void test_login_phone_not_answered(void **state)
+{
+    fixture_t *f = *state;
+    agent_req(f, "loginagent", "Agent/9001", "eccp9001", "<extension>1901</extension>",
+              "<status>logging</status>");
+    assert_int_equal(agent_now(f, "Agent/9001").login, REG_LOGGING);
+    wait_event(f, "<agentfailedlogin><agent>Agent/9001</agent></agentfailedlogin>");
+    reg_agent_t a = agent_now(f, "Agent/9001");
+    assert_int_equal(a.login, REG_LOGGED_OUT);
+    assert_string_equal(a.extension, "");
+    /* and a second attempt on a phone that answers works */
+    agent_req(f, "loginagent", "Agent/9001", "eccp9001", "<extension>1003</extension>",
+              "<status>logging</status>");
+    wait_event(f, "<agentloggedin><agent>Agent/9001</agent></agentloggedin>");
+}
+
+/* A dynamic agent: QueueAdd to the queues ccd_agent_queue lists, with their penalties;
+ * logout removes it from all of them. */
+static void test_dynamic_agent(void **state)
+{
+    fixture_t *f = *state;
+    agent_req(f, "loginagent", "SIP/1001", "eccp1001", "<extension>1001</extension>",
+              "<status>logging</status>");
+    wait_event(f, "<agentloggedin><agent>SIP/1001</agent></agentloggedin>");
+    wait_member(f, "8001", "SIP/1001", "Penalty: 0");
+    wait_member(f, "8000", "SIP/1001", "Penalty: 5");
+    CCD_WAIT(agent_now(f, "SIP/1001").nqueues == 2);
+    agent_req(f, "logoutagent", "SIP/1001", "eccp1001", NULL, "<status>logged-out</status>");
+    wait_event(f, "<agentloggedout><agent>SIP/1001</agent></agentloggedout>");
+    wait_member(f, "8001", "SIP/1001", NULL);
+    wait_member(f, "8000", "SIP/1001", NULL);
+}
+
+/* Breaks: QueuePause with the break's name across the agent's queues, pausestart/pauseend;
+ * a second break is incompatible; unpause also ends a pause set on the phone system. */
+static void test_pause_unpause(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    agent_req(f, "pauseagent", "Agent/9000", "eccp9000", "<pause_type>2</pause_type>", "<success/>");
+    wait_event(f, "<pause_name>Lunch</pause_name>");
+    reg_agent_t a = agent_now(f, "Agent/9000");
+    assert_int_equal(a.break_id, 2);
+    assert_string_equal(a.break_name, "Lunch");
+    assert_true(a.break_start_ms > 0);
+    wait_member(f, "8000", "Local/9000@agents", "PausedReason: Lunch");
+    agent_req(f, "pauseagent", "Agent/9000", "eccp9000", "<pause_type>3</pause_type>",
+              "<code>417</code>");
+    agent_req(f, "pauseagent", "Agent/9000", "eccp9000", "<pause_type>2</pause_type>", "<success/>");
+    char *r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+    assert_non_null(strstr(r, "<status>paused</status>"));
+    free(r);
+
+    agent_req(f, "unpauseagent", "Agent/9000", "eccp9000", NULL, "<success/>");
+    wait_event(f, "<pauseend>");
+    assert_int_equal(agent_now(f, "Agent/9000").break_id, 0);
+    wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+
+    /* paused on the phone system: the registry shows break -1; unpauseagent ends it */
+    free(ami_ask(f, "Action: QueuePause\r\nInterface: Local/9000@agents\r\nPaused: true\r\n"
+                    "Reason: phone\r\n", "Response:"));
+    CCD_WAIT(agent_now(f, "Agent/9000").break_id == -1);
+    agent_req(f, "unpauseagent", "Agent/9000", "eccp9000", NULL, "<success/>");
+    CCD_WAIT(agent_now(f, "Agent/9000").break_id == 0);
+    wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+}
+
+/* Hold parks the customer and pauses the agent; unhold brings the customer back to the
+ * agent through the parking space; then the agent hangs up through ECCP. */
+static void test_hold_unhold_hangup(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    agent_req(f, "hold", "Agent/9000", "eccp9000", NULL, "<code>417</code>"); /* not in call */
+    uint64_t call = queue_call(f, "Agent/9000", "ags-hold-1");
+
+    agent_req(f, "hold", "Agent/9000", "eccp9000", NULL, "<success/>");
+    wait_event(f, "<pause_class>hold</pause_class>");
+    reg_agent_t a = agent_now(f, "Agent/9000");
+    assert_true(a.on_hold);
+    assert_int_equal(a.call_id, call);
+    reg_call_t c;
+    assert_int_equal(reg_call_get(f->reg, call, &c), 0);
+    assert_int_equal(c.status, REG_CS_ONHOLD);
+    wait_member(f, "8000", "Local/9000@agents", "PausedReason: Hold");
+    char *parked = ami_ask(f, "Action: ParkedCalls\r\n", "ParkedCallsComplete");
+    assert_non_null(strstr(parked, "ParkeeUniqueid: ags-hold-1"));
+    free(parked);
+    agent_req(f, "hold", "Agent/9000", "eccp9000", NULL, "<code>417</code>"); /* already */
+
+    /* unhold: until ParkedCall has told the space it may be refused; retry until it is not */
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        char h[64], body[512];
+        eccp_agent_hash(f->cookie, "Agent/9000", "eccp9000", h);
+        snprintf(body, sizeof(body), "<unhold><agent_number>Agent/9000</agent_number><agent_hash>%s"
+                                     "</agent_hash></unhold>", h);
+        char *r = eccp_request(f, body);
+        bool ok = strstr(r, "<success/>") != NULL;
+        if (!ok && !strstr(r, "parking space unknown"))
+            fail_msg("unhold: %s", r);
+        free(r);
+        if (ok)
+            break;
+        CCD_CHECK_DEADLINE(deadline, "the parking space to be known");
+        ccd_test_sleep_ms(50);
+    }
+    wait_event(f, "<pauseend>");
+    CCD_WAIT(!agent_now(f, "Agent/9000").on_hold);
+    assert_int_equal(reg_call_get(f->reg, call, &c), 0);
+    assert_int_equal(c.status, REG_CS_SUCCESS);
+    wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+
+    agent_req(f, "hangup", "Agent/9000", "eccp9000", NULL, "<success/>");
+    wait_event(f, "<agentunlinked>");
+    CCD_WAIT(agent_now(f, "Agent/9000").call_id == 0);
+}
+
+/* Recording mute with a timeout: the agent service unmutes by itself (its counter moves);
+ * transfercall redirects the customer to the transfer context. */
+static void test_mute_timer_and_transfer(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    uint64_t call = queue_call(f, "Agent/9000", "ags-mute-1");
+    reg_call_t c;
+    assert_int_equal(reg_call_get(f->reg, call, &c), 0);
+    char act[512];
+    snprintf(act, sizeof(act), "Action: MixMonitor\r\nChannel: %s\r\nFile: ags-mute-1.wav\r\n",
+             c.channel);
+    free(ami_ask(f, act, "Response:"));
+    agent_req(f, "mixmonitormute", "Agent/9000", "eccp9000", "<timeout>1</timeout>", "<success/>");
+    wait_event(f, "<recordingmute>");
+    ags_stats_t st;
+    CCD_WAIT((ags_get_stats(svc_agents(f->svc), &st), st.auto_unmutes == 1));
+
+    agent_req(f, "transfercall", "Agent/9000", "eccp9000", "<extension>1005</extension>",
+              "<success/>");
+    /* the customer left the agent (Redirect): the agent is free again */
+    wait_event(f, "<agentunlinked>");
+    CCD_WAIT(agent_now(f, "Agent/9000").call_id == 0);
+    agent_req(f, "transfercall", "Agent/9000", "eccp9000", "<extension>1005</extension>",
+              "<code>417</code>");
+}
+
+/* The agent hangs up its phone while on a call: Asterisk logs it off; the call ends and the
+ * console sees the agent unlinked and logged out, not left on a call or paused. */
+static void test_agent_hangs_up_mid_call(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    agent_req(f, "pauseagent", "Agent/9000", "eccp9000", "<pause_type>2</pause_type>", "<success/>");
+    agent_req(f, "unpauseagent", "Agent/9000", "eccp9000", NULL, "<success/>");
+    queue_call(f, "Agent/9000", "ags-hup-1");
+    agent_req(f, "pauseagent", "Agent/9000", "eccp9000", "<pause_type>3</pause_type>", "<success/>");
+    reg_agent_t a = agent_now(f, "Agent/9000");
+    assert_true(a.channel[0]);
+    char act[512];
+    snprintf(act, sizeof(act), "Action: Hangup\r\nChannel: %s\r\n", a.channel);
+    free(ami_ask(f, act, "Response:"));
+    wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
+    CCD_WAIT(agent_now(f, "Agent/9000").login == REG_LOGGED_OUT);
+    a = agent_now(f, "Agent/9000");
+    assert_int_equal(a.break_id, 0);
+    assert_false(a.on_hold);
+}
+
+/* Asterisk restarts with one agent on a call on hold and another on a break: after the
+ * resync nobody is left logged in, on a call or paused; the consoles got the events. */
+static void test_asterisk_restart(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    agent_req(f, "loginagent", "Agent/9001", "eccp9001", "<extension>1002</extension>",
+              "<status>logging</status>");
+    wait_event(f, "<agentloggedin><agent>Agent/9001</agent></agentloggedin>");
+    agent_req(f, "pauseagent", "Agent/9001", "eccp9001", "<pause_type>2</pause_type>", "<success/>");
+    uint64_t call = queue_call(f, "Agent/9000", "ags-rst-1");
+    agent_req(f, "hold", "Agent/9000", "eccp9000", NULL, "<success/>");
+    assert_int_equal(pbxsim_restart(f->sim), 0);
+    wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
+    wait_event(f, "<agentloggedout><agent>Agent/9001</agent></agentloggedout>");
+    const char *who[] = {"Agent/9000", "Agent/9001"};
+    for (int i = 0; i < 2; i++) {
+        reg_agent_t a = agent_now(f, who[i]);
+        assert_int_equal(a.login, REG_LOGGED_OUT);
+        assert_int_equal(a.break_id, 0);
+        assert_false(a.on_hold);
+    }
+    CCD_WAIT(agent_now(f, "Agent/9000").call_id == 0);
+    reg_call_t c;
+    if (reg_call_get(f->reg, call, &c) == 0)
+        assert_true(c.status == REG_CS_LOST || c.status == REG_CS_HANGUP);
+    /* and the agents can log in again on the new Asterisk */
+    CCD_WAIT_UNTIL(ami_server_state(f->ami, 0) == AMI_STATE_UP, 30000);
+    login_9000(f);
+}
+
+/* Inactivity: loginagent's timeout logs an idle agent out; pingagent keeps it. */
+static void test_inactivity_timeout(void **state)
+{
+    fixture_t *f = *state;
+    agent_req(f, "loginagent", "Agent/9002", "eccp9002",
+              "<extension>1004</extension><timeout>1</timeout>", "<status>logging</status>");
+    wait_event(f, "<agentloggedin><agent>Agent/9002</agent></agentloggedin>");
+    wait_event(f, "<agentloggedout><agent>Agent/9002</agent></agentloggedout>");
+    ags_stats_t st;
+    ags_get_stats(svc_agents(f->svc), &st);
+    assert_int_equal(st.inactivity_logouts, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_login_logout_pool_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_login_phone_not_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dynamic_agent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_unpause, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_unhold_hangup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mute_timer_and_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_hangs_up_mid_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_asterisk_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inactivity_timeout, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
