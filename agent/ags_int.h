@@ -59,6 +59,9 @@ typedef struct ags_agent {
     char park_uid[REG_UID_LEN];
     int park_space;                /* -1 until ParkedCall says */
     int hold_server;
+    /* the service paused the agent's member in Asterisk (break or hold) and has not
+     * unpaused it: an Agent/N member outlives its session, so a logout unpauses it */
+    bool engine_paused;
     /* a blind transfer done: the agent is free once its leg of that call hangs up (Asterisk
      * sends no AgentComplete until the transferred call ends) */
     uint64_t xfer_call;

@@ -371,8 +371,17 @@ void ags__login_change(ags_t *s, const reg_agent_t *a)
     ags_agent_t *ag = hmap_get(s->agents, a->number);
     if (!ag)
         return;
-    if (a->login == REG_LOGGED_OUT)
+    if (a->login == REG_LOGGED_OUT) {
         ag->idle_s = 0;
+        if (ag->engine_paused && ags__is_pool(a->number)) {
+            /* the session's break or hold ends with it, in Asterisk too */
+            char iface[REG_CHAN_LEN];
+            ags__member_iface(s, a->number, iface, sizeof(iface));
+            ags__send(s, a->server, ami_op_queue_pause(iface, NULL, false, NULL), NULL,
+                      "QueuePause (session ended)");
+        }
+        ag->engine_paused = false;
+    }
     if (!ag->logging)
         return;
     if (a->login == REG_LOGGING) {

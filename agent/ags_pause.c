@@ -57,6 +57,9 @@ static void pause_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
 {
     const char *why;
     if (ami_op_ok(r, &why)) {
+        ags_agent_t *ag = ags__agent(s, op->req.agent);
+        if (ag)
+            ag->engine_paused = true;
         ags__answer(s, op, 0, NULL);
         return;
     }
@@ -100,6 +103,9 @@ static void unpause_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
         return;
     }
     regset(s, op->req.agent, AGS_RS_BREAK_END, op->a.break_id, NULL, 0);
+    ags_agent_t *ag = ags__agent(s, op->req.agent);
+    if (ag)
+        ag->engine_paused = false;
     ags__answer(s, op, 0, NULL);
 }
 
@@ -145,8 +151,10 @@ static void hold_end(ags_t *s, ags_agent_t *ag, const char *why, const char *leg
     snprintf(rs.channel, sizeof(rs.channel), "%s", leg ? leg : "");
     ags__reg_set(s, &rs);
     reg_agent_t a;
-    if (reg_agent_get(s->reg, ag->number, &a) == 0 && a.login == REG_LOGGED_IN && a.break_id == 0)
+    if (reg_agent_get(s->reg, ag->number, &a) == 0 && a.login == REG_LOGGED_IN && a.break_id == 0) {
         send_pause(s, NULL, server, ag->number, false, NULL);
+        ag->engine_paused = false;
+    }
 }
 
 /* A hold that did not start: the registry and the pause are taken back. */
@@ -189,6 +197,9 @@ static void hold_paused(ags_t *s, ags_op_t *op, ami_response_t *r)
         return;
     }
     op->oks++;
+    ags_agent_t *ag = ags__agent(s, op->req.agent);
+    if (ag)
+        ag->engine_paused = true;
     park(s, op);
 }
 

@@ -477,10 +477,6 @@ static bool apply_pause(reg_agent_t *a, int paused, const char *reason, int64_t 
      * set: that pause is the engine's, not one set on the phone system. */
     if (paused == 1 && a->break_id == 0 && a->on_hold)
         return false;
-    /* A logged-out agent has no pause: its member may stay paused in a queue (app_agent_pool
-     * members stay listed), which the agent service clears at the next login. */
-    if (paused == 1 && a->login == REG_LOGGED_OUT)
-        return false;
     if (paused == 1 && (a->break_id == 0 || (a->break_id == -1 && strcmp(a->break_name, name) != 0))) {
         a->break_id = -1;
         cpy(a->break_name, sizeof(a->break_name), name);

@@ -599,10 +599,12 @@ static void test_agent_hangs_up_mid_call(void **state)
     snprintf(act, sizeof(act), "Action: Hangup\r\nChannel: %s\r\n", a.channel);
     free(ami_ask(f, act, "Response:"));
     wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
+    wait_event(f, "<pauseend>"); /* the break ended with the session */
     CCD_WAIT(agent_now(f, "Agent/9000").login == REG_LOGGED_OUT);
-    a = agent_now(f, "Agent/9000");
-    assert_int_equal(a.break_id, 0);
-    assert_false(a.on_hold);
+    /* its member stays in queue 8000 (app_agent_pool); the service unpaused it there */
+    wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+    CCD_WAIT(agent_now(f, "Agent/9000").break_id == 0);
+    assert_false(agent_now(f, "Agent/9000").on_hold);
 }
 
 /* Asterisk restarts with one agent on a call on hold and another on a break: after the
@@ -622,9 +624,10 @@ static void test_asterisk_restart(void **state)
     wait_event(f, "<agentloggedout><agent>Agent/9001</agent></agentloggedout>");
     const char *who[] = {"Agent/9000", "Agent/9001"};
     for (int i = 0; i < 2; i++) {
+        /* the new Asterisk's queues (resync) have nobody paused */
+        CCD_WAIT(agent_now(f, who[i]).break_id == 0);
         reg_agent_t a = agent_now(f, who[i]);
         assert_int_equal(a.login, REG_LOGGED_OUT);
-        assert_int_equal(a.break_id, 0);
         assert_false(a.on_hold);
     }
     CCD_WAIT(agent_now(f, "Agent/9000").call_id == 0);
