@@ -37,6 +37,9 @@ endforeach()
 
 install(FILES ${CMAKE_SOURCE_DIR}/conf/ccdialer.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}
         RENAME ccdialer.conf.sample)
+# The Asterisk dialplan a site adds (docs/agent.md).
+install(FILES ${CMAKE_SOURCE_DIR}/conf/asterisk/extensions_ccdialer.conf
+        DESTINATION ${CMAKE_INSTALL_DOCDIR}/asterisk)
 install(FILES ${CMAKE_SOURCE_DIR}/db/seed/demo.sql DESTINATION ${CMAKE_INSTALL_DOCDIR})
 if(EXISTS ${CMAKE_SOURCE_DIR}/asterisk)
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/asterisk/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ccdialer/asterisk)
