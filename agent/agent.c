@@ -169,6 +169,22 @@ void ags__answer_vars(ags_t *s, ags_op_t *op, ami_chanvars_t *vars, const char *
     deliver(s, op, d);
 }
 
+void ags__notice_unmute(ags_t *s, mq_t *q, const char *agent, const reg_call_t *call)
+{
+    (void)s;
+    ags_done_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return;
+    d->msg.type = MSG_AGS_DONE;
+    d->msg.free = done_free;
+    d->op = AGS_UNMUTE;
+    d->has_call = true;
+    d->call = *call;
+    snprintf(d->agent, sizeof(d->agent), "%s", agent);
+    if (mq_push_force(q, &d->msg) != 0)
+        done_free(&d->msg);
+}
+
 static void op_unlink(ags_t *s, ags_op_t *op)
 {
     if (op->prev)
@@ -212,6 +228,21 @@ static void log_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
         LOG_WARN(AGS_MOD, "%s for %s: Asterisk refused it: %s", op->why, op->req.agent, why);
 }
 
+int ags__send_bg(ags_t *s, int server, ami_action_t *a, const char *agent, const char *what)
+{
+    ags_op_t *op = a ? ags__op_new(s, NULL) : NULL;
+    if (!op) {
+        LOG_ERR(AGS_MOD, "%s for %s not sent: out of memory or a bad value", what, agent);
+        ami_action_free(a);
+        return CCD_ENOMEM;
+    }
+    op->answered = true;
+    op->on_answer = log_answer;
+    snprintf(op->req.agent, sizeof(op->req.agent), "%s", agent);
+    snprintf(op->why, sizeof(op->why), "%s", what);
+    return ags__send_id(s, server, a, op, what, NULL);
+}
+
 int ags__send(ags_t *s, int server, ami_action_t *a, ags_op_t *op, const char *what)
 {
     return ags__send_id(s, server, a, op, what, NULL);
@@ -225,16 +256,8 @@ int ags__send_id(ags_t *s, int server, ami_action_t *a, ags_op_t *op, const char
                 op ? op->req.agent : "?");
         return CCD_ENOMEM;
     }
-    if (!op) {
-        op = ags__op_new(s, NULL);
-        if (!op) {
-            ami_action_free(a);
-            return CCD_ENOMEM;
-        }
-        op->answered = true;
-        op->on_answer = log_answer;
-        snprintf(op->why, sizeof(op->why), "%s", what);
-    }
+    if (!op)
+        return ags__send_bg(s, server, a, "?", what);
     ami_send_opts_t o = {.reply_mq = s->inbox, .user = (uint64_t)(uintptr_t)op,
                          .action_id = action_id};
     int rc = ami_send(s->ami, server, a, &o, NULL);
@@ -326,7 +349,7 @@ static void take_request(ags_t *s, const ags_req_t *req)
 
 int ags_submit(ags_t *s, const ags_req_t *req)
 {
-    if (!s || !req || !req->reply_mq || !req->agent[0] || req->op < AGS_LOGIN ||
+    if (!s || !req || !req->reply_mq || !req->user || !req->agent[0] || req->op < AGS_LOGIN ||
         req->op > AGS_CHANVARS)
         return CCD_EINVAL;
     req_msg_t *m = calloc(1, sizeof(*m));

@@ -76,7 +76,7 @@ typedef struct ags_req {
      * when it has started (Issabel's loginagent answers "logging" at that point). */
     bool wait_login;
     mq_t *reply_mq; /* required: where the ags_done_t goes */
-    uint64_t user;  /* copied into the ags_done_t */
+    uint64_t user;  /* copied into the ags_done_t; never 0 (0 marks a notice, see ags_done_t) */
 } ags_req_t;
 
 enum {
@@ -86,6 +86,9 @@ enum {
 
 /*
  * The one outcome of a request; the receiver frees it with msg.free.
+ * With user == 0 it answers no request: it is a notice that the service unmuted a
+ * recording by itself (op AGS_UNMUTE, the mixmonitormute timer), sent to the
+ * reply_mq of the AGS_MUTE that armed the timer, so its owner can report it.
  * code 0 = done; otherwise Issabel's code and text for the failure:
  *   404 agent (or target) unknown, 409 agent logged in on another extension,
  *   417 not logged in / not in a call / already in another break / already on hold /
@@ -131,8 +134,8 @@ void ags_free(ags_t *s);
 
 /*
  * Queues a request (req is copied).  0: exactly one ags_done_t will be pushed to
- * req->reply_mq (force-pushed: it is never lost).  CCD_EINVAL (no reply_mq, bad op,
- * empty agent), CCD_EFULL (inbox full: the caller answers busy), CCD_ECLOSED (not
+ * req->reply_mq (force-pushed: it is never lost).  CCD_EINVAL (no reply_mq, user 0,
+ * bad op, empty agent), CCD_EFULL (inbox full: the caller answers busy), CCD_ECLOSED (not
  * running).  Any thread.
  */
 int ags_submit(ags_t *s, const ags_req_t *req);

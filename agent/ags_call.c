@@ -150,10 +150,13 @@ static void mute_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
     if (ag) {
         ag->unmute_at_ms = 0;
         ag->mute_chan[0] = '\0';
+        ag->mute_mq = NULL;
         if (mute && op->req.timeout_s > 0) {
             snprintf(ag->mute_chan, sizeof(ag->mute_chan), "%s", op->call.channel);
             ag->mute_server = op->server;
             ag->unmute_at_ms = clk_mono_ms() + (int64_t)op->req.timeout_s * 1000;
+            ag->mute_mq = op->req.reply_mq;
+            ag->mute_call = op->call;
         }
     }
     ags__answer(s, op, 0, NULL);
@@ -175,8 +178,11 @@ void ags__mute_scan(ags_t *s, ags_agent_t *ag, int64_t now)
     ag->unmute_at_ms = 0;
     LOG_INFO(AGS_MOD, "recording of %s unmuted by the mixmonitormute timeout", ag->number);
     atomic_fetch_add(&s->st_auto_unmutes, 1);
-    ags__send(s, ag->mute_server, ami_op_mixmonitor_mute(ag->mute_chan, false), NULL,
-              "MixMonitorMute (timer)");
+    ags__send_bg(s, ag->mute_server, ami_op_mixmonitor_mute(ag->mute_chan, false), ag->number,
+                 "MixMonitorMute (timer)");
+    if (ag->mute_mq)
+        ags__notice_unmute(s, ag->mute_mq, ag->number, &ag->mute_call);
+    ag->mute_mq = NULL;
     ag->mute_chan[0] = '\0';
 }
 

@@ -54,6 +54,8 @@ typedef struct ags_agent {
     char mute_chan[REG_CHAN_LEN];
     int mute_server;
     int64_t unmute_at_ms;          /* 0 = no timer */
+    mq_t *mute_mq;                 /* where the mute came from: told about the timer's unmute */
+    reg_call_t mute_call;
     /* a hold: the parked customer leg */
     uint64_t hold_call;            /* registry call id, 0 = none */
     char park_uid[REG_UID_LEN];
@@ -95,6 +97,8 @@ ags_agent_t *ags__agent(ags_t *s, const char *number); /* created on first use; 
 void ags__answer(ags_t *s, ags_op_t *op, int code, const char *why);
 void ags__answer_login(ags_t *s, ags_op_t *op, reg_login_e login);
 void ags__answer_vars(ags_t *s, ags_op_t *op, ami_chanvars_t *vars, const char *channel);
+/* A notice (user 0) to q: the service unmuted agent's recording of call by itself. */
+void ags__notice_unmute(ags_t *s, mq_t *q, const char *agent, const reg_call_t *call);
 /* A new operation on s->ops (req copied; NULL = none), or NULL on ENOMEM. */
 ags_op_t *ags__op_new(ags_t *s, const ags_req_t *req);
 /* Frees op when it was answered and has nothing out. */
@@ -102,6 +106,8 @@ void ags__op_settle(ags_t *s, ags_op_t *op);
 /* Sends a (always consumed) on server; the answer goes to op->on_answer (op may be NULL:
  * the answer is only logged when it is a refusal).  0 or the ami_send code. */
 int ags__send(ags_t *s, int server, ami_action_t *a, ags_op_t *op, const char *what);
+/* An action nobody waits for: its refusal is logged with agent and what. */
+int ags__send_bg(ags_t *s, int server, ami_action_t *a, const char *agent, const char *what);
 /* The same with our own ActionID (unique: a ChannelId from ags__uid). */
 int ags__send_id(ags_t *s, int server, ami_action_t *a, ags_op_t *op, const char *what,
                  const char *action_id);

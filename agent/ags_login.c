@@ -64,8 +64,8 @@ static void login_end(ags_t *s, ags_agent_t *ag, bool ok)
         a.break_id == 0 && !a.on_hold) {
         char iface[REG_CHAN_LEN];
         ags__member_iface(s, ag->number, iface, sizeof(iface));
-        ags__send(s, a.server, ami_op_queue_pause(iface, NULL, false, NULL), NULL,
-                  "QueuePause (new session)");
+        ags__send_bg(s, a.server, ami_op_queue_pause(iface, NULL, false, NULL), ag->number,
+                     "QueuePause (new session)");
     }
     ags_op_t *w = ag->waiters;
     ag->waiters = NULL;
@@ -327,7 +327,8 @@ void ags__logout(ags_t *s, ags_op_t *op)
         else
             regset(s, a->number, AGS_RS_LOGIN_FAILED, NULL, NULL, 0);
         if (ags__is_pool(a->number))
-            ags__send(s, op->server, ami_op_agent_logoff(a->number + 6), NULL, "AgentLogoff");
+            ags__send_bg(s, op->server, ami_op_agent_logoff(a->number + 6), a->number,
+                         "AgentLogoff");
         ags__answer_login(s, op, REG_LOGGED_OUT);
         return;
     }
@@ -377,8 +378,8 @@ void ags__login_change(ags_t *s, const reg_agent_t *a)
             /* the session's break or hold ends with it, in Asterisk too */
             char iface[REG_CHAN_LEN];
             ags__member_iface(s, a->number, iface, sizeof(iface));
-            ags__send(s, a->server, ami_op_queue_pause(iface, NULL, false, NULL), NULL,
-                      "QueuePause (session ended)");
+            ags__send_bg(s, a->server, ami_op_queue_pause(iface, NULL, false, NULL), a->number,
+                         "QueuePause (session ended)");
         }
         ag->engine_paused = false;
     }

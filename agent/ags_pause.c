@@ -47,8 +47,12 @@ static void send_pause(ags_t *s, ags_op_t *op, int server, const char *number, b
 {
     char iface[REG_CHAN_LEN];
     ags__member_iface(s, number, iface, sizeof(iface));
-    ags__send(s, server, ami_op_queue_pause(iface, NULL, paused, reason), op,
-              paused ? "QueuePause" : "QueuePause (unpause)");
+    const char *what = paused ? "QueuePause" : "QueuePause (unpause)";
+    ami_action_t *a = ami_op_queue_pause(iface, NULL, paused, reason);
+    if (op)
+        ags__send(s, server, a, op, what);
+    else
+        ags__send_bg(s, server, a, number, what);
 }
 
 /* ---- breaks ---- */

@@ -187,6 +187,12 @@ static void answer(eccp_worker_t *w, eccp_sess_t *s, const eccp_agsop_t *op, con
 
 void eccp__ags_done(eccp_worker_t *w, ags_done_t *d)
 {
+    if (!d->user) { /* the service unmuted a recording by itself (mixmonitormute's timeout) */
+        if (d->op == AGS_UNMUTE)
+            mute_event(w, d);
+        d->msg.free(&d->msg);
+        return;
+    }
     eccp_agsop_t *op = (eccp_agsop_t *)(uintptr_t)d->user;
     eccp_sess_t *s = op->s;
     s->pending--;
@@ -204,6 +210,10 @@ void eccp__ags_done(eccp_worker_t *w, ags_done_t *d)
 
 void eccp__ags_drop(eccp_worker_t *w, ags_done_t *d)
 {
+    if (!d->user) {
+        d->msg.free(&d->msg);
+        return;
+    }
     eccp_agsop_t *op = (eccp_agsop_t *)(uintptr_t)d->user;
     w->jobs_out--;
     if (--op->s->pending == 0 && op->s->fd < 0)

@@ -132,12 +132,13 @@ static void wait_event(fixture_t *f, const char *needle)
     }
 }
 
-/* Sends a request and returns a malloc'ed copy of its whole response document. */
-static char *eccp_request(fixture_t *f, const char *body)
+/* Sends a request (after decl, the text before <request>) and returns a malloc'ed copy of its
+ * whole response document. */
+static char *eccp_request_as(fixture_t *f, const char *decl, const char *body)
 {
     char req[4096], open_tag[64];
     int id = ++f->next_id;
-    snprintf(req, sizeof(req), "<request id=\"%d\">%s</request>\n", id, body);
+    snprintf(req, sizeof(req), "%s<request id=\"%d\">%s</request>\n", decl, id, body);
     snprintf(open_tag, sizeof(open_tag), "<response id=\"%d\">", id);
     send_all(f->eccp, req);
     int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
@@ -155,6 +156,11 @@ static char *eccp_request(fixture_t *f, const char *body)
             fail_msg("no answer to '%s'; got: %.3000s", body, f->inbuf);
         eccp_read(f, left);
     }
+}
+
+static char *eccp_request(fixture_t *f, const char *body)
+{
+    return eccp_request_as(f, "", body);
 }
 
 /* An agent request (agent_number + agent_hash + extra) whose answer must contain want. */
@@ -571,8 +577,11 @@ static void test_mute_timer_and_transfer(void **state)
     free(ami_ask(f, act, "Response:"));
     agent_req(f, "mixmonitormute", "Agent/9000", "eccp9000", "<timeout>1</timeout>", "<success/>");
     wait_event(f, "<recordingmute>");
+    /* the service unmutes by itself after 1 s, and the console hears of it */
+    wait_event(f, "<recordingunmute>");
     ags_stats_t st;
-    CCD_WAIT((ags_get_stats(svc_agents(f->svc), &st), st.auto_unmutes == 1));
+    ags_get_stats(svc_agents(f->svc), &st);
+    assert_int_equal(st.auto_unmutes, 1);
 
     agent_req(f, "transfercall", "Agent/9000", "eccp9000", "<extension>1005</extension>",
               "<success/>");
@@ -581,6 +590,100 @@ static void test_mute_timer_and_transfer(void **state)
     CCD_WAIT(agent_now(f, "Agent/9000").call_id == 0);
     agent_req(f, "transfercall", "Agent/9000", "eccp9000", "<extension>1005</extension>",
               "<code>417</code>");
+}
+
+/* What Issabel's ECCP client class (modules/agent_console/libs/ECCP.class.php) sends, byte for
+ * byte: SimpleXMLElement::asXML() of <request id="N"><NAME>...</NAME></request> (an XML
+ * declaration, a newline, the element, a newline), the password md5'ed, children in the class's
+ * order; the class throws on a top-level <failure> and reads NAME_response. */
+static void issabel(fixture_t *f, const char *name, const char *children, const char *want)
+{
+    char body[2048], tag[96];
+    snprintf(body, sizeof(body), "<%s>%s</%s>", name, children, name);
+    char *r = eccp_request_as(f, "<?xml version=\"1.0\"?>\n", body);
+    snprintf(tag, sizeof(tag), "<%s_response>", name);
+    if (strstr(r, "<response") != r || strstr(r, "\"><failure>") || !strstr(r, tag) ||
+        !strstr(r, want))
+        fail_msg("the Issabel client would not take the answer to %s (wanted %s): %s", name, want, r);
+    free(r);
+}
+
+static void issabel_agent(fixture_t *f, const char *name, const char *more, const char *want)
+{
+    char h[64], children[1024];
+    eccp_agent_hash(f->cookie, "Agent/9000", "eccp9000", h);
+    snprintf(children, sizeof(children), "<agent_number>Agent/9000</agent_number><agent_hash>%s"
+                                          "</agent_hash>%s", h, more ? more : "");
+    issabel(f, name, children, want);
+}
+
+/* The console sequence of Issabel's class works unchanged: login (md5 password), loginagent
+ * with a timeout, pauseagent, unpauseagent, hold, unhold, transfercall, logoutagent, with the
+ * events the class reads. */
+static void test_issabel_client_requests(void **state)
+{
+    fixture_t *f = *state;
+    close(f->eccp);
+    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    f->inlen = 0;
+    /* md5("agentconsole"): the class sends the digest, never the password */
+    char *r = eccp_request_as(f, "<?xml version=\"1.0\"?>\n",
+                              "<login><username>agentconsole</username><password>"
+                              "7e53aa92f7566f44f39f3f1842832581</password></login>");
+    const char *ck = strstr(r, "<app_cookie>");
+    assert_non_null(ck);
+    snprintf(f->cookie, sizeof(f->cookie), "%.32s", ck + strlen("<app_cookie>"));
+    free(r);
+    issabel(f, "filterbyagent", "<agent_number>Agent/9000</agent_number>", "<success/>");
+    issabel_agent(f, "loginagent", "<extension>1001</extension><timeout>900</timeout>",
+                  "<status>logging</status>");
+    wait_event(f, "<agentloggedin><agent>Agent/9000</agent></agentloggedin>");
+    issabel_agent(f, "pauseagent", "<pause_type>2</pause_type>", "<success/>");
+    wait_event(f, "<pausestart>");
+    issabel_agent(f, "unpauseagent", NULL, "<success/>");
+    wait_event(f, "<pauseend>");
+    CCD_WAIT_UNTIL(agent_now(f, "Agent/9000").ready_ms != 0, 30000);
+    queue_call(f, "Agent/9000", "ags-php-1");
+    issabel_agent(f, "hold", NULL, "<success/>");
+    wait_event(f, "<pause_class>hold</pause_class>");
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) { /* the class would show the 500 and the agent click again */
+        char h[64], body[512];
+        eccp_agent_hash(f->cookie, "Agent/9000", "eccp9000", h);
+        snprintf(body, sizeof(body), "<unhold><agent_number>Agent/9000</agent_number><agent_hash>%s"
+                                     "</agent_hash></unhold>", h);
+        r = eccp_request_as(f, "<?xml version=\"1.0\"?>\n", body);
+        bool ok = strstr(r, "<success/>") != NULL;
+        free(r);
+        if (ok)
+            break;
+        CCD_CHECK_DEADLINE(deadline, "the parking space to be known");
+        ccd_test_sleep_ms(50);
+    }
+    wait_event(f, "<pauseend>");
+    issabel_agent(f, "transfercall", "<extension>1005</extension>", "<success/>");
+    wait_event(f, "<agentunlinked>");
+    issabel_agent(f, "logoutagent", NULL, "<status>logged-out</status>");
+    wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
+    issabel(f, "logout", "", "<success/>");
+}
+
+/* The transfer target is busy (pbxsim's 18XX): Asterisk accepted the Redirect, so the
+ * console gets success (as from Issabel); the agent is free at once and the customer's call
+ * ends when the busy Dial returns. */
+static void test_transfer_target_busy(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    uint64_t call = queue_call(f, "Agent/9000", "ags-busy-1");
+    agent_req(f, "transfercall", "Agent/9000", "eccp9000", "<extension>1801</extension>",
+              "<success/>");
+    wait_event(f, "<agentunlinked>");
+    CCD_WAIT(agent_now(f, "Agent/9000").call_id == 0);
+    reg_call_t c;
+    CCD_WAIT(reg_call_get(f->reg, call, &c) == 0 && c.status == REG_CS_HANGUP);
+    /* the agent takes the next call */
+    queue_call(f, "Agent/9000", "ags-busy-2");
 }
 
 /* The agent hangs up its phone while on a call: Asterisk logs it off; the call ends and the
@@ -661,9 +764,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pause_unpause, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_unhold_hangup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mute_timer_and_transfer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_target_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hangs_up_mid_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_asterisk_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inactivity_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issabel_client_requests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

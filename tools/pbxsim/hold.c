@@ -13,6 +13,17 @@
 /* ---------------- Redirect / Park (simplified) ---------------- */
 
 
+/* An 18XX transfer target is busy: Dial returns BUSY and the dialplan hangs the customer
+ * up (the transfer context's next step), which ends the call. */
+static void xfer_busy(pbx_t *s, pcall_t *c, uint64_t arg)
+{
+    (void)arg;
+    if (!c->a || !c->t1 || !c->detached)
+        return;
+    pbx_e_dial(s, "DialEnd", c->a, c->t1, "DialStatus", "BUSY");
+    pbx_detached_end(s, c, false);
+}
+
 /* transfer-target: Dial(Local/${EXTEN}@phones,30) from the customer leg. */
 static void xfer_dial(pbx_t *s, pcall_t *c, const char *exten)
 {
@@ -30,6 +41,10 @@ static void xfer_dial(pbx_t *s, pcall_t *c, const char *exten)
     pbx_e_dial(s, "DialBegin", c->a, t1, "DialString", ds);
     if (strncmp(exten, "19", 2) == 0) {
         pbx_e_newstate(s, t1, 5); /* rings; the customer stays until it hangs up */
+        return;
+    }
+    if (strncmp(exten, "18", 2) == 0) {
+        pbx_timer_add(s, 200, xfer_busy, c, 0);
         return;
     }
     pbx_e_newstate(s, t2, 6);
