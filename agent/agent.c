@@ -569,12 +569,14 @@ void ags_stop(ags_t *s)
             q->free(q);
         pthread_join(s->th, NULL);
         s->running = false;
-        mq_close(s->inbox); /* later AMI answers and events are refused (their sender frees them) */
     }
     if (s->subscribed) {
         reg_unsubscribe(s->reg, s->inbox);
         s->subscribed = false;
     }
+    /* later AMI answers and events are refused (their sender frees them) */
+    if (s->inbox)
+        mq_close(s->inbox);
 }
 
 void ags_free(ags_t *s)

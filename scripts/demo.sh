@@ -6,8 +6,9 @@
 #   - ccdialerd connected to both, serving ECCP on 127.0.0.1.
 # Then it plays a short scenario and shows what an agent console sees over ECCP.
 #
-# The outgoing dialer (campaign pacing) is a later issue: until it lands, this script itself
-# logs agent 9000 in on the simulated PBX and sends customer calls into queue 8000 through AMI,
+# Agent 9000 logs in through ECCP loginagent (the engine's agent service originates its phone
+# into the login context) and takes a break.  The outgoing dialer (campaign pacing) is a later
+# issue: until it lands, this script itself sends customer calls into queue 8000 through AMI,
 # the way the dialer will, and says so as it does.
 #
 # Usage: scripts/demo.sh [seconds]   (how long to watch events, default 25)
@@ -76,6 +77,10 @@ bind = 127.0.0.1
 port = $eccp_port
 allowed_networks = 127.0.0.0/8
 
+[agents]
+# pbxsim's phones answer as Local/EXT@phones
+phone_context = phones
+
 [agi]
 enabled = no
 
@@ -113,10 +118,13 @@ sleep 1
 exec 3<>"/dev/tcp/127.0.0.1/$ami_port"
 ami() { printf '%s\r\n' "$@" "" >&3; }
 ami "Action: Login" "Username: ccdialer" "Secret: $ami_secret" "Events: off"
-echo "(demo) agent 9000 logs in from phone 1001 (Originate Local/1001@phones -> agent-login 9000)"
-ami "Action: Originate" "ActionID: demo-login" "Channel: Local/1001@phones" "Context: agent-login" \
-    "Exten: 9000" "Priority: 1" "Async: true"
+say "ECCP: agent 9000 logs in from phone 1001 (loginagent: the engine originates the phone into agent-login)"
+eccp -a Agent/9000 -w eccp9000 loginagent extension=1001
 sleep 3
+say "ECCP: a break (pauseagent Lunch) and back (unpauseagent)"
+eccp -a Agent/9000 -w eccp9000 pauseagent pause_type=2
+eccp -a Agent/9000 -w eccp9000 unpauseagent
+sleep 1
 for n in 5101 5102 6101 7101 5103; do
     echo "(demo) customer call $n into queue 8000 (what the dialer will originate)"
     ami "Action: Originate" "ActionID: demo-$n" "Channel: Local/$n@customers" "Context: dialer-queue" \
@@ -142,9 +150,10 @@ cat <<TXT
 - ccdialerd: AMI client -> registry -> ECCP server on 127.0.0.1:$eccp_port (database reads via reader threads)
 - the registry follows agents (login/logout, queue membership, pause) from AMI events and the calls the
   engine itself originates; ECCP consoles read it and receive its changes as events
-- not yet: the outgoing dialer, incoming-call tracking and the agent flows (loginagent, pause, hold,
-  transfer through ECCP). The customer calls above were placed by this script through AMI, which is
-  the dialer's job once it lands; until then the engine does not follow calls it did not place, so
-  they show on the PBX (pbxsim) but not as agentlinked events
+- the agent service: loginagent, pauseagent and unpauseagent above went through ECCP to the engine,
+  which originated the login and paused/unpaused the agent's queue member on the PBX
+- not yet: the outgoing dialer and incoming-call tracking. The customer calls above were placed by
+  this script through AMI, which is the dialer's job once it lands; until then the engine does not
+  follow calls it did not place, so they show on the PBX (pbxsim) but not as agentlinked events
 TXT
 tail -n 15 "$tmp/ccdialerd.log"

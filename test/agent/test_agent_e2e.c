@@ -36,9 +36,9 @@
 #include "daemon/services.h"
 #include "db/db_int.h" /* raw fixture SQL on a test connection */
 #include "eccp/eccp.h"
-#define DBT_CONN(my) (&(db_conn_t){.my = (my)})
 #include "reg/reg.h"
 #include "test/common/ccd_test.h"
+#include "test/db/dbtest.h"
 #include "tools/pbxsim/pbxsim.h"
 
 #define WAIT_MAX_MS ccd_test_timeout_ms(30000)
@@ -52,6 +52,7 @@ typedef struct fixture {
     ami_t *ami;
     int eccp;
     char cookie[64];
+    dbt_server_t own_db; /* a mariadbd of this test's own (dir "" = the shared one) */
     char inbuf[1 << 20];
     size_t inlen;
     int next_id;
@@ -319,12 +320,9 @@ static uint64_t queue_call(fixture_t *f, const char *agent, const char *uid)
 
 /* ---- fixture ---- */
 
-static int setup(void **state)
+static int setup_on(void **state, fixture_t *f, const char *sock, const char *user,
+                    const char *pw)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    const char *sock = env_or_fail("CCD_TEST_DB_SOCKET");
-    const char *user = env_or_fail("CCD_TEST_DB_USER");
-    const char *pw = env_or_fail("CCD_TEST_DB_PASSWORD");
     snprintf(f->dbname, sizeof(f->dbname), "ccd_ags_%d", (int)getpid());
 
     pbxsim_opts_t so;
@@ -379,12 +377,34 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    return setup_on(state, f, env_or_fail("CCD_TEST_DB_SOCKET"), env_or_fail("CCD_TEST_DB_USER"),
+                    env_or_fail("CCD_TEST_DB_PASSWORD"));
+}
+
+/* The engine on a mariadbd of the test's own, which the test stops and starts. */
+static int setup_own_db(void **state)
+{
+    fixture_t *f = calloc(1, sizeof(*f));
+    dbt_server_start(&f->own_db);
+    conf_database_t c;
+    dbt_server_cfg(&f->own_db, &c, "x");
+    return setup_on(state, f, c.socket, c.user, c.password);
+}
+
 static int teardown(void **state)
 {
     fixture_t *f = *state;
     close(f->eccp);
     svc_stop(f->svc);
     pbxsim_stop(f->sim);
+    if (f->own_db.dir[0]) {
+        dbt_server_destroy(&f->own_db);
+        free(f);
+        return 0;
+    }
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
     conf_database_t nodb = f->cf.database;
@@ -449,11 +469,14 @@ static void test_login_phone_not_answered(void **state)
     fixture_t *f = *state;
     agent_req(f, "loginagent", "Agent/9001", "eccp9001", "<extension>1901</extension>",
               "<status>logging</status>");
-    assert_int_equal(agent_now(f, "Agent/9001").login, REG_LOGGING);
     wait_event(f, "<agentfailedlogin><agent>Agent/9001</agent></agentfailedlogin>");
     reg_agent_t a = agent_now(f, "Agent/9001");
     assert_int_equal(a.login, REG_LOGGED_OUT);
     assert_string_equal(a.extension, "");
+    ags_stats_t st;
+    ags_get_stats(svc_agents(f->svc), &st);
+    assert_int_equal(st.logins_failed, 1);
+    assert_int_equal(st.logins_ok, 0);
     /* and a second attempt on a phone that answers works */
     agent_req(f, "loginagent", "Agent/9001", "eccp9001", "<extension>1003</extension>",
               "<status>logging</status>");
@@ -668,6 +691,46 @@ static void test_issabel_client_requests(void **state)
     issabel(f, "logout", "", "<success/>");
 }
 
+/* MariaDB goes away while an agent is on a break: the engine keeps the agent paused (registry
+ * and Asterisk), keeps answering what needs no database, refuses what does with the database
+ * error, and once the server is back the same console ends the break. */
+static void test_database_away_during_break(void **state)
+{
+    fixture_t *f = *state;
+    login_9000(f);
+    agent_req(f, "pauseagent", "Agent/9000", "eccp9000", "<pause_type>2</pause_type>", "<success/>");
+    wait_event(f, "<pausestart>");
+    dbt_server_stop(&f->own_db);
+
+    char *r = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+    assert_non_null(strstr(r, "<status>paused</status>"));
+    free(r);
+    assert_int_equal(agent_now(f, "Agent/9000").break_id, 2);
+    wait_member(f, "8000", "Local/9000@agents", "PausedReason: Lunch");
+    /* the agent check needs the database: refused with its error, nothing changes */
+    agent_req(f, "unpauseagent", "Agent/9000", "eccp9000", NULL, "<code>500</code>");
+    assert_int_equal(agent_now(f, "Agent/9000").break_id, 2);
+
+    dbt_server_up(&f->own_db);
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) { /* until the readers have their connections again */
+        char h[64], body[512];
+        eccp_agent_hash(f->cookie, "Agent/9000", "eccp9000", h);
+        snprintf(body, sizeof(body), "<unpauseagent><agent_number>Agent/9000</agent_number>"
+                                     "<agent_hash>%s</agent_hash></unpauseagent>", h);
+        r = eccp_request(f, body);
+        bool ok = strstr(r, "<success/>") != NULL;
+        free(r);
+        if (ok)
+            break;
+        CCD_CHECK_DEADLINE(deadline, "unpauseagent to work again after the database came back");
+        ccd_test_sleep_ms(100);
+    }
+    wait_event(f, "<pauseend>");
+    assert_int_equal(agent_now(f, "Agent/9000").break_id, 0);
+    wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+}
+
 /* The transfer target is busy (pbxsim's 18XX): Asterisk accepted the Redirect, so the
  * console gets success (as from Issabel); the agent is free at once and the customer's call
  * ends when the busy Dial returns. */
@@ -769,6 +832,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_asterisk_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inactivity_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_issabel_client_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_away_during_break, setup_own_db, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
