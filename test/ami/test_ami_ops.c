@@ -69,6 +69,79 @@ static void test_builders(void **state)
     assert_int_equal(ami_peer_parse("sip/101", &t, &peer), CCD_EINVAL);
 }
 
+/* The agent service's actions (agent/): login and unhold Originates, dynamic members, pauses,
+ * Park, AgentLogoff, with their optional headers left out when not given. */
+static void test_agent_builders(void **state)
+{
+    (void)state;
+    assert_action(ami_op_originate_exten("Local/1001@phones", "agent-login", "9000", 30000,
+                                         "\"Agent/9000 Login\" <9000>", "ccd-login-1"),
+                  "Action: Originate\r\nChannel: Local/1001@phones\r\nTimeout: 30000\r\n"
+                  "CallerID: \"Agent/9000 Login\" <9000>\r\nAsync: true\r\nContext: agent-login\r\n"
+                  "Exten: 9000\r\nPriority: 1\r\nChannelId: ccd-login-1\r\n");
+    assert_action(ami_op_originate_exten("Local/9000@agents", "parkedcalls", "701", 0, NULL, ""),
+                  "Action: Originate\r\nChannel: Local/9000@agents\r\nAsync: true\r\n"
+                  "Context: parkedcalls\r\nExten: 701\r\nPriority: 1\r\n");
+    assert_action(ami_op_queue_add("8001", "SIP/1001", 2, "SIP agent 1001"),
+                  "Action: QueueAdd\r\nQueue: 8001\r\nInterface: SIP/1001\r\nPenalty: 2\r\n"
+                  "Paused: false\r\nMemberName: SIP agent 1001\r\n");
+    assert_action(ami_op_queue_remove("8001", "SIP/1001"),
+                  "Action: QueueRemove\r\nQueue: 8001\r\nInterface: SIP/1001\r\n");
+    assert_action(ami_op_queue_pause("Local/9000@agents", NULL, true, "Lunch"),
+                  "Action: QueuePause\r\nInterface: Local/9000@agents\r\nPaused: true\r\n"
+                  "Reason: Lunch\r\n");
+    assert_action(ami_op_queue_pause("SIP/1001", "8000", false, ""),
+                  "Action: QueuePause\r\nInterface: SIP/1001\r\nPaused: false\r\nQueue: 8000\r\n");
+    assert_action(ami_op_park("Local/5401@customers-00000001;1", "Local/9000@agents-00000002;1"),
+                  "Action: Park\r\nChannel: Local/5401@customers-00000001;1\r\n"
+                  "TimeoutChannel: Local/9000@agents-00000002;1\r\n");
+    assert_action(ami_op_agent_logoff("9000"), "Action: AgentLogoff\r\nAgent: 9000\r\nSoft: false\r\n");
+    assert_null(ami_op_queue_pause("SIP/1001", NULL, true, "x\r\nAction: Hangup"));
+}
+
+/* The parking events of a recorded hold (hold_park.txt) as typed events: who was parked, where,
+ * and the leg that took the call back. */
+static void test_parking_events(void **state)
+{
+    (void)state;
+    size_t len;
+    char *in = tr_received("hold_park.txt", true, &len);
+    assert_non_null(in);
+    ccd_str_t ver;
+    size_t off = 0;
+    assert_int_equal(ami_parse_banner(in, len, &ver, &off), CCD_OK);
+    ami_parser_t *p = malloc(sizeof(*p));
+    assert_non_null(p);
+    ami_parser_init(p, 0, 0, 0);
+    ami_msg_t m;
+    int parked = 0, unparked = 0;
+    while (off < len && ami_parse(p, in + off, len - off, &m) == CCD_OK) {
+        ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
+        if (ev && ev->type == AMI_EV_PARKED_CALL && !ami_msg_get(&m, "ActionID").len) {
+            parked++;
+            assert_string_equal(ev->parkee_uniqueid, "dlr-5401-a");
+            assert_string_equal(ev->parkee_channel, "Local/5401@customers-00000001;1");
+            assert_int_equal(ev->parking_space, 701);
+        } else if (ev && ev->type == AMI_EV_UNPARKED_CALL) {
+            unparked++;
+            assert_string_equal(ev->parkee_uniqueid, "dlr-5401-a");
+            assert_string_equal(ev->retriever_channel, "Local/9000@agents-00000003;1");
+            ami_event_t *d = ami_event_dup(ev); /* the copy's strings are its own */
+            assert_non_null(d);
+            ami_event_free(ev);
+            ev = d;
+            assert_string_equal(ev->retriever_channel, "Local/9000@agents-00000003;1");
+        }
+        if (ev)
+            ami_event_free(ev);
+        off += m.len;
+    }
+    assert_int_equal(parked, 1);
+    assert_int_equal(unparked, 1);
+    free(p);
+    free(in);
+}
+
 /* The recorded answer to action_id in a transcript, as the client delivers it. */
 static ami_response_t *recorded(const char *file, const char *action_id)
 {
@@ -273,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_builders),        cmocka_unit_test(test_chanvars_recorded),
         cmocka_unit_test(test_chanvars_shapes), cmocka_unit_test(test_ok_recorded),
         cmocka_unit_test(test_peer_lines),      cmocka_unit_test(test_peer_answers),
+        cmocka_unit_test(test_agent_builders),  cmocka_unit_test(test_parking_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
