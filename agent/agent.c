@@ -532,7 +532,9 @@ ags_t *ags_new(const conf_t *cf, reg_t *reg, ami_t *ami, db_t *db, char *err, si
         ags_free(s);
         return NULL;
     }
-    rc = reg_subscribe(reg, s->inbox, REG_SUB_AGENTS);
+    /* Lossless: a login is concluded from the changes it sees (logging, then logged in or
+     * out), so none may be dropped; agent changes are few (people, not calls). */
+    rc = reg_subscribe(reg, s->inbox, REG_SUB_AGENTS | REG_SUB_LOSSLESS);
     if (rc != 0) {
         if (err && errlen)
             snprintf(err, errlen, "agent service: cannot subscribe to the registry (%s)",
