@@ -259,6 +259,37 @@ static void wait_member(fixture_t *f, const char *queue, const char *iface, cons
     }
 }
 
+/* The first column of the first row of a query on the engine's database, as an integer
+ * (-1 when there is no row or it is NULL). */
+static long long sql_int(fixture_t *f, const char *query)
+{
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    if (mysql_query(my, query) != 0)
+        fail_msg("%s: %s", query, mysql_error(my));
+    MYSQL_RES *res = mysql_store_result(my);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    long long v = row && row[0] ? atoll(row[0]) : -1;
+    if (res)
+        mysql_free_result(res);
+    mysql_close(my);
+    return v;
+}
+
+/* Waits until query gives want (the call journal writes audit rows from the agent changes). */
+static void wait_sql(fixture_t *f, const char *query, long long want)
+{
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    long long v;
+    while ((v = sql_int(f, query)) != want) {
+        if (clk_mono_ms() > deadline)
+            fail_msg("%s gave %lld, wanted %lld", query, v, want);
+        ccd_test_sleep_ms(50);
+    }
+}
+
 static reg_agent_t agent_now(fixture_t *f, const char *number)
 {
     reg_agent_t a;
@@ -524,6 +555,11 @@ static void test_pause_unpause(void **state)
     wait_event(f, "<pauseend>");
     assert_int_equal(agent_now(f, "Agent/9000").break_id, 0);
     wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+    /* the call journal wrote the session and the break from the registry's changes */
+    wait_sql(f, "SELECT COUNT(*) FROM audit WHERE id_agent = 1 AND id_break = 2 AND "
+                "datetime_end IS NOT NULL", 1);
+    wait_sql(f, "SELECT COUNT(*) FROM audit WHERE id_agent = 1 AND id_break IS NULL AND "
+                "datetime_end IS NULL", 1);
 
     /* paused on the phone system: the registry shows break -1; unpauseagent ends it */
     free(ami_ask(f, "Action: QueuePause\r\nInterface: Local/9000@agents\r\nPaused: true\r\n"
@@ -579,6 +615,9 @@ static void test_hold_unhold_hangup(void **state)
     assert_int_equal(reg_call_get(f->reg, call, &c), 0);
     assert_int_equal(c.status, REG_CS_SUCCESS);
     wait_member(f, "8000", "Local/9000@agents", "Paused: 0");
+    /* the hold's audit row (break 1, tipo H in the schema), closed */
+    wait_sql(f, "SELECT COUNT(*) FROM audit a JOIN break b ON b.id = a.id_break WHERE "
+                "a.id_agent = 1 AND b.tipo = 'H' AND a.datetime_end IS NOT NULL", 1);
 
     agent_req(f, "hangup", "Agent/9000", "eccp9000", NULL, "<success/>");
     wait_event(f, "<agentunlinked>");
