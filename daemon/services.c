@@ -5,14 +5,15 @@
  * error buffer) / x_start (starts its own threads) / x_stop / x_free.
  * The database is the exception in timing only: db_start runs before the
  * agent load and waits for an absent database (a SIGTERM ends that wait).
- * Creation: registry -> database -> journal -> AMI -> ECCP, so that everything
- * that subscribes to the registry (the journal, the ECCP workers) exists before
- * the registry thread starts, which is reg_subscribe's rule.  Threads: journal ->
- * registry -> AMI -> ECCP.  Stop runs the other way round: AMI readers and ECCP
- * sessions (the producers of work) stop first (the ECCP workers unsubscribe from
+ * Creation: registry -> database -> journal -> AMI -> dialer -> ECCP, so that
+ * everything that subscribes to the registry (the journal, the dialer, the ECCP
+ * workers) exists before the registry thread starts, which is reg_subscribe's
+ * rule.  Threads: journal -> registry -> AMI -> dialer -> ECCP.  Stop runs the
+ * other way round: the dialer first (no Originate after it), then AMI readers
+ * and ECCP sessions (the producers of work; the ECCP workers unsubscribe from
  * the registry), then the registry drains its inbox, then the journal writes
- * every change the registry published, then the database writers drain the write
- * queue, so nothing accepted is lost on an orderly shutdown.
+ * every change the registry published, then the database writers drain the
+ * write queue, so nothing accepted is lost on an orderly shutdown.
  */
 #include "daemon/services.h"
 
@@ -24,6 +25,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "db/db.h"
+#include "dialer/dialer.h"
 #include "eccp/eccp.h"
 #include "journal/journal.h"
 #include "reg/reg.h"
@@ -39,6 +41,7 @@ struct svc {
     jnl_t *jnl;
     ami_t *ami;
     eccp_server_t *eccp;
+    dl_t *dl;
 };
 
 /*
@@ -145,6 +148,13 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         goto fail;
     }
 
+    /* The dialer subscribes to the registry, so it exists before the registry thread runs. */
+    s->dl = dl_new(cf, s->reg, s->ami, s->db, why, sizeof(why));
+    if (!s->dl) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+
     if (cf->eccp.enabled) {
         eccp_deps_t deps = {.reg = s->reg,
                             .db_submit = submit_read,
@@ -172,6 +182,12 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     }
     LOG_INFO("main", "AMI: %d Asterisk server(s)", ami_nservers(s->ami));
 
+    rc = dl_start(s->dl);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the dialer: %s", ccd_strerror(rc));
+        goto fail;
+    }
+
     if (cf->agi.enabled)
         LOG_NOTICE("main", "[agi] is enabled but this build has no FastAGI server yet; "
                            "nothing listens on %s:%u",
@@ -195,9 +211,11 @@ void svc_stop(svc_t *s)
 {
     if (!s)
         return;
-    /* AMI stops first: its pending actions end (CCD_ECLOSED) while the ECCP
-     * workers waiting for them still exist.  Each x_stop is a no-op for a
-     * module that never started. */
+    /* The dialer stops first: no Originate is sent once AMI is going.  AMI
+     * next: its pending actions end (CCD_ECLOSED) while the ECCP workers
+     * waiting for them still exist.  Each x_stop is a no-op for a module that
+     * never started. */
+    dl_stop(s->dl);
     if (s->ami)
         ami_stop(s->ami);
     eccp_server_stop(s->eccp);
@@ -207,6 +225,7 @@ void svc_stop(svc_t *s)
     db_stop(s->db, SVC_DB_DRAIN_MS);
     jnl_free(s->jnl);
     eccp_server_free(s->eccp);
+    dl_free(s->dl); /* after ami_stop: the Originates' last answers were refused */
     ami_free(s->ami);
     db_free(s->db);
     reg_free(s->reg);
@@ -226,6 +245,11 @@ uint16_t svc_eccp_port(const svc_t *s)
 struct jnl *svc_journal(const svc_t *s)
 {
     return s->jnl;
+}
+
+struct dl *svc_dialer(const svc_t *s)
+{
+    return s->dl;
 }
 
 void svc_parts(const svc_t *s, reg_t **reg, ami_t **ami, db_t **db, eccp_server_t **eccp)

@@ -36,6 +36,10 @@ void svc_parts(const svc_t *s, struct reg **reg, struct ami **ami, struct db **d
 struct jnl;
 struct jnl *svc_journal(const svc_t *s);
 
+/* The dialer (dialer/dialer.h), for monitoring; valid until svc_stop. */
+struct dl;
+struct dl *svc_dialer(const svc_t *s);
+
 /* Creates or upgrades the database schema (ccdialerd --init-db). */
 int svc_init_db(const conf_t *cf, char *err, size_t errlen);
 

@@ -65,6 +65,9 @@ typedef struct dl_stats {
     uint64_t claims, claims_failed;
     uint64_t campaigns_finished; /* set to estatus 'T' */
     uint64_t stuck_failed;       /* calls left Placing past the originate timeout: Failure */
+    /* What the pacers were told from the registry: first outcomes, agent connects,
+     * abandons, ends of connected calls. */
+    uint64_t pacer_outcomes, pacer_connects, pacer_abandons, pacer_ends;
     int64_t calls_in_flight;     /* last cycle: this engine's live outgoing calls */
     int64_t campaigns_active;
     int64_t cycle_us_last, cycle_us_max;

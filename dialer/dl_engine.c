@@ -313,7 +313,7 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
     /* The calls of its last claim must be in the registry before the next count. */
     if (atomic_load(&d->applied_seq) < k->posted_seq)
         return;
-    if (k->c.mode == DB_PACING_PREVIEW || pressured)
+    if (pressured)
         return;
     if (ami_server_state(d->ami, k->server) != AMI_STATE_UP)
         return;
@@ -333,12 +333,15 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
         .calls_ringing = k->nringing,
         .ringing_since_ms = k->ringing_since,
         .calls_waiting = k->waiting,
-        .calls_reserved = 0,
+        /* Due callbacks whose agent is free: placed in every mode, preview included (an
+         * agent scheduled them).  The pacer counts them in its answer. */
+        .calls_reserved = k->ncb_free,
     };
     int want = dl_pacer_decide(k->pacer, &in);
     int cb = k->ncb_free;
     int cap = dl__campaign_cap(k->c.max_channels, k->c.max_canales);
-    int total = dl__cap(want + cb, cap, k->live, d->cf->dialer.max_channels, d->global_live);
+    int total = dl__cap(want > cb ? want : cb, cap, k->live, d->cf->dialer.max_channels,
+                        d->global_live);
     if (cb > total)
         cb = total;
     k->ncb_free = cb;
@@ -527,6 +530,10 @@ void dl_get_stats(dl_t *d, dl_stats_t *o)
     o->claims_failed = atomic_load(&d->st_claims_failed);
     o->campaigns_finished = atomic_load(&d->st_finished);
     o->stuck_failed = atomic_load(&d->st_stuck);
+    o->pacer_outcomes = atomic_load(&d->st_p_out);
+    o->pacer_connects = atomic_load(&d->st_p_conn);
+    o->pacer_abandons = atomic_load(&d->st_p_aban);
+    o->pacer_ends = atomic_load(&d->st_p_end);
     o->calls_in_flight = atomic_load(&d->st_in_flight);
     o->campaigns_active = atomic_load(&d->st_campaigns);
     o->cycle_us_last = atomic_load(&d->st_cycle_us);

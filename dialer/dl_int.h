@@ -135,7 +135,7 @@ struct dl {
     _Atomic uint64_t applied_seq;
     /* statistics: written by the dialer thread, read by anyone */
     _Atomic uint64_t st_cycles, st_placed, st_refused, st_not_placed, st_claims, st_claims_failed,
-        st_finished, st_stuck;
+        st_finished, st_stuck, st_p_out, st_p_conn, st_p_aban, st_p_end;
     _Atomic int64_t st_in_flight, st_campaigns, st_cycle_us, st_cycle_us_max, st_heartbeat_ms;
 };
 

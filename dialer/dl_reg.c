@@ -276,12 +276,14 @@ void dl__reg_observe(dl_t *d, const reg_change_t *ch)
     if (!(f & OBS_OUT)) {
         if (c->t_answer_ms) {
             dl_pacer_call_outcome(k->pacer, now, DL_OUT_ANSWERED, c->t_answer_ms - c->t_originate_ms);
+            atomic_fetch_add(&d->st_p_out, 1);
             f |= OBS_OUT | OBS_ANS;
         } else if (c->status == REG_CS_FAILURE || c->status == REG_CS_NOANSWER) {
             int64_t ring = c->t_end_ms ? c->t_end_ms - c->t_originate_ms : 0;
             dl_pacer_call_outcome(k->pacer, now,
                                   c->status == REG_CS_NOANSWER ? DL_OUT_NOANSWER : DL_OUT_FAILED,
                                   ring < 0 ? 0 : ring);
+            atomic_fetch_add(&d->st_p_out, 1);
             f |= OBS_OUT;
         } else if (c->status == REG_CS_LOST) {
             f |= OBS_OUT; /* nothing to learn from a call Asterisk lost */
@@ -290,15 +292,18 @@ void dl__reg_observe(dl_t *d, const reg_change_t *ch)
     if ((f & OBS_ANS) && !(f & (OBS_CONN | OBS_ABAN)) && c->t_link_ms) {
         int64_t from = c->t_queue_ms ? c->t_queue_ms : c->t_answer_ms;
         dl_pacer_call_connected(k->pacer, now, c->t_link_ms - from);
+        atomic_fetch_add(&d->st_p_conn, 1);
         f |= OBS_CONN;
     }
     if ((f & OBS_ANS) && !(f & (OBS_CONN | OBS_ABAN)) && c->status == REG_CS_ABANDONED) {
         dl_pacer_call_abandoned(k->pacer, now);
+        atomic_fetch_add(&d->st_p_aban, 1);
         f |= OBS_ABAN;
     }
     if ((f & OBS_CONN) && !(f & OBS_DONE) && c->t_end_ms &&
         (c->status == REG_CS_HANGUP || c->status == REG_CS_SHORTCALL)) {
         dl_pacer_agent_done(k->pacer, now, c->t_end_ms - c->t_link_ms, 0);
+        atomic_fetch_add(&d->st_p_end, 1);
         f |= OBS_DONE;
     }
     if (f != old || !(f & OBS_SEEN))
