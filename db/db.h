@@ -567,6 +567,20 @@ int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, t
 int db_campaign_remaining(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
                           uint64_t *n);
 
+/* The server's clock (Unix seconds), as NOW() sees it. */
+int db_server_now(db_conn_t *c, time_t *out);
+
+/*
+ * For a claim whose outcome is unknown (its connection was lost around the COMMIT): the
+ * campaign's rows claimed by owner at or after since (the server's time before that claim)
+ * and still Placing, except the ids in keep (the calls the caller did place), are the lost
+ * claim's: they become Failure 'ccd-not-placed' with their claim released, so they are
+ * dialed again under the retry rules instead of staying claimed by a live engine.  Only
+ * rows still in that state change.  *nreleased may be NULL.  0 or CCD_EIO.
+ */
+int db_claims_release_orphans(db_conn_t *c, uint32_t id_campaign, const char *owner, time_t since,
+                              const uint32_t *keep, int nkeep, int *nreleased);
+
 /* Retry back-off for a number that has had `retries` attempts: base_s doubled per attempt
  * after the first, capped at max_s (0 = no cap); 0 when base_s <= 0 or retries == 0. */
 int64_t db_retry_delay_s(int base_s, int max_s, uint32_t retries);

@@ -597,6 +597,51 @@ int db_campaign_remaining(db_conn_t *c, uint32_t id_campaign, uint32_t max_retri
     return 0;
 }
 
+int db_server_now(db_conn_t *c, time_t *out)
+{
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "SELECT UNIX_TIMESTAMP()");
+    db_rows_t r;
+    int rc = db__q_rows(&q, &r);
+    if (rc)
+        return rc;
+    *out = r.nrows ? (time_t)db__ll(db_cell(&r, 0, 0), 0) : 0;
+    db_rows_free(&r);
+    return *out > 0 ? 0 : CCD_EIO;
+}
+
+int db_claims_release_orphans(db_conn_t *c, uint32_t id_campaign, const char *owner, time_t since,
+                              const uint32_t *keep, int nkeep, int *nreleased)
+{
+    if (nreleased)
+        *nreleased = 0;
+    if (!valid_owner(owner) || since <= 0 || nkeep < 0)
+        return CCD_EINVAL;
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "UPDATE calls c JOIN campaign_lists l ON l.id = c.id_list SET "
+                  "c.failure_cause_txt = 'ccd-not-placed', c.status = 'Failure', "
+                  "c.ccd_claim_owner = NULL, c.ccd_claim_time = NULL WHERE ");
+    db__q_printf(&q, "l.id_campaign = %u AND c.status = 'Placing' AND c.ccd_claim_time >= "
+                     "FROM_UNIXTIME(%lld) AND c.ccd_claim_owner = ",
+                 id_campaign, (long long)since);
+    db__q_str(&q, owner);
+    if (nkeep > 0) {
+        db__q_raw(&q, " AND c.id NOT IN (");
+        for (int i = 0; i < nkeep; i++) {
+            if (i)
+                db__q_raw(&q, ",");
+            db__q_int(&q, keep[i]);
+        }
+        db__q_raw(&q, ")");
+    }
+    int rc = db__q_exec(&q);
+    if (rc == 0 && nreleased)
+        *nreleased = (int)mysql_affected_rows(c->my);
+    return rc;
+}
+
 int db_claim_release(db_conn_t *c, uint32_t id_call, const char *owner)
 {
     if (!valid_owner(owner))

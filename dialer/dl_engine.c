@@ -315,6 +315,12 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
         return;
     if (pressured)
         return;
+    if (k->orphan_check) {
+        /* Before anything new: the numbers of a claim whose answer was lost. */
+        if (dl__job_orphans(d, k) != 0)
+            LOG_WARN_RL(DL_LOG, "campaign %u: release of a lost claim not submitted", k->c.id);
+        return;
+    }
     if (ami_server_state(d->ami, k->server) != AMI_STATE_UP)
         return;
     /* Busy agents' connect times, one per busy agent (now when the call is not known). */

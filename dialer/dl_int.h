@@ -107,6 +107,16 @@ typedef struct dl_camp {
     int nringing, cap_ringing, nbusy_since, cap_busy;
     char cb_free[DL_MAX_CB][33]; /* reserved agents free now */
     int ncb_free;
+    /* A claim whose outcome is unknown (the database went away around its COMMIT): before
+     * the next claim, rows it may have claimed are released (db_claims_release_orphans),
+     * sparing the ids the dialer placed (this claim's and the one before: its calls may share
+     * the server's second). */
+    uint32_t last_ids[DL_CLAIM_MAX + DL_MAX_CB];
+    int nlast;
+    bool orphan_check;
+    time_t orphan_since;
+    uint32_t keep[2 * (DL_CLAIM_MAX + DL_MAX_CB)];
+    int nkeep;
 } dl_camp_t;
 
 struct dl {
@@ -181,6 +191,7 @@ void dl__campaign_finish(dl_t *d, dl_camp_t *k);
 int dl__job_load(dl_t *d);
 int dl__job_recover(dl_t *d);
 int dl__job_claim(dl_t *d, dl_camp_t *k, int n, bool check_remaining);
+int dl__job_orphans(dl_t *d, dl_camp_t *k);
 void dl__job_done(dl_t *d, db_read_job_t *j);
 /* A claimed number that will not be dialed: Failure 'ccd-not-placed', claim released. */
 void dl__not_placed(dl_t *d, const db_claimed_call_t *c, const char *why);

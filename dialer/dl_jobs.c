@@ -13,7 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-typedef enum { JOB_LOAD, JOB_RECOVER, JOB_CLAIM } job_kind_e;
+typedef enum { JOB_LOAD, JOB_RECOVER, JOB_CLAIM, JOB_ORPHANS } job_kind_e;
 
 typedef struct dl_job {
     db_read_job_t job; /* first: the reader hands back this pointer */
@@ -41,6 +41,10 @@ typedef struct dl_job {
     bool cb_got[DL_MAX_CB];
     bool check_remaining, remaining_known;
     uint64_t remaining;
+    time_t t0; /* the server's clock before the claim (0 = the claim never started) */
+    /* JOB_ORPHANS: the ids placed, spared */
+    uint32_t *keep;
+    int nkeep;
 } dl_job_t;
 
 static void job_free_fields(dl_job_t *j)
@@ -52,6 +56,7 @@ static void job_free_fields(dl_job_t *j)
     free(j->cb);
     free(j->ncb);
     free(j->out);
+    free(j->keep);
 }
 
 static void job_msg_free(mq_msg_t *m)
@@ -144,7 +149,12 @@ int dl__job_recover(dl_t *d)
 static int run_claim(db_conn_t *c, db_read_job_t *jj)
 {
     dl_job_t *j = (dl_job_t *)jj;
-    int rc = 0;
+    /* If the claim's answer is lost, the rows it may have claimed are found by this time. */
+    int rc = db_server_now(c, &j->t0);
+    if (rc) {
+        j->t0 = 0;
+        return rc;
+    }
     /* Callbacks first: their agents are waiting for them. */
     for (int i = 0; i < j->ncb_agents && rc == 0; i++) {
         db_claim_req_t r = j->req;
@@ -194,6 +204,35 @@ int dl__job_claim(dl_t *d, dl_camp_t *k, int n, bool check_remaining)
     };
     for (int i = 0; i < k->ncb_free && i < DL_MAX_CB; i++)
         snprintf(j->cb_agents[j->ncb_agents++], sizeof(j->cb_agents[0]), "%s", k->cb_free[i]);
+    int rc = submit(d, j);
+    if (rc == 0)
+        k->claim_busy = true;
+    return rc;
+}
+
+static int run_orphans(db_conn_t *c, db_read_job_t *jj)
+{
+    dl_job_t *j = (dl_job_t *)jj;
+    return db_claims_release_orphans(c, j->id_campaign, j->owner, j->t0, j->keep, j->nkeep,
+                                     &j->released);
+}
+
+int dl__job_orphans(dl_t *d, dl_camp_t *k)
+{
+    dl_job_t *j = job_new(d, JOB_ORPHANS, run_orphans);
+    if (!j)
+        return CCD_ENOMEM;
+    j->id_campaign = k->c.id;
+    j->t0 = k->orphan_since;
+    snprintf(j->owner, sizeof(j->owner), "%s", db_instance_id(d->db));
+    if (k->nkeep > 0) {
+        if (!(j->keep = malloc((size_t)k->nkeep * sizeof(*j->keep)))) {
+            job_msg_free(&j->job.msg);
+            return CCD_ENOMEM;
+        }
+        memcpy(j->keep, k->keep, (size_t)k->nkeep * sizeof(*j->keep));
+        j->nkeep = k->nkeep;
+    }
     int rc = submit(d, j);
     if (rc == 0)
         k->claim_busy = true;
@@ -251,6 +290,24 @@ void dl__job_done(dl_t *d, db_read_job_t *jj)
     case JOB_CLAIM:
         claim_done(d, j);
         break;
+    case JOB_ORPHANS: {
+        dl_camp_t *k = dl__camp_find(d, j->id_campaign);
+        if (k)
+            k->claim_busy = false;
+        if (j->job.status) {
+            LOG_WARN_RL(DL_LOG, "campaign %u: the numbers of a claim whose answer was lost are "
+                                "not released yet (%s): trying again next cycle",
+                        j->id_campaign, ccd_strerror(j->job.status));
+        } else {
+            if (k)
+                k->orphan_check = false;
+            if (j->released)
+                LOG_NOTICE(DL_LOG, "campaign %u: %d number(s) of a claim whose answer was lost "
+                                   "released for a later attempt",
+                           j->id_campaign, j->released);
+        }
+        break;
+    }
     }
     job_msg_free(&j->job.msg);
 }
@@ -297,6 +354,28 @@ static void claim_done(dl_t *d, dl_job_t *j)
     }
     if (place)
         dl__place_flush(d, k);
+    if (k) {
+        /* What this job handed out (placed or written not-placed): spared by a later check. */
+        uint32_t ids[DL_CLAIM_MAX + DL_MAX_CB];
+        int nids = 0;
+        for (int i = 0; i < j->ncb_agents; i++)
+            if (j->cb_got[i])
+                ids[nids++] = j->cb_out[i].id;
+        for (int i = 0; i < j->nout && nids < DL_CLAIM_MAX + DL_MAX_CB; i++)
+            ids[nids++] = j->out[i].id;
+        if (j->job.status && j->t0 > 0) {
+            /* The claim may have committed without our hearing it. */
+            k->orphan_check = true;
+            k->orphan_since = j->t0;
+            k->nkeep = 0;
+            for (int i = 0; i < k->nlast; i++)
+                k->keep[k->nkeep++] = k->last_ids[i];
+            for (int i = 0; i < nids; i++)
+                k->keep[k->nkeep++] = ids[i];
+        }
+        memcpy(k->last_ids, ids, (size_t)nids * sizeof(*ids));
+        k->nlast = nids;
+    }
     if (k && place && j->job.status == 0 && j->remaining_known && j->remaining == 0)
         dl__campaign_finish(d, k);
 }

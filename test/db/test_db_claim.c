@@ -414,6 +414,47 @@ static void test_claim_dialer_options(void **state)
     assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, &due, &ndue), 0);
     assert_int_equal(ndue, 0); /* claimed now */
     free(due);
+    /* A claim whose answer was lost: its rows (claimed since the server's time before it, still
+     * Placing) are released, except the ones the dialer placed; other owners' rows and rows
+     * claimed before are untouched. */
+    dbt_exec(my, "UPDATE calls SET status = 'Success', ccd_claim_owner = NULL WHERE id IN (1, 2, 44)");
+    dbt_exec(my, "UPDATE calls SET status = NULL, retries = 0, ccd_claim_owner = NULL, agent = NULL, "
+                 "date_init = NULL, date_end = NULL, time_init = NULL, time_end = NULL "
+                 "WHERE id BETWEEN 3 AND 8");
+    dbt_exec(my, "UPDATE calls SET status = 'Placing', ccd_claim_owner = 'ownerD', ccd_claim_time = "
+                 "NOW() - INTERVAL 1 HOUR WHERE id = 9"); /* an older claim of ours */
+    time_t t0 = 0;
+    assert_int_equal(db_server_now(DBT_CONN(my), &t0), 0);
+    assert_true(t0 > 0);
+    req.agent = NULL;
+    req.n = 4;
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 4); /* 3..6 */
+    db_claim_req_t other = req;
+    other.owner = "ownerE";
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &other, out, 100, &n), 0);
+    assert_int_equal(n, 2); /* 7, 8: another engine's */
+    uint32_t keep[] = {3, 4};
+    int rel = -1;
+    assert_int_equal(db_claims_release_orphans(DBT_CONN(my), 1, "ownerD", t0, keep, 2, &rel), 0);
+    assert_int_equal(rel, 2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id IN (5, 6) AND status = "
+                                 "'Failure' AND failure_cause_txt = 'ccd-not-placed' AND "
+                                 "ccd_claim_owner IS NULL"),
+                     2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id IN (3, 4) AND status = "
+                                 "'Placing' AND ccd_claim_owner = 'ownerD'"),
+                     2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id IN (7, 8) AND "
+                                 "ccd_claim_owner = 'ownerE'"),
+                     2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id = 9 AND status = 'Placing'"),
+                     1);
+    /* Released rows are dialable again (retries left). */
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(db_claims_release_orphans(DBT_CONN(my), 1, "bad owner", t0, NULL, 0, &rel),
+                     CCD_EINVAL);
     /* Everything finished: nothing left. */
     dbt_exec(my, "UPDATE calls SET status = 'Success', ccd_claim_owner = NULL");
     assert_int_equal(db_campaign_remaining(DBT_CONN(my), 1, 3, &left), 0);
