@@ -99,6 +99,8 @@ void fx_setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock)
     f->ami = ami_new(&f->cf, &(ami_opts_t){0}, err, sizeof(err));
     assert_non_null(f->ami);
     assert_int_equal(ami_attach_reg(f->ami, f->reg), 0);
+    f->orig = mq_new("orig", 1u << 20, 0);
+    assert_int_equal(ami_subscribe(f->ami, f->orig, AMI_EVM(AMI_EV_ORIGINATE_RESPONSE), 0), 0);
     f->watch = mq_new("watch", 1u << 22, 0);
     assert_int_equal(reg_subscribe(f->reg, f->watch, REG_SUB_CALLS), 0);
     dl_opts_t o = {.now_ms = injected_clock ? fx_now : NULL, .now_ctx = f};
@@ -131,6 +133,7 @@ void fx_teardown(fx_t *f)
     db_free(f->db);
     reg_free(f->reg);
     mq_free(f->watch);
+    mq_free(f->orig);
     pbxsim_stop(f->sim);
     hmap_free(f->seen);
     mysql_close(f->my);

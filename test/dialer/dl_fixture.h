@@ -33,6 +33,7 @@ typedef struct fx {
     ami_t *ami;
     dl_t *dl;
     mq_t *watch;
+    mq_t *orig;             /* OriginateResponse events from the PBX */
     _Atomic int64_t clock_ms; /* the dialer's injected clock; 0 = real time */
     /* what the registry showed, per calls.id */
     int dials[FX_MAX_CALLS];

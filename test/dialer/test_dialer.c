@@ -266,10 +266,77 @@ static void test_db_outage(void **state)
         assert_int_equal(F.dials[i], 1);
         assert_int_equal(final_of(i), REG_CS_HANGUP);
     }
-    /* Every attempt's Placing row is there, once. */
+    /* Every attempt's Placing row is there, once (an attempt is counted at Placing: a claim
+     * whose answer the outage lost counts one, and its numbers were released and dialed). */
     assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM call_progress_log WHERE "
                                    "id_campaign_outgoing = 3 AND new_status = 'Placing'"),
-                     100);
+                     dbt_int(F.my, "SELECT SUM(retries) FROM calls WHERE id_list = 3"));
+    assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM calls WHERE id_list = 3 AND retries = 0"),
+                     0);
+    fx_teardown(&F);
+}
+
+/* Reads OriginateResponse events until the one with this ActionID; 1 = it went to
+ * context/exten, 0 = not yet. */
+static int originate_went(const char *action_id, const char *context, const char *exten)
+{
+    mq_msg_t *m;
+    static char got[64][200];
+    static int ngot;
+    while ((m = mq_pop(F.orig, 0))) {
+        const ami_event_t *ev = (const ami_event_t *)m;
+        if (ev->action_id && ngot < 64)
+            snprintf(got[ngot++], sizeof(got[0]), "%s,%s,%s", ev->action_id,
+                     ev->context ? ev->context : "", ev->exten ? ev->exten : "");
+        m->free(m);
+    }
+    char want[200];
+    snprintf(want, sizeof(want), "%s,%s,%s", action_id, context, exten);
+    for (int i = 0; i < ngot; i++)
+        if (strcmp(got[i], want) == 0)
+            return 1;
+    return 0;
+}
+
+/* A "same agent" callback goes to its agent (callback context, the agent's number), not to
+ * the queue; a campaign with nothing left ends ('T') while one with calls claimed does not. */
+static void test_callback_and_finish(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_cb", false, false);
+    fx_campaign(&F, 2, "progressive", 0);
+    fx_numbers(&F, 5301, 4);
+    dbt_exec(F.my, "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
+                   "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
+                   "'23:59:59' WHERE id = 5304");
+    fx_start(&F);
+    fx_login_agents(&F, 2);
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_finished(&F, 5301, 4) == 4), LONG_WAIT_MS);
+    char aid[64];
+    snprintf(aid, sizeof(aid), "dl-ccd%.8s-5304-1", db_instance_id(F.db));
+    CCD_WAIT(originate_went(aid, "llamada_agendada", "9001"));
+    snprintf(aid, sizeof(aid), "dl-ccd%.8s-5301-1", db_instance_id(F.db));
+    CCD_WAIT(originate_went(aid, "dialer-queue", "8000"));
+    for (int i = 5301; i <= 5304; i++)
+        assert_int_equal(F.dials[i], 1);
+    /* Campaign 4 on the same queue, every number of it done: it is finished. */
+    dbt_exec(F.my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                   "daytime_end, retries, trunk, context, queue, max_canales, script, estatus) "
+                   "VALUES (4, 'Done', CURDATE() - INTERVAL 1 DAY, CURDATE() + INTERVAL 9 DAY, "
+                   "'00:00:00', '23:59:59', 2, NULL, 'dialer-queue', '8000', 0, '', 'A')");
+    dbt_exec(F.my, "INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, "
+                   "status, total_calls, pending_calls) VALUES (4, 4, 0, 'Done', 'd.csv', NOW(), 1, "
+                   "2, 0)");
+    dbt_exec(F.my, "INSERT INTO calls (id, id_list, phone, status, retries) VALUES "
+                   "(5401, 4, '5401', 'Success', 1), (5402, 4, '5402', 'Failure', 2)");
+    CCD_WAIT(dbt_int(F.my, "SELECT COUNT(*) FROM campaign WHERE id = 4 AND estatus = 'T'") == 1);
+    CCD_WAIT(stats().campaigns_finished == 1);
+    /* Campaign 3's numbers are still claimed (no journal writes their end here): claims keep
+     * looking and find nothing, and it is not finished. */
+    uint64_t c0 = stats().claims;
+    CCD_WAIT(stats().claims >= c0 + 10);
+    assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM campaign WHERE id = 3 AND estatus = 'A'"), 1);
+    assert_int_equal((long long)stats().campaigns_finished, 1);
     fx_teardown(&F);
 }
 
@@ -281,6 +348,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_campaign_outcomes),
         cmocka_unit_test(test_calling_rules_clock),
+        cmocka_unit_test(test_callback_and_finish),
         cmocka_unit_test(test_pbx_restart),
         cmocka_unit_test(test_db_outage),
     };
