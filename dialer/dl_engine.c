@@ -227,6 +227,7 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
         snprintf(p->exten, sizeof(p->exten), "%s", strchr(agent, '/') ? strchr(agent, '/') + 1
                                                                         : agent);
         dl__agent_channel(agent, p->agentchan, sizeof(p->agentchan));
+        dl__cb_busy_add(k, agent, nc->uniqueid);
     } else {
         snprintf(nc->queue, sizeof(nc->queue), "%s", k->c.queue);
         snprintf(p->context, sizeof(p->context), "%s", k->c.context);

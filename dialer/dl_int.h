@@ -107,6 +107,15 @@ typedef struct dl_camp {
     int nringing, cap_ringing, nbusy_since, cap_busy;
     char cb_free[DL_MAX_CB][33]; /* reserved agents free now */
     int ncb_free;
+    /* Callbacks placed and not finished: the registry does not link a callback's agent (no
+     * queue), so this keeps an agent from getting a second one meanwhile. */
+    struct {
+        char agent[33];
+        char uniqueid[REG_UID_LEN];
+        int64_t placed_ms; /* clk_mono_ms */
+        bool live;         /* seen live in this cycle's count */
+    } cb_busy[DL_MAX_CB];
+    int ncb_busy;
     /* A claim whose outcome is unknown (the database went away around its COMMIT): before
      * the next claim, rows it may have claimed are released (db_claims_release_orphans),
      * sparing the ids the dialer placed (this claim's and the one before: its calls may share
@@ -156,6 +165,8 @@ time_t dl__db_now(const dl_t *d);
 dl_camp_t *dl__camp_find(dl_t *d, uint32_t id);
 
 /* dl_reg.c */
+/* Remembers a callback placed for agent (its call's uniqueid). */
+void dl__cb_busy_add(dl_camp_t *k, const char *agent, const char *uniqueid);
 /* Appends v to a growable array (an allocation failure drops v). */
 void dl__push_time(int64_t **arr, int *n, int *cap, int64_t v);
 typedef struct dl_newcall {

@@ -136,6 +136,9 @@ static void visit_call(const reg_call_t *c, void *ctx)
     if (!k)
         return;
     k->live++;
+    for (int i = 0; i < k->ncb_busy; i++)
+        if (strcmp(k->cb_busy[i].uniqueid, c->uniqueid) == 0)
+            k->cb_busy[i].live = true;
     switch (c->status) {
     case REG_CS_PLACING:
     case REG_CS_DIALING:
@@ -174,6 +177,41 @@ static bool is_reserved(const dl_camp_t *k, const char *agent)
     return false;
 }
 
+static bool cb_busy(const dl_camp_t *k, const char *agent)
+{
+    for (int i = 0; i < k->ncb_busy; i++)
+        if (strcmp(k->cb_busy[i].agent, agent) == 0)
+            return true;
+    return false;
+}
+
+void dl__cb_busy_add(dl_camp_t *k, const char *agent, const char *uniqueid)
+{
+    if (k->ncb_busy >= DL_MAX_CB)
+        return; /* at most DL_MAX_CB callbacks are placed per cycle, and they end */
+    snprintf(k->cb_busy[k->ncb_busy].agent, sizeof(k->cb_busy[0].agent), "%.*s",
+             (int)sizeof(k->cb_busy[0].agent) - 1, agent);
+    snprintf(k->cb_busy[k->ncb_busy].uniqueid, sizeof(k->cb_busy[0].uniqueid), "%s", uniqueid);
+    k->cb_busy[k->ncb_busy].placed_ms = clk_mono_ms();
+    k->cb_busy[k->ncb_busy].live = true;
+    k->ncb_busy++;
+}
+
+/* Callbacks no longer live leave the list (a new one is kept until the registry has had
+ * time to show it). */
+static void cb_busy_sweep(dl_camp_t *k)
+{
+    int64_t now = clk_mono_ms();
+    int o = 0;
+    for (int i = 0; i < k->ncb_busy; i++) {
+        if (!k->cb_busy[i].live && now - k->cb_busy[i].placed_ms > 5000)
+            continue;
+        k->cb_busy[o] = k->cb_busy[i];
+        k->cb_busy[o++].live = false;
+    }
+    k->ncb_busy = o;
+}
+
 static void visit_agent(const reg_agent_t *a, void *ctx)
 {
     snap_t *s = ctx;
@@ -186,7 +224,7 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
             continue;
         if (is_reserved(k, a->number)) {
             /* Due callbacks hold their agent: not free for the campaign's other calls. */
-            if (free_now && k->ncb_free < DL_MAX_CB)
+            if (free_now && k->ncb_free < DL_MAX_CB && !cb_busy(k, a->number))
                 snprintf(k->cb_free[k->ncb_free++], sizeof(k->cb_free[0]), "%.*s",
                          (int)sizeof(k->cb_free[0]) - 1, a->number);
             continue;
@@ -216,8 +254,13 @@ void dl__reg_snapshot(dl_t *d)
     s->wall_now = clk_wall_ms();
     s->stuck_ms = (int64_t)dl__originate_timeout_ms(d->cf->dialer.originate_timeout_s) +
                   DL_STUCK_GRACE_MS;
+    for (size_t i = 0; i < d->ncamps; i++)
+        for (int j = 0; j < d->camps[i]->ncb_busy; j++)
+            d->camps[i]->cb_busy[j].live = false;
     reg_visit_calls(d->reg, visit_call, s);
     reg_visit_agents(d->reg, visit_agent, s);
+    for (size_t i = 0; i < d->ncamps; i++)
+        cb_busy_sweep(d->camps[i]);
     for (int i = 0; i < s->nstuck; i++) {
         if (dl__reg_post_fail(d, s->stuck[i], 0, true) == 0) {
             atomic_fetch_add(&d->st_stuck, 1);

@@ -257,7 +257,10 @@ void fx_pump(fx_t *f)
                 c->db_call_id < FX_MAX_CALLS && c->uniqueid[0]) {
                 int64_t id = c->db_call_id;
                 uintptr_t st = (uintptr_t)hmap_get(f->seen, c->uniqueid);
+                f->seq++;
                 if (!st) {
+                    if (!f->dials[id])
+                        f->first_seq[id] = f->seq;
                     f->dials[id]++;
                     st = 1;
                     f->live++;
@@ -267,6 +270,7 @@ void fx_pump(fx_t *f)
                 if (st == 1 && finished_status(c->status)) {
                     st = 2;
                     f->live--;
+                    f->final_seq[id] = f->seq;
                     f->final[id] = (int)c->status + 1;
                     f->cause[id] = c->failure_cause;
                 } else if (st == 2 && finished_status(c->status)) {

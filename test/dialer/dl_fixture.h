@@ -39,6 +39,8 @@ typedef struct fx {
     int dials[FX_MAX_CALLS];
     int final[FX_MAX_CALLS];  /* reg_call_status_e + 1; 0 = none yet */
     int cause[FX_MAX_CALLS];
+    int64_t seq;              /* changes read so far; the order of the two below */
+    int64_t first_seq[FX_MAX_CALLS], final_seq[FX_MAX_CALLS];
     hmap_t *seen;             /* uniqueids seen (value: 1 = live, 2 = finished) */
     int live, peak_live;
 } fx_t;

@@ -305,19 +305,21 @@ static void test_callback_and_finish(void **state)
     (void)state;
     fx_setup(&F, "dl_cb", false, false);
     fx_campaign(&F, 2, "progressive", 0);
-    fx_numbers(&F, 5301, 4);
+    fx_numbers(&F, 5301, 5);
     dbt_exec(F.my, "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
                    "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
-                   "'23:59:59' WHERE id = 5304");
+                   "'23:59:59' WHERE id IN (5304, 5305)");
     fx_start(&F);
     fx_login_agents(&F, 2);
-    CCD_WAIT_UNTIL((fx_pump(&F), fx_finished(&F, 5301, 4) == 4), LONG_WAIT_MS);
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_finished(&F, 5301, 5) == 5), LONG_WAIT_MS);
+    /* Two callbacks for one agent: the second only after the first ended. */
+    assert_true(F.final_seq[5304] < F.first_seq[5305] || F.final_seq[5305] < F.first_seq[5304]);
     char aid[64];
     snprintf(aid, sizeof(aid), "dl-ccd%.8s-5304-1", db_instance_id(F.db));
     CCD_WAIT(originate_went(aid, "llamada_agendada", "9001"));
     snprintf(aid, sizeof(aid), "dl-ccd%.8s-5301-1", db_instance_id(F.db));
     CCD_WAIT(originate_went(aid, "dialer-queue", "8000"));
-    for (int i = 5301; i <= 5304; i++)
+    for (int i = 5301; i <= 5305; i++)
         assert_int_equal(F.dials[i], 1);
     /* Campaign 4 on the same queue, every number of it done: it is finished. */
     dbt_exec(F.my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
