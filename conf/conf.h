@@ -93,13 +93,15 @@ typedef struct conf_agi {
 } conf_agi_t;
 
 typedef struct conf_dialer {
-    int cycle_ms;              /* pacing cycle, default 3000 */
+    int cycle_ms;              /* pacing cycle, default 1000 (at most 1000) */
     double abandon_rate_max;   /* predictive cap, default 0.03 */
     int max_channels;          /* global cap on concurrent originates, default 0 = none */
     int originate_timeout_s;   /* ring time before giving up, default 30 */
     char default_context[CONF_STR_LEN]; /* default from-internal */
     int retry_backoff_s;       /* default 300 */
     int short_call_s;          /* linked for fewer seconds = ShortCall, default 10, 0 = never */
+    int abandoned_redial_block_h; /* no redial of an abandoned number for this long, default 72 */
+    char callback_context[CONF_STR_LEN]; /* "same agent" callbacks, default llamada_agendada */
 } conf_dialer_t;
 
 /* The agent service (docs/agent.md): the dialplan contexts it originates into. */

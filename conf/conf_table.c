@@ -127,7 +127,7 @@ const conf_directive_t conf__directives[] = {
     ROW(D_INT, AGI, max_sessions, max_sessions, "1000", 1, 100000, "most concurrent AGI sessions"),
 
     /* [dialer] */
-    ROW(D_INT, DL, cycle_ms, cycle_ms, "3000", 100, 60000, "milliseconds between pacing cycles"),
+    ROW(D_INT, DL, cycle_ms, cycle_ms, "1000", 100, 1000, "milliseconds between pacing cycles"),
     ROW(D_DBL, DL, abandon_rate_max, abandon_rate_max, "0.03", 0.0, 1.0,
         "highest abandoned-call rate the predictive pacer aims for"),
     ROW(D_INT, DL, max_channels, max_channels, "0", 0, 100000,
@@ -140,6 +140,10 @@ const conf_directive_t conf__directives[] = {
         "seconds before a failed number is tried again"),
     ROW(D_INT, DL, short_call, short_call_s, "10", 0, 3600,
         "a call linked to an agent for fewer seconds than this is a ShortCall; 0 = none"),
+    ROW(D_INT, DL, abandoned_redial_block_h, abandoned_redial_block_h, "72", 0, 8760,
+        "hours an abandoned number is not dialed again; 0 = no block"),
+    ROW(D_T, DL, CONF_T_IDENT, callback_context, callback_context, "llamada_agendada",
+        "dialplan context of scheduled calls for one agent"),
 
     /* [agents] */
     ROW(D_T, AGS, CONF_T_IDENT, phone_context, phone_context, "from-internal",

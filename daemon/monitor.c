@@ -47,6 +47,7 @@ monitor_t *monitor_start(const conf_t *cf, svc_t *svc, int64_t start_time_s, cha
     m->src.start_time_s = start_time_s;
     svc_parts(svc, &m->src.reg, &m->src.ami, &m->src.db, &m->src.eccp);
     m->src.jnl = svc_journal(svc);
+    m->src.dl = svc_dialer(svc);
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0)
         m->watchdog_us = usec;

@@ -5,14 +5,16 @@
  * error buffer) / x_start (starts its own threads) / x_stop / x_free.
  * The database is the exception in timing only: db_start runs before the
  * agent load and waits for an absent database (a SIGTERM ends that wait).
- * Creation: registry -> database -> journal -> AMI -> agent service -> ECCP, so
- * that everything that subscribes to the registry (the journal, the agent
- * service, the ECCP workers) exists before the registry thread starts, which is
- * reg_subscribe's rule.  Threads: journal -> registry -> agent service -> AMI ->
- * ECCP.  Stop runs the other way round: the agent service, AMI readers and ECCP
- * sessions (the producers of work) stop first (the agent service and the ECCP
- * workers unsubscribe from the registry), then the registry drains its inbox,
- * then the journal writes every change the registry published, then the
+ * Creation: registry -> database -> journal -> AMI -> agent service -> dialer ->
+ * ECCP, so that everything that subscribes to the registry (the journal, the
+ * agent service, the dialer, the ECCP workers) exists before the registry thread
+ * starts, which is reg_subscribe's rule.  Threads: journal -> registry -> agent
+ * service -> AMI -> dialer -> ECCP.  Stop runs the other way round: the dialer
+ * first (no Originate after it), the agent service (it answers what it still has
+ * with 503 while the ECCP workers waiting for it still run), then AMI readers and
+ * ECCP sessions (the producers of work; the agent service, the dialer and the
+ * ECCP workers unsubscribe from the registry), then the registry drains its
+ * inbox, then the journal writes every change the registry published, then the
  * database writers drain the write queue, so nothing accepted is lost on an
  * orderly shutdown.
  */
@@ -27,6 +29,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "db/db.h"
+#include "dialer/dialer.h"
 #include "eccp/eccp.h"
 #include "journal/journal.h"
 #include "reg/reg.h"
@@ -43,6 +46,7 @@ struct svc {
     ami_t *ami;
     ags_t *ags;
     eccp_server_t *eccp;
+    dl_t *dl;
 };
 
 /*
@@ -156,6 +160,13 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         goto fail;
     }
 
+    /* The dialer subscribes to the registry, so it exists before the registry thread runs. */
+    s->dl = dl_new(cf, s->reg, s->ami, s->db, why, sizeof(why));
+    if (!s->dl) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
+
     if (cf->eccp.enabled) {
         eccp_deps_t deps = {.reg = s->reg,
                             .db_submit = submit_read,
@@ -189,6 +200,12 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     }
     LOG_INFO("main", "AMI: %d Asterisk server(s)", ami_nservers(s->ami));
 
+    rc = dl_start(s->dl);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the dialer: %s", ccd_strerror(rc));
+        goto fail;
+    }
+
     if (cf->agi.enabled)
         LOG_NOTICE("main", "[agi] is enabled but this build has no FastAGI server yet; "
                            "nothing listens on %s:%u",
@@ -212,10 +229,12 @@ void svc_stop(svc_t *s)
 {
     if (!s)
         return;
-    /* The agent service stops first: the requests it still has are answered (503) while
-     * the ECCP workers waiting for them still run.  Then AMI: its pending actions end
-     * (CCD_ECLOSED) while the ECCP workers waiting for them still exist.  Each x_stop is
-     * a no-op for a module that never started. */
+    /* The dialer stops first: no Originate is sent once AMI is going.  The agent
+     * service next: the requests it still has are answered (503) while the ECCP
+     * workers waiting for them still run.  Then AMI: its pending actions end
+     * (CCD_ECLOSED) while the ECCP workers waiting for them still exist.  Each
+     * x_stop is a no-op for a module that never started. */
+    dl_stop(s->dl);
     ags_stop(s->ags);
     if (s->ami)
         ami_stop(s->ami);
@@ -227,6 +246,7 @@ void svc_stop(svc_t *s)
     jnl_free(s->jnl);
     eccp_server_free(s->eccp);
     ags_free(s->ags);
+    dl_free(s->dl); /* after ami_stop: the Originates' last answers were refused */
     ami_free(s->ami);
     db_free(s->db);
     reg_free(s->reg);
@@ -246,6 +266,11 @@ uint16_t svc_eccp_port(const svc_t *s)
 struct jnl *svc_journal(const svc_t *s)
 {
     return s->jnl;
+}
+
+struct dl *svc_dialer(const svc_t *s)
+{
+    return s->dl;
 }
 
 void svc_parts(const svc_t *s, reg_t **reg, ami_t **ami, db_t **db, eccp_server_t **eccp)

@@ -40,6 +40,10 @@ struct jnl *svc_journal(const svc_t *s);
 struct ags;
 struct ags *svc_agents(const svc_t *s);
 
+/* The dialer (dialer/dialer.h), for monitoring; valid until svc_stop. */
+struct dl;
+struct dl *svc_dialer(const svc_t *s);
+
 /* Creates or upgrades the database schema (ccdialerd --init-db). */
 int svc_init_db(const conf_t *cf, char *err, size_t errlen);
 

@@ -139,7 +139,7 @@ const char *db_instance_id(const db_t *db);
 /* Schema                                                              */
 /* ------------------------------------------------------------------ */
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /*
  * Creates database cfg->name if needed and brings it to DB_SCHEMA_VERSION:
@@ -187,6 +187,7 @@ bool db_errno_retryable(unsigned int my_errno);
 typedef enum db_pacing_mode {
     DB_PACING_PREDICTIVE = 0, /* Issabel's behaviour; the default */
     DB_PACING_PROGRESSIVE = 1,
+    DB_PACING_PREVIEW = 2,     /* the engine places nothing by itself */
 } db_pacing_mode_e;
 
 typedef struct db_campaign {
@@ -212,6 +213,7 @@ typedef struct db_campaign {
     int max_channels;         /* concurrent cap, 0 = none */
     int retry_backoff_s;      /* < 0: use [dialer] retry_backoff_s */
     int retry_backoff_max_s;  /* cap of the doubling back-off, 0 = no cap */
+    char ami_server[65];      /* ccd_campaign_pacing.ami_server: [ami NAME]; "" = the first */
 } db_campaign_t;
 
 /* Sets estatus='I' on campaigns (outgoing and incoming) whose end date has passed. */
@@ -219,6 +221,9 @@ int db_expire_campaigns(db_conn_t *c, int *nexpired);
 /* Outgoing campaigns active now: estatus A, today within the dates, now within the daily window
  * (an overnight window wraps midnight). */
 int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n);
+/* The same at the time now (Unix seconds, read as the server's local time); 0 = the server's
+ * clock.  Tests move time with it (the dialer's injectable clock). */
+int db_load_active_campaigns_at(db_conn_t *c, time_t now, db_campaign_t **out, size_t *n);
 
 /* One outgoing campaign by id, whatever its status and window (*found false: no such row). */
 int db_load_campaign(db_conn_t *c, uint32_t id, db_campaign_t *out, bool *found);
@@ -512,6 +517,14 @@ typedef struct db_claim_req {
     bool log_progress;      /* and insert their 'Placing' call_progress_log rows in the same
                                transaction (else the dialer sends them through the writer) */
     db_claim_cursor_t *cursor; /* optional, see above */
+    /* Optional (zero = off).  now: the time every window, back-off and block is checked at
+     * (Unix seconds; 0 = the server's NOW()).  agent: hand out only the numbers scheduled for
+     * this agent (calls.agent, "same agent" callbacks) instead of the unscheduled ones.
+     * abandoned_block_s: a number whose last attempt ended Abandoned less than this ago is
+     * not handed out ([dialer] abandoned_redial_block_h). */
+    time_t now;
+    const char *agent;
+    int abandoned_block_s;
 } db_claim_req_t;
 
 typedef struct db_claimed_call {
@@ -537,6 +550,36 @@ typedef struct db_claimed_call {
  */
 int db_claim_numbers(db_conn_t *c, const db_claim_req_t *req, db_claimed_call_t *out, int max,
                      int *nout);
+
+/* The agents (calls.agent, "Agent/9000") having at least one number of the campaign scheduled
+ * for them whose window is open at now (0 = the server's clock) and that could be dialed
+ * (eligible status, dnc 0, retries < max_retries, not claimed).  *out is a malloc'd array of
+ * *n names (free()).  0, CCD_ENOMEM or CCD_EIO. */
+typedef struct db_agent_name {
+    char name[33];
+} db_agent_name_t;
+int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, time_t now,
+                     db_agent_name_t **out, size_t *n);
+
+/* How many numbers of the campaign are not finished: dialable later (retries left, dnc 0,
+ * whatever their window or back-off) or still in flight in the database (Placing, Ringing,
+ * OnQueue, OnHold).  0 means the campaign has nothing left to dial.  0 or CCD_EIO. */
+int db_campaign_remaining(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
+                          uint64_t *n);
+
+/* The server's clock (Unix seconds), as NOW() sees it. */
+int db_server_now(db_conn_t *c, time_t *out);
+
+/*
+ * For a claim whose outcome is unknown (its connection was lost around the COMMIT): the
+ * campaign's rows claimed by owner at or after since (the server's time before that claim)
+ * and still Placing, except the ids in keep (the calls the caller did place), are the lost
+ * claim's: they become Failure 'ccd-not-placed' with their claim released, so they are
+ * dialed again under the retry rules instead of staying claimed by a live engine.  Only
+ * rows still in that state change.  *nreleased may be NULL.  0 or CCD_EIO.
+ */
+int db_claims_release_orphans(db_conn_t *c, uint32_t id_campaign, const char *owner, time_t since,
+                              const uint32_t *keep, int nkeep, int *nreleased);
 
 /* Retry back-off for a number that has had `retries` attempts: base_s doubled per attempt
  * after the first, capped at max_s (0 = no cap); 0 when base_s <= 0 or retries == 0. */

@@ -98,7 +98,9 @@ typedef struct claim {
     int want;
     uint32_t lists[MAX_LISTS];
     int nlists;
-    char tzpred[512]; /* the campaign's daily window in the number's zone, or "" */
+    char tzpred[768]; /* the campaign's daily window in the number's zone, or "" */
+    /* The claim's clock as SQL: the server's, or req->now formatted as a number. */
+    char t_now[48], t_date[64], t_time[64], t_utc[96];
     cand_t *cands;
     int ncand, cap;
     scan_rec_t *scans;
@@ -136,17 +138,16 @@ static int claim_campaign(claim_t *cl)
     /* An unknown zone name (CONVERT_TZ gives NULL) counts as the server's zone.  The times are
      * the campaign's own TIME values, validated before they go into the text. */
     if (valid_time(tinit) && valid_time(tend)) {
-#define LOCALT "TIME(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', c.ccd_tz))"
+        char lt[160];
+        snprintf(lt, sizeof(lt), "TIME(CONVERT_TZ(%s, '+00:00', c.ccd_tz))", cl->t_utc);
         if (strcmp(tinit, tend) <= 0)
             snprintf(cl->tzpred, sizeof(cl->tzpred),
-                     " AND (c.ccd_tz IS NULL OR COALESCE(" LOCALT " BETWEEN '%s' AND '%s', 1))",
+                     " AND (c.ccd_tz IS NULL OR COALESCE(%s BETWEEN '%s' AND '%s', 1))", lt,
                      tinit, tend);
         else /* overnight window */
             snprintf(cl->tzpred, sizeof(cl->tzpred),
-                     " AND (c.ccd_tz IS NULL OR COALESCE(" LOCALT " >= '%s' OR " LOCALT
-                     " <= '%s', 1))",
-                     tinit, tend);
-#undef LOCALT
+                     " AND (c.ccd_tz IS NULL OR COALESCE(%s >= '%s' OR %s <= '%s', 1))", lt,
+                     tinit, lt, tend);
     }
     return 0;
 }
@@ -161,10 +162,40 @@ static void base_select(db_q_t *q, const claim_t *cl, uint32_t id_list, bool win
     db__q_raw(q, "SELECT c.id, c.id_list, c.phone, c.retries, c.agent, c.ccd_tz FROM calls c");
     db__q_raw(q, windowed ? "" : " FORCE INDEX (ccd_claim)");
     db__q_printf(q, " WHERE c.id_list = %u AND c.ccd_claim_owner IS NULL AND c.dnc = 0 AND "
-                    "c.retries < %u AND c.agent IS NULL AND " ELIGIBLE_STATUS
-                    " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= NOW())",
-                 id_list, cl->req->max_retries);
+                    "c.retries < %u AND " ELIGIBLE_STATUS
+                    " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= %s)",
+                 id_list, cl->req->max_retries, cl->t_now);
+    if (cl->req->agent) {
+        db__q_raw(q, " AND c.agent = ");
+        db__q_str(q, cl->req->agent);
+    } else {
+        db__q_raw(q, " AND c.agent IS NULL");
+    }
+    if (cl->req->abandoned_block_s > 0)
+        /* The last attempt's end (or start, when no end was written) is what the block counts
+         * from: Ofcom's rule is about the call that was abandoned. */
+        db__q_printf(q, " AND NOT (c.status <=> 'Abandoned' AND COALESCE(c.end_time, "
+                        "c.datetime_originate, c.fecha_llamada) > %s - INTERVAL %d SECOND)",
+                     cl->t_now, cl->req->abandoned_block_s);
     db__q_raw(q, cl->tzpred);
+}
+
+/* The claim's clock in SQL: NOW() and friends, or the caller's time as a number. */
+static void claim_clock(claim_t *cl, time_t now)
+{
+    if (now <= 0) {
+        snprintf(cl->t_now, sizeof(cl->t_now), "NOW()");
+        snprintf(cl->t_date, sizeof(cl->t_date), "CURDATE()");
+        snprintf(cl->t_time, sizeof(cl->t_time), "CURTIME()");
+        snprintf(cl->t_utc, sizeof(cl->t_utc), "UTC_TIMESTAMP()");
+        return;
+    }
+    long long t = (long long)now;
+    snprintf(cl->t_now, sizeof(cl->t_now), "FROM_UNIXTIME(%lld)", t);
+    snprintf(cl->t_date, sizeof(cl->t_date), "DATE(FROM_UNIXTIME(%lld))", t);
+    snprintf(cl->t_time, sizeof(cl->t_time), "TIME(FROM_UNIXTIME(%lld))", t);
+    snprintf(cl->t_utc, sizeof(cl->t_utc), "(UTC_TIMESTAMP() + INTERVAL (%lld - UNIX_TIMESTAMP()) SECOND)",
+             t);
 }
 
 /* Runs q and appends the candidates it returns. */
@@ -268,14 +299,16 @@ static int claim_candidates(claim_t *cl)
         db_q_t q;
         db__q_init(&q, cl->my);
         base_select(&q, cl, cl->lists[li], true);
-        db__q_printf(&q, " AND c.date_init IS NOT NULL AND c.date_init <= CURDATE() AND "
-                         "c.date_end >= CURDATE() AND c.time_init <= CURTIME() AND "
-                         "c.time_end >= CURTIME() ORDER BY c.retries, c.date_end, "
+        db__q_printf(&q, " AND c.date_init IS NOT NULL AND c.date_init <= %s AND "
+                         "c.date_end >= %s AND c.time_init <= %s AND "
+                         "c.time_end >= %s ORDER BY c.retries, c.date_end, "
                          "c.time_end, c.date_init, c.time_init, c.id LIMIT %d FOR UPDATE SKIP LOCKED",
-                     cl->want);
+                     cl->t_date, cl->t_date, cl->t_time, cl->t_time, cl->want);
         int rc = collect(cl, &q, true);
         if (rc)
             return rc;
+        if (cl->req->agent)
+            continue; /* an agent's callbacks always have their own window */
         if (cl->req->cursor) {
             rc = scan_levels(cl, cl->lists[li]);
         } else {
@@ -468,9 +501,10 @@ int db_claim_numbers(db_conn_t *conn, const db_claim_req_t *req, db_claimed_call
                      int *nout)
 {
     *nout = 0;
-    if (!req || !valid_owner(req->owner) || req->n <= 0 || max <= 0)
+    if (!req || !valid_owner(req->owner) || req->n <= 0 || max <= 0 || req->abandoned_block_s < 0)
         return CCD_EINVAL;
     claim_t cl = {.my = conn->my, .req = req};
+    claim_clock(&cl, req->now);
     cl.want = req->n < max ? req->n : max;
     if (cl.want > DB_CLAIM_MAX)
         cl.want = DB_CLAIM_MAX;
@@ -505,6 +539,106 @@ done:
                  mysql_error(cl.my), mysql_errno(cl.my));
     free(cl.cands);
     free(cl.scans);
+    return rc;
+}
+
+int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, time_t now,
+                     db_agent_name_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    claim_t cl = {.my = c->my};
+    claim_clock(&cl, now);
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_printf(&q, "SELECT DISTINCT c.agent FROM calls c JOIN campaign_lists l ON l.id = c.id_list "
+                     "WHERE l.id_campaign = %u AND l.type = 0 AND l.is_deleted = 0 AND "
+                     "c.agent IS NOT NULL AND c.ccd_claim_owner IS NULL AND c.dnc = 0 AND "
+                     "c.retries < %u AND " ELIGIBLE_STATUS " AND c.date_init <= %s AND "
+                     "c.date_end >= %s AND c.time_init <= %s AND c.time_end >= %s "
+                     "ORDER BY c.agent LIMIT 1000",
+                 id_campaign, max_retries, cl.t_date, cl.t_date, cl.t_time, cl.t_time);
+    db_rows_t r;
+    int rc = db__q_rows(&q, &r);
+    if (rc)
+        return rc;
+    if (r.nrows) {
+        *out = calloc(r.nrows, sizeof(**out));
+        if (!*out) {
+            db_rows_free(&r);
+            return CCD_ENOMEM;
+        }
+        for (size_t i = 0; i < r.nrows; i++)
+            snprintf((*out)[i].name, sizeof((*out)[i].name), "%s",
+                     db_cell(&r, i, 0) ? db_cell(&r, i, 0) : "");
+        *n = r.nrows;
+    }
+    db_rows_free(&r);
+    return 0;
+}
+
+int db_campaign_remaining(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, uint64_t *n)
+{
+    *n = 0;
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_printf(&q, "SELECT COUNT(*) FROM calls c JOIN campaign_lists l ON l.id = c.id_list "
+                     "WHERE l.id_campaign = %u AND l.type = 0 AND l.is_deleted = 0 AND "
+                     "((c.dnc = 0 AND c.retries < %u AND " ELIGIBLE_STATUS ") OR c.status IN "
+                     "('Placing','Ringing','OnQueue','OnHold') OR c.ccd_claim_owner IS NOT NULL)",
+                 id_campaign, max_retries);
+    db_rows_t r;
+    int rc = db__q_rows(&q, &r);
+    if (rc)
+        return rc;
+    if (r.nrows)
+        *n = (uint64_t)db__ll(db_cell(&r, 0, 0), 0);
+    db_rows_free(&r);
+    return 0;
+}
+
+int db_server_now(db_conn_t *c, time_t *out)
+{
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "SELECT UNIX_TIMESTAMP()");
+    db_rows_t r;
+    int rc = db__q_rows(&q, &r);
+    if (rc)
+        return rc;
+    *out = r.nrows ? (time_t)db__ll(db_cell(&r, 0, 0), 0) : 0;
+    db_rows_free(&r);
+    return *out > 0 ? 0 : CCD_EIO;
+}
+
+int db_claims_release_orphans(db_conn_t *c, uint32_t id_campaign, const char *owner, time_t since,
+                              const uint32_t *keep, int nkeep, int *nreleased)
+{
+    if (nreleased)
+        *nreleased = 0;
+    if (!valid_owner(owner) || since <= 0 || nkeep < 0)
+        return CCD_EINVAL;
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "UPDATE calls c JOIN campaign_lists l ON l.id = c.id_list SET "
+                  "c.failure_cause_txt = 'ccd-not-placed', c.status = 'Failure', "
+                  "c.ccd_claim_owner = NULL, c.ccd_claim_time = NULL WHERE ");
+    db__q_printf(&q, "l.id_campaign = %u AND c.status = 'Placing' AND c.ccd_claim_time >= "
+                     "FROM_UNIXTIME(%lld) AND c.ccd_claim_owner = ",
+                 id_campaign, (long long)since);
+    db__q_str(&q, owner);
+    if (nkeep > 0) {
+        db__q_raw(&q, " AND c.id NOT IN (");
+        for (int i = 0; i < nkeep; i++) {
+            if (i)
+                db__q_raw(&q, ",");
+            db__q_int(&q, keep[i]);
+        }
+        db__q_raw(&q, ")");
+    }
+    int rc = db__q_exec(&q);
+    if (rc == 0 && nreleased)
+        *nreleased = (int)mysql_affected_rows(c->my);
     return rc;
 }
 

@@ -90,26 +90,43 @@ static void fill_campaign(char *const *r, void *dst)
     cp(c->datetime_init, sizeof(c->datetime_init), r[13]);
     cp(c->datetime_end, sizeof(c->datetime_end), r[14]);
     c->id_url = u32(r[15]);
-    c->mode = r[16] && strcmp(r[16], "progressive") == 0 ? DB_PACING_PROGRESSIVE
-                                                          : DB_PACING_PREDICTIVE;
+    c->mode = !r[16]                              ? DB_PACING_PREDICTIVE
+              : strcmp(r[16], "progressive") == 0 ? DB_PACING_PROGRESSIVE
+              : strcmp(r[16], "preview") == 0     ? DB_PACING_PREVIEW
+                                                  : DB_PACING_PREDICTIVE;
     c->abandon_rate_max = r[17] ? strtod(r[17], NULL) : -1.0;
     c->max_channels = (int)i64_or(r[18], 0);
     c->retry_backoff_s = (int)i64_or(r[19], -1);
     c->retry_backoff_max_s = (int)i64_or(r[20], 0);
+    cp(c->ami_server, sizeof(c->ami_server), r[21]);
 }
 
 int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n)
 {
-    static const char q[] =
-        "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, c.max_canales, "
-        "c.num_completadas, c.promedio, c.desviacion, c.daytime_init, c.daytime_end, "
-        "c.datetime_init, c.datetime_end, c.id_url, p.mode, p.abandon_rate_max, "
-        "p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s "
-        "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
-        "WHERE c.estatus = 'A' AND c.datetime_init <= CURDATE() AND c.datetime_end >= CURDATE() "
-        "AND ((c.daytime_init <= c.daytime_end AND CURTIME() BETWEEN c.daytime_init AND "
-        "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (CURTIME() >= c.daytime_init OR "
-        "CURTIME() <= c.daytime_end))) ORDER BY c.id";
+    return db_load_active_campaigns_at(c, 0, out, n);
+}
+
+int db_load_active_campaigns_at(db_conn_t *c, time_t now, db_campaign_t **out, size_t *n)
+{
+    /* The time is either the server's or a number we format: nothing from outside. */
+    char d[48] = "CURDATE()", t[48] = "CURTIME()";
+    if (now > 0) {
+        snprintf(d, sizeof(d), "DATE(FROM_UNIXTIME(%lld))", (long long)now);
+        snprintf(t, sizeof(t), "TIME(FROM_UNIXTIME(%lld))", (long long)now);
+    }
+    char q[2048];
+    snprintf(q, sizeof(q),
+             "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, "
+             "c.max_canales, c.num_completadas, c.promedio, c.desviacion, c.daytime_init, "
+             "c.daytime_end, c.datetime_init, c.datetime_end, c.id_url, p.mode, "
+             "p.abandon_rate_max, p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s, "
+             "p.ami_server "
+             "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
+             "WHERE c.estatus = 'A' AND c.datetime_init <= %s AND c.datetime_end >= %s "
+             "AND ((c.daytime_init <= c.daytime_end AND %s BETWEEN c.daytime_init AND "
+             "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (%s >= c.daytime_init OR "
+             "%s <= c.daytime_end))) ORDER BY c.id",
+             d, d, t, t, t);
     return load_rows(c, q, sizeof(db_campaign_t), (void **)out, n, fill_campaign);
 }
 

@@ -671,9 +671,23 @@ static const db_step_t m2_steps[] = {
     {NULL, NULL, NULL},
 };
 
+/* --------------------- migration 3: the dialer --------------------- */
+
+static const db_step_t m3_steps[] = {
+    /* Which Asterisk server ([ami NAME]) dials the campaign (NULL = the first one), and the
+     * preview mode (the engine places nothing by itself). */
+    {"ALTER TABLE `ccd_campaign_pacing` "
+     "ADD COLUMN IF NOT EXISTS `ami_server` varchar(64) DEFAULT NULL "
+     "COMMENT '[ami NAME] of the campaign; NULL = the first server', "
+     "MODIFY `mode` enum('predictive','progressive','preview') NOT NULL DEFAULT 'predictive'",
+     NULL, NULL},
+    {NULL, NULL, NULL},
+};
+
 static const db_migration_t migrations[] = {
     {1, "issabel_call_center", m1_steps},
     {2, "ccdialer_core", m2_steps},
+    {3, "ccdialer_dialer", m3_steps},
 };
 
 const db_migration_t *db__migrations(size_t *n)

@@ -23,6 +23,7 @@
 #include "conf/conf.h"
 #include "core/buf.h"
 #include "db/db.h"
+#include "dialer/dialer.h"
 #include "eccp/eccp.h"
 #include "journal/journal.h"
 #include "reg/reg.h"
@@ -37,6 +38,7 @@ typedef struct ops_sources {
     db_t *db;
     eccp_server_t *eccp;
     jnl_t *jnl;             /* the call journal; optional like eccp */
+    dl_t *dl;               /* the dialer; optional */
     int64_t start_time_s;   /* wall clock of the start, for ccdialer_start_time_seconds */
 } ops_sources_t;
 
@@ -62,7 +64,7 @@ int ops_render_metrics(const ops_sources_t *src, buf_t *b);
 bool ops_ready(const ops_sources_t *src, buf_t *b);
 
 /*
- * Liveness of the threads that matter (registry, each AMI I/O thread, the database
+ * Liveness of the threads that matter (registry, each AMI I/O thread, the dialer, the database
  * writers, the ECCP workers, the journal): true when each went round its loop within max_age_ms
  * (they do at least every second or so while alive).  On false, why names the first
  * stuck one and its age.  A thread that has not run yet counts as alive.

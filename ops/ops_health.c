@@ -95,6 +95,12 @@ bool ops_threads_alive(const ops_sources_t *src, int64_t max_age_ms, char *why, 
         if (stale(st.heartbeat_ms, now, max_age_ms, "journal", why, whylen))
             return false;
     }
+    if (src->dl) {
+        dl_stats_t st;
+        dl_get_stats(src->dl, &st);
+        if (stale(st.heartbeat_ms, now, max_age_ms, "dialer", why, whylen))
+            return false;
+    }
     if (whylen)
         why[0] = '\0';
     return true;

@@ -422,6 +422,13 @@ static void render_heartbeats(out_t *o, const ops_sources_t *src)
             put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"journal\"} %.3f\n",
                 (double)(now - st.heartbeat_ms) / 1e3);
     }
+    if (src->dl) {
+        dl_stats_t st;
+        dl_get_stats(src->dl, &st);
+        if (st.heartbeat_ms)
+            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"dialer\"} %.3f\n",
+                (double)(now - st.heartbeat_ms) / 1e3);
+    }
     for (int i = 0; src->ami && i < ami_nservers(src->ami); i++) {
         ami_stats_t st;
         ami_get_stats(src->ami, i, &st);
@@ -432,6 +439,31 @@ static void render_heartbeats(out_t *o, const ops_sources_t *src)
         put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"ami-%s\"} %.3f\n", name,
             (double)(now - st.heartbeat_ms) / 1e3);
     }
+}
+
+static void render_dialer(out_t *o, const ops_sources_t *src)
+{
+    dl_stats_t st;
+    dl_get_stats(src->dl, &st);
+    one(o, "ccdialer_dialer_calls_placed_total", "counter", "Originates the dialer sent.",
+        st.calls_placed);
+    one(o, "ccdialer_dialer_calls_in_flight", "gauge",
+        "Outgoing calls not finished (placing to connected), counted from the registry.",
+        (uint64_t)(st.calls_in_flight > 0 ? st.calls_in_flight : 0));
+    one(o, "ccdialer_dialer_originates_refused_total", "counter",
+        "Originates refused at once (Error answer, server away): the call ended Failure.",
+        st.originate_refused);
+    one(o, "ccdialer_dialer_not_placed_total", "counter",
+        "Claimed numbers not dialed (not a dialable number, registry full, stopping).",
+        st.not_placed);
+    one(o, "ccdialer_dialer_claims_failed_total", "counter",
+        "Number claims that failed (database away); retried next cycle.", st.claims_failed);
+    one(o, "ccdialer_dialer_campaigns_active", "gauge", "Outgoing campaigns active now.",
+        (uint64_t)(st.campaigns_active > 0 ? st.campaigns_active : 0));
+    family(o, "ccdialer_dialer_cycle_seconds", "gauge",
+           "The dialer cycle's duration: the last one and the longest.");
+    put(o, "ccdialer_dialer_cycle_seconds{which=\"last\"} %.6f\n", (double)st.cycle_us_last / 1e6);
+    put(o, "ccdialer_dialer_cycle_seconds{which=\"max\"} %.6f\n", (double)st.cycle_us_max / 1e6);
 }
 
 int ops_render_metrics(const ops_sources_t *src, buf_t *b)
@@ -450,6 +482,8 @@ int ops_render_metrics(const ops_sources_t *src, buf_t *b)
         render_reg(&o, src);
     if (src->jnl)
         render_journal(&o, src);
+    if (src->dl)
+        render_dialer(&o, src);
     render_heartbeats(&o, src);
     return o.rc;
 }

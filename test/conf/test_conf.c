@@ -123,7 +123,9 @@ static void test_defaults(void **state)
     assert_int_equal(C->agi.port, 4573);
     assert_int_equal(C->agi.max_sessions, 1000);
 
-    assert_int_equal(C->dialer.cycle_ms, 3000);
+    assert_int_equal(C->dialer.cycle_ms, 1000);
+    assert_int_equal(C->dialer.abandoned_redial_block_h, 72);
+    assert_string_equal(C->dialer.callback_context, "llamada_agendada");
     assert_true(C->dialer.abandon_rate_max > 0.0299 && C->dialer.abandon_rate_max < 0.0301);
     assert_int_equal(C->dialer.max_channels, 0);
     assert_int_equal(C->dialer.originate_timeout_s, 30);

@@ -347,6 +347,137 @@ static void test_claim_recover(void **state)
     dbt_drop(&cfg);
 }
 
+/* The dialer's options: the claim's own clock (windows and back-off at a given time), the
+ * abandoned-redial block, "same agent" callbacks, what is left of a campaign, and the
+ * campaign's Asterisk server (migration 3). */
+static void test_claim_dialer_options(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_dl", true);
+    db_claimed_call_t out[100];
+    int n = -1;
+    /* Only two numbers: 5001 (id 1) and the windowed one (id 44); the rest are done. */
+    dbt_exec(my, "UPDATE calls SET status = 'Success', retries = 1 WHERE id NOT IN (1, 44)");
+    dbt_exec(my, "UPDATE calls SET date_init = CURDATE() + INTERVAL 1 DAY, date_end = CURDATE() "
+                 "+ INTERVAL 1 DAY, time_init = '10:00:00', time_end = '11:00:00' WHERE id = 44");
+    long long tomorrow_1030 = dbt_int(my, "SELECT UNIX_TIMESTAMP(CONCAT(CURDATE() + INTERVAL 1 DAY, "
+                                          "' 10:30:00'))");
+    db_claim_req_t req = {.id_campaign = 1, .n = 100, .owner = "ownerD", .max_retries = 3,
+                          .mark_placing = true};
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 1); /* the windowed one is for tomorrow */
+    assert_int_equal(out[0].id, 1);
+    uint64_t left = 0;
+    assert_int_equal(db_campaign_remaining(DBT_CONN(my), 1, 3, &left), 0);
+    assert_int_equal(left, 2); /* 1 in flight (claimed), 44 later */
+    /* At the claim's own time (tomorrow 10:30) its window is open. */
+    req.now = (time_t)tomorrow_1030;
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, 44);
+    /* Abandoned an hour ago with a back-off passed: blocked for 72 h, not for 30 min. */
+    dbt_exec(my, "UPDATE calls SET status = 'Abandoned', ccd_claim_owner = NULL, end_time = NOW() - "
+                 "INTERVAL 1 HOUR, ccd_next_attempt = NULL WHERE id = 1");
+    req.now = 0;
+    req.abandoned_block_s = 72 * 3600;
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    req.now = time(NULL) + 72 * 3600; /* three days later */
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, 1);
+    req.abandoned_block_s = -1;
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), CCD_EINVAL);
+    req.abandoned_block_s = 0;
+    req.now = 0;
+    /* A callback for Agent/9001 due now: listed as due, and only claimed for that agent. */
+    dbt_exec(my, "UPDATE calls SET status = NULL, retries = 0, ccd_claim_owner = NULL, agent = "
+                 "'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, date_end = CURDATE() + "
+                 "INTERVAL 1 DAY, time_init = '00:00:00', time_end = '23:59:59' WHERE id = 2");
+    db_agent_name_t *due = NULL;
+    size_t ndue = 0;
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, &due, &ndue), 0);
+    assert_int_equal(ndue, 1);
+    assert_string_equal(due[0].name, "Agent/9001");
+    free(due);
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 0); /* not a campaign number */
+    req.agent = "Agent/9000";
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 0);
+    req.agent = "Agent/9001";
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].id, 2);
+    assert_string_equal(out[0].agent, "Agent/9001");
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, &due, &ndue), 0);
+    assert_int_equal(ndue, 0); /* claimed now */
+    free(due);
+    /* A claim whose answer was lost: its rows (claimed since the server's time before it, still
+     * Placing) are released, except the ones the dialer placed; other owners' rows and rows
+     * claimed before are untouched. */
+    dbt_exec(my, "UPDATE calls SET status = 'Success', ccd_claim_owner = NULL WHERE id IN (1, 2, 44)");
+    dbt_exec(my, "UPDATE calls SET status = NULL, retries = 0, ccd_claim_owner = NULL, agent = NULL, "
+                 "date_init = NULL, date_end = NULL, time_init = NULL, time_end = NULL "
+                 "WHERE id BETWEEN 3 AND 8");
+    dbt_exec(my, "UPDATE calls SET status = 'Placing', ccd_claim_owner = 'ownerD', ccd_claim_time = "
+                 "NOW() - INTERVAL 1 HOUR WHERE id = 9"); /* an older claim of ours */
+    time_t t0 = 0;
+    assert_int_equal(db_server_now(DBT_CONN(my), &t0), 0);
+    assert_true(t0 > 0);
+    req.agent = NULL;
+    req.n = 4;
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 4); /* 3..6 */
+    db_claim_req_t other = req;
+    other.owner = "ownerE";
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &other, out, 100, &n), 0);
+    assert_int_equal(n, 2); /* 7, 8: another engine's */
+    uint32_t keep[] = {3, 4};
+    int rel = -1;
+    assert_int_equal(db_claims_release_orphans(DBT_CONN(my), 1, "ownerD", t0, keep, 2, &rel), 0);
+    assert_int_equal(rel, 2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id IN (5, 6) AND status = "
+                                 "'Failure' AND failure_cause_txt = 'ccd-not-placed' AND "
+                                 "ccd_claim_owner IS NULL"),
+                     2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id IN (3, 4) AND status = "
+                                 "'Placing' AND ccd_claim_owner = 'ownerD'"),
+                     2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id IN (7, 8) AND "
+                                 "ccd_claim_owner = 'ownerE'"),
+                     2);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM calls WHERE id = 9 AND status = 'Placing'"),
+                     1);
+    /* Released rows are dialable again (retries left). */
+    assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(db_claims_release_orphans(DBT_CONN(my), 1, "bad owner", t0, NULL, 0, &rel),
+                     CCD_EINVAL);
+    /* Everything finished: nothing left. */
+    dbt_exec(my, "UPDATE calls SET status = 'Success', ccd_claim_owner = NULL");
+    assert_int_equal(db_campaign_remaining(DBT_CONN(my), 1, 3, &left), 0);
+    assert_int_equal(left, 0);
+    /* Migration 3: the campaign's server and the preview mode. */
+    dbt_exec(my, "UPDATE ccd_campaign_pacing SET ami_server = 'pbx2', mode = 'preview' WHERE "
+                 "id_campaign = 1");
+    db_campaign_t *camps = NULL;
+    size_t nc = 0;
+    assert_int_equal(db_load_active_campaigns(DBT_CONN(my), &camps, &nc), 0);
+    assert_true(nc >= 1);
+    assert_int_equal(camps[0].id, 1);
+    assert_string_equal(camps[0].ami_server, "pbx2");
+    assert_int_equal(camps[0].mode, DB_PACING_PREVIEW);
+    free(camps);
+    /* At a time outside the campaign's dates nothing is active. */
+    assert_int_equal(db_load_active_campaigns_at(DBT_CONN(my), 86400, &camps, &nc), 0);
+    assert_int_equal(nc, 0);
+    free(camps);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
 int main(void)
 {
     mysql_library_init(0, NULL, NULL);
@@ -356,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_claim_cursor),
         cmocka_unit_test(test_claim_concurrent),
         cmocka_unit_test(test_claim_recover),
+        cmocka_unit_test(test_claim_dialer_options),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     mysql_library_end();

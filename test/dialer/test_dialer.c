@@ -1,0 +1,358 @@
+/*
+ * The dialer against pbxsim and MariaDB: a campaign of 300 numbers with known outcomes
+ * (pbxsim's ranges: 5XXX answer, 6XXX no answer, 7XXX busy, 3XXX congestion, 2XXX
+ * unallocated) is dialed through agents logged in on the PBX; the concurrent cap holds; the
+ * calling rules (own windows, back-off, the abandoned block, do-not-call) follow the
+ * injected clock; a PBX restart and a database outage mid-campaign leave nothing stuck and
+ * dial no number twice beyond its retries.
+ *
+ * Every wait is "until the condition holds", bounded so a broken build fails.  Absences
+ * are proven with counters: the dialer's claims (each one a look at the database that found
+ * nothing for the number) and its cycles.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "test/common/ccd_test.h"
+#include "test/dialer/dl_fixture.h"
+
+#define LONG_WAIT_MS 120000
+
+static fx_t F;
+
+static reg_call_status_e final_of(int id)
+{
+    return (reg_call_status_e)(F.final[id] - 1);
+}
+
+/* Waits until every number of [first, first+count) has an end; on a timeout the test fails
+ * naming the numbers without one and what the database says about them. */
+static void wait_all_finished(int first, int count)
+{
+    int64_t end = ccd_test_deadline(LONG_WAIT_MS);
+    while ((fx_pump(&F), fx_finished(&F, first, count)) < count) {
+        if (ccd_test_now_ms() >= end) {
+            char q[256], msg[2048] = "";
+            for (int i = first; i < first + count && strlen(msg) < 1500; i++) {
+                if (F.final[i])
+                    continue;
+                snprintf(q, sizeof(q), "SELECT id, status, retries, ccd_claim_owner FROM calls "
+                                       "WHERE id = %d", i);
+                char *row = dbt_dump(F.my, q);
+                snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " [%s dials=%d]", row,
+                         F.dials[i]);
+                free(row);
+            }
+            fail_msg("numbers without an end after %d ms:%s", LONG_WAIT_MS, msg);
+        }
+        ccd_test_sleep_ms(10);
+    }
+}
+
+static dl_stats_t stats(void)
+{
+    dl_stats_t s;
+    dl_get_stats(F.dl, &s);
+    return s;
+}
+
+/* 300 numbers (7005 is on the seed's do-not-call list), 5 agents, a cap of 4 calls. */
+static void test_campaign_outcomes(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_out", false, false);
+    fx_campaign(&F, 2, "progressive", 4);
+    fx_numbers(&F, 5001, 150);
+    fx_numbers(&F, 6001, 40);
+    fx_numbers(&F, 7001, 40);
+    fx_numbers(&F, 3001, 40);
+    fx_numbers(&F, 2001, 30);
+    fx_start(&F);
+    fx_login_agents(&F, 5);
+    int total = 150 + 40 + 39 + 40 + 30;
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_finished(&F, 5001, 150) + fx_finished(&F, 6001, 40) +
+                                     fx_finished(&F, 7001, 40) + fx_finished(&F, 3001, 40) +
+                                     fx_finished(&F, 2001, 30) ==
+                                 total),
+                   LONG_WAIT_MS);
+    for (int i = 5001; i <= 5150; i++) {
+        assert_int_equal(F.dials[i], 1);
+        assert_int_equal(final_of(i), REG_CS_HANGUP); /* answered, queued, talked to an agent */
+    }
+    for (int i = 6001; i <= 6040; i++)
+        assert_int_equal(final_of(i), REG_CS_NOANSWER);
+    for (int i = 7001; i <= 7040; i++) {
+        if (i == 7005) {
+            assert_int_equal(F.dials[i], 0); /* do not call */
+            continue;
+        }
+        assert_int_equal(final_of(i), REG_CS_FAILURE);
+        assert_int_equal(F.cause[i], 17); /* busy */
+    }
+    for (int i = 3001; i <= 3040; i++) {
+        assert_int_equal(final_of(i), REG_CS_FAILURE);
+        assert_int_equal(F.cause[i], 34); /* congestion */
+    }
+    for (int i = 2001; i <= 2030; i++) {
+        assert_int_equal(final_of(i), REG_CS_FAILURE);
+        assert_int_equal(F.cause[i], 1); /* unallocated */
+    }
+    /* Never more than the campaign's cap of live calls, though 5 agents were free. */
+    assert_true(F.peak_live <= 4);
+    assert_true(F.peak_live >= 2);
+    /* The database: each number claimed and marked Placing once per attempt, with its
+     * progress row; no number beyond its 2 attempts; 7005 marked dnc and never claimed. */
+    int dials = 0;
+    for (int i = 0; i < FX_MAX_CALLS; i++) {
+        assert_true(F.dials[i] <= 2);
+        dials += F.dials[i];
+    }
+    assert_int_equal(dbt_int(F.my, "SELECT dnc FROM calls WHERE id = 7005"), 1);
+    assert_int_equal(dbt_int(F.my, "SELECT retries FROM calls WHERE id = 7005"), 0);
+    assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM calls WHERE id_list = 3 AND retries > 2"), 0);
+    char q[256];
+    snprintf(q, sizeof(q), "SELECT COUNT(*) FROM call_progress_log WHERE id_campaign_outgoing = 3 "
+                           "AND new_status = 'Placing'");
+    assert_int_equal(dbt_int(F.my, q), dials);
+    dl_stats_t s = stats();
+    assert_int_equal((long long)s.calls_placed, dials);
+    assert_int_equal((long long)s.originate_refused, 0);
+    assert_int_equal((long long)s.not_placed, 0);
+    /* Every call the dialer started reached its end: none left in flight. */
+    CCD_WAIT(stats().calls_in_flight == 0);
+    /* The pacer heard every outcome: one per call, a connect and an end per answered one. */
+    CCD_WAIT((fx_pump(&F), stats().pacer_outcomes == (uint64_t)dials));
+    CCD_WAIT(stats().pacer_connects == 150 && stats().pacer_ends == 150);
+    assert_int_equal((long long)stats().pacer_abandons, 0);
+    fx_teardown(&F);
+}
+
+/* Windows, back-off, the abandoned block and do-not-call, by moving the dialer's clock. */
+static void test_calling_rules_clock(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_rules", false, true);
+    fx_campaign(&F, 3, "progressive", 0);
+    fx_numbers(&F, 5201, 5);
+    /* 5201: its own window, tomorrow all day. */
+    dbt_exec(F.my, "UPDATE calls SET date_init = CURDATE() + INTERVAL 1 DAY, date_end = CURDATE() "
+                   "+ INTERVAL 1 DAY, time_init = '00:00:00', time_end = '23:59:59' WHERE id = 5201");
+    /* 5202: its last attempt got no answer; back-off until two hours from now. */
+    dbt_exec(F.my, "UPDATE calls SET status = 'NoAnswer', retries = 1, ccd_next_attempt = NOW() + "
+                   "INTERVAL 2 HOUR WHERE id = 5202");
+    /* 5203: abandoned an hour ago: not again for 72 h. */
+    dbt_exec(F.my, "UPDATE calls SET status = 'Abandoned', retries = 1, end_time = NOW() - "
+                   "INTERVAL 1 HOUR WHERE id = 5203");
+    /* 5204: asked not to be called. */
+    dbt_exec(F.my, "INSERT INTO dont_call (caller_id, date_income, status) VALUES ('5204', NOW(), "
+                   "'A')");
+    fx_start(&F);
+    fx_login_agents(&F, 2);
+    CCD_WAIT_UNTIL((fx_pump(&F), F.final[5205] != 0), LONG_WAIT_MS);
+    /* With agents free, the dialer keeps asking the database; 20 more claims that found
+     * nothing prove the other four were not dialable now. */
+    uint64_t c0 = stats().claims;
+    CCD_WAIT(stats().claims >= c0 + 20);
+    fx_pump(&F);
+    for (int i = 5201; i <= 5204; i++)
+        assert_int_equal(F.dials[i], 0);
+    assert_int_equal(dbt_int(F.my, "SELECT dnc FROM calls WHERE id = 5204"), 1);
+    /* Tomorrow: 5201's window is open and 5202's back-off has passed. */
+    int64_t day = 86400000;
+    atomic_store(&F.clock_ms, clk_wall_ms() + day);
+    CCD_WAIT_UNTIL((fx_pump(&F), F.final[5201] != 0 && F.final[5202] != 0), LONG_WAIT_MS);
+    c0 = stats().claims;
+    CCD_WAIT(stats().claims >= c0 + 20);
+    fx_pump(&F);
+    assert_int_equal(F.dials[5203], 0);
+    assert_int_equal(F.dials[5204], 0);
+    /* Four days on, the 72 h block is over. */
+    atomic_store(&F.clock_ms, clk_wall_ms() + 4 * day);
+    CCD_WAIT_UNTIL((fx_pump(&F), F.final[5203] != 0), LONG_WAIT_MS);
+    c0 = stats().claims;
+    CCD_WAIT(stats().claims >= c0 + 20);
+    fx_pump(&F);
+    assert_int_equal(F.dials[5204], 0);
+    for (int i = 5201; i <= 5205; i++)
+        assert_true(F.dials[i] <= 1);
+    fx_teardown(&F);
+}
+
+static bool restarts_one(const pbxsim_state_t *st, void *ctx)
+{
+    (void)ctx;
+    return st->restarts >= 1 && !st->shutting_down;
+}
+
+/* The PBX restarts mid-campaign: its calls end LOST, the dialer goes on once it is back,
+ * no call is left in flight and no number is dialed beyond its retries. */
+static void test_pbx_restart(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_restart", false, false);
+    fx_campaign(&F, 2, "progressive", 0);
+    fx_numbers(&F, 5001, 120);
+    fx_numbers(&F, 6001, 20);
+    fx_start(&F);
+    fx_login_agents(&F, 5);
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_dialed(&F, 5001, 120) >= 30), LONG_WAIT_MS);
+    assert_int_equal(pbxsim_restart(F.sim), 0);
+    assert_int_equal(pbxsim_wait(F.sim, restarts_one, NULL, ccd_test_timeout_ms(CCD_TEST_WAIT_MS)), 0);
+    /* Everything the old PBX had is gone: the registry finishes it (resync), the dialer
+     * counts it no more. */
+    CCD_WAIT_UNTIL((fx_pump(&F), stats().calls_in_flight == 0 && F.live == 0), LONG_WAIT_MS);
+    uint64_t placed = stats().calls_placed;
+    /* The agents were logged off by the restart; they log in again and dialing resumes. */
+    fx_login_agents(&F, 5);
+    CCD_WAIT_UNTIL(stats().calls_placed > placed, LONG_WAIT_MS);
+    /* Without the journal a LOST call's row stays claimed (recovery releases it later):
+     * every number reaches an end or stays claimed, none is dialed twice meanwhile. */
+    CCD_WAIT_UNTIL((fx_pump(&F),
+                    fx_finished(&F, 5001, 120) + fx_finished(&F, 6001, 20) == 140 ||
+                        (stats().calls_in_flight == 0 &&
+                         dbt_int(F.my, "SELECT COUNT(*) FROM calls WHERE id_list = 3 AND "
+                                       "ccd_claim_owner IS NULL AND ccd_dialable = 1 AND "
+                                       "retries < 2") == 0)),
+                   LONG_WAIT_MS);
+    CCD_WAIT_UNTIL((fx_pump(&F), stats().calls_in_flight == 0 && F.live == 0), LONG_WAIT_MS);
+    int lost = 0;
+    for (int i = 0; i < FX_MAX_CALLS; i++) {
+        assert_true(F.dials[i] <= 2);
+        lost += F.final[i] == REG_CS_LOST + 1;
+    }
+    assert_true(lost >= 1); /* the restart caught calls in flight */
+    fx_teardown(&F);
+}
+
+/* MariaDB stops for 30 s mid-campaign: calls in flight go on, nothing new is placed while
+ * the writes cannot be committed, dialing resumes when it is back, nothing is lost. */
+static void test_db_outage(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_outage", true, false);
+    fx_campaign(&F, 2, "progressive", 0);
+    fx_numbers(&F, 5001, 100);
+    fx_start(&F);
+    fx_login_agents(&F, 5);
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_dialed(&F, 5001, 100) >= 20), LONG_WAIT_MS);
+    dbt_server_stop(&F.srv);
+    int64_t down_at = clk_mono_ms();
+    uint64_t failed0 = stats().claims_failed;
+    /* While it is away the dialer's claims fail (counted) and it places nothing new. */
+    CCD_WAIT_UNTIL(stats().claims_failed >= failed0 + 5 || db_writes_backpressured(F.db),
+                   LONG_WAIT_MS);
+    uint64_t placed_down = stats().calls_placed;
+    while (clk_mono_ms() - down_at < 30000) {
+        fx_pump(&F);
+        /* at most one claim was in flight when the server went: its calls may still start */
+        assert_true(stats().calls_placed <= placed_down + 5);
+        ccd_test_sleep_ms(100);
+    }
+    fx_pump(&F);
+    dbt_server_up(&F.srv);
+    mysql_close(F.my);
+    F.my = dbt_connect(&F.cf.database, true);
+    wait_all_finished(5001, 100);
+    for (int i = 5001; i <= 5100; i++) {
+        assert_int_equal(F.dials[i], 1);
+        assert_int_equal(final_of(i), REG_CS_HANGUP);
+    }
+    /* Every attempt's Placing row is there, once (an attempt is counted at Placing: a claim
+     * whose answer the outage lost counts one, and its numbers were released and dialed). */
+    assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM call_progress_log WHERE "
+                                   "id_campaign_outgoing = 3 AND new_status = 'Placing'"),
+                     dbt_int(F.my, "SELECT SUM(retries) FROM calls WHERE id_list = 3"));
+    assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM calls WHERE id_list = 3 AND retries = 0"),
+                     0);
+    fx_teardown(&F);
+}
+
+/* Reads OriginateResponse events until the one with this ActionID; 1 = it went to
+ * context/exten, 0 = not yet. */
+static int originate_went(const char *action_id, const char *context, const char *exten)
+{
+    mq_msg_t *m;
+    static char got[64][200];
+    static int ngot;
+    while ((m = mq_pop(F.orig, 0))) {
+        const ami_event_t *ev = (const ami_event_t *)m;
+        if (ev->action_id && ngot < 64)
+            snprintf(got[ngot++], sizeof(got[0]), "%s,%s,%s", ev->action_id,
+                     ev->context ? ev->context : "", ev->exten ? ev->exten : "");
+        m->free(m);
+    }
+    char want[200];
+    snprintf(want, sizeof(want), "%s,%s,%s", action_id, context, exten);
+    for (int i = 0; i < ngot; i++)
+        if (strcmp(got[i], want) == 0)
+            return 1;
+    return 0;
+}
+
+/* A "same agent" callback goes to its agent (callback context, the agent's number), not to
+ * the queue; a campaign with nothing left ends ('T') while one with calls claimed does not. */
+static void test_callback_and_finish(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_cb", false, false);
+    fx_campaign(&F, 2, "progressive", 0);
+    fx_numbers(&F, 5301, 5);
+    dbt_exec(F.my, "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
+                   "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
+                   "'23:59:59' WHERE id IN (5304, 5305)");
+    fx_start(&F);
+    fx_login_agents(&F, 2);
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_finished(&F, 5301, 5) == 5), LONG_WAIT_MS);
+    /* Two callbacks for one agent: the second only after the first ended. */
+    assert_true(F.final_seq[5304] < F.first_seq[5305] || F.final_seq[5305] < F.first_seq[5304]);
+    char aid[64];
+    snprintf(aid, sizeof(aid), "dl-ccd%.8s-5304-1", db_instance_id(F.db));
+    CCD_WAIT(originate_went(aid, "llamada_agendada", "9001"));
+    snprintf(aid, sizeof(aid), "dl-ccd%.8s-5301-1", db_instance_id(F.db));
+    CCD_WAIT(originate_went(aid, "dialer-queue", "8000"));
+    for (int i = 5301; i <= 5305; i++)
+        assert_int_equal(F.dials[i], 1);
+    /* Campaign 4 on the same queue, every number of it done: it is finished. */
+    dbt_exec(F.my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                   "daytime_end, retries, trunk, context, queue, max_canales, script, estatus) "
+                   "VALUES (4, 'Done', CURDATE() - INTERVAL 1 DAY, CURDATE() + INTERVAL 9 DAY, "
+                   "'00:00:00', '23:59:59', 2, NULL, 'dialer-queue', '8000', 0, '', 'A')");
+    dbt_exec(F.my, "INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, "
+                   "status, total_calls, pending_calls) VALUES (4, 4, 0, 'Done', 'd.csv', NOW(), 1, "
+                   "2, 0)");
+    dbt_exec(F.my, "INSERT INTO calls (id, id_list, phone, status, retries) VALUES "
+                   "(5401, 4, '5401', 'Success', 1), (5402, 4, '5402', 'Failure', 2)");
+    CCD_WAIT(dbt_int(F.my, "SELECT COUNT(*) FROM campaign WHERE id = 4 AND estatus = 'T'") == 1);
+    CCD_WAIT(stats().campaigns_finished == 1);
+    /* Campaign 3's numbers are still claimed (no journal writes their end here): claims keep
+     * looking and find nothing, and it is not finished. */
+    uint64_t c0 = stats().claims;
+    CCD_WAIT(stats().claims >= c0 + 10);
+    assert_int_equal(dbt_int(F.my, "SELECT COUNT(*) FROM campaign WHERE id = 3 AND estatus = 'A'"), 1);
+    assert_int_equal((long long)stats().campaigns_finished, 1);
+    fx_teardown(&F);
+}
+
+int main(void)
+{
+    const char *only = getenv("CCD_TEST_FILTER"); /* run one test while debugging */
+    if (only && *only)
+        cmocka_set_test_filter(only);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_campaign_outcomes),
+        cmocka_unit_test(test_calling_rules_clock),
+        cmocka_unit_test(test_callback_and_finish),
+        cmocka_unit_test(test_pbx_restart),
+        cmocka_unit_test(test_db_outage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
