@@ -8,12 +8,14 @@
  * whose worst 24 h abandon rate stays within the cap), ours (predictive) and a clairvoyant
  * bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [agents answer talk]   (one scenario; default: all 27)
+ * Usage: pacing [agents answer talk [predictive]]   (one scenario, or ours alone in it;
+ *        default: all 27 scenarios, every policy)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bench/dialer/pacing_sim.h"
@@ -114,6 +116,14 @@ static void run_scenario(int agents, double p, double talk)
 
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[4], "predictive") == 0) {
+        /* Ours alone, for tuning: one scenario, no baselines. */
+        sim_scenario_t sc = scenario(atoi(argv[1]), atof(argv[2]), atof(argv[3]));
+        sim_result_t r;
+        must(sim_run(&sc, SIM_PREDICTIVE, 0, &r));
+        print("predictive", &sc, &r);
+        return 0;
+    }
     if (argc == 4) {
         run_scenario(atoi(argv[1]), atof(argv[2]), atof(argv[3]));
         return 0;

@@ -125,26 +125,27 @@ static void test_outcome_estimator(void **state)
     for (int i = 0; i < DL__OUT_N; i++)
         dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
     assert_int_equal(o.n, DL__OUT_N);
+    dl__outcomes_refresh(&o);
     assert_float_equal(dl__outcomes_p_answer(&o), 0.0, 1e-9);
 }
 
-static void test_service_estimator(void **state)
+static void test_duration_estimator(void **state)
 {
     (void)state;
-    static dl__service_t s;
+    static dl__dist_t s;
     /* Half the cycles last 60 s, half 180 s. */
     for (int i = 0; i < 100; i++)
-        dl__service_add(&s, (i % 2 ? 60 : 180) * S);
-    dl__service_refresh(&s);
+        dl__dist_add(&s, (i % 2 ? 60 : 180) * S);
+    dl__dist_refresh(&s);
     assert_float_equal(s.mean_ms, 120.0 * S, 1e-6);
     /* Busy 10 s: within 20 s nobody frees; within 60 s half do. */
-    assert_float_equal(dl__service_p_free_within(&s, 10 * S, 20 * S), 0.0, 1e-9);
-    assert_float_equal(dl__service_p_free_within(&s, 10 * S, 60 * S), 0.5, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 10 * S, 20 * S), 0.0, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 10 * S, 60 * S), 0.5, 1e-9);
     /* Busy 100 s: only long cycles are left, ending at 180 s. */
-    assert_float_equal(dl__service_p_free_within(&s, 100 * S, 60 * S), 0.0, 1e-9);
-    assert_float_equal(dl__service_p_free_within(&s, 100 * S, 85 * S), 1.0, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 100 * S, 60 * S), 0.0, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 100 * S, 85 * S), 1.0, 1e-9);
     /* Past every cycle seen: memoryless with the mean, neither 0 nor 1. */
-    double q = dl__service_p_free_within(&s, 400 * S, 10 * S);
+    double q = dl__dist_p_end_within(&s, 400 * S, 10 * S);
     assert_true(q > 0.05 && q < 0.1);
 }
 
@@ -196,7 +197,7 @@ int main(void)
         cmocka_unit_test(test_progressive_is_one_per_free_agent),
         cmocka_unit_test(test_max_channels_counts_calls_in_flight),
         cmocka_unit_test(test_outcome_estimator),
-        cmocka_unit_test(test_service_estimator),
+        cmocka_unit_test(test_duration_estimator),
         cmocka_unit_test(test_rates_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
