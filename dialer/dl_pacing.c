@@ -80,7 +80,7 @@ void dl_pacer_call_outcome(dl_pacer_t *p, int64_t now_ms, dl_outcome_e out, int6
 {
     if (out != DL_OUT_FAILED && out != DL_OUT_NOANSWER && out != DL_OUT_ANSWERED)
         return;
-    dl__outcomes_add(&p->out, out, ring_ms);
+    dl__outcomes_add(&p->out, now_ms, out, ring_ms);
     if (out == DL_OUT_ANSWERED) {
         dl__window_add(&p->day, now_ms, 1, 0);
         dl__window_add(&p->month, now_ms, 1, 0);
@@ -195,8 +195,14 @@ static int predictive(dl_pacer_t *p, const dl_pace_input_t *in, int room)
 {
     int floor = progressive(in);
     update_fallback(p, in->now_ms);
+    /* The first cycles to end are the short ones: wait until about every agent has ended
+     * one before trusting their shape. */
+    int agents = in->agents_free + in->agents_busy;
+    int min_cycles = agents > MIN_CYCLES ? agents : MIN_CYCLES;
+    if (min_cycles > DL__DUR_N)
+        min_cycles = DL__DUR_N;
     if (p->fallback || p->prm.abandon_target <= 0 || p->out.n < MIN_OUTCOMES ||
-        p->cycle.n < MIN_CYCLES)
+        p->cycle.n < min_cycles)
         return floor;
     if (!p->refreshed || in->now_ms - p->refreshed_at >= REFRESH_MS || in->now_ms < p->refreshed_at) {
         dl__outcomes_refresh(&p->out);

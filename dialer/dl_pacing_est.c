@@ -17,13 +17,29 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 
 /* ---- outcomes ---- */
 
-void dl__outcomes_add(dl__outcomes_t *o, dl_outcome_e kind, int64_t ring_ms)
+void dl__outcomes_add(dl__outcomes_t *o, int64_t now_ms, dl_outcome_e kind, int64_t ring_ms)
 {
-    o->ring_ms[o->next] = (int32_t)clamp64(ring_ms, 0, INT32_MAX);
-    o->kind[o->next] = (uint8_t)kind;
-    o->next = (o->next + 1) % DL__OUT_N;
-    if (o->n < DL__OUT_N)
-        o->n++;
+    if (o->unit <= 0) {
+        o->unit = 1.0;
+        o->unit_at = now_ms;
+    }
+    if (now_ms > o->unit_at) {
+        o->unit *= exp((double)(now_ms - o->unit_at) / DL__OUT_LIFE_MS);
+        o->unit_at = now_ms;
+    }
+    if (o->unit > 1e100) {
+        for (int s = 0; s <= DL__RING_STEPS; s++) {
+            o->ended_at[s] /= o->unit;
+            o->answered_at[s] /= o->unit;
+        }
+        o->unit = 1.0;
+    }
+    /* Index s holds outcomes in [s-1 s, s s): "ended before s seconds" sums 1..s. */
+    int s = (int)clamp64(ring_ms / 1000 + 1, 1, DL__RING_STEPS);
+    o->ended_at[s] += o->unit;
+    if (kind == DL_OUT_ANSWERED)
+        o->answered_at[s] += o->unit;
+    o->n++;
     o->dirty = true;
 }
 
@@ -31,28 +47,24 @@ void dl__outcomes_refresh(dl__outcomes_t *o)
 {
     if (!o->dirty)
         return;
-    uint16_t ended_at[DL__RING_STEPS + 1], answered_at[DL__RING_STEPS + 1];
-    memset(ended_at, 0, sizeof ended_at);
-    memset(answered_at, 0, sizeof answered_at);
-    for (int i = 0; i < o->n; i++) {
-        /* Index s holds outcomes in [s-1 s, s s): "ended before s seconds" sums 0..s. */
-        int s = (int)clamp64(o->ring_ms[i] / 1000 + 1, 1, DL__RING_STEPS);
-        ended_at[s]++;
-        if (o->kind[i] == DL_OUT_ANSWERED)
-            answered_at[s]++;
-    }
-    o->max_answer_ms = 0;
-    for (int i = 0; i < o->n; i++)
-        if (o->kind[i] == DL_OUT_ANSWERED && o->ring_ms[i] > o->max_answer_ms)
-            o->max_answer_ms = o->ring_ms[i];
-    uint16_t e = 0, a = 0;
+    double total = 0, answered = 0;
     for (int s = 0; s <= DL__RING_STEPS; s++) {
-        e = (uint16_t)(e + ended_at[s]);
-        a = (uint16_t)(a + answered_at[s]);
-        o->ended_by[s] = e;
-        o->answered_by[s] = a;
+        total += o->ended_at[s];
+        answered += o->answered_at[s];
     }
-    o->p_answer = o->n ? (double)a / o->n : 0.0;
+    double e = 0, a = 0;
+    o->max_answer_ms = 0;
+    for (int s = 0; s <= DL__RING_STEPS; s++) {
+        e += o->ended_at[s];
+        a += o->answered_at[s];
+        o->ended_by[s] = total > 0 ? (float)(e / total) : 0.0f;
+        o->answered_by[s] = total > 0 ? (float)(a / total) : 0.0f;
+        /* Answers this slow still count while one of them weighs a hundredth of a new one
+         * (about 90 min for a single answer). */
+        if (o->answered_at[s] >= 0.01 * o->unit)
+            o->max_answer_ms = (int64_t)s * 1000;
+    }
+    o->p_answer = total > 0 ? answered / total : 0.0;
     o->dirty = false;
 }
 
@@ -67,11 +79,11 @@ double dl__outcomes_p_answer_within(const dl__outcomes_t *o, int64_t elapsed_ms,
         return 0.0;
     int i0 = (int)clamp64(elapsed_ms / 1000, 0, DL__RING_STEPS);
     int i1 = (int)clamp64((elapsed_ms + within_ms) / 1000, 0, DL__RING_STEPS);
-    int alive = o->n - o->ended_by[i0];
-    if (alive <= 0)
+    double alive = 1.0 - o->ended_by[i0];
+    if (alive <= 1e-6)
         return 0.0; /* rang longer than any call seen: it is not going to be answered */
     double p = (double)(o->answered_by[i1] - o->answered_by[i0]) / alive;
-    return p > 1.0 ? 1.0 : p;
+    return p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
 }
 
 int64_t dl__outcomes_max_answer_ms(const dl__outcomes_t *o)

@@ -14,28 +14,31 @@
 
 /* ---- recent call outcomes: answer probability and the time to each outcome ---- */
 
-/* The last DL__OUT_N first outcomes.  256 calls is about half an hour of a 20-agent
- * campaign: recent enough to follow a list that changes, enough for a 25 % answer rate to
- * be known within a few points. */
-#define DL__OUT_N 256
+/* Outcomes are weighted by age, halving about every 14 min (a mean life of 20 min): recent
+ * enough to follow a list whose answer rate changes over the day, long enough that a burst
+ * of calls placed together (whose failures, answers and ring-outs come back seconds apart)
+ * does not swing the estimate.  A window of the last N outcomes did exactly that. */
+#define DL__OUT_LIFE_MS (20 * 60 * 1000)
 /* Outcome times are kept in 1 s steps up to this (a call that rings longer counts here). */
 #define DL__RING_STEPS 128
 
 typedef struct dl__outcomes {
-    int32_t ring_ms[DL__OUT_N];
-    uint8_t kind[DL__OUT_N]; /* dl_outcome_e */
-    int n;                   /* how many of the slots hold a sample */
-    int next;                /* slot the next sample goes to */
-    bool dirty;              /* the tables below are stale */
-    /* Rebuilt from the samples when dirty: how many samples ended (any outcome) /
-     * were answered at or before i seconds. */
-    uint16_t ended_by[DL__RING_STEPS + 1];
-    uint16_t answered_by[DL__RING_STEPS + 1];
-    double p_answer;          /* share answered */
-    int64_t max_answer_ms;    /* the longest time to answer */
+    /* Weight of the outcomes that took [s-1 s, s s), index s >= 1 (all, and answered). */
+    double ended_at[DL__RING_STEPS + 1], answered_at[DL__RING_STEPS + 1];
+    /* Instead of decaying every weight as time passes, a new outcome weighs more: unit is its
+     * weight at unit_at (rescaled before it grows too large). */
+    double unit;
+    int64_t unit_at;
+    uint64_t n; /* outcomes ever added */
+    bool dirty;
+    /* Rebuilt when dirty: the shares of the weight ended (any outcome) / answered before
+     * s seconds, the share answered, and the longest time to answer still weighing. */
+    float ended_by[DL__RING_STEPS + 1], answered_by[DL__RING_STEPS + 1];
+    double p_answer;
+    int64_t max_answer_ms;
 } dl__outcomes_t;
 
-void dl__outcomes_add(dl__outcomes_t *o, dl_outcome_e kind, int64_t ring_ms);
+void dl__outcomes_add(dl__outcomes_t *o, int64_t now_ms, dl_outcome_e kind, int64_t ring_ms);
 void dl__outcomes_refresh(dl__outcomes_t *o);
 /* Share of the samples answered (0 when none).  Needs dl__outcomes_refresh first, as do
  * the two functions below. */
@@ -51,7 +54,7 @@ int64_t dl__outcomes_max_answer_ms(const dl__outcomes_t *o);
 
 #define DL__DUR_N 128     /* samples kept */
 #define DL__DUR_STEPS 128 /* points of the survival table */
-#define DL__DUR_QUANTILES 4
+#define DL__DUR_QUANTILES 2
 
 typedef struct dl__dist {
     int32_t sample_ms[DL__DUR_N];
@@ -61,7 +64,7 @@ typedef struct dl__dist {
     int32_t step_ms;
     uint16_t longer_than[DL__DUR_STEPS + 1];
     double mean_ms;
-    /* The 1/8, 3/8, 5/8, 7/8 quantiles: the distribution in four equally likely values. */
+    /* The 1/4 and 3/4 quantiles: the distribution as two equally likely values. */
     int32_t quantile_ms[DL__DUR_QUANTILES];
 } dl__dist_t;
 

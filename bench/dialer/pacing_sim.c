@@ -342,21 +342,18 @@ static int issabel_decide(sim_t *s, int64_t now)
 
 static int decide(sim_t *s, int64_t now)
 {
-    int talking = 0, nbusy = 0;
+    int nbusy = 0;
     for (int a = 0; a < s->sc->agents; a++) {
         if (s->agents[a].state != AG_FREE) {
             s->wrap_since[nbusy] = s->agents[a].wrap_since;
             s->busy_since[nbusy++] = s->agents[a].busy_since;
         }
-        talking += s->agents[a].state == AG_TALK;
     }
     switch (s->pol) {
     case SIM_ISSABEL:
         return issabel_decide(s, now);
     case SIM_RATIO_FREE:
-        return (int)ceil(s->ratio * s->idle_len - 1e-9) - s->nringing - s->wq_len;
-    case SIM_RATIO_LINES:
-        return (int)floor(s->ratio * s->sc->agents + 1e-9) - s->nringing - s->wq_len - talking;
+        return (int)floor(s->ratio * s->idle_len + 0.5) - s->nringing - s->wq_len;
     case SIM_CLAIRVOYANT:
         return 0;
     case SIM_PROGRESSIVE:
@@ -461,8 +458,8 @@ static int run(sim_t *s)
 int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result_t *out)
 {
     sim_t s = {.sc = sc, .pol = pol, .ratio = ratio};
-    s.end = (int64_t)sc->days * DAY_MIN * MIN_MS;
-    s.minutes = sc->days * DAY_MIN;
+    s.end = (int64_t)sc->hours * 60 * MIN_MS;
+    s.minutes = sc->hours * 60;
     s.calls = calloc(POOL, sizeof *s.calls);
     s.free_slots = malloc(POOL * sizeof *s.free_slots);
     s.ringing = malloc(POOL * sizeof *s.ringing);

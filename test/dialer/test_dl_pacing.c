@@ -106,11 +106,11 @@ static void test_outcome_estimator(void **state)
     /* 100 calls: 25 answered after 10 s, 15 failed after 2 s, 60 unanswered at 30 s. */
     for (int i = 0; i < 100; i++) {
         if (i % 4 == 0)
-            dl__outcomes_add(&o, DL_OUT_ANSWERED, 10 * S);
+            dl__outcomes_add(&o, HOUR, DL_OUT_ANSWERED, 10 * S);
         else if (i % 4 == 1 && i < 60)
-            dl__outcomes_add(&o, DL_OUT_FAILED, 2 * S);
+            dl__outcomes_add(&o, HOUR, DL_OUT_FAILED, 2 * S);
         else
-            dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
+            dl__outcomes_add(&o, HOUR, DL_OUT_NOANSWER, 30 * S);
     }
     dl__outcomes_refresh(&o);
     assert_float_equal(dl__outcomes_p_answer(&o), 0.25, 1e-9);
@@ -121,13 +121,15 @@ static void test_outcome_estimator(void **state)
     assert_float_equal(dl__outcomes_p_answer_within(&o, 5 * S, 10 * S), 25.0 / 85.0, 1e-9);
     /* Ringing for 12 s: past every answer seen, it will not be answered. */
     assert_float_equal(dl__outcomes_p_answer_within(&o, 12 * S, 30 * S), 0.0, 1e-9);
-    assert_int_equal(dl__outcomes_max_answer_ms(&o), 10 * S);
-    /* The ring keeps the last DL__OUT_N: after that many unanswered calls, p is 0. */
-    for (int i = 0; i < DL__OUT_N; i++)
-        dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
-    assert_int_equal(o.n, DL__OUT_N);
+    assert_int_equal(dl__outcomes_max_answer_ms(&o), 11 * S);
+    /* An hour later, 300 calls ring out: the old outcomes weigh e^-3 as much, so the
+     * answer rate follows the new ones (25 x 0.05 / (100 x 0.05 + 300) = 0.4 %). */
+    for (int i = 0; i < 300; i++)
+        dl__outcomes_add(&o, 2 * HOUR, DL_OUT_NOANSWER, 30 * S);
     dl__outcomes_refresh(&o);
-    assert_float_equal(dl__outcomes_p_answer(&o), 0.0, 1e-9);
+    assert_true(dl__outcomes_p_answer(&o) > 0.002 && dl__outcomes_p_answer(&o) < 0.006);
+    /* The old answers still weigh enough to keep the horizon. */
+    assert_int_equal(dl__outcomes_max_answer_ms(&o), 11 * S);
 }
 
 static void test_duration_estimator(void **state)
