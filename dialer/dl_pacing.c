@@ -225,8 +225,22 @@ static int predictive(dl_pacer_t *p, const dl_pace_input_t *in, int room)
     return n > floor ? n : floor;
 }
 
-int dl_pacer_decide(dl_pacer_t *p, const dl_pace_input_t *in)
+/* Counts below zero mean a caller's bookkeeping slipped; read them as none rather than let
+ * a negative count of ringing calls make room for more. */
+static int nonneg(int v)
 {
+    return v > 0 ? v : 0;
+}
+
+int dl_pacer_decide(dl_pacer_t *p, const dl_pace_input_t *given)
+{
+    dl_pace_input_t clean = *given;
+    const dl_pace_input_t *in = &clean;
+    clean.agents_free = nonneg(given->agents_free);
+    clean.agents_busy = nonneg(given->agents_busy);
+    clean.calls_ringing = nonneg(given->calls_ringing);
+    clean.calls_waiting = nonneg(given->calls_waiting);
+    clean.calls_reserved = nonneg(given->calls_reserved);
     int room = INT_MAX;
     if (p->prm.max_channels > 0) {
         room = p->prm.max_channels - in->calls_ringing - in->calls_waiting;

@@ -63,6 +63,8 @@ static void test_progressive_is_one_per_free_agent(void **state)
         {0, 0, 0, 0, 0}, {1, 0, 0, 0, 1}, {5, 0, 0, 0, 5}, {5, 2, 0, 0, 3},
         {5, 2, 1, 0, 2}, {5, 6, 0, 0, 0}, {2, 0, 3, 0, 0}, {5, 4, 0, 3, 3},
         {5, 0, 0, 2, 5}, {0, 0, 0, 2, 2},
+        /* Negative counts (a caller's slip) read as none: never room for more calls. */
+        {3, -4, 0, 0, 3}, {-2, 0, 0, 0, 0}, {3, 0, -1, -5, 3},
     };
     dl_pacing_params_t prm = params(DL_MODE_PROGRESSIVE, 0);
     dl_pacer_t *p = dl_pacer_new(&prm);
