@@ -22,19 +22,25 @@
 #define GOAL_SHARE 0.75
 #define FALLBACK_ON_SHARE 0.90
 #define FALLBACK_OFF_SHARE 0.80
+#define FALLBACK_MIN_ANSWERED 300
 /* How far one answered call moves the allowance (in log): an abandon lowers it by this,
  * about 1/goal calls without one raise it by as much. */
 #define STEP 0.03
+/* The tables behind the estimators are rebuilt at most this often: one more sample in a
+ * hundred does not move them, and the rebuild (a sort) would cost more than the decision. */
+#define REFRESH_MS 30000
 
 struct dl_pacer {
     dl_pacing_params_t prm;
     dl__outcomes_t out;
-    dl__service_t svc;
+    dl__dist_t cycle, talk, wrap; /* agents: connected to ready, talk, wrap-up */
     dl__bucket_t day_b[DL__DAY_BUCKETS], month_b[DL__MONTH_BUCKETS];
     dl__window_t day, month;
     uint64_t life_answered, life_abandoned;
     bool fallback; /* predictive holds back to progressive (see update_fallback) */
     double log_risk; /* log of the risk one more call may take (dl__predict's allowance) */
+    bool refreshed;  /* the estimators' tables were built once, at refreshed_at */
+    int64_t refreshed_at;
 };
 
 static double risk_min(const dl_pacer_t *p)
@@ -53,7 +59,8 @@ dl_pacer_t *dl_pacer_new(const dl_pacing_params_t *params)
     if (!p)
         return NULL;
     dl_pacer_set_params(p, params);
-    p->log_risk = p->prm.abandon_target > 0 ? log(p->prm.abandon_target) : 0;
+    /* Start cautious: the allowance rises to its level as answered calls come in. */
+    p->log_risk = p->prm.abandon_target > 0 ? log(p->prm.abandon_target / 3) : 0;
     dl__window_init(&p->day, p->day_b, DL__DAY_BUCKETS, DAY_MS / DL__DAY_BUCKETS);
     dl__window_init(&p->month, p->month_b, DL__MONTH_BUCKETS, DAY_MS);
     return p;
@@ -73,7 +80,7 @@ void dl_pacer_call_outcome(dl_pacer_t *p, int64_t now_ms, dl_outcome_e out, int6
 {
     if (out != DL_OUT_FAILED && out != DL_OUT_NOANSWER && out != DL_OUT_ANSWERED)
         return;
-    dl__outcomes_add(&p->out, out, ring_ms);
+    dl__outcomes_add(&p->out, now_ms, out, ring_ms);
     if (out == DL_OUT_ANSWERED) {
         dl__window_add(&p->day, now_ms, 1, 0);
         dl__window_add(&p->month, now_ms, 1, 0);
@@ -121,7 +128,9 @@ void dl_pacer_agent_done(dl_pacer_t *p, int64_t now_ms, int64_t talk_ms, int64_t
     (void)now_ms;
     if (talk_ms < 0 || wrap_ms < 0)
         return;
-    dl__service_add(&p->svc, talk_ms + wrap_ms);
+    dl__dist_add(&p->cycle, talk_ms + wrap_ms);
+    dl__dist_add(&p->talk, talk_ms);
+    dl__dist_add(&p->wrap, wrap_ms);
 }
 
 void dl_pacer_seed(dl_pacer_t *p, uint64_t answered, uint64_t abandoned)
@@ -154,14 +163,27 @@ static int progressive(const dl_pace_input_t *in)
     return n > 0 ? n : 0;
 }
 
+/* A window's rate as the fallback reads it: a window with few answered calls counts as if
+ * it had FALLBACK_MIN_ANSWERED, so that the first abandon of the day among twenty answered
+ * calls does not stop predictive, while a run of abandons still does.  (The 24 h figure a
+ * regulator reads is over a day's calls, far more than this.) */
+static double guarded_rate(uint64_t answered, uint64_t abandoned)
+{
+    return (double)abandoned /
+           (double)(answered > FALLBACK_MIN_ANSWERED ? answered : FALLBACK_MIN_ANSWERED);
+}
+
 /* Falls back when any measured rate nears the cap; resumes once all are clearly below. */
 static void update_fallback(dl_pacer_t *p, int64_t now_ms)
 {
-    dl_pace_rates_t r;
-    dl_pacer_rates(p, now_ms, &r);
-    double worst = r.day > r.month ? r.day : r.month;
-    if (r.lifetime > worst)
-        worst = r.lifetime;
+    uint64_t a, x;
+    dl__window_sum(&p->day, now_ms, &a, &x);
+    double worst = guarded_rate(a, x);
+    dl__window_sum(&p->month, now_ms, &a, &x);
+    double r = guarded_rate(a, x);
+    worst = r > worst ? r : worst;
+    r = guarded_rate(p->life_answered, p->life_abandoned);
+    worst = r > worst ? r : worst;
     double target = p->prm.abandon_target;
     if (worst >= FALLBACK_ON_SHARE * target)
         p->fallback = true;
@@ -173,11 +195,23 @@ static int predictive(dl_pacer_t *p, const dl_pace_input_t *in, int room)
 {
     int floor = progressive(in);
     update_fallback(p, in->now_ms);
+    /* The first cycles to end are the short ones: wait until about every agent has ended
+     * one before trusting their shape. */
+    int agents = in->agents_free + in->agents_busy;
+    int min_cycles = agents > MIN_CYCLES ? agents : MIN_CYCLES;
+    if (min_cycles > DL__DUR_N)
+        min_cycles = DL__DUR_N;
     if (p->fallback || p->prm.abandon_target <= 0 || p->out.n < MIN_OUTCOMES ||
-        p->svc.n < MIN_CYCLES)
+        p->cycle.n < min_cycles)
         return floor;
-    dl__outcomes_refresh(&p->out);
-    dl__service_refresh(&p->svc);
+    if (!p->refreshed || in->now_ms - p->refreshed_at >= REFRESH_MS || in->now_ms < p->refreshed_at) {
+        dl__outcomes_refresh(&p->out);
+        dl__dist_refresh(&p->cycle);
+        dl__dist_refresh(&p->talk);
+        dl__dist_refresh(&p->wrap);
+        p->refreshed = true;
+        p->refreshed_at = in->now_ms;
+    }
     /* Never more than a few times the agents over the answer rate: a bound on the work,
      * far above what the model asks for. */
     double pa = dl__outcomes_p_answer(&p->out);
@@ -186,12 +220,27 @@ static int predictive(dl_pacer_t *p, const dl_pace_input_t *in, int room)
         cap = room;
     if (cap > 100000)
         cap = 100000;
-    int n = dl__predict(&p->out, &p->svc, in, exp(p->log_risk), p->prm.abandon_grace_ms, (int)cap);
+    dl__model_t m = {.out = &p->out, .cycle = &p->cycle, .talk = &p->talk, .wrap = &p->wrap};
+    int n = dl__predict(&m, in, exp(p->log_risk), p->prm.abandon_grace_ms, (int)cap);
     return n > floor ? n : floor;
 }
 
-int dl_pacer_decide(dl_pacer_t *p, const dl_pace_input_t *in)
+/* Counts below zero mean a caller's bookkeeping slipped; read them as none rather than let
+ * a negative count of ringing calls make room for more. */
+static int nonneg(int v)
 {
+    return v > 0 ? v : 0;
+}
+
+int dl_pacer_decide(dl_pacer_t *p, const dl_pace_input_t *given)
+{
+    dl_pace_input_t clean = *given;
+    const dl_pace_input_t *in = &clean;
+    clean.agents_free = nonneg(given->agents_free);
+    clean.agents_busy = nonneg(given->agents_busy);
+    clean.calls_ringing = nonneg(given->calls_ringing);
+    clean.calls_waiting = nonneg(given->calls_waiting);
+    clean.calls_reserved = nonneg(given->calls_reserved);
     int room = INT_MAX;
     if (p->prm.max_channels > 0) {
         room = p->prm.max_channels - in->calls_ringing - in->calls_waiting;

@@ -40,6 +40,10 @@ typedef struct dl_pace_input {
     const int64_t *ringing_since_ms; /* calls_ringing entries: when each was placed */
     int calls_waiting;               /* answered, waiting in the queue for an agent */
     int calls_reserved;              /* calls the dialer must place anyway this cycle (callbacks) */
+    /* Optional (NULL = not known): agents_busy entries in the order of busy_since_ms, when
+     * that agent's call ended and its wrap-up began, or -1 while it is still talking.  An
+     * agent in wrap-up frees at a time far easier to foresee than one still talking. */
+    const int64_t *wrap_since_ms;
 } dl_pace_input_t;
 
 typedef enum dl_outcome {

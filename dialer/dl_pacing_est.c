@@ -5,6 +5,7 @@
  * is it answered in the next 10 s?"), which only the shape of a distribution gives.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dialer/dl_pacing_int.h"
@@ -16,13 +17,29 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 
 /* ---- outcomes ---- */
 
-void dl__outcomes_add(dl__outcomes_t *o, dl_outcome_e kind, int64_t ring_ms)
+void dl__outcomes_add(dl__outcomes_t *o, int64_t now_ms, dl_outcome_e kind, int64_t ring_ms)
 {
-    o->ring_ms[o->next] = (int32_t)clamp64(ring_ms, 0, INT32_MAX);
-    o->kind[o->next] = (uint8_t)kind;
-    o->next = (o->next + 1) % DL__OUT_N;
-    if (o->n < DL__OUT_N)
-        o->n++;
+    if (o->unit <= 0) {
+        o->unit = 1.0;
+        o->unit_at = now_ms;
+    }
+    if (now_ms > o->unit_at) {
+        o->unit *= exp((double)(now_ms - o->unit_at) / DL__OUT_LIFE_MS);
+        o->unit_at = now_ms;
+    }
+    if (o->unit > 1e100) {
+        for (int s = 0; s <= DL__RING_STEPS; s++) {
+            o->ended_at[s] /= o->unit;
+            o->answered_at[s] /= o->unit;
+        }
+        o->unit = 1.0;
+    }
+    /* Index s holds outcomes in [s-1 s, s s): "ended before s seconds" sums 1..s. */
+    int s = (int)clamp64(ring_ms / 1000 + 1, 1, DL__RING_STEPS);
+    o->ended_at[s] += o->unit;
+    if (kind == DL_OUT_ANSWERED)
+        o->answered_at[s] += o->unit;
+    o->n++;
     o->dirty = true;
 }
 
@@ -30,34 +47,30 @@ void dl__outcomes_refresh(dl__outcomes_t *o)
 {
     if (!o->dirty)
         return;
-    uint16_t ended_at[DL__RING_STEPS + 1], answered_at[DL__RING_STEPS + 1];
-    memset(ended_at, 0, sizeof ended_at);
-    memset(answered_at, 0, sizeof answered_at);
-    for (int i = 0; i < o->n; i++) {
-        /* Index s holds outcomes in [s-1 s, s s): "ended before s seconds" sums 0..s. */
-        int s = (int)clamp64(o->ring_ms[i] / 1000 + 1, 1, DL__RING_STEPS);
-        ended_at[s]++;
-        if (o->kind[i] == DL_OUT_ANSWERED)
-            answered_at[s]++;
-    }
-    uint16_t e = 0, a = 0;
+    double total = 0, answered = 0;
     for (int s = 0; s <= DL__RING_STEPS; s++) {
-        e = (uint16_t)(e + ended_at[s]);
-        a = (uint16_t)(a + answered_at[s]);
-        o->ended_by[s] = e;
-        o->answered_by[s] = a;
+        total += o->ended_at[s];
+        answered += o->answered_at[s];
     }
+    double e = 0, a = 0;
+    o->max_answer_ms = 0;
+    for (int s = 0; s <= DL__RING_STEPS; s++) {
+        e += o->ended_at[s];
+        a += o->answered_at[s];
+        o->ended_by[s] = total > 0 ? (float)(e / total) : 0.0f;
+        o->answered_by[s] = total > 0 ? (float)(a / total) : 0.0f;
+        /* Answers this slow still count while one of them weighs a hundredth of a new one
+         * (about 90 min for a single answer). */
+        if (o->answered_at[s] >= 0.01 * o->unit)
+            o->max_answer_ms = (int64_t)s * 1000;
+    }
+    o->p_answer = total > 0 ? answered / total : 0.0;
     o->dirty = false;
 }
 
 double dl__outcomes_p_answer(const dl__outcomes_t *o)
 {
-    if (o->n == 0)
-        return 0.0;
-    int a = 0;
-    for (int i = 0; i < o->n; i++)
-        a += o->kind[i] == DL_OUT_ANSWERED;
-    return (double)a / o->n;
+    return o->p_answer;
 }
 
 double dl__outcomes_p_answer_within(const dl__outcomes_t *o, int64_t elapsed_ms, int64_t within_ms)
@@ -66,88 +79,106 @@ double dl__outcomes_p_answer_within(const dl__outcomes_t *o, int64_t elapsed_ms,
         return 0.0;
     int i0 = (int)clamp64(elapsed_ms / 1000, 0, DL__RING_STEPS);
     int i1 = (int)clamp64((elapsed_ms + within_ms) / 1000, 0, DL__RING_STEPS);
-    int alive = o->n - o->ended_by[i0];
-    if (alive <= 0)
+    double alive = 1.0 - o->ended_by[i0];
+    if (alive <= 1e-6)
         return 0.0; /* rang longer than any call seen: it is not going to be answered */
     double p = (double)(o->answered_by[i1] - o->answered_by[i0]) / alive;
-    return p > 1.0 ? 1.0 : p;
+    return p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
 }
 
 int64_t dl__outcomes_max_answer_ms(const dl__outcomes_t *o)
 {
-    int64_t m = 0;
-    for (int i = 0; i < o->n; i++)
-        if (o->kind[i] == DL_OUT_ANSWERED && o->ring_ms[i] > m)
-            m = o->ring_ms[i];
-    return m;
+    return o->max_answer_ms;
 }
 
-/* ---- agent cycles ---- */
+/* ---- durations ---- */
 
-void dl__service_add(dl__service_t *s, int64_t cycle_ms)
+void dl__dist_add(dl__dist_t *d, int64_t ms)
 {
-    s->cycle_ms[s->next] = (int32_t)clamp64(cycle_ms, 0, INT32_MAX);
-    s->next = (s->next + 1) % DL__SVC_N;
-    if (s->n < DL__SVC_N)
-        s->n++;
-    s->dirty = true;
+    d->sample_ms[d->next] = (int32_t)clamp64(ms, 0, INT32_MAX);
+    d->next = (d->next + 1) % DL__DUR_N;
+    if (d->n < DL__DUR_N)
+        d->n++;
+    d->dirty = true;
 }
 
-void dl__service_refresh(dl__service_t *s)
+static int cmp_i32(const void *a, const void *b)
 {
-    if (!s->dirty)
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+void dl__dist_refresh(dl__dist_t *d)
+{
+    if (!d->dirty)
         return;
-    int32_t max = 0;
+    d->dirty = false;
+    memset(d->longer_than, 0, sizeof d->longer_than);
+    if (d->n == 0)
+        return;
+    int32_t sorted[DL__DUR_N];
+    memcpy(sorted, d->sample_ms, (size_t)d->n * sizeof sorted[0]);
+    qsort(sorted, (size_t)d->n, sizeof sorted[0], cmp_i32);
     double sum = 0;
-    for (int i = 0; i < s->n; i++) {
-        if (s->cycle_ms[i] > max)
-            max = s->cycle_ms[i];
-        sum += s->cycle_ms[i];
+    for (int i = 0; i < d->n; i++)
+        sum += sorted[i];
+    d->mean_ms = sum / d->n;
+    for (int q = 0; q < DL__DUR_QUANTILES; q++)
+        d->quantile_ms[q] = sorted[(2 * q + 1) * d->n / (2 * DL__DUR_QUANTILES)];
+    /* The table spans the longest sample, in steps of at least a second. */
+    int32_t max = sorted[d->n - 1];
+    int32_t step = (max + DL__DUR_STEPS - 1) / DL__DUR_STEPS;
+    d->step_ms = step < 1000 ? 1000 : step;
+    /* longer_than[i] = samples > i * step: walk the sorted samples once. */
+    int j = 0;
+    for (int i = 0; i <= DL__DUR_STEPS; i++) {
+        int64_t x = (int64_t)i * d->step_ms;
+        while (j < d->n && sorted[j] <= x)
+            j++;
+        d->longer_than[i] = (uint16_t)(d->n - j);
     }
-    s->mean_ms = s->n ? sum / s->n : 0.0;
-    /* The table spans the longest cycle seen, in steps of at least a second. */
-    int32_t step = (max + DL__SVC_STEPS - 1) / DL__SVC_STEPS;
-    s->step_ms = step < 1000 ? 1000 : step;
-    uint16_t at[DL__SVC_STEPS + 2];
-    memset(at, 0, sizeof at);
-    for (int i = 0; i < s->n; i++) {
-        /* A cycle of c ms is longer than the points 0 .. ceil(c / step) - 1. */
-        int k = (int)clamp64(((int64_t)s->cycle_ms[i] + s->step_ms - 1) / s->step_ms, 0,
-                             DL__SVC_STEPS + 1);
-        at[k]++;
-    }
-    /* longer_than[i] = number of cycles with k > i. */
-    uint16_t acc = 0;
-    for (int i = DL__SVC_STEPS + 1; i >= 1; i--) {
-        acc = (uint16_t)(acc + at[i]);
-        s->longer_than[i - 1] = acc;
-    }
-    s->dirty = false;
 }
 
-/* Share of cycles longer than x ms, linear between the table's points. */
-static double survival(const dl__service_t *s, int64_t x)
+/* Share of samples longer than x ms, linear between the table's points. */
+static double survival(const dl__dist_t *d, int64_t x)
 {
     if (x <= 0)
-        return (double)s->longer_than[0] / s->n;
-    int64_t i = x / s->step_ms;
-    if (i >= DL__SVC_STEPS)
+        return (double)d->longer_than[0] / d->n;
+    int64_t i = x / d->step_ms;
+    if (i >= DL__DUR_STEPS)
         return 0.0;
-    double f = (double)(x - i * s->step_ms) / s->step_ms;
-    double a = s->longer_than[i], b = s->longer_than[i + 1];
-    return (a + (b - a) * f) / s->n;
+    double f = (double)(x - i * d->step_ms) / d->step_ms;
+    double a = d->longer_than[i], b = d->longer_than[i + 1];
+    return (a + (b - a) * f) / d->n;
 }
 
-double dl__service_p_free_within(const dl__service_t *s, int64_t elapsed_ms, int64_t within_ms)
+double dl__dist_p_end_within(const dl__dist_t *d, int64_t elapsed_ms, int64_t within_ms)
 {
-    if (s->n == 0 || within_ms <= 0)
+    if (d->n == 0 || within_ms <= 0)
         return 0.0;
-    double alive = survival(s, elapsed_ms);
-    /* Busier than every cycle seen: no shape to go by, so assume a memoryless end. */
-    if (alive * s->n < 0.5)
-        return s->mean_ms > 0 ? 1.0 - exp(-(double)within_ms / s->mean_ms) : 1.0;
-    double p = 1.0 - survival(s, elapsed_ms + within_ms) / alive;
+    double alive = survival(d, elapsed_ms);
+    /* Longer than every sample seen: no shape to go by, so assume a memoryless end. */
+    if (alive * d->n < 0.5)
+        return d->mean_ms > 0 ? 1.0 - exp(-(double)within_ms / d->mean_ms) : 1.0;
+    double p = 1.0 - survival(d, elapsed_ms + within_ms) / alive;
     return p < 0.0 ? 0.0 : p > 1.0 ? 1.0 : p;
+}
+
+void dl__dist_p_end_within_n(const dl__dist_t *d, int64_t elapsed_ms, const int64_t *within_ms,
+                             int count, double *p)
+{
+    double alive = d->n ? survival(d, elapsed_ms) : 0.0;
+    bool memoryless = alive * d->n < 0.5;
+    for (int i = 0; i < count; i++) {
+        if (d->n == 0 || within_ms[i] <= 0)
+            p[i] = 0.0;
+        else if (memoryless)
+            p[i] = d->mean_ms > 0 ? 1.0 - exp(-(double)within_ms[i] / d->mean_ms) : 1.0;
+        else {
+            double v = 1.0 - survival(d, elapsed_ms + within_ms[i]) / alive;
+            p[i] = v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v;
+        }
+    }
 }
 
 /* ---- rolling counts ---- */

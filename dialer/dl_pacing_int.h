@@ -14,56 +14,69 @@
 
 /* ---- recent call outcomes: answer probability and the time to each outcome ---- */
 
-/* The last DL__OUT_N first outcomes.  256 calls is about half an hour of a 20-agent
- * campaign: recent enough to follow a list that changes, enough for a 25 % answer rate to
- * be known within a few points. */
-#define DL__OUT_N 256
+/* Outcomes are weighted by age, halving about every 14 min (a mean life of 20 min): recent
+ * enough to follow a list whose answer rate changes over the day, long enough that a burst
+ * of calls placed together (whose failures, answers and ring-outs come back seconds apart)
+ * does not swing the estimate.  A window of the last N outcomes did exactly that. */
+#define DL__OUT_LIFE_MS (20 * 60 * 1000)
 /* Outcome times are kept in 1 s steps up to this (a call that rings longer counts here). */
 #define DL__RING_STEPS 128
 
 typedef struct dl__outcomes {
-    int32_t ring_ms[DL__OUT_N];
-    uint8_t kind[DL__OUT_N]; /* dl_outcome_e */
-    int n;                   /* how many of the slots hold a sample */
-    int next;                /* slot the next sample goes to */
-    bool dirty;              /* the tables below are stale */
-    /* Rebuilt from the samples when dirty: how many samples ended (any outcome) /
-     * were answered at or before i seconds. */
-    uint16_t ended_by[DL__RING_STEPS + 1];
-    uint16_t answered_by[DL__RING_STEPS + 1];
+    /* Weight of the outcomes that took [s-1 s, s s), index s >= 1 (all, and answered). */
+    double ended_at[DL__RING_STEPS + 1], answered_at[DL__RING_STEPS + 1];
+    /* Instead of decaying every weight as time passes, a new outcome weighs more: unit is its
+     * weight at unit_at (rescaled before it grows too large). */
+    double unit;
+    int64_t unit_at;
+    uint64_t n; /* outcomes ever added */
+    bool dirty;
+    /* Rebuilt when dirty: the shares of the weight ended (any outcome) / answered before
+     * s seconds, the share answered, and the longest time to answer still weighing. */
+    float ended_by[DL__RING_STEPS + 1], answered_by[DL__RING_STEPS + 1];
+    double p_answer;
+    int64_t max_answer_ms;
 } dl__outcomes_t;
 
-void dl__outcomes_add(dl__outcomes_t *o, dl_outcome_e kind, int64_t ring_ms);
+void dl__outcomes_add(dl__outcomes_t *o, int64_t now_ms, dl_outcome_e kind, int64_t ring_ms);
 void dl__outcomes_refresh(dl__outcomes_t *o);
-/* Share of the samples answered (0 when none). */
+/* Share of the samples answered (0 when none).  Needs dl__outcomes_refresh first, as do
+ * the two functions below. */
 double dl__outcomes_p_answer(const dl__outcomes_t *o);
 /* A call ringing for elapsed_ms: the probability that it is answered within the next
- * within_ms.  Needs dl__outcomes_refresh first. */
+ * within_ms. */
 double dl__outcomes_p_answer_within(const dl__outcomes_t *o, int64_t elapsed_ms,
                                     int64_t within_ms);
 /* The longest time to answer seen, in ms (0 when nothing was answered). */
 int64_t dl__outcomes_max_answer_ms(const dl__outcomes_t *o);
 
-/* ---- recent agent cycles (talk + wrap-up): when busy agents free up ---- */
+/* ---- durations: agent cycles (talk + wrap-up), talk, wrap-up ---- */
 
-#define DL__SVC_N 256
-#define DL__SVC_STEPS 256 /* points of the survival table */
+#define DL__DUR_N 128     /* samples kept */
+#define DL__DUR_STEPS 128 /* points of the survival table */
+#define DL__DUR_QUANTILES 2
 
-typedef struct dl__service {
-    int32_t cycle_ms[DL__SVC_N];
+typedef struct dl__dist {
+    int32_t sample_ms[DL__DUR_N];
     int n, next;
     bool dirty;
-    /* Rebuilt when dirty: longer_than[i] = how many cycles lasted longer than i * step_ms. */
+    /* Rebuilt when dirty: longer_than[i] = how many samples are longer than i * step_ms. */
     int32_t step_ms;
-    uint16_t longer_than[DL__SVC_STEPS + 1];
+    uint16_t longer_than[DL__DUR_STEPS + 1];
     double mean_ms;
-} dl__service_t;
+    /* The 1/4 and 3/4 quantiles: the distribution as two equally likely values. */
+    int32_t quantile_ms[DL__DUR_QUANTILES];
+} dl__dist_t;
 
-void dl__service_add(dl__service_t *s, int64_t cycle_ms);
-void dl__service_refresh(dl__service_t *s);
-/* An agent busy for elapsed_ms (since its call was connected): the probability that it is
- * ready again within the next within_ms.  Needs dl__service_refresh first. */
-double dl__service_p_free_within(const dl__service_t *s, int64_t elapsed_ms, int64_t within_ms);
+void dl__dist_add(dl__dist_t *d, int64_t ms);
+void dl__dist_refresh(dl__dist_t *d);
+/* Something that has lasted elapsed_ms: the probability that it ends within the next
+ * within_ms.  Needs dl__dist_refresh first. */
+double dl__dist_p_end_within(const dl__dist_t *d, int64_t elapsed_ms, int64_t within_ms);
+/* The same for many values of within_ms at once (p[i] for within_ms[i]): the conditioning
+ * on elapsed_ms is worked out once. */
+void dl__dist_p_end_within_n(const dl__dist_t *d, int64_t elapsed_ms, const int64_t *within_ms,
+                             int count, double *p);
 
 /* ---- rolling abandon counts ---- */
 
@@ -92,7 +105,13 @@ void dl__window_sum(const dl__window_t *w, int64_t now_ms, uint64_t *answered,
 /* The number of new calls (0 .. n_max) such that placing one more would give that call a
  * chance above risk of being answered with no agent free within grace_ms.  Uses the
  * estimators as they are (refresh them first); 0 when they know nothing yet. */
-int dl__predict(const dl__outcomes_t *o, const dl__service_t *s, const dl_pace_input_t *in,
-                double risk, int64_t grace_ms, int n_max);
+typedef struct dl__model {
+    const dl__outcomes_t *out;
+    const dl__dist_t *cycle; /* connected to ready again: used when wrap-up is not reported */
+    const dl__dist_t *talk, *wrap;
+} dl__model_t;
+
+int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, int64_t grace_ms,
+                int n_max);
 
 #endif

@@ -65,7 +65,7 @@ static fate_t fate_of(const sim_scenario_t *sc, uint64_t i)
     }
     double talk = lognormal(&x, sc->talk_mean_s, sc->talk_mean_s * sc->talk_cv) * 1000;
     f.talk_ms = (int64_t)(talk < 5000 ? 5000 : talk);
-    f.wrap_ms = (int64_t)((sc->wrap_mean_s - 5 + 10 * uniform(&x)) * 1000);
+    f.wrap_ms = (int64_t)((sc->wrap_mean_s - 1 + 2 * uniform(&x)) * 1000);
     if (f.wrap_ms < 0)
         f.wrap_ms = 0;
     return f;
@@ -80,7 +80,7 @@ typedef struct event {
     uint64_t seq;
     int type;
     int id;       /* call slot, agent, or (EV_PLACE) agent the call is meant for */
-    uint64_t num; /* EV_PLACE: the list index to place */
+    uint64_t num; /* EV_PLACE: the list index to place; EV_ABANDON: the call's generation */
 } event_t;
 
 typedef struct heap {
@@ -142,6 +142,7 @@ enum { AG_FREE, AG_TALK, AG_WRAP };
 typedef struct call {
     int state;
     int ring_pos; /* index in ringing[] while ringing */
+    uint64_t gen; /* bumped at each reuse of the slot: a late event for its former call is stale */
     int64_t placed_at, answered_at;
     fate_t fate;
 } call_t;
@@ -149,6 +150,7 @@ typedef struct call {
 typedef struct agent {
     int state;
     int64_t busy_since; /* when the current call was connected */
+    int64_t wrap_since; /* when its wrap-up began; -1 while talking */
     int64_t talk_ms, wrap_ms;
 } agent_t;
 
@@ -165,7 +167,7 @@ typedef struct sim {
     int *waitq, wq_head, wq_len;        /* FIFO of call slots, size POOL */
     agent_t *agents;
     int *idle, idle_head, idle_len;     /* FIFO of free agents: longest idle first */
-    int64_t *busy_since;                /* scratch for the pacer's input */
+    int64_t *busy_since, *wrap_since;   /* scratch for the pacer's input */
     uint64_t next_number;
     dl_pacer_t *pacer;
     /* Issabel's inputs: last 20 answer delays, running mean of talk time */
@@ -193,6 +195,7 @@ static int place(sim_t *s, int64_t now, uint64_t number)
         return -1;
     int c = s->free_slots[--s->nfree_slots];
     call_t *k = &s->calls[c];
+    k->gen++;
     k->state = CALL_RINGING;
     k->placed_at = now;
     k->fate = fate_of(s->sc, number);
@@ -232,6 +235,7 @@ static int connect_call(sim_t *s, int64_t now, int c, int a)
     s->connected++;
     g->state = AG_TALK;
     g->busy_since = now;
+    g->wrap_since = -1;
     g->talk_ms = k->fate.talk_ms;
     g->wrap_ms = k->fate.wrap_ms;
     int64_t talk_end = now + g->talk_ms;
@@ -293,14 +297,14 @@ static int resolve(sim_t *s, int64_t now, int c)
     k->state = CALL_WAITING;
     s->waitq[(s->wq_head + s->wq_len) % POOL] = c;
     s->wq_len++;
-    return heap_push(&s->h, now + (int64_t)(s->sc->grace_s * 1000), EV_ABANDON, c, 0);
+    return heap_push(&s->h, now + (int64_t)(s->sc->grace_s * 1000), EV_ABANDON, c, k->gen);
 }
 
-static void abandon(sim_t *s, int64_t now, int c)
+static void abandon(sim_t *s, int64_t now, int c, uint64_t gen)
 {
     call_t *k = &s->calls[c];
-    if (k->state != CALL_WAITING)
-        return; /* connected in time */
+    if (k->gen != gen || k->state != CALL_WAITING)
+        return; /* connected in time (and maybe its slot reused since) */
     k->state = CALL_DONE; /* its slot is freed when the queue reaches it */
     s->abandoned++;
     count_minute(s->min_abandoned, s, now);
@@ -338,19 +342,18 @@ static int issabel_decide(sim_t *s, int64_t now)
 
 static int decide(sim_t *s, int64_t now)
 {
-    int talking = 0, nbusy = 0;
+    int nbusy = 0;
     for (int a = 0; a < s->sc->agents; a++) {
-        if (s->agents[a].state != AG_FREE)
+        if (s->agents[a].state != AG_FREE) {
+            s->wrap_since[nbusy] = s->agents[a].wrap_since;
             s->busy_since[nbusy++] = s->agents[a].busy_since;
-        talking += s->agents[a].state == AG_TALK;
+        }
     }
     switch (s->pol) {
     case SIM_ISSABEL:
         return issabel_decide(s, now);
     case SIM_RATIO_FREE:
-        return (int)ceil(s->ratio * s->idle_len - 1e-9) - s->nringing - s->wq_len;
-    case SIM_RATIO_LINES:
-        return (int)floor(s->ratio * s->sc->agents + 1e-9) - s->nringing - s->wq_len - talking;
+        return (int)floor(s->ratio * s->idle_len + 0.5) - s->nringing - s->wq_len;
     case SIM_CLAIRVOYANT:
         return 0;
     case SIM_PROGRESSIVE:
@@ -362,7 +365,8 @@ static int decide(sim_t *s, int64_t now)
                               .busy_since_ms = s->busy_since,
                               .calls_ringing = s->nringing,
                               .ringing_since_ms = s->ringing_since,
-                              .calls_waiting = s->wq_len};
+                              .calls_waiting = s->wq_len,
+                              .wrap_since_ms = s->wrap_since};
         return dl_pacer_decide(s->pacer, &in);
     }
     }
@@ -425,11 +429,12 @@ static int run(sim_t *s)
             rc = resolve(s, ev.t, ev.id);
             break;
         case EV_ABANDON:
-            abandon(s, ev.t, ev.id);
+            abandon(s, ev.t, ev.id, ev.num);
             break;
         case EV_TALK_END: {
             agent_t *g = &s->agents[ev.id];
             g->state = AG_WRAP;
+            g->wrap_since = ev.t;
             s->talk_sum += (double)g->talk_ms / 1000;
             s->talk_n++;
             rc = heap_push(&s->h, ev.t + g->wrap_ms, EV_READY, ev.id, 0);
@@ -453,8 +458,8 @@ static int run(sim_t *s)
 int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result_t *out)
 {
     sim_t s = {.sc = sc, .pol = pol, .ratio = ratio};
-    s.end = (int64_t)sc->days * DAY_MIN * MIN_MS;
-    s.minutes = sc->days * DAY_MIN;
+    s.end = (int64_t)sc->hours * 60 * MIN_MS;
+    s.minutes = sc->hours * 60;
     s.calls = calloc(POOL, sizeof *s.calls);
     s.free_slots = malloc(POOL * sizeof *s.free_slots);
     s.ringing = malloc(POOL * sizeof *s.ringing);
@@ -463,11 +468,12 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
     s.agents = calloc((size_t)sc->agents, sizeof *s.agents);
     s.idle = malloc((size_t)sc->agents * sizeof *s.idle);
     s.busy_since = malloc((size_t)sc->agents * sizeof *s.busy_since);
+    s.wrap_since = malloc((size_t)sc->agents * sizeof *s.wrap_since);
     s.min_answered = calloc((size_t)s.minutes, sizeof *s.min_answered);
     s.min_abandoned = calloc((size_t)s.minutes, sizeof *s.min_abandoned);
     int rc = -1;
     if (!s.calls || !s.free_slots || !s.ringing || !s.ringing_since || !s.waitq || !s.agents ||
-        !s.idle || !s.busy_since || !s.min_answered || !s.min_abandoned)
+        !s.idle || !s.busy_since || !s.wrap_since || !s.min_answered || !s.min_abandoned)
         goto out;
     for (int i = 0; i < POOL; i++)
         s.free_slots[s.nfree_slots++] = POOL - 1 - i;
@@ -509,6 +515,7 @@ out:
     free(s.agents);
     free(s.idle);
     free(s.busy_since);
+    free(s.wrap_since);
     free(s.min_answered);
     free(s.min_abandoned);
     return rc;

@@ -13,7 +13,6 @@ typedef enum sim_policy {
     SIM_PROGRESSIVE,  /* the real pacer, progressive mode */
     SIM_ISSABEL,      /* Issabel dialerd's prediction (reference §4), with its defaults */
     SIM_RATIO_FREE,   /* ratio calls ringing per free agent */
-    SIM_RATIO_LINES,  /* ratio x agents lines (ringing + waiting + talking), Vicidial-style */
     SIM_PREDICTIVE,   /* the real pacer, predictive mode */
     SIM_CLAIRVOYANT,  /* knows every call's outcome, answer delay, talk and wrap-up */
 } sim_policy_e;
@@ -30,14 +29,15 @@ typedef struct sim_scenario {
     double ring_timeout_s; /* unanswered calls ring this long (>= the 15 s minimum) */
     double grace_s;        /* the abandon rule */
     double abandon_target;
-    int days;
+    int hours; /* simulated time */
     uint64_t seed;
 } sim_scenario_t;
 
 typedef struct sim_result {
     double occupancy;            /* talk time / logged-in agent time */
     double abandon;              /* abandoned / answered, whole run */
-    double worst24h;             /* the same over the worst 24 h window (1 min steps) */
+    double worst24h;             /* the same over the worst 24 h window (1 min steps; the
+                                  * whole run when shorter) */
     double calls_per_agent_hour; /* calls connected to an agent */
     double placed_per_agent_hour;
     uint64_t placed, answered, connected, abandoned;

@@ -5,6 +5,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,6 +63,8 @@ static void test_progressive_is_one_per_free_agent(void **state)
         {0, 0, 0, 0, 0}, {1, 0, 0, 0, 1}, {5, 0, 0, 0, 5}, {5, 2, 0, 0, 3},
         {5, 2, 1, 0, 2}, {5, 6, 0, 0, 0}, {2, 0, 3, 0, 0}, {5, 4, 0, 3, 3},
         {5, 0, 0, 2, 5}, {0, 0, 0, 2, 2},
+        /* Negative counts (a caller's slip) read as none: never room for more calls. */
+        {3, -4, 0, 0, 3}, {-2, 0, 0, 0, 0}, {3, 0, -1, -5, 3},
     };
     dl_pacing_params_t prm = params(DL_MODE_PROGRESSIVE, 0);
     dl_pacer_t *p = dl_pacer_new(&prm);
@@ -105,11 +108,11 @@ static void test_outcome_estimator(void **state)
     /* 100 calls: 25 answered after 10 s, 15 failed after 2 s, 60 unanswered at 30 s. */
     for (int i = 0; i < 100; i++) {
         if (i % 4 == 0)
-            dl__outcomes_add(&o, DL_OUT_ANSWERED, 10 * S);
+            dl__outcomes_add(&o, HOUR, DL_OUT_ANSWERED, 10 * S);
         else if (i % 4 == 1 && i < 60)
-            dl__outcomes_add(&o, DL_OUT_FAILED, 2 * S);
+            dl__outcomes_add(&o, HOUR, DL_OUT_FAILED, 2 * S);
         else
-            dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
+            dl__outcomes_add(&o, HOUR, DL_OUT_NOANSWER, 30 * S);
     }
     dl__outcomes_refresh(&o);
     assert_float_equal(dl__outcomes_p_answer(&o), 0.25, 1e-9);
@@ -120,31 +123,34 @@ static void test_outcome_estimator(void **state)
     assert_float_equal(dl__outcomes_p_answer_within(&o, 5 * S, 10 * S), 25.0 / 85.0, 1e-9);
     /* Ringing for 12 s: past every answer seen, it will not be answered. */
     assert_float_equal(dl__outcomes_p_answer_within(&o, 12 * S, 30 * S), 0.0, 1e-9);
-    assert_int_equal(dl__outcomes_max_answer_ms(&o), 10 * S);
-    /* The ring keeps the last DL__OUT_N: after that many unanswered calls, p is 0. */
-    for (int i = 0; i < DL__OUT_N; i++)
-        dl__outcomes_add(&o, DL_OUT_NOANSWER, 30 * S);
-    assert_int_equal(o.n, DL__OUT_N);
-    assert_float_equal(dl__outcomes_p_answer(&o), 0.0, 1e-9);
+    assert_int_equal(dl__outcomes_max_answer_ms(&o), 11 * S);
+    /* An hour later, 300 calls ring out: the old outcomes weigh e^-3 as much, so the
+     * answer rate follows the new ones (25 x 0.05 / (100 x 0.05 + 300) = 0.4 %). */
+    for (int i = 0; i < 300; i++)
+        dl__outcomes_add(&o, 2 * HOUR, DL_OUT_NOANSWER, 30 * S);
+    dl__outcomes_refresh(&o);
+    assert_true(dl__outcomes_p_answer(&o) > 0.002 && dl__outcomes_p_answer(&o) < 0.006);
+    /* The old answers still weigh enough to keep the horizon. */
+    assert_int_equal(dl__outcomes_max_answer_ms(&o), 11 * S);
 }
 
-static void test_service_estimator(void **state)
+static void test_duration_estimator(void **state)
 {
     (void)state;
-    static dl__service_t s;
+    static dl__dist_t s;
     /* Half the cycles last 60 s, half 180 s. */
     for (int i = 0; i < 100; i++)
-        dl__service_add(&s, (i % 2 ? 60 : 180) * S);
-    dl__service_refresh(&s);
+        dl__dist_add(&s, (i % 2 ? 60 : 180) * S);
+    dl__dist_refresh(&s);
     assert_float_equal(s.mean_ms, 120.0 * S, 1e-6);
     /* Busy 10 s: within 20 s nobody frees; within 60 s half do. */
-    assert_float_equal(dl__service_p_free_within(&s, 10 * S, 20 * S), 0.0, 1e-9);
-    assert_float_equal(dl__service_p_free_within(&s, 10 * S, 60 * S), 0.5, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 10 * S, 20 * S), 0.0, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 10 * S, 60 * S), 0.5, 1e-9);
     /* Busy 100 s: only long cycles are left, ending at 180 s. */
-    assert_float_equal(dl__service_p_free_within(&s, 100 * S, 60 * S), 0.0, 1e-9);
-    assert_float_equal(dl__service_p_free_within(&s, 100 * S, 85 * S), 1.0, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 100 * S, 60 * S), 0.0, 1e-9);
+    assert_float_equal(dl__dist_p_end_within(&s, 100 * S, 85 * S), 1.0, 1e-9);
     /* Past every cycle seen: memoryless with the mean, neither 0 nor 1. */
-    double q = dl__service_p_free_within(&s, 400 * S, 10 * S);
+    double q = dl__dist_p_end_within(&s, 400 * S, 10 * S);
     assert_true(q > 0.05 && q < 0.1);
 }
 
@@ -189,6 +195,163 @@ static void test_rates_windows(void **state)
     dl_pacer_free(p);
 }
 
+
+/* A campaign's recent past: 15 % answered after 5-9 s, 10 % failing after 2 s, the rest
+ * ringing out at 25 s; agents talking 60-180 s then wrapping up 10 s.  Answered calls are
+ * connected in time unless abandoned_per_mille of them are abandoned. */
+static int64_t feed_history(dl_pacer_t *p, int64_t t, int answered_calls, int abandoned_per_mille)
+{
+    int answered = 0, abandoned = 0;
+    for (int i = 0; answered < answered_calls; i++) {
+        t += 1000;
+        if (i % 20 < 3) {
+            dl_pacer_call_outcome(p, t, DL_OUT_ANSWERED, (5 + i % 5) * S);
+            answered++;
+            if (abandoned * 1000 < answered * abandoned_per_mille) {
+                dl_pacer_call_abandoned(p, t + S);
+                abandoned++;
+            } else {
+                dl_pacer_call_connected(p, t, 500);
+            }
+        } else if (i % 20 < 5) {
+            dl_pacer_call_outcome(p, t, DL_OUT_FAILED, 2 * S);
+        } else {
+            dl_pacer_call_outcome(p, t, DL_OUT_NOANSWER, 25 * S);
+        }
+        if (i % 10 == 0)
+            dl_pacer_agent_done(p, t, (60 + (i / 10) % 7 * 20) * S, 10 * S);
+    }
+    return t;
+}
+
+/* Ten agents: 2 free, 4 wrapping up for 8 s (so free within about 2 s), 4 talking for
+ * 100 s; nothing ringing.  Without wrap-up reports, the pacer sees 8 agents busy since
+ * 128 s and 100 s. */
+static int64_t busy_since[8], wrap_since[8];
+
+static dl_pace_input_t ten_agents(int64_t now, bool wrap_known)
+{
+    for (int j = 0; j < 8; j++) {
+        busy_since[j] = now - (j < 4 ? 128 : 100) * S;
+        wrap_since[j] = j < 4 ? now - 8 * S : -1;
+    }
+    return (dl_pace_input_t){.now_ms = now,
+                             .agents_free = 2,
+                             .agents_busy = 8,
+                             .busy_since_ms = busy_since,
+                             .wrap_since_ms = wrap_known ? wrap_since : NULL};
+}
+
+/* The direction of the whole thing: with a low answer rate and no abandons, predictive
+ * places more than one call per free agent (with or without wrap-up reports); it places
+ * what progressive does before it has history, and once the measured rate nears the cap. */
+static void test_predictive_overdials_only_when_safe(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    int64_t t = DAY;
+    dl_pace_input_t in = ten_agents(t, true);
+    assert_int_equal(dl_pacer_decide(p, &in), 2); /* no history yet: progressive */
+
+    t = feed_history(p, t, 150, 0);
+    in = ten_agents(t, true);
+    int with_wrap = dl_pacer_decide(p, &in);
+    /* About 6 agents will be free within the answer time: at 15 % answered that takes
+     * well over 2 calls. */
+    if (with_wrap <= 2 * 2)
+        fail_msg("predictive placed %d calls for about 6 agents at 15 %% answered", with_wrap);
+    /* Without wrap-up reports: the 4 agents busy for 185 s of cycles lasting at most 190 s
+     * will be free within 5 s. */
+    in = ten_agents(t, false);
+    for (int j = 0; j < 4; j++)
+        busy_since[j] = t - 185 * S;
+    int without_wrap = dl_pacer_decide(p, &in);
+    if (without_wrap <= 2)
+        fail_msg("predictive placed %d calls for about 6 agents without wrap-up reports",
+                 without_wrap);
+    dl_pace_rates_t r;
+    dl_pacer_rates(p, t, &r);
+    assert_false(r.fallback_progressive);
+
+    /* 20 abandons in the next 150 answered: 20 / 300 = 6.7 % today, over the cap. */
+    for (int i = 0; i < 150; i++) {
+        t += 1000;
+        dl_pacer_call_outcome(p, t, DL_OUT_ANSWERED, 6 * S);
+        if (i < 20)
+            dl_pacer_call_abandoned(p, t);
+        else
+            dl_pacer_call_connected(p, t, 100);
+    }
+    in = ten_agents(t, true);
+    assert_int_equal(dl_pacer_decide(p, &in), 2);
+    dl_pacer_rates(p, t, &r);
+    assert_true(r.fallback_progressive);
+    dl_pacer_free(p);
+}
+
+/* The fallback follows every window: it holds while the 30 days remember the bad day, even
+ * once the day and the lifetime are clean, and lets go when they no longer do. */
+static void test_fallback_follows_every_window(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    int64_t t = feed_history(p, DAY, 400, 50); /* 5 % abandoned */
+    dl_pace_input_t in = ten_agents(t, true);
+    assert_int_equal(dl_pacer_decide(p, &in), 2);
+    dl_pace_rates_t r;
+    dl_pacer_rates(p, t, &r);
+    assert_true(r.fallback_progressive);
+    assert_true(r.day > 0.045 && r.day < 0.055);
+
+    /* Two days on, with the campaign's long clean history: day and lifetime are fine, the
+     * 30 days are not. */
+    t += 2 * DAY;
+    dl_pacer_seed(p, 100000, 0);
+    in = ten_agents(t, true);
+    assert_int_equal(dl_pacer_decide(p, &in), 2);
+    dl_pacer_rates(p, t, &r);
+    assert_true(r.fallback_progressive);
+    assert_float_equal(r.day, 0.0, 1e-9);
+    assert_true(r.lifetime < 0.001);
+    assert_true(r.month > 0.045);
+
+    /* 31 days on: every window is clean, predictive overdials again. */
+    t += 31 * DAY;
+    in = ten_agents(t, true);
+    assert_true(dl_pacer_decide(p, &in) > 2);
+    dl_pacer_rates(p, t, &r);
+    assert_false(r.fallback_progressive);
+    dl_pacer_free(p);
+}
+
+/* The allowance follows the measured rate: the same state gets fewer calls from a pacer
+ * whose calls were abandoned somewhat above its goal (but below the fallback) than from
+ * one whose calls never were. */
+static void test_allowance_follows_measured_rate(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *clean = dl_pacer_new(&prm), *rough = dl_pacer_new(&prm);
+    assert_non_null(clean);
+    assert_non_null(rough);
+    int64_t t = feed_history(clean, DAY, 1500, 0);
+    assert_int_equal(feed_history(rough, DAY, 1500, 26), t); /* 2.6 %: under 0.9 x 3 % */
+    dl_pace_input_t in = ten_agents(t, true);
+    int n_clean = dl_pacer_decide(clean, &in);
+    int n_rough = dl_pacer_decide(rough, &in);
+    dl_pace_rates_t r;
+    dl_pacer_rates(rough, t, &r);
+    assert_false(r.fallback_progressive);
+    if (!(n_clean > n_rough && n_rough >= 2))
+        fail_msg("clean history placed %d, rough history %d", n_clean, n_rough);
+    dl_pacer_free(clean);
+    dl_pacer_free(rough);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -196,8 +359,11 @@ int main(void)
         cmocka_unit_test(test_progressive_is_one_per_free_agent),
         cmocka_unit_test(test_max_channels_counts_calls_in_flight),
         cmocka_unit_test(test_outcome_estimator),
-        cmocka_unit_test(test_service_estimator),
+        cmocka_unit_test(test_duration_estimator),
         cmocka_unit_test(test_rates_windows),
+        cmocka_unit_test(test_predictive_overdials_only_when_safe),
+        cmocka_unit_test(test_fallback_follows_every_window),
+        cmocka_unit_test(test_allowance_follows_measured_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
