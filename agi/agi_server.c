@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -436,6 +437,10 @@ static void accept_some(agi__worker_t *w)
                 LOG_WARN_RL(MOD, "accept: %s", strerror(errno));
             return;
         }
+        /* a session is a ping-pong of short lines: Nagle would hold each command back until
+         * the previous segment's ACK, which the peer delays */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         sess_add(w, fd);
     }
 }
