@@ -79,6 +79,7 @@ void agi__sc_callback(agi__sess_t *s, const agi_item_t *ans)
             return;
         }
         r->call_id = id;
+        s->v.n[0] = id;
         s->step = ST_PREPARED;
         if (!agi__read(s, run_prepare, r, sizeof(sched_out_t), sched_out_free))
             say(s, false);
@@ -92,7 +93,8 @@ void agi__sc_callback(agi__sess_t *s, const agi_item_t *ans)
             if (rc == 0) {
                 o->w = NULL; /* the writer owns it */
                 ok = true;
-                LOG_INFO(AGI__MOD, "callback %s: call %s scheduled again", s->uniqueid, s->cmd);
+                LOG_INFO_RL(AGI__MOD, "callback %s: call %lld scheduled again", s->uniqueid,
+                            s->v.n[0]);
             } else {
                 agi__count_db_refused(s);
                 LOG_WARN_RL(AGI__MOD, "callback %s: write refused (%d)", s->uniqueid, rc);

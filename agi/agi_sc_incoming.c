@@ -87,6 +87,10 @@ void agi__sc_incoming(agi__sess_t *s, const agi_item_t *ans)
     }
     case ST_LOOKUP: {
         const db_agi_incoming_t *res = s->job ? s->job->out : NULL;
+        if (s->hungup) { /* gone before it was queued: nothing to tie or count */
+            agi__end(s);
+            return;
+        }
         if (!res || s->job->job.status != 0) {
             LOG_WARN_RL(AGI__MOD, "incoming %s: lookup failed; queued without campaign or contact",
                         s->uniqueid);
@@ -94,8 +98,8 @@ void agi__sc_incoming(agi__sess_t *s, const agi_item_t *ans)
             return;
         }
         if (res->blocked) {
-            LOG_INFO(AGI__MOD, "incoming %s: caller %s is on the block list", s->uniqueid,
-                     s->callerid);
+            LOG_INFO_RL(AGI__MOD, "incoming %s: caller %s is on the block list", s->uniqueid,
+                        s->callerid);
             s->step = ST_BLOCKED_PLAYED;
             agi__cmd(s, "STREAM FILE", agi__cfg(s)->blocked_message, "", NULL);
             return;
