@@ -140,7 +140,7 @@ typedef struct agi_stats {
 } agi_stats_t;
 void agi_get_stats(agi_t *a, agi_stats_t *out);
 
-/* The names of the scripts in the table, NULL-terminated (for docs and tests). */
-const char *const *agi_script_names(void);
+/* The name of script i of the table, NULL past its end (for docs and tests). */
+const char *agi_script_name(size_t i);
 
 #endif

@@ -730,10 +730,7 @@ void agi_get_stats(agi_t *a, agi_stats_t *o)
     }
 }
 
-const char *const *agi_script_names(void)
+const char *agi_script_name(size_t i)
 {
-    static const char *names[32];
-    for (size_t i = 0; i < agi__nscripts && i < 31; i++)
-        names[i] = agi__scripts[i].name;
-    return names;
+    return i < agi__nscripts ? agi__scripts[i].name : NULL;
 }

@@ -6,17 +6,17 @@
  * The database is the exception in timing only: db_start runs before the
  * agent load and waits for an absent database (a SIGTERM ends that wait).
  * Creation: registry -> database -> journal -> AMI -> agent service -> dialer ->
- * ECCP, so that everything that subscribes to the registry (the journal, the
- * agent service, the dialer, the ECCP workers) exists before the registry thread
- * starts, which is reg_subscribe's rule.  Threads: journal -> registry -> agent
- * service -> AMI -> dialer -> ECCP.  Stop runs the other way round: the dialer
- * first (no Originate after it), the agent service (it answers what it still has
- * with 503 while the ECCP workers waiting for it still run), then AMI readers and
- * ECCP sessions (the producers of work; the agent service, the dialer and the
- * ECCP workers unsubscribe from the registry), then the registry drains its
- * inbox, then the journal writes every change the registry published, then the
- * database writers drain the write queue, so nothing accepted is lost on an
- * orderly shutdown.
+ * ECCP -> FastAGI, so that everything that subscribes to the registry (the
+ * journal, the agent service, the dialer, the ECCP workers) exists before the
+ * registry thread starts, which is reg_subscribe's rule.  Threads: journal ->
+ * registry -> agent service -> AMI -> dialer -> ECCP -> FastAGI.  Stop runs the
+ * other way round: the dialer first (no Originate after it), the agent service
+ * (it answers what it still has with 503 while the ECCP workers waiting for it
+ * still run), then AMI readers, ECCP and FastAGI sessions (the producers of work;
+ * the agent service, the dialer and the ECCP workers unsubscribe from the
+ * registry), then the registry drains its inbox, then the journal writes every
+ * change the registry published, then the database writers drain the write
+ * queue, so nothing accepted is lost on an orderly shutdown.
  */
 #include "daemon/services.h"
 

@@ -7,7 +7,8 @@
  * `outgoing` script, answer its two commands as Asterisk does for a human (GET VARIABLE
  * AMDSTATUS -> "200 result=1 (HUMAN)", SET VARIABLE NEXT queue -> "200 result=1"), and wait
  * for the server to close.  A session's latency runs from connect() to that close.
- * Prints `metric agi_sessions.rate <n> sessions/s` and `metric agi_sessions.p99 <ms> ms`.
+ * Prints `metric agi_sessions.rate <n> sessions/s`, `metric agi_sessions.p99 <ms> ms` and
+ * `metric agi_sessions.cpu_per_session <us> us` (process CPU, server and client together).
  * Usage: agi_sessions [seconds=5] [inflight=64]
  */
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
     if (ep < 0 || !cl || !lat)
         return 1;
     uint64_t failed = 0;
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
     int64_t start = clk_mono_us(), stop_at = start + (int64_t)secs * 1000000;
     int open_now = 0;
     for (int i = 0; i < inflight; i++)
@@ -160,6 +164,13 @@ int main(int argc, char **argv)
         }
     }
     double elapsed = (double)(clk_mono_us() - start) / 1e6;
+    getrusage(RUSAGE_SELF, &ru1);
+    /* CPU of the whole process (server workers, registry thread and the client) per session:
+     * the figure that does not move with the machine's load */
+    double cpu_us = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
+                             ru0.ru_stime.tv_sec) * 1e6 +
+                    (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+                             ru0.ru_stime.tv_usec);
     qsort(lat, nlat, sizeof(*lat), cmp_ll);
     double p50 = nlat ? (double)lat[nlat / 2] / 1e3 : 0;
     double p99 = nlat ? (double)lat[(nlat * 99) / 100] / 1e3 : 0;
@@ -171,6 +182,7 @@ int main(int argc, char **argv)
            (unsigned long long)st.commands, p50);
     printf("metric agi_sessions.rate %.0f sessions/s\n", (double)nlat / elapsed);
     printf("metric agi_sessions.p99 %.3f ms\n", p99);
+    printf("metric agi_sessions.cpu_per_session %.1f us\n", nlat ? cpu_us / (double)nlat : 0.0);
     agi_free(agi);
     reg_free(reg);
     free(lat);

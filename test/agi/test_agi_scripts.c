@@ -191,6 +191,19 @@ static void test_unknown_script(void **state)
     CCD_WAIT(stats(f).unknown_script == before.unknown_script + 1);
 }
 
+/* The table has the five scripts the dialplan file calls. */
+static void test_script_table(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"incoming", "outgoing", "abandon", "callback", "agentlogin"};
+    size_t n = 0;
+    while (agi_script_name(n))
+        n++;
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_string_equal(agi_script_name(i), want[i]);
+}
+
 int main(void)
 {
     log_set_level(LOG_LVL_WARN);
@@ -199,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_abandon),          cmocka_unit_test(test_callback_no_key),
         cmocka_unit_test(test_callback_without_call), cmocka_unit_test(test_incoming_no_db),
         cmocka_unit_test(test_agentlogin_refused), cmocka_unit_test(test_unknown_script),
+        cmocka_unit_test(test_script_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
