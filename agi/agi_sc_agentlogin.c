@@ -1,7 +1,7 @@
 /*
  * agentlogin: an agent logs in from the phone (agent number and PIN) through the agent
- * service ECCP uses.  Only that service's interface (agent/agent.h) is in this tree, not the
- * service itself (ccd_agent, issue 11), so the script answers a clear refusal: CCD_AGENTLOGIN=unavailable on the channel (the dialplan can say
+ * service ECCP uses.  That service (ccd_agent, issue 11) reached main at the cut-off time this
+ * script had for it, so it is not called yet: the script answers a clear refusal: CCD_AGENTLOGIN=unavailable on the channel (the dialplan can say
  * so) and a log line, and the dialplan goes on.  It never half-logs an agent in.
  */
 #include "agi/agi_scripts.h"
