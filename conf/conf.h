@@ -90,6 +90,15 @@ typedef struct conf_agi {
     char bind[CONF_STR_LEN]; /* default 127.0.0.1 */
     uint16_t port;           /* default 4573 */
     int max_sessions;        /* default 1000 */
+    int workers;             /* session worker threads, default 2 */
+    int command_timeout_s;   /* most seconds Asterisk may take to answer one command, default 120 */
+    int max_line_bytes;      /* longest line accepted from Asterisk, default 4096 */
+    int max_args;            /* most agi_arg_N a session may carry, default 16 */
+    char blocked_message[CONF_STR_LEN];  /* sound file the block list plays */
+    char abandon_message[CONF_STR_LEN];  /* abandon's message when the campaign names none */
+    char callback_prompt[CONF_STR_LEN];  /* callback: "press 1 to be called back" */
+    char callback_done[CONF_STR_LEN];    /* callback: "we will call you back" */
+    char callback_failed[CONF_STR_LEN];  /* callback: the call back could not be scheduled */
 } conf_agi_t;
 
 typedef struct conf_dialer {

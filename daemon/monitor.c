@@ -48,6 +48,7 @@ monitor_t *monitor_start(const conf_t *cf, svc_t *svc, int64_t start_time_s, cha
     svc_parts(svc, &m->src.reg, &m->src.ami, &m->src.db, &m->src.eccp);
     m->src.jnl = svc_journal(svc);
     m->src.dl = svc_dialer(svc);
+    m->src.agi = svc_agi(svc);
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0)
         m->watchdog_us = usec;

@@ -6,17 +6,17 @@
  * The database is the exception in timing only: db_start runs before the
  * agent load and waits for an absent database (a SIGTERM ends that wait).
  * Creation: registry -> database -> journal -> AMI -> agent service -> dialer ->
- * ECCP, so that everything that subscribes to the registry (the journal, the
- * agent service, the dialer, the ECCP workers) exists before the registry thread
- * starts, which is reg_subscribe's rule.  Threads: journal -> registry -> agent
- * service -> AMI -> dialer -> ECCP.  Stop runs the other way round: the dialer
- * first (no Originate after it), the agent service (it answers what it still has
- * with 503 while the ECCP workers waiting for it still run), then AMI readers and
- * ECCP sessions (the producers of work; the agent service, the dialer and the
- * ECCP workers unsubscribe from the registry), then the registry drains its
- * inbox, then the journal writes every change the registry published, then the
- * database writers drain the write queue, so nothing accepted is lost on an
- * orderly shutdown.
+ * ECCP -> FastAGI, so that everything that subscribes to the registry (the
+ * journal, the agent service, the dialer, the ECCP workers) exists before the
+ * registry thread starts, which is reg_subscribe's rule.  Threads: journal ->
+ * registry -> agent service -> AMI -> dialer -> ECCP -> FastAGI.  Stop runs the
+ * other way round: the dialer first (no Originate after it), the agent service
+ * (it answers what it still has with 503 while the ECCP workers waiting for it
+ * still run), then AMI readers, ECCP and FastAGI sessions (the producers of work;
+ * the agent service, the dialer and the ECCP workers unsubscribe from the
+ * registry), then the registry drains its inbox, then the journal writes every
+ * change the registry published, then the database writers drain the write
+ * queue, so nothing accepted is lost on an orderly shutdown.
  */
 #include "daemon/services.h"
 
@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "agent/agent.h"
+#include "agi/agi.h"
 #include "ami/ami.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -47,6 +48,7 @@ struct svc {
     ags_t *ags;
     eccp_server_t *eccp;
     dl_t *dl;
+    agi_t *agi; /* NULL when [agi] is disabled */
 };
 
 /*
@@ -181,6 +183,15 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         }
     }
 
+    if (cf->agi.enabled) {
+        agi_deps_t deps = {.reg = s->reg, .db = s->db};
+        s->agi = agi_new(&cf->agi, &deps, why, sizeof(why));
+        if (!s->agi) {
+            snprintf(err, errlen, "FastAGI: %s", why);
+            goto fail;
+        }
+    }
+
     int rc = reg_start(s->reg);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the registry thread: %s", ccd_strerror(rc));
@@ -206,10 +217,6 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         goto fail;
     }
 
-    if (cf->agi.enabled)
-        LOG_NOTICE("main", "[agi] is enabled but this build has no FastAGI server yet; "
-                           "nothing listens on %s:%u",
-                   cf->agi.bind, (unsigned)cf->agi.port);
     if (s->eccp) {
         rc = eccp_server_start(s->eccp);
         if (rc != 0) {
@@ -218,6 +225,13 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         }
         LOG_INFO("main", "ECCP listening on %s:%u", cf->eccp.bind,
                  (unsigned)eccp_server_port(s->eccp));
+    }
+    if (s->agi) {
+        rc = agi_start(s->agi);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start the FastAGI server: %s", ccd_strerror(rc));
+            goto fail;
+        }
     }
     return s;
 fail:
@@ -239,6 +253,7 @@ void svc_stop(svc_t *s)
     if (s->ami)
         ami_stop(s->ami);
     eccp_server_stop(s->eccp);
+    agi_stop(s->agi); /* its scripts post to the registry and read the database */
     if (s->reg)
         reg_stop(s->reg); /* applies everything the producers posted */
     jnl_stop(s->jnl);     /* submits the history of every change published */
@@ -247,6 +262,7 @@ void svc_stop(svc_t *s)
     eccp_server_free(s->eccp);
     ags_free(s->ags);
     dl_free(s->dl); /* after ami_stop: the Originates' last answers were refused */
+    agi_free(s->agi);
     ami_free(s->ami);
     db_free(s->db);
     reg_free(s->reg);
@@ -271,6 +287,11 @@ struct jnl *svc_journal(const svc_t *s)
 struct dl *svc_dialer(const svc_t *s)
 {
     return s->dl;
+}
+
+struct agi *svc_agi(const svc_t *s)
+{
+    return s->agi;
 }
 
 void svc_parts(const svc_t *s, reg_t **reg, ami_t **ami, db_t **db, eccp_server_t **eccp)

@@ -29,6 +29,9 @@ struct reg;
 struct ami;
 struct db;
 struct eccp_server;
+struct agi;
+/* The FastAGI server, NULL when [agi] is disabled (valid until svc_stop). */
+struct agi *svc_agi(const svc_t *s);
 void svc_parts(const svc_t *s, struct reg **reg, struct ami **ami, struct db **db,
                struct eccp_server **eccp);
 

@@ -139,7 +139,7 @@ const char *db_instance_id(const db_t *db);
 /* Schema                                                              */
 /* ------------------------------------------------------------------ */
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 5 /* 3: the dialer; 4: reserved for other work in progress; 5: ccd_campaign_agi */
 
 /*
  * Creates database cfg->name if needed and brings it to DB_SCHEMA_VERSION:
@@ -454,6 +454,26 @@ enum { DB_CT_ID, DB_CT_NAME, DB_CT_APELLIDO, DB_CT_TELEFONO, DB_CT_CEDULA };
 /* Contacts with this phone number, by id. */
 int db_contacts_by_phone(db_conn_t *c, const char *phone, db_rows_t *out);
 int db_contact_exists(db_conn_t *c, long long id, bool *found);
+
+/* -- the FastAGI scripts (db_agi.c) -- */
+
+typedef struct db_agi_incoming {
+    bool blocked;          /* the caller ID is on the active dont_call list */
+    uint32_t campaign_id;  /* the queue's active incoming campaign now, 0 = none */
+    uint32_t contact_id;   /* the lowest contact id with this phone, 0 = none */
+    int ncontacts;         /* how many contacts have this phone */
+} db_agi_incoming_t;
+/* What the incoming script needs for a caller ID arriving at queue (either may be ""). */
+int db_agi_incoming(db_conn_t *c, const char *callerid, const char *queue, db_agi_incoming_t *out);
+
+typedef struct db_agi_campaign {
+    bool found;              /* the campaign has a ccd_campaign_agi row */
+    bool machine_message;    /* machine_action = 'message' */
+    char machine_msg[129];   /* "" = NULL */
+    char abandon_msg[129];   /* "" = NULL */
+} db_agi_campaign_t;
+/* The outgoing campaign's FastAGI settings (ccd_campaign_agi); found false without a row. */
+int db_agi_campaign(db_conn_t *c, uint32_t id_campaign, db_agi_campaign_t *out);
 
 /* -- schedulecall's checks (db_calls.c); the write itself goes through the writer -- */
 

@@ -684,10 +684,36 @@ static const db_step_t m3_steps[] = {
     {NULL, NULL, NULL},
 };
 
+/* ------------------- migration 5: the FastAGI scripts' settings ------------------- */
+
+/* What the FastAGI scripts do per outgoing campaign (agi/): with an answering machine
+ * (AMD said MACHINE), hang up or play machine_message first; and which message an abandoned
+ * caller hears.  A campaign without a row hangs up on machines and plays [agi]
+ * abandon_message.  (Version 4 is reserved for other work landing beside this one.) */
+static const db_col_t ccd_campaign_agi_cols[] = {
+    {"id_campaign", "int(10) unsigned NOT NULL"},
+    {"machine_action", "enum('hangup','message') NOT NULL DEFAULT 'hangup'"},
+    {"machine_message", "varchar(128) DEFAULT NULL COMMENT 'sound file, no extension'"},
+    {"abandon_message", "varchar(128) DEFAULT NULL COMMENT 'NULL = [agi] abandon_message'"},
+    END_COL};
+static const char *const ccd_campaign_agi_keys[] = {
+    "PRIMARY KEY (`id_campaign`)",
+    "CONSTRAINT `ccd_campaign_agi_ibfk_1` FOREIGN KEY (`id_campaign`) REFERENCES `campaign` "
+    "(`id`) ON DELETE CASCADE",
+    NULL};
+static const db_table_t t_ccd_campaign_agi = {"ccd_campaign_agi", ccd_campaign_agi_cols,
+                                              ccd_campaign_agi_keys, OPTS};
+
+static const db_step_t m5_steps[] = {
+    {NULL, &t_ccd_campaign_agi, NULL},
+    {NULL, NULL, NULL},
+};
+
 static const db_migration_t migrations[] = {
     {1, "issabel_call_center", m1_steps},
     {2, "ccdialer_core", m2_steps},
     {3, "ccdialer_dialer", m3_steps},
+    {5, "ccdialer_agi", m5_steps},
 };
 
 const db_migration_t *db__migrations(size_t *n)

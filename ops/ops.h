@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agi/agi.h"
 #include "ami/ami.h"
 #include "conf/conf.h"
 #include "core/buf.h"
@@ -39,6 +40,7 @@ typedef struct ops_sources {
     eccp_server_t *eccp;
     jnl_t *jnl;             /* the call journal; optional like eccp */
     dl_t *dl;               /* the dialer; optional */
+    agi_t *agi;             /* NULL when [agi] is disabled */
     int64_t start_time_s;   /* wall clock of the start, for ccdialer_start_time_seconds */
 } ops_sources_t;
 

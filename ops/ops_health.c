@@ -101,6 +101,12 @@ bool ops_threads_alive(const ops_sources_t *src, int64_t max_age_ms, char *why, 
         if (stale(st.heartbeat_ms, now, max_age_ms, "dialer", why, whylen))
             return false;
     }
+    if (src->agi) {
+        agi_stats_t st;
+        agi_get_stats(src->agi, &st);
+        if (stale(st.heartbeat_ms, now, max_age_ms, "agi-worker", why, whylen))
+            return false;
+    }
     if (whylen)
         why[0] = '\0';
     return true;

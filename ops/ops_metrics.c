@@ -197,6 +197,34 @@ static void render_eccp(out_t *o, const ops_sources_t *src)
     free(rs);
 }
 
+/* ---- FastAGI ---- */
+
+static void render_agi(out_t *o, const ops_sources_t *src)
+{
+    agi_stats_t st;
+    agi_get_stats(src->agi, &st);
+    one(o, "ccdialer_agi_sessions", "gauge", "FastAGI sessions open now.",
+        (uint64_t)(st.sessions > 0 ? st.sessions : 0));
+    one(o, "ccdialer_agi_sessions_accepted_total", "counter", "FastAGI sessions accepted.",
+        st.accepted);
+    one(o, "ccdialer_agi_commands_total", "counter", "AGI commands sent to Asterisk.", st.commands);
+    family(o, "ccdialer_agi_sessions_ended_total", "counter",
+           "FastAGI sessions by how they ended: the script finished, the channel hung up, no "
+           "answer within command_timeout (timeout), the peer broke the protocol (protocol), "
+           "a script name not in the table (unknown_script), max_sessions reached (full).");
+    put(o, "ccdialer_agi_sessions_ended_total{reason=\"finished\"} %" PRIu64 "\n", st.finished);
+    put(o, "ccdialer_agi_sessions_ended_total{reason=\"hangup\"} %" PRIu64 "\n", st.hangups);
+    put(o, "ccdialer_agi_sessions_ended_total{reason=\"timeout\"} %" PRIu64 "\n", st.timeouts);
+    put(o, "ccdialer_agi_sessions_ended_total{reason=\"protocol\"} %" PRIu64 "\n",
+        st.protocol_errors);
+    put(o, "ccdialer_agi_sessions_ended_total{reason=\"unknown_script\"} %" PRIu64 "\n",
+        st.unknown_script);
+    put(o, "ccdialer_agi_sessions_ended_total{reason=\"full\"} %" PRIu64 "\n", st.refused_full);
+    one(o, "ccdialer_agi_db_refused_total", "counter",
+        "FastAGI read jobs or writes the database refused (its queue was full or it is absent).",
+        st.db_refused);
+}
+
 /* ---- database ---- */
 
 static void render_db(out_t *o, const ops_sources_t *src)
@@ -429,6 +457,13 @@ static void render_heartbeats(out_t *o, const ops_sources_t *src)
             put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"dialer\"} %.3f\n",
                 (double)(now - st.heartbeat_ms) / 1e3);
     }
+    if (src->agi) {
+        agi_stats_t st;
+        agi_get_stats(src->agi, &st);
+        if (st.heartbeat_ms)
+            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"agi-worker\"} %.3f\n",
+                (double)(now - st.heartbeat_ms) / 1e3);
+    }
     for (int i = 0; src->ami && i < ami_nservers(src->ami); i++) {
         ami_stats_t st;
         ami_get_stats(src->ami, i, &st);
@@ -476,6 +511,8 @@ int ops_render_metrics(const ops_sources_t *src, buf_t *b)
         render_ami(&o, src);
     if (src->eccp)
         render_eccp(&o, src);
+    if (src->agi)
+        render_agi(&o, src);
     if (src->db)
         render_db(&o, src);
     if (src->reg)

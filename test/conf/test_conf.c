@@ -492,7 +492,7 @@ static void test_error_unknown_key(void **state)
     (void)state;
     assert_err("[eccp]\nport = 1\nprot = 2\n", 3, "unknown key 'prot'", "[eccp]");
     /* A key valid elsewhere is unknown in the wrong section. */
-    assert_err("[agi]\nworkers = 2\n", 2, "unknown key 'workers'", "[agi]");
+    assert_err("[agi]\nidle_timeout = 2\n", 2, "unknown key 'idle_timeout'", "[agi]");
     assert_err("port = 1\n", 1, "'port'", "outside any section");
 }
 

@@ -40,6 +40,7 @@ wait_for 20 grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not sta
 ami_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sim.out" | head -1)
 db="ccd_daemon_$$"
 eccp_port=$((21000 + $$ % 11000)) # below the ephemeral range (32768+)
+agi_port=$((eccp_port - 10000))
 cat >"$tmp/c.conf" <<CONF
 [general]
 pid_file = $tmp/ccdialerd.pid
@@ -58,7 +59,9 @@ bind = 127.0.0.1
 port = $eccp_port
 allowed_networks = 127.0.0.0/8
 [agi]
-enabled = no
+enabled = yes
+bind = 127.0.0.1
+port = $agi_port
 [log]
 level = info
 target = $tmp/ccdialerd.log
@@ -80,6 +83,11 @@ check "the daemon gets ready" wait_for 30 grep -q "ready" "$tmp/ccdialerd.log"
 check "the pid file holds its pid" wait_for 5 grep -qx "$d_pid" "$tmp/ccdialerd.pid"
 check "it logs in to the PBX" wait_for 30 grep -q "logged in to 127.0.0.1:$ami_port" "$tmp/ccdialerd.log"
 check "the secret never reaches the log" bash -c "! grep -q d-secret '$tmp/ccdialerd.log'"
+# FastAGI ([agi] enabled): a session for agentlogin gets its first command.
+agi_first=$(timeout "$(t 10)" bash -c "exec 3<>/dev/tcp/127.0.0.1/$agi_port;
+  printf 'agi_network: yes\nagi_network_script: agentlogin\nagi_uniqueid: 1.1\n\n' >&3;
+  IFS= read -r line <&3; printf '%s' \"\$line\"" 2>/dev/null)
+check "FastAGI serves a session" test "$agi_first" = "SET VARIABLE CCD_AGENTLOGIN unavailable"
 
 "$ccd" -f -c "$tmp/c.conf" >/dev/null 2>&1
 check "a second daemon on the same pid file refuses to start" test $? -eq 1

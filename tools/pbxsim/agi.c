@@ -89,8 +89,23 @@ void pbx_agi_start(pbx_t *s, pcall_t *c)
     env(c, "agi_accountcode", "");
     snprintf(tmp, sizeof tmp, "%llu", 139901207094976ull + c->id);
     env(c, "agi_threadid", tmp);
-    env(c, "agi_arg_1", a->exten);
-    env(c, "agi_arg_2", "campaign1");
+    /* AGIARGS (an Originate Variable, comma-separated) stands for the AGI() arguments of a
+     * dialplan line other than dialer-agi's own "<exten>,campaign1" */
+    const char *args = pbx_chan_getvar(a, "AGIARGS");
+    if (args && *args) {
+        int n = 0;
+        for (const char *p = args; p && n < 16;) {
+            const char *comma = strchr(p, ',');
+            char key[32], val[128];
+            snprintf(key, sizeof key, "agi_arg_%d", ++n);
+            snprintf(val, sizeof val, "%.*s", comma ? (int)(comma - p) : (int)strlen(p), p);
+            env(c, key, val);
+            p = comma ? comma + 1 : NULL;
+        }
+    } else {
+        env(c, "agi_arg_1", a->exten);
+        env(c, "agi_arg_2", "campaign1");
+    }
     agi_send(c, "");
 }
 
@@ -263,6 +278,18 @@ static void command(pbx_t *s, pcall_t *c, const char *cmd)
             pbx_e_varset(s, a, name, val);
         }
         reply(s, c, cmd, "200 result=1");
+    } else if (nw >= 2 && strcasecmp(w[0], "GET") == 0 && strcasecmp(w[1], "DATA") == 0) {
+        /* the caller's key presses come from AGIDIGITS (an Originate Variable); none is a
+         * timeout, answered as Asterisk does */
+        const char *d = a ? pbx_chan_getvar(a, "AGIDIGITS") : NULL;
+        if (!c->b) {
+            reply(s, c, cmd, "200 result=-1");
+        } else if (d && *d) {
+            snprintf(ans, sizeof ans, "200 result=%.60s", d);
+            reply(s, c, cmd, ans);
+        } else {
+            reply(s, c, cmd, "200 result= (timeout)");
+        }
     } else if (nw >= 2 && strcasecmp(w[0], "STREAM") == 0 && strcasecmp(w[1], "FILE") == 0) {
         reply(s, c, cmd, "200 result=0 endpos=2400");
     } else if (nw >= 2 && strcasecmp(w[0], "EXEC") == 0) {
