@@ -19,6 +19,11 @@
  *   ECCP events for its own logged-in sessions (agent filter, callprogress
  *   flag).  Events the registry cannot express (recording mute, scheduled
  *   call start/failure) are published with eccp_server_publish().
+ *   agentlinked/agentunlinked/callprogress carry database data (customer data,
+ *   the call_progress_log row id): a read job each, the event sent when it
+ *   comes back (or without that data at deps.event_wait_ms, or at once when the
+ *   database is away); a session's later events wait behind it, so every
+ *   session receives its events in order.
  * - Slow readers: each session's output is bounded (conf max_output_bytes);
  *   a session over the bound is logged and disconnected, so no client can make
  *   the engine or other clients wait.  An event several lagging sessions must
