@@ -13,6 +13,8 @@
  * (a hook in the test's db_submit); a progress-log row written late (as the call
  * journal does through the durable writer) is picked up; a row that never comes
  * and a database that is away give the event without the database part.
+ * A second group runs the real call journal beside the server: the ids the events
+ * carry are the rows the journal wrote for those transitions.
  * Needs CCD_TEST_DB_SOCKET, _USER, _PASSWORD; without them the test FAILS.
  */
 #include <pthread.h>
@@ -22,6 +24,7 @@
 #include "conf/conf.h"
 #include "core/log.h"
 #include "eccp/eccp.h"
+#include "journal/journal.h"
 #include "test/eccp/eccp_client_util.h"
 
 #define DECL TCLI_DECL
@@ -308,6 +311,33 @@ static void call_status(uint64_t id, reg_call_status_e st, int64_t t_end, const 
 {
     status_arg_t sa = {.id = id, .status = st, .t_end = t_end, .unlink_agent = unlink};
     treg_post_wait(reg, apply_status, &sa, NULL);
+}
+
+typedef struct link_arg {
+    uint64_t id;
+    const char *agent;
+    int64_t t_link;
+} link_arg_t;
+
+static void apply_link(reg_txn_t *tx, void *arg)
+{
+    link_arg_t *la = arg;
+    reg_call_t *c = reg_txn_call(tx, la->id);
+    assert_non_null(c);
+    c->status = REG_CS_SUCCESS;
+    c->t_link_ms = la->t_link;
+    snprintf(c->agent, sizeof(c->agent), "%s", la->agent);
+    reg_txn_call_touch(tx, c);
+    reg_agent_t *a = reg_txn_agent(tx, la->agent, true);
+    a->call_id = c->id;
+    reg_txn_agent_touch(tx, a);
+}
+
+/* The call linked to the agent (Success) in one registry change, as AgentConnect does. */
+static void link_agent(uint64_t id, const char *agent, int64_t t_link)
+{
+    link_arg_t la = {.id = id, .agent = agent, .t_link = t_link};
+    treg_post_wait(reg, apply_link, &la, NULL);
 }
 
 typedef struct pause_arg {
@@ -648,6 +678,133 @@ static void test_row_never_written(void **state)
     tcli_close(c);
 }
 
+/* ---- with the real call journal ---- */
+
+static jnl_t *jnl;
+
+#define JNL_PREFIX "ccdt_eccpevj_"
+
+static const char *const JSEED[] = {
+    "INSERT INTO eccp_authorized_clients (username, md5_password) VALUES ('agentconsole', md5('agentconsole'))",
+    "INSERT INTO agent (id, type, number, name, password, estatus, eccp_password) VALUES "
+    "(1, 'Agent', '9000', 'Ann', '1', 'A', 'secret')",
+    "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, daytime_end, retries, "
+    "trunk, context, queue, max_canales, script, estatus) VALUES (1, 'Sales', '2020-01-01', "
+    "'2030-12-31', '00:00:00', '23:59:59', 3, NULL, 'from-internal', '8000', 5, '', 'A')",
+    "INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, status) VALUES "
+    "(1, 1, 0, 'L1', 'l1.csv', NOW(), 1)",
+    /* as the dialer's claim leaves a number: Placing, its retries counted, its Placing row */
+    "INSERT INTO calls (id, id_list, phone, status, retries) VALUES (30, 1, '5553000', 'Placing', 1)",
+    "INSERT INTO call_attribute (id_call, data) VALUES (30, '{\"Name\":\"Jo\"}')",
+    "INSERT INTO call_progress_log (id, datetime_entry, id_campaign_outgoing, id_call_outgoing, "
+    "new_status, retry) VALUES (3001, NOW(), 1, 30, 'Placing', 1)",
+};
+
+static int setup_jnl(void **state)
+{
+    (void)state;
+    conf_defaults(&cf);
+    tdb_conf(&cf.database, JNL_PREFIX);
+    db = tdb_start(&cf.database, JSEED, sizeof(JSEED) / sizeof(JSEED[0]));
+    char q[256];
+    snprintf(q, sizeof(q), "UPDATE calls SET ccd_claim_owner = '%s', ccd_claim_time = NOW() "
+                           "WHERE id = 30", db_instance_id(db));
+    sql_exec(q);
+    char err[CCD_ERR_LEN];
+    reg = reg_new(10000, NULL, 0);
+    jnl = jnl_new(&cf, reg, db, err, sizeof(err));
+    assert_non_null(jnl);
+    snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
+    cf.eccp.port = 0;
+    cf.eccp.workers = 1;
+    eccp_deps_t deps = {.reg = reg, .db_submit = hook_submit, .db_ctx = db, .db = db,
+                        .event_wait_ms = ccd_test_timeout_ms(10000)};
+    srv = eccp_server_new(&cf.eccp, &deps, err, sizeof(err));
+    assert_non_null(srv);
+    assert_int_equal(jnl_start(jnl), 0);
+    assert_int_equal(reg_start(reg), 0);
+    assert_int_equal(eccp_server_start(srv), 0);
+    return 0;
+}
+
+static int teardown_jnl(void **state)
+{
+    (void)state;
+    eccp_server_stop(srv);
+    reg_stop(reg);
+    jnl_stop(jnl);
+    eccp_server_free(srv);
+    jnl_free(jnl);
+    reg_free(reg);
+    db_stop(db, 1000);
+    db_free(db);
+    tdb_drop(JNL_PREFIX);
+    return 0;
+}
+
+/* One number from the test database. */
+static long long sql_num(const char *query)
+{
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    if (db__connect(&cf.database, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    if (mysql_query(my, query) != 0)
+        fail_msg("%s: %s", query, mysql_error(my));
+    MYSQL_RES *res = mysql_store_result(my);
+    assert_non_null(res);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    long long v = row && row[0] ? atoll(row[0]) : 0;
+    mysql_free_result(res);
+    mysql_close(my);
+    return v;
+}
+
+/* The next event must carry <tag>N</tag> with N = the id of call 30's row of status. */
+static void ev_row(tcli_t *c, const char *event, const char *tag, const char *status)
+{
+    char *r = tcli_next(c, true);
+    if (!strstr(r, event))
+        fail_msg("wanted %s, got %s", event, r);
+    char q[256], want[64];
+    snprintf(q, sizeof(q), "SELECT id FROM call_progress_log WHERE id_call_outgoing = 30 AND "
+                           "new_status = '%s' ORDER BY id DESC LIMIT 1", status);
+    long long id = sql_num(q);
+    assert_true(id > 0);
+    snprintf(want, sizeof(want), "<%s>%lld</%s>", tag, id, tag);
+    if (!strstr(r, want))
+        fail_msg("%s: wanted %s (the journal's %s row), got %s", event, want, status, r);
+    free(r);
+}
+
+/*
+ * A call through Ringing, OnQueue, the link and its end with the journal writing its rows
+ * through the durable writer as it does in the daemon: every callprogress carries the id of
+ * the row the journal wrote for that step (Placing: the claim's), agentlinked the Success
+ * row, agentunlinked the Hangup row (30 s of talk: not short), in order.
+ */
+static void test_with_journal(void **state)
+{
+    (void)state;
+    agent_in("Agent/9000");
+    tcli_t *c = console(true);
+    call_arg_t ca = {.type = REG_CALL_OUTGOING, .status = REG_CS_PLACING, .db_id = 30,
+                     .campaign = 1, .retries = 1, .phone = "5553000", .queue = "8000",
+                     .uniqueid = "1700000000.30", .channel = "SIP/prov-0030", .t_orig = T0};
+    uint64_t id = new_call(&ca);
+    ev_row(c, "<new_status>Placing</new_status>", "id", "Placing");
+    call_status(id, REG_CS_RINGING, 0, NULL);
+    ev_row(c, "<new_status>Ringing</new_status>", "id", "Ringing");
+    call_status(id, REG_CS_ONQUEUE, 0, NULL);
+    ev_row(c, "<new_status>OnQueue</new_status>", "id", "OnQueue");
+    link_agent(id, "Agent/9000", T0 + 10000);
+    ev_row(c, "<agentlinked><calltype>outgoing</calltype><call_id>30</call_id>", "campaignlog_id",
+           "Success");
+    call_status(id, REG_CS_HANGUP, T0 + 40000, "Agent/9000");
+    ev_row(c, "<agentunlinked>", "campaignlog_id", "Hangup");
+    tcli_close(c);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -658,5 +815,9 @@ int main(void)
         cmocka_unit_test(test_order_slow_job),   cmocka_unit_test(test_db_away),
         cmocka_unit_test(test_row_never_written),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest jtests[] = {
+        cmocka_unit_test(test_with_journal),
+    };
+    return rc + cmocka_run_group_tests(jtests, setup_jnl, teardown_jnl);
 }
