@@ -431,6 +431,17 @@ int db_call_attributes(db_conn_t *c, long long call_id, char **data);
 int db_call_set_transfer(db_conn_t *c, bool incoming, long long call_id, const char *ext);
 /* Whether a calls (outgoing) or call_entry (incoming) row with this id exists. */
 int db_call_exists(db_conn_t *c, bool incoming, long long call_id, bool *found);
+/*
+ * The call_progress_log row recording one transition of a call, for the ECCP events that
+ * carry its id (agentlinked/agentunlinked campaignlog_id, callprogress id): the first row of
+ * the call (id_call_outgoing / id_call_incoming = call_id) whose new_status is one of
+ * statuses (NULL-terminated), with id > after_id and, when retry >= 0, this retry.  *id = 0
+ * when there is none (yet: the call journal writes these rows through the durable writer,
+ * so they may lag the event); else the row's new_status is copied into found (may be NULL).
+ */
+int db_progress_log_find(db_conn_t *c, bool incoming, long long call_id,
+                         const char *const *statuses, long long retry, long long after_id,
+                         long long *id, char *found, size_t foundsz);
 
 /* -- forms (db_forms.c) -- */
 

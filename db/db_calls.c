@@ -89,6 +89,48 @@ int db_call_exists(db_conn_t *c, bool incoming, long long call_id, bool *found)
     return rc;
 }
 
+int db_progress_log_find(db_conn_t *c, bool incoming, long long call_id,
+                         const char *const *statuses, long long retry, long long after_id,
+                         long long *id, char *found, size_t foundsz)
+{
+    *id = 0;
+    if (found && foundsz)
+        found[0] = '\0';
+    if (!statuses || !statuses[0])
+        return CCD_EINVAL;
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, incoming ? "SELECT id, new_status FROM call_progress_log WHERE id_call_incoming = "
+                           : "SELECT id, new_status FROM call_progress_log WHERE id_call_outgoing = ");
+    db__q_int(&q, call_id);
+    db__q_raw(&q, " AND new_status IN (");
+    for (int i = 0; statuses[i]; i++) {
+        if (i)
+            db__q_raw(&q, ", ");
+        db__q_str(&q, statuses[i]);
+    }
+    db__q_raw(&q, ")");
+    if (retry >= 0) {
+        db__q_raw(&q, " AND retry = ");
+        db__q_int(&q, retry);
+    }
+    db__q_raw(&q, " AND id > ");
+    db__q_int(&q, after_id);
+    db__q_raw(&q, " ORDER BY id");
+    db__q_limit(&q, 1, 0);
+    db_rows_t r;
+    int rc = db__q_rows(&q, &r);
+    if (rc)
+        return rc;
+    if (r.nrows && db_cell(&r, 0, 0)) {
+        *id = db__ll(db_cell(&r, 0, 0), 0);
+        if (found && foundsz)
+            snprintf(found, foundsz, "%s", db_cell(&r, 0, 1) ? db_cell(&r, 0, 1) : "");
+    }
+    db_rows_free(&r);
+    return 0;
+}
+
 static void json_str(buf_t *b, const char *s)
 {
     buf_append(b, "\"", 1);

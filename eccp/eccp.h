@@ -19,6 +19,11 @@
  *   ECCP events for its own logged-in sessions (agent filter, callprogress
  *   flag).  Events the registry cannot express (recording mute, scheduled
  *   call start/failure) are published with eccp_server_publish().
+ *   agentlinked/agentunlinked/callprogress carry database data (customer data,
+ *   the call_progress_log row id): a read job each, the event sent when it
+ *   comes back (or without that data at deps.event_wait_ms, or at once when the
+ *   database is away); a session's later events wait behind it, so every
+ *   session receives its events in order.
  * - Slow readers: each session's output is bounded (conf max_output_bytes);
  *   a session over the bound is logged and disconnected, so no client can make
  *   the engine or other clients wait.  An event several lagging sessions must
@@ -90,6 +95,10 @@ typedef struct eccp_deps {
     /* SO_SNDBUF for session sockets when > 0 (tests: makes the kernel's share of a slow
      * client's backlog small; 0 = the kernel's own tuning, the production setting). */
     int sndbuf;
+    /* How long an event that needs database data (agentlinked's customer data, the
+     * call_progress_log row id of agentlinked/agentunlinked/callprogress) waits for it
+     * before it is sent without it, in ms; 0 = ECCP_EVENT_WAIT_MS (2 s).  Tests shorten it. */
+    int event_wait_ms;
 } eccp_deps_t;
 
 /*
@@ -137,6 +146,13 @@ typedef struct eccp_stats {
     int unauth_sessions; /* open now and not logged in yet */
     int sessions; /* open now */
     int worker_sessions_min, worker_sessions_max; /* the least and most loaded workers */
+    /* Events that waited for database data (docs/eccp.md, Events): created, read jobs
+     * submitted for them (a lookup repeated while the progress-log row is not written yet
+     * counts again), those sent without their database part because the database was
+     * away or refused the job, and those sent without the log row id because it was not
+     * there by the deadline.  events_waiting: waiting now (all workers). */
+    uint64_t events_deferred, events_db_jobs, events_db_failed, events_log_missing;
+    int64_t events_waiting;
     /* For the latest registry change: microseconds from its commit to the last event
      * written to a session socket (max over workers). */
     int64_t fanout_last_us;

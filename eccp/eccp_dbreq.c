@@ -830,6 +830,69 @@ static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
     return 0;
 }
 
+/*
+ * An event's database part (eccp_evwait.c): for agentlinked the call's attributes,
+ * matching contacts (incoming) and survey, rendered as getcallinfo renders them, into
+ * j->out as one fragment; and the call_progress_log row of the transition.  A failed
+ * read fails the job (the event is then sent without its database part).
+ */
+int eccp__sql_event(db_conn_t *db, eccp_job_t *j)
+{
+    bool in = j->u.ev.incoming;
+    long long call = j->u.ev.call;
+    int rc;
+    if (j->u.ev.want_data) {
+        xw_t w;
+        eccp__xw_init(&w, &j->out);
+        if (!in) {
+            char *data = NULL;
+            if ((rc = db_call_attributes(db, call, &data)))
+                return rc;
+            eccp__xw_open(&w, "call_attributes");
+            if (data)
+                json_attributes(&w, data);
+            eccp__xw_close(&w, "call_attributes");
+            free(data);
+        } else {
+            db_rows_t info;
+            if ((rc = db_call_info(db, true, call, false, 0, &info)))
+                return rc;
+            eccp__xw_open(&w, "call_attributes");
+            /* [quirk fixed] as getcallinfo: the contact's fields, not Issabel's garbage */
+            if (info.nrows && db_row(&info, 0)[DB_CALLI_CONTACT_ID])
+                contact_attrs(&w, db_row(&info, 0), DB_CALLI_CONTACT, true);
+            eccp__xw_close(&w, "call_attributes");
+            db_rows_free(&info);
+            db_rows_t ct;
+            if ((rc = db_contacts_by_phone(db, j->u.ev.phone, &ct)))
+                return rc;
+            eccp__xw_open(&w, "matching_contacts");
+            for (size_t i = 0; j->u.ev.phone[0] && i < ct.nrows; i++) {
+                char *const *cr = db_row(&ct, i);
+                eccp__xw_open(&w, "contact");
+                eccp__xw_attr(&w, "id", cr[DB_CT_ID]);
+                contact_attrs(&w, cr, DB_CT_NAME, false);
+                eccp__xw_close(&w, "contact");
+            }
+            eccp__xw_close(&w, "matching_contacts");
+            db_rows_free(&ct);
+        }
+        if ((rc = write_survey(db, &w, in, call)))
+            return rc;
+        if (w.err)
+            return CCD_ENOMEM;
+    }
+    if (!j->u.ev.want_log)
+        return 0;
+    /* The journal decides whether a finished call was short ([dialer] short_call), so an
+     * unlink takes whichever of the two rows it wrote. */
+    static const char *const ends[] = {"Hangup", "ShortCall", NULL};
+    const char *one[] = {j->u.ev.status, NULL};
+    return db_progress_log_find(db, in, call, j->u.ev.unlink ? ends : one, j->u.ev.retry,
+                                j->u.ev.after_id, &j->u.ev.log_id, j->u.ev.found,
+                                sizeof(j->u.ev.found));
+}
+
 void eccp__rq_getcallinfo(eccp_call_t *c)
 {
     bool incoming;

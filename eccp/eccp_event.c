@@ -15,6 +15,11 @@
  * change never reads back into the registry.  The worker's call shadows are
  * the fallback when a change does not carry the call (the registry no longer
  * had it); removed calls stay there for CALL_GRACE_MS for that reason.
+ *
+ * agentlinked, agentunlinked and callprogress carry database data (customer data,
+ * the call_progress_log row id): they are handed to eccp_evwait.c, which reads it
+ * through a job and keeps each session's events in order; this file only decides
+ * which events a change makes and how each one is written.
  */
 #include "eccp/eccp_int.h"
 
@@ -23,6 +28,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/err.h"
 #include "core/log.h"
 
 #define MOD "eccp"
@@ -32,41 +38,12 @@ typedef struct shadow_call {
     reg_call_t c;
     int64_t removed_ms; /* 0 = live */
     reg_call_status_e prev_status;
+    long long log_id;   /* the last call_progress_log row an event of this call found */
 } shadow_call_t;
 
 static void call_key(uint64_t id, char out[24])
 {
     snprintf(out, 24, "%llu", (unsigned long long)id);
-}
-
-/* Writes the finished message in w->wbuf to the sessions that want it. */
-static void fan_out(eccp_worker_t *w, const char *agent, bool progress)
-{
-    buf_t *b = &w->wbuf;
-    if (b->len == 0)
-        return;
-    uint64_t sent = 0;
-    /* Built once per worker; sessions that cannot take it at once share one copy. */
-    eccp_chunk_t *chunk = NULL;
-    eccp_sess_t *next;
-    for (eccp_sess_t *s = w->head; s; s = next) {
-        next = s->next; /* eccp__send may close s */
-        if (!s->logged_in || s->closing)
-            continue;
-        if (progress) {
-            if (!s->progress)
-                continue;
-        } else if (s->filter[0] && (!agent || strcmp(s->filter, agent) != 0)) {
-            continue;
-        }
-        eccp__send_shared(w, s, buf_data(b), b->len, &chunk);
-        sent++;
-        if (s->fd >= 0 && s->queued > 0)
-            w->fan_cur_queued++; /* not all in the kernel yet: EPOLLOUT finishes it */
-    }
-    eccp__shared_done(chunk);
-    atomic_fetch_add(&w->srv->st_events, sent);
-    w->fan_cur_sent += (int64_t)sent;
 }
 
 static void ev_begin(xw_t *x, eccp_worker_t *w, const char *name)
@@ -87,7 +64,7 @@ static void ev_end(xw_t *x, eccp_worker_t *w, const char *name, const char *agen
         LOG_ERR_RL(MOD, "event %s could not be built", name);
         return;
     }
-    fan_out(w, agent, progress);
+    eccp__ev_fan_out(w, agent, progress);
 }
 
 static void leaf_time(xw_t *x, const char *k, int64_t ms)
@@ -153,73 +130,177 @@ static const reg_call_t *find_call(eccp_worker_t *w, uint64_t id, const reg_call
     return sc ? &sc->c : NULL;
 }
 
+/* The database elements of agentlinked: what the read job rendered, else empty ones. */
+static void linked_db_part(xw_t *x, const eccp_pev_t *p, bool in)
+{
+    if (p->data_done) {
+        eccp__xw_fragment(x, buf_data(&p->frag), p->frag.len);
+        return;
+    }
+    eccp__xw_leaf(x, "call_attributes", NULL);
+    if (in)
+        eccp__xw_leaf(x, "matching_contacts", NULL);
+    eccp__xw_leaf(x, "call_survey", NULL);
+}
+
+/*
+ * Issabel's agentlinked is its call info block (getcallinfo's, from the database) with
+ * status forced, the link time, queue and trunk filled in, then campaignlog_id and
+ * remote_channel.  The call fields come from the registry here (fresher than the rows the
+ * journal writes behind it); NULL columns are left out as Issabel does: at link time a
+ * call has no duration, linkend or failure cause.  Outgoing calls always carry retries
+ * (calls.retries is NOT NULL).
+ */
+static void render_linked(xw_t *x, const eccp_pev_t *p)
+{
+    const reg_call_t *c = p->call.id ? &p->call : NULL;
+    bool in = c && c->type == REG_CALL_INCOMING;
+    eccp__xw_leaf(x, "calltype", in ? "incoming" : "outgoing");
+    if (!c) {
+        eccp__xw_leaf(x, "agent_number", p->agent);
+        return;
+    }
+    if (c->db_call_id)
+        eccp__xw_leaf_int(x, "call_id", c->db_call_id);
+    if (c->campaign_id)
+        eccp__xw_leaf_int(x, "campaign_id", c->campaign_id);
+    eccp__xw_leaf(x, "phone", c->phone);
+    eccp__xw_leaf(x, "status", in ? "activa" : "Success");
+    if (c->uniqueid[0])
+        eccp__xw_leaf(x, "uniqueid", c->uniqueid);
+    if (!in) {
+        leaf_time(x, "datetime_originate", c->t_originate_ms);
+        leaf_time(x, "datetime_originateresponse", c->t_answer_ms);
+    }
+    leaf_time(x, "datetime_join", c->t_queue_ms);
+    leaf_time(x, "datetime_linkstart", p->at_ms);
+    if (in) {
+        if (c->trunk[0])
+            eccp__xw_leaf(x, "trunk", c->trunk);
+        if (c->queue[0])
+            eccp__xw_leaf(x, "queue", c->queue);
+        eccp__xw_leaf(x, "agent_number", p->agent);
+        linked_db_part(x, p, true);
+    } else {
+        eccp__xw_leaf_int(x, "retries", c->retries);
+        eccp__xw_leaf(x, "agent_number", p->agent);
+        if (c->trunk[0])
+            eccp__xw_leaf(x, "trunk", c->trunk);
+        linked_db_part(x, p, false);
+        if (c->queue[0])
+            eccp__xw_leaf(x, "queue", c->queue);
+    }
+    if (p->log_id)
+        eccp__xw_leaf_int(x, "campaignlog_id", p->log_id);
+    if (c->channel[0])
+        eccp__xw_leaf(x, "remote_channel", c->channel);
+}
+
+/* Issabel's order: calltype, campaign_id, call_id, phone, datetime_linkend, duration,
+ * shortcall, campaignlog_id, queue, agent_number (NULLs left out). */
+static void render_unlinked(xw_t *x, const eccp_pev_t *p)
+{
+    const reg_call_t *c = p->call.id ? &p->call : NULL;
+    int64_t end = p->at_ms;
+    eccp__xw_leaf(x, "calltype", c && c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
+    if (c && c->campaign_id)
+        eccp__xw_leaf_int(x, "campaign_id", c->campaign_id);
+    if (c && c->db_call_id)
+        eccp__xw_leaf_int(x, "call_id", c->db_call_id);
+    if (c)
+        eccp__xw_leaf(x, "phone", c->phone);
+    leaf_time(x, "datetime_linkend", end);
+    if (c && c->t_link_ms > 0)
+        eccp__xw_leaf_int(x, "duration", end > c->t_link_ms ? (end - c->t_link_ms) / 1000 : 0);
+    /* Short or not is the journal's decision ([dialer] short_call), read from the row it
+     * wrote; without the row, the registry's status. */
+    bool shortcall = p->log_id ? strcmp(p->log_status, "ShortCall") == 0
+                               : c && c->status == REG_CS_SHORTCALL;
+    eccp__xw_leaf_int(x, "shortcall", shortcall ? 1 : 0);
+    if (p->log_id)
+        eccp__xw_leaf_int(x, "campaignlog_id", p->log_id);
+    if (c && c->queue[0])
+        eccp__xw_leaf(x, "queue", c->queue);
+    eccp__xw_leaf(x, "agent_number", p->agent);
+}
+
+/*
+ * Issabel builds callprogress from the call_progress_log row it has just inserted:
+ * retry, uniqueid, trunk, duration (the columns carried from the call's previous row),
+ * datetime_entry, new_status, id, then campaign_type, campaign_id, call_id, phone, queue;
+ * NULLs left out.  retry is calls.retries for outgoing calls and 0 for incoming ones (their
+ * rows never set it); duration exists once the call was linked and ended.
+ */
+static void render_progress(xw_t *x, const eccp_pev_t *p)
+{
+    const reg_call_t *c = &p->call;
+    bool in = c->type == REG_CALL_INCOMING;
+    eccp__xw_leaf_int(x, "retry", in ? 0 : c->retries);
+    if (c->uniqueid[0])
+        eccp__xw_leaf(x, "uniqueid", c->uniqueid);
+    if (c->trunk[0])
+        eccp__xw_leaf(x, "trunk", c->trunk);
+    if (c->t_link_ms > 0 && c->t_end_ms >= c->t_link_ms)
+        eccp__xw_leaf_int(x, "duration", (c->t_end_ms - c->t_link_ms) / 1000);
+    leaf_time(x, "datetime_entry", p->at_ms);
+    eccp__xw_leaf(x, "new_status", p->status);
+    if (p->log_id)
+        eccp__xw_leaf_int(x, "id", p->log_id);
+    eccp__xw_leaf(x, "campaign_type", in ? "incoming" : "outgoing");
+    if (c->campaign_id)
+        eccp__xw_leaf_int(x, "campaign_id", c->campaign_id);
+    if (c->db_call_id)
+        eccp__xw_leaf_int(x, "call_id", c->db_call_id);
+    eccp__xw_leaf(x, "phone", c->phone);
+    if (c->queue[0])
+        eccp__xw_leaf(x, "queue", c->queue);
+}
+
+int eccp__ev_render(eccp_worker_t *w, const eccp_pev_t *p)
+{
+    static const char *const names[] = {[ECCP_PEV_LINKED] = "agentlinked",
+                                        [ECCP_PEV_UNLINKED] = "agentunlinked",
+                                        [ECCP_PEV_PROGRESS] = "callprogress"};
+    if (p->kind < ECCP_PEV_LINKED || p->kind > ECCP_PEV_PROGRESS)
+        return CCD_EINVAL;
+    const char *name = names[p->kind];
+    xw_t x;
+    ev_begin(&x, w, name);
+    if (p->kind == ECCP_PEV_LINKED)
+        render_linked(&x, p);
+    else if (p->kind == ECCP_PEV_UNLINKED)
+        render_unlinked(&x, p);
+    else
+        render_progress(&x, p);
+    eccp__xw_close(&x, name);
+    eccp__xw_close(&x, "event");
+    eccp__xw_end_msg(&x);
+    if (x.err) {
+        LOG_ERR_RL(MOD, "event %s could not be built", name);
+        buf_reset(&w->wbuf);
+        return CCD_ENOMEM;
+    }
+    return 0;
+}
+
+long long *eccp__ev_call_log_id(eccp_worker_t *w, uint64_t call_id)
+{
+    char k[24];
+    call_key(call_id, k);
+    shadow_call_t *sc = hmap_get(w->calls, k);
+    return sc ? &sc->log_id : NULL;
+}
+
 static void ev_agentlinked(eccp_worker_t *w, const reg_agent_t *a, const reg_call_t *c)
 {
-    bool in = c && c->type == REG_CALL_INCOMING;
-    xw_t x;
-    ev_begin(&x, w, "agentlinked");
-    eccp__xw_leaf(&x, "calltype", in ? "incoming" : "outgoing");
-    if (c) {
-        if (c->db_call_id)
-            eccp__xw_leaf_int(&x, "call_id", c->db_call_id);
-        if (c->campaign_id)
-            eccp__xw_leaf_int(&x, "campaign_id", c->campaign_id);
-        eccp__xw_leaf(&x, "phone", c->phone);
-        eccp__xw_leaf(&x, "status", in ? "activa" : "Success");
-        if (c->uniqueid[0])
-            eccp__xw_leaf(&x, "uniqueid", c->uniqueid);
-        if (!in) {
-            leaf_time(&x, "datetime_originate", c->t_originate_ms);
-            leaf_time(&x, "datetime_originateresponse", c->t_answer_ms);
-        }
-        leaf_time(&x, "datetime_join", c->t_queue_ms);
-        leaf_time(&x, "datetime_linkstart", c->t_link_ms > 0 ? c->t_link_ms : clk_wall_ms());
-        if (in) {
-            if (c->trunk[0])
-                eccp__xw_leaf(&x, "trunk", c->trunk);
-            if (c->queue[0])
-                eccp__xw_leaf(&x, "queue", c->queue);
-            eccp__xw_leaf(&x, "agent_number", a->number);
-            eccp__xw_leaf(&x, "call_attributes", NULL);
-            eccp__xw_leaf(&x, "matching_contacts", NULL);
-            eccp__xw_leaf(&x, "call_survey", NULL);
-        } else {
-            eccp__xw_leaf(&x, "agent_number", a->number);
-            if (c->trunk[0])
-                eccp__xw_leaf(&x, "trunk", c->trunk);
-            eccp__xw_leaf(&x, "call_attributes", NULL);
-            eccp__xw_leaf(&x, "call_survey", NULL);
-            if (c->queue[0])
-                eccp__xw_leaf(&x, "queue", c->queue);
-        }
-        if (c->channel[0])
-            eccp__xw_leaf(&x, "remote_channel", c->channel);
-    } else {
-        eccp__xw_leaf(&x, "agent_number", a->number);
-    }
-    ev_end(&x, w, "agentlinked", a->number, false);
+    int64_t link = c && c->t_link_ms > 0 ? c->t_link_ms : clk_wall_ms();
+    eccp__ev_fire(w, ECCP_PEV_LINKED, a->number, c, "Success", link);
 }
 
 static void ev_agentunlinked(eccp_worker_t *w, const reg_agent_t *old, const reg_call_t *c)
 {
     int64_t end = c && c->t_end_ms > 0 ? c->t_end_ms : clk_wall_ms();
-    xw_t x;
-    ev_begin(&x, w, "agentunlinked");
-    eccp__xw_leaf(&x, "calltype", c && c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
-    if (c && c->campaign_id)
-        eccp__xw_leaf_int(&x, "campaign_id", c->campaign_id);
-    if (c && c->db_call_id)
-        eccp__xw_leaf_int(&x, "call_id", c->db_call_id);
-    if (c)
-        eccp__xw_leaf(&x, "phone", c->phone);
-    leaf_time(&x, "datetime_linkend", end);
-    if (c && c->t_link_ms > 0)
-        eccp__xw_leaf_int(&x, "duration", end > c->t_link_ms ? (end - c->t_link_ms) / 1000 : 0);
-    eccp__xw_leaf_int(&x, "shortcall", c && c->status == REG_CS_SHORTCALL ? 1 : 0);
-    if (c && c->queue[0])
-        eccp__xw_leaf(&x, "queue", c->queue);
-    eccp__xw_leaf(&x, "agent_number", old->number);
-    ev_end(&x, w, "agentunlinked", old->number, false);
+    eccp__ev_fire(w, ECCP_PEV_UNLINKED, old->number, c, NULL, end);
 }
 
 static void ev_queuemembership(eccp_worker_t *w, const reg_agent_t *a, const reg_call_t *c)
@@ -327,25 +408,34 @@ static bool progress_status(reg_call_status_e st, reg_call_status_e prev, bool h
     }
 }
 
+/* The transition's time when the registry keeps one for it, else now. */
+static int64_t progress_time(const reg_call_t *c)
+{
+    int64_t t = 0;
+    switch (c->status) {
+    case REG_CS_PLACING:
+        t = c->t_originate_ms;
+        break;
+    case REG_CS_RINGING:
+        t = c->t_answer_ms;
+        break;
+    case REG_CS_ONQUEUE:
+        t = c->t_queue_ms;
+        break;
+    case REG_CS_FAILURE:
+    case REG_CS_NOANSWER:
+    case REG_CS_ABANDONED:
+        t = c->t_end_ms;
+        break;
+    default:
+        break;
+    }
+    return t > 0 ? t : clk_wall_ms();
+}
+
 static void ev_callprogress(eccp_worker_t *w, const reg_call_t *c, const char *status)
 {
-    xw_t x;
-    ev_begin(&x, w, "callprogress");
-    if (c->uniqueid[0])
-        eccp__xw_leaf(&x, "uniqueid", c->uniqueid);
-    if (c->trunk[0])
-        eccp__xw_leaf(&x, "trunk", c->trunk);
-    leaf_time(&x, "datetime_entry", clk_wall_ms());
-    eccp__xw_leaf(&x, "new_status", status);
-    eccp__xw_leaf(&x, "campaign_type", c->type == REG_CALL_INCOMING ? "incoming" : "outgoing");
-    if (c->campaign_id)
-        eccp__xw_leaf_int(&x, "campaign_id", c->campaign_id);
-    if (c->db_call_id)
-        eccp__xw_leaf_int(&x, "call_id", c->db_call_id);
-    eccp__xw_leaf(&x, "phone", c->phone);
-    if (c->queue[0])
-        eccp__xw_leaf(&x, "queue", c->queue);
-    ev_end(&x, w, "callprogress", NULL, true);
+    eccp__ev_fire(w, ECCP_PEV_PROGRESS, NULL, c, status, progress_time(c));
 }
 
 static void sweep_calls(eccp_worker_t *w, int64_t now)

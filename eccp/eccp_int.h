@@ -218,6 +218,11 @@ typedef struct eccp_sess {
      * `in` with EPOLLIN off (one read at most) and are dispatched in order after the answer. */
     bool login_hold;
     struct eccp_job *login_job;    /* the login's database job while it is out */
+    /* Events behind one still waiting for its database data (eccp_evwait.c): references,
+     * oldest first, evq[evq_head .. evq_head+evq_n) modulo evq_cap.  Empty (and freed)
+     * whenever nothing of this session waits, which is the usual case. */
+    struct eccp_pev **evq;
+    int evq_head, evq_n, evq_cap;
     char *park;                    /* a failed login's answer waiting for park_due (throttling) */
     size_t park_len;
     int64_t park_due;
@@ -338,6 +343,16 @@ typedef union eccp_job_args {
     } form;
     eccp_jsched_in_t sched_in; /* schedulecall, the checks on the worker */
     eccp_jsched_t sched; /* schedulecall, the DB part */
+    struct { /* an event's database part (eccp_evwait.c, eccp__sql_event) */
+        struct eccp_pev *pev;     /* worker-owned; the job holds a reference */
+        bool incoming, want_data, want_log;
+        long long call, retry, after_id; /* retry < 0: any */
+        char status[16];          /* the progress row looked for ("" with unlink) */
+        bool unlink;              /* the row that ends a linked call: Hangup or ShortCall */
+        char phone[REG_PHONE_LEN]; /* incoming: contacts with this number */
+        long long log_id;         /* result: 0 = no such row (yet) */
+        char found[16];           /* result: that row's new_status */
+    } ev;
     struct { /* agent lookups that reload a missing agent */
         void (*answer)(eccp_call_t *c, const struct agent_list *l);
     } reload;
@@ -408,6 +423,11 @@ struct eccp_worker {
     /* For the change being processed (worker only): sessions written, and among them those
      * whose copy did not all fit in the kernel (the rest waits for EPOLLOUT). */
     int64_t fan_cur_sent, fan_cur_queued;
+    /* Events waiting for database data (eccp_evwait.c), oldest first, and their count;
+     * the next time a lookup or a deadline is due. */
+    struct eccp_pev *pev_head, *pev_tail;
+    int npev;
+    int64_t pev_due_ms;
 };
 
 struct eccp_server {
@@ -437,6 +457,10 @@ struct eccp_server {
     atomic_uint_fast64_t st_paused_out, st_queued_max;
     /* Requests answered 503 because the fair read queue refused their job (a bound). */
     atomic_uint_fast64_t st_db_busy;
+    /* Events that waited for database data (eccp_stats_t.events_*). */
+    atomic_uint_fast64_t st_ev_deferred, st_ev_jobs, st_ev_failed, st_ev_log_missing;
+    atomic_int_fast64_t st_ev_waiting;
+    int ev_wait_ms;    /* eccp_deps_t.event_wait_ms or ECCP_EVENT_WAIT_MS */
     /* Limits before login and failed-login throttling (eccp_guard.c, its own leaf lock). */
     struct eccp_guard *guard;
     int login_ms;      /* login_timeout in ms */
@@ -505,6 +529,8 @@ void eccp__ags_done(eccp_worker_t *w, struct ags_done *d); /* the answer came ba
 void eccp__ags_drop(eccp_worker_t *w, struct ags_done *d); /* at shutdown */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
+/* Closes s now (logged at debug with why); its memory goes when no job points at it. */
+void eccp__sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why);
 /* Login flow (eccp_server.c).  login_started: j (the login's database job) is out, the
  * session's later requests wait for its answer.  login_answer: sends the answer in b now,
  * or parks a copy for delay_ms (a failed login, throttled) during which the later requests
@@ -536,6 +562,80 @@ void eccp__agent_status(xw_t *w, const reg_agent_t *a, const reg_call_t *call, b
 void eccp__call_info_short(xw_t *w, const reg_call_t *c); /* callinfo keys */
 /* "Y-m-d H:i:s" of a wall-clock ms time; strip_today drops today's date like Issabel. */
 void eccp__fmt_time(int64_t wall_ms, bool strip_today, char out[32]);
+
+/* ---------------- events that wait for database data (eccp_evwait.c) ---------------- */
+
+/* Default eccp_deps_t.event_wait_ms; a missing progress-log row is looked for again every
+ * ECCP_EVENT_LOG_RETRY_MS until then.  At most ECCP_PEV_MAX events wait per worker (more
+ * are sent at once without their database part) and ECCP_EVQ_MAX events queue behind them
+ * per session (past that the session is closed: memory stays bounded). */
+#define ECCP_EVENT_WAIT_MS 2000
+#define ECCP_EVENT_LOG_RETRY_MS 20
+#define ECCP_PEV_MAX 4096
+#define ECCP_EVQ_MAX 65536
+/* The most bytes of customer data (attributes, contacts, survey) one agentlinked carries;
+ * a call with more is reported without it (logged), as when the database is away. */
+#define ECCP_EVENT_DATA_MAX (1024 * 1024)
+
+typedef enum {
+    ECCP_PEV_READY = 0, /* a finished message queued behind a waiting one */
+    ECCP_PEV_LINKED,
+    ECCP_PEV_UNLINKED,
+    ECCP_PEV_PROGRESS,
+} eccp_pev_kind_e;
+
+/*
+ * An event of one worker that waits for its database part, or (kind READY) one queued
+ * behind such an event.  Worker-owned, never locked.  refs: the sessions whose evq holds
+ * it, + 1 while it is on the worker's waiting list, + 1 while a read job for it is out.
+ */
+typedef struct eccp_pev {
+    int refs;
+    eccp_pev_kind_e kind;
+    bool ready;                 /* data/len hold the whole message */
+    char *data;
+    size_t len;
+    /* What to build (unresolved only). */
+    reg_call_t call;
+    char agent[REG_ID_LEN];
+    const char *status;         /* callprogress new_status; the progress row looked for */
+    int64_t at_ms;              /* wall time: linkend (unlinked), entry (callprogress) */
+    bool want_data, want_log;   /* agentlinked's customer data; the progress-log row id */
+    bool data_done;             /* frag holds the customer data elements */
+    bool in_flight, started;    /* a job is out; one was submitted at least once */
+    buf_t frag;
+    long long log_id;           /* 0 = unknown */
+    char log_status[16];        /* the new_status of that row (ShortCall or Hangup for an unlink) */
+    int64_t deadline_ms, retry_ms; /* monotonic; retry_ms 0 = not scheduled */
+    struct eccp_pev *next;      /* the worker's waiting list, oldest first */
+} eccp_pev_t;
+
+/* Writes the finished event in w->wbuf to the sessions that want it (agent events: the
+ * filter; progress: callprogress enabled), behind any event they still wait for. */
+void eccp__ev_fan_out(eccp_worker_t *w, const char *agent, bool progress);
+/* An event of kind LINKED/UNLINKED/PROGRESS for call c: sent at once when it needs no
+ * database part (no database, no call id), else waits for it (see eccp_evwait.c). */
+void eccp__ev_fire(eccp_worker_t *w, eccp_pev_kind_e kind, const char *agent,
+                   const reg_call_t *c, const char *status, int64_t at_ms);
+/* A read job of an event came back (MSG_DB_READ_DONE with j->s == NULL). */
+void eccp__ev_job_done(eccp_worker_t *w, eccp_job_t *j);
+/* Timers: lookups to repeat and deadlines due; returns the next due time (INT64_MAX). */
+int64_t eccp__ev_timers(eccp_worker_t *w, int64_t now);
+/* A closing session drops its queued events. */
+void eccp__ev_sess_drop(eccp_sess_t *s);
+/* An event's job that came back after its worker stopped: dropped with its reference. */
+void eccp__ev_job_drop(eccp_job_t *j);
+/* Worker shutdown: every waiting event is dropped (jobs still out keep theirs alive). */
+void eccp__ev_worker_free(eccp_worker_t *w);
+/* DB thread: the event's database part (eccp_dbreq.c). */
+int eccp__sql_event(db_conn_t *db, eccp_job_t *j);
+
+/* eccp_event.c: the message of p into w->wbuf (its database part when p has it, else the
+ * empty elements Issabel's shape keeps); 0 or CCD_ENOMEM. */
+int eccp__ev_render(eccp_worker_t *w, const eccp_pev_t *p);
+/* The last progress-log row id this worker found for a call (per-call lookups go after
+ * it), or NULL when the worker has no record of the call. */
+long long *eccp__ev_call_log_id(eccp_worker_t *w, uint64_t call_id);
 
 /* eccp_event.c */
 void eccp__event_reg_change(eccp_worker_t *w, reg_change_t *ch);

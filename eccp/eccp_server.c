@@ -184,8 +184,14 @@ static void sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
         dbw_unlink(w, s);
     buf_free(&s->in);
     out_drop(s);
+    eccp__ev_sess_drop(s);
     if (s->pending == 0)
         eccp__sess_bury(w, s);
+}
+
+void eccp__sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why)
+{
+    sess_close(w, s, why);
 }
 
 static void sess_events(eccp_worker_t *w, eccp_sess_t *s)
@@ -771,6 +777,10 @@ void eccp__call_from_job(eccp_call_t *c, eccp_worker_t *w, eccp_sess_t *s, eccp_
 
 static void job_finished(eccp_worker_t *w, eccp_job_t *j)
 {
+    if (!j->s) { /* an event's database part */
+        eccp__ev_job_done(w, j);
+        return;
+    }
     eccp_sess_t *s = j->s;
     s->pending--;
     w->jobs_out--;
@@ -985,6 +995,8 @@ static void *worker_main(void *arg)
             wake = w->dbw_head->db_retry_ms;
         if (park_next < wake)
             wake = park_next;
+        if (w->pev_head && w->pev_due_ms < wake)
+            wake = w->pev_due_ms;
         int timeout = (int)(wake - now);
         if (timeout < 0)
             timeout = 0;
@@ -1029,6 +1041,10 @@ static void *worker_main(void *arg)
             free_dead(w);
         } else {
             park_next = INT64_MAX;
+        }
+        if (w->pev_head) {
+            eccp__ev_timers(w, now);
+            free_dead(w);
         }
         if (now >= w->next_sweep_ms) {
             sweep_idle(w, now);
@@ -1289,6 +1305,7 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
     if (s->out_low > OUT_LOW_MAX)
         s->out_low = OUT_LOW_MAX;
     s->idle_ms = deps->idle_timeout_ms > 0 ? deps->idle_timeout_ms : cfg->idle_timeout_s * 1000;
+    s->ev_wait_ms = deps->event_wait_ms > 0 ? deps->event_wait_ms : ECCP_EVENT_WAIT_MS;
     s->nworkers = cfg->workers;
     s->login_ms = cfg->login_timeout_s * 1000;
     s->guard = eccp__guard_new(cfg);
@@ -1401,6 +1418,10 @@ void eccp_server_stop(eccp_server_t *s)
                 if (m->type == MSG_DB_READ_DONE) {
                     eccp_job_t *j = (eccp_job_t *)m;
                     w->jobs_out--;
+                    if (!j->s) {
+                        eccp__ev_job_drop(j);
+                        continue;
+                    }
                     if (--j->s->pending == 0 && j->s->fd < 0)
                         sess_free(j->s);
                 } else if (m->type == MSG_AMI_RESPONSE) {
@@ -1437,6 +1458,7 @@ void eccp_server_free(eccp_server_t *s)
             close(w->ep);
         free(w->rbuf);
         buf_free(&w->wbuf);
+        eccp__ev_worker_free(w);
         eccp__event_worker_free(w);
     }
     free(s->w);
@@ -1473,6 +1495,11 @@ void eccp_server_stats(eccp_server_t *s, eccp_stats_t *o)
     o->in_paused_out = atomic_load(&s->st_paused_out);
     o->out_queued_max = atomic_load(&s->st_queued_max);
     o->db_busy = atomic_load(&s->st_db_busy);
+    o->events_deferred = atomic_load(&s->st_ev_deferred);
+    o->events_db_jobs = atomic_load(&s->st_ev_jobs);
+    o->events_db_failed = atomic_load(&s->st_ev_failed);
+    o->events_log_missing = atomic_load(&s->st_ev_log_missing);
+    o->events_waiting = atomic_load(&s->st_ev_waiting);
     o->refused_unauth = atomic_load(&s->st_refused_unauth);
     o->refused_unauth_addr = atomic_load(&s->st_refused_unauth_addr);
     o->refused_addr = atomic_load(&s->st_refused_addr);
