@@ -311,8 +311,8 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
 {
     if (k->gone || !k->usable || k->finished || k->claim_busy)
         return;
-    /* The calls of its last claim must be in the registry before the next count. */
-    if (atomic_load(&d->applied_seq) < k->posted_seq)
+    /* The calls of its last claim must be in the count (not just in the registry by now). */
+    if (d->snap_seq < k->posted_seq)
         return;
     if (pressured)
         return;

@@ -148,6 +148,7 @@ struct dl {
     hmap_t *obs;               /* registry call uniqueid -> what the pacer was told (flags) */
     bool quitting;
     int global_live;
+    uint64_t snap_seq;         /* applied_seq read before the count: batches it includes */
     struct dl_pending *pend;   /* calls being placed by dl__place / dl__place_flush */
     int npend;
     /* written by the registry thread (apply functions), read by the dialer thread */

@@ -240,6 +240,8 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
 
 void dl__reg_snapshot(dl_t *d)
 {
+    /* Read before the count: every batch up to it is in the registry when the count looks. */
+    d->snap_seq = atomic_load(&d->applied_seq);
     d->global_live = 0;
     for (size_t i = 0; i < d->ncamps; i++) {
         dl_camp_t *k = d->camps[i];

@@ -16,6 +16,7 @@
 #include "core/hmap.h"
 #include "db/db.h"
 #include "dialer/dialer.h"
+#include "journal/journal.h"
 #include "reg/reg.h"
 #include "test/db/dbtest.h"
 #include "tools/pbxsim/pbxsim.h"
@@ -32,6 +33,7 @@ typedef struct fx {
     db_t *db;
     ami_t *ami;
     dl_t *dl;
+    jnl_t *jnl;             /* the call journal: writes every call's history */
     mq_t *watch;
     mq_t *orig;             /* OriginateResponse events from the PBX */
     _Atomic int64_t clock_ms; /* the dialer's injected clock; 0 = real time */
