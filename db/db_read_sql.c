@@ -101,6 +101,14 @@ static void fill_campaign(char *const *r, void *dst)
     cp(c->ami_server, sizeof(c->ami_server), r[21]);
 }
 
+/* The columns fill_campaign reads, in its order: one list for every campaign read. */
+#define CAMPAIGN_SELECT                                                                            \
+    "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, c.max_canales, "   \
+    "c.num_completadas, c.promedio, c.desviacion, c.daytime_init, c.daytime_end, "              \
+    "c.datetime_init, c.datetime_end, c.id_url, p.mode, p.abandon_rate_max, p.max_channels, "   \
+    "p.retry_backoff_s, p.retry_backoff_max_s, p.ami_server "                                   \
+    "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
+
 int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n)
 {
     return db_load_active_campaigns_at(c, 0, out, n);
@@ -116,12 +124,7 @@ int db_load_active_campaigns_at(db_conn_t *c, time_t now, db_campaign_t **out, s
     }
     char q[2048];
     snprintf(q, sizeof(q),
-             "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, "
-             "c.max_canales, c.num_completadas, c.promedio, c.desviacion, c.daytime_init, "
-             "c.daytime_end, c.datetime_init, c.datetime_end, c.id_url, p.mode, "
-             "p.abandon_rate_max, p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s, "
-             "p.ami_server "
-             "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
+             CAMPAIGN_SELECT
              "WHERE c.estatus = 'A' AND c.datetime_init <= %s AND c.datetime_end >= %s "
              "AND ((c.daytime_init <= c.daytime_end AND %s BETWEEN c.daytime_init AND "
              "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (%s >= c.daytime_init OR "
@@ -136,11 +139,7 @@ int db_load_campaign(db_conn_t *c, uint32_t id, db_campaign_t *out, bool *found)
      * after the campaign went inactive while the call was still up. */
     char q[768];
     snprintf(q, sizeof(q),
-             "SELECT c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, "
-             "c.max_canales, c.num_completadas, c.promedio, c.desviacion, c.daytime_init, "
-             "c.daytime_end, c.datetime_init, c.datetime_end, c.id_url, p.mode, "
-             "p.abandon_rate_max, p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s "
-             "FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
+             CAMPAIGN_SELECT
              "WHERE c.id = %" PRIu32,
              id);
     db_campaign_t *rows = NULL;
