@@ -2,7 +2,10 @@
  * End to end: the whole engine in-process (services.c) against pbxsim and
  * the private MariaDB that scripts/test.sh starts.  An ECCP console logs in
  * over TCP, sees an agent log in on the PBX (event + status), and sees the
- * agent logged off again when the PBX restarts (resync).
+ * agent logged off again when the PBX restarts (resync).  Incoming callers,
+ * made by the test itself on the PBX (not by the engine), are followed on the
+ * watched queue 8000 (seeded in queue_call_entry with campaign_entry 1) and
+ * ignored on 8001: linked, abandoned, and through a PBX restart.
  *
  * No timing assertions: every wait is "until the condition holds", bounded
  * only so that a broken build fails instead of hanging.
@@ -27,6 +30,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "daemon/services.h"
+#include "reg/reg.h"
 #include "db/db_int.h" /* raw fixture SQL on a test connection */
 #define DBT_CONN(my) (&(db_conn_t){.my = (my)})
 #include "test/common/ccd_test.h"
@@ -119,12 +123,15 @@ static char *eccp_request(fixture_t *f, const char *body)
     return doc;
 }
 
-static void ami_originate_login(uint16_t port)
+/* Sends one Originate (its headers, without the final empty line) on a connection of its
+ * own, as another AMI client of the PBX would, and returns once the PBX accepted it. */
+static void ami_originate(uint16_t port, const char *headers)
 {
     int fd = tcp_connect(port);
     send_all(fd, "Action: Login\r\nUsername: e2e\r\nSecret: e2e-secret\r\n\r\n"
-                 "Action: Originate\r\nActionID: e2e-login\r\nChannel: Local/1001@phones\r\n"
-                 "Context: agent-login\r\nExten: 9000\r\nPriority: 1\r\nAsync: true\r\n\r\n");
+                 "Action: Originate\r\n");
+    send_all(fd, headers);
+    send_all(fd, "Async: true\r\n\r\n");
     /* Keep the connection until the originate is accepted, then let it go. */
     char buf[4096];
     size_t len = 0;
@@ -147,6 +154,12 @@ static void ami_originate_login(uint16_t port)
         }
     }
     close(fd);
+}
+
+static void ami_originate_login(uint16_t port)
+{
+    ami_originate(port, "ActionID: e2e-login\r\nChannel: Local/1001@phones\r\n"
+                        "Context: agent-login\r\nExten: 9000\r\nPriority: 1\r\n");
 }
 
 static int setup(void **state)
@@ -283,11 +296,151 @@ static void test_console_follows_agent_through_pbx_restart(void **state)
     free(r);
 }
 
+/* ---- incoming calls ---- */
+
+/* A caller of queue `queue` (made by the test, not the engine): Local/<n>@customers answers
+ * after ring_s, joins the queue, hangs up talk_s after answering. */
+static void incoming_call(fixture_t *f, unsigned n, const char *queue, const char *callerid,
+                          int ring_s, int talk_s)
+{
+    char h[512];
+    snprintf(h, sizeof(h),
+             "Channel: Local/%u@customers\r\nContext: dialer-queue\r\nExten: %s\r\n"
+             "Priority: 1\r\nCallerID: <%s>\r\nVariable: RING=%d\r\nVariable: TALK=%d\r\n",
+             n, queue, callerid, ring_s, talk_s);
+    ami_originate(pbxsim_port(f->sim), h);
+}
+
+static reg_t *engine_reg(fixture_t *f)
+{
+    reg_t *r = NULL;
+    struct ami *ami;
+    struct db *db;
+    struct eccp_server *eccp;
+    svc_parts(f->svc, &r, &ami, &db, &eccp);
+    assert_non_null(r);
+    return r;
+}
+
+/* The calls with this phone number: how many, the last one in *out. */
+static size_t calls_of_phone(reg_t *r, const char *phone, reg_call_t *out)
+{
+    reg_call_t *all;
+    size_t n, k = 0;
+    assert_int_equal(reg_call_list(r, &all, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i].phone, phone) == 0) {
+            k++;
+            if (out)
+                *out = all[i];
+        }
+    free(all);
+    return k;
+}
+
+static bool ended(reg_call_status_e s)
+{
+    return s == REG_CS_HANGUP || s == REG_CS_ABANDONED || s == REG_CS_LOST;
+}
+
+/* Waits until the incoming call of this phone is in status st (any final one when
+ * st is REG_CS_LOST and any_end); returns it. */
+static reg_call_t wait_call(reg_t *r, const char *phone, reg_call_status_e st, bool any_end)
+{
+    reg_call_t c;
+    memset(&c, 0, sizeof(c));
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        if (calls_of_phone(r, phone, &c) == 1 &&
+            (any_end ? ended(c.status) : c.status == st))
+            return c;
+        if (clk_mono_ms() > deadline)
+            fail_msg("call of %s: %zu calls, status %s, want %s", phone,
+                     calls_of_phone(r, phone, NULL), reg_call_status_name(c.status),
+                     any_end ? "an end" : reg_call_status_name(st));
+        ccd_test_sleep_ms(20);
+    }
+}
+
+static bool pbx_idle(const pbxsim_state_t *st, void *ctx)
+{
+    (void)ctx;
+    return st->channels <= 2 && st->queue_callers == 0; /* the agent's phone legs stay */
+}
+
+static void test_incoming_calls(void **state)
+{
+    fixture_t *f = *state;
+    reg_t *r = engine_reg(f);
+    assert_int_equal(reg_inbound_count(r), 1); /* queue 8000, loaded at startup */
+
+    char *x = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole"
+                              "</password></login>");
+    assert_non_null(strstr(x, "<success/>"));
+    free(x);
+    ami_originate_login(pbxsim_port(f->sim));
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    reg_agent_t a;
+    while (reg_agent_get(r, "Agent/9000", &a) != 0 || !a.ready_ms) {
+        CCD_CHECK_DEADLINE(deadline, "Agent/9000 to be ready on the PBX");
+        ccd_test_sleep_ms(20);
+    }
+
+    /* A: linked to the agent, then the caller hangs up: ONQUEUE -> SUCCESS -> HANGUP */
+    incoming_call(f, 5101, "8000", "5300", 0, 6);
+    reg_call_t c = wait_call(r, "5300", REG_CS_SUCCESS, false);
+    assert_int_equal(c.type, REG_CALL_INCOMING);
+    assert_string_equal(c.agent, "Agent/9000");
+    assert_string_equal(c.queue, "8000");
+    assert_int_equal(c.queue_id, 1);
+    assert_int_equal(c.campaign_id, 1);
+    assert_true(c.t_queue_ms > 0 && c.t_link_ms >= c.t_queue_ms);
+    /* a console sees the agent on that incoming call */
+    x = eccp_request(f, "<getagentstatus><agent_number>Agent/9000</agent_number></getagentstatus>");
+    assert_non_null(strstr(x, "<calltype>incoming</calltype>"));
+    assert_non_null(strstr(x, "<callnumber>5300</callnumber>"));
+    assert_non_null(strstr(x, "<campaign_id>1</campaign_id>"));
+    free(x);
+
+    /* B on the queue nobody watches; C waits on 8000 while the agent talks, then gives up */
+    incoming_call(f, 5102, "8001", "5301", 0, 1);
+    incoming_call(f, 5103, "8000", "5302", 0, 1);
+    c = wait_call(r, "5302", REG_CS_ABANDONED, false);
+    assert_int_equal(c.type, REG_CALL_INCOMING);
+    assert_true(c.agent[0] == 0 && c.t_link_ms == 0 && c.t_end_ms > 0);
+    c = wait_call(r, "5300", REG_CS_HANGUP, false);
+    assert_true(c.t_end_ms > 0);
+    assert_true(reg_agent_get(r, "Agent/9000", &a) == 0 && a.call_id == 0);
+
+    /* D after B ended on the PBX: the registry applies one server's events in order, so
+     * once D is known, B's join was applied too, and made no call */
+    assert_int_equal(pbxsim_wait(f->sim, pbx_idle, NULL, WAIT_MAX_MS), 0);
+    incoming_call(f, 5104, "8000", "5303", 0, 600);
+    wait_call(r, "5303", REG_CS_SUCCESS, false);
+    assert_int_equal(calls_of_phone(r, "5301", NULL), 0);
+
+    /* E queued behind D, then the PBX restarts: neither stays queued or linked */
+    incoming_call(f, 5105, "8000", "5304", 0, 600);
+    wait_call(r, "5304", REG_CS_ONQUEUE, false);
+    assert_int_equal(pbxsim_restart(f->sim), 0);
+    c = wait_call(r, "5303", REG_CS_LOST, true);
+    assert_true(c.t_end_ms > 0);
+    c = wait_call(r, "5304", REG_CS_LOST, true);
+    assert_true(c.t_end_ms > 0);
+    deadline = clk_mono_ms() + WAIT_MAX_MS;
+    while (reg_agent_get(r, "Agent/9000", &a) != 0 || a.call_id != 0 ||
+           a.login != REG_LOGGED_OUT) {
+        CCD_CHECK_DEADLINE(deadline, "Agent/9000 free and logged out after the restart");
+        ccd_test_sleep_ms(20);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_console_follows_agent_through_pbx_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_incoming_calls, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
