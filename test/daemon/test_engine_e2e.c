@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "daemon/services.h"
+#include "eccp/eccp.h"
 #include "reg/reg.h"
 #include "db/db_int.h" /* raw fixture SQL on a test connection */
 #define DBT_CONN(my) (&(db_conn_t){.my = (my)})
@@ -362,6 +363,53 @@ static reg_call_t wait_call(reg_t *r, const char *phone, reg_call_status_e st, b
     }
 }
 
+/* The database as the journal left it: a query's rows, columns joined by '|', rows by '\n'. */
+static char *db_dump(fixture_t *f, const char *sql)
+{
+    char err[CCD_ERR_LEN];
+    MYSQL *my = NULL;
+    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    if (mysql_query(my, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(my));
+    MYSQL_RES *res = mysql_store_result(my);
+    size_t cap = 4096, len = 0;
+    char *out = calloc(1, cap);
+    MYSQL_ROW row;
+    unsigned nf = res ? mysql_num_fields(res) : 0;
+    while (res && (row = mysql_fetch_row(res))) {
+        for (unsigned i = 0; i < nf; i++) {
+            const char *v = row[i] ? row[i] : "NULL";
+            if (len + strlen(v) + 2 >= cap)
+                out = realloc(out, cap *= 2);
+            len += (size_t)sprintf(out + len, "%s%s", i ? "|" : "", v);
+        }
+        out[len++] = '\n';
+        out[len] = '\0';
+    }
+    mysql_free_result(res);
+    mysql_close(my);
+    return out;
+}
+
+/* Waits until the query's rows are exactly want (the journal writes asynchronously). */
+static void db_wait_rows(fixture_t *f, const char *sql, const char *want)
+{
+    int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        char *got = db_dump(f, sql);
+        bool ok = strcmp(got, want) == 0;
+        if (ok) {
+            free(got);
+            return;
+        }
+        if (clk_mono_ms() > deadline)
+            fail_msg("%s\ngot:\n%swant:\n%s", sql, got, want);
+        free(got);
+        ccd_test_sleep_ms(50);
+    }
+}
+
 static bool pbx_idle(const pbxsim_state_t *st, void *ctx)
 {
     (void)ctx;
@@ -377,7 +425,12 @@ static void test_incoming_calls(void **state)
     char *x = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole"
                               "</password></login>");
     assert_non_null(strstr(x, "<success/>"));
+    const char *ck = strstr(x, "<app_cookie>");
+    assert_non_null(ck);
+    char cookie[33], hash[33];
+    snprintf(cookie, sizeof(cookie), "%.32s", ck + strlen("<app_cookie>"));
     free(x);
+    eccp_agent_hash(cookie, "Agent/9000", "eccp9000", hash); /* the seed's ECCP password */
     ami_originate_login(pbxsim_port(f->sim));
     int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
     reg_agent_t a;
@@ -401,6 +454,55 @@ static void test_incoming_calls(void **state)
     assert_non_null(strstr(x, "<callnumber>5300</callnumber>"));
     assert_non_null(strstr(x, "<campaign_id>1</campaign_id>"));
     free(x);
+    /* the journal: call_entry activa with the contact that has the caller's number, the
+     * agent's current_call_entry row, and the registry call gets the row's id */
+    db_wait_rows(f, "SELECT e.status, e.id_agent, e.id_campaign, e.id_queue_call_entry, "
+                    "e.id_contact, e.callerid, e.datetime_init IS NOT NULL, "
+                    "c.id_call_entry = e.id, c.id_agent, c.ChannelClient LIKE 'Local/5101@%' "
+                    "FROM call_entry e JOIN current_call_entry c ON c.uniqueid = e.uniqueid "
+                    "WHERE e.callerid = '5300'",
+                 "activa|1|1|1|1|5300|1|1|1|1\n");
+    char *id_a = db_dump(f, "SELECT id FROM call_entry WHERE callerid = '5300'");
+    deadline = clk_mono_ms() + WAIT_MAX_MS;
+    for (;;) {
+        c = wait_call(r, "5300", REG_CS_SUCCESS, false);
+        if (c.db_call_id == atoll(id_a))
+            break;
+        CCD_CHECK_DEADLINE(deadline, "the registry call to get its call_entry id");
+        ccd_test_sleep_ms(20);
+    }
+    /* the agent's console writes for this incoming call: its contact and a form */
+    char req[1024];
+    snprintf(req, sizeof(req),
+             "<setcontact><agent_number>Agent/9000</agent_number><agent_hash>%s</agent_hash>"
+             "<call_id>%s</call_id><contact_id>1</contact_id></setcontact>",
+             hash, id_a);
+    x = eccp_request(f, req);
+    assert_non_null(strstr(x, "<success/>"));
+    free(x);
+    snprintf(req, sizeof(req),
+             "<saveformdata><agent_number>Agent/9000</agent_number><agent_hash>%s</agent_hash>"
+             "<campaign_type>incoming</campaign_type><call_id>%s</call_id><forms>"
+             "<form id=\"1\"><field id=\"1\">Grace</field><field id=\"2\">Good</field></form>"
+             "</forms></saveformdata>",
+             hash, id_a);
+    x = eccp_request(f, req);
+    assert_non_null(strstr(x, "<success/>"));
+    free(x);
+    snprintf(req, sizeof(req),
+             "SELECT id_form_field, value FROM form_data_recolected_entry WHERE id_call_entry = %s "
+             "ORDER BY id_form_field", id_a);
+    db_wait_rows(f, req, "1|Grace\n2|Good\n");
+    free(id_a);
+    x = eccp_request(f, "<getcampaignstatus><campaign_id>1</campaign_id>"
+                        "<campaign_type>incoming</campaign_type></getcampaignstatus>");
+    assert_null(strstr(x, "<failure>"));
+    assert_non_null(strstr(x, "<callnumber>5300</callnumber>"));
+    free(x);
+    x = eccp_request(f, "<getincomingqueuestatus><queue>8000</queue></getincomingqueuestatus>");
+    assert_null(strstr(x, "<failure>"));
+    assert_non_null(strstr(x, "<agentchannel>Agent/9000</agentchannel>"));
+    free(x);
 
     /* B on the queue nobody watches; C waits on 8000 while the agent talks, then gives up */
     incoming_call(f, 5102, "8001", "5301", 0, 1);
@@ -411,6 +513,28 @@ static void test_incoming_calls(void **state)
     c = wait_call(r, "5300", REG_CS_HANGUP, false);
     assert_true(c.t_end_ms > 0);
     assert_true(reg_agent_get(r, "Agent/9000", &a) == 0 && a.call_id == 0);
+
+    /* terminada with talk time, abandonada with wait time and no contact, nothing current,
+     * and each one's progress rows; none for the caller of 8001 */
+    db_wait_rows(f, "SELECT callerid, status, COALESCE(id_agent, 0), COALESCE(id_contact, 0), "
+                    "COALESCE(duration > 0, -1), duration_wait IS NOT NULL, datetime_end IS NOT NULL "
+                    "FROM call_entry ORDER BY id",
+                 "5300|terminada|1|1|1|1|1\n5302|abandonada|0|0|-1|1|1\n");
+    db_wait_rows(f, "SELECT e.callerid, p.new_status, p.id_campaign_incoming, "
+                    "COALESCE(p.id_agent, 0) FROM call_progress_log p JOIN call_entry e "
+                    "ON e.id = p.id_call_incoming ORDER BY p.id",
+                 "5300|OnQueue|1|0\n5300|Success|1|1\n5302|OnQueue|1|0\n"
+                 "5302|Abandoned|1|0\n5300|Hangup|1|1\n");
+    db_wait_rows(f, "SELECT COUNT(*) FROM current_call_entry", "0\n");
+    /* the day's activity counts the agent's incoming call on its queue */
+    x = eccp_request(f, "<getagentactivitysummary/>");
+    const char *in = strstr(x, "<agentchannel>Agent/9000</agentchannel>");
+    assert_non_null(in);
+    in = strstr(in, "<incoming>");
+    assert_non_null(in);
+    assert_true(strncmp(in, "<incoming><queue id=\"8000\"><sec_calls>", 38) == 0);
+    assert_non_null(strstr(in, "<num_calls>1</num_calls></queue></incoming>"));
+    free(x);
 
     /* D after B ended on the PBX: the registry applies one server's events in order, so
      * once D is known, B's join was applied too, and made no call */
@@ -433,6 +557,12 @@ static void test_incoming_calls(void **state)
         CCD_CHECK_DEADLINE(deadline, "Agent/9000 free and logged out after the restart");
         ccd_test_sleep_ms(20);
     }
+    /* and in the database: both finished, no current_call_entry row left */
+    db_wait_rows(f, "SELECT callerid, status, datetime_end IS NOT NULL FROM call_entry "
+                    "WHERE callerid IN ('5303', '5304') ORDER BY id",
+                 "5303|terminada|1\n5304|abandonada|1\n");
+    db_wait_rows(f, "SELECT COUNT(*) FROM current_call_entry", "0\n");
+    db_wait_rows(f, "SELECT COUNT(*) FROM call_entry WHERE callerid = '5301'", "0\n");
 }
 
 int main(void)
