@@ -472,6 +472,15 @@ typedef struct ami_resync_member {
     int64_t last_pause_s;     /* LastPause, epoch seconds: when the pause began; 0 = never */
 } ami_resync_member_t;
 
+/* A caller waiting in a queue (QueueStatus's QueueEntry). */
+typedef struct ami_resync_entry {
+    char queue[REG_ID_LEN];
+    char uniqueid[REG_UID_LEN];
+    char channel[REG_CHAN_LEN];
+    char caller_num[REG_PHONE_LEN];
+    int64_t wait_s;           /* seconds it has waited so far */
+} ami_resync_entry_t;
+
 typedef struct ami_resync {
     int server;
     bool restarted;           /* new CoreStartupDate/Time: every old call is gone */
@@ -483,6 +492,8 @@ typedef struct ami_resync {
     size_t nagents;
     ami_resync_member_t *members;
     size_t nmembers;
+    ami_resync_entry_t *entries; /* callers waiting in queues (with have_members) */
+    size_t nentries;
 } ami_resync_t;
 
 void ami_resync_free(ami_resync_t *rs);

@@ -33,6 +33,19 @@
  *   (agent_hangup_channel: a Local member's ;2).
  * - A logged-out agent has no break and no hold left (the session's pauses
  *   end with it); the pause of an agent on hold is the engine's hold.
+ * - Incoming calls: a caller the registry does not know that joins a watched
+ *   queue (reg_post_inbound) becomes a REG_CALL_INCOMING call keyed by the
+ *   joining channel's uniqueid, ONQUEUE, with the queue's id and its active
+ *   incoming campaign; callers of other queues are ignored.  From then on the
+ *   outgoing rules apply unchanged (AgentConnect links, the channel's hangup
+ *   ends it HANGUP when linked and ABANDONED when not, QueueCallerAbandon
+ *   abandons).  AgentConnect, AgentComplete or QueueCallerAbandon of an
+ *   unknown caller on a watched queue create the call too, so a join reported
+ *   late changes nothing.  Only the channel's own Hangup cannot (it names no
+ *   queue): Asterisk publishes the join from the caller's channel thread before
+ *   that channel can hang up, and a call missed anyway is finished by the next
+ *   resync.  The dialer's own calls never become incoming: they are in the
+ *   registry by their ChannelId before they can join.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,10 +304,71 @@ static void on_dial_begin(reg_txn_t *tx, const ami_event_t *ev)
     reg_txn_call_touch(tx, c);
 }
 
+/* The trunk of a channel name: "SIP/carrier-0000002a" -> "SIP/carrier",
+ * "Local/5001@customers-0000001f;2" -> "Local/5001@customers". */
+static void channel_trunk(char *out, size_t outsz, const char *channel)
+{
+    const char *dash = strrchr(channel, '-');
+    size_t n = dash && dash != channel ? (size_t)(dash - channel) : strlen(channel);
+    snprintf(out, outsz, "%.*s", (int)n, channel);
+}
+
+/* A caller of a watched queue whom the registry does not know yet: a new incoming
+ * call, ONQUEUE since queued_ms.  NULL when the queue is not watched (ignored, as
+ * Issabel does), the event names no channel, or memory ran out. */
+static reg_call_t *incoming_new(reg_txn_t *tx, int server, const char *queue,
+                                const char *uniqueid, const char *channel,
+                                const char *caller_num, int64_t queued_ms)
+{
+    if (!uniqueid[0])
+        return NULL;
+    const reg_inbound_queue_t *w = reg_txn_inbound(tx, queue);
+    if (!w) {
+        LOG_DEBUG(MOD, "caller on a queue not watched ignored queue=%s uniqueid=%s", queue,
+                  uniqueid);
+        return NULL;
+    }
+    reg_call_t *c = reg_txn_call_new(tx);
+    if (!c) {
+        LOG_ERR_RL(MOD, "incoming call not tracked: out of memory uniqueid=%s", uniqueid);
+        return NULL;
+    }
+    c->type = REG_CALL_INCOMING;
+    c->status = REG_CS_ONQUEUE;
+    c->server = server;
+    c->queue_id = w->queue_id;
+    c->campaign_id = w->campaign_id;
+    cpy(c->queue, sizeof(c->queue), queue);
+    cpy(c->channel, sizeof(c->channel), channel);
+    if (strcmp(caller_num, "<unknown>") != 0)
+        cpy(c->phone, sizeof(c->phone), caller_num);
+    channel_trunk(c->trunk, sizeof(c->trunk), channel);
+    c->t_queue_ms = queued_ms;
+    c->t_answer_ms = queued_ms; /* in the queue means answered */
+    reg_txn_call_set_uniqueid(tx, c, uniqueid);
+    reg_txn_call_touch(tx, c);
+    LOG_DEBUG(MOD, "incoming call queue=%s uniqueid=%s callerid=%s campaign=%lld", queue,
+              uniqueid, c->phone, (long long)c->campaign_id);
+    return c;
+}
+
+/* The call of a queue event about the caller: a known one, or a new incoming call
+ * when the caller is unknown and its queue watched (*own as call_of). */
+static reg_call_t *queue_call_of(reg_txn_t *tx, const ami_event_t *ev, bool *own)
+{
+    reg_call_t *c = call_of(tx, ev, own);
+    if (c)
+        return c;
+    c = incoming_new(tx, ev->server, ev->queue, ev->uniqueid, ev->channel, ev->caller_num,
+                     clk_wall_ms());
+    *own = c != NULL;
+    return c;
+}
+
 static void on_queue_join(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
-    reg_call_t *c = call_of(tx, ev, &own);
+    reg_call_t *c = queue_call_of(tx, ev, &own);
     if (!c || !own || (is_final(c->status) && end_rank(c) != 1))
         return;
     int64_t now = clk_wall_ms();
@@ -319,7 +393,7 @@ static void on_queue_join(reg_txn_t *tx, const ami_event_t *ev)
 static void on_queue_abandon(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
-    reg_call_t *c = call_of(tx, ev, &own);
+    reg_call_t *c = queue_call_of(tx, ev, &own);
     if (!c || !own || is_linked(c->status) || (is_final(c->status) && end_rank(c) != 1))
         return;
     if (!c->t_queue_ms)
@@ -344,7 +418,7 @@ static void set_agent_legs(reg_call_t *c, const char *dest)
 static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
-    reg_call_t *c = call_of(tx, ev, &own);
+    reg_call_t *c = queue_call_of(tx, ev, &own);
     if (!c || (is_final(c->status) && !end_rank(c)))
         return;
     reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
@@ -381,6 +455,11 @@ static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
     reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
     if (!c && a && a->call_id)
         c = reg_txn_call(tx, a->call_id); /* no caller block in this one */
+    if (!c) { /* a caller of a watched queue heard of first at its end */
+        c = queue_call_of(tx, ev, &own);
+        if (c)
+            set_agent_legs(c, ev->dest_channel);
+    }
     if (a && (!c || a->call_id == c->id)) {
         a->call_id = 0;
         reg_txn_agent_touch(tx, a);
@@ -592,6 +671,7 @@ void ami_resync_free(ami_resync_t *rs)
     free(rs->uniqueids);
     free(rs->agents);
     free(rs->members);
+    free(rs->entries);
     free(rs);
 }
 
@@ -649,10 +729,24 @@ ami_resync_t *ami_resync_build(int server, bool restarted, int64_t since_ms,
     if (queues && queues->status == CCD_OK && queues->ok) {
         rs->have_members = true;
         rs->members = calloc(queues->nev + 1, sizeof(*rs->members));
-        if (!rs->members)
+        rs->entries = calloc(queues->nev + 1, sizeof(*rs->entries));
+        if (!rs->members || !rs->entries)
             goto fail;
         for (size_t i = 0; i < queues->nev; i++) {
             const ami_rec_t *e = queues->ev[i];
+            if (is_event(e, "QueueEntry")) {
+                ami_resync_entry_t *q = &rs->entries[rs->nentries];
+                cpy(q->queue, sizeof(q->queue), ami_rec_get(e, "Queue"));
+                cpy(q->uniqueid, sizeof(q->uniqueid), ami_rec_get(e, "Uniqueid"));
+                cpy(q->channel, sizeof(q->channel), ami_rec_get(e, "Channel"));
+                cpy(q->caller_num, sizeof(q->caller_num), ami_rec_get(e, "CallerIDNum"));
+                q->wait_s = strtoll(ami_rec_get(e, "Wait"), NULL, 10);
+                if (q->wait_s < 0)
+                    q->wait_s = 0;
+                if (q->queue[0] && q->uniqueid[0])
+                    rs->nentries++;
+                continue;
+            }
             if (!is_event(e, "QueueMember"))
                 continue;
             ami_resync_member_t *m = &rs->members[rs->nmembers++];
@@ -685,8 +779,10 @@ static bool rs_call(reg_txn_t *tx, reg_call_t *c, void *arg)
     const ami_resync_t *rs = x->rs;
     if (c->server != rs->server || is_final(c->status))
         return true;
-    /* a call placed after the lists were asked for may not be in them */
-    if (c->t_originate_ms && c->t_originate_ms >= rs->since_ms)
+    /* a call placed (or, incoming, queued) after the lists were asked for may not be
+     * in them */
+    int64_t born = c->type == REG_CALL_INCOMING ? c->t_queue_ms : c->t_originate_ms;
+    if (born && born >= rs->since_ms)
         return true;
     /* Asterisk may not have made the channels of a fresh Originate yet
      * (its originate threads can lag): without a restart, a PLACING call
@@ -808,6 +904,19 @@ void ami_reg_apply_resync(reg_txn_t *tx, void *arg)
         reg_txn_foreach_call(tx, rs_call, &x);
     reg_txn_foreach_agent(tx, rs_agent_fix, &x);
     hmap_free(x.live);
+    /* callers queued while we were away (or through the restart) on watched queues */
+    size_t found = 0;
+    for (size_t i = 0; i < rs->nentries; i++) {
+        const ami_resync_entry_t *e = &rs->entries[i];
+        if (reg_txn_call_by_uniqueid(tx, e->uniqueid))
+            continue;
+        if (incoming_new(tx, rs->server, e->queue, e->uniqueid, e->channel, e->caller_num,
+                         rs->since_ms - e->wait_s * 1000))
+            found++;
+    }
+    if (found)
+        LOG_NOTICE(MOD, "resync: incoming callers found queued server=%d calls=%zu", rs->server,
+                   found);
     if (x.lost)
         LOG_NOTICE(MOD, "resync: calls lost%s server=%d calls_lost=%zu",
                    rs->restarted ? " (Asterisk restarted)" : "", rs->server, x.lost);

@@ -31,6 +31,7 @@
 #include "core/log.h"
 #include "db/db.h"
 #include "dialer/dialer.h"
+#include "daemon/inbound.h"
 #include "eccp/eccp.h"
 #include "journal/journal.h"
 #include "reg/reg.h"
@@ -49,6 +50,7 @@ struct svc {
     eccp_server_t *eccp;
     dl_t *dl;
     agi_t *agi; /* NULL when [agi] is disabled */
+    inbound_t *inbound;
 };
 
 /*
@@ -132,6 +134,15 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     }
 
     load_agents(s);
+    /* Before the AMI client starts, so the first caller of a watched queue is known; a
+     * failure is not fatal: the loader thread tries again every INBOUND_RELOAD_MS. */
+    if (inbound_load_now(&cf->database, s->reg, why, sizeof(why)) != 0)
+        LOG_WARN("main", "watched incoming queues not loaded at startup: %s", why);
+    s->inbound = inbound_new(s->reg, s->db, INBOUND_RELOAD_MS, why, sizeof(why));
+    if (!s->inbound) {
+        snprintf(err, errlen, "%s", why);
+        goto fail;
+    }
 
     /* The journal subscribes before the registry thread starts (so it sees the agent
      * list land too) and runs before AMI, the first producer of call changes. */
@@ -204,6 +215,12 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
         goto fail;
     }
 
+    rc = inbound_start(s->inbound);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the incoming queue loader: %s", ccd_strerror(rc));
+        goto fail;
+    }
+
     rc = ami_start(s->ami);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the AMI client: %s", ccd_strerror(rc));
@@ -254,6 +271,7 @@ void svc_stop(svc_t *s)
         ami_stop(s->ami);
     eccp_server_stop(s->eccp);
     agi_stop(s->agi); /* its scripts post to the registry and read the database */
+    inbound_stop(s->inbound); /* its last read job comes back before the readers stop */
     if (s->reg)
         reg_stop(s->reg); /* applies everything the producers posted */
     jnl_stop(s->jnl);     /* submits the history of every change published */
@@ -263,6 +281,7 @@ void svc_stop(svc_t *s)
     ags_free(s->ags);
     dl_free(s->dl); /* after ami_stop: the Originates' last answers were refused */
     agi_free(s->agi);
+    inbound_free(s->inbound);
     ami_free(s->ami);
     db_free(s->db);
     reg_free(s->reg);

@@ -228,6 +228,30 @@ int db_load_active_campaigns_at(db_conn_t *c, time_t now, db_campaign_t **out, s
 /* One outgoing campaign by id, whatever its status and window (*found false: no such row). */
 int db_load_campaign(db_conn_t *c, uint32_t id, db_campaign_t *out, bool *found);
 
+/* The watched incoming queues and their campaigns, with the server's clock: what the
+ * engine needs to tell which campaign_entry a caller of each queue belongs to. */
+typedef struct db_inbound_queue {
+    uint32_t id;          /* queue_call_entry.id */
+    char queue[51];
+} db_inbound_queue_t;
+typedef struct db_inbound_campaign {
+    uint32_t id;          /* campaign_entry.id */
+    uint32_t id_queue;    /* id_queue_call_entry */
+    char estatus;
+    char datetime_init[11], datetime_end[11]; /* YYYY-MM-DD */
+    char daytime_init[9], daytime_end[9];     /* HH:MM:SS */
+} db_inbound_campaign_t;
+typedef struct db_inbound {
+    db_inbound_queue_t *queues;       /* queue_call_entry rows with estatus 'A', by id */
+    size_t nqueues;
+    db_inbound_campaign_t *campaigns; /* campaign_entry rows with estatus 'A' of those queues */
+    size_t ncampaigns;
+    char today[11], now[9];           /* the server's CURDATE() and CURTIME() */
+} db_inbound_t;
+/* Fills *out (free it with db_inbound_free, also after a failure). */
+int db_load_inbound(db_conn_t *c, db_inbound_t *out);
+void db_inbound_free(db_inbound_t *in);
+
 typedef struct db_agent {
     uint32_t id;
     char type[8];        /* Agent, SIP, IAX2, PJSIP */
@@ -652,6 +676,13 @@ typedef enum db_write_kind {
     DB_W_FORM_VALUE,        /* one saved form value of a call: update, else insert (saveformdata) */
     DB_W_CALL_SCHEDULE,     /* a scheduled copy of a call: calls + call_attribute + form values
                                (schedulecall); the new calls.id comes back in the reply */
+    /* Incoming calls keyed by uniqueid, resolved in SQL to the newest call_entry row with
+     * it, so they need not wait for the row's id (all in CALL_ENTRY_ADD's family: they
+     * run after the insert they follow) */
+    DB_W_PROGRESS_LOG_ENTRY,     /* call_progress_log insert of an incoming call (u.progress:
+                                    id_call_incoming and id_campaign_incoming from the row) */
+    DB_W_CURRENT_CALL_ENTRY_ADD, /* current_call_entry insert (u.current_entry) */
+    DB_W_CURRENT_CALL_ENTRY_DEL, /* current_call_entry delete by uniqueid (u.current_entry) */
     DB_W_KIND_MAX
 } db_write_kind_e;
 
@@ -728,8 +759,13 @@ typedef struct db_w_current_call {
 } db_w_current_call_t;
 
 typedef struct db_w_call_entry {
-    /* add: every field; update: uniqueid is the key, set chooses the rest */
+    /* add: every field; update: uniqueid is the key, set chooses the rest.  Add is a
+     * compound write: with match_contact and id_contact 0, id_contact is the one contact
+     * whose telefono is callerid (NULL when none or several match); the new
+     * call_entry.id is left in new_id (reply, if set, gets the write back). */
     char uniqueid[33];
+    bool match_contact;
+    uint64_t new_id;
     uint32_t set; /* update: DB_CALL_F_STATUS | ID_AGENT | START_TIME(=datetime_init) |
                      END_TIME(=datetime_end) | DURATION | DURATION_WAIT | TRANSFER */
     uint32_t id_agent;            /* 0 = NULL */
@@ -743,6 +779,13 @@ typedef struct db_w_call_entry {
     time_t datetime_init, datetime_end, datetime_entry_queue;
     int64_t duration, duration_wait; /* < 0 = NULL */
 } db_w_call_entry_t;
+
+typedef struct db_w_current_entry {
+    char uniqueid[33];            /* the call_entry row's (newest with it) */
+    uint32_t id_agent;
+    time_t datetime_init;         /* 0 = now */
+    char channel_client[33];      /* the caller's channel, "" = NULL */
+} db_w_current_entry_t;
 
 typedef struct db_w_recording {
     time_t datetime_entry;
@@ -800,6 +843,7 @@ typedef struct db_write {
         db_w_audit_t audit;
         db_w_current_call_t current;
         db_w_call_entry_t entry;
+        db_w_current_entry_t current_entry;
         db_w_recording_t recording;
         db_w_campaign_t campaign;
         db_w_contact_t contact;

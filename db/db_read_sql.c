@@ -298,3 +298,64 @@ int db_load_forms(db_conn_t *c, db_form_t **out, size_t *n)
     *n = nf;
     return 0;
 }
+
+static void fill_inbound_queue(char *const *r, void *dst)
+{
+    db_inbound_queue_t *q = dst;
+    q->id = u32(r[0]);
+    cp(q->queue, sizeof(q->queue), r[1]);
+}
+
+static void fill_inbound_campaign(char *const *r, void *dst)
+{
+    db_inbound_campaign_t *c = dst;
+    c->id = u32(r[0]);
+    c->id_queue = u32(r[1]);
+    c->estatus = r[2] && r[2][0] ? r[2][0] : 'I';
+    cp(c->datetime_init, sizeof(c->datetime_init), r[3]);
+    cp(c->datetime_end, sizeof(c->datetime_end), r[4]);
+    cp(c->daytime_init, sizeof(c->daytime_init), r[5]);
+    cp(c->daytime_end, sizeof(c->daytime_end), r[6]);
+}
+
+int db_load_inbound(db_conn_t *c, db_inbound_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = load_rows(c,
+                       "SELECT id, queue FROM queue_call_entry "
+                       "WHERE estatus = 'A' AND queue IS NOT NULL AND queue <> '' ORDER BY id",
+                       sizeof(db_inbound_queue_t), (void **)&out->queues, &out->nqueues,
+                       fill_inbound_queue);
+    if (rc)
+        return rc;
+    rc = load_rows(c,
+                   "SELECT c.id, c.id_queue_call_entry, c.estatus, c.datetime_init, "
+                   "c.datetime_end, c.daytime_init, c.daytime_end FROM campaign_entry c "
+                   "JOIN queue_call_entry q ON q.id = c.id_queue_call_entry "
+                   "WHERE c.estatus = 'A' AND q.estatus = 'A' ORDER BY c.id",
+                   sizeof(db_inbound_campaign_t), (void **)&out->campaigns, &out->ncampaigns,
+                   fill_inbound_campaign);
+    if (rc)
+        return rc;
+    /* The windows are compared with the database's clock, as the outgoing ones are. */
+    db_rows_t now;
+    if ((rc = db__rows(c->my, "SELECT CURDATE(), CURTIME()", &now)) != 0)
+        return rc;
+    if (now.nrows == 1 && now.ncols == 2) {
+        cp(out->today, sizeof(out->today), db_cell(&now, 0, 0));
+        cp(out->now, sizeof(out->now), db_cell(&now, 0, 1));
+    } else {
+        rc = CCD_EIO;
+    }
+    db_rows_free(&now);
+    return rc;
+}
+
+void db_inbound_free(db_inbound_t *in)
+{
+    if (!in)
+        return;
+    free(in->queues);
+    free(in->campaigns);
+    memset(in, 0, sizeof(*in));
+}

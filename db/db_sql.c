@@ -135,9 +135,14 @@ int db__write_family(db_write_kind_e kind)
     case DB_W_CURRENT_CALL_ADD:
     case DB_W_CURRENT_CALL_DEL:
         return 3;
+    /* the incoming progress and current_call_entry rows read the call_entry row: they
+     * stay behind the insert and updates submitted before them */
     case DB_W_CALL_ENTRY_ADD:
     case DB_W_CALL_ENTRY_UPDATE:
     case DB_W_CALL_ENTRY_CONTACT:
+    case DB_W_PROGRESS_LOG_ENTRY:
+    case DB_W_CURRENT_CALL_ENTRY_ADD:
+    case DB_W_CURRENT_CALL_ENTRY_DEL:
         return 4;
     case DB_W_RECORDING_ADD:
         return 5;

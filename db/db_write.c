@@ -71,6 +71,10 @@ typedef enum { TX_OK, TX_DEDUP, TX_RETRY, TX_REJECT } tx_e;
 
 static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
+static tx_e exec_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
+static tx_e exec_progress_entry(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
+static tx_e exec_current_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x,
+                                   unsigned int *err_out);
 
 /*
  * Each bulk kind is ONE table of columns; its SQL text, its parameter types and its row
@@ -188,24 +192,6 @@ static const wcol_t current_add_cols[] = {
     {NULL, {{0}}},
 };
 
-static const wcol_t entry_add_cols[] = {
-    INS("id_agent", VAL(V_U32_0, entry.id_agent)),
-    INS("id_queue_call_entry", VAL(V_U32, entry.id_queue_call_entry)),
-    INS("id_contact", VAL(V_U32_0, entry.id_contact)),
-    INS("callerid", VAL(V_STR, entry.callerid)),
-    INS("datetime_init", VAL(V_TIME0, entry.datetime_init)),
-    INS("datetime_end", VAL(V_TIME0, entry.datetime_end)),
-    INS("duration", VAL(V_I64_NEG, entry.duration)),
-    INS("status", VAL(V_STR0, entry.status)),
-    INS("transfer", VAL(V_STR0, entry.transfer)),
-    INS("datetime_entry_queue", VAL(V_TIME0, entry.datetime_entry_queue)),
-    INS("duration_wait", VAL(V_I64_NEG, entry.duration_wait)),
-    INS("uniqueid", VAL(V_STR0, entry.uniqueid)),
-    INS("id_campaign", VAL(V_U32_0, entry.id_campaign)),
-    INS("trunk", VAL(V_STR, entry.trunk)),
-    {NULL, {{0}}},
-};
-
 static const wcol_t entry_update_cols[] = {
     IFSET("status", entry.set, DB_CALL_F_STATUS, VAL(V_STR0, entry.status)),
     IFSET("id_agent", entry.set, DB_CALL_F_ID_AGENT, VAL(V_U32_0, entry.id_agent)),
@@ -254,7 +240,6 @@ static const wkind_t wkinds[DB_W_KIND_MAX] = {
     [DB_W_CURRENT_CALL_ADD] = {WK_INSERT, "current_calls", current_add_cols, NULL, {{0}}},
     [DB_W_CURRENT_CALL_DEL] = {WK_DELETE, "current_calls", no_cols, "id_call = ?",
                                {VAL(V_U32, current.id_call)}},
-    [DB_W_CALL_ENTRY_ADD] = {WK_INSERT, "call_entry", entry_add_cols, NULL, {{0}}},
     [DB_W_CALL_ENTRY_UPDATE] = {WK_UPDATE, "call_entry", entry_update_cols, "uniqueid = ?",
                                 {VAL(V_STR, entry.uniqueid)}},
     [DB_W_RECORDING_ADD] = {WK_INSERT, "call_recording", recording_cols, NULL, {{0}}},
@@ -262,6 +247,8 @@ static const wkind_t wkinds[DB_W_KIND_MAX] = {
                               {VAL(V_U32, campaign.id_campaign)}},
     [DB_W_CALL_ENTRY_CONTACT] = {WK_UPDATE, "call_entry", contact_cols, "id = ?",
                                  {VAL(V_U32, contact.id_call_entry)}},
+    [DB_W_CURRENT_CALL_ENTRY_DEL] = {WK_DELETE, "current_call_entry", no_cols, "uniqueid = ?",
+                                     {VAL(V_STR, current_entry.uniqueid)}},
 };
 
 /* A kind as the writer runs it: the SQL text and, per parameter, its type, slot and value. */
@@ -374,6 +361,9 @@ static void build_kinds(void)
     }
     kinds[DB_W_FORM_VALUE].exec = exec_form_value;
     kinds[DB_W_CALL_SCHEDULE].exec = exec_schedule;
+    kinds[DB_W_CALL_ENTRY_ADD].exec = exec_entry_add;
+    kinds[DB_W_PROGRESS_LOG_ENTRY].exec = exec_progress_entry;
+    kinds[DB_W_CURRENT_CALL_ENTRY_ADD].exec = exec_current_entry_add;
 }
 
 const char *db__write_sql(db_write_kind_e kind, int *nparams)
@@ -665,6 +655,139 @@ static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int
     return exec_q(w, &q, err_out);
 }
 
+/* Text-protocol values of the incoming writes: a Unix time as the server's local
+ * DATETIME (0 = NULL, or now), a string or NULL when empty, a number or NULL. */
+static void q_time(db_q_t *q, time_t t, bool now_if_0)
+{
+    if (t == 0 && now_if_0)
+        t = time(NULL);
+    if (t == 0)
+        db__q_raw(q, "NULL");
+    else
+        db__q_printf(q, "FROM_UNIXTIME(%lld)", (long long)t);
+}
+
+static void q_str0(db_q_t *q, const char *s)
+{
+    if (s[0])
+        db__q_str(q, s);
+    else
+        db__q_raw(q, "NULL");
+}
+
+static void q_num0(db_q_t *q, long long v, bool null)
+{
+    if (null)
+        db__q_raw(q, "NULL");
+    else
+        db__q_printf(q, "%lld", v);
+}
+
+/* The call_entry row of a caller joining a queue; its id is kept for the reply.  The
+ * contact is the only one with the caller's number (Issabel's rule: none when several). */
+static tx_e exec_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    db_w_call_entry_t *e = &x->u.entry;
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_raw(&q, "INSERT INTO call_entry (id_agent, id_queue_call_entry, id_contact, callerid, "
+                  "datetime_init, datetime_end, duration, status, transfer, "
+                  "datetime_entry_queue, duration_wait, uniqueid, id_campaign, trunk) VALUES (");
+    q_num0(&q, e->id_agent, e->id_agent == 0);
+    db__q_printf(&q, ", %u, ", e->id_queue_call_entry);
+    if (e->id_contact) {
+        db__q_printf(&q, "%u", e->id_contact);
+    } else if (e->match_contact && e->callerid[0]) {
+        db__q_raw(&q, "(SELECT IF(COUNT(*) = 1, MIN(id), NULL) FROM contact WHERE telefono = ");
+        db__q_str(&q, e->callerid);
+        db__q_raw(&q, ")");
+    } else {
+        db__q_raw(&q, "NULL");
+    }
+    db__q_raw(&q, ", ");
+    db__q_str(&q, e->callerid);
+    db__q_raw(&q, ", ");
+    q_time(&q, e->datetime_init, false);
+    db__q_raw(&q, ", ");
+    q_time(&q, e->datetime_end, false);
+    db__q_raw(&q, ", ");
+    q_num0(&q, e->duration, e->duration < 0);
+    db__q_raw(&q, ", ");
+    q_str0(&q, e->status);
+    db__q_raw(&q, ", ");
+    q_str0(&q, e->transfer);
+    db__q_raw(&q, ", ");
+    q_time(&q, e->datetime_entry_queue, false);
+    db__q_raw(&q, ", ");
+    q_num0(&q, e->duration_wait, e->duration_wait < 0);
+    db__q_raw(&q, ", ");
+    q_str0(&q, e->uniqueid);
+    db__q_raw(&q, ", ");
+    q_num0(&q, e->id_campaign, e->id_campaign == 0);
+    db__q_raw(&q, ", ");
+    db__q_str(&q, e->trunk);
+    db__q_raw(&q, ")");
+    tx_e r = exec_q(w, &q, err_out);
+    if (r == TX_OK)
+        e->new_id = (uint64_t)mysql_insert_id(my);
+    return r;
+}
+
+/* One call_progress_log row of an incoming call: the call and its campaign are those
+ * of the newest call_entry row with the uniqueid (none: logged, nothing written). */
+static tx_e exec_progress_entry(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    const db_w_progress_t *p = &x->u.progress;
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_raw(&q, "INSERT INTO call_progress_log (datetime_entry, id_campaign_incoming, "
+                  "id_call_incoming, new_status, retry, uniqueid, trunk, id_agent, duration) "
+                  "SELECT ");
+    q_time(&q, p->datetime_entry, true);
+    db__q_raw(&q, ", id_campaign, id, ");
+    db__q_str(&q, p->new_status);
+    db__q_raw(&q, ", ");
+    q_num0(&q, p->retry, p->retry < 0);
+    db__q_raw(&q, ", uniqueid, trunk, ");
+    q_num0(&q, p->id_agent, p->id_agent == 0);
+    db__q_raw(&q, ", ");
+    q_num0(&q, p->duration, p->duration < 0);
+    db__q_raw(&q, " FROM call_entry WHERE uniqueid = ");
+    db__q_str(&q, p->uniqueid);
+    db__q_raw(&q, " ORDER BY id DESC LIMIT 1");
+    tx_e r = exec_q(w, &q, err_out);
+    if (r == TX_OK && mysql_affected_rows(my) == 0)
+        LOG_WARN_RL(DB_LOG, "%s: progress '%s' of an incoming call without a call_entry row "
+                            "uniqueid=%s",
+                    w->conn.who, p->new_status, p->uniqueid);
+    return r;
+}
+
+/* The current_call_entry row of a linked incoming call, from its call_entry row. */
+static tx_e exec_current_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x,
+                                   unsigned int *err_out)
+{
+    const db_w_current_entry_t *e = &x->u.current_entry;
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO current_call_entry (id_agent, id_queue_call_entry, "
+                     "id_call_entry, callerid, datetime_init, uniqueid, ChannelClient, hold) "
+                     "SELECT %u, id_queue_call_entry, id, callerid, ",
+                 e->id_agent);
+    q_time(&q, e->datetime_init, true);
+    db__q_raw(&q, ", uniqueid, ");
+    q_str0(&q, e->channel_client);
+    db__q_raw(&q, ", 'N' FROM call_entry WHERE uniqueid = ");
+    db__q_str(&q, e->uniqueid);
+    db__q_raw(&q, " ORDER BY id DESC LIMIT 1");
+    tx_e r = exec_q(w, &q, err_out);
+    if (r == TX_OK && mysql_affected_rows(my) == 0)
+        LOG_WARN_RL(DB_LOG, "%s: current_call_entry of an incoming call without a call_entry "
+                            "row uniqueid=%s",
+                    w->conn.who, e->uniqueid);
+    return r;
+}
+
 static tx_e run_kind(db_writer_t *w, MYSQL *my, db_write_kind_e kind, db_write_t **ws,
                      const int *idx, int count, unsigned int *err_out)
 {
@@ -857,6 +980,17 @@ static void log_rejected(const db_writer_t *w, const db_write_t *x, unsigned int
                 w->conn.who, e, msg, x->u.progress.id_call_outgoing, x->u.progress.id_call_incoming,
                 x->u.progress.new_status);
         break;
+    case DB_W_CALL_ENTRY_ADD:
+    case DB_W_PROGRESS_LOG_ENTRY:
+    case DB_W_CURRENT_CALL_ENTRY_ADD:
+    case DB_W_CURRENT_CALL_ENTRY_DEL: {
+        const char *uid = x->kind == DB_W_CALL_ENTRY_ADD        ? x->u.entry.uniqueid
+                          : x->kind == DB_W_PROGRESS_LOG_ENTRY ? x->u.progress.uniqueid
+                                                               : x->u.current_entry.uniqueid;
+        LOG_ERR_RL(DB_LOG, "%s: write refused by the server (%u %s): kind %d uniqueid=%s",
+                   w->conn.who, e, msg, (int)x->kind, uid);
+        break;
+    }
     default:
         LOG_ERR_RL(DB_LOG, "%s: write refused by the server (%u %s): kind %d", w->conn.who, e, msg,
                 (int)x->kind);
@@ -1107,6 +1241,7 @@ db_write_t *db_write_new(db_write_kind_e kind)
         w->u.call.duration = w->u.call.duration_wait = w->u.call.failure_cause = -1;
         break;
     case DB_W_PROGRESS_LOG:
+    case DB_W_PROGRESS_LOG_ENTRY:
         w->u.progress.retry = w->u.progress.duration = -1;
         break;
     case DB_W_CALL_ENTRY_ADD:

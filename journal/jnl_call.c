@@ -122,7 +122,7 @@ static void cpy(char *dst, size_t size, const char *src)
 
 /* The agent row id of an agent number: the journal's own agent table, else the
  * registry's copy (a link is published before the agent's change at times). */
-static uint32_t agent_db_id(jnl_t *j, const char *number)
+uint32_t jnl__agent_db_id(jnl_t *j, const char *number)
 {
     const jagent_t *a = hmap_get(j->agents, number);
     if (a && a->db_id)
@@ -326,7 +326,7 @@ static void call_apply(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool settle)
     bool linked = was_linked(c);
     jc->retries = c->retries;
     if (c->agent[0] && !jc->id_agent)
-        jc->id_agent = agent_db_id(j, c->agent);
+        jc->id_agent = jnl__agent_db_id(j, c->agent);
 
     db_write_t *w = jnl__write_new(j, DB_W_CALL_UPDATE, jc->db_id);
     db_w_call_t scratch;
@@ -482,12 +482,4 @@ void jnl__calls_free(jnl_t *j)
     void *v;
     while (hmap_next(j->calls, &it, &k, &v))
         free(v);
-}
-
-void jnl__incoming(jnl_t *j, const reg_change_t *ch)
-{
-    /* call_entry / current_call_entry and their progress rows belong here (issue 11's
-     * inbound work): same pattern as the outgoing calls, keyed by the registry id. */
-    (void)ch;
-    atomic_fetch_add_explicit(&j->st_incoming, 1, memory_order_relaxed);
 }

@@ -89,6 +89,8 @@ struct jnl {
     bool breaks_loading;
     int64_t breaks_retry_at_ms;
     int reads_inflight;
+    hmap_t *incoming;            /* decimal reg id -> jentry_t* (jnl_incoming.c), NULL until one */
+    int entry_replies;           /* call_entry inserts whose reply (the new id) is still out */
     int64_t tick_next_ms;        /* next look at reads to retry (mono ms) */
     bool stopping;
 
@@ -113,8 +115,14 @@ void jnl__calls_settle_all(jnl_t *j);
 void jnl__calls_free(jnl_t *j);
 /* The campaign's row arrived (or is known missing): releases the calls waiting for it. */
 void jnl__calls_campaign_ready(jnl_t *j, uint32_t campaign);
-/* Incoming calls: the extension point (counted and ignored for now). */
+/* The agent row id of an agent number (0 = unknown). */
+uint32_t jnl__agent_db_id(jnl_t *j, const char *number);
+
+/* jnl_incoming.c: incoming calls (call_entry, current_call_entry, their progress rows) */
 void jnl__incoming(jnl_t *j, const reg_change_t *ch);
+/* A call_entry insert came back (MSG_DB_WRITE_DONE) with its id; consumes it. */
+void jnl__incoming_added(jnl_t *j, db_write_t *w);
+void jnl__incoming_free(jnl_t *j);
 
 /* jnl_agent.c */
 void jnl__agent_change(jnl_t *j, const reg_change_t *ch);

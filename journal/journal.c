@@ -216,6 +216,9 @@ static void handle(jnl_t *j, mq_msg_t *m)
         m->free(m);
         return;
     }
+    case MSG_DB_WRITE_DONE:
+        jnl__incoming_added(j, (db_write_t *)m);
+        return;
     case MSG_DB_READ_DONE:
         j->reads_inflight--;
         atomic_store_explicit(&j->st_reads_out, (uint64_t)j->reads_inflight, memory_order_relaxed);
@@ -266,9 +269,14 @@ static void *jnl_run(void *arg)
     jnl__calls_settle_all(j);
     int64_t end = clk_mono_ms() + JNL_STOP_READS_MS;
     mq_msg_t *m;
-    while (j->reads_inflight > 0 && clk_mono_ms() < end) {
+    while ((j->reads_inflight > 0 || j->entry_replies > 0) && clk_mono_ms() < end) {
         if ((m = mq_pop(j->q, 100)) != NULL)
             handle(j, m);
+    }
+    if (j->entry_replies > 0) {
+        LOG_WARN("journal", "%d call_entry insert(s) not committed at stop; their queue is kept",
+                 j->entry_replies);
+        j->keep_q = true;
     }
     if (j->reads_inflight > 0) {
         LOG_WARN("journal", "%d database read(s) still out at stop; their queue is kept",
@@ -326,6 +334,7 @@ void jnl_free(jnl_t *j)
     jnl__calls_free(j);
     jnl__agents_free(j);
     jnl__campaigns_free(j);
+    jnl__incoming_free(j);
     hmap_free(j->calls);
     hmap_free(j->agents);
     hmap_free(j->camps);

@@ -90,7 +90,7 @@ typedef struct jnl_stats {
     uint64_t writes;           /* writes submitted */
     uint64_t writes_failed;    /* refused by the writer (closed): logged */
     uint64_t calls_tracked;    /* outgoing calls followed now */
-    uint64_t incoming_ignored; /* incoming call changes (not journaled yet) */
+    uint64_t incoming_ignored; /* incoming call changes handled (jnl_incoming.c) */
     uint64_t audit_skipped;    /* agent rows that could not be written (no agent id, no Hold break) */
     uint64_t reads_failed;     /* read jobs answered with an error (retried) */
     uint64_t reads_out;        /* read jobs submitted and not answered yet */

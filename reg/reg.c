@@ -81,6 +81,11 @@ struct reg {
     hmap_t *calls;         /* decimal id -> reg_call_t* */
     hmap_t *by_uid;        /* uniqueid -> reg_call_t* (calls whose uniqueid is set) */
     uint64_t next_call_id;
+    /* Watched incoming queues (reg_post_inbound): replaced whole by the registry thread
+     * under the write lock, read by apply functions and, under the read lock, by
+     * reg_inbound_count.  A handful of rows: looked up linearly. */
+    reg_inbound_queue_t *inbound;
+    size_t ninbound;
 
     mq_t *inbox;                          /* thread-safe by itself */
     reg_sub_t subs[REG_MAX_SUBSCRIBERS];  /* set up before reg_start or on the registry thread */
@@ -109,6 +114,7 @@ reg_t *reg_new(size_t inbox_max, char *err, size_t errlen)
         return NULL;
     }
     pthread_rwlock_init(&r->lock, NULL);
+    r->inbound = NULL;
     r->agents = hmap_new(256);
     r->calls = hmap_new(1024);
     r->by_uid = hmap_new(1024);
@@ -146,6 +152,7 @@ void reg_free(reg_t *r)
         hmap_free(r->calls);
     }
     hmap_free(r->by_uid); /* values belong to calls */
+    free(r->inbound);
     mq_free(r->inbox);
     txn_reset(&r->tx);
     free(r->tx.items);
@@ -495,6 +502,71 @@ int reg_post_agent_sync(reg_t *r, reg_agent_info_t *list, size_t n)
     if (rc != 0)
         free(s); /* the caller keeps list */
     return rc;
+}
+
+/* ---- watched incoming queues ---- */
+
+typedef struct inbound_sync {
+    reg_inbound_queue_t *list;
+    size_t n;
+} inbound_sync_t;
+
+static void inbound_sync_free(void *arg)
+{
+    inbound_sync_t *s = arg;
+    free(s->list);
+    free(s);
+}
+
+static void apply_inbound_sync(reg_txn_t *tx, void *arg)
+{
+    inbound_sync_t *s = arg;
+    reg_t *r = tx->r;
+    /* Cut names would match the wrong queue: such rows are left out. */
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (!memchr(s->list[i].queue, '\0', sizeof(s->list[i].queue)) || !s->list[i].queue[0])
+            continue;
+        s->list[k++] = s->list[i];
+    }
+    if (k != r->ninbound || (k && memcmp(r->inbound, s->list, k * sizeof(*s->list)) != 0))
+        LOG_INFO("reg", "watched incoming queues: %zu", k);
+    free(r->inbound);
+    r->inbound = s->list;
+    r->ninbound = k;
+    s->list = NULL; /* the registry keeps it */
+}
+
+int reg_post_inbound(reg_t *r, reg_inbound_queue_t *list, size_t n)
+{
+    inbound_sync_t *s = malloc(sizeof(*s));
+    if (!s)
+        return CCD_ENOMEM;
+    s->list = list;
+    s->n = n;
+    int rc = reg_post(r, apply_inbound_sync, s, inbound_sync_free);
+    if (rc != 0)
+        free(s); /* the caller keeps list */
+    return rc;
+}
+
+const reg_inbound_queue_t *reg_txn_inbound(reg_txn_t *tx, const char *queue)
+{
+    reg_t *r = tx->r;
+    if (!queue || !queue[0])
+        return NULL;
+    for (size_t i = 0; i < r->ninbound; i++)
+        if (strcmp(r->inbound[i].queue, queue) == 0)
+            return &r->inbound[i];
+    return NULL;
+}
+
+size_t reg_inbound_count(reg_t *r)
+{
+    pthread_rwlock_rdlock(&r->lock);
+    size_t n = r->ninbound;
+    pthread_rwlock_unlock(&r->lock);
+    return n;
 }
 
 /* ---- publishing ---- */

@@ -107,6 +107,7 @@ typedef struct reg_call {
     int server;
     int64_t campaign_id;          /* 0 = none */
     int64_t db_call_id;           /* calls.id / call_entry.id, 0 until known */
+    int64_t queue_id;             /* incoming: queue_call_entry.id of the watched queue */
     char phone[REG_PHONE_LEN];
     char queue[REG_ID_LEN];
     char action_id[REG_UID_LEN];  /* ActionID of the Originate */
@@ -213,6 +214,53 @@ int reg_agent_list_merge(reg_agent_info_t *list, size_t *n);
  * successful post (0); on failure the caller keeps it.
  */
 int reg_post_agent_sync(reg_t *r, reg_agent_info_t *list, size_t n);
+
+/* ---- watched incoming queues (queue_call_entry, campaign_entry) ---- */
+
+/* One watched queue: a queue_call_entry row with estatus 'A', and the incoming campaign
+ * active on it when the table was made. */
+typedef struct reg_inbound_queue {
+    char queue[REG_ID_LEN];  /* the Asterisk queue name */
+    int64_t queue_id;        /* queue_call_entry.id */
+    int64_t campaign_id;     /* campaign_entry.id active now, 0 = none */
+} reg_inbound_queue_t;
+
+/* A campaign_entry row as the choice below reads it.  Dates "YYYY-MM-DD", times
+ * "HH:MM:SS" (server-local, as Issabel stores them); "" = not set (open). */
+typedef struct reg_inbound_campaign {
+    int64_t id;
+    int64_t queue_id;        /* campaign_entry.id_queue_call_entry */
+    bool active;             /* estatus 'A' */
+    char date_init[11], date_end[11];
+    char time_init[9], time_end[9];
+} reg_inbound_campaign_t;
+
+/*
+ * Whether campaign c is open at local date today and time now ("YYYY-MM-DD",
+ * "HH:MM:SS"): active, date_init <= today <= date_end, and time_init <= now <=
+ * time_end, or, for an overnight window (time_init > time_end), now >= time_init
+ * or now <= time_end.  Pure.
+ */
+bool reg_inbound_campaign_open(const reg_inbound_campaign_t *c, const char *today,
+                               const char *now);
+/*
+ * Sets campaign_id of every queue in q[0..nq) to the open campaign of that queue
+ * among c[0..nc) (the lowest id when several are open, so the choice does not
+ * depend on row order), 0 when none is.  Pure.
+ */
+void reg_inbound_choose(reg_inbound_queue_t *q, size_t nq, const reg_inbound_campaign_t *c,
+                        size_t nc, const char *today, const char *now);
+/*
+ * Posts the table of watched queues; it replaces the previous one as a whole (the
+ * registry thread owns it; calls already tracked keep their queue and campaign).  list is
+ * a malloc'ed array the registry owns from a successful post (0); on failure the caller
+ * keeps it.  Names longer than REG_ID_LEN-1 cannot match a queue and are dropped.
+ */
+int reg_post_inbound(reg_t *r, reg_inbound_queue_t *list, size_t n);
+/* Inside an apply function: the watched queue of that name, or NULL. */
+const reg_inbound_queue_t *reg_txn_inbound(reg_txn_t *tx, const char *queue);
+/* How many queues are watched now (read lock; monitoring and tests). */
+size_t reg_inbound_count(reg_t *r);
 
 /* ---- readers, any thread: copies taken under the read lock ---- */
 

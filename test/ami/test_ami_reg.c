@@ -380,6 +380,254 @@ static void test_queue_call_to_agent(void **state)
     evlist_free(&l);
 }
 
+
+static ami_response_t *fake_list(const char *const *lines);
+
+/* ---- incoming calls (callers of watched queues that we did not originate) ---- */
+
+static void watch(reg_t *r, const char *queue, int64_t queue_id, int64_t campaign_id)
+{
+    reg_inbound_queue_t *l = calloc(1, sizeof(*l));
+    snprintf(l->queue, sizeof(l->queue), "%s", queue);
+    l->queue_id = queue_id;
+    l->campaign_id = campaign_id;
+    assert_int_equal(reg_post_inbound(r, l, 1), 0);
+    reg_drain(r);
+}
+
+/* The calls with this uniqueid: how many, and the last one in *out. */
+static size_t calls_with_uid(reg_t *r, const char *uid, reg_call_t *out)
+{
+    reg_call_t *all;
+    size_t n, k = 0;
+    assert_int_equal(reg_call_list(r, &all, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i].uniqueid, uid) == 0) {
+            k++;
+            if (out)
+                *out = all[i];
+        }
+    free(all);
+    return k;
+}
+
+static void shuffle(size_t *idx, size_t n, uint64_t *rng)
+{
+    for (size_t i = n; i > 1; i--) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t j = (size_t)(*rng >> 33) % i;
+        size_t t = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = t;
+    }
+}
+
+/* The recorded queue call, but not originated by us: with queue 8000 watched it is an
+ * incoming call that goes ONQUEUE -> SUCCESS (Agent/9000) -> HANGUP, in the wire order
+ * and in random orders of the call's events, always exactly one call. */
+static void test_incoming_linked(void **state)
+{
+    (void)state;
+    const char *f = "queue_call_to_agent.txt";
+    const char *uid = "dlr-5101-a";
+    evlist_t l = reg_events(f, NULL);
+    uint64_t rng = 11;
+    for (int round = 0; round < 300; round++) {
+        reg_t *r = reg_new(1000, NULL, 0);
+        add_agents(r, 9000, 5);
+        assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+        reg_drain(r);
+        watch(r, "8000", 3, 5);
+        reg_call_t c;
+        if (round == 0) {
+            for (size_t i = 0; i < l.n; i++) {
+                ami_event_t *ev = ami_event_dup(l.v[i]);
+                ami_ev_type_e t = ev->type;
+                assert_int_equal(ami_reg_post_event(r, ev), 0);
+                reg_drain(r);
+                if (t == AMI_EV_QUEUE_CALLER_JOIN) {
+                    assert_int_equal(calls_with_uid(r, uid, &c), 1);
+                    assert_int_equal(c.type, REG_CALL_INCOMING);
+                    assert_int_equal(c.status, REG_CS_ONQUEUE);
+                    assert_string_equal(c.queue, "8000");
+                    assert_int_equal(c.queue_id, 3);
+                    assert_int_equal(c.campaign_id, 5);
+                    assert_string_equal(c.phone, "0215550100");
+                    assert_string_equal(c.channel, "Local/5101@customers-0000001f;1");
+                    assert_string_equal(c.trunk, "Local/5101@customers");
+                    assert_true(c.t_queue_ms > 0);
+                    assert_true(c.t_originate_ms == 0);
+                }
+                if (t == AMI_EV_AGENT_CONNECT) {
+                    assert_int_equal(calls_with_uid(r, uid, &c), 1);
+                    assert_int_equal(c.status, REG_CS_SUCCESS);
+                    assert_string_equal(c.agent, "Agent/9000");
+                    assert_true(c.agent_channel[0] && c.agent_hangup_channel[0]);
+                    assert_true(get_agent(r, "Agent/9000").call_id == c.id);
+                }
+            }
+        } else {
+            size_t idx[512], order[512], k = 0;
+            assert_true(l.n < 512);
+            for (size_t i = 0; i < l.n; i++) {
+                order[i] = i;
+                if (l.v[i]->type != AMI_EV_QUEUE_MEMBER_STATUS &&
+                    l.v[i]->type != AMI_EV_AGENT_LOGIN && l.v[i]->type != AMI_EV_AGENT_LOGOFF)
+                    idx[k++] = i;
+            }
+            shuffle(idx, k, &rng);
+            for (size_t i = 0, q = 0; i < l.n; i++)
+                if (l.v[i]->type != AMI_EV_QUEUE_MEMBER_STATUS &&
+                    l.v[i]->type != AMI_EV_AGENT_LOGIN && l.v[i]->type != AMI_EV_AGENT_LOGOFF)
+                    order[i] = idx[q++];
+            apply_events(r, &l, order);
+        }
+        if (calls_with_uid(r, uid, &c) != 1)
+            fail_msg("round %d: %zu calls", round, calls_with_uid(r, uid, NULL));
+        assert_int_equal(reg_call_count(r), 1);
+        if (c.status != REG_CS_HANGUP)
+            fail_msg("round %d: status %s", round, reg_call_status_name(c.status));
+        assert_int_equal(c.type, REG_CALL_INCOMING);
+        assert_string_equal(c.agent, "Agent/9000");
+        assert_true(c.t_queue_ms > 0 && c.t_link_ms > 0 && c.t_end_ms > 0);
+        assert_true(get_agent(r, "Agent/9000").call_id == 0);
+        reg_free(r);
+    }
+    evlist_free(&l);
+}
+
+/* Not watched: the same events make no call at all. */
+static void test_incoming_unwatched_ignored(void **state)
+{
+    (void)state;
+    evlist_t l = reg_events("queue_call_to_agent.txt", NULL);
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 5);
+    watch(r, "8001", 3, 0); /* another queue */
+    apply_events(r, &l, NULL);
+    assert_int_equal(reg_call_count(r), 0);
+    assert_true(get_agent(r, "Agent/9000").call_id == 0);
+    reg_free(r);
+    evlist_free(&l);
+}
+
+/* The recorded caller who gave up waiting (queue_pause.txt: every member paused):
+ * ONQUEUE -> ABANDONED, in the wire order and in random orders. */
+static void test_incoming_abandoned(void **state)
+{
+    (void)state;
+    const char *uid = "testpbx-1795438092.66";
+    evlist_t l = reg_events("queue_pause.txt", NULL);
+    uint64_t rng = 5;
+    for (int round = 0; round < 200; round++) {
+        reg_t *r = reg_new(4096, NULL, 0);
+        add_agents(r, 9000, 5);
+        watch(r, "8000", 3, 0);
+        size_t order[4096];
+        assert_true(l.n < 4096);
+        for (size_t i = 0; i < l.n; i++)
+            order[i] = i;
+        if (round > 0)
+            shuffle(order, l.n, &rng);
+        apply_events(r, &l, order);
+        reg_call_t c;
+        assert_int_equal(calls_with_uid(r, uid, &c), 1);
+        if (c.status != REG_CS_ABANDONED)
+            fail_msg("round %d: status %s", round, reg_call_status_name(c.status));
+        assert_int_equal(c.campaign_id, 0);
+        assert_true(c.t_queue_ms > 0 && c.t_end_ms > 0 && c.t_link_ms == 0);
+        assert_true(c.agent[0] == 0);
+        reg_free(r);
+    }
+    evlist_free(&l);
+}
+
+/* Reconnect and restart: incoming calls that vanished are LOST; callers queued on
+ * watched queues (QueueStatus's QueueEntry) are found, once, and others ignored. */
+static void test_incoming_resync(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 2);
+    watch(r, "8000", 3, 5);
+    static const char *const queues[] = {
+        "Event: QueueParams\nQueue: 8000\n\n",
+        "Event: QueueEntry\nQueue: 8000\nPosition: 1\nChannel: SIP/carrier-0000000a\n"
+        "Uniqueid: in-1\nCallerIDNum: 5551000\nWait: 30\n\n",
+        "Event: QueueEntry\nQueue: 8001\nPosition: 1\nChannel: SIP/carrier-0000000b\n"
+        "Uniqueid: in-2\nCallerIDNum: 5551001\nWait: 3\n\n",
+        "Event: QueueStatusComplete\n\n", NULL};
+    static const char *const chans[] = {
+        "Event: CoreShowChannel\nChannel: SIP/carrier-0000000a\nUniqueid: in-1\nLinkedid: in-1\n\n",
+        "Event: CoreShowChannelsComplete\nEventList: Complete\n\n", NULL};
+    ami_response_t *rq = fake_list(queues), *rc = fake_list(chans);
+    int64_t since = clk_wall_ms();
+    ami_resync_t *rs = ami_resync_build(0, false, since, rc, NULL, rq);
+    assert_non_null(rs);
+    assert_int_equal(rs->nentries, 2);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    reg_call_t c;
+    assert_int_equal(calls_with_uid(r, "in-1", &c), 1);
+    assert_int_equal(c.type, REG_CALL_INCOMING);
+    assert_int_equal(c.status, REG_CS_ONQUEUE);
+    assert_int_equal(c.campaign_id, 5);
+    assert_string_equal(c.phone, "5551000");
+    assert_string_equal(c.trunk, "SIP/carrier");
+    assert_true(c.t_queue_ms == since - 30000); /* it has waited 30 s */
+    assert_int_equal(calls_with_uid(r, "in-2", NULL), 0); /* queue 8001 is not watched */
+    uint64_t id1 = c.id;
+    /* the same lists again: nothing doubled, nothing lost */
+    rs = ami_resync_build(0, false, clk_wall_ms(), rc, NULL, rq);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(calls_with_uid(r, "in-1", &c), 1);
+    assert_int_equal(c.status, REG_CS_ONQUEUE);
+    /* it is linked, then its channel is gone at the next reconnect: LOST, agent freed */
+    static const char *const connect_ev =
+        "Event: AgentConnect\nChannel: SIP/carrier-0000000a\nUniqueid: in-1\nLinkedid: in-1\n"
+        "Queue: 8000\nInterface: Local/9000@agents\nDestChannel: Local/9000@agents-00000001;1\n\n";
+    ami_parser_t p;
+    ami_parser_init(&p, 0, 0, 0);
+    ami_msg_t m;
+    assert_int_equal(ami_parse(&p, connect_ev, strlen(connect_ev), &m), CCD_OK);
+    ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
+    assert_non_null(ev);
+    assert_int_equal(ami_reg_post_event(r, ev), 0);
+    reg_drain(r);
+    assert_int_equal(get_call(r, id1).status, REG_CS_SUCCESS);
+    assert_true(get_agent(r, "Agent/9000").call_id == id1);
+    static const char *const none[] = {"Event: CoreShowChannelsComplete\nEventList: Complete\n\n",
+                                       NULL};
+    static const char *const empty_q[] = {"Event: QueueStatusComplete\n\n", NULL};
+    ami_response_t *rn = fake_list(none), *re = fake_list(empty_q);
+    rs = ami_resync_build(0, false, clk_wall_ms(), rn, NULL, re);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(get_call(r, id1).status, REG_CS_LOST);
+    assert_true(get_call(r, id1).t_end_ms > 0);
+    assert_true(get_agent(r, "Agent/9000").call_id == 0);
+    /* after a restart: the old queued caller is LOST, a new one queued since is found */
+    static const char *const q2[] = {
+        "Event: QueueEntry\nQueue: 8000\nPosition: 1\nChannel: SIP/carrier-00000001\n"
+        "Uniqueid: in-3\nCallerIDNum: 5551002\nWait: 1\n\n",
+        "Event: QueueStatusComplete\n\n", NULL};
+    ami_response_t *rq2 = fake_list(q2);
+    watch(r, "8000", 3, 6);
+    rs = ami_resync_build(0, true, clk_wall_ms(), NULL, NULL, rq2);
+    reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free);
+    reg_drain(r);
+    assert_int_equal(calls_with_uid(r, "in-3", &c), 1);
+    assert_int_equal(c.status, REG_CS_ONQUEUE);
+    assert_int_equal(c.campaign_id, 6); /* the table as it is now */
+    ami_response_free(rq);
+    ami_response_free(rc);
+    ami_response_free(rn);
+    ami_response_free(re);
+    ami_response_free(rq2);
+    reg_free(r);
+}
+
 /* ---- agents ---- */
 
 static void test_agent_login_logout(void **state)
@@ -920,6 +1168,10 @@ int main(void)
         cmocka_unit_test(test_resync_keeps_pause_reason_and_start),
         cmocka_unit_test(test_agent_hangup_leg),
         cmocka_unit_test(test_restart_either_reason),
+        cmocka_unit_test(test_incoming_linked),
+        cmocka_unit_test(test_incoming_unwatched_ignored),
+        cmocka_unit_test(test_incoming_abandoned),
+        cmocka_unit_test(test_incoming_resync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

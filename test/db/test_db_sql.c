@@ -288,11 +288,6 @@ static void test_write_kind_sql(void **state)
          "(?, ?, ?, ?, ?, ?, ?, ?)"},
         {DB_W_CURRENT_CALL_DEL, 1,
          "DELETE FROM current_calls WHERE id_call = ?"},
-        {DB_W_CALL_ENTRY_ADD, 14,
-         "INSERT INTO call_entry (id_agent, id_queue_call_entry, id_contact, "
-         "callerid, datetime_init, datetime_end, duration, status, transfer, "
-         "datetime_entry_queue, duration_wait, uniqueid, id_campaign, trunk) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
         {DB_W_CALL_ENTRY_UPDATE, 15,
          "UPDATE call_entry SET status = IF(?, ?, status), "
          "id_agent = IF(?, ?, id_agent), "
@@ -313,6 +308,7 @@ static void test_write_kind_sql(void **state)
         {DB_W_CALL_ENTRY_CONTACT, 2,
          "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
         {DB_W_CALL_ENTRY_CONTACT, 2, "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
+        {DB_W_CURRENT_CALL_ENTRY_DEL, 1, "DELETE FROM current_call_entry WHERE uniqueid = ?"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         int np = -1;
@@ -328,6 +324,9 @@ static void test_write_kind_sql(void **state)
     /* compound kinds run an exec function, not one statement */
     assert_null(db__write_sql(DB_W_FORM_VALUE, NULL));
     assert_null(db__write_sql(DB_W_CALL_SCHEDULE, NULL));
+    assert_null(db__write_sql(DB_W_CALL_ENTRY_ADD, NULL));
+    assert_null(db__write_sql(DB_W_PROGRESS_LOG_ENTRY, NULL));
+    assert_null(db__write_sql(DB_W_CURRENT_CALL_ENTRY_ADD, NULL));
 }
 
 int main(void)

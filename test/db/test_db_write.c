@@ -243,6 +243,160 @@ static void test_write_kinds(void **state)
     dbt_drop(&cfg);
 }
 
+static db_write_t *entry_add(const char *uid, const char *callerid, mq_t *reply)
+{
+    db_write_t *w = db_write_new(DB_W_CALL_ENTRY_ADD);
+    assert_non_null(w);
+    snprintf(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), "%s", uid);
+    w->u.entry.id_queue_call_entry = 1;
+    w->u.entry.id_campaign = 1;
+    w->u.entry.match_contact = true;
+    snprintf(w->u.entry.callerid, sizeof(w->u.entry.callerid), "%s", callerid);
+    snprintf(w->u.entry.status, sizeof(w->u.entry.status), "en-cola");
+    snprintf(w->u.entry.trunk, sizeof(w->u.entry.trunk), "SIP/carrier");
+    w->u.entry.datetime_entry_queue = time(NULL) - 60;
+    w->reply = reply;
+    return w;
+}
+
+static db_write_t *entry_progress(const char *uid, const char *status, uint32_t agent,
+                                  int64_t duration)
+{
+    db_write_t *w = db_write_new(DB_W_PROGRESS_LOG_ENTRY);
+    assert_non_null(w);
+    snprintf(w->u.progress.uniqueid, sizeof(w->u.progress.uniqueid), "%s", uid);
+    snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "%s", status);
+    w->u.progress.id_agent = agent;
+    w->u.progress.duration = duration;
+    return w;
+}
+
+/* The incoming kinds: call_entry with the one matching contact (none when two or none
+ * match) and its id in the reply; progress and current_call_entry rows resolved by
+ * uniqueid in the same batch as the insert; a progress row of an unknown uniqueid
+ * writes nothing and refuses nothing.  And the loader of watched queues. */
+static void test_write_incoming(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "write_incoming", true);
+    dbt_exec(my, "INSERT INTO contact (id, cedula_ruc, name, telefono, apellido) VALUES "
+                 "(20, '1', 'A', '5400', 'A'), (21, '2', 'B', '5400', 'B')");
+    db_t *db = start_db(&cfg);
+    mq_t *reply = mq_new("reply", 10, 0);
+    submit_ok(db, entry_add("in.a", "5300", reply));
+    submit_ok(db, entry_add("in.b", "5400", NULL));
+    submit_ok(db, entry_add("in.c", "5500", NULL));
+    submit_ok(db, entry_progress("in.a", "OnQueue", 0, -1));
+    db_write_t *w = db_write_new(DB_W_CALL_ENTRY_UPDATE);
+    snprintf(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), "in.a");
+    w->u.entry.set = DB_CALL_F_STATUS | DB_CALL_F_ID_AGENT | DB_CALL_F_START_TIME |
+                     DB_CALL_F_DURATION_WAIT;
+    snprintf(w->u.entry.status, sizeof(w->u.entry.status), "activa");
+    w->u.entry.id_agent = 1;
+    w->u.entry.datetime_init = time(NULL) - 50;
+    w->u.entry.duration_wait = 10;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CURRENT_CALL_ENTRY_ADD);
+    snprintf(w->u.current_entry.uniqueid, sizeof(w->u.current_entry.uniqueid), "in.a");
+    w->u.current_entry.id_agent = 1;
+    snprintf(w->u.current_entry.channel_client, sizeof(w->u.current_entry.channel_client),
+             "SIP/carrier-00000001");
+    submit_ok(db, w);
+    submit_ok(db, entry_progress("in.a", "Success", 1, -1));
+    submit_ok(db, entry_progress("nobody", "OnQueue", 0, -1));
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
+
+    mq_msg_t *m = mq_pop(reply, ccd_test_timeout_ms(30000));
+    assert_non_null(m);
+    assert_int_equal(m->type, MSG_DB_WRITE_DONE);
+    db_write_t *done = (db_write_t *)m;
+    assert_int_equal(done->status, 0);
+    uint64_t id_a = done->u.entry.new_id;
+    assert_true(id_a > 0);
+    m->free(m);
+    char q[512];
+    snprintf(q, sizeof(q), "SELECT id FROM call_entry WHERE uniqueid = 'in.a'");
+    assert_int_equal(dbt_int(my, q), (long long)id_a);
+    char *row = dbt_dump(my, "SELECT uniqueid, COALESCE(id_contact, 0), status, id_campaign, "
+                             "id_queue_call_entry, trunk FROM call_entry ORDER BY id");
+    assert_string_equal(row, "in.a|1|activa|1|1|SIP/carrier\n"
+                             "in.b|0|en-cola|1|1|SIP/carrier\n"
+                             "in.c|0|en-cola|1|1|SIP/carrier\n");
+    free(row);
+    snprintf(q, sizeof(q),
+             "SELECT id_agent, id_queue_call_entry, id_call_entry = %llu, callerid, uniqueid, "
+             "ChannelClient, hold FROM current_call_entry",
+             (unsigned long long)id_a);
+    row = dbt_dump(my, q);
+    assert_string_equal(row, "1|1|1|5300|in.a|SIP/carrier-00000001|N\n");
+    free(row);
+    snprintf(q, sizeof(q),
+             "SELECT new_status, id_campaign_incoming, id_call_incoming = %llu, "
+             "COALESCE(id_agent, 0), uniqueid, trunk, id_call_outgoing IS NULL "
+             "FROM call_progress_log WHERE id_call_incoming IS NOT NULL ORDER BY id",
+             (unsigned long long)id_a);
+    row = dbt_dump(my, q);
+    assert_string_equal(row, "OnQueue|1|1|0|in.a|SIP/carrier|1\nSuccess|1|1|1|in.a|SIP/carrier|1\n");
+    free(row);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE uniqueid = 'nobody'"),
+                     0);
+    /* the end: terminada, current row gone */
+    w = db_write_new(DB_W_CALL_ENTRY_UPDATE);
+    snprintf(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), "in.a");
+    w->u.entry.set = DB_CALL_F_STATUS | DB_CALL_F_END_TIME | DB_CALL_F_DURATION;
+    snprintf(w->u.entry.status, sizeof(w->u.entry.status), "terminada");
+    w->u.entry.datetime_end = time(NULL);
+    w->u.entry.duration = 50;
+    submit_ok(db, w);
+    w = db_write_new(DB_W_CURRENT_CALL_ENTRY_DEL);
+    snprintf(w->u.current_entry.uniqueid, sizeof(w->u.current_entry.uniqueid), "in.a");
+    submit_ok(db, w);
+    submit_ok(db, entry_progress("in.a", "Hangup", 1, 50));
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
+    assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM current_call_entry"), 0);
+    row = dbt_dump(my, "SELECT status, duration, datetime_end IS NOT NULL FROM call_entry "
+                       "WHERE uniqueid = 'in.a'");
+    assert_string_equal(row, "terminada|50|1\n");
+    free(row);
+    assert_int_equal(dbt_int(my, "SELECT duration FROM call_progress_log WHERE new_status = "
+                                 "'Hangup' AND uniqueid = 'in.a'"),
+                     50);
+    db_stats_t st;
+    db_get_stats(db, &st);
+    assert_int_equal(st.rows_rejected, 0);
+
+    /* the loader: active queues, their active campaigns, the server's clock */
+    dbt_exec(my, "INSERT INTO queue_call_entry (id, queue, estatus) VALUES (2, '8001', 'I'), "
+                 "(3, '8002', 'A')");
+    dbt_exec(my, "INSERT INTO campaign_entry (id, name, id_queue_call_entry, datetime_init, "
+                 "datetime_end, daytime_init, daytime_end, estatus, script) VALUES "
+                 "(2, 'off queue', 2, '2026-01-01', '2099-01-01', '08:00:00', '17:00:00', 'A', ''),"
+                 "(3, 'inactive', 3, '2026-01-01', '2099-01-01', '08:00:00', '17:00:00', 'I', ''),"
+                 "(4, 'night', 3, '2026-01-01', '2099-01-01', '22:00:00', '06:00:00', 'A', '')");
+    db_inbound_t in;
+    assert_int_equal(db_load_inbound(DBT_CONN(my), &in), 0);
+    assert_int_equal(in.nqueues, 2);
+    assert_string_equal(in.queues[0].queue, "8000");
+    assert_int_equal(in.queues[0].id, 1);
+    assert_string_equal(in.queues[1].queue, "8002");
+    assert_int_equal(in.ncampaigns, 2);
+    assert_int_equal(in.campaigns[0].id, 1);
+    assert_int_equal(in.campaigns[1].id, 4);
+    assert_int_equal(in.campaigns[1].id_queue, 3);
+    assert_string_equal(in.campaigns[1].daytime_init, "22:00:00");
+    assert_string_equal(in.campaigns[1].datetime_end, "2099-01-01");
+    assert_int_equal(strlen(in.today), 10);
+    assert_int_equal(strlen(in.now), 8);
+    db_inbound_free(&in);
+
+    mq_free(reply);
+    db_stop(db, 5000);
+    db_free(db);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
 static void test_write_rejected_isolated(void **state)
 {
     (void)state;
@@ -530,6 +684,7 @@ int main(void)
     mysql_library_init(0, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_kinds),
+        cmocka_unit_test(test_write_incoming),
         cmocka_unit_test(test_write_rejected_isolated),
         cmocka_unit_test(test_write_marker_dedup),
         cmocka_unit_test(test_write_across_restarts),
