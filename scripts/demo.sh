@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # Runs ccdialer's main job on an embedded default, with nothing to configure:
-#   - a private MariaDB server in a temporary directory, with the call_center schema and the
-#     demo seed (a campaign with its list, agents of each type, breaks, a form, an ECCP client),
-#   - pbxsim, the Asterisk simulator, on a loopback port,
-#   - ccdialerd connected to both, serving ECCP on 127.0.0.1.
-# Then it plays a short scenario and shows what an agent console sees over ECCP.
+#   - a private MariaDB server in a temporary directory, with the call_center schema, the demo
+#     seed and a demo campaign of a few hundred numbers,
+#   - pbxsim, the Asterisk simulator, on a loopback port, running 4x faster than the clock so that
+#     a minute shows a lot: customers answer half the time after 0.5-3 s of ringing and talk
+#     10-30 s; the others are busy or do not answer,
+#   - ccdialerd connected to both: five agents log in through ECCP `loginagent`, the dialer paces
+#     the campaign (predictive, 3 % abandon cap), the call journal writes every call's history.
+# It shows live progress while it runs, then a summary and where to look next.
 #
-# Agent 9000 logs in through ECCP loginagent (the engine's agent service originates its phone
-# into the login context) and takes a break.  The outgoing dialer (campaign pacing) is a later
-# issue: until it lands, this script itself sends customer calls into queue 8000 through AMI,
-# the way the dialer will, and says so as it does.
-#
-# Usage: scripts/demo.sh [seconds]   (how long to watch events, default 25)
-# Environment: CCD_DEMO_ECCP_PORT (default: a free port), CCD_DEMO_KEEP=1 keeps the temp dir.
+# Usage: scripts/demo.sh [seconds]   (how long to let the campaign run, default 60)
+# Environment: CCD_DEMO_ECCP_PORT (default: a free port), CCD_DEMO_KEEP=1 keeps the temp dir,
+#              CCD_DEMO_NUMBERS (numbers in the demo campaign, default 300).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-watch_s=${1:-25}
+run_s=${1:-60}
+numbers=${CCD_DEMO_NUMBERS:-300}
+case $run_s in '' | *[!0-9]*) echo "usage: scripts/demo.sh [seconds]" >&2; exit 2 ;; esac
+case $numbers in '' | *[!0-9]*) echo "CCD_DEMO_NUMBERS must be a number" >&2; exit 2 ;; esac
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -40,17 +42,22 @@ trap 'exit 130' INT TERM
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-        echo $((20000 + RANDOM % 20000))
+        echo $((20000 + RANDOM % 12000))
 }
 
 say "starting a private MariaDB in $tmp/db"
 bash scripts/mariadb-private.sh start "$tmp/db" >/dev/null
 eval "$(bash scripts/mariadb-private.sh env "$tmp/db")"
+sql() { # sql 'QUERY' -> tab-separated rows, no header
+    MYSQL_PWD=$CCD_TEST_DB_PASSWORD mariadb -S "$CCD_TEST_DB_SOCKET" -u "$CCD_TEST_DB_USER" \
+        -N -B call_center -e "$1"
+}
 
 say "starting pbxsim (the Asterisk simulator)"
 ami_secret=demo-$RANDOM$RANDOM
 "$bin/tools/pbxsim/pbxsim" --port 0 --seed 7 --username ccdialer --secret "$ami_secret" \
-    --login-wait-ms 1000 >"$tmp/pbxsim.out" 2>"$tmp/pbxsim.log" &
+    --time-scale 4 --login-wait-ms 4000 --answer-rate 0.5 --busy-rate 0.3 --ring-ms 2000-12000 \
+    --talk-ms 40000-120000 --quiet-noise >"$tmp/pbxsim.out" 2>"$tmp/pbxsim.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q listening "$tmp/pbxsim.out" 2>/dev/null && break; sleep 0.1; done
 ami_port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/pbxsim.out" | head -1)
@@ -77,12 +84,11 @@ bind = 127.0.0.1
 port = $eccp_port
 allowed_networks = 127.0.0.0/8
 
-[agents]
-# pbxsim's phones answer as Local/EXT@phones
-phone_context = phones
-
 [agi]
 enabled = no
+
+[dialer]
+cycle_ms = 500
 
 [log]
 level = info
@@ -90,70 +96,123 @@ target = $tmp/ccdialerd.log
 CONF
 export CCD_DEMO_AMI_SECRET=$ami_secret
 
-say "creating the call_center schema and loading the demo seed"
+say "creating the call_center schema, the demo seed and a campaign of $numbers numbers"
 "$bin/daemon/ccdialerd" -c "$tmp/ccdialer.conf" --init-db
 CCD_DB_PASSWORD=$CCD_TEST_DB_PASSWORD "$bin/db/ccdialer-db" --socket "$CCD_TEST_DB_SOCKET" \
     --user "$CCD_TEST_DB_USER" --database call_center seed "$root/db/seed/demo.sql"
+# The demo's own campaign 3 ("Demo predictive": predictive pacing under a 3 % abandon cap, queue
+# 8000, at most 15 calls in flight) gets numbers 81xxxx, which pbxsim answers with the mix above.
+# The seed's campaign 1 (a few numbers with fixed outcomes, used by the tests) is paused so that
+# the five agents work for campaign 3 alone.
+sql "UPDATE campaign SET estatus = 'I' WHERE id = 1;
+     INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, daytime_end, retries,
+       trunk, context, queue, max_canales, script, estatus, callerid)
+       VALUES (3, 'Demo predictive', CURDATE() - INTERVAL 1 DAY, CURDATE() + INTERVAL 30 DAY,
+       '00:00:00', '23:59:59', 2, 'Local/\$OUTNUM\$@customers', 'dialer-queue', '8000', 0,
+       'Hello, this is the ccdialer demo.', 'A', '5550100');
+     INSERT INTO campaign_form (id_campaign, id_form) VALUES (3, 1);
+     INSERT INTO ccd_campaign_pacing (id_campaign, mode, abandon_rate_max, max_channels, retry_backoff_s)
+       VALUES (3, 'predictive', 0.03, 15, 30);
+     INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, status,
+       total_calls, pending_calls) VALUES (3, 3, 0, 'Demo numbers', 'demo.csv', NOW(), 1, $numbers, $numbers);
+     INSERT INTO calls (id, id_list, phone) SELECT 1000 + seq, 3, CONCAT('81', LPAD(seq, 4, '0'))
+       FROM seq_1_to_$numbers;"
 
 say "starting ccdialerd (log: $tmp/ccdialerd.log)"
 "$bin/daemon/ccdialerd" -f -c "$tmp/ccdialer.conf" &
 pids+=($!)
 eccp() { "$bin/eccp/ccdialer-eccp" -H 127.0.0.1 -p "$eccp_port" "$@"; }
-for _ in $(seq 100); do
+for _ in $(seq 150); do
     eccp getrequestlist >/dev/null 2>&1 && break
     sleep 0.2
 done
+eccp getrequestlist >/dev/null 2>&1 || { echo "ccdialerd did not answer ECCP"; tail -n 30 "$tmp/ccdialerd.log"; exit 1; }
 
-say "ECCP: campaigns and breaks, as a console sees them"
+say "ECCP: the consoles' view of the campaign"
 eccp getcampaignlist
-eccp getpauses
 
-say "ECCP: watching events for ${watch_s}s while the scenario runs"
-eccp -e -t "$watch_s" filterbyagent agent_number=any >"$tmp/events.txt" 2>&1 &
-watcher=$!
-pids+=($watcher)
-sleep 1
-
-# The stand-in for the dialer: one AMI connection to the simulated PBX.
-exec 3<>"/dev/tcp/127.0.0.1/$ami_port"
-ami() { printf '%s\r\n' "$@" "" >&3; }
-ami "Action: Login" "Username: ccdialer" "Secret: $ami_secret" "Events: off"
-say "ECCP: agent 9000 logs in from phone 1001 (loginagent: the engine originates the phone into agent-login)"
-eccp -a Agent/9000 -w eccp9000 loginagent extension=1001
-sleep 3
-say "ECCP: a break (pauseagent Lunch) and back (unpauseagent)"
-eccp -a Agent/9000 -w eccp9000 pauseagent pause_type=2
-eccp -a Agent/9000 -w eccp9000 unpauseagent
-sleep 1
-for n in 5101 5102 6101 7101 5103; do
-    echo "(demo) customer call $n into queue 8000 (what the dialer will originate)"
-    ami "Action: Originate" "ActionID: demo-$n" "Channel: Local/$n@customers" "Context: dialer-queue" \
-        "Exten: 8000" "Priority: 1" "Timeout: 8000" "Async: true" "Variable: TALK=4" \
-        "ChannelId: demo-$n-a" "OtherChannelId: demo-$n-b"
-    sleep 2
+agents=(9000 9001 9002 9003 9004)
+say "ECCP: agents ${agents[*]} log in (loginagent; each phone 100N answers, Asterisk confirms)"
+for i in "${!agents[@]}"; do
+    a=${agents[$i]}
+    ext=$((1001 + i))
+    eccp -a "Agent/$a" -w "eccp$a" loginagent agent_number="Agent/$a" extension="$ext" \
+        >"$tmp/login-$a.txt" 2>&1 || true
+    printf '  Agent/%s on extension %s: %s\n' "$a" "$ext" \
+        "$(grep -o '<status>[^<]*</status>\|<message>[^<]*</message>' "$tmp/login-$a.txt" | head -1)"
 done
-sleep 2
 
-say "ECCP: agent 9000's status and queues now"
-eccp getagentstatus agent_number=Agent/9000
-eccp getagentqueues agent_number=Agent/9000
+eccp -e -t "$((run_s + 5))" filterbyagent agent_number=any >"$tmp/events.txt" 2>&1 &
+pids+=($!)
 
-wait "$watcher" 2>/dev/null || true
-exec 3>&-
-say "ECCP events seen by the console"
-cat "$tmp/events.txt"
+agent_states() {
+    local out="" st
+    for a in "${agents[@]}"; do
+        st=$(eccp getagentstatus agent_number="Agent/$a" 2>/dev/null |
+            sed -n 's/.*<status>\([^<]*\)<\/status>.*/\1/p' | head -1)
+        case $st in
+        online) st=ready ;; oncall) st=talking ;; paused) st=paused ;; offline) st=out ;; '') st='?' ;;
+        esac
+        out="$out $a:$st"
+    done
+    echo "$out"
+}
 
-say "what ran"
+say "the campaign runs for ${run_s}s (Ctrl-C stops the demo)"
+printf '%8s %7s %8s %8s %9s %9s %9s %9s  %s\n' time placed ringing answered connected abandoned \
+    failed occupancy agents
+t0=$(date +%s)
+login_t0=$t0
+while :; do
+    now=$(date +%s)
+    el=$((now - t0))
+    # Attempts and outcomes from the call journal's rows (call_progress_log, calls).
+    read -r placed ringing answered connected abandoned failed talk_s < <(sql "
+        SELECT
+          (SELECT COUNT(*) FROM call_progress_log WHERE id_campaign_outgoing = 3 AND new_status = 'Placing'),
+          (SELECT COUNT(*) FROM calls c JOIN campaign_lists l ON l.id = c.id_list
+             WHERE l.id_campaign = 3 AND c.status IN ('Placing','Dialing','Ringing')),
+          (SELECT COUNT(*) FROM call_progress_log WHERE id_campaign_outgoing = 3
+             AND new_status IN ('OnQueue')),
+          (SELECT COUNT(*) FROM call_progress_log WHERE id_campaign_outgoing = 3 AND new_status = 'Success'),
+          (SELECT COUNT(*) FROM call_progress_log WHERE id_campaign_outgoing = 3 AND new_status = 'Abandoned'),
+          (SELECT COUNT(*) FROM call_progress_log WHERE id_campaign_outgoing = 3
+             AND new_status IN ('Failure','NoAnswer')),
+          (SELECT COALESCE(SUM(CASE WHEN c.end_time IS NOT NULL THEN TIMESTAMPDIFF(SECOND, c.start_time, c.end_time)
+                                    ELSE TIMESTAMPDIFF(SECOND, c.start_time, NOW()) END), 0)
+             FROM calls c JOIN campaign_lists l ON l.id = c.id_list
+             WHERE l.id_campaign = 3 AND c.start_time IS NOT NULL AND c.id_agent IS NOT NULL)" 2>/dev/null ||
+        echo "0 0 0 0 0 0 0")
+    occ=$(awk -v t="$talk_s" -v n="${#agents[@]}" -v s="$((now - login_t0))" \
+        'BEGIN { if (s > 0) printf "%.0f%%", 100 * t / (n * s); else print "-" }')
+    printf '%7ss %7s %8s %8s %9s %9s %9s %9s %s\n' "$el" "$placed" "$ringing" "$answered" \
+        "$connected" "$abandoned" "$failed" "$occ" "$(agent_states)"
+    [ "$el" -ge "$run_s" ] && break
+    sleep 3
+done
+
+say "summary"
+sql "SELECT CONCAT('  ', COALESCE(c.status, 'not dialed yet'), ': ', COUNT(*))
+     FROM calls c JOIN campaign_lists l ON l.id = c.id_list WHERE l.id_campaign = 3
+     GROUP BY c.status ORDER BY COUNT(*) DESC"
+sql "SELECT CONCAT('  abandon rate (abandoned / answered attempts): ',
+       COALESCE(ROUND(100 * SUM(new_status = 'Abandoned') / NULLIF(SUM(new_status = 'OnQueue'), 0), 1), 0), ' %')
+     FROM call_progress_log WHERE id_campaign_outgoing = 3"
+sql "SELECT CONCAT('  campaign 3: ', num_completadas, ' calls completed, mean ', promedio, ' s, deviation ',
+       desviacion, ' s (the running statistics the journal keeps)') FROM campaign WHERE id = 3" || true
+printf '  ECCP events a console received: %s agentlinked, %s agentunlinked\n' \
+    "$(grep -c '<agentlinked' "$tmp/events.txt" || true)" "$(grep -c '<agentunlinked' "$tmp/events.txt" || true)"
+
+say "where to look next"
 cat <<TXT
-- MariaDB (private, $tmp/db), call_center schema at the current version, demo seed loaded
-- pbxsim on 127.0.0.1:$ami_port: agents, queues 8000/8001, customers 5XXX answer, 6XXX no answer, 7XXX busy
-- ccdialerd: AMI client -> registry -> ECCP server on 127.0.0.1:$eccp_port (database reads via reader threads)
-- the registry follows agents (login/logout, queue membership, pause) from AMI events and the calls the
-  engine itself originates; ECCP consoles read it and receive its changes as events
-- the agent service: loginagent, pauseagent and unpauseagent above went through ECCP to the engine,
-  which originated the login and paused/unpaused the agent's queue member on the PBX
-- not yet: the outgoing dialer and incoming-call tracking. The customer calls above were placed by
-  this script through AMI, which is the dialer's job once it lands; until then the engine does not
-  follow calls it did not place, so they show on the PBX (pbxsim) but not as agentlinked events
+- what ran: MariaDB ($tmp/db), pbxsim on 127.0.0.1:$ami_port, ccdialerd (ECCP 127.0.0.1:$eccp_port)
+- the engine's log: $tmp/ccdialerd.log; the events a console saw: $tmp/events.txt
+  (CCD_DEMO_KEEP=1 keeps them after the demo)
+- pacing: the campaign is predictive, but a pacer places one call per free agent (progressive) until
+  it has seen 50 outcomes of its campaign; a longer run (scripts/demo.sh 300) shows it overdial
+- how the dialer paces and what it writes: docs/dialer.md, docs/journal.md; the agents: docs/agent.md
+- the pacing simulation (occupancy and abandon rate per policy): build/bench-release/bench/pacing,
+  run by scripts/bench.sh pacing; figures in docs/performance.md
+- talk to the engine as a console does: build/demo/eccp/ccdialer-eccp -p $eccp_port getcampaignstatus campaign_id=3
 TXT
-tail -n 15 "$tmp/ccdialerd.log"
+tail -n 5 "$tmp/ccdialerd.log"
