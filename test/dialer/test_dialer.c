@@ -215,8 +215,10 @@ static bool restarts_one(const pbxsim_state_t *st, void *ctx)
     return st->restarts >= 1 && !st->shutting_down;
 }
 
-/* The PBX restarts mid-campaign: its calls end LOST, the dialer goes on once it is back,
- * no call is left in flight and no number is dialed beyond its retries. */
+/* The PBX restarts mid-campaign with calls in flight: they all end (by the hangups the PBX
+ * sends as it goes down, or as LOST at the resync when those events never arrived: which one
+ * depends on timing), the dialer goes on once it is back, no call is left in flight and no
+ * number is dialed beyond its retries. */
 static void test_pbx_restart(void **state)
 {
     (void)state;
@@ -226,7 +228,7 @@ static void test_pbx_restart(void **state)
     fx_numbers(&F, 6001, 20);
     fx_start(&F);
     fx_login_agents(&F, 5);
-    CCD_WAIT_UNTIL((fx_pump(&F), fx_dialed(&F, 5001, 120) >= 30), LONG_WAIT_MS);
+    CCD_WAIT_UNTIL((fx_pump(&F), fx_dialed(&F, 5001, 120) >= 30 && F.live >= 1), LONG_WAIT_MS);
     assert_int_equal(pbxsim_restart(F.sim), 0);
     assert_int_equal(pbxsim_wait(F.sim, restarts_one, NULL, ccd_test_timeout_ms(CCD_TEST_WAIT_MS)), 0);
     /* Everything the old PBX had is gone: the registry finishes it (resync), the dialer
@@ -251,7 +253,7 @@ static void test_pbx_restart(void **state)
         assert_true(F.dials[i] <= 2);
         lost += F.final[i] == REG_CS_LOST + 1;
     }
-    assert_true(lost >= 1); /* the restart caught calls in flight */
+    print_message("calls that ended LOST at the resync: %d\n", lost);
     fx_teardown(&F);
 }
 
