@@ -102,12 +102,14 @@ int agi_arg_append(char *out, size_t outsz, size_t *used, const char *arg);
 typedef struct agi agi_t;
 struct reg;
 struct db;
+struct ags;
 
 /* What the scripts need besides the configuration; reg is required, db may be NULL (scripts
  * that read or write then answer with their failure path and say so in the log). */
 typedef struct agi_deps {
     struct reg *reg;
     struct db *db;
+    struct ags *ags; /* the agent service (agentlogin); NULL: agentlogin answers failed */
 } agi_deps_t;
 
 /*

@@ -63,6 +63,7 @@ struct agi__sess {
     bool want_out;            /* EPOLLOUT armed */
     int jobs_out;             /* read jobs not back yet (the struct lives until 0) */
     agi__job_t *job;          /* the read job that just came back, during step() */
+    const struct ags_done *done; /* the agent service's answer just back, during step() */
     /* the environment we use */
     char script_name[64];
     char uniqueid[AGI__VAL_LEN];
@@ -129,6 +130,11 @@ bool agi__read(agi__sess_t *s, int (*run)(db_conn_t *c, db_read_job_t *job), voi
 /* Ends the script: what is queued is sent, then the socket is closed, and the dialplan goes
  * on after AGI() (AGISTATUS=SUCCESS). */
 void agi__end(agi__sess_t *s);
+struct ags_req;
+/* Submits an agent service request for the session (reply_mq and user are set here); its
+ * ags_done_t comes back like a read job: the step is called with ans == NULL and s->done
+ * set.  false when there is no service or it refused (logged). */
+bool agi__ags_submit(agi__sess_t *s, struct ags_req *req);
 /* Posts fn(arg) to the registry (arg freed with free()); false when it was refused. */
 bool agi__post(agi__sess_t *s, reg_apply_fn fn, void *arg);
 /* The configuration, the database (may be NULL). */

@@ -38,7 +38,7 @@ void agi__sc_abandon(agi__sess_t *s, const agi_item_t *ans)
     case ST_START:
         agi__post_fact(s, agi__apply_abandoned, NULL, 0);
         s->step = ST_CAMPAIGN;
-        agi__cmd(s, "GET VARIABLE", "CCD_CAMPAIGN_ID", NULL);
+        agi__cmd(s, "GET VARIABLE", "ID_CAMPAIGN", NULL);
         return;
     case ST_CAMPAIGN: {
         agi__data_copy(ans, val, sizeof(val));

@@ -1,6 +1,6 @@
 /*
  * callback: the caller presses 1 to be called back.  Dialplan: AGI(agi://host:4573/callback)
- * on a campaign call (the dialer's Originate sets CCD_CALL_ID, the calls.id).  GET DATA plays
+ * on a campaign call (the dialer's Originate sets ID_CALL, the calls.id).  GET DATA plays
  * [agi] callback_prompt and takes one digit; on "1" the call is scheduled again (the checks
  * schedulecall makes, as a read job, then a DB_W_CALL_SCHEDULE write through the writer) and
  * the caller hears callback_done, or callback_failed when it could not be.  Any other key or
@@ -67,14 +67,14 @@ void agi__sc_callback(agi__sess_t *s, const agi_item_t *ans)
             return;
         }
         s->step = ST_CALLID;
-        agi__cmd(s, "GET VARIABLE", "CCD_CALL_ID", NULL);
+        agi__cmd(s, "GET VARIABLE", "ID_CALL", NULL);
         return;
     case ST_CALLID: {
         agi__data_copy(ans, val, sizeof(val));
         long long id = agi__id_of(val);
         sched_req_t *r = id ? calloc(1, sizeof(*r)) : NULL;
         if (!r) {
-            LOG_WARN_RL(AGI__MOD, "callback %s: no CCD_CALL_ID on the channel", s->uniqueid);
+            LOG_WARN_RL(AGI__MOD, "callback %s: no ID_CALL on the channel", s->uniqueid);
             say(s, false);
             return;
         }

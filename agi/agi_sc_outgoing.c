@@ -1,7 +1,7 @@
 /*
  * outgoing: an answered campaign call before it is queued.  Dialplan, after AMD() when the
  * campaign uses it: AGI(agi://host:4573/outgoing).  The dialer's Originate sets
- * CCD_CAMPAIGN_ID on the channel.  Records the answer time (registry), reads AMDSTATUS: a
+ * ID_CAMPAIGN on the channel.  Records the answer time (registry), reads AMDSTATUS: a
  * MACHINE is hung up, or first hears the campaign's machine_message when ccd_campaign_agi
  * says 'message'; anyone else (HUMAN, NOTSURE, no AMD) goes on to the queue (NEXT=queue).
  */
@@ -49,7 +49,7 @@ void agi__sc_outgoing(agi__sess_t *s, const agi_item_t *ans)
             return;
         }
         s->step = ST_CAMPAIGN;
-        agi__cmd(s, "GET VARIABLE", "CCD_CAMPAIGN_ID", NULL);
+        agi__cmd(s, "GET VARIABLE", "ID_CAMPAIGN", NULL);
         return;
     case ST_CAMPAIGN: {
         agi__data_copy(ans, val, sizeof(val));

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "agent/agent.h"
 #include "agi/agi_int.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -223,6 +224,27 @@ bool agi__read(agi__sess_t *s, int (*run)(db_conn_t *c, db_read_job_t *job), voi
     }
     s->jobs_out++;
     w->jobs_out++;
+    return true;
+}
+
+bool agi__ags_submit(agi__sess_t *s, ags_req_t *req)
+{
+    ags_t *ags = s->w->a->deps.ags;
+    if (!ags) {
+        LOG_WARN_RL(MOD, "script %s: no agent service in this engine", s->script_name);
+        return false;
+    }
+    req->reply_mq = s->w->mq;
+    req->user = (uint64_t)(uintptr_t)s;
+    int rc = ags_submit(ags, req);
+    if (rc != 0) {
+        LOG_WARN_RL(MOD, "script %s: the agent service refused a request (%s)", s->script_name,
+                    ccd_strerror(rc));
+        return false;
+    }
+    /* counted like a read job: the session stays allocated until the answer is back */
+    s->jobs_out++;
+    s->w->jobs_out++;
     return true;
 }
 
@@ -480,6 +502,25 @@ static void job_back(agi__worker_t *w, agi__job_t *j)
     job_free(&j->job.msg);
 }
 
+/* The agent service's answer; user 0 is a notice for no request (mute timers: not ours). */
+static void ags_back(agi__worker_t *w, ags_done_t *d)
+{
+    agi__sess_t *s = (agi__sess_t *)(uintptr_t)d->user;
+    if (s) {
+        w->jobs_out--;
+        s->jobs_out--;
+        if (s->fd < 0) {
+            if (s->jobs_out == 0)
+                sess_bury(w, s);
+        } else if (s->state == AGI__RUN) {
+            s->done = d;
+            s->script->step(s, NULL);
+            s->done = NULL;
+        }
+    }
+    d->msg.free(&d->msg);
+}
+
 static bool inbox(agi__worker_t *w)
 {
     uint64_t v;
@@ -491,6 +532,8 @@ static bool inbox(agi__worker_t *w)
         mq_msg_t *next = m->next;
         if (m->type == MSG_DB_READ_DONE)
             job_back(w, (agi__job_t *)m);
+        else if (m->type == MSG_AGS_DONE)
+            ags_back(w, (ags_done_t *)m);
         else {
             if (m->type == MSG_QUIT)
                 quit = true;
@@ -675,6 +718,8 @@ void agi_stop(agi_t *a)
                 continue;
             if (m->type == MSG_DB_READ_DONE)
                 job_back(w, (agi__job_t *)m);
+            else if (m->type == MSG_AGS_DONE)
+                ags_back(w, (ags_done_t *)m);
             else
                 m->free(m);
         }

@@ -99,6 +99,8 @@ typedef struct conf_agi {
     char callback_prompt[CONF_STR_LEN];  /* callback: "press 1 to be called back" */
     char callback_done[CONF_STR_LEN];    /* callback: "we will call you back" */
     char callback_failed[CONF_STR_LEN];  /* callback: the call back could not be scheduled */
+    char agentlogin_number[CONF_STR_LEN]; /* agentlogin: asks for the agent number */
+    char agentlogin_pin[CONF_STR_LEN];    /* agentlogin: asks for the PIN */
 } conf_agi_t;
 
 typedef struct conf_dialer {

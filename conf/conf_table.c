@@ -141,6 +141,10 @@ const conf_directive_t conf__directives[] = {
         "sound file confirming a scheduled call back"),
     ROW(D_STR, AGI, callback_failed, callback_failed, "ccdialer/callback-failed",
         "sound file saying the call back could not be scheduled"),
+    ROW(D_STR, AGI, agentlogin_number, agentlogin_number, "agent-user",
+        "sound file asking an agent for its number (agentlogin)"),
+    ROW(D_STR, AGI, agentlogin_pin, agentlogin_pin, "agent-pass",
+        "sound file asking an agent for its PIN (agentlogin)"),
 
     /* [dialer] */
     ROW(D_INT, DL, cycle_ms, cycle_ms, "1000", 100, 1000, "milliseconds between pacing cycles"),

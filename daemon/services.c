@@ -195,7 +195,7 @@ svc_t *svc_start(const conf_t *cf, char *err, size_t errlen)
     }
 
     if (cf->agi.enabled) {
-        agi_deps_t deps = {.reg = s->reg, .db = s->db};
+        agi_deps_t deps = {.reg = s->reg, .db = s->db, .ags = s->ags};
         s->agi = agi_new(&cf->agi, &deps, why, sizeof(why));
         if (!s->agi) {
             snprintf(err, errlen, "FastAGI: %s", why);

@@ -510,6 +510,15 @@ typedef struct db_agi_campaign {
 /* The outgoing campaign's FastAGI settings (ccd_campaign_agi); found false without a row. */
 int db_agi_campaign(db_conn_t *c, uint32_t id_campaign, db_agi_campaign_t *out);
 
+typedef enum db_agi_pin {
+    DB_AGI_PIN_UNKNOWN = 0, /* no active Agent/<number> row */
+    DB_AGI_PIN_BAD,         /* the row's password is not the PIN (or is empty) */
+    DB_AGI_PIN_OK,
+} db_agi_pin_e;
+/* agentlogin: checks pin against agent.password (the phone PIN of an app_agent_pool agent)
+ * of the active agent row of type Agent and this number. */
+int db_agi_agent_pin(db_conn_t *c, const char *number, const char *pin, db_agi_pin_e *out);
+
 /* -- schedulecall's checks (db_calls.c); the write itself goes through the writer -- */
 
 typedef struct db_schedule_req {

@@ -148,7 +148,7 @@ static void test_outgoing_machine_message(void **state)
 {
     fx_t *f = *state;
     size_t at = f->ami.len;
-    const char *vars[] = {"AMDSTATUS=MACHINE", "CCD_CAMPAIGN_ID=1", NULL};
+    const char *vars[] = {"AMDSTATUS=MACHINE", "ID_CAMPAIGN=1", NULL};
     amic_originate(&f->ami, "5404", "agi-out-1", "5551000", "outgoing", vars);
     at = amic_wait(&f->ami, at, "Command: STREAM FILE ccdialer/machine-msg \"\"");
     amic_wait(&f->ami, at, "Command: HANGUP");
@@ -160,7 +160,7 @@ static void test_abandon_campaign_message(void **state)
     fx_t *f = *state;
     treg_call(f->reg, "agi-ab-2", REG_CALL_OUTGOING, REG_CS_ONQUEUE);
     size_t at = f->ami.len;
-    const char *vars[] = {"CCD_CAMPAIGN_ID=1", NULL};
+    const char *vars[] = {"ID_CAMPAIGN=1", NULL};
     amic_originate(&f->ami, "5405", "agi-ab-2", "5551000", "abandon", vars);
     at = amic_wait(&f->ami, at, "Command: STREAM FILE ccdialer/sorry \"\"");
     amic_wait(&f->ami, at, "Command: HANGUP");
@@ -174,7 +174,7 @@ static void test_callback_scheduled(void **state)
     fx_t *f = *state;
     assert_int_equal(dbt_int(f->my, "SELECT COUNT(*) FROM calls WHERE phone = '5551000'"), 1);
     size_t at = f->ami.len;
-    const char *vars[] = {"AGIDIGITS=1", "CCD_CALL_ID=10", NULL};
+    const char *vars[] = {"AGIDIGITS=1", "ID_CALL=10", NULL};
     amic_originate(&f->ami, "5406", "agi-cb-2", "5551000", "callback", vars);
     at = amic_wait(&f->ami, at, "Command: GET DATA ccdialer/press-1-callback 5000 1");
     at = amic_wait(&f->ami, at, "Command: STREAM FILE ccdialer/callback-scheduled \"\"");
@@ -184,7 +184,7 @@ static void test_callback_scheduled(void **state)
                      1);
     /* a call id that is no call: nothing scheduled, the caller is told */
     at = f->ami.len;
-    const char *bad[] = {"AGIDIGITS=1", "CCD_CALL_ID=999", NULL};
+    const char *bad[] = {"AGIDIGITS=1", "ID_CALL=999", NULL};
     amic_originate(&f->ami, "5407", "agi-cb-3", "5551000", "callback", bad);
     amic_wait(&f->ami, at, "Command: STREAM FILE ccdialer/callback-failed \"\"");
     assert_int_equal(dbt_int(f->my, "SELECT COUNT(*) FROM calls WHERE phone = '5551000'"), 2);

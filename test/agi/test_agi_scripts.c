@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agi/agi.h"
@@ -108,7 +109,7 @@ static void test_outgoing_machine_hangup(void **state)
     const char *vars[] = {"AMDSTATUS=MACHINE", NULL};
     amic_originate(&f->ami, "5302", "agi-out-m", "5551001", "outgoing", vars);
     at = amic_wait(&f->ami, at, "Command: GET VARIABLE AMDSTATUS");
-    at = amic_wait(&f->ami, at, "Command: GET VARIABLE CCD_CAMPAIGN_ID");
+    at = amic_wait(&f->ami, at, "Command: GET VARIABLE ID_CAMPAIGN");
     size_t hang = amic_wait(&f->ami, at, "Command: HANGUP");
     amic_wait(&f->ami, hang, "Event: Hangup");
     CCD_WAIT(stats(f).finished == before.finished + 1);
@@ -146,7 +147,7 @@ static void test_callback_no_key(void **state)
     assert_int_equal(stats(f).commands, before.commands + 1);
 }
 
-/* callback with "1" but no CCD_CALL_ID: the caller hears it failed (nothing to schedule). */
+/* callback with "1" but no ID_CALL: the caller hears it failed (nothing to schedule). */
 static void test_callback_without_call(void **state)
 {
     fx_t *f = *state;
@@ -154,7 +155,7 @@ static void test_callback_without_call(void **state)
     const char *vars[] = {"AGIDIGITS=1", NULL};
     amic_originate(&f->ami, "5305", "agi-cb-1", "5551004", "callback", vars);
     at = amic_wait(&f->ami, at, "Command: GET DATA");
-    at = amic_wait(&f->ami, at, "Command: GET VARIABLE CCD_CALL_ID");
+    at = amic_wait(&f->ami, at, "Command: GET VARIABLE ID_CALL");
     amic_wait(&f->ami, at, "Command: STREAM FILE ccdialer/callback-failed");
 }
 
@@ -178,13 +179,18 @@ static void test_incoming_no_db(void **state)
     assert_true(stats(f).db_refused > before.db_refused);
 }
 
-/* agentlogin refuses clearly until the agent service is built in. */
-static void test_agentlogin_refused(void **state)
+/* agentlogin without a key pressed for the agent number: failed, and no PIN is asked. */
+static void test_agentlogin_no_number(void **state)
 {
     fx_t *f = *state;
     size_t at = f->ami.len;
     amic_originate(&f->ami, "5307", "agi-al-0", "5551005", "agentlogin", NULL);
-    amic_wait(&f->ami, at, "Variable: CCD_AGENTLOGIN\r\nValue: unavailable");
+    at = amic_wait(&f->ami, at, "Command: GET DATA agent-user 5000 10");
+    size_t end = amic_wait(&f->ami, at, "Variable: CCD_AGENTLOGIN\r\nValue: failed");
+    char *seen = strndup(f->ami.buf + at, end - at);
+    assert_non_null(seen);
+    assert_null(strstr(seen, "agent-pass"));
+    free(seen);
 }
 
 /* A script name not in the table: counted, and the dialplan goes on. */
@@ -218,7 +224,7 @@ int main(void)
         cmocka_unit_test(test_outgoing_human),   cmocka_unit_test(test_outgoing_machine_hangup),
         cmocka_unit_test(test_abandon),          cmocka_unit_test(test_callback_no_key),
         cmocka_unit_test(test_callback_without_call), cmocka_unit_test(test_incoming_no_db),
-        cmocka_unit_test(test_agentlogin_refused), cmocka_unit_test(test_unknown_script),
+        cmocka_unit_test(test_agentlogin_no_number), cmocka_unit_test(test_unknown_script),
         cmocka_unit_test(test_script_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -68,7 +68,7 @@ static void test_silent_client(void **state)
     agic_env(fd, "abandon", "silent-1", NULL);
     char line[512];
     agic_line(fd, line, sizeof(line));
-    assert_string_equal(line, "GET VARIABLE CCD_CAMPAIGN_ID");
+    assert_string_equal(line, "GET VARIABLE ID_CAMPAIGN");
     /* no answer: the session is closed by its deadline, with nothing more sent */
     agic_wait_closed(fd);
     close(fd);
@@ -95,7 +95,7 @@ static void test_hangup_mid_command(void **state)
     agic_env(fd, "abandon", "hang-1", NULL);
     char line[512];
     agic_line(fd, line, sizeof(line));
-    assert_string_equal(line, "GET VARIABLE CCD_CAMPAIGN_ID");
+    assert_string_equal(line, "GET VARIABLE ID_CAMPAIGN");
     agic_send(fd, "200 result=0\n");
     agic_line(fd, line, sizeof(line));
     assert_string_equal(line, "STREAM FILE ccdialer/abandoned \"\"");
@@ -162,7 +162,10 @@ static void test_broken_peers(void **state)
     agic_env(fd, "agentlogin", "ok-1", NULL);
     char line[256];
     agic_line(fd, line, sizeof(line));
-    assert_string_equal(line, "SET VARIABLE CCD_AGENTLOGIN unavailable");
+    assert_string_equal(line, "GET DATA agent-user 5000 10");
+    agic_send(fd, "200 result= (timeout)\n");
+    agic_line(fd, line, sizeof(line));
+    assert_string_equal(line, "SET VARIABLE CCD_AGENTLOGIN failed");
     agic_send(fd, "200 result=1\n");
     agic_wait_closed(fd);
     close(fd);

@@ -87,7 +87,7 @@ check "the secret never reaches the log" bash -c "! grep -q d-secret '$tmp/ccdia
 agi_first=$(timeout "$(t 10)" bash -c "exec 3<>/dev/tcp/127.0.0.1/$agi_port;
   printf 'agi_network: yes\nagi_network_script: agentlogin\nagi_uniqueid: 1.1\n\n' >&3;
   IFS= read -r line <&3; printf '%s' \"\$line\"" 2>/dev/null)
-check "FastAGI serves a session" test "$agi_first" = "SET VARIABLE CCD_AGENTLOGIN unavailable"
+check "FastAGI serves a session" test "$agi_first" = "GET DATA agent-user 5000 10"
 
 "$ccd" -f -c "$tmp/c.conf" >/dev/null 2>&1
 check "a second daemon on the same pid file refuses to start" test $? -eq 1

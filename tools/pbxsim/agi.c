@@ -279,13 +279,19 @@ static void command(pbx_t *s, pcall_t *c, const char *cmd)
         }
         reply(s, c, cmd, "200 result=1");
     } else if (nw >= 2 && strcasecmp(w[0], "GET") == 0 && strcasecmp(w[1], "DATA") == 0) {
-        /* the caller's key presses come from AGIDIGITS (an Originate Variable); none is a
-         * timeout, answered as Asterisk does */
+        /* the caller's key presses come from AGIDIGITS (an Originate Variable), one answer
+         * per '|' for successive GET DATA; none is a timeout, answered as Asterisk does */
         const char *d = a ? pbx_chan_getvar(a, "AGIDIGITS") : NULL;
+        for (int k = 0; d && k < c->agi_getdata_n; k++) {
+            d = strchr(d, '|');
+            d = d ? d + 1 : NULL;
+        }
+        c->agi_getdata_n++;
+        size_t dl = d ? strcspn(d, "|") : 0;
         if (!c->b) {
             reply(s, c, cmd, "200 result=-1");
-        } else if (d && *d) {
-            snprintf(ans, sizeof ans, "200 result=%.60s", d);
+        } else if (dl > 0) {
+            snprintf(ans, sizeof ans, "200 result=%.*s", (int)(dl < 60 ? dl : 60), d);
             reply(s, c, cmd, ans);
         } else {
             reply(s, c, cmd, "200 result= (timeout)");

@@ -1211,6 +1211,14 @@ void pbx_agi_finished(pbx_t *s, pcall_t *c)
     }
     pchan_t *a = c->a;
     const char *next = pbx_chan_getvar(a, "NEXT");
+    const char *al = pbx_chan_getvar(a, "CCD_AGENTLOGIN");
+    const char *agent = pbx_chan_getvar(a, "CCD_AGENT");
+    if (c->b && al && strcmp(al, "ok") == 0 && agent && *agent) {
+        /* the agentlogin dialplan: AgentLogin(${CCD_AGENT},s) on the agent's own call */
+        snprintf(c->dest_exten, sizeof c->dest_exten, "%s", agent);
+        agent_login(s, c);
+        return;
+    }
     a->prio = 5;
     if (c->b && next && strcmp(next, "queue") == 0) {
         pqueue_t *q = pbx_queue_find(s, "8000");

@@ -208,6 +208,7 @@ struct pcall {
     buf_t agi_in, agi_out;
     bool agi_env_sent, agi_hangup_sent, agi_waiting;
     int agi_cmd_seq;
+    int agi_getdata_n; /* GET DATA answered so far (AGIDIGITS: one answer per '|') */
     uint64_t agi_wait_gen;
     char agi_cmd[256];
     /* Async AGI: commands queued by Action: AGI */
