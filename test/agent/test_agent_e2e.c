@@ -38,16 +38,14 @@
 #include "eccp/eccp.h"
 #include "reg/reg.h"
 #include "test/common/ccd_test.h"
+#include "test/daemon/e2e_engine.h"
 #include "test/db/dbtest.h"
 #include "tools/pbxsim/pbxsim.h"
 
 #define WAIT_MAX_MS ccd_test_timeout_ms(30000)
 
 typedef struct fixture {
-    char dbname[64];
-    conf_t cf;
-    pbxsim_t *sim;
-    svc_t *svc;
+    e2e_engine_t e;
     reg_t *reg;
     ami_t *ami;
     int eccp;
@@ -57,35 +55,6 @@ typedef struct fixture {
     size_t inlen;
     int next_id;
 } fixture_t;
-
-static const char *env_or_fail(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        fail_msg("%s is not set: run this test through scripts/test.sh (private MariaDB)", name);
-    return v;
-}
-
-static int tcp_connect(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        fail_msg("connect to port %u: %s", port, strerror(errno));
-    return fd;
-}
-
-static void send_all(int fd, const char *s)
-{
-    size_t len = strlen(s);
-    while (len) {
-        ssize_t w = write(fd, s, len);
-        assert_true(w > 0);
-        s += w;
-        len -= (size_t)w;
-    }
-}
 
 /* Reads more of the console's input (waits up to left ms); false when nothing came. */
 static bool eccp_read(fixture_t *f, int left)
@@ -141,7 +110,7 @@ static char *eccp_request_as(fixture_t *f, const char *decl, const char *body)
     int id = ++f->next_id;
     snprintf(req, sizeof(req), "%s<request id=\"%d\">%s</request>\n", decl, id, body);
     snprintf(open_tag, sizeof(open_tag), "<response id=\"%d\">", id);
-    send_all(f->eccp, req);
+    e2e_send_all(f->eccp, req);
     int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
     for (;;) {
         const char *start = strstr(f->inbuf, open_tag);
@@ -184,12 +153,12 @@ static void agent_req(fixture_t *f, const char *name, const char *agent, const c
  * a line containing until (malloc'ed). */
 static char *ami_ask(fixture_t *f, const char *action, const char *until)
 {
-    int fd = tcp_connect(pbxsim_port(f->sim));
+    int fd = e2e_tcp_connect(pbxsim_port(f->e.sim));
     char req[2048];
     snprintf(req, sizeof(req),
              "Action: Login\r\nUsername: e2e\r\nSecret: e2e-secret\r\nEvents: off\r\n\r\n"
              "%sActionID: ask-1\r\n\r\n", action);
-    send_all(fd, req);
+    e2e_send_all(fd, req);
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
@@ -265,7 +234,7 @@ static long long sql_int(fixture_t *f, const char *query)
 {
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
-    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(&f->e.cf.database, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     if (mysql_query(my, query) != 0)
         fail_msg("%s: %s", query, mysql_error(my));
@@ -354,51 +323,22 @@ static uint64_t queue_call(fixture_t *f, const char *agent, const char *uid)
 static int setup_on(void **state, fixture_t *f, const char *sock, const char *user,
                     const char *pw)
 {
-    snprintf(f->dbname, sizeof(f->dbname), "ccd_ags_%d", (int)getpid());
-
-    pbxsim_opts_t so;
-    pbxsim_opts_default(&so);
-    so.username = "e2e";
-    so.secret = "e2e-secret";
-    so.agent_login_wait_ms = 200;
-    so.quiet_noise = true;
-    so.time_scale = 5; /* a 5 s login ring is 1 s; a 45 s parking space 9 s */
-    f->sim = pbxsim_start(&so);
-    assert_non_null(f->sim);
-
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[ami]\nhost = 127.0.0.1\nport = %u\nusername = e2e\nsecret = e2e-secret\n"
-             "reconnect_min_ms = 50\nreconnect_max_ms = 500\n"
-             "[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\n"
-             "[eccp]\nbind = 127.0.0.1\nallowed_networks = 127.0.0.0/8, ::1\n"
-             "[dialer]\ndefault_context = transfer-target\n"
-             "[agents]\nphone_context = phones\nlogin_ring_timeout = 5\n"
-             "[agi]\nenabled = no\n[log]\nlevel = warning\n",
-             (unsigned)pbxsim_port(f->sim), sock, user, pw, f->dbname);
-    char err[CCD_ERR_LEN];
-    if (conf_load_string("agents.conf", text, strlen(text), &f->cf, err, sizeof(err)) != 0)
-        fail_msg("config: %s", err);
-    f->cf.eccp.port = 0;
-    log_set_level(LOG_LVL_WARN);
-
-    if (db_migrate(&f->cf.database, err, sizeof(err)) != 0)
-        fail_msg("migrate: %s", err);
-    MYSQL *my = NULL;
-    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
-        fail_msg("connect: %s", err);
-    if (db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
-        fail_msg("seed: %s", err);
-    mysql_close(my);
-
-    f->svc = svc_start(&f->cf, err, sizeof(err));
-    if (!f->svc)
-        fail_msg("engine start: %s", err);
+    const e2e_engine_opts_t o = {
+        .db_prefix = "ccd_ags",
+        .conf_name = "agents.conf",
+        .conf_extra = "[dialer]\ndefault_context = transfer-target\n"
+                      "[agents]\nphone_context = phones\nlogin_ring_timeout = 5\n",
+        .time_scale = 5, /* a 5 s login ring is 1 s; a 45 s parking space 9 s */
+        .socket = sock,
+        .user = user,
+        .password = pw,
+    };
+    e2e_engine_start(&f->e, &o);
     db_t *db;
     eccp_server_t *eccp;
-    svc_parts(f->svc, &f->reg, &f->ami, &db, &eccp);
+    svc_parts(f->e.svc, &f->reg, &f->ami, &db, &eccp);
     CCD_WAIT_UNTIL(ami_server_state(f->ami, 0) == AMI_STATE_UP, 30000);
-    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    f->eccp = e2e_tcp_connect(svc_eccp_port(f->e.svc));
     char *r = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole</password></login>");
     const char *ck = strstr(r, "<app_cookie>");
     assert_non_null(ck);
@@ -411,8 +351,8 @@ static int setup_on(void **state, fixture_t *f, const char *sock, const char *us
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    return setup_on(state, f, env_or_fail("CCD_TEST_DB_SOCKET"), env_or_fail("CCD_TEST_DB_USER"),
-                    env_or_fail("CCD_TEST_DB_PASSWORD"));
+    return setup_on(state, f, e2e_env_or_fail("CCD_TEST_DB_SOCKET"), e2e_env_or_fail("CCD_TEST_DB_USER"),
+                    e2e_env_or_fail("CCD_TEST_DB_PASSWORD"));
 }
 
 /* The engine on a mariadbd of the test's own, which the test stops and starts. */
@@ -429,22 +369,11 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     close(f->eccp);
-    svc_stop(f->svc);
-    pbxsim_stop(f->sim);
-    if (f->own_db.dir[0]) {
+    /* a mariadbd of the test's own goes whole; the shared one loses this test's database */
+    bool own = f->own_db.dir[0] != '\0';
+    e2e_engine_stop(&f->e, !own);
+    if (own)
         dbt_server_destroy(&f->own_db);
-        free(f);
-        return 0;
-    }
-    char err[CCD_ERR_LEN];
-    MYSQL *my = NULL;
-    conf_database_t nodb = f->cf.database;
-    if (db__connect(&nodb, false, &my, err, sizeof(err)) == 0) {
-        char q[128];
-        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s", f->dbname);
-        mysql_query(my, q);
-        mysql_close(my);
-    }
     free(f);
     return 0;
 }
@@ -461,7 +390,7 @@ static void login_9000(fixture_t *f)
     wait_event(f, "<agentloggedin><agent>Agent/9000</agent></agentloggedin>");
     assert_int_equal(agent_now(f, "Agent/9000").login, REG_LOGGED_IN);
     uint32_t one = 1;
-    assert_int_equal(pbxsim_wait(f->sim, sim_agents_in, &one, WAIT_MAX_MS), 0);
+    assert_int_equal(pbxsim_wait(f->e.sim, sim_agents_in, &one, WAIT_MAX_MS), 0);
     /* available only when Asterisk says so: after app_agent_pool's probation */
     CCD_WAIT_UNTIL(agent_now(f, "Agent/9000").ready_ms != 0, 30000);
 }
@@ -487,7 +416,7 @@ static void test_login_logout_pool_agent(void **state)
     agent_req(f, "logoutagent", "Agent/9000", "eccp9000", NULL, "<status>logged-out</status>");
     wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
     uint32_t zero = 0;
-    assert_int_equal(pbxsim_wait(f->sim, sim_agents_in, &zero, WAIT_MAX_MS), 0);
+    assert_int_equal(pbxsim_wait(f->e.sim, sim_agents_in, &zero, WAIT_MAX_MS), 0);
     assert_int_equal(agent_now(f, "Agent/9000").login, REG_LOGGED_OUT);
     /* the answer to a logged-out agent is its state */
     agent_req(f, "logoutagent", "Agent/9000", "eccp9000", NULL, "<status>logged-out</status>");
@@ -506,7 +435,7 @@ static void test_login_phone_not_answered(void **state)
     assert_string_equal(a.extension, "");
     /* the service counts it when it reads the same registry change (its own thread) */
     ags_stats_t st;
-    CCD_WAIT((ags_get_stats(svc_agents(f->svc), &st), st.logins_failed == 1));
+    CCD_WAIT((ags_get_stats(svc_agents(f->e.svc), &st), st.logins_failed == 1));
     assert_int_equal(st.logins_ok, 0);
     /* and a second attempt on a phone that answers works */
     agent_req(f, "loginagent", "Agent/9001", "eccp9001", "<extension>1003</extension>",
@@ -642,7 +571,7 @@ static void test_mute_timer_and_transfer(void **state)
     /* the service unmutes by itself after 1 s, and the console hears of it */
     wait_event(f, "<recordingunmute>");
     ags_stats_t st;
-    ags_get_stats(svc_agents(f->svc), &st);
+    ags_get_stats(svc_agents(f->e.svc), &st);
     assert_int_equal(st.auto_unmutes, 1);
 
     agent_req(f, "transfercall", "Agent/9000", "eccp9000", "<extension>1005</extension>",
@@ -686,7 +615,7 @@ static void test_issabel_client_requests(void **state)
 {
     fixture_t *f = *state;
     close(f->eccp);
-    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    f->eccp = e2e_tcp_connect(svc_eccp_port(f->e.svc));
     f->inlen = 0;
     /* md5("agentconsole"): the class sends the digest, never the password */
     char *r = eccp_request_as(f, "<?xml version=\"1.0\"?>\n",
@@ -824,7 +753,7 @@ static void test_asterisk_restart(void **state)
     agent_req(f, "pauseagent", "Agent/9001", "eccp9001", "<pause_type>2</pause_type>", "<success/>");
     uint64_t call = queue_call(f, "Agent/9000", "ags-rst-1");
     agent_req(f, "hold", "Agent/9000", "eccp9000", NULL, "<success/>");
-    assert_int_equal(pbxsim_restart(f->sim), 0);
+    assert_int_equal(pbxsim_restart(f->e.sim), 0);
     wait_event(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
     wait_event(f, "<agentloggedout><agent>Agent/9001</agent></agentloggedout>");
     const char *who[] = {"Agent/9000", "Agent/9001"};
@@ -856,11 +785,11 @@ static void test_ami_reconnect_keeps_break(void **state)
     ami_stats_t as;
     ami_get_stats(f->ami, 0, &as);
     uint64_t connects = as.connects;
-    assert_int_equal(pbxsim_drop_connections(f->sim), 0);
+    assert_int_equal(pbxsim_drop_connections(f->e.sim), 0);
     CCD_WAIT((ami_get_stats(f->ami, 0, &as), as.connects > connects));
     CCD_WAIT(ami_server_state(f->ami, 0) == AMI_STATE_UP);
     ags_stats_t st;
-    CCD_WAIT((ags_get_stats(svc_agents(f->svc), &st), st.breaks_restored == 1));
+    CCD_WAIT((ags_get_stats(svc_agents(f->e.svc), &st), st.breaks_restored == 1));
     reg_agent_t a = agent_now(f, "Agent/9000");
     assert_int_equal(a.login, REG_LOGGED_IN);
     assert_int_equal(a.break_id, 2);
@@ -884,7 +813,7 @@ static void test_inactivity_timeout(void **state)
     wait_event(f, "<agentloggedin><agent>Agent/9002</agent></agentloggedin>");
     wait_event(f, "<agentloggedout><agent>Agent/9002</agent></agentloggedout>");
     ags_stats_t st;
-    ags_get_stats(svc_agents(f->svc), &st);
+    ags_get_stats(svc_agents(f->e.svc), &st);
     assert_int_equal(st.inactivity_logouts, 1);
 }
 

@@ -33,52 +33,20 @@
 #include "eccp/eccp.h"
 #include "reg/reg.h"
 #include "db/db_int.h" /* raw fixture SQL on a test connection */
-#define DBT_CONN(my) (&(db_conn_t){.my = (my)})
 #include "test/common/ccd_test.h"
+#include "test/daemon/e2e_engine.h"
 #include "tools/pbxsim/pbxsim.h"
 
 /* One wait's bound, scaled by CCD_TEST_TIMEOUT_MULTIPLIER. */
 #define WAIT_MAX_MS ccd_test_timeout_ms(60000)
 
 typedef struct fixture {
-    char dbname[64];
-    conf_t cf;
-    pbxsim_t *sim;
-    svc_t *svc;
+    e2e_engine_t e;
     int eccp; /* console socket */
     char inbuf[1 << 20];
     size_t inlen;
     int next_id;
 } fixture_t;
-
-static const char *env_or_fail(const char *name)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        fail_msg("%s is not set: run this test through scripts/test.sh (private MariaDB)", name);
-    return v;
-}
-
-static int tcp_connect(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        fail_msg("connect to port %u: %s", port, strerror(errno));
-    return fd;
-}
-
-static void send_all(int fd, const char *s)
-{
-    size_t len = strlen(s);
-    while (len) {
-        ssize_t w = write(fd, s, len);
-        assert_true(w > 0);
-        s += w;
-        len -= (size_t)w;
-    }
-}
 
 /* Reads until needle appears in the console's input; returns a pointer to it. */
 static const char *eccp_wait_for(fixture_t *f, const char *needle)
@@ -110,7 +78,7 @@ static char *eccp_request(fixture_t *f, const char *body)
     int id = ++f->next_id;
     snprintf(req, sizeof(req), "<request id=\"%d\">%s</request>\n", id, body);
     snprintf(open_tag, sizeof(open_tag), "<response id=\"%d\">", id);
-    send_all(f->eccp, req);
+    e2e_send_all(f->eccp, req);
     const char *start = eccp_wait_for(f, open_tag);
     size_t off = (size_t)(start - f->inbuf);
     const char *end;
@@ -128,11 +96,11 @@ static char *eccp_request(fixture_t *f, const char *body)
  * own, as another AMI client of the PBX would, and returns once the PBX accepted it. */
 static void ami_originate(uint16_t port, const char *headers)
 {
-    int fd = tcp_connect(port);
-    send_all(fd, "Action: Login\r\nUsername: e2e\r\nSecret: e2e-secret\r\n\r\n"
+    int fd = e2e_tcp_connect(port);
+    e2e_send_all(fd, "Action: Login\r\nUsername: e2e\r\nSecret: e2e-secret\r\n\r\n"
                  "Action: Originate\r\n");
-    send_all(fd, headers);
-    send_all(fd, "Async: true\r\n\r\n");
+    e2e_send_all(fd, headers);
+    e2e_send_all(fd, "Async: true\r\n\r\n");
     /* Keep the connection until the originate is accepted, then let it go. */
     char buf[4096];
     size_t len = 0;
@@ -166,48 +134,9 @@ static void ami_originate_login(uint16_t port)
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof(*f));
-    const char *sock = env_or_fail("CCD_TEST_DB_SOCKET");
-    const char *user = env_or_fail("CCD_TEST_DB_USER");
-    const char *pw = env_or_fail("CCD_TEST_DB_PASSWORD");
-    snprintf(f->dbname, sizeof(f->dbname), "ccd_e2e_%d", (int)getpid());
-
-    pbxsim_opts_t so;
-    pbxsim_opts_default(&so);
-    so.username = "e2e";
-    so.secret = "e2e-secret";
-    so.agent_login_wait_ms = 200;
-    so.quiet_noise = true;
-    f->sim = pbxsim_start(&so);
-    assert_non_null(f->sim);
-
-    /* The configuration goes through the real parser, as an admin's file would. */
-    char text[4096];
-    snprintf(text, sizeof(text),
-             "[ami]\nhost = 127.0.0.1\nport = %u\nusername = e2e\nsecret = e2e-secret\n"
-             "reconnect_min_ms = 50\nreconnect_max_ms = 500\n"
-             "[database]\nsocket = %s\nuser = %s\npassword = %s\nname = %s\n"
-             "[eccp]\nbind = 127.0.0.1\nallowed_networks = 127.0.0.0/8, ::1\n"
-             "[agi]\nenabled = no\n[log]\nlevel = warning\n",
-             (unsigned)pbxsim_port(f->sim), sock, user, pw, f->dbname);
-    char err[CCD_ERR_LEN];
-    if (conf_load_string("e2e.conf", text, strlen(text), &f->cf, err, sizeof(err)) != 0)
-        fail_msg("config: %s", err);
-    f->cf.eccp.port = 0; /* ephemeral: tests may run beside a real engine (files refuse 0) */
-    log_set_level(LOG_LVL_WARN);
-
-    if (db_migrate(&f->cf.database, err, sizeof(err)) != 0)
-        fail_msg("migrate: %s", err);
-    MYSQL *my = NULL;
-    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
-        fail_msg("connect: %s", err);
-    if (db_exec_script_file(DBT_CONN(my), CCD_SOURCE_DIR "/db/seed/demo.sql", err, sizeof(err)) != 0)
-        fail_msg("seed: %s", err);
-    mysql_close(my);
-
-    f->svc = svc_start(&f->cf, err, sizeof(err));
-    if (!f->svc)
-        fail_msg("engine start: %s", err);
-    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    const e2e_engine_opts_t o = {.db_prefix = "ccd_e2e", .conf_name = "e2e.conf"};
+    e2e_engine_start(&f->e, &o);
+    f->eccp = e2e_tcp_connect(svc_eccp_port(f->e.svc));
     *state = f;
     return 0;
 }
@@ -216,17 +145,7 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     close(f->eccp);
-    svc_stop(f->svc);
-    pbxsim_stop(f->sim);
-    char err[CCD_ERR_LEN];
-    MYSQL *my = NULL;
-    conf_database_t nodb = f->cf.database;
-    if (db__connect(&nodb, false, &my, err, sizeof(err)) == 0) {
-        char q[128];
-        snprintf(q, sizeof(q), "DROP DATABASE IF EXISTS %s", f->dbname);
-        mysql_query(my, q);
-        mysql_close(my);
-    }
+    e2e_engine_stop(&f->e, true);
     free(f);
     return 0;
 }
@@ -252,7 +171,7 @@ static void test_console_follows_agent_through_pbx_restart(void **state)
     free(r);
 
     /* The agent logs in on the PBX: the console gets the event, and the status follows. */
-    ami_originate_login(pbxsim_port(f->sim));
+    ami_originate_login(pbxsim_port(f->e.sim));
     eccp_wait_for(f, "<agentloggedin><agent>Agent/9000</agent></agentloggedin>");
     int64_t deadline = clk_mono_ms() + WAIT_MAX_MS;
     for (;;) {
@@ -269,7 +188,7 @@ static void test_console_follows_agent_through_pbx_restart(void **state)
     }
 
     /* The PBX restarts: every agent is logged off there, and the engine's resync follows. */
-    assert_int_equal(pbxsim_restart(f->sim), 0);
+    assert_int_equal(pbxsim_restart(f->e.sim), 0);
     eccp_wait_for(f, "<agentloggedout><agent>Agent/9000</agent></agentloggedout>");
     deadline = clk_mono_ms() + WAIT_MAX_MS;
     for (;;) {
@@ -284,10 +203,10 @@ static void test_console_follows_agent_through_pbx_restart(void **state)
 
     /* Bad input on one session does not disturb the engine: a malformed packet gets 400 and
      * that session is closed, a new console still works. */
-    send_all(f->eccp, "<request id=\"x\"><getpauses></getpause></request>\n");
+    e2e_send_all(f->eccp, "<request id=\"x\"><getpauses></getpause></request>\n");
     eccp_wait_for(f, "<code>400</code>");
     close(f->eccp);
-    f->eccp = tcp_connect(svc_eccp_port(f->svc));
+    f->eccp = e2e_tcp_connect(svc_eccp_port(f->e.svc));
     f->inlen = 0;
     r = eccp_request(f, "<login><username>agentconsole</username><password>agentconsole</password></login>");
     assert_non_null(strstr(r, "<success/>"));
@@ -309,7 +228,7 @@ static void incoming_call(fixture_t *f, unsigned n, const char *queue, const cha
              "Channel: Local/%u@customers\r\nContext: dialer-queue\r\nExten: %s\r\n"
              "Priority: 1\r\nCallerID: <%s>\r\nVariable: RING=%d\r\nVariable: TALK=%d\r\n",
              n, queue, callerid, ring_s, talk_s);
-    ami_originate(pbxsim_port(f->sim), h);
+    ami_originate(pbxsim_port(f->e.sim), h);
 }
 
 static reg_t *engine_reg(fixture_t *f)
@@ -318,7 +237,7 @@ static reg_t *engine_reg(fixture_t *f)
     struct ami *ami;
     struct db *db;
     struct eccp_server *eccp;
-    svc_parts(f->svc, &r, &ami, &db, &eccp);
+    svc_parts(f->e.svc, &r, &ami, &db, &eccp);
     assert_non_null(r);
     return r;
 }
@@ -368,7 +287,7 @@ static char *db_dump(fixture_t *f, const char *sql)
 {
     char err[CCD_ERR_LEN];
     MYSQL *my = NULL;
-    if (db__connect(&f->cf.database, true, &my, err, sizeof(err)) != 0)
+    if (db__connect(&f->e.cf.database, true, &my, err, sizeof(err)) != 0)
         fail_msg("connect: %s", err);
     if (mysql_query(my, sql) != 0)
         fail_msg("%s: %s", sql, mysql_error(my));
@@ -437,7 +356,7 @@ static void test_incoming_calls(void **state)
     snprintf(cookie, sizeof(cookie), "%.32s", ck + strlen("<app_cookie>"));
     free(x);
     eccp_agent_hash(cookie, "Agent/9000", "eccp9000", hash); /* the seed's ECCP password */
-    ami_originate_login(pbxsim_port(f->sim));
+    ami_originate_login(pbxsim_port(f->e.sim));
     deadline = clk_mono_ms() + WAIT_MAX_MS;
     reg_agent_t a;
     while (reg_agent_get(r, "Agent/9000", &a) != 0 || !a.ready_ms) {
@@ -544,7 +463,7 @@ static void test_incoming_calls(void **state)
 
     /* D after B ended on the PBX: the registry applies one server's events in order, so
      * once D is known, B's join was applied too, and made no call */
-    assert_int_equal(pbxsim_wait(f->sim, pbx_idle, NULL, WAIT_MAX_MS), 0);
+    assert_int_equal(pbxsim_wait(f->e.sim, pbx_idle, NULL, WAIT_MAX_MS), 0);
     incoming_call(f, 5104, "8000", "5303", 0, 600);
     wait_call(r, "5303", REG_CS_SUCCESS, false);
     assert_int_equal(calls_of_phone(r, "5301", NULL), 0);
@@ -552,7 +471,7 @@ static void test_incoming_calls(void **state)
     /* E queued behind D, then the PBX restarts: neither stays queued or linked */
     incoming_call(f, 5105, "8000", "5304", 0, 600);
     wait_call(r, "5304", REG_CS_ONQUEUE, false);
-    assert_int_equal(pbxsim_restart(f->sim), 0);
+    assert_int_equal(pbxsim_restart(f->e.sim), 0);
     c = wait_call(r, "5303", REG_CS_LOST, true);
     assert_true(c.t_end_ms > 0);
     c = wait_call(r, "5304", REG_CS_LOST, true);
