@@ -223,3 +223,16 @@ void dbt_server_cfg(const dbt_server_t *s, conf_database_t *cfg, const char *dbn
     cfg->read_jobs_per_address = 1024;
     cfg->connect_timeout_s = 2;
 }
+
+db_t *dbt_db_start(const conf_database_t *cfg)
+{
+    char err[CCD_ERR_LEN];
+    db_t *db = db_new(cfg, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
+    if (!db)
+        fail_msg("db_start: %s", err);
+    return db;
+}

@@ -24,6 +24,8 @@ MYSQL *dbt_connect(const conf_database_t *cfg, bool use_db);
 /* DROP + CREATE + db_migrate; returns a connection with the database selected. */
 MYSQL *dbt_fresh(conf_database_t *cfg, const char *tag, bool seed);
 void dbt_drop(const conf_database_t *cfg);
+/* db_new + db_start on cfg (no event callback); fails the test when either fails. */
+db_t *dbt_db_start(const conf_database_t *cfg);
 /* Runs a statement, failing the test on error. */
 void dbt_exec(MYSQL *my, const char *sql);
 /* First column of the first row as an integer (-1 for NULL); fails on error. */

@@ -27,19 +27,6 @@
 #include "test/common/ccd_test.h"
 #include "test/db/dbtest.h"
 
-static db_t *start_db(const conf_database_t *cfg)
-{
-    char err[CCD_ERR_LEN];
-    db_t *db = db_new(cfg, err, sizeof(err));
-    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
-        db_free(db);
-        db = NULL;
-    }
-    if (!db)
-        fail_msg("db_start: %s", err);
-    return db;
-}
-
 static void submit_ok(db_t *db, db_write_t *w)
 {
     assert_non_null(w);
@@ -51,7 +38,7 @@ static void test_write_kinds(void **state)
     (void)state;
     conf_database_t cfg = {0};
     MYSQL *my = dbt_fresh(&cfg, "write_kinds", true);
-    db_t *db = start_db(&cfg);
+    db_t *db = dbt_db_start(&cfg);
     time_t t0 = time(NULL) - 100;
 
     /* claim call 1 as this engine, then walk it through a call */
@@ -282,7 +269,7 @@ static void test_write_incoming(void **state)
     MYSQL *my = dbt_fresh(&cfg, "write_incoming", true);
     dbt_exec(my, "INSERT INTO contact (id, cedula_ruc, name, telefono, apellido) VALUES "
                  "(20, '1', 'A', '5400', 'A'), (21, '2', 'B', '5400', 'B')");
-    db_t *db = start_db(&cfg);
+    db_t *db = dbt_db_start(&cfg);
     mq_t *reply = mq_new("reply", 10, 0);
     submit_ok(db, entry_add("in.a", "5300", reply));
     submit_ok(db, entry_add("in.b", "5400", NULL));
@@ -402,7 +389,7 @@ static void test_write_rejected_isolated(void **state)
     (void)state;
     conf_database_t cfg = {0};
     MYSQL *my = dbt_fresh(&cfg, "write_reject", true);
-    db_t *db = start_db(&cfg);
+    db_t *db = dbt_db_start(&cfg);
     for (uint32_t i = 1; i <= 30; i++) {
         db_write_t *w = db_write_new(DB_W_CALL_UPDATE);
         w->u.call.id_call = i;
@@ -439,7 +426,7 @@ static void test_write_marker_dedup(void **state)
     (void)state;
     conf_database_t cfg = {0};
     MYSQL *my = dbt_fresh(&cfg, "write_dedup", true);
-    db_t *db = start_db(&cfg);
+    db_t *db = dbt_db_start(&cfg);
     db_write_t *w = db_write_new(DB_W_PROGRESS_LOG);
     w->u.progress.id_call_outgoing = 1;
     snprintf(w->u.progress.new_status, sizeof(w->u.progress.new_status), "First");
@@ -535,7 +522,7 @@ static void test_write_across_restarts(void **state)
     dbt_server_cfg(&srv, &cfg, "ccdt_restart");
     cfg.write_batch_max = 200;
     mysql_close(dbt_fresh(&cfg, "restart", true)); /* migrated and seeded on this server */
-    db_t *db = start_db(&cfg);
+    db_t *db = dbt_db_start(&cfg);
     producer_t p = {.db = db, .total = 30000};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, producer_main, &p), 0);
@@ -598,7 +585,7 @@ static void test_backpressure(void **state)
     cfg.write_queue_max = 100;
     cfg.write_batch_max = 10;
     mysql_close(dbt_fresh(&cfg, "bp", true)); /* migrated and seeded on this server */
-    db_t *db = start_db(&cfg);
+    db_t *db = dbt_db_start(&cfg);
     /* connected and idle: no backpressure */
     CCD_WAIT(!db_writes_backpressured(db));
 

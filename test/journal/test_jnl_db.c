@@ -53,19 +53,6 @@ static char *at(const char *want)
     return out;
 }
 
-static db_t *start_db(const conf_database_t *cfg)
-{
-    char err[CCD_ERR_LEN];
-    db_t *db = db_new(cfg, err, sizeof(err));
-    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
-        db_free(db);
-        db = NULL;
-    }
-    if (!db)
-        fail_msg("db_start: %s", err);
-    return db;
-}
-
 /* Calls 1..3 of the seed's campaign 1 as the dialer's claim leaves them (claimed by this
  * engine: another owner's claims would be recovered); the campaign's statistics seeded
  * (4 calls, mean 30 s, deviation 0); its back-off is 60 s (seed). */
@@ -93,7 +80,7 @@ static void eng_start(eng_t *e, const conf_database_t *cfg)
     conf_defaults(&e->cf);
     e->cf.database = *cfg;
     e->reg = reg_new(4096, NULL, 0);
-    e->db = start_db(cfg);
+    e->db = dbt_db_start(cfg);
     char err[256];
     e->j = jnl_new(&e->cf, e->reg, e->db, err, sizeof(err));
     if (!e->j)
