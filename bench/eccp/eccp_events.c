@@ -63,31 +63,6 @@ typedef struct run {
     atomic_bool stop;
 } run_t;
 
-static bool ok_login(void *ctx, const char *u, const char *p)
-{
-    (void)ctx;
-    (void)u;
-    (void)p;
-    return true;
-}
-
-static int submit(void *ctx, db_read_job_t *job)
-{
-    return db_read_submit(ctx, job);
-}
-
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* One event or answer out of c's buffer (ends with "</event>\n" or "</response>\n"). */
 static void consume(run_t *r, conn_t *c, int64_t now)
 {
@@ -192,9 +167,9 @@ static int run_mode(const char *mode, db_t *db, int n, int m, int workers, int p
     cf.eccp.max_sessions = n + 16;
     cf.eccp.max_unauth_sessions = n + 16;
     cf.eccp.max_unauth_per_address = n + 16;
-    eccp_deps_t deps = {.reg = reg, .login_check = ok_login};
+    eccp_deps_t deps = {.reg = reg, .login_check = bench_ok_login};
     if (db) {
-        deps.db_submit = submit;
+        deps.db_submit = bench_db_submit;
         deps.db_ctx = db;
         deps.db = db;
     }
@@ -217,7 +192,7 @@ static int run_mode(const char *mode, db_t *db, int n, int m, int workers, int p
                                 "</password></login></request>";
     for (int i = 0; i < n; i++) {
         r.c[i].fd = bench_connect(eccp_server_port(srv));
-        if (r.c[i].fd < 0 || send_all(r.c[i].fd, LOGIN, sizeof(LOGIN) - 1) != 0) {
+        if (r.c[i].fd < 0 || bench_send_all(r.c[i].fd, LOGIN, sizeof(LOGIN) - 1) != 0) {
             fprintf(stderr, "eccp_events: cannot connect console %d\n", i);
             return -1;
         }
@@ -353,14 +328,8 @@ int main(int argc, char **argv)
     bdb_exec(my, q);
     mysql_close(my);
 
-    char err[CCD_ERR_LEN];
-    db_t *db = db_new(&dbc, err, sizeof(err));
-    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
-        db_free(db);
-        db = NULL;
-    }
+    db_t *db = bench_db_start(&dbc, "eccp_events");
     if (!db) {
-        fprintf(stderr, "eccp_events: db_start: %s\n", err);
         bdb_end(&dbc);
         return 1;
     }

@@ -75,24 +75,6 @@ static double pct_ms(int64_t *v, size_t n, double p)
     return (double)bench_pct(v, n, p) / 1000.0;
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0) {
-            if (k < 0 && (errno == EINTR || errno == EAGAIN)) {
-                struct pollfd pf = {.fd = fd, .events = POLLOUT};
-                poll(&pf, 1, 100);
-                continue;
-            }
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Blocking: one whole message (two '\n') into buf within timeout_ms; its length or -1. */
 static int recv_msg(int fd, char *buf, size_t bufsz, int timeout_ms)
 {
@@ -132,7 +114,7 @@ static void flood_send(fconn_t *c, int n)
             memcpy(many + (size_t)i * one, FLOODREQ, one);
     while (n > 0) {
         int k = n > 256 ? 256 : n;
-        if (send_all(c->fd, many, (size_t)k * one) != 0)
+        if (bench_send_all(c->fd, many, (size_t)k * one) != 0)
             return;
         n -= k;
     }
@@ -196,10 +178,10 @@ static int witness_round(uint16_t port, int64_t *total_us, int64_t *login_us)
     if (fd < 0)
         return -1;
     int rc = -1;
-    if (send_all(fd, LOGIN, sizeof(LOGIN) - 1) == 0 && recv_msg(fd, buf, sizeof(buf), 10000) > 0 &&
+    if (bench_send_all(fd, LOGIN, sizeof(LOGIN) - 1) == 0 && recv_msg(fd, buf, sizeof(buf), 10000) > 0 &&
         strstr(buf, "<login_response><success/>")) {
         *login_us = clk_mono_us() - t0;
-        if (send_all(fd, STATUS, sizeof(STATUS) - 1) == 0 &&
+        if (bench_send_all(fd, STATUS, sizeof(STATUS) - 1) == 0 &&
             recv_msg(fd, buf, sizeof(buf), 10000) > 0 && strstr(buf, "<getagentstatus_response>") &&
             !strstr(buf, "<failure>"))
             rc = 0;
@@ -257,11 +239,6 @@ static void apply_agent(reg_txn_t *tx, void *arg)
     reg_txn_agent_touch(tx, a);
 }
 
-static int submit(void *ctx, db_read_job_t *job)
-{
-    return db_read_submit(ctx, job);
-}
-
 int main(int argc, char **argv)
 {
     int nsess = 100, depth = 128, rounds = 300, max_s = 15;
@@ -302,14 +279,8 @@ int main(int argc, char **argv)
                  "FROM seq_1_to_500");
     mysql_close(my);
 
-    char err[CCD_ERR_LEN];
-    db_t *db = db_new(&dbc, err, sizeof(err));
-    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
-        db_free(db);
-        db = NULL;
-    }
+    db_t *db = bench_db_start(&dbc, "eccp_fair");
     if (!db) {
-        fprintf(stderr, "eccp_fair: db_start: %s\n", err);
         bdb_end(&dbc);
         return 1;
     }
@@ -317,7 +288,8 @@ int main(int argc, char **argv)
     snprintf(cf.eccp.bind, sizeof(cf.eccp.bind), "127.0.0.1");
     cf.eccp.port = 0;
     cf.eccp.max_sessions = nsess + 64;
-    eccp_deps_t deps = {.reg = reg, .db_submit = submit, .db_ctx = db};
+    eccp_deps_t deps = {.reg = reg, .db_submit = bench_db_submit, .db_ctx = db};
+    char err[CCD_ERR_LEN];
     eccp_server_t *srv = eccp_server_new(&cf.eccp, &deps, err, sizeof(err));
     if (!srv) {
         fprintf(stderr, "eccp_fair: server: %s\n", err);
@@ -356,7 +328,7 @@ int main(int argc, char **argv)
     char buf[8192];
     for (int i = 0; i < nsess; i++) {
         fl.c[i].fd = bench_connect(port);
-        if (fl.c[i].fd < 0 || send_all(fl.c[i].fd, LOGIN, sizeof(LOGIN) - 1) != 0 ||
+        if (fl.c[i].fd < 0 || bench_send_all(fl.c[i].fd, LOGIN, sizeof(LOGIN) - 1) != 0 ||
             recv_msg(fl.c[i].fd, buf, sizeof(buf), 10000) <= 0 || !strstr(buf, "<success/>")) {
             fprintf(stderr, "eccp_fair: flood session %d could not log in\n", i);
             return 1;

@@ -56,14 +56,6 @@ typedef struct conn {
 static const char REQ[] = "<request id=\"1\"><getagentstatus><agent_number>Agent/9000</agent_number>"
                           "</getagentstatus></request>";
 
-static bool ok_login(void *ctx, const char *u, const char *p)
-{
-    (void)ctx;
-    (void)u;
-    (void)p;
-    return true;
-}
-
 static void apply_agent(reg_txn_t *tx, void *arg)
 {
     int *nq = arg;
@@ -577,7 +569,7 @@ int main(int argc, char **argv)
         /* every session connects from 127.0.0.1 and logs in at once, thousands together */
         cf.eccp.max_unauth_sessions = maxn + 100;
         cf.eccp.max_unauth_per_address = maxn + 100;
-        eccp_deps_t d = {.reg = reg, .login_check = ok_login};
+        eccp_deps_t d = {.reg = reg, .login_check = bench_ok_login};
         char err[256];
         eccp_server_t *srv = eccp_server_new(&cf.eccp, &d, err, sizeof(err));
         if (!srv) {
