@@ -378,6 +378,8 @@ static const void *skip_rows(fx_t *x, const char *needle)
     assert_int_equal(jnl_sync(x->j, ccd_test_timeout_ms(CCD_TEST_WAIT_MS)), 0);
     char *got = fake_lines(&x->f, x->seen, &x->seen);
     const void *hit = strstr(got, needle) ? (const void *)x : NULL;
+    if (hit && !strcmp(needle, "recording"))
+        print_message("rows with a recording:\n%s", got);
     free(got);
     return hit;
 }
