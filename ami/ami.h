@@ -449,6 +449,11 @@ void ami_reg_member_agent(const char *interface, const char *state_interface, ch
 
 /* Whether the registry uses events of this type (others are not posted). */
 bool ami_reg_wants(ami_ev_type_e t);
+/* The one variable whose VarSet the registry uses: MixMonitor sets it to the file it
+ * records to.  ami_attach_reg adds it to the kept VarSet names. */
+#define AMI_REG_RECORDING_VAR "MIXMONITOR_FILENAME"
+/* The spool directory cut off a recording's file name (as Issabel stores it). */
+#define AMI_REG_MONITOR_DIR "/var/spool/asterisk/monitor/"
 
 /* Apply function: arg is an ami_event_t (freed by ami_reg_event_free). */
 void ami_reg_apply_event(reg_txn_t *tx, void *arg);

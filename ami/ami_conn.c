@@ -460,14 +460,30 @@ static void send_filter(ami_srv_t *s)
         return;
     char re[1024];
     size_t o = (size_t)snprintf(re, sizeof(re), "Event: (");
+    /* VarSet is a flood (every Set() of the dialplan): when the names we keep are plain
+     * words, Asterisk is asked for the VarSets of those variables only (the filter sees the
+     * whole event text), otherwise for every VarSet, dropped by name on arrival. */
+    bool plain = true;
+    for (size_t i = 0; s->c->vars[i]; i++)
+        for (const char *p = s->c->vars[i]; *p; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_'))
+                plain = false;
     for (int t = AMI_EV_NONE + 1; t < AMI_EV_COUNT; t++) {
-        if (t == AMI_EV_VARSET && !s->c->vars[0])
+        if (t == AMI_EV_VARSET && (!s->c->vars[0] || plain))
             continue;
         o += (size_t)snprintf(re + o, sizeof(re) - o, "%s%s", o > 8 ? "|" : "",
                               ami_ev_name((ami_ev_type_e)t));
     }
     /* Shutdown tells us a restart is coming; keep it */
-    snprintf(re + o, sizeof(re) - o, "|Shutdown)");
+    o += (size_t)snprintf(re + o, sizeof(re) - o, "|Shutdown)");
+    if (s->c->vars[0] && plain) {
+        o += (size_t)snprintf(re + o, sizeof(re) - o, "|Variable: (");
+        for (size_t i = 0; s->c->vars[i] && o < sizeof(re); i++)
+            o += (size_t)snprintf(re + o, sizeof(re) - o, "%s%s", i ? "|" : "", s->c->vars[i]);
+        if (o < sizeof(re))
+            snprintf(re + o, sizeof(re) - o, ")");
+    }
     ami_action_add(a, "Operation", "Add");
     ami_action_add(a, "Filter", re);
     srv_send_internal(s, "Filter", a, false, on_filter);
@@ -1101,6 +1117,20 @@ int ami_attach_reg(ami_t *c, reg_t *r)
 {
     if (atomic_load(&c->started))
         return CCD_EBUSY;
+    /* the registry records recordings from VarSet of this one variable: keep it */
+    size_t nv = 0;
+    for (; c->vars[nv]; nv++)
+        if (strcasecmp(c->vars[nv], AMI_REG_RECORDING_VAR) == 0)
+            break;
+    if (!c->vars[nv]) {
+        char **v = realloc(c->vars, (nv + 2) * sizeof(*v));
+        if (!v)
+            return CCD_ENOMEM;
+        c->vars = v;
+        if (!(v[nv] = strdup(AMI_REG_RECORDING_VAR)))
+            return CCD_ENOMEM;
+        v[nv + 1] = NULL;
+    }
     c->reg = r;
     return 0;
 }

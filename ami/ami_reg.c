@@ -46,6 +46,9 @@
  *   that channel can hang up, and a call missed anyway is finished by the next
  *   resync.  The dialer's own calls never become incoming: they are in the
  *   registry by their ChannelId before they can join.
+ * - Recordings: a VarSet of MIXMONITOR_FILENAME on any leg of a call (found by
+ *   uniqueid, then Linkedid) gives the call its newest recording file (spool
+ *   directory cut off) and counts it; the same name again is not a new one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +85,7 @@ bool ami_reg_wants(ami_ev_type_e t)
     case AMI_EV_QUEUE_MEMBER_STATUS:
     case AMI_EV_AGENT_LOGIN:
     case AMI_EV_AGENT_LOGOFF:
+    case AMI_EV_VARSET: /* MIXMONITOR_FILENAME only (on_varset) */
         return true;
     default:
         return false;
@@ -630,6 +634,36 @@ static void on_agent_login(reg_txn_t *tx, const ami_event_t *ev, bool in)
     reg_txn_agent_touch(tx, a);
 }
 
+/* MixMonitor started recording a leg of a call (the customer's or the agent's: either
+ * names the call by uniqueid or Linkedid).  A file name already seen last is a repeat
+ * (Asterisk sets the variable again on a restart of the same recording), not new. */
+static void on_varset(reg_txn_t *tx, const ami_event_t *ev)
+{
+    if (strcasecmp(ev->variable, AMI_REG_RECORDING_VAR) != 0 || !ev->value[0])
+        return;
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c) {
+        LOG_DEBUG(MOD, "recording of no tracked call ignored uniqueid=%s file=%s", ev->uniqueid,
+                  ev->value);
+        return;
+    }
+    const char *file = ev->value;
+    size_t dl = sizeof(AMI_REG_MONITOR_DIR) - 1;
+    if (strncmp(file, AMI_REG_MONITOR_DIR, dl) == 0 && file[dl])
+        file += dl;
+    if (c->nrecordings && strcmp(c->recording, file) == 0)
+        return;
+    if (strlen(file) >= sizeof(c->recording))
+        LOG_WARN_RL(MOD, "recording file name cut to %zu bytes uniqueid=%s file=%s",
+                    sizeof(c->recording) - 1, c->uniqueid, file);
+    cpy(c->recording, sizeof(c->recording), file);
+    cpy(c->recording_uniqueid, sizeof(c->recording_uniqueid), ev->uniqueid);
+    cpy(c->recording_channel, sizeof(c->recording_channel), ev->channel);
+    c->nrecordings++;
+    reg_txn_call_touch(tx, c);
+}
+
 void ami_reg_apply_event(reg_txn_t *tx, void *arg)
 {
     const ami_event_t *ev = arg;
@@ -648,6 +682,7 @@ void ami_reg_apply_event(reg_txn_t *tx, void *arg)
     case AMI_EV_QUEUE_MEMBER_STATUS: on_member(tx, ev); break;
     case AMI_EV_AGENT_LOGIN: on_agent_login(tx, ev, true); break;
     case AMI_EV_AGENT_LOGOFF: on_agent_login(tx, ev, false); break;
+    case AMI_EV_VARSET: on_varset(tx, ev); break;
     default: break;
     }
 }

@@ -419,6 +419,11 @@ void jnl__call_change(jnl_t *j, const reg_change_t *ch)
     } else {
         call_apply(j, jc, c, ch->removed || j->stopping);
     }
+    /* each change carries one new file at most (the registry publishes every VarSet) */
+    if (c->nrecordings != jc->nrec && c->recording[0]) {
+        jnl__recording(j, c, jc->db_id, jc->db_id, 0);
+        jc->nrec = c->nrecordings;
+    }
     if (ch->removed) {
         if (jc->release_wait) {
             jc->gone = true; /* kept until its campaign's row comes */

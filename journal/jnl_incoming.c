@@ -32,6 +32,7 @@ typedef struct jentry {
     bool linked;         /* activa written (and its progress row) */
     bool current;        /* current_call_entry row added and not deleted */
     jend_e end;          /* the final update written */
+    uint32_t nrec;       /* the call's recordings (reg_call_t.nrecordings) written */
 } jentry_t;
 
 static void cpy(char *dst, size_t size, const char *src)
@@ -222,6 +223,14 @@ void jnl__incoming(jnl_t *j, const reg_change_t *ch)
         if (je->end == JE_ABANDONED)
             je->end = JE_NONE; /* a late link: written up to terminada below */
         link(j, je, c);
+    }
+    /* A recording row names its call_entry by id, which comes back from the insert to the
+     * registry call (jnl__incoming_added); a file seen before that waits for it, or is
+     * written without the id (uniqueid and channel still say whose) when the call goes
+     * first. */
+    if (c->nrecordings != je->nrec && c->recording[0] && (c->db_call_id || ch->removed)) {
+        jnl__recording(j, c, je->shard, 0, u32_of(c->db_call_id));
+        je->nrec = c->nrecordings;
     }
     /* A call dropped unfinished is ended as it stands (the registry keeps none). */
     if (is_final(c->status) || ch->removed)

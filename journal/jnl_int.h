@@ -56,6 +56,7 @@ typedef struct jcall {
     bool release_wait;   /* finished; the release waits for the campaign's back-off */
     bool gone;           /* the registry removed it; kept only for that release */
     bool lost_txt;       /* failure_cause_txt 'ccd-lost' written */
+    uint32_t nrec;       /* the call's recordings (reg_call_t.nrecordings) written */
 } jcall_t;
 
 /* An agent: the audit rows open now. */
@@ -123,6 +124,11 @@ void jnl__incoming(jnl_t *j, const reg_change_t *ch);
 /* A call_entry insert came back (MSG_DB_WRITE_DONE) with its id; consumes it. */
 void jnl__incoming_added(jnl_t *j, db_write_t *w);
 void jnl__incoming_free(jnl_t *j);
+
+/* jnl_recording.c: one call_recording row for the call's newest recording (c->recording),
+ * on writer shard; ids 0 = NULL. */
+void jnl__recording(jnl_t *j, const reg_call_t *c, uint32_t shard, uint32_t id_call_outgoing,
+                    uint32_t id_call_incoming);
 
 /* jnl_agent.c */
 void jnl__agent_change(jnl_t *j, const reg_change_t *ch);

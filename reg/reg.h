@@ -39,6 +39,7 @@
 #define REG_NAME_LEN 128
 #define REG_PHONE_LEN 64
 #define REG_MAX_QUEUES 32
+#define REG_REC_LEN 256  /* a recording's file name: call_recording.recordingfile is varchar(255) */
 
 typedef enum reg_login {
     REG_LOGGED_OUT = 0,
@@ -125,6 +126,14 @@ typedef struct reg_call {
     int failure_cause;
     uint32_t retries;             /* outgoing: calls.retries counting this attempt (callprogress retry) */
     int64_t t_originate_ms, t_answer_ms, t_queue_ms, t_link_ms, t_end_ms;
+    /* The newest recording of the call (MixMonitor's MIXMONITOR_FILENAME, the spool
+     * directory cut off) and the leg that records it; only the last one is kept, to keep
+     * the copy every change makes small.  nrecordings counts the distinct file names seen,
+     * so a subscriber knows a second recording from a repeat of the first. */
+    char recording[REG_REC_LEN];
+    char recording_uniqueid[33];  /* call_recording.uniqueid is varchar(32) */
+    char recording_channel[81];   /* call_recording.channel is varchar(80) */
+    uint32_t nrecordings;
     uint64_t version;
 } reg_call_t;
 

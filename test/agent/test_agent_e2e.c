@@ -566,6 +566,10 @@ static void test_mute_timer_and_transfer(void **state)
     snprintf(act, sizeof(act), "Action: MixMonitor\r\nChannel: %s\r\nFile: ags-mute-1.wav\r\n",
              c.channel);
     free(ami_ask(f, act, "Response:"));
+    /* the VarSet of MIXMONITOR_FILENAME passed the engine's AMI filter and gave the call its
+     * file (docs/ami.md, "Recordings") */
+    CCD_WAIT(reg_call_get(f->reg, call, &c) == 0 && c.nrecordings == 1 &&
+             strcmp(c.recording, "ags-mute-1.wav") == 0);
     agent_req(f, "mixmonitormute", "Agent/9000", "eccp9000", "<timeout>1</timeout>", "<success/>");
     wait_event(f, "<recordingmute>");
     /* the service unmutes by itself after 1 s, and the console hears of it */

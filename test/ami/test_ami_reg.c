@@ -144,7 +144,7 @@ static void evlist_free(evlist_t *l)
     memset(l, 0, sizeof(*l));
 }
 
-static evlist_t reg_events(const char *file, const char *stop_at)
+static evlist_t reg_events_vars(const char *file, const char *stop_at, const char *const *vars)
 {
     evlist_t l = {0};
     size_t len;
@@ -191,7 +191,7 @@ static evlist_t reg_events(const char *file, const char *stop_at)
         ami_msg_t m;
         if (ami_parse(p, s + off, len - off, &m) != CCD_OK)
             break;
-        ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
+        ami_event_t *ev = ami_event_from_msg(&m, 0, vars);
         if (ev && ami_reg_wants(ev->type)) {
             if (l.n == l.cap)
                 l.v = realloc(l.v, (l.cap = l.cap ? l.cap * 2 : 64) * sizeof(*l.v));
@@ -204,6 +204,11 @@ static evlist_t reg_events(const char *file, const char *stop_at)
     free(p);
     free(s);
     return l;
+}
+
+static evlist_t reg_events(const char *file, const char *stop_at)
+{
+    return reg_events_vars(file, stop_at, NULL);
 }
 
 /* Posts copies of the events in the given order and applies them. */
@@ -1156,6 +1161,91 @@ static void test_restart_either_reason(void **state)
     }
 }
 
+/* mixmonitor.txt: two MixMonitor actions on the customer leg of a queue call; each sets
+ * MIXMONITOR_FILENAME by VarSet.  The call gets each file and counts it; VarSets of other
+ * variables of the same legs (TALK, BRIDGEPEER, ...) leave the call as it was (its version
+ * does not move); the same file again is not a new one; the spool directory is cut off. */
+static void test_recording_from_mixmonitor(void **state)
+{
+    (void)state;
+    const char *f = "mixmonitor.txt";
+    static const char *const vars[] = {AMI_REG_RECORDING_VAR, "TALK", "BRIDGEPEER",
+                                       "DIALER_CAMPAIGN", "AGENT_STATUS", NULL};
+    evlist_t l = reg_events_vars(f, NULL, vars);
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 1);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    reg_drain(r);
+    new_call_t calls[2];
+    assert_int_equal(add_sent_calls(r, f, calls, 2), 1);
+    const char *want[] = {"/tmp/dialer-rec/5801-a.wav", "/tmp/dialer-rec/5801-b.wav"};
+    unsigned nrec = 0, nother = 0;
+    const ami_event_t *last_rec = NULL;
+    for (size_t i = 0; i < l.n; i++) {
+        const ami_event_t *src = l.v[i];
+        reg_call_t before = get_call(r, calls[0].id);
+        assert_int_equal(ami_reg_post_event(r, ami_event_dup(src)), 0);
+        reg_drain(r);
+        reg_call_t c = get_call(r, calls[0].id);
+        if (src->type != AMI_EV_VARSET)
+            continue;
+        if (strcasecmp(src->variable, AMI_REG_RECORDING_VAR) != 0) {
+            nother++;
+            assert_true(c.version == before.version);
+            assert_int_equal(c.nrecordings, nrec);
+            continue;
+        }
+        assert_true(nrec < 2);
+        nrec++;
+        last_rec = src;
+        assert_true(c.version > before.version);
+        assert_int_equal(c.nrecordings, nrec);
+        assert_string_equal(c.recording, want[nrec - 1]);
+        assert_string_equal(c.recording_uniqueid, "dlr-5801-a");
+        assert_string_equal(c.recording_channel, "Local/5801@customers-00000027;1");
+    }
+    assert_int_equal(nrec, 2);
+    assert_true(nother > 4);
+    reg_call_t c = get_call(r, calls[0].id);
+    assert_int_equal(c.status, REG_CS_HANGUP);
+
+    /* the second file again: a repeat, nothing changes */
+    assert_int_equal(ami_reg_post_event(r, ami_event_dup(last_rec)), 0);
+    reg_drain(r);
+    reg_call_t rep = get_call(r, calls[0].id);
+    assert_true(rep.version == c.version);
+    assert_int_equal(rep.nrecordings, 2);
+
+    /* a file in Asterisk's spool directory is stored without it; found through the agent
+     * leg, whose Linkedid is the call's uniqueid */
+    ami_event_t *sp = ami_event_dup(last_rec);
+    sp->value = "/var/spool/asterisk/monitor/q8000-dlr-5801-a.wav";
+    sp->uniqueid = "testpbx-1795441257.83";
+    sp->channel = "Local/9000@agents-00000028;1";
+    assert_int_equal(ami_reg_post_event(r, sp), 0);
+    reg_drain(r);
+    c = get_call(r, calls[0].id);
+    assert_int_equal(c.nrecordings, 3);
+    assert_string_equal(c.recording, "q8000-dlr-5801-a.wav");
+    assert_string_equal(c.recording_uniqueid, "testpbx-1795441257.83");
+    assert_string_equal(c.recording_channel, "Local/9000@agents-00000028;1");
+
+    /* an empty value and a VarSet of no tracked call change nothing */
+    ami_event_t *e = ami_event_dup(last_rec);
+    e->value = "";
+    assert_int_equal(ami_reg_post_event(r, e), 0);
+    e = ami_event_dup(last_rec);
+    e->uniqueid = "someone-else";
+    e->linkedid = "someone-else";
+    assert_int_equal(ami_reg_post_event(r, e), 0);
+    reg_drain(r);
+    reg_call_t after = get_call(r, calls[0].id);
+    assert_true(after.version == c.version);
+    assert_int_equal(reg_call_count(r), 1);
+    reg_free(r);
+    evlist_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1172,6 +1262,7 @@ int main(void)
         cmocka_unit_test(test_incoming_unwatched_ignored),
         cmocka_unit_test(test_incoming_abandoned),
         cmocka_unit_test(test_incoming_resync),
+        cmocka_unit_test(test_recording_from_mixmonitor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

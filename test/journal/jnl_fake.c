@@ -80,6 +80,16 @@ void fake_render(const db_write_t *w, char *out, size_t len)
     case DB_W_AUDIT_CLOSE:
         ADD("audit- agent=%" PRIu32 " break=%" PRIu32, w->u.audit.id_agent, w->u.audit.id_break);
         break;
+    case DB_W_RECORDING_ADD: {
+        const db_w_recording_t *r = &w->u.recording;
+        ADD("recording out=%" PRIu32 " in=%" PRIu32 " uid=%s chan=%s file=%s at=%lld",
+            r->id_call_outgoing, r->id_call_incoming, r->uniqueid, r->channel, r->recordingfile,
+            (long long)r->datetime_entry);
+        break;
+    }
+    case DB_W_CALL_ENTRY_ADD:
+        ADD("entry+ uid=%s", w->u.entry.uniqueid);
+        break;
     default:
         ADD("kind %d", (int)w->kind);
         break;
@@ -115,6 +125,14 @@ static int fake_write(void *ctx, db_write_t *w)
         }
         f->lines[f->nlines++] = strdup(line);
         pthread_mutex_unlock(&f->mu);
+    }
+    if (w->reply) {
+        /* as the writer does: the insert comes back with its new id */
+        w->status = 0;
+        if (w->kind == DB_W_CALL_ENTRY_ADD)
+            w->u.entry.new_id = 800 + atomic_fetch_add(&f->nentries, 1);
+        w->msg.type = MSG_DB_WRITE_DONE;
+        return mq_push_force(w->reply, &w->msg) == 0 ? 0 : CCD_ECLOSED;
     }
     w->msg.free(&w->msg);
     return 0;

@@ -31,6 +31,7 @@ typedef struct fake_db {
     int ncamps;
     _Atomic bool reads_fail; /* every read answers CCD_EIO */
     _Atomic uint64_t nreads;
+    _Atomic uint64_t nentries; /* call_entry inserts answered (ids 800, 801, ...) */
 } fake_db_t;
 
 void fake_init(fake_db_t *f);

@@ -369,6 +369,111 @@ static void test_failure_cause(void **state)
     assert_int_equal(st.incoming_ignored, 1);
 }
 
+/* A call's recordings: one call_recording row per new file (the registry's nrecordings
+ * moving with a file name), none for changes that carry the same file again. */
+/* After the journal handled everything posted: whether the rows written since the last look
+ * contain needle (a pointer for assert_(non_)null only; the rows are consumed). */
+static const void *skip_rows(fx_t *x, const char *needle)
+{
+    assert_int_equal(jnl_sync(x->j, ccd_test_timeout_ms(CCD_TEST_WAIT_MS)), 0);
+    char *got = fake_lines(&x->f, x->seen, &x->seen);
+    const void *hit = strstr(got, needle) ? (const void *)x : NULL;
+    if (hit && !strcmp(needle, "recording"))
+        print_message("rows with a recording:\n%s", got);
+    free(got);
+    return hit;
+}
+
+static void set_rec(reg_call_t *c, const char *file, const char *uid, const char *chan)
+{
+    snprintf(c->recording, sizeof(c->recording), "%s", file);
+    snprintf(c->recording_uniqueid, sizeof(c->recording_uniqueid), "%s", uid);
+    snprintf(c->recording_channel, sizeof(c->recording_channel), "%s", chan);
+    c->nrecordings++;
+}
+
+static void test_recordings_outgoing(void **state)
+{
+    fx_t *x = *state;
+    reg_call_t c = call(600, 0, 1);
+    post(x, &c, false);
+    expect(x, "calls 600 uniqueid=ccd-600\n");
+    c.status = REG_CS_SUCCESS;
+    c.t_answer_ms = T + 1000;
+    c.t_queue_ms = T + 2000;
+    link_fields(&c, T + 3000);
+    post(x, &c, false);
+    assert_null(skip_rows(x, "recording"));
+    set_rec(&c, "/tmp/rec/600-a.wav", "ccd-600", "Local/600@customers-0001;1");
+    post(x, &c, false);
+    expect(x, "recording out=600 in=0 uid=ccd-600 chan=Local/600@customers-0001;1 "
+              "file=/tmp/rec/600-a.wav at=NOW\n");
+    /* another change of the call with the same file: no row */
+    c.status = REG_CS_ONHOLD;
+    post(x, &c, false);
+    assert_non_null(skip_rows(x, "status=OnHold"));
+    assert_null(skip_rows(x, "recording"));
+    /* a second file, recorded from the agent's leg */
+    set_rec(&c, "q8000-ccd-600.wav", "pbx-1.83", "Local/9000@agents-0001;1");
+    post(x, &c, false);
+    expect(x, "recording out=600 in=0 uid=pbx-1.83 chan=Local/9000@agents-0001;1 "
+              "file=q8000-ccd-600.wav at=NOW\n");
+    c.status = REG_CS_HANGUP;
+    c.t_end_ms = T + 20000;
+    post(x, &c, false);
+    assert_non_null(skip_rows(x, "end=1700000020"));
+    post(x, &c, true);
+    assert_null(skip_rows(x, "recording"));
+    /* a call that is not a campaign call writes nothing, recordings included */
+    reg_call_t n = call(0, 0, 0);
+    snprintf(n.uniqueid, sizeof(n.uniqueid), "other");
+    set_rec(&n, "x.wav", "other", "SIP/x-1");
+    post(x, &n, false);
+    expect(x, "");
+}
+
+/* Incoming: the row names the call_entry by the id its insert returned; a file seen before
+ * the id came back waits for it. */
+static void test_recordings_incoming(void **state)
+{
+    fx_t *x = *state;
+    reg_call_t c = call(0, 0, 0);
+    c.type = REG_CALL_INCOMING;
+    c.status = REG_CS_ONQUEUE;
+    c.queue_id = 3;
+    c.t_queue_ms = T;
+    snprintf(c.uniqueid, sizeof(c.uniqueid), "in-1");
+    snprintf(c.channel, sizeof(c.channel), "SIP/carrier-0001");
+    set_rec(&c, "q8000-in-1.wav", "in-1", "SIP/carrier-0001");
+    post(x, &c, false);
+    /* the insert's reply gives the registry call its id: no recording row before that */
+    assert_int_equal(jnl_sync(x->j, ccd_test_timeout_ms(CCD_TEST_WAIT_MS)), 0);
+    char *got = fake_lines(&x->f, x->seen, &x->seen);
+    assert_non_null(strstr(got, "entry+ uid=in-1\n"));
+    assert_null(strstr(got, "recording"));
+    free(got);
+    /* the journal posted the id to the registry; applying it publishes the call again */
+    reg_call_t *all = NULL;
+    size_t nall = 0;
+    assert_int_equal(reg_call_list(x->reg, &all, &nall), 0);
+    assert_int_equal(nall, 1);
+    uint64_t rid = all[0].id;
+    free(all);
+    reg_call_t now = {0};
+    CCD_WAIT((reg_drain(x->reg), reg_call_get(x->reg, rid, &now) == 0 && now.db_call_id == 800));
+    expect(x, "recording out=0 in=800 uid=in-1 chan=SIP/carrier-0001 file=q8000-in-1.wav "
+              "at=NOW\n");
+    /* the same file again: nothing */
+    now.status = REG_CS_ONQUEUE;
+    post(x, &now, false);
+    expect(x, "");
+    /* the call ends and is swept: no row again */
+    now.status = REG_CS_ABANDONED;
+    now.t_end_ms = T + 9000;
+    post(x, &now, true);
+    assert_null(skip_rows(x, "recording"));
+}
+
 /* Sessions, breaks (not the -1 phone pauses) and holds in audit. */
 static void test_agent_audit(void **state)
 {
@@ -585,6 +690,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_campaign_read_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_before_breaks, setup_reads_failing, teardown),
         cmocka_unit_test(test_flood_loses_nothing),
+        cmocka_unit_test_setup_teardown(test_recordings_outgoing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recordings_incoming, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

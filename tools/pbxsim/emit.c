@@ -321,7 +321,9 @@ void pbx_e_member(pbx_t *s, const char *event, pqueue_t *q, pmember_t *m)
 
 void pbx_e_varset(pbx_t *s, pchan_t *c, const char *name, const char *value)
 {
-    if (s->o.quiet_noise)
+    /* MIXMONITOR_FILENAME names a recording: a client may keep it (the engine does), so it
+     * is not noise */
+    if (s->o.quiet_noise && strcmp(name, "MIXMONITOR_FILENAME") != 0)
         return;
     pbx_ev_begin(s, "VarSet", "dialplan,all");
     pbx_ev_chan(s, "", c);
