@@ -125,7 +125,9 @@ static void expect(fx_t *x, const char *want)
 static void post(fx_t *x, const reg_call_t *c, bool remove)
 {
     assert_int_equal(jt_post_call(x->reg, c, remove), 0);
-    assert_int_equal(reg_drain(x->reg), 1);
+    /* At least ours: the journal's own posts (an incoming call's id from the insert's reply)
+     * may be queued beside it and are applied in the same drain. */
+    assert_true(reg_drain(x->reg) >= 1);
 }
 
 static void post_agent(fx_t *x, const reg_agent_t *a)
