@@ -5,7 +5,6 @@
  * brings back the read jobs its scripts started.  Nothing here waits on a channel: a
  * session that has a command out just has a deadline, checked on every loop round.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,6 +22,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
 
 #define MOD AGI__MOD
 #define WORKER_MQ_MAX 65536
@@ -593,42 +593,6 @@ static void *worker_main(void *arg)
 
 /* ---------------- lifecycle ---------------- */
 
-static int listen_on(const char *bind_addr, uint16_t port, uint16_t *bound, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t sl;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, bind_addr, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        sl = sizeof(*in);
-    } else if (inet_pton(AF_INET6, bind_addr, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        sl = sizeof(*in6);
-    } else {
-        snprintf(err, errlen, "agi: bad bind address '%s'", bind_addr);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "agi: socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0) {
-        snprintf(err, errlen, "agi: bind/listen %s:%u: %s", bind_addr, port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *bound = ntohs(ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
-    return fd;
-}
-
 agi_t *agi_new(const conf_agi_t *cfg, const agi_deps_t *deps, char *err, size_t errlen)
 {
     if (!cfg || !deps || !deps->reg) {
@@ -651,7 +615,7 @@ agi_t *agi_new(const conf_agi_t *cfg, const agi_deps_t *deps, char *err, size_t 
     }
     for (int i = 0; i < a->nworkers; i++)
         a->w[i].ep = -1;
-    a->lfd = listen_on(cfg->bind, cfg->port, &a->port, err, errlen);
+    a->lfd = net_tcp_listen("agi", cfg->bind, cfg->port, &a->port, err, errlen);
     if (a->lfd < 0)
         goto fail;
     for (int i = 0; i < a->nworkers; i++) {

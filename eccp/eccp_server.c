@@ -43,6 +43,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "ami/ami.h"
 #include "eccp/eccp_guard.h"
 
@@ -1247,42 +1248,6 @@ static void retire_mq(mq_t *q)
     pthread_mutex_unlock(&retired_mu);
 }
 
-static int listen_on(const char *bind_addr, uint16_t port, uint16_t *bound, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t sl;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, bind_addr, &in->sin_addr) == 1) {
-        in->sin_family = AF_INET;
-        in->sin_port = htons(port);
-        sl = sizeof(*in);
-    } else if (inet_pton(AF_INET6, bind_addr, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(port);
-        sl = sizeof(*in6);
-    } else {
-        snprintf(err, errlen, "eccp: bad bind address '%s'", bind_addr);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "eccp: socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 4096) != 0) {
-        snprintf(err, errlen, "eccp: bind/listen %s:%u: %s", bind_addr, port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *bound = ntohs(ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
-    return fd;
-}
-
 eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, char *err,
                                size_t errlen)
 {
@@ -1352,7 +1317,7 @@ eccp_server_t *eccp_server_new(const conf_eccp_t *cfg, const eccp_deps_t *deps, 
         }
         w->subscribed = true;
     }
-    s->lfd = listen_on(cfg->bind, cfg->port, &s->port, err, errlen);
+    s->lfd = net_tcp_listen("eccp", cfg->bind, cfg->port, &s->port, err, errlen);
     if (s->lfd < 0)
         goto fail;
     if (cfg->nallowed == 0)
