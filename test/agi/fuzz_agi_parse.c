@@ -31,56 +31,46 @@ static void inside(ccd_str_t s, const char *lo, size_t len)
         abort();
 }
 
+typedef struct feed {
+    agi_parser_t p;
+    outcome_t o;
+} feed_t;
+
+static int step(void *ctx, const char *win, size_t have, size_t *used)
+{
+    feed_t *f = ctx;
+    agi_item_t it;
+    int rc = agi_parse(&f->p, win, have, &it);
+    if (rc != CCD_OK)
+        return rc;
+    if (it.len == 0 || it.len > have)
+        abort();
+    inside(it.key, win, it.len);
+    inside(it.val, win, it.len);
+    inside(it.data, win, it.len);
+    inside(it.text, win, it.len);
+    inside(it.result_text, win, it.len);
+    uint64_t fl[6] = {(uint64_t)it.type, (uint64_t)it.code, (uint64_t)it.result,
+                      (uint64_t)it.endpos,
+                      (uint64_t)(it.has_result | it.has_data << 1 | it.has_endpos << 2), it.len};
+    outcome_t *o = &f->o;
+    o->digest = ccd_fuzz_mix(o->digest, fl, sizeof(fl));
+    o->digest = ccd_fuzz_mix(o->digest, it.key.p, it.key.len);
+    o->digest = ccd_fuzz_mix(o->digest, it.val.p, it.val.len);
+    o->digest = ccd_fuzz_mix(o->digest, it.data.p, it.data.len);
+    o->digest = ccd_fuzz_mix(o->digest, it.result_text.p, it.result_text.len);
+    o->nitems++;
+    o->consumed += it.len;
+    *used = it.len;
+    return CCD_OK;
+}
+
 static outcome_t run(const uint8_t *data, size_t size, uint64_t seed, int bounds)
 {
-    agi_parser_t p;
-    agi_parser_init(&p, bounds ? 24 : 0, bounds ? 3 : 0);
-    outcome_t o = {0, 0, 14695981039346656037ull, CCD_EAGAIN};
-    size_t given = 0, start = 0;
-    char *win = NULL;
-    for (;;) {
-        size_t have = given - start;
-        if (o.rc != CCD_OK) {
-            if (given == size)
-                break;
-            size_t n = seed ? 1 + ccd_fuzz_rng_next(&seed) % 61 : size - given;
-            if (n > size - given)
-                n = size - given;
-            given += n;
-            have = given - start;
-        }
-        free(win);
-        win = malloc(have ? have : 1);
-        if (!win)
-            abort();
-        memcpy(win, data + start, have);
-        agi_item_t it;
-        o.rc = agi_parse(&p, win, have, &it);
-        if (o.rc == CCD_EPROTO)
-            break;
-        if (o.rc != CCD_OK)
-            continue;
-        if (it.len == 0 || it.len > have)
-            abort();
-        inside(it.key, win, it.len);
-        inside(it.val, win, it.len);
-        inside(it.data, win, it.len);
-        inside(it.text, win, it.len);
-        inside(it.result_text, win, it.len);
-        uint64_t f[6] = {(uint64_t)it.type, (uint64_t)it.code, (uint64_t)it.result,
-                         (uint64_t)it.endpos,
-                         (uint64_t)(it.has_result | it.has_data << 1 | it.has_endpos << 2), it.len};
-        o.digest = ccd_fuzz_mix(o.digest, f, sizeof(f));
-        o.digest = ccd_fuzz_mix(o.digest, it.key.p, it.key.len);
-        o.digest = ccd_fuzz_mix(o.digest, it.val.p, it.val.len);
-        o.digest = ccd_fuzz_mix(o.digest, it.data.p, it.data.len);
-        o.digest = ccd_fuzz_mix(o.digest, it.result_text.p, it.result_text.len);
-        o.nitems++;
-        o.consumed += it.len;
-        start += it.len;
-    }
-    free(win);
-    return o;
+    feed_t f = {.o = {0, 0, 14695981039346656037ull, CCD_EAGAIN}};
+    agi_parser_init(&f.p, bounds ? 24 : 0, bounds ? 3 : 0);
+    f.o.rc = ccd_fuzz_feed(data, size, seed, 61, step, &f);
+    return f.o;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

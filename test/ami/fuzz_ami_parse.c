@@ -29,56 +29,39 @@ typedef struct outcome {
 
 static ami_parser_t parser; /* big; one per process is enough */
 
+static int step(void *ctx, const char *win, size_t have, size_t *used)
+{
+    outcome_t *o = ctx;
+    ami_msg_t m;
+    int rc = ami_parse(&parser, win, have, &m);
+    if (rc != CCD_OK)
+        return rc;
+    if (m.len == 0 || m.len > have || m.nhdr <= 0 || m.nhdr > AMI_HDR_MAX)
+        abort();
+    for (int i = 0; i < m.nhdr; i++) {
+        const ami_hdr_t *h = &m.hdr[i];
+        if (h->key.p < win || h->key.p + h->key.len > win + m.len || h->val.p < win ||
+            h->val.p + h->val.len > win + m.len || h->key.len == 0)
+            abort();
+        o->digest = ccd_fuzz_mix(o->digest, h->key.p, h->key.len);
+        o->digest = ccd_fuzz_mix(o->digest, h->val.p, h->val.len);
+    }
+    if (m.output.len && (m.output.p < win || m.output.p + m.output.len > win + m.len))
+        abort();
+    o->digest = ccd_fuzz_mix(o->digest, m.output.p, m.output.len);
+    o->nmsg++;
+    o->consumed += m.len;
+    *used = m.len;
+    return CCD_OK;
+}
+
 static outcome_t run(const uint8_t *data, size_t size, uint64_t seed, int bounds)
 {
     size_t max_line = bounds ? 40 : 0, max_msg = bounds ? 600 : 0;
     int max_hdr = bounds ? 5 : 0;
     ami_parser_init(&parser, max_line, max_hdr, max_msg);
     outcome_t o = {0, 0, 14695981039346656037ull, CCD_EAGAIN};
-    /* the unconsumed bytes live in a heap copy that is re-made on every
-     * call, so a stale pointer kept across calls would be caught by ASan */
-    size_t given = 0, start = 0;
-    char *win = NULL;
-    for (;;) {
-        size_t have = given - start;
-        if (o.rc != CCD_OK) {
-            if (given == size)
-                break;
-            size_t n = seed ? 1 + ccd_fuzz_rng_next(&seed) % 97 : size - given;
-            if (n > size - given)
-                n = size - given;
-            given += n;
-            have = given - start;
-        }
-        free(win);
-        win = malloc(have ? have : 1);
-        if (!win)
-            abort();
-        memcpy(win, data + start, have);
-        ami_msg_t m;
-        o.rc = ami_parse(&parser, win, have, &m);
-        if (o.rc == CCD_EPROTO)
-            break;
-        if (o.rc != CCD_OK)
-            continue;
-        if (m.len == 0 || m.len > have || m.nhdr <= 0 || m.nhdr > AMI_HDR_MAX)
-            abort();
-        for (int i = 0; i < m.nhdr; i++) {
-            const ami_hdr_t *h = &m.hdr[i];
-            if (h->key.p < win || h->key.p + h->key.len > win + m.len || h->val.p < win ||
-                h->val.p + h->val.len > win + m.len || h->key.len == 0)
-                abort();
-            o.digest = ccd_fuzz_mix(o.digest, h->key.p, h->key.len);
-            o.digest = ccd_fuzz_mix(o.digest, h->val.p, h->val.len);
-        }
-        if (m.output.len && (m.output.p < win || m.output.p + m.output.len > win + m.len))
-            abort();
-        o.digest = ccd_fuzz_mix(o.digest, m.output.p, m.output.len);
-        o.nmsg++;
-        o.consumed += m.len;
-        start += m.len;
-    }
-    free(win);
+    o.rc = ccd_fuzz_feed(data, size, seed, 97, step, &o);
     return o;
 }
 

@@ -1,10 +1,45 @@
-/* The corpus replay of the fuzz targets (see ccd_fuzz.h). */
+/* The chunked feed and the corpus replay of the fuzz targets (see ccd_fuzz.h). */
 #include "test/common/ccd_fuzz.h"
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/err.h"
+
+int ccd_fuzz_feed(const uint8_t *data, size_t size, uint64_t seed, size_t max_chunk,
+                  ccd_fuzz_step_fn step, void *ctx)
+{
+    int rc = CCD_EAGAIN;
+    size_t given = 0, start = 0;
+    char *win = NULL;
+    for (;;) {
+        if (rc != CCD_OK) {
+            if (given == size)
+                break;
+            size_t n = seed ? 1 + ccd_fuzz_rng_next(&seed) % max_chunk : size - given;
+            given += n < size - given ? n : size - given;
+        }
+        size_t have = given - start;
+        free(win);
+        win = malloc(have ? have : 1);
+        if (!win)
+            abort();
+        memcpy(win, data + start, have);
+        size_t used = 0;
+        rc = step(ctx, win, have, &used);
+        if (rc == CCD_EPROTO)
+            break;
+        if (rc != CCD_OK)
+            continue;
+        if (used == 0 || used > have)
+            abort();
+        start += used;
+    }
+    free(win);
+    return rc;
+}
 
 static int replay_file(const char *path, const ccd_fuzz_replay_t *r, uint64_t *rng, size_t *runs)
 {

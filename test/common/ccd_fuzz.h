@@ -30,6 +30,18 @@ static inline uint64_t ccd_fuzz_rng_next(uint64_t *s)
     return x ^ (x >> 31);
 }
 
+/* One parser call of a feed: parse the have bytes at win; on CCD_OK set *used to the bytes the
+ * item took. Returns the parser's code. */
+typedef int (*ccd_fuzz_step_fn)(void *ctx, const char *win, size_t have, size_t *used);
+
+/* Feeds data to step the way a socket would: all at once (seed 0) or in chunks of 1..max_chunk
+ * bytes drawn from seed.  Every call gets a fresh heap copy of the unconsumed bytes, so a
+ * pointer the parser kept across calls is caught by ASan.  Stops at CCD_EPROTO, or when every
+ * byte was given and the parser wants more; abort()s on a used of 0 or beyond have.  Returns
+ * the last code. */
+int ccd_fuzz_feed(const uint8_t *data, size_t size, uint64_t seed, size_t max_chunk,
+                  ccd_fuzz_step_fn step, void *ctx);
+
 /* What one fuzz target's replay ctest needs. */
 typedef struct ccd_fuzz_replay {
     const char *name;                              /* printed in the summary line */
