@@ -20,6 +20,25 @@
 #include "test/agi/agi_test_util.h"
 #include "test/common/ccd_test.h"
 
+agi_t *tagi_start(const conf_agi_t *cfg, const agi_deps_t *deps)
+{
+    conf_agi_t c = *cfg;
+    c.port = 0;
+    char err[256];
+    agi_t *agi = agi_new(&c, deps, err, sizeof(err));
+    if (!agi)
+        fail_msg("agi_new: %s", err);
+    assert_int_equal(agi_start(agi), 0);
+    return agi;
+}
+
+agi_stats_t tagi_stats(agi_t *agi)
+{
+    agi_stats_t s;
+    agi_get_stats(agi, &s);
+    return s;
+}
+
 static int tcp_connect(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agi/agi.h"
 #include "reg/reg.h"
+
+struct pbxsim_opts;
 
 typedef struct amicli {
     int fd;
@@ -41,6 +44,13 @@ void agic_line(int fd, char *out, size_t outsz);
 /* Waits for the server to close the connection (recv returns 0), failing on a deadline or on
  * any byte received meanwhile (the server must say nothing more). */
 void agic_wait_closed(int fd);
+
+/* Starts the FastAGI server with cfg on a port the kernel picks; fails the test on error. */
+agi_t *tagi_start(const conf_agi_t *cfg, const agi_deps_t *deps);
+agi_stats_t tagi_stats(agi_t *agi);
+/* pbxsim as the script tests run it: AMI user dialer/dialer answered at once, 20x time, AGI()
+ * dialling agi's port (agi_test_sim.c, built with the tools module). */
+void tagi_sim_opts(struct pbxsim_opts *o, agi_t *agi);
 
 /* Puts a call with this uniqueid in the registry (type/status given) and returns its id. */
 uint64_t treg_call(reg_t *r, const char *uniqueid, reg_call_type_e type, reg_call_status_e st);

@@ -63,26 +63,13 @@ static int setup(void **state)
     f.my = dbt_fresh(&f.cf.database, "agi", false);
     for (size_t i = 0; i < sizeof(FIXTURE) / sizeof(FIXTURE[0]); i++)
         dbt_exec(f.my, FIXTURE[i]);
-    f.db = db_new(&f.cf.database, err, sizeof(err));
-    assert_non_null(f.db);
-    if (db_start(f.db, NULL, NULL, err, sizeof(err)) != 0)
-        fail_msg("db_start: %s", err);
+    f.db = dbt_db_start(&f.cf.database);
     f.reg = reg_new(10000, err, sizeof(err));
     assert_non_null(f.reg);
     assert_int_equal(reg_start(f.reg), 0);
-    f.cf.agi.port = 0;
-    agi_deps_t deps = {.reg = f.reg, .db = f.db};
-    f.agi = agi_new(&f.cf.agi, &deps, err, sizeof(err));
-    if (!f.agi)
-        fail_msg("agi_new: %s", err);
-    assert_int_equal(agi_start(f.agi), 0);
+    f.agi = tagi_start(&f.cf.agi, &(agi_deps_t){.reg = f.reg, .db = f.db});
     pbxsim_opts_t o;
-    pbxsim_opts_default(&o);
-    o.username = "dialer";
-    o.secret = "dialer";
-    o.time_scale = 20;
-    o.fastagi_port = agi_port(f.agi);
-    o.auth_fail_delay_ms = 0;
+    tagi_sim_opts(&o, f.agi);
     f.sim = pbxsim_start(&o);
     assert_non_null(f.sim);
     amic_open(&f.ami, pbxsim_port(f.sim));

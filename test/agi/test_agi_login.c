@@ -73,10 +73,7 @@ static int setup(void **state)
     f.my = dbt_fresh(&f.cf.database, "agilogin", false);
     for (size_t i = 0; i < sizeof(FIXTURE) / sizeof(FIXTURE[0]); i++)
         dbt_exec(f.my, FIXTURE[i]);
-    f.db = db_new(&f.cf.database, err, sizeof(err));
-    assert_non_null(f.db);
-    if (db_start(f.db, NULL, NULL, err, sizeof(err)) != 0)
-        fail_msg("db_start: %s", err);
+    f.db = dbt_db_start(&f.cf.database);
     f.reg = reg_new(10000, err, sizeof(err));
     assert_non_null(f.reg);
     /* AMI and the agent service subscribe before the registry and AMI start */
@@ -89,19 +86,9 @@ static int setup(void **state)
         fail_msg("ags_new: %s", err);
     assert_int_equal(reg_start(f.reg), 0);
     load_agents(f.reg);
-    f.cf.agi.port = 0;
-    agi_deps_t deps = {.reg = f.reg, .db = f.db, .ags = f.ags};
-    f.agi = agi_new(&f.cf.agi, &deps, err, sizeof(err));
-    if (!f.agi)
-        fail_msg("agi_new: %s", err);
-    assert_int_equal(agi_start(f.agi), 0);
+    f.agi = tagi_start(&f.cf.agi, &(agi_deps_t){.reg = f.reg, .db = f.db, .ags = f.ags});
     pbxsim_opts_t o;
-    pbxsim_opts_default(&o);
-    o.username = "dialer";
-    o.secret = "dialer";
-    o.time_scale = 20;
-    o.fastagi_port = agi_port(f.agi);
-    o.auth_fail_delay_ms = 0;
+    tagi_sim_opts(&o, f.agi);
     o.agent_login_wait_ms = 200;
     f.sim = pbxsim_start(&o);
     assert_non_null(f.sim);
@@ -142,13 +129,6 @@ static reg_login_e login_of(reg_t *reg, const char *agent)
     return a.login;
 }
 
-static uint64_t finished(agi_t *agi)
-{
-    agi_stats_t st;
-    agi_get_stats(agi, &st);
-    return st.finished;
-}
-
 static uint64_t ags_requests(ags_t *ags)
 {
     ags_stats_t st;
@@ -160,7 +140,7 @@ static uint64_t ags_requests(ags_t *ags)
 static void refused(fx_t *f, const char *chan_id, const char *digits, const char *agent,
                     const char *want)
 {
-    uint64_t req0 = ags_requests(f->ags), fin0 = finished(f->agi);
+    uint64_t req0 = ags_requests(f->ags), fin0 = tagi_stats(f->agi).finished;
     char var[64], val[96];
     snprintf(var, sizeof(var), "AGIDIGITS=%s", digits);
     const char *vars[] = {var, NULL};
@@ -170,7 +150,7 @@ static void refused(fx_t *f, const char *chan_id, const char *digits, const char
     at = amic_wait(&f->cli, at, "Command: GET DATA agent-pass 5000 10");
     snprintf(val, sizeof(val), "Variable: CCD_AGENTLOGIN\r\nValue: %s\r\n", want);
     amic_wait(&f->cli, at, val);
-    CCD_WAIT(finished(f->agi) > fin0);
+    CCD_WAIT(tagi_stats(f->agi).finished > fin0);
     assert_int_equal(ags_requests(f->ags), req0);
     assert_int_equal(login_of(f->reg, agent), REG_LOGGED_OUT);
 }

@@ -40,19 +40,9 @@ static int setup(void **state)
     assert_int_equal(reg_start(f.reg), 0);
     conf_t cf;
     conf_defaults(&cf);
-    cf.agi.port = 0;
-    agi_deps_t deps = {.reg = f.reg, .db = NULL};
-    f.agi = agi_new(&cf.agi, &deps, err, sizeof(err));
-    if (!f.agi)
-        fail_msg("agi_new: %s", err);
-    assert_int_equal(agi_start(f.agi), 0);
+    f.agi = tagi_start(&cf.agi, &(agi_deps_t){.reg = f.reg});
     pbxsim_opts_t o;
-    pbxsim_opts_default(&o);
-    o.username = "dialer";
-    o.secret = "dialer";
-    o.time_scale = 20;
-    o.fastagi_port = agi_port(f.agi);
-    o.auth_fail_delay_ms = 0;
+    tagi_sim_opts(&o, f.agi);
     f.sim = pbxsim_start(&o);
     assert_non_null(f.sim);
     amic_open(&f.ami, pbxsim_port(f.sim));
@@ -70,18 +60,11 @@ static int teardown(void **state)
     return 0;
 }
 
-static agi_stats_t stats(fx_t *f)
-{
-    agi_stats_t s;
-    agi_get_stats(f->agi, &s);
-    return s;
-}
-
 /* The sessions of earlier tests are over, so counters taken now move only for this one. */
 static agi_stats_t quiet_stats(fx_t *f)
 {
-    CCD_WAIT(stats(f).sessions == 0);
-    return stats(f);
+    CCD_WAIT(tagi_stats(f->agi).sessions == 0);
+    return tagi_stats(f->agi);
 }
 
 /* A human (AMDSTATUS=HUMAN) is sent to the queue; the answer time reaches the registry. */
@@ -112,9 +95,9 @@ static void test_outgoing_machine_hangup(void **state)
     at = amic_wait(&f->ami, at, "Command: GET VARIABLE ID_CAMPAIGN");
     size_t hang = amic_wait(&f->ami, at, "Command: HANGUP");
     amic_wait(&f->ami, hang, "Event: Hangup");
-    CCD_WAIT(stats(f).finished == before.finished + 1);
+    CCD_WAIT(tagi_stats(f->agi).finished == before.finished + 1);
     /* three commands, none of them a STREAM FILE */
-    assert_int_equal(stats(f).commands, before.commands + 3);
+    assert_int_equal(tagi_stats(f->agi).commands, before.commands + 3);
     f->ami.buf[f->ami.len] = '\0';
     assert_null(strstr(f->ami.buf + at, "Command: STREAM FILE"));
     reg_call_t c;
@@ -143,8 +126,8 @@ static void test_callback_no_key(void **state)
     size_t at = f->ami.len;
     amic_originate(&f->ami, "5304", "agi-cb-0", "5551003", "callback", NULL);
     at = amic_wait(&f->ami, at, "Command: GET DATA ccdialer/press-1-callback 5000 1");
-    CCD_WAIT(stats(f).finished == before.finished + 1);
-    assert_int_equal(stats(f).commands, before.commands + 1);
+    CCD_WAIT(tagi_stats(f->agi).finished == before.finished + 1);
+    assert_int_equal(tagi_stats(f->agi).commands, before.commands + 1);
 }
 
 /* callback with "1" but no ID_CALL: the caller hears it failed (nothing to schedule). */
@@ -176,7 +159,7 @@ static void test_incoming_no_db(void **state)
     assert_string_equal(c.queue, "8000");
     assert_string_equal(c.phone, "5552999");
     assert_int_equal(c.campaign_id, 0);
-    assert_true(stats(f).db_refused > before.db_refused);
+    assert_true(tagi_stats(f->agi).db_refused > before.db_refused);
 }
 
 /* agentlogin without a key pressed for the agent number: failed, and no PIN is asked. */
@@ -201,7 +184,7 @@ static void test_unknown_script(void **state)
     size_t at = f->ami.len;
     amic_originate(&f->ami, "5308", "agi-unk", "5551006", "nosuchscript", NULL);
     amic_wait(&f->ami, at, "Command: VERBOSE");
-    CCD_WAIT(stats(f).unknown_script == before.unknown_script + 1);
+    CCD_WAIT(tagi_stats(f->agi).unknown_script == before.unknown_script + 1);
 }
 
 /* The table has the five scripts the dialplan file calls. */

@@ -34,15 +34,10 @@ static fx_t start(int timeout_s, int max_sessions)
     assert_int_equal(reg_start(f.reg), 0);
     conf_t cf;
     conf_defaults(&cf);
-    cf.agi.port = 0;
     cf.agi.command_timeout_s = timeout_s;
     cf.agi.max_sessions = max_sessions;
     cf.agi.max_args = 4;
-    agi_deps_t deps = {.reg = f.reg, .db = NULL};
-    f.agi = agi_new(&cf.agi, &deps, err, sizeof(err));
-    if (!f.agi)
-        fail_msg("agi_new: %s", err);
-    assert_int_equal(agi_start(f.agi), 0);
+    f.agi = tagi_start(&cf.agi, &(agi_deps_t){.reg = f.reg});
     return f;
 }
 
@@ -50,13 +45,6 @@ static void stop(fx_t *f)
 {
     agi_free(f->agi);
     reg_free(f->reg);
-}
-
-static agi_stats_t stats(fx_t *f)
-{
-    agi_stats_t s;
-    agi_get_stats(f->agi, &s);
-    return s;
 }
 
 /* Asterisk stops answering after the environment (a command out) and before its end. */
@@ -72,14 +60,14 @@ static void test_silent_client(void **state)
     /* no answer: the session is closed by its deadline, with nothing more sent */
     agic_wait_closed(fd);
     close(fd);
-    CCD_WAIT(stats(&f).timeouts == 1);
+    CCD_WAIT(tagi_stats(f.agi).timeouts == 1);
     /* half an environment, then silence */
     fd = agic_connect(agi_port(f.agi));
     agic_send(fd, "agi_network: yes\nagi_network_script: abandon\n");
     agic_wait_closed(fd);
     close(fd);
-    CCD_WAIT(stats(&f).timeouts == 2);
-    CCD_WAIT(stats(&f).sessions == 0);
+    CCD_WAIT(tagi_stats(f.agi).timeouts == 2);
+    CCD_WAIT(tagi_stats(f.agi).sessions == 0);
     stop(&f);
 }
 
@@ -105,7 +93,7 @@ static void test_hangup_mid_command(void **state)
     agic_send(fd, "511 Command Not Permitted on a dead channel or intercept routine\n");
     agic_wait_closed(fd);
     close(fd);
-    CCD_WAIT(stats(&f).hangups == 1);
+    CCD_WAIT(tagi_stats(f.agi).hangups == 1);
     reg_call_t c;
     CCD_WAIT(treg_find(f.reg, "hang-1", &c) && c.status == REG_CS_ABANDONED);
     /* HANGUP first, then the answer: the same end */
@@ -116,8 +104,8 @@ static void test_hangup_mid_command(void **state)
     agic_send(fd, "HANGUP\n200 result=0\n");
     agic_wait_closed(fd);
     close(fd);
-    CCD_WAIT(stats(&f).hangups == 2);
-    assert_int_equal(stats(&f).protocol_errors, 0);
+    CCD_WAIT(tagi_stats(f.agi).hangups == 2);
+    assert_int_equal(tagi_stats(f.agi).protocol_errors, 0);
     stop(&f);
 }
 
@@ -148,7 +136,7 @@ static void test_broken_peers(void **state)
         agic_wait_closed(fd);
         close(fd);
     }
-    CCD_WAIT(stats(&f).protocol_errors >= 3);
+    CCD_WAIT(tagi_stats(f.agi).protocol_errors >= 3);
     /* a line longer than max_line_bytes (4096) */
     int fd = agic_connect(agi_port(f.agi));
     char big[5000];
@@ -156,7 +144,7 @@ static void test_broken_peers(void **state)
     assert_int_equal(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
     agic_wait_closed(fd);
     close(fd);
-    CCD_WAIT(stats(&f).protocol_errors >= 4);
+    CCD_WAIT(tagi_stats(f.agi).protocol_errors >= 4);
     /* and a good session still works */
     fd = agic_connect(agi_port(f.agi));
     agic_env(fd, "agentlogin", "ok-1", NULL);
@@ -179,19 +167,19 @@ static void test_max_sessions(void **state)
     fx_t f = start(30, 2);
     int a = agic_connect(agi_port(f.agi));
     int b = agic_connect(agi_port(f.agi));
-    CCD_WAIT(stats(&f).sessions == 2);
+    CCD_WAIT(tagi_stats(f.agi).sessions == 2);
     int c = agic_connect(agi_port(f.agi));
     agic_wait_closed(c);
     close(c);
-    CCD_WAIT(stats(&f).refused_full == 1);
+    CCD_WAIT(tagi_stats(f.agi).refused_full == 1);
     close(a);
-    CCD_WAIT(stats(&f).sessions == 1);
+    CCD_WAIT(tagi_stats(f.agi).sessions == 1);
     c = agic_connect(agi_port(f.agi));
-    CCD_WAIT(stats(&f).sessions == 2);
-    assert_int_equal(stats(&f).refused_full, 1);
+    CCD_WAIT(tagi_stats(f.agi).sessions == 2);
+    assert_int_equal(tagi_stats(f.agi).refused_full, 1);
     close(b);
     close(c);
-    CCD_WAIT(stats(&f).sessions == 0);
+    CCD_WAIT(tagi_stats(f.agi).sessions == 0);
     stop(&f);
 }
 
@@ -207,13 +195,13 @@ static void test_stop_with_sessions(void **state)
         agic_env(fds[i], "outgoing", "stop-x", NULL);
         agic_line(fds[i], line, sizeof(line));
     }
-    CCD_WAIT(stats(&f).sessions == 5);
+    CCD_WAIT(tagi_stats(f.agi).sessions == 5);
     agi_stop(f.agi);
     for (int i = 0; i < 5; i++) {
         agic_wait_closed(fds[i]);
         close(fds[i]);
     }
-    assert_int_equal(stats(&f).sessions, 0);
+    assert_int_equal(tagi_stats(f.agi).sessions, 0);
     stop(&f);
 }
 
