@@ -11,16 +11,6 @@
 
 enum { ST_START = 0, ST_CAMPAIGN, ST_SETTINGS, ST_PLAYED, ST_HUNGUP };
 
-typedef struct camp_req {
-    uint32_t id;
-} camp_req_t;
-
-static int run_settings(db_conn_t *c, db_read_job_t *job)
-{
-    agi__job_t *j = (agi__job_t *)job;
-    return db_agi_campaign(c, ((camp_req_t *)j->in)->id, j->out);
-}
-
 static void play(agi__sess_t *s, const char *msg)
 {
     if (s->hungup) {
@@ -33,27 +23,17 @@ static void play(agi__sess_t *s, const char *msg)
 
 void agi__sc_abandon(agi__sess_t *s, const agi_item_t *ans)
 {
-    char val[AGI__VAL_LEN];
     switch (s->step) {
     case ST_START:
         agi__post_fact(s, agi__apply_abandoned, NULL, 0);
         s->step = ST_CAMPAIGN;
         agi__cmd(s, "GET VARIABLE", "ID_CAMPAIGN", NULL);
         return;
-    case ST_CAMPAIGN: {
-        agi__data_copy(ans, val, sizeof(val));
-        long long id = agi__id_of(val);
-        camp_req_t *r = id ? calloc(1, sizeof(*r)) : NULL;
-        if (!r) {
-            play(s, "");
-            return;
-        }
-        r->id = (uint32_t)id;
+    case ST_CAMPAIGN:
         s->step = ST_SETTINGS;
-        if (!agi__read(s, run_settings, r, sizeof(db_agi_campaign_t), NULL))
+        if (!agi__read_campaign(s, ans))
             play(s, "");
         return;
-    }
     case ST_SETTINGS: {
         const db_agi_campaign_t *c = s->job->out;
         play(s, s->job->job.status == 0 ? c->abandon_msg : "");

@@ -39,3 +39,25 @@ long long agi__id_of(const char *text)
     long long v = strtoll(text, &end, 10);
     return (end != text && *end == '\0' && v > 0) ? v : 0;
 }
+
+typedef struct camp_req {
+    uint32_t id;
+} camp_req_t;
+
+static int run_campaign(db_conn_t *c, db_read_job_t *job)
+{
+    agi__job_t *j = (agi__job_t *)job;
+    return db_agi_campaign(c, ((camp_req_t *)j->in)->id, j->out);
+}
+
+bool agi__read_campaign(agi__sess_t *s, const agi_item_t *ans)
+{
+    char val[AGI__VAL_LEN];
+    agi__data_copy(ans, val, sizeof(val));
+    long long id = agi__id_of(val);
+    camp_req_t *r = id ? calloc(1, sizeof(*r)) : NULL;
+    if (!r)
+        return false;
+    r->id = (uint32_t)id;
+    return agi__read(s, run_campaign, r, sizeof(db_agi_campaign_t), NULL);
+}

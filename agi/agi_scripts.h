@@ -29,6 +29,12 @@ bool agi__post_fact(agi__sess_t *s, reg_apply_fn apply, const char *queue, int64
 /* A number in text (a channel variable): its value, 0 when it is not a positive number. */
 long long agi__id_of(const char *text);
 
+/* Starts the read of the campaign's ccd_campaign_agi settings (a db_agi_campaign_t in
+ * s->job->out when the job is back), the campaign named by ans, the answer to GET VARIABLE
+ * ID_CAMPAIGN.  False when there is no such number or the read was refused (logged): the
+ * script goes on with its defaults. */
+bool agi__read_campaign(agi__sess_t *s, const agi_item_t *ans);
+
 void agi__sc_incoming(agi__sess_t *s, const agi_item_t *ans);
 void agi__sc_outgoing(agi__sess_t *s, const agi_item_t *ans);
 void agi__sc_abandon(agi__sess_t *s, const agi_item_t *ans);
