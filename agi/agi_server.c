@@ -277,7 +277,8 @@ void agi__data_copy(const agi_item_t *ans, char *out, size_t outsz)
 
 /* ---------------- input ---------------- */
 
-static void env_keep(agi__sess_t *s, const agi_item_t *it)
+/* False when the peer sent more AGI() arguments than [agi] max_args. */
+static bool env_keep(agi__sess_t *s, const agi_item_t *it)
 {
     static const struct {
         const char *key;
@@ -292,10 +293,12 @@ static void env_keep(agi__sess_t *s, const agi_item_t *it)
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
         if (ccd_str_eq(it->key, ccd_str(keep[i].key))) {
             ccd_str_copy((char *)s + keep[i].off, keep[i].size, it->val);
-            return;
+            return true;
         }
     static const char pre[] = "agi_arg_";
     if (it->key.len > sizeof(pre) - 1 && memcmp(it->key.p, pre, sizeof(pre) - 1) == 0) {
+        if (++s->arg_lines > s->w->a->cfg.max_args)
+            return false;
         long n = 0;
         for (size_t k = sizeof(pre) - 1; k < it->key.len && n <= AGI__MAX_ARGS; k++) {
             char c = it->key.p[k];
@@ -307,6 +310,7 @@ static void env_keep(agi__sess_t *s, const agi_item_t *it)
                 s->nargs = (int)n;
         }
     }
+    return true;
 }
 
 static const agi__script_t *script_find(const char *name)
@@ -356,12 +360,10 @@ static void sess_input(agi__sess_t *s)
         }
         switch (it.type) {
         case AGI_IT_ENV:
-            if (it.key.len > 8 && memcmp(it.key.p, "agi_arg_", 8) == 0 &&
-                ++s->arg_lines > s->w->a->cfg.max_args) {
+            if (!env_keep(s, &it)) {
                 sess_proto(s, "more AGI() arguments than [agi] max_args");
                 return;
             }
-            env_keep(s, &it);
             break;
         case AGI_IT_ENV_END:
             buf_consume(&s->in, it.len);
