@@ -531,18 +531,11 @@ static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int s
 {
     if (st == REG_LOGGED_IN && a->login != REG_LOGGED_IN)
         a->login_time_ms = clk_wall_ms();
-    if (st == REG_LOGGED_OUT) {
-        /* A session's break and hold end with it (pauseend before agentloggedout): an
-         * agent logged off by Asterisk (restart, phone hung up) is not left paused. */
-        a->login_time_ms = 0;
-        a->channel[0] = 0;
-        a->extension[0] = 0;
-        a->break_id = 0;
-        a->break_name[0] = 0;
-        a->break_start_ms = 0;
-        a->on_hold = false;
-        a->hold_start_ms = 0;
-    }
+    /* A session's break and hold end with it (pauseend before agentloggedout): an
+     * agent logged off by Asterisk (restart, phone hung up) is not left paused.
+     * ready_ms follows (update_ready would clear it anyway). */
+    if (st == REG_LOGGED_OUT)
+        reg_agent_set_logged_out(a);
     if (channel && channel[0])
         cpy(a->channel, sizeof(a->channel), channel);
     a->login = st;

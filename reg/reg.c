@@ -458,6 +458,20 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
     reg_txn_foreach_agent(tx, mark_unlisted, s);
 }
 
+void reg_agent_set_logged_out(reg_agent_t *a)
+{
+    a->login = REG_LOGGED_OUT;
+    a->login_time_ms = 0;
+    a->channel[0] = 0;
+    a->extension[0] = 0;
+    a->break_id = 0;
+    a->break_name[0] = 0;
+    a->break_start_ms = 0;
+    a->on_hold = false;
+    a->hold_start_ms = 0;
+    a->ready_ms = 0;
+}
+
 void reg_agent_info_set(reg_agent_info_t *e, const char *type, const char *number,
                         const char *name, char estatus, int64_t db_id)
 {

@@ -169,6 +169,10 @@ int reg_post(reg_t *r, reg_apply_fn fn, void *arg, void (*arg_free)(void *));
 
 /* The agent, or NULL.  With create, a logged-out agent is made when absent. */
 reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create);
+/* Ends the agent's session in its record: logged out, with no channel, extension, break,
+ * hold or readiness left (whoever learns of the logout: AMI events, the agent service).
+ * The caller touches the agent. */
+void reg_agent_set_logged_out(reg_agent_t *a);
 /* Removes an agent (a change is published with removed=true). */
 void reg_txn_agent_remove(reg_txn_t *tx, const char *number);
 /* Marks an agent changed: it is published after the apply function returns. */
