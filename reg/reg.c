@@ -114,7 +114,6 @@ reg_t *reg_new(size_t inbox_max, char *err, size_t errlen)
         return NULL;
     }
     pthread_rwlock_init(&r->lock, NULL);
-    r->inbound = NULL;
     r->agents = hmap_new(256);
     r->calls = hmap_new(1024);
     r->by_uid = hmap_new(1024);
