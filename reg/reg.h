@@ -284,8 +284,9 @@ int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n);
 int reg_call_list(reg_t *r, reg_call_t **out, size_t *n);
 size_t reg_agent_count(reg_t *r);
 size_t reg_call_count(reg_t *r);
-/* Calls fn on every agent / call under the read lock, without copying them (monitoring
- * summaries).  fn must be quick and must not call into the registry. */
+/* Calls fn on every agent under the read lock, without copying them (monitoring
+ * summaries, the dialer's pacing snapshot).  fn must be quick, must not call into the
+ * registry and must take no lock (r->lock is a leaf). */
 void reg_visit_agents(reg_t *r, void (*fn)(const reg_agent_t *a, void *ctx), void *ctx);
 void reg_visit_calls(reg_t *r, void (*fn)(const reg_call_t *c, void *ctx), void *ctx);
 /* Change notifications dropped because a subscriber's queue was full, all subscribers
