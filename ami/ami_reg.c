@@ -459,8 +459,9 @@ static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
     reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
     if (!c && a && a->call_id)
         c = reg_txn_call(tx, a->call_id); /* no caller block in this one */
-    if (!c) { /* a caller of a watched queue heard of first at its end */
-        c = queue_call_of(tx, ev, &own);
+    if (!c) { /* a caller of a watched queue heard of first at its end (call_of found none) */
+        c = incoming_new(tx, ev->server, ev->queue, ev->uniqueid, ev->channel, ev->caller_num,
+                         clk_wall_ms());
         if (c)
             set_agent_legs(c, ev->dest_channel);
     }
