@@ -16,20 +16,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 
-static void set_logged_out(reg_agent_t *a)
-{
-    a->login = REG_LOGGED_OUT;
-    a->login_time_ms = 0;
-    a->channel[0] = 0;
-    a->extension[0] = 0;
-    a->break_id = 0;
-    a->break_name[0] = 0;
-    a->break_start_ms = 0;
-    a->on_hold = false;
-    a->hold_start_ms = 0;
-    a->ready_ms = 0;
-}
-
 /* The customer came back from the parking space through a new leg of the agent's
  * (retriever): hangup and Atxfer act on it from now on; a Local retriever's ;2 is the
  * leg whose hangup Asterisk reports as the agent's (as ami_reg.c does for members). */
@@ -63,7 +49,7 @@ void ags__reg_apply(reg_txn_t *tx, void *arg)
     case AGS_RS_LOGIN_FAILED:
         if (a->login != REG_LOGGING)
             return;
-        set_logged_out(a);
+        reg_agent_set_logged_out(a);
         break;
     case AGS_RS_LOGGED_IN:
         if (a->login != REG_LOGGING)

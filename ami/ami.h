@@ -275,8 +275,8 @@ typedef struct ami_send_opts {
 /* Typed operations (ami_ops.c): the actions the engine sends about a     */
 /* call or a peer, and readers of their answers (Command output parsed    */
 /* here, so callers never spell AMI headers or read Asterisk's CLI text). */
-/* Pure: no I/O, no locks.  Builders return NULL on ENOMEM or when a      */
-/* value holds CR/LF (ami_action_add refuses it).                         */
+/* Pure: no I/O, no locks.  Builders return NULL on ENOMEM, when a value  */
+/* holds CR/LF (ami_action_add refuses it) or a required one is NULL.     */
 /* ====================================================================== */
 
 ami_action_t *ami_op_hangup(const char *channel);

@@ -31,145 +31,108 @@ static ami_action_t *finish(ami_action_t *a, int rc)
     return a;
 }
 
-ami_action_t *ami_op_hangup(const char *channel)
+/* One header of a builder's action; a NULL key leaves it out (see opt). */
+typedef struct hdr {
+    const char *key, *val;
+} hdr_t;
+
+/* A header sent only when it has a value (v neither NULL nor ""). */
+static hdr_t opt(const char *key, const char *v)
 {
-    ami_action_t *a = ami_action_new("Hangup");
+    return (hdr_t){v && v[0] ? key : NULL, v};
+}
+
+/* Action name with the headers h[0..n) in order; NULL when one was refused (a required
+ * value NULL or holding CR/LF) or memory ran out. */
+static ami_action_t *build(const char *name, const hdr_t *h, size_t n)
+{
+    ami_action_t *a = ami_action_new(name);
     if (!a)
         return NULL;
-    return finish(a, ami_action_add(a, "Channel", channel));
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (h[i].key)
+            rc = ami_action_add(a, h[i].key, h[i].val);
+    return finish(a, rc);
+}
+
+#define BUILD(name, ...)                                                                          \
+    build(name, (const hdr_t[]){__VA_ARGS__},                                                      \
+          sizeof((const hdr_t[]){__VA_ARGS__}) / sizeof(hdr_t))
+
+/* An int header value ("%d" always fits). */
+typedef struct num {
+    char s[16];
+} num_t;
+
+static num_t num(int v)
+{
+    num_t n;
+    snprintf(n.s, sizeof(n.s), "%d", v);
+    return n;
+}
+
+ami_action_t *ami_op_hangup(const char *channel)
+{
+    return BUILD("Hangup", {"Channel", channel});
 }
 
 ami_action_t *ami_op_redirect(const char *channel, const char *context, const char *exten,
                               int priority)
 {
-    ami_action_t *a = ami_action_new("Redirect");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Channel", channel);
-    if (!rc)
-        rc = ami_action_add(a, "Exten", exten);
-    if (!rc)
-        rc = ami_action_add(a, "Context", context);
-    if (!rc)
-        rc = ami_action_addf(a, "Priority", "%d", priority);
-    return finish(a, rc);
+    num_t pri = num(priority);
+    return BUILD("Redirect", {"Channel", channel}, {"Exten", exten}, {"Context", context},
+                 {"Priority", pri.s});
 }
 
 ami_action_t *ami_op_atxfer(const char *channel, const char *context, const char *exten)
 {
-    ami_action_t *a = ami_action_new("Atxfer");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Channel", channel);
-    if (!rc)
-        rc = ami_action_add(a, "Exten", exten);
-    if (!rc)
-        rc = ami_action_add(a, "Context", context);
-    return finish(a, rc);
+    return BUILD("Atxfer", {"Channel", channel}, {"Exten", exten}, {"Context", context});
 }
 
 ami_action_t *ami_op_mixmonitor_mute(const char *channel, bool mute)
 {
-    ami_action_t *a = ami_action_new("MixMonitorMute");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Channel", channel);
-    if (!rc)
-        rc = ami_action_add(a, "Direction", "read");
-    if (!rc)
-        rc = ami_action_add(a, "State", mute ? "1" : "0");
-    return finish(a, rc);
+    return BUILD("MixMonitorMute", {"Channel", channel}, {"Direction", "read"},
+                 {"State", mute ? "1" : "0"});
 }
 
 ami_action_t *ami_op_originate_exten(const char *channel, const char *context, const char *exten,
                                      int timeout_ms, const char *callerid, const char *channel_id)
 {
-    ami_action_t *a = ami_action_new("Originate");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Channel", channel);
-    if (!rc && timeout_ms > 0)
-        rc = ami_action_addf(a, "Timeout", "%d", timeout_ms);
-    if (!rc && callerid && callerid[0])
-        rc = ami_action_add(a, "CallerID", callerid);
-    if (!rc)
-        rc = ami_action_add(a, "Async", "true");
-    if (!rc)
-        rc = ami_action_add(a, "Context", context);
-    if (!rc)
-        rc = ami_action_add(a, "Exten", exten);
-    if (!rc)
-        rc = ami_action_add(a, "Priority", "1");
-    if (!rc && channel_id && channel_id[0])
-        rc = ami_action_add(a, "ChannelId", channel_id);
-    return finish(a, rc);
+    num_t tmo = num(timeout_ms);
+    return BUILD("Originate", {"Channel", channel}, opt("Timeout", timeout_ms > 0 ? tmo.s : NULL),
+                 opt("CallerID", callerid), {"Async", "true"}, {"Context", context},
+                 {"Exten", exten}, {"Priority", "1"}, opt("ChannelId", channel_id));
 }
 
 ami_action_t *ami_op_queue_add(const char *queue, const char *interface, int penalty,
                                const char *member_name)
 {
-    ami_action_t *a = ami_action_new("QueueAdd");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Queue", queue);
-    if (!rc)
-        rc = ami_action_add(a, "Interface", interface);
-    if (!rc)
-        rc = ami_action_addf(a, "Penalty", "%d", penalty);
-    if (!rc)
-        rc = ami_action_add(a, "Paused", "false");
-    if (!rc && member_name && member_name[0])
-        rc = ami_action_add(a, "MemberName", member_name);
-    return finish(a, rc);
+    num_t pen = num(penalty);
+    return BUILD("QueueAdd", {"Queue", queue}, {"Interface", interface}, {"Penalty", pen.s},
+                 {"Paused", "false"}, opt("MemberName", member_name));
 }
 
 ami_action_t *ami_op_queue_remove(const char *queue, const char *interface)
 {
-    ami_action_t *a = ami_action_new("QueueRemove");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Queue", queue);
-    if (!rc)
-        rc = ami_action_add(a, "Interface", interface);
-    return finish(a, rc);
+    return BUILD("QueueRemove", {"Queue", queue}, {"Interface", interface});
 }
 
 ami_action_t *ami_op_queue_pause(const char *interface, const char *queue, bool paused,
                                  const char *reason)
 {
-    ami_action_t *a = ami_action_new("QueuePause");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Interface", interface);
-    if (!rc)
-        rc = ami_action_add(a, "Paused", paused ? "true" : "false");
-    if (!rc && queue && queue[0])
-        rc = ami_action_add(a, "Queue", queue);
-    if (!rc && reason && reason[0])
-        rc = ami_action_add(a, "Reason", reason);
-    return finish(a, rc);
+    return BUILD("QueuePause", {"Interface", interface}, {"Paused", paused ? "true" : "false"},
+                 opt("Queue", queue), opt("Reason", reason));
 }
 
 ami_action_t *ami_op_park(const char *channel, const char *timeout_channel)
 {
-    ami_action_t *a = ami_action_new("Park");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Channel", channel);
-    if (!rc && timeout_channel && timeout_channel[0])
-        rc = ami_action_add(a, "TimeoutChannel", timeout_channel);
-    return finish(a, rc);
+    return BUILD("Park", {"Channel", channel}, opt("TimeoutChannel", timeout_channel));
 }
 
 ami_action_t *ami_op_agent_logoff(const char *agent)
 {
-    ami_action_t *a = ami_action_new("AgentLogoff");
-    if (!a)
-        return NULL;
-    int rc = ami_action_add(a, "Agent", agent);
-    if (!rc)
-        rc = ami_action_add(a, "Soft", "false");
-    return finish(a, rc);
+    return BUILD("AgentLogoff", {"Agent", agent}, {"Soft", "false"});
 }
 
 ami_action_t *ami_op_core_show_channel(const char *channel)

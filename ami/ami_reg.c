@@ -459,8 +459,9 @@ static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
     reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
     if (!c && a && a->call_id)
         c = reg_txn_call(tx, a->call_id); /* no caller block in this one */
-    if (!c) { /* a caller of a watched queue heard of first at its end */
-        c = queue_call_of(tx, ev, &own);
+    if (!c) { /* a caller of a watched queue heard of first at its end (call_of found none) */
+        c = incoming_new(tx, ev->server, ev->queue, ev->uniqueid, ev->channel, ev->caller_num,
+                         clk_wall_ms());
         if (c)
             set_agent_legs(c, ev->dest_channel);
     }
@@ -531,18 +532,11 @@ static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int s
 {
     if (st == REG_LOGGED_IN && a->login != REG_LOGGED_IN)
         a->login_time_ms = clk_wall_ms();
-    if (st == REG_LOGGED_OUT) {
-        /* A session's break and hold end with it (pauseend before agentloggedout): an
-         * agent logged off by Asterisk (restart, phone hung up) is not left paused. */
-        a->login_time_ms = 0;
-        a->channel[0] = 0;
-        a->extension[0] = 0;
-        a->break_id = 0;
-        a->break_name[0] = 0;
-        a->break_start_ms = 0;
-        a->on_hold = false;
-        a->hold_start_ms = 0;
-    }
+    /* A session's break and hold end with it (pauseend before agentloggedout): an
+     * agent logged off by Asterisk (restart, phone hung up) is not left paused.
+     * ready_ms follows (update_ready would clear it anyway). */
+    if (st == REG_LOGGED_OUT)
+        reg_agent_set_logged_out(a);
     if (channel && channel[0])
         cpy(a->channel, sizeof(a->channel), channel);
     a->login = st;

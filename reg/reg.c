@@ -114,7 +114,6 @@ reg_t *reg_new(size_t inbox_max, char *err, size_t errlen)
         return NULL;
     }
     pthread_rwlock_init(&r->lock, NULL);
-    r->inbound = NULL;
     r->agents = hmap_new(256);
     r->calls = hmap_new(1024);
     r->by_uid = hmap_new(1024);
@@ -390,25 +389,44 @@ void reg_txn_foreach_agent(reg_txn_t *tx, bool (*fn)(reg_txn_t *, reg_agent_t *,
     }
 }
 
-/* ---- the configured agent list ---- */
+/* ---- tables posted whole (the agent list, the watched queues) ---- */
 
-typedef struct agent_sync {
-    reg_agent_info_t *list;
+/* A malloc'ed array handed to an apply function, which may keep it (setting list NULL). */
+typedef struct posted_list {
+    void *list;
     size_t n;
-} agent_sync_t;
+} posted_list_t;
 
-static void agent_sync_free(void *arg)
+static void posted_list_free(void *arg)
 {
-    agent_sync_t *s = arg;
+    posted_list_t *s = arg;
     free(s->list);
     free(s);
 }
 
+/* Posts fn with list; the registry owns list from a successful post (0), otherwise the
+ * caller keeps it. */
+static int post_list(reg_t *r, reg_apply_fn fn, void *list, size_t n)
+{
+    posted_list_t *s = malloc(sizeof(*s));
+    if (!s)
+        return CCD_ENOMEM;
+    s->list = list;
+    s->n = n;
+    int rc = reg_post(r, fn, s, posted_list_free);
+    if (rc != 0)
+        free(s);
+    return rc;
+}
+
+/* ---- the configured agent list ---- */
+
 static bool mark_unlisted(reg_txn_t *tx, reg_agent_t *a, void *ctx)
 {
-    const agent_sync_t *s = ctx;
+    const posted_list_t *s = ctx;
+    const reg_agent_info_t *list = s->list;
     for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->list[i].number, a->number) == 0)
+        if (strcmp(list[i].number, a->number) == 0)
             return true;
     }
     if (a->active) {
@@ -420,9 +438,10 @@ static bool mark_unlisted(reg_txn_t *tx, reg_agent_t *a, void *ctx)
 
 static void apply_agent_sync(reg_txn_t *tx, void *arg)
 {
-    agent_sync_t *s = arg;
+    posted_list_t *s = arg;
+    const reg_agent_info_t *list = s->list;
     for (size_t i = 0; i < s->n; i++) {
-        const reg_agent_info_t *in = &s->list[i];
+        const reg_agent_info_t *in = &list[i];
         reg_agent_t *a = reg_txn_agent(tx, in->number, true);
         if (!a) {
             LOG_ERR_RL("reg", "cannot track agent (bad number or out of memory) agent=%s", in->number);
@@ -436,6 +455,20 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
         }
     }
     reg_txn_foreach_agent(tx, mark_unlisted, s);
+}
+
+void reg_agent_set_logged_out(reg_agent_t *a)
+{
+    a->login = REG_LOGGED_OUT;
+    a->login_time_ms = 0;
+    a->channel[0] = 0;
+    a->extension[0] = 0;
+    a->break_id = 0;
+    a->break_name[0] = 0;
+    a->break_start_ms = 0;
+    a->on_hold = false;
+    a->hold_start_ms = 0;
+    a->ready_ms = 0;
 }
 
 void reg_agent_info_set(reg_agent_info_t *e, const char *type, const char *number,
@@ -493,61 +526,34 @@ nomem:
 
 int reg_post_agent_sync(reg_t *r, reg_agent_info_t *list, size_t n)
 {
-    agent_sync_t *s = malloc(sizeof(*s));
-    if (!s)
-        return CCD_ENOMEM;
-    s->list = list;
-    s->n = n;
-    int rc = reg_post(r, apply_agent_sync, s, agent_sync_free);
-    if (rc != 0)
-        free(s); /* the caller keeps list */
-    return rc;
+    return post_list(r, apply_agent_sync, list, n);
 }
 
 /* ---- watched incoming queues ---- */
 
-typedef struct inbound_sync {
-    reg_inbound_queue_t *list;
-    size_t n;
-} inbound_sync_t;
-
-static void inbound_sync_free(void *arg)
-{
-    inbound_sync_t *s = arg;
-    free(s->list);
-    free(s);
-}
-
 static void apply_inbound_sync(reg_txn_t *tx, void *arg)
 {
-    inbound_sync_t *s = arg;
+    posted_list_t *s = arg;
+    reg_inbound_queue_t *list = s->list;
     reg_t *r = tx->r;
     /* Cut names would match the wrong queue: such rows are left out. */
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
-        if (!memchr(s->list[i].queue, '\0', sizeof(s->list[i].queue)) || !s->list[i].queue[0])
+        if (!memchr(list[i].queue, '\0', sizeof(list[i].queue)) || !list[i].queue[0])
             continue;
-        s->list[k++] = s->list[i];
+        list[k++] = list[i];
     }
-    if (k != r->ninbound || (k && memcmp(r->inbound, s->list, k * sizeof(*s->list)) != 0))
+    if (k != r->ninbound || (k && memcmp(r->inbound, list, k * sizeof(*list)) != 0))
         LOG_INFO("reg", "watched incoming queues: %zu", k);
     free(r->inbound);
-    r->inbound = s->list;
+    r->inbound = list;
     r->ninbound = k;
     s->list = NULL; /* the registry keeps it */
 }
 
 int reg_post_inbound(reg_t *r, reg_inbound_queue_t *list, size_t n)
 {
-    inbound_sync_t *s = malloc(sizeof(*s));
-    if (!s)
-        return CCD_ENOMEM;
-    s->list = list;
-    s->n = n;
-    int rc = reg_post(r, apply_inbound_sync, s, inbound_sync_free);
-    if (rc != 0)
-        free(s); /* the caller keeps list */
-    return rc;
+    return post_list(r, apply_inbound_sync, list, n);
 }
 
 const reg_inbound_queue_t *reg_txn_inbound(reg_txn_t *tx, const char *queue)

@@ -169,6 +169,10 @@ int reg_post(reg_t *r, reg_apply_fn fn, void *arg, void (*arg_free)(void *));
 
 /* The agent, or NULL.  With create, a logged-out agent is made when absent. */
 reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create);
+/* Ends the agent's session in its record: logged out, with no channel, extension, break,
+ * hold or readiness left (whoever learns of the logout: AMI events, the agent service).
+ * The caller touches the agent. */
+void reg_agent_set_logged_out(reg_agent_t *a);
 /* Removes an agent (a change is published with removed=true). */
 void reg_txn_agent_remove(reg_txn_t *tx, const char *number);
 /* Marks an agent changed: it is published after the apply function returns. */
@@ -280,8 +284,9 @@ int reg_agent_list(reg_t *r, reg_agent_t **out, size_t *n);
 int reg_call_list(reg_t *r, reg_call_t **out, size_t *n);
 size_t reg_agent_count(reg_t *r);
 size_t reg_call_count(reg_t *r);
-/* Calls fn on every agent / call under the read lock, without copying them (monitoring
- * summaries).  fn must be quick and must not call into the registry. */
+/* Calls fn on every agent under the read lock, without copying them (monitoring
+ * summaries, the dialer's pacing snapshot).  fn must be quick, must not call into the
+ * registry and must take no lock (r->lock is a leaf). */
 void reg_visit_agents(reg_t *r, void (*fn)(const reg_agent_t *a, void *ctx), void *ctx);
 void reg_visit_calls(reg_t *r, void (*fn)(const reg_call_t *c, void *ctx), void *ctx);
 /* Change notifications dropped because a subscriber's queue was full, all subscribers

@@ -97,6 +97,11 @@ static void test_agent_builders(void **state)
                   "TimeoutChannel: Local/9000@agents-00000002;1\r\n");
     assert_action(ami_op_agent_logoff("9000"), "Action: AgentLogoff\r\nAgent: 9000\r\nSoft: false\r\n");
     assert_null(ami_op_queue_pause("SIP/1001", NULL, true, "x\r\nAction: Hangup"));
+    assert_null(ami_op_park("SIP/a-1", "SIP/b-2\r\nAction: Hangup"));
+    /* a required value missing is refused too; only optional ones may be left out */
+    assert_null(ami_op_hangup(NULL));
+    assert_null(ami_op_queue_add("8001", NULL, 0, NULL));
+    assert_null(ami_op_originate_exten("Local/9000@agents", NULL, "701", 0, NULL, NULL));
 }
 
 /* The parking events of a recorded hold (hold_park.txt) as typed events: who was parked, where,

@@ -8,13 +8,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "reg/reg.h"
+#include "test/common/ccd_test.h"
 
 static void login_agent(reg_txn_t *tx, void *arg)
 {
@@ -382,21 +382,6 @@ static void test_agent_change_carries_calls(void **state)
 
 /* ---- lifecycle and unsubscribe ---- */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Deadline scaled like every test's (CCD_TEST_TIMEOUT_MULTIPLIER, set for sanitizer builds). */
-static int64_t tmo(int64_t ms)
-{
-    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
-    int k = m ? atoi(m) : 1;
-    return ms * (k > 0 ? k : 1);
-}
-
 static void mark_applied(reg_txn_t *tx, void *arg)
 {
     (void)tx;
@@ -409,11 +394,7 @@ static void wait_applied(reg_t *r)
 {
     atomic_int done = 0;
     assert_int_equal(reg_post(r, mark_applied, &done, NULL), 0);
-    int64_t end = now_ms() + tmo(5000);
-    while (!atomic_load(&done) && now_ms() < end)
-        sched_yield();
-    if (!atomic_load(&done))
-        fail_msg("the registry thread did not apply a post within %lld ms", (long long)tmo(5000));
+    CCD_WAIT_UNTIL(atomic_load(&done), 5000);
 }
 
 static void test_lifecycle_and_unsubscribe(void **state)

@@ -2,7 +2,7 @@
  * reg_agent_info_set + reg_agent_list_merge: the agent rows -> registry list
  * rules shared by the daemon's startup load and ECCP refreshagents (numbers,
  * names, flags, and which row wins when a number appears more than once, in
- * any row order).
+ * any row order); reg_agent_set_logged_out: what a logout clears and what it keeps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,11 +130,57 @@ static void test_edges(void **state)
     free(l);
 }
 
+/* A logout ends the session's state and nothing else: the agent's identity, queues and
+ * member status stay (Asterisk still reports the member). */
+static void test_logged_out(void **state)
+{
+    (void)state;
+    reg_agent_t a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.number, sizeof(a.number), "Agent/9000");
+    snprintf(a.name, sizeof(a.name), "Ana");
+    a.db_id = 7;
+    a.active = true;
+    a.login = REG_LOGGED_IN;
+    a.login_time_ms = 1000;
+    snprintf(a.channel, sizeof(a.channel), "SIP/1001-00000001");
+    snprintf(a.extension, sizeof(a.extension), "1001");
+    a.break_id = 3;
+    snprintf(a.break_name, sizeof(a.break_name), "Lunch");
+    a.break_start_ms = 2000;
+    a.on_hold = true;
+    a.hold_start_ms = 3000;
+    a.ready_ms = 4000;
+    a.member_status = 1;
+    a.nqueues = 1;
+    snprintf(a.queues[0], sizeof(a.queues[0]), "8000");
+
+    reg_agent_set_logged_out(&a);
+    assert_int_equal(a.login, REG_LOGGED_OUT);
+    assert_int_equal(a.login_time_ms, 0);
+    assert_string_equal(a.channel, "");
+    assert_string_equal(a.extension, "");
+    assert_int_equal(a.break_id, 0);
+    assert_string_equal(a.break_name, "");
+    assert_int_equal(a.break_start_ms, 0);
+    assert_false(a.on_hold);
+    assert_int_equal(a.hold_start_ms, 0);
+    assert_int_equal(a.ready_ms, 0);
+    assert_string_equal(a.number, "Agent/9000");
+    assert_string_equal(a.name, "Ana");
+    assert_int_equal(a.db_id, 7);
+    assert_true(a.active);
+    assert_int_equal(a.member_status, 1);
+    assert_int_equal(a.nqueues, 1);
+    assert_string_equal(a.queues[0], "8000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convert),
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_logged_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
