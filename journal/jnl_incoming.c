@@ -82,9 +82,7 @@ static void add(jnl_t *j, jentry_t *je, const reg_call_t *c)
     e->datetime_entry_queue = jnl__to_time(c->t_queue_ms);
     w->reply = j->q; /* the new id, for the registry call (jnl__incoming_added) */
     /* only an accepted insert comes back (a refused one is freed and counted) */
-    uint64_t refused = atomic_load_explicit(&j->st_writes_failed, memory_order_relaxed);
-    jnl__submit(j, w);
-    if (atomic_load_explicit(&j->st_writes_failed, memory_order_relaxed) == refused)
+    if (jnl__submit(j, w) == 0)
         j->entry_replies++;
     progress(j, je, "OnQueue", c->t_queue_ms, -1);
 }

@@ -148,8 +148,9 @@ static inline void jnl__call_key(uint64_t id, char *buf, size_t len)
     snprintf(buf, len, "%" PRIu64, id);
 }
 
-/* Hands w to the writer (consumes it); counted, a refusal logged. */
-void jnl__submit(jnl_t *j, db_write_t *w);
+/* Hands w to the writer (consumes it); counted, a refusal logged.  0 when the writer took
+ * it, else the refusal's code (w is freed then). */
+int jnl__submit(jnl_t *j, db_write_t *w);
 /* A new write of kind with its shard, or NULL (logged) on ENOMEM. */
 db_write_t *jnl__write_new(jnl_t *j, db_write_kind_e kind, uint32_t shard);
 

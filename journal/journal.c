@@ -111,18 +111,19 @@ db_write_t *jnl__write_new(jnl_t *j, db_write_kind_e kind, uint32_t shard)
     return w;
 }
 
-void jnl__submit(jnl_t *j, db_write_t *w)
+int jnl__submit(jnl_t *j, db_write_t *w)
 {
     int rc = j->ops.write(j->ops.ctx, w);
     if (rc == 0) {
         atomic_fetch_add_explicit(&j->st_writes, 1, memory_order_relaxed);
-        return;
+        return 0;
     }
     /* Only a closed writer refuses a forced write: the database was stopped first. */
     atomic_fetch_add_explicit(&j->st_writes_failed, 1, memory_order_relaxed);
     LOG_ERR_RL("journal", "history write refused (%s): kind %d shard %" PRIu32, ccd_strerror(rc),
                (int)w->kind, w->shard);
     w->msg.free(&w->msg);
+    return rc;
 }
 
 /* ---- lag histogram: 8 buckets per power of two ---- */
