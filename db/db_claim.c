@@ -587,14 +587,9 @@ int db_campaign_remaining(db_conn_t *c, uint32_t id_campaign, uint32_t max_retri
                      "((c.dnc = 0 AND c.retries < %u AND " ELIGIBLE_STATUS ") OR c.status IN "
                      "('Placing','Ringing','OnQueue','OnHold') OR c.ccd_claim_owner IS NOT NULL)",
                  id_campaign, max_retries);
-    db_rows_t r;
-    int rc = db__q_rows(&q, &r);
-    if (rc)
-        return rc;
-    if (r.nrows)
-        *n = (uint64_t)db__ll(db_cell(&r, 0, 0), 0);
-    db_rows_free(&r);
-    return 0;
+    int rc;
+    *n = (uint64_t)db__q_count(&q, &rc);
+    return rc;
 }
 
 int db_server_now(db_conn_t *c, time_t *out)
@@ -602,12 +597,10 @@ int db_server_now(db_conn_t *c, time_t *out)
     db_q_t q;
     db__q_init(&q, c->my);
     db__q_raw(&q, "SELECT UNIX_TIMESTAMP()");
-    db_rows_t r;
-    int rc = db__q_rows(&q, &r);
+    int rc;
+    *out = (time_t)db__q_count(&q, &rc);
     if (rc)
         return rc;
-    *out = r.nrows ? (time_t)db__ll(db_cell(&r, 0, 0), 0) : 0;
-    db_rows_free(&r);
     return *out > 0 ? 0 : CCD_EIO;
 }
 
