@@ -102,7 +102,6 @@ struct jnl {
     /* written by the journal thread, read by anyone */
     _Atomic uint64_t st_changes, st_writes, st_writes_failed, st_calls, st_incoming,
         st_audit_skipped, st_reads_failed, st_lag_max, st_lag_sum;
-    _Atomic size_t st_backlog_hw;
     _Atomic uint64_t st_reads_out; /* mirror of reads_inflight for readers */
     _Atomic int64_t beat_ms;
     _Atomic uint64_t lag_hist[JNL_LAG_BUCKETS];
