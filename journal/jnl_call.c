@@ -301,29 +301,26 @@ static void call_apply(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool settle)
     if (c->agent[0] && !jc->id_agent)
         jc->id_agent = jnl__agent_db_id(j, c->agent);
 
-    db_write_t *w = jnl__write_new(j, DB_W_CALL_UPDATE, jc->db_id);
-    db_w_call_t scratch;
-    db_w_call_t *cw = w ? &w->u.call : &scratch;
-    if (!w) {
-        memset(&scratch, 0, sizeof(scratch));
-        scratch.duration = scratch.duration_wait = scratch.failure_cause = -1;
-    }
-    cw->id_call = jc->db_id;
-    uint32_t set = call_columns(j, jc, c, linked, cw);
+    /* Worked out on the stack: a change that moves no column allocates no write.  Only
+     * the columns in set are written (db.h), so the others may stay zero. */
+    db_w_call_t cw = {.id_call = jc->db_id};
+    uint32_t set = call_columns(j, jc, c, linked, &cw);
     if (final && (settle || !may_move_up(c)) && !jc->released) {
         /* A retry's back-off is the campaign's: wait for its row (even past the call's
          * removal), unless the journal is stopping. */
         if (j->stopping || strcmp(jc->status, "Success") == 0 ||
             jnl__campaign_ready(j, jc->campaign))
-            set |= release_bits(j, jc, cw);
+            set |= release_bits(j, jc, &cw);
         else
             jc->release_wait = true;
     }
-    if (w && set) {
-        cw->set = set;
-        jnl__submit(j, w);
-    } else if (w) {
-        w->msg.free(&w->msg);
+    if (set) {
+        db_write_t *w = jnl__write_new(j, DB_W_CALL_UPDATE, jc->db_id);
+        if (w) {
+            cw.set = set;
+            w->u.call = cw;
+            jnl__submit(j, w);
+        }
     }
 
     progress_steps(j, jc, c, linked);
