@@ -99,8 +99,7 @@ typedef struct claim {
     uint32_t lists[MAX_LISTS];
     int nlists;
     char tzpred[768]; /* the campaign's daily window in the number's zone, or "" */
-    /* The claim's clock as SQL: the server's, or req->now formatted as a number. */
-    char t_now[48], t_date[64], t_time[64], t_utc[96];
+    db_sqlclock_t clk; /* the claim's clock: the server's, or req->now */
     cand_t *cands;
     int ncand, cap;
     scan_rec_t *scans;
@@ -139,7 +138,7 @@ static int claim_campaign(claim_t *cl)
      * the campaign's own TIME values, validated before they go into the text. */
     if (valid_time(tinit) && valid_time(tend)) {
         char lt[160];
-        snprintf(lt, sizeof(lt), "TIME(CONVERT_TZ(%s, '+00:00', c.ccd_tz))", cl->t_utc);
+        snprintf(lt, sizeof(lt), "TIME(CONVERT_TZ(%s, '+00:00', c.ccd_tz))", cl->clk.utc);
         if (strcmp(tinit, tend) <= 0)
             snprintf(cl->tzpred, sizeof(cl->tzpred),
                      " AND (c.ccd_tz IS NULL OR COALESCE(%s BETWEEN '%s' AND '%s', 1))", lt,
@@ -164,7 +163,7 @@ static void base_select(db_q_t *q, const claim_t *cl, uint32_t id_list, bool win
     db__q_printf(q, " WHERE c.id_list = %u AND c.ccd_claim_owner IS NULL AND c.dnc = 0 AND "
                     "c.retries < %u AND " ELIGIBLE_STATUS
                     " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= %s)",
-                 id_list, cl->req->max_retries, cl->t_now);
+                 id_list, cl->req->max_retries, cl->clk.now);
     if (cl->req->agent) {
         db__q_raw(q, " AND c.agent = ");
         db__q_str(q, cl->req->agent);
@@ -176,26 +175,8 @@ static void base_select(db_q_t *q, const claim_t *cl, uint32_t id_list, bool win
          * from: Ofcom's rule is about the call that was abandoned. */
         db__q_printf(q, " AND NOT (c.status <=> 'Abandoned' AND COALESCE(c.end_time, "
                         "c.datetime_originate, c.fecha_llamada) > %s - INTERVAL %d SECOND)",
-                     cl->t_now, cl->req->abandoned_block_s);
+                     cl->clk.now, cl->req->abandoned_block_s);
     db__q_raw(q, cl->tzpred);
-}
-
-/* The claim's clock in SQL: NOW() and friends, or the caller's time as a number. */
-static void claim_clock(claim_t *cl, time_t now)
-{
-    if (now <= 0) {
-        snprintf(cl->t_now, sizeof(cl->t_now), "NOW()");
-        snprintf(cl->t_date, sizeof(cl->t_date), "CURDATE()");
-        snprintf(cl->t_time, sizeof(cl->t_time), "CURTIME()");
-        snprintf(cl->t_utc, sizeof(cl->t_utc), "UTC_TIMESTAMP()");
-        return;
-    }
-    long long t = (long long)now;
-    snprintf(cl->t_now, sizeof(cl->t_now), "FROM_UNIXTIME(%lld)", t);
-    snprintf(cl->t_date, sizeof(cl->t_date), "DATE(FROM_UNIXTIME(%lld))", t);
-    snprintf(cl->t_time, sizeof(cl->t_time), "TIME(FROM_UNIXTIME(%lld))", t);
-    snprintf(cl->t_utc, sizeof(cl->t_utc), "(UTC_TIMESTAMP() + INTERVAL (%lld - UNIX_TIMESTAMP()) SECOND)",
-             t);
 }
 
 /* Runs q and appends the candidates it returns. */
@@ -303,7 +284,7 @@ static int claim_candidates(claim_t *cl)
                          "c.date_end >= %s AND c.time_init <= %s AND "
                          "c.time_end >= %s ORDER BY c.retries, c.date_end, "
                          "c.time_end, c.date_init, c.time_init, c.id LIMIT %d FOR UPDATE SKIP LOCKED",
-                     cl->t_date, cl->t_date, cl->t_time, cl->t_time, cl->want);
+                     cl->clk.date, cl->clk.date, cl->clk.time, cl->clk.time, cl->want);
         int rc = collect(cl, &q, true);
         if (rc)
             return rc;
@@ -504,7 +485,7 @@ int db_claim_numbers(db_conn_t *conn, const db_claim_req_t *req, db_claimed_call
     if (!req || !valid_owner(req->owner) || req->n <= 0 || max <= 0 || req->abandoned_block_s < 0)
         return CCD_EINVAL;
     claim_t cl = {.my = conn->my, .req = req};
-    claim_clock(&cl, req->now);
+    db__sql_clock(&cl.clk, req->now);
     cl.want = req->n < max ? req->n : max;
     if (cl.want > DB_CLAIM_MAX)
         cl.want = DB_CLAIM_MAX;
@@ -547,8 +528,8 @@ int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, t
 {
     *out = NULL;
     *n = 0;
-    claim_t cl = {.my = c->my};
-    claim_clock(&cl, now);
+    db_sqlclock_t k;
+    db__sql_clock(&k, now);
     db_q_t q;
     db__q_init(&q, c->my);
     db__q_printf(&q, "SELECT DISTINCT c.agent FROM calls c JOIN campaign_lists l ON l.id = c.id_list "
@@ -557,7 +538,7 @@ int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, t
                      "c.retries < %u AND " ELIGIBLE_STATUS " AND c.date_init <= %s AND "
                      "c.date_end >= %s AND c.time_init <= %s AND c.time_end >= %s "
                      "ORDER BY c.agent LIMIT 1000",
-                 id_campaign, max_retries, cl.t_date, cl.t_date, cl.t_time, cl.t_time);
+                 id_campaign, max_retries, k.date, k.date, k.time, k.time);
     db_rows_t r;
     int rc = db__q_rows(&q, &r);
     if (rc)
@@ -587,14 +568,9 @@ int db_campaign_remaining(db_conn_t *c, uint32_t id_campaign, uint32_t max_retri
                      "((c.dnc = 0 AND c.retries < %u AND " ELIGIBLE_STATUS ") OR c.status IN "
                      "('Placing','Ringing','OnQueue','OnHold') OR c.ccd_claim_owner IS NOT NULL)",
                  id_campaign, max_retries);
-    db_rows_t r;
-    int rc = db__q_rows(&q, &r);
-    if (rc)
-        return rc;
-    if (r.nrows)
-        *n = (uint64_t)db__ll(db_cell(&r, 0, 0), 0);
-    db_rows_free(&r);
-    return 0;
+    int rc;
+    *n = (uint64_t)db__q_count(&q, &rc);
+    return rc;
 }
 
 int db_server_now(db_conn_t *c, time_t *out)
@@ -602,12 +578,10 @@ int db_server_now(db_conn_t *c, time_t *out)
     db_q_t q;
     db__q_init(&q, c->my);
     db__q_raw(&q, "SELECT UNIX_TIMESTAMP()");
-    db_rows_t r;
-    int rc = db__q_rows(&q, &r);
+    int rc;
+    *out = (time_t)db__q_count(&q, &rc);
     if (rc)
         return rc;
-    *out = r.nrows ? (time_t)db__ll(db_cell(&r, 0, 0), 0) : 0;
-    db_rows_free(&r);
     return *out > 0 ? 0 : CCD_EIO;
 }
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <mysql.h>
 
@@ -97,6 +98,14 @@ typedef struct db_q {
     MYSQL *my;
     int err; /* first failure while building; the run returns it */
 } db_q_t;
+
+/* A clock as SQL text: the server's own (NOW() and friends), or a caller's Unix time
+ * formatted as a number (tests and the dialer pin the time a query sees).  Nothing in it
+ * comes from outside. */
+typedef struct db_sqlclock {
+    char now[48], date[64], time[64], utc[96];
+} db_sqlclock_t;
+void db__sql_clock(db_sqlclock_t *k, time_t now); /* now <= 0: the server's clock */
 
 void db__q_init(db_q_t *q, MYSQL *my);
 void db__q_raw(db_q_t *q, const char *s);                 /* SQL text as it is (ours only) */

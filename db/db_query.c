@@ -192,6 +192,23 @@ int db__rows(MYSQL *my, const char *sql, db_rows_t *out)
     return db__q_rows(&q, out);
 }
 
+void db__sql_clock(db_sqlclock_t *k, time_t now)
+{
+    if (now <= 0) {
+        snprintf(k->now, sizeof(k->now), "NOW()");
+        snprintf(k->date, sizeof(k->date), "CURDATE()");
+        snprintf(k->time, sizeof(k->time), "CURTIME()");
+        snprintf(k->utc, sizeof(k->utc), "UTC_TIMESTAMP()");
+        return;
+    }
+    long long t = (long long)now;
+    snprintf(k->now, sizeof(k->now), "FROM_UNIXTIME(%lld)", t);
+    snprintf(k->date, sizeof(k->date), "DATE(FROM_UNIXTIME(%lld))", t);
+    snprintf(k->time, sizeof(k->time), "TIME(FROM_UNIXTIME(%lld))", t);
+    snprintf(k->utc, sizeof(k->utc), "(UTC_TIMESTAMP() + INTERVAL (%lld - UNIX_TIMESTAMP()) SECOND)",
+             t);
+}
+
 long long db__q_count(db_q_t *q, int *rc)
 {
     db_rows_t r;

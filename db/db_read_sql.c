@@ -115,12 +115,8 @@ int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n)
 
 int db_load_active_campaigns_at(db_conn_t *c, time_t now, db_campaign_t **out, size_t *n)
 {
-    /* The time is either the server's or a number we format: nothing from outside. */
-    char d[48] = "CURDATE()", t[48] = "CURTIME()";
-    if (now > 0) {
-        snprintf(d, sizeof(d), "DATE(FROM_UNIXTIME(%lld))", (long long)now);
-        snprintf(t, sizeof(t), "TIME(FROM_UNIXTIME(%lld))", (long long)now);
-    }
+    db_sqlclock_t k;
+    db__sql_clock(&k, now);
     char q[2048];
     snprintf(q, sizeof(q),
              "SELECT " CAMPAIGN_COLS " FROM campaign c LEFT JOIN ccd_campaign_pacing p ON p.id_campaign = c.id "
@@ -128,7 +124,7 @@ int db_load_active_campaigns_at(db_conn_t *c, time_t now, db_campaign_t **out, s
              "AND ((c.daytime_init <= c.daytime_end AND %s BETWEEN c.daytime_init AND "
              "c.daytime_end) OR (c.daytime_init > c.daytime_end AND (%s >= c.daytime_init OR "
              "%s <= c.daytime_end))) ORDER BY c.id",
-             d, d, t, t, t);
+             k.date, k.date, k.time, k.time, k.time);
     return load_rows(c, q, sizeof(db_campaign_t), (void **)out, n, fill_campaign);
 }
 

@@ -592,6 +592,34 @@ static tx_e exec_q(db_writer_t *w, db_q_t *q, unsigned int *err_out)
     return e ? classify(e) : TX_REJECT;
 }
 
+/* Text-protocol values of the compound writes: a Unix time as the server's local
+ * DATETIME (0 = NULL, or now), a string or NULL when empty, a number or NULL. */
+static void q_time(db_q_t *q, time_t t, bool now_if_0)
+{
+    if (t == 0 && now_if_0)
+        t = time(NULL);
+    if (t == 0)
+        db__q_raw(q, "NULL");
+    else
+        db__q_printf(q, "FROM_UNIXTIME(%lld)", (long long)t);
+}
+
+static void q_str0(db_q_t *q, const char *s)
+{
+    if (s[0])
+        db__q_str(q, s);
+    else
+        db__q_raw(q, "NULL");
+}
+
+static void q_num0(db_q_t *q, long long v, bool null)
+{
+    if (null)
+        db__q_raw(q, "NULL");
+    else
+        db__q_printf(q, "%lld", v);
+}
+
 /* The call's one stored value for the field: update it, else insert it. */
 static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
 {
@@ -633,10 +661,7 @@ static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int
             db__q_raw(&q, "NULL");
     }
     db__q_raw(&q, ", ");
-    if (sc->agent[0])
-        db__q_str(&q, sc->agent);
-    else
-        db__q_raw(&q, "NULL");
+    q_str0(&q, sc->agent);
     db__q_raw(&q, ")");
     tx_e r = exec_q(w, &q, err_out);
     if (r != TX_OK)
@@ -653,34 +678,6 @@ static tx_e exec_schedule(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int
                      "id_form_field, %llu FROM form_data_recolected WHERE id_calls = %u",
                  (unsigned long long)sc->new_id, sc->from_call);
     return exec_q(w, &q, err_out);
-}
-
-/* Text-protocol values of the incoming writes: a Unix time as the server's local
- * DATETIME (0 = NULL, or now), a string or NULL when empty, a number or NULL. */
-static void q_time(db_q_t *q, time_t t, bool now_if_0)
-{
-    if (t == 0 && now_if_0)
-        t = time(NULL);
-    if (t == 0)
-        db__q_raw(q, "NULL");
-    else
-        db__q_printf(q, "FROM_UNIXTIME(%lld)", (long long)t);
-}
-
-static void q_str0(db_q_t *q, const char *s)
-{
-    if (s[0])
-        db__q_str(q, s);
-    else
-        db__q_raw(q, "NULL");
-}
-
-static void q_num0(db_q_t *q, long long v, bool null)
-{
-    if (null)
-        db__q_raw(q, "NULL");
-    else
-        db__q_printf(q, "%lld", v);
 }
 
 /* The call_entry row of a caller joining a queue; its id is kept for the reply.  The

@@ -18,11 +18,6 @@
 #include "core/clock.h"
 #include "core/log.h"
 
-static time_t to_time(int64_t ms)
-{
-    return (time_t)((ms ? ms : clk_wall_ms()) / 1000);
-}
-
 static void audit(jnl_t *j, jagent_t *ja, bool open, uint32_t id_break, int64_t when_ms)
 {
     if (!ja->db_id)
@@ -32,7 +27,7 @@ static void audit(jnl_t *j, jagent_t *ja, bool open, uint32_t id_break, int64_t 
         return;
     w->u.audit.id_agent = ja->db_id;
     w->u.audit.id_break = id_break;
-    w->u.audit.when = to_time(when_ms);
+    w->u.audit.when = jnl__to_time(when_ms);
     jnl__submit(j, w);
 }
 

@@ -22,18 +22,6 @@
  * the registry dropped unfinished): next to db_claims_recover's 'ccd-recovered'. */
 #define JNL_LOST_TXT "ccd-lost"
 
-static bool is_final(reg_call_status_e s)
-{
-    return s == REG_CS_FAILURE || s == REG_CS_NOANSWER || s == REG_CS_ABANDONED ||
-           s == REG_CS_SHORTCALL || s == REG_CS_HANGUP || s == REG_CS_LOST;
-}
-
-static bool was_linked(const reg_call_t *c)
-{
-    return c->t_link_ms || c->status == REG_CS_SUCCESS || c->status == REG_CS_ONHOLD ||
-           c->status == REG_CS_HANGUP || c->status == REG_CS_SHORTCALL;
-}
-
 /* A finished state the registry may still move up when late events arrive
  * (ami_reg.c: answered NoAnswer < Abandoned < Hangup). */
 static bool may_move_up(const reg_call_t *c)
@@ -41,14 +29,9 @@ static bool may_move_up(const reg_call_t *c)
     return (c->status == REG_CS_NOANSWER && c->t_answer_ms) || c->status == REG_CS_ABANDONED;
 }
 
-static int64_t secs(int64_t from_ms, int64_t to_ms)
-{
-    return from_ms && to_ms > from_ms ? (to_ms - from_ms) / 1000 : 0;
-}
-
 static int64_t talk_s(const reg_call_t *c)
 {
-    return secs(c->t_link_ms, c->t_end_ms);
+    return jnl__secs(c->t_link_ms, c->t_end_ms);
 }
 
 static bool is_short(const jnl_t *j, const reg_call_t *c)
@@ -115,11 +98,6 @@ static const char *cause_text(int cause)
     }
 }
 
-static void cpy(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%.*s", (int)size - 1, src);
-}
-
 /* The agent row id of an agent number: the journal's own agent table, else the
  * registry's copy (a link is published before the agent's change at times). */
 uint32_t jnl__agent_db_id(jnl_t *j, const char *number)
@@ -133,26 +111,21 @@ uint32_t jnl__agent_db_id(jnl_t *j, const char *number)
     return 0;
 }
 
-static time_t to_time(int64_t ms)
-{
-    return (time_t)((ms ? ms : clk_wall_ms()) / 1000);
-}
-
 static void progress(jnl_t *j, jcall_t *jc, const reg_call_t *c, const char *name,
                      int64_t when_ms, int64_t duration)
 {
-    cpy(jc->prog, sizeof(jc->prog), name);
+    jnl__cpy(jc->prog, sizeof(jc->prog), name);
     db_write_t *w = jnl__write_new(j, DB_W_PROGRESS_LOG, jc->db_id);
     if (!w)
         return;
     db_w_progress_t *p = &w->u.progress;
-    p->datetime_entry = to_time(when_ms);
+    p->datetime_entry = jnl__to_time(when_ms);
     p->id_campaign_outgoing = jc->campaign;
     p->id_call_outgoing = jc->db_id;
-    cpy(p->new_status, sizeof(p->new_status), name);
+    jnl__cpy(p->new_status, sizeof(p->new_status), name);
     p->retry = c->retries;
-    cpy(p->uniqueid, sizeof(p->uniqueid), c->uniqueid);
-    cpy(p->trunk, sizeof(p->trunk), c->trunk);
+    jnl__cpy(p->uniqueid, sizeof(p->uniqueid), c->uniqueid);
+    jnl__cpy(p->trunk, sizeof(p->trunk), c->trunk);
     p->id_agent = jc->id_agent;
     p->duration = duration;
     jnl__submit(j, w);
@@ -166,13 +139,13 @@ static void current_add(jnl_t *j, jcall_t *jc, const reg_call_t *c)
         return;
     db_w_current_call_t *cc = &w->u.current;
     cc->id_call = jc->db_id;
-    cc->fecha_inicio = to_time(c->t_link_ms);
-    cpy(cc->uniqueid, sizeof(cc->uniqueid), c->uniqueid);
-    cpy(cc->queue, sizeof(cc->queue), c->queue);
-    cpy(cc->agentnum, sizeof(cc->agentnum), c->agent);
-    cpy(cc->event, sizeof(cc->event), "Link");
-    cpy(cc->channel, sizeof(cc->channel), c->agent_channel);
-    cpy(cc->channel_client, sizeof(cc->channel_client), c->channel);
+    cc->fecha_inicio = jnl__to_time(c->t_link_ms);
+    jnl__cpy(cc->uniqueid, sizeof(cc->uniqueid), c->uniqueid);
+    jnl__cpy(cc->queue, sizeof(cc->queue), c->queue);
+    jnl__cpy(cc->agentnum, sizeof(cc->agentnum), c->agent);
+    jnl__cpy(cc->event, sizeof(cc->event), "Link");
+    jnl__cpy(cc->channel, sizeof(cc->channel), c->agent_channel);
+    jnl__cpy(cc->channel_client, sizeof(cc->channel_client), c->channel);
     jnl__submit(j, w);
 }
 
@@ -224,13 +197,13 @@ static uint32_t call_columns(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool li
 {
     uint32_t set = 0;
     if (c->uniqueid[0] && strncmp(jc->uniqueid, c->uniqueid, sizeof(jc->uniqueid) - 1) != 0) {
-        cpy(jc->uniqueid, sizeof(jc->uniqueid), c->uniqueid);
-        cpy(w->uniqueid, sizeof(w->uniqueid), c->uniqueid);
+        jnl__cpy(jc->uniqueid, sizeof(jc->uniqueid), c->uniqueid);
+        jnl__cpy(w->uniqueid, sizeof(w->uniqueid), c->uniqueid);
         set |= DB_CALL_F_UNIQUEID;
     }
     if (c->trunk[0] && strncmp(jc->trunk, c->trunk, sizeof(jc->trunk) - 1) != 0) {
-        cpy(jc->trunk, sizeof(jc->trunk), c->trunk);
-        cpy(w->trunk, sizeof(w->trunk), c->trunk);
+        jnl__cpy(jc->trunk, sizeof(jc->trunk), c->trunk);
+        jnl__cpy(w->trunk, sizeof(w->trunk), c->trunk);
         set |= DB_CALL_F_TRUNK;
     }
     if (jc->id_agent && linked && !jc->w_agent) {
@@ -241,54 +214,54 @@ static uint32_t call_columns(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool li
     /* fecha_llamada is the OriginateResponse: success (answered) or failure */
     if (!jc->w_answer && (c->t_answer_ms || c->status == REG_CS_FAILURE)) {
         jc->w_answer = true;
-        w->fecha_llamada = to_time(c->t_answer_ms ? c->t_answer_ms : c->t_end_ms);
+        w->fecha_llamada = jnl__to_time(c->t_answer_ms ? c->t_answer_ms : c->t_end_ms);
         set |= DB_CALL_F_FECHA_LLAMADA;
     }
     if (!jc->w_queue && c->t_queue_ms) {
         jc->w_queue = true;
-        w->datetime_entry_queue = to_time(c->t_queue_ms);
+        w->datetime_entry_queue = jnl__to_time(c->t_queue_ms);
         set |= DB_CALL_F_ENTRY_QUEUE;
     }
     if (!jc->w_link && linked && c->t_link_ms) {
         jc->w_link = true;
-        w->start_time = to_time(c->t_link_ms);
+        w->start_time = jnl__to_time(c->t_link_ms);
         set |= DB_CALL_F_START_TIME;
         if (c->t_queue_ms) {
-            w->duration_wait = secs(c->t_queue_ms, c->t_link_ms);
+            w->duration_wait = jnl__secs(c->t_queue_ms, c->t_link_ms);
             set |= DB_CALL_F_DURATION_WAIT;
         }
     }
     const char *st = calls_status(j, c);
     bool moved = strcmp(st, jc->status) != 0;
     if (moved) {
-        cpy(jc->status, sizeof(jc->status), st);
-        cpy(w->status, sizeof(w->status), st);
+        jnl__cpy(jc->status, sizeof(jc->status), st);
+        jnl__cpy(w->status, sizeof(w->status), st);
         set |= DB_CALL_F_STATUS;
     }
     if (c->status == REG_CS_LOST && !jc->lost_txt) {
         jc->lost_txt = true;
         jc->failure_cause = c->failure_cause;
         w->failure_cause = c->failure_cause ? c->failure_cause : -1;
-        cpy(w->failure_cause_txt, sizeof(w->failure_cause_txt), JNL_LOST_TXT);
+        jnl__cpy(w->failure_cause_txt, sizeof(w->failure_cause_txt), JNL_LOST_TXT);
         set |= DB_CALL_F_FAILURE_CAUSE;
     } else if (!jc->lost_txt && c->failure_cause && c->failure_cause != jc->failure_cause) {
         jc->failure_cause = c->failure_cause;
         w->failure_cause = c->failure_cause;
-        cpy(w->failure_cause_txt, sizeof(w->failure_cause_txt), cause_text(c->failure_cause));
+        jnl__cpy(w->failure_cause_txt, sizeof(w->failure_cause_txt), cause_text(c->failure_cause));
         set |= DB_CALL_F_FAILURE_CAUSE;
     }
     /* The end: its time once, its durations again when a late event changed the outcome. */
-    if (is_final(c->status) && (!jc->w_end || moved)) {
+    if (jnl__is_final(c->status) && (!jc->w_end || moved)) {
         if (!jc->w_end) {
             jc->w_end = true;
-            w->end_time = to_time(c->t_end_ms);
+            w->end_time = jnl__to_time(c->t_end_ms);
             set |= DB_CALL_F_END_TIME;
         }
         if (c->t_link_ms) {
             w->duration = talk_s(c);
             set |= DB_CALL_F_DURATION;
         } else if (c->t_queue_ms) {
-            w->duration_wait = secs(c->t_queue_ms, c->t_end_ms ? c->t_end_ms : clk_wall_ms());
+            w->duration_wait = jnl__secs(c->t_queue_ms, c->t_end_ms ? c->t_end_ms : clk_wall_ms());
             set |= DB_CALL_F_DURATION_WAIT;
         }
     }
@@ -322,35 +295,32 @@ static void release_alone(jnl_t *j, jcall_t *jc)
 /* Writes what changed for one call.  settle: the outcome will not change any more. */
 static void call_apply(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool settle)
 {
-    bool final = is_final(c->status);
-    bool linked = was_linked(c);
+    bool final = jnl__is_final(c->status);
+    bool linked = jnl__was_linked(c);
     jc->retries = c->retries;
     if (c->agent[0] && !jc->id_agent)
         jc->id_agent = jnl__agent_db_id(j, c->agent);
 
-    db_write_t *w = jnl__write_new(j, DB_W_CALL_UPDATE, jc->db_id);
-    db_w_call_t scratch;
-    db_w_call_t *cw = w ? &w->u.call : &scratch;
-    if (!w) {
-        memset(&scratch, 0, sizeof(scratch));
-        scratch.duration = scratch.duration_wait = scratch.failure_cause = -1;
-    }
-    cw->id_call = jc->db_id;
-    uint32_t set = call_columns(j, jc, c, linked, cw);
+    /* Worked out on the stack: a change that moves no column allocates no write.  Only
+     * the columns in set are written (db.h), so the others may stay zero. */
+    db_w_call_t cw = {.id_call = jc->db_id};
+    uint32_t set = call_columns(j, jc, c, linked, &cw);
     if (final && (settle || !may_move_up(c)) && !jc->released) {
         /* A retry's back-off is the campaign's: wait for its row (even past the call's
          * removal), unless the journal is stopping. */
         if (j->stopping || strcmp(jc->status, "Success") == 0 ||
             jnl__campaign_ready(j, jc->campaign))
-            set |= release_bits(j, jc, cw);
+            set |= release_bits(j, jc, &cw);
         else
             jc->release_wait = true;
     }
-    if (w && set) {
-        cw->set = set;
-        jnl__submit(j, w);
-    } else if (w) {
-        w->msg.free(&w->msg);
+    if (set) {
+        db_write_t *w = jnl__write_new(j, DB_W_CALL_UPDATE, jc->db_id);
+        if (w) {
+            cw.set = set;
+            w->u.call = cw;
+            jnl__submit(j, w);
+        }
     }
 
     progress_steps(j, jc, c, linked);
@@ -360,7 +330,7 @@ static void call_apply(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool settle)
         return;
     const char *fp = final_progress(j, c);
     if (strcmp(fp, jc->final_prog) != 0) {
-        cpy(jc->final_prog, sizeof(jc->final_prog), fp);
+        jnl__cpy(jc->final_prog, sizeof(jc->final_prog), fp);
         progress(j, jc, c, fp, c->t_end_ms, c->t_link_ms ? talk_s(c) : -1);
     }
     if (jc->current)
@@ -371,11 +341,6 @@ static void call_apply(jnl_t *j, jcall_t *jc, const reg_call_t *c, bool settle)
     }
 }
 
-static void call_key(uint64_t id, char *buf, size_t len)
-{
-    snprintf(buf, len, "%" PRIu64, id);
-}
-
 void jnl__call_change(jnl_t *j, const reg_change_t *ch)
 {
     const reg_call_t *c = &ch->u.call;
@@ -384,7 +349,7 @@ void jnl__call_change(jnl_t *j, const reg_change_t *ch)
         return;
     }
     char key[32];
-    call_key(c->id, key, sizeof(key));
+    jnl__call_key(c->id, key, sizeof(key));
     jcall_t *jc = hmap_get(j->calls, key);
     if (!jc) {
         /* Only calls of a campaign row are journaled; the dialer sets db_call_id when it
@@ -401,13 +366,13 @@ void jnl__call_change(jnl_t *j, const reg_change_t *ch)
         jc->db_id = (uint32_t)c->db_call_id;
         jc->campaign = c->campaign_id > 0 && c->campaign_id <= UINT32_MAX ? (uint32_t)c->campaign_id : 0;
         /* The dialer's claim wrote Placing (status and progress row): see docs/journal.md. */
-        cpy(jc->status, sizeof(jc->status), "Placing");
-        cpy(jc->prog, sizeof(jc->prog), "Placing");
+        jnl__cpy(jc->status, sizeof(jc->status), "Placing");
+        jnl__cpy(jc->prog, sizeof(jc->prog), "Placing");
         atomic_fetch_add_explicit(&j->st_calls, 1, memory_order_relaxed);
         if (jc->campaign)
             jnl__campaign_want(j, jc->campaign);
     }
-    if (ch->removed && !is_final(c->status)) {
+    if (ch->removed && !jnl__is_final(c->status)) {
         /* Dropped unfinished: written as vanished and released for retry. */
         reg_call_t lost = *c;
         lost.status = REG_CS_LOST;
@@ -473,7 +438,7 @@ void jnl__calls_campaign_ready(jnl_t *j, uint32_t campaign)
     }
     for (size_t i = 0; i < n; i++) {
         char key[32];
-        call_key(ids[i], key, sizeof(key));
+        jnl__call_key(ids[i], key, sizeof(key));
         free(hmap_del(j->calls, key));
         atomic_fetch_sub_explicit(&j->st_calls, 1, memory_order_relaxed);
     }

@@ -35,38 +35,6 @@ typedef struct jentry {
     uint32_t nrec;       /* the call's recordings (reg_call_t.nrecordings) written */
 } jentry_t;
 
-static void cpy(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%.*s", (int)size - 1, src);
-}
-
-static void entry_key(uint64_t id, char *buf, size_t n)
-{
-    snprintf(buf, n, "%" PRIu64, id);
-}
-
-static bool is_final(reg_call_status_e s)
-{
-    return s == REG_CS_FAILURE || s == REG_CS_NOANSWER || s == REG_CS_ABANDONED ||
-           s == REG_CS_SHORTCALL || s == REG_CS_HANGUP || s == REG_CS_LOST;
-}
-
-static bool was_linked(const reg_call_t *c)
-{
-    return c->t_link_ms || c->status == REG_CS_SUCCESS || c->status == REG_CS_ONHOLD ||
-           c->status == REG_CS_HANGUP || c->status == REG_CS_SHORTCALL;
-}
-
-static time_t to_time(int64_t ms)
-{
-    return (time_t)((ms ? ms : clk_wall_ms()) / 1000);
-}
-
-static int64_t secs(int64_t from_ms, int64_t to_ms)
-{
-    return from_ms && to_ms > from_ms ? (to_ms - from_ms) / 1000 : 0;
-}
-
 static uint32_t u32_of(int64_t v)
 {
     return v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
@@ -78,9 +46,9 @@ static void progress(jnl_t *j, jentry_t *je, const char *name, int64_t when_ms, 
     if (!w)
         return;
     db_w_progress_t *p = &w->u.progress;
-    p->datetime_entry = to_time(when_ms);
-    cpy(p->uniqueid, sizeof(p->uniqueid), je->uniqueid);
-    cpy(p->new_status, sizeof(p->new_status), name);
+    p->datetime_entry = jnl__to_time(when_ms);
+    jnl__cpy(p->uniqueid, sizeof(p->uniqueid), je->uniqueid);
+    jnl__cpy(p->new_status, sizeof(p->new_status), name);
     p->id_agent = je->id_agent;
     p->duration = duration;
     jnl__submit(j, w);
@@ -91,9 +59,9 @@ static db_write_t *update(jnl_t *j, jentry_t *je, const char *status, uint32_t s
     db_write_t *w = jnl__write_new(j, DB_W_CALL_ENTRY_UPDATE, je->shard);
     if (!w)
         return NULL;
-    cpy(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), je->uniqueid);
+    jnl__cpy(w->u.entry.uniqueid, sizeof(w->u.entry.uniqueid), je->uniqueid);
     w->u.entry.set = DB_CALL_F_STATUS | set;
-    cpy(w->u.entry.status, sizeof(w->u.entry.status), status);
+    jnl__cpy(w->u.entry.status, sizeof(w->u.entry.status), status);
     return w;
 }
 
@@ -104,19 +72,17 @@ static void add(jnl_t *j, jentry_t *je, const reg_call_t *c)
     if (!w)
         return;
     db_w_call_entry_t *e = &w->u.entry;
-    cpy(e->uniqueid, sizeof(e->uniqueid), je->uniqueid);
+    jnl__cpy(e->uniqueid, sizeof(e->uniqueid), je->uniqueid);
     e->id_queue_call_entry = u32_of(c->queue_id);
     e->id_campaign = u32_of(c->campaign_id);
     e->match_contact = true;
-    cpy(e->callerid, sizeof(e->callerid), c->phone);
-    cpy(e->status, sizeof(e->status), "en-cola");
-    cpy(e->trunk, sizeof(e->trunk), c->trunk);
-    e->datetime_entry_queue = to_time(c->t_queue_ms);
+    jnl__cpy(e->callerid, sizeof(e->callerid), c->phone);
+    jnl__cpy(e->status, sizeof(e->status), "en-cola");
+    jnl__cpy(e->trunk, sizeof(e->trunk), c->trunk);
+    e->datetime_entry_queue = jnl__to_time(c->t_queue_ms);
     w->reply = j->q; /* the new id, for the registry call (jnl__incoming_added) */
     /* only an accepted insert comes back (a refused one is freed and counted) */
-    uint64_t refused = atomic_load_explicit(&j->st_writes_failed, memory_order_relaxed);
-    jnl__submit(j, w);
-    if (atomic_load_explicit(&j->st_writes_failed, memory_order_relaxed) == refused)
+    if (jnl__submit(j, w) == 0)
         j->entry_replies++;
     progress(j, je, "OnQueue", c->t_queue_ms, -1);
 }
@@ -132,11 +98,11 @@ static void link(jnl_t *j, jentry_t *je, const reg_call_t *c)
                            DB_CALL_F_ID_AGENT | DB_CALL_F_START_TIME | DB_CALL_F_DURATION_WAIT);
     if (w) {
         w->u.entry.id_agent = je->id_agent;
-        w->u.entry.datetime_init = to_time(c->t_link_ms);
-        w->u.entry.duration_wait = secs(c->t_queue_ms, c->t_link_ms);
+        w->u.entry.datetime_init = jnl__to_time(c->t_link_ms);
+        w->u.entry.duration_wait = jnl__secs(c->t_queue_ms, c->t_link_ms);
         jnl__submit(j, w);
     }
-    if (!is_final(c->status)) {
+    if (!jnl__is_final(c->status)) {
         if (!je->id_agent) {
             /* current_call_entry.id_agent is NOT NULL: no row for an agent not in the table */
             LOG_WARN_RL("journal", "incoming call linked to an agent without a row: no "
@@ -145,10 +111,10 @@ static void link(jnl_t *j, jentry_t *je, const reg_call_t *c)
         } else if ((w = jnl__write_new(j, DB_W_CURRENT_CALL_ENTRY_ADD, je->shard)) != NULL) {
             je->current = true;
             db_w_current_entry_t *ce = &w->u.current_entry;
-            cpy(ce->uniqueid, sizeof(ce->uniqueid), je->uniqueid);
+            jnl__cpy(ce->uniqueid, sizeof(ce->uniqueid), je->uniqueid);
             ce->id_agent = je->id_agent;
-            ce->datetime_init = to_time(c->t_link_ms);
-            cpy(ce->channel_client, sizeof(ce->channel_client), c->channel);
+            ce->datetime_init = jnl__to_time(c->t_link_ms);
+            jnl__cpy(ce->channel_client, sizeof(ce->channel_client), c->channel);
             jnl__submit(j, w);
         }
     }
@@ -167,17 +133,17 @@ static void finish(jnl_t *j, jentry_t *je, const reg_call_t *c)
         je->current = false;
         db_write_t *d = jnl__write_new(j, DB_W_CURRENT_CALL_ENTRY_DEL, je->shard);
         if (d) {
-            cpy(d->u.current_entry.uniqueid, sizeof(d->u.current_entry.uniqueid), je->uniqueid);
+            jnl__cpy(d->u.current_entry.uniqueid, sizeof(d->u.current_entry.uniqueid), je->uniqueid);
             jnl__submit(j, d);
         }
     }
     int64_t end_ms = c->t_end_ms ? c->t_end_ms : clk_wall_ms();
     db_write_t *w;
     if (talked) {
-        int64_t talk = secs(c->t_link_ms, end_ms);
+        int64_t talk = jnl__secs(c->t_link_ms, end_ms);
         w = update(j, je, "terminada", DB_CALL_F_END_TIME | DB_CALL_F_DURATION);
         if (w) {
-            w->u.entry.datetime_end = to_time(end_ms);
+            w->u.entry.datetime_end = jnl__to_time(end_ms);
             w->u.entry.duration = talk;
             jnl__submit(j, w);
         }
@@ -185,8 +151,8 @@ static void finish(jnl_t *j, jentry_t *je, const reg_call_t *c)
     } else {
         w = update(j, je, "abandonada", DB_CALL_F_END_TIME | DB_CALL_F_DURATION_WAIT);
         if (w) {
-            w->u.entry.datetime_end = to_time(end_ms);
-            w->u.entry.duration_wait = secs(c->t_queue_ms, end_ms);
+            w->u.entry.datetime_end = jnl__to_time(end_ms);
+            w->u.entry.duration_wait = jnl__secs(c->t_queue_ms, end_ms);
             jnl__submit(j, w);
         }
         progress(j, je, "Abandoned", end_ms, -1);
@@ -202,7 +168,7 @@ void jnl__incoming(jnl_t *j, const reg_change_t *ch)
         return;
     }
     char key[32];
-    entry_key(c->id, key, sizeof(key));
+    jnl__call_key(c->id, key, sizeof(key));
     jentry_t *je = hmap_get(j->incoming, key);
     if (!je) {
         /* A call the registry made from a watched queue's join; nothing else is ours. */
@@ -216,10 +182,10 @@ void jnl__incoming(jnl_t *j, const reg_change_t *ch)
             return;
         }
         je->shard = (uint32_t)c->id;
-        cpy(je->uniqueid, sizeof(je->uniqueid), c->uniqueid);
+        jnl__cpy(je->uniqueid, sizeof(je->uniqueid), c->uniqueid);
         add(j, je, c);
     }
-    if (was_linked(c) && !je->linked) {
+    if (jnl__was_linked(c) && !je->linked) {
         if (je->end == JE_ABANDONED)
             je->end = JE_NONE; /* a late link: written up to terminada below */
         link(j, je, c);
@@ -233,7 +199,7 @@ void jnl__incoming(jnl_t *j, const reg_change_t *ch)
         je->nrec = c->nrecordings;
     }
     /* A call dropped unfinished is ended as it stands (the registry keeps none). */
-    if (is_final(c->status) || ch->removed)
+    if (jnl__is_final(c->status) || ch->removed)
         finish(j, je, c);
     if (ch->removed) {
         hmap_del(j->incoming, key);
@@ -266,7 +232,7 @@ void jnl__incoming_added(jnl_t *j, db_write_t *w)
         set_id_t *s = malloc(sizeof(*s));
         if (s) {
             s->reg_id = w->shard;
-            cpy(s->uniqueid, sizeof(s->uniqueid), w->u.entry.uniqueid);
+            jnl__cpy(s->uniqueid, sizeof(s->uniqueid), w->u.entry.uniqueid);
             s->db_id = (int64_t)w->u.entry.new_id;
         }
         if (!s || reg_post(j->reg, apply_set_id, s, free) != 0) {

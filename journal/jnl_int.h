@@ -7,9 +7,13 @@
 
 #include "journal/journal.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 
+#include "core/clock.h"
 #include "core/hmap.h"
 #include "core/mq.h"
 
@@ -98,14 +102,54 @@ struct jnl {
     /* written by the journal thread, read by anyone */
     _Atomic uint64_t st_changes, st_writes, st_writes_failed, st_calls, st_incoming,
         st_audit_skipped, st_reads_failed, st_lag_max, st_lag_sum;
-    _Atomic size_t st_backlog_hw;
     _Atomic uint64_t st_reads_out; /* mirror of reads_inflight for readers */
     _Atomic int64_t beat_ms;
     _Atomic uint64_t lag_hist[JNL_LAG_BUCKETS];
 };
 
-/* Hands w to the writer (consumes it); counted, a refusal logged. */
-void jnl__submit(jnl_t *j, db_write_t *w);
+/* ---- small helpers of the call files (jnl_call.c, jnl_incoming.c, jnl_agent.c) ---- */
+
+/* A state the call ends in (a late event may still move some of them up). */
+static inline bool jnl__is_final(reg_call_status_e s)
+{
+    return s == REG_CS_FAILURE || s == REG_CS_NOANSWER || s == REG_CS_ABANDONED ||
+           s == REG_CS_SHORTCALL || s == REG_CS_HANGUP || s == REG_CS_LOST;
+}
+
+/* The call reached an agent, whatever its status says now. */
+static inline bool jnl__was_linked(const reg_call_t *c)
+{
+    return c->t_link_ms || c->status == REG_CS_SUCCESS || c->status == REG_CS_ONHOLD ||
+           c->status == REG_CS_HANGUP || c->status == REG_CS_SHORTCALL;
+}
+
+/* Whole seconds from one registry time to a later one; 0 when either is unknown. */
+static inline int64_t jnl__secs(int64_t from_ms, int64_t to_ms)
+{
+    return from_ms && to_ms > from_ms ? (to_ms - from_ms) / 1000 : 0;
+}
+
+/* A registry wall time (ms) as a row's time; 0 (not recorded) = now. */
+static inline time_t jnl__to_time(int64_t ms)
+{
+    return (time_t)((ms ? ms : clk_wall_ms()) / 1000);
+}
+
+/* src into dst, cut to fit (the rows' columns are shorter than the registry's strings). */
+static inline void jnl__cpy(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%.*s", (int)size - 1, src);
+}
+
+/* The key of a registry call in the journal's tables: its id in decimal. */
+static inline void jnl__call_key(uint64_t id, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIu64, id);
+}
+
+/* Hands w to the writer (consumes it); counted, a refusal logged.  0 when the writer took
+ * it, else the refusal's code (w is freed then). */
+int jnl__submit(jnl_t *j, db_write_t *w);
 /* A new write of kind with its shard, or NULL (logged) on ENOMEM. */
 db_write_t *jnl__write_new(jnl_t *j, db_write_kind_e kind, uint32_t shard);
 

@@ -6,9 +6,6 @@
  */
 #include "journal/jnl_int.h"
 
-#include <stdio.h>
-
-#include "core/clock.h"
 
 void jnl__recording(jnl_t *j, const reg_call_t *c, uint32_t shard, uint32_t id_call_outgoing,
                     uint32_t id_call_incoming)
@@ -17,13 +14,13 @@ void jnl__recording(jnl_t *j, const reg_call_t *c, uint32_t shard, uint32_t id_c
     if (!w)
         return;
     db_w_recording_t *r = &w->u.recording;
-    r->datetime_entry = (time_t)(clk_wall_ms() / 1000);
+    r->datetime_entry = jnl__to_time(0);
     r->id_call_outgoing = id_call_outgoing;
     r->id_call_incoming = id_call_incoming;
     /* the call's own leg fields are longer than the columns: cut to fit */
-    snprintf(r->uniqueid, sizeof(r->uniqueid), "%.*s", (int)sizeof(r->uniqueid) - 1,
+    jnl__cpy(r->uniqueid, sizeof(r->uniqueid),
              c->recording_uniqueid[0] ? c->recording_uniqueid : c->uniqueid);
-    snprintf(r->channel, sizeof(r->channel), "%.*s", (int)sizeof(r->channel) - 1,
+    jnl__cpy(r->channel, sizeof(r->channel),
              c->recording_channel[0] ? c->recording_channel : c->channel);
     snprintf(r->recordingfile, sizeof(r->recordingfile), "%s", c->recording);
     jnl__submit(j, w);

@@ -111,18 +111,19 @@ db_write_t *jnl__write_new(jnl_t *j, db_write_kind_e kind, uint32_t shard)
     return w;
 }
 
-void jnl__submit(jnl_t *j, db_write_t *w)
+int jnl__submit(jnl_t *j, db_write_t *w)
 {
     int rc = j->ops.write(j->ops.ctx, w);
     if (rc == 0) {
         atomic_fetch_add_explicit(&j->st_writes, 1, memory_order_relaxed);
-        return;
+        return 0;
     }
     /* Only a closed writer refuses a forced write: the database was stopped first. */
     atomic_fetch_add_explicit(&j->st_writes_failed, 1, memory_order_relaxed);
     LOG_ERR_RL("journal", "history write refused (%s): kind %d shard %" PRIu32, ccd_strerror(rc),
                (int)w->kind, w->shard);
     w->msg.free(&w->msg);
+    return rc;
 }
 
 /* ---- lag histogram: 8 buckets per power of two ---- */
@@ -238,13 +239,6 @@ static void handle(jnl_t *j, mq_msg_t *m)
     }
 }
 
-static void note_backlog(jnl_t *j)
-{
-    size_t d = mq_depth(j->q);
-    if (d > atomic_load_explicit(&j->st_backlog_hw, memory_order_relaxed))
-        atomic_store_explicit(&j->st_backlog_hw, d, memory_order_relaxed);
-}
-
 static void *jnl_run(void *arg)
 {
     jnl_t *j = arg;
@@ -252,7 +246,6 @@ static void *jnl_run(void *arg)
     jnl__breaks_want(j);
     for (;;) {
         atomic_store_explicit(&j->beat_ms, clk_mono_ms(), memory_order_relaxed);
-        note_backlog(j);
         mq_msg_t *m = mq_pop(j->q, JNL_TICK_MS);
         jnl__reads_tick(j);
         if (!m)
@@ -404,8 +397,11 @@ void jnl_get_stats(jnl_t *j, jnl_stats_t *out)
     out->audit_skipped = atomic_load_explicit(&j->st_audit_skipped, memory_order_relaxed);
     out->reads_failed = atomic_load_explicit(&j->st_reads_failed, memory_order_relaxed);
     out->reads_out = atomic_load_explicit(&j->st_reads_out, memory_order_relaxed);
-    out->backlog = mq_depth(j->q);
-    out->backlog_high_water = atomic_load_explicit(&j->st_backlog_hw, memory_order_relaxed);
+    /* the queue keeps both under its lock, the high water at every push */
+    mq_stats_t qs;
+    mq_get_stats(j->q, &qs);
+    out->backlog = qs.depth;
+    out->backlog_high_water = qs.high_water;
     out->lag_us_max = atomic_load_explicit(&j->st_lag_max, memory_order_relaxed);
     out->lag_us_sum = atomic_load_explicit(&j->st_lag_sum, memory_order_relaxed);
     out->heartbeat_ms = atomic_load_explicit(&j->beat_ms, memory_order_relaxed);

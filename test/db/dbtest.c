@@ -236,3 +236,11 @@ db_t *dbt_db_start(const conf_database_t *cfg)
         fail_msg("db_start: %s", err);
     return db;
 }
+
+void dbt_expect(MYSQL *my, const char *sql, const char *want)
+{
+    char *got = dbt_dump(my, sql);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n--- want\n%s--- got\n%s", sql, want, got);
+    free(got);
+}

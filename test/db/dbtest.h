@@ -32,6 +32,8 @@ void dbt_exec(MYSQL *my, const char *sql);
 long long dbt_int(MYSQL *my, const char *sql);
 /* Every row of a query, columns joined by '|' and rows by '\n' (malloc'd). */
 char *dbt_dump(MYSQL *my, const char *sql);
+/* Fails the test, naming sql and both texts, unless dbt_dump(my, sql) is want. */
+void dbt_expect(MYSQL *my, const char *sql, const char *want);
 
 /* A private mariadbd in a fresh temporary directory (scripts/mariadb-private.sh). */
 typedef struct dbt_server {

@@ -190,36 +190,29 @@ static void test_write_kinds(void **state)
              "ccd_claim_owner IS NULL, ccd_next_attempt > NOW() + INTERVAL 3000 SECOND, retries "
              "FROM calls WHERE id = %u",
              id);
-    char *row = dbt_dump(my, q);
-    assert_string_equal(row, "Success|1700000000.42|1|1|42|42|1|5|PJSIP/trunk1|1|1|1\n");
-    free(row);
-    row = dbt_dump(my, "SELECT status, failure_cause, failure_cause_txt FROM calls WHERE id = 36");
-    assert_string_equal(row, "Failure|17|User busy\n");
-    free(row);
+    dbt_expect(my, q,
+               "Success|1700000000.42|1|1|42|42|1|5|PJSIP/trunk1|1|1|1\n");
+    dbt_expect(my, "SELECT status, failure_cause, failure_cause_txt FROM calls WHERE id = 36",
+               "Failure|17|User busy\n");
     snprintf(q, sizeof(q),
              "SELECT new_status, retry, COALESCE(id_agent, 0) FROM call_progress_log WHERE "
              "id_call_outgoing = %u AND new_status <> 'Placing' ORDER BY id",
              id);
-    row = dbt_dump(my, q);
-    assert_string_equal(row, "Dialing|1|0\nRinging|1|0\nOnQueue|1|0\nSuccess|1|1\nHangup|1|1\n");
-    free(row);
-    row = dbt_dump(my, "SELECT COALESCE(id_break, 0), datetime_end IS NULL, duration FROM audit "
-                       "WHERE id_agent = 2 ORDER BY id");
-    assert_string_equal(row, "0|1|NULL\n2|0|00:01:00\n3|1|NULL\n");
-    free(row);
-    row = dbt_dump(my, "SELECT id_call, agentnum, Channel, ChannelClient FROM current_calls");
-    assert_string_equal(row, "2|9001||Local/5002@x\n");
-    free(row);
-    row = dbt_dump(my, "SELECT status, id_agent, duration_wait, datetime_init IS NOT NULL, "
-                       "callerid, trunk FROM call_entry WHERE uniqueid = 'in.1'");
-    assert_string_equal(row, "activa|3|7|1|5300|PJSIP/in\n");
-    free(row);
+    dbt_expect(my, q,
+               "Dialing|1|0\nRinging|1|0\nOnQueue|1|0\nSuccess|1|1\nHangup|1|1\n");
+    dbt_expect(my, "SELECT COALESCE(id_break, 0), datetime_end IS NULL, duration FROM audit "
+               "WHERE id_agent = 2 ORDER BY id",
+               "0|1|NULL\n2|0|00:01:00\n3|1|NULL\n");
+    dbt_expect(my, "SELECT id_call, agentnum, Channel, ChannelClient FROM current_calls",
+               "2|9001||Local/5002@x\n");
+    dbt_expect(my, "SELECT status, id_agent, duration_wait, datetime_init IS NOT NULL, "
+               "callerid, trunk FROM call_entry WHERE uniqueid = 'in.1'",
+               "activa|3|7|1|5300|PJSIP/in\n");
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_recording WHERE recordingfile = "
                                  "'2026/out.wav'"),
                      1);
-    row = dbt_dump(my, "SELECT id, estatus, num_completadas, promedio, desviacion FROM campaign ORDER BY id");
-    assert_string_equal(row, "1|A|11|60|9\n2|T|NULL|NULL|NULL\n");
-    free(row);
+    dbt_expect(my, "SELECT id, estatus, num_completadas, promedio, desviacion FROM campaign ORDER BY id",
+               "1|A|11|60|9\n2|T|NULL|NULL|NULL\n");
     /* the engine registered itself */
     snprintf(q, sizeof(q), "SELECT COUNT(*) FROM ccd_engine WHERE instance_id = '%s'",
              db_instance_id(db));
@@ -305,27 +298,24 @@ static void test_write_incoming(void **state)
     char q[512];
     snprintf(q, sizeof(q), "SELECT id FROM call_entry WHERE uniqueid = 'in.a'");
     assert_int_equal(dbt_int(my, q), (long long)id_a);
-    char *row = dbt_dump(my, "SELECT uniqueid, COALESCE(id_contact, 0), status, id_campaign, "
-                             "id_queue_call_entry, trunk FROM call_entry ORDER BY id");
-    assert_string_equal(row, "in.a|1|activa|1|1|SIP/carrier\n"
-                             "in.b|0|en-cola|1|1|SIP/carrier\n"
-                             "in.c|0|en-cola|1|1|SIP/carrier\n");
-    free(row);
+    dbt_expect(my, "SELECT uniqueid, COALESCE(id_contact, 0), status, id_campaign, "
+               "id_queue_call_entry, trunk FROM call_entry ORDER BY id",
+               "in.a|1|activa|1|1|SIP/carrier\n"
+               "in.b|0|en-cola|1|1|SIP/carrier\n"
+               "in.c|0|en-cola|1|1|SIP/carrier\n");
     snprintf(q, sizeof(q),
              "SELECT id_agent, id_queue_call_entry, id_call_entry = %llu, callerid, uniqueid, "
              "ChannelClient, hold FROM current_call_entry",
              (unsigned long long)id_a);
-    row = dbt_dump(my, q);
-    assert_string_equal(row, "1|1|1|5300|in.a|SIP/carrier-00000001|N\n");
-    free(row);
+    dbt_expect(my, q,
+               "1|1|1|5300|in.a|SIP/carrier-00000001|N\n");
     snprintf(q, sizeof(q),
              "SELECT new_status, id_campaign_incoming, id_call_incoming = %llu, "
              "COALESCE(id_agent, 0), uniqueid, trunk, id_call_outgoing IS NULL "
              "FROM call_progress_log WHERE id_call_incoming IS NOT NULL ORDER BY id",
              (unsigned long long)id_a);
-    row = dbt_dump(my, q);
-    assert_string_equal(row, "OnQueue|1|1|0|in.a|SIP/carrier|1\nSuccess|1|1|1|in.a|SIP/carrier|1\n");
-    free(row);
+    dbt_expect(my, q,
+               "OnQueue|1|1|0|in.a|SIP/carrier|1\nSuccess|1|1|1|in.a|SIP/carrier|1\n");
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM call_progress_log WHERE uniqueid = 'nobody'"),
                      0);
     /* the end: terminada, current row gone */
@@ -342,10 +332,9 @@ static void test_write_incoming(void **state)
     submit_ok(db, entry_progress("in.a", "Hangup", 1, 50));
     assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     assert_int_equal(dbt_int(my, "SELECT COUNT(*) FROM current_call_entry"), 0);
-    row = dbt_dump(my, "SELECT status, duration, datetime_end IS NOT NULL FROM call_entry "
-                       "WHERE uniqueid = 'in.a'");
-    assert_string_equal(row, "terminada|50|1\n");
-    free(row);
+    dbt_expect(my, "SELECT status, duration, datetime_end IS NOT NULL FROM call_entry "
+               "WHERE uniqueid = 'in.a'",
+               "terminada|50|1\n");
     assert_int_equal(dbt_int(my, "SELECT duration FROM call_progress_log WHERE new_status = "
                                  "'Hangup' AND uniqueid = 'in.a'"),
                      50);
