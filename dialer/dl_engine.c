@@ -361,8 +361,10 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
     if (n <= 0 && cb <= 0)
         return;
     int rc = dl__job_claim(d, k, n, check);
-    if (rc)
+    if (rc) {
         LOG_WARN_RL(DL_LOG, "claim for campaign %u not submitted (%s)", k->c.id, ccd_strerror(rc));
+        return;
+    }
     d->global_live += n + cb; /* the next campaigns' global cap counts them */
 }
 
