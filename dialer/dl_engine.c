@@ -16,9 +16,9 @@
 #include "core/err.h"
 #include "core/log.h"
 
-/* One call being placed (between dl__place and dl__place_flush). */
+/* One call being placed (between dl__place and dl__place_flush); its registry record is
+ * d->pend_nc at the same index, so the batch is posted from there without a copy. */
 typedef struct dl_pending {
-    dl_newcall_t nc;
     db_claimed_call_t claimed;
     char channel[256];
     char context[CONF_STR_LEN];
@@ -200,7 +200,9 @@ void dl__campaign_finish(dl_t *d, dl_camp_t *k)
 void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *agent)
 {
     dl_pending_t *p = &d->pend[d->npend];
+    dl_newcall_t *nc = &d->pend_nc[d->npend];
     memset(p, 0, sizeof(*p));
+    memset(nc, 0, sizeof(*nc));
     p->claimed = *c;
     int rc = dl__dial_string(k->c.trunk, c->phone, d->cf->dialer.default_context, p->channel,
                              sizeof(p->channel));
@@ -210,7 +212,6 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
                                               : "the dial string is too long");
         return;
     }
-    dl_newcall_t *nc = &p->nc;
     nc->server = k->server;
     nc->id_campaign = k->c.id;
     nc->id_call = c->id;
@@ -240,14 +241,8 @@ void dl__place_flush(dl_t *d, dl_camp_t *k)
 {
     if (d->npend == 0)
         return;
-    dl_newcall_t *ncs = malloc((size_t)d->npend * sizeof(*ncs));
-    int rc = ncs ? 0 : CCD_ENOMEM;
-    for (int i = 0; ncs && i < d->npend; i++)
-        ncs[i] = d->pend[i].nc;
     uint64_t seq = ++d->post_seq;
-    if (rc == 0)
-        rc = dl__reg_post_calls(d, seq, ncs, d->npend);
-    free(ncs);
+    int rc = dl__reg_post_calls(d, seq, d->pend_nc, d->npend);
     if (rc) {
         /* No registry record, so nobody would follow these calls: they are not dialed. */
         for (int i = 0; i < d->npend; i++)
@@ -258,32 +253,31 @@ void dl__place_flush(dl_t *d, dl_camp_t *k)
     k->posted_seq = seq;
     int timeout_ms = dl__originate_timeout_ms(d->cf->dialer.originate_timeout_s);
     for (int i = 0; i < d->npend; i++) {
-        dl_pending_t *p = &d->pend[i];
-        char idcall[16];
-        snprintf(idcall, sizeof(idcall), "%u", p->nc.id_call);
+        const dl_pending_t *p = &d->pend[i];
+        const dl_newcall_t *nc = &d->pend_nc[i];
         dl_orig_t o = {
             .channel = p->channel,
             .context = p->context,
             .exten = p->exten,
             .callerid = k->c.callerid,
             .timeout_ms = timeout_ms,
-            .action_id = p->nc.action_id,
-            .channel_id = p->nc.uniqueid,
+            .action_id = nc->action_id,
+            .channel_id = nc->uniqueid,
             .id_campaign = k->c.id,
-            .id_call = p->nc.id_call,
-            .number = p->nc.phone,
+            .id_call = nc->id_call,
+            .number = nc->phone,
             .queue = k->c.queue,
             .camp_context = k->c.context,
             .agentchannel = p->callback ? p->agentchan : NULL,
         };
         ami_action_t *a = dl__originate(&o);
-        ami_send_opts_t so = {.reply_mq = d->inbox, .action_id = p->nc.action_id};
+        ami_send_opts_t so = {.reply_mq = d->inbox, .action_id = nc->action_id};
         int src = a ? ami_send(d->ami, k->server, a, &so, NULL) : CCD_ENOMEM;
         if (src) {
             atomic_fetch_add(&d->st_refused, 1);
-            LOG_WARN_RL(DL_LOG, "call %u (%s) not originated (%s): Failure", p->nc.id_call,
-                        p->nc.phone, ccd_strerror(src));
-            dl__reg_post_fail(d, p->nc.uniqueid, 0, false);
+            LOG_WARN_RL(DL_LOG, "call %u (%s) not originated (%s): Failure", nc->id_call,
+                        nc->phone, ccd_strerror(src));
+            dl__reg_post_fail(d, nc->uniqueid, 0, false);
             continue;
         }
         atomic_fetch_add(&d->st_placed, 1);
@@ -361,8 +355,10 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
     if (n <= 0 && cb <= 0)
         return;
     int rc = dl__job_claim(d, k, n, check);
-    if (rc)
+    if (rc) {
         LOG_WARN_RL(DL_LOG, "claim for campaign %u not submitted (%s)", k->c.id, ccd_strerror(rc));
+        return;
+    }
     d->global_live += n + cb; /* the next campaigns' global cap counts them */
 }
 
@@ -464,7 +460,8 @@ dl_t *dl_new_opts(const conf_t *cf, reg_t *reg, ami_t *ami, db_t *db, const dl_o
     d->inbox = mq_new("dialer", DL_INBOX_MAX, 0);
     d->obs = hmap_new(1024);
     d->pend = calloc(DL_CLAIM_MAX + DL_MAX_CB, sizeof(*d->pend));
-    if (!d->inbox || !d->obs || !d->pend) {
+    d->pend_nc = calloc(DL_CLAIM_MAX + DL_MAX_CB, sizeof(*d->pend_nc));
+    if (!d->inbox || !d->obs || !d->pend || !d->pend_nc) {
         snprintf(err, errlen, "dialer: out of memory");
         dl_free(d);
         return NULL;
@@ -523,6 +520,7 @@ void dl_free(dl_t *d)
     mq_free(d->inbox);
     hmap_free(d->obs);
     free(d->pend);
+    free(d->pend_nc);
     free(d);
 }
 

@@ -150,6 +150,7 @@ struct dl {
     int global_live;
     uint64_t snap_seq;         /* applied_seq read before the count: batches it includes */
     struct dl_pending *pend;   /* calls being placed by dl__place / dl__place_flush */
+    struct dl_newcall *pend_nc; /* their registry records (same index), posted as one batch */
     int npend;
     /* written by the registry thread (apply functions), read by the dialer thread */
     _Atomic uint64_t applied_seq;

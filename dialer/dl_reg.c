@@ -249,13 +249,14 @@ void dl__reg_snapshot(dl_t *d)
         k->free_agents = k->busy_agents = k->ncb_free = 0;
         k->nringing = k->nbusy_since = 0;
     }
-    snap_t *s = calloc(1, sizeof(*s));
-    if (!s)
-        return;
-    s->d = d;
-    s->wall_now = clk_wall_ms();
-    s->stuck_ms = (int64_t)dl__originate_timeout_ms(d->cf->dialer.originate_timeout_s) +
-                  DL_STUCK_GRACE_MS;
+    /* On the stack (4 KB): the count never fails for want of memory. */
+    snap_t snap = {
+        .d = d,
+        .wall_now = clk_wall_ms(),
+        .stuck_ms = (int64_t)dl__originate_timeout_ms(d->cf->dialer.originate_timeout_s) +
+                    DL_STUCK_GRACE_MS,
+    };
+    snap_t *s = &snap;
     for (size_t i = 0; i < d->ncamps; i++)
         for (int j = 0; j < d->camps[i]->ncb_busy; j++)
             d->camps[i]->cb_busy[j].live = false;
@@ -271,7 +272,6 @@ void dl__reg_snapshot(dl_t *d)
                         s->stuck[i], (long long)(s->stuck_ms / 1000));
         }
     }
-    free(s);
     /* Campaigns on one queue share its free agents (in turns), so two campaigns never both
      * count the same agent. */
     for (size_t i = 0; i < d->ncamps; i++) {
