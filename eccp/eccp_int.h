@@ -529,6 +529,10 @@ void eccp__ags_done(eccp_worker_t *w, struct ags_done *d); /* the answer came ba
 void eccp__ags_drop(eccp_worker_t *w, struct ags_done *d); /* at shutdown */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
+/* A job, AMI action or agent-service request of s came back (its pending count and the
+ * worker's jobs_out drop): true when s is still open and gets the answer; false when
+ * it closed meanwhile (buried once nothing else of it is out). */
+bool eccp__sess_op_back(eccp_worker_t *w, eccp_sess_t *s);
 /* Closes s now (logged at debug with why); its memory goes when no job points at it. */
 void eccp__sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why);
 /* Login flow (eccp_server.c).  login_started: j (the login's database job) is out, the
