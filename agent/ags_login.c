@@ -106,11 +106,11 @@ static void begin(ags_t *s, ags_agent_t *ag, ags_op_t *op, const char *chan)
     regset(s, ag->number, AGS_RS_LOGGING, op->req.arg, chan, op->server);
 }
 
-static void originate_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
+/* Asterisk's answer to the login's action(s) is in: the login goes on, or fails with why. */
+static void login_answered(ags_t *s, ags_op_t *op, bool ok, const char *why)
 {
     ags_agent_t *ag = hmap_get(s->agents, op->req.agent);
-    const char *why;
-    if (ami_op_ok(r, &why)) {
+    if (ok) {
         if (ag && ag->logging)
             started(s, ag, op);
         else
@@ -120,6 +120,13 @@ static void originate_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
     if (ag && ag->logging)
         login_fail(s, ag, why);
     ags__answer(s, op, 500, "Failed to start login process on Asterisk");
+}
+
+static void originate_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
+{
+    const char *why;
+    bool ok = ami_op_ok(r, &why);
+    login_answered(s, op, ok, why);
 }
 
 static void login_pool(ags_t *s, ags_agent_t *ag, ags_op_t *op)
@@ -186,17 +193,7 @@ static void add_answer(ags_t *s, ags_op_t *op, ami_response_t *r)
         regset(s, op->req.agent, AGS_RS_LOGGED_IN, NULL, NULL, 0);
     if (op->outstanding > 0)
         return;
-    ags_agent_t *ag = hmap_get(s->agents, op->req.agent);
-    if (op->oks > 0) {
-        if (ag && ag->logging)
-            started(s, ag, op);
-        else
-            ags__answer_login(s, op, REG_LOGGING);
-        return;
-    }
-    if (ag && ag->logging)
-        login_fail(s, ag, op->why);
-    ags__answer(s, op, 500, "Failed to start login process on Asterisk");
+    login_answered(s, op, op->oks > 0, op->why);
 }
 
 void ags__login_db_done(ags_t *s, db_read_job_t *job)

@@ -195,12 +195,7 @@ void eccp__ags_done(eccp_worker_t *w, ags_done_t *d)
     }
     eccp_agsop_t *op = (eccp_agsop_t *)(uintptr_t)d->user;
     eccp_sess_t *s = op->s;
-    s->pending--;
-    w->jobs_out--;
-    if (s->fd < 0) {
-        if (s->pending == 0)
-            eccp__sess_bury(w, s);
-    } else {
+    if (eccp__sess_op_back(w, s)) {
         answer(w, s, op, d);
         eccp__sess_resume(w, s);
     }

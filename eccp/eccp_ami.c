@@ -248,13 +248,8 @@ void eccp__ami_done(eccp_worker_t *w, ami_response_t *r)
 {
     eccp_amiop_t *op = (eccp_amiop_t *)(uintptr_t)r->user;
     eccp_sess_t *s = op->s;
-    s->pending--;
-    w->jobs_out--;
-    if (s->fd < 0) {
-        if (s->pending == 0)
-            eccp__sess_bury(w, s);
+    if (!eccp__sess_op_back(w, s))
         goto out;
-    }
     buf_t *b = eccp__wbuf(w);
     bool reg_yes = false;
     if (ami_op_peer_registered(op->tech, r, &reg_yes) != CCD_OK) {

@@ -752,6 +752,43 @@ static void contact_attrs(xw_t *w, char *const *r, int first, bool with_source)
     }
 }
 
+/* An outgoing call's <call_attributes> (its call_attribute JSON): getcallinfo and
+ * agentlinked. */
+static int call_attributes_out(db_conn_t *db, xw_t *w, long long call_id)
+{
+    char *data = NULL;
+    int rc = db_call_attributes(db, call_id, &data);
+    if (rc)
+        return rc;
+    eccp__xw_open(w, "call_attributes");
+    if (data)
+        json_attributes(w, data);
+    eccp__xw_close(w, "call_attributes");
+    free(data);
+    return 0;
+}
+
+/* <matching_contacts> of an incoming call's caller id (none for an empty one):
+ * getcallinfo and agentlinked. */
+static int matching_contacts(db_conn_t *db, xw_t *w, const char *callerid)
+{
+    db_rows_t ct;
+    int rc = db_contacts_by_phone(db, callerid, &ct);
+    if (rc)
+        return rc;
+    eccp__xw_open(w, "matching_contacts");
+    for (size_t i = 0; callerid[0] && i < ct.nrows; i++) {
+        char *const *cr = db_row(&ct, i);
+        eccp__xw_open(w, "contact");
+        eccp__xw_attr(w, "id", cr[DB_CT_ID]);
+        contact_attrs(w, cr, DB_CT_NAME, false);
+        eccp__xw_close(w, "contact");
+    }
+    eccp__xw_close(w, "matching_contacts");
+    db_rows_free(&ct);
+    return 0;
+}
+
 static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
 {
     bool incoming = j->u.callinfo.incoming;
@@ -789,16 +826,10 @@ static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
     long long call_id = j->u.callinfo.call;
     if (!incoming) {
         db_rows_free(&info);
-        char *data = NULL;
-        if (db_call_attributes(db, call_id, &data) != 0) {
+        if (call_attributes_out(db, &w, call_id) != 0) {
             resp_failure(j, 500, "Cannot read call info");
             return 0;
         }
-        eccp__xw_open(&w, "call_attributes");
-        if (data)
-            json_attributes(&w, data);
-        eccp__xw_close(&w, "call_attributes");
-        free(data);
     } else {
         /* [quirk fixed] Issabel emitted garbage labels here; we give the contact's fields. */
         eccp__xw_open(&w, "call_attributes");
@@ -806,21 +837,10 @@ static int sql_getcallinfo(db_conn_t *db, eccp_job_t *j)
             contact_attrs(&w, r, DB_CALLI_CONTACT, true);
         eccp__xw_close(&w, "call_attributes");
         db_rows_free(&info);
-        db_rows_t ct;
-        if (db_contacts_by_phone(db, callerid, &ct) != 0) {
+        if (matching_contacts(db, &w, callerid) != 0) {
             resp_failure(j, 500, "Cannot read call info");
             return 0;
         }
-        eccp__xw_open(&w, "matching_contacts");
-        for (size_t i = 0; callerid[0] && i < ct.nrows; i++) {
-            char *const *cr = db_row(&ct, i);
-            eccp__xw_open(&w, "contact");
-            eccp__xw_attr(&w, "id", cr[DB_CT_ID]);
-            contact_attrs(&w, cr, DB_CT_NAME, false);
-            eccp__xw_close(&w, "contact");
-        }
-        eccp__xw_close(&w, "matching_contacts");
-        db_rows_free(&ct);
     }
     if (write_survey(db, &w, incoming, call_id) != 0) {
         resp_failure(j, 500, "Cannot read call info");
@@ -845,14 +865,8 @@ int eccp__sql_event(db_conn_t *db, eccp_job_t *j)
         xw_t w;
         eccp__xw_init(&w, &j->out);
         if (!in) {
-            char *data = NULL;
-            if ((rc = db_call_attributes(db, call, &data)))
+            if ((rc = call_attributes_out(db, &w, call)))
                 return rc;
-            eccp__xw_open(&w, "call_attributes");
-            if (data)
-                json_attributes(&w, data);
-            eccp__xw_close(&w, "call_attributes");
-            free(data);
         } else {
             db_rows_t info;
             if ((rc = db_call_info(db, true, call, false, 0, &info)))
@@ -863,19 +877,8 @@ int eccp__sql_event(db_conn_t *db, eccp_job_t *j)
                 contact_attrs(&w, db_row(&info, 0), DB_CALLI_CONTACT, true);
             eccp__xw_close(&w, "call_attributes");
             db_rows_free(&info);
-            db_rows_t ct;
-            if ((rc = db_contacts_by_phone(db, j->u.ev.phone, &ct)))
+            if ((rc = matching_contacts(db, &w, j->u.ev.phone)))
                 return rc;
-            eccp__xw_open(&w, "matching_contacts");
-            for (size_t i = 0; j->u.ev.phone[0] && i < ct.nrows; i++) {
-                char *const *cr = db_row(&ct, i);
-                eccp__xw_open(&w, "contact");
-                eccp__xw_attr(&w, "id", cr[DB_CT_ID]);
-                contact_attrs(&w, cr, DB_CT_NAME, false);
-                eccp__xw_close(&w, "contact");
-            }
-            eccp__xw_close(&w, "matching_contacts");
-            db_rows_free(&ct);
         }
         if ((rc = write_survey(db, &w, in, call)))
             return rc;

@@ -15,9 +15,13 @@
  *
  * The progress rows are written by the call journal through the durable
  * writer, so the row may not be there yet when the event fires.  The job looks
- * it up; while it is missing the worker looks again every
- * ECCP_EVENT_LOG_RETRY_MS until the event's deadline (event_wait_ms), then sends
- * the event without it.  The waiting events of one call look their rows up one
+ * it up; while it is missing the worker looks again, backing off (20, 40, 80,
+ * 160 ms, then every 320 ms: eccp__ev_retry_gap_ms) until the event's deadline
+ * (event_wait_ms), then sends the event without it.  A fixed 20 ms poll cost a
+ * read on the AUTH lane every 20 ms per waiting event and worker, so a journal
+ * lagging behind a burst turned into a flood on the lane that logins use; the
+ * back-off keeps a row written within ~20 ms as quick and bounds a late one's
+ * extra delay by its own lateness (and by 320 ms).  The waiting events of one call look their rows up one
  * after another, each for the first matching row after the one found before
  * (eccp__ev_call_log_id), so two holds of one call get their own rows.
  *
@@ -226,6 +230,14 @@ static void resolve(eccp_worker_t *w, eccp_pev_t *p)
     pev_unref(w, p); /* the waiting list's reference */
 }
 
+int64_t eccp__ev_retry_gap_ms(int lookups)
+{
+    int64_t gap = ECCP_EVENT_LOG_RETRY_MS;
+    for (int i = 1; i < lookups && gap < ECCP_EVENT_LOG_RETRY_MAX_MS; i++)
+        gap *= 2;
+    return gap < ECCP_EVENT_LOG_RETRY_MAX_MS ? gap : ECCP_EVENT_LOG_RETRY_MAX_MS;
+}
+
 static void job_msg_free(mq_msg_t *m)
 {
     eccp__job_free((eccp_job_t *)m);
@@ -281,7 +293,8 @@ static bool submit(eccp_worker_t *w, eccp_pev_t *p)
     }
     atomic_fetch_add(&w->srv->st_ev_jobs, 1);
     p->refs++;
-    p->in_flight = p->started = true;
+    p->in_flight = true;
+    p->lookups++;
     p->retry_ms = 0;
     w->jobs_out++;
     return true;
@@ -299,7 +312,7 @@ static void pump(eccp_worker_t *w, int64_t now)
             resolve(w, p);
             continue;
         }
-        if (!p->in_flight && (!p->started || (p->retry_ms && now >= p->retry_ms)) &&
+        if (!p->in_flight && (!p->lookups || (p->retry_ms && now >= p->retry_ms)) &&
             !call_busy(w, p)) {
             if (!submit(w, p)) {
                 atomic_fetch_add(&w->srv->st_ev_failed, 1);
@@ -418,7 +431,7 @@ void eccp__ev_job_done(eccp_worker_t *w, eccp_job_t *j)
             snprintf(p->log_status, sizeof(p->log_status), "%s", j->u.ev.found);
         }
         if (p->want_log && !p->log_id)
-            p->retry_ms = now + ECCP_EVENT_LOG_RETRY_MS; /* the journal has not written it yet */
+            p->retry_ms = now + eccp__ev_retry_gap_ms(p->lookups); /* not written yet */
         else
             resolve(w, p);
     }

@@ -529,6 +529,10 @@ void eccp__ags_done(eccp_worker_t *w, struct ags_done *d); /* the answer came ba
 void eccp__ags_drop(eccp_worker_t *w, struct ags_done *d); /* at shutdown */
 void eccp__ami_drop(eccp_worker_t *w, struct ami_response *r); /* at shutdown */
 void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s);
+/* A job, AMI action or agent-service request of s came back (its pending count and the
+ * worker's jobs_out drop): true when s is still open and gets the answer; false when
+ * it closed meanwhile (buried once nothing else of it is out). */
+bool eccp__sess_op_back(eccp_worker_t *w, eccp_sess_t *s);
 /* Closes s now (logged at debug with why); its memory goes when no job points at it. */
 void eccp__sess_close(eccp_worker_t *w, eccp_sess_t *s, const char *why);
 /* Login flow (eccp_server.c).  login_started: j (the login's database job) is out, the
@@ -565,12 +569,16 @@ void eccp__fmt_time(int64_t wall_ms, bool strip_today, char out[32]);
 
 /* ---------------- events that wait for database data (eccp_evwait.c) ---------------- */
 
-/* Default eccp_deps_t.event_wait_ms; a missing progress-log row is looked for again every
- * ECCP_EVENT_LOG_RETRY_MS until then.  At most ECCP_PEV_MAX events wait per worker (more
- * are sent at once without their database part) and ECCP_EVQ_MAX events queue behind them
- * per session (past that the session is closed: memory stays bounded). */
+/* Default eccp_deps_t.event_wait_ms; a missing progress-log row is looked for again until
+ * then, ECCP_EVENT_LOG_RETRY_MS after the first lookup, each gap twice the one before up to
+ * ECCP_EVENT_LOG_RETRY_MAX_MS (a row the journal writes late costs a few lookups, not one
+ * every 20 ms: 10 in 2 s instead of 100; eccp__ev_retry_gap_ms).  At most ECCP_PEV_MAX
+ * events wait per worker (more are sent at once without their database part) and
+ * ECCP_EVQ_MAX events queue behind them per session (past that the session is closed:
+ * memory stays bounded). */
 #define ECCP_EVENT_WAIT_MS 2000
 #define ECCP_EVENT_LOG_RETRY_MS 20
+#define ECCP_EVENT_LOG_RETRY_MAX_MS 320
 #define ECCP_PEV_MAX 4096
 #define ECCP_EVQ_MAX 65536
 /* The most bytes of customer data (attributes, contacts, survey) one agentlinked carries;
@@ -602,7 +610,8 @@ typedef struct eccp_pev {
     int64_t at_ms;              /* wall time: linkend (unlinked), entry (callprogress) */
     bool want_data, want_log;   /* agentlinked's customer data; the progress-log row id */
     bool data_done;             /* frag holds the customer data elements */
-    bool in_flight, started;    /* a job is out; one was submitted at least once */
+    bool in_flight;             /* a job is out */
+    int lookups;                /* jobs submitted so far (sets the next retry's gap) */
     buf_t frag;
     long long log_id;           /* 0 = unknown */
     char log_status[16];        /* the new_status of that row (ShortCall or Hangup for an unlink) */
@@ -619,6 +628,8 @@ void eccp__ev_fire(eccp_worker_t *w, eccp_pev_kind_e kind, const char *agent,
                    const reg_call_t *c, const char *status, int64_t at_ms);
 /* A read job of an event came back (MSG_DB_READ_DONE with j->s == NULL). */
 void eccp__ev_job_done(eccp_worker_t *w, eccp_job_t *j);
+/* The wait before the next lookup of a missing row after `lookups` lookups (>= 1). */
+int64_t eccp__ev_retry_gap_ms(int lookups);
 /* Timers: lookups to repeat and deadlines due; returns the next due time (INT64_MAX). */
 int64_t eccp__ev_timers(eccp_worker_t *w, int64_t now);
 /* A closing session drops its queued events. */

@@ -120,6 +120,17 @@ void eccp__sess_bury(eccp_worker_t *w, eccp_sess_t *s)
     w->dead = s;
 }
 
+bool eccp__sess_op_back(eccp_worker_t *w, eccp_sess_t *s)
+{
+    s->pending--;
+    w->jobs_out--;
+    if (s->fd >= 0)
+        return true;
+    if (s->pending == 0)
+        eccp__sess_bury(w, s);
+    return false;
+}
+
 static void free_dead(eccp_worker_t *w)
 {
     while (w->dead) {
@@ -783,14 +794,10 @@ static void job_finished(eccp_worker_t *w, eccp_job_t *j)
         return;
     }
     eccp_sess_t *s = j->s;
-    s->pending--;
-    w->jobs_out--;
     bool login = s->login_job == j;
     if (login)
         s->login_job = NULL;
-    if (s->fd < 0) {
-        if (s->pending == 0)
-            eccp__sess_bury(w, s);
+    if (!eccp__sess_op_back(w, s)) {
         eccp__job_free(j);
         return;
     }

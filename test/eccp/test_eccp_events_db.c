@@ -24,6 +24,7 @@
 #include "conf/conf.h"
 #include "core/log.h"
 #include "eccp/eccp.h"
+#include "eccp/eccp_int.h"
 #include "journal/journal.h"
 #include "test/eccp/eccp_client_util.h"
 
@@ -654,9 +655,25 @@ static void test_db_away(void **state)
     tcli_close(c);
 }
 
+/* The most lookups one event can make before a deadline wait_ms after it fired: the
+ * first at once, then gaps from ECCP_EVENT_LOG_RETRY_MS doubling up to
+ * ECCP_EVENT_LOG_RETRY_MAX_MS (worked out here, not by the engine's function). */
+static uint64_t max_lookups(int64_t wait_ms)
+{
+    uint64_t n = 1;
+    int64_t gap = ECCP_EVENT_LOG_RETRY_MS;
+    for (int64_t t = gap; t < wait_ms; t += gap) {
+        n++;
+        gap = gap * 2 < ECCP_EVENT_LOG_RETRY_MAX_MS ? gap * 2 : ECCP_EVENT_LOG_RETRY_MAX_MS;
+    }
+    return n;
+}
+
 /*
  * A row that is never written (no journal): the callprogress goes out at the event's
- * deadline without its id, counted in events_log_missing, after more than one lookup.
+ * deadline without its id, counted in events_log_missing, after more than one lookup
+ * but no more than the back-off allows (a fixed 20 ms poll made ~150 in the 3 s wait;
+ * the back-off 13).
  */
 static void test_row_never_written(void **state)
 {
@@ -675,6 +692,13 @@ static void test_row_never_written(void **state)
     eccp_stats_t s1 = stats();
     assert_int_equal(s1.events_log_missing, s0.events_log_missing + 1);
     assert_true(s1.events_db_jobs >= s0.events_db_jobs + 2);
+    assert_int_equal(eccp__ev_retry_gap_ms(1), ECCP_EVENT_LOG_RETRY_MS);
+    assert_int_equal(eccp__ev_retry_gap_ms(2), 2 * ECCP_EVENT_LOG_RETRY_MS);
+    assert_int_equal(eccp__ev_retry_gap_ms(1000), ECCP_EVENT_LOG_RETRY_MAX_MS);
+    uint64_t jobs = s1.events_db_jobs - s0.events_db_jobs;
+    if (jobs > max_lookups(ccd_test_timeout_ms(3000)))
+        fail_msg("%llu lookups for one missing row (back-off allows %llu)",
+                 (unsigned long long)jobs, (unsigned long long)max_lookups(ccd_test_timeout_ms(3000)));
     tcli_close(c);
 }
 
