@@ -292,6 +292,9 @@ static void test_render_is_valid_exposition(void **state)
     /* the server name from the configuration, escaped */
     assert_int_equal((int)sample(text, "ccdialer_ami_up{server=\"pbx \\\"one\\\"\\\\\"}"), 0);
     assert_int_equal((int)sample(text, "ccdialer_ready"), 0); /* no database */
+    /* no thread has run yet: the family is there, with no age to give */
+    assert_non_null(strstr(text, "# TYPE ccdialer_thread_heartbeat_age_seconds gauge\n"));
+    assert_null(strstr(text, "ccdialer_thread_heartbeat_age_seconds{"));
     buf_free(&b);
     fx_free(&f);
 }
@@ -392,6 +395,16 @@ static void test_liveness_catches_a_stuck_thread(void **state)
     assert_int_equal(write(hold_pipe[1], "x", 1), 1);
     /* released: it goes round its loop again */
     CCD_WAIT_UNTIL(ops_threads_alive(&f.src, 300, why, sizeof(why)), 10000);
+    /* /metrics reads the same heartbeat list (not while the thread is held: the
+     * registry walks wait for its lock) */
+    buf_t b;
+    buf_init(&b, 0);
+    assert_int_equal(ops_render_metrics(&f.src, &b), 0);
+    assert_int_equal(buf_append(&b, "", 1), 0);
+    check_exposition(buf_data(&b));
+    double age = sample(buf_data(&b), "ccdialer_thread_heartbeat_age_seconds{thread=\"reg\"}");
+    assert_true(age >= 0.0 && age < ccd_test_timeout_ms(10000) / 1e3);
+    buf_free(&b);
     reg_stop(f.reg);
     close(hold_pipe[0]);
     close(hold_pipe[1]);
