@@ -31,16 +31,10 @@ static void put(out_t *o, const char *fmt, ...)
 {
     if (o->rc != 0)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    o->rc = buf_vprintf(o->b, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        o->rc = CCD_ETOOBIG;
-        return;
-    }
-    o->rc = buf_append(o->b, line, (size_t)n);
 }
 
 static void family(out_t *o, const char *name, const char *type, const char *help)
