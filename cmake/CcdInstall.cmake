@@ -4,8 +4,8 @@
 #                                         overwritten on upgrade), mode 0640
 #   <sysconfdir>/logrotate.d/ccdialer
 #   lib/systemd/system/ccdialerd.service, lib/sysusers.d/ccdialer.conf
-#   share/man/man{1,5,8}, share/doc/ccdialer (sample configuration, demo seed)
-#   share/ccdialer/asterisk               the Asterisk dialplan, once it exists in the tree
+#   share/man/man{1,5,8}, share/doc/ccdialer (sample configuration, demo seed, and
+#   asterisk/: the dialplan a site adds to Asterisk, conf/asterisk/*.conf)
 # With CMAKE_INSTALL_PREFIX=/usr, GNUInstallDirs puts the configuration in /etc.
 include(GNUInstallDirs)
 
@@ -37,13 +37,12 @@ endforeach()
 
 install(FILES ${CMAKE_SOURCE_DIR}/conf/ccdialer.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}
         RENAME ccdialer.conf.sample)
-# The Asterisk dialplan a site adds (docs/agent.md).
+# The Asterisk dialplan a site adds: agents (docs/agent.md) and the FastAGI scripts
+# (docs/agi.md).
 install(FILES ${CMAKE_SOURCE_DIR}/conf/asterisk/extensions_ccdialer.conf
+              ${CMAKE_SOURCE_DIR}/conf/asterisk/extensions_ccdialer_agi.conf
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/asterisk)
 install(FILES ${CMAKE_SOURCE_DIR}/db/seed/demo.sql DESTINATION ${CMAKE_INSTALL_DOCDIR})
-if(EXISTS ${CMAKE_SOURCE_DIR}/asterisk)
-  install(DIRECTORY ${CMAKE_SOURCE_DIR}/asterisk/ DESTINATION ${CMAKE_INSTALL_DATADIR}/ccdialer/asterisk)
-endif()
 
 # Files that name install paths or live under /etc are made at install time, so they
 # follow `cmake --install --prefix P` and DESTDIR (cmake/ccd_install_etc.cmake): the

@@ -108,24 +108,34 @@ int buf_append(buf_t *b, const void *p, size_t n)
     return 0;
 }
 
+int buf_vprintf(buf_t *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    int rc = 0;
+    char *w = NULL;
+    if (need < 0)
+        rc = CCD_EINVAL;
+    else if (b->max && b->len + (size_t)need > b->max)
+        rc = CCD_ETOOBIG;
+    else if (!(w = buf_reserve(b, (size_t)need + 1)))
+        rc = CCD_ENOMEM;
+    if (rc == 0) {
+        vsnprintf(w, (size_t)need + 1, fmt, again);
+        b->len += (size_t)need;
+    }
+    va_end(again);
+    return rc;
+}
+
 int buf_printf(buf_t *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int need = vsnprintf(NULL, 0, fmt, ap);
+    int rc = buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (need < 0)
-        return CCD_EINVAL;
-    if (b->max && b->len + (size_t)need > b->max)
-        return CCD_ETOOBIG;
-    char *w = buf_reserve(b, (size_t)need + 1);
-    if (!w)
-        return CCD_ENOMEM;
-    va_start(ap, fmt);
-    vsnprintf(w, (size_t)need + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)need;
-    return 0;
+    return rc;
 }
 
 void buf_consume(buf_t *b, size_t n)

@@ -9,6 +9,7 @@
 #define CCD_CORE_BUF_H
 
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -64,6 +65,8 @@ int buf_append(buf_t *b, const void *p, size_t n);
 
 /* Appends a formatted string; same returns as buf_append. */
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* buf_printf for a caller that takes its own variable arguments (ap is used up). */
+int buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /*
  * Makes room for at least n more bytes and returns where to write them (for

@@ -9,6 +9,7 @@
  * and is installed before threads start.
  */
 #include "core/log.h"
+#include "core/log_int.h"
 #include "core/err.h"
 
 #include <errno.h>
@@ -189,8 +190,7 @@ static void emit(log_level_e level, const char *module, const char *suffix, cons
     if (sink) {
         sink(level, module, line, atomic_load(&log_sink_ctx));
     } else if (target == LOG_TARGET_SYSLOG) {
-        static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
-        syslog(prio[level], "%s", line);
+        syslog(log__syslog_prio(level), "%s", line);
     } else {
         log__syslog_copy(level, line + stamp_len);
         line[n] = '\n';

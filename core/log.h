@@ -65,9 +65,6 @@ void log_syslog_copy(bool on);
 /* Replaces syslog(3) for the copy (tests); NULL restores it.  prio is LOG_ERR.. LOG_DEBUG. */
 typedef void (*log_syslog_writer_fn)(int prio, const char *line);
 void log_syslog_set_writer(log_syslog_writer_fn fn);
-/* log.c's hook into log_syslog.c. */
-void log__syslog_copy(log_level_e level, const char *line);
-int log__syslog_prio(log_level_e level);
 
 /* Installs a sink that receives every line instead of the target (tests). */
 void log_set_sink(log_sink_fn sink, void *ctx);

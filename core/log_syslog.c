@@ -8,6 +8,7 @@
  * (and by tests); atomics so that a late change is still seen whole.
  */
 #include "core/log.h"
+#include "core/log_int.h"
 
 #include <stdatomic.h>
 #include <syslog.h>

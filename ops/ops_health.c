@@ -1,6 +1,8 @@
 /*
  * Readiness and liveness, shared by /readyz, /healthz, /metrics' ccdialer_ready and
- * the systemd watchdog.  Only getters are read: atomics, no locks, no I/O.
+ * the systemd watchdog, and the one list of the threads that matter
+ * (ops__visit_heartbeats), which /metrics reports too.  Only getters are read:
+ * atomics, no locks, no I/O.
  */
 #include "ops/ops.h"
 
@@ -8,6 +10,7 @@
 #include <stdio.h>
 
 #include "core/clock.h"
+#include "ops/ops_int.h"
 
 static void line(buf_t *b, const char *what, bool up, const char *detail)
 {
@@ -39,7 +42,7 @@ bool ops_ready(const ops_sources_t *src, buf_t *b)
     for (int i = 0; i < n; i++) {
         ami_state_e s = ami_server_state(src->ami, i);
         char what[96];
-        snprintf(what, sizeof(what), "ami %s", i < src->cf->nami ? src->cf->ami[i].name : "?");
+        snprintf(what, sizeof(what), "ami %s", ops__ami_name(src, i));
         snprintf(detail, sizeof(detail), "%s", s == AMI_STATE_UP ? "" : ami_state_name(s));
         line(b, what, s == AMI_STATE_UP, detail);
         ready = ready && s == AMI_STATE_UP;
@@ -54,60 +57,77 @@ bool ops_ready(const ops_sources_t *src, buf_t *b)
     return ready;
 }
 
-static bool stale(int64_t beat_ms, int64_t now, int64_t max_age_ms, const char *who, char *why,
-                  size_t whylen)
+const char *ops__ami_name(const ops_sources_t *src, int i)
 {
-    if (beat_ms == 0 || now - beat_ms <= max_age_ms)
-        return false;
-    snprintf(why, whylen, "thread %s has not gone round its loop for %" PRId64 " ms", who,
-             now - beat_ms);
-    return true;
+    return i < src->cf->nami ? src->cf->ami[i].name : "?";
 }
 
-bool ops_threads_alive(const ops_sources_t *src, int64_t max_age_ms, char *why, size_t whylen)
+void ops__visit_heartbeats(const ops_sources_t *src, ops__beat_fn fn, void *ctx)
 {
-    int64_t now = clk_mono_ms();
-    if (src->reg && stale(reg_heartbeat_ms(src->reg), now, max_age_ms, "reg", why, whylen))
-        return false;
+    if (src->reg && !fn("reg", reg_heartbeat_ms(src->reg), ctx))
+        return;
     for (int i = 0; src->ami && i < ami_nservers(src->ami); i++) {
         ami_stats_t st;
         ami_get_stats(src->ami, i, &st);
-        char who[96];
-        snprintf(who, sizeof(who), "ami-%s", i < src->cf->nami ? src->cf->ami[i].name : "?");
-        if (stale(st.heartbeat_ms, now, max_age_ms, who, why, whylen))
-            return false;
+        char who[CONF_STR_LEN + 8];
+        snprintf(who, sizeof(who), "ami-%s", ops__ami_name(src, i));
+        if (!fn(who, st.heartbeat_ms, ctx))
+            return;
     }
     if (src->db) {
         db_stats_t st;
         db_get_stats(src->db, &st);
-        if (stale(st.heartbeat_ms, now, max_age_ms, "db-writer", why, whylen))
-            return false;
+        if (!fn("db-writer", st.heartbeat_ms, ctx))
+            return;
     }
     if (src->eccp) {
         eccp_stats_t st;
         eccp_server_stats(src->eccp, &st);
-        if (stale(st.heartbeat_ms, now, max_age_ms, "eccp-worker", why, whylen))
-            return false;
+        if (!fn("eccp-worker", st.heartbeat_ms, ctx))
+            return;
     }
     if (src->jnl) {
         jnl_stats_t st;
         jnl_get_stats(src->jnl, &st);
-        if (stale(st.heartbeat_ms, now, max_age_ms, "journal", why, whylen))
-            return false;
+        if (!fn("journal", st.heartbeat_ms, ctx))
+            return;
     }
     if (src->dl) {
         dl_stats_t st;
         dl_get_stats(src->dl, &st);
-        if (stale(st.heartbeat_ms, now, max_age_ms, "dialer", why, whylen))
-            return false;
+        if (!fn("dialer", st.heartbeat_ms, ctx))
+            return;
     }
     if (src->agi) {
         agi_stats_t st;
         agi_get_stats(src->agi, &st);
-        if (stale(st.heartbeat_ms, now, max_age_ms, "agi-worker", why, whylen))
-            return false;
+        fn("agi-worker", st.heartbeat_ms, ctx);
     }
+}
+
+typedef struct alive {
+    int64_t now, max_age_ms;
+    char *why;
+    size_t whylen;
+    bool stuck;
+} alive_t;
+
+static bool check_beat(const char *who, int64_t beat_ms, void *ctx)
+{
+    alive_t *a = ctx;
+    if (beat_ms == 0 || a->now - beat_ms <= a->max_age_ms)
+        return true;
+    snprintf(a->why, a->whylen, "thread %s has not gone round its loop for %" PRId64 " ms", who,
+             a->now - beat_ms);
+    a->stuck = true;
+    return false;
+}
+
+bool ops_threads_alive(const ops_sources_t *src, int64_t max_age_ms, char *why, size_t whylen)
+{
+    alive_t a = {.now = clk_mono_ms(), .max_age_ms = max_age_ms, .why = why, .whylen = whylen};
     if (whylen)
         why[0] = '\0';
-    return true;
+    ops__visit_heartbeats(src, check_beat, &a);
+    return !a.stuck;
 }

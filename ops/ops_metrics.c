@@ -18,6 +18,7 @@
 #include "ccd_version.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "ops/ops_int.h"
 
 /* A rendering pass: the first failed append sticks, later ones are skipped. */
 typedef struct out {
@@ -30,16 +31,10 @@ static void put(out_t *o, const char *fmt, ...)
 {
     if (o->rc != 0)
         return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    o->rc = buf_vprintf(o->b, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(line)) {
-        o->rc = CCD_ETOOBIG;
-        return;
-    }
-    o->rc = buf_append(o->b, line, (size_t)n);
 }
 
 static void family(out_t *o, const char *name, const char *type, const char *help)
@@ -137,7 +132,7 @@ static void render_ami(out_t *o, const ops_sources_t *src)
         family(o, ami_fams[f].name, ami_fams[f].type, ami_fams[f].help);
         for (int i = 0; i < n; i++) {
             char name[160];
-            esc(i < src->cf->nami ? src->cf->ami[i].name : "?", name, sizeof(name));
+            esc(ops__ami_name(src, i), name, sizeof(name));
             put(o, "%s{server=\"%s\"} %" PRIu64 "\n", ami_fams[f].name, name,
                 ami_fams[f].get(&st[i], state[i]));
         }
@@ -421,59 +416,29 @@ static void render_journal(out_t *o, const ops_sources_t *src)
 }
 
 /* How long ago each thread group last beat, so a monitor can alert before the watchdog. */
+typedef struct beat_out {
+    out_t *o;
+    int64_t now;
+} beat_out_t;
+
+static bool put_beat(const char *who, int64_t beat_ms, void *ctx)
+{
+    beat_out_t *bo = ctx;
+    if (beat_ms == 0)
+        return true; /* not run yet: no age to give */
+    char label[2 * CONF_STR_LEN + 16];
+    esc(who, label, sizeof(label));
+    put(bo->o, "ccdialer_thread_heartbeat_age_seconds{thread=\"%s\"} %.3f\n", label,
+        (double)(bo->now - beat_ms) / 1e3);
+    return true;
+}
+
 static void render_heartbeats(out_t *o, const ops_sources_t *src)
 {
-    int64_t now = clk_mono_ms();
     family(o, "ccdialer_thread_heartbeat_age_seconds", "gauge",
            "Seconds since the least recent thread of each group went round its loop.");
-    if (src->reg && reg_heartbeat_ms(src->reg))
-        put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"reg\"} %.3f\n",
-            (double)(now - reg_heartbeat_ms(src->reg)) / 1e3);
-    if (src->db) {
-        db_stats_t st;
-        db_get_stats(src->db, &st);
-        if (st.heartbeat_ms)
-            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"db-writer\"} %.3f\n",
-                (double)(now - st.heartbeat_ms) / 1e3);
-    }
-    if (src->eccp) {
-        eccp_stats_t st;
-        eccp_server_stats(src->eccp, &st);
-        if (st.heartbeat_ms)
-            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"eccp-worker\"} %.3f\n",
-                (double)(now - st.heartbeat_ms) / 1e3);
-    }
-    if (src->jnl) {
-        jnl_stats_t st;
-        jnl_get_stats(src->jnl, &st);
-        if (st.heartbeat_ms)
-            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"journal\"} %.3f\n",
-                (double)(now - st.heartbeat_ms) / 1e3);
-    }
-    if (src->dl) {
-        dl_stats_t st;
-        dl_get_stats(src->dl, &st);
-        if (st.heartbeat_ms)
-            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"dialer\"} %.3f\n",
-                (double)(now - st.heartbeat_ms) / 1e3);
-    }
-    if (src->agi) {
-        agi_stats_t st;
-        agi_get_stats(src->agi, &st);
-        if (st.heartbeat_ms)
-            put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"agi-worker\"} %.3f\n",
-                (double)(now - st.heartbeat_ms) / 1e3);
-    }
-    for (int i = 0; src->ami && i < ami_nservers(src->ami); i++) {
-        ami_stats_t st;
-        ami_get_stats(src->ami, i, &st);
-        if (!st.heartbeat_ms)
-            continue;
-        char name[160];
-        esc(i < src->cf->nami ? src->cf->ami[i].name : "?", name, sizeof(name));
-        put(o, "ccdialer_thread_heartbeat_age_seconds{thread=\"ami-%s\"} %.3f\n", name,
-            (double)(now - st.heartbeat_ms) / 1e3);
-    }
+    beat_out_t bo = {.o = o, .now = clk_mono_ms()};
+    ops__visit_heartbeats(src, put_beat, &bo);
 }
 
 static void render_dialer(out_t *o, const ops_sources_t *src)

@@ -16,7 +16,8 @@ for f in sbin/ccdialerd bin/ccdialer-eccp bin/ccdialer-db etc/ccdialer/ccdialer.
     etc/logrotate.d/ccdialer lib/systemd/system/ccdialerd.service lib/sysusers.d/ccdialer.conf \
     share/man/man8/ccdialerd.8 share/man/man5/ccdialer.conf.5 share/man/man1/ccdialer-eccp.1 \
     share/man/man1/ccdialer-db.1 share/doc/ccdialer/ccdialer.conf.sample \
-    share/doc/ccdialer/asterisk/extensions_ccdialer.conf; do
+    share/doc/ccdialer/asterisk/extensions_ccdialer.conf \
+    share/doc/ccdialer/asterisk/extensions_ccdialer_agi.conf; do
     check "installed: $f" test -s "$p/$f"
 done
 check "the configuration is not world-readable (it holds secrets)" \

@@ -22,13 +22,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "ops/ops.h"
-
-static int tmo(int ms)
-{
-    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
-    int k = m ? atoi(m) : 1;
-    return ms * (k > 0 ? k : 1);
-}
+#include "test/common/ccd_test.h"
 
 /* ---------------- a strict exposition-format checker ---------------- */
 
@@ -298,6 +292,9 @@ static void test_render_is_valid_exposition(void **state)
     /* the server name from the configuration, escaped */
     assert_int_equal((int)sample(text, "ccdialer_ami_up{server=\"pbx \\\"one\\\"\\\\\"}"), 0);
     assert_int_equal((int)sample(text, "ccdialer_ready"), 0); /* no database */
+    /* no thread has run yet: the family is there, with no age to give */
+    assert_non_null(strstr(text, "# TYPE ccdialer_thread_heartbeat_age_seconds gauge\n"));
+    assert_null(strstr(text, "ccdialer_thread_heartbeat_age_seconds{"));
     buf_free(&b);
     fx_free(&f);
 }
@@ -337,27 +334,28 @@ static void test_http_endpoints(void **state)
 
     static char body[1 << 16];
     int code = 0;
-    assert_int_equal(ops_http_get("127.0.0.1", port, "/metrics", tmo(5000), &code, body, sizeof(body)), 0);
+    int t = ccd_test_timeout_ms(5000);
+    assert_int_equal(ops_http_get("127.0.0.1", port, "/metrics", t, &code, body, sizeof(body)), 0);
     assert_int_equal(code, 200);
     check_exposition(body);
     assert_int_equal((int)sample(body, "ccdialer_registry_agents"), 3);
 
-    assert_int_equal(ops_http_get("127.0.0.1", port, "/healthz", tmo(5000), &code, body, sizeof(body)), 0);
+    assert_int_equal(ops_http_get("127.0.0.1", port, "/healthz", t, &code, body, sizeof(body)), 0);
     assert_int_equal(code, 200); /* the registry thread never ran: nothing is stuck */
     assert_string_equal(body, "alive\n");
 
-    assert_int_equal(ops_http_get("127.0.0.1", port, "/readyz", tmo(5000), &code, body, sizeof(body)), 0);
+    assert_int_equal(ops_http_get("127.0.0.1", port, "/readyz", t, &code, body, sizeof(body)), 0);
     assert_int_equal(code, 503);
     assert_non_null(strstr(body, "database: down (not started)\n"));
     assert_non_null(strstr(body, "ami pbx \"one\"\\: down (down)\n"));
     assert_non_null(strstr(body, "not ready\n"));
 
-    assert_int_equal(ops_http_get("127.0.0.1", port, "/other", tmo(5000), &code, body, sizeof(body)), 0);
+    assert_int_equal(ops_http_get("127.0.0.1", port, "/other", t, &code, body, sizeof(body)), 0);
     assert_int_equal(code, 404);
 
     ops_stop(o);
     assert_int_equal(ops_port(o), 0);
-    int rc = ops_http_get("127.0.0.1", port, "/healthz", tmo(5000), &code, body, sizeof(body));
+    int rc = ops_http_get("127.0.0.1", port, "/healthz", t, &code, body, sizeof(body));
     assert_true(rc < 0); /* refused: nothing listens any more */
     ops_free(o);
 
@@ -386,31 +384,27 @@ static void test_liveness_catches_a_stuck_thread(void **state)
     fx_init(&f);
     assert_int_equal(reg_start(f.reg), 0);
     char why[256];
-    int64_t deadline = clk_mono_ms() + tmo(10000);
-    while (reg_heartbeat_ms(f.reg) == 0) {
-        if (clk_mono_ms() > deadline)
-            fail_msg("the registry thread never beat");
-        usleep(1000);
-    }
-    assert_true(ops_threads_alive(&f.src, tmo(5000), why, sizeof(why)));
+    CCD_WAIT_UNTIL(reg_heartbeat_ms(f.reg) != 0, 10000); /* the registry thread beat */
+    assert_true(ops_threads_alive(&f.src, ccd_test_timeout_ms(5000), why, sizeof(why)));
 
     assert_int_equal(pipe(hold_pipe), 0);
     assert_int_equal(reg_post(f.reg, hold_apply, NULL, NULL), 0);
     /* Held: its heartbeat stops, so with a small bound it is reported stuck. */
-    deadline = clk_mono_ms() + tmo(10000);
-    while (ops_threads_alive(&f.src, 300, why, sizeof(why))) {
-        if (clk_mono_ms() > deadline)
-            fail_msg("a held registry thread was never reported stuck");
-        usleep(10000);
-    }
+    CCD_WAIT_UNTIL(!ops_threads_alive(&f.src, 300, why, sizeof(why)), 10000);
     assert_non_null(strstr(why, "thread reg"));
     assert_int_equal(write(hold_pipe[1], "x", 1), 1);
-    deadline = clk_mono_ms() + tmo(10000);
-    while (!ops_threads_alive(&f.src, 300, why, sizeof(why))) {
-        if (clk_mono_ms() > deadline)
-            fail_msg("the released registry thread was still reported stuck: %s", why);
-        usleep(10000);
-    }
+    /* released: it goes round its loop again */
+    CCD_WAIT_UNTIL(ops_threads_alive(&f.src, 300, why, sizeof(why)), 10000);
+    /* /metrics reads the same heartbeat list (not while the thread is held: the
+     * registry walks wait for its lock) */
+    buf_t b;
+    buf_init(&b, 0);
+    assert_int_equal(ops_render_metrics(&f.src, &b), 0);
+    assert_int_equal(buf_append(&b, "", 1), 0);
+    check_exposition(buf_data(&b));
+    double age = sample(buf_data(&b), "ccdialer_thread_heartbeat_age_seconds{thread=\"reg\"}");
+    assert_true(age >= 0.0 && age < ccd_test_timeout_ms(10000) / 1e3);
+    buf_free(&b);
     reg_stop(f.reg);
     close(hold_pipe[0]);
     close(hold_pipe[1]);

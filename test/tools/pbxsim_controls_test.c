@@ -514,13 +514,6 @@ static void test_deterministic_and_cleanup(void **state)
 
 /* ---------------- what a real restart does (issue 9) ---------------- */
 
-static int tmo(int ms)
-{
-    const char *m = getenv("CCD_TEST_TIMEOUT_MULTIPLIER");
-    int k = m ? atoi(m) : 1;
-    return ms * (k > 0 ? k : 1);
-}
-
 static pbxsim_t *start_sim_fast(uint64_t seed, uint32_t shutdown_ms)
 {
     pbxsim_opts_t o;
@@ -552,7 +545,7 @@ static void agents_in(pbxsim_t *s, cli_t *c, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         cli_send(c, "Action: Originate\r\nChannel: Local/%u@phones\r\nContext: agent-login\r\nExten: %u\r\n"
                     "Priority: 1\r\nAsync: true\r\n\r\n", 1001 + i, 9000 + i);
-    assert_int_equal(pbxsim_wait(s, n_available, &n, tmo(10000)), 0);
+    assert_int_equal(pbxsim_wait(s, n_available, &n, ccd_test_timeout_ms(10000)), 0);
 }
 
 /* Reads a QueueStatus answer; returns the QueueMember items (caller clears them). */
@@ -563,8 +556,8 @@ static int queue_members(cli_t *c, const char *queue, tmsg_t *out, int max)
     snprintf(id, sizeof id, "qs-%s", queue);
     int n = 0;
     tmsg_t m;
-    int64_t end = clk_mono_ms() + tmo(5000);
-    while (clk_mono_ms() < end && cli_next(c, &m, tmo(5000))) {
+    int64_t end = clk_mono_ms() + ccd_test_timeout_ms(5000);
+    while (clk_mono_ms() < end && cli_next(c, &m, ccd_test_timeout_ms(5000))) {
         const char *ev = tm_get(&m, "Event"), *aid = tm_get(&m, "ActionID");
         bool mine = aid && !strcmp(aid, id);
         if (mine && ev && !strcmp(ev, "QueueStatusComplete")) {
@@ -584,7 +577,7 @@ static void expect_error_shutting(cli_t *c, const char *action, const char *id)
 {
     cli_send(c, "Action: %s\r\nActionID: %s\r\nUsername: dialer\r\nSecret: dialer\r\n\r\n", action, id);
     tmsg_t m;
-    assert_true(cli_resp(c, id, &m, tmo(5000)));
+    assert_true(cli_resp(c, id, &m, ccd_test_timeout_ms(5000)));
     assert_string_equal(tm_get(&m, "Response"), "Error");
     assert_string_equal(tm_get(&m, "Message"), "Asterisk is shutting down");
     tm_clear(&m);
@@ -605,40 +598,40 @@ static void test_restart_window_and_new_process(void **state)
     tmsg_t m;
     cli_send(&c, "Action: QueuePause\r\nActionID: p\r\nInterface: Local/9001@agents\r\nQueue: 8000\r\n"
                  "Paused: true\r\nReason: lunch\r\n\r\n");
-    assert_true(cli_resp(&c, "p", &m, tmo(5000)));
+    assert_true(cli_resp(&c, "p", &m, ccd_test_timeout_ms(5000)));
     tm_clear(&m);
     cli_send(&c, "Action: QueueAdd\r\nActionID: qa\r\nQueue: 8001\r\nInterface: Local/1105@phones\r\n\r\n");
-    assert_true(cli_resp(&c, "qa", &m, tmo(5000)));
+    assert_true(cli_resp(&c, "qa", &m, ccd_test_timeout_ms(5000)));
     assert_string_equal(tm_get(&m, "Response"), "Success");
     tm_clear(&m);
     /* 9001 is paused: the call goes to 9000 and the round-robin moves past it */
     cli_send(&c, "Action: Originate\r\nChannel: Local/5001@customers\r\nContext: dialer-queue\r\nExten: 8000\r\n"
                  "Priority: 1\r\nAsync: true\r\nVariable: RING=0\r\nVariable: TALK=1\r\n\r\n");
-    assert_true(cli_event(&c, "AgentConnect", &m, tmo(5000)));
+    assert_true(cli_event(&c, "AgentConnect", &m, ccd_test_timeout_ms(5000)));
     assert_string_equal(tm_get(&m, "Interface"), "Local/9000@agents");
     tm_clear(&m);
-    assert_true(cli_event(&c, "AgentComplete", NULL, tmo(5000)));
+    assert_true(cli_event(&c, "AgentComplete", NULL, ccd_test_timeout_ms(5000)));
 
     cli_send(&c, "Action: PbxsimRestart\r\nActionID: r\r\n\r\n");
-    assert_int_equal(pbxsim_wait(s, is_shutting, NULL, tmo(5000)), 0);
+    assert_int_equal(pbxsim_wait(s, is_shutting, NULL, ccd_test_timeout_ms(5000)), 0);
     cli_t c2; /* an engine reconnecting inside the window */
     cli_open(&c2, s);
     expect_error_shutting(&c2, "Login", "w1");
     expect_error_shutting(&c2, "Ping", "w2");
     expect_error_shutting(&c, "Ping", "w3"); /* the old session too */
     bool shutdown = false;
-    while (cli_next(&c, &m, tmo(5000))) {
+    while (cli_next(&c, &m, ccd_test_timeout_ms(5000))) {
         const char *ev = tm_get(&m, "Event");
         shutdown |= ev && !strcmp(ev, "Shutdown");
         tm_clear(&m);
     }
     assert_true(shutdown && c.eof);
-    while (cli_next(&c2, &m, tmo(5000)))
+    while (cli_next(&c2, &m, ccd_test_timeout_ms(5000)))
         tm_clear(&m);
     assert_true(c2.eof);
     cli_close(&c);
     cli_close(&c2);
-    assert_int_equal(pbxsim_wait(s, restarted_once, NULL, tmo(5000)), 0);
+    assert_int_equal(pbxsim_wait(s, restarted_once, NULL, ccd_test_timeout_ms(5000)), 0);
 
     cli_open(&c, s);
     login(&c);
@@ -655,7 +648,7 @@ static void test_restart_window_and_new_process(void **state)
     agents_in(s, &c, 2);
     cli_send(&c, "Action: Originate\r\nChannel: Local/5002@customers\r\nContext: dialer-queue\r\nExten: 8000\r\n"
                  "Priority: 1\r\nAsync: true\r\nVariable: RING=0\r\nVariable: TALK=1\r\n\r\n");
-    assert_true(cli_event(&c, "AgentCalled", &m, tmo(5000)));
+    assert_true(cli_event(&c, "AgentCalled", &m, ccd_test_timeout_ms(5000)));
     assert_string_equal(tm_get(&m, "Interface"), "Local/9000@agents"); /* not 9001 */
     tm_clear(&m);
     cli_close(&c);
@@ -672,10 +665,10 @@ static void restart_reason(uint64_t seed, char *out, size_t n)
     agents_in(s, &c, 1);
     cli_send(&c, "Action: Originate\r\nChannel: Local/5001@customers\r\nContext: dialer-queue\r\nExten: 8000\r\n"
                  "Priority: 1\r\nAsync: true\r\nVariable: RING=0\r\nVariable: TALK=600\r\n\r\n");
-    assert_true(cli_event(&c, "AgentConnect", NULL, tmo(5000)));
+    assert_true(cli_event(&c, "AgentConnect", NULL, ccd_test_timeout_ms(5000)));
     assert_int_equal(pbxsim_restart(s), 0);
     tmsg_t m;
-    assert_true(cli_event(&c, "AgentComplete", &m, tmo(5000)));
+    assert_true(cli_event(&c, "AgentComplete", &m, ccd_test_timeout_ms(5000)));
     snprintf(out, n, "%s", tm_get(&m, "Reason"));
     tm_clear(&m);
     cli_close(&c);
@@ -723,14 +716,14 @@ static void test_agent_complete_blocks_vary(void **state)
     for (int i = 0; i < calls; i++) {
         if (i % 5 == 0 && i) {
             uint32_t five = 5;
-            assert_int_equal(pbxsim_wait(s, n_available, &five, tmo(10000)), 0);
+            assert_int_equal(pbxsim_wait(s, n_available, &five, ccd_test_timeout_ms(10000)), 0);
         }
         cli_send(&c, "Action: Originate\r\nChannel: Local/%d@customers\r\nContext: dialer-queue\r\n"
                      "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=0\r\nVariable: TALK=20\r\n\r\n",
                  5100 + i);
         if (i % 5 != 4)
             continue;
-        while (done < i + 1 && cli_event(&c, "AgentComplete", &m, tmo(10000))) {
+        while (done < i + 1 && cli_event(&c, "AgentComplete", &m, ccd_test_timeout_ms(10000))) {
             bool ch = tm_get(&m, "Channel") != NULL, dest = tm_get(&m, "DestChannel") != NULL;
             both += ch && dest;
             no_caller += !ch;
@@ -760,12 +753,12 @@ static void test_core_show_channel(void **state)
     cli_send(&c, "Action: Originate\r\nChannel: Local/4001@customers\r\nContext: dialer-answered\r\nExten: s\r\n"
                  "Priority: 1\r\nAsync: true\r\nVariable: TALK=7\r\nVariable: DIALER_CAMPAIGN=c1\r\n\r\n");
     tmsg_t m;
-    assert_true(cli_event(&c, "OriginateResponse", &m, tmo(5000)));
+    assert_true(cli_event(&c, "OriginateResponse", &m, ccd_test_timeout_ms(5000)));
     char chan[96];
     snprintf(chan, sizeof chan, "%s", tm_get(&m, "Channel"));
     tm_clear(&m);
     cli_send(&c, "Action: Command\r\nActionID: csc\r\nCommand: core show channel %s\r\n\r\n", chan);
-    assert_true(cli_resp(&c, "csc", &m, tmo(5000)));
+    assert_true(cli_resp(&c, "csc", &m, ccd_test_timeout_ms(5000)));
     assert_string_equal(tm_get(&m, "Response"), "Success");
     int vars_at = -1, talk = 0, camp = 0;
     for (int i = 0; i < m.n; i++) {
@@ -783,7 +776,7 @@ static void test_core_show_channel(void **state)
     assert_int_equal(camp, 1);
     tm_clear(&m);
     cli_send(&c, "Action: Command\r\nActionID: gone\r\nCommand: core show channel Local/1@x-00000000;1\r\n\r\n");
-    assert_true(cli_resp(&c, "gone", &m, tmo(5000)));
+    assert_true(cli_resp(&c, "gone", &m, ccd_test_timeout_ms(5000)));
     assert_string_equal(tm_get(&m, "Response"), "Success");
     assert_string_equal(tm_get(&m, "Output"), "Local/1@x-00000000;1 is not a known channel");
     tm_clear(&m);
