@@ -43,7 +43,8 @@ static void usage(const char *me)
             "usage: %s [--port N] [--seed N] [--answer-rate P] [--busy-rate P]\n"
             "          [--ring-ms N|MIN-MAX] [--talk-ms N|MIN-MAX] [--time-scale X]\n"
             "          [--flood N] [--username U] [--secret S] [--fastagi HOST:PORT]\n"
-            "          [--auth-delay-ms N] [--login-wait-ms N] [--shutdown-ms N] [--quiet-noise]\n",
+            "          [--auth-delay-ms N] [--login-wait-ms N] [--shutdown-ms N] [--quiet-noise]\n"
+            "          [--wrapup S] [--queue-wrapup S]\n",
             me);
 }
 
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
         {"fastagi", required_argument, 0, 'g'},     {"auth-delay-ms", required_argument, 0, 'd'},
         {"login-wait-ms", required_argument, 0, 'w'}, {"quiet-noise", no_argument, 0, 'q'},
         {"shutdown-ms", required_argument, 0, 'S'},
+        {"wrapup", required_argument, 0, 'W'},      {"queue-wrapup", required_argument, 0, 'Q'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int ch;
@@ -101,6 +103,8 @@ int main(int argc, char **argv)
         case 'd': o.auth_fail_delay_ms = (uint32_t)atoi(optarg); break;
         case 'w': o.agent_login_wait_ms = (uint32_t)atoi(optarg); break;
         case 'S': o.shutdown_ms = (uint32_t)atoi(optarg); break;
+        case 'W': o.wrapup_s = (uint32_t)atoi(optarg); break;
+        case 'Q': o.queue_wrapup_s = (uint32_t)atoi(optarg); break;
         case 'q': o.quiet_noise = true; break;
         default:
             usage(argv[0]);
