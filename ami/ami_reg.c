@@ -507,19 +507,22 @@ static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
         if (c)
             set_agent_legs(c, ev->dest_channel);
     }
+    int64_t now = clk_wall_ms();
+    bool ends = c && (!is_final(c->status) || end_rank(c));
+    if (ends && !c->t_end_ms)
+        c->t_end_ms = now; /* finish() keeps it: the call ends where the wrap-up begins */
     if (a && (!c || a->call_id == c->id || a->call_id == 0)) {
         /* AgentComplete is Asterisk's end of a queue call, followed or not: the wrap-up
          * begins now unless our end of the same call (its Hangup) came just before. */
-        int64_t now = clk_wall_ms();
         if (a->call_id != 0 || !a->wrap_start_ms ||
             now - a->wrap_start_ms >= AMI_REG_WRAP_SAME_MS) {
-            agent_call_ended(a, now);
+            agent_call_ended(a, c && c->t_end_ms ? c->t_end_ms : now);
             reg_txn_agent_touch(tx, a);
         }
     }
-    if (c && (!is_final(c->status) || end_rank(c))) {
+    if (ends) {
         if (!c->t_link_ms)
-            c->t_link_ms = clk_wall_ms();
+            c->t_link_ms = now;
         if (!c->agent[0] && a)
             cpy(c->agent, sizeof(c->agent), a->number);
         finish(tx, c, REG_CS_HANGUP);
