@@ -339,7 +339,8 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
     }
     /* An allocation failure drops entries: tell the pacer only what both arrays hold. */
     int nbusy = k->npace_busy < k->npace_wrap ? k->npace_busy : k->npace_wrap;
-    atomic_fetch_add(&d->st_p_wrap_in, (uint64_t)(nbusy > k->busy_agents ? nbusy - k->busy_agents : 0));
+    if (nbusy > k->busy_agents)
+        atomic_fetch_add(&d->st_p_wrap_in, (uint64_t)(nbusy - k->busy_agents));
     dl_pace_input_t in = {
         .now_ms = now,
         .agents_free = k->free_agents,

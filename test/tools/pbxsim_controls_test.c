@@ -805,9 +805,9 @@ static void test_wrapup(void **state)
         cli_open(&c, s);
         login(&c);
         agents_in(s, &c, 1);
-        cli_send(&c, "Action: Originate\r\nChannel: Local/5101@customers\r\nContext: dialer-queue\r\n"
-                     "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=0\r\n"
-                     "Variable: TALK=2\r\n\r\n");
+        cli_send(&c, "Action: Originate\r\nChannel: Local/5101@customers\r\n"
+                     "Context: dialer-queue\r\nExten: 8000\r\nPriority: 1\r\nAsync: true\r\n"
+                     "Variable: RING=0\r\nVariable: TALK=2\r\n\r\n");
         tmsg_t m;
         assert_true(cli_event(&c, "AgentComplete", NULL, ccd_test_timeout_ms(10000)));
         /* the member's status after the call: LastCall set, Wrapuptime as configured */
@@ -818,9 +818,9 @@ static void test_wrapup(void **state)
             assert_string_equal(tm_get(&m, "Wrapuptime"), queue_level ? "0" : "60");
             tm_clear(&m);
         }
-        cli_send(&c, "Action: Originate\r\nChannel: Local/5102@customers\r\nContext: dialer-queue\r\n"
-                     "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=0\r\n"
-                     "Variable: TALK=300\r\n\r\n");
+        cli_send(&c, "Action: Originate\r\nChannel: Local/5102@customers\r\n"
+                     "Context: dialer-queue\r\nExten: 8000\r\nPriority: 1\r\nAsync: true\r\n"
+                     "Variable: RING=0\r\nVariable: TALK=300\r\n\r\n");
         assert_true(cli_event(&c, "QueueCallerJoin", NULL, ccd_test_timeout_ms(10000)));
         cli_send(&c, "Action: QueueStatus\r\nActionID: qs\r\nQueue: 8000\r\n\r\n");
         bool member_seen = false;
