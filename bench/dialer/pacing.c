@@ -7,8 +7,9 @@
  * (calls ringing per free agent; the largest ratio whose worst 24 h abandon rate stays
  * within the cap, by bisection), ours (predictive) and a clairvoyant bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [agents answer talk [predictive]]   (one scenario, or ours alone in it;
- *        default: all 27 scenarios, every policy)
+ * Usage: pacing [-s SEED] [-o] [AGENTS ANSWER TALK]: -s another seed (0, the default, gives
+ * the published figures), -o ours alone (no baselines), three numbers one scenario (default:
+ * all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
@@ -21,6 +22,11 @@
 
 #define TARGET 0.03
 #define SEARCH_STEPS 6
+
+/* -s: another list of numbers and other agents' calls for every scenario (0 = the
+ * published figures); -o: ours alone, no baselines (for tuning). */
+static uint64_t seed_shift;
+static bool ours_only;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -40,7 +46,7 @@ static sim_scenario_t scenario(int agents, double p, double talk)
                             .abandon_target = TARGET,
                             .hours = 24 * days,
                             .seed = 20261205ULL + (uint64_t)agents * 7919 + (uint64_t)(p * 1000) * 31 +
-                                    (uint64_t)talk};
+                                    (uint64_t)talk + seed_shift * 1000003ULL};
 }
 
 static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t *r)
@@ -53,6 +59,8 @@ static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t 
     printf("metric %s.worst24h_abandon %.4f ratio\n", k, r->worst24h);
     printf("metric %s.calls_per_agent_hour %.2f calls\n", k, r->calls_per_agent_hour);
     printf("metric %s.dials_per_agent_hour %.2f calls\n", k, r->placed_per_agent_hour);
+    if (r->decisions)
+        printf("metric %s.decide_ns %.0f ns\n", k, r->decide_ns / (double)r->decisions);
 }
 
 static int must(int rc)
@@ -99,6 +107,11 @@ static void run_scenario(int agents, double p, double talk)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     sim_result_t prog, iss, rf, ours, clair;
+    if (ours_only) {
+        must(sim_run(&sc, SIM_PREDICTIVE, 0, &ours));
+        print("predictive", &sc, &ours);
+        return;
+    }
     must(sim_run(&sc, SIM_PROGRESSIVE, 0, &prog));
     must(sim_run(&sc, SIM_ISSABEL, 0, &iss));
     double xf = search(&sc, SIM_RATIO_FREE, 1.0, 2.0 / p, &rf);
@@ -120,20 +133,35 @@ static void run_scenario(int agents, double p, double talk)
     fflush(stdout);
 }
 
+static void usage(void)
+{
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [AGENTS ANSWER TALK]\n"
+                    "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
+    exit(2);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 5 && strcmp(argv[4], "predictive") == 0) {
-        /* Ours alone, for tuning: one scenario, no baselines. */
-        sim_scenario_t sc = scenario(atoi(argv[1]), atof(argv[2]), atof(argv[3]));
-        sim_result_t r;
-        must(sim_run(&sc, SIM_PREDICTIVE, 0, &r));
-        print("predictive", &sc, &r);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+            seed_shift = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "-o") == 0)
+            ours_only = true;
+        else
+            usage();
+    }
+    int rest = argc - i;
+    if (rest == 4 && strcmp(argv[i + 3], "predictive") == 0) {
+        ours_only = true;
+        rest = 3;
+    }
+    if (rest == 3) {
+        run_scenario(atoi(argv[i]), atof(argv[i + 1]), atof(argv[i + 2]));
         return 0;
     }
-    if (argc == 4) {
-        run_scenario(atoi(argv[1]), atof(argv[2]), atof(argv[3]));
-        return 0;
-    }
+    if (rest != 0)
+        usage();
     static const int agents[] = {5, 20, 100};
     static const double answer[] = {0.15, 0.25, 0.40};
     static const double talk[] = {60, 120, 300};

@@ -3,10 +3,12 @@
  * sit in a binary heap ordered by (time, insertion order), so a run is a pure function of
  * the scenario and the policy.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench/dialer/pacing_sim.h"
 #include "dialer/dl_pacing.h"
@@ -178,6 +180,8 @@ typedef struct sim {
     /* figures */
     double talk_total_ms;
     uint64_t placed, answered, connected, abandoned;
+    uint64_t decisions;
+    double decide_ns;
     uint32_t *min_answered, *min_abandoned;
     int minutes;
 } sim_t;
@@ -367,7 +371,13 @@ static int decide(sim_t *s, int64_t now)
                               .ringing_since_ms = s->ringing_since,
                               .calls_waiting = s->wq_len,
                               .wrap_since_ms = s->wrap_since};
-        return dl_pacer_decide(s->pacer, &in);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int n = dl_pacer_decide(s->pacer, &in);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        s->decisions++;
+        s->decide_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        return n;
     }
     }
 }
@@ -502,6 +512,8 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
             .answered = s.answered,
             .connected = s.connected,
             .abandoned = s.abandoned,
+            .decisions = s.decisions,
+            .decide_ns = s.decide_ns,
         };
     }
 out:

@@ -41,6 +41,10 @@ typedef struct sim_result {
     double calls_per_agent_hour; /* calls connected to an agent */
     double placed_per_agent_hour;
     uint64_t placed, answered, connected, abandoned;
+    /* The pacer's own cost (progressive and predictive only): decisions asked for and the
+     * wall time spent inside dl_pacer_decide (monotonic clock around each call). */
+    uint64_t decisions;
+    double decide_ns;
 } sim_result_t;
 
 /* 0, or -1 when memory runs out. */
