@@ -13,6 +13,8 @@
  * allowance, which the pacer tunes from the abandon rate it measures (dl_pacing.c): the
  * model gives the shape (how many calls this state takes), the measurement its level.
  *
+ * A busy agent whose ready time the caller knows (ready_at_ms) adds a sure term instead.
+ *
  * Answers counted in D(t) include calls that will themselves be abandoned and so take no
  * agent; ignoring that errs on the safe side and matters little at a few percent.
  *
@@ -118,6 +120,13 @@ int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, in
     memset(wrap, 0, sizeof wrap);
     memset(cycle, 0, sizeof cycle);
     for (int j = 0; j < in->agents_busy; j++) {
+        if (in->ready_at_ms && in->ready_at_ms[j] >= 0) {
+            /* Known: ready by t + grace or not, with no variance. */
+            for (int k = 0; k <= POINTS; k++)
+                if (in->ready_at_ms[j] <= in->now_ms + s.t[k] + grace_ms)
+                    s.mean[k] -= 1;
+            continue;
+        }
         int64_t since = in->busy_since_ms ? in->busy_since_ms[j] : in->now_ms;
         int64_t w = wrap_known ? in->wrap_since_ms[j] : -1;
         if (!wrap_known)

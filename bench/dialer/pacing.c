@@ -27,6 +27,8 @@
  * published figures); -o: ours alone, no baselines (for tuning). */
 static uint64_t seed_shift;
 static bool ours_only;
+/* -f: the frontier searches (frontier()) in every scenario, not only the issue's. */
+static bool frontiers;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -99,6 +101,55 @@ static double search(const sim_scenario_t *sc, sim_policy_e pol, double lo, doub
     }
 }
 
+/* The pacer told to aim at another abandon target is the same policy at another level: the
+ * knob that trades abandons for occupancy.  Bisection on that target (FRONTIER_STEPS full
+ * runs) for the largest whose worst 24 h stays within the cap (max_level) or the smallest
+ * whose occupancy reaches GOAL_OCCUPANCY (whatever its abandons); *best is the run found. */
+#define FRONTIER_STEPS 7
+#define GOAL_OCCUPANCY 0.87
+static double search_level(const sim_scenario_t *sc, sim_policy_e pol, bool max_level,
+                           sim_result_t *best)
+{
+    double lo = TARGET, hi = max_level ? 5 * TARGET : 0.25;
+    sim_scenario_t s = *sc;
+    sim_result_t r;
+    s.abandon_target = max_level ? lo : hi;
+    must(sim_run(&s, pol, 0, best));
+    double found = s.abandon_target;
+    if (!max_level && best->occupancy < GOAL_OCCUPANCY)
+        return found; /* out of reach even there */
+    for (int i = 0; i < FRONTIER_STEPS; i++) {
+        s.abandon_target = (lo + hi) / 2;
+        must(sim_run(&s, pol, 0, &r));
+        bool up = max_level ? r.worst24h <= TARGET : r.occupancy < GOAL_OCCUPANCY;
+        if (up)
+            lo = s.abandon_target;
+        else
+            hi = s.abandon_target;
+        if (up == max_level) {
+            *best = r;
+            found = s.abandon_target;
+        }
+    }
+    return found;
+}
+
+static void frontier(const sim_scenario_t *sc, sim_policy_e pol, const char *name)
+{
+    sim_result_t r;
+    char k[64];
+    double x = search_level(sc, pol, true, &r);
+    snprintf(k, sizeof k, "%s_best_level", name);
+    print(k, sc, &r);
+    printf("metric pacing.%s.a%d.p%.2f.t%.0f.pacer_target %.4f ratio\n", k, sc->agents,
+           sc->p_answer, sc->talk_mean_s, x);
+    x = search_level(sc, pol, false, &r);
+    snprintf(k, sizeof k, "%s_for_%.2f", name, GOAL_OCCUPANCY);
+    print(k, sc, &r);
+    printf("metric pacing.%s.a%d.p%.2f.t%.0f.pacer_target %.4f ratio\n", k, sc->agents,
+           sc->p_answer, sc->talk_mean_s, x);
+}
+
 static void run_scenario(int agents, double p, double talk)
 {
     sim_scenario_t sc = scenario(agents, p, talk);
@@ -106,16 +157,23 @@ static void run_scenario(int agents, double p, double talk)
     snprintf(k, sizeof k, "pacing.a%d.p%.2f.t%.0f", agents, p, talk);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    sim_result_t prog, iss, rf, ours, clair;
+    sim_result_t prog, iss, rf, ours, orac, clair;
     if (ours_only) {
         must(sim_run(&sc, SIM_PREDICTIVE, 0, &ours));
         print("predictive", &sc, &ours);
+        if (frontiers) {
+            must(sim_run(&sc, SIM_AGENT_ORACLE, 0, &ours));
+            print("agent_oracle", &sc, &ours);
+            frontier(&sc, SIM_PREDICTIVE, "predictive");
+            frontier(&sc, SIM_AGENT_ORACLE, "agent_oracle");
+        }
         return;
     }
     must(sim_run(&sc, SIM_PROGRESSIVE, 0, &prog));
     must(sim_run(&sc, SIM_ISSABEL, 0, &iss));
     double xf = search(&sc, SIM_RATIO_FREE, 1.0, 2.0 / p, &rf);
     must(sim_run(&sc, SIM_PREDICTIVE, 0, &ours));
+    must(sim_run(&sc, SIM_AGENT_ORACLE, 0, &orac));
     must(sim_run(&sc, SIM_CLAIRVOYANT, 0, &clair));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     print("progressive", &sc, &prog);
@@ -124,18 +182,24 @@ static void run_scenario(int agents, double p, double talk)
     printf("metric pacing.best_ratio.a%d.p%.2f.t%.0f.ratio %.3f calls_per_free_agent\n", agents,
            p, talk, xf);
     print("predictive", &sc, &ours);
+    print("agent_oracle", &sc, &orac);
     print("clairvoyant", &sc, &clair);
     printf("metric pacing.predictive.a%d.p%.2f.t%.0f.vs_clairvoyant %.4f ratio\n", agents, p,
            talk, clair.occupancy > 0 ? ours.occupancy / clair.occupancy : 0);
     printf("metric %s.days %d days\n", k, sc.hours / 24);
     printf("metric %s.wall %.2f s\n", k,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    /* Where 0.87 lies for this policy family: the scenario by default. */
+    if (frontiers || (agents == 20 && p == 0.25 && talk == 120)) {
+        frontier(&sc, SIM_PREDICTIVE, "predictive");
+        frontier(&sc, SIM_AGENT_ORACLE, "agent_oracle");
+    }
     fflush(stdout);
 }
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pacing [-s SEED] [-o] [AGENTS ANSWER TALK]\n"
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [AGENTS ANSWER TALK]\n"
                     "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
     exit(2);
 }
@@ -148,6 +212,8 @@ int main(int argc, char **argv)
             seed_shift = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "-o") == 0)
             ours_only = true;
+        else if (strcmp(argv[i], "-f") == 0)
+            frontiers = true;
         else
             usage();
     }

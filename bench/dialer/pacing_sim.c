@@ -169,7 +169,7 @@ typedef struct sim {
     int *waitq, wq_head, wq_len;        /* FIFO of call slots, size POOL */
     agent_t *agents;
     int *idle, idle_head, idle_len;     /* FIFO of free agents: longest idle first */
-    int64_t *busy_since, *wrap_since;   /* scratch for the pacer's input */
+    int64_t *busy_since, *wrap_since, *ready_at; /* scratch for the pacer's input */
     uint64_t next_number;
     dl_pacer_t *pacer;
     /* Issabel's inputs: last 20 answer delays, running mean of talk time */
@@ -349,8 +349,11 @@ static int decide(sim_t *s, int64_t now)
     int nbusy = 0;
     for (int a = 0; a < s->sc->agents; a++) {
         if (s->agents[a].state != AG_FREE) {
-            s->wrap_since[nbusy] = s->agents[a].wrap_since;
-            s->busy_since[nbusy++] = s->agents[a].busy_since;
+            const agent_t *g = &s->agents[a];
+            s->wrap_since[nbusy] = g->wrap_since;
+            s->ready_at[nbusy] = g->wrap_since >= 0 ? g->wrap_since + g->wrap_ms
+                                                    : g->busy_since + g->talk_ms + g->wrap_ms;
+            s->busy_since[nbusy++] = g->busy_since;
         }
     }
     switch (s->pol) {
@@ -362,6 +365,7 @@ static int decide(sim_t *s, int64_t now)
         return 0;
     case SIM_PROGRESSIVE:
     case SIM_PREDICTIVE:
+    case SIM_AGENT_ORACLE:
     default: {
         dl_pace_input_t in = {.now_ms = now,
                               .agents_free = s->idle_len,
@@ -370,7 +374,8 @@ static int decide(sim_t *s, int64_t now)
                               .calls_ringing = s->nringing,
                               .ringing_since_ms = s->ringing_since,
                               .calls_waiting = s->wq_len,
-                              .wrap_since_ms = s->wrap_since};
+                              .wrap_since_ms = s->wrap_since,
+                              .ready_at_ms = s->pol == SIM_AGENT_ORACLE ? s->ready_at : NULL};
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int n = dl_pacer_decide(s->pacer, &in);
@@ -479,17 +484,18 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
     s.idle = malloc((size_t)sc->agents * sizeof *s.idle);
     s.busy_since = malloc((size_t)sc->agents * sizeof *s.busy_since);
     s.wrap_since = malloc((size_t)sc->agents * sizeof *s.wrap_since);
+    s.ready_at = malloc((size_t)sc->agents * sizeof *s.ready_at);
     s.min_answered = calloc((size_t)s.minutes, sizeof *s.min_answered);
     s.min_abandoned = calloc((size_t)s.minutes, sizeof *s.min_abandoned);
     int rc = -1;
     if (!s.calls || !s.free_slots || !s.ringing || !s.ringing_since || !s.waitq || !s.agents ||
-        !s.idle || !s.busy_since || !s.wrap_since || !s.min_answered || !s.min_abandoned)
+        !s.idle || !s.busy_since || !s.wrap_since || !s.ready_at || !s.min_answered || !s.min_abandoned)
         goto out;
     for (int i = 0; i < POOL; i++)
         s.free_slots[s.nfree_slots++] = POOL - 1 - i;
-    if (pol == SIM_PROGRESSIVE || pol == SIM_PREDICTIVE) {
+    if (pol == SIM_PROGRESSIVE || pol == SIM_PREDICTIVE || pol == SIM_AGENT_ORACLE) {
         dl_pacing_params_t prm = {
-            .mode = pol == SIM_PREDICTIVE ? DL_MODE_PREDICTIVE : DL_MODE_PROGRESSIVE,
+            .mode = pol == SIM_PROGRESSIVE ? DL_MODE_PROGRESSIVE : DL_MODE_PREDICTIVE,
             .abandon_target = sc->abandon_target,
             .abandon_grace_ms = (int64_t)(sc->grace_s * 1000),
             .min_ring_ms = 15000,
@@ -528,6 +534,7 @@ out:
     free(s.idle);
     free(s.busy_since);
     free(s.wrap_since);
+    free(s.ready_at);
     free(s.min_answered);
     free(s.min_abandoned);
     return rc;

@@ -15,6 +15,8 @@ typedef enum sim_policy {
     SIM_RATIO_FREE,   /* ratio calls ringing per free agent */
     SIM_PREDICTIVE,   /* the real pacer, predictive mode */
     SIM_CLAIRVOYANT,  /* knows every call's outcome, answer delay, talk and wrap-up */
+    SIM_AGENT_ORACLE, /* the real pacer, predictive, told when every busy agent will be ready
+                       * (talk and wrap-up known); calls' outcomes unknown as for ours */
 } sim_policy_e;
 
 typedef struct sim_scenario {

@@ -352,6 +352,47 @@ static void test_allowance_follows_measured_rate(void **state)
     dl_pacer_free(rough);
 }
 
+/* Agents whose ready time the caller knows count as ready at exactly that time: unknown
+ * entries (-1) change nothing; agents known to be ready only long after the horizon weigh
+ * like no agents at all; agents known to be ready now weigh like free ones. */
+static void test_known_ready_times(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    int64_t t = feed_history(p, DAY, 150, 0);
+    int64_t ready_at[8];
+
+    dl_pace_input_t in = ten_agents(t, true);
+    int estimated = dl_pacer_decide(p, &in);
+    for (int j = 0; j < 8; j++)
+        ready_at[j] = -1;
+    in.ready_at_ms = ready_at;
+    assert_int_equal(dl_pacer_decide(p, &in), estimated);
+
+    for (int j = 0; j < 8; j++)
+        ready_at[j] = t + 600 * S;
+    int later = dl_pacer_decide(p, &in);
+    dl_pace_input_t none = ten_agents(t, true);
+    none.agents_busy = 0;
+    assert_int_equal(later, dl_pacer_decide(p, &none));
+    /* The 4 agents in wrap-up were about to free: knowing they are not costs calls. */
+    if (later >= estimated)
+        fail_msg("known late agents: %d calls, estimated: %d", later, estimated);
+
+    for (int j = 0; j < 8; j++)
+        ready_at[j] = t;
+    int now = dl_pacer_decide(p, &in);
+    dl_pace_input_t all_free = ten_agents(t, true);
+    all_free.agents_free = 10;
+    all_free.agents_busy = 0;
+    assert_int_equal(now, dl_pacer_decide(p, &all_free));
+    if (now <= estimated)
+        fail_msg("known ready agents: %d calls, estimated: %d", now, estimated);
+    dl_pacer_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_predictive_overdials_only_when_safe),
         cmocka_unit_test(test_fallback_follows_every_window),
         cmocka_unit_test(test_allowance_follows_measured_rate),
+        cmocka_unit_test(test_known_ready_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
