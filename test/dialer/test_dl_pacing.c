@@ -392,6 +392,50 @@ static void test_fallback_thresholds(void **state)
     dl_pacer_free(over);
 }
 
+/* With few calls and agents the model sums its yes/no events exactly.  Here every answer
+ * comes at 5 s, 30 % of calls answer, 2 agents are free and nothing else is going on: the
+ * call after n others is abandoned when at least 2 of those n answer, P(Bin(n, 0.3) >= 2),
+ * and calls are added while that stays within the allowance.  At an allowance of 0.35 that
+ * is 5 calls (P = 0.348 after 4, 0.472 after 5), where a normal approximation stops at 4. */
+static int binomial_stop(double a, int need, double risk)
+{
+    for (int n = 0;; n++) {
+        double below = 0, pj = 1;
+        for (int c = 0; c < n; c++)
+            pj *= 1 - a;
+        for (int j = 0; j < need && j <= n; j++) {
+            below += pj;
+            pj = pj * (n - j) / (j + 1) * a / (1 - a);
+        }
+        if (1 - below > risk)
+            return n;
+    }
+}
+
+static void test_exact_sum_with_few_terms(void **state)
+{
+    (void)state;
+    static dl__outcomes_t o;
+    static dl__dist_t cycle, talk, wrap;
+    for (int i = 0; i < 100; i++)
+        dl__outcomes_add(&o, 0, i < 30 ? DL_OUT_ANSWERED : DL_OUT_NOANSWER, i < 30 ? 5 * S : 25 * S);
+    for (int i = 0; i < 20; i++)
+        dl__dist_add(&cycle, 130 * S);
+    dl__outcomes_refresh(&o);
+    dl__dist_refresh(&cycle);
+    dl__model_t m = {.out = &o, .cycle = &cycle, .talk = &talk, .wrap = &wrap};
+    dl_pace_input_t in = {.now_ms = 1000, .agents_free = 2};
+    assert_int_equal(binomial_stop(0.3, 2, 0.35), 5);
+    assert_int_equal(dl__predict(&m, &in, 0.35, 2000, 1000), 5);
+    for (int i = 1; i <= 9; i++) {
+        double risk = i / 10.0;
+        assert_int_equal(dl__predict(&m, &in, risk, 2000, 1000), binomial_stop(0.3, 2, risk));
+    }
+    /* One call already waiting for those 2 agents: one answer of n is enough. */
+    in.calls_waiting = 1;
+    assert_int_equal(dl__predict(&m, &in, 0.35, 2000, 1000), binomial_stop(0.3, 1, 0.35));
+}
+
 /* Agents whose ready time the caller knows count as ready at exactly that time: unknown
  * entries (-1) change nothing; agents known to be ready only long after the horizon weigh
  * like no agents at all; agents known to be ready now weigh like free ones. */
@@ -447,6 +491,7 @@ int main(void)
         cmocka_unit_test(test_allowance_follows_measured_rate),
         cmocka_unit_test(test_known_ready_times),
         cmocka_unit_test(test_fallback_thresholds),
+        cmocka_unit_test(test_exact_sum_with_few_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
