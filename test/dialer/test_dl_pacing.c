@@ -1,6 +1,8 @@
 /*
  * The pacing unit: exact rules (preview, progressive, max_channels), the estimators the
- * predictive mode builds on, the measured abandon rates and the fallback to progressive.
+ * predictive mode builds on, the measured abandon rates and the fallback to progressive
+ * (where it starts and ends), agents whose ready time is known, and the exact sum the
+ * model uses when a campaign is small.
  * Everything runs in virtual time: the pacer reads no clock.
  */
 #include <setjmp.h>
