@@ -394,6 +394,25 @@ enum { DB_QW_COUNT, DB_QW_WAIT };
 int db_campaign_wait(db_conn_t *c, long long id, bool incoming, db_rows_t *waits,
                      long long *abandoned);
 
+/* An outgoing campaign's answered calls and the abandoned among them (hung up before an
+ * agent took them, or taken more than grace_s after the answer), by 30-minute bucket of the
+ * answer (datetime_entry_queue, else fecha_llamada for an abandon) over the 30 days up to
+ * now (0 = the server's clock), oldest first; and over the campaign's whole life.  The
+ * dialer seeds its abandon-rate windows with them, so a restart does not forget the day.
+ * Counted from `calls`, which keeps a number's last attempt only: an earlier attempt of a
+ * number answered again since is not counted.  *out is malloc'd (free()), NULL when none. */
+typedef struct db_abandon_bucket {
+    long long start_s; /* epoch seconds, a multiple of 1800 */
+    long long answered, abandoned;
+} db_abandon_bucket_t;
+typedef struct db_abandon_history {
+    db_abandon_bucket_t *b;
+    size_t nb;
+    long long life_answered, life_abandoned;
+} db_abandon_history_t;
+int db_campaign_abandon_history(db_conn_t *c, long long id, time_t now, int grace_s,
+                                db_abandon_history_t *out);
+
 /* getcampaigninfo columns (outgoing / incoming). */
 enum { DB_CI_NAME, DB_CI_TYPE, DB_CI_DATE_INIT, DB_CI_DATE_END, DB_CI_TIME_INIT, DB_CI_TIME_END,
        DB_CI_QUEUE };

@@ -113,6 +113,72 @@ int db_campaign_wait(db_conn_t *c, long long id, bool incoming, db_rows_t *waits
     return rc;
 }
 
+/* Answered: queued after the answer, or abandoned (which a machine hung up by the dialplan
+ * before the queue is not).  The join and filter every query of the history shares. */
+static void abandon_from(db_q_t *q, long long id)
+{
+    db__q_raw(q, " FROM calls JOIN campaign_lists ON calls.id_list = campaign_lists.id WHERE "
+                 "campaign_lists.id_campaign = ");
+    db__q_int(q, id);
+    db__q_raw(q, " AND (calls.datetime_entry_queue IS NOT NULL OR calls.status = 'Abandoned')");
+}
+
+static void abandon_cols(db_q_t *q, int grace_s)
+{
+    db__q_printf(q, "COUNT(*), COALESCE(SUM(calls.status = 'Abandoned' OR (calls.start_time IS "
+                    "NOT NULL AND calls.duration_wait > %d)), 0)", grace_s);
+}
+
+int db_campaign_abandon_history(db_conn_t *c, long long id, time_t now, int grace_s,
+                                db_abandon_history_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    db_sqlclock_t k;
+    db__sql_clock(&k, now);
+    db_q_t q;
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "SELECT ");
+    abandon_cols(&q, grace_s);
+    abandon_from(&q, id);
+    db_rows_t life = {0};
+    int rc = db__q_rows(&q, &life);
+    if (rc)
+        return rc;
+    if (life.nrows == 1 && life.ncols == 2) {
+        out->life_answered = atoll(db_cell(&life, 0, 0) ? db_cell(&life, 0, 0) : "0");
+        out->life_abandoned = atoll(db_cell(&life, 0, 1) ? db_cell(&life, 0, 1) : "0");
+    }
+    db_rows_free(&life);
+
+    db__q_init(&q, c->my);
+    db__q_raw(&q, "SELECT FLOOR(UNIX_TIMESTAMP(COALESCE(calls.datetime_entry_queue, "
+                  "calls.fecha_llamada)) / 1800) * 1800 AS b, ");
+    abandon_cols(&q, grace_s);
+    abandon_from(&q, id);
+    db__q_printf(&q, " AND COALESCE(calls.datetime_entry_queue, calls.fecha_llamada) > %s - "
+                     "INTERVAL 30 DAY GROUP BY b ORDER BY b", k.now);
+    db_rows_t r = {0};
+    if ((rc = db__q_rows(&q, &r)))
+        return rc;
+    if (r.nrows > 0 && r.ncols == 3) {
+        if (!(out->b = calloc(r.nrows, sizeof(*out->b)))) {
+            db_rows_free(&r);
+            return CCD_ENOMEM;
+        }
+        for (size_t i = 0; i < r.nrows; i++) {
+            const char *const *row = (const char *const *)db_row(&r, i);
+            if (!row[0])
+                continue; /* a NULL time: not countable in a window */
+            db_abandon_bucket_t *b = &out->b[out->nb++];
+            b->start_s = atoll(row[0]);
+            b->answered = row[1] ? atoll(row[1]) : 0;
+            b->abandoned = row[2] ? atoll(row[2]) : 0;
+        }
+    }
+    db_rows_free(&r);
+    return 0;
+}
+
 int db_campaign_info(db_conn_t *c, long long id, bool incoming, db_rows_t *info,
                      long long *form_ids, int *nforms)
 {

@@ -25,6 +25,7 @@
 #ifndef CCD_DIALER_DIALER_H
 #define CCD_DIALER_DIALER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,5 +80,18 @@ typedef struct dl_stats {
 } dl_stats_t;
 /* Any thread (atomics). */
 void dl_get_stats(dl_t *d, dl_stats_t *out);
+
+/* A campaign's measured abandon rates (abandoned / answered) as its pacer had them at the end
+ * of the last cycle: over 24 h, 30 days and its life (with the history read from the database
+ * when the campaign became active), and whether predictive is holding back to progressive. */
+typedef struct dl_campaign_rates {
+    uint32_t id;
+    bool seeded; /* the history is in (before: the campaign places nothing) */
+    bool fallback_progressive;
+    double day, month, lifetime;
+    uint64_t answered_day, abandoned_day;
+} dl_campaign_rates_t;
+/* Any thread: the active campaigns' rates, by id, at most max of them; returns how many. */
+size_t dl_campaign_rates(dl_t *d, dl_campaign_rates_t *out, size_t max);
 
 #endif

@@ -319,6 +319,12 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
             LOG_WARN_RL(DL_LOG, "campaign %u: release of a lost claim not submitted", k->c.id);
         return;
     }
+    if (!k->seeded) {
+        /* A pacer that forgot the day's abandons could pass the cap within the day. */
+        if (dl__job_seed(d, k, (int)(pacing_params(d, &k->c).abandon_grace_ms / 1000)) != 0)
+            LOG_WARN_RL(DL_LOG, "campaign %u: abandon history read not submitted", k->c.id);
+        return;
+    }
     if (ami_server_state(d->ami, k->server) != AMI_STATE_UP)
         return;
     int64_t off = now - clk_wall_ms(); /* registry times are real wall time */
@@ -378,6 +384,46 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
     d->global_live += n + cb; /* the next campaigns' global cap counts them */
 }
 
+/* Computed under the lock: a few dozen additions per campaign, no I/O. */
+static void publish_rates(dl_t *d, int64_t now)
+{
+    pthread_mutex_lock(&d->rates_mu);
+    if (d->caprates < d->ncamps) {
+        dl_campaign_rates_t *p = realloc(d->rates, d->ncamps * sizeof(*p));
+        if (p) {
+            d->rates = p;
+            d->caprates = d->ncamps;
+        }
+    }
+    d->nrates = 0;
+    for (size_t i = 0; i < d->ncamps && d->nrates < d->caprates; i++) {
+        const dl_camp_t *k = d->camps[i];
+        dl_pace_rates_t pr = {0};
+        if (k->pacer)
+            dl_pacer_rates(k->pacer, now, &pr);
+        d->rates[d->nrates++] = (dl_campaign_rates_t){
+            .id = k->c.id,
+            .seeded = k->seeded,
+            .fallback_progressive = pr.fallback_progressive,
+            .day = pr.day,
+            .month = pr.month,
+            .lifetime = pr.lifetime,
+            .answered_day = pr.answered_day,
+            .abandoned_day = pr.abandoned_day,
+        };
+    }
+    pthread_mutex_unlock(&d->rates_mu);
+}
+
+size_t dl_campaign_rates(dl_t *d, dl_campaign_rates_t *out, size_t max)
+{
+    pthread_mutex_lock(&d->rates_mu);
+    size_t n = d->nrates < max ? d->nrates : max;
+    memcpy(out, d->rates, n * sizeof(*out));
+    pthread_mutex_unlock(&d->rates_mu);
+    return n;
+}
+
 static void cycle(dl_t *d)
 {
     int64_t t0 = clk_mono_us();
@@ -389,6 +435,7 @@ static void cycle(dl_t *d)
     atomic_store(&d->st_in_flight, (int64_t)d->global_live);
     for (size_t i = 0; i < d->ncamps; i++)
         decide(d, d->camps[i], pressured, now);
+    publish_rates(d, now);
     int64_t us = clk_mono_us() - t0;
     atomic_store(&d->st_cycle_us, us);
     if (us > atomic_load(&d->st_cycle_us_max))
@@ -467,6 +514,7 @@ dl_t *dl_new_opts(const conf_t *cf, reg_t *reg, ami_t *ami, db_t *db, const dl_o
         snprintf(err, errlen, "dialer: out of memory");
         return NULL;
     }
+    pthread_mutex_init(&d->rates_mu, NULL);
     d->cf = cf;
     d->reg = reg;
     d->ami = ami;
@@ -537,6 +585,8 @@ void dl_free(dl_t *d)
     hmap_free(d->obs);
     free(d->pend);
     free(d->pend_nc);
+    free(d->rates);
+    pthread_mutex_destroy(&d->rates_mu);
     free(d);
 }
 

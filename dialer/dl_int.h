@@ -95,7 +95,8 @@ typedef struct dl_camp {
     bool warned;               /* the reason it is not usable was logged */
     bool gone;                 /* no longer in the active list: freed when no job refers to it */
     bool finished;             /* estatus 'T' written */
-    bool claim_busy;           /* a claim job is in flight */
+    bool claim_busy;           /* a claim (or its seed) job is in flight */
+    bool seeded;               /* its pacer has the campaign's abandon history: it may place */
     uint64_t posted_seq;       /* the registry batch of its last placed calls */
     dl_pacer_t *pacer;
     db_claim_cursor_t cursor;
@@ -167,6 +168,11 @@ struct dl {
         st_p_wrap_in;
     _Atomic int64_t st_in_flight, st_campaigns, st_cycle_us, st_cycle_us_max, st_heartbeat_ms,
         st_wrapping;
+    /* Each active campaign's abandon rates at the end of the last cycle: written by the
+     * dialer thread, read by anyone (dl_campaign_rates), all under rates_mu (a leaf). */
+    pthread_mutex_t rates_mu;
+    struct dl_campaign_rates *rates;
+    size_t nrates, caprates;
 };
 
 /* The dialer's clock: wall ms (injected in tests). */
@@ -214,6 +220,9 @@ int dl__job_load(dl_t *d);
 int dl__job_recover(dl_t *d);
 int dl__job_claim(dl_t *d, dl_camp_t *k, int n, bool check_remaining);
 int dl__job_orphans(dl_t *d, dl_camp_t *k);
+/* Reads the campaign's abandon history into its new pacer (grace_s: a later connect is an
+ * abandon); until then the campaign places nothing. */
+int dl__job_seed(dl_t *d, dl_camp_t *k, int grace_s);
 void dl__job_done(dl_t *d, db_read_job_t *j);
 /* A claimed number that will not be dialed: Failure 'ccd-not-placed', claim released. */
 void dl__not_placed(dl_t *d, const db_claimed_call_t *c, const char *why);

@@ -13,7 +13,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-typedef enum { JOB_LOAD, JOB_RECOVER, JOB_CLAIM, JOB_ORPHANS } job_kind_e;
+typedef enum { JOB_LOAD, JOB_RECOVER, JOB_CLAIM, JOB_ORPHANS, JOB_SEED } job_kind_e;
 
 typedef struct dl_job {
     db_read_job_t job; /* first: the reader hands back this pointer */
@@ -45,6 +45,9 @@ typedef struct dl_job {
     /* JOB_ORPHANS: the ids placed, spared */
     uint32_t *keep;
     int nkeep;
+    /* JOB_SEED: the campaign's answered and abandoned calls (id_campaign) */
+    int grace_s;
+    db_abandon_history_t hist;
 } dl_job_t;
 
 static void job_free_fields(dl_job_t *j)
@@ -57,6 +60,7 @@ static void job_free_fields(dl_job_t *j)
     free(j->ncb);
     free(j->out);
     free(j->keep);
+    free(j->hist.b);
 }
 
 static void job_msg_free(mq_msg_t *m)
@@ -239,6 +243,55 @@ int dl__job_orphans(dl_t *d, dl_camp_t *k)
     return rc;
 }
 
+/* ---- seed: the abandon history a new pacer starts from ---- */
+
+static int run_seed(db_conn_t *c, db_read_job_t *jj)
+{
+    dl_job_t *j = (dl_job_t *)jj;
+    return db_campaign_abandon_history(c, j->id_campaign, j->now, j->grace_s, &j->hist);
+}
+
+int dl__job_seed(dl_t *d, dl_camp_t *k, int grace_s)
+{
+    dl_job_t *j = job_new(d, JOB_SEED, run_seed);
+    if (!j)
+        return CCD_ENOMEM;
+    j->id_campaign = k->c.id;
+    j->grace_s = grace_s;
+    int rc = submit(d, j);
+    if (rc == 0)
+        k->claim_busy = true;
+    return rc;
+}
+
+static void seed_done(dl_t *d, dl_job_t *j)
+{
+    dl_camp_t *k = dl__camp_find(d, j->id_campaign);
+    if (!k)
+        return;
+    k->claim_busy = false;
+    if (j->job.status) {
+        LOG_WARN_RL(DL_LOG, "campaign %u: abandon history not read (%s): it places nothing "
+                            "until it is, trying again next cycle",
+                    j->id_campaign, ccd_strerror(j->job.status));
+        return;
+    }
+    for (size_t i = 0; i < j->hist.nb; i++) {
+        const db_abandon_bucket_t *b = &j->hist.b[i];
+        if (b->answered > 0)
+            dl_pacer_seed_window(k->pacer, b->start_s * 1000, (uint64_t)b->answered,
+                                 b->abandoned > 0 ? (uint64_t)b->abandoned : 0);
+    }
+    if (j->hist.life_answered > 0)
+        dl_pacer_seed(k->pacer, (uint64_t)j->hist.life_answered,
+                      j->hist.life_abandoned > 0 ? (uint64_t)j->hist.life_abandoned : 0);
+    k->seeded = true;
+    if (j->hist.life_answered > 0)
+        LOG_INFO(DL_LOG, "campaign %u: abandon rates seeded from %lld answered call(s), %lld "
+                         "abandoned",
+                 j->id_campaign, j->hist.life_answered, j->hist.life_abandoned);
+}
+
 void dl__not_placed(dl_t *d, const db_claimed_call_t *c, const char *why)
 {
     atomic_fetch_add(&d->st_not_placed, 1);
@@ -289,6 +342,9 @@ void dl__job_done(dl_t *d, db_read_job_t *jj)
         break;
     case JOB_CLAIM:
         claim_done(d, j);
+        break;
+    case JOB_SEED:
+        seed_done(d, j);
         break;
     case JOB_ORPHANS: {
         dl_camp_t *k = dl__camp_find(d, j->id_campaign);

@@ -141,6 +141,17 @@ void dl_pacer_seed(dl_pacer_t *p, uint64_t answered, uint64_t abandoned)
     p->life_abandoned += abandoned > answered ? answered : abandoned;
 }
 
+void dl_pacer_seed_window(dl_pacer_t *p, int64_t at_ms, uint64_t answered, uint64_t abandoned)
+{
+    if (abandoned > answered)
+        abandoned = answered;
+    /* A bucket holds 32-bit counts: a seed beyond that is cut, not wrapped. */
+    uint32_t a = answered > UINT32_MAX ? UINT32_MAX : (uint32_t)answered;
+    uint32_t x = abandoned > a ? a : (uint32_t)abandoned;
+    dl__window_add(&p->day, at_ms, a, x);
+    dl__window_add(&p->month, at_ms, a, x);
+}
+
 static double rate(uint64_t answered, uint64_t abandoned)
 {
     return answered ? (double)abandoned / (double)answered : 0.0;

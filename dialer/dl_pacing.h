@@ -89,5 +89,9 @@ typedef struct dl_pace_rates {
 void dl_pacer_rates(const dl_pacer_t *p, int64_t now_ms, dl_pace_rates_t *out);
 /* Seeds the lifetime counts from the database on start (the campaign's history). */
 void dl_pacer_seed(dl_pacer_t *p, uint64_t answered, uint64_t abandoned);
+/* Seeds the 24 h and 30-day windows with calls answered at at_ms (wall ms, the clock the
+ * pacer is given), so that a restart does not forget the day's abandons.  Call it before the
+ * pacer is told of live calls, oldest first; counts older than a window are not kept in it. */
+void dl_pacer_seed_window(dl_pacer_t *p, int64_t at_ms, uint64_t answered, uint64_t abandoned);
 
 #endif

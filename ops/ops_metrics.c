@@ -441,6 +441,39 @@ static void render_heartbeats(out_t *o, const ops_sources_t *src)
     ops__visit_heartbeats(src, put_beat, &bo);
 }
 
+/* The rate each campaign's pacer holds itself to (the legal cap is on these windows). */
+static void render_abandon_rates(out_t *o, const ops_sources_t *src)
+{
+    enum { MAX_CAMPS = 256 };
+    dl_campaign_rates_t *r = malloc(MAX_CAMPS * sizeof(*r));
+    if (!r) {
+        o->rc = CCD_ENOMEM;
+        return;
+    }
+    size_t n = dl_campaign_rates(src->dl, r, MAX_CAMPS);
+    family(o, "ccdialer_dialer_abandon_ratio", "gauge",
+           "Abandoned / answered calls of an active campaign over 24 h, 30 days and its life "
+           "(answered calls not taken by an agent within 2 s count as abandoned).");
+    static const char *const win[] = {"24h", "30d", "life"};
+    for (size_t i = 0; i < n; i++) {
+        double v[3] = {r[i].day, r[i].month, r[i].lifetime};
+        for (int w = 0; w < 3; w++)
+            put(o, "ccdialer_dialer_abandon_ratio{campaign=\"%u\",window=\"%s\"} %.6f\n", r[i].id,
+                win[w], v[w]);
+    }
+    family(o, "ccdialer_dialer_answered_24h", "gauge",
+           "Answered calls of an active campaign over the last 24 h.");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ccdialer_dialer_answered_24h{campaign=\"%u\"} %" PRIu64 "\n", r[i].id,
+            r[i].answered_day);
+    family(o, "ccdialer_dialer_fallback_progressive", "gauge",
+           "1 while a predictive campaign places as progressive because a rate neared its cap.");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ccdialer_dialer_fallback_progressive{campaign=\"%u\"} %d\n", r[i].id,
+            r[i].fallback_progressive ? 1 : 0);
+    free(r);
+}
+
 static void render_dialer(out_t *o, const ops_sources_t *src)
 {
     dl_stats_t st;
@@ -464,6 +497,10 @@ static void render_dialer(out_t *o, const ops_sources_t *src)
            "The dialer cycle's duration: the last one and the longest.");
     put(o, "ccdialer_dialer_cycle_seconds{which=\"last\"} %.6f\n", (double)st.cycle_us_last / 1e6);
     put(o, "ccdialer_dialer_cycle_seconds{which=\"max\"} %.6f\n", (double)st.cycle_us_max / 1e6);
+    one(o, "ccdialer_dialer_agents_wrapping", "gauge",
+        "Agents inside their wrap-up at the last cycle, all campaigns.",
+        (uint64_t)(st.agents_wrapping > 0 ? st.agents_wrapping : 0));
+    render_abandon_rates(o, src);
 }
 
 int ops_render_metrics(const ops_sources_t *src, buf_t *b)

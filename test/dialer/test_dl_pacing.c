@@ -330,6 +330,48 @@ static void test_fallback_follows_every_window(void **state)
     dl_pacer_free(p);
 }
 
+/* A restarted engine's pacer seeded with the day's history holds back as the one that lived
+ * through the day would: the seeded abandons count in the 24 h and 30-day windows at their
+ * own times and leave them when those times pass. */
+static void test_seeded_windows(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *fresh = dl_pacer_new(&prm), *p = dl_pacer_new(&prm);
+    assert_non_null(fresh);
+    assert_non_null(p);
+    int64_t t = 40 * DAY;
+    /* Both have enough outcomes and agent cycles to overdial, with a clean record. */
+    feed_history(fresh, t - 5 * DAY, 200, 0);
+    feed_history(p, t - 5 * DAY, 200, 0);
+    /* p's campaign had 20 days ago 500 answered / 50 abandoned, 3 h ago 300 / 30. */
+    dl_pacer_seed_window(p, t - 20 * DAY, 500, 50);
+    dl_pacer_seed_window(p, t - 3 * HOUR, 300, 30);
+    dl_pacer_seed_window(p, t - HOUR, 10, 99); /* more abandoned than answered: cut */
+    dl_pace_rates_t r;
+    dl_pacer_rates(p, t, &r);
+    assert_int_equal(r.answered_day, 310);
+    assert_int_equal(r.abandoned_day, 40);
+    dl_pace_input_t in = ten_agents(t, true);
+    assert_int_equal(dl_pacer_decide(p, &in), 2); /* progressive: two free agents */
+    dl_pacer_rates(p, t, &r);
+    assert_true(r.fallback_progressive);
+    in = ten_agents(t, true);
+    assert_true(dl_pacer_decide(fresh, &in) > 2);
+    /* 25 h later the day is clean, but the 30 days still hold 90 abandons among 1,010
+     * answered (the seeds and the 200 fed five days before t). */
+    dl_pacer_rates(p, t + DAY + HOUR, &r);
+    assert_int_equal(r.answered_day, 0);
+    assert_float_equal(r.month, 90.0 / 1010.0, 1e-9);
+    in = ten_agents(t + DAY + HOUR, true);
+    assert_int_equal(dl_pacer_decide(p, &in), 2);
+    /* 11 days on, the seed of 20 days before t has left the 30 days: 40 among 510. */
+    dl_pacer_rates(p, t + 11 * DAY, &r);
+    assert_float_equal(r.month, 40.0 / 510.0, 1e-9);
+    dl_pacer_free(fresh);
+    dl_pacer_free(p);
+}
+
 /* The allowance follows the measured rate: the same state gets fewer calls from a pacer
  * whose calls were abandoned somewhat above its goal (but below the fallback) than from
  * one whose calls never were. */
@@ -490,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_rates_windows),
         cmocka_unit_test(test_predictive_overdials_only_when_safe),
         cmocka_unit_test(test_fallback_follows_every_window),
+        cmocka_unit_test(test_seeded_windows),
         cmocka_unit_test(test_allowance_follows_measured_rate),
         cmocka_unit_test(test_known_ready_times),
         cmocka_unit_test(test_fallback_thresholds),
