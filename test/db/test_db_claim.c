@@ -478,6 +478,66 @@ static void test_claim_dialer_options(void **state)
     dbt_drop(&cfg);
 }
 
+/* The abandon history a restarted dialer seeds its pacer with: what counts as answered and
+ * as abandoned, the 30-minute buckets of the answer time over 30 days, the lifetime. */
+static void test_abandon_history(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "claim_hist", false);
+    dbt_exec(my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                 "daytime_end, retries, context, queue, script) VALUES (1, 'c', CURDATE(), "
+                 "CURDATE(), '00:00:00', '23:59:59', 1, 'c', '8000', ''), (2, 'd', CURDATE(), "
+                 "CURDATE(), '00:00:00', '23:59:59', 1, 'c', '8000', '')");
+    dbt_exec(my, "INSERT INTO campaign_lists (id, id_campaign, name, upload, date_entered, status) "
+                 "VALUES (1, 1, 'a', '', NOW(), 1), (2, 1, 'b', '', NOW(), 1), "
+                 "(3, 2, 'x', '', NOW(), 1)");
+    const long long now = 1790001100; /* no row on a bucket's edge */
+    char q[1024];
+    snprintf(q, sizeof(q),
+             "INSERT INTO calls (id, id_list, phone, status, datetime_entry_queue, fecha_llamada, "
+             "start_time, duration_wait) VALUES "
+             /* taken within the grace: answered */
+             "(1, 1, '1', 'Success', FROM_UNIXTIME(%lld), NULL, FROM_UNIXTIME(%lld), 1), "
+             /* taken 5 s after the answer: abandoned */
+             "(2, 2, '2', 'Success', FROM_UNIXTIME(%lld), NULL, FROM_UNIXTIME(%lld), 5), "
+             /* hung up in the queue */
+             "(3, 1, '3', 'Abandoned', FROM_UNIXTIME(%lld), NULL, NULL, 9), "
+             /* hung up before the queue: counted at the answer */
+             "(4, 1, '4', 'Abandoned', NULL, FROM_UNIXTIME(%lld), NULL, NULL), "
+             "(5, 1, '5', 'ShortCall', FROM_UNIXTIME(%lld), NULL, FROM_UNIXTIME(%lld), 0), "
+             /* older than 30 days: lifetime only */
+             "(6, 1, '6', 'Abandoned', FROM_UNIXTIME(%lld), NULL, NULL, 4), "
+             /* never answered, and another campaign's: not counted */
+             "(7, 1, '7', 'NoAnswer', NULL, FROM_UNIXTIME(%lld), NULL, NULL), "
+             "(8, 3, '8', 'Abandoned', FROM_UNIXTIME(%lld), NULL, NULL, 9)",
+             now - 3600, now - 3599, now - 3500, now - 3495, now - 3000, now - 7200,
+             now - 10 * 86400, now - 10 * 86400 + 1, now - 40 * 86400, now - 600, now - 600);
+    dbt_exec(my, q);
+    db_abandon_history_t h;
+    assert_int_equal(db_campaign_abandon_history(DBT_CONN(my), 1, (time_t)now, 2, &h), 0);
+    assert_int_equal(h.life_answered, 6);
+    assert_int_equal(h.life_abandoned, 4);
+    assert_int_equal(h.nb, 3);
+    assert_int_equal(h.b[0].start_s, (now - 10 * 86400) / 1800 * 1800);
+    assert_int_equal(h.b[0].answered, 1);
+    assert_int_equal(h.b[0].abandoned, 0);
+    assert_int_equal(h.b[1].start_s, (now - 7200) / 1800 * 1800);
+    assert_int_equal(h.b[1].answered, 1);
+    assert_int_equal(h.b[1].abandoned, 1);
+    assert_int_equal(h.b[2].start_s, (now - 3600) / 1800 * 1800);
+    assert_int_equal(h.b[2].answered, 3);
+    assert_int_equal(h.b[2].abandoned, 2);
+    free(h.b);
+    /* A campaign without calls: nothing, and nothing allocated. */
+    assert_int_equal(db_campaign_abandon_history(DBT_CONN(my), 9, (time_t)now, 2, &h), 0);
+    assert_int_equal(h.life_answered, 0);
+    assert_int_equal(h.nb, 0);
+    assert_null(h.b);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
 int main(void)
 {
     mysql_library_init(0, NULL, NULL);
@@ -488,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_claim_concurrent),
         cmocka_unit_test(test_claim_recover),
         cmocka_unit_test(test_claim_dialer_options),
+        cmocka_unit_test(test_abandon_history),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     mysql_library_end();
