@@ -413,6 +413,45 @@ static void test_wrapup(void **state)
     fx_teardown(&F);
 }
 
+static bool rates_of(uint32_t id, dl_campaign_rates_t *out)
+{
+    dl_campaign_rates_t r[8];
+    size_t n = dl_campaign_rates(F.dl, r, 8);
+    for (size_t i = 0; i < n; i++)
+        if (r[i].id == id) {
+            *out = r[i];
+            return true;
+        }
+    return false;
+}
+
+/* An engine that starts on a campaign with abandons earlier in the day knows them: its pacer
+ * is seeded from the database before the campaign places anything, and holds back. */
+static void test_seeded_rates(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_seed", false, false);
+    fx_campaign(&F, 1, "predictive", 0);
+    /* 300 answered two hours ago, 30 of them abandoned; 10 answered ten days ago. */
+    dbt_exec(F.my, "INSERT INTO calls (id, id_list, phone, status, retries, datetime_entry_queue, "
+                   "start_time, duration_wait) SELECT 99 + seq, 3, 99 + seq, IF(seq <= 30, "
+                   "'Abandoned', 'Success'), 1, NOW() - INTERVAL 2 HOUR, IF(seq <= 30, NULL, NOW() "
+                   "- INTERVAL 2 HOUR), 1 FROM seq_1_to_300");
+    dbt_exec(F.my, "INSERT INTO calls (id, id_list, phone, status, retries, datetime_entry_queue, "
+                   "start_time, duration_wait) SELECT 399 + seq, 3, 399 + seq, 'Success', 1, NOW() "
+                   "- INTERVAL 10 DAY, NOW() - INTERVAL 10 DAY, 0 FROM seq_1_to_10");
+    fx_start(&F);
+    dl_campaign_rates_t r = {0};
+    CCD_WAIT(rates_of(3, &r) && r.seeded);
+    assert_int_equal((long long)r.answered_day, 300);
+    assert_int_equal((long long)r.abandoned_day, 30);
+    assert_float_equal(r.month, 30.0 / 310.0, 1e-9);
+    assert_float_equal(r.lifetime, 30.0 / 310.0, 1e-9);
+    /* 10 % over the day: predictive places as progressive from its first decision. */
+    CCD_WAIT(rates_of(3, &r) && r.fallback_progressive);
+    fx_teardown(&F);
+}
+
 int main(void)
 {
     const char *only = getenv("CCD_TEST_FILTER"); /* run one test while debugging */
@@ -425,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_pbx_restart),
         cmocka_unit_test(test_db_outage),
         cmocka_unit_test(test_wrapup),
+        cmocka_unit_test(test_seeded_rates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
