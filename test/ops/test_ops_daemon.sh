@@ -137,6 +137,8 @@ check "ready in /metrics" test "$(value "$tmp/m2.txt" ccdialer_ready)" = 1
 check "the write queue depth is exposed" grep -q '^ccdialer_db_write_queue_depth [0-9]' "$tmp/m2.txt"
 check "the registry inbox depth is exposed" grep -q '^ccdialer_registry_inbox_depth [0-9]' "$tmp/m2.txt"
 check "agents by state are exposed" grep -q '^ccdialer_agents{state="ready"} [0-9]' "$tmp/m2.txt"
+check "the dialer's agents in wrap-up are exposed" grep -q '^ccdialer_dialer_agents_wrapping [0-9]' "$tmp/m2.txt"
+check "the campaigns' abandon ratios are exposed" grep -q '^# TYPE ccdialer_dialer_abandon_ratio gauge$' "$tmp/m2.txt"
 if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$tmp/m2.txt" >"$tmp/promtool.out" 2>&1
     check "promtool check metrics accepts the output" test $? -eq 0
