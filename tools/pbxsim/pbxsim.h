@@ -57,7 +57,12 @@ typedef struct pbxsim_opts {
     uint32_t shutdown_ms;     /* virtual ms from a restart to the close of every connection; Shutdown
                                  comes 100 ms before.  Meanwhile every action is answered "Asterisk is
                                  shutting down" (Asterisk: ~1200).  0 = 1200 */
+    uint32_t agents;          /* app_agent_pool agents (agents.conf), all static members of queue
+                                 8000; 0 = 5, at most PBXSIM_AGENTS_MAX */
+    uint32_t agent_base;      /* number of the first agent (the others follow); 0 = 9000 */
 } pbxsim_opts_t;
+
+#define PBXSIM_AGENTS_MAX 10000u
 
 #define PBXSIM_AUTH_DELAY_DEFAULT 1000u
 
