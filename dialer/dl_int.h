@@ -74,6 +74,7 @@ ami_action_t *dl__originate(const dl_orig_t *o);
 
 #include "conf/conf.h"
 #include "core/hmap.h"
+#include "core/lhist.h"
 #include "core/mq.h"
 #include "db/db.h"
 #include "dialer/dialer.h"
@@ -158,6 +159,7 @@ struct dl {
     _Atomic uint64_t st_cycles, st_placed, st_refused, st_not_placed, st_claims, st_claims_failed,
         st_finished, st_stuck, st_p_out, st_p_conn, st_p_aban, st_p_end;
     _Atomic int64_t st_in_flight, st_campaigns, st_cycle_us, st_cycle_us_max, st_heartbeat_ms;
+    ccd_lhist_t cycle_hist; /* every cycle's duration (µs): added by the dialer thread, read by anyone */
 };
 
 /* The dialer's clock: wall ms (injected in tests). */
