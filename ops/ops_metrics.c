@@ -345,6 +345,14 @@ static void render_reg(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_registry_notifications_dropped_total", "counter",
         "Registry change notifications a full subscriber queue (ECCP worker) refused.",
         reg_notifications_dropped(src->reg));
+    uint64_t nlag;
+    uint64_t p50 = reg_lag_quantile_us(src->reg, 0.5, &nlag);
+    family(o, "ccdialer_registry_lag_seconds", "summary",
+           "AMI event read -> its change applied in the registry and published.");
+    put(o, "ccdialer_registry_lag_seconds{quantile=\"0.5\"} %.6f\n", (double)p50 / 1e6);
+    put(o, "ccdialer_registry_lag_seconds{quantile=\"0.99\"} %.6f\n",
+        (double)reg_lag_quantile_us(src->reg, 0.99, NULL) / 1e6);
+    put(o, "ccdialer_registry_lag_seconds_count %" PRIu64 "\n", nlag);
 
     uint64_t by_state[AG_NSTATES] = {0};
     reg_visit_agents(src->reg, count_agent, by_state);
