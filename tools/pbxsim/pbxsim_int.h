@@ -313,6 +313,9 @@ struct pbxsim {
     uint32_t nchans;
     hmap_t *by_name, *by_uid;
     pcall_t *calls;
+    uint32_t nagi; /* calls with an open FastAGI socket: the loop walks the calls for
+                      their sockets only when there are some (at 1,000 live calls the two
+                      walks per loop turn were 30 % of the simulator's CPU) */
 
     pagent_t *agents; /* opts.agents, numbered from agent_base (pbx_agent_find indexes by number);
                          allocated once, so members keep pointers into it */

@@ -491,7 +491,7 @@ static void *server_main(void *arg)
                     timeout = d < 0 ? 0 : (int)d;
             }
         }
-        for (pcall_t *c = s->calls; c && n < POLL_MAX; c = c->next) {
+        for (pcall_t *c = s->nagi ? s->calls : NULL; c && n < POLL_MAX; c = c->next) {
             if (c->agi_fd < 0)
                 continue;
             short ev = POLLIN;
@@ -571,7 +571,7 @@ static void *server_main(void *arg)
             pbx_flood_step(s, 2000);
         for (int i = 0; i < s->nconns; i++)
             flush_conn(s->conns[i]);
-        for (pcall_t *c = s->calls; c; c = c->next)
+        for (pcall_t *c = s->nagi ? s->calls : NULL; c; c = c->next)
             if (c->agi_fd >= 0 && c->agi_out.len)
                 pbx_agi_io(s, c, 0);
         sweep(s);
