@@ -10,7 +10,7 @@
  *
  * Usage: dialer_scale [--agents 1000] [--servers 4] [--numbers 1000000] [--warmup 10]
  *                     [--seconds 15] [--time-scale 6] [--answer-rate 0.5] [--cycle-ms 500]
- *                     [--mode predictive|progressive]
+ *                     [--mode predictive|progressive] [--db-writers 1]
  * Uses the MariaDB of CCD_TEST_DB_SOCKET, or starts a private one.
  */
 #include <arpa/inet.h>
@@ -40,7 +40,7 @@ typedef struct opts {
     long numbers;
     int warmup_s, seconds;
     double time_scale, answer_rate;
-    int cycle_ms;
+    int cycle_ms, db_writers;
     const char *mode;
 } opts_t;
 
@@ -308,19 +308,19 @@ static void usage(void)
 {
     fprintf(stderr, "usage: dialer_scale [--agents N] [--servers S] [--numbers N] [--warmup S] "
                     "[--seconds S] [--time-scale X] [--answer-rate P] [--cycle-ms MS] "
-                    "[--mode predictive|progressive]\n");
+                    "[--mode predictive|progressive] [--db-writers N]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     opts_t o = {.agents = 1000, .servers = 4, .numbers = 1000000, .warmup_s = 10, .seconds = 15,
-                .time_scale = 6, .answer_rate = 0.5, .cycle_ms = 500, .mode = "predictive"};
+                .time_scale = 6, .answer_rate = 0.5, .cycle_ms = 500, .db_writers = 1, .mode = "predictive"};
     static const struct option lo[] = {
         {"agents", 1, 0, 'a'},     {"servers", 1, 0, 's'},     {"numbers", 1, 0, 'n'},
         {"warmup", 1, 0, 'w'},     {"seconds", 1, 0, 't'},     {"time-scale", 1, 0, 'x'},
         {"answer-rate", 1, 0, 'r'}, {"cycle-ms", 1, 0, 'c'},   {"mode", 1, 0, 'm'},
-        {"help", 0, 0, 'h'},       {0, 0, 0, 0},
+        {"db-writers", 1, 0, 'd'}, {"help", 0, 0, 'h'},       {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -334,11 +334,12 @@ int main(int argc, char **argv)
         case 'r': o.answer_rate = atof(optarg); break;
         case 'c': o.cycle_ms = atoi(optarg); break;
         case 'm': o.mode = optarg; break;
+        case 'd': o.db_writers = atoi(optarg); break;
         default: usage();
         }
     }
     if (o.servers < 1 || o.servers > MAX_SERVERS || o.agents < o.servers || o.agents / o.servers > 1000 ||
-        o.numbers < o.servers || o.seconds < 1 || o.warmup_s < 0 || o.time_scale <= 0 ||
+        o.numbers < o.servers || o.db_writers < 1 || o.db_writers > 16 || o.seconds < 1 || o.warmup_s < 0 || o.time_scale <= 0 ||
         (strcmp(o.mode, "predictive") != 0 && strcmp(o.mode, "progressive") != 0))
         usage();
     int per = o.agents / o.servers;
@@ -387,12 +388,13 @@ int main(int argc, char **argv)
                    "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n\n",
                 s + 1, (unsigned)pbxsim_port(sims[s]));
     fprintf(f,
-            "[database]\nsocket = %s\nuser = %s\npassword = env:CCD_SCALE_DB_PASSWORD\nname = %s\n\n"
+            "[database]\nsocket = %s\nuser = %s\npassword = env:CCD_SCALE_DB_PASSWORD\nname = %s\n"
+            "writer_threads = %d\n\n"
             "[eccp]\nenabled = no\n\n[agi]\nenabled = no\n\n"
             "[dialer]\ncycle_ms = %d\noriginate_timeout = 30\nshort_call = 0\n\n"
             "[metrics]\nenabled = yes\nbind = 127.0.0.1\nport = %d\n\n"
             "[log]\nlevel = notice\ntarget = %s\n",
-            db.socket, db.user, db.name, o.cycle_ms, mport, log_path);
+            db.socket, db.user, db.name, o.db_writers, o.cycle_ms, mport, log_path);
     fclose(f);
     setenv("CCD_SCALE_DB_PASSWORD", db.password, 1);
 
@@ -441,7 +443,10 @@ int main(int argc, char **argv)
     if (http_get(mport, "/metrics", page, sizeof(page)) != 200)
         die("%s", "no metrics");
     double placed0 = metric(page, "ccdialer_dialer_calls_placed_total");
-    double cpu0 = proc_cpu_s(g_daemon);
+    double rows0 = metric(page, "ccdialer_db_rows_committed_total");
+    double cmax0 = metric(page, "ccdialer_dialer_cycle_seconds{which=\"max\"}");
+    int pressured = 0;
+    double cpu0 = proc_cpu_s(g_daemon), self0 = proc_cpu_s(getpid());
     double mt0 = now_s();
     double occ_sum = 0, rss_max = 0;
     int samples = 0;
@@ -461,6 +466,7 @@ int main(int argc, char **argv)
             occ_sum += on_call / (on_call + ready);
             samples++;
         }
+        pressured += metric(page, "ccdialer_db_backpressured") > 0;
         double rss = proc_mem_mb(g_daemon, "VmRSS:");
         if (rss > rss_max)
             rss_max = rss;
@@ -468,8 +474,9 @@ int main(int argc, char **argv)
     double mt1 = now_s();
     if (http_get(mport, "/metrics", page, sizeof(page)) != 200)
         die("%s", "no metrics");
-    double cpu1 = proc_cpu_s(g_daemon);
+    double cpu1 = proc_cpu_s(g_daemon), self1 = proc_cpu_s(getpid());
     double placed1 = metric(page, "ccdialer_dialer_calls_placed_total");
+    double rows1 = metric(page, "ccdialer_db_rows_committed_total");
     uint64_t orig1 = 0;
     for (int s = 0; s < o.servers; s++) {
         pbxsim_state_t st;
@@ -481,12 +488,18 @@ int main(int argc, char **argv)
     printf("metric dialer_scale.pbx_originates_per_s %.1f /s\n", (double)(orig1 - orig0) / span);
     printf("metric dialer_scale.cpu_per_call %.3f ms\n", calls > 0 ? 1000.0 * (cpu1 - cpu0) / calls : -1);
     printf("metric dialer_scale.daemon_cpu %.2f cores\n", (cpu1 - cpu0) / span);
+    /* This process: the simulated PBXs, and the bench's own scrapes (one a second). */
+    printf("metric dialer_scale.pbxsim_cpu_per_call %.3f ms\n",
+           calls > 0 ? 1000.0 * (self1 - self0) / calls : -1);
     printf("metric dialer_scale.cycle_p50 %.3f ms\n",
            1000 * metric(page, "ccdialer_dialer_cycle_seconds{which=\"p50\"}"));
     printf("metric dialer_scale.cycle_p99 %.3f ms\n",
            1000 * metric(page, "ccdialer_dialer_cycle_seconds{which=\"p99\"}"));
     printf("metric dialer_scale.cycle_max %.3f ms\n",
            1000 * metric(page, "ccdialer_dialer_cycle_seconds{which=\"max\"}"));
+    /* The cycle quantiles cover the whole run (a few hundred cycles): the largest cycle may
+     * be a warm-up one, which this tells. */
+    printf("metric dialer_scale.cycle_max_before_window %.3f ms\n", 1000 * cmax0);
     printf("metric dialer_scale.registry_lag_p50 %.3f ms\n",
            1000 * metric(page, "ccdialer_registry_lag_seconds{quantile=\"0.5\"}"));
     printf("metric dialer_scale.registry_lag_p99 %.3f ms\n",
@@ -501,6 +514,9 @@ int main(int argc, char **argv)
            metric(page, "ccdialer_db_write_queue_high_water"));
     printf("metric dialer_scale.db_write_latency_max %.3f s\n",
            metric(page, "ccdialer_db_write_latency_max_seconds"));
+    printf("metric dialer_scale.db_rows_per_s %.0f /s\n", (rows1 - rows0) / span);
+    printf("metric dialer_scale.db_rows_per_call %.1f rows\n", calls > 0 ? (rows1 - rows0) / calls : -1);
+    printf("metric dialer_scale.db_backpressured %.2f of_samples\n", samples ? (double)pressured / samples : 0);
     printf("metric dialer_scale.occupancy %.3f on_call/logged_in\n", samples ? occ_sum / samples : -1);
     printf("metric dialer_scale.rss_peak %.1f MB\n", proc_mem_mb(g_daemon, "VmHWM:"));
     printf("metric dialer_scale.rss_end %.1f MB\n", proc_mem_mb(g_daemon, "VmRSS:"));
