@@ -467,6 +467,12 @@ int main(int argc, char **argv)
             continue;
         double on_call = metric(page, "ccdialer_agents{state=\"on_call\"}");
         double ready = metric(page, "ccdialer_agents{state=\"ready\"}");
+        if (getenv("CCD_SCALE_SERIES")) { /* one line a second on stderr, to see a trend */
+            double placed = metric(page, "ccdialer_dialer_calls_placed_total");
+            fprintf(stderr, "series t=%.0f placed=%.0f on_call=%.0f ready=%.0f in_flight=%.0f cycle_last_ms=%.2f\n",
+                    now_s() - mt0, placed, on_call, ready, metric(page, "ccdialer_dialer_calls_in_flight"),
+                    1000 * metric(page, "ccdialer_dialer_cycle_seconds{which=\"last\"}"));
+        }
         if (on_call >= 0 && ready >= 0 && on_call + ready > 0) {
             occ_sum += on_call / (on_call + ready);
             samples++;
