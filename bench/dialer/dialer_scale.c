@@ -552,6 +552,16 @@ int main(int argc, char **argv)
     printf("metric dialer_scale.abandon_rate %.4f abandoned/(connected+abandoned)\n",
            linked + aband > 0 ? (double)aband / (double)(linked + aband) : 0.0);
     printf("metric dialer_scale.daemon_exit %d status\n", WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+    /* A run the daemon logged warnings or errors in is not a clean figure: say so. */
+    int warnings = 0;
+    FILE *lf = fopen(log_path, "r");
+    if (lf) {
+        char line[1024];
+        while (fgets(line, sizeof(line), lf))
+            warnings += strstr(line, " WARN ") || strstr(line, " ERROR ");
+        fclose(lf);
+    }
+    printf("metric dialer_scale.daemon_log_warnings %d lines\n", warnings);
     for (int s = 0; s < o.servers; s++)
         pbxsim_stop(sims[s]);
     mysql_close(my);
