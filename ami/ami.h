@@ -180,6 +180,13 @@ typedef struct ami_event {
     /* queues and agents */
     const char *queue, *interface, *state_interface, *member_name, *agent, *paused_reason;
     int position, count, status, paused, in_call, hold_time, talk_time, ring_time;
+    /* QueueMember* wrap-up fields (ami_parse_lastcall / ami_parse_wrapuptime; -1 absent or
+     * refused): LastCall, when the member's last queue call ended (epoch seconds on
+     * Asterisk's clock, 0 = never), and Wrapuptime, the member's own wrap-up in seconds
+     * (Asterisk 16+; 0 = none of its own: the queue's wrapuptime then applies, which AMI
+     * does not report) */
+    int64_t last_call_s;
+    int wrapup_s;
     /* bridges, music on hold, variables */
     const char *bridge_uniqueid, *bridge_type, *moh_class, *variable, *value;
     /* parking (ParkedCall, UnParkedCall, ParkedCallGiveUp, ParkedCallTimeOut) */
@@ -188,6 +195,18 @@ typedef struct ami_event {
 } ami_event_t;
 
 const char *ami_ev_name(ami_ev_type_e t);
+
+/* Largest values taken for the wrap-up fields; beyond them a value is refused as absurd
+ * (a LastCall after 2100-01-01 or a wrap-up over a day is a corrupt or misread value). */
+#define AMI_LASTCALL_MAX_S 4102444800LL
+#define AMI_WRAPUP_MAX_S 86400
+/* LastCall of a queue member (v[0..len)): decimal digits only, at most 12 of them, and at
+ * most AMI_LASTCALL_MAX_S; -1 (refused) for anything else: empty, a sign, spaces,
+ * "<unknown>", too large.  Pure. */
+int64_t ami_parse_lastcall(const char *v, size_t len);
+/* Wrapuptime of a queue member in seconds: decimal digits only, at most AMI_WRAPUP_MAX_S;
+ * -1 (refused) otherwise.  Pure. */
+int ami_parse_wrapuptime(const char *v, size_t len);
 
 /*
  * Builds a typed event from a framed message (for the I/O thread, tests and
@@ -475,6 +494,8 @@ typedef struct ami_resync_member {
     int paused;
     char paused_reason[REG_NAME_LEN]; /* PausedReason ("" when none given) */
     int64_t last_pause_s;     /* LastPause, epoch seconds: when the pause began; 0 = never */
+    int64_t last_call_s;      /* LastCall (ami_parse_lastcall; -1 absent or refused) */
+    int wrapup_s;             /* Wrapuptime (ami_parse_wrapuptime; -1 absent or refused) */
 } ami_resync_member_t;
 
 /* A caller waiting in a queue (QueueStatus's QueueEntry). */

@@ -15,6 +15,7 @@
 
 #include "ami/ami.h"
 #include "core/clock.h"
+#include "core/log.h"
 
 static const char *const ev_names[AMI_EV_COUNT] = {
     [AMI_EV_NONE] = "",
@@ -258,6 +259,55 @@ static bool var_wanted(const ami_msg_t *m, const char *const *vars)
             &(e)->parkee_channel, &(e)->parkee_uniqueid, &(e)->retriever_channel                   \
     }
 
+/* Digits only, at most max_digits of them (so no overflow), value <= max; else -1. */
+static int64_t parse_bounded(const char *v, size_t len, size_t max_digits, int64_t max)
+{
+    if (!v || len == 0 || len > max_digits)
+        return -1;
+    int64_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return -1;
+        n = n * 10 + (v[i] - '0');
+    }
+    return n <= max ? n : -1;
+}
+
+int64_t ami_parse_lastcall(const char *v, size_t len)
+{
+    return parse_bounded(v, len, 12, AMI_LASTCALL_MAX_S);
+}
+
+int ami_parse_wrapuptime(const char *v, size_t len)
+{
+    return (int)parse_bounded(v, len, 6, AMI_WRAPUP_MAX_S);
+}
+
+/* The wrap-up fields of the QueueMember* events: bounded parsers of their own, a value
+ * refused is logged here, where it is dropped. */
+static void wrap_fields(ami_event_t *ev, const ami_msg_t *m)
+{
+    ev->last_call_s = -1;
+    ev->wrapup_s = -1;
+    if (ev->type != AMI_EV_QUEUE_MEMBER_STATUS && ev->type != AMI_EV_QUEUE_MEMBER_ADDED &&
+        ev->type != AMI_EV_QUEUE_MEMBER_PAUSE)
+        return;
+    const ami_hdr_t *h = ami_msg_find(m, "LastCall", 8, NULL);
+    if (h) {
+        ev->last_call_s = ami_parse_lastcall(h->val.p, h->val.len);
+        if (ev->last_call_s < 0)
+            LOG_WARN_RL("ami", "server %d: %s LastCall '%.*s' refused", ev->server, ev->name,
+                        (int)(h->val.len > 32 ? 32 : h->val.len), h->val.p);
+    }
+    h = ami_msg_find(m, "Wrapuptime", 10, NULL);
+    if (h) {
+        ev->wrapup_s = ami_parse_wrapuptime(h->val.p, h->val.len);
+        if (ev->wrapup_s < 0)
+            LOG_WARN_RL("ami", "server %d: %s Wrapuptime '%.*s' refused", ev->server, ev->name,
+                        (int)(h->val.len > 32 ? 32 : h->val.len), h->val.p);
+    }
+}
+
 ami_event_t *ami_event_from_msg(const ami_msg_t *m, int server, const char *const *vars)
 {
     /* Asterisk puts Event first; look there before searching. */
@@ -321,6 +371,7 @@ ami_event_t *ami_event_from_msg(const ami_msg_t *m, int server, const char *cons
         ccd_str_t r = {ev->reason_txt, strlen(ev->reason_txt)};
         ev->reason = to_int(r);
     }
+    wrap_fields(ev, m);
     return ev;
 }
 

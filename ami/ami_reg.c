@@ -62,6 +62,9 @@
 
 #define MOD "ami-reg"
 #define AMI_RESYNC_PLACING_GRACE_MS 30000
+/* Two reports of a call's end this close together are of the same end (our Hangup or
+ * AgentComplete, then Asterisk's QueueMemberStatus with the new LastCall). */
+#define AMI_REG_WRAP_SAME_MS 10000
 
 static void cpy(char *dst, size_t n, const char *src)
 {
@@ -182,15 +185,53 @@ static reg_call_t *call_of(reg_txn_t *tx, const ami_event_t *ev, bool *own)
     return NULL;
 }
 
+/* The agent's queue call ended at end_ms: its wrap-up begins (Asterisk sets the member's
+ * LastCall at the same moment). */
+static void agent_call_ended(reg_agent_t *a, int64_t end_ms)
+{
+    a->call_id = 0;
+    a->wrap_start_ms = end_ms;
+}
+
 static void free_agent_of(reg_txn_t *tx, reg_call_t *c)
 {
     if (!c->agent[0])
         return;
     reg_agent_t *a = reg_txn_agent(tx, c->agent, false);
     if (a && a->call_id == c->id) {
-        a->call_id = 0;
+        agent_call_ended(a, c->t_end_ms ? c->t_end_ms : clk_wall_ms());
         reg_txn_agent_touch(tx, a);
     }
+}
+
+/* A member report's LastCall and Wrapuptime (-1: absent or refused).  LastCall is Asterisk's
+ * clock, which may differ from ours (another host, pbxsim's virtual clock), so it is only
+ * compared with the LastCall values before it: a newer one says a queue call ended.  Our
+ * own end of the agent's linked call, when it came shortly before, is that same end;
+ * otherwise (a call the registry did not follow: a queue it does not watch) the wrap-up is
+ * taken to begin now, as Asterisk reports the end when it happens.  The first LastCall seen
+ * only sets the baseline: it may be hours old (a resync, a static member).  A LastCall older
+ * than the one kept is another queue's member (app_queue keeps one per queue) and changes
+ * nothing.  True when the agent changed. */
+static bool note_wrap(reg_agent_t *a, int64_t last_call_s, int wrapup_s, int64_t now)
+{
+    if (last_call_s >= 0 && last_call_s < a->last_call_s)
+        return false;
+    bool ch = false;
+    if (last_call_s > a->last_call_s && a->last_call_s >= 0 && a->call_id == 0 &&
+        !(a->wrap_start_ms && now - a->wrap_start_ms < AMI_REG_WRAP_SAME_MS)) {
+        a->wrap_start_ms = now;
+        ch = true;
+    }
+    if (last_call_s >= 0 && last_call_s != a->last_call_s) {
+        a->last_call_s = last_call_s;
+        ch = true;
+    }
+    if (wrapup_s >= 0 && wrapup_s * 1000 != a->wrapup_ms) {
+        a->wrapup_ms = wrapup_s * 1000;
+        ch = true;
+    }
+    return ch;
 }
 
 static void finish(reg_txn_t *tx, reg_call_t *c, reg_call_status_e st)
@@ -447,6 +488,7 @@ static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
     if (a) {
         cpy(c->agent, sizeof(c->agent), a->number);
         a->call_id = c->id;
+        a->wrap_start_ms = 0; /* a new call: any wrap-up is over */
         reg_txn_agent_touch(tx, a);
     }
     reg_txn_call_touch(tx, c);
@@ -465,13 +507,22 @@ static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
         if (c)
             set_agent_legs(c, ev->dest_channel);
     }
-    if (a && (!c || a->call_id == c->id)) {
-        a->call_id = 0;
-        reg_txn_agent_touch(tx, a);
+    int64_t now = clk_wall_ms();
+    bool ends = c && (!is_final(c->status) || end_rank(c));
+    if (ends && !c->t_end_ms)
+        c->t_end_ms = now; /* finish() keeps it: the call ends where the wrap-up begins */
+    if (a && (!c || a->call_id == c->id || a->call_id == 0)) {
+        /* AgentComplete is Asterisk's end of a queue call, followed or not: the wrap-up
+         * begins now unless our end of the same call (its Hangup) came just before. */
+        if (a->call_id != 0 || !a->wrap_start_ms ||
+            now - a->wrap_start_ms >= AMI_REG_WRAP_SAME_MS) {
+            agent_call_ended(a, c && c->t_end_ms ? c->t_end_ms : now);
+            reg_txn_agent_touch(tx, a);
+        }
     }
-    if (c && (!is_final(c->status) || end_rank(c))) {
+    if (ends) {
         if (!c->t_link_ms)
-            c->t_link_ms = clk_wall_ms();
+            c->t_link_ms = now;
         if (!c->agent[0] && a)
             cpy(c->agent, sizeof(c->agent), a->number);
         finish(tx, c, REG_CS_HANGUP);
@@ -605,6 +656,8 @@ static void on_member(reg_txn_t *tx, const ami_event_t *ev)
         a->member_status = ev->status;
         ch = true;
     }
+    if (ev->type != AMI_EV_QUEUE_MEMBER_REMOVED)
+        ch |= note_wrap(a, ev->last_call_s, ev->wrapup_s, clk_wall_ms());
     ch |= update_ready(a);
     if (ch)
         reg_txn_agent_touch(tx, a);
@@ -789,6 +842,9 @@ ami_resync_t *ami_resync_build(int server, bool restarted, int64_t since_ms,
             m->paused = atoi(ami_rec_get(e, "Paused"));
             cpy(m->paused_reason, sizeof(m->paused_reason), ami_rec_get(e, "PausedReason"));
             m->last_pause_s = strtoll(ami_rec_get(e, "LastPause"), NULL, 10);
+            const char *lc = ami_rec_get(e, "LastCall"), *wt = ami_rec_get(e, "Wrapuptime");
+            m->last_call_s = ami_parse_lastcall(lc, strlen(lc));
+            m->wrapup_s = ami_parse_wrapuptime(wt, strlen(wt));
         }
     }
     return rs;
@@ -850,6 +906,12 @@ static bool rs_agent_fix(reg_txn_t *tx, reg_agent_t *a, void *arg)
         a->call_id = 0;
         ch = true;
     }
+    if (rs->restarted && (a->wrap_start_ms || a->last_call_s != -1)) {
+        /* a restarted Asterisk remembers no member's last call */
+        a->wrap_start_ms = 0;
+        a->last_call_s = -1;
+        ch = true;
+    }
     if (rs->have_members) {
         /* membership is exactly what QueueStatus listed */
         char old[REG_MAX_QUEUES][REG_ID_LEN];
@@ -867,6 +929,7 @@ static bool rs_agent_fix(reg_txn_t *tx, reg_agent_t *a, void *arg)
                 pm = m; /* paused anywhere is paused; the latest pause names it */
             if (m->status >= 0)
                 mstatus = m->status; /* one device: every queue reports the same state */
+            ch |= note_wrap(a, m->last_call_s, m->wrapup_s, clk_wall_ms());
         }
         if (nold != a->nqueues || memcmp(old, a->queues, sizeof(old[0]) * (size_t)nold) != 0)
             ch = true;

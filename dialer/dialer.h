@@ -68,6 +68,10 @@ typedef struct dl_stats {
     /* What the pacers were told from the registry: first outcomes, agent connects,
      * abandons, ends of connected calls. */
     uint64_t pacer_outcomes, pacer_connects, pacer_abandons, pacer_ends;
+    /* Wrap-ups: the sum of the wrap-up lengths told with the ends (ms), and, over every
+     * decision, the agents handed to a pacer as in wrap-up (with when it began). */
+    uint64_t pacer_wrap_ms, pacer_wrap_inputs;
+    int64_t agents_wrapping;     /* last cycle: agents inside their wrap-up, all campaigns */
     int64_t calls_in_flight;     /* last cycle: this engine's live outgoing calls */
     int64_t campaigns_active;
     int64_t cycle_us_last, cycle_us_max;

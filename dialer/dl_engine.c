@@ -102,6 +102,9 @@ static void camp_free(dl_camp_t *k)
     free(k->cb);
     free(k->ringing_since);
     free(k->busy_since);
+    free(k->wrap_since);
+    free(k->pace_busy);
+    free(k->pace_wrap);
     free(k);
 }
 
@@ -318,19 +321,32 @@ static void decide(dl_t *d, dl_camp_t *k, bool pressured, int64_t now)
     }
     if (ami_server_state(d->ami, k->server) != AMI_STATE_UP)
         return;
-    /* Busy agents' connect times, one per busy agent (now when the call is not known). */
-    while (k->nbusy_since < k->busy_agents)
-        dl__push_time(&k->busy_since, &k->nbusy_since, &k->cap_busy, now);
     int64_t off = now - clk_wall_ms(); /* registry times are real wall time */
     for (int i = 0; i < k->nringing; i++)
         k->ringing_since[i] += off;
-    for (int i = 0; i < k->nbusy_since; i++)
-        k->busy_since[i] += off;
+    /* Busy agents: the talking ones with their calls' connect times (now when the call is
+     * not known), then those in wrap-up with when it began, which is also all the pacer
+     * reads of them (their last connect time is not kept: the wrap-up's start stands in). */
+    k->npace_busy = k->npace_wrap = 0;
+    for (int i = 0; i < k->busy_agents; i++) {
+        dl__push_time(&k->pace_busy, &k->npace_busy, &k->cap_pace_busy,
+                      i < k->nbusy_since ? k->busy_since[i] + off : now);
+        dl__push_time(&k->pace_wrap, &k->npace_wrap, &k->cap_pace_wrap, -1);
+    }
+    for (int i = 0; i < k->wrap_agents && i < k->nwrap; i++) {
+        dl__push_time(&k->pace_busy, &k->npace_busy, &k->cap_pace_busy, k->wrap_since[i] + off);
+        dl__push_time(&k->pace_wrap, &k->npace_wrap, &k->cap_pace_wrap, k->wrap_since[i] + off);
+    }
+    /* An allocation failure drops entries: tell the pacer only what both arrays hold. */
+    int nbusy = k->npace_busy < k->npace_wrap ? k->npace_busy : k->npace_wrap;
+    if (nbusy > k->busy_agents)
+        atomic_fetch_add(&d->st_p_wrap_in, (uint64_t)(nbusy - k->busy_agents));
     dl_pace_input_t in = {
         .now_ms = now,
         .agents_free = k->free_agents,
-        .agents_busy = k->busy_agents,
-        .busy_since_ms = k->busy_since,
+        .agents_busy = nbusy,
+        .busy_since_ms = k->pace_busy,
+        .wrap_since_ms = k->pace_wrap,
         .calls_ringing = k->nringing,
         .ringing_since_ms = k->ringing_since,
         .calls_waiting = k->waiting,
@@ -540,6 +556,9 @@ void dl_get_stats(dl_t *d, dl_stats_t *o)
     o->pacer_connects = atomic_load(&d->st_p_conn);
     o->pacer_abandons = atomic_load(&d->st_p_aban);
     o->pacer_ends = atomic_load(&d->st_p_end);
+    o->pacer_wrap_ms = atomic_load(&d->st_p_wrap_ms);
+    o->pacer_wrap_inputs = atomic_load(&d->st_p_wrap_in);
+    o->agents_wrapping = atomic_load(&d->st_wrapping);
     o->calls_in_flight = atomic_load(&d->st_in_flight);
     o->campaigns_active = atomic_load(&d->st_campaigns);
     o->cycle_us_last = atomic_load(&d->st_cycle_us);

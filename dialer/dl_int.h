@@ -106,6 +106,13 @@ typedef struct dl_camp {
     int live, placing, waiting, busy_calls, free_agents, busy_agents, share_k, share_i;
     int64_t *ringing_since, *busy_since;
     int nringing, cap_ringing, nbusy_since, cap_busy;
+    /* Agents of its queue inside their wrap-up (ready once it ends): when each began. */
+    int64_t *wrap_since;
+    int nwrap, cap_wrap, wrap_agents;
+    /* The pacer's busy agents (talking, then wrapping) and their wrap-up starts (-1 talking),
+     * rebuilt at each decision. */
+    int64_t *pace_busy, *pace_wrap;
+    int npace_busy, cap_pace_busy, npace_wrap, cap_pace_wrap;
     char cb_free[DL_MAX_CB][33]; /* reserved agents free now */
     int ncb_free;
     /* Callbacks placed and not finished: the registry does not link a callback's agent (no
@@ -157,9 +164,12 @@ struct dl {
     _Atomic uint64_t applied_seq;
     /* statistics: written by the dialer thread, read by anyone */
     _Atomic uint64_t st_cycles, st_placed, st_refused, st_not_placed, st_claims, st_claims_failed,
-        st_finished, st_stuck, st_p_out, st_p_conn, st_p_aban, st_p_end;
-    _Atomic int64_t st_in_flight, st_campaigns, st_cycle_us, st_cycle_us_max, st_heartbeat_ms;
-    ccd_lhist_t cycle_hist; /* every cycle's duration (µs): added by the dialer thread, read by anyone */
+        st_finished, st_stuck, st_p_out, st_p_conn, st_p_aban, st_p_end, st_p_wrap_ms,
+        st_p_wrap_in;
+    _Atomic int64_t st_in_flight, st_campaigns, st_cycle_us, st_cycle_us_max, st_heartbeat_ms,
+        st_wrapping;
+    /* every cycle's duration (µs): added by the dialer thread, read by anyone */
+    ccd_lhist_t cycle_hist;
 };
 
 /* The dialer's clock: wall ms (injected in tests). */

@@ -122,7 +122,7 @@ void dl__push_time(int64_t **arr, int *n, int *cap, int64_t v)
 typedef struct snap {
     dl_t *d;
     int64_t wall_now, stuck_ms;
-    int nstuck;
+    int nstuck, nwrapping;
     char stuck[STUCK_MAX][REG_UID_LEN];
 } snap_t;
 
@@ -217,7 +217,13 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
     snap_t *s = ctx;
     if (a->login != REG_LOGGED_IN)
         return;
-    bool free_now = a->ready_ms != 0 && a->break_id == 0 && !a->on_hold && a->call_id == 0;
+    /* Asterisk offers a member in wrap-up no queue call: it is not free, but it will be at
+     * a time the pacer can foresee, unless a break or a hold keeps it. */
+    bool can_take = a->ready_ms != 0 && a->break_id == 0 && !a->on_hold && a->call_id == 0;
+    bool wrapping = can_take && reg_agent_in_wrapup(a, s->wall_now);
+    bool free_now = can_take && !wrapping;
+    if (wrapping)
+        s->nwrapping++;
     for (size_t i = 0; i < s->d->ncamps; i++) {
         dl_camp_t *k = s->d->camps[i];
         if (k->gone || !k->usable || k->server != a->server)
@@ -231,10 +237,14 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
         }
         if (!in_queue(a, k->c.queue))
             continue;
-        if (free_now)
+        if (free_now) {
             k->free_agents++;
-        else if (a->call_id != 0)
+        } else if (a->call_id != 0) {
             k->busy_agents++;
+        } else if (wrapping) {
+            k->wrap_agents++;
+            dl__push_time(&k->wrap_since, &k->nwrap, &k->cap_wrap, a->wrap_start_ms);
+        }
     }
 }
 
@@ -248,6 +258,7 @@ void dl__reg_snapshot(dl_t *d)
         k->live = k->placing = k->waiting = k->busy_calls = 0;
         k->free_agents = k->busy_agents = k->ncb_free = 0;
         k->nringing = k->nbusy_since = 0;
+        k->wrap_agents = k->nwrap = 0;
     }
     /* On the stack (4 KB): the count never fails for want of memory. */
     snap_t snap = {
@@ -262,6 +273,7 @@ void dl__reg_snapshot(dl_t *d)
             d->camps[i]->cb_busy[j].live = false;
     reg_visit_calls(d->reg, visit_call, s);
     reg_visit_agents(d->reg, visit_agent, s);
+    atomic_store(&d->st_wrapping, s->nwrapping);
     for (size_t i = 0; i < d->ncamps; i++)
         cb_busy_sweep(d->camps[i]);
     for (int i = 0; i < s->nstuck; i++) {
@@ -293,11 +305,32 @@ void dl__reg_snapshot(dl_t *d)
             k->free_agents = f / total + (me < f % total ? 1 : 0);
             int b = k->busy_agents;
             k->busy_agents = b / total + (me < b % total ? 1 : 0);
+            /* the wrapping agents in the same turns (their starts are in visit order, so
+             * each campaign takes every total-th one) */
+            int w = 0;
+            for (int j = me; j < k->nwrap; j += total)
+                k->wrap_since[w++] = k->wrap_since[j];
+            k->nwrap = k->wrap_agents = w;
         }
     }
 }
 
 /* ---- what the pacer learns ---- */
+
+/* The wrap-up that follows the end of call c: the wrap-up length Asterisk reported for its
+ * agent's member, which it enforces from the call's end (the same apply that ended the call
+ * started the agent's wrap-up, so the copy read now has it).  0 when none is known. */
+static int64_t agent_wrap_ms(dl_t *d, const reg_call_t *c)
+{
+    if (!c->agent[0])
+        return 0;
+    reg_agent_t *a = malloc(sizeof(*a)); /* 3 KB: not on the dialer thread's stack */
+    if (!a)
+        return 0;
+    int64_t w = reg_agent_get(d->reg, c->agent, a) == 0 && a->wrapup_ms > 0 ? a->wrapup_ms : 0;
+    free(a);
+    return w;
+}
 
 enum { OBS_SEEN = 0x80, OBS_OUT = 0x1, OBS_ANS = 0x2, OBS_CONN = 0x4, OBS_ABAN = 0x8,
        OBS_DONE = 0x10 };
@@ -347,8 +380,10 @@ void dl__reg_observe(dl_t *d, const reg_change_t *ch)
     }
     if ((f & OBS_CONN) && !(f & OBS_DONE) && c->t_end_ms &&
         (c->status == REG_CS_HANGUP || c->status == REG_CS_SHORTCALL)) {
-        dl_pacer_agent_done(k->pacer, now, c->t_end_ms - c->t_link_ms, 0);
+        int64_t wrap = agent_wrap_ms(d, c);
+        dl_pacer_agent_done(k->pacer, now, c->t_end_ms - c->t_link_ms, wrap);
         atomic_fetch_add(&d->st_p_end, 1);
+        atomic_fetch_add(&d->st_p_wrap_ms, (uint64_t)wrap);
         f |= OBS_DONE;
     }
     if (f != old || !(f & OBS_SEEN))

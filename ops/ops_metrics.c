@@ -469,7 +469,8 @@ static void render_dialer(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_dialer_campaigns_active", "gauge", "Outgoing campaigns active now.",
         (uint64_t)(st.campaigns_active > 0 ? st.campaigns_active : 0));
     family(o, "ccdialer_dialer_cycle_seconds", "gauge",
-           "The dialer cycle's duration: the last one, the longest, the median and 99th percentile.");
+           "The dialer cycle's duration: the last one, the longest, the median and the 99th "
+           "percentile.");
     put(o, "ccdialer_dialer_cycle_seconds{which=\"last\"} %.6f\n", (double)st.cycle_us_last / 1e6);
     put(o, "ccdialer_dialer_cycle_seconds{which=\"max\"} %.6f\n", (double)st.cycle_us_max / 1e6);
     put(o, "ccdialer_dialer_cycle_seconds{which=\"p50\"} %.6f\n", (double)st.cycle_us_p50 / 1e6);

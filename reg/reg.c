@@ -285,6 +285,7 @@ reg_agent_t *reg_txn_agent(reg_txn_t *tx, const char *number, bool create)
     a = &rec->a;
     snprintf(a->number, sizeof(a->number), "%s", number);
     a->member_status = -1; /* 0 is Asterisk's UNKNOWN */
+    a->last_call_s = -1;   /* 0 is Asterisk's "never" */
     if (hmap_put(tx->r->agents, a->number, a, NULL) != 0) {
         free(a);
         return NULL;
@@ -458,6 +459,19 @@ static void apply_agent_sync(reg_txn_t *tx, void *arg)
         }
     }
     reg_txn_foreach_agent(tx, mark_unlisted, s);
+}
+
+int64_t reg_agent_wrap_end_ms(const reg_agent_t *a)
+{
+    if (a->call_id != 0 || a->wrap_start_ms <= 0 || a->wrapup_ms <= 0)
+        return 0;
+    return a->wrap_start_ms + a->wrapup_ms;
+}
+
+bool reg_agent_in_wrapup(const reg_agent_t *a, int64_t now_ms)
+{
+    int64_t end = reg_agent_wrap_end_ms(a);
+    return end != 0 && now_ms < end;
 }
 
 void reg_agent_set_logged_out(reg_agent_t *a)

@@ -76,8 +76,26 @@ typedef struct reg_agent {
     int64_t ready_ms;
     char queues[REG_MAX_QUEUES][REG_ID_LEN]; /* queues the agent is a member of now */
     int nqueues;
+    /* Wrap-up (ami_reg.c keeps it, docs/ami.md "Wrap-up"): after a queue call ends, Asterisk
+     * offers the member no queue call for its wrapuptime.  last_call_s is the newest LastCall
+     * its members reported (epoch s on Asterisk's clock, compared only with Asterisk's own
+     * values; -1 = none reported yet, 0 = never called).  wrapup_ms is the Wrapuptime of the
+     * member that reported it (0 = none of its own, or unknown: a queue's wrapuptime is not
+     * on AMI).  wrap_start_ms is when its last queue call ended on our wall clock (the
+     * registry's end of its linked call, or when a newer LastCall arrived); 0 once a new call
+     * is linked. */
+    int64_t last_call_s;
+    int32_t wrapup_ms;
+    int64_t wrap_start_ms;
     uint64_t version;            /* bumped on every change */
 } reg_agent_t;
+
+/* When the agent's wrap-up ends (wall ms), or 0 when it has none now: no wrap-up length
+ * known, no call ended since its last one began, or it is on a call.  Pure. */
+int64_t reg_agent_wrap_end_ms(const reg_agent_t *a);
+/* Whether the agent is inside its wrap-up at now_ms (wall): Asterisk offers it no queue
+ * call until reg_agent_wrap_end_ms.  Pure. */
+bool reg_agent_in_wrapup(const reg_agent_t *a, int64_t now_ms);
 
 typedef enum reg_call_type {
     REG_CALL_OUTGOING = 0,

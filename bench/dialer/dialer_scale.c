@@ -200,24 +200,27 @@ static void load_db(MYSQL *my, const opts_t *o)
                  agent_base(s), agent_base(s), per - 1);
         bdb_exec(my, q);
         int c = s + 1;
-        snprintf(q, sizeof(q),
-                 "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
-                 "daytime_end, retries, trunk, context, queue, max_canales, script, estatus, callerid) "
-                 "VALUES (%d, 'Scale %d', CURDATE() - INTERVAL 1 DAY, CURDATE() + INTERVAL 30 DAY, "
-                 "'00:00:00', '23:59:59', 1, 'Local/$OUTNUM$@customers', 'dialer-queue', '8000', 0, "
-                 "'', 'A', '5550100')",
-                 c, c);
+        snprintf(
+            q, sizeof(q),
+            "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+            "daytime_end, retries, trunk, context, queue, max_canales, script, estatus, callerid) "
+            "VALUES (%d, 'Scale %d', CURDATE() - INTERVAL 1 DAY, CURDATE() + INTERVAL 30 DAY, "
+            "'00:00:00', '23:59:59', 1, 'Local/$OUTNUM$@customers', 'dialer-queue', '8000', 0, "
+            "'', 'A', '5550100')",
+            c, c);
         bdb_exec(my, q);
-        snprintf(q, sizeof(q),
-                 "INSERT INTO ccd_campaign_pacing (id_campaign, mode, abandon_rate_max, max_channels, "
-                 "ami_server) VALUES (%d, '%s', 0.03, 0, 'pbx%d')",
-                 c, o->mode, c);
+        snprintf(
+            q, sizeof(q),
+            "INSERT INTO ccd_campaign_pacing (id_campaign, mode, abandon_rate_max, max_channels, "
+            "ami_server) VALUES (%d, '%s', 0.03, 0, 'pbx%d')",
+            c, o->mode, c);
         bdb_exec(my, q);
-        snprintf(q, sizeof(q),
-                 "INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, "
-                 "status, total_calls, pending_calls) VALUES (%d, %d, 0, 'Scale', 's.csv', NOW(), 1, "
-                 "%ld, %ld)",
-                 c, c, o->numbers / o->servers, o->numbers / o->servers);
+        snprintf(
+            q, sizeof(q),
+            "INSERT INTO campaign_lists (id, id_campaign, type, name, upload, date_entered, "
+            "status, total_calls, pending_calls) VALUES (%d, %d, 0, 'Scale', 's.csv', NOW(), 1, "
+            "%ld, %ld)",
+            c, c, o->numbers / o->servers, o->numbers / o->servers);
         bdb_exec(my, q);
     }
     /* One statement from MariaDB's sequence engine: numbers 8xxxxxxx, which pbxsim answers
@@ -225,10 +228,11 @@ static void load_db(MYSQL *my, const opts_t *o)
     double t0 = now_s();
     /* the ids it refers to were just inserted: no foreign key lookup per row */
     bdb_exec(my, "SET SESSION foreign_key_checks = 0, unique_checks = 0");
-    snprintf(q, sizeof(q),
-             "INSERT INTO calls (id_list, phone) SELECT 1 + seq %% %d, CONCAT('8', LPAD(seq, 7, '0')) "
-             "FROM seq_1_to_%ld",
-             o->servers, o->numbers);
+    snprintf(
+        q, sizeof(q),
+        "INSERT INTO calls (id_list, phone) SELECT 1 + seq %% %d, CONCAT('8', LPAD(seq, 7, '0')) "
+        "FROM seq_1_to_%ld",
+        o->servers, o->numbers);
     bdb_exec(my, q);
     bdb_exec(my, "SET SESSION foreign_key_checks = 1, unique_checks = 1");
     printf("metric dialer_scale.numbers_load %.1f s\n", now_s() - t0);
@@ -264,10 +268,11 @@ static void login_agents(pbxsim_t *sim, int server, int n)
                             "\r\nEvents: off\r\n\r\n");
     for (int i = 0; i < n; i++) {
         int a = agent_base(server) + i;
-        len += (size_t)snprintf(req + len, cap - len,
-                                "Action: Originate\r\nChannel: Local/%d@phones\r\nContext: agent-login\r\n"
-                                "Exten: %d\r\nPriority: 1\r\nAsync: true\r\n\r\n",
-                                a + 50000, a);
+        len += (size_t)snprintf(
+            req + len, cap - len,
+            "Action: Originate\r\nChannel: Local/%d@phones\r\nContext: agent-login\r\n"
+            "Exten: %d\r\nPriority: 1\r\nAsync: true\r\n\r\n",
+            a + 50000, a);
     }
     for (size_t off = 0; off < len;) {
         ssize_t w = write(fd, req + off, len - off);
@@ -317,32 +322,62 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    opts_t o = {.agents = 1000, .servers = 4, .numbers = 1000000, .warmup_s = 10, .seconds = 15,
-                .time_scale = 10, .answer_rate = 0.5, .cycle_ms = 500, .db_writers = 1, .mode = "predictive"};
+    opts_t o = {.agents = 1000,
+                .servers = 4,
+                .numbers = 1000000,
+                .warmup_s = 10,
+                .seconds = 15,
+                .time_scale = 10,
+                .answer_rate = 0.5,
+                .cycle_ms = 500,
+                .db_writers = 1,
+                .mode = "predictive"};
     static const struct option lo[] = {
-        {"agents", 1, 0, 'a'},     {"servers", 1, 0, 's'},     {"numbers", 1, 0, 'n'},
-        {"warmup", 1, 0, 'w'},     {"seconds", 1, 0, 't'},     {"time-scale", 1, 0, 'x'},
-        {"answer-rate", 1, 0, 'r'}, {"cycle-ms", 1, 0, 'c'},   {"mode", 1, 0, 'm'},
-        {"db-writers", 1, 0, 'd'}, {"help", 0, 0, 'h'},       {0, 0, 0, 0},
+        {"agents", 1, 0, 'a'},      {"servers", 1, 0, 's'},  {"numbers", 1, 0, 'n'},
+        {"warmup", 1, 0, 'w'},      {"seconds", 1, 0, 't'},  {"time-scale", 1, 0, 'x'},
+        {"answer-rate", 1, 0, 'r'}, {"cycle-ms", 1, 0, 'c'}, {"mode", 1, 0, 'm'},
+        {"db-writers", 1, 0, 'd'},  {"help", 0, 0, 'h'},     {0, 0, 0, 0},
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
-        case 'a': o.agents = atoi(optarg); break;
-        case 's': o.servers = atoi(optarg); break;
-        case 'n': o.numbers = atol(optarg); break;
-        case 'w': o.warmup_s = atoi(optarg); break;
-        case 't': o.seconds = atoi(optarg); break;
-        case 'x': o.time_scale = atof(optarg); break;
-        case 'r': o.answer_rate = atof(optarg); break;
-        case 'c': o.cycle_ms = atoi(optarg); break;
-        case 'm': o.mode = optarg; break;
-        case 'd': o.db_writers = atoi(optarg); break;
-        default: usage();
+        case 'a':
+            o.agents = atoi(optarg);
+            break;
+        case 's':
+            o.servers = atoi(optarg);
+            break;
+        case 'n':
+            o.numbers = atol(optarg);
+            break;
+        case 'w':
+            o.warmup_s = atoi(optarg);
+            break;
+        case 't':
+            o.seconds = atoi(optarg);
+            break;
+        case 'x':
+            o.time_scale = atof(optarg);
+            break;
+        case 'r':
+            o.answer_rate = atof(optarg);
+            break;
+        case 'c':
+            o.cycle_ms = atoi(optarg);
+            break;
+        case 'm':
+            o.mode = optarg;
+            break;
+        case 'd':
+            o.db_writers = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
-    if (o.servers < 1 || o.servers > MAX_SERVERS || o.agents < o.servers || o.agents / o.servers > 1000 ||
-        o.numbers < o.servers || o.db_writers < 1 || o.db_writers > 16 || o.seconds < 1 || o.warmup_s < 0 || o.time_scale <= 0 ||
+    if (o.servers < 1 || o.servers > MAX_SERVERS || o.agents < o.servers ||
+        o.agents / o.servers > 1000 || o.numbers < o.servers || o.db_writers < 1 ||
+        o.db_writers > 16 || o.seconds < 1 || o.warmup_s < 0 || o.time_scale <= 0 ||
         (strcmp(o.mode, "predictive") != 0 && strcmp(o.mode, "progressive") != 0))
         usage();
     int per = o.agents / o.servers;
@@ -387,8 +422,9 @@ int main(int argc, char **argv)
     if (!f)
         die("cannot write %s", conf_path);
     for (int s = 0; s < o.servers; s++)
-        fprintf(f, "[ami pbx%d]\nhost = 127.0.0.1\nport = %u\nusername = " AMI_USER "\nsecret = " AMI_SECRET
-                   "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n\n",
+        fprintf(f,
+                "[ami pbx%d]\nhost = 127.0.0.1\nport = %u\nusername = " AMI_USER
+                "\nsecret = " AMI_SECRET "\nreconnect_min_ms = 50\nreconnect_max_ms = 500\n\n",
                 s + 1, (unsigned)pbxsim_port(sims[s]));
     fprintf(f,
             "[database]\nsocket = %s\nuser = %s\npassword = env:CCD_SCALE_DB_PASSWORD\nname = %s\n"
@@ -429,7 +465,8 @@ int main(int argc, char **argv)
     for (;;) {
         if (http_get(mport, "/metrics", page, sizeof(page)) == 200 &&
             metric(page, "ccdialer_agents{state=\"logged_out\"}") >= 0 &&
-            metric(page, "ccdialer_agents{state=\"ready\"}") + metric(page, "ccdialer_agents{state=\"on_call\"}") >=
+            metric(page, "ccdialer_agents{state=\"ready\"}") +
+                    metric(page, "ccdialer_agents{state=\"on_call\"}") >=
                 o.agents)
             break;
         if (now_s() > end)
@@ -469,8 +506,11 @@ int main(int argc, char **argv)
         double ready = metric(page, "ccdialer_agents{state=\"ready\"}");
         if (getenv("CCD_SCALE_SERIES")) { /* one line a second on stderr, to see a trend */
             double placed = metric(page, "ccdialer_dialer_calls_placed_total");
-            fprintf(stderr, "series t=%.0f placed=%.0f on_call=%.0f ready=%.0f in_flight=%.0f cycle_last_ms=%.2f\n",
-                    now_s() - mt0, placed, on_call, ready, metric(page, "ccdialer_dialer_calls_in_flight"),
+            fprintf(stderr,
+                    "series t=%.0f placed=%.0f on_call=%.0f ready=%.0f in_flight=%.0f "
+                    "cycle_last_ms=%.2f\n",
+                    now_s() - mt0, placed, on_call, ready,
+                    metric(page, "ccdialer_dialer_calls_in_flight"),
                     1000 * metric(page, "ccdialer_dialer_cycle_seconds{which=\"last\"}"));
         }
         if (on_call >= 0 && ready >= 0 && on_call + ready > 0) {
@@ -499,7 +539,8 @@ int main(int argc, char **argv)
     double calls = placed1 - placed0, span = mt1 - mt0;
     printf("metric dialer_scale.originates_per_s %.1f /s\n", calls / span);
     printf("metric dialer_scale.pbx_originates_per_s %.1f /s\n", (double)(orig1 - orig0) / span);
-    printf("metric dialer_scale.cpu_per_call %.3f ms\n", calls > 0 ? 1000.0 * (cpu1 - cpu0) / calls : -1);
+    printf("metric dialer_scale.cpu_per_call %.3f ms\n",
+           calls > 0 ? 1000.0 * (cpu1 - cpu0) / calls : -1);
     printf("metric dialer_scale.daemon_cpu %.2f cores\n", (cpu1 - cpu0) / span);
     /* This process: the simulated PBXs, and the bench's own scrapes (one a second). */
     printf("metric dialer_scale.pbxsim_cpu_per_call %.3f ms\n",
@@ -530,9 +571,12 @@ int main(int argc, char **argv)
     printf("metric dialer_scale.db_write_latency_max %.3f s\n",
            metric(page, "ccdialer_db_write_latency_max_seconds"));
     printf("metric dialer_scale.db_rows_per_s %.0f /s\n", (rows1 - rows0) / span);
-    printf("metric dialer_scale.db_rows_per_call %.1f rows\n", calls > 0 ? (rows1 - rows0) / calls : -1);
-    printf("metric dialer_scale.db_backpressured %.2f of_samples\n", samples ? (double)pressured / samples : 0);
-    printf("metric dialer_scale.occupancy %.3f on_call/logged_in\n", samples ? occ_sum / samples : -1);
+    printf("metric dialer_scale.db_rows_per_call %.1f rows\n",
+           calls > 0 ? (rows1 - rows0) / calls : -1);
+    printf("metric dialer_scale.db_backpressured %.2f of_samples\n",
+           samples ? (double)pressured / samples : 0);
+    printf("metric dialer_scale.occupancy %.3f on_call/logged_in\n",
+           samples ? occ_sum / samples : -1);
     printf("metric dialer_scale.rss_peak %.1f MB\n", proc_mem_mb(g_daemon, "VmHWM:"));
     printf("metric dialer_scale.rss_end %.1f MB\n", proc_mem_mb(g_daemon, "VmRSS:"));
     (void)rss_max;

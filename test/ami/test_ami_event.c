@@ -318,12 +318,107 @@ static void test_records(void **state)
     assert_null(ami_action_new("Bad\nName"));
 }
 
+/* The wrap-up fields as Asterisk 22 sends them: every QueueMemberStatus of the recorded
+ * queue call carries LastCall and Wrapuptime (0: conf/queues.conf sets none); the one after
+ * the call has the call's end as LastCall.  Events without them read -1. */
+static void test_wrap_fields(void **state)
+{
+    (void)state;
+    collect_t *c = calloc(1, sizeof(*c));
+    each_msg("queue_call_to_agent.txt", collect_fn, c);
+    int n = 0;
+    int64_t newest = -1;
+    for (size_t i = 0; i < c->n; i++) {
+        const ami_event_t *e = c->ev[i];
+        if (e->type != AMI_EV_QUEUE_MEMBER_STATUS)
+            continue;
+        n++;
+        assert_true(e->last_call_s >= 0);
+        assert_int_equal(e->wrapup_s, 0);
+        if (e->last_call_s > newest)
+            newest = e->last_call_s;
+    }
+    assert_true(n >= 2);
+    assert_true(newest == 1795438087LL); /* "LastCall: 1795438087", after the second call */
+    const ami_event_t *first = find(c, AMI_EV_QUEUE_MEMBER_STATUS, 0);
+    assert_true(first->last_call_s == 1795437867LL);
+    const ami_event_t *ac = find(c, AMI_EV_AGENT_CONNECT, 0);
+    assert_true(ac->last_call_s == -1 && ac->wrapup_s == -1);
+    /* a copy keeps them */
+    ami_event_t *d = ami_event_dup(first);
+    assert_true(d->last_call_s == 1795437867LL && d->wrapup_s == 0);
+    ami_event_free(d);
+    collect_free(c);
+    free(c);
+}
+
+static ami_event_t *member_ev(const char *last_call, const char *wrapup)
+{
+    char s[512];
+    snprintf(s, sizeof(s),
+             "Event: QueueMemberStatus\r\nQueue: 8000\r\nInterface: Local/9000@agents\r\n"
+             "StateInterface: Agent:9000\r\nLastCall: %s\r\nInCall: 0\r\nStatus: 1\r\n"
+             "Paused: 0\r\nWrapuptime: %s\r\n\r\n",
+             last_call, wrapup);
+    ami_parser_t p;
+    ami_parser_init(&p, 0, 0, 0);
+    ami_msg_t m;
+    assert_int_equal(ami_parse(&p, s, strlen(s), &m), CCD_OK);
+    ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
+    assert_non_null(ev);
+    return ev;
+}
+
+/* Bad values are refused (-1, as if absent): not a number, a sign, spaces, too many
+ * digits, beyond the bounds; the bounds themselves are taken. */
+static void test_wrap_bad_values(void **state)
+{
+    (void)state;
+    static const char *const bad_lc[] = {"", "-5", "+5", "abc", "17954380x7", " 1795438087",
+                                         "1795438087 ", "1.5", "4102444801",
+                                         "99999999999999999999", "<unknown>", NULL};
+    for (const char *const *v = bad_lc; *v; v++) {
+        if (ami_parse_lastcall(*v, strlen(*v)) != -1)
+            fail_msg("LastCall '%s' taken", *v);
+        if ((*v)[0] == ' ')
+            continue; /* the framing drops the spaces after the colon: see the parser */
+        ami_event_t *ev = member_ev(*v, "10");
+        if (ev->last_call_s != -1)
+            fail_msg("LastCall '%s' taken in an event", *v);
+        assert_int_equal(ev->wrapup_s, 10);
+        ami_event_free(ev);
+    }
+    static const char *const bad_wt[] = {"", "-1", "1e3", "0x10", "86401", "9999999999",
+                                         " 10", "10s", NULL};
+    for (const char *const *v = bad_wt; *v; v++) {
+        if (ami_parse_wrapuptime(*v, strlen(*v)) != -1)
+            fail_msg("Wrapuptime '%s' taken", *v);
+        if ((*v)[0] == ' ')
+            continue;
+        ami_event_t *ev = member_ev("1795438087", *v);
+        if (ev->wrapup_s != -1)
+            fail_msg("Wrapuptime '%s' taken in an event", *v);
+        assert_true(ev->last_call_s == 1795438087LL);
+        ami_event_free(ev);
+    }
+    assert_true(ami_parse_lastcall("0", 1) == 0);
+    assert_true(ami_parse_lastcall("4102444800", 10) == AMI_LASTCALL_MAX_S);
+    assert_true(ami_parse_lastcall("0001795438087", 13) == -1); /* more than 12 digits */
+    assert_int_equal(ami_parse_wrapuptime("0", 1), 0);
+    assert_int_equal(ami_parse_wrapuptime("86400", 5), AMI_WRAPUP_MAX_S);
+    assert_int_equal(ami_parse_wrapuptime("15", 2), 15);
+    /* the length is honoured: no read past it */
+    assert_int_equal(ami_parse_wrapuptime("159", 2), 15);
+    assert_int_equal(ami_parse_wrapuptime(NULL, 0), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_busy_fields),     cmocka_unit_test(test_queue_agent_fields),
         cmocka_unit_test(test_load_mix_types),  cmocka_unit_test(test_names_and_garbage),
         cmocka_unit_test(test_records),
+        cmocka_unit_test(test_wrap_fields),     cmocka_unit_test(test_wrap_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

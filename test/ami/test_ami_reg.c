@@ -1246,6 +1246,187 @@ static void test_recording_from_mixmonitor(void **state)
     evlist_free(&l);
 }
 
+/* ---- wrap-up (LastCall, Wrapuptime) ---- */
+
+static ami_event_t *ev_text(const char *text)
+{
+    ami_parser_t p;
+    ami_parser_init(&p, 0, 0, 0);
+    ami_msg_t m;
+    assert_int_equal(ami_parse(&p, text, strlen(text), &m), CCD_OK);
+    ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
+    assert_non_null(ev);
+    return ev;
+}
+
+static void post_text(reg_t *r, const char *text)
+{
+    assert_int_equal(ami_reg_post_event(r, ev_text(text)), 0);
+    reg_drain(r);
+}
+
+static void post_member(reg_t *r, int agent, long long last_call, int wrapup)
+{
+    char s[512];
+    snprintf(s, sizeof(s),
+             "Event: QueueMemberStatus\r\nQueue: 8000\r\nMemberName: Agent %d\r\n"
+             "Interface: Local/%d@agents\r\nStateInterface: Agent:%d\r\nLastCall: %lld\r\n"
+             "InCall: 0\r\nStatus: 1\r\nPaused: 0\r\nWrapuptime: %d\r\n\r\n",
+             agent, agent, agent, last_call, wrapup);
+    post_text(r, s);
+}
+
+/* The recorded queue call, its member a wrap-up of 30 s (the recording's queues.conf has
+ * none, so its QueueMemberStatus events are given Wrapuptime 30): after the call the agent
+ * is in wrap-up from the call's end for 30 s; a second report of the same end changes
+ * nothing; the next call linked to it ends the wrap-up. */
+static void test_wrapup_from_recorded_call(void **state)
+{
+    (void)state;
+    const char *f = "queue_call_to_agent.txt";
+    evlist_t l = reg_events(f, NULL);
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 5);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    reg_drain(r);
+    new_call_t calls[4];
+    assert_int_equal(add_sent_calls(r, f, calls, 4), 1);
+    int64_t before = clk_wall_ms();
+    for (size_t i = 0; i < l.n; i++) {
+        ami_event_t *ev = ami_event_dup(l.v[i]);
+        if (ev->type == AMI_EV_QUEUE_MEMBER_STATUS) {
+            assert_int_equal(ev->wrapup_s, 0); /* as recorded */
+            ev->wrapup_s = 30;
+        }
+        assert_int_equal(ami_reg_post_event(r, ev), 0);
+        reg_drain(r);
+        reg_agent_t a = get_agent(r, "Agent/9000");
+        if (a.call_id) /* talking: no wrap-up */
+            assert_false(reg_agent_in_wrapup(&a, clk_wall_ms()));
+    }
+    int64_t after = clk_wall_ms();
+    reg_call_t c = get_call(r, calls[0].id);
+    assert_int_equal(c.status, REG_CS_HANGUP);
+    reg_agent_t a = get_agent(r, "Agent/9000");
+    assert_true(a.call_id == 0);
+    assert_true(a.last_call_s == 1795438087LL);
+    assert_int_equal(a.wrapup_ms, 30000);
+    assert_true(a.wrap_start_ms == c.t_end_ms); /* the registry's own end of the call */
+    assert_true(a.wrap_start_ms >= before && a.wrap_start_ms <= after);
+    assert_true(reg_agent_wrap_end_ms(&a) == a.wrap_start_ms + 30000);
+    assert_true(reg_agent_in_wrapup(&a, after));
+    assert_true(reg_agent_in_wrapup(&a, a.wrap_start_ms + 29999));
+    assert_false(reg_agent_in_wrapup(&a, a.wrap_start_ms + 30000));
+
+    /* the end reported again (a repeated QueueMemberStatus) moves nothing */
+    post_member(r, 9000, 1795438087LL, 30);
+    reg_agent_t b = get_agent(r, "Agent/9000");
+    assert_true(b.version == a.version && b.wrap_start_ms == a.wrap_start_ms);
+
+    /* the next call linked to the agent ends the wrap-up */
+    new_call_t *nc = calloc(1, sizeof(*nc));
+    snprintf(nc->uniqueid, sizeof(nc->uniqueid), "wrap-next-1");
+    snprintf(nc->action_id, sizeof(nc->action_id), "dl-wrap-next-1");
+    assert_int_equal(reg_post(r, apply_new_call, nc, NULL), 0);
+    reg_drain(r);
+    post_text(r, "Event: AgentConnect\r\nChannel: Local/5001@customers-00000099;1\r\n"
+                 "Uniqueid: wrap-next-1\r\nLinkedid: wrap-next-1\r\nQueue: 8000\r\n"
+                 "Interface: Local/9000@agents\r\nMemberName: Agent 9000\r\n"
+                 "DestChannel: Local/9000@agents-0000009a;1\r\nHoldTime: 1\r\nRingTime: 1\r\n\r\n");
+    a = get_agent(r, "Agent/9000");
+    assert_true(a.call_id == nc->id);
+    assert_true(a.wrap_start_ms == 0);
+    assert_true(reg_agent_wrap_end_ms(&a) == 0);
+    assert_false(reg_agent_in_wrapup(&a, clk_wall_ms()));
+    assert_int_equal(a.wrapup_ms, 30000); /* the member's setting stays known */
+    /* a newer LastCall reported while it talks (events are not causal) starts nothing */
+    post_member(r, 9000, 1795438300LL, 30);
+    a = get_agent(r, "Agent/9000");
+    assert_true(a.last_call_s == 1795438300LL && a.wrap_start_ms == 0);
+    free(nc);
+    evlist_free(&l);
+    reg_free(r);
+}
+
+/* Calls the registry does not follow (a queue it does not watch): the first LastCall is a
+ * baseline only, a newer one starts the wrap-up when it arrives, an older one (another
+ * queue's member) changes nothing, AgentComplete alone starts it too; a restart forgets it;
+ * a resync reads the recorded QueueMember fields. */
+static void test_wrapup_untracked_and_resync(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 5);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9001"), free), 0);
+    reg_drain(r);
+    reg_agent_t a = get_agent(r, "Agent/9001");
+    assert_true(a.last_call_s == -1 && a.wrap_start_ms == 0 && a.wrapup_ms == 0);
+
+    post_member(r, 9001, 1795430000LL, 20);
+    a = get_agent(r, "Agent/9001");
+    assert_true(a.last_call_s == 1795430000LL && a.wrapup_ms == 20000);
+    assert_true(a.wrap_start_ms == 0); /* the baseline: that call may be hours old */
+
+    int64_t t0 = clk_wall_ms();
+    post_member(r, 9001, 1795430100LL, 20);
+    int64_t t1 = clk_wall_ms();
+    a = get_agent(r, "Agent/9001");
+    assert_true(a.wrap_start_ms >= t0 && a.wrap_start_ms <= t1);
+    assert_true(reg_agent_in_wrapup(&a, t1));
+    uint64_t v = a.version;
+    post_member(r, 9001, 1795430050LL, 0); /* older: another queue's member */
+    a = get_agent(r, "Agent/9001");
+    assert_true(a.version == v && a.wrapup_ms == 20000 && a.last_call_s == 1795430100LL);
+
+    /* refused values change nothing */
+    post_text(r, "Event: QueueMemberStatus\r\nQueue: 8000\r\nInterface: Local/9001@agents\r\n"
+                 "StateInterface: Agent:9001\r\nLastCall: 99999999999999\r\nStatus: 1\r\n"
+                 "Paused: 0\r\nWrapuptime: -4\r\n\r\n");
+    a = get_agent(r, "Agent/9001");
+    assert_true(a.version == v && a.wrapup_ms == 20000 && a.last_call_s == 1795430100LL);
+
+    /* AgentComplete of a call the registry never linked: the wrap-up starts at it */
+    reg_agent_t ag = get_agent(r, "Agent/9000");
+    assert_true(ag.wrap_start_ms == 0);
+    t0 = clk_wall_ms();
+    post_text(r, "Event: AgentComplete\r\nQueue: 9999\r\nUniqueid: other-1\r\n"
+                 "Interface: Local/9000@agents\r\nMemberName: Agent 9000\r\n"
+                 "StateInterface: Agent:9000\r\nReason: caller\r\nTalkTime: 10\r\n\r\n");
+    ag = get_agent(r, "Agent/9000");
+    assert_true(ag.wrap_start_ms >= t0);
+    assert_false(reg_agent_in_wrapup(&ag, clk_wall_ms())); /* no wrap-up length known */
+
+    /* a restart: no member remembers its last call */
+    ami_resync_t *rs = ami_resync_build(0, true, clk_wall_ms(), NULL, NULL, NULL);
+    assert_non_null(rs);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    a = get_agent(r, "Agent/9001");
+    assert_true(a.wrap_start_ms == 0 && a.last_call_s == -1);
+    assert_false(reg_agent_in_wrapup(&a, clk_wall_ms()));
+
+    /* the recorded QueueStatus: LastCall and Wrapuptime of each member, as a baseline */
+    ami_response_t *rq = list_from("queue_status.txt", "queuestatus-2", 0);
+    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, rq);
+    assert_non_null(rs);
+    bool seen = false;
+    for (size_t i = 0; i < rs->nmembers; i++) {
+        assert_true(rs->members[i].last_call_s >= 0);
+        assert_int_equal(rs->members[i].wrapup_s, 0);
+        if (!strcmp(rs->members[i].agent, "Agent/9001")) {
+            assert_true(rs->members[i].last_call_s == 1795437960LL);
+            seen = true;
+        }
+    }
+    assert_true(seen);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    a = get_agent(r, "Agent/9001");
+    assert_true(a.last_call_s == 1795437960LL && a.wrapup_ms == 0 && a.wrap_start_ms == 0);
+    ami_response_free(rq);
+    reg_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1263,6 +1444,8 @@ int main(void)
         cmocka_unit_test(test_incoming_abandoned),
         cmocka_unit_test(test_incoming_resync),
         cmocka_unit_test(test_recording_from_mixmonitor),
+        cmocka_unit_test(test_wrapup_from_recorded_call),
+        cmocka_unit_test(test_wrapup_untracked_and_resync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

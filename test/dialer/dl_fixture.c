@@ -27,7 +27,8 @@ static int64_t fx_now(void *ctx)
     return t ? t : clk_wall_ms();
 }
 
-void fx_setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock)
+static void setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock,
+                  uint32_t wrapup_s)
 {
     memset(f, 0, sizeof(*f));
     conf_defaults(&f->cf);
@@ -64,6 +65,7 @@ void fx_setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock)
     so.agent_login_wait_ms = 200;
     so.quiet_noise = true;
     so.shutdown_ms = 1200;
+    so.wrapup_s = wrapup_s;
     f->sim = pbxsim_start(&so);
     assert_non_null(f->sim);
 
@@ -114,6 +116,16 @@ void fx_setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock)
     if (!f->dl)
         fail_msg("dl_new: %s", err);
     f->seen = hmap_new(1024);
+}
+
+void fx_setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock)
+{
+    setup(f, tag, private_srv, injected_clock, 0);
+}
+
+void fx_setup_wrapup(fx_t *f, const char *tag, uint32_t wrapup_s)
+{
+    setup(f, tag, false, false, wrapup_s);
 }
 
 void fx_start(fx_t *f)
@@ -266,6 +278,8 @@ void fx_pump(fx_t *f)
                 int64_t id = c->db_call_id;
                 uintptr_t st = (uintptr_t)hmap_get(f->seen, c->uniqueid);
                 f->seq++;
+                f->t_orig[id] = c->t_originate_ms;
+                f->t_end[id] = c->t_end_ms;
                 if (!st) {
                     if (!f->dials[id])
                         f->first_seq[id] = f->seq;

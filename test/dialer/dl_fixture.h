@@ -43,12 +43,16 @@ typedef struct fx {
     int cause[FX_MAX_CALLS];
     int64_t seq;              /* changes read so far; the order of the two below */
     int64_t first_seq[FX_MAX_CALLS], final_seq[FX_MAX_CALLS];
+    int64_t t_orig[FX_MAX_CALLS], t_end[FX_MAX_CALLS]; /* the registry's times, last attempt */
     hmap_t *seen;             /* uniqueids seen (value: 1 = live, 2 = finished) */
     int live, peak_live;
 } fx_t;
 
 /* Fresh database (seeded, campaign 1 off), pbxsim; private: a mariadbd of our own. */
 void fx_setup(fx_t *f, const char *tag, bool private_srv, bool injected_clock);
+/* The same (shared server, real clock) with a member wrap-up on the PBX (pbxsim's
+ * wrapup_s, virtual seconds, reported as the members' Wrapuptime). */
+void fx_setup_wrapup(fx_t *f, const char *tag, uint32_t wrapup_s);
 /* Starts the engine's threads (registry, AMI, dialer). */
 void fx_start(fx_t *f);
 void fx_stop(fx_t *f);

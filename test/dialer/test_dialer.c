@@ -366,6 +366,53 @@ static void test_callback_and_finish(void **state)
     fx_teardown(&F);
 }
 
+/* An agent with a wrap-up: its queue member has a 3 s wrap-up (pbxsim reports Wrapuptime 3;
+ * the registry takes it in real seconds, while pbxsim's clock runs 50 times faster, so the
+ * dialer's wait is the longer one).  Progressive, one agent, three answered numbers: after
+ * each call the agent is in wrap-up and the dialer places nothing for it until the wrap-up
+ * is over, so each call is placed no earlier than the previous one's end + 3 s on the
+ * registry's clock (its count reads the same clock); meanwhile the pacer is handed the agent
+ * as wrapping (with when it began); each end is told with its 3 s wrap-up. */
+#define WRAP_S 3
+
+static bool agent_wrapup_known(void)
+{
+    reg_agent_t *a = malloc(sizeof(*a));
+    bool ok = reg_agent_get(F.reg, "Agent/9000", a) == 0 && a->wrapup_ms == WRAP_S * 1000;
+    free(a);
+    return ok;
+}
+
+static void test_wrapup(void **state)
+{
+    (void)state;
+    fx_setup_wrapup(&F, "dl_wrap", WRAP_S);
+    fx_campaign(&F, 1, "progressive", 0);
+    fx_numbers(&F, 5001, 3);
+    fx_start(&F);
+    fx_login_agents(&F, 1);
+    CCD_WAIT((fx_pump(&F), agent_wrapup_known()));
+    wait_all_finished(5001, 3);
+    for (int i = 5001; i <= 5003; i++) {
+        assert_int_equal(F.dials[i], 1);
+        assert_int_equal(final_of(i), REG_CS_HANGUP);
+        assert_true(F.t_orig[i] > 0 && F.t_end[i] > F.t_orig[i]);
+    }
+    for (int i = 5002; i <= 5003; i++)
+        if (F.t_orig[i] < F.t_end[i - 1] + WRAP_S * 1000)
+            fail_msg("call %d placed %lld ms after the end of call %d: inside its agent's %d s "
+                     "wrap-up",
+                     i, (long long)(F.t_orig[i] - F.t_end[i - 1]), i - 1, WRAP_S);
+    CCD_WAIT(stats().pacer_ends == 3);
+    dl_stats_t s = stats();
+    assert_int_equal((long long)s.pacer_wrap_ms, 3LL * WRAP_S * 1000);
+    assert_true(s.pacer_wrap_inputs > 0);
+    assert_int_equal((long long)s.pacer_abandons, 0);
+    /* the last wrap-up ends too: the agent is counted free again */
+    CCD_WAIT(stats().agents_wrapping == 0);
+    fx_teardown(&F);
+}
+
 int main(void)
 {
     const char *only = getenv("CCD_TEST_FILTER"); /* run one test while debugging */
@@ -377,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_callback_and_finish),
         cmocka_unit_test(test_pbx_restart),
         cmocka_unit_test(test_db_outage),
+        cmocka_unit_test(test_wrapup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

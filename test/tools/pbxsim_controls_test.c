@@ -822,13 +822,14 @@ static void test_many_agents(void **state)
     free(mem);
     cli_close(&c);
     cli_open(&c, s); /* a fresh connection: the listing's events are behind us */
-    cli_send(&c, "Action: Login\r\nActionID: l\r\nUsername: dialer\r\nSecret: dialer\r\nEvents: off\r\n\r\n");
+    cli_send(&c, "Action: Login\r\nActionID: l\r\nUsername: dialer\r\nSecret: dialer\r\n"
+                 "Events: off\r\n\r\n");
     tmsg_t m;
     assert_true(cli_resp(&c, "l", &m, 5000));
     tm_clear(&m);
     for (int i = 0; i < N; i++)
-        cli_send(&c, "Action: Originate\r\nChannel: Local/%d@phones\r\nContext: agent-login\r\nExten: %d\r\n"
-                     "Priority: 1\r\nAsync: true\r\n\r\n", 1001 + i, BASE + i);
+        cli_send(&c, "Action: Originate\r\nChannel: Local/%d@phones\r\nContext: agent-login\r\n"
+                     "Exten: %d\r\nPriority: 1\r\nAsync: true\r\n\r\n", 1001 + i, BASE + i);
     uint32_t want = N;
     assert_int_equal(pbxsim_wait(s, n_available, &want, ccd_test_timeout_ms(20000)), 0);
     /* out of range, below the base, another spelling: AgentLogin finds no such agent */
@@ -849,6 +850,76 @@ static void test_many_agents(void **state)
     pbxsim_stop(s);
 }
 
+/* Wrap-up: with a 60 s wrap-up (1.2 s real at scale 50), a caller who joins the queue while
+ * its only agent is in wrap-up is offered to it (AgentCalled) no earlier than LastCall + 60 s
+ * on the PBX's clock (the Timestamp header).  The member's own wrap-up (wrapup_s) is reported
+ * as Wrapuptime in QueueMemberStatus and QueueStatus; the queue's (queue_wrapup_s) is honoured
+ * the same but, as in Asterisk, reported as 0. */
+static void test_wrapup(void **state)
+{
+    (void)state;
+    for (int queue_level = 0; queue_level < 2; queue_level++) {
+        pbxsim_opts_t o;
+        sim_opts(&o, 5);
+        o.agent_login_wait_ms = 200;
+        if (queue_level)
+            o.queue_wrapup_s = 60;
+        else
+            o.wrapup_s = 60;
+        pbxsim_t *s = start_opts(&o);
+        cli_t c;
+        cli_open(&c, s);
+        login(&c);
+        agents_in(s, &c, 1);
+        cli_send(&c, "Action: Originate\r\nChannel: Local/5101@customers\r\n"
+                     "Context: dialer-queue\r\nExten: 8000\r\nPriority: 1\r\nAsync: true\r\n"
+                     "Variable: RING=0\r\nVariable: TALK=2\r\n\r\n");
+        tmsg_t m;
+        assert_true(cli_event(&c, "AgentComplete", NULL, ccd_test_timeout_ms(10000)));
+        /* the member's status after the call: LastCall set, Wrapuptime as configured */
+        long long last_call = 0;
+        while (last_call == 0) {
+            assert_true(cli_event(&c, "QueueMemberStatus", &m, ccd_test_timeout_ms(10000)));
+            last_call = atoll(tm_get(&m, "LastCall"));
+            assert_string_equal(tm_get(&m, "Wrapuptime"), queue_level ? "0" : "60");
+            tm_clear(&m);
+        }
+        cli_send(&c, "Action: Originate\r\nChannel: Local/5102@customers\r\n"
+                     "Context: dialer-queue\r\nExten: 8000\r\nPriority: 1\r\nAsync: true\r\n"
+                     "Variable: RING=0\r\nVariable: TALK=300\r\n\r\n");
+        assert_true(cli_event(&c, "QueueCallerJoin", NULL, ccd_test_timeout_ms(10000)));
+        cli_send(&c, "Action: QueueStatus\r\nActionID: qs\r\nQueue: 8000\r\n\r\n");
+        bool member_seen = false;
+        for (;;) {
+            assert_true(cli_next(&c, &m, 10000));
+            const char *ev = tm_get(&m, "Event"), *aid = tm_get(&m, "ActionID");
+            if (ev && aid && !strcmp(aid, "qs") && !strcmp(ev, "QueueMember") &&
+                !strcmp(tm_get(&m, "Location"), "Local/9000@agents")) {
+                assert_string_equal(tm_get(&m, "Wrapuptime"), queue_level ? "0" : "60");
+                if (atoll(tm_get(&m, "LastCall")) != last_call)
+                    fail_msg("QueueStatus LastCall %s, QueueMemberStatus %lld",
+                             tm_get(&m, "LastCall"), last_call);
+                member_seen = true;
+            }
+            bool done = ev && aid && !strcmp(aid, "qs") && !strcmp(ev, "QueueStatusComplete");
+            /* not offered before the wrap-up is over */
+            if (ev && !strcmp(ev, "AgentCalled"))
+                assert_true(atof(tm_get(&m, "Timestamp")) >= (double)(last_call + 60));
+            tm_clear(&m);
+            if (done)
+                break;
+        }
+        assert_true(member_seen);
+        assert_true(cli_event(&c, "AgentCalled", &m, ccd_test_timeout_ms(10000)));
+        double at = atof(tm_get(&m, "Timestamp"));
+        if (at < (double)(last_call + 60))
+            fail_msg("offered at %.3f, inside the wrap-up that ends at %lld", at, last_call + 60);
+        tm_clear(&m);
+        cli_close(&c);
+        pbxsim_stop(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -861,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_agent_complete_blocks_vary),
         cmocka_unit_test(test_core_show_channel),
         cmocka_unit_test(test_many_agents),
+        cmocka_unit_test(test_wrapup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -758,7 +758,7 @@ static void act_queuestatus(pbx_t *s, const pbx_msg_t *m)
             pbx_ev_kv(s, "Name", "%s", mb->name);
             pbx_ev_kv(s, "Location", "%s", mb->interface);
             pbx_ev_member_state(s, mb);
-            pbx_ev_kv(s, "Wrapuptime", "0");
+            pbx_ev_kv(s, "Wrapuptime", "%u", s->o.wrapup_s);
             list_actionid(s, m);
             resp_end(s);
             n++;

@@ -315,7 +315,7 @@ void pbx_e_member(pbx_t *s, const char *event, pqueue_t *q, pmember_t *m)
     pbx_ev_kv(s, "Interface", "%s", m->interface);
     pbx_ev_member_state(s, m);
     pbx_ev_kv(s, "Ringinuse", "0");
-    pbx_ev_kv(s, "Wrapuptime", "0");
+    pbx_ev_kv(s, "Wrapuptime", "%u", s->o.wrapup_s);
     pbx_ev_end(s);
 }
 

@@ -142,9 +142,31 @@ void pbx_member_status_all(pbx_t *s, pagent_t *a, pmember_t *only)
         }
 }
 
+static void wrap_kick(pbx_t *s, pcall_t *c, uint64_t arg)
+{
+    (void)c;
+    (void)arg;
+    pbx_kick_all(s);
+}
+
+/* app_queue's wrap-up: the member's own wrapuptime, else the queue's, counted from its
+ * LastCall in whole seconds as Asterisk does.  A member turned down for it gets one queue
+ * kick at the end. */
+static bool in_wrapup(pbx_t *s, pmember_t *m)
+{
+    uint32_t w = s->o.wrapup_s ? s->o.wrapup_s : s->o.queue_wrapup_s;
+    if (!w || m->last_call <= 0 || pbx_wall_s(s) - m->last_call >= (int64_t)w)
+        return false;
+    int64_t end_vms = (m->last_call + (int64_t)w) * 1000 - s->wall0_ms;
+    if (m->wrap_kick_vms != end_vms &&
+        pbx_timer_add(s, end_vms - pbx_vnow(s), wrap_kick, NULL, 0) == 0)
+        m->wrap_kick_vms = end_vms;
+    return true;
+}
+
 static bool member_free(pbx_t *s, pmember_t *m)
 {
-    if (m->paused || m->busy || pbx_vnow(s) < m->next_try_vms)
+    if (m->paused || m->busy || pbx_vnow(s) < m->next_try_vms || in_wrapup(s, m))
         return false;
     if (m->agent && m->agent->busy_call)
         return false;

@@ -44,7 +44,7 @@ static void usage(const char *me)
             "          [--ring-ms N|MIN-MAX] [--talk-ms N|MIN-MAX] [--time-scale X]\n"
             "          [--flood N] [--username U] [--secret S] [--fastagi HOST:PORT]\n"
             "          [--auth-delay-ms N] [--login-wait-ms N] [--shutdown-ms N] [--quiet-noise]\n"
-            "          [--agents N] [--agent-base N]\n",
+            "          [--wrapup S] [--queue-wrapup S] [--agents N] [--agent-base N]\n",
             me);
 }
 
@@ -63,6 +63,7 @@ int main(int argc, char **argv)
         {"fastagi", required_argument, 0, 'g'},     {"auth-delay-ms", required_argument, 0, 'd'},
         {"login-wait-ms", required_argument, 0, 'w'}, {"quiet-noise", no_argument, 0, 'q'},
         {"shutdown-ms", required_argument, 0, 'S'},
+        {"wrapup", required_argument, 0, 'W'},      {"queue-wrapup", required_argument, 0, 'Q'},
         {"agents", required_argument, 0, 'A'},      {"agent-base", required_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
         case 'd': o.auth_fail_delay_ms = (uint32_t)atoi(optarg); break;
         case 'w': o.agent_login_wait_ms = (uint32_t)atoi(optarg); break;
         case 'S': o.shutdown_ms = (uint32_t)atoi(optarg); break;
+        case 'W': o.wrapup_s = (uint32_t)atoi(optarg); break;
+        case 'Q': o.queue_wrapup_s = (uint32_t)atoi(optarg); break;
         case 'q': o.quiet_noise = true; break;
         case 'A': o.agents = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'B': o.agent_base = (uint32_t)strtoul(optarg, NULL, 10); break;

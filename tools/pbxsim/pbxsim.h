@@ -57,6 +57,13 @@ typedef struct pbxsim_opts {
     uint32_t shutdown_ms;     /* virtual ms from a restart to the close of every connection; Shutdown
                                  comes 100 ms before.  Meanwhile every action is answered "Asterisk is
                                  shutting down" (Asterisk: ~1200).  0 = 1200 */
+    /* Wrap-up after a queue call, virtual seconds (0 = none, as conf/queues.conf): no queue
+     * call is offered to the member until LastCall + wrap-up.  wrapup_s is every member's own
+     * (queues.conf `member => ...,wrapuptime`, Asterisk 16+), reported as its Wrapuptime;
+     * queue_wrapup_s is the queues' `wrapuptime`, which applies where the member's is 0 and,
+     * as in Asterisk, is not reported (Wrapuptime stays 0). */
+    uint32_t wrapup_s;
+    uint32_t queue_wrapup_s;
     uint32_t agents;          /* app_agent_pool agents (agents.conf), all static members of queue
                                  8000; 0 = 5, at most PBXSIM_AGENTS_MAX */
     uint32_t agent_base;      /* number of the first agent (the others follow); 0 = 9000 */

@@ -119,6 +119,7 @@ typedef struct pmember {
     pagent_t *agent; /* state from an app_agent_pool agent, or NULL */
     pcall_t *busy;   /* call ringing or talking to it */
     int64_t next_try_vms; /* after a ring-no-answer: retry time */
+    int64_t wrap_kick_vms; /* when a queue kick for the end of its wrap-up is due; 0 = none */
 } pmember_t;
 
 #define PQ_CALLERS 512
