@@ -591,10 +591,16 @@ int main(int argc, char **argv)
     long long linked = sql_count(my, "SELECT COUNT(*) FROM calls WHERE id_agent IS NOT NULL");
     long long aband = sql_count(my, "SELECT COUNT(*) FROM calls WHERE status = 'Abandoned'");
     long long tried = sql_count(my, "SELECT COUNT(*) FROM calls WHERE status IS NOT NULL");
+    /* Connected after more than the pacer's 2 s grace: what it counts as abandoned (the law's
+     * way), and steers its allowance by. */
+    long long late = sql_count(my, "SELECT COUNT(*) FROM calls WHERE id_agent IS NOT NULL "
+                                   "AND duration_wait > 2");
     printf("metric dialer_scale.calls_tried %lld calls\n", tried);
     printf("metric dialer_scale.calls_connected %lld calls\n", linked);
     printf("metric dialer_scale.abandon_rate %.4f abandoned/(connected+abandoned)\n",
            linked + aband > 0 ? (double)aband / (double)(linked + aband) : 0.0);
+    printf("metric dialer_scale.late_connect_rate %.4f connected_after_2s/connected\n",
+           linked > 0 ? (double)late / (double)linked : 0.0);
     printf("metric dialer_scale.daemon_exit %d status\n", WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
     /* A run the daemon logged warnings or errors in is not a clean figure: say so. */
     int warnings = 0;
