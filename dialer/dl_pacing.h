@@ -44,6 +44,11 @@ typedef struct dl_pace_input {
      * that agent's call ended and its wrap-up began, or -1 while it is still talking.  An
      * agent in wrap-up frees at a time far easier to foresee than one still talking. */
     const int64_t *wrap_since_ms;
+    /* Optional (NULL = not known): agents_busy entries in the same order, when that agent
+     * will be ready again for sure, or -1 when that is not known.  A caller knows it for an
+     * agent in a wrap-up of fixed length (Asterisk's queue wrapuptime: ready = wrap start +
+     * wrapuptime).  Such an agent counts as ready at that instant, no estimate involved. */
+    const int64_t *ready_at_ms;
 } dl_pace_input_t;
 
 typedef enum dl_outcome {

@@ -7,19 +7,24 @@
  *        - free - sum over busy agents of P(ready by t + grace | busy so far)
  *
  * Every term is a sum of independent yes/no events, so D(t) is taken as normal with the
- * summed means and variances.  A new call answered at t finds nobody when D(t) >= 0
+ * summed means and variances, or, with few of them (EXACT_MAX ringing calls and busy agents
+ * at most, a small team), summed exactly.  A new call answered at t finds nobody when D(t) >= 0
  * (counting the calls before it); its risk is that probability averaged over when it may
  * be answered.  Calls are added one by one while the next one's risk stays within the
  * allowance, which the pacer tunes from the abandon rate it measures (dl_pacing.c): the
  * model gives the shape (how many calls this state takes), the measurement its level.
+ *
+ * A busy agent whose ready time the caller knows (ready_at_ms) adds a sure term instead.
  *
  * Answers counted in D(t) include calls that will themselves be abandoned and so take no
  * agent; ignoring that errs on the safe side and matters little at a few percent.
  *
  * Cost: calls and agents are first counted into bins of equal elapsed time (1 s for
  * ringing calls, a table step for agents), so the work grows with the number of distinct
- * bins, not with the size of the campaign.  The bins live on the stack: no allocation.
+ * bins, not with the size of the campaign.  The bins live on the stack: no allocation.  The
+ * exact sum costs up to EXACT_MAX^2 steps per instant, only where the campaign is that small.
  */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -34,10 +39,92 @@ static double normal_cdf(double z)
     return 0.5 * erfc(-z / sqrt(2.0));
 }
 
+/* Up to this many uncertain terms (ringing calls and busy agents), D(t) is summed exactly
+ * rather than taken as normal: with a handful of agents and calls its few yes/no events are
+ * far from a bell curve. */
+#define EXACT_MAX 48
+
+typedef struct term {
+    int cnt, sign;            /* cnt events of probability p[k] each, adding sign to D */
+    double p[POINTS + 1];
+} term_t;
+
 typedef struct sums {
     double mean[POINTS + 1], var[POINTS + 1];
     int64_t t[POINTS + 1];
+    /* The exact path: the sure part of D(t) and the uncertain terms. */
+    bool exact;
+    int base[POINTS + 1];
+    int nterms;
+    term_t term[EXACT_MAX];
 } sums_t;
+
+static void add_term(sums_t *s, int cnt, int sign, int k, double p)
+{
+    s->mean[k] += sign * cnt * p;
+    s->var[k] += cnt * p * (1 - p);
+    if (!s->exact)
+        return;
+    if (k == 0) {
+        s->term[s->nterms].cnt = cnt;
+        s->term[s->nterms].sign = sign;
+        s->nterms++;
+    }
+    s->term[s->nterms - 1].p[k] = p;
+}
+
+/* The exact path's table: tail[v] = P(X >= v - EXACT_MAX), X the uncertain part of D(t_k)
+ * (between -EXACT_MAX and EXACT_MAX), built one yes/no event at a time. */
+#define TAIL_N (2 * EXACT_MAX + 2)
+static_assert(EXACT_MAX <= 64, "the tables live on the stack");
+
+static void exact_tail(const sums_t *s, int k, double *tail)
+{
+    double pmf[2 * EXACT_MAX + 1];
+    memset(pmf, 0, sizeof pmf);
+    pmf[EXACT_MAX] = 1.0;
+    int lo = EXACT_MAX, hi = EXACT_MAX; /* the support so far */
+    for (int i = 0; i < s->nterms; i++) {
+        const term_t *tm = &s->term[i];
+        double p = tm->p[k];
+        if (p <= 0)
+            continue;
+        for (int c = 0; c < tm->cnt; c++) {
+            if (tm->sign > 0) {
+                for (int v = hi + 1; v > lo; v--)
+                    pmf[v] = pmf[v] * (1 - p) + pmf[v - 1] * p;
+                pmf[lo] *= 1 - p;
+                hi++;
+            } else {
+                for (int v = lo - 1; v < hi; v++)
+                    pmf[v] = pmf[v] * (1 - p) + pmf[v + 1] * p;
+                pmf[hi] *= 1 - p;
+                lo--;
+            }
+        }
+    }
+    double acc = 0;
+    tail[TAIL_N - 1] = 0;
+    for (int v = TAIL_N - 2; v >= 0; v--) {
+        acc += pmf[v];
+        tail[v] = acc > 1.0 ? 1.0 : acc;
+    }
+}
+
+/* P(base + X + Bin(n, a) >= 0): the binomial's terms by recurrence. */
+static double exact_risk(const double *tail, int base, int n, double a)
+{
+    double q = 1 - a, pj = 1, sum = 0;
+    for (int c = 0; c < n; c++)
+        pj *= q;
+    for (int j = 0; j <= n; j++) {
+        int64_t v = -(int64_t)base - j + EXACT_MAX; /* X >= -base - j */
+        sum += pj * (v <= 0 ? 1.0 : v >= TAIL_N ? 0.0 : tail[v]);
+        if (j < n)
+            pj = q > 0 ? pj * (double)(n - j) / (double)(j + 1) * a / q : (j + 1 == n ? 1 : 0);
+    }
+    return sum > 1 ? 1 : sum;
+}
 
 /* Bin index of an elapsed time in a table of steps of step_ms; the last bin takes the rest. */
 static int bin_of(int64_t elapsed, int64_t step, int nbins)
@@ -70,8 +157,7 @@ static void add_agents(sums_t *s, const dl__dist_t *d, const int *cnt, int nbins
             for (int q = 0; q < nw; q++)
                 f += p[k * nw + q];
             f /= nw;
-            s->mean[k] -= cnt[b] * f;
-            s->var[k] += cnt[b] * f * (1 - f);
+            add_term(s, cnt[b], -1, k, f);
         }
     }
 }
@@ -86,10 +172,13 @@ int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, in
     bool wrap_known = in->wrap_since_ms && m->talk->n > 0 && m->wrap->n > 0;
 
     sums_t s;
+    s.exact = in->calls_ringing + in->agents_busy <= EXACT_MAX;
+    s.nterms = 0;
     double a_new[POINTS + 1];
     for (int k = 0; k <= POINTS; k++) {
         s.t[k] = horizon * k / POINTS;
         s.mean[k] = in->calls_waiting - in->agents_free;
+        s.base[k] = in->calls_waiting - in->agents_free;
         s.var[k] = 0;
         /* "Within t + 1 ms" so that t = horizon includes the slowest answer. */
         a_new[k] = dl__outcomes_p_answer_within(o, 0, s.t[k] + 1);
@@ -106,8 +195,7 @@ int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, in
             continue;
         for (int k = 0; k <= POINTS; k++) {
             double a = dl__outcomes_p_answer_within(o, (int64_t)b * 1000 + 500, s.t[k] + 1);
-            s.mean[k] += ring[b] * a;
-            s.var[k] += ring[b] * a * (1 - a);
+            add_term(&s, ring[b], 1, k, a);
         }
     }
 
@@ -118,6 +206,15 @@ int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, in
     memset(wrap, 0, sizeof wrap);
     memset(cycle, 0, sizeof cycle);
     for (int j = 0; j < in->agents_busy; j++) {
+        if (in->ready_at_ms && in->ready_at_ms[j] >= 0) {
+            /* Known: ready by t + grace or not, with no variance. */
+            for (int k = 0; k <= POINTS; k++)
+                if (in->ready_at_ms[j] <= in->now_ms + s.t[k] + grace_ms) {
+                    s.mean[k] -= 1;
+                    s.base[k] -= 1;
+                }
+            continue;
+        }
         int64_t since = in->busy_since_ms ? in->busy_since_ms[j] : in->now_ms;
         int64_t w = wrap_known ? in->wrap_since_ms[j] : -1;
         if (!wrap_known)
@@ -139,6 +236,10 @@ int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, in
     double answered = a_new[POINTS];
     if (answered <= 0)
         return 0;
+    double tail[POINTS + 1][TAIL_N];
+    if (s.exact)
+        for (int k = 0; k <= POINTS; k++)
+            exact_tail(&s, k, tail[k]);
     int n = 0;
     while (n < n_max) {
         /* The risk of call n + 1, with n already placed. */
@@ -147,6 +248,11 @@ int dl__predict(const dl__model_t *m, const dl_pace_input_t *in, double risk, in
             double w = a_new[k] - (k ? a_new[k - 1] : 0);
             if (w <= 0)
                 continue;
+            /* Past EXACT_MAX new calls (many free agents) the normal serves again. */
+            if (s.exact && n <= EXACT_MAX) {
+                r += w * exact_risk(tail[k], s.base[k], n, a_new[k]);
+                continue;
+            }
             double mu = s.mean[k] + n * a_new[k];
             double sd = sqrt(s.var[k] + n * a_new[k] * (1 - a_new[k]) + 0.25);
             r += w * normal_cdf((mu + 0.5) / sd);

@@ -5,10 +5,14 @@
  * Scenarios: 5, 20, 100 agents x answer rate 15, 25, 40 % x mean talk 60, 120, 300 s
  * (wrap-up 10 s).  Policies: progressive 1:1, Issabel's algorithm, the best fixed ratio
  * (calls ringing per free agent; the largest ratio whose worst 24 h abandon rate stays
- * within the cap, by bisection), ours (predictive) and a clairvoyant bound.  Every figure prints as
+ * within the cap, by bisection), ours (predictive), an agent oracle (ours told when every busy
+ * agent will be ready) and a clairvoyant bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [agents answer talk [predictive]]   (one scenario, or ours alone in it;
- *        default: all 27 scenarios, every policy)
+ * Usage: pacing [-s SEED] [-o] [-f] [AGENTS ANSWER TALK]: -s another seed (0, the default,
+ * gives the published figures), -o ours alone (no baselines), -f the frontier searches of
+ * ours and the agent oracle (the pacer's level that is best within the cap, and the level
+ * and abandon rate at which occupancy reaches 0.87), three numbers one scenario (default:
+ * all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
@@ -21,6 +25,13 @@
 
 #define TARGET 0.03
 #define SEARCH_STEPS 6
+
+/* -s: another list of numbers and other agents' calls for every scenario (0 = the
+ * published figures); -o: ours alone, no baselines (for tuning). */
+static uint64_t seed_shift;
+static bool ours_only;
+/* -f: the frontier searches (frontier()) in each scenario run. */
+static bool frontiers;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -40,7 +51,7 @@ static sim_scenario_t scenario(int agents, double p, double talk)
                             .abandon_target = TARGET,
                             .hours = 24 * days,
                             .seed = 20261205ULL + (uint64_t)agents * 7919 + (uint64_t)(p * 1000) * 31 +
-                                    (uint64_t)talk};
+                                    (uint64_t)talk + seed_shift * 1000003ULL};
 }
 
 static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t *r)
@@ -53,6 +64,8 @@ static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t 
     printf("metric %s.worst24h_abandon %.4f ratio\n", k, r->worst24h);
     printf("metric %s.calls_per_agent_hour %.2f calls\n", k, r->calls_per_agent_hour);
     printf("metric %s.dials_per_agent_hour %.2f calls\n", k, r->placed_per_agent_hour);
+    if (r->decisions)
+        printf("metric %s.decide_ns %.0f ns\n", k, r->decide_ns / (double)r->decisions);
 }
 
 static int must(int rc)
@@ -91,6 +104,55 @@ static double search(const sim_scenario_t *sc, sim_policy_e pol, double lo, doub
     }
 }
 
+/* The pacer told to aim at another abandon target is the same policy at another level: the
+ * knob that trades abandons for occupancy.  Bisection on that target (FRONTIER_STEPS full
+ * runs) for the largest whose worst 24 h stays within the cap (max_level) or the smallest
+ * whose occupancy reaches GOAL_OCCUPANCY (whatever its abandons); *best is the run found. */
+#define FRONTIER_STEPS 7
+#define GOAL_OCCUPANCY 0.87
+static double search_level(const sim_scenario_t *sc, sim_policy_e pol, bool max_level,
+                           sim_result_t *best)
+{
+    double lo = TARGET, hi = max_level ? 5 * TARGET : 0.25;
+    sim_scenario_t s = *sc;
+    sim_result_t r;
+    s.abandon_target = max_level ? lo : hi;
+    must(sim_run(&s, pol, 0, best));
+    double found = s.abandon_target;
+    if (!max_level && best->occupancy < GOAL_OCCUPANCY)
+        return found; /* out of reach even there */
+    for (int i = 0; i < FRONTIER_STEPS; i++) {
+        s.abandon_target = (lo + hi) / 2;
+        must(sim_run(&s, pol, 0, &r));
+        bool up = max_level ? r.worst24h <= TARGET : r.occupancy < GOAL_OCCUPANCY;
+        if (up)
+            lo = s.abandon_target;
+        else
+            hi = s.abandon_target;
+        if (up == max_level) {
+            *best = r;
+            found = s.abandon_target;
+        }
+    }
+    return found;
+}
+
+static void frontier(const sim_scenario_t *sc, sim_policy_e pol, const char *name)
+{
+    sim_result_t r;
+    char k[64];
+    double x = search_level(sc, pol, true, &r);
+    snprintf(k, sizeof k, "%s_best_level", name);
+    print(k, sc, &r);
+    printf("metric pacing.%s.a%d.p%.2f.t%.0f.pacer_target %.4f ratio\n", k, sc->agents,
+           sc->p_answer, sc->talk_mean_s, x);
+    x = search_level(sc, pol, false, &r);
+    snprintf(k, sizeof k, "%s_for_%.2f", name, GOAL_OCCUPANCY);
+    print(k, sc, &r);
+    printf("metric pacing.%s.a%d.p%.2f.t%.0f.pacer_target %.4f ratio\n", k, sc->agents,
+           sc->p_answer, sc->talk_mean_s, x);
+}
+
 static void run_scenario(int agents, double p, double talk)
 {
     sim_scenario_t sc = scenario(agents, p, talk);
@@ -98,11 +160,23 @@ static void run_scenario(int agents, double p, double talk)
     snprintf(k, sizeof k, "pacing.a%d.p%.2f.t%.0f", agents, p, talk);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    sim_result_t prog, iss, rf, ours, clair;
+    sim_result_t prog, iss, rf, ours, orac, clair;
+    if (ours_only) {
+        must(sim_run(&sc, SIM_PREDICTIVE, 0, &ours));
+        print("predictive", &sc, &ours);
+        if (frontiers) {
+            must(sim_run(&sc, SIM_AGENT_ORACLE, 0, &ours));
+            print("agent_oracle", &sc, &ours);
+            frontier(&sc, SIM_PREDICTIVE, "predictive");
+            frontier(&sc, SIM_AGENT_ORACLE, "agent_oracle");
+        }
+        return;
+    }
     must(sim_run(&sc, SIM_PROGRESSIVE, 0, &prog));
     must(sim_run(&sc, SIM_ISSABEL, 0, &iss));
     double xf = search(&sc, SIM_RATIO_FREE, 1.0, 2.0 / p, &rf);
     must(sim_run(&sc, SIM_PREDICTIVE, 0, &ours));
+    must(sim_run(&sc, SIM_AGENT_ORACLE, 0, &orac));
     must(sim_run(&sc, SIM_CLAIRVOYANT, 0, &clair));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     print("progressive", &sc, &prog);
@@ -111,29 +185,53 @@ static void run_scenario(int agents, double p, double talk)
     printf("metric pacing.best_ratio.a%d.p%.2f.t%.0f.ratio %.3f calls_per_free_agent\n", agents,
            p, talk, xf);
     print("predictive", &sc, &ours);
+    print("agent_oracle", &sc, &orac);
     print("clairvoyant", &sc, &clair);
     printf("metric pacing.predictive.a%d.p%.2f.t%.0f.vs_clairvoyant %.4f ratio\n", agents, p,
            talk, clair.occupancy > 0 ? ours.occupancy / clair.occupancy : 0);
     printf("metric %s.days %d days\n", k, sc.hours / 24);
     printf("metric %s.wall %.2f s\n", k,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    /* Where 0.87 lies for this policy family (-f: about 30 more runs per scenario, so not
+     * by default: the whole bench would pass a minute). */
+    if (frontiers) {
+        frontier(&sc, SIM_PREDICTIVE, "predictive");
+        frontier(&sc, SIM_AGENT_ORACLE, "agent_oracle");
+    }
     fflush(stdout);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [AGENTS ANSWER TALK]\n"
+                    "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
+    exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && strcmp(argv[4], "predictive") == 0) {
-        /* Ours alone, for tuning: one scenario, no baselines. */
-        sim_scenario_t sc = scenario(atoi(argv[1]), atof(argv[2]), atof(argv[3]));
-        sim_result_t r;
-        must(sim_run(&sc, SIM_PREDICTIVE, 0, &r));
-        print("predictive", &sc, &r);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+            seed_shift = strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "-o") == 0)
+            ours_only = true;
+        else if (strcmp(argv[i], "-f") == 0)
+            frontiers = true;
+        else
+            usage();
+    }
+    int rest = argc - i;
+    if (rest == 4 && strcmp(argv[i + 3], "predictive") == 0) {
+        ours_only = true;
+        rest = 3;
+    }
+    if (rest == 3) {
+        run_scenario(atoi(argv[i]), atof(argv[i + 1]), atof(argv[i + 2]));
         return 0;
     }
-    if (argc == 4) {
-        run_scenario(atoi(argv[1]), atof(argv[2]), atof(argv[3]));
-        return 0;
-    }
+    if (rest != 0)
+        usage();
     static const int agents[] = {5, 20, 100};
     static const double answer[] = {0.15, 0.25, 0.40};
     static const double talk[] = {60, 120, 300};

@@ -3,10 +3,12 @@
  * sit in a binary heap ordered by (time, insertion order), so a run is a pure function of
  * the scenario and the policy.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench/dialer/pacing_sim.h"
 #include "dialer/dl_pacing.h"
@@ -167,7 +169,7 @@ typedef struct sim {
     int *waitq, wq_head, wq_len;        /* FIFO of call slots, size POOL */
     agent_t *agents;
     int *idle, idle_head, idle_len;     /* FIFO of free agents: longest idle first */
-    int64_t *busy_since, *wrap_since;   /* scratch for the pacer's input */
+    int64_t *busy_since, *wrap_since, *ready_at; /* scratch for the pacer's input */
     uint64_t next_number;
     dl_pacer_t *pacer;
     /* Issabel's inputs: last 20 answer delays, running mean of talk time */
@@ -178,6 +180,8 @@ typedef struct sim {
     /* figures */
     double talk_total_ms;
     uint64_t placed, answered, connected, abandoned;
+    uint64_t decisions;
+    double decide_ns;
     uint32_t *min_answered, *min_abandoned;
     int minutes;
 } sim_t;
@@ -345,8 +349,11 @@ static int decide(sim_t *s, int64_t now)
     int nbusy = 0;
     for (int a = 0; a < s->sc->agents; a++) {
         if (s->agents[a].state != AG_FREE) {
-            s->wrap_since[nbusy] = s->agents[a].wrap_since;
-            s->busy_since[nbusy++] = s->agents[a].busy_since;
+            const agent_t *g = &s->agents[a];
+            s->wrap_since[nbusy] = g->wrap_since;
+            s->ready_at[nbusy] = g->wrap_since >= 0 ? g->wrap_since + g->wrap_ms
+                                                    : g->busy_since + g->talk_ms + g->wrap_ms;
+            s->busy_since[nbusy++] = g->busy_since;
         }
     }
     switch (s->pol) {
@@ -358,6 +365,7 @@ static int decide(sim_t *s, int64_t now)
         return 0;
     case SIM_PROGRESSIVE:
     case SIM_PREDICTIVE:
+    case SIM_AGENT_ORACLE:
     default: {
         dl_pace_input_t in = {.now_ms = now,
                               .agents_free = s->idle_len,
@@ -366,8 +374,15 @@ static int decide(sim_t *s, int64_t now)
                               .calls_ringing = s->nringing,
                               .ringing_since_ms = s->ringing_since,
                               .calls_waiting = s->wq_len,
-                              .wrap_since_ms = s->wrap_since};
-        return dl_pacer_decide(s->pacer, &in);
+                              .wrap_since_ms = s->wrap_since,
+                              .ready_at_ms = s->pol == SIM_AGENT_ORACLE ? s->ready_at : NULL};
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int n = dl_pacer_decide(s->pacer, &in);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        s->decisions++;
+        s->decide_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        return n;
     }
     }
 }
@@ -469,17 +484,18 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
     s.idle = malloc((size_t)sc->agents * sizeof *s.idle);
     s.busy_since = malloc((size_t)sc->agents * sizeof *s.busy_since);
     s.wrap_since = malloc((size_t)sc->agents * sizeof *s.wrap_since);
+    s.ready_at = malloc((size_t)sc->agents * sizeof *s.ready_at);
     s.min_answered = calloc((size_t)s.minutes, sizeof *s.min_answered);
     s.min_abandoned = calloc((size_t)s.minutes, sizeof *s.min_abandoned);
     int rc = -1;
     if (!s.calls || !s.free_slots || !s.ringing || !s.ringing_since || !s.waitq || !s.agents ||
-        !s.idle || !s.busy_since || !s.wrap_since || !s.min_answered || !s.min_abandoned)
+        !s.idle || !s.busy_since || !s.wrap_since || !s.ready_at || !s.min_answered || !s.min_abandoned)
         goto out;
     for (int i = 0; i < POOL; i++)
         s.free_slots[s.nfree_slots++] = POOL - 1 - i;
-    if (pol == SIM_PROGRESSIVE || pol == SIM_PREDICTIVE) {
+    if (pol == SIM_PROGRESSIVE || pol == SIM_PREDICTIVE || pol == SIM_AGENT_ORACLE) {
         dl_pacing_params_t prm = {
-            .mode = pol == SIM_PREDICTIVE ? DL_MODE_PREDICTIVE : DL_MODE_PROGRESSIVE,
+            .mode = pol == SIM_PROGRESSIVE ? DL_MODE_PROGRESSIVE : DL_MODE_PREDICTIVE,
             .abandon_target = sc->abandon_target,
             .abandon_grace_ms = (int64_t)(sc->grace_s * 1000),
             .min_ring_ms = 15000,
@@ -502,6 +518,8 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
             .answered = s.answered,
             .connected = s.connected,
             .abandoned = s.abandoned,
+            .decisions = s.decisions,
+            .decide_ns = s.decide_ns,
         };
     }
 out:
@@ -516,6 +534,7 @@ out:
     free(s.idle);
     free(s.busy_since);
     free(s.wrap_since);
+    free(s.ready_at);
     free(s.min_answered);
     free(s.min_abandoned);
     return rc;

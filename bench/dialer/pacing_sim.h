@@ -15,6 +15,8 @@ typedef enum sim_policy {
     SIM_RATIO_FREE,   /* ratio calls ringing per free agent */
     SIM_PREDICTIVE,   /* the real pacer, predictive mode */
     SIM_CLAIRVOYANT,  /* knows every call's outcome, answer delay, talk and wrap-up */
+    SIM_AGENT_ORACLE, /* the real pacer, predictive, told when every busy agent will be ready
+                       * (talk and wrap-up known); calls' outcomes unknown as for ours */
 } sim_policy_e;
 
 typedef struct sim_scenario {
@@ -41,6 +43,10 @@ typedef struct sim_result {
     double calls_per_agent_hour; /* calls connected to an agent */
     double placed_per_agent_hour;
     uint64_t placed, answered, connected, abandoned;
+    /* The pacer's own cost (progressive and predictive only): decisions asked for and the
+     * wall time spent inside dl_pacer_decide (monotonic clock around each call). */
+    uint64_t decisions;
+    double decide_ns;
 } sim_result_t;
 
 /* 0, or -1 when memory runs out. */

@@ -1,6 +1,8 @@
 /*
  * The pacing unit: exact rules (preview, progressive, max_channels), the estimators the
- * predictive mode builds on, the measured abandon rates and the fallback to progressive.
+ * predictive mode builds on, the measured abandon rates and the fallback to progressive
+ * (where it starts and ends), agents whose ready time is known, and the exact sum the
+ * model uses when a campaign is small.
  * Everything runs in virtual time: the pacer reads no clock.
  */
 #include <setjmp.h>
@@ -339,7 +341,7 @@ static void test_allowance_follows_measured_rate(void **state)
     assert_non_null(clean);
     assert_non_null(rough);
     int64_t t = feed_history(clean, DAY, 1500, 0);
-    assert_int_equal(feed_history(rough, DAY, 1500, 26), t); /* 2.6 %: under 0.9 x 3 % */
+    assert_int_equal(feed_history(rough, DAY, 1500, 26), t); /* 2.6 %: under 0.93 x 3 % */
     dl_pace_input_t in = ten_agents(t, true);
     int n_clean = dl_pacer_decide(clean, &in);
     int n_rough = dl_pacer_decide(rough, &in);
@@ -350,6 +352,131 @@ static void test_allowance_follows_measured_rate(void **state)
         fail_msg("clean history placed %d, rough history %d", n_clean, n_rough);
     dl_pacer_free(clean);
     dl_pacer_free(rough);
+}
+
+/* Where the fallback starts and ends: at 0.93 x target (2.79 % of 3 %) measured, back
+ * below 0.88 x target (2.64 %), holding in between. */
+static void test_fallback_thresholds(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *under = dl_pacer_new(&prm), *over = dl_pacer_new(&prm);
+    assert_non_null(under);
+    assert_non_null(over);
+    /* 41 abandons in 1500 answered (2.73 %) and 42 (2.8 %). */
+    int64_t t = feed_history(under, DAY, 1500, 27);
+    assert_int_equal(feed_history(over, DAY, 1500, 28), t);
+    dl_pace_input_t in = ten_agents(t, true);
+    dl_pace_rates_t r;
+    assert_true(dl_pacer_decide(under, &in) > 2);
+    dl_pacer_rates(under, t, &r);
+    assert_int_equal(r.abandoned_day, 41);
+    assert_false(r.fallback_progressive);
+    assert_int_equal(dl_pacer_decide(over, &in), 2);
+    dl_pacer_rates(over, t, &r);
+    assert_int_equal(r.abandoned_day, 42);
+    assert_true(r.fallback_progressive);
+
+    /* 42 in 1580: 2.66 %, under 2.79 % but not under 2.64 %: still held. */
+    t = feed_history(over, t, 80, 0);
+    in = ten_agents(t, true);
+    assert_int_equal(dl_pacer_decide(over, &in), 2);
+    dl_pacer_rates(over, t, &r);
+    assert_int_equal(r.answered_day, 1580);
+    assert_true(r.fallback_progressive);
+    /* In 1680: 2.5 %, predictive again. */
+    t = feed_history(over, t, 100, 0);
+    in = ten_agents(t, true);
+    assert_true(dl_pacer_decide(over, &in) > 2);
+    dl_pacer_rates(over, t, &r);
+    assert_false(r.fallback_progressive);
+    dl_pacer_free(under);
+    dl_pacer_free(over);
+}
+
+/* With few calls and agents the model sums its yes/no events exactly.  Here every answer
+ * comes at 5 s, 30 % of calls answer, 2 agents are free and nothing else is going on: the
+ * call after n others is abandoned when at least 2 of those n answer, P(Bin(n, 0.3) >= 2),
+ * and calls are added while that stays within the allowance.  At an allowance of 0.35 that
+ * is 5 calls (P = 0.348 after 4, 0.472 after 5), where a normal approximation stops at 4. */
+static int binomial_stop(double a, int need, double risk)
+{
+    for (int n = 0;; n++) {
+        double below = 0, pj = 1;
+        for (int c = 0; c < n; c++)
+            pj *= 1 - a;
+        for (int j = 0; j < need && j <= n; j++) {
+            below += pj;
+            pj = pj * (n - j) / (j + 1) * a / (1 - a);
+        }
+        if (1 - below > risk)
+            return n;
+    }
+}
+
+static void test_exact_sum_with_few_terms(void **state)
+{
+    (void)state;
+    static dl__outcomes_t o;
+    static dl__dist_t cycle, talk, wrap;
+    for (int i = 0; i < 100; i++)
+        dl__outcomes_add(&o, 0, i < 30 ? DL_OUT_ANSWERED : DL_OUT_NOANSWER, i < 30 ? 5 * S : 25 * S);
+    for (int i = 0; i < 20; i++)
+        dl__dist_add(&cycle, 130 * S);
+    dl__outcomes_refresh(&o);
+    dl__dist_refresh(&cycle);
+    dl__model_t m = {.out = &o, .cycle = &cycle, .talk = &talk, .wrap = &wrap};
+    dl_pace_input_t in = {.now_ms = 1000, .agents_free = 2};
+    assert_int_equal(binomial_stop(0.3, 2, 0.35), 5);
+    assert_int_equal(dl__predict(&m, &in, 0.35, 2000, 1000), 5);
+    for (int i = 1; i <= 9; i++) {
+        double risk = i / 10.0;
+        assert_int_equal(dl__predict(&m, &in, risk, 2000, 1000), binomial_stop(0.3, 2, risk));
+    }
+    /* One call already waiting for those 2 agents: one answer of n is enough. */
+    in.calls_waiting = 1;
+    assert_int_equal(dl__predict(&m, &in, 0.35, 2000, 1000), binomial_stop(0.3, 1, 0.35));
+}
+
+/* Agents whose ready time the caller knows count as ready at exactly that time: unknown
+ * entries (-1) change nothing; agents known to be ready only long after the horizon weigh
+ * like no agents at all; agents known to be ready now weigh like free ones. */
+static void test_known_ready_times(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *p = dl_pacer_new(&prm);
+    assert_non_null(p);
+    int64_t t = feed_history(p, DAY, 150, 0);
+    int64_t ready_at[8];
+
+    dl_pace_input_t in = ten_agents(t, true);
+    int estimated = dl_pacer_decide(p, &in);
+    for (int j = 0; j < 8; j++)
+        ready_at[j] = -1;
+    in.ready_at_ms = ready_at;
+    assert_int_equal(dl_pacer_decide(p, &in), estimated);
+
+    for (int j = 0; j < 8; j++)
+        ready_at[j] = t + 600 * S;
+    int later = dl_pacer_decide(p, &in);
+    dl_pace_input_t none = ten_agents(t, true);
+    none.agents_busy = 0;
+    assert_int_equal(later, dl_pacer_decide(p, &none));
+    /* The 4 agents in wrap-up were about to free: knowing they are not costs calls. */
+    if (later >= estimated)
+        fail_msg("known late agents: %d calls, estimated: %d", later, estimated);
+
+    for (int j = 0; j < 8; j++)
+        ready_at[j] = t;
+    int now = dl_pacer_decide(p, &in);
+    dl_pace_input_t all_free = ten_agents(t, true);
+    all_free.agents_free = 10;
+    all_free.agents_busy = 0;
+    assert_int_equal(now, dl_pacer_decide(p, &all_free));
+    if (now <= estimated)
+        fail_msg("known ready agents: %d calls, estimated: %d", now, estimated);
+    dl_pacer_free(p);
 }
 
 int main(void)
@@ -364,6 +491,9 @@ int main(void)
         cmocka_unit_test(test_predictive_overdials_only_when_safe),
         cmocka_unit_test(test_fallback_follows_every_window),
         cmocka_unit_test(test_allowance_follows_measured_rate),
+        cmocka_unit_test(test_known_ready_times),
+        cmocka_unit_test(test_fallback_thresholds),
+        cmocka_unit_test(test_exact_sum_with_few_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
