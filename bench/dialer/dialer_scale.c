@@ -281,20 +281,29 @@ static void login_agents(pbxsim_t *sim, int server, int n)
         off += (size_t)w;
     }
     free(req);
-    /* pbxsim answers each Originate; read them so it never waits on a full socket */
+    /* pbxsim answers each Originate; read them so it never waits on a full socket.  The
+     * tail of each read is kept, so an answer split between two reads is still counted. */
+    static const char ok[] = "successfully queued";
+    enum { KEEP = sizeof(ok) - 2 };
     char buf[65536];
+    size_t have = 0;
     int queued = 0;
     double end = now_s() + 30;
     while (queued < n && now_s() < end) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 1000) <= 0)
             continue;
-        ssize_t r = read(fd, buf, sizeof(buf) - 1);
+        ssize_t r = read(fd, buf + have, sizeof(buf) - 1 - have);
         if (r <= 0)
             break;
-        buf[r] = '\0';
-        for (const char *s = buf; (s = strstr(s, "successfully queued")); s++)
+        have += (size_t)r;
+        buf[have] = '\0';
+        for (const char *s = buf; (s = strstr(s, ok)); s += sizeof(ok) - 1)
             queued++;
+        /* keep fewer bytes than a whole answer: nothing is counted twice */
+        size_t keep = have < KEEP ? have : KEEP;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
     }
     close(fd);
     if (queued < n)
