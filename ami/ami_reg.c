@@ -714,6 +714,7 @@ static void on_varset(reg_txn_t *tx, const ami_event_t *ev)
 void ami_reg_apply_event(reg_txn_t *tx, void *arg)
 {
     const ami_event_t *ev = arg;
+    reg_txn_set_source_us(tx, ev->rx_us);
     switch (ev->type) {
     case AMI_EV_ORIGINATE_RESPONSE: on_originate_response(tx, ev); break;
     case AMI_EV_HANGUP: on_hangup(tx, ev); break;

@@ -76,6 +76,7 @@ typedef struct dl_stats {
     int64_t calls_in_flight;     /* last cycle: this engine's live outgoing calls */
     int64_t campaigns_active;
     int64_t cycle_us_last, cycle_us_max;
+    int64_t cycle_us_p50, cycle_us_p99; /* over every cycle since the start (within 1/8) */
     int64_t heartbeat_ms;        /* clk_mono_ms of the thread's last loop; 0 = not started */
 } dl_stats_t;
 /* Any thread (atomics). */

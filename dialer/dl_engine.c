@@ -438,6 +438,7 @@ static void cycle(dl_t *d)
     publish_rates(d, now);
     int64_t us = clk_mono_us() - t0;
     atomic_store(&d->st_cycle_us, us);
+    ccd_lhist_add(&d->cycle_hist, us);
     if (us > atomic_load(&d->st_cycle_us_max))
         atomic_store(&d->st_cycle_us_max, us);
     atomic_fetch_add(&d->st_cycles, 1);
@@ -612,5 +613,7 @@ void dl_get_stats(dl_t *d, dl_stats_t *o)
     o->campaigns_active = atomic_load(&d->st_campaigns);
     o->cycle_us_last = atomic_load(&d->st_cycle_us);
     o->cycle_us_max = atomic_load(&d->st_cycle_us_max);
+    o->cycle_us_p50 = (int64_t)ccd_lhist_quantile(&d->cycle_hist, 0.5);
+    o->cycle_us_p99 = (int64_t)ccd_lhist_quantile(&d->cycle_hist, 0.99);
     o->heartbeat_ms = atomic_load(&d->st_heartbeat_ms);
 }

@@ -74,6 +74,7 @@ ami_action_t *dl__originate(const dl_orig_t *o);
 
 #include "conf/conf.h"
 #include "core/hmap.h"
+#include "core/lhist.h"
 #include "core/mq.h"
 #include "db/db.h"
 #include "dialer/dialer.h"
@@ -173,6 +174,8 @@ struct dl {
     pthread_mutex_t rates_mu;
     struct dl_campaign_rates *rates;
     size_t nrates, caprates;
+    /* every cycle's duration (µs): added by the dialer thread, read by anyone */
+    ccd_lhist_t cycle_hist;
 };
 
 /* The dialer's clock: wall ms (injected in tests). */

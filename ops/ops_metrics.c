@@ -345,6 +345,14 @@ static void render_reg(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_registry_notifications_dropped_total", "counter",
         "Registry change notifications a full subscriber queue (ECCP worker) refused.",
         reg_notifications_dropped(src->reg));
+    uint64_t nlag;
+    uint64_t p50 = reg_lag_quantile_us(src->reg, 0.5, &nlag);
+    family(o, "ccdialer_registry_lag_seconds", "summary",
+           "AMI event read -> its change applied in the registry and published.");
+    put(o, "ccdialer_registry_lag_seconds{quantile=\"0.5\"} %.6f\n", (double)p50 / 1e6);
+    put(o, "ccdialer_registry_lag_seconds{quantile=\"0.99\"} %.6f\n",
+        (double)reg_lag_quantile_us(src->reg, 0.99, NULL) / 1e6);
+    put(o, "ccdialer_registry_lag_seconds_count %" PRIu64 "\n", nlag);
 
     uint64_t by_state[AG_NSTATES] = {0};
     reg_visit_agents(src->reg, count_agent, by_state);
@@ -494,9 +502,12 @@ static void render_dialer(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_dialer_campaigns_active", "gauge", "Outgoing campaigns active now.",
         (uint64_t)(st.campaigns_active > 0 ? st.campaigns_active : 0));
     family(o, "ccdialer_dialer_cycle_seconds", "gauge",
-           "The dialer cycle's duration: the last one and the longest.");
+           "The dialer cycle's duration: the last one, the longest, the median and the 99th "
+           "percentile.");
     put(o, "ccdialer_dialer_cycle_seconds{which=\"last\"} %.6f\n", (double)st.cycle_us_last / 1e6);
     put(o, "ccdialer_dialer_cycle_seconds{which=\"max\"} %.6f\n", (double)st.cycle_us_max / 1e6);
+    put(o, "ccdialer_dialer_cycle_seconds{which=\"p50\"} %.6f\n", (double)st.cycle_us_p50 / 1e6);
+    put(o, "ccdialer_dialer_cycle_seconds{which=\"p99\"} %.6f\n", (double)st.cycle_us_p99 / 1e6);
     one(o, "ccdialer_dialer_agents_wrapping", "gauge",
         "Agents inside their wrap-up at the last cycle, all campaigns.",
         (uint64_t)(st.agents_wrapping > 0 ? st.agents_wrapping : 0));

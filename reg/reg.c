@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/hmap.h"
+#include "core/lhist.h"
 #include "core/log.h"
 
 #include <inttypes.h>
@@ -73,6 +74,7 @@ struct reg_txn {
     reg_t *r;
     touched_t *items; /* owned by the registry thread */
     size_t n, cap;
+    int64_t source_us; /* reg_txn_set_source_us of the work being applied; 0 = none */
 };
 
 struct reg {
@@ -92,6 +94,7 @@ struct reg {
     int nsubs;
     reg_txn_t tx;                         /* registry thread only */
     _Atomic int64_t beat_ms;              /* written by the registry thread, read by anyone */
+    ccd_lhist_t lag;                      /* added to by the registry thread, read by anyone */
     pthread_t th;                         /* controlling thread: */
     bool started, running;
 };
@@ -762,9 +765,22 @@ static proto_t *snapshot_touched(reg_t *r, size_t *n)
     return out;
 }
 
+void reg_txn_set_source_us(reg_txn_t *tx, int64_t us)
+{
+    tx->source_us = us;
+}
+
+uint64_t reg_lag_quantile_us(reg_t *r, double q, uint64_t *count)
+{
+    if (count)
+        *count = ccd_lhist_count(&r->lag);
+    return ccd_lhist_quantile(&r->lag, q);
+}
+
 static void apply(reg_t *r, reg_work_t *w)
 {
     pthread_rwlock_wrlock(&r->lock);
+    r->tx.source_us = 0;
     w->fn(&r->tx, w->arg);
     size_t n;
     proto_t *changes = snapshot_touched(r, &n);
@@ -772,6 +788,9 @@ static void apply(reg_t *r, reg_work_t *w)
     for (size_t i = 0; i < n; i++)
         publish_one(r, &changes[i]);
     free(changes);
+    /* Measured once published: readers and subscribers see the change from here on. */
+    if (r->tx.source_us)
+        ccd_lhist_add(&r->lag, clk_mono_us() - r->tx.source_us);
 }
 
 /* One inbox message other than MSG_QUIT (registry thread or reg_drain); frees it. */

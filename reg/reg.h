@@ -210,6 +210,11 @@ void reg_txn_foreach_call(reg_txn_t *tx, bool (*fn)(reg_txn_t *tx, reg_call_t *c
                           void *ctx);
 void reg_txn_foreach_agent(reg_txn_t *tx, bool (*fn)(reg_txn_t *tx, reg_agent_t *a, void *ctx),
                            void *ctx);
+/* The work being applied stands for something read at this monotonic time (clk_mono_us;
+ * an AMI event's rx_us): once its changes are published, the time since then goes into
+ * the registry lag histogram (reg_lag_quantile_us).  Work that never calls it is not
+ * counted. */
+void reg_txn_set_source_us(reg_txn_t *tx, int64_t us);
 
 /* ---- the configured agent list (call_center.agent) ---- */
 
@@ -310,6 +315,11 @@ void reg_visit_calls(reg_t *r, void (*fn)(const reg_call_t *c, void *ctx), void 
 /* Change notifications dropped because a subscriber's queue was full, all subscribers
  * (monitoring; call after the subscribers are set up). */
 uint64_t reg_notifications_dropped(reg_t *r);
+/* Registry lag (µs): of the work that named its source time (reg_txn_set_source_us: AMI
+ * events), the time under which a fraction q (0..1) had its changes applied and published,
+ * from a log-scale histogram (within 1/8 of the value); 0 when none.  *count (may be NULL)
+ * gets how many were measured.  Any thread. */
+uint64_t reg_lag_quantile_us(reg_t *r, double q, uint64_t *count);
 /* Work waiting in the registry thread's inbox (monitoring). */
 size_t reg_inbox_depth(reg_t *r);
 /* clk_mono_ms() when the registry thread last went round its loop (it does at least

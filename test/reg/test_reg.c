@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "reg/reg.h"
 #include "test/common/ccd_test.h"
@@ -511,6 +512,39 @@ static void test_threaded(void **state)
     mq_free(sub);
 }
 
+/* Work that names its source time: the registry lag counts from it to the publish. */
+static void login_agent_5ms_ago(reg_txn_t *tx, void *arg)
+{
+    reg_txn_set_source_us(tx, clk_mono_us() - 5000);
+    login_agent(tx, arg);
+}
+
+static void test_lag_from_source_time(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(16, NULL, 0);
+    assert_non_null(r);
+    uint64_t n = 99;
+    assert_int_equal(reg_lag_quantile_us(r, 0.5, &n), 0);
+    assert_int_equal(n, 0);
+    /* work without a source time is not measured */
+    assert_int_equal(reg_post(r, login_agent, "Agent/9000", NULL), 0);
+    assert_int_equal(reg_drain(r), 1);
+    reg_lag_quantile_us(r, 0.5, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(reg_post(r, login_agent_5ms_ago, "Agent/9001", NULL), 0);
+    assert_int_equal(reg_drain(r), 1);
+    uint64_t p50 = reg_lag_quantile_us(r, 0.5, &n);
+    assert_int_equal(n, 1);
+    assert_true(p50 >= 5000);
+    /* the source time does not stick to the next work */
+    assert_int_equal(reg_post(r, login_agent, "Agent/9002", NULL), 0);
+    assert_int_equal(reg_drain(r), 1);
+    reg_lag_quantile_us(r, 0.5, &n);
+    assert_int_equal(n, 1);
+    reg_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_agent_change_carries_calls),
         cmocka_unit_test(test_lifecycle_and_unsubscribe),
         cmocka_unit_test(test_threaded),
+        cmocka_unit_test(test_lag_from_source_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

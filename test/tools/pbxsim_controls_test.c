@@ -784,6 +784,72 @@ static void test_core_show_channel(void **state)
     pbxsim_stop(s);
 }
 
+/* ---------------- a call center's worth of agents ---------------- */
+
+static bool all_busy(const pbxsim_state_t *st, void *ctx)
+{
+    uint32_t n = *(uint32_t *)ctx;
+    return st->agents_logged_in == n && st->agents_available == 0 && st->queue_callers == 0;
+}
+
+/* opts.agents sizes the agent table: 300 agents numbered from 20000 are all members of
+ * queue 8000, log in, and each takes one of 300 queue calls; the snapshot sees them all,
+ * and numbers outside the range (or spelt otherwise) are no agents. */
+static void test_many_agents(void **state)
+{
+    (void)state;
+    enum { N = 300, BASE = 20000 };
+    pbxsim_opts_t o;
+    sim_opts(&o, 3);
+    o.agent_login_wait_ms = 200;
+    o.quiet_noise = true;
+    o.agents = N;
+    o.agent_base = BASE;
+    pbxsim_t *s = start_opts(&o);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    tmsg_t *mem = calloc(N + 8, sizeof *mem);
+    assert_non_null(mem);
+    int n = queue_members(&c, "8000", mem, N + 8);
+    assert_int_equal(n, N);
+    for (int i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "Local/%d@agents", BASE + i);
+        assert_string_equal(tm_get(&mem[i], "Location"), want);
+        tm_clear(&mem[i]);
+    }
+    free(mem);
+    cli_close(&c);
+    cli_open(&c, s); /* a fresh connection: the listing's events are behind us */
+    cli_send(&c, "Action: Login\r\nActionID: l\r\nUsername: dialer\r\nSecret: dialer\r\n"
+                 "Events: off\r\n\r\n");
+    tmsg_t m;
+    assert_true(cli_resp(&c, "l", &m, 5000));
+    tm_clear(&m);
+    for (int i = 0; i < N; i++)
+        cli_send(&c, "Action: Originate\r\nChannel: Local/%d@phones\r\nContext: agent-login\r\n"
+                     "Exten: %d\r\nPriority: 1\r\nAsync: true\r\n\r\n", 1001 + i, BASE + i);
+    uint32_t want = N;
+    assert_int_equal(pbxsim_wait(s, n_available, &want, ccd_test_timeout_ms(20000)), 0);
+    /* out of range, below the base, another spelling: AgentLogin finds no such agent */
+    const char *bad[] = {"20300", "19999", "020000", "20000x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_null(pbx_agent_find(s, bad[i]));
+    assert_non_null(pbx_agent_find(s, "20299"));
+    for (int i = 0; i < N; i++)
+        cli_send(&c, "Action: Originate\r\nChannel: Local/%d@customers\r\nContext: dialer-queue\r\n"
+                     "Exten: 8000\r\nPriority: 1\r\nAsync: true\r\nVariable: RING=0\r\n"
+                     "Variable: TALK=3600\r\n\r\n", 5000 + i);
+    assert_int_equal(pbxsim_wait(s, all_busy, &want, ccd_test_timeout_ms(20000)), 0);
+    pbxsim_state_t st;
+    pbxsim_state(s, &st);
+    assert_int_equal(st.agents_logged_in, N);
+    assert_int_equal(st.agents_available, 0);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
 /* Wrap-up: with a 60 s wrap-up (1.2 s real at scale 50), a caller who joins the queue while
  * its only agent is in wrap-up is offered to it (AgentCalled) no earlier than LastCall + 60 s
  * on the PBX's clock (the Timestamp header).  The member's own wrap-up (wrapup_s) is reported
@@ -865,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_restart_reason_seeded),
         cmocka_unit_test(test_agent_complete_blocks_vary),
         cmocka_unit_test(test_core_show_channel),
+        cmocka_unit_test(test_many_agents),
         cmocka_unit_test(test_wrapup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -664,8 +664,9 @@ static void act_queueadd(pbx_t *s, const pbx_msg_t *m)
         respond(s, m, "Error", "Unable to add interface: Already there");
         return;
     }
-    pmember_t *mb = q->nmembers < PQ_MEMBERS ? calloc(1, sizeof *mb) : NULL;
-    if (!mb) {
+    pmember_t *mb = calloc(1, sizeof *mb);
+    if (!mb || pbx_queue_add_member(q, mb) != 0) {
+        free(mb);
         respond(s, m, "Error", "Out of memory");
         return;
     }
@@ -684,7 +685,6 @@ static void act_queueadd(pbx_t *s, const pbx_msg_t *m)
     }
     if (strncmp(mb->state_if, "Agent:", 6) == 0)
         mb->agent = pbx_agent_find(s, mb->state_if + 6);
-    q->members[q->nmembers++] = mb;
     respond(s, m, "Success", "Added interface to queue");
     pbx_e_member(s, "QueueMemberAdded", q, mb);
     pbx_queue_kick(s, q);

@@ -64,6 +64,7 @@ void pbx_agi_start(pbx_t *s, pcall_t *c)
         return;
     }
     c->agi_fd = fd;
+    s->nagi++;
     char tmp[64];
     env(c, "agi_network", "yes");
     env(c, "agi_network_script", path);
@@ -112,10 +113,10 @@ void pbx_agi_start(pbx_t *s, pcall_t *c)
 /* Closes the socket without continuing the dialplan (call teardown). */
 void pbx_agi_close(pbx_t *s, pcall_t *c)
 {
-    (void)s;
     if (c->agi_fd >= 0) {
         close(c->agi_fd);
         c->agi_fd = -1;
+        s->nagi--;
     }
 }
 

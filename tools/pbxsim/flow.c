@@ -3,6 +3,7 @@
  * ways calls end.  Each function emits events in the order the recordings in
  * test/data/asterisk/transcripts show for that step.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +86,33 @@ pqueue_t *pbx_queue_find(pbx_t *s, const char *name)
     return NULL;
 }
 
+/* Agents are numbered from agent_base: the number is the index, and the
+ * comparison refuses other spellings of it ("09000", "9000x"). */
 pagent_t *pbx_agent_find(pbx_t *s, const char *id)
 {
-    for (int i = 0; i < s->nagents; i++)
-        if (strcmp(s->agents[i].id, id) == 0)
-            return &s->agents[i];
-    return NULL;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(id, &end, 10);
+    if (errno || end == id || *end || v < s->o.agent_base)
+        return NULL;
+    unsigned long i = v - s->o.agent_base;
+    if (i >= (unsigned long)s->nagents || strcmp(s->agents[i].id, id) != 0)
+        return NULL;
+    return &s->agents[i];
+}
+
+int pbx_queue_add_member(pqueue_t *q, pmember_t *m)
+{
+    if (q->nmembers == q->capmembers) {
+        int cap = q->capmembers ? 2 * q->capmembers : 16;
+        pmember_t **a = realloc(q->members, (size_t)cap * sizeof *a);
+        if (!a)
+            return -1;
+        q->members = a;
+        q->capmembers = cap;
+    }
+    q->members[q->nmembers++] = m;
+    return 0;
 }
 
 int pbx_member_status(const pmember_t *m)

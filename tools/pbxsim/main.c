@@ -44,7 +44,7 @@ static void usage(const char *me)
             "          [--ring-ms N|MIN-MAX] [--talk-ms N|MIN-MAX] [--time-scale X]\n"
             "          [--flood N] [--username U] [--secret S] [--fastagi HOST:PORT]\n"
             "          [--auth-delay-ms N] [--login-wait-ms N] [--shutdown-ms N] [--quiet-noise]\n"
-            "          [--wrapup S] [--queue-wrapup S]\n",
+            "          [--wrapup S] [--queue-wrapup S] [--agents N] [--agent-base N]\n",
             me);
 }
 
@@ -64,6 +64,7 @@ int main(int argc, char **argv)
         {"login-wait-ms", required_argument, 0, 'w'}, {"quiet-noise", no_argument, 0, 'q'},
         {"shutdown-ms", required_argument, 0, 'S'},
         {"wrapup", required_argument, 0, 'W'},      {"queue-wrapup", required_argument, 0, 'Q'},
+        {"agents", required_argument, 0, 'A'},      {"agent-base", required_argument, 0, 'B'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int ch;
@@ -106,6 +107,8 @@ int main(int argc, char **argv)
         case 'W': o.wrapup_s = (uint32_t)atoi(optarg); break;
         case 'Q': o.queue_wrapup_s = (uint32_t)atoi(optarg); break;
         case 'q': o.quiet_noise = true; break;
+        case 'A': o.agents = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'B': o.agent_base = (uint32_t)strtoul(optarg, NULL, 10); break;
         default:
             usage(argv[0]);
             return ch == 'h' ? 0 : 2;

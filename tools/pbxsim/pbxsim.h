@@ -64,7 +64,12 @@ typedef struct pbxsim_opts {
      * as in Asterisk, is not reported (Wrapuptime stays 0). */
     uint32_t wrapup_s;
     uint32_t queue_wrapup_s;
+    uint32_t agents;          /* app_agent_pool agents (agents.conf), all static members of queue
+                                 8000; 0 = 5, at most PBXSIM_AGENTS_MAX */
+    uint32_t agent_base;      /* number of the first agent (the others follow); 0 = 9000 */
 } pbxsim_opts_t;
+
+#define PBXSIM_AGENTS_MAX 10000u
 
 #define PBXSIM_AUTH_DELAY_DEFAULT 1000u
 

@@ -33,12 +33,16 @@ void pbxsim_opts_default(pbxsim_opts_t *o)
 
 /* ---------------- configuration (conf/queues.conf, conf/agents.conf) ---------------- */
 
-static void config_init(pbx_t *s)
+static int config_init(pbx_t *s)
 {
-    s->nagents = 5;
-    for (int i = 0; i < 5; i++) {
-        snprintf(s->agents[i].id, sizeof s->agents[i].id, "%d", 9000 + i);
-        snprintf(s->agents[i].name, sizeof s->agents[i].name, "Agent %d", 9000 + i);
+    uint32_t n = s->o.agents, base = s->o.agent_base;
+    s->agents = calloc(n, sizeof *s->agents);
+    if (!s->agents)
+        return -1;
+    s->nagents = (int)n;
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(s->agents[i].id, sizeof s->agents[i].id, "%u", base + i);
+        snprintf(s->agents[i].name, sizeof s->agents[i].name, "Agent %u", base + i);
     }
     s->nqueues = 2;
     snprintf(s->queues[0].name, sizeof s->queues[0].name, "8000");
@@ -51,17 +55,19 @@ static void config_init(pbx_t *s)
             free(v);
     }
     int64_t now = s->startup_wall;
-    for (int i = 0; i < 5; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         pmember_t *m = calloc(1, sizeof *m);
-        if (!m)
-            continue;
-        snprintf(m->interface, sizeof m->interface, "Local/%d@agents", 9000 + i);
-        snprintf(m->name, sizeof m->name, "Agent %d", 9000 + i);
-        snprintf(m->state_if, sizeof m->state_if, "Agent:%d", 9000 + i);
+        if (!m || pbx_queue_add_member(&s->queues[0], m) != 0) {
+            free(m);
+            return -1;
+        }
+        snprintf(m->interface, sizeof m->interface, "Local/%u@agents", base + i);
+        snprintf(m->name, sizeof m->name, "Agent %u", base + i);
+        snprintf(m->state_if, sizeof m->state_if, "Agent:%u", base + i);
         m->agent = &s->agents[i];
         m->login_time = now;
-        s->queues[0].members[s->queues[0].nmembers++] = m;
     }
+    return 0;
 }
 
 static void config_free(pbx_t *s)
@@ -69,8 +75,13 @@ static void config_free(pbx_t *s)
     for (int i = 0; i < s->nqueues; i++) {
         for (int j = 0; j < s->queues[i].nmembers; j++)
             free(s->queues[i].members[j]);
-        s->queues[i].nmembers = 0;
+        free(s->queues[i].members);
+        s->queues[i].members = NULL;
+        s->queues[i].nmembers = s->queues[i].capmembers = 0;
     }
+    free(s->agents);
+    s->agents = NULL;
+    s->nagents = 0;
 }
 
 /* ---------------- connections ---------------- */
@@ -480,7 +491,7 @@ static void *server_main(void *arg)
                     timeout = d < 0 ? 0 : (int)d;
             }
         }
-        for (pcall_t *c = s->calls; c && n < POLL_MAX; c = c->next) {
+        for (pcall_t *c = s->nagi ? s->calls : NULL; c && n < POLL_MAX; c = c->next) {
             if (c->agi_fd < 0)
                 continue;
             short ev = POLLIN;
@@ -560,7 +571,7 @@ static void *server_main(void *arg)
             pbx_flood_step(s, 2000);
         for (int i = 0; i < s->nconns; i++)
             flush_conn(s->conns[i]);
-        for (pcall_t *c = s->calls; c; c = c->next)
+        for (pcall_t *c = s->nagi ? s->calls : NULL; c; c = c->next)
             if (c->agi_fd >= 0 && c->agi_out.len)
                 pbx_agi_io(s, c, 0);
         sweep(s);
@@ -596,6 +607,16 @@ pbxsim_t *pbxsim_start(const pbxsim_opts_t *opts)
         s->o.ring = (pbxsim_dist_t){1000, 5000};
     if (s->o.talk.min_ms == 0 && s->o.talk.max_ms == 0)
         s->o.talk = (pbxsim_dist_t){5000, 60000};
+    if (s->o.agents == 0)
+        s->o.agents = 5;
+    if (s->o.agent_base == 0)
+        s->o.agent_base = 9000;
+    if (s->o.agents > PBXSIM_AGENTS_MAX || s->o.agent_base > UINT32_MAX - s->o.agents) {
+        LOG_ERR("pbxsim", "agents: %u from %u is out of range (at most %u)", s->o.agents,
+                s->o.agent_base, PBXSIM_AGENTS_MAX);
+        free(s);
+        return NULL;
+    }
     s->scale = s->o.time_scale > 0 ? s->o.time_scale : 1.0;
     s->rng = s->o.seed;
     s->vary_rng = s->o.seed ^ 0x6A09E667F3BCC909ull;
@@ -618,7 +639,8 @@ pbxsim_t *pbxsim_start(const pbxsim_opts_t *opts)
     s->globals = hmap_new(64);
     if (!s->by_name || !s->by_uid || !s->globals)
         goto fail;
-    config_init(s);
+    if (config_init(s) != 0)
+        goto fail;
 
     s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
