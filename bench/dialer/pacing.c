@@ -60,6 +60,7 @@ static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t 
     snprintf(k, sizeof k, "pacing.%s.a%d.p%.2f.t%.0f", pol, sc->agents, sc->p_answer,
              sc->talk_mean_s);
     printf("metric %s.occupancy %.4f ratio\n", k, r->occupancy);
+    printf("metric %s.first_hour_occupancy %.4f ratio\n", k, r->first_hour_occupancy);
     printf("metric %s.abandon %.4f ratio\n", k, r->abandon);
     printf("metric %s.worst24h_abandon %.4f ratio\n", k, r->worst24h);
     printf("metric %s.calls_per_agent_hour %.2f calls\n", k, r->calls_per_agent_hour);

@@ -13,6 +13,7 @@
 #include "bench/dialer/pacing_sim.h"
 #include "dialer/dl_pacing.h"
 
+#define FIRST_HOUR_MS 3600000LL
 #define MIN_MS 60000LL
 #define DAY_MIN 1440
 #define POOL (1 << 16) /* calls in flight at most (far above what any policy here uses) */
@@ -179,6 +180,7 @@ typedef struct sim {
     uint64_t talk_n;
     /* figures */
     double talk_total_ms;
+    double talk_first_hour_ms; /* of it, inside the first hour: how fast a new pacer warms up */
     uint64_t placed, answered, connected, abandoned;
     uint64_t decisions;
     double decide_ns;
@@ -244,6 +246,8 @@ static int connect_call(sim_t *s, int64_t now, int c, int a)
     g->wrap_ms = k->fate.wrap_ms;
     int64_t talk_end = now + g->talk_ms;
     s->talk_total_ms += (double)((talk_end < s->end ? talk_end : s->end) - now);
+    if (now < FIRST_HOUR_MS)
+        s->talk_first_hour_ms += (double)((talk_end < FIRST_HOUR_MS ? talk_end : FIRST_HOUR_MS) - now);
     release(s, c);
     if (s->pol == SIM_CLAIRVOYANT) {
         /* It knows when this agent will be ready: the next number that will answer is
@@ -510,6 +514,7 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
         double agent_h = agent_ms / 3600000.0;
         *out = (sim_result_t){
             .occupancy = s.talk_total_ms / agent_ms,
+            .first_hour_occupancy = s.talk_first_hour_ms / ((double)sc->agents * FIRST_HOUR_MS),
             .abandon = s.answered ? (double)s.abandoned / (double)s.answered : 0,
             .worst24h = worst_window(&s),
             .calls_per_agent_hour = (double)s.connected / agent_h,

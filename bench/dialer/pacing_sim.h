@@ -37,6 +37,7 @@ typedef struct sim_scenario {
 
 typedef struct sim_result {
     double occupancy;            /* talk time / logged-in agent time */
+    double first_hour_occupancy; /* the same over the first hour: a new pacer's warm-up */
     double abandon;              /* abandoned / answered, whole run */
     double worst24h;             /* the same over the worst 24 h window (1 min steps; the
                                   * whole run when shorter) */
