@@ -147,11 +147,13 @@ int ops_start(ops_t *o)
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (o->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    o->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, o, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&o->addr, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned int)OPS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned int)OPS_CONN_TIMEOUT_S, MHD_OPTION_EXTERNAL_LOGGER,
-                              mhd_log, NULL, MHD_OPTION_END);
+    /* The logger first: libmicrohttpd logs what it meets before it (a warning at every start
+     * when it came last) to stderr instead of through it. */
+    o->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, o, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                              NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&o->addr,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)OPS_MAX_CONNECTIONS,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)OPS_CONN_TIMEOUT_S,
+                              MHD_OPTION_END);
     if (!o->mhd) {
         LOG_ERR(MOD, "cannot start the metrics endpoint (address in use or not available?)");
         return CCD_EIO;

@@ -77,7 +77,7 @@ check "and says it is not running" grep -q "not running" "$tmp/status0.out"
 "$listen" "$tmp/notify.sock" "$(t 200)" >"$tmp/notify.out" &
 l_pid=$!
 wait_for 10 test -S "$tmp/notify.sock" || { echo "FAIL: notify_listen did not bind"; exit 1; }
-NOTIFY_SOCKET="$tmp/notify.sock" WATCHDOG_USEC=900000 "$ccd" -f -c "$tmp/c.conf" &
+NOTIFY_SOCKET="$tmp/notify.sock" WATCHDOG_USEC=900000 "$ccd" -f -c "$tmp/c.conf" 2>"$tmp/stderr.out" &
 d_pid=$!
 
 check "sd_notify READY=1 arrives" wait_for 60 grep -q "READY=1" "$tmp/notify.out"
@@ -173,6 +173,8 @@ for s in "$ami_secret" "$eccp_secret" "$CCD_TEST_DB_PASSWORD"; do
     check "secret ${s:0:3}... is not in the log" bash -c "! grep -qF -- '$s' '$tmp/ccdialerd.log'"
     check "secret ${s:0:3}... is not in the notifications" bash -c "! grep -qF -- '$s' '$tmp/notify.out'"
 done
+check "libmicrohttpd had nothing to warn about at start" \
+    bash -c "! grep -q 'MHD_OPTION' '$tmp/ccdialerd.log' '$tmp/stderr.out'"
 check "the log is not empty (the grep saw a debug-level run)" test "$(wc -l <"$tmp/ccdialerd.log")" -gt 10
 
 if [ "$fails" -ne 0 ]; then
