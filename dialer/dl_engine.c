@@ -231,6 +231,8 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
         snprintf(p->exten, sizeof(p->exten), "%s", strchr(agent, '/') ? strchr(agent, '/') + 1
                                                                         : agent);
         dl__agent_channel(agent, p->agentchan, sizeof(p->agentchan));
+        snprintf(nc->cb_agent, sizeof(nc->cb_agent), "%.*s", (int)sizeof(nc->cb_agent) - 1,
+                 agent);
         dl__cb_busy_add(k, agent, nc->uniqueid);
     } else {
         snprintf(nc->queue, sizeof(nc->queue), "%s", k->c.queue);

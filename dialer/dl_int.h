@@ -197,6 +197,7 @@ typedef struct dl_newcall {
     char trunk[REG_ID_LEN];
     char uniqueid[REG_UID_LEN];
     char action_id[REG_UID_LEN];
+    char cb_agent[REG_ID_LEN]; /* a callback's agent (reg_call_t.cb_agent), "" otherwise */
 } dl_newcall_t;
 /* Posts the calls as one registry change (status Placing); when it is applied,
  * d->applied_seq becomes seq.  0 or reg_post's code (the caller keeps calls). */

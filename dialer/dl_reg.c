@@ -39,6 +39,7 @@ static void apply_new_calls(reg_txn_t *tx, void *arg)
         snprintf(c->queue, sizeof(c->queue), "%s", nc->queue);
         snprintf(c->trunk, sizeof(c->trunk), "%s", nc->trunk);
         snprintf(c->action_id, sizeof(c->action_id), "%s", nc->action_id);
+        snprintf(c->cb_agent, sizeof(c->cb_agent), "%s", nc->cb_agent);
         c->t_originate_ms = now;
         reg_txn_call_set_uniqueid(tx, c, nc->uniqueid);
         reg_txn_call_touch(tx, c);
