@@ -46,6 +46,9 @@
  *   that channel can hang up, and a call missed anyway is finished by the next
  *   resync.  The dialer's own calls never become incoming: they are in the
  *   registry by their ChannelId before they can join.
+ * - "Same agent" callbacks (cb_agent set by the dialer) go through the callback
+ *   context's Dial, not a queue: that Dial's DialEnd ANSWER to the agent's leg links
+ *   the call as AgentConnect would (on_dial_end); the end starts no wrap-up.
  * - Recordings: a VarSet of MIXMONITOR_FILENAME on any leg of a call (found by
  *   uniqueid, then Linkedid) gives the call its newest recording file (spool
  *   directory cut off) and counts it; the same name again is not a new one.
