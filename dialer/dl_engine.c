@@ -421,7 +421,8 @@ size_t dl_campaign_rates(dl_t *d, dl_campaign_rates_t *out, size_t max)
 {
     pthread_mutex_lock(&d->rates_mu);
     size_t n = d->nrates < max ? d->nrates : max;
-    memcpy(out, d->rates, n * sizeof(*out));
+    if (n) /* rates is NULL before the first campaign: memcpy's source must not be */
+        memcpy(out, d->rates, n * sizeof(*out));
     pthread_mutex_unlock(&d->rates_mu);
     return n;
 }
