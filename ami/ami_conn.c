@@ -708,7 +708,10 @@ static void dispatch_event(ami_srv_t *s, const ami_msg_t *m)
         atomic_fetch_add(&s->st_events_lost, 1);
         ami_event_free(cp);
     }
-    if (c->reg && ami_reg_wants(ev->type))
+    /* Of the DialEnds only an answer can matter to the registry (a callback reaching its
+     * agent); the rest, one per queue member rung, are not posted to it. */
+    if (c->reg && ami_reg_wants(ev->type) &&
+        !(ev->type == AMI_EV_DIAL_END && strcasecmp(ev->dial_status, "ANSWER") != 0))
         reg_feed(s, ev);
     else
         ami_event_free(ev);

@@ -46,6 +46,9 @@
  *   that channel can hang up, and a call missed anyway is finished by the next
  *   resync.  The dialer's own calls never become incoming: they are in the
  *   registry by their ChannelId before they can join.
+ * - "Same agent" callbacks (cb_agent set by the dialer) go through the callback
+ *   context's Dial, not a queue: that Dial's DialEnd ANSWER to the agent's leg links
+ *   the call as AgentConnect would (on_dial_end); the end starts no wrap-up.
  * - Recordings: a VarSet of MIXMONITOR_FILENAME on any leg of a call (found by
  *   uniqueid, then Linkedid) gives the call its newest recording file (spool
  *   directory cut off) and counts it; the same name again is not a new one.
@@ -77,6 +80,7 @@ bool ami_reg_wants(ami_ev_type_e t)
     case AMI_EV_ORIGINATE_RESPONSE:
     case AMI_EV_NEWCHANNEL:
     case AMI_EV_DIAL_BEGIN:
+    case AMI_EV_DIAL_END: /* a callback's Dial of its agent (on_dial_end) */
     case AMI_EV_HANGUP:
     case AMI_EV_QUEUE_CALLER_JOIN:
     case AMI_EV_QUEUE_CALLER_ABANDON:
@@ -199,7 +203,11 @@ static void free_agent_of(reg_txn_t *tx, reg_call_t *c)
         return;
     reg_agent_t *a = reg_txn_agent(tx, c->agent, false);
     if (a && a->call_id == c->id) {
-        agent_call_ended(a, c->t_end_ms ? c->t_end_ms : clk_wall_ms());
+        /* A callback was no queue call: Asterisk holds its member in no wrap-up after it. */
+        if (c->cb_agent[0] && !c->queue[0])
+            a->call_id = 0;
+        else
+            agent_call_ended(a, c->t_end_ms ? c->t_end_ms : clk_wall_ms());
         reg_txn_agent_touch(tx, a);
     }
 }
@@ -494,6 +502,60 @@ static void on_agent_connect(reg_txn_t *tx, const ami_event_t *ev)
     reg_txn_call_touch(tx, c);
 }
 
+/* Whether a Dial's destination channel is the callback agent's: AGENTCHANNEL is
+ * "Local/N@agents" for "Agent/N" (the leg is "Local/N@agents-0000002a;1") and the agent's
+ * own device otherwise ("SIP/1064" -> "SIP/1064-0000002b"). */
+static bool dest_is_agent(const char *dest, const char *agent)
+{
+    size_t n = strlen(agent);
+    if (strncasecmp(agent, "Agent/", 6) == 0) {
+        const char *num = agent + 6;
+        size_t nn = n - 6;
+        return strncasecmp(dest, "Local/", 6) == 0 && strncmp(dest + 6, num, nn) == 0 &&
+               dest[6 + nn] == '@';
+    }
+    return strncmp(dest, agent, n) == 0 && dest[n] == '-';
+}
+
+/*
+ * A "same agent" callback (cb_agent set) is not queued: its channel runs the callback
+ * context's Dial(${AGENTCHANNEL}).  That Dial's DialEnd (Channel = the call's own leg, its
+ * Uniqueid our ChannelId; DestChannel = the agent's leg; DialStatus ANSWER) is the moment a
+ * queue call's AgentConnect stands for, so the call is linked the same way: SUCCESS, t_link,
+ * the agent on this call.  app_queue reports its member's answer with the same DialEnd
+ * (queue_call_to_agent.txt, just before AgentConnect), which is why only a callback's DialEnd
+ * counts.  Any other DialStatus (NOANSWER, BUSY, CHANUNAVAIL, CANCEL, ...) links nothing: the
+ * channel's hangup then ends the call NOANSWER (answered, never linked).
+ */
+static void on_dial_end(reg_txn_t *tx, const ami_event_t *ev)
+{
+    bool own;
+    reg_call_t *c = call_of(tx, ev, &own);
+    if (!c || !own || !c->cb_agent[0] || c->t_link_ms || !ev->dest_channel[0] ||
+        strcasecmp(ev->dial_status, "ANSWER") != 0 || !dest_is_agent(ev->dest_channel, c->cb_agent))
+        return;
+    if (is_final(c->status) && !end_rank(c))
+        return;
+    reg_agent_t *a = reg_txn_agent(tx, c->cb_agent, false);
+    int64_t now = clk_wall_ms();
+    c->t_link_ms = now;
+    if (!c->t_answer_ms)
+        c->t_answer_ms = now;
+    set_agent_legs(c, ev->dest_channel);
+    cpy(c->agent, sizeof(c->agent), c->cb_agent);
+    if (is_final(c->status)) { /* its hangup came first: it did talk */
+        finish(tx, c, REG_CS_HANGUP);
+        return;
+    }
+    c->status = REG_CS_SUCCESS;
+    if (a) {
+        a->call_id = c->id;
+        a->wrap_start_ms = 0;
+        reg_txn_agent_touch(tx, a);
+    }
+    reg_txn_call_touch(tx, c);
+}
+
 static void on_agent_complete(reg_txn_t *tx, const ami_event_t *ev)
 {
     bool own;
@@ -720,6 +782,7 @@ void ami_reg_apply_event(reg_txn_t *tx, void *arg)
     case AMI_EV_HANGUP: on_hangup(tx, ev); break;
     case AMI_EV_NEWCHANNEL: on_newchannel(tx, ev); break;
     case AMI_EV_DIAL_BEGIN: on_dial_begin(tx, ev); break;
+    case AMI_EV_DIAL_END: on_dial_end(tx, ev); break;
     case AMI_EV_QUEUE_CALLER_JOIN: on_queue_join(tx, ev); break;
     case AMI_EV_QUEUE_CALLER_ABANDON: on_queue_abandon(tx, ev); break;
     case AMI_EV_AGENT_CONNECT: on_agent_connect(tx, ev); break;

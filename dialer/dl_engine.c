@@ -231,6 +231,8 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
         snprintf(p->exten, sizeof(p->exten), "%s", strchr(agent, '/') ? strchr(agent, '/') + 1
                                                                         : agent);
         dl__agent_channel(agent, p->agentchan, sizeof(p->agentchan));
+        snprintf(nc->cb_agent, sizeof(nc->cb_agent), "%.*s", (int)sizeof(nc->cb_agent) - 1,
+                 agent);
         dl__cb_busy_add(k, agent, nc->uniqueid);
     } else {
         snprintf(nc->queue, sizeof(nc->queue), "%s", k->c.queue);
@@ -419,7 +421,8 @@ size_t dl_campaign_rates(dl_t *d, dl_campaign_rates_t *out, size_t max)
 {
     pthread_mutex_lock(&d->rates_mu);
     size_t n = d->nrates < max ? d->nrates : max;
-    memcpy(out, d->rates, n * sizeof(*out));
+    if (n) /* rates is NULL before the first campaign: memcpy's source must not be */
+        memcpy(out, d->rates, n * sizeof(*out));
     pthread_mutex_unlock(&d->rates_mu);
     return n;
 }

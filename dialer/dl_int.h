@@ -116,8 +116,11 @@ typedef struct dl_camp {
     int npace_busy, cap_pace_busy, npace_wrap, cap_pace_wrap;
     char cb_free[DL_MAX_CB][33]; /* reserved agents free now */
     int ncb_free;
-    /* Callbacks placed and not finished: the registry does not link a callback's agent (no
-     * queue), so this keeps an agent from getting a second one meanwhile. */
+    /* Callbacks placed and not finished: the registry links a callback's agent only once
+     * the agent answered its Dial (ami_reg.c), so while the customer and then the agent
+     * ring the agent still looks free; this keeps it from getting a second one meanwhile.
+     * (reg_call_t.cb_agent could give the same from the registry; test_dialer does not
+     * catch the list's absence, so it stays until a test proves the replacement.) */
     struct {
         char agent[33];
         char uniqueid[REG_UID_LEN];
@@ -197,6 +200,7 @@ typedef struct dl_newcall {
     char trunk[REG_ID_LEN];
     char uniqueid[REG_UID_LEN];
     char action_id[REG_UID_LEN];
+    char cb_agent[REG_ID_LEN]; /* a callback's agent (reg_call_t.cb_agent), "" otherwise */
 } dl_newcall_t;
 /* Posts the calls as one registry change (status Placing); when it is applied,
  * d->applied_seq becomes seq.  0 or reg_post's code (the caller keeps calls). */

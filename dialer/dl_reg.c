@@ -39,6 +39,7 @@ static void apply_new_calls(reg_txn_t *tx, void *arg)
         snprintf(c->queue, sizeof(c->queue), "%s", nc->queue);
         snprintf(c->trunk, sizeof(c->trunk), "%s", nc->trunk);
         snprintf(c->action_id, sizeof(c->action_id), "%s", nc->action_id);
+        snprintf(c->cb_agent, sizeof(c->cb_agent), "%s", nc->cb_agent);
         c->t_originate_ms = now;
         reg_txn_call_set_uniqueid(tx, c, nc->uniqueid);
         reg_txn_call_touch(tx, c);
@@ -322,8 +323,8 @@ void dl__reg_snapshot(dl_t *d)
  * started the agent's wrap-up, so the copy read now has it).  0 when none is known. */
 static int64_t agent_wrap_ms(dl_t *d, const reg_call_t *c)
 {
-    if (!c->agent[0])
-        return 0;
+    if (!c->agent[0] || c->cb_agent[0])
+        return 0; /* a callback was no queue call: Asterisk holds its agent in no wrap-up */
     reg_agent_t *a = malloc(sizeof(*a)); /* 3 KB: not on the dialer thread's stack */
     if (!a)
         return 0;

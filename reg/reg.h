@@ -140,6 +140,10 @@ typedef struct reg_call {
      * member channel itself.  "" until linked. */
     char agent_hangup_channel[REG_CHAN_LEN];
     char agent[REG_ID_LEN];       /* agent number once linked */
+    /* A "same agent" callback's reserved agent ("Agent/9000"), set at creation by the dialer
+     * and never changed: the call goes to the callback context, which Dials that agent, not
+     * the queue; ami_reg.c links the call to it when that Dial is answered.  "" otherwise. */
+    char cb_agent[REG_ID_LEN];
     char trunk[REG_ID_LEN];
     int failure_cause;
     uint32_t retries;             /* outgoing: calls.retries counting this attempt (callprogress retry) */

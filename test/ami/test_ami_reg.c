@@ -27,6 +27,7 @@ typedef struct new_call {
     char uniqueid[REG_UID_LEN];
     char action_id[REG_UID_LEN];
     char phone[REG_PHONE_LEN];
+    char cb_agent[REG_ID_LEN]; /* a "same agent" callback's agent, as the dialer sets it */
     uint64_t id; /* out */
 } new_call_t;
 
@@ -40,6 +41,7 @@ static void apply_new_call(reg_txn_t *tx, void *arg)
     c->server = 0;
     snprintf(c->action_id, sizeof(c->action_id), "%s", n->action_id);
     snprintf(c->phone, sizeof(c->phone), "%s", n->phone);
+    snprintf(c->cb_agent, sizeof(c->cb_agent), "%s", n->cb_agent);
     c->t_originate_ms = clk_wall_ms() - 60000;
     if (n->uniqueid[0])
         reg_txn_call_set_uniqueid(tx, c, n->uniqueid);
@@ -1427,6 +1429,148 @@ static void test_wrapup_untracked_and_resync(void **state)
     reg_free(r);
 }
 
+/* ---- "same agent" callbacks (the callback context's Dial, not a queue) ---- */
+
+static uint64_t cb_call(reg_t *r, const char *uid, const char *agent)
+{
+    new_call_t nc = {0};
+    snprintf(nc.uniqueid, sizeof(nc.uniqueid), "%s", uid);
+    snprintf(nc.action_id, sizeof(nc.action_id), "dl-%s", uid);
+    snprintf(nc.cb_agent, sizeof(nc.cb_agent), "%s", agent);
+    assert_int_equal(reg_post(r, apply_new_call, &nc, NULL), 0);
+    reg_drain(r);
+    return nc.id;
+}
+
+/* The customer leg's events as the callback context makes them: the answered Originate,
+ * then app_dial's DialBegin / DialEnd from the customer's ;1 (Channel/Uniqueid) to the
+ * agent's Local ;1 (Dest*), with the field layout of the recorded DialEnd
+ * (queue_call_to_agent.txt), and the ;1's Hangup. */
+static void cb_event(reg_t *r, int step, const char *uid, const char *dest, const char *status)
+{
+    char s[768];
+    switch (step) {
+    case 0:
+        snprintf(s, sizeof(s),
+                 "Event: OriginateResponse\r\nActionID: dl-%s\r\nResponse: Success\r\n"
+                 "Channel: Local/5101@customers-0000001f;1\r\nContext: llamada_agendada\r\n"
+                 "Exten: 9000\r\nReason: 4\r\nUniqueid: %s\r\n\r\n", uid, uid);
+        break;
+    case 1:
+        snprintf(s, sizeof(s),
+                 "Event: DialBegin\r\nChannel: Local/5101@customers-0000001f;1\r\n"
+                 "Context: llamada_agendada\r\nExten: 9000\r\nUniqueid: %s\r\nLinkedid: %s\r\n"
+                 "DestChannel: %s\r\nDestContext: agents\r\nDestExten: 9000\r\n"
+                 "DestUniqueid: testpbx-1.64\r\nDestLinkedid: %s\r\nDialString: 9000@agents\r\n\r\n",
+                 uid, uid, dest, uid);
+        break;
+    case 2:
+        snprintf(s, sizeof(s),
+                 "Event: DialEnd\r\nChannel: Local/5101@customers-0000001f;1\r\n"
+                 "Context: llamada_agendada\r\nExten: 9000\r\nUniqueid: %s\r\nLinkedid: %s\r\n"
+                 "DestChannel: %s\r\nDestContext: agents\r\nDestExten: 9000\r\n"
+                 "DestUniqueid: testpbx-1.64\r\nDestLinkedid: %s\r\nDialStatus: %s\r\n\r\n",
+                 uid, uid, dest, uid, status);
+        break;
+    default:
+        snprintf(s, sizeof(s),
+                 "Event: Hangup\r\nChannel: Local/5101@customers-0000001f;1\r\nUniqueid: %s\r\n"
+                 "Linkedid: %s\r\nCause: 16\r\nCause-txt: Normal Clearing\r\n\r\n", uid, uid);
+        break;
+    }
+    post_text(r, s);
+}
+
+/* The callback's Dial answered by its agent links it as AgentConnect links a queue call
+ * (SUCCESS, t_link, the agent on this call); its end is HANGUP with the agent and frees
+ * the agent with no wrap-up (no queue call ended).  Unanswered Dials (NOANSWER,
+ * CHANUNAVAIL, BUSY) link nothing and end NOANSWER; an answered Dial to another channel
+ * links nothing; the same DialEnd on a call that is no callback (a queue call's member
+ * answer) links nothing either; a Hangup seen before the answer still ends HANGUP. */
+static void test_callback_linked_by_dial(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 3);
+    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
+    reg_drain(r);
+    const char *dest = "Local/9000@agents-00000020;1";
+
+    uint64_t id = cb_call(r, "cb-1", "Agent/9000");
+    for (int step = 0; step < 2; step++)
+        cb_event(r, step, "cb-1", dest, NULL);
+    reg_call_t c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_RINGING); /* the customer answered; no agent yet */
+    assert_true(get_agent(r, "Agent/9000").call_id == 0);
+    cb_event(r, 2, "cb-1", dest, "ANSWER");
+    c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_SUCCESS);
+    assert_string_equal(c.agent, "Agent/9000");
+    assert_string_equal(c.agent_channel, dest);
+    assert_true(c.t_link_ms > 0 && c.t_end_ms == 0);
+    reg_agent_t a = get_agent(r, "Agent/9000");
+    assert_true(a.call_id == id);
+    cb_event(r, 3, "cb-1", dest, NULL);
+    c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_HANGUP);
+    assert_string_equal(c.agent, "Agent/9000");
+    assert_true(c.t_end_ms >= c.t_link_ms);
+    a = get_agent(r, "Agent/9000");
+    assert_true(a.call_id == 0 && a.wrap_start_ms == 0);
+
+    /* Dials that were not answered */
+    const char *fails[] = {"NOANSWER", "CHANUNAVAIL", "BUSY"};
+    for (int i = 0; i < 3; i++) {
+        char uid[16];
+        snprintf(uid, sizeof(uid), "cb-f%d", i);
+        id = cb_call(r, uid, "Agent/9000");
+        for (int step = 0; step < 4; step++)
+            cb_event(r, step, uid, dest, fails[i]);
+        c = get_call(r, id);
+        assert_int_equal(c.status, REG_CS_NOANSWER);
+        assert_true(c.agent[0] == '\0' && c.t_link_ms == 0);
+        assert_true(get_agent(r, "Agent/9000").call_id == 0);
+    }
+
+    /* answered, but by another agent's channel: not this callback's agent */
+    id = cb_call(r, "cb-other", "Agent/9000");
+    for (int step = 0; step < 4; step++)
+        cb_event(r, step, "cb-other", "Local/9001@agents-00000021;1", "ANSWER");
+    c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_NOANSWER);
+    assert_true(get_agent(r, "Agent/9001").call_id == 0);
+
+    /* not a callback: a queue call's DialEnd ANSWER is left to AgentConnect */
+    id = cb_call(r, "q-1", "");
+    for (int step = 0; step < 3; step++)
+        cb_event(r, step, "q-1", dest, "ANSWER");
+    c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_RINGING);
+    assert_true(get_agent(r, "Agent/9000").call_id == 0);
+
+    /* the Hangup before the answer (events are not causal): the agent did take it */
+    id = cb_call(r, "cb-late", "Agent/9000");
+    cb_event(r, 0, "cb-late", dest, NULL);
+    cb_event(r, 3, "cb-late", dest, NULL);
+    assert_int_equal(get_call(r, id).status, REG_CS_NOANSWER);
+    cb_event(r, 2, "cb-late", dest, "ANSWER");
+    c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_HANGUP);
+    assert_string_equal(c.agent, "Agent/9000");
+    assert_true(get_agent(r, "Agent/9000").call_id == 0);
+
+    /* a dynamic agent's callback: AGENTCHANNEL is its own device */
+    id = cb_call(r, "cb-sip", "SIP/1064");
+    cb_event(r, 0, "cb-sip", "SIP/1064-0000002b", NULL);
+    cb_event(r, 2, "cb-sip", "SIP/10645-0000002b", "ANSWER"); /* another device */
+    assert_int_equal(get_call(r, id).status, REG_CS_RINGING);
+    cb_event(r, 2, "cb-sip", "SIP/1064-0000002b", "ANSWER");
+    c = get_call(r, id);
+    assert_int_equal(c.status, REG_CS_SUCCESS);
+    assert_string_equal(c.agent, "SIP/1064");
+    reg_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1446,6 +1590,7 @@ int main(void)
         cmocka_unit_test(test_recording_from_mixmonitor),
         cmocka_unit_test(test_wrapup_from_recorded_call),
         cmocka_unit_test(test_wrapup_untracked_and_resync),
+        cmocka_unit_test(test_callback_linked_by_dial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -295,9 +295,11 @@ void fx_pump(fx_t *f)
                     f->final_seq[id] = f->seq;
                     f->final[id] = (int)c->status + 1;
                     f->cause[id] = c->failure_cause;
+                    snprintf(f->agent[id], sizeof(f->agent[id]), "%.15s", c->agent);
                 } else if (st == 2 && finished_status(c->status)) {
                     f->final[id] = (int)c->status + 1; /* an inferred end moved up */
                     f->cause[id] = c->failure_cause;
+                    snprintf(f->agent[id], sizeof(f->agent[id]), "%.15s", c->agent);
                 }
                 hmap_put(f->seen, c->uniqueid, (void *)st, NULL);
             }

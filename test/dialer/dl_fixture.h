@@ -44,6 +44,7 @@ typedef struct fx {
     int64_t seq;              /* changes read so far; the order of the two below */
     int64_t first_seq[FX_MAX_CALLS], final_seq[FX_MAX_CALLS];
     int64_t t_orig[FX_MAX_CALLS], t_end[FX_MAX_CALLS]; /* the registry's times, last attempt */
+    char agent[FX_MAX_CALLS][16]; /* the agent of its end, "" when none (last attempt) */
     hmap_t *seen;             /* uniqueids seen (value: 1 = live, 2 = finished) */
     int live, peak_live;
 } fx_t;

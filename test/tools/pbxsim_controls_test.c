@@ -920,6 +920,90 @@ static void test_wrapup(void **state)
     }
 }
 
+/* The callback context (llamada_agendada): the answered customer leg Dials
+ * Local/<n>@agents.  Agent 9000 logged in and free: DialBegin/DialEnd ANSWER from the
+ * customer's ;1 to the agent's Local ;1, the two in one bridge, the member InUse while they
+ * talk and free again after, and none of app_queue's events.  Agent 9003 not logged in: a
+ * DialEnd CHANUNAVAIL at once and the customer leg hangs up long before its TALK time. */
+static void test_callback_context(void **state)
+{
+    (void)state;
+    pbxsim_t *s = start_sim_fast(11, 0);
+    cli_t c;
+    cli_open(&c, s);
+    login(&c);
+    agents_in(s, &c, 1);
+    cli_send(&c, "Action: Originate\r\nChannel: Local/5101@customers\r\nContext: llamada_agendada\r\n"
+                 "Exten: 9000\r\nPriority: 1\r\nAsync: true\r\nChannelId: cb-1\r\n"
+                 "Variable: AGENTCHANNEL=Local/9000@agents\r\nVariable: RING=0\r\n"
+                 "Variable: TALK=2\r\n\r\n");
+    bool answered = false, in_use = false, free_after = false, hung_up = false;
+    char cust_bridge[64] = "", agent_bridge[64] = "";
+    tmsg_t m;
+    while (!hung_up || !free_after) {
+        assert_true(cli_next(&c, &m, ccd_test_timeout_ms(10000)));
+        const char *ev = tm_get(&m, "Event"), *uid = tm_get(&m, "Uniqueid");
+        const char *ifc = tm_get(&m, "Interface"), *ch = tm_get(&m, "Channel");
+        bool mine = uid && !strcmp(uid, "cb-1");
+        if (ev && (!strcmp(ev, "AgentCalled") || !strcmp(ev, "AgentConnect") ||
+                   !strcmp(ev, "AgentComplete") || !strcmp(ev, "QueueCallerJoin")))
+            fail_msg("a queue event in the callback context: %s", ev);
+        if (ev && mine && !strcmp(ev, "DialEnd")) {
+            assert_string_equal(tm_get(&m, "DialStatus"), "ANSWER");
+            assert_true(!strncmp(tm_get(&m, "DestChannel"), "Local/9000@agents-", 18));
+            assert_string_equal(tm_get(&m, "Context"), "llamada_agendada");
+            answered = true;
+        }
+        if (ev && answered && !strcmp(ev, "BridgeEnter") && ch) {
+            size_t n = strlen(ch);
+            if (mine)
+                snprintf(cust_bridge, sizeof cust_bridge, "%s", tm_get(&m, "BridgeUniqueid"));
+            else if (!strncmp(ch, "Local/9000@agents-", 18) && n > 2 && !strcmp(ch + n - 2, ";1"))
+                snprintf(agent_bridge, sizeof agent_bridge, "%s", tm_get(&m, "BridgeUniqueid"));
+        }
+        if (ev && !strcmp(ev, "QueueMemberStatus") && ifc && !strcmp(ifc, "Local/9000@agents")) {
+            if (!strcmp(tm_get(&m, "Status"), "2"))
+                in_use = true;
+            else if (in_use && !strcmp(tm_get(&m, "Status"), "1"))
+                free_after = true;
+        }
+        if (ev && mine && !strcmp(ev, "Hangup"))
+            hung_up = true;
+        tm_clear(&m);
+    }
+    assert_true(cust_bridge[0] && strcmp(cust_bridge, agent_bridge) == 0);
+    assert_true(answered && in_use && free_after);
+
+    /* agent 9003 is not logged in */
+    cli_send(&c, "Action: Originate\r\nChannel: Local/5102@customers\r\nContext: llamada_agendada\r\n"
+                 "Exten: 9003\r\nPriority: 1\r\nAsync: true\r\nChannelId: cb-2\r\n"
+                 "Variable: AGENTCHANNEL=Local/9003@agents\r\nVariable: RING=0\r\n"
+                 "Variable: TALK=300\r\n\r\n");
+    double t_answer = -1, t_hangup = -1;
+    bool unavail = false;
+    while (t_hangup < 0) {
+        assert_true(cli_next(&c, &m, ccd_test_timeout_ms(10000)));
+        const char *ev = tm_get(&m, "Event"), *uid = tm_get(&m, "Uniqueid");
+        if (ev && uid && !strcmp(uid, "cb-2")) {
+            if (!strcmp(ev, "OriginateResponse"))
+                t_answer = atof(tm_get(&m, "Timestamp"));
+            if (!strcmp(ev, "DialEnd")) {
+                assert_string_equal(tm_get(&m, "DialStatus"), "CHANUNAVAIL");
+                unavail = true;
+            }
+            if (!strcmp(ev, "Hangup"))
+                t_hangup = atof(tm_get(&m, "Timestamp"));
+        }
+        tm_clear(&m);
+    }
+    assert_true(unavail && t_answer > 0);
+    if (t_hangup - t_answer >= 300.0)
+        fail_msg("the customer leg stayed %.3f s (its TALK time): the Dial did not fail at once",
+                 t_hangup - t_answer);
+    cli_close(&c);
+    pbxsim_stop(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +1017,7 @@ int main(void)
         cmocka_unit_test(test_core_show_channel),
         cmocka_unit_test(test_many_agents),
         cmocka_unit_test(test_wrapup),
+        cmocka_unit_test(test_callback_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -242,6 +242,8 @@ static void act_originate(pbx_t *s, const pbx_msg_t *m)
             c->dest = DEST_AGI;
         else if (strcmp(c->dest_ctx, "dialer-asyncagi") == 0)
             c->dest = DEST_ASYNCAGI;
+        else if (strcmp(c->dest_ctx, "llamada_agendada") == 0)
+            c->dest = DEST_CALLBACK;
     }
     s->originates++;
     respond(s, m, "Success", "Originate successfully queued");

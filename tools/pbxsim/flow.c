@@ -228,6 +228,8 @@ void pbx_agent_event(pbx_t *s, const char *event, pcall_t *c, bool caller_block,
  * left out now and then (seeded), so no client can come to rely on it. */
 void pbx_agent_complete(pbx_t *s, pcall_t *c, bool caller_block, bool dest_block, const char *reason)
 {
+    if (!c->queue || !c->member)
+        return; /* a callback's Dial (callback.c): no queue, no AgentComplete */
     if (caller_block && pbx_vary(s, 1, 8))
         caller_block = false;
     if (dest_block && pbx_vary(s, 1, 8))
@@ -392,6 +394,13 @@ void pbx_drop_member_legs(pbx_t *s, pcall_t *c, bool cancel_twice)
 
 void pbx_release_member(pbx_t *s, pcall_t *c, bool status_event)
 {
+    pagent_t *cb = c->cb_agent; /* a callback's agent: no member of a queue took the call */
+    c->cb_agent = NULL;
+    if (cb && cb->busy_call == c) {
+        cb->busy_call = NULL;
+        if (status_event)
+            pbx_member_status_all(s, cb, NULL);
+    }
     pmember_t *m = c->member;
     if (!m)
         return;
@@ -631,10 +640,10 @@ static void end_plain(pbx_t *s, pcall_t *c, bool far_end, bool soft_a)
 
 void pbx_agent_back_to_hold(pbx_t *s, pcall_t *c, bool moh)
 {
-    pmember_t *m = c->member;
-    if (!m || !m->agent || !m->agent->p1 || !m->agent->logged_in)
+    pagent_t *ag = pbx_call_agent(c);
+    if (!ag || !ag->p1 || !ag->logged_in)
         return;
-    pchan_t *p1 = m->agent->p1;
+    pchan_t *p1 = ag->p1;
     snprintf(p1->linkedid, sizeof p1->linkedid, "%s", p1->uniqueid);
     if (s->hold_bridge)
         pbx_bridge_put(s, s->hold_bridge, p1);
@@ -743,7 +752,7 @@ void pbx_queue_call_end(pbx_t *s, pcall_t *c, int who)
     }
     if (who != 3 && who != 4)
         pbx_agent_back_to_hold(s, c, true);
-    pchan_t *p1 = (who == 3 && c->member && c->member->agent) ? c->member->agent->p1 : NULL;
+    pchan_t *p1 = (who == 3 && pbx_call_agent(c)) ? pbx_call_agent(c)->p1 : NULL;
     pbx_drop_chan(s, c, &c->m1);
     pbx_drop_chan(s, c, &c->m2);
     pbx_unref_call_bridges(s, c);
@@ -815,6 +824,7 @@ static void customer_hangup(pbx_t *s, pcall_t *c, uint64_t arg)
     } else if (c->agent) {
         pbx_agent_logoff(s, c->agent, false);
     } else {
+        pbx_cb_dial_end(s, c, "CANCEL"); /* a callback's Dial still ringing */
         end_plain(s, c, true, !c->use_app);
     }
 }
@@ -856,6 +866,12 @@ int pbx_hangup_channel(pbx_t *s, pchan_t *ch, int cause)
     if (c->queue && c->ringing && (ch == c->m1 || ch == c->m2)) {
         ring_noanswer(s, c, c->ring_gen);
         return 0;
+    }
+    if (c->cb_ringing) {
+        bool customer = ch == c->a || ch == c->b;
+        pbx_cb_dial_end(s, c, customer ? "CANCEL" : "NOANSWER");
+        if (!customer)
+            return 0; /* the customer leg followed (the context's Hangup) */
     }
     if (!c->answered) {
         /* hangup while the originate still rings: a failed originate */
@@ -960,6 +976,9 @@ static void orig_answer(pbx_t *s, pcall_t *c, uint64_t arg)
         break;
     case DEST_ASYNCAGI:
         pbx_asyncagi_start(s, c);
+        break;
+    case DEST_CALLBACK:
+        pbx_cb_dial(s, c);
         break;
     default:
         break;
@@ -1149,7 +1168,8 @@ void pbx_restart_teardown(pbx_t *s)
     for (pcall_t *c = s->calls; c; c = c->next)
         if (!c->dead && c->connected) {
             c->connected = false;
-            pbx_agent_complete(s, c, true, true, agent_first ? "agent" : "caller");
+            if (c->queue && c->member) /* a callback's Dial has no queue to report it */
+                pbx_agent_complete(s, c, true, true, agent_first ? "agent" : "caller");
         }
     for (int i = 0; i < s->nagents; i++) {
         pagent_t *ag = &s->agents[i];
@@ -1180,6 +1200,8 @@ void pbx_restart_teardown(pbx_t *s)
         c->queue = NULL;
         c->member = NULL;
         c->agent = NULL;
+        c->cb_agent = NULL;
+        c->cb_ringing = false;
         pbridge_t *b1 = c->br_call, *b2 = c->br_agent;
         c->br_call = c->br_agent = NULL;
         pbx_bridge_unref(s, b1);

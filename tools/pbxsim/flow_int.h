@@ -33,5 +33,12 @@ void pbx_park_retrieve(pbx_t *s, pcall_t *orig);
 void pbx_detached_end(pbx_t *s, pcall_t *c, bool far_end);
 void pbx_atx_complete(pbx_t *s, pcall_t *c);
 void pbx_drop_member_side(pbx_t *s, pcall_t *c);
+/* callback.c: the callback context's Dial(${AGENTCHANNEL}) once the customer answered,
+ * and its end before the agent answered (dial_status CANCEL when the customer went first;
+ * the caller then ends the customer's legs itself). */
+void pbx_cb_dial(pbx_t *s, pcall_t *c);
+void pbx_cb_dial_end(pbx_t *s, pcall_t *c, const char *dial_status);
+/* The agent a connected call talks to: its queue member's, or the callback's. */
+pagent_t *pbx_call_agent(const pcall_t *c);
 
 #endif

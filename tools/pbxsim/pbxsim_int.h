@@ -152,6 +152,7 @@ enum pdest {
     DEST_AGENTLOGIN, /* agent-login,<agent> */
     DEST_AGI,        /* dialer-agi */
     DEST_ASYNCAGI,   /* dialer-asyncagi: AGI(agi:async) driven by the AGI action */
+    DEST_CALLBACK,   /* llamada_agendada,<agent>: Dial(${AGENTCHANNEL}) (callback.c) */
 };
 
 /* A flow: one Originate (and whatever its ;1 leg does next). */
@@ -203,6 +204,10 @@ struct pcall {
     char atx_exten[40];
     /* agent login flow */
     pagent_t *agent;
+    /* callback context (callback.c): the agent its Dial reached (rings or talks, its
+     * busy_call is this call), and whether that Dial is still ringing (m1/m2 up) */
+    pagent_t *cb_agent;
+    bool cb_ringing;
     /* FastAGI */
     int agi_fd;
     buf_t agi_in, agi_out;
