@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "core/hmap.h"
+#include "core/lhist.h"
 #include "core/mq.h"
 
 enum {
@@ -22,8 +23,6 @@ enum {
     MSG_JNL_SYNC = MSG_JNL_BASE + 0,
     MSG_JNL_RELOAD_BREAKS = MSG_JNL_BASE + 1,
 };
-
-#define JNL_LAG_BUCKETS 496
 
 /* A campaign as the journal needs it: statistics seed and retry back-off. */
 typedef enum { JC_UNKNOWN = 0, JC_LOADING, JC_LOADED, JC_MISSING } jcamp_state_e;
@@ -104,7 +103,7 @@ struct jnl {
         st_audit_skipped, st_reads_failed, st_lag_max, st_lag_sum;
     _Atomic uint64_t st_reads_out; /* mirror of reads_inflight for readers */
     _Atomic int64_t beat_ms;
-    _Atomic uint64_t lag_hist[JNL_LAG_BUCKETS];
+    ccd_lhist_t lag_hist; /* change -> writes submitted, µs */
 };
 
 /* ---- small helpers of the call files (jnl_call.c, jnl_incoming.c, jnl_agent.c) ---- */

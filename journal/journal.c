@@ -126,30 +126,11 @@ int jnl__submit(jnl_t *j, db_write_t *w)
     return rc;
 }
 
-/* ---- lag histogram: 8 buckets per power of two ---- */
-
-static int lag_bucket(uint64_t us)
-{
-    if (us < 8)
-        return (int)us;
-    int e = 63 - __builtin_clzll(us); /* >= 3 */
-    int b = 8 + (e - 3) * 8 + (int)((us >> (e - 3)) & 7);
-    return b < JNL_LAG_BUCKETS ? b : JNL_LAG_BUCKETS - 1;
-}
-
-static uint64_t bucket_high(int b)
-{
-    if (b < 8)
-        return (uint64_t)b;
-    int e = (b - 8) / 8 + 3, sub = (b - 8) % 8;
-    return ((uint64_t)(9 + sub) << (e - 3)) - 1;
-}
-
 static void record_lag(jnl_t *j, int64_t at_us)
 {
     int64_t d = clk_mono_us() - at_us;
     uint64_t us = d > 0 ? (uint64_t)d : 0;
-    atomic_fetch_add_explicit(&j->lag_hist[lag_bucket(us)], 1, memory_order_relaxed);
+    ccd_lhist_add(&j->lag_hist, (int64_t)us);
     atomic_fetch_add_explicit(&j->st_lag_sum, us, memory_order_relaxed);
     if (us > atomic_load_explicit(&j->st_lag_max, memory_order_relaxed))
         atomic_store_explicit(&j->st_lag_max, us, memory_order_relaxed);
@@ -157,21 +138,7 @@ static void record_lag(jnl_t *j, int64_t at_us)
 
 uint64_t jnl_lag_quantile_us(jnl_t *j, double q)
 {
-    uint64_t total = 0;
-    for (int b = 0; b < JNL_LAG_BUCKETS; b++)
-        total += atomic_load_explicit(&j->lag_hist[b], memory_order_relaxed);
-    if (!total)
-        return 0;
-    uint64_t want = (uint64_t)(q * (double)total);
-    if (want >= total)
-        want = total - 1;
-    uint64_t seen = 0;
-    for (int b = 0; b < JNL_LAG_BUCKETS; b++) {
-        seen += atomic_load_explicit(&j->lag_hist[b], memory_order_relaxed);
-        if (seen > want)
-            return bucket_high(b);
-    }
-    return bucket_high(JNL_LAG_BUCKETS - 1);
+    return ccd_lhist_quantile(&j->lag_hist, q);
 }
 
 /* ---- the thread ---- */
