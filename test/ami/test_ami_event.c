@@ -15,6 +15,7 @@
 
 #include "ami/ami.h"
 #include "core/err.h"
+#include "test/ami/ami_text_event.h"
 #include "test/tools/transcript.h"
 
 typedef void (*each_fn)(const ami_msg_t *m, void *ctx);
@@ -360,13 +361,7 @@ static ami_event_t *member_ev(const char *last_call, const char *wrapup)
              "StateInterface: Agent:9000\r\nLastCall: %s\r\nInCall: 0\r\nStatus: 1\r\n"
              "Paused: 0\r\nWrapuptime: %s\r\n\r\n",
              last_call, wrapup);
-    ami_parser_t p;
-    ami_parser_init(&p, 0, 0, 0);
-    ami_msg_t m;
-    assert_int_equal(ami_parse(&p, s, strlen(s), &m), CCD_OK);
-    ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
-    assert_non_null(ev);
-    return ev;
+    return ami_test_event(s);
 }
 
 /* Bad values are refused (-1, as if absent): not a number, a sign, spaces, too many

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "reg/reg.h"
+#include "test/ami/ami_text_event.h"
 #include "test/tools/transcript.h"
 
 /* ---- registry set-up through apply functions, as the engine does ---- */
@@ -594,13 +595,7 @@ static void test_incoming_resync(void **state)
     static const char *const connect_ev =
         "Event: AgentConnect\nChannel: SIP/carrier-0000000a\nUniqueid: in-1\nLinkedid: in-1\n"
         "Queue: 8000\nInterface: Local/9000@agents\nDestChannel: Local/9000@agents-00000001;1\n\n";
-    ami_parser_t p;
-    ami_parser_init(&p, 0, 0, 0);
-    ami_msg_t m;
-    assert_int_equal(ami_parse(&p, connect_ev, strlen(connect_ev), &m), CCD_OK);
-    ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
-    assert_non_null(ev);
-    assert_int_equal(ami_reg_post_event(r, ev), 0);
+    assert_int_equal(ami_reg_post_event(r, ami_test_event(connect_ev)), 0);
     reg_drain(r);
     assert_int_equal(get_call(r, id1).status, REG_CS_SUCCESS);
     assert_true(get_agent(r, "Agent/9000").call_id == id1);
@@ -1250,20 +1245,9 @@ static void test_recording_from_mixmonitor(void **state)
 
 /* ---- wrap-up (LastCall, Wrapuptime) ---- */
 
-static ami_event_t *ev_text(const char *text)
-{
-    ami_parser_t p;
-    ami_parser_init(&p, 0, 0, 0);
-    ami_msg_t m;
-    assert_int_equal(ami_parse(&p, text, strlen(text), &m), CCD_OK);
-    ami_event_t *ev = ami_event_from_msg(&m, 0, NULL);
-    assert_non_null(ev);
-    return ev;
-}
-
 static void post_text(reg_t *r, const char *text)
 {
-    assert_int_equal(ami_reg_post_event(r, ev_text(text)), 0);
+    assert_int_equal(ami_reg_post_event(r, ami_test_event(text)), 0);
     reg_drain(r);
 }
 
