@@ -92,7 +92,8 @@ typedef struct dl_campaign_rates {
     double day, month, lifetime;
     uint64_t answered_day, abandoned_day;
 } dl_campaign_rates_t;
-/* Any thread: the active campaigns' rates, by id, at most max of them; returns how many. */
-size_t dl_campaign_rates(dl_t *d, dl_campaign_rates_t *out, size_t max);
+/* Any thread: a malloc'd copy of the active campaigns' rates, by id (*out NULL when none;
+ * the caller frees it).  0 or CCD_ENOMEM. */
+int dl_campaign_rates(dl_t *d, dl_campaign_rates_t **out, size_t *n);
 
 #endif

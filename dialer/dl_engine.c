@@ -417,14 +417,19 @@ static void publish_rates(dl_t *d, int64_t now)
     pthread_mutex_unlock(&d->rates_mu);
 }
 
-size_t dl_campaign_rates(dl_t *d, dl_campaign_rates_t *out, size_t max)
+int dl_campaign_rates(dl_t *d, dl_campaign_rates_t **out, size_t *n)
 {
+    *out = NULL;
     pthread_mutex_lock(&d->rates_mu);
-    size_t n = d->nrates < max ? d->nrates : max;
-    if (n) /* rates is NULL before the first campaign: memcpy's source must not be */
-        memcpy(out, d->rates, n * sizeof(*out));
+    *n = d->nrates;
+    if (*n && (*out = malloc(*n * sizeof(**out))))
+        memcpy(*out, d->rates, *n * sizeof(**out));
     pthread_mutex_unlock(&d->rates_mu);
-    return n;
+    if (*n && !*out) {
+        *n = 0;
+        return CCD_ENOMEM;
+    }
+    return 0;
 }
 
 static void cycle(dl_t *d)

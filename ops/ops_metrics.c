@@ -452,13 +452,12 @@ static void render_heartbeats(out_t *o, const ops_sources_t *src)
 /* The rate each campaign's pacer holds itself to (the legal cap is on these windows). */
 static void render_abandon_rates(out_t *o, const ops_sources_t *src)
 {
-    enum { MAX_CAMPS = 256 };
-    dl_campaign_rates_t *r = malloc(MAX_CAMPS * sizeof(*r));
-    if (!r) {
+    dl_campaign_rates_t *r;
+    size_t n;
+    if (dl_campaign_rates(src->dl, &r, &n) != 0) {
         o->rc = CCD_ENOMEM;
         return;
     }
-    size_t n = dl_campaign_rates(src->dl, r, MAX_CAMPS);
     family(o, "ccdialer_dialer_abandon_ratio", "gauge",
            "Abandoned / answered calls of an active campaign over 24 h, 30 days and its life "
            "(answered calls not taken by an agent within 2 s count as abandoned).");

@@ -427,14 +427,17 @@ static void test_wrapup(void **state)
 
 static bool rates_of(uint32_t id, dl_campaign_rates_t *out)
 {
-    dl_campaign_rates_t r[8];
-    size_t n = dl_campaign_rates(F.dl, r, 8);
-    for (size_t i = 0; i < n; i++)
+    dl_campaign_rates_t *r;
+    size_t n;
+    assert_int_equal(dl_campaign_rates(F.dl, &r, &n), 0);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++)
         if (r[i].id == id) {
             *out = r[i];
-            return true;
+            found = true;
         }
-    return false;
+    free(r);
+    return found;
 }
 
 /* An engine that starts on a campaign with abandons earlier in the day knows them: its pacer
