@@ -67,6 +67,13 @@ static void apply_agent_in(reg_txn_t *tx, void *arg)
     reg_txn_agent_touch(tx, a);
 }
 
+/* Marks a known agent logged in (apply_agent_in) and waits until the registry applied it. */
+static void log_agent_in(reg_t *r, const char *agent)
+{
+    assert_int_equal(reg_post(r, apply_agent_in, strdup(agent), free), 0);
+    reg_drain(r);
+}
+
 static void add_agents(reg_t *r, int first, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -327,8 +334,7 @@ static void test_queue_call_to_agent(void **state)
     for (int round = 0; round < 300; round++) {
         reg_t *r = reg_new(1000, NULL, 0);
         add_agents(r, 9000, 5);
-        assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-        reg_drain(r);
+        log_agent_in(r, "Agent/9000");
         new_call_t calls[4];
         assert_int_equal(add_sent_calls(r, f, calls, 4), 1);
         size_t order[512];
@@ -443,8 +449,7 @@ static void test_incoming_linked(void **state)
     for (int round = 0; round < 300; round++) {
         reg_t *r = reg_new(1000, NULL, 0);
         add_agents(r, 9000, 5);
-        assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-        reg_drain(r);
+        log_agent_in(r, "Agent/9000");
         watch(r, "8000", 3, 5);
         reg_call_t c;
         if (round == 0) {
@@ -794,8 +799,7 @@ static void test_resync_restart(void **state)
     reg_t *r = reg_new(4096, NULL, 0);
     add_agents(r, 9000, 5);
     /* agent 9000 was logged in before the file started (README) */
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9000");
     new_call_t calls[8];
     size_t n = add_sent_calls(r, f, calls, 8);
     assert_true(n >= 1);
@@ -1043,9 +1047,8 @@ static void test_resync_keeps_pause_reason_and_start(void **state)
     const char *f = "restart_members_and_pauses.txt";
     reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9001"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9000");
+    log_agent_in(r, "Agent/9001");
     ami_response_t *rq = list_from(f, "queuestatus-6", 0);
     int64_t last_pause_s = 0;
     for (size_t i = 0; i < rq->nev; i++)
@@ -1084,8 +1087,7 @@ static void test_agent_hangup_leg(void **state)
     evlist_t l = reg_events(f, NULL);
     reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9000");
     new_call_t calls[4];
     assert_int_equal(add_sent_calls(r, f, calls, 4), 1);
     bool linked = false;
@@ -1171,8 +1173,7 @@ static void test_recording_from_mixmonitor(void **state)
     evlist_t l = reg_events_vars(f, NULL, vars);
     reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 1);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9000");
     new_call_t calls[2];
     assert_int_equal(add_sent_calls(r, f, calls, 2), 1);
     const char *want[] = {"/tmp/dialer-rec/5801-a.wav", "/tmp/dialer-rec/5801-b.wav"};
@@ -1273,8 +1274,7 @@ static void test_wrapup_from_recorded_call(void **state)
     evlist_t l = reg_events(f, NULL);
     reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9000");
     new_call_t calls[4];
     assert_int_equal(add_sent_calls(r, f, calls, 4), 1);
     int64_t before = clk_wall_ms();
@@ -1343,8 +1343,7 @@ static void test_wrapup_untracked_and_resync(void **state)
     (void)state;
     reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 5);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9001"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9001");
     reg_agent_t a = get_agent(r, "Agent/9001");
     assert_true(a.last_call_s == -1 && a.wrap_start_ms == 0 && a.wrapup_ms == 0);
 
@@ -1476,8 +1475,7 @@ static void test_callback_linked_by_dial(void **state)
     (void)state;
     reg_t *r = reg_new(1000, NULL, 0);
     add_agents(r, 9000, 3);
-    assert_int_equal(reg_post(r, apply_agent_in, strdup("Agent/9000"), free), 0);
-    reg_drain(r);
+    log_agent_in(r, "Agent/9000");
     const char *dest = "Local/9000@agents-00000020;1";
 
     uint64_t id = cb_call(r, "cb-1", "Agent/9000");
