@@ -139,7 +139,7 @@ const char *db_instance_id(const db_t *db);
 /* Schema                                                              */
 /* ------------------------------------------------------------------ */
 
-#define DB_SCHEMA_VERSION 5 /* 3: the dialer; 4: reserved for other work in progress; 5: ccd_campaign_agi */
+#define DB_SCHEMA_VERSION 6 /* 3: the dialer; 4: never used; 5: ccd_campaign_agi; 6: ccd_pacer_state */
 
 /*
  * Creates database cfg->name if needed and brings it to DB_SCHEMA_VERSION:
@@ -412,6 +412,15 @@ typedef struct db_abandon_history {
 } db_abandon_history_t;
 int db_campaign_abandon_history(db_conn_t *c, long long id, time_t now, int grace_s,
                                 db_abandon_history_t *out);
+
+/* The campaign's predictive pacer state as the dialer last wrote it (DB_W_PACER_STATE):
+ * found false when there is none.  age_s is now (0 = the server's clock) minus updated. */
+typedef struct db_pacer_state {
+    bool found;
+    double allowance, abandon_target;
+    long long age_s;
+} db_pacer_state_t;
+int db_campaign_pacer_state(db_conn_t *c, long long id, time_t now, db_pacer_state_t *out);
 
 /* getcampaigninfo columns (outgoing / incoming). */
 enum { DB_CI_NAME, DB_CI_TYPE, DB_CI_DATE_INIT, DB_CI_DATE_END, DB_CI_TIME_INIT, DB_CI_TIME_END,
@@ -711,6 +720,7 @@ typedef enum db_write_kind {
                                     id_call_incoming and id_campaign_incoming from the row) */
     DB_W_CURRENT_CALL_ENTRY_ADD, /* current_call_entry insert (u.current_entry) */
     DB_W_CURRENT_CALL_ENTRY_DEL, /* current_call_entry delete by uniqueid (u.current_entry) */
+    DB_W_PACER_STATE,            /* ccd_pacer_state insert, else update (u.pacer) */
     DB_W_KIND_MAX
 } db_write_kind_e;
 
@@ -831,6 +841,13 @@ typedef struct db_w_campaign {
     uint32_t promedio, desviacion;
 } db_w_campaign_t;
 
+/* Probabilities in parts per million (0..1000000): the writer binds integers only. */
+typedef struct db_w_pacer {
+    uint32_t id_campaign;
+    uint32_t allowance_ppm, abandon_target_ppm;
+    time_t updated;              /* 0 = now */
+} db_w_pacer_t;
+
 typedef struct db_w_contact {
     uint32_t id_call_entry;
     uint32_t id_contact;
@@ -877,6 +894,7 @@ typedef struct db_write {
         db_w_contact_t contact;
         db_w_form_value_t form_value;
         db_w_schedule_t schedule;
+        db_w_pacer_t pacer;
     } u;
 } db_write_t;
 

@@ -709,11 +709,37 @@ static const db_step_t m5_steps[] = {
     {NULL, NULL, NULL},
 };
 
+/* ------------------- migration 6: the pacer's state across restarts ------------------- */
+
+/* What a predictive pacer has learned that its campaign's calls do not tell again at once:
+ * the allowance (the risk one more call may take), tuned from thousands of answered calls.
+ * Written by the dialer through the durable writer, read when the campaign becomes active,
+ * so a restart does not send the campaign back to a cautious start for hours. */
+static const db_col_t ccd_pacer_state_cols[] = {
+    {"id_campaign", "int(10) unsigned NOT NULL"},
+    {"allowance_ppm", "int(10) unsigned NOT NULL COMMENT 'risk one more call may take, per million'"},
+    {"abandon_target_ppm", "int(10) unsigned NOT NULL COMMENT 'the target it was tuned for'"},
+    {"updated", "datetime NOT NULL"},
+    END_COL};
+static const char *const ccd_pacer_state_keys[] = {
+    "PRIMARY KEY (`id_campaign`)",
+    "CONSTRAINT `ccd_pacer_state_ibfk_1` FOREIGN KEY (`id_campaign`) REFERENCES `campaign` "
+    "(`id`) ON DELETE CASCADE",
+    NULL};
+static const db_table_t t_ccd_pacer_state = {"ccd_pacer_state", ccd_pacer_state_cols,
+                                             ccd_pacer_state_keys, OPTS};
+
+static const db_step_t m6_steps[] = {
+    {NULL, &t_ccd_pacer_state, NULL},
+    {NULL, NULL, NULL},
+};
+
 static const db_migration_t migrations[] = {
     {1, "issabel_call_center", m1_steps},
     {2, "ccdialer_core", m2_steps},
     {3, "ccdialer_dialer", m3_steps},
     {5, "ccdialer_agi", m5_steps},
+    {6, "ccdialer_pacer_state", m6_steps},
 };
 
 const db_migration_t *db__migrations(size_t *n)

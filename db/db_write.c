@@ -110,7 +110,8 @@ typedef struct wcol {
     wval_t v[2];      /* what binds to the fragment's '?'s, in order */
 } wcol_t;
 
-typedef enum { WK_INSERT = 1, WK_UPDATE, WK_DELETE } wmode_e;
+/* WK_UPSERT: an insert whose duplicate key updates every column (idempotent on replay). */
+typedef enum { WK_INSERT = 1, WK_UPDATE, WK_DELETE, WK_UPSERT } wmode_e;
 
 typedef struct wkind {
     wmode_e mode;
@@ -228,6 +229,14 @@ static const wcol_t contact_cols[] = {
     {NULL, {{0}}},
 };
 
+static const wcol_t pacer_cols[] = {
+    INS("id_campaign", VAL(V_U32, pacer.id_campaign)),
+    INS("allowance_ppm", VAL(V_U32, pacer.allowance_ppm)),
+    INS("abandon_target_ppm", VAL(V_U32, pacer.abandon_target_ppm)),
+    INS("updated", VAL(V_TIME_NOW, pacer.updated)),
+    {NULL, {{0}}},
+};
+
 static const wcol_t no_cols[] = {{NULL, {{0}}}};
 
 static const wkind_t wkinds[DB_W_KIND_MAX] = {
@@ -249,6 +258,7 @@ static const wkind_t wkinds[DB_W_KIND_MAX] = {
                                  {VAL(V_U32, contact.id_call_entry)}},
     [DB_W_CURRENT_CALL_ENTRY_DEL] = {WK_DELETE, "current_call_entry", no_cols, "uniqueid = ?",
                                      {VAL(V_STR, current_entry.uniqueid)}},
+    [DB_W_PACER_STATE] = {WK_UPSERT, "ccd_pacer_state", pacer_cols, NULL, {{0}}},
 };
 
 /* A kind as the writer runs it: the SQL text and, per parameter, its type, slot and value. */
@@ -333,7 +343,7 @@ static void build_kinds(void)
         int ns = 0, nt = 0;
         char *s = k->sql;
         s[0] = '\0';
-        if (d->mode == WK_INSERT) {
+        if (d->mode == WK_INSERT || d->mode == WK_UPSERT) {
             cat(s, "INSERT INTO ");
             cat(s, d->table);
             cat(s, " (");
@@ -346,6 +356,13 @@ static void build_kinds(void)
             for (int i = 0; i < k->np; i++)
                 cat(s, i ? ", ?" : "?");
             cat(s, ")");
+            for (const wcol_t *c = d->cols; d->mode == WK_UPSERT && c->frag; c++) {
+                cat(s, c == d->cols ? " ON DUPLICATE KEY UPDATE " : ", ");
+                cat(s, c->frag);
+                cat(s, " = VALUES(");
+                cat(s, c->frag);
+                cat(s, ")");
+            }
             continue;
         }
         cat(s, d->mode == WK_UPDATE ? "UPDATE " : "DELETE FROM ");

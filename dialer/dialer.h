@@ -91,6 +91,7 @@ typedef struct dl_campaign_rates {
     bool fallback_progressive;
     double day, month, lifetime;
     uint64_t answered_day, abandoned_day;
+    double allowance; /* the risk one more predictive call may take (dl_pacing.h) */
 } dl_campaign_rates_t;
 /* Any thread: a malloc'd copy of the active campaigns' rates, by id (*out NULL when none;
  * the caller frees it).  0 or CCD_ENOMEM. */

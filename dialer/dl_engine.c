@@ -7,6 +7,7 @@
  */
 #include "dialer/dl_int.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,34 @@ void dl__campaign_finish(dl_t *d, dl_camp_t *k)
     k->finished = true;
     atomic_fetch_add(&d->st_finished, 1);
     LOG_NOTICE(DL_LOG, "campaign %u (%s) has nothing left to dial: finished", k->c.id, k->c.name);
+}
+
+void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force)
+{
+    if (!k->seeded || !k->pacer)
+        return;
+    double a = dl_pacer_allowance(k->pacer);
+    int64_t now = clk_mono_ms();
+    /* Within 1 %: the same to the pacer, and no row rewritten every minute for nothing. */
+    if (!force && (now - k->saved_at_ms < DL_PACER_SAVE_MS || fabs(a / k->saved_allowance - 1) < 0.01))
+        return;
+    double target = pacing_params(d, &k->c).abandon_target;
+    if (!(target > 0))
+        return;
+    db_write_t *w = db_write_new(DB_W_PACER_STATE);
+    if (!w)
+        return; /* tried again at a later cycle */
+    w->shard = k->c.id;
+    w->u.pacer.id_campaign = k->c.id;
+    w->u.pacer.allowance_ppm = (uint32_t)lround(a * 1e6);
+    w->u.pacer.abandon_target_ppm = (uint32_t)lround(target * 1e6);
+    w->u.pacer.updated = (time_t)(dl__now_ms(d) / 1000);
+    if (db_write_submit(d->db, w) != 0) {
+        w->msg.free(&w->msg);
+        return;
+    }
+    k->saved_allowance = a;
+    k->saved_at_ms = now;
 }
 
 /* ---- placing ---- */
@@ -412,6 +441,7 @@ static void publish_rates(dl_t *d, int64_t now)
             .lifetime = pr.lifetime,
             .answered_day = pr.answered_day,
             .abandoned_day = pr.abandoned_day,
+            .allowance = pr.allowance,
         };
     }
     pthread_mutex_unlock(&d->rates_mu);
@@ -441,8 +471,10 @@ static void cycle(dl_t *d)
     bool pressured = db_writes_backpressured(d->db);
     int64_t now = dl__now_ms(d);
     atomic_store(&d->st_in_flight, (int64_t)d->global_live);
-    for (size_t i = 0; i < d->ncamps; i++)
+    for (size_t i = 0; i < d->ncamps; i++) {
         decide(d, d->camps[i], pressured, now);
+        dl__pacer_save(d, d->camps[i], false);
+    }
     publish_rates(d, now);
     int64_t us = clk_mono_us() - t0;
     atomic_store(&d->st_cycle_us, us);
@@ -496,6 +528,8 @@ static void *dl_main(void *arg)
             continue;
         if (m->type == MSG_QUIT) {
             d->quitting = true;
+            for (size_t i = 0; i < d->ncamps; i++)
+                dl__pacer_save(d, d->camps[i], true);
             m->free(m);
             continue;
         }

@@ -88,6 +88,9 @@ ami_action_t *dl__originate(const dl_orig_t *o);
  * Asterisk (the Originate's outcome was lost): it ends Failure, as Issabel's 5-min rule. */
 #define DL_STUCK_GRACE_MS 60000
 #define DL_RECOVER_LEASE_S 180
+/* A pacer's allowance is saved at most this often, and when the dialer stops: a restart loses
+ * at most this much of its tuning, for one row written a minute per campaign. */
+#define DL_PACER_SAVE_MS 60000
 
 typedef struct dl_camp {
     db_campaign_t c;
@@ -98,6 +101,10 @@ typedef struct dl_camp {
     bool finished;             /* estatus 'T' written */
     bool claim_busy;           /* a claim (or its seed) job is in flight */
     bool seeded;               /* its pacer has the campaign's abandon history: it may place */
+    /* The pacer's allowance as last written to ccd_pacer_state (or read from it), and when
+     * (clk_mono_ms): saved again when it has moved, at most every DL_PACER_SAVE_MS. */
+    double saved_allowance;
+    int64_t saved_at_ms;
     uint64_t posted_seq;       /* the registry batch of its last placed calls */
     dl_pacer_t *pacer;
     db_claim_cursor_t cursor;
@@ -221,6 +228,9 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
 void dl__place_flush(dl_t *d, dl_camp_t *k);
 /* Nothing left to dial and nothing in flight: estatus 'T'. */
 void dl__campaign_finish(dl_t *d, dl_camp_t *k);
+/* Writes the campaign's pacer allowance (ccd_pacer_state) if it has moved since last saved and
+ * DL_PACER_SAVE_MS has passed, or, with force, whenever it is seeded. */
+void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force);
 
 /* dl_jobs.c */
 int dl__job_load(dl_t *d);

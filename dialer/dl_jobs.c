@@ -45,9 +45,11 @@ typedef struct dl_job {
     /* JOB_ORPHANS: the ids placed, spared */
     uint32_t *keep;
     int nkeep;
-    /* JOB_SEED: the campaign's answered and abandoned calls (id_campaign) */
+    /* JOB_SEED: the campaign's answered and abandoned calls (id_campaign), and the state
+     * its pacer had when an engine last saved it */
     int grace_s;
     db_abandon_history_t hist;
+    db_pacer_state_t pstate;
 } dl_job_t;
 
 static void job_free_fields(dl_job_t *j)
@@ -248,7 +250,8 @@ int dl__job_orphans(dl_t *d, dl_camp_t *k)
 static int run_seed(db_conn_t *c, db_read_job_t *jj)
 {
     dl_job_t *j = (dl_job_t *)jj;
-    return db_campaign_abandon_history(c, j->id_campaign, j->now, j->grace_s, &j->hist);
+    int rc = db_campaign_abandon_history(c, j->id_campaign, j->now, j->grace_s, &j->hist);
+    return rc ? rc : db_campaign_pacer_state(c, j->id_campaign, j->now, &j->pstate);
 }
 
 int dl__job_seed(dl_t *d, dl_camp_t *k, int grace_s)
@@ -290,6 +293,22 @@ static void seed_done(dl_t *d, dl_job_t *j)
         LOG_INFO(DL_LOG, "campaign %u: abandon rates seeded from %lld answered call(s), %lld "
                          "abandoned",
                  j->id_campaign, j->hist.life_answered, j->hist.life_abandoned);
+    const db_pacer_state_t *ps = &j->pstate;
+    if (ps->found) {
+        if (dl_pacer_seed_allowance(k->pacer, ps->allowance, ps->abandon_target,
+                                    ps->age_s * 1000))
+            LOG_INFO(DL_LOG, "campaign %u: pacer allowance %.4f restored (saved %llds ago for "
+                             "a target of %.4f; now %.4f)",
+                     j->id_campaign, ps->allowance, (long long)ps->age_s, ps->abandon_target,
+                     dl_pacer_allowance(k->pacer));
+        else
+            LOG_INFO(DL_LOG, "campaign %u: saved pacer allowance not used (%.6f for a target of "
+                             "%.4f, %llds old): starting cautious",
+                     j->id_campaign, ps->allowance, ps->abandon_target, (long long)ps->age_s);
+    }
+    /* What the database holds now: saved again only once it moves. */
+    k->saved_allowance = dl_pacer_allowance(k->pacer);
+    k->saved_at_ms = clk_mono_ms();
 }
 
 void dl__not_placed(dl_t *d, const db_claimed_call_t *c, const char *why)

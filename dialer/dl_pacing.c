@@ -152,6 +152,22 @@ void dl_pacer_seed_window(dl_pacer_t *p, int64_t at_ms, uint64_t answered, uint6
     dl__window_add(&p->month, at_ms, a, x);
 }
 
+double dl_pacer_allowance(const dl_pacer_t *p)
+{
+    return exp(p->log_risk);
+}
+
+bool dl_pacer_seed_allowance(dl_pacer_t *p, double allowance, double tuned_target, int64_t age_ms)
+{
+    if (!(allowance > 0) || !(tuned_target > 0) || p->prm.abandon_target <= 0 ||
+        age_ms > DL_PACER_STATE_MAX_AGE_MS)
+        return false;
+    double lr = log(allowance * p->prm.abandon_target / tuned_target);
+    double lo = log(risk_min(p)), hi = log(risk_max());
+    p->log_risk = lr < lo ? lo : lr > hi ? hi : lr;
+    return true;
+}
+
 static double rate(uint64_t answered, uint64_t abandoned)
 {
     return answered ? (double)abandoned / (double)answered : 0.0;
@@ -167,6 +183,7 @@ void dl_pacer_rates(const dl_pacer_t *p, int64_t now_ms, dl_pace_rates_t *out)
     out->month = rate(ma, mx);
     out->lifetime = rate(p->life_answered, p->life_abandoned);
     out->fallback_progressive = p->fallback;
+    out->allowance = exp(p->log_risk);
 }
 
 /* One call per free agent, less the calls already on their way to one. */

@@ -85,6 +85,7 @@ typedef struct dl_pace_rates {
     double day, month, lifetime;
     uint64_t answered_day, abandoned_day;
     bool fallback_progressive; /* predictive is holding back because a rate neared the cap */
+    double allowance;          /* the risk one more predictive call may take (see below) */
 } dl_pace_rates_t;
 void dl_pacer_rates(const dl_pacer_t *p, int64_t now_ms, dl_pace_rates_t *out);
 /* Seeds the lifetime counts from the database on start (the campaign's history). */
@@ -93,5 +94,18 @@ void dl_pacer_seed(dl_pacer_t *p, uint64_t answered, uint64_t abandoned);
  * pacer is given), so that a restart does not forget the day's abandons.  Call it before the
  * pacer is told of live calls, oldest first; counts older than a window are not kept in it. */
 void dl_pacer_seed_window(dl_pacer_t *p, int64_t at_ms, uint64_t answered, uint64_t abandoned);
+
+/*
+ * The allowance: the risk one more predictive call may take, tuned from the measured outcome
+ * of every answered call.  A new pacer starts cautious (a third of the target) and needs
+ * thousands of answered calls to reach its level, so the dialer saves it (dl_pacer_allowance,
+ * with the target it was tuned for) and hands it back to the pacer of a restarted engine.
+ * Seeding takes an allowance saved under another target scaled by the ratio of the targets,
+ * within the pacer's bounds, and refuses one older than DL_PACER_STATE_MAX_AGE_MS (the
+ * campaign may have changed since) or not positive: false then, and the cautious start stays.
+ */
+#define DL_PACER_STATE_MAX_AGE_MS (30LL * 24 * 3600 * 1000)
+double dl_pacer_allowance(const dl_pacer_t *p);
+bool dl_pacer_seed_allowance(dl_pacer_t *p, double allowance, double tuned_target, int64_t age_ms);
 
 #endif

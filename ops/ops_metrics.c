@@ -478,6 +478,12 @@ static void render_abandon_rates(out_t *o, const ops_sources_t *src)
     for (size_t i = 0; i < n; i++)
         put(o, "ccdialer_dialer_fallback_progressive{campaign=\"%u\"} %d\n", r[i].id,
             r[i].fallback_progressive ? 1 : 0);
+    family(o, "ccdialer_dialer_pacer_allowance", "gauge",
+           "The risk one more predictive call of the campaign may take, tuned from the measured "
+           "abandon rate (saved across restarts in ccd_pacer_state).");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ccdialer_dialer_pacer_allowance{campaign=\"%u\"} %.6f\n", r[i].id,
+            r[i].allowance);
     free(r);
 }
 

@@ -8,11 +8,12 @@
  * within the cap, by bisection), ours (predictive), an agent oracle (ours told when every busy
  * agent will be ready) and a clairvoyant bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [-s SEED] [-o] [-f] [AGENTS ANSWER TALK]: -s another seed (0, the default,
- * gives the published figures), -o ours alone (no baselines), -f the frontier searches of
- * ours and the agent oracle (the pacer's level that is best within the cap, and the level
- * and abandon rate at which occupancy reaches 0.87), three numbers one scenario (default:
- * all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
+ * Usage: pacing [-s SEED] [-o] [-f] [-r] [AGENTS ANSWER TALK]: -s another seed (0, the
+ * default, gives the published figures), -o ours alone (no baselines), -f the frontier
+ * searches of ours and the agent oracle (the pacer's level that is best within the cap, and
+ * the level and abandon rate at which occupancy reaches 0.87), -r ours over the hour after
+ * the engine restarts halfway through (with and without the saved allowance), three numbers
+ * one scenario (default: all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
@@ -32,6 +33,8 @@ static uint64_t seed_shift;
 static bool ours_only;
 /* -f: the frontier searches (frontier()) in each scenario run. */
 static bool frontiers;
+/* -r: the hour after a restart of the engine halfway through (restart()). */
+static bool restarts;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -154,6 +157,28 @@ static void frontier(const sim_scenario_t *sc, sim_policy_e pol, const char *nam
            sc->p_answer, sc->talk_mean_s, x);
 }
 
+/* Ours over the hour after the engine restarts halfway through the run: not restarted (the
+ * baseline), restarted with the allowance saved (ccd_pacer_state), restarted cautious (as
+ * before it was saved); and the restarted runs' worst 24 h, which the saved allowance must
+ * keep within the cap. */
+static void restart(const sim_scenario_t *sc)
+{
+    static const char *const name[] = {"none", "cautious", "restored"};
+    char k[96];
+    snprintf(k, sizeof k, "pacing.restart.a%d.p%.2f.t%.0f", sc->agents, sc->p_answer,
+             sc->talk_mean_s);
+    for (int m = SIM_RESTART_NONE; m <= SIM_RESTART_KEEP; m++) {
+        sim_scenario_t s = *sc;
+        s.restart_at_min = sc->hours * 60 / 2;
+        s.restart = m;
+        sim_result_t r;
+        must(sim_run(&s, SIM_PREDICTIVE, 0, &r));
+        printf("metric %s.%s.hour_after_occupancy %.4f ratio\n", k, name[m],
+               r.restart_hour_occupancy);
+        printf("metric %s.%s.worst24h_abandon %.4f ratio\n", k, name[m], r.worst24h);
+    }
+}
+
 static void run_scenario(int agents, double p, double talk)
 {
     sim_scenario_t sc = scenario(agents, p, talk);
@@ -171,6 +196,8 @@ static void run_scenario(int agents, double p, double talk)
             frontier(&sc, SIM_PREDICTIVE, "predictive");
             frontier(&sc, SIM_AGENT_ORACLE, "agent_oracle");
         }
+        if (restarts)
+            restart(&sc);
         return;
     }
     must(sim_run(&sc, SIM_PROGRESSIVE, 0, &prog));
@@ -199,12 +226,14 @@ static void run_scenario(int agents, double p, double talk)
         frontier(&sc, SIM_PREDICTIVE, "predictive");
         frontier(&sc, SIM_AGENT_ORACLE, "agent_oracle");
     }
+    if (restarts)
+        restart(&sc);
     fflush(stdout);
 }
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [AGENTS ANSWER TALK]\n"
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [AGENTS ANSWER TALK]\n"
                     "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
     exit(2);
 }
@@ -219,6 +248,8 @@ int main(int argc, char **argv)
             ours_only = true;
         else if (strcmp(argv[i], "-f") == 0)
             frontiers = true;
+        else if (strcmp(argv[i], "-r") == 0)
+            restarts = true;
         else
             usage();
     }

@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -173,6 +174,8 @@ typedef struct sim {
     int64_t *busy_since, *wrap_since, *ready_at; /* scratch for the pacer's input */
     uint64_t next_number;
     dl_pacer_t *pacer;
+    dl_pacing_params_t prm;
+    bool restarted;
     /* Issabel's inputs: last 20 answer delays, running mean of talk time */
     int64_t ans_hist[20];
     int ans_n;
@@ -181,6 +184,7 @@ typedef struct sim {
     /* figures */
     double talk_total_ms;
     double talk_first_hour_ms; /* of it, inside the first hour: how fast a new pacer warms up */
+    double talk_restart_hour_ms; /* of it, inside the hour from restart_at_min */
     uint64_t placed, answered, connected, abandoned;
     uint64_t decisions;
     double decide_ns;
@@ -248,6 +252,10 @@ static int connect_call(sim_t *s, int64_t now, int c, int a)
     s->talk_total_ms += (double)((talk_end < s->end ? talk_end : s->end) - now);
     if (now < FIRST_HOUR_MS)
         s->talk_first_hour_ms += (double)((talk_end < FIRST_HOUR_MS ? talk_end : FIRST_HOUR_MS) - now);
+    int64_t r0 = (int64_t)s->sc->restart_at_min * MIN_MS, r1 = r0 + FIRST_HOUR_MS;
+    int64_t from = now > r0 ? now : r0, to = talk_end < r1 ? talk_end : r1;
+    if (s->sc->restart_at_min && to > from)
+        s->talk_restart_hour_ms += (double)(to - from);
     release(s, c);
     if (s->pol == SIM_CLAIRVOYANT) {
         /* It knows when this agent will be ready: the next number that will answer is
@@ -410,6 +418,26 @@ static double worst_window(const sim_t *s)
     return worst;
 }
 
+/* The engine restarts: a new pacer, seeded from what the database would give it (the
+ * answered and abandoned calls per minute here, where the dialer reads 30-minute buckets). */
+static int restart_pacer(sim_t *s, int64_t now)
+{
+    dl_pacer_t *p = dl_pacer_new(&s->prm);
+    if (!p)
+        return -1;
+    int64_t upto = now / MIN_MS;
+    for (int64_t i = upto > 30 * DAY_MIN ? upto - 30 * DAY_MIN : 0; i < upto && i < s->minutes; i++)
+        if (s->min_answered[i])
+            dl_pacer_seed_window(p, i * MIN_MS, s->min_answered[i], s->min_abandoned[i]);
+    dl_pacer_seed(p, s->answered, s->abandoned);
+    if (s->sc->restart == SIM_RESTART_KEEP)
+        dl_pacer_seed_allowance(p, dl_pacer_allowance(s->pacer), s->prm.abandon_target, 0);
+    dl_pacer_free(s->pacer);
+    s->pacer = p;
+    s->restarted = true;
+    return 0;
+}
+
 static int run(sim_t *s)
 {
     const sim_scenario_t *sc = s->sc;
@@ -434,6 +462,9 @@ static int run(sim_t *s)
         int rc = 0;
         switch (ev.type) {
         case EV_CYCLE: {
+            if (s->pacer && !s->restarted && sc->restart != SIM_RESTART_NONE &&
+                ev.t >= (int64_t)sc->restart_at_min * MIN_MS && restart_pacer(s, ev.t))
+                return -1;
             int n = decide(s, ev.t);
             for (int i = 0; i < n && rc == 0; i++)
                 rc = place(s, ev.t, s->next_number++);
@@ -498,13 +529,13 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
     for (int i = 0; i < POOL; i++)
         s.free_slots[s.nfree_slots++] = POOL - 1 - i;
     if (pol == SIM_PROGRESSIVE || pol == SIM_PREDICTIVE || pol == SIM_AGENT_ORACLE) {
-        dl_pacing_params_t prm = {
+        s.prm = (dl_pacing_params_t){
             .mode = pol == SIM_PROGRESSIVE ? DL_MODE_PROGRESSIVE : DL_MODE_PREDICTIVE,
             .abandon_target = sc->abandon_target,
             .abandon_grace_ms = (int64_t)(sc->grace_s * 1000),
             .min_ring_ms = 15000,
             .max_channels = 0};
-        s.pacer = dl_pacer_new(&prm);
+        s.pacer = dl_pacer_new(&s.prm);
         if (!s.pacer)
             goto out;
     }
@@ -515,6 +546,7 @@ int sim_run(const sim_scenario_t *sc, sim_policy_e pol, double ratio, sim_result
         *out = (sim_result_t){
             .occupancy = s.talk_total_ms / agent_ms,
             .first_hour_occupancy = s.talk_first_hour_ms / ((double)sc->agents * FIRST_HOUR_MS),
+            .restart_hour_occupancy = s.talk_restart_hour_ms / ((double)sc->agents * FIRST_HOUR_MS),
             .abandon = s.answered ? (double)s.abandoned / (double)s.answered : 0,
             .worst24h = worst_window(&s),
             .calls_per_agent_hour = (double)s.connected / agent_h,

@@ -33,11 +33,21 @@ typedef struct sim_scenario {
     double abandon_target;
     int hours; /* simulated time */
     uint64_t seed;
+    /* restart_hour_occupancy is measured over the hour from this minute (0 = not at all),
+     * where, with restart set, the engine restarts: the pacer is replaced by a new one seeded
+     * as the dialer seeds it, with the abandon history and (SIM_RESTART_KEEP) the allowance
+     * the old one had tuned, which ccd_pacer_state carries across a real restart, or
+     * (SIM_RESTART_CAUTIOUS) without it, as before that state was saved.  Calls in flight
+     * carry on. */
+    int restart_at_min;
+    enum { SIM_RESTART_NONE, SIM_RESTART_CAUTIOUS, SIM_RESTART_KEEP } restart;
 } sim_scenario_t;
 
 typedef struct sim_result {
     double occupancy;            /* talk time / logged-in agent time */
     double first_hour_occupancy; /* the same over the first hour: a new pacer's warm-up */
+    double restart_hour_occupancy; /* the same over the hour from restart_at_min (or from that
+                                    * minute of a run without a restart, to compare) */
     double abandon;              /* abandoned / answered, whole run */
     double worst24h;             /* the same over the worst 24 h window (1 min steps; the
                                   * whole run when shorter) */

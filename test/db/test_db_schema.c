@@ -63,7 +63,7 @@ static void test_fresh_schema(void **state)
     /* our additions */
     static const char *const ours[] = {"ccd_schema_version", "ccd_agent_queue",
                                        "ccd_campaign_pacing", "ccd_engine", "ccd_write_batch",
-                                       "ccd_campaign_agi",
+                                       "ccd_campaign_agi", "ccd_pacer_state",
                                        NULL};
     for (int i = 0; ours[i]; i++) {
         char q[256];

@@ -174,11 +174,21 @@ static void test_write_kinds(void **state)
     w->u.campaign.id_campaign = 2;
     w->u.campaign.estatus = 'T';
     submit_ok(db, w);
+    /* the pacer's state: inserted, then replaced by the later write of the same campaign */
+    for (int i = 0; i < 2; i++) {
+        w = db_write_new(DB_W_PACER_STATE);
+        w->shard = 1;
+        w->u.pacer.id_campaign = 1;
+        w->u.pacer.allowance_ppm = i ? 84250 : 10000;
+        w->u.pacer.abandon_target_ppm = i ? 30000 : 50000;
+        w->u.pacer.updated = t0 - (i ? 600 : 7200);
+        submit_ok(db, w);
+    }
 
     assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
-    assert_int_equal(s.rows_committed, 21);
+    assert_int_equal(s.rows_committed, 23);
     assert_int_equal(s.rows_rejected, 0);
     assert_true(s.batches_committed >= 1);
     assert_int_equal(s.write_queue_depth, 0);
@@ -213,6 +223,18 @@ static void test_write_kinds(void **state)
                      1);
     dbt_expect(my, "SELECT id, estatus, num_completadas, promedio, desviacion FROM campaign ORDER BY id",
                "1|A|11|60|9\n2|T|NULL|NULL|NULL\n");
+    dbt_expect(my, "SELECT id_campaign, allowance_ppm, abandon_target_ppm FROM ccd_pacer_state",
+               "1|84250|30000\n");
+    db_pacer_state_t ps;
+    assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 1, t0 - 540, &ps), 0);
+    assert_true(ps.found);
+    assert_float_equal(ps.allowance, 0.08425, 1e-12);
+    assert_float_equal(ps.abandon_target, 0.03, 1e-12);
+    assert_int_equal(ps.age_s, 60);
+    assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 1, 0, &ps), 0);
+    assert_true(ps.age_s >= 690 && ps.age_s < 690 + ccd_test_timeout_ms(30000) / 1000);
+    assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 2, 0, &ps), 0);
+    assert_false(ps.found);
     /* the engine registered itself */
     snprintf(q, sizeof(q), "SELECT COUNT(*) FROM ccd_engine WHERE instance_id = '%s'",
              db_instance_id(db));

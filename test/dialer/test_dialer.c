@@ -467,6 +467,28 @@ static void test_seeded_rates(void **state)
     fx_teardown(&F);
 }
 
+/* The pacer's allowance outlives the engine: a new engine's pacer starts from the one saved
+ * (scaled from the 6 % target it was tuned for to this campaign's 3 %), and the engine saves
+ * its own when it stops. */
+static void test_pacer_state(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_pstate", false, false);
+    fx_campaign(&F, 1, "predictive", 0);
+    dbt_exec(F.my, "INSERT INTO ccd_pacer_state (id_campaign, allowance_ppm, abandon_target_ppm, "
+                   "updated) VALUES (3, 123456, 60000, NOW() - INTERVAL 1 HOUR)");
+    fx_start(&F);
+    dl_campaign_rates_t r = {0};
+    CCD_WAIT(rates_of(3, &r) && r.seeded);
+    assert_float_equal(r.allowance, 0.061728, 1e-9);
+    dl_stop(F.dl);
+    assert_int_equal(db_write_flush(F.db, ccd_test_timeout_ms(30000)), 0);
+    dbt_expect(F.my, "SELECT id_campaign, allowance_ppm, abandon_target_ppm, updated > NOW() - "
+                     "INTERVAL 10 MINUTE FROM ccd_pacer_state",
+               "3|61728|30000|1\n");
+    fx_teardown(&F);
+}
+
 int main(void)
 {
     const char *only = getenv("CCD_TEST_FILTER"); /* run one test while debugging */
@@ -480,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_db_outage),
         cmocka_unit_test(test_wrapup),
         cmocka_unit_test(test_seeded_rates),
+        cmocka_unit_test(test_pacer_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include <cmocka.h>
@@ -396,6 +397,58 @@ static void test_allowance_follows_measured_rate(void **state)
     dl_pacer_free(rough);
 }
 
+/* A restarted engine hands its new pacer the allowance the old one had tuned: it places
+ * what the tuned pacer placed, not the cautious start's count.  An allowance saved under
+ * another target is scaled to this one and kept within the pacer's bounds; a stale or
+ * senseless one is refused and the cautious start stays. */
+static void test_allowance_restored(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *tuned = dl_pacer_new(&prm), *fresh = dl_pacer_new(&prm);
+    assert_non_null(tuned);
+    assert_non_null(fresh);
+    double start = dl_pacer_allowance(fresh);
+    assert_float_equal(start, 0.01, 1e-12);
+    int64_t t = feed_history(tuned, DAY, 1500, 0);
+    /* The restarted engine's pacer: the same estimators' history, a short life of its own. */
+    feed_history(fresh, DAY, 1500, 0);
+    dl_pacer_seed_allowance(fresh, start, 0.03, 0); /* back to the cautious start */
+    double a = dl_pacer_allowance(tuned);
+    if (!(a > 2 * start))
+        fail_msg("1500 clean answered calls left the allowance at %.4f", a);
+    dl_pace_input_t in = ten_agents(t, true);
+    int n_tuned = dl_pacer_decide(tuned, &in);
+    int n_cautious = dl_pacer_decide(fresh, &in);
+    if (!(n_tuned > n_cautious))
+        fail_msg("tuned pacer placed %d, cautious %d: the test shows nothing", n_tuned, n_cautious);
+
+    assert_true(dl_pacer_seed_allowance(fresh, a, 0.03, HOUR));
+    assert_float_equal(dl_pacer_allowance(fresh), a, 1e-12);
+    dl_pace_rates_t r;
+    dl_pacer_rates(fresh, t, &r);
+    assert_float_equal(r.allowance, a, 1e-12);
+    assert_int_equal(dl_pacer_decide(fresh, &in), n_tuned);
+
+    /* Saved under a 6 % target: half of it for this campaign's 3 %. */
+    assert_true(dl_pacer_seed_allowance(fresh, 0.1, 0.06, 0));
+    assert_float_equal(dl_pacer_allowance(fresh), 0.05, 1e-12);
+    /* Within the pacer's bounds: target / 20 .. 0.5. */
+    assert_true(dl_pacer_seed_allowance(fresh, 7.0, 0.03, 0));
+    assert_float_equal(dl_pacer_allowance(fresh), 0.5, 1e-12);
+    assert_true(dl_pacer_seed_allowance(fresh, 1e-9, 0.03, 0));
+    assert_float_equal(dl_pacer_allowance(fresh), 0.0015, 1e-12);
+    /* Refused, the allowance unchanged: too old, not positive, no target, not a number. */
+    assert_true(dl_pacer_seed_allowance(fresh, 0.02, 0.03, DL_PACER_STATE_MAX_AGE_MS));
+    assert_false(dl_pacer_seed_allowance(fresh, 0.04, 0.03, DL_PACER_STATE_MAX_AGE_MS + 1));
+    assert_false(dl_pacer_seed_allowance(fresh, 0.0, 0.03, 0));
+    assert_false(dl_pacer_seed_allowance(fresh, 0.04, 0.0, 0));
+    assert_false(dl_pacer_seed_allowance(fresh, NAN, 0.03, 0));
+    assert_float_equal(dl_pacer_allowance(fresh), 0.02, 1e-12);
+    dl_pacer_free(tuned);
+    dl_pacer_free(fresh);
+}
+
 /* Where the fallback starts and ends: at 0.93 x target (2.79 % of 3 %) measured, back
  * below 0.88 x target (2.64 %), holding in between. */
 static void test_fallback_thresholds(void **state)
@@ -534,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_fallback_follows_every_window),
         cmocka_unit_test(test_seeded_windows),
         cmocka_unit_test(test_allowance_follows_measured_rate),
+        cmocka_unit_test(test_allowance_restored),
         cmocka_unit_test(test_known_ready_times),
         cmocka_unit_test(test_fallback_thresholds),
         cmocka_unit_test(test_exact_sum_with_few_terms),

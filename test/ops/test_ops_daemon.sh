@@ -139,6 +139,7 @@ check "the registry inbox depth is exposed" grep -q '^ccdialer_registry_inbox_de
 check "agents by state are exposed" grep -q '^ccdialer_agents{state="ready"} [0-9]' "$tmp/m2.txt"
 check "the dialer's agents in wrap-up are exposed" grep -q '^ccdialer_dialer_agents_wrapping [0-9]' "$tmp/m2.txt"
 check "the campaigns' abandon ratios are exposed" grep -q '^# TYPE ccdialer_dialer_abandon_ratio gauge$' "$tmp/m2.txt"
+check "the pacers' allowances are exposed" grep -q '^# TYPE ccdialer_dialer_pacer_allowance gauge$' "$tmp/m2.txt"
 if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$tmp/m2.txt" >"$tmp/promtool.out" 2>&1
     check "promtool check metrics accepts the output" test $? -eq 0
