@@ -139,7 +139,7 @@ const char *db_instance_id(const db_t *db);
 /* Schema                                                              */
 /* ------------------------------------------------------------------ */
 
-#define DB_SCHEMA_VERSION 6 /* 3: the dialer; 4: never used; 5: ccd_campaign_agi; 6: ccd_pacer_state */
+#define DB_SCHEMA_VERSION 6 /* 3: the dialer; 4: never used; 5: ccd_campaign_agi; 6: ccd_pacer_state, ccd_campaign_stats */
 
 /*
  * Creates database cfg->name if needed and brings it to DB_SCHEMA_VERSION:
@@ -721,6 +721,9 @@ typedef enum db_write_kind {
     DB_W_CURRENT_CALL_ENTRY_ADD, /* current_call_entry insert (u.current_entry) */
     DB_W_CURRENT_CALL_ENTRY_DEL, /* current_call_entry delete by uniqueid (u.current_entry) */
     DB_W_PACER_STATE,            /* ccd_pacer_state insert, else update (u.pacer) */
+    DB_W_CAMPAIGN_COMPLETED,     /* a completed call added to ccd_campaign_stats, and campaign's
+                                    num_completadas/promedio/desviacion set from the sums
+                                    (u.completed) */
     DB_W_KIND_MAX
 } db_write_kind_e;
 
@@ -836,10 +839,12 @@ typedef struct db_w_recording {
 typedef struct db_w_campaign {
     uint32_t id_campaign;
     char estatus;                /* 0 = unchanged */
-    bool set_stats;
-    uint32_t num_completadas;
-    uint32_t promedio, desviacion;
 } db_w_campaign_t;
+
+typedef struct db_w_completed {
+    uint32_t id_campaign;
+    uint32_t duration_s;         /* the call's talk */
+} db_w_completed_t;
 
 /* Probabilities in parts per million (0..1000000): the writer binds integers only. */
 typedef struct db_w_pacer {
@@ -895,6 +900,7 @@ typedef struct db_write {
         db_w_form_value_t form_value;
         db_w_schedule_t schedule;
         db_w_pacer_t pacer;
+        db_w_completed_t completed;
     } u;
 } db_write_t;
 

@@ -709,7 +709,7 @@ static const db_step_t m5_steps[] = {
     {NULL, NULL, NULL},
 };
 
-/* ------------------- migration 6: the pacer's state across restarts ------------------- */
+/* ---------- migration 6: campaign state shared by restarts and by engines ---------- */
 
 /* What a predictive pacer has learned that its campaign's calls do not tell again at once:
  * the allowance (the risk one more call may take), tuned from thousands of answered calls.
@@ -729,8 +729,28 @@ static const char *const ccd_pacer_state_keys[] = {
 static const db_table_t t_ccd_pacer_state = {"ccd_pacer_state", ccd_pacer_state_cols,
                                              ccd_pacer_state_keys, OPTS};
 
+/* Each outgoing campaign's completed calls as sums (count, seconds, squared seconds) from which
+ * campaign.num_completadas / promedio / desviacion are set after each completed call.  Sums
+ * add in any order, so engines sharing a campaign each add their calls and none overwrites
+ * another's (a running mean kept in one engine's memory would).  Seeded from the campaign
+ * row's own figures at the campaign's first completed call (Issabel's, when it ran before). */
+static const db_col_t ccd_campaign_stats_cols[] = {
+    {"id_campaign", "int(10) unsigned NOT NULL"},
+    {"n", "bigint(20) unsigned NOT NULL"},
+    {"sum_s", "bigint(20) unsigned NOT NULL"},
+    {"sumsq_s", "bigint(20) unsigned NOT NULL"},
+    END_COL};
+static const char *const ccd_campaign_stats_keys[] = {
+    "PRIMARY KEY (`id_campaign`)",
+    "CONSTRAINT `ccd_campaign_stats_ibfk_1` FOREIGN KEY (`id_campaign`) REFERENCES `campaign` "
+    "(`id`) ON DELETE CASCADE",
+    NULL};
+static const db_table_t t_ccd_campaign_stats = {"ccd_campaign_stats", ccd_campaign_stats_cols,
+                                                ccd_campaign_stats_keys, OPTS};
+
 static const db_step_t m6_steps[] = {
     {NULL, &t_ccd_pacer_state, NULL},
+    {NULL, &t_ccd_campaign_stats, NULL},
     {NULL, NULL, NULL},
 };
 
@@ -739,7 +759,7 @@ static const db_migration_t migrations[] = {
     {2, "ccdialer_core", m2_steps},
     {3, "ccdialer_dialer", m3_steps},
     {5, "ccdialer_agi", m5_steps},
-    {6, "ccdialer_pacer_state", m6_steps},
+    {6, "ccdialer_campaign_state", m6_steps},
 };
 
 const db_migration_t *db__migrations(size_t *n)

@@ -148,6 +148,7 @@ int db__write_family(db_write_kind_e kind)
         return 5;
     case DB_W_CAMPAIGN_UPDATE:
     case DB_W_PACER_STATE:
+    case DB_W_CAMPAIGN_COMPLETED:
         return 6;
     /* A schedule copies the form values of its source call: ordered with the values saved
      * before it.  It inserts new calls rows and updates none, so it commutes with family 0. */

@@ -75,6 +75,8 @@ static tx_e exec_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned in
 static tx_e exec_progress_entry(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 static tx_e exec_current_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x,
                                    unsigned int *err_out);
+static tx_e exec_campaign_completed(db_writer_t *w, MYSQL *my, db_write_t *x,
+                                    unsigned int *err_out);
 
 /*
  * Each bulk kind is ONE table of columns; its SQL text, its parameter types and its row
@@ -216,11 +218,6 @@ static const wcol_t recording_cols[] = {
 
 static const wcol_t campaign_cols[] = {
     {"estatus = IF(?, ?, estatus)", {VAL(V_CHAR_SET, campaign.estatus), VAL(V_CHAR_STR, campaign.estatus)}},
-    {"num_completadas = IF(?, ?, num_completadas)",
-     {VAL(V_BOOL, campaign.set_stats), VAL(V_U32, campaign.num_completadas)}},
-    {"promedio = IF(?, ?, promedio)", {VAL(V_BOOL, campaign.set_stats), VAL(V_U32, campaign.promedio)}},
-    {"desviacion = IF(?, ?, desviacion)",
-     {VAL(V_BOOL, campaign.set_stats), VAL(V_U32, campaign.desviacion)}},
     {NULL, {{0}}},
 };
 
@@ -381,6 +378,7 @@ static void build_kinds(void)
     kinds[DB_W_CALL_ENTRY_ADD].exec = exec_entry_add;
     kinds[DB_W_PROGRESS_LOG_ENTRY].exec = exec_progress_entry;
     kinds[DB_W_CURRENT_CALL_ENTRY_ADD].exec = exec_current_entry_add;
+    kinds[DB_W_CAMPAIGN_COMPLETED].exec = exec_campaign_completed;
 }
 
 const char *db__write_sql(db_write_kind_e kind, int *nparams)
@@ -638,6 +636,34 @@ static void q_num0(db_q_t *q, long long v, bool null)
 }
 
 /* The call's one stored value for the field: update it, else insert it. */
+/* Two statements: the sums, created from the campaign row's figures at its first completed
+ * call, then the row's figures from the sums (population deviation, as Issabel's). */
+static tx_e exec_campaign_completed(db_writer_t *w, MYSQL *my, db_write_t *x,
+                                    unsigned int *err_out)
+{
+    const db_w_completed_t *v = &x->u.completed;
+    unsigned long long d = v->duration_s, dd = d * d;
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO ccd_campaign_stats (id_campaign, n, sum_s, sumsq_s) SELECT id, "
+                     "COALESCE(num_completadas, 0) + 1, COALESCE(promedio, 0) * "
+                     "COALESCE(num_completadas, 0) + %llu, ROUND((POW(COALESCE(desviacion, 0), 2) + "
+                     "POW(COALESCE(promedio, 0), 2)) * COALESCE(num_completadas, 0)) + %llu FROM "
+                     "campaign WHERE id = %u ON DUPLICATE KEY UPDATE n = n + 1, sum_s = sum_s + "
+                     "%llu, sumsq_s = sumsq_s + %llu",
+                 d, dd, v->id_campaign, d, dd);
+    tx_e r = exec_q(w, &q, err_out);
+    if (r != TX_OK)
+        return r;
+    db__q_init(&q, my);
+    db__q_printf(&q, "UPDATE campaign c JOIN ccd_campaign_stats s ON s.id_campaign = c.id SET "
+                     "c.num_completadas = LEAST(s.n, 4294967295), c.promedio = ROUND(s.sum_s / "
+                     "s.n), c.desviacion = ROUND(SQRT(GREATEST(s.sumsq_s / s.n - POW(s.sum_s / "
+                     "s.n, 2), 0))) WHERE c.id = %u",
+                 v->id_campaign);
+    return exec_q(w, &q, err_out);
+}
+
 static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
 {
     const db_w_form_value_t *v = &x->u.form_value;

@@ -24,18 +24,13 @@ enum {
     MSG_JNL_RELOAD_BREAKS = MSG_JNL_BASE + 1,
 };
 
-/* A campaign as the journal needs it: statistics seed and retry back-off. */
+/* A campaign as the journal needs it: its retry back-off. */
 typedef enum { JC_UNKNOWN = 0, JC_LOADING, JC_LOADED, JC_MISSING } jcamp_state_e;
 typedef struct jcamp {
     uint32_t id;
     jcamp_state_e state;
     int64_t retry_at_ms;     /* a failed read is asked again from then (mono ms) */
-    /* running statistics (Welford), seeded from the campaign row */
-    double n, mean, m2;
     int backoff_s, backoff_max_s; /* -1: [dialer] retry_backoff_s */
-    /* durations of completed calls that arrived before the row */
-    int64_t *pending;
-    size_t npending, cappending;
 } jcamp_t;
 
 /* An outgoing call: what has been written for it so far. */

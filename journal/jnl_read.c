@@ -3,15 +3,15 @@
  * the Hold break's id.  Both through db read jobs whose answers come back to the
  * journal's queue, so the journal thread never waits on SQL; a failed read is asked
  * again after JNL_READ_RETRY_MS.  Campaign statistics (num_completadas, promedio,
- * desviacion) are kept here as a running mean and deviation (Welford), seeded from
- * the campaign row; completed calls that arrive before the row wait for it.
+ * desviacion) are not kept here: each completed call is one DB_W_CAMPAIGN_COMPLETED write,
+ * which adds it to sums in the database, so engines sharing a campaign do not overwrite each
+ * other's figures.
  * Journal thread only, except the run functions (on a reader thread, reading only
  * their own job and the immutable ops).
  */
 #include "journal/jnl_int.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,51 +151,21 @@ int32_t jnl__campaign_backoff_s(jnl_t *j, uint32_t id, uint32_t retries)
     return d > INT32_MAX ? INT32_MAX : (int32_t)d;
 }
 
-static void stats_write(jnl_t *j, const jcamp_t *c)
-{
-    db_write_t *w = jnl__write_new(j, DB_W_CAMPAIGN_UPDATE, c->id);
-    if (!w)
-        return;
-    w->u.campaign.id_campaign = c->id;
-    w->u.campaign.set_stats = true;
-    w->u.campaign.num_completadas = (uint32_t)c->n;
-    w->u.campaign.promedio = (uint32_t)lround(c->mean);
-    w->u.campaign.desviacion = c->n > 0 ? (uint32_t)lround(sqrt(c->m2 / c->n)) : 0;
-    jnl__submit(j, w);
-}
-
-static void stats_add(jcamp_t *c, double d)
-{
-    c->n += 1;
-    double delta = d - c->mean;
-    c->mean += delta / c->n;
-    c->m2 += delta * (d - c->mean);
-}
+/* Talks longer than a day are counted as a day: the sums stay far from their bounds. */
+#define JNL_STATS_MAX_S 86400
 
 void jnl__campaign_completed(jnl_t *j, uint32_t id, int64_t duration_s)
 {
-    jcamp_t *c = id ? camp_get(j, id) : NULL;
-    if (!c || c->state == JC_MISSING)
+    if (!id)
         return;
-    if (c->state == JC_LOADED) {
-        stats_add(c, (double)duration_s);
-        stats_write(j, c);
+    db_write_t *w = jnl__write_new(j, DB_W_CAMPAIGN_COMPLETED, id);
+    if (!w)
         return;
-    }
-    if (c->npending == c->cappending) {
-        size_t ncap = c->cappending ? c->cappending * 2 : 8;
-        int64_t *n = realloc(c->pending, ncap * sizeof(*n));
-        if (!n) {
-            LOG_ERR_RL("journal", "out of memory: a call is left out of campaign %" PRIu32
-                                  "'s statistics", id);
-            return;
-        }
-        c->pending = n;
-        c->cappending = ncap;
-    }
-    c->pending[c->npending++] = duration_s;
-    if (c->state == JC_UNKNOWN && !c->retry_at_ms)
-        camp_read(j, c);
+    w->u.completed.id_campaign = id;
+    w->u.completed.duration_s = (uint32_t)(duration_s < 0                 ? 0
+                                           : duration_s > JNL_STATS_MAX_S ? JNL_STATS_MAX_S
+                                                                          : duration_s);
+    jnl__submit(j, w);
 }
 
 static void campaign_done(jnl_t *j, jread_t *r)
@@ -207,31 +177,18 @@ static void campaign_done(jnl_t *j, jread_t *r)
         atomic_fetch_add_explicit(&j->st_reads_failed, 1, memory_order_relaxed);
         c->state = JC_UNKNOWN;
         c->retry_at_ms = clk_mono_ms() + JNL_READ_RETRY_MS;
-        if (j->stopping && c->npending)
-            LOG_WARN("journal", "campaign %" PRIu32 " unreadable at stop: %zu call(s) left out of "
-                                "its statistics", c->id, c->npending);
         return;
     }
     if (!r->found) {
         c->state = JC_MISSING;
-        LOG_WARN("journal", "campaign %" PRIu32 " has no row: its statistics are not kept", c->id);
-        c->npending = 0;
+        LOG_WARN("journal", "campaign %" PRIu32 " has no row: [dialer] retry back-off for its "
+                            "calls", c->id);
         jnl__calls_campaign_ready(j, c->id);
         return;
     }
     c->state = JC_LOADED;
-    c->n = r->camp.num_completadas > 0 ? (double)r->camp.num_completadas : 0;
-    c->mean = r->camp.promedio > 0 ? (double)r->camp.promedio : 0;
-    double sd = r->camp.desviacion > 0 ? (double)r->camp.desviacion : 0;
-    c->m2 = sd * sd * c->n;
     c->backoff_s = r->camp.retry_backoff_s;
     c->backoff_max_s = r->camp.retry_backoff_max_s;
-    if (c->npending) {
-        for (size_t i = 0; i < c->npending; i++)
-            stats_add(c, (double)c->pending[i]);
-        c->npending = 0;
-        stats_write(j, c);
-    }
     jnl__calls_campaign_ready(j, c->id);
 }
 
@@ -300,8 +257,6 @@ void jnl__campaigns_free(jnl_t *j)
     const char *k;
     void *v;
     while (hmap_next(j->camps, &it, &k, &v)) {
-        jcamp_t *c = v;
-        free(c->pending);
-        free(c);
+        free(v);
     }
 }

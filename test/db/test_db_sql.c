@@ -300,11 +300,7 @@ static void test_write_kind_sql(void **state)
          "INSERT INTO call_recording (datetime_entry, id_call_incoming, "
          "id_call_outgoing, uniqueid, channel, recordingfile) VALUES "
          "(?, ?, ?, ?, ?, ?)"},
-        {DB_W_CAMPAIGN_UPDATE, 9,
-         "UPDATE campaign SET estatus = IF(?, ?, estatus), "
-         "num_completadas = IF(?, ?, num_completadas), "
-         "promedio = IF(?, ?, promedio), desviacion = IF(?, ?, desviacion) "
-         "WHERE id = ?"},
+        {DB_W_CAMPAIGN_UPDATE, 3, "UPDATE campaign SET estatus = IF(?, ?, estatus) WHERE id = ?"},
         {DB_W_CALL_ENTRY_CONTACT, 2,
          "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
         {DB_W_CALL_ENTRY_CONTACT, 2, "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
@@ -332,6 +328,7 @@ static void test_write_kind_sql(void **state)
     assert_null(db__write_sql(DB_W_CALL_ENTRY_ADD, NULL));
     assert_null(db__write_sql(DB_W_PROGRESS_LOG_ENTRY, NULL));
     assert_null(db__write_sql(DB_W_CURRENT_CALL_ENTRY_ADD, NULL));
+    assert_null(db__write_sql(DB_W_CAMPAIGN_COMPLETED, NULL));
 }
 
 int main(void)

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -163,13 +164,17 @@ static void test_write_kinds(void **state)
     snprintf(w->u.recording.channel, sizeof(w->u.recording.channel), "Local/5100@customers-1;1");
     snprintf(w->u.recording.recordingfile, sizeof(w->u.recording.recordingfile), "2026/out.wav");
     submit_ok(db, w);
-    w = db_write_new(DB_W_CAMPAIGN_UPDATE);
-    w->u.campaign.id_campaign = 1;
-    w->u.campaign.set_stats = true;
-    w->u.campaign.num_completadas = 11;
-    w->u.campaign.promedio = 60;
-    w->u.campaign.desviacion = 9;
-    submit_ok(db, w);
+    /* completed calls: campaign 1 from nothing, 50 + 60 + 70 s; campaign 2 from the figures
+     * its row already has (4 calls of 30 s, as Issabel left them), one of 80 s */
+    dbt_exec(my, "UPDATE campaign SET num_completadas = 4, promedio = 30, desviacion = 0 WHERE id = 2");
+    const uint32_t done[][2] = {{1, 50}, {2, 80}, {1, 60}, {1, 70}};
+    for (size_t i = 0; i < sizeof(done) / sizeof(done[0]); i++) {
+        w = db_write_new(DB_W_CAMPAIGN_COMPLETED);
+        w->shard = done[i][0];
+        w->u.completed.id_campaign = done[i][0];
+        w->u.completed.duration_s = done[i][1];
+        submit_ok(db, w);
+    }
     w = db_write_new(DB_W_CAMPAIGN_UPDATE);
     w->u.campaign.id_campaign = 2;
     w->u.campaign.estatus = 'T';
@@ -188,7 +193,7 @@ static void test_write_kinds(void **state)
     assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
-    assert_int_equal(s.rows_committed, 23);
+    assert_int_equal(s.rows_committed, 26);
     assert_int_equal(s.rows_rejected, 0);
     assert_true(s.batches_committed >= 1);
     assert_int_equal(s.write_queue_depth, 0);
@@ -222,7 +227,9 @@ static void test_write_kinds(void **state)
                                  "'2026/out.wav'"),
                      1);
     dbt_expect(my, "SELECT id, estatus, num_completadas, promedio, desviacion FROM campaign ORDER BY id",
-               "1|A|11|60|9\n2|T|NULL|NULL|NULL\n");
+               "1|A|3|60|8\n2|T|5|40|20\n");
+    dbt_expect(my, "SELECT id_campaign, n, sum_s, sumsq_s FROM ccd_campaign_stats ORDER BY 1",
+               "1|3|180|11000\n2|5|200|10000\n");
     dbt_expect(my, "SELECT id_campaign, allowance_ppm, abandon_target_ppm FROM ccd_pacer_state",
                "1|84250|30000\n");
     db_pacer_state_t ps;
@@ -241,6 +248,44 @@ static void test_write_kinds(void **state)
     assert_int_equal(dbt_int(my, q), 1);
     db_stop(db, 5000);
     db_free(db);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
+/* Two engines completing calls of one campaign at the same time: every call counts once in
+ * the figures (each engine adds to the sums; neither writes figures of its own over the other's). */
+static void test_campaign_stats_two_engines(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "write_stats2", true);
+    db_t *a = dbt_db_start(&cfg), *b = dbt_db_start(&cfg);
+    enum { PER = 300 };
+    unsigned long long sum = 0, sumsq = 0;
+    for (int i = 0; i < PER; i++) {
+        for (int e = 0; e < 2; e++) {
+            uint32_t d = (uint32_t)(30 + (i * 7 + e * 13) % 120);
+            db_write_t *w = db_write_new(DB_W_CAMPAIGN_COMPLETED);
+            w->shard = 1;
+            w->u.completed.id_campaign = 1;
+            w->u.completed.duration_s = d;
+            submit_ok(e ? b : a, w);
+            sum += d;
+            sumsq += (unsigned long long)d * d;
+        }
+    }
+    assert_int_equal(db_write_flush(a, ccd_test_timeout_ms(30000)), 0);
+    assert_int_equal(db_write_flush(b, ccd_test_timeout_ms(30000)), 0);
+    double n = 2 * PER, mean = (double)sum / n, sd = sqrt((double)sumsq / n - mean * mean);
+    char want[128];
+    snprintf(want, sizeof(want), "1|%d|%llu|%llu\n", 2 * PER, sum, sumsq);
+    dbt_expect(my, "SELECT id_campaign, n, sum_s, sumsq_s FROM ccd_campaign_stats", want);
+    snprintf(want, sizeof(want), "%d|%ld|%ld\n", 2 * PER, lround(mean), lround(sd));
+    dbt_expect(my, "SELECT num_completadas, promedio, desviacion FROM campaign WHERE id = 1", want);
+    db_stop(a, 5000);
+    db_stop(b, 5000);
+    db_free(a);
+    db_free(b);
     mysql_close(my);
     dbt_drop(&cfg);
 }
@@ -682,6 +727,7 @@ int main(void)
     mysql_library_init(0, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_kinds),
+        cmocka_unit_test(test_campaign_stats_two_engines),
         cmocka_unit_test(test_write_incoming),
         cmocka_unit_test(test_write_rejected_isolated),
         cmocka_unit_test(test_write_marker_dedup),

@@ -67,12 +67,14 @@ void fake_render(const db_write_t *w, char *out, size_t len)
     case DB_W_CURRENT_CALL_DEL:
         ADD("current- %" PRIu32, w->u.current.id_call);
         break;
-    case DB_W_CAMPAIGN_UPDATE: {
-        const db_w_campaign_t *c = &w->u.campaign;
-        ADD("campaign %" PRIu32 " n=%" PRIu32 " avg=%" PRIu32 " dev=%" PRIu32, c->id_campaign,
-            c->num_completadas, c->promedio, c->desviacion);
+    case DB_W_CAMPAIGN_UPDATE:
+        ADD("campaign %" PRIu32 " estatus=%c", w->u.campaign.id_campaign,
+            w->u.campaign.estatus ? w->u.campaign.estatus : '-');
         break;
-    }
+    case DB_W_CAMPAIGN_COMPLETED:
+        ADD("completed %" PRIu32 " dur=%" PRIu32, w->u.completed.id_campaign,
+            w->u.completed.duration_s);
+        break;
     case DB_W_AUDIT_OPEN:
         ADD("audit+ agent=%" PRIu32 " break=%" PRIu32 " at=%lld", w->u.audit.id_agent,
             w->u.audit.id_break, (long long)w->u.audit.when);
