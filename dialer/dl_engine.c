@@ -180,6 +180,17 @@ void dl__campaigns_update(dl_t *d, db_campaign_t *camps, size_t n, db_agent_name
     atomic_store(&d->st_campaigns, (int64_t)d->ncamps);
 }
 
+/* A campaign's write, submitted; false (and w freed) when it could not be queued: the
+ * caller asks again at a later cycle. */
+static bool camp_write_submit(dl_t *d, const dl_camp_t *k, db_write_t *w)
+{
+    w->shard = k->c.id;
+    if (db_write_submit(d->db, w) == 0)
+        return true;
+    w->msg.free(&w->msg);
+    return false;
+}
+
 void dl__campaign_finish(dl_t *d, dl_camp_t *k)
 {
     if (k->finished)
@@ -187,13 +198,10 @@ void dl__campaign_finish(dl_t *d, dl_camp_t *k)
     db_write_t *w = db_write_new(DB_W_CAMPAIGN_UPDATE);
     if (!w)
         return; /* asked again at a later cycle */
-    w->shard = k->c.id;
     w->u.campaign.id_campaign = k->c.id;
     w->u.campaign.estatus = 'T';
-    if (db_write_submit(d->db, w) != 0) {
-        w->msg.free(&w->msg);
+    if (!camp_write_submit(d, k, w))
         return;
-    }
     k->finished = true;
     atomic_fetch_add(&d->st_finished, 1);
     LOG_NOTICE(DL_LOG, "campaign %u (%s) has nothing left to dial: finished", k->c.id, k->c.name);
@@ -206,7 +214,8 @@ void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force)
     double a = dl_pacer_allowance(k->pacer);
     int64_t now = clk_mono_ms();
     /* Within 1 %: the same to the pacer, and no row rewritten every minute for nothing. */
-    if (!force && (now - k->saved_at_ms < DL_PACER_SAVE_MS || fabs(a / k->saved_allowance - 1) < 0.01))
+    if (!force &&
+        (now - k->saved_at_ms < DL_PACER_SAVE_MS || fabs(a / k->saved_allowance - 1) < 0.01))
         return;
     double target = pacing_params(d, &k->c).abandon_target;
     if (!(target > 0))
@@ -214,15 +223,12 @@ void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force)
     db_write_t *w = db_write_new(DB_W_PACER_STATE);
     if (!w)
         return; /* tried again at a later cycle */
-    w->shard = k->c.id;
     w->u.pacer.id_campaign = k->c.id;
     w->u.pacer.allowance_ppm = (uint32_t)lround(a * 1e6);
     w->u.pacer.abandon_target_ppm = (uint32_t)lround(target * 1e6);
     w->u.pacer.updated = (time_t)(dl__now_ms(d) / 1000);
-    if (db_write_submit(d->db, w) != 0) {
-        w->msg.free(&w->msg);
+    if (!camp_write_submit(d, k, w))
         return;
-    }
     k->saved_allowance = a;
     k->saved_at_ms = now;
 }
