@@ -635,7 +635,6 @@ static void q_num0(db_q_t *q, long long v, bool null)
         db__q_printf(q, "%lld", v);
 }
 
-/* The call's one stored value for the field: update it, else insert it. */
 /* Two statements: the sums, created from the campaign row's figures at its first completed
  * call, then the row's figures from the sums (population deviation, as Issabel's). */
 static tx_e exec_campaign_completed(db_writer_t *w, MYSQL *my, db_write_t *x,
@@ -664,6 +663,7 @@ static tx_e exec_campaign_completed(db_writer_t *w, MYSQL *my, db_write_t *x,
     return exec_q(w, &q, err_out);
 }
 
+/* The call's one stored value for the field: update it, else insert it. */
 static tx_e exec_form_value(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
 {
     const db_w_form_value_t *v = &x->u.form_value;
