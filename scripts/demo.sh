@@ -199,7 +199,7 @@ sql "SELECT CONCAT('  abandon rate (abandoned / answered attempts): ',
        COALESCE(ROUND(100 * SUM(new_status = 'Abandoned') / NULLIF(SUM(new_status = 'OnQueue'), 0), 1), 0), ' %')
      FROM call_progress_log WHERE id_campaign_outgoing = 3"
 sql "SELECT CONCAT('  campaign 3: ', num_completadas, ' calls completed, mean ', promedio, ' s, deviation ',
-       desviacion, ' s (the running statistics the journal keeps)') FROM campaign WHERE id = 3" || true
+       desviacion, ' s (campaign.num_completadas, promedio, desviacion)') FROM campaign WHERE id = 3" || true
 printf '  ECCP events a console received: %s agentlinked, %s agentunlinked\n' \
     "$(grep -c '<agentlinked' "$tmp/events.txt" || true)" "$(grep -c '<agentunlinked' "$tmp/events.txt" || true)"
 
