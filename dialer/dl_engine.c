@@ -165,6 +165,8 @@ void dl__campaigns_update(dl_t *d, db_campaign_t *camps, size_t n, db_agent_name
         dl_camp_t *k = d->camps[i];
         if (k->gone && !k->claim_busy) {
             LOG_INFO(DL_LOG, "campaign %u (%s) no longer active", k->c.id, k->c.name);
+            /* It comes back with a new pacer (a paused campaign, tomorrow's window). */
+            dl__pacer_save(d, k, true);
             camp_free(k);
             continue;
         }

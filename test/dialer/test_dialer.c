@@ -468,8 +468,9 @@ static void test_seeded_rates(void **state)
 }
 
 /* The pacer's allowance outlives the engine: a new engine's pacer starts from the one saved
- * (scaled from the 6 % target it was tuned for to this campaign's 3 %), and the engine saves
- * its own when it stops. */
+ * (scaled from the 6 % target it was tuned for to this campaign's 3 %); the engine saves it
+ * when the campaign leaves the active list, reads it again when the campaign comes back, and
+ * saves it when it stops. */
 static void test_pacer_state(void **state)
 {
     (void)state;
@@ -481,11 +482,22 @@ static void test_pacer_state(void **state)
     dl_campaign_rates_t r = {0};
     CCD_WAIT(rates_of(3, &r) && r.seeded);
     assert_float_equal(r.allowance, 0.061728, 1e-9);
+    /* Paused: it leaves the active list and its allowance is written over the row. */
+    dbt_exec(F.my, "UPDATE ccd_pacer_state SET allowance_ppm = 1 WHERE id_campaign = 3");
+    dbt_exec(F.my, "UPDATE campaign SET estatus = 'I' WHERE id = 3");
+    CCD_WAIT(!rates_of(3, &r));
+    assert_int_equal(db_write_flush(F.db, ccd_test_timeout_ms(30000)), 0);
+    dbt_expect(F.my, "SELECT allowance_ppm FROM ccd_pacer_state", "61728\n");
+    /* Active again: a new pacer, from the row as it is now (1 ppm: the floor, target / 20). */
+    dbt_exec(F.my, "UPDATE ccd_pacer_state SET allowance_ppm = 1 WHERE id_campaign = 3");
+    dbt_exec(F.my, "UPDATE campaign SET estatus = 'A' WHERE id = 3");
+    CCD_WAIT(rates_of(3, &r) && r.seeded);
+    assert_float_equal(r.allowance, 0.0015, 1e-9);
     dl_stop(F.dl);
     assert_int_equal(db_write_flush(F.db, ccd_test_timeout_ms(30000)), 0);
     dbt_expect(F.my, "SELECT id_campaign, allowance_ppm, abandon_target_ppm, updated > NOW() - "
                      "INTERVAL 10 MINUTE FROM ccd_pacer_state",
-               "3|61728|30000|1\n");
+               "3|1500|30000|1\n");
     fx_teardown(&F);
 }
 
