@@ -199,9 +199,6 @@ typedef struct db_campaign {
     char callerid[16];
     uint32_t retries;   /* attempts allowed per number */
     uint32_t max_canales;
-    int64_t num_completadas; /* -1 = NULL */
-    int64_t promedio;        /* seconds, -1 = NULL */
-    int64_t desviacion;      /* -1 = NULL */
     char daytime_init[9];    /* HH:MM:SS */
     char daytime_end[9];
     char datetime_init[11];  /* YYYY-MM-DD */

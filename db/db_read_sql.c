@@ -74,9 +74,8 @@ int db_expire_campaigns(db_conn_t *c, int *nexpired)
 /* The columns fill_campaign reads, in its order: every campaign query selects exactly these. */
 #define CAMPAIGN_COLS                                                                              \
     "c.id, c.name, c.trunk, c.context, c.queue, c.callerid, c.retries, c.max_canales, "           \
-    "c.num_completadas, c.promedio, c.desviacion, c.daytime_init, c.daytime_end, "               \
-    "c.datetime_init, c.datetime_end, c.id_url, p.mode, p.abandon_rate_max, p.max_channels, "    \
-    "p.retry_backoff_s, p.retry_backoff_max_s, p.ami_server"
+    "c.daytime_init, c.daytime_end, c.datetime_init, c.datetime_end, c.id_url, p.mode, "         \
+    "p.abandon_rate_max, p.max_channels, p.retry_backoff_s, p.retry_backoff_max_s, p.ami_server"
 
 static void fill_campaign(char *const *r, void *dst)
 {
@@ -89,23 +88,20 @@ static void fill_campaign(char *const *r, void *dst)
     cp(c->callerid, sizeof(c->callerid), r[5]);
     c->retries = u32(r[6]);
     c->max_canales = u32(r[7]);
-    c->num_completadas = i64_or(r[8], -1);
-    c->promedio = i64_or(r[9], -1);
-    c->desviacion = i64_or(r[10], -1);
-    cp(c->daytime_init, sizeof(c->daytime_init), r[11]);
-    cp(c->daytime_end, sizeof(c->daytime_end), r[12]);
-    cp(c->datetime_init, sizeof(c->datetime_init), r[13]);
-    cp(c->datetime_end, sizeof(c->datetime_end), r[14]);
-    c->id_url = u32(r[15]);
-    c->mode = !r[16]                              ? DB_PACING_PREDICTIVE
-              : strcmp(r[16], "progressive") == 0 ? DB_PACING_PROGRESSIVE
-              : strcmp(r[16], "preview") == 0     ? DB_PACING_PREVIEW
+    cp(c->daytime_init, sizeof(c->daytime_init), r[8]);
+    cp(c->daytime_end, sizeof(c->daytime_end), r[9]);
+    cp(c->datetime_init, sizeof(c->datetime_init), r[10]);
+    cp(c->datetime_end, sizeof(c->datetime_end), r[11]);
+    c->id_url = u32(r[12]);
+    c->mode = !r[13]                              ? DB_PACING_PREDICTIVE
+              : strcmp(r[13], "progressive") == 0 ? DB_PACING_PROGRESSIVE
+              : strcmp(r[13], "preview") == 0     ? DB_PACING_PREVIEW
                                                   : DB_PACING_PREDICTIVE;
-    c->abandon_rate_max = r[17] ? strtod(r[17], NULL) : -1.0;
-    c->max_channels = (int)i64_or(r[18], 0);
-    c->retry_backoff_s = (int)i64_or(r[19], -1);
-    c->retry_backoff_max_s = (int)i64_or(r[20], 0);
-    cp(c->ami_server, sizeof(c->ami_server), r[21]);
+    c->abandon_rate_max = r[14] ? strtod(r[14], NULL) : -1.0;
+    c->max_channels = (int)i64_or(r[15], 0);
+    c->retry_backoff_s = (int)i64_or(r[16], -1);
+    c->retry_backoff_max_s = (int)i64_or(r[17], 0);
+    cp(c->ami_server, sizeof(c->ami_server), r[18]);
 }
 
 int db_load_active_campaigns(db_conn_t *c, db_campaign_t **out, size_t *n)

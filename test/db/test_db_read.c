@@ -80,7 +80,6 @@ static void check(load_job_t *j)
     assert_string_equal(c->context, "dialer-queue");
     assert_string_equal(c->callerid, "5550100");
     assert_int_equal(c->retries, 3);
-    assert_int_equal(c->num_completadas, -1);
     assert_string_equal(c->daytime_init, "00:00:00");
     assert_int_equal(c->mode, DB_PACING_PREDICTIVE);
     assert_true(c->abandon_rate_max > 0.029 && c->abandon_rate_max < 0.031);
