@@ -264,7 +264,7 @@ typedef struct blaster {
 static void write_all(int fd, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w <= 0)
             return;
         p += w;

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agi/agi.h"
@@ -127,7 +128,7 @@ static void test_broken_peers(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int fd = agic_connect(agi_port(f.agi));
         size_t n = bad[i].n ? bad[i].n : strlen(bad[i].p);
-        assert_int_equal(write(fd, bad[i].p, n), (ssize_t)n);
+        assert_int_equal(send(fd, bad[i].p, n, MSG_NOSIGNAL), (ssize_t)n);
         if (i == 1) {
             /* the empty environment selects no script: VERBOSE, then the stray line */
             char line[256];
@@ -141,7 +142,7 @@ static void test_broken_peers(void **state)
     int fd = agic_connect(agi_port(f.agi));
     char big[5000];
     memset(big, 'a', sizeof(big));
-    assert_int_equal(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+    assert_int_equal(send(fd, big, sizeof(big), MSG_NOSIGNAL), (ssize_t)sizeof(big));
     agic_wait_closed(fd);
     close(fd);
     CCD_WAIT(tagi_stats(f.agi).protocol_errors >= 4);

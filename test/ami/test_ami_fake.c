@@ -54,7 +54,7 @@ static void put(int fd, const char *fmt, ...)
     int n = vsnprintf(b, sizeof(b), fmt, ap);
     va_end(ap);
     for (int o = 0; o < n;) {
-        ssize_t w = write(fd, b + o, (size_t)(n - o));
+        ssize_t w = send(fd, b + o, (size_t)(n - o), MSG_NOSIGNAL);
         if (w <= 0)
             return;
         o += (int)w;

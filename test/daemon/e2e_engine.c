@@ -42,7 +42,7 @@ void e2e_send_all(int fd, const char *s)
 {
     size_t len = strlen(s);
     while (len) {
-        ssize_t w = write(fd, s, len);
+        ssize_t w = send(fd, s, len, MSG_NOSIGNAL);
         assert_true(w > 0);
         s += w;
         len -= (size_t)w;

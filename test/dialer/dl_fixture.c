@@ -216,7 +216,7 @@ static void agent_login(uint16_t port, int agent)
              "Context: agent-login\r\nExten: %d\r\nPriority: 1\r\nAsync: true\r\n\r\n",
              agent, 1000 + agent % 100, agent);
     size_t len = strlen(req);
-    assert_true(write(fd, req, len) == (ssize_t)len);
+    assert_true(send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len);
     char buf[4096];
     size_t got = 0;
     int64_t end = ccd_test_deadline(CCD_TEST_WAIT_MS);

@@ -55,7 +55,7 @@ static void *srv_run(void *arg)
         n += (size_t)k;
         s->got[n] = '\0';
     }
-    if (write(fd, s->answer, strlen(s->answer)) < 0)
+    if (send(fd, s->answer, strlen(s->answer), MSG_NOSIGNAL) < 0)
         perror("write");
     /* keep the socket until the client has read the answer and gone */
     char b[256];

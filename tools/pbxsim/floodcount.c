@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     snprintf(req, sizeof req,
              "Action: Login\r\nUsername: %s\r\nSecret: %s\r\n\r\nAction: Ping\r\nActionID: sync\r\n\r\n", user,
              secret);
-    if (send(fd, req, strlen(req), 0) < 0)
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
         return 1;
     static char buf[1 << 20];
     long msgs = 0, bytes = 0;
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
             }
             snprintf(req, sizeof req, "Action: PbxsimFlood\r\nCount: %ld\r\n\r\n", n);
             t0 = clk_mono_us();
-            if (send(fd, req, strlen(req), 0) < 0)
+            if (send(fd, req, strlen(req), MSG_NOSIGNAL) < 0)
                 return 1;
             msgs = -1; /* the flood action's own response */
             st = 0;
