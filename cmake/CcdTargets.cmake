@@ -7,13 +7,13 @@ function(ccd_add_module name)
   target_link_libraries(ccd_${name} PUBLIC ccd_warnings ${A_LIBS})
 endfunction()
 
-# ccd_add_test(NAME SOURCES ... LIBS ... LABELS ... [TIMEOUT s] [ENV k=v ...]):
+# ccd_add_test(NAME SOURCES ... LIBS ... LABELS ... [TIMEOUT s] [COST s] [ENV k=v ...]):
 # a cmocka (or plain) test executable registered with ctest, linked with the
 # shared test helpers (test/common/ccd_test.h: deadlines scaled by
 # CCD_TEST_TIMEOUT_MULTIPLIER, wait-until that fails the test).
 # Labels: unit | integration, plus threaded for tests that TSan must see.
 function(ccd_add_test name)
-  cmake_parse_arguments(A "" "TIMEOUT" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
+  cmake_parse_arguments(A "" "TIMEOUT;COST" "SOURCES;LIBS;LABELS;ENV;ARGS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ccd_warnings ccd_testutil PkgConfig::CMOCKA ${A_LIBS})
   add_test(NAME ${name} COMMAND ${name} ${A_ARGS})
@@ -26,6 +26,11 @@ function(ccd_add_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT})
   if(A_ENV)
     set_tests_properties(${name} PROPERTIES ENVIRONMENT "${A_ENV}")
+  endif()
+  # COST: about how many seconds the test takes; ctest -jN starts the costliest first, so a
+  # long test does not begin last and stretch the run (a fresh build has no timing history).
+  if(A_COST)
+    set_tests_properties(${name} PROPERTIES COST ${A_COST})
   endif()
 endfunction()
 

@@ -5,6 +5,9 @@
 #   t SECONDS               a deadline scaled like the C tests' (test/common/ccd_test.h):
 #                           sanitizer runs set CCD_TEST_TIMEOUT_MULTIPLIER; a bad value counts as 1
 #   wait_for SECONDS CMD... polls CMD until it succeeds, for at most t SECONDS; 1 when it never did
+#   free_port BASE SPAN     prints a port in [BASE, BASE+SPAN) that nothing listens on, starting
+#                           from one picked by the shell's pid; each script takes its own range
+#                           (below the ephemeral ports, 32768+) so tests run side by side
 fails=0
 pass=0
 check() {
@@ -35,4 +38,16 @@ wait_for() {
         [ "$(date +%s)" -ge "$limit" ] && return 1
         sleep 0.1
     done
+}
+free_port() {
+    local base=$1 span=$2 i p
+    for ((i = 0; i < span; i++)); do
+        p=$((base + ($$ + i) % span))
+        # a refused connect means the port is free (bash's /dev/tcp; no extra tool)
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
 }

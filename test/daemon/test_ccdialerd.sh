@@ -39,8 +39,8 @@ sim_pid=$!
 wait_for 20 grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not start"; exit 1; }
 ami_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sim.out" | head -1)
 db="ccd_daemon_$$"
-eccp_port=$((21000 + $$ % 11000)) # below the ephemeral range (32768+)
-agi_port=$((eccp_port - 10000))
+eccp_port=$(free_port 21000 2000)
+agi_port=$(free_port 23000 2000)
 cat >"$tmp/c.conf" <<CONF
 [general]
 pid_file = $tmp/ccdialerd.pid

@@ -41,8 +41,8 @@ eccp_secret="eccp-Pa55-$$-y"
 sim_pid=$!
 wait_for 20 grep -q listening "$tmp/sim.out" || { echo "FAIL: pbxsim did not start"; exit 1; }
 ami_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/sim.out" | head -1)
-eport=$((22000 + $$ % 9000))
-mport=$((12000 + $$ % 9000)) # below the ephemeral range (32768+), where clients of other tests may sit
+eport=$(free_port 25000 2000)
+mport=$(free_port 27000 2000)
 cat >"$tmp/c.conf" <<CONF
 [ami]
 host = 127.0.0.1
