@@ -39,6 +39,7 @@ struct dl_pacer {
     dl__bucket_t day_b[DL__DAY_BUCKETS], month_b[DL__MONTH_BUCKETS];
     dl__window_t day, month;
     uint64_t life_answered, life_abandoned;
+    uint64_t observations; /* outcomes and agent cycles fed (dl_pacer_observations) */
     bool fallback; /* predictive holds back to progressive (see update_fallback) */
     double log_risk; /* log of the risk one more call may take (dl__predict's allowance) */
     bool refreshed;  /* the estimators' tables were built once, at refreshed_at */
@@ -83,6 +84,7 @@ void dl_pacer_call_outcome(dl_pacer_t *p, int64_t now_ms, dl_outcome_e out, int6
     if (out != DL_OUT_FAILED && out != DL_OUT_NOANSWER && out != DL_OUT_ANSWERED)
         return;
     dl__outcomes_add(&p->out, now_ms, out, ring_ms);
+    p->observations++;
     if (out == DL_OUT_ANSWERED) {
         dl__window_add(&p->day, now_ms, 1, 0);
         dl__window_add(&p->month, now_ms, 1, 0);
@@ -133,6 +135,7 @@ void dl_pacer_agent_done(dl_pacer_t *p, int64_t now_ms, int64_t talk_ms, int64_t
     dl__dist_add(&p->cycle, talk_ms + wrap_ms);
     dl__dist_add(&p->talk, talk_ms);
     dl__dist_add(&p->wrap, wrap_ms);
+    p->observations++;
 }
 
 void dl_pacer_seed(dl_pacer_t *p, uint64_t answered, uint64_t abandoned)
@@ -166,6 +169,33 @@ bool dl_pacer_seed_allowance(dl_pacer_t *p, double allowance, double tuned_targe
     double lo = log(risk_min(p)), hi = log(risk_max());
     p->log_risk = lr < lo ? lo : lr > hi ? hi : lr;
     return true;
+}
+
+int dl_pacer_export_estimates(const dl_pacer_t *p, int64_t now_ms, char *out, size_t len)
+{
+    return dl__estimates_format(&p->out, &p->talk, &p->wrap, &p->cycle, now_ms, out, len);
+}
+
+int dl_pacer_seed_estimates(dl_pacer_t *p, int64_t now_ms, const char *text, int64_t age_ms)
+{
+    if (age_ms > DL_PACER_STATE_MAX_AGE_MS)
+        return -1;
+    /* Parsed aside (about 6 KB of stack): a line refused halfway leaves the pacer as it was. */
+    dl__outcomes_t out;
+    dl__dist_t talk, wrap, cycle;
+    if (dl__estimates_parse(text, now_ms, &out, &talk, &wrap, &cycle) != 0)
+        return -1;
+    p->out = out;
+    p->talk = talk;
+    p->wrap = wrap;
+    p->cycle = cycle;
+    p->refreshed = false;
+    return 0;
+}
+
+uint64_t dl_pacer_observations(const dl_pacer_t *p)
+{
+    return p->observations;
 }
 
 static double rate(uint64_t answered, uint64_t abandoned)

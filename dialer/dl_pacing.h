@@ -108,4 +108,28 @@ void dl_pacer_seed_window(dl_pacer_t *p, int64_t at_ms, uint64_t answered, uint6
 double dl_pacer_allowance(const dl_pacer_t *p);
 bool dl_pacer_seed_allowance(dl_pacer_t *p, double allowance, double tuned_target, int64_t age_ms);
 
+/*
+ * The estimators across restarts: what the pacer has learnt of its campaign's calls (the
+ * share answered and how long each outcome took, the recent weighing more) and of its agents
+ * (their last talk, wrap-up and whole-cycle times), as one line of text the dialer stores
+ * beside the allowance.  Without it a new pacer dials progressive until it has seen 50
+ * outcomes and a cycle per agent, then trusts a model built on a few dozen calls: each
+ * restart, and each day a campaign comes back to the active list, costs it about a point of
+ * occupancy over its first hour (docs/dialer.md).
+ *
+ * dl_pacer_export_estimates writes the line and its NUL into out (len bytes; a buffer of
+ * DL_PACER_ESTIMATES_MAX always suffices) as of now_ms: the length, or -1 when it does not fit.
+ * dl_pacer_seed_estimates replaces the pacer's estimators with the line's, as if the time
+ * between export and seed (age_ms) had not passed: the campaign was not dialing then, and
+ * its numbers answered no differently.  -1, and the pacer unchanged, when the line is not one
+ * this version wrote (any field malformed or out of range: the row may have been edited) or
+ * when it is older than DL_PACER_STATE_MAX_AGE_MS.
+ */
+#define DL_PACER_ESTIMATES_MAX 8192
+int dl_pacer_export_estimates(const dl_pacer_t *p, int64_t now_ms, char *out, size_t len);
+int dl_pacer_seed_estimates(dl_pacer_t *p, int64_t now_ms, const char *text, int64_t age_ms);
+/* Observations fed so far (outcomes and agent cycles): the dialer saves the estimators when
+ * this has moved since it last did. */
+uint64_t dl_pacer_observations(const dl_pacer_t *p);
+
 #endif

@@ -100,6 +100,17 @@ void dl__window_add(dl__window_t *w, int64_t now_ms, uint32_t answered, uint32_t
 void dl__window_sum(const dl__window_t *w, int64_t now_ms, uint64_t *answered,
                     uint64_t *abandoned);
 
+/* ---- the estimators as one line of text (dl_pacing_save.c) ---- */
+
+/* Writes the line (format in dl_pacing_save.c) and its NUL into out: its length, or -1 when
+ * len is too small. */
+int dl__estimates_format(const dl__outcomes_t *o, const dl__dist_t *talk, const dl__dist_t *wrap,
+                         const dl__dist_t *cycle, int64_t now_ms, char *out, size_t len);
+/* Fills the (overwritten) estimators from a line, its weights as of now_ms: 0, or -1 when the
+ * line is malformed (then their content is undefined: parse into scratch copies). */
+int dl__estimates_parse(const char *text, int64_t now_ms, dl__outcomes_t *o, dl__dist_t *talk,
+                        dl__dist_t *wrap, dl__dist_t *cycle);
+
 /* ---- the predictive model (dl_pacing_predict.c) ---- */
 
 /* The number of new calls (0 .. n_max) such that placing one more would give that call a

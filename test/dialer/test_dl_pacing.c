@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -449,6 +450,116 @@ static void test_allowance_restored(void **state)
     dl_pacer_free(fresh);
 }
 
+/* The estimators go through one line of text and come back the same: a pacer seeded from a
+ * tuned one's line the next morning decides as the tuned one did, and writes the same line.
+ * Lines this version did not write, or too old, are refused and leave the pacer as it was. */
+static void test_estimates_restored(void **state)
+{
+    (void)state;
+    dl_pacing_params_t prm = params(DL_MODE_PREDICTIVE, 0);
+    dl_pacer_t *tuned = dl_pacer_new(&prm), *fresh = dl_pacer_new(&prm);
+    assert_non_null(tuned);
+    assert_non_null(fresh);
+    assert_int_equal(dl_pacer_observations(tuned), 0);
+    /* 300 answered calls: 1,983 outcomes (the 300th answered is the 1,983rd) and 199 agent
+     * cycles, more than the 128 kept, so the rings have wrapped and their order matters. */
+    int64_t t = feed_history(tuned, DAY, 300, 0);
+    assert_int_equal(dl_pacer_observations(tuned), 1983 + 199);
+    static char line[DL_PACER_ESTIMATES_MAX], again[DL_PACER_ESTIMATES_MAX];
+    int n = dl_pacer_export_estimates(tuned, t, line, sizeof line);
+    assert_true(n > 0);
+    assert_int_equal((size_t)n, strlen(line));
+    assert_memory_equal(line, "e1 1983 o ", 10);
+    char small[64];
+    assert_int_equal(dl_pacer_export_estimates(tuned, t, small, sizeof small), -1);
+
+    dl_pace_input_t in = ten_agents(t, true);
+    int n_tuned = dl_pacer_decide(tuned, &in);
+    int64_t morning = t + 14 * HOUR;
+    in = ten_agents(morning, true);
+    assert_int_equal(dl_pacer_decide(fresh, &in), 2); /* nothing learnt: progressive */
+    assert_int_equal(dl_pacer_seed_estimates(fresh, morning, line, 14 * HOUR), 0);
+    assert_true(dl_pacer_seed_allowance(fresh, dl_pacer_allowance(tuned), 0.03, 14 * HOUR));
+    int n_seeded = dl_pacer_decide(fresh, &in);
+    if (n_tuned <= 2)
+        fail_msg("the tuned pacer placed %d for 2 free agents: the test shows nothing", n_tuned);
+    assert_int_equal(n_seeded, n_tuned);
+    dl_pacer_export_estimates(fresh, morning, again, sizeof again);
+    assert_string_equal(again, line);
+    assert_int_equal(dl_pacer_export_estimates(fresh, morning, again, sizeof again), n);
+
+    /* Long after its last outcome a pacer has no outcome worth writing: the line carries
+     * none (a count without weights would pass the warm-up with nothing to model). */
+    assert_true(dl_pacer_export_estimates(tuned, t + 20 * DAY, again, sizeof again) > 0);
+    assert_memory_equal(again, "e1 0 o 0 t ", 11);
+    dl_pacer_t *empty = dl_pacer_new(&prm);
+    assert_non_null(empty);
+    assert_int_equal(dl_pacer_seed_estimates(empty, morning, again, 0), 0);
+    assert_int_equal(dl_pacer_decide(empty, &in), 2);
+
+    /* Refused, the pacer unchanged (it still decides as the seeded one). */
+    const char *good = "e1 60 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000";
+    assert_int_equal(dl_pacer_seed_estimates(empty, morning, good, 0), 0);
+    assert_int_equal(dl_pacer_seed_estimates(empty, morning, good, DL_PACER_STATE_MAX_AGE_MS), 0);
+    const char *bad[] = {
+        "",
+        "e2 60 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",   /* another version */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000",              /* cut short */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000 ",  /* trailing space */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000 9", /* trailing token */
+        "e1 60 o 2 6:0.5:0.5  26:2:0 t 1 60000 w 1 10000 c 1 70000",  /* two spaces */
+        "e1 60 o 3 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",   /* fewer steps than said */
+        "e1 60 o 2 6:nan:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",   /* not a number */
+        "e1 60 o 2 6:inf:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",
+        "e1 60 o 2 6:0x1p3:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000", /* hexadecimal */
+        "e1 60 o 2 6:-0.5:0 26:2:0 t 1 60000 w 1 10000 c 1 70000",    /* negative */
+        "e1 60 o 2 6:0.5:0.7 26:2:0 t 1 60000 w 1 10000 c 1 70000",   /* more answered than all */
+        "e1 60 o 2 26:2:0 6:0.5:0.5 t 1 60000 w 1 10000 c 1 70000",   /* steps not rising */
+        "e1 60 o 2 0:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",   /* step 0 */
+        "e1 60 o 2 6:0.5:0.5 129:2:0 t 1 60000 w 1 10000 c 1 70000",  /* past the last step */
+        "e1 0 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",    /* weights, no count */
+        "e1 60 o 0 t 1 60000 w 1 10000 c 1 70000",                    /* a count, no weights */
+        "e1 60 o 2 6:0:0 26:0:0 t 1 60000 w 1 10000 c 1 70000",       /* weights all zero */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 t 1 2147483648 w 1 10000 c 1 70000", /* past a sample */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 t 129 60000 w 1 10000 c 1 70000", /* more than kept */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 t 1 -60000 w 1 10000 c 1 70000",  /* negative time */
+        "e1 60 o 2 6:0.5:0.5 26:2:0 w 1 10000 t 1 60000 c 1 70000",   /* out of order */
+        "e1 99999999999999999999 o 2 6:0.5:0.5 26:2:0 t 1 60000 w 1 10000 c 1 70000",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (dl_pacer_seed_estimates(fresh, morning, bad[i], 0) != -1)
+            fail_msg("accepted '%s'", bad[i]);
+    assert_int_equal(dl_pacer_seed_estimates(fresh, morning, NULL, 0), -1);
+    assert_int_equal(dl_pacer_seed_estimates(fresh, morning, line, DL_PACER_STATE_MAX_AGE_MS + 1), -1);
+    /* A line as long as the buffer the dialer reads it into is not one this version wrote. */
+    static char longline[DL_PACER_ESTIMATES_MAX + 1];
+    memset(longline, '1', DL_PACER_ESTIMATES_MAX);
+    assert_int_equal(dl_pacer_seed_estimates(fresh, morning, longline, 0), -1);
+    assert_int_equal(dl_pacer_decide(fresh, &in), n_seeded);
+    assert_int_equal(dl_pacer_export_estimates(fresh, morning, again, sizeof again), n);
+    assert_string_equal(again, line);
+
+    /* Damaged lines (a byte changed, the line cut) are read safely (the sanitizer builds
+     * check the reading); whatever is accepted still decides within the agents' reach. */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 3000; i++) {
+        memcpy(again, line, (size_t)n + 1);
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t at = (size_t)(x % (uint64_t)n);
+        if (i % 3 == 0)
+            again[at] = '\0';
+        else
+            again[at] = "0123456789 :.e-+xn"[(x >> 20) % 18];
+        if (dl_pacer_seed_estimates(empty, morning, again, 0) == 0) {
+            int k = dl_pacer_decide(empty, &in);
+            assert_true(k >= 0 && k <= 100000);
+        }
+    }
+    dl_pacer_free(tuned);
+    dl_pacer_free(fresh);
+    dl_pacer_free(empty);
+}
+
 /* Where the fallback starts and ends: at 0.93 x target (2.79 % of 3 %) measured, back
  * below 0.88 x target (2.64 %), holding in between. */
 static void test_fallback_thresholds(void **state)
@@ -588,6 +699,7 @@ int main(void)
         cmocka_unit_test(test_seeded_windows),
         cmocka_unit_test(test_allowance_follows_measured_rate),
         cmocka_unit_test(test_allowance_restored),
+        cmocka_unit_test(test_estimates_restored),
         cmocka_unit_test(test_known_ready_times),
         cmocka_unit_test(test_fallback_thresholds),
         cmocka_unit_test(test_exact_sum_with_few_terms),
