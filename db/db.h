@@ -139,7 +139,7 @@ const char *db_instance_id(const db_t *db);
 /* Schema                                                              */
 /* ------------------------------------------------------------------ */
 
-#define DB_SCHEMA_VERSION 6 /* 3: the dialer; 4: never used; 5: ccd_campaign_agi; 6: ccd_pacer_state, ccd_campaign_stats */
+#define DB_SCHEMA_VERSION 7 /* 3: the dialer; 4: never used; 5: ccd_campaign_agi; 6: ccd_pacer_state, ccd_campaign_stats; 7: ccd_pacer_state.estimates */
 
 /*
  * Creates database cfg->name if needed and brings it to DB_SCHEMA_VERSION:
@@ -411,11 +411,15 @@ int db_campaign_abandon_history(db_conn_t *c, long long id, time_t now, int grac
                                 db_abandon_history_t *out);
 
 /* The campaign's predictive pacer state as the dialer last wrote it (DB_W_PACER_STATE):
- * found false when there is none.  age_s is now (0 = the server's clock) minus updated. */
+ * found false when there is none.  age_s is now (0 = the server's clock) minus updated.
+ * estimates: the pacer's line as written, "" when the row has none or one of
+ * DB_PACER_ESTIMATES_MAX bytes or more (not one the dialer wrote: never cut to fit). */
+#define DB_PACER_ESTIMATES_MAX 8192
 typedef struct db_pacer_state {
     bool found;
     double allowance, abandon_target;
     long long age_s;
+    char estimates[DB_PACER_ESTIMATES_MAX];
 } db_pacer_state_t;
 int db_campaign_pacer_state(db_conn_t *c, long long id, time_t now, db_pacer_state_t *out);
 
@@ -843,11 +847,12 @@ typedef struct db_w_completed {
     uint32_t duration_s;         /* the call's talk */
 } db_w_completed_t;
 
-/* Probabilities in parts per million (0..1000000): the writer binds integers only. */
+/* Probabilities in parts per million (0..1000000). */
 typedef struct db_w_pacer {
     uint32_t id_campaign;
     uint32_t allowance_ppm, abandon_target_ppm;
     time_t updated;              /* 0 = now */
+    char *estimates;             /* malloc'd, freed with the write; NULL = the row's stays */
 } db_w_pacer_t;
 
 typedef struct db_w_contact {

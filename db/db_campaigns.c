@@ -186,19 +186,22 @@ int db_campaign_pacer_state(db_conn_t *c, long long id, time_t now, db_pacer_sta
     db__sql_clock(&k, now);
     db_q_t q;
     db__q_init(&q, c->my);
-    db__q_printf(&q, "SELECT allowance_ppm, abandon_target_ppm, TIMESTAMPDIFF(SECOND, updated, %s) "
-                     "FROM ccd_pacer_state WHERE id_campaign = ", k.now);
+    db__q_printf(&q, "SELECT allowance_ppm, abandon_target_ppm, TIMESTAMPDIFF(SECOND, updated, %s), "
+                     "estimates FROM ccd_pacer_state WHERE id_campaign = ", k.now);
     db__q_int(&q, id);
     db_rows_t r = {0};
     int rc = db__q_rows(&q, &r);
     if (rc)
         return rc;
-    if (r.nrows == 1 && r.ncols == 3 && db_cell(&r, 0, 0) && db_cell(&r, 0, 1) &&
+    if (r.nrows == 1 && r.ncols == 4 && db_cell(&r, 0, 0) && db_cell(&r, 0, 1) &&
         db_cell(&r, 0, 2)) {
         out->found = true;
         out->allowance = atoll(db_cell(&r, 0, 0)) / 1e6;
         out->abandon_target = atoll(db_cell(&r, 0, 1)) / 1e6;
         out->age_s = atoll(db_cell(&r, 0, 2));
+        const char *e = db_cell(&r, 0, 3);
+        if (e && strlen(e) < sizeof(out->estimates))
+            memcpy(out->estimates, e, strlen(e) + 1);
     }
     db_rows_free(&r);
     return 0;

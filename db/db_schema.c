@@ -720,6 +720,9 @@ static const db_col_t ccd_pacer_state_cols[] = {
     {"allowance_ppm", "int(10) unsigned NOT NULL COMMENT 'risk one more call may take, per million'"},
     {"abandon_target_ppm", "int(10) unsigned NOT NULL COMMENT 'the target it was tuned for'"},
     {"updated", "datetime NOT NULL"},
+    /* migration 7 */
+    {"estimates", "text DEFAULT NULL COMMENT 'the pacer''s estimators as a line of text "
+                  "(dl_pacer_export_estimates)'"},
     END_COL};
 static const char *const ccd_pacer_state_keys[] = {
     "PRIMARY KEY (`id_campaign`)",
@@ -754,12 +757,24 @@ static const db_step_t m6_steps[] = {
     {NULL, NULL, NULL},
 };
 
+/* ---------- migration 7: the pacer's estimators beside its allowance ---------- */
+
+/* What the pacer knows of its campaign's calls and agents, so that a restart, or the campaign's
+ * return to the active list the next morning, does not send it back to learning them (progressive
+ * until 50 outcomes and a cycle per agent, then a model built on a few dozen calls).  The table
+ * step adds the column to a database migration 6 created. */
+static const db_step_t m7_steps[] = {
+    {NULL, &t_ccd_pacer_state, NULL},
+    {NULL, NULL, NULL},
+};
+
 static const db_migration_t migrations[] = {
     {1, "issabel_call_center", m1_steps},
     {2, "ccdialer_core", m2_steps},
     {3, "ccdialer_dialer", m3_steps},
     {5, "ccdialer_agi", m5_steps},
     {6, "ccdialer_campaign_state", m6_steps},
+    {7, "ccdialer_pacer_estimates", m7_steps},
 };
 
 const db_migration_t *db__migrations(size_t *n)

@@ -77,6 +77,7 @@ static tx_e exec_current_entry_add(db_writer_t *w, MYSQL *my, db_write_t *x,
                                    unsigned int *err_out);
 static tx_e exec_campaign_completed(db_writer_t *w, MYSQL *my, db_write_t *x,
                                     unsigned int *err_out);
+static tx_e exec_pacer_state(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out);
 
 /*
  * Each bulk kind is ONE table of columns; its SQL text, its parameter types and its row
@@ -112,8 +113,7 @@ typedef struct wcol {
     wval_t v[2];      /* what binds to the fragment's '?'s, in order */
 } wcol_t;
 
-/* WK_UPSERT: an insert whose duplicate key updates every column (idempotent on replay). */
-typedef enum { WK_INSERT = 1, WK_UPDATE, WK_DELETE, WK_UPSERT } wmode_e;
+typedef enum { WK_INSERT = 1, WK_UPDATE, WK_DELETE } wmode_e;
 
 typedef struct wkind {
     wmode_e mode;
@@ -226,14 +226,6 @@ static const wcol_t contact_cols[] = {
     {NULL, {{0}}},
 };
 
-static const wcol_t pacer_cols[] = {
-    INS("id_campaign", VAL(V_U32, pacer.id_campaign)),
-    INS("allowance_ppm", VAL(V_U32, pacer.allowance_ppm)),
-    INS("abandon_target_ppm", VAL(V_U32, pacer.abandon_target_ppm)),
-    INS("updated", VAL(V_TIME_NOW, pacer.updated)),
-    {NULL, {{0}}},
-};
-
 static const wcol_t no_cols[] = {{NULL, {{0}}}};
 
 static const wkind_t wkinds[DB_W_KIND_MAX] = {
@@ -255,7 +247,6 @@ static const wkind_t wkinds[DB_W_KIND_MAX] = {
                                  {VAL(V_U32, contact.id_call_entry)}},
     [DB_W_CURRENT_CALL_ENTRY_DEL] = {WK_DELETE, "current_call_entry", no_cols, "uniqueid = ?",
                                      {VAL(V_STR, current_entry.uniqueid)}},
-    [DB_W_PACER_STATE] = {WK_UPSERT, "ccd_pacer_state", pacer_cols, NULL, {{0}}},
 };
 
 /* A kind as the writer runs it: the SQL text and, per parameter, its type, slot and value. */
@@ -340,7 +331,7 @@ static void build_kinds(void)
         int ns = 0, nt = 0;
         char *s = k->sql;
         s[0] = '\0';
-        if (d->mode == WK_INSERT || d->mode == WK_UPSERT) {
+        if (d->mode == WK_INSERT) {
             cat(s, "INSERT INTO ");
             cat(s, d->table);
             cat(s, " (");
@@ -353,13 +344,6 @@ static void build_kinds(void)
             for (int i = 0; i < k->np; i++)
                 cat(s, i ? ", ?" : "?");
             cat(s, ")");
-            for (const wcol_t *c = d->cols; d->mode == WK_UPSERT && c->frag; c++) {
-                cat(s, c == d->cols ? " ON DUPLICATE KEY UPDATE " : ", ");
-                cat(s, c->frag);
-                cat(s, " = VALUES(");
-                cat(s, c->frag);
-                cat(s, ")");
-            }
             continue;
         }
         cat(s, d->mode == WK_UPDATE ? "UPDATE " : "DELETE FROM ");
@@ -379,6 +363,7 @@ static void build_kinds(void)
     kinds[DB_W_PROGRESS_LOG_ENTRY].exec = exec_progress_entry;
     kinds[DB_W_CURRENT_CALL_ENTRY_ADD].exec = exec_current_entry_add;
     kinds[DB_W_CAMPAIGN_COMPLETED].exec = exec_campaign_completed;
+    kinds[DB_W_PACER_STATE].exec = exec_pacer_state;
 }
 
 const char *db__write_sql(db_write_kind_e kind, int *nparams)
@@ -667,6 +652,28 @@ static tx_e exec_campaign_completed(db_writer_t *w, MYSQL *my, db_write_t *x,
                      "s.n), c.desviacion = ROUND(SQRT(GREATEST(s.sumsq_s / s.n - POW(s.sum_s / "
                      "s.n, 2), 0))) WHERE c.id = %u",
                  v->id_campaign);
+    return exec_q(w, &q, err_out);
+}
+
+/* The campaign's row, inserted or overwritten: the same row again when a batch is replayed.
+ * The estimators' line is text of a few KB, past the bulk binds' string slots. */
+static tx_e exec_pacer_state(db_writer_t *w, MYSQL *my, db_write_t *x, unsigned int *err_out)
+{
+    const db_w_pacer_t *v = &x->u.pacer;
+    db_sqlclock_t k;
+    db__sql_clock(&k, v->updated);
+    db_q_t q;
+    db__q_init(&q, my);
+    db__q_printf(&q, "INSERT INTO ccd_pacer_state (id_campaign, allowance_ppm, abandon_target_ppm, "
+                     "updated, estimates) VALUES (%u, %u, %u, %s, ",
+                 v->id_campaign, v->allowance_ppm, v->abandon_target_ppm, k.now);
+    if (v->estimates)
+        db__q_str(&q, v->estimates);
+    else
+        db__q_raw(&q, "NULL");
+    db__q_raw(&q, ") ON DUPLICATE KEY UPDATE allowance_ppm = VALUES(allowance_ppm), "
+                  "abandon_target_ppm = VALUES(abandon_target_ppm), updated = VALUES(updated), "
+                  "estimates = COALESCE(VALUES(estimates), estimates)");
     return exec_q(w, &q, err_out);
 }
 
@@ -1270,6 +1277,8 @@ static void write_free(mq_msg_t *m)
     db_write_t *w = (db_write_t *)m;
     if (w->kind == DB_W_CALL_SCHEDULE)
         free(w->u.schedule.attrs);
+    else if (w->kind == DB_W_PACER_STATE)
+        free(w->u.pacer.estimates);
     free(w);
 }
 

@@ -214,10 +214,12 @@ void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force)
     if (!k->seeded || !k->pacer)
         return;
     double a = dl_pacer_allowance(k->pacer);
+    uint64_t seen = dl_pacer_observations(k->pacer);
     int64_t now = clk_mono_ms();
-    /* Within 1 %: the same to the pacer, and no row rewritten every minute for nothing. */
-    if (!force &&
-        (now - k->saved_at_ms < DL_PACER_SAVE_MS || fabs(a / k->saved_allowance - 1) < 0.01))
+    /* An allowance within 1 % is the same to the pacer; a pacer that saw nothing new has the
+     * estimators it had: no row rewritten every minute for nothing. */
+    if (!force && (now - k->saved_at_ms < DL_PACER_SAVE_MS ||
+                   (fabs(a / k->saved_allowance - 1) < 0.01 && seen == k->saved_observations)))
         return;
     double target = pacing_params(d, &k->c).abandon_target;
     if (!(target > 0))
@@ -229,9 +231,17 @@ void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force)
     w->u.pacer.allowance_ppm = (uint32_t)lround(a * 1e6);
     w->u.pacer.abandon_target_ppm = (uint32_t)lround(target * 1e6);
     w->u.pacer.updated = (time_t)(dl__now_ms(d) / 1000);
+    /* Without memory for the line the allowance is still saved; the row keeps its last line. */
+    char *line = malloc(DL_PACER_ESTIMATES_MAX);
+    if (line && dl_pacer_export_estimates(k->pacer, dl__now_ms(d), line, DL_PACER_ESTIMATES_MAX) < 0) {
+        free(line);
+        line = NULL;
+    }
+    w->u.pacer.estimates = line;
     if (!camp_write_submit(d, k, w))
         return;
     k->saved_allowance = a;
+    k->saved_observations = line ? seen : k->saved_observations;
     k->saved_at_ms = now;
 }
 

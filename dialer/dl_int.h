@@ -101,9 +101,11 @@ typedef struct dl_camp {
     bool finished;             /* estatus 'T' written */
     bool claim_busy;           /* a claim (or its seed) job is in flight */
     bool seeded;               /* its pacer has the campaign's abandon history: it may place */
-    /* The pacer's allowance as last written to ccd_pacer_state (or read from it), and when
-     * (clk_mono_ms): saved again when it has moved, at most every DL_PACER_SAVE_MS. */
+    /* The pacer's allowance and count of observations as last written to ccd_pacer_state (or
+     * read from it), and when (clk_mono_ms): saved again, with the estimators, when either
+     * has moved, at most every DL_PACER_SAVE_MS. */
     double saved_allowance;
+    uint64_t saved_observations;
     int64_t saved_at_ms;
     uint64_t posted_seq;       /* the registry batch of its last placed calls */
     dl_pacer_t *pacer;
@@ -228,8 +230,8 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
 void dl__place_flush(dl_t *d, dl_camp_t *k);
 /* Nothing left to dial and nothing in flight: estatus 'T'. */
 void dl__campaign_finish(dl_t *d, dl_camp_t *k);
-/* Writes the campaign's pacer allowance (ccd_pacer_state) if it has moved since last saved and
- * DL_PACER_SAVE_MS has passed, or, with force, whenever it is seeded. */
+/* Writes the campaign's pacer allowance and estimators (ccd_pacer_state) if either has moved
+ * since last saved and DL_PACER_SAVE_MS has passed, or, with force, whenever it is seeded. */
 void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force);
 
 /* dl_jobs.c */

@@ -5,6 +5,7 @@
  */
 #include "dialer/dl_int.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,9 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+
+/* Every line a pacer writes is read back whole (db_campaign_pacer_state drops longer ones). */
+static_assert(DL_PACER_ESTIMATES_MAX <= DB_PACER_ESTIMATES_MAX, "estimators' line past the reader");
 
 typedef enum { JOB_LOAD, JOB_RECOVER, JOB_CLAIM, JOB_ORPHANS, JOB_SEED } job_kind_e;
 
@@ -306,8 +310,18 @@ static void seed_done(dl_t *d, dl_job_t *j)
                              "%.4f, %llds old): starting cautious",
                      j->id_campaign, ps->allowance, ps->abandon_target, (long long)ps->age_s);
     }
+    if (ps->found && ps->estimates[0]) {
+        if (dl_pacer_seed_estimates(k->pacer, dl__now_ms(d), ps->estimates, ps->age_s * 1000) == 0)
+            LOG_INFO(DL_LOG, "campaign %u: pacer estimators restored (saved %llds ago)",
+                     j->id_campaign, (long long)ps->age_s);
+        else
+            LOG_WARN(DL_LOG, "campaign %u: saved pacer estimators not used (%llds old, or not a "
+                             "line this version writes): learning them again from its calls",
+                     j->id_campaign, (long long)ps->age_s);
+    }
     /* What the database holds now: saved again only once it moves. */
     k->saved_allowance = dl_pacer_allowance(k->pacer);
+    k->saved_observations = dl_pacer_observations(k->pacer);
     k->saved_at_ms = clk_mono_ms();
 }
 

@@ -305,11 +305,6 @@ static void test_write_kind_sql(void **state)
          "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
         {DB_W_CALL_ENTRY_CONTACT, 2, "UPDATE call_entry SET id_contact = ? WHERE id = ?"},
         {DB_W_CURRENT_CALL_ENTRY_DEL, 1, "DELETE FROM current_call_entry WHERE uniqueid = ?"},
-        {DB_W_PACER_STATE, 4,
-         "INSERT INTO ccd_pacer_state (id_campaign, allowance_ppm, abandon_target_ppm, updated) "
-         "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE id_campaign = VALUES(id_campaign), "
-         "allowance_ppm = VALUES(allowance_ppm), abandon_target_ppm = VALUES(abandon_target_ppm), "
-         "updated = VALUES(updated)"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         int np = -1;

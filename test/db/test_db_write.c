@@ -179,21 +179,26 @@ static void test_write_kinds(void **state)
     w->u.campaign.id_campaign = 2;
     w->u.campaign.estatus = 'T';
     submit_ok(db, w);
-    /* the pacer's state: inserted, then replaced by the later write of the same campaign */
-    for (int i = 0; i < 2; i++) {
+    /* the pacer's state: inserted, then replaced by the later writes of the same campaign; the
+     * estimators' line stays when a write brings none */
+    for (int i = 0; i < 3; i++) {
         w = db_write_new(DB_W_PACER_STATE);
         w->shard = 1;
         w->u.pacer.id_campaign = 1;
         w->u.pacer.allowance_ppm = i ? 84250 : 10000;
         w->u.pacer.abandon_target_ppm = i ? 30000 : 50000;
-        w->u.pacer.updated = t0 - (i ? 600 : 7200);
+        w->u.pacer.updated = t0 - (i == 2 ? 600 : 7200);
+        if (i == 0)
+            w->u.pacer.estimates = strdup("an old line");
+        if (i == 1)
+            w->u.pacer.estimates = strdup("e1 60 o 1 6:1:1 t 1 60000 w 1 10000 c 1 70000 '\\");
         submit_ok(db, w);
     }
 
     assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
     db_stats_t s;
     db_get_stats(db, &s);
-    assert_int_equal(s.rows_committed, 26);
+    assert_int_equal(s.rows_committed, 27);
     assert_int_equal(s.rows_rejected, 0);
     assert_true(s.batches_committed >= 1);
     assert_int_equal(s.write_queue_depth, 0);
@@ -238,10 +243,19 @@ static void test_write_kinds(void **state)
     assert_float_equal(ps.allowance, 0.08425, 1e-12);
     assert_float_equal(ps.abandon_target, 0.03, 1e-12);
     assert_int_equal(ps.age_s, 60);
+    assert_string_equal(ps.estimates, "e1 60 o 1 6:1:1 t 1 60000 w 1 10000 c 1 70000 '\\");
     assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 1, 0, &ps), 0);
     assert_true(ps.age_s >= 690 && ps.age_s < 690 + ccd_test_timeout_ms(30000) / 1000);
     assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 2, 0, &ps), 0);
     assert_false(ps.found);
+    /* a line too long for the reader's buffer is no line the dialer wrote: read as none */
+    dbt_exec(my, "UPDATE ccd_pacer_state SET estimates = REPEAT('1', 8192)");
+    assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 1, 0, &ps), 0);
+    assert_true(ps.found);
+    assert_string_equal(ps.estimates, "");
+    dbt_exec(my, "UPDATE ccd_pacer_state SET estimates = REPEAT('1', 8191)");
+    assert_int_equal(db_campaign_pacer_state(DBT_CONN(my), 1, 0, &ps), 0);
+    assert_int_equal(strlen(ps.estimates), 8191);
     /* the engine registered itself */
     snprintf(q, sizeof(q), "SELECT COUNT(*) FROM ccd_engine WHERE instance_id = '%s'",
              db_instance_id(db));

@@ -467,37 +467,46 @@ static void test_seeded_rates(void **state)
     fx_teardown(&F);
 }
 
-/* The pacer's allowance outlives the engine: a new engine's pacer starts from the one saved
- * (scaled from the 6 % target it was tuned for to this campaign's 3 %); the engine saves it
- * when the campaign leaves the active list, reads it again when the campaign comes back, and
- * saves it when it stops. */
+/* The pacer's allowance and estimators outlive the engine: a new engine's pacer starts from
+ * the ones saved (the allowance scaled from the 6 % target it was tuned for to this campaign's
+ * 3 %); the engine saves them when the campaign leaves the active list, reads them again when
+ * the campaign comes back (refusing a malformed line), and saves them when it stops. */
 static void test_pacer_state(void **state)
 {
     (void)state;
     fx_setup(&F, "dl_pstate", false, false);
     fx_campaign(&F, 1, "predictive", 0);
     dbt_exec(F.my, "INSERT INTO ccd_pacer_state (id_campaign, allowance_ppm, abandon_target_ppm, "
-                   "updated) VALUES (3, 123456, 60000, NOW() - INTERVAL 1 HOUR)");
+                   "updated, estimates) VALUES (3, 123456, 60000, NOW() - INTERVAL 1 HOUR, "
+                   "'e1 60 o 2 6:0.5:0.5 26:2:0 t 2 60000 90000 w 2 10000 12000 c 2 70000 102000')");
     fx_start(&F);
     dl_campaign_rates_t r = {0};
     CCD_WAIT(rates_of(3, &r) && r.seeded);
     assert_float_equal(r.allowance, 0.061728, 1e-9);
-    /* Paused: it leaves the active list and its allowance is written over the row. */
-    dbt_exec(F.my, "UPDATE ccd_pacer_state SET allowance_ppm = 1 WHERE id_campaign = 3");
+    /* Paused: it leaves the active list and its allowance and estimators are written over the
+     * row: the estimators it was seeded with (the outcome weights have aged by the seconds
+     * since, the agents' samples are as they were). */
+    dbt_exec(F.my, "UPDATE ccd_pacer_state SET allowance_ppm = 1, estimates = NULL WHERE "
+                   "id_campaign = 3");
     dbt_exec(F.my, "UPDATE campaign SET estatus = 'I' WHERE id = 3");
     CCD_WAIT(!rates_of(3, &r));
     assert_int_equal(db_write_flush(F.db, ccd_test_timeout_ms(30000)), 0);
-    dbt_expect(F.my, "SELECT allowance_ppm FROM ccd_pacer_state", "61728\n");
-    /* Active again: a new pacer, from the row as it is now (1 ppm: the floor, target / 20). */
-    dbt_exec(F.my, "UPDATE ccd_pacer_state SET allowance_ppm = 1 WHERE id_campaign = 3");
+    dbt_expect(F.my, "SELECT allowance_ppm, LEFT(estimates, 10), SUBSTRING_INDEX(estimates, ' t ', "
+                     "-1) FROM ccd_pacer_state",
+               "61728|e1 60 o 2 |2 60000 90000 w 2 10000 12000 c 2 70000 102000\n");
+    /* Active again: a new pacer, from the row as it is now (1 ppm: the floor, target / 20), its
+     * estimators refused (more answered than ended: not a line the dialer writes), so it
+     * learns them again and writes what it learnt (nothing, with no agent logged in). */
+    dbt_exec(F.my, "UPDATE ccd_pacer_state SET allowance_ppm = 1, estimates = 'e1 60 o 2 "
+                   "6:0.5:0.7 26:2:0 t 0 w 0 c 0' WHERE id_campaign = 3");
     dbt_exec(F.my, "UPDATE campaign SET estatus = 'A' WHERE id = 3");
     CCD_WAIT(rates_of(3, &r) && r.seeded);
     assert_float_equal(r.allowance, 0.0015, 1e-9);
     dl_stop(F.dl);
     assert_int_equal(db_write_flush(F.db, ccd_test_timeout_ms(30000)), 0);
     dbt_expect(F.my, "SELECT id_campaign, allowance_ppm, abandon_target_ppm, updated > NOW() - "
-                     "INTERVAL 10 MINUTE FROM ccd_pacer_state",
-               "3|1500|30000|1\n");
+                     "INTERVAL 10 MINUTE, estimates FROM ccd_pacer_state",
+               "3|1500|30000|1|e1 0 o 0 t 0 w 0 c 0\n");
     fx_teardown(&F);
 }
 
