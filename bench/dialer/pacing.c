@@ -158,16 +158,16 @@ static void frontier(const sim_scenario_t *sc, sim_policy_e pol, const char *nam
 }
 
 /* Ours over the hour after the engine restarts halfway through the run: not restarted (the
- * baseline), restarted with the allowance saved (ccd_pacer_state), restarted cautious (as
- * before it was saved); and the restarted runs' worst 24 h, which the saved allowance must
- * keep within the cap. */
+ * baseline), restarted cautious (as before ccd_pacer_state), with the allowance saved, with
+ * the allowance and the estimators saved (as the dialer does now); and the restarted runs'
+ * worst 24 h, which what is restored must keep within the cap. */
 static void restart(const sim_scenario_t *sc)
 {
-    static const char *const name[] = {"none", "cautious", "restored"};
+    static const char *const name[] = {"none", "cautious", "restored", "state"};
     char k[96];
     snprintf(k, sizeof k, "pacing.restart.a%d.p%.2f.t%.0f", sc->agents, sc->p_answer,
              sc->talk_mean_s);
-    for (int m = SIM_RESTART_NONE; m <= SIM_RESTART_KEEP; m++) {
+    for (int m = SIM_RESTART_NONE; m <= SIM_RESTART_STATE; m++) {
         sim_scenario_t s = *sc;
         s.restart_at_min = sc->hours * 60 / 2;
         s.restart = m;

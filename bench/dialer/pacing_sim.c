@@ -430,8 +430,16 @@ static int restart_pacer(sim_t *s, int64_t now)
         if (s->min_answered[i])
             dl_pacer_seed_window(p, i * MIN_MS, s->min_answered[i], s->min_abandoned[i]);
     dl_pacer_seed(p, s->answered, s->abandoned);
-    if (s->sc->restart == SIM_RESTART_KEEP)
+    if (s->sc->restart == SIM_RESTART_KEEP || s->sc->restart == SIM_RESTART_STATE)
         dl_pacer_seed_allowance(p, dl_pacer_allowance(s->pacer), s->prm.abandon_target, 0);
+    if (s->sc->restart == SIM_RESTART_STATE) {
+        static char line[DL_PACER_ESTIMATES_MAX];
+        if (dl_pacer_export_estimates(s->pacer, now, line, sizeof line) < 0 ||
+            dl_pacer_seed_estimates(p, now, line, 0) != 0) {
+            dl_pacer_free(p);
+            return -1;
+        }
+    }
     dl_pacer_free(s->pacer);
     s->pacer = p;
     s->restarted = true;

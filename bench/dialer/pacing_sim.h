@@ -37,10 +37,11 @@ typedef struct sim_scenario {
      * where, with restart set, the engine restarts: the pacer is replaced by a new one seeded
      * as the dialer seeds it, with the abandon history and (SIM_RESTART_KEEP) the allowance
      * the old one had tuned, which ccd_pacer_state carries across a real restart, or
-     * (SIM_RESTART_CAUTIOUS) without it, as before that state was saved.  Calls in flight
-     * carry on. */
+     * (SIM_RESTART_CAUTIOUS) without it, as before that state was saved, or
+     * (SIM_RESTART_STATE) the allowance and the estimators, through the line the dialer
+     * saves (dl_pacer_export_estimates).  Calls in flight carry on. */
     int restart_at_min;
-    enum { SIM_RESTART_NONE, SIM_RESTART_CAUTIOUS, SIM_RESTART_KEEP } restart;
+    enum { SIM_RESTART_NONE, SIM_RESTART_CAUTIOUS, SIM_RESTART_KEEP, SIM_RESTART_STATE } restart;
 } sim_scenario_t;
 
 typedef struct sim_result {
