@@ -12,7 +12,8 @@
  * default, gives the published figures), -o ours alone (no baselines), -f the frontier
  * searches of ours and the agent oracle (the pacer's level that is best within the cap, and
  * the level and abandon rate at which occupancy reaches 0.87), -r ours over the hour after
- * the engine restarts halfway through (with and without the saved allowance), three numbers
+ * the engine restarts halfway through (cautious, with the saved allowance, with the allowance
+ * and the estimators), three numbers
  * one scenario (default: all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
