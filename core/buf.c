@@ -138,6 +138,28 @@ int buf_printf(buf_t *b, const char *fmt, ...)
     return rc;
 }
 
+void ccd_sbuf_init(ccd_sbuf_t *b, char *p, size_t cap)
+{
+    *b = (ccd_sbuf_t){p, 0, cap, false};
+    p[0] = '\0';
+}
+
+void ccd_sbuf_printf(ccd_sbuf_t *b, const char *fmt, ...)
+{
+    if (b->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= b->cap - b->len) {
+        b->overflow = true;
+        b->p[b->len] = '\0'; /* what vsnprintf cut is dropped whole */
+        return;
+    }
+    b->len += (size_t)n;
+}
+
 void buf_consume(buf_t *b, size_t n)
 {
     if (n >= b->len) {

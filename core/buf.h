@@ -83,4 +83,19 @@ void buf_consume(buf_t *b, size_t n);
 /* Empties the buffer without freeing its memory. */
 void buf_reset(buf_t *b);
 
+/*
+ * A string built in a caller's fixed array, for code that must not allocate: each append
+ * that does not fit whole sets overflow and is dropped, as is every append after it, so the
+ * caller checks once at the end.  The array always holds a NUL-terminated string.
+ */
+typedef struct ccd_sbuf {
+    char *p;
+    size_t len, cap;
+    bool overflow;
+} ccd_sbuf_t;
+
+/* cap >= 1. */
+void ccd_sbuf_init(ccd_sbuf_t *b, char *p, size_t cap);
+void ccd_sbuf_printf(ccd_sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -4,49 +4,27 @@
  */
 #include "db/db_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/err.h"
-
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    bool overflow;
-} sb_t;
-
-static void sb_add(sb_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(sb_t *b, const char *fmt, ...)
-{
-    if (b->overflow)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= b->cap - b->len) {
-        b->overflow = true;
-        return;
-    }
-    b->len += (size_t)n;
-}
 
 int db__sql_create_table(const db_table_t *t, char *buf, size_t len)
 {
     if (!len)
         return CCD_ETOOBIG;
-    sb_t b = {buf, 0, len, false};
-    buf[0] = '\0';
-    sb_add(&b, "CREATE TABLE IF NOT EXISTS `%s` (", t->name);
+    ccd_sbuf_t b;
+    ccd_sbuf_init(&b, buf, len);
+    ccd_sbuf_printf(&b, "CREATE TABLE IF NOT EXISTS `%s` (", t->name);
     const char *sep = "\n  ";
     for (const db_col_t *c = t->cols; c->name; c++) {
-        sb_add(&b, "%s`%s` %s", sep, c->name, c->def);
+        ccd_sbuf_printf(&b, "%s`%s` %s", sep, c->name, c->def);
         sep = ",\n  ";
     }
     for (const char *const *k = t->keys; k && *k; k++)
-        sb_add(&b, ",\n  %s", *k);
-    sb_add(&b, "\n) %s", t->options ? t->options : "");
+        ccd_sbuf_printf(&b, ",\n  %s", *k);
+    ccd_sbuf_printf(&b, "\n) %s", t->options ? t->options : "");
     return b.overflow ? CCD_ETOOBIG : (int)b.len;
 }
 
@@ -54,16 +32,16 @@ int db__sql_add_columns(const db_table_t *t, char *buf, size_t len)
 {
     if (!len)
         return CCD_ETOOBIG;
-    sb_t b = {buf, 0, len, false};
-    buf[0] = '\0';
-    sb_add(&b, "ALTER TABLE `%s`", t->name);
+    ccd_sbuf_t b;
+    ccd_sbuf_init(&b, buf, len);
+    ccd_sbuf_printf(&b, "ALTER TABLE `%s`", t->name);
     const char *sep = " ";
     int n = 0;
     for (const db_col_t *c = t->cols; c->name; c++) {
         /* A table that exists has its key column; re-adding AUTO_INCREMENT would need a key. */
         if (strstr(c->def, "AUTO_INCREMENT"))
             continue;
-        sb_add(&b, "%sADD COLUMN IF NOT EXISTS `%s` %s", sep, c->name, c->def);
+        ccd_sbuf_printf(&b, "%sADD COLUMN IF NOT EXISTS `%s` %s", sep, c->name, c->def);
         sep = ", ";
         n++;
     }

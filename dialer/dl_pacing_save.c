@@ -13,11 +13,11 @@
  */
 #include <math.h>
 #include <stdint.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "dialer/dl_pacing_int.h"
 
 /* Bounds on what the reader accepts: far above anything a campaign produces. */
@@ -26,34 +26,13 @@
 /* Weights below this (relative to a new outcome) are outcomes many hours old: left out. */
 #define MIN_WEIGHT 1e-12
 
-typedef struct out_buf {
-    char *p;
-    size_t len, used;
-    bool overflow;
-} out_buf_t;
-
-static void put(out_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out_buf_t *b, const char *fmt, ...)
-{
-    if (b->overflow)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(b->p + b->used, b->len - b->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= b->len - b->used)
-        b->overflow = true;
-    else
-        b->used += (size_t)n;
-}
-
 /* Oldest first: the ring's next slot holds the oldest once it is full. */
-static void put_dist(out_buf_t *b, char tag, const dl__dist_t *d)
+static void put_dist(ccd_sbuf_t *b, char tag, const dl__dist_t *d)
 {
-    put(b, " %c %d", tag, d->n);
+    ccd_sbuf_printf(b, " %c %d", tag, d->n);
     int first = d->n < DL__DUR_N ? 0 : d->next;
     for (int i = 0; i < d->n; i++)
-        put(b, " %d", (int)d->sample_ms[(first + i) % DL__DUR_N]);
+        ccd_sbuf_printf(b, " %d", (int)d->sample_ms[(first + i) % DL__DUR_N]);
 }
 
 int dl__estimates_format(const dl__outcomes_t *o, const dl__dist_t *talk, const dl__dist_t *wrap,
@@ -61,7 +40,8 @@ int dl__estimates_format(const dl__outcomes_t *o, const dl__dist_t *talk, const 
 {
     if (len == 0)
         return -1;
-    out_buf_t b = {out, len, 0, false};
+    ccd_sbuf_t b;
+    ccd_sbuf_init(&b, out, len);
     /* What a new outcome would weigh now: every weight is written relative to it. */
     double unit = o->unit;
     if (unit > 0 && now_ms > o->unit_at)
@@ -72,10 +52,10 @@ int dl__estimates_format(const dl__outcomes_t *o, const dl__dist_t *talk, const 
             steps[k++] = s;
     /* No weight left means no outcome worth knowing: a count without weights would pass the
      * pacer's warm-up with nothing to model. */
-    put(&b, "e1 %llu o %d", k ? (unsigned long long)o->n : 0ULL, k);
+    ccd_sbuf_printf(&b, "e1 %llu o %d", k ? (unsigned long long)o->n : 0ULL, k);
     for (int i = 0; i < k; i++) {
         int s = steps[i];
-        put(&b, " %d:%.6g:%.6g", s, o->ended_at[s] / unit, o->answered_at[s] / unit);
+        ccd_sbuf_printf(&b, " %d:%.6g:%.6g", s, o->ended_at[s] / unit, o->answered_at[s] / unit);
     }
     put_dist(&b, 't', talk);
     put_dist(&b, 'w', wrap);
@@ -84,7 +64,7 @@ int dl__estimates_format(const dl__outcomes_t *o, const dl__dist_t *talk, const 
         out[0] = '\0';
         return -1;
     }
-    return (int)b.used;
+    return (int)b.len;
 }
 
 /* ---- reading ---- */

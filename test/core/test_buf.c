@@ -1,7 +1,7 @@
 /*
  * Tests for core/buf: slices (eq, ieq, copy, dup), and the bounded buffer:
  * the max bound and its one slack byte, consume/compact, reserve/commit,
- * printf, reset and reuse, plus a random append/consume run checked against
+ * printf, reset and reuse, the fixed-array builder (ccd_sbuf), plus a random append/consume run checked against
  * a plain reference array.
  */
 #include <setjmp.h>
@@ -154,6 +154,40 @@ static void test_consume_and_compact(void **state)
     buf_free(&b);
 }
 
+/* The fixed-array builder: appends while they fit whole; the first that does not is
+ * dropped whole (the string stays as it was), and so is every later one. */
+static void test_sbuf(void **state)
+{
+    (void)state;
+    char a[12];
+    memset(a, 'x', sizeof a);
+    ccd_sbuf_t b;
+    ccd_sbuf_init(&b, a, sizeof a);
+    assert_string_equal(a, "");
+    ccd_sbuf_printf(&b, "%s %d", "ab", 42);
+    ccd_sbuf_printf(&b, "%s", "");
+    assert_string_equal(a, "ab 42");
+    assert_int_equal(b.len, 5);
+    ccd_sbuf_printf(&b, "%s", "123456"); /* 11 bytes and the NUL: fills it exactly */
+    assert_false(b.overflow);
+    assert_string_equal(a, "ab 42123456");
+    ccd_sbuf_init(&b, a, sizeof a);
+    ccd_sbuf_printf(&b, "%s", "abcdef");
+    ccd_sbuf_printf(&b, "%s", "ghijkl"); /* one byte short */
+    assert_true(b.overflow);
+    assert_int_equal(b.len, 6);
+    assert_string_equal(a, "abcdef");
+    ccd_sbuf_printf(&b, "%s", "z"); /* would fit, but the text is already short of a part */
+    assert_string_equal(a, "abcdef");
+    char one[1];
+    ccd_sbuf_init(&b, one, 1);
+    ccd_sbuf_printf(&b, "%s", "");
+    assert_false(b.overflow);
+    ccd_sbuf_printf(&b, "x");
+    assert_true(b.overflow);
+    assert_string_equal(one, "");
+}
+
 static void test_printf(void **state)
 {
     (void)state;
@@ -266,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_bound_and_slack),
         cmocka_unit_test(test_reserve_commit),
         cmocka_unit_test(test_consume_and_compact),
+        cmocka_unit_test(test_sbuf),
         cmocka_unit_test(test_printf),
         cmocka_unit_test(test_reset_keeps_memory),
         cmocka_unit_test(test_random_against_reference),
