@@ -412,14 +412,13 @@ int db_campaign_abandon_history(db_conn_t *c, long long id, time_t now, int grac
 
 /* The campaign's predictive pacer state as the dialer last wrote it (DB_W_PACER_STATE):
  * found false when there is none.  age_s is now (0 = the server's clock) minus updated.
- * estimates: the pacer's line as written, "" when the row has none or one of
- * DB_PACER_ESTIMATES_MAX bytes or more (not one the dialer wrote: never cut to fit). */
-#define DB_PACER_ESTIMATES_MAX 8192
+ * estimates: a malloc'd copy of the pacer's line as written, NULL when the row has none; the
+ * caller frees it (also when the call fails).  The pacer judges the line, its length too. */
 typedef struct db_pacer_state {
     bool found;
     double allowance, abandon_target;
     long long age_s;
-    char estimates[DB_PACER_ESTIMATES_MAX];
+    char *estimates;
 } db_pacer_state_t;
 int db_campaign_pacer_state(db_conn_t *c, long long id, time_t now, db_pacer_state_t *out);
 

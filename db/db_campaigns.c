@@ -200,11 +200,11 @@ int db_campaign_pacer_state(db_conn_t *c, long long id, time_t now, db_pacer_sta
         out->abandon_target = atoll(db_cell(&r, 0, 1)) / 1e6;
         out->age_s = atoll(db_cell(&r, 0, 2));
         const char *e = db_cell(&r, 0, 3);
-        if (e && strlen(e) < sizeof(out->estimates))
-            memcpy(out->estimates, e, strlen(e) + 1);
+        if (e && !(out->estimates = strdup(e)))
+            rc = CCD_ENOMEM;
     }
     db_rows_free(&r);
-    return 0;
+    return rc;
 }
 
 int db_campaign_info(db_conn_t *c, long long id, bool incoming, db_rows_t *info,

@@ -231,23 +231,17 @@ void dl__pacer_save(dl_t *d, dl_camp_t *k, bool force)
     w->u.pacer.allowance_ppm = (uint32_t)lround(a * 1e6);
     w->u.pacer.abandon_target_ppm = (uint32_t)lround(target * 1e6);
     w->u.pacer.updated = (time_t)(dl__now_ms(d) / 1000);
-    /* Without memory for the line the allowance is still saved; the row keeps its last line.
-     * Cut to its length: writes wait in the writer's queue through a database outage. */
-    char *line = malloc(DL_PACER_ESTIMATES_MAX);
-    int len = line ? dl_pacer_export_estimates(k->pacer, dl__now_ms(d), line, DL_PACER_ESTIMATES_MAX)
-                   : -1;
-    if (len < 0) {
-        free(line);
-        line = NULL;
-    } else {
-        char *fit = realloc(line, (size_t)len + 1);
-        line = fit ? fit : line;
-    }
-    w->u.pacer.estimates = line;
+    /* Copied at its length: writes wait in the writer's queue through a database outage.
+     * Without memory for the copy the allowance is still saved; the row keeps its last line. */
+    char line[DL_PACER_ESTIMATES_MAX];
+    if (dl_pacer_export_estimates(k->pacer, dl__now_ms(d), line, sizeof line) >= 0)
+        w->u.pacer.estimates = strdup(line);
+    bool with_line = w->u.pacer.estimates != NULL; /* w is the writer's once submitted */
     if (!camp_write_submit(d, k, w))
         return;
     k->saved_allowance = a;
-    k->saved_observations = line ? seen : k->saved_observations;
+    if (with_line)
+        k->saved_observations = seen;
     k->saved_at_ms = now;
 }
 

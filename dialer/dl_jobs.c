@@ -5,7 +5,6 @@
  */
 #include "dialer/dl_int.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +12,6 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-
-/* Every line a pacer writes is read back whole (db_campaign_pacer_state drops longer ones). */
-static_assert(DL_PACER_ESTIMATES_MAX <= DB_PACER_ESTIMATES_MAX, "estimators' line past the reader");
 
 typedef enum { JOB_LOAD, JOB_RECOVER, JOB_CLAIM, JOB_ORPHANS, JOB_SEED } job_kind_e;
 
@@ -67,6 +63,7 @@ static void job_free_fields(dl_job_t *j)
     free(j->out);
     free(j->keep);
     free(j->hist.b);
+    free(j->pstate.estimates);
 }
 
 static void job_msg_free(mq_msg_t *m)
@@ -310,7 +307,7 @@ static void seed_done(dl_t *d, dl_job_t *j)
                              "%.4f, %llds old): starting cautious",
                      j->id_campaign, ps->allowance, ps->abandon_target, (long long)ps->age_s);
     }
-    if (ps->found && ps->estimates[0]) {
+    if (ps->estimates) {
         if (dl_pacer_seed_estimates(k->pacer, dl__now_ms(d), ps->estimates, ps->age_s * 1000) == 0)
             LOG_INFO(DL_LOG, "campaign %u: pacer estimators restored (saved %llds ago)",
                      j->id_campaign, (long long)ps->age_s);

@@ -531,7 +531,8 @@ static void test_estimates_restored(void **state)
             fail_msg("accepted '%s'", bad[i]);
     assert_int_equal(dl_pacer_seed_estimates(fresh, morning, NULL, 0), -1);
     assert_int_equal(dl_pacer_seed_estimates(fresh, morning, line, DL_PACER_STATE_MAX_AGE_MS + 1), -1);
-    /* A line as long as the buffer the dialer reads it into is not one this version wrote. */
+    /* A line of DL_PACER_ESTIMATES_MAX bytes or more is not one this version wrote (the
+     * database hands back whatever the row holds). */
     static char longline[DL_PACER_ESTIMATES_MAX + 1];
     memset(longline, '1', DL_PACER_ESTIMATES_MAX);
     assert_int_equal(dl_pacer_seed_estimates(fresh, morning, longline, 0), -1);
