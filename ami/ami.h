@@ -314,6 +314,9 @@ ami_action_t *ami_op_queue_add(const char *queue, const char *interface, int pen
                                const char *member_name);
 ami_action_t *ami_op_queue_remove(const char *queue, const char *interface);
 /* QueuePause of interface in every queue (queue NULL or "") or one; reason NULL or "" = none. */
+/* The reason a dialer pauses a member with while it holds the agent for a "same agent"
+ * callback (dialer/dl_reserve.c): ami_reg.c keeps such a pause apart from breaks. */
+#define AMI_CB_PAUSE_REASON "ccd-callback"
 ami_action_t *ami_op_queue_pause(const char *interface, const char *queue, bool paused,
                                  const char *reason);
 /* Park (Asterisk 12+) of channel; timeout_channel gets the call back when the space times

@@ -660,7 +660,7 @@ static void set_login(reg_agent_t *a, reg_login_e st, const char *channel, int s
  * start_ms is when Asterisk says the pause began (0: now).  A new reason while
  * paused is a new pause: Asterisk gives it a new LastPause too
  * (queue_add_penalty_reason.txt). */
-static bool apply_pause(reg_agent_t *a, int paused, const char *reason, int64_t start_ms)
+static bool apply_break_pause(reg_agent_t *a, int paused, const char *reason, int64_t start_ms)
 {
     const char *name = reason[0] ? reason : "paused";
     /* The agent service pauses an agent for a hold (Reason "Hold") with on_hold already
@@ -682,6 +682,28 @@ static bool apply_pause(reg_agent_t *a, int paused, const char *reason, int64_t 
     return false;
 }
 
+/* Where a pause state comes from: a QueueMemberPause (a new pause, or its end), another
+ * member event that reports the state as it is, or a resync's QueueStatus. */
+typedef enum pause_src { PAUSE_EVENT, PAUSE_REPORT, PAUSE_RESYNC } pause_src_e;
+
+static bool apply_pause(reg_agent_t *a, int paused, const char *reason, int64_t start_ms,
+                        pause_src_e src)
+{
+    /* A dialer's hold on the agent for a callback is not a break: kept apart, and a later
+     * pause (a break, a hold) or an unpause replaces it, as it does in Asterisk.  One found
+     * by a resync stays "found" through reports of it (dl_reserve.c lifts those only). */
+    uint8_t cb = REG_CB_PAUSE_NONE;
+    if (paused == 1 && strcmp(reason, AMI_CB_PAUSE_REASON) == 0)
+        cb = src == PAUSE_RESYNC                                     ? REG_CB_PAUSE_FOUND
+             : src == PAUSE_REPORT && a->cb_pause != REG_CB_PAUSE_NONE ? a->cb_pause
+                                                                     : REG_CB_PAUSE_SEEN;
+    bool cb_changed = cb != a->cb_pause;
+    a->cb_pause = cb;
+    if (cb != REG_CB_PAUSE_NONE)
+        return cb_changed;
+    return apply_break_pause(a, paused, reason, start_ms) || cb_changed;
+}
+
 static void on_member(reg_txn_t *tx, const ami_event_t *ev)
 {
     reg_agent_t *a = member_agent(tx, ev->interface, ev->state_interface);
@@ -698,7 +720,7 @@ static void on_member(reg_txn_t *tx, const ami_event_t *ev)
         break;
     case AMI_EV_QUEUE_MEMBER_PAUSE:
         ch = add_queue(a, ev->queue);
-        ch |= apply_pause(a, ev->paused, ev->paused_reason, 0);
+        ch |= apply_pause(a, ev->paused, ev->paused_reason, 0, PAUSE_EVENT);
         break;
     default: /* Added, Status */
         ch = add_queue(a, ev->queue);
@@ -707,12 +729,13 @@ static void on_member(reg_txn_t *tx, const ami_event_t *ev)
             ch = true;
         }
         if (ev->paused >= 0)
-            ch |= apply_pause(a, ev->paused, ev->paused_reason, 0);
+            ch |= apply_pause(a, ev->paused, ev->paused_reason, 0, PAUSE_REPORT);
         break;
     }
     if (ev->type == AMI_EV_QUEUE_MEMBER_REMOVED && a->nqueues == 0) {
-        ch |= a->member_status != -1;
+        ch |= a->member_status != -1 || a->cb_pause != REG_CB_PAUSE_NONE;
         a->member_status = -1;
+        a->cb_pause = REG_CB_PAUSE_NONE; /* no member left to be paused */
     } else if (ev->type != AMI_EV_QUEUE_MEMBER_REMOVED && ev->status >= 0 &&
                ev->status != a->member_status) {
         a->member_status = ev->status;
@@ -996,9 +1019,13 @@ static bool rs_agent_fix(reg_txn_t *tx, reg_agent_t *a, void *arg)
         }
         if (nold != a->nqueues || memcmp(old, a->queues, sizeof(old[0]) * (size_t)nold) != 0)
             ch = true;
+        if (!pm && a->cb_pause != REG_CB_PAUSE_NONE) {
+            a->cb_pause = REG_CB_PAUSE_NONE; /* no member left to be paused */
+            ch = true;
+        }
         if (pm)
             ch |= apply_pause(a, pm->paused, pm->paused_reason,
-                              pm->last_pause_s > 0 ? pm->last_pause_s * 1000 : 0);
+                              pm->last_pause_s > 0 ? pm->last_pause_s * 1000 : 0, PAUSE_RESYNC);
         if (mstatus != a->member_status) {
             a->member_status = mstatus;
             ch = true;

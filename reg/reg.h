@@ -47,6 +47,8 @@ typedef enum reg_login {
     REG_LOGGED_IN = 2,
 } reg_login_e;
 
+enum { REG_CB_PAUSE_NONE = 0, REG_CB_PAUSE_SEEN = 1, REG_CB_PAUSE_FOUND = 2 };
+
 typedef struct reg_agent {
     char number[REG_ID_LEN]; /* key: "Agent/9000", "SIP/1064", "PJSIP/1064" */
     char name[REG_NAME_LEN];
@@ -64,6 +66,12 @@ typedef struct reg_agent {
     int64_t break_audit_id;
     bool on_hold;
     int64_t hold_start_ms;
+    /* Paused in Asterisk by a dialer holding the agent for a "same agent" callback
+     * (AMI_CB_PAUSE_REASON): not a break, so break_id and ECCP do not show it, but Asterisk
+     * offers the member no queue call.  REG_CB_PAUSE_SEEN: set while connected (its
+     * QueueMemberPause came); REG_CB_PAUSE_FOUND: found by a resync, so possibly left by
+     * an engine that stopped before lifting it (dialer/dl_reserve.c lifts those). */
+    uint8_t cb_pause;
     uint64_t call_id;            /* registry id of the current call, 0 = none */
     /* Asterisk's device status of the agent's queue member (0 UNKNOWN, 1 NOT_INUSE,
      * 2 INUSE, ... 4 INVALID, 5 UNAVAILABLE, ... 8 ONHOLD); -1 = not reported yet */

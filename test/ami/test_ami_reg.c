@@ -1553,6 +1553,88 @@ static void test_callback_linked_by_dial(void **state)
     reg_free(r);
 }
 
+/* ---- a dialer's hold on an agent for a callback ---- */
+
+static void post_pause(reg_t *r, const char *event, int paused, const char *reason)
+{
+    char s[512];
+    snprintf(s, sizeof(s),
+             "Event: %s\r\nQueue: 8000\r\nMemberName: Agent 9000\r\n"
+             "Interface: Local/9000@agents\r\nStateInterface: Agent:9000\r\nStatus: 1\r\n"
+             "Paused: %d\r\nPausedReason: %s\r\n\r\n",
+             event, paused, reason);
+    post_text(r, s);
+}
+
+/* A pause with AMI_CB_PAUSE_REASON is the dialer's, not a break: it shows as cb_pause
+ * (SEEN from events, FOUND from a resync, which a status report does not turn into SEEN)
+ * and never as break_id; a break's pause or an unpause replaces it, as in Asterisk; a
+ * resync without it clears it. */
+static void test_callback_pause_not_a_break(void **state)
+{
+    (void)state;
+    reg_t *r = reg_new(1000, NULL, 0);
+    add_agents(r, 9000, 1);
+    log_agent_in(r, "Agent/9000");
+    post_pause(r, "QueueMemberPause", 1, AMI_CB_PAUSE_REASON);
+    reg_agent_t a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.cb_pause, REG_CB_PAUSE_SEEN);
+    assert_int_equal(a.break_id, 0);
+    /* a break set on the phone replaces it */
+    post_pause(r, "QueueMemberPause", 1, "lunch");
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.cb_pause, REG_CB_PAUSE_NONE);
+    assert_int_equal(a.break_id, -1);
+    assert_string_equal(a.break_name, "lunch");
+    /* and the dialer's pause replaces that one (Asterisk keeps one reason per member) */
+    post_pause(r, "QueueMemberPause", 1, AMI_CB_PAUSE_REASON);
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.cb_pause, REG_CB_PAUSE_SEEN);
+    post_pause(r, "QueueMemberPause", 0, "");
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.cb_pause, REG_CB_PAUSE_NONE);
+    assert_int_equal(a.break_id, 0);
+
+    /* found by a resync: FOUND, and a status report of it keeps FOUND */
+    static const char *const held[] = {
+        "Event: QueueMember\nQueue: 8000\nLocation: Local/9000@agents\nStateInterface: "
+        "Agent:9000\nStatus: 1\nPaused: 1\nPausedReason: " AMI_CB_PAUSE_REASON "\n\n",
+        "Event: QueueStatusComplete\n\n", NULL};
+    ami_resync_t *rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, fake_list(held));
+    assert_non_null(rs);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.cb_pause, REG_CB_PAUSE_FOUND);
+    assert_int_equal(a.break_id, 0);
+    post_pause(r, "QueueMemberStatus", 1, AMI_CB_PAUSE_REASON);
+    assert_int_equal(get_agent(r, "Agent/9000").cb_pause, REG_CB_PAUSE_FOUND);
+    /* a new pause of it, seen while connected, is SEEN */
+    post_pause(r, "QueueMemberPause", 1, AMI_CB_PAUSE_REASON);
+    assert_int_equal(get_agent(r, "Agent/9000").cb_pause, REG_CB_PAUSE_SEEN);
+    /* a resync that lists the member unpaused clears it */
+    static const char *const free_m[] = {
+        "Event: QueueMember\nQueue: 8000\nLocation: Local/9000@agents\nStateInterface: "
+        "Agent:9000\nStatus: 1\nPaused: 0\n\n",
+        "Event: QueueStatusComplete\n\n", NULL};
+    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, fake_list(free_m));
+    assert_non_null(rs);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    a = get_agent(r, "Agent/9000");
+    assert_int_equal(a.cb_pause, REG_CB_PAUSE_NONE);
+    assert_int_equal(a.break_id, 0);
+    /* held again, then the member leaves every queue: nothing is left to be paused */
+    post_pause(r, "QueueMemberPause", 1, AMI_CB_PAUSE_REASON);
+    static const char *const gone[] = {"Event: QueueStatusComplete\n\n", NULL};
+    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, fake_list(gone));
+    assert_non_null(rs);
+    assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
+    reg_drain(r);
+    assert_int_equal(get_agent(r, "Agent/9000").cb_pause, REG_CB_PAUSE_NONE);
+    reg_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1563,6 +1645,7 @@ int main(void)
         cmocka_unit_test(test_login_probation_ready),
         cmocka_unit_test(test_pause_reason_change_and_invalid_member),
         cmocka_unit_test(test_resync_keeps_pause_reason_and_start),
+        cmocka_unit_test(test_callback_pause_not_a_break),
         cmocka_unit_test(test_agent_hangup_leg),
         cmocka_unit_test(test_restart_either_reason),
         cmocka_unit_test(test_incoming_linked),
