@@ -73,6 +73,10 @@ typedef struct dl_stats {
      * decision, the agents handed to a pacer as in wrap-up (with when it began). */
     uint64_t pacer_wrap_ms, pacer_wrap_inputs;
     int64_t agents_wrapping;     /* last cycle: agents inside their wrap-up, all campaigns */
+    /* "Same agent" callbacks' agents held in Asterisk (paused in every queue while a callback
+     * of theirs is due or live): pauses and lifts sent, and the agents held at the last cycle. */
+    uint64_t holds_sent, lifts_sent;
+    int64_t agents_held;
     int64_t calls_in_flight;     /* last cycle: this engine's live outgoing calls */
     int64_t campaigns_active;
     int64_t cycle_us_last, cycle_us_max;

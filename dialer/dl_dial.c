@@ -97,10 +97,10 @@ void dl__channel_id(char *out, size_t outsz, const char *instance, uint32_t id_c
     snprintf(out, outsz, "ccd%.8s-%u-%u", instance ? instance : "", id_call, retries);
 }
 
-void dl__agent_channel(const char *agent, char *out, size_t outsz)
+void dl__agent_channel(const char *agent, const char *agents_context, char *out, size_t outsz)
 {
     if (strncmp(agent, "Agent/", 6) == 0)
-        snprintf(out, outsz, "Local/%s@agents", agent + 6);
+        snprintf(out, outsz, "Local/%s@%s", agent + 6, agents_context);
     else
         snprintf(out, outsz, "%s", agent);
 }

@@ -277,7 +277,7 @@ void dl__place(dl_t *d, dl_camp_t *k, const db_claimed_call_t *c, const char *ag
         snprintf(p->context, sizeof(p->context), "%s", d->cf->dialer.callback_context);
         snprintf(p->exten, sizeof(p->exten), "%s", strchr(agent, '/') ? strchr(agent, '/') + 1
                                                                         : agent);
-        dl__agent_channel(agent, p->agentchan, sizeof(p->agentchan));
+        dl__agent_channel(agent, d->cf->agents.agents_context, p->agentchan, sizeof(p->agentchan));
         snprintf(nc->cb_agent, sizeof(nc->cb_agent), "%.*s", (int)sizeof(nc->cb_agent) - 1,
                  agent);
         dl__cb_busy_add(k, agent, nc->uniqueid);
@@ -489,6 +489,8 @@ static void cycle(dl_t *d)
     bool pressured = db_writes_backpressured(d->db);
     int64_t now = dl__now_ms(d);
     atomic_store(&d->st_in_flight, (int64_t)d->global_live);
+    /* Before the callbacks are placed: their agents' pauses go out ahead of the Originates. */
+    dl__holds_sync(d);
     for (size_t i = 0; i < d->ncamps; i++) {
         decide(d, d->camps[i], pressured, now);
         dl__pacer_save(d, d->camps[i], false);
@@ -508,9 +510,14 @@ static void handle(dl_t *d, mq_msg_t *m)
     case MSG_DB_READ_DONE:
         dl__job_done(d, (db_read_job_t *)m); /* frees it */
         return;
-    case MSG_AMI_RESPONSE:
-        originate_answered(d, (ami_response_t *)m);
+    case MSG_AMI_RESPONSE: {
+        ami_response_t *r = (ami_response_t *)m;
+        if (strncmp(r->action_id, DL_HOLD_ID_PREFIX, strlen(DL_HOLD_ID_PREFIX)) == 0)
+            dl__hold_answered(d, r);
+        else
+            originate_answered(d, r);
         break;
+    }
     case MSG_REG_CALL_CHANGED:
         dl__reg_observe(d, (reg_change_t *)m);
         break;
@@ -548,6 +555,7 @@ static void *dl_main(void *arg)
             d->quitting = true;
             for (size_t i = 0; i < d->ncamps; i++)
                 dl__pacer_save(d, d->camps[i], true);
+            dl__holds_release(d);
             m->free(m);
             continue;
         }
@@ -647,6 +655,7 @@ void dl_free(dl_t *d)
     free(d->pend);
     free(d->pend_nc);
     free(d->rates);
+    dl__holds_free(d);
     pthread_mutex_destroy(&d->rates_mu);
     free(d);
 }
@@ -668,6 +677,9 @@ void dl_get_stats(dl_t *d, dl_stats_t *o)
     o->pacer_ends = atomic_load(&d->st_p_end);
     o->pacer_wrap_ms = atomic_load(&d->st_p_wrap_ms);
     o->pacer_wrap_inputs = atomic_load(&d->st_p_wrap_in);
+    o->holds_sent = atomic_load(&d->st_holds);
+    o->lifts_sent = atomic_load(&d->st_lifts);
+    o->agents_held = atomic_load(&d->st_held);
     o->agents_wrapping = atomic_load(&d->st_wrapping);
     o->calls_in_flight = atomic_load(&d->st_in_flight);
     o->campaigns_active = atomic_load(&d->st_campaigns);

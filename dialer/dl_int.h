@@ -47,9 +47,11 @@ int dl__campaign_cap(int max_channels, uint32_t max_canales);
 void dl__channel_id(char *out, size_t outsz, const char *instance, uint32_t id_call,
                     uint32_t retries);
 
-/* What an agent's phone is reached by for a "same agent" callback: app_agent_pool agents
- * "Agent/9000" -> "Local/9000@agents", any other agent (SIP/1001) itself. */
-void dl__agent_channel(const char *agent, char *out, size_t outsz);
+/* What an agent's phone is reached by for a "same agent" callback, which is also its queue
+ * member's interface: app_agent_pool agents "Agent/9000" -> "Local/9000@<agents_context>"
+ * ([agents] agents_context, as the agent service logs them in), any other agent (SIP/1001)
+ * itself. */
+void dl__agent_channel(const char *agent, const char *agents_context, char *out, size_t outsz);
 
 typedef struct dl_orig {
     const char *channel;     /* dial string */
@@ -149,6 +151,12 @@ typedef struct dl_camp {
     int nkeep;
 } dl_camp_t;
 
+/* An agent held (paused in Asterisk) for its "same agent" callback, or about to be or to be
+ * released (dl_hold.c).  Dialer thread. */
+typedef struct dl_hold dl_hold_t;
+/* ActionID prefix of the holds' QueuePause actions (their answers come to the inbox). */
+#define DL_HOLD_ID_PREFIX "dlh-"
+
 struct dl {
     const conf_t *cf;
     reg_t *reg;
@@ -173,14 +181,17 @@ struct dl {
     struct dl_pending *pend;   /* calls being placed by dl__place / dl__place_flush */
     struct dl_newcall *pend_nc; /* their registry records (same index), posted as one batch */
     int npend;
+    dl_hold_t *holds;          /* agents held for their callbacks (dl_hold.c) */
+    size_t nholds, capholds;
+    uint64_t hold_seq;         /* numbers the holds' ActionIDs */
     /* written by the registry thread (apply functions), read by the dialer thread */
     _Atomic uint64_t applied_seq;
     /* statistics: written by the dialer thread, read by anyone */
     _Atomic uint64_t st_cycles, st_placed, st_refused, st_not_placed, st_claims, st_claims_failed,
         st_finished, st_stuck, st_p_out, st_p_conn, st_p_aban, st_p_end, st_p_wrap_ms,
-        st_p_wrap_in;
+        st_p_wrap_in, st_holds, st_lifts;
     _Atomic int64_t st_in_flight, st_campaigns, st_cycle_us, st_cycle_us_max, st_heartbeat_ms,
-        st_wrapping;
+        st_wrapping, st_held;
     /* Each active campaign's abandon rates at the end of the last cycle: written by the
      * dialer thread, read by anyone (dl_campaign_rates), all under rates_mu (a leaf). */
     pthread_mutex_t rates_mu;
@@ -195,6 +206,18 @@ int64_t dl__now_ms(const dl_t *d);
 /* The time handed to the database: 0 (its own clock) unless the clock is injected. */
 time_t dl__db_now(const dl_t *d);
 dl_camp_t *dl__camp_find(dl_t *d, uint32_t id);
+
+/* dl_hold.c */
+/* Inside the registry count: agent a, and whether a callback of its is due or live (false
+ * for an agent not logged in).  Notes only (no I/O). */
+void dl__hold_note(dl_t *d, const reg_agent_t *a, bool want);
+/* After the count: the pauses and lifts that bring Asterisk to what the dialer wants. */
+void dl__holds_sync(dl_t *d);
+/* The answer to one of their actions (the inbox's; the caller frees it). */
+void dl__hold_answered(dl_t *d, ami_response_t *r);
+/* At stop: lifts the holds this engine set (an engine that is gone holds nobody). */
+void dl__holds_release(dl_t *d);
+void dl__holds_free(dl_t *d);
 
 /* dl_reg.c */
 /* Remembers a callback placed for agent (its call's uniqueid). */

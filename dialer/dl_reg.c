@@ -216,8 +216,11 @@ static void cb_busy_sweep(dl_camp_t *k)
 static void visit_agent(const reg_agent_t *a, void *ctx)
 {
     snap_t *s = ctx;
-    if (a->login != REG_LOGGED_IN)
+    if (a->login != REG_LOGGED_IN) {
+        if (a->cb_pause != REG_CB_PAUSE_NONE)
+            dl__hold_note(s->d, a, false); /* a hold left on an agent who logged out */
         return;
+    }
     /* Asterisk offers a member in wrap-up no queue call: it is not free, but it will be at
      * a time the pacer can foresee, unless a break or a hold keeps it. */
     bool can_take = a->ready_ms != 0 && a->break_id == 0 && !a->on_hold && a->call_id == 0;
@@ -225,18 +228,27 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
     bool free_now = can_take && !wrapping;
     if (wrapping)
         s->nwrapping++;
+    bool held_for_callback = false;
     for (size_t i = 0; i < s->d->ncamps; i++) {
         dl_camp_t *k = s->d->camps[i];
         if (k->gone || !k->usable || k->server != a->server)
             continue;
+        if (is_reserved(k, a->number) || cb_busy(k, a->number))
+            held_for_callback = true;
         if (is_reserved(k, a->number)) {
-            /* Due callbacks hold their agent: not free for the campaign's other calls. */
+            /* Due callbacks hold their agent: not free for the campaign's other calls.  Its
+             * hold in Asterisk (dl_hold.c) does not stop the callback, which dials the agent
+             * itself, not the queue. */
             if (free_now && k->ncb_free < DL_MAX_CB && !cb_busy(k, a->number))
                 snprintf(k->cb_free[k->ncb_free++], sizeof(k->cb_free[0]), "%.*s",
                          (int)sizeof(k->cb_free[0]) - 1, a->number);
             continue;
         }
         if (!in_queue(a, k->c.queue))
+            continue;
+        /* Held for a callback (of another campaign, or another engine's): Asterisk offers
+         * it no queue call, like an agent on a break. */
+        if (a->cb_pause != REG_CB_PAUSE_NONE && a->call_id == 0)
             continue;
         if (free_now) {
             k->free_agents++;
@@ -247,6 +259,7 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
             dl__push_time(&k->wrap_since, &k->nwrap, &k->cap_wrap, a->wrap_start_ms);
         }
     }
+    dl__hold_note(s->d, a, held_for_callback);
 }
 
 void dl__reg_snapshot(dl_t *d)

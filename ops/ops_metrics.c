@@ -516,6 +516,16 @@ static void render_dialer(out_t *o, const ops_sources_t *src)
     one(o, "ccdialer_dialer_agents_wrapping", "gauge",
         "Agents inside their wrap-up at the last cycle, all campaigns.",
         (uint64_t)(st.agents_wrapping > 0 ? st.agents_wrapping : 0));
+    one(o, "ccdialer_dialer_callback_agents_held", "gauge",
+        "Agents paused in Asterisk for a \"same agent\" callback of theirs due or live, at the "
+        "last cycle.",
+        (uint64_t)(st.agents_held > 0 ? st.agents_held : 0));
+    one(o, "ccdialer_dialer_callback_holds_total", "counter",
+        "QueuePause actions sent to hold an agent for its callback.", st.holds_sent);
+    one(o, "ccdialer_dialer_callback_lifts_total", "counter",
+        "QueuePause actions sent to lift such a hold (callback over, or left by an engine "
+        "that stopped).",
+        st.lifts_sent);
     render_abandon_rates(o, src);
 }
 

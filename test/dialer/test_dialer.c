@@ -322,6 +322,25 @@ static int originate_went(const char *action_id, const char *context, const char
     return 0;
 }
 
+static uint8_t cb_pause_of(const char *agent)
+{
+    reg_agent_t *a = malloc(sizeof(*a));
+    uint8_t v = reg_agent_get(F.reg, agent, a) == 0 ? a->cb_pause : 0xff;
+    bool brk = v != 0xff && a->break_id != 0;
+    free(a);
+    return brk ? 0xfe : v; /* a break never comes with the dialer's hold */
+}
+
+/* Polled while the campaign runs: whether Agent/9001 was seen held for its callback. */
+static bool held_9001;
+
+static bool note_hold_9001(void)
+{
+    if (cb_pause_of("Agent/9001") == REG_CB_PAUSE_SEEN)
+        held_9001 = true;
+    return true;
+}
+
 /* A "same agent" callback goes to its agent (callback context, the agent's number), not to
  * the queue, and is followed there: linked to its agent in the registry and written Success
  * with it, never redialed; two callbacks for one agent never at once; a campaign with nothing
@@ -337,7 +356,12 @@ static void test_callback_and_finish(void **state)
                    "'23:59:59' WHERE id IN (5304, 5305)");
     fx_start(&F);
     fx_login_agents(&F, 2);
-    CCD_WAIT_UNTIL((fx_pump(&F), fx_finished(&F, 5301, 5) == 5), LONG_WAIT_MS);
+    held_9001 = false;
+    CCD_WAIT_UNTIL((fx_pump(&F), note_hold_9001(), fx_finished(&F, 5301, 5) == 5), LONG_WAIT_MS);
+    /* While its callbacks were due and live, Agent/9001 was paused in Asterisk for them (so no
+     * queue call could take it meanwhile), and that was not shown as a break. */
+    assert_true(held_9001);
+    assert_true(stats().holds_sent >= 1);
     /* Two callbacks for one agent: the second only after the first ended. */
     assert_true(F.final_seq[5304] < F.first_seq[5305] || F.final_seq[5305] < F.first_seq[5304]);
     char aid[64];
@@ -375,6 +399,51 @@ static void test_callback_and_finish(void **state)
     fx_pump(&F);
     for (int i = 5301; i <= 5305; i++)
         assert_int_equal(F.dials[i], 1);
+    /* With no callback left, the hold is lifted. */
+    CCD_WAIT(cb_pause_of("Agent/9001") == REG_CB_PAUSE_NONE);
+    CCD_WAIT(stats().agents_held == 0);
+    assert_true(stats().lifts_sent >= 1);
+    fx_teardown(&F);
+}
+
+static void free_answer(ami_response_t *r, void *ctx)
+{
+    (void)ctx;
+    ami_response_free(r);
+}
+
+/* A hold the dialer did not set: one that appears while connected is another engine's and
+ * stays (the agent counts free for none of this engine's calls meanwhile); one a resync
+ * finds is lifted, as an engine that stopped before lifting its holds would have left it. */
+static void test_hold_left_behind(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_hold", false, false);
+    fx_campaign(&F, 1, "progressive", 0);
+    fx_start(&F);
+    fx_login_agents(&F, 1);
+    ami_send_opts_t so = {.cb = free_answer};
+    assert_int_equal(ami_send(F.ami, 0,
+                              ami_op_queue_pause("Local/9000@agents", NULL, true,
+                                                 AMI_CB_PAUSE_REASON),
+                              &so, NULL),
+                     0);
+    CCD_WAIT(cb_pause_of("Agent/9000") == REG_CB_PAUSE_SEEN);
+    /* Numbers to dial, and the only agent held: nothing is placed for it. */
+    fx_numbers(&F, 5301, 3);
+    uint64_t c0 = stats().cycles, claims0 = stats().claims;
+    CCD_WAIT(stats().cycles >= c0 + 5);
+    assert_int_equal(cb_pause_of("Agent/9000"), REG_CB_PAUSE_SEEN);
+    assert_int_equal(stats().lifts_sent, 0);
+    assert_int_equal(stats().claims, claims0);
+    assert_int_equal(fx_dialed(&F, 5301, 3), 0);
+    /* The engine reconnects: the resync finds the hold with no callback behind it, and the
+     * dialer lifts it; then the agent takes the numbers. */
+    assert_int_equal(pbxsim_drop_connections(F.sim), 0);
+    CCD_WAIT(stats().lifts_sent >= 1);
+    CCD_WAIT(cb_pause_of("Agent/9000") == REG_CB_PAUSE_NONE);
+    wait_all_finished(5301, 3);
+    assert_int_equal(stats().holds_sent, 0);
     fx_teardown(&F);
 }
 
@@ -519,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_campaign_outcomes),
         cmocka_unit_test(test_calling_rules_clock),
         cmocka_unit_test(test_callback_and_finish),
+        cmocka_unit_test(test_hold_left_behind),
         cmocka_unit_test(test_pbx_restart),
         cmocka_unit_test(test_db_outage),
         cmocka_unit_test(test_wrapup),

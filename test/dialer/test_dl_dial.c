@@ -81,9 +81,11 @@ static void test_ring_time_and_ids(void **state)
     assert_string_equal(id, "ccd01234567-4294967295-999");
     assert_true(strlen(id) <= 32); /* calls.uniqueid is varchar(32) */
     char ch[80];
-    dl__agent_channel("Agent/9001", ch, sizeof(ch));
+    dl__agent_channel("Agent/9001", "agents", ch, sizeof(ch));
     assert_string_equal(ch, "Local/9001@agents");
-    dl__agent_channel("PJSIP/1002", ch, sizeof(ch));
+    dl__agent_channel("Agent/9001", "pool-b", ch, sizeof(ch));
+    assert_string_equal(ch, "Local/9001@pool-b");
+    dl__agent_channel("PJSIP/1002", "agents", ch, sizeof(ch));
     assert_string_equal(ch, "PJSIP/1002");
 }
 
