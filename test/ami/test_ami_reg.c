@@ -1600,7 +1600,8 @@ static void test_callback_pause_not_a_break(void **state)
         "Event: QueueMember\nQueue: 8000\nLocation: Local/9000@agents\nStateInterface: "
         "Agent:9000\nStatus: 1\nPaused: 1\nPausedReason: " AMI_CB_PAUSE_REASON "\n\n",
         "Event: QueueStatusComplete\n\n", NULL};
-    ami_resync_t *rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, fake_list(held));
+    ami_response_t *lists[3] = {fake_list(held), NULL, NULL};
+    ami_resync_t *rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, lists[0]);
     assert_non_null(rs);
     assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
     reg_drain(r);
@@ -1617,7 +1618,8 @@ static void test_callback_pause_not_a_break(void **state)
         "Event: QueueMember\nQueue: 8000\nLocation: Local/9000@agents\nStateInterface: "
         "Agent:9000\nStatus: 1\nPaused: 0\n\n",
         "Event: QueueStatusComplete\n\n", NULL};
-    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, fake_list(free_m));
+    lists[1] = fake_list(free_m);
+    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, lists[1]);
     assert_non_null(rs);
     assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
     reg_drain(r);
@@ -1627,11 +1629,14 @@ static void test_callback_pause_not_a_break(void **state)
     /* held again, then the member leaves every queue: nothing is left to be paused */
     post_pause(r, "QueueMemberPause", 1, AMI_CB_PAUSE_REASON);
     static const char *const gone[] = {"Event: QueueStatusComplete\n\n", NULL};
-    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, fake_list(gone));
+    lists[2] = fake_list(gone);
+    rs = ami_resync_build(0, false, clk_wall_ms(), NULL, NULL, lists[2]);
     assert_non_null(rs);
     assert_int_equal(reg_post(r, ami_reg_apply_resync, rs, ami_reg_resync_free), 0);
     reg_drain(r);
     assert_int_equal(get_agent(r, "Agent/9000").cb_pause, REG_CB_PAUSE_NONE);
+    for (int i = 0; i < 3; i++)
+        ami_response_free(lists[i]);
     reg_free(r);
 }
 
