@@ -932,6 +932,9 @@ typedef struct db_stats {
     uint64_t retries;               /* transaction retries (deadlock, timeout, lost conn) */
     uint64_t reconnects;
     uint64_t rows_rejected;         /* rows the server refused permanently (logged) */
+    uint64_t statements;            /* SQL statements the writers sent, the batch markers
+                                     * included (a bulk execution counts one; the transaction's
+                                     * START and COMMIT are not counted) */
     uint64_t latency_us_sum;        /* submit -> commit, summed over committed rows */
     uint64_t latency_us_max;
     uint64_t reads_done;

@@ -320,6 +320,61 @@ static void test_campaign_stats_two_engines(void **state)
     dbt_drop(&cfg);
 }
 
+/* Completed calls queued behind each other are applied per campaign, not per call: with the
+ * writer held back (the batch marker's table locked) 300 calls of two campaigns gather in its
+ * queue and go in one batch for three statements per campaign (row lock, sums, figures) and
+ * the marker, where one set per call would be 900; the figures are exact either way. */
+static void test_campaign_stats_per_batch(void **state)
+{
+    (void)state;
+    conf_database_t cfg = {0};
+    MYSQL *my = dbt_fresh(&cfg, "write_stats_batch", true);
+    db_t *db = dbt_db_start(&cfg);
+    MYSQL *locker = dbt_connect(&cfg, true);
+    dbt_exec(locker, "LOCK TABLES ccd_write_batch WRITE");
+    enum { N = 300 };
+    unsigned long long sum[3] = {0}, sumsq[3] = {0};
+    for (int i = 0; i < N; i++) {
+        uint32_t camp = 1 + (uint32_t)(i % 2), d = (uint32_t)(20 + (i * 11) % 200);
+        db_write_t *w = db_write_new(DB_W_CAMPAIGN_COMPLETED);
+        w->shard = 1;
+        w->u.completed.id_campaign = camp;
+        w->u.completed.duration_s = d;
+        submit_ok(db, w);
+        sum[camp] += d;
+        sumsq[camp] += (unsigned long long)d * d;
+    }
+    /* The writer took its first batch (whatever was queued when it woke) and waits on the
+     * lock; everything after is queued behind it and goes in the next batch. */
+    db_stats_t st;
+    CCD_WAIT((db_get_stats(db, &st), st.write_queue_depth < N));
+    dbt_exec(locker, "UNLOCK TABLES");
+    assert_int_equal(db_write_flush(db, ccd_test_timeout_ms(30000)), 0);
+    db_get_stats(db, &st);
+    assert_int_equal(st.rows_committed, N);
+    assert_int_equal(st.rows_rejected, 0);
+    assert_true(st.batches_committed <= 2);
+    /* marker + 3 per campaign, per batch */
+    assert_true(st.statements <= st.batches_committed * (1 + 3 * 2));
+    for (uint32_t c = 1; c <= 2; c++) {
+        char q[160], want[128];
+        snprintf(q, sizeof(q), "SELECT n, sum_s, sumsq_s FROM ccd_campaign_stats WHERE "
+                               "id_campaign = %u", c);
+        snprintf(want, sizeof(want), "%d|%llu|%llu\n", N / 2, sum[c], sumsq[c]);
+        dbt_expect(my, q, want);
+        double n = N / 2, mean = (double)sum[c] / n, sd = sqrt((double)sumsq[c] / n - mean * mean);
+        snprintf(q, sizeof(q), "SELECT num_completadas, promedio, desviacion FROM campaign WHERE "
+                               "id = %u", c);
+        snprintf(want, sizeof(want), "%d|%ld|%ld\n", N / 2, lround(mean), lround(sd));
+        dbt_expect(my, q, want);
+    }
+    mysql_close(locker);
+    db_stop(db, 5000);
+    db_free(db);
+    mysql_close(my);
+    dbt_drop(&cfg);
+}
+
 static db_write_t *entry_add(const char *uid, const char *callerid, mq_t *reply)
 {
     db_write_t *w = db_write_new(DB_W_CALL_ENTRY_ADD);
@@ -758,6 +813,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_kinds),
         cmocka_unit_test(test_campaign_stats_two_engines),
+        cmocka_unit_test(test_campaign_stats_per_batch),
         cmocka_unit_test(test_write_incoming),
         cmocka_unit_test(test_write_rejected_isolated),
         cmocka_unit_test(test_write_marker_dedup),
