@@ -241,6 +241,9 @@ static void render_db(out_t *o, const ops_sources_t *src)
         st.write_rejected_full);
     one(o, "ccdialer_db_rows_committed_total", "counter", "Rows committed by the writers.",
         st.rows_committed);
+    one(o, "ccdialer_db_statements_total", "counter",
+        "SQL statements the writers sent (a bulk execution counts one; batch markers included).",
+        st.statements);
     one(o, "ccdialer_db_rows_refused_total", "counter",
         "Rows the database refused permanently (each is logged).", st.rows_rejected);
     one(o, "ccdialer_db_batches_committed_total", "counter", "Write transactions committed.",

@@ -97,6 +97,41 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
     return (double)rows / dt;
 }
 
+/* Completed calls (the campaign statistics) as fast as they are taken, four campaigns in turn:
+ * a backlog like the one a database outage leaves.  The writer applies a batch's calls as sums
+ * per campaign, so its statements grow with the batches, not with the calls. */
+static double completed(const conf_database_t *base, long rows, db_stats_t *st_out)
+{
+    char err[CCD_ERR_LEN];
+    db_t *db = db_new(base, err, sizeof(err));
+    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
+        db_free(db);
+        db = NULL;
+    }
+    if (!db) {
+        fprintf(stderr, "db_start: %s\n", err);
+        exit(1);
+    }
+    double t0 = bdb_now();
+    for (long i = 0; i < rows; i++) {
+        db_write_t *w = db_write_new(DB_W_CAMPAIGN_COMPLETED);
+        w->shard = 1;
+        w->u.completed.id_campaign = (uint32_t)(1 + i % 4);
+        w->u.completed.duration_s = (uint32_t)(30 + i % 300);
+        while (db_write_submit(db, w) == CCD_EFULL)
+            sched_yield();
+    }
+    if (db_write_flush(db, 120000)) {
+        fprintf(stderr, "flush timed out\n");
+        exit(1);
+    }
+    double dt = bdb_now() - t0;
+    db_get_stats(db, st_out);
+    db_stop(db, 5000);
+    db_free(db);
+    return (double)rows / dt;
+}
+
 /* Latency at a steady offered load well below capacity (what the dialer produces), rather
  * than the flood above, where rows wait behind a full queue by construction. */
 static void paced(const conf_database_t *base, int rate, double seconds)
@@ -153,6 +188,9 @@ int main(int argc, char **argv)
     bdb_exec(my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
                  "daytime_end, context, queue, script) VALUES (1, 'b', CURDATE(), CURDATE(), "
                  "'00:00:00', '23:59:59', 'c', '8000', '')");
+    bdb_exec(my, "INSERT INTO campaign (id, name, datetime_init, datetime_end, daytime_init, "
+                 "daytime_end, context, queue, script) SELECT seq, 'b', CURDATE(), CURDATE(), "
+                 "'00:00:00', '23:59:59', 'c', '8000', '' FROM seq_2_to_4");
     bdb_exec(my, "INSERT INTO campaign_lists (id, id_campaign, name, upload, date_entered) VALUES "
                  "(1, 1, 'l', '', NOW())");
     bdb_exec(my, "INSERT INTO calls (id, id_list, phone) SELECT seq, 1, CONCAT('5', seq) FROM "
@@ -177,6 +215,25 @@ int main(int argc, char **argv)
     double b2 = batched(&cfg, 2, rows, &s);
     printf("metric db_write.batched_2writers %.0f rows/s\n", b2);
     paced(&cfg, 10000, 3.0);
+    long ncompleted = rows / 10;
+    double c1 = completed(&cfg, ncompleted, &s);
+    printf("metric db_write.completed_calls %.0f rows/s\n", c1);
+    printf("metric db_write.completed_calls_rows_per_batch %.1f rows\n",
+           s.batches_committed ? (double)s.rows_committed / (double)s.batches_committed : 0.0);
+    printf("metric db_write.completed_calls_statements_per_row %.3f statements\n",
+           s.rows_committed ? (double)s.statements / (double)s.rows_committed : 0.0);
+    long long nsum = 0;
+    if (mysql_query(my, "SELECT SUM(n) FROM ccd_campaign_stats") == 0) {
+        MYSQL_RES *r = mysql_store_result(my);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        nsum = row && row[0] ? atoll(row[0]) : 0;
+        if (r)
+            mysql_free_result(r);
+    }
+    if (nsum != ncompleted) {
+        fprintf(stderr, "completed calls counted %lld, want %ld\n", nsum, ncompleted);
+        return 1;
+    }
 
     long verify = 0;
     if (mysql_query(my, "SELECT COUNT(*) FROM calls WHERE fecha_llamada IS NOT NULL") == 0) {

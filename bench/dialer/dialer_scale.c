@@ -493,6 +493,9 @@ int main(int argc, char **argv)
         die("%s", "no metrics");
     double placed0 = metric(page, "ccdialer_dialer_calls_placed_total");
     double rows0 = metric(page, "ccdialer_db_rows_committed_total");
+    double stmts0 = metric(page, "ccdialer_db_statements_total");
+    long long questions0 = sql_count(my, "SELECT VARIABLE_VALUE FROM information_schema."
+                                         "GLOBAL_STATUS WHERE VARIABLE_NAME = 'QUESTIONS'");
     double wsum0 = metric(page, "ccdialer_db_write_latency_seconds_sum");
     double wcnt0 = metric(page, "ccdialer_db_write_latency_seconds_count");
     double cmax0 = metric(page, "ccdialer_dialer_cycle_seconds{which=\"max\"}");
@@ -537,6 +540,9 @@ int main(int argc, char **argv)
     double cpu1 = proc_cpu_s(g_daemon), self1 = proc_cpu_s(getpid());
     double placed1 = metric(page, "ccdialer_dialer_calls_placed_total");
     double rows1 = metric(page, "ccdialer_db_rows_committed_total");
+    double stmts1 = metric(page, "ccdialer_db_statements_total");
+    long long questions1 = sql_count(my, "SELECT VARIABLE_VALUE FROM information_schema."
+                                         "GLOBAL_STATUS WHERE VARIABLE_NAME = 'QUESTIONS'");
     double wsum1 = metric(page, "ccdialer_db_write_latency_seconds_sum");
     double wcnt1 = metric(page, "ccdialer_db_write_latency_seconds_count");
     uint64_t orig1 = 0;
@@ -582,6 +588,13 @@ int main(int argc, char **argv)
     printf("metric dialer_scale.db_rows_per_s %.0f /s\n", (rows1 - rows0) / span);
     printf("metric dialer_scale.db_rows_per_call %.1f rows\n",
            calls > 0 ? (rows1 - rows0) / calls : -1);
+    /* The writers' own count (a bulk execution is one), and everything the server ran for
+     * every client (readers' claims and this program's few queries included). */
+    printf("metric dialer_scale.db_write_statements_per_call %.2f statements\n",
+           calls > 0 && stmts0 >= 0 && stmts1 >= 0 ? (stmts1 - stmts0) / calls : -1);
+    printf("metric dialer_scale.db_server_statements_per_call %.2f statements\n",
+           calls > 0 && questions0 >= 0 && questions1 >= 0 ? (double)(questions1 - questions0) / calls
+                                                         : -1);
     printf("metric dialer_scale.db_backpressured %.2f of_samples\n",
            samples ? (double)pressured / samples : 0);
     printf("metric dialer_scale.occupancy %.3f on_call/logged_in\n",
