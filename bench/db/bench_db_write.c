@@ -59,12 +59,11 @@ static double baseline(MYSQL *my, double seconds, long *rows_out)
     return (double)n / (t1 - t0);
 }
 
-static double batched(const conf_database_t *base, int writers, long rows, db_stats_t *st_out)
+/* db_new + db_start, or the bench ends with the reason. */
+static db_t *start_db(const conf_database_t *cfg)
 {
-    conf_database_t cfg = *base;
-    cfg.writer_threads = writers;
     char err[CCD_ERR_LEN];
-    db_t *db = db_new(&cfg, err, sizeof(err));
+    db_t *db = db_new(cfg, err, sizeof(err));
     if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
         db_free(db);
         db = NULL;
@@ -73,6 +72,14 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
         fprintf(stderr, "db_start: %s\n", err);
         exit(1);
     }
+    return db;
+}
+
+static double batched(const conf_database_t *base, int writers, long rows, db_stats_t *st_out)
+{
+    conf_database_t cfg = *base;
+    cfg.writer_threads = writers;
+    db_t *db = start_db(&cfg);
     static const char *const sts[] = {"Ringing", "OnQueue", "Success"};
     double t0 = bdb_now();
     for (long i = 0; i < rows; i++) {
@@ -102,16 +109,7 @@ static double batched(const conf_database_t *base, int writers, long rows, db_st
  * per campaign, so its statements grow with the batches, not with the calls. */
 static double completed(const conf_database_t *base, long rows, db_stats_t *st_out)
 {
-    char err[CCD_ERR_LEN];
-    db_t *db = db_new(base, err, sizeof(err));
-    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
-        db_free(db);
-        db = NULL;
-    }
-    if (!db) {
-        fprintf(stderr, "db_start: %s\n", err);
-        exit(1);
-    }
+    db_t *db = start_db(base);
     double t0 = bdb_now();
     for (long i = 0; i < rows; i++) {
         db_write_t *w = db_write_new(DB_W_CAMPAIGN_COMPLETED);
@@ -136,16 +134,7 @@ static double completed(const conf_database_t *base, long rows, db_stats_t *st_o
  * than the flood above, where rows wait behind a full queue by construction. */
 static void paced(const conf_database_t *base, int rate, double seconds)
 {
-    char err[CCD_ERR_LEN];
-    db_t *db = db_new(base, err, sizeof(err));
-    if (db && db_start(db, NULL, NULL, err, sizeof(err)) != 0) {
-        db_free(db);
-        db = NULL;
-    }
-    if (!db) {
-        fprintf(stderr, "db_start: %s\n", err);
-        exit(1);
-    }
+    db_t *db = start_db(base);
     long total = (long)(rate * seconds), sent = 0;
     double t0 = bdb_now();
     while (sent < total) {
