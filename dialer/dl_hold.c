@@ -81,7 +81,7 @@ void dl__hold_note(dl_t *d, const reg_agent_t *a, bool want)
     h->cb_pause = a->cb_pause;
 }
 
-static void send(dl_t *d, dl_hold_t *h, bool pause, int64_t now)
+static void send_hold(dl_t *d, dl_hold_t *h, bool pause, int64_t now)
 {
     char iface[REG_CHAN_LEN], id[AMI_ACTIONID_LEN];
     dl__agent_channel(h->agent, d->cf->agents.agents_context, iface, sizeof(iface));
@@ -120,10 +120,10 @@ void dl__holds_sync(dl_t *d)
             held++;
         if (up && !h->blocked && h->want && h->cb_pause == REG_CB_PAUSE_NONE &&
             (due || h->lift_sent)) {
-            send(d, h, true, now);
+            send_hold(d, h, true, now);
         } else if (up && !h->blocked && !h->want && h->cb_pause != REG_CB_PAUSE_NONE &&
                    (h->cb_pause == REG_CB_PAUSE_FOUND || h->held_ms) && (due || !h->lift_sent)) {
-            send(d, h, false, now);
+            send_hold(d, h, false, now);
         }
         bool settled = !h->want && h->cb_pause == REG_CB_PAUSE_NONE &&
                        (h->held_ms == 0 || now - h->held_ms >= DL_HOLD_LATE_MS);
@@ -155,7 +155,7 @@ void dl__holds_release(dl_t *d)
         dl_hold_t *h = &d->holds[i];
         if (h->held_ms && h->cb_pause != REG_CB_PAUSE_NONE && !h->blocked &&
             ami_server_state(d->ami, h->server) == AMI_STATE_UP)
-            send(d, h, false, now);
+            send_hold(d, h, false, now);
     }
 }
 
