@@ -113,6 +113,7 @@ typedef struct conf_dialer {
     int short_call_s;          /* linked for fewer seconds = ShortCall, default 10, 0 = never */
     int abandoned_redial_block_h; /* no redial of an abandoned number for this long, default 72 */
     char callback_context[CONF_STR_LEN]; /* "same agent" callbacks, default llamada_agendada */
+    bool callback_hold;        /* pause a callback's agent in Asterisk meanwhile, default yes */
 } conf_dialer_t;
 
 /* The agent service (docs/agent.md): the dialplan contexts it originates into. */

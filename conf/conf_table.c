@@ -164,6 +164,8 @@ const conf_directive_t conf__directives[] = {
         "hours an abandoned number is not dialed again; 0 = no block"),
     ROW(D_T, DL, CONF_T_IDENT, callback_context, callback_context, "llamada_agendada",
         "dialplan context of scheduled calls for one agent"),
+    ROW(D_T, DL, CONF_T_BOOL, callback_hold, callback_hold, "yes",
+        "pause an agent in every queue while a scheduled call for it is due or ringing"),
 
     /* [agents] */
     ROW(D_T, AGS, CONF_T_IDENT, phone_context, phone_context, "from-internal",

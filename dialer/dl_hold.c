@@ -118,8 +118,8 @@ void dl__holds_sync(dl_t *d)
         bool due = h->sent_ms == 0 || now - h->sent_ms >= DL_HOLD_RESEND_MS;
         if (h->want && h->cb_pause != REG_CB_PAUSE_NONE)
             held++;
-        if (up && !h->blocked && h->want && h->cb_pause == REG_CB_PAUSE_NONE &&
-            (due || h->lift_sent)) {
+        if (up && d->cf->dialer.callback_hold && !h->blocked && h->want &&
+            h->cb_pause == REG_CB_PAUSE_NONE && (due || h->lift_sent)) {
             send_hold(d, h, true, now);
         } else if (up && !h->blocked && !h->want && h->cb_pause != REG_CB_PAUSE_NONE &&
                    (h->cb_pause == REG_CB_PAUSE_FOUND || h->held_ms) && (due || !h->lift_sent)) {

@@ -406,6 +406,28 @@ static void test_callback_and_finish(void **state)
     fx_teardown(&F);
 }
 
+/* With [dialer] callback_hold = no, the callback still reaches its agent, and nothing is
+ * paused. */
+static void test_callback_hold_off(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_cboff", false, false);
+    F.cf.dialer.callback_hold = false;
+    fx_campaign(&F, 2, "progressive", 0);
+    fx_numbers(&F, 5304, 1);
+    dbt_exec(F.my, "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
+                   "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
+                   "'23:59:59' WHERE id = 5304");
+    fx_start(&F);
+    fx_login_agents(&F, 2);
+    wait_all_finished(5304, 1);
+    assert_int_equal(final_of(5304), REG_CS_HANGUP);
+    assert_string_equal(F.agent[5304], "Agent/9001");
+    assert_int_equal(stats().holds_sent, 0);
+    assert_int_equal(cb_pause_of("Agent/9001"), REG_CB_PAUSE_NONE);
+    fx_teardown(&F);
+}
+
 static void free_answer(ami_response_t *r, void *ctx)
 {
     (void)ctx;
@@ -589,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_calling_rules_clock),
         cmocka_unit_test(test_callback_and_finish),
         cmocka_unit_test(test_hold_left_behind),
+        cmocka_unit_test(test_callback_hold_off),
         cmocka_unit_test(test_pbx_restart),
         cmocka_unit_test(test_db_outage),
         cmocka_unit_test(test_wrapup),
