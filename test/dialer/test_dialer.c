@@ -331,6 +331,18 @@ static uint8_t cb_pause_of(const char *agent)
     return brk ? 0xfe : v; /* a break never comes with the dialer's hold */
 }
 
+/* Makes the numbers in the SQL list ids "same agent" callbacks for Agent/9001, due now. */
+static void callbacks_for_9001(const char *ids)
+{
+    char q[512];
+    snprintf(q, sizeof(q),
+             "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
+             "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
+             "'23:59:59' WHERE id IN (%s)",
+             ids);
+    dbt_exec(F.my, q);
+}
+
 /* Polled while the campaign runs: whether Agent/9001 was seen held for its callback. */
 static bool held_9001;
 
@@ -351,9 +363,7 @@ static void test_callback_and_finish(void **state)
     fx_setup(&F, "dl_cb", false, false);
     fx_campaign(&F, 2, "progressive", 0);
     fx_numbers(&F, 5301, 5);
-    dbt_exec(F.my, "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
-                   "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
-                   "'23:59:59' WHERE id IN (5304, 5305)");
+    callbacks_for_9001("5304, 5305");
     fx_start(&F);
     fx_login_agents(&F, 2);
     held_9001 = false;
@@ -415,9 +425,7 @@ static void test_callback_hold_off(void **state)
     F.cf.dialer.callback_hold = false;
     fx_campaign(&F, 2, "progressive", 0);
     fx_numbers(&F, 5304, 1);
-    dbt_exec(F.my, "UPDATE calls SET agent = 'Agent/9001', date_init = CURDATE() - INTERVAL 1 DAY, "
-                   "date_end = CURDATE() + INTERVAL 1 DAY, time_init = '00:00:00', time_end = "
-                   "'23:59:59' WHERE id = 5304");
+    callbacks_for_9001("5304");
     fx_start(&F);
     fx_login_agents(&F, 2);
     wait_all_finished(5304, 1);
