@@ -153,6 +153,20 @@ static int claim_campaign(claim_t *cl)
 
 /* ---- phase 2: candidates, locked with SKIP LOCKED ---- */
 
+/* What keeps an otherwise eligible number from being dialed now: its back-off, the block
+ * after an abandoned attempt, and the campaign's daily window in the number's zone. */
+static void add_blocks(db_q_t *q, const claim_t *cl)
+{
+    db__q_printf(q, " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= %s)", cl->clk.now);
+    if (cl->req->abandoned_block_s > 0)
+        /* The last attempt's end (or start, when no end was written) is what the block counts
+         * from: Ofcom's rule is about the call that was abandoned. */
+        db__q_printf(q, " AND NOT (c.status <=> 'Abandoned' AND COALESCE(c.end_time, "
+                        "c.datetime_originate, c.fecha_llamada) > %s - INTERVAL %d SECOND)",
+                     cl->clk.now, cl->req->abandoned_block_s);
+    db__q_raw(q, cl->tzpred);
+}
+
 /* The statistics change a lot as a list is dialed (half of it finished, say), and the
  * optimizer then prefers index id_list (already in id order) and walks every finished row;
  * the unwindowed scans therefore name their index. */
@@ -161,22 +175,15 @@ static void base_select(db_q_t *q, const claim_t *cl, uint32_t id_list, bool win
     db__q_raw(q, "SELECT c.id, c.id_list, c.phone, c.retries, c.agent, c.ccd_tz FROM calls c");
     db__q_raw(q, windowed ? "" : " FORCE INDEX (ccd_claim)");
     db__q_printf(q, " WHERE c.id_list = %u AND c.ccd_claim_owner IS NULL AND c.dnc = 0 AND "
-                    "c.retries < %u AND " ELIGIBLE_STATUS
-                    " AND (c.ccd_next_attempt IS NULL OR c.ccd_next_attempt <= %s)",
-                 id_list, cl->req->max_retries, cl->clk.now);
+                    "c.retries < %u AND " ELIGIBLE_STATUS,
+                 id_list, cl->req->max_retries);
     if (cl->req->agent) {
         db__q_raw(q, " AND c.agent = ");
         db__q_str(q, cl->req->agent);
     } else {
         db__q_raw(q, " AND c.agent IS NULL");
     }
-    if (cl->req->abandoned_block_s > 0)
-        /* The last attempt's end (or start, when no end was written) is what the block counts
-         * from: Ofcom's rule is about the call that was abandoned. */
-        db__q_printf(q, " AND NOT (c.status <=> 'Abandoned' AND COALESCE(c.end_time, "
-                        "c.datetime_originate, c.fecha_llamada) > %s - INTERVAL %d SECOND)",
-                     cl->clk.now, cl->req->abandoned_block_s);
-    db__q_raw(q, cl->tzpred);
+    add_blocks(q, cl);
 }
 
 /* Runs q and appends the candidates it returns. */
@@ -523,22 +530,34 @@ done:
     return rc;
 }
 
-int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries, time_t now,
-                     db_agent_name_t **out, size_t *n)
+int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
+                     int abandoned_block_s, time_t now, db_agent_name_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    db_sqlclock_t k;
-    db__sql_clock(&k, now);
+    if (abandoned_block_s < 0)
+        return CCD_EINVAL;
+    /* Due means the claim would hand it out now: the same rules, so an agent is never held
+     * for a callback that cannot be placed (in its back-off, say, for up to hours). */
+    db_claim_req_t req = {.id_campaign = id_campaign,
+                          .max_retries = max_retries,
+                          .now = now,
+                          .abandoned_block_s = abandoned_block_s};
+    claim_t cl = {.my = c->my, .req = &req};
+    db__sql_clock(&cl.clk, now);
+    int qrc = claim_campaign(&cl);
+    if (qrc)
+        return qrc;
     db_q_t q;
     db__q_init(&q, c->my);
     db__q_printf(&q, "SELECT DISTINCT c.agent FROM calls c JOIN campaign_lists l ON l.id = c.id_list "
                      "WHERE l.id_campaign = %u AND l.type = 0 AND l.is_deleted = 0 AND "
                      "c.agent IS NOT NULL AND c.ccd_claim_owner IS NULL AND c.dnc = 0 AND "
                      "c.retries < %u AND " ELIGIBLE_STATUS " AND c.date_init <= %s AND "
-                     "c.date_end >= %s AND c.time_init <= %s AND c.time_end >= %s "
-                     "ORDER BY c.agent LIMIT 1000",
-                 id_campaign, max_retries, k.date, k.date, k.time, k.time);
+                     "c.date_end >= %s AND c.time_init <= %s AND c.time_end >= %s",
+                 id_campaign, max_retries, cl.clk.date, cl.clk.date, cl.clk.time, cl.clk.time);
+    add_blocks(&q, &cl);
+    db__q_raw(&q, " ORDER BY c.agent LIMIT 1000");
     db_rows_t r;
     int rc = db__q_rows(&q, &r);
     if (rc)

@@ -24,6 +24,7 @@ typedef struct dl_job {
     size_t ncamps;
     db_agent_name_t **cb;
     size_t *ncb;
+    int abandoned_block_s; /* the claims' rule, so that "due" means "would be claimed" */
     int expired;
     /* JOB_RECOVER */
     int released;
@@ -114,8 +115,8 @@ static int run_load(db_conn_t *c, db_read_job_t *jj)
     if (!j->cb || !j->ncb)
         return CCD_ENOMEM;
     for (size_t i = 0; i < j->ncamps; i++)
-        if ((rc = db_callbacks_due(c, j->camps[i].id, j->camps[i].retries, j->now, &j->cb[i],
-                                   &j->ncb[i])))
+        if ((rc = db_callbacks_due(c, j->camps[i].id, j->camps[i].retries,
+                                   j->abandoned_block_s, j->now, &j->cb[i], &j->ncb[i])))
             return rc;
     return 0;
 }
@@ -125,6 +126,7 @@ int dl__job_load(dl_t *d)
     dl_job_t *j = job_new(d, JOB_LOAD, run_load);
     if (!j)
         return CCD_ENOMEM;
+    j->abandoned_block_s = d->cf->dialer.abandoned_redial_block_h * 3600;
     int rc = submit(d, j);
     if (rc == 0)
         d->load_busy = true;
