@@ -442,6 +442,50 @@ static void free_answer(ami_response_t *r, void *ctx)
     ami_response_free(r);
 }
 
+static uint32_t queue_callers(void)
+{
+    pbxsim_state_t st;
+    pbxsim_state(F.sim, &st);
+    return st.queue_callers;
+}
+
+/* What the hold is for: while a callback's customer rings, a queue call does not take its
+ * agent.  Agent/9001 is the only agent Asterisk could offer a queue call (9000 is paused for
+ * lunch); its callback (6301, which rings until its Timeout: 600 s of the PBX's clock, 12 s
+ * here) is placed and the agent held; a caller then joins queue 8000.  It waits, and gets
+ * 9001 only after the callback ended and the hold was lifted.  Without the hold it would be
+ * connected at once, while the callback's customer still rang. */
+static void test_hold_keeps_queue_calls_away(void **state)
+{
+    (void)state;
+    fx_setup(&F, "dl_holdq", false, false);
+    F.cf.dialer.originate_timeout_s = 600;
+    fx_campaign(&F, 2, "progressive", 0);
+    fx_numbers(&F, 6301, 1);
+    callbacks_for_9001("6301");
+    fx_start(&F);
+    fx_login_agents(&F, 2);
+    ami_send_opts_t so = {.cb = free_answer};
+    assert_int_equal(ami_send(F.ami, 0,
+                              ami_op_queue_pause("Local/9000@agents", NULL, true, "lunch"), &so,
+                              NULL),
+                     0);
+    CCD_WAIT((fx_pump(&F), F.dials[6301] == 1 && cb_pause_of("Agent/9001") == REG_CB_PAUSE_SEEN));
+    assert_int_equal(F.final[6301], 0); /* its customer rings */
+    assert_int_equal(ami_send(F.ami, 0,
+                              ami_op_originate_exten("Local/4301@customers", "dialer-queue", "8000",
+                                                     0, NULL, NULL),
+                              &so, NULL),
+                     0);
+    CCD_WAIT(queue_callers() == 1);
+    /* Connected (no caller left waiting) only once the callback is over. */
+    CCD_WAIT_UNTIL((fx_pump(&F), queue_callers() == 0), LONG_WAIT_MS);
+    fx_pump(&F);
+    assert_int_equal(final_of(6301), REG_CS_NOANSWER);
+    CCD_WAIT(cb_pause_of("Agent/9001") == REG_CB_PAUSE_NONE);
+    fx_teardown(&F);
+}
+
 /* A hold the dialer did not set: one that appears while connected is another engine's and
  * stays (the agent counts free for none of this engine's calls meanwhile); one a resync
  * finds is lifted, as an engine that stopped before lifting its holds would have left it. */
@@ -619,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_calling_rules_clock),
         cmocka_unit_test(test_callback_and_finish),
         cmocka_unit_test(test_hold_left_behind),
+        cmocka_unit_test(test_hold_keeps_queue_calls_away),
         cmocka_unit_test(test_callback_hold_off),
         cmocka_unit_test(test_pbx_restart),
         cmocka_unit_test(test_db_outage),
