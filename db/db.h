@@ -643,7 +643,8 @@ typedef struct db_claimed_call {
 int db_claim_numbers(db_conn_t *c, const db_claim_req_t *req, db_claimed_call_t *out, int max,
                      int *nout);
 
-/* The agents (calls.agent, "Agent/9000") having at least one number of the campaign scheduled
+/* The agents (calls.agent, "Agent/9000") having at least one number of campaign camp (its
+ * id, retries and daily window, as db_load_active_campaigns_at gives them) scheduled
  * for them that db_claim_numbers would hand out for them at now (0 = the server's clock): its
  * own window open, eligible status, dnc 0, retries < max_retries, not claimed, past its
  * back-off, not within abandoned_block_s of an abandoned attempt, inside the campaign's daily
@@ -652,8 +653,8 @@ int db_claim_numbers(db_conn_t *c, const db_claim_req_t *req, db_claimed_call_t 
 typedef struct db_agent_name {
     char name[33];
 } db_agent_name_t;
-int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
-                     int abandoned_block_s, time_t now, db_agent_name_t **out, size_t *n);
+int db_callbacks_due(db_conn_t *c, const db_campaign_t *camp, int abandoned_block_s, time_t now,
+                     db_agent_name_t **out, size_t *n);
 
 /* How many numbers of the campaign are not finished: dialable later (retries left, dnc 0,
  * whatever their window or back-off) or still in flight in the database (Placing, Ringing,

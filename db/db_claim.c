@@ -108,6 +108,26 @@ typedef struct claim {
 
 /* ---- phase 1: the campaign (non-locking reads) ---- */
 
+/* The time-zone predicate of the campaign's daily window tinit..tend ("" when either is not
+ * a valid time).  An unknown zone name (CONVERT_TZ gives NULL) counts as the server's zone.
+ * The times are the campaign's own TIME values, validated before they go into the text. */
+static void tz_window(claim_t *cl, const char *tinit, const char *tend)
+{
+    cl->tzpred[0] = 0;
+    if (!valid_time(tinit) || !valid_time(tend))
+        return;
+    char lt[160];
+    snprintf(lt, sizeof(lt), "TIME(CONVERT_TZ(%s, '+00:00', c.ccd_tz))", cl->clk.utc);
+    if (strcmp(tinit, tend) <= 0)
+        snprintf(cl->tzpred, sizeof(cl->tzpred),
+                 " AND (c.ccd_tz IS NULL OR COALESCE(%s BETWEEN '%s' AND '%s', 1))", lt, tinit,
+                 tend);
+    else /* overnight window */
+        snprintf(cl->tzpred, sizeof(cl->tzpred),
+                 " AND (c.ccd_tz IS NULL OR COALESCE(%s >= '%s' OR %s <= '%s', 1))", lt, tinit,
+                 lt, tend);
+}
+
 /* The campaign's outgoing lists and the time-zone predicate of its daily window. */
 static int claim_campaign(claim_t *cl)
 {
@@ -134,20 +154,7 @@ static int claim_campaign(claim_t *cl)
     for (size_t i = 0; i < r.nrows && cl->nlists < MAX_LISTS; i++)
         cl->lists[cl->nlists++] = (uint32_t)db__ll(db_cell(&r, i, 0), 0);
     db_rows_free(&r);
-    /* An unknown zone name (CONVERT_TZ gives NULL) counts as the server's zone.  The times are
-     * the campaign's own TIME values, validated before they go into the text. */
-    if (valid_time(tinit) && valid_time(tend)) {
-        char lt[160];
-        snprintf(lt, sizeof(lt), "TIME(CONVERT_TZ(%s, '+00:00', c.ccd_tz))", cl->clk.utc);
-        if (strcmp(tinit, tend) <= 0)
-            snprintf(cl->tzpred, sizeof(cl->tzpred),
-                     " AND (c.ccd_tz IS NULL OR COALESCE(%s BETWEEN '%s' AND '%s', 1))", lt,
-                     tinit, tend);
-        else /* overnight window */
-            snprintf(cl->tzpred, sizeof(cl->tzpred),
-                     " AND (c.ccd_tz IS NULL OR COALESCE(%s >= '%s' OR %s <= '%s', 1))", lt,
-                     tinit, lt, tend);
-    }
+    tz_window(cl, tinit, tend);
     return 0;
 }
 
@@ -530,8 +537,8 @@ done:
     return rc;
 }
 
-int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
-                     int abandoned_block_s, time_t now, db_agent_name_t **out, size_t *n)
+int db_callbacks_due(db_conn_t *c, const db_campaign_t *camp, int abandoned_block_s, time_t now,
+                     db_agent_name_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -539,15 +546,13 @@ int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
         return CCD_EINVAL;
     /* Due means the claim would hand it out now: the same rules, so an agent is never held
      * for a callback that cannot be placed (in its back-off, say, for up to hours). */
-    db_claim_req_t req = {.id_campaign = id_campaign,
-                          .max_retries = max_retries,
+    db_claim_req_t req = {.id_campaign = camp->id,
+                          .max_retries = camp->retries,
                           .now = now,
                           .abandoned_block_s = abandoned_block_s};
     claim_t cl = {.my = c->my, .req = &req};
     db__sql_clock(&cl.clk, now);
-    int qrc = claim_campaign(&cl);
-    if (qrc)
-        return qrc;
+    tz_window(&cl, camp->daytime_init, camp->daytime_end);
     db_q_t q;
     db__q_init(&q, c->my);
     db__q_printf(&q, "SELECT DISTINCT c.agent FROM calls c JOIN campaign_lists l ON l.id = c.id_list "
@@ -555,7 +560,7 @@ int db_callbacks_due(db_conn_t *c, uint32_t id_campaign, uint32_t max_retries,
                      "c.agent IS NOT NULL AND c.ccd_claim_owner IS NULL AND c.dnc = 0 AND "
                      "c.retries < %u AND " ELIGIBLE_STATUS " AND c.date_init <= %s AND "
                      "c.date_end >= %s AND c.time_init <= %s AND c.time_end >= %s",
-                 id_campaign, max_retries, cl.clk.date, cl.clk.date, cl.clk.time, cl.clk.time);
+                 camp->id, camp->retries, cl.clk.date, cl.clk.date, cl.clk.time, cl.clk.time);
     add_blocks(&q, &cl);
     db__q_raw(&q, " ORDER BY c.agent LIMIT 1000");
     db_rows_t r;

@@ -115,8 +115,8 @@ static int run_load(db_conn_t *c, db_read_job_t *jj)
     if (!j->cb || !j->ncb)
         return CCD_ENOMEM;
     for (size_t i = 0; i < j->ncamps; i++)
-        if ((rc = db_callbacks_due(c, j->camps[i].id, j->camps[i].retries,
-                                   j->abandoned_block_s, j->now, &j->cb[i], &j->ncb[i])))
+        if ((rc = db_callbacks_due(c, &j->camps[i], j->abandoned_block_s, j->now, &j->cb[i],
+                                   &j->ncb[i])))
             return rc;
     return 0;
 }

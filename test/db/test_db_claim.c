@@ -143,6 +143,23 @@ static void test_claim_time_zone(void **state)
     assert_string_equal(out[0].tz, tza);
     assert_int_equal(out[1].id, 3);
     assert_int_equal(out[2].id, 4); /* unknown zone: treated as the server's */
+    /* A callback is due by the same window: B's (23:00 where it lives) is not, A's is. */
+    snprintf(q, sizeof(q),
+             "INSERT INTO calls (id, id_list, phone, ccd_tz, agent, date_init, date_end, "
+             "time_init, time_end) VALUES (5, 1, '5005', '%s', 'Agent/9005', CURDATE() - INTERVAL "
+             "1 DAY, CURDATE() + INTERVAL 1 DAY, '00:00:00', '23:59:59'), (6, 1, '5006', '%s', "
+             "'Agent/9006', CURDATE() - INTERVAL 1 DAY, CURDATE() + INTERVAL 1 DAY, '00:00:00', "
+             "'23:59:59')",
+             tzb, tza);
+    dbt_exec(my, q);
+    const db_campaign_t camp = {.id = 1, .retries = 1, .daytime_init = "10:00:00",
+                                .daytime_end = "12:00:00"};
+    db_agent_name_t *due = NULL;
+    size_t ndue = 0;
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp, 0, 0, &due, &ndue), 0);
+    assert_int_equal(ndue, 1);
+    assert_string_equal(due[0].name, "Agent/9006");
+    free(due);
     mysql_close(my);
     dbt_drop(&cfg);
 }
@@ -397,28 +414,30 @@ static void test_claim_dialer_options(void **state)
                  "INTERVAL 1 DAY, time_init = '00:00:00', time_end = '23:59:59' WHERE id = 2");
     db_agent_name_t *due = NULL;
     size_t ndue = 0;
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, 0, &due, &ndue), 0);
+    const db_campaign_t camp1 = {.id = 1, .retries = 3, .daytime_init = "00:00:00",
+                                 .daytime_end = "23:59:59"};
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, 0, 0, &due, &ndue), 0);
     assert_int_equal(ndue, 1);
     assert_string_equal(due[0].name, "Agent/9001");
     free(due);
     /* Not due while the claim would not hand it out: in its back-off, or within the block
      * after an abandoned attempt (then due again once that is over). */
     dbt_exec(my, "UPDATE calls SET ccd_next_attempt = NOW() + INTERVAL 1 HOUR WHERE id = 2");
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, 0, &due, &ndue), 0);
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, 0, 0, &due, &ndue), 0);
     assert_int_equal(ndue, 0);
     free(due);
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, time(NULL) + 7200, &due, &ndue), 0);
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, 0, time(NULL) + 7200, &due, &ndue), 0);
     assert_int_equal(ndue, 1);
     free(due);
     dbt_exec(my, "UPDATE calls SET ccd_next_attempt = NULL, status = 'Abandoned', end_time = "
                  "NOW() - INTERVAL 1 HOUR WHERE id = 2");
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 72 * 3600, 0, &due, &ndue), 0);
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, 72 * 3600, 0, &due, &ndue), 0);
     assert_int_equal(ndue, 0);
     free(due);
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, 0, &due, &ndue), 0);
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, 0, 0, &due, &ndue), 0);
     assert_int_equal(ndue, 1);
     free(due);
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, -1, 0, &due, &ndue), CCD_EINVAL);
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, -1, 0, &due, &ndue), CCD_EINVAL);
     dbt_exec(my, "UPDATE calls SET status = NULL, end_time = NULL WHERE id = 2");
     assert_int_equal(db_claim_numbers(DBT_CONN(my), &req, out, 100, &n), 0);
     assert_int_equal(n, 0); /* not a campaign number */
@@ -430,7 +449,7 @@ static void test_claim_dialer_options(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(out[0].id, 2);
     assert_string_equal(out[0].agent, "Agent/9001");
-    assert_int_equal(db_callbacks_due(DBT_CONN(my), 1, 3, 0, 0, &due, &ndue), 0);
+    assert_int_equal(db_callbacks_due(DBT_CONN(my), &camp1, 0, 0, &due, &ndue), 0);
     assert_int_equal(ndue, 0); /* claimed now */
     free(due);
     /* A claim whose answer was lost: its rows (claimed since the server's time before it, still
