@@ -58,10 +58,12 @@ static dl_hold_t *find(dl_t *d, const char *agent, int server)
 
 void dl__hold_note(dl_t *d, const reg_agent_t *a, bool want)
 {
+    /* Nothing to note for the many agents neither wanted nor paused: a hold not seen in the
+     * count is read as exactly that (dl__holds_sync), so no lookup per agent per cycle. */
+    if (!want && a->cb_pause == REG_CB_PAUSE_NONE)
+        return;
     dl_hold_t *h = find(d, a->number, a->server);
     if (!h) {
-        if (!want && a->cb_pause == REG_CB_PAUSE_NONE)
-            return;
         if (d->nholds == d->capholds) {
             size_t cap = d->capholds ? d->capholds * 2 : 16;
             dl_hold_t *p = realloc(d->holds, cap * sizeof(*p));
@@ -92,13 +94,13 @@ static void send_hold(dl_t *d, dl_hold_t *h, bool pause, int64_t now)
     int rc = a ? ami_send(d->ami, h->server, a, &so, NULL) : CCD_ENOMEM;
     h->sent_ms = now;
     h->lift_sent = !pause;
-    if (pause)
-        h->held_ms = now;
     if (rc) {
         LOG_WARN_RL(DL_LOG, "%s of %s for its callback not sent (%s): tried again",
                     pause ? "QueuePause" : "QueuePause (lift)", h->agent, ccd_strerror(rc));
         return;
     }
+    if (pause)
+        h->held_ms = now;
     atomic_fetch_add(pause ? &d->st_holds : &d->st_lifts, 1);
 }
 
@@ -109,7 +111,7 @@ void dl__holds_sync(dl_t *d)
     size_t o = 0;
     for (size_t i = 0; i < d->nholds; i++) {
         dl_hold_t *h = &d->holds[i];
-        if (!h->seen) { /* not in the registry's count: logged out and not paused */
+        if (!h->seen) { /* noted by no count: neither wanted nor paused */
             h->want = false;
             h->blocked = false;
             h->cb_pause = REG_CB_PAUSE_NONE;

@@ -233,9 +233,10 @@ static void visit_agent(const reg_agent_t *a, void *ctx)
         dl_camp_t *k = s->d->camps[i];
         if (k->gone || !k->usable || k->server != a->server)
             continue;
-        if (is_reserved(k, a->number) || cb_busy(k, a->number))
+        bool reserved = is_reserved(k, a->number);
+        if (reserved || cb_busy(k, a->number))
             held_for_callback = true;
-        if (is_reserved(k, a->number)) {
+        if (reserved) {
             /* Due callbacks hold their agent: not free for the campaign's other calls.  Its
              * hold in Asterisk (dl_hold.c) does not stop the callback, which dials the agent
              * itself, not the queue. */
