@@ -121,12 +121,18 @@ static int run_load(db_conn_t *c, db_read_job_t *jj)
     return 0;
 }
 
+/* The claims' block after an abandoned attempt, which "due" callbacks must share. */
+static int abandoned_block_s(const dl_t *d)
+{
+    return d->cf->dialer.abandoned_redial_block_h * 3600;
+}
+
 int dl__job_load(dl_t *d)
 {
     dl_job_t *j = job_new(d, JOB_LOAD, run_load);
     if (!j)
         return CCD_ENOMEM;
-    j->abandoned_block_s = d->cf->dialer.abandoned_redial_block_h * 3600;
+    j->abandoned_block_s = abandoned_block_s(d);
     int rc = submit(d, j);
     if (rc == 0)
         d->load_busy = true;
@@ -209,7 +215,7 @@ int dl__job_claim(dl_t *d, dl_camp_t *k, int n, bool check_remaining)
         .mark_placing = true,
         .log_progress = true,
         .now = j->now,
-        .abandoned_block_s = d->cf->dialer.abandoned_redial_block_h * 3600,
+        .abandoned_block_s = abandoned_block_s(d),
     };
     for (int i = 0; i < k->ncb_free && i < DL_MAX_CB; i++)
         snprintf(j->cb_agents[j->ncb_agents++], sizeof(j->cb_agents[0]), "%s", k->cb_free[i]);
