@@ -8,13 +8,15 @@
  * within the cap, by bisection), ours (predictive), an agent oracle (ours told when every busy
  * agent will be ready) and a clairvoyant bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [-s SEED] [-o] [-f] [-r] [AGENTS ANSWER TALK]: -s another seed (0, the
- * default, gives the published figures), -o ours alone (no baselines), -f the frontier
+ * Usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m] [AGENTS ANSWER TALK]: -s another
+ * seed (0, the default, gives the published figures), -o ours alone (no baselines), -f the frontier
  * searches of ours and the agent oracle (the pacer's level that is best within the cap, and
  * the level and abandon rate at which occupancy reaches 0.87), -r ours over the hour after
  * the engine restarts halfway through (cautious, with the saved allowance, with the allowance
- * and the estimators), three numbers
- * one scenario (default: all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
+ * and the estimators), -a another time to answer (mean and deviation in seconds, lognormal;
+ * 8,5 by default; the deviation scales with the mean when left out), -m the memoryless
+ * campaign bench/pacing_dp solves exactly (see there), three numbers one scenario
+ * (default: all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdbool.h>
@@ -36,6 +38,13 @@ static bool ours_only;
 static bool frontiers;
 /* -r: the hour after a restart of the engine halfway through (restart()). */
 static bool restarts;
+/* -a MEAN[,SD]: another time to answer (seconds, lognormal) than bench/pacing's 8 +/- 5 s. */
+static double answer_mean_s = 8, answer_sd_s = 5;
+/* -m: the memoryless campaign that bench/pacing_dp solves exactly (pacing_sim.h): the
+ * agents' whole cycle (talk and wrap-up) exponential of mean TALK + 10 s, every call ending
+ * after an exponential time of mean -a's MEAN; its figures print as pacing.memoryless.*, its
+ * occupancy is the agents' busy share, as pacing_dp's. */
+static bool memoryless;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -44,12 +53,13 @@ static sim_scenario_t scenario(int agents, double p, double talk)
     int days = agents <= 5 ? 4 : agents <= 20 ? 2 : 1;
     return (sim_scenario_t){.agents = agents,
                             .p_answer = p,
-                            .talk_mean_s = talk,
+                            .talk_mean_s = memoryless ? talk + 10 : talk,
                             .talk_cv = 1.0,
-                            .wrap_mean_s = 10,
-                            .fail_share = 0.10,
-                            .answer_mean_s = 8,
-                            .answer_sd_s = 5,
+                            .wrap_mean_s = memoryless ? 0 : 10,
+                            .fail_share = memoryless ? 0 : 0.10,
+                            .answer_mean_s = answer_mean_s,
+                            .answer_sd_s = answer_sd_s,
+                            .memoryless = memoryless,
                             .ring_timeout_s = 25,
                             .grace_s = 2,
                             .abandon_target = TARGET,
@@ -61,8 +71,8 @@ static sim_scenario_t scenario(int agents, double p, double talk)
 static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t *r)
 {
     char k[96];
-    snprintf(k, sizeof k, "pacing.%s.a%d.p%.2f.t%.0f", pol, sc->agents, sc->p_answer,
-             sc->talk_mean_s);
+    snprintf(k, sizeof k, "pacing.%s%s.a%d.p%.2f.t%.0f", sc->memoryless ? "memoryless." : "",
+             pol, sc->agents, sc->p_answer, sc->talk_mean_s);
     printf("metric %s.occupancy %.4f ratio\n", k, r->occupancy);
     printf("metric %s.first_hour_occupancy %.4f ratio\n", k, r->first_hour_occupancy);
     printf("metric %s.abandon %.4f ratio\n", k, r->abandon);
@@ -234,7 +244,8 @@ static void run_scenario(int agents, double p, double talk)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [AGENTS ANSWER TALK]\n"
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m] "
+                    "[AGENTS ANSWER TALK]\n"
                     "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
     exit(2);
 }
@@ -251,7 +262,19 @@ int main(int argc, char **argv)
             frontiers = true;
         else if (strcmp(argv[i], "-r") == 0)
             restarts = true;
-        else
+        else if (strcmp(argv[i], "-m") == 0)
+            memoryless = true;
+        else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
+            char *end;
+            answer_mean_s = strtod(argv[++i], &end);
+            if (*end == ',')
+                answer_sd_s = strtod(end + 1, &end);
+            else
+                answer_sd_s = answer_mean_s * 5 / 8;
+            if (*end || !(answer_mean_s >= 0.5 && answer_mean_s <= 20) ||
+                !(answer_sd_s >= 0 && answer_sd_s <= 20))
+                usage();
+        } else
             usage();
     }
     int rest = argc - i;

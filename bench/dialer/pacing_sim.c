@@ -55,6 +55,12 @@ static fate_t fate_of(const sim_scenario_t *sc, uint64_t i)
     uint64_t x = sc->seed * 0x2545f4914f6cdd1dULL ^ (i * 0x9e3779b97f4a7c15ULL);
     fate_t f = {0};
     double u = uniform(&x);
+    if (sc->memoryless) {
+        f.kind = u < sc->p_answer ? FATE_ANSWERED : FATE_NOANSWER;
+        f.ring_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->answer_mean_s * 1000);
+        f.talk_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->talk_mean_s * 1000);
+        return f;
+    }
     double timeout = sc->ring_timeout_s * 1000;
     if (u < sc->p_answer) {
         f.kind = FATE_ANSWERED;
