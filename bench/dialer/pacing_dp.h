@@ -1,0 +1,60 @@
+/*
+ * pacing_dp's solver: the memoryless campaign as a Markov decision process (the model is
+ * described in pacing_dp_model.c), the optimal policy for a Lagrange multiplier, and the
+ * long-run figures of a policy.  Apart from the program (pacing_dp.c) so that
+ * test/dialer/test_pacing_dp.c can check it against a simulation of its own.
+ */
+#ifndef CCD_BENCH_DIALER_PACING_DP_H
+#define CCD_BENCH_DIALER_PACING_DP_H
+
+#define PDP_AGENTS_MAX 40
+#define PDP_RING_MAX 48 /* calls ringing at most: a policy may not place beyond */
+#define PDP_WAIT_MAX 4  /* answered calls waiting, per age, at most: more are abandoned */
+
+typedef struct pdp_model {
+    int agents;      /* 1 .. PDP_AGENTS_MAX */
+    int grace;       /* steps an answered call may wait for an agent to free: 1 or 2 */
+    double p_answer; /* share of calls answered, in (0, 1) */
+    double cycle_s;  /* mean time an agent stays busy with a call (talk and wrap-up), >= 1 */
+    double answer_s; /* mean time from placing a call to its end, answered or not, >= 0.5 */
+    double cap;      /* on the abandon rate (abandoned / answered), in (0, 1) */
+} pdp_model_t;
+
+/* A policy's figures per step of 1 s, in the long run. */
+typedef struct pdp_solution {
+    double busy;      /* agents busy at the end of a step */
+    double answered;  /* calls answered in a step */
+    double abandoned; /* calls abandoned in a step */
+    double ringing;   /* calls ringing at the start of a step */
+} pdp_solution_t;
+
+typedef struct pdp pdp_t;
+
+/* NULL when the model is out of the ranges above or memory runs out.  The policy starts as
+ * "place nothing". */
+pdp_t *pdp_new(const pdp_model_t *m);
+void pdp_free(pdp_t *d);
+
+/* Relative value iteration for busy agents - lambda x (abandoned - cap x answered); leaves
+ * the optimal policy in d (and its values, from which the next call starts).  The number of
+ * iterations it took. */
+int pdp_solve(pdp_t *d, double lambda);
+
+/* The current policy's figures, from its stationary distribution (starting from no agent
+ * busy and nothing ringing). */
+void pdp_evaluate(const pdp_t *d, pdp_solution_t *out);
+
+/* The calls the current policy places after a step that left busy agents busy, ringing
+ * calls ringing, waiting1 answered calls waiting since that step and waiting2 since the
+ * step before (both 0 unless every agent is busy). */
+int pdp_policy(const pdp_t *d, int busy, int ringing, int waiting1, int waiting2);
+
+/* Replaces the policy with rule's answers (clamped to PDP_RING_MAX ringing). */
+typedef int pdp_rule_fn(int busy, int ringing, int waiting1, int waiting2, void *arg);
+void pdp_set_policy(pdp_t *d, pdp_rule_fn *rule, void *arg);
+
+double pdp_abandon_rate(const pdp_solution_t *x);
+/* The Lagrangian per step that pdp_solve maximises, for a solution. */
+double pdp_gain(const pdp_model_t *m, const pdp_solution_t *x, double lambda);
+
+#endif
