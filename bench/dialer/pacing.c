@@ -8,14 +8,14 @@
  * within the cap, by bisection), ours (predictive), an agent oracle (ours told when every busy
  * agent will be ready) and a clairvoyant bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m] [AGENTS ANSWER TALK]: -s another
+ * Usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m|-M] [AGENTS ANSWER TALK]: -s another
  * seed (0, the default, gives the published figures), -o ours alone (no baselines), -f the frontier
  * searches of ours and the agent oracle (the pacer's level that is best within the cap, and
  * the level and abandon rate at which occupancy reaches 0.87), -r ours over the hour after
  * the engine restarts halfway through (cautious, with the saved allowance, with the allowance
  * and the estimators), -a another time to answer (mean and deviation in seconds, lognormal;
- * 8,5 by default; the deviation scales with the mean when left out), -m the memoryless
- * campaign bench/pacing_dp solves exactly (see there), three numbers one scenario
+ * 8,5 by default; the deviation scales with the mean when left out), -m / -M the memoryless
+ * campaign bench/pacing_dp solves exactly with one / two phases, three numbers one scenario
  * (default: all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -43,8 +43,9 @@ static double answer_mean_s = 8, answer_sd_s = 5;
 /* -m: the memoryless campaign that bench/pacing_dp solves exactly (pacing_sim.h): the
  * agents' whole cycle (talk and wrap-up) exponential of mean TALK + 10 s, every call ending
  * after an exponential time of mean -a's MEAN; its figures print as pacing.memoryless.*, its
- * occupancy is the agents' busy share, as pacing_dp's. */
-static bool memoryless;
+ * occupancy is the agents' busy share, as pacing_dp's.  -M: the same with calls in two
+ * phases (pacing_dp -k 2), printed as pacing.memoryless2.*. */
+static int memoryless;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -71,7 +72,8 @@ static sim_scenario_t scenario(int agents, double p, double talk)
 static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t *r)
 {
     char k[96];
-    snprintf(k, sizeof k, "pacing.%s%s.a%d.p%.2f.t%.0f", sc->memoryless ? "memoryless." : "",
+    snprintf(k, sizeof k, "pacing.%s%s.a%d.p%.2f.t%.0f",
+             sc->memoryless == 2 ? "memoryless2." : sc->memoryless ? "memoryless." : "",
              pol, sc->agents, sc->p_answer, sc->talk_mean_s);
     printf("metric %s.occupancy %.4f ratio\n", k, r->occupancy);
     printf("metric %s.first_hour_occupancy %.4f ratio\n", k, r->first_hour_occupancy);
@@ -244,7 +246,7 @@ static void run_scenario(int agents, double p, double talk)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m] "
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m|-M] "
                     "[AGENTS ANSWER TALK]\n"
                     "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
     exit(2);
@@ -263,7 +265,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "-r") == 0)
             restarts = true;
         else if (strcmp(argv[i], "-m") == 0)
-            memoryless = true;
+            memoryless = 1;
+        else if (strcmp(argv[i], "-M") == 0)
+            memoryless = 2;
         else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
             char *end;
             answer_mean_s = strtod(argv[++i], &end);

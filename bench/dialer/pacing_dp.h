@@ -8,16 +8,20 @@
 #define CCD_BENCH_DIALER_PACING_DP_H
 
 #define PDP_AGENTS_MAX 40
-#define PDP_RING_MAX 48 /* calls ringing at most: a policy may not place beyond */
+#define PDP_RING_MAX 48  /* calls ringing at most (one phase): a policy may not place beyond */
+#define PDP_RING2_MAX 32 /* calls in each phase at most (two phases) */
 #define PDP_WAIT_MAX 4  /* answered calls waiting, per age, at most: more are abandoned */
 
 typedef struct pdp_model {
     int agents;      /* 1 .. PDP_AGENTS_MAX */
     int grace;       /* steps an answered call may wait for an agent to free: 1 or 2 */
+    int phases;      /* a call's time to its end: 1 exponential phase or 2 (pacing_dp_model.c) */
     double p_answer; /* share of calls answered, in (0, 1) */
     double cycle_s;  /* mean time an agent stays busy with a call (talk and wrap-up), >= 1 */
-    double answer_s; /* mean time from placing a call to its end, answered or not, >= 0.5 */
+    double answer_s; /* mean time from placing a call to its end, answered or not, >= 0.5
+                      * (>= 2 with two phases) */
     double cap;      /* on the abandon rate (abandoned / answered), in (0, 1) */
+    int ring_max;    /* calls in a phase at most, up to the limit above; 0: that limit */
 } pdp_model_t;
 
 /* A policy's figures per step of 1 s, in the long run. */
@@ -44,12 +48,14 @@ int pdp_solve(pdp_t *d, double lambda);
  * busy and nothing ringing). */
 void pdp_evaluate(const pdp_t *d, pdp_solution_t *out);
 
-/* The calls the current policy places after a step that left busy agents busy, ringing
- * calls ringing, waiting1 answered calls waiting since that step and waiting2 since the
- * step before (both 0 unless every agent is busy). */
-int pdp_policy(const pdp_t *d, int busy, int ringing, int waiting1, int waiting2);
+/* The calls the current policy places after a step that left busy agents busy, first calls
+ * in the first phase (0 with one phase), last in the last (or only) one, waiting1 answered
+ * calls waiting since that step and waiting2 since the step before (both 0 unless every
+ * agent is busy).  0 for a state out of range. */
+int pdp_policy(const pdp_t *d, int busy, int first, int last, int waiting1, int waiting2);
 
-/* Replaces the policy with rule's answers (clamped to PDP_RING_MAX ringing). */
+/* Replaces the policy with rule's answers (given all calls ringing, both phases together;
+ * clamped to the phase's room). */
 typedef int pdp_rule_fn(int busy, int ringing, int waiting1, int waiting2, void *arg);
 void pdp_set_policy(pdp_t *d, pdp_rule_fn *rule, void *arg);
 

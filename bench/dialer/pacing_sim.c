@@ -57,7 +57,14 @@ static fate_t fate_of(const sim_scenario_t *sc, uint64_t i)
     double u = uniform(&x);
     if (sc->memoryless) {
         f.kind = u < sc->p_answer ? FATE_ANSWERED : FATE_NOANSWER;
-        f.ring_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->answer_mean_s * 1000);
+        if (sc->memoryless == 2) {
+            double h = 2 / (sc->answer_mean_s + 0.5), steps = 0;
+            for (int phase = 0; phase < 2; phase++)
+                steps += 1 + floor(log(uniform(&x)) / log(1 - h));
+            f.ring_ms = (int64_t)((steps - uniform(&x)) * 1000);
+        } else {
+            f.ring_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->answer_mean_s * 1000);
+        }
         f.talk_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->talk_mean_s * 1000);
         return f;
     }

@@ -7,7 +7,6 @@
 #ifndef CCD_BENCH_DIALER_PACING_SIM_H
 #define CCD_BENCH_DIALER_PACING_SIM_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum sim_policy {
@@ -43,11 +42,13 @@ typedef struct sim_scenario {
      * saves (dl_pacer_export_estimates).  Calls in flight carry on. */
     int restart_at_min;
     enum { SIM_RESTART_NONE, SIM_RESTART_CAUTIOUS, SIM_RESTART_KEEP, SIM_RESTART_STATE } restart;
-    /* The campaign bench/pacing_dp solves exactly: every call, answered or not, ends after
-     * an exponential time of mean answer_mean_s (no fast failures, no ring-out, no floor);
-     * talk is exponential of mean talk_mean_s with no wrap-up (wrap_mean_s 0), so nothing
-     * about a call or an agent tells how soon it ends. */
-    bool memoryless;
+    /* The campaign bench/pacing_dp solves exactly (memoryless 1 or 2, its phases; 0: not):
+     * every call, answered or not, ends after an exponential time of mean answer_mean_s, or
+     * with 2, after two phases of whole seconds, each left within a second with probability
+     * 2 / (answer_mean_s + 0.5), less a fraction of the last second (no fast failures, no
+     * ring-out); talk is exponential of mean talk_mean_s with no wrap-up (wrap_mean_s 0), so
+     * nothing about a call or an agent tells how soon it ends. */
+    int memoryless;
 } sim_scenario_t;
 
 typedef struct sim_result {

@@ -20,6 +20,7 @@ static pdp_model_t small(int grace)
 {
     return (pdp_model_t){.agents = 4,
                          .grace = grace,
+                         .phases = 1,
                          .p_answer = 0.3,
                          .cycle_s = 40,
                          .answer_s = 4,
@@ -36,17 +37,18 @@ static double uniform(void)
     return (double)(rng >> 11) / 9007199254740992.0;
 }
 
-/* The campaign step by step: agents free, calls end (some answered), answered calls meet
- * free agents oldest first, a call that has waited its grace is abandoned, then the policy
- * places calls. */
+/* The campaign step by step: agents free, calls move on or end (some answered), answered
+ * calls meet free agents oldest first, a call that has waited its grace is abandoned, then
+ * the policy places calls (into the first phase, with two). */
 static void simulate(const pdp_t *d, const pdp_model_t *m, long steps, pdp_solution_t *out)
 {
-    double f = 1 - exp(-1.0 / m->cycle_s), end = 1 - exp(-1.0 / m->answer_s);
-    int busy = 0, ringing = 0, wait[3] = {0, 0, 0}; /* wait[a]: answered a + 1 steps ago */
+    double f = 1 - exp(-1.0 / m->cycle_s);
+    double end = m->phases == 2 ? 2 / (m->answer_s + 0.5) : 1 - exp(-1.0 / m->answer_s);
+    int busy = 0, first = 0, ringing = 0, wait[3] = {0, 0, 0}; /* wait[a]: a + 1 steps ago */
     pdp_solution_t sum = {0};
     long counted = 0;
     for (long st = 0; st < steps; st++) {
-        int freed = 0, answered = 0, still = 0;
+        int freed = 0, answered = 0, still = 0, moved = 0;
         for (int i = 0; i < busy; i++)
             freed += uniform() < f;
         for (int i = 0; i < ringing; i++) {
@@ -55,6 +57,8 @@ static void simulate(const pdp_t *d, const pdp_model_t *m, long steps, pdp_solut
             else
                 still++;
         }
+        for (int i = 0; i < first; i++)
+            moved += uniform() < end;
         int avail = m->agents - busy + freed, matched = 0;
         /* Oldest first: wait[grace - 1] has used its grace and is abandoned if unmatched. */
         int queue[3] = {wait[1], wait[0], answered};
@@ -77,13 +81,19 @@ static void simulate(const pdp_t *d, const pdp_model_t *m, long steps, pdp_solut
         }
         busy = busy - freed + matched;
         if (st >= steps / 20) { /* past the start */
-            sum.ringing += ringing;
+            sum.ringing += first + ringing;
             sum.busy += busy;
             sum.answered += answered;
             sum.abandoned += abandoned;
             counted++;
         }
-        ringing = still + pdp_policy(d, busy, still, wait[0], wait[1]);
+        int n = pdp_policy(d, busy, first - moved, still + moved, wait[0], wait[1]);
+        if (m->phases == 2) {
+            first = first - moved + n;
+            ringing = still + moved;
+        } else {
+            ringing = still + n;
+        }
     }
     out->busy = sum.busy / (double)counted;
     out->answered = sum.answered / (double)counted;
@@ -91,9 +101,11 @@ static void simulate(const pdp_t *d, const pdp_model_t *m, long steps, pdp_solut
     out->ringing = sum.ringing / (double)counted;
 }
 
-static void check_against_simulation(int grace, double lambda)
+static void check_against_simulation(int grace, int phases, double lambda)
 {
     pdp_model_t m = small(grace);
+    m.phases = phases;
+    m.ring_max = phases == 2 ? 12 : 0; /* a small team rings a few calls: a small state */
     pdp_t *d = pdp_new(&m);
     assert_non_null(d);
     pdp_solve(d, lambda);
@@ -114,9 +126,10 @@ static void check_against_simulation(int grace, double lambda)
 static void test_matches_simulation(void **state)
 {
     (void)state;
-    check_against_simulation(2, 5);
-    check_against_simulation(1, 5);
-    check_against_simulation(2, 40);
+    check_against_simulation(2, 1, 5);
+    check_against_simulation(1, 1, 5);
+    check_against_simulation(2, 1, 40);
+    check_against_simulation(2, 2, 5);
 }
 
 /* Calls ringing per idle agent: ratio / p of them in flight, whatever the waiting calls. */
@@ -184,6 +197,14 @@ static void test_rejects_bad_models(void **state)
     assert_null(pdp_new(&m));
     m = ok, m.grace = 3;
     assert_null(pdp_new(&m));
+    m = ok, m.phases = 0;
+    assert_null(pdp_new(&m));
+    m = ok, m.phases = 2, m.answer_s = 1.5;
+    assert_null(pdp_new(&m));
+    m = ok, m.ring_max = PDP_RING_MAX + 1;
+    assert_null(pdp_new(&m));
+    m = ok, m.phases = 2, m.ring_max = PDP_RING2_MAX + 1;
+    assert_null(pdp_new(&m));
     m = ok, m.p_answer = 1;
     assert_null(pdp_new(&m));
     m = ok, m.p_answer = NAN;
@@ -197,9 +218,10 @@ static void test_rejects_bad_models(void **state)
     pdp_t *d = pdp_new(&ok);
     assert_non_null(d);
     /* Out of the state space: nothing placed, nothing read out of bounds. */
-    assert_int_equal(pdp_policy(d, -1, 0, 0, 0), 0);
-    assert_int_equal(pdp_policy(d, 0, PDP_RING_MAX + 1, 0, 0), 0);
-    assert_int_equal(pdp_policy(d, 2, 0, 1, 0), 0); /* waiting while agents are idle */
+    assert_int_equal(pdp_policy(d, -1, 0, 0, 0, 0), 0);
+    assert_int_equal(pdp_policy(d, 0, 0, PDP_RING_MAX + 1, 0, 0), 0);
+    assert_int_equal(pdp_policy(d, 0, 1, 0, 0, 0), 0); /* a first phase, with one phase */
+    assert_int_equal(pdp_policy(d, 2, 0, 0, 1, 0), 0); /* waiting while agents are idle */
     pdp_free(d);
 }
 
