@@ -22,12 +22,14 @@
  * issue's scenario it also prints the least abandon rate at which the optimum keeps the
  * agents talking 0.87 of their time (for_0.9425: that busy share).
  *
- * Usage: pacing_dp [-g G] [-k K] [-c CAP] [-o OCCUPANCY] [AGENTS ANSWER CYCLE_S
- * [MEAN_ANSWER_S]]: G the steps an answered call may wait (2 by default: 2-3 s, kinder than
- * bench/pacing's 2 s; 1: 1-2 s), K the phases of a call's time to its end (1 by default:
- * exponential; 2: at least 1 s and a deviation near 5 s at 8 s, as in bench/pacing, but
- * some 10 minutes a scenario), CAP 0.03 by default, OCCUPANCY a busy share whose least
- * abandon rate to find.  Default scenarios (about 35 s): 20 agents, 25 % answered, 130 s cycle, 8 s to
+ * Usage: pacing_dp [-g G] [-k K] [-R RING_MAX] [-c CAP] [-o OCCUPANCY] [AGENTS ANSWER
+ * CYCLE_S [MEAN_ANSWER_S]]: G the steps an answered call may wait (2 by default: 2-3 s,
+ * kinder than bench/pacing's 2 s; 1: 1-2 s), K the phases of a call's time to its end (1 by
+ * default: exponential; 2: at least 1 s and a deviation near 5 s at 8 s, as in
+ * bench/pacing; minutes a scenario: give it -R 20), RING_MAX the calls a phase holds at most
+ * (48 with one phase, 32 with two; a policy may not place beyond, so a figure that moves
+ * with it is capped by it), CAP 0.03 by default, OCCUPANCY a busy share whose least abandon
+ * rate to find.  Default scenarios (about 35 s): 20 agents, 25 % answered, 130 s cycle, 8 s to
  * answer; the same with 5 agents; the same with answers in 3 s.
  * Prints metric pacing_dp.a<agents>.p<answer>.c<cycle>.r<answer_s>.g<G>.<figure> ...
  */
@@ -153,7 +155,7 @@ static int run(const pdp_model_t *m, double goal_busy_share)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pacing_dp [-g 1|2] [-k 1|2] [-c CAP] [-o OCCUPANCY] "
+    fprintf(stderr, "usage: pacing_dp [-g 1|2] [-k 1|2] [-R RING_MAX] [-c CAP] [-o OCCUPANCY] "
                     "[AGENTS ANSWER CYCLE_S [MEAN_ANSWER_S]]\n");
     exit(2);
 }
@@ -172,6 +174,8 @@ int main(int argc, char **argv)
             goal = atof(argv[i + 1]);
         else if (strcmp(argv[i], "-k") == 0)
             m.phases = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "-R") == 0)
+            m.ring_max = atoi(argv[i + 1]);
         else
             usage();
     }
