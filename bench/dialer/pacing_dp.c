@@ -7,8 +7,9 @@
  * how far a real policy, which does not, could go.  An exact optimum over all policies is
  * out of reach in that simulation (every ringing call's and busy agent's elapsed time would
  * be state), but in a campaign where nothing has an age (every call ends after an
- * exponential time of mean MEAN_ANSWER_S, answered or not; an agent's whole cycle is
- * exponential of mean CYCLE_S) it is a small Markov decision process (pacing_dp_model.c).
+ * exponential time of mean MEAN_ANSWER_S, answered or not, or after two such phases; an
+ * agent's whole cycle is exponential of mean CYCLE_S) it is a small Markov decision process
+ * (pacing_dp_model.c).
  * Occupancy here is the agents' busy share (talk and wrap-up); talk_occupancy is that
  * times (CYCLE_S - 10) / CYCLE_S, as bench/pacing counts it, were 10 s of each cycle
  * wrap-up.
@@ -26,12 +27,12 @@
  * CYCLE_S [MEAN_ANSWER_S]]: G the steps an answered call may wait (2 by default: 2-3 s,
  * kinder than bench/pacing's 2 s; 1: 1-2 s), K the phases of a call's time to its end (1 by
  * default: exponential; 2: at least 1 s and a deviation near 5 s at 8 s, as in
- * bench/pacing; minutes a scenario: give it -R 20), RING_MAX the calls a phase holds at most
+ * bench/pacing; minutes a scenario: give it -R 16), RING_MAX the calls a phase holds at most
  * (48 with one phase, 32 with two; a policy may not place beyond, so a figure that moves
  * with it is capped by it), CAP 0.03 by default, OCCUPANCY a busy share whose least abandon
- * rate to find.  Default scenarios (about 35 s): 20 agents, 25 % answered, 130 s cycle, 8 s to
+ * rate to find.  Default scenarios (one phase, about 30 s): 20 agents, 25 % answered, 130 s cycle, 8 s to
  * answer; the same with 5 agents; the same with answers in 3 s.
- * Prints metric pacing_dp.a<agents>.p<answer>.c<cycle>.r<answer_s>.g<G>.<figure> ...
+ * Prints metric pacing_dp.a<agents>.p<answer>.c<cycle>.r<answer_s>.g<G>[.k2].<figure> ...
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
