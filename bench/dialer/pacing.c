@@ -8,14 +8,17 @@
  * within the cap, by bisection), ours (predictive), an agent oracle (ours told when every busy
  * agent will be ready) and a clairvoyant bound.  Every figure prints as
  *   metric pacing.<policy>.a<agents>.p<answer>.t<talk>.<figure> <value> <unit>
- * Usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m|-M] [AGENTS ANSWER TALK]: -s another
- * seed (0, the default, gives the published figures), -o ours alone (no baselines), -f the frontier
- * searches of ours and the agent oracle (the pacer's level that is best within the cap, and
- * the level and abandon rate at which occupancy reaches 0.87), -r ours over the hour after
- * the engine restarts halfway through (cautious, with the saved allowance, with the allowance
- * and the estimators), -a another time to answer (mean and deviation in seconds, lognormal;
- * 8,5 by default; the deviation scales with the mean when left out), -m / -M the memoryless
- * campaign bench/pacing_dp solves exactly with one / two phases, three numbers one scenario
+ * Usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m|-M [-w]] [-b] [AGENTS ANSWER TALK]:
+ * -s another seed (0, the default, gives the published figures), -o ours alone (no
+ * baselines), -f the frontier searches of ours and the agent oracle (the pacer's level that
+ * is best within the cap, and the level and abandon rate at which occupancy reaches 0.87), -r
+ * ours over the hour after the engine restarts halfway through (cautious, with the saved
+ * allowance, with the allowance and the estimators), -a another time to answer (mean and
+ * deviation in seconds, lognormal; 8,5 by default; the deviation scales with the mean when
+ * left out), -m / -M the memoryless campaign bench/pacing_dp solves exactly with one / two
+ * phases (-w: with this campaign's wrap-up after an exponential talk), -b unanswered calls
+ * ending as answered ones do (a call's elapsed time then tells nothing of its fate), three
+ * numbers one scenario
  * (default: all 27).  The older form "AGENTS ANSWER TALK predictive" is -o on one scenario.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -46,6 +49,13 @@ static double answer_mean_s = 8, answer_sd_s = 5;
  * occupancy is the agents' busy share, as pacing_dp's.  -M: the same with calls in two
  * phases (pacing_dp -k 2), printed as pacing.memoryless2.*. */
 static int memoryless;
+/* -b: the campaign with unanswered calls ending as answered ones do (pacing_sim.h "blind"),
+ * printed as pacing.blind.*. */
+static int blind;
+/* -w: with -m / -M, the agents' talk exponential of mean TALK and a wrap-up of 9-11 s (as in
+ * this campaign, foreseeable once it starts) instead of one exponential cycle; occupancy is
+ * then the share of time talking again. */
+static bool memoryless_wrap;
 
 static sim_scenario_t scenario(int agents, double p, double talk)
 {
@@ -54,13 +64,14 @@ static sim_scenario_t scenario(int agents, double p, double talk)
     int days = agents <= 5 ? 4 : agents <= 20 ? 2 : 1;
     return (sim_scenario_t){.agents = agents,
                             .p_answer = p,
-                            .talk_mean_s = memoryless ? talk + 10 : talk,
+                            .talk_mean_s = memoryless && !memoryless_wrap ? talk + 10 : talk,
                             .talk_cv = 1.0,
-                            .wrap_mean_s = memoryless ? 0 : 10,
+                            .wrap_mean_s = memoryless && !memoryless_wrap ? 0 : 10,
                             .fail_share = memoryless ? 0 : 0.10,
                             .answer_mean_s = answer_mean_s,
                             .answer_sd_s = answer_sd_s,
                             .memoryless = memoryless,
+                            .blind = blind,
                             .ring_timeout_s = 25,
                             .grace_s = 2,
                             .abandon_target = TARGET,
@@ -73,7 +84,8 @@ static void print(const char *pol, const sim_scenario_t *sc, const sim_result_t 
 {
     char k[96];
     snprintf(k, sizeof k, "pacing.%s%s.a%d.p%.2f.t%.0f",
-             sc->memoryless == 2 ? "memoryless2." : sc->memoryless ? "memoryless." : "",
+             sc->memoryless == 2 ? "memoryless2." : sc->memoryless ? "memoryless."
+                                                   : sc->blind ? "blind." : "",
              pol, sc->agents, sc->p_answer, sc->talk_mean_s);
     printf("metric %s.occupancy %.4f ratio\n", k, r->occupancy);
     printf("metric %s.first_hour_occupancy %.4f ratio\n", k, r->first_hour_occupancy);
@@ -246,7 +258,7 @@ static void run_scenario(int agents, double p, double talk)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m|-M] "
+    fprintf(stderr, "usage: pacing [-s SEED] [-o] [-f] [-r] [-a MEAN[,SD]] [-m|-M [-w]] [-b] "
                     "[AGENTS ANSWER TALK]\n"
                     "       pacing AGENTS ANSWER TALK predictive   (the same as -o)\n");
     exit(2);
@@ -268,6 +280,10 @@ int main(int argc, char **argv)
             memoryless = 1;
         else if (strcmp(argv[i], "-M") == 0)
             memoryless = 2;
+        else if (strcmp(argv[i], "-b") == 0)
+            blind = 1;
+        else if (strcmp(argv[i], "-w") == 0)
+            memoryless_wrap = true;
         else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
             char *end;
             answer_mean_s = strtod(argv[++i], &end);

@@ -66,10 +66,16 @@ static fate_t fate_of(const sim_scenario_t *sc, uint64_t i)
             f.ring_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->answer_mean_s * 1000);
         }
         f.talk_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->talk_mean_s * 1000);
+        if (sc->wrap_mean_s > 0)
+            f.wrap_ms = (int64_t)((sc->wrap_mean_s - 1 + 2 * uniform(&x)) * 1000);
         return f;
     }
     double timeout = sc->ring_timeout_s * 1000;
-    if (u < sc->p_answer) {
+    if (sc->blind) {
+        f.kind = u < sc->p_answer ? FATE_ANSWERED : FATE_NOANSWER;
+        double d = lognormal(&x, sc->answer_mean_s, sc->answer_sd_s) * 1000;
+        f.ring_ms = (int64_t)(d < 1000 ? 1000 : d > timeout - 500 ? timeout - 500 : d);
+    } else if (u < sc->p_answer) {
         f.kind = FATE_ANSWERED;
         double d = lognormal(&x, sc->answer_mean_s, sc->answer_sd_s) * 1000;
         f.ring_ms = (int64_t)(d < 1000 ? 1000 : d > timeout - 500 ? timeout - 500 : d);

@@ -46,9 +46,13 @@ typedef struct sim_scenario {
      * every call, answered or not, ends after an exponential time of mean answer_mean_s, or
      * with 2, after two phases of whole seconds, each left within a second with probability
      * 2 / (answer_mean_s + 0.5), less a fraction of the last second (no fast failures, no
-     * ring-out); talk is exponential of mean talk_mean_s with no wrap-up (wrap_mean_s 0), so
-     * nothing about a call or an agent tells how soon it ends. */
+     * ring-out); talk is exponential of mean talk_mean_s, with no wrap-up (wrap_mean_s 0: then
+     * nothing about a call or an agent tells how soon it ends) or one as in this campaign. */
     int memoryless;
+    /* Unanswered calls end as answered ones do (after the same lognormal time to answer),
+     * and none fails fast: how long a call has rung then tells nothing of its fate, as in
+     * the memoryless campaigns, with everything else as in this one. */
+    int blind;
 } sim_scenario_t;
 
 typedef struct sim_result {
