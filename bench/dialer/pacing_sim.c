@@ -50,47 +50,54 @@ typedef struct fate {
     int64_t talk_ms, wrap_ms;
 } fate_t;
 
+/* The time to answer of an answered call (blind: of any call), within the ring time. */
+static int64_t answer_ms(const sim_scenario_t *sc, uint64_t *x)
+{
+    double d = lognormal(x, sc->answer_mean_s, sc->answer_sd_s) * 1000;
+    double timeout = sc->ring_timeout_s * 1000;
+    return (int64_t)(d < 1000 ? 1000 : d > timeout - 500 ? timeout - 500 : d);
+}
+
+/* The memoryless campaigns' time to a call's end, answered or not. */
+static int64_t memoryless_end_ms(const sim_scenario_t *sc, uint64_t *x)
+{
+    if (sc->memoryless == 1)
+        return (int64_t)(-log(1.0 - uniform(x)) * sc->answer_mean_s * 1000);
+    double h = 2 / (sc->answer_mean_s + 0.5), steps = 0;
+    for (int phase = 0; phase < 2; phase++)
+        steps += 1 + floor(log(uniform(x)) / log(1 - h));
+    return (int64_t)((steps - uniform(x)) * 1000);
+}
+
 static fate_t fate_of(const sim_scenario_t *sc, uint64_t i)
 {
     uint64_t x = sc->seed * 0x2545f4914f6cdd1dULL ^ (i * 0x9e3779b97f4a7c15ULL);
     fate_t f = {0};
     double u = uniform(&x);
-    if (sc->memoryless) {
+    if (sc->memoryless || sc->blind) {
         f.kind = u < sc->p_answer ? FATE_ANSWERED : FATE_NOANSWER;
-        if (sc->memoryless == 2) {
-            double h = 2 / (sc->answer_mean_s + 0.5), steps = 0;
-            for (int phase = 0; phase < 2; phase++)
-                steps += 1 + floor(log(uniform(&x)) / log(1 - h));
-            f.ring_ms = (int64_t)((steps - uniform(&x)) * 1000);
-        } else {
-            f.ring_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->answer_mean_s * 1000);
-        }
-        f.talk_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->talk_mean_s * 1000);
-        if (sc->wrap_mean_s > 0)
-            f.wrap_ms = (int64_t)((sc->wrap_mean_s - 1 + 2 * uniform(&x)) * 1000);
-        return f;
-    }
-    double timeout = sc->ring_timeout_s * 1000;
-    if (sc->blind) {
-        f.kind = u < sc->p_answer ? FATE_ANSWERED : FATE_NOANSWER;
-        double d = lognormal(&x, sc->answer_mean_s, sc->answer_sd_s) * 1000;
-        f.ring_ms = (int64_t)(d < 1000 ? 1000 : d > timeout - 500 ? timeout - 500 : d);
+        f.ring_ms = sc->memoryless ? memoryless_end_ms(sc, &x) : answer_ms(sc, &x);
     } else if (u < sc->p_answer) {
         f.kind = FATE_ANSWERED;
-        double d = lognormal(&x, sc->answer_mean_s, sc->answer_sd_s) * 1000;
-        f.ring_ms = (int64_t)(d < 1000 ? 1000 : d > timeout - 500 ? timeout - 500 : d);
+        f.ring_ms = answer_ms(sc, &x);
     } else if (u < sc->p_answer + sc->fail_share) {
         f.kind = FATE_FAILED;
         f.ring_ms = (int64_t)(1000 + 5000 * uniform(&x));
     } else {
         f.kind = FATE_NOANSWER;
-        f.ring_ms = (int64_t)timeout;
+        f.ring_ms = (int64_t)(sc->ring_timeout_s * 1000);
     }
-    double talk = lognormal(&x, sc->talk_mean_s, sc->talk_mean_s * sc->talk_cv) * 1000;
-    f.talk_ms = (int64_t)(talk < 5000 ? 5000 : talk);
-    f.wrap_ms = (int64_t)((sc->wrap_mean_s - 1 + 2 * uniform(&x)) * 1000);
-    if (f.wrap_ms < 0)
-        f.wrap_ms = 0;
+    if (sc->memoryless) {
+        f.talk_ms = (int64_t)(-log(1.0 - uniform(&x)) * sc->talk_mean_s * 1000);
+    } else {
+        double talk = lognormal(&x, sc->talk_mean_s, sc->talk_mean_s * sc->talk_cv) * 1000;
+        f.talk_ms = (int64_t)(talk < 5000 ? 5000 : talk);
+    }
+    if (sc->wrap_mean_s > 0) {
+        f.wrap_ms = (int64_t)((sc->wrap_mean_s - 1 + 2 * uniform(&x)) * 1000);
+        if (f.wrap_ms < 0)
+            f.wrap_ms = 0;
+    }
     return f;
 }
 
