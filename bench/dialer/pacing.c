@@ -297,6 +297,12 @@ int main(int argc, char **argv)
         } else
             usage();
     }
+    /* Combinations that would silently mean something else: -w only reshapes the memoryless
+     * campaigns, -b only this one, and two phases need a mean time to answer of 2 s at least
+     * (each phase is left within a second with probability 2 / (mean + 0.5)). */
+    if ((memoryless_wrap && !memoryless) || (blind && memoryless) ||
+        (memoryless == 2 && answer_mean_s < 2))
+        usage();
     int rest = argc - i;
     if (rest == 4 && strcmp(argv[i + 3], "predictive") == 0) {
         ours_only = true;
