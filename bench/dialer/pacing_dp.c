@@ -190,15 +190,13 @@ int main(int argc, char **argv)
         m.cycle_s = atof(argv[i + 2]);
         if (rest == 4)
             m.answer_s = atof(argv[i + 3]);
-        pdp_t *probe = pdp_new(&m);
-        if (!probe) {
+        if (!pdp_model_valid(&m)) {
             fprintf(stderr, "pacing_dp: AGENTS 1-%d, ANSWER in (0, 1), CYCLE_S >= 1, "
                             "MEAN_ANSWER_S >= 0.5 (2 with -k 2), -g and -k 1 or 2, "
-                            "-c in (0, 1)\n",
-                    PDP_AGENTS_MAX);
+                            "-c in (0, 1), -R 0-%d (%d with -k 2)\n",
+                    PDP_AGENTS_MAX, PDP_RING_MAX, PDP_RING2_MAX);
             return 2;
         }
-        pdp_free(probe);
         return run(&m, goal);
     }
     if (rest != 0)

@@ -7,6 +7,8 @@
 #ifndef CCD_BENCH_DIALER_PACING_DP_H
 #define CCD_BENCH_DIALER_PACING_DP_H
 
+#include <stdbool.h>
+
 #define PDP_AGENTS_MAX 40
 #define PDP_RING_MAX 48  /* calls ringing at most (one phase): a policy may not place beyond */
 #define PDP_RING2_MAX 32 /* calls in each phase at most (two phases) */
@@ -34,8 +36,10 @@ typedef struct pdp_solution {
 
 typedef struct pdp pdp_t;
 
-/* NULL when the model is out of the ranges above or memory runs out.  The policy starts as
- * "place nothing". */
+/* Whether m is within the ranges above. */
+bool pdp_model_valid(const pdp_model_t *m);
+/* NULL when the model is not valid or memory runs out.  The policy starts as "place
+ * nothing". */
 pdp_t *pdp_new(const pdp_model_t *m);
 void pdp_free(pdp_t *d);
 
@@ -45,8 +49,8 @@ void pdp_free(pdp_t *d);
 int pdp_solve(pdp_t *d, double lambda);
 
 /* The current policy's figures, from its stationary distribution (starting from no agent
- * busy and nothing ringing). */
-void pdp_evaluate(const pdp_t *d, pdp_solution_t *out);
+ * busy and nothing ringing).  Uses d's scratch space. */
+void pdp_evaluate(pdp_t *d, pdp_solution_t *out);
 
 /* The calls the current policy places after a step that left busy agents busy, first calls
  * in the first phase (0 with one phase), last in the last (or only) one, waiting1 answered

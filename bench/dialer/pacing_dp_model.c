@@ -125,13 +125,18 @@ static int tables_build(pdp_t *d)
     return 0;
 }
 
+bool pdp_model_valid(const pdp_model_t *m)
+{
+    return m->agents >= 1 && m->agents <= PDP_AGENTS_MAX && m->grace >= 1 && m->grace <= 2 &&
+           m->phases >= 1 && m->phases <= 2 && m->p_answer > 0 && m->p_answer < 1 &&
+           m->cycle_s >= 1 && m->answer_s >= (m->phases == 2 ? 2 : 0.5) && m->cap > 0 &&
+           m->cap < 1 && m->ring_max >= 0 &&
+           m->ring_max <= (m->phases == 2 ? PDP_RING2_MAX : PDP_RING_MAX);
+}
+
 pdp_t *pdp_new(const pdp_model_t *m)
 {
-    if (m->agents < 1 || m->agents > PDP_AGENTS_MAX || m->grace < 1 || m->grace > 2 ||
-        m->phases < 1 || m->phases > 2 || !(m->p_answer > 0 && m->p_answer < 1) ||
-        !(m->cycle_s >= 1) || !(m->answer_s >= (m->phases == 2 ? 2 : 0.5)) ||
-        !(m->cap > 0 && m->cap < 1) || m->ring_max < 0 ||
-        m->ring_max > (m->phases == 2 ? PDP_RING2_MAX : PDP_RING_MAX))
+    if (!pdp_model_valid(m))
         return NULL;
     pdp_t *d = calloc(1, sizeof *d);
     if (!d)
@@ -298,7 +303,7 @@ int pdp_solve(pdp_t *d, double lambda)
     return it;
 }
 
-void pdp_evaluate(const pdp_t *d, pdp_solution_t *out)
+void pdp_evaluate(pdp_t *d, pdp_solution_t *out)
 {
     const int agents_ = d->m.agents, grace_ = d->m.grace, phases_ = d->m.phases;
     const int *restrict policy = d->policy;
