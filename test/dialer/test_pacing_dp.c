@@ -133,13 +133,18 @@ static void test_matches_simulation(void **state)
 }
 
 /* Calls ringing per idle agent: ratio / p of them in flight, whatever the waiting calls. */
+typedef struct ratio_arg {
+    const pdp_model_t *m;
+    double ratio;
+} ratio_arg_t;
+
 static int ratio_rule(int busy, int ringing, int waiting1, int waiting2, void *arg)
 {
     (void)waiting1;
     (void)waiting2;
-    const double *ratio = arg;
-    int idle = 4 - busy;
-    return (int)ceil(ratio[0] * idle / 0.3) - ringing;
+    const ratio_arg_t *r = arg;
+    int idle = r->m->agents - busy;
+    return (int)ceil(r->ratio * idle / r->m->p_answer) - ringing;
 }
 
 static void test_optimum_beats_rules(void **state)
@@ -156,8 +161,8 @@ static void test_optimum_beats_rules(void **state)
         pdp_evaluate(d, &best);
         double g = pdp_gain(&m, &best, lambdas[l]);
         for (size_t r = 0; r < sizeof ratios / sizeof *ratios; r++) {
-            double ratio = ratios[r];
-            pdp_set_policy(d, ratio_rule, &ratio);
+            ratio_arg_t arg = {.m = &m, .ratio = ratios[r]};
+            pdp_set_policy(d, ratio_rule, &arg);
             pdp_evaluate(d, &x);
             assert_true(pdp_gain(&m, &x, lambdas[l]) <= g + 1e-6);
         }
@@ -191,7 +196,9 @@ static void test_rejects_bad_models(void **state)
 {
     (void)state;
     pdp_model_t ok = small(2), m;
+    assert_true(pdp_model_valid(&ok));
     m = ok, m.agents = 0;
+    assert_false(pdp_model_valid(&m));
     assert_null(pdp_new(&m));
     m = ok, m.agents = PDP_AGENTS_MAX + 1;
     assert_null(pdp_new(&m));
